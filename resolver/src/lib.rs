@@ -1,0 +1,1 @@
+//! Sekisho server library (modules arrive with the resolver core).
