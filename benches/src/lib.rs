@@ -1,0 +1,1 @@
+//! Shared helpers for the Sekisho benches (bench targets are under benches/).
