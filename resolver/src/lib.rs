@@ -1,1 +1,24 @@
-//! Sekisho server library (modules arrive with the resolver core).
+//! Sekisho's server library: everything between the socket and the answer.
+//!
+//! ```text
+//!  client ─UDP/TCP─▶ listen ─▶ pipeline: ACL ─▶ policy pre-check ─▶ cache ─hit─▶ respond
+//!                                                         │ miss
+//!                                                         ▼
+//!                                   forward (upstream: UDP / TCP / DoT, health)
+//!                                                         │
+//!                                     policy post-check ─▶ cache ─▶ respond
+//! ```
+//!
+//! Module ownership:
+//! - [`wire`]: staged decoding of client queries and raw-wire responses (FORMERR, TC).
+//! - [`cache`]: the packet cache (wire bytes, TTLs patched in place).
+//! - [`upstream`]: transports to upstream resolvers, health checks, selection.
+//! - [`forward`]: `forward-zone` table (longest suffix wins).
+//! - [`pipeline`]: one query end to end; the order of the stages lives here only.
+//! - [`listen`]: UDP and TCP listeners (RFC 7766).
+//! - [`control`]: the `sekishoctl` socket and its typed protocol.
+//! - [`metrics`]: Prometheus registry and endpoint.
+//! - [`daemon`]: builds the parts from a `Config` and runs them until shutdown.
+
+pub mod cache;
+pub mod wire;

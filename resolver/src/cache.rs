@@ -1,0 +1,513 @@
+//! The packet cache: finished responses kept as wire bytes.
+//!
+//! ```text
+//!  key = lower-cased QNAME wire ‖ QTYPE ‖ QCLASS ‖ DO ‖ CD
+//!  hit:  copy bytes ─▶ patch ID, RD, question case ─▶ subtract age from every TTL ─▶ OPT
+//! ```
+//!
+//! As in PowerDNS Recursor and dnsdist, a hit never decodes or re-encodes a
+//! message: the stored response is copied and a handful of fields are
+//! patched at offsets found once, when the response was stored. The client's
+//! 0x20 letter case is restored by copying its question name over the stored
+//! one (answers point at the question through compression, so they follow).
+//!
+//! TTLs count down: each stored TTL field is rewritten as
+//! `original - age` on the way out. Negative answers live for
+//! `min(SOA TTL, SOA MINIMUM)` (RFC 2308 section 5), capped by
+//! `max-negative-ttl`. The cache is bounded in entries; when a shard is full
+//! the oldest insertion is evicted (FIFO; expired entries go first as they
+//! are met). Stored responses carry no OPT record; the caller appends one
+//! when the client used EDNS.
+//!
+//! The cache holds real data only. Policy (RPZ) is applied after a lookup,
+//! so a policy change takes effect at once without flushing anything.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::wire::{self, HEADER_LEN, TYPE_OPT, TYPE_SOA};
+
+/// Number of independently locked shards (a power of two).
+const SHARDS: usize = 64;
+
+/// Cache sizing and TTL clamps (from `[cache]` in the config).
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLimits {
+    /// Upper bound on stored responses.
+    pub max_entries: usize,
+    /// TTLs below this are raised to it.
+    pub min_ttl: u32,
+    /// TTLs above this are lowered to it.
+    pub max_ttl: u32,
+    /// Cap on the lifetime of NXDOMAIN/NODATA answers.
+    pub max_negative_ttl: u32,
+    /// Lifetime of a cached SERVFAIL (0 = not cached).
+    pub servfail_ttl: u32,
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheKind {
+    /// An answer with data.
+    Success,
+    /// NXDOMAIN or NODATA (RFC 2308).
+    Denial,
+    /// A short-lived SERVFAIL.
+    Failure,
+}
+
+impl CacheKind {
+    /// Bounded metric label.
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            CacheKind::Success => "success",
+            CacheKind::Denial => "denial",
+            CacheKind::Failure => "failure",
+        }
+    }
+}
+
+/// One stored response.
+#[derive(Debug)]
+struct Entry {
+    /// Response without OPT, ID zero, question in lower case.
+    wire: Box<[u8]>,
+    /// Offsets of every TTL field (OPT excluded).
+    ttl_offsets: Box<[u16]>,
+    /// When it was stored.
+    stored: Instant,
+    /// When it stops being served.
+    expires: Instant,
+    /// Insertion number, to tell a replaced entry from the one queued for eviction.
+    generation: u64,
+    /// What kind of answer this is.
+    kind: CacheKind,
+}
+
+/// One lock's worth of the cache.
+#[derive(Debug, Default)]
+struct Shard {
+    /// Stored responses by key.
+    map: HashMap<Box<[u8]>, Entry>,
+    /// Insertion order for eviction: (key, generation).
+    order: VecDeque<(Box<[u8]>, u64)>,
+}
+
+/// Counters the metrics endpoint reads.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Entries evicted to make room.
+    pub evictions: AtomicU64,
+    /// Entries dropped because they expired.
+    pub expirations: AtomicU64,
+}
+
+/// A sharded, bounded packet cache.
+#[derive(Debug)]
+pub struct PacketCache {
+    /// The shards.
+    shards: Box<[Mutex<Shard>]>,
+    /// Entries allowed per shard.
+    per_shard: usize,
+    /// TTL clamps.
+    limits: CacheLimits,
+    /// Monotonic insertion counter.
+    generation: AtomicU64,
+    /// Eviction counters.
+    pub stats: CacheStats,
+}
+
+/// Why a response was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCached {
+    /// The response could not be walked.
+    Malformed,
+    /// Its TTL is zero, or it is a kind we do not keep.
+    Uncacheable,
+}
+
+impl PacketCache {
+    /// An empty cache with these limits.
+    pub fn new(limits: CacheLimits) -> Self {
+        let per_shard = limits.max_entries.div_ceil(SHARDS).max(1);
+        PacketCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard,
+            limits,
+            generation: AtomicU64::new(0),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// Build the cache key for a query into `key` (cleared first).
+    pub fn key_into(qname_wire: &[u8], qtype: u16, qclass: u16, dnssec_ok: bool, cd: bool, key: &mut Vec<u8>) {
+        key.clear();
+        wire::lowercase_name_into(qname_wire, key);
+        key.extend_from_slice(&qtype.to_be_bytes());
+        key.extend_from_slice(&qclass.to_be_bytes());
+        key.push(u8::from(dnssec_ok) | (u8::from(cd) << 1));
+    }
+
+    /// Which shard holds `key`.
+    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
+        // FNV-1a: cheap, and keys are short.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in key {
+            h ^= u32::from(*b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        &self.shards[(h as usize) & (SHARDS - 1)]
+    }
+
+    /// Serve `key` into `out` as the answer to a query with `id`, `rd` and
+    /// the client's question name `qname_wire` (for its letter case).
+    /// Returns the kind of answer served, or `None` on a miss.
+    pub fn lookup(&self, key: &[u8], id: u16, rd: bool, qname_wire: &[u8], now: Instant, out: &mut Vec<u8>) -> Option<CacheKind> {
+        let (age, kind) = {
+            let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+            let entry = shard.map.get(key)?;
+            if now >= entry.expires {
+                shard.map.remove(key);
+                self.stats.expirations.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            out.clear();
+            out.extend_from_slice(&entry.wire);
+            let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
+            if age > 0 {
+                for &off in entry.ttl_offsets.iter() {
+                    let off = usize::from(off);
+                    let ttl = u32::from_be_bytes([out[off], out[off + 1], out[off + 2], out[off + 3]]);
+                    out[off..off + 4].copy_from_slice(&ttl.saturating_sub(age).to_be_bytes());
+                }
+            }
+            (age, entry.kind)
+        };
+        let _ = age;
+        out[0..2].copy_from_slice(&id.to_be_bytes());
+        out[2] = (out[2] & !0x01) | u8::from(rd);
+        // Same length by construction: the key was built from this very name.
+        if out.len() >= HEADER_LEN + qname_wire.len() {
+            out[HEADER_LEN..HEADER_LEN + qname_wire.len()].copy_from_slice(qname_wire);
+        }
+        Some(kind)
+    }
+
+    /// Store `response` (a full message, ID and OPT irrelevant) under `key`.
+    ///
+    /// The stored copy has its OPT record removed, TTLs clamped, negative
+    /// TTLs set per RFC 2308, and its question name lower-cased.
+    pub fn insert(&self, key: &[u8], response: &[u8], now: Instant) -> Result<(CacheKind, u32), NotCached> {
+        let prepared = prepare(response, &self.limits).ok_or(NotCached::Malformed)?;
+        let Some((wire, ttl_offsets, ttl, kind)) = prepared else {
+            return Err(NotCached::Uncacheable);
+        };
+        if ttl == 0 {
+            return Err(NotCached::Uncacheable);
+        }
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let entry = Entry {
+            wire,
+            ttl_offsets,
+            stored: now,
+            expires: now + Duration::from_secs(u64::from(ttl)),
+            generation,
+            kind,
+        };
+        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
+        let key: Box<[u8]> = key.into();
+        shard.order.push_back((key.clone(), generation));
+        shard.map.insert(key, entry);
+        while shard.map.len() > self.per_shard {
+            let Some((old_key, old_gen)) = shard.order.pop_front() else { break };
+            if shard.map.get(&old_key).is_some_and(|e| e.generation == old_gen) {
+                let expired = shard.map.get(&old_key).is_some_and(|e| now >= e.expires);
+                shard.map.remove(&old_key);
+                let counter = if expired { &self.stats.expirations } else { &self.stats.evictions };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        // Keep the order queue from growing without bound through replacements.
+        if shard.order.len() > 2 * self.per_shard + 16 {
+            let Shard { map, order } = &mut *shard;
+            order.retain(|(k, g)| map.get(k).is_some_and(|e| e.generation == *g));
+        }
+        Ok((kind, ttl))
+    }
+
+    /// Number of stored responses (expired ones not yet met included).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len()).sum()
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drop everything; returns how many entries went.
+    pub fn flush(&self) -> usize {
+        self.flush_matching(|_| true)
+    }
+
+    /// Drop every entry whose key (lower-case wire name first) satisfies `f`.
+    pub fn flush_matching(&self, f: impl Fn(&[u8]) -> bool) -> usize {
+        let mut n = 0;
+        for s in self.shards.iter() {
+            let mut shard = s.lock().unwrap_or_else(|p| p.into_inner());
+            let before = shard.map.len();
+            shard.map.retain(|k, _| !f(k));
+            n += before - shard.map.len();
+            if shard.map.is_empty() {
+                shard.order.clear();
+            }
+        }
+        n
+    }
+}
+
+/// A response ready to store: wire, TTL offsets, lifetime, kind.
+type Prepared = (Box<[u8]>, Box<[u16]>, u32, CacheKind);
+
+/// Walk `response`, strip OPT, clamp TTLs and compute the lifetime.
+/// `None` = malformed; `Some(None)` = valid but not cacheable.
+fn prepare(response: &[u8], limits: &CacheLimits) -> Option<Option<Prepared>> {
+    if response.len() < HEADER_LEN || response.len() > usize::from(u16::MAX) {
+        return None;
+    }
+    let rcode = response[3] & 0x0f;
+    if response[2] & 0x02 != 0 {
+        return Some(None); // never keep a truncated answer
+    }
+    let qd = u16::from_be_bytes([response[4], response[5]]);
+    let an = u16::from_be_bytes([response[6], response[7]]);
+    let ns = u16::from_be_bytes([response[8], response[9]]);
+    let ar = u16::from_be_bytes([response[10], response[11]]);
+    if qd != 1 {
+        return None;
+    }
+    let qname_end = wire::skip_name(response, HEADER_LEN)?;
+    let mut pos = qname_end + 4;
+    if pos > response.len() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(response.len());
+    out.extend_from_slice(&response[..pos]);
+    out[0] = 0;
+    out[1] = 0;
+    for b in &mut out[HEADER_LEN..qname_end] {
+        *b = b.to_ascii_lowercase();
+    }
+    let mut offsets = Vec::new();
+    let mut min_ttl = u32::MAX;
+    let mut soa_neg_ttl: Option<u32> = None;
+    let mut kept_ar: u16 = 0;
+    let total = u32::from(an) + u32::from(ns) + u32::from(ar);
+    for i in 0..total {
+        let rr = wire::skip_record(response, pos)?;
+        let in_additional = i >= u32::from(an) + u32::from(ns);
+        if rr.rtype == TYPE_OPT {
+            pos = rr.end;
+            continue;
+        }
+        if in_additional {
+            kept_ar += 1;
+        }
+        let new_start = out.len();
+        out.extend_from_slice(&response[pos..rr.end]);
+        let ttl_off = new_start + (rr.ttl_offset - pos);
+        let raw = u32::from_be_bytes(response[rr.ttl_offset..rr.ttl_offset + 4].try_into().ok()?);
+        // RFC 2181 section 8: a TTL with the top bit set is taken as zero.
+        let mut ttl = if raw & 0x8000_0000 != 0 { 0 } else { raw };
+        ttl = ttl.clamp(limits.min_ttl, limits.max_ttl.max(limits.min_ttl));
+        let in_authority = i >= u32::from(an) && !in_additional;
+        if in_authority && rr.rtype == TYPE_SOA && rr.end >= rr.rdata_start + 20 {
+            // RFC 2308 section 5: negative TTL = min(SOA TTL, SOA MINIMUM).
+            let m = &response[rr.end - 4..rr.end];
+            let minimum = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+            ttl = ttl.min(minimum).min(limits.max_negative_ttl);
+            soa_neg_ttl = Some(ttl);
+        }
+        out[ttl_off..ttl_off + 4].copy_from_slice(&ttl.to_be_bytes());
+        offsets.push(u16::try_from(ttl_off).ok()?);
+        if !in_additional {
+            min_ttl = min_ttl.min(ttl);
+        }
+        pos = rr.end;
+    }
+    if pos != response.len() {
+        return None;
+    }
+    out[10..12].copy_from_slice(&kept_ar.to_be_bytes());
+    let (kind, ttl) = match rcode {
+        wire::rcode::NOERROR if an > 0 => (CacheKind::Success, min_ttl),
+        wire::rcode::NOERROR | wire::rcode::NXDOMAIN => match soa_neg_ttl {
+            Some(t) => (CacheKind::Denial, t),
+            // No SOA: RFC 2308 section 5 says do not cache.
+            None => return Some(None),
+        },
+        wire::rcode::SERVFAIL => (CacheKind::Failure, limits.servfail_ttl),
+        _ => return Some(None),
+    };
+    Some(Some((out.into_boxed_slice(), offsets.into_boxed_slice(), ttl, kind)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+    use std::str::FromStr;
+
+    fn limits() -> CacheLimits {
+        CacheLimits { max_entries: 1000, min_ttl: 0, max_ttl: 86400, max_negative_ttl: 3600, servfail_ttl: 1 }
+    }
+
+    fn name(s: &str) -> Name {
+        Name::from_str(s).expect("name")
+    }
+
+    fn response(qname: &str, rcode: ResponseCode, answers: Vec<Record>, authority: Vec<Record>) -> Vec<u8> {
+        let mut m = Message::new(0x4242, MessageType::Response, OpCode::Query);
+        m.metadata.response_code = rcode;
+        m.add_query(Query::query(name(qname), RecordType::A));
+        m.add_answers(answers);
+        m.add_authorities(authority);
+        m.to_vec().expect("encode")
+    }
+
+    fn a(owner: &str, ttl: u32, ip: [u8; 4]) -> Record {
+        Record::from_rdata(name(owner), ttl, RData::A(A::new(ip[0], ip[1], ip[2], ip[3])))
+    }
+
+    fn soa(ttl: u32, minimum: u32) -> Record {
+        let s = SOA::new(name("example.jp."), name("host.example.jp."), 1, 3600, 600, 86400, minimum);
+        Record::from_rdata(name("example.jp."), ttl, RData::SOA(s))
+    }
+
+    fn key(qname: &str) -> Vec<u8> {
+        let q = Query::query(name(qname), RecordType::A);
+        let mut m = Message::new(0, MessageType::Query, OpCode::Query);
+        m.add_query(q);
+        let w = m.to_vec().expect("encode");
+        let end = wire::skip_name(&w, HEADER_LEN).expect("name");
+        let mut k = Vec::new();
+        PacketCache::key_into(&w[HEADER_LEN..end], 1, 1, false, false, &mut k);
+        k
+    }
+
+    #[test]
+    fn a_hit_echoes_the_id_and_counts_ttls_down() {
+        let c = PacketCache::new(limits());
+        let t0 = Instant::now();
+        let r = response("www.example.jp.", ResponseCode::NoError, vec![a("www.example.jp.", 300, [192, 0, 2, 1])], vec![]);
+        let k = key("www.example.jp.");
+        assert_eq!(c.insert(&k, &r, t0), Ok((CacheKind::Success, 300)));
+        let mut out = Vec::new();
+        let qname = b"\x03WWW\x07example\x02jp\x00";
+        let kind = c.lookup(&k, 0x9999, true, qname, t0 + Duration::from_secs(100), &mut out);
+        assert_eq!(kind, Some(CacheKind::Success));
+        let m = Message::from_vec(&out).expect("decodes");
+        assert_eq!(m.metadata.id, 0x9999);
+        assert_eq!(m.answers[0].ttl, 200);
+        assert_eq!(m.queries[0].name().to_ascii(), "WWW.example.jp.", "client's case echoed");
+    }
+
+    #[test]
+    fn an_entry_expires_with_its_smallest_ttl() {
+        let c = PacketCache::new(limits());
+        let t0 = Instant::now();
+        let r = response(
+            "x.example.jp.",
+            ResponseCode::NoError,
+            vec![a("x.example.jp.", 300, [192, 0, 2, 1]), a("x.example.jp.", 5, [192, 0, 2, 2])],
+            vec![],
+        );
+        let k = key("x.example.jp.");
+        c.insert(&k, &r, t0).expect("stored");
+        let mut out = Vec::new();
+        assert!(c.lookup(&k, 1, true, b"\x01x\x07example\x02jp\x00", t0 + Duration::from_secs(4), &mut out).is_some());
+        assert!(c.lookup(&k, 1, true, b"\x01x\x07example\x02jp\x00", t0 + Duration::from_secs(5), &mut out).is_none());
+    }
+
+    #[test]
+    fn negative_answers_live_for_the_soa_minimum() {
+        let c = PacketCache::new(limits());
+        let t0 = Instant::now();
+        let r = response("nx.example.jp.", ResponseCode::NXDomain, vec![], vec![soa(3600, 60)]);
+        let k = key("nx.example.jp.");
+        assert_eq!(c.insert(&k, &r, t0), Ok((CacheKind::Denial, 60)));
+        let mut out = Vec::new();
+        let kind = c.lookup(&k, 1, true, b"\x02nx\x07example\x02jp\x00", t0 + Duration::from_secs(10), &mut out);
+        assert_eq!(kind, Some(CacheKind::Denial));
+        let m = Message::from_vec(&out).expect("decodes");
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(m.authorities[0].ttl, 50);
+    }
+
+    #[test]
+    fn negative_answers_without_soa_are_not_cached() {
+        let c = PacketCache::new(limits());
+        let r = response("nx.example.jp.", ResponseCode::NXDomain, vec![], vec![]);
+        assert_eq!(c.insert(&key("nx.example.jp."), &r, Instant::now()), Err(NotCached::Uncacheable));
+    }
+
+    #[test]
+    fn ttls_are_clamped_to_the_configured_range() {
+        let mut l = limits();
+        l.min_ttl = 60;
+        l.max_ttl = 600;
+        let c = PacketCache::new(l);
+        let k = key("c.example.jp.");
+        let r = response("c.example.jp.", ResponseCode::NoError, vec![a("c.example.jp.", 5, [192, 0, 2, 1])], vec![]);
+        assert_eq!(c.insert(&k, &r, Instant::now()), Ok((CacheKind::Success, 60)));
+        let r = response("c.example.jp.", ResponseCode::NoError, vec![a("c.example.jp.", 99999, [192, 0, 2, 1])], vec![]);
+        assert_eq!(c.insert(&k, &r, Instant::now()), Ok((CacheKind::Success, 600)));
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound_by_evicting_the_oldest() {
+        let mut l = limits();
+        l.max_entries = SHARDS; // one per shard
+        let c = PacketCache::new(l);
+        let t0 = Instant::now();
+        for i in 0..1000 {
+            let q = format!("n{i}.example.jp.");
+            let r = response(&q, ResponseCode::NoError, vec![a(&q, 300, [192, 0, 2, 1])], vec![]);
+            c.insert(&key(&q), &r, t0).expect("stored");
+        }
+        assert!(c.len() <= SHARDS);
+        assert!(c.stats.evictions.load(Ordering::Relaxed) >= (1000 - SHARDS) as u64);
+    }
+
+    #[test]
+    fn opt_records_are_not_stored() {
+        let c = PacketCache::new(limits());
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(name("o.example.jp."), RecordType::A));
+        m.add_answer(a("o.example.jp.", 300, [192, 0, 2, 1]));
+        m.set_edns(hickory_proto::op::Edns::new());
+        let r = m.to_vec().expect("encode");
+        let k = key("o.example.jp.");
+        c.insert(&k, &r, Instant::now()).expect("stored");
+        let mut out = Vec::new();
+        c.lookup(&k, 1, true, b"\x01o\x07example\x02jp\x00", Instant::now(), &mut out).expect("hit");
+        assert_eq!(&out[10..12], &[0, 0], "ARCOUNT without OPT");
+    }
+
+    #[test]
+    fn flush_matching_removes_a_subtree_only() {
+        let c = PacketCache::new(limits());
+        let t0 = Instant::now();
+        for q in ["a.example.jp.", "b.a.example.jp.", "other.jp."] {
+            let r = response(q, ResponseCode::NoError, vec![a(q, 300, [192, 0, 2, 1])], vec![]);
+            c.insert(&key(q), &r, t0).expect("stored");
+        }
+        let removed = c.flush_matching(|k| k.windows(12).any(|w| w == b"\x07example\x02jp\x00"));
+        assert_eq!(removed, 2);
+        assert_eq!(c.len(), 1);
+    }
+}
