@@ -21,4 +21,6 @@
 //! - [`daemon`]: builds the parts from a `Config` and runs them until shutdown.
 
 pub mod cache;
+pub mod metrics;
+pub mod upstream;
 pub mod wire;

@@ -1,0 +1,452 @@
+//! Upstream resolvers: transports, health and selection.
+//!
+//! ```text
+//!  Group::exchange(query, deadline)
+//!     │  order = selection policy over usable upstreams (down ones last)
+//!     ▼
+//!  Upstream::exchange ──UDP (TC ⇒ TCP)──┐
+//!                     ──TCP pipelined───┼──▶ validated answer + Outcome ──▶ Health
+//!                     ──DoT pipelined───┘
+//! ```
+//!
+//! A query whose upstream fails (timeout, network or TLS error) is tried on
+//! the next upstream in order while the client's deadline allows. Each
+//! upstream keeps its TCP/TLS connection open and reuses it with pipelined
+//! queries; a failed connect backs off exponentially (100 ms doubling to
+//! 10 s) so a dead upstream costs nothing per query. Health transitions are
+//! logged once per change, never per query.
+
+pub mod health;
+pub(crate) mod stream;
+pub mod tls;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::ClientConfig;
+use tokio::net::{TcpStream, UdpSocket};
+
+use crate::metrics::{UpstreamMetrics, UPSTREAM_REASONS};
+use crate::wire::{self, HEADER_LEN};
+use health::{Health, HealthParams, Outcome, State};
+use stream::StreamConn;
+
+/// How queries reach an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP, with TCP when the answer is truncated.
+    Udp,
+    /// TCP only.
+    Tcp,
+    /// DNS over TLS (RFC 7858).
+    Tls,
+}
+
+/// Why an exchange with an upstream failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// No answer in time.
+    #[error("timed out")]
+    Timeout,
+    /// A socket error.
+    #[error("network error: {0}")]
+    Network(#[from] std::io::Error),
+    /// The TLS handshake failed (includes certificate name mismatch).
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
+    /// The connection closed before the answer came.
+    #[error("connection closed")]
+    Closed,
+    /// The answer did not match the question or could not be read.
+    #[error("malformed or mismatched answer")]
+    BadResponse,
+    /// Too many queries in flight on the connection, or reconnect backoff.
+    #[error("upstream busy or backing off")]
+    Busy,
+    /// No upstream could be tried before the deadline.
+    #[error("no upstream available")]
+    NoUpstream,
+}
+
+impl UpstreamError {
+    /// Bounded metric label (one of [`UPSTREAM_REASONS`]).
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            UpstreamError::Timeout | UpstreamError::NoUpstream => "timeout",
+            UpstreamError::Network(_) => "network",
+            UpstreamError::Tls(_) => "tls",
+            UpstreamError::Closed => "closed",
+            UpstreamError::BadResponse => "bad_response",
+            UpstreamError::Busy => "busy",
+        }
+    }
+
+    /// How the health checker sees this failure.
+    fn outcome(&self) -> Outcome {
+        match self {
+            UpstreamError::Timeout => Outcome::Timeout,
+            _ => Outcome::NetworkError,
+        }
+    }
+}
+
+/// Static description of one upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    /// Address and port.
+    pub addr: SocketAddr,
+    /// Transport.
+    pub transport: Transport,
+    /// TLS settings (DoT only): client config and the name to verify.
+    pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+    /// Label for logs and metrics, in Unbound's `ip@port#name` form.
+    pub label: String,
+}
+
+/// Reconnect backoff state for stream transports.
+#[derive(Debug, Default)]
+struct Backoff {
+    /// Connect failures in a row.
+    failures: u32,
+    /// No new connect before this.
+    until: Option<Instant>,
+}
+
+/// One upstream resolver.
+#[derive(Debug)]
+pub struct Upstream {
+    /// What and where.
+    pub spec: UpstreamSpec,
+    /// Open TCP/TLS connection, reused by all queries.
+    conn: tokio::sync::Mutex<Option<Arc<StreamConn>>>,
+    /// Connect backoff.
+    backoff: Mutex<Backoff>,
+    /// Queries in flight (least-outstanding selection).
+    outstanding: AtomicUsize,
+    /// Health state machine.
+    health: Mutex<Health>,
+    /// Metric handles.
+    metrics: UpstreamMetrics,
+}
+
+/// Decrements the outstanding count when a query ends, however it ends.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Upstream {
+    /// A new upstream, initially up.
+    pub fn new(spec: UpstreamSpec, health: HealthParams, metrics: UpstreamMetrics) -> Upstream {
+        Upstream {
+            spec,
+            conn: tokio::sync::Mutex::new(None),
+            backoff: Mutex::new(Backoff::default()),
+            outstanding: AtomicUsize::new(0),
+            health: Mutex::new(Health::new(health, Instant::now())),
+            metrics,
+        }
+    }
+
+    /// Current health state.
+    pub fn state(&self) -> State {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).state()
+    }
+
+    /// Queries in flight now.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Send `query` and wait up to `timeout` for a matching answer; the
+    /// outcome feeds the health checker.
+    pub async fn exchange(&self, query: &[u8], timeout: Duration) -> Result<Vec<u8>, UpstreamError> {
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        let _in_flight = InFlight(&self.outstanding);
+        self.metrics.queries.inc();
+        let started = Instant::now();
+        let result = match tokio::time::timeout(timeout, self.exchange_inner(query)).await {
+            Ok(r) => r,
+            Err(_) => Err(UpstreamError::Timeout),
+        };
+        let outcome = match &result {
+            Ok(answer) if answer[3] & 0x0f == wire::rcode::SERVFAIL => Outcome::ServFail,
+            Ok(_) => Outcome::Success,
+            Err(e) => e.outcome(),
+        };
+        match &result {
+            Ok(_) => self.metrics.duration.observe(started.elapsed().as_secs_f64()),
+            Err(e) => {
+                if let Some(i) = UPSTREAM_REASONS.iter().position(|r| *r == e.as_label()) {
+                    self.metrics.errors[i].inc();
+                }
+            }
+        }
+        let transition = self.health.lock().unwrap_or_else(|p| p.into_inner()).record(outcome, Instant::now());
+        if let Some(t) = transition {
+            self.log_transition(t.from, t.to, result.as_ref().err());
+        }
+        result
+    }
+
+    /// The exchange without timeout and bookkeeping.
+    async fn exchange_inner(&self, query: &[u8]) -> Result<Vec<u8>, UpstreamError> {
+        match self.spec.transport {
+            Transport::Udp => {
+                let answer = self.exchange_udp(query).await?;
+                if answer[2] & 0x02 != 0 {
+                    // TC=1: ask again over TCP (RFC 7766 section 5).
+                    return self.exchange_stream(query).await;
+                }
+                Ok(answer)
+            }
+            Transport::Tcp | Transport::Tls => self.exchange_stream(query).await,
+        }
+    }
+
+    /// One UDP exchange from a fresh socket on a random port.
+    async fn exchange_udp(&self, query: &[u8]) -> Result<Vec<u8>, UpstreamError> {
+        let local: SocketAddr = match self.spec.addr.ip() {
+            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let sock = UdpSocket::bind(local).await?;
+        sock.connect(self.spec.addr).await?;
+        let mut q = query.to_vec();
+        let id: u16 = rand::random();
+        q[0..2].copy_from_slice(&id.to_be_bytes());
+        sock.send(&q).await?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = sock.recv(&mut buf).await?;
+            // Anything that is not our answer is ignored (spoofing, stray packets).
+            if matches_query(&buf[..n], &q) {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+        }
+    }
+
+    /// One exchange over the shared TCP/TLS connection; a connection that
+    /// turns out dead is replaced once.
+    async fn exchange_stream(&self, query: &[u8]) -> Result<Vec<u8>, UpstreamError> {
+        for attempt in 0..2 {
+            let conn = self.connection().await?;
+            match conn.exchange(query).await {
+                Ok(answer) => {
+                    let mut q = query.to_vec();
+                    q[0..2].copy_from_slice(&answer[0..2]);
+                    return if matches_query(&answer, &q) { Ok(answer) } else { Err(UpstreamError::BadResponse) };
+                }
+                // The upstream closed an idle connection under us: reconnect once.
+                Err(UpstreamError::Closed) if attempt == 0 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(UpstreamError::Closed)
+    }
+
+    /// The open connection, or a new one (subject to backoff).
+    async fn connection(&self) -> Result<Arc<StreamConn>, UpstreamError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(c) = slot.as_ref() {
+            if c.is_alive() {
+                return Ok(c.clone());
+            }
+        }
+        *slot = None;
+        if let Some(until) = self.backoff.lock().unwrap_or_else(|p| p.into_inner()).until {
+            if Instant::now() < until {
+                return Err(UpstreamError::Busy);
+            }
+        }
+        match self.connect().await {
+            Ok(c) => {
+                *self.backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
+                let c = Arc::new(c);
+                *slot = Some(c.clone());
+                Ok(c)
+            }
+            Err(e) => {
+                let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
+                b.failures = b.failures.saturating_add(1);
+                let delay = Duration::from_millis(100u64 << b.failures.min(7)).min(Duration::from_secs(10));
+                b.until = Some(Instant::now() + delay);
+                Err(e)
+            }
+        }
+    }
+
+    /// Open a TCP connection, with TLS on top for DoT.
+    async fn connect(&self) -> Result<StreamConn, UpstreamError> {
+        let tcp = TcpStream::connect(self.spec.addr).await?;
+        let _ = tcp.set_nodelay(true);
+        match (&self.spec.transport, &self.spec.tls) {
+            (Transport::Tls, Some((config, name))) => {
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let tls = connector.connect(name.clone(), tcp).await.map_err(UpstreamError::Tls)?;
+                Ok(StreamConn::start(tls))
+            }
+            _ => Ok(StreamConn::start(tcp)),
+        }
+    }
+
+    /// Send one health probe; true when any well-formed answer came back
+    /// (SERVFAIL included: the server is alive and answering).
+    async fn probe(&self, query: &[u8], timeout: Duration) -> bool {
+        self.metrics.queries.inc();
+        matches!(tokio::time::timeout(timeout, self.exchange_inner(query)).await, Ok(Ok(_)))
+    }
+
+    /// Log a health change once, and mirror it in the `up` gauge.
+    fn log_transition(&self, from: State, to: State, error: Option<&UpstreamError>) {
+        self.metrics.up.set(i64::from(to != State::Down));
+        let upstream = self.spec.label.as_str();
+        match to {
+            State::Down => tracing::warn!(upstream, from = from.as_str(), "upstream marked down"),
+            State::Suspect => {
+                tracing::warn!(upstream, error = error.map(|e| e.to_string()), "upstream failing, probing it")
+            }
+            State::Up => tracing::info!(upstream, from = from.as_str(), "upstream up"),
+        }
+    }
+}
+
+/// True when `answer` is a response to `query`: same ID, QR set, same
+/// question (names compared case-insensitively).
+pub fn matches_query(answer: &[u8], query: &[u8]) -> bool {
+    if answer.len() < HEADER_LEN || query.len() < HEADER_LEN {
+        return false;
+    }
+    if answer[0..2] != query[0..2] || answer[2] & 0x80 == 0 {
+        return false;
+    }
+    let (Some(qa), Some(qq)) = (question(answer), question(query)) else { return false };
+    qa.eq_ignore_ascii_case(qq)
+}
+
+/// The question section of a message with QDCOUNT 1.
+fn question(msg: &[u8]) -> Option<&[u8]> {
+    if msg[4..6] != [0, 1] {
+        return None;
+    }
+    let end = wire::skip_name(msg, HEADER_LEN)?;
+    msg.get(HEADER_LEN..end + 4)
+}
+
+/// How a group picks the first upstream to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Config order: the first usable one.
+    Ordered,
+    /// Rotate through the usable ones.
+    RoundRobin,
+    /// The usable one with the fewest queries in flight.
+    LeastOutstanding,
+}
+
+/// Upstreams serving one forward zone.
+#[derive(Debug)]
+pub struct Group {
+    /// The upstreams, in config order.
+    pub upstreams: Vec<Arc<Upstream>>,
+    /// Selection policy.
+    selection: Selection,
+    /// Round-robin cursor.
+    cursor: AtomicUsize,
+    /// Per-attempt timeout.
+    attempt_timeout: Duration,
+    /// Probe query (wire, ID zero) and its timeout.
+    probe: (Vec<u8>, Duration),
+}
+
+impl Group {
+    /// A group; `probe_query` is the wire form of the health-check question.
+    pub fn new(upstreams: Vec<Arc<Upstream>>, selection: Selection, attempt_timeout: Duration, probe_query: Vec<u8>, probe_timeout: Duration) -> Group {
+        Group {
+            upstreams,
+            selection,
+            cursor: AtomicUsize::new(0),
+            attempt_timeout,
+            probe: (probe_query, probe_timeout),
+        }
+    }
+
+    /// The order in which to try upstreams for one query: usable ones by
+    /// the selection policy, then the down ones as a last resort.
+    pub fn order(&self) -> Vec<usize> {
+        let n = self.upstreams.len();
+        let mut usable: Vec<usize> = (0..n).filter(|&i| self.upstreams[i].state() != State::Down).collect();
+        let down: Vec<usize> = (0..n).filter(|&i| self.upstreams[i].state() == State::Down).collect();
+        match self.selection {
+            Selection::Ordered => {}
+            Selection::RoundRobin => {
+                if !usable.is_empty() {
+                    let k = self.cursor.fetch_add(1, Ordering::Relaxed) % usable.len();
+                    usable.rotate_left(k);
+                }
+            }
+            Selection::LeastOutstanding => usable.sort_by_key(|&i| self.upstreams[i].outstanding()),
+        }
+        usable.extend(down);
+        usable
+    }
+
+    /// Send `query` to the upstreams in order until one answers or
+    /// `deadline` passes. Returns the answer and the index of the upstream.
+    pub async fn exchange(&self, query: &[u8], deadline: Instant) -> Result<(Vec<u8>, usize), UpstreamError> {
+        let mut last = UpstreamError::NoUpstream;
+        for i in self.order() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.upstreams[i].exchange(query, left.min(self.attempt_timeout)).await {
+                Ok(answer) => return Ok((answer, i)),
+                Err(e) => {
+                    tracing::debug!(upstream = %self.upstreams[i].spec.label, error = %e, "upstream attempt failed");
+                    last = e;
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Run due health probes until `stop` fires. Lazy upstreams that keep
+    /// answering are never probed.
+    pub async fn run_probes(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
+        let tick = Duration::from_millis(100);
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let now = Instant::now();
+            for u in &self.upstreams {
+                let due = u.health.lock().unwrap_or_else(|p| p.into_inner()).probe_due(now);
+                if !due {
+                    continue;
+                }
+                // Push the next due time out while this probe runs.
+                let u = u.clone();
+                let (q, timeout) = self.probe.clone();
+                // No second probe while this one is out; probe_result re-arms.
+                u.health.lock().unwrap_or_else(|p| p.into_inner()).probe_sent();
+                tokio::spawn(async move {
+                    let ok = u.probe(&q, timeout).await;
+                    let t = u.health.lock().unwrap_or_else(|p| p.into_inner()).probe_result(ok, Instant::now());
+                    if let Some(t) = t {
+                        u.log_transition(t.from, t.to, None);
+                    }
+                });
+            }
+            tokio::time::sleep(tick).await;
+        }
+    }
+}
