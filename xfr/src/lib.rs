@@ -1,1 +1,43 @@
-//! (crate documentation follows with its first module)
+//! Zone transfers for Sekisho: the client side of AXFR and IXFR, TSIG, NOTIFY, SOA
+//! refresh timers and persisted zone copies. This crate knows nothing about RPZ: it
+//! moves zones, the `rpz` crate gives them meaning.
+//!
+//! ```text
+//!   primary ──NOTIFY──▶ notify::parse_notify ──▶ (resolver decides to refresh)
+//!                                                       │
+//!   timers::RefreshPlan ──"refresh due"────────────────▶│
+//!                                                       ▼
+//!   transport::query_soa ──▶ Serial compare ──newer──▶ transport::transfer
+//!                                                       │  (TCP, 2-byte framing)
+//!        tsig::sign_request / tsig::ResponseVerifier ◀──┤  per message
+//!                                                       ▼
+//!                         interpreter::XfrInterpreter (sans-I/O)
+//!                                                       │
+//!                          Transfer::{Full, Incremental, UpToDate}
+//!                                                       ▼
+//!                 persist::write_zone_file (atomic) and the caller's zone store
+//! ```
+//!
+//! Module ownership:
+//! - [`serial`]: RFC 1982 serial arithmetic ([RFC 1982](https://www.rfc-editor.org/rfc/rfc1982)).
+//! - [`tsig`]: transaction signatures ([RFC 8945](https://www.rfc-editor.org/rfc/rfc8945)),
+//!   computed over raw message bytes.
+//! - [`interpreter`]: the AXFR ([RFC 5936](https://www.rfc-editor.org/rfc/rfc5936)) and IXFR
+//!   ([RFC 1995](https://www.rfc-editor.org/rfc/rfc1995)) response interpreter, fed one
+//!   message at a time; no I/O.
+//! - [`notify`]: NOTIFY ([RFC 1996](https://www.rfc-editor.org/rfc/rfc1996)) request parsing
+//!   and response building; no I/O.
+//! - [`timers`]: SOA refresh/retry/expire arithmetic ([RFC 1035 section 3.3.13](https://www.rfc-editor.org/rfc/rfc1035#section-3.3.13)).
+//! - [`persist`]: atomic writes of a transferred zone to a master file.
+//! - [`transport`]: the thin tokio layer (TCP transfers, UDP SOA queries).
+//!
+//! The protocol cores are sans-I/O (style practice 2): they take bytes and the
+//! current time and return values or typed errors; only [`transport`] touches sockets.
+
+pub mod serial;
+pub mod tsig;
+mod wire;
+
+pub use serial::Serial;
+pub use tsig::{RequestMac, ResponseVerifier, TsigAlgorithm, TsigError, TsigKey, TsigRcode};
+pub use wire::WireError;
