@@ -34,10 +34,16 @@
 //! The protocol cores are sans-I/O (style practice 2): they take bytes and the
 //! current time and return values or typed errors; only [`transport`] touches sockets.
 
+mod error;
+pub mod interpreter;
 pub mod serial;
 pub mod tsig;
 mod wire;
 
+pub use error::{LimitKind, XfrError};
+pub use interpreter::{Delta, Limits, Progress, Request, Transfer, XfrInterpreter};
 pub use serial::Serial;
-pub use tsig::{RequestMac, ResponseVerifier, TsigAlgorithm, TsigError, TsigKey, TsigRcode};
+pub use tsig::{
+    RequestMac, ResponseSigner, ResponseVerifier, TsigAlgorithm, TsigError, TsigKey, TsigRcode,
+};
 pub use wire::WireError;

@@ -623,6 +623,66 @@ pub fn error_response(
     Ok(Some(out))
 }
 
+/// Signs the messages of a (possibly multi-message) response, each chained to the
+/// previous MAC as RFC 8945 section 5.3.1 describes; the counterpart of
+/// [`ResponseVerifier`]. This client crate uses it for NOTIFY answers and tests; a
+/// future transfer server signs with it too.
+#[derive(Debug)]
+pub struct ResponseSigner {
+    /// The key of the verified request.
+    key: TsigKey,
+    /// The MAC the next message chains to.
+    prior_mac: Vec<u8>,
+    /// True until the first message has been signed.
+    first: bool,
+}
+
+impl ResponseSigner {
+    /// A signer for the response to a request that `key` verified with MAC `request_mac`.
+    pub fn new(key: TsigKey, request_mac: RequestMac) -> Self {
+        ResponseSigner {
+            key,
+            prior_mac: request_mac.0,
+            first: true,
+        }
+    }
+
+    /// Signs the next message (complete, without TSIG); `now` in seconds since the epoch.
+    pub fn sign(&mut self, msg: &[u8], now: u64) -> Result<Vec<u8>, TsigError> {
+        if self.first {
+            let (out, mac) = sign_message(&self.key, msg, Some(&self.prior_mac), now, 0, &[])?;
+            self.prior_mac = mac;
+            self.first = false;
+            return Ok(out);
+        }
+        let header = wire::read_header(msg)?;
+        let timers = Timers {
+            time_signed: now,
+            fudge: DEFAULT_FUDGE,
+        };
+        let mut ctx = self.key.context();
+        update_prior_mac(&mut ctx, &self.prior_mac);
+        ctx.update(msg);
+        ctx.update(&timers.to_bytes());
+        let mac = ctx.sign().as_ref().to_vec();
+        let mut out = msg.to_vec();
+        append_tsig_rr(
+            &mut out,
+            &RrFields {
+                key_name: &self.key.wire_name(),
+                algorithm: &self.key.algorithm.wire_name(),
+                timers,
+                mac: &mac,
+                original_id: header.id,
+                error: 0,
+                other: &[],
+            },
+        )?;
+        self.prior_mac = mac;
+        Ok(out)
+    }
+}
+
 /// Verifies the messages of a (possibly multi-message) signed response.
 ///
 /// RFC 8945 section 5.3.1: the first message's MAC covers the request MAC; each

@@ -343,3 +343,19 @@ fn algorithm_names_parse_with_or_without_the_trailing_dot() {
         "hmac-sha512."
     );
 }
+
+#[test]
+fn the_response_signer_and_verifier_agree_over_many_messages() {
+    let k = key(TsigAlgorithm::HmacSha384);
+    let (_, req_mac) = sign_request(&k, &request(), NOW).expect("sign");
+    let mut signer = ResponseSigner::new(k.clone(), req_mac.clone());
+    let mut verifier = ResponseVerifier::new(k, req_mac);
+    for n in 0..5u8 {
+        let signed = signer.sign(&response(n << 4), NOW).expect("sign");
+        assert_eq!(
+            verifier.verify(&signed, NOW + 1).expect("verifies"),
+            response(n << 4)
+        );
+    }
+    verifier.finish().expect("signed to the end");
+}
