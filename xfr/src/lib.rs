@@ -29,6 +29,7 @@
 //!   and response building; no I/O.
 //! - [`timers`]: SOA refresh/retry/expire arithmetic ([RFC 1035 section 3.3.13](https://www.rfc-editor.org/rfc/rfc1035#section-3.3.13)).
 //! - [`persist`]: atomic writes of a transferred zone to a master file.
+//! - [`soa_query`]: the sans-I/O SOA poll that precedes a transfer.
 //! - [`transport`]: the thin tokio layer (TCP transfers, UDP SOA queries).
 //!
 //! The protocol cores are sans-I/O (style practice 2): they take bytes and the
@@ -37,12 +38,16 @@
 mod error;
 pub mod interpreter;
 pub mod serial;
+pub mod soa_query;
+pub mod transport;
 pub mod tsig;
 mod wire;
 
 pub use error::{LimitKind, XfrError};
 pub use interpreter::{Delta, Limits, Progress, Request, Transfer, XfrInterpreter};
 pub use serial::Serial;
+pub use soa_query::{SoaAnswer, SoaOutcome, SoaQuery};
+pub use transport::{query_soa, transfer};
 pub use tsig::{
     RequestMac, ResponseSigner, ResponseVerifier, TsigAlgorithm, TsigError, TsigKey, TsigRcode,
 };
