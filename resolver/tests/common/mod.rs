@@ -1,0 +1,304 @@
+//! Test harness: real peers (NSD, Unbound, BIND) and the real `sekisho`
+//! binary, each started on its own loopback address by the test itself and
+//! killed when its guard drops, even when the test fails.
+//!
+//! Every test picks addresses of its own in 127.0.0.0/8 so tests can run in
+//! parallel. A peer that is not installed fails the test with a message
+//! saying which Debian package to install: CI installs them (.ci/run).
+
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::{Name, RecordType};
+
+/// A scratch directory for one test, removed on success.
+pub struct Scratch {
+    pub path: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(test: &str) -> Scratch {
+        let path = std::env::temp_dir().join(format!("sekisho-test-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create scratch dir");
+        Scratch { path }
+    }
+
+    pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path.join(name);
+        std::fs::write(&p, content).expect("write scratch file");
+        p
+    }
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Start `cmd` with stdout+stderr to `log`.
+    pub fn spawn(name: &str, cmd: &mut Command, log: PathBuf) -> Proc {
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("clone log");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name} ({e}); install it: apt-get install bind9 unbound nsd dnsutils"));
+        Proc { name: name.into(), child, log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// SIGTERM, then wait up to 5 s, then SIGKILL. Returns the exit status code if any.
+    pub fn stop(&mut self) -> Option<i32> {
+        let pid = self.child.id();
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let until = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < until {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Add `ip/32` to lo (BIND binds only configured addresses). Needs root;
+/// an address already present is fine.
+pub fn add_loopback(ip: &str) {
+    let _ = Command::new("ip").args(["addr", "add", &format!("{ip}/32"), "dev", "lo"]).stderr(Stdio::null()).status();
+}
+
+/// Wait until something answers DNS over UDP at `addr`.
+pub fn wait_dns(addr: SocketAddr, name: &str, limit: Duration) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if query_udp_from(None, addr, name, RecordType::SOA, None, Duration::from_millis(200)).is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing answers DNS on {addr} after {limit:?}");
+}
+
+/// Wait until a TCP port accepts.
+pub fn wait_tcp(addr: SocketAddr, limit: Duration) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing accepts TCP on {addr} after {limit:?}");
+}
+
+/// Build a query message.
+pub fn make_query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_str(name).expect("name"), rtype));
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.set_edns(e);
+    }
+    m
+}
+
+pub fn rand_id() -> u16 {
+    (Instant::now().elapsed().subsec_nanos() as u16) ^ (std::process::id() as u16).rotate_left(5) ^ 0x5a5a
+}
+
+/// Send one UDP query (from `src` if given) and parse the answer.
+pub fn query_udp_from(src: Option<IpAddr>, server: SocketAddr, name: &str, rtype: RecordType, edns: Option<u16>, timeout: Duration) -> Option<Message> {
+    let m = make_query(name, rtype, edns);
+    let bytes = m.to_vec().ok()?;
+    exchange_udp(src, server, &bytes, timeout).and_then(|r| Message::from_vec(&r).ok())
+}
+
+/// Send raw bytes over UDP and return the raw answer.
+pub fn exchange_udp(src: Option<IpAddr>, server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+    let bind: SocketAddr = match (src, server.ip()) {
+        (Some(ip), _) => SocketAddr::new(ip, 0),
+        (None, IpAddr::V4(_)) => "127.0.0.1:0".parse().ok()?,
+        (None, IpAddr::V6(_)) => "[::1]:0".parse().ok()?,
+    };
+    let sock = UdpSocket::bind(bind).ok()?;
+    sock.set_read_timeout(Some(timeout)).ok()?;
+    sock.send_to(bytes, server).ok()?;
+    let mut buf = vec![0u8; 65535];
+    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// A UDP query expected to be answered.
+pub fn query(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    query_udp_from(None, server, name, rtype, Some(1232), Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no answer from {server} for {name} {rtype}"))
+}
+
+/// One query over TCP.
+pub fn query_tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    let m = make_query(name, rtype, Some(1232));
+    let mut s = TcpStream::connect_timeout(&server, Duration::from_secs(2)).expect("tcp connect");
+    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    write_frame(&mut s, &m.to_vec().expect("encode"));
+    Message::from_vec(&read_frame(&mut s).expect("tcp answer")).expect("decode")
+}
+
+pub fn write_frame(s: &mut TcpStream, bytes: &[u8]) {
+    let mut f = (bytes.len() as u16).to_be_bytes().to_vec();
+    f.extend_from_slice(bytes);
+    s.write_all(&f).expect("tcp write");
+}
+
+pub fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// NSD serving `zones` (name, file) on ip@port.
+pub fn start_nsd(dir: &Path, ip: &str, port: u16, zones: &[(&str, &Path)]) -> Proc {
+    let d = dir.join(format!("nsd-{ip}"));
+    std::fs::create_dir_all(&d).expect("nsd dir");
+    let mut conf = format!(
+        "server:\n  ip-address: {ip}@{port}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n  database: \"\"\n  zonesdir: \"{d}\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  verbosity: 1\n  tcp-count: 64\nremote-control:\n  control-enable: no\n",
+        d = d.display()
+    );
+    for (name, file) in zones {
+        conf.push_str(&format!("zone:\n  name: \"{name}\"\n  zonefile: \"{}\"\n", file.display()));
+    }
+    let cf = d.join("nsd.conf");
+    std::fs::write(&cf, conf).expect("nsd.conf");
+    let p = Proc::spawn("nsd", Command::new("nsd").arg("-d").arg("-c").arg(&cf), d.join("nsd.log"));
+    wait_dns(format!("{ip}:{port}").parse().expect("addr"), zones[0].0, Duration::from_secs(10));
+    p
+}
+
+/// TLS material made by openssl for a test: CA and a server cert for `name` and `ip`.
+pub struct Certs {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn make_certs(dir: &Path, name: &str, ip: &str) -> Certs {
+    let run = |args: &[&str]| {
+        let st = Command::new("openssl").args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).status().expect("openssl installed");
+        assert!(st.success(), "openssl {args:?} failed");
+    };
+    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/CN=Sekisho Test CA"]);
+    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "dot.key", "-out", "dot.csr", "-subj", &format!("/CN={name}")]);
+    std::fs::write(dir.join("ext.cnf"), format!("subjectAltName=DNS:{name},IP:{ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")).expect("ext");
+    run(&["x509", "-req", "-in", "dot.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "dot.pem", "-days", "3650", "-extfile", "ext.cnf"]);
+    Certs { ca: dir.join("ca.pem"), cert: dir.join("dot.pem"), key: dir.join("dot.key") }
+}
+
+/// Unbound on ip@port (plain) or with a DoT listener, resolving `stub_zone`
+/// from `stub_addr`, logging every query it receives.
+pub fn start_unbound(dir: &Path, ip: &str, port: u16, tls: Option<&Certs>, stub_zone: &str, stub_addr: &str) -> Proc {
+    let d = dir.join(format!("unbound-{ip}"));
+    std::fs::create_dir_all(&d).expect("unbound dir");
+    let tls_lines = match tls {
+        Some(c) => format!("  tls-port: {port}\n  tls-service-key: \"{}\"\n  tls-service-pem: \"{}\"\n", c.key.display(), c.cert.display()),
+        None => String::new(),
+    };
+    let conf = format!(
+        "server:\n  interface: {ip}@{port}\n{tls_lines}  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  log-queries: yes\n  num-threads: 1\n  so-reuseport: no\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n  module-config: \"iterator\"\n  incoming-num-tcp: 64\n  msg-cache-size: 4m\n  rrset-cache-size: 4m\nstub-zone:\n  name: \"{stub_zone}\"\n  stub-addr: {stub_addr}\n",
+        d = d.display()
+    );
+    let cf = d.join("unbound.conf");
+    std::fs::write(&cf, conf).expect("unbound.conf");
+    let p = Proc::spawn("unbound", Command::new("unbound").arg("-d").arg("-c").arg(&cf), d.join("unbound.log"));
+    let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+    if tls.is_some() {
+        wait_tcp(addr, Duration::from_secs(10));
+    } else {
+        wait_dns(addr, stub_zone, Duration::from_secs(10));
+    }
+    p
+}
+
+/// Count query-log lines of an Unbound mentioning `name` (case-insensitive).
+pub fn unbound_queries_for(p: &Proc, name: &str) -> usize {
+    let needle = name.trim_end_matches('.').to_ascii_lowercase();
+    p.log_text().lines().filter(|l| l.contains(" info: ") && l.to_ascii_lowercase().contains(&format!(" {needle}. "))).count()
+}
+
+/// The sekisho binary under test with a config written to the scratch dir.
+pub fn start_sekisho(dir: &Path, tag: &str, config: &str, listen: SocketAddr) -> Proc {
+    let cf = dir.join(format!("sekisho-{tag}.toml"));
+    std::fs::write(&cf, config).expect("config");
+    let p = Proc::spawn(
+        "sekisho",
+        Command::new(env!("CARGO_BIN_EXE_sekisho")).arg("--config").arg(&cf).env("RUST_LOG", "info,sekisho_resolver=debug"),
+        dir.join(format!("sekisho-{tag}.log")),
+    );
+    wait_tcp(listen, Duration::from_secs(10));
+    p
+}
+
+/// Run sekishoctl against `socket`; returns (exit code, stdout, stderr).
+pub fn ctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sekishoctl")).arg("--socket").arg(socket).args(args).output().expect("sekishoctl runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The test zone served by the authoritative peer.
+pub fn example_zone(origin: &str) -> String {
+    let big: String = (0..40).map(|i| format!("big 300 IN TXT \"{:0>60}\"\n", i)).collect();
+    format!(
+        "$ORIGIN {origin}\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 127.0.0.1\nwww IN A 192.0.2.1\nwww IN AAAA 2001:db8::1\nbad IN A 198.51.100.66\nshort 3 IN A 192.0.2.3\nalias IN CNAME www\nprobe IN A 192.0.2.99\n{big}"
+    )
+}
+
+/// Poll `f` every 50 ms until it is true or `limit` passes.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
