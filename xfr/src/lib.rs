@@ -37,16 +37,22 @@
 
 mod error;
 pub mod interpreter;
+pub mod notify;
+pub mod persist;
 pub mod serial;
 pub mod soa_query;
+pub mod timers;
 pub mod transport;
 pub mod tsig;
 mod wire;
 
 pub use error::{LimitKind, XfrError};
 pub use interpreter::{Delta, Limits, Progress, Request, Transfer, XfrInterpreter};
+pub use notify::{Notify, NotifyError};
+pub use persist::{write_zone_file, PersistError};
 pub use serial::Serial;
 pub use soa_query::{SoaAnswer, SoaOutcome, SoaQuery};
+pub use timers::{NextAction, RefreshClamps, RefreshPlan, ZoneTimer};
 pub use transport::{query_soa, transfer};
 pub use tsig::{
     RequestMac, ResponseSigner, ResponseVerifier, TsigAlgorithm, TsigError, TsigKey, TsigRcode,

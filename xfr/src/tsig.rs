@@ -170,7 +170,7 @@ impl TsigKey {
     }
 
     /// True if a received TSIG RR names this key and algorithm.
-    fn matches(&self, raw: &RawTsig) -> bool {
+    pub(crate) fn matches(&self, raw: &RawTsig) -> bool {
         raw.key_name == self.wire_name() && raw.algorithm == self.algorithm.wire_name()
     }
 }

@@ -153,7 +153,9 @@ pub fn ensure_address() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         // iproute2 says "File exists" or "Address already assigned" depending on version.
-        out.status.success() || stderr.contains("File exists") || stderr.contains("already assigned"),
+        out.status.success()
+            || stderr.contains("File exists")
+            || stderr.contains("already assigned"),
         "could not add {ADDR} to lo: {stderr}"
     );
 }
