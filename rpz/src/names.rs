@@ -1,0 +1,607 @@
+//! The flat name table behind QNAME and NSDNAME triggers.
+//!
+//! ```text
+//!  query  a.Bad.example.          labels ["a", "Bad", "example"]
+//!         suffix hashes, built right to left in one pass (lower-cased on the fly):
+//!           h3 = H(root)   h2 = H(h3, "example")   h1 = H(h2, "bad")   h0 = H(h1, "a")
+//!         probes:  exact  h0                  ─┐
+//!                  wild   H(h1,"*"), H(h2,"*") ├─▶ slots: [tag|name|value] (one Vec, open addressing)
+//!                                             ─┘              │
+//!                                                  arena: [len][wire bytes][ttl] ... (one Vec<u8>)
+//! ```
+//!
+//! Every key is a lower-cased owner name *relative to the policy zone apex*, stored once in a
+//! byte arena in wire form without the root label. A slot holds a 32-bit hash tag, the arena
+//! offset of the key and a 32-bit value (the encoded action, see `zone.rs`). There are no
+//! per-rule heap objects, so a million rules cost two allocations.
+//!
+//! The hash of a name is computed label by label from the right, so the hashes of all suffixes
+//! of a query name fall out of one pass: a lookup costs one probe per candidate key, O(labels),
+//! whatever the number of rules. Two bitmasks record at which label counts exact and wildcard
+//! keys exist, so most wildcard probes are skipped without touching the table.
+
+use hickory_proto::rr::Name;
+
+/// Most labels a DNS name can have (255 octets, two octets per label at least).
+pub(crate) const MAX_LABELS: usize = 128;
+
+/// Seed of the suffix hash (the hash of the root name).
+const SEED: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a 64-bit prime, the per-octet multiplier of the suffix hash.
+const PRIME: u64 = 0x0000_0100_0000_01b3;
+/// Arena offset that marks an empty slot.
+const EMPTY: u32 = u32::MAX;
+
+/// Extends the hash of a suffix by one more label on its left, lower-casing ASCII.
+#[inline]
+pub(crate) fn hash_label(mut h: u64, label: &[u8]) -> u64 {
+    // The label length goes in first so that label boundaries are part of the hash.
+    h = (h ^ label.len() as u64).wrapping_mul(PRIME);
+    for &b in label {
+        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(PRIME);
+    }
+    h
+}
+
+/// Spreads a suffix hash over 64 bits before it picks a slot (murmur3 finaliser).
+#[inline]
+fn finish(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// The hash of a whole label sequence (left to right order, as in the name).
+pub(crate) fn hash_labels(labels: &[&[u8]]) -> u64 {
+    labels.iter().rev().fold(SEED, |h, l| hash_label(h, l))
+}
+
+/// Inline room for suffix hashes; longer names spill to the heap.
+const INLINE_HASHES: usize = 17;
+
+/// A query name with the hash of every suffix, computed once per lookup and shared by all
+/// zones (every table uses the same hash function).
+///
+/// `hash(i)` is the hash of the name without its first `i` labels; `hash(len)` is the hash of
+/// the root. Names of up to 16 labels need no allocation.
+pub(crate) struct NameProbe<'a> {
+    /// The probed name.
+    name: &'a Name,
+    /// Number of labels (the root label not counted).
+    len: usize,
+    /// Suffix hashes for short names.
+    inline: [u64; INLINE_HASHES],
+    /// Suffix hashes for names with more than 16 labels.
+    spill: Vec<u64>,
+}
+
+impl<'a> NameProbe<'a> {
+    /// Hashes all suffixes of `name` in one right-to-left pass.
+    pub(crate) fn new(name: &'a Name) -> Self {
+        let len = name.iter().len().min(MAX_LABELS);
+        let mut inline = [0u64; INLINE_HASHES];
+        let mut spill = Vec::new();
+        let hashes: &mut [u64] = if len < INLINE_HASHES {
+            &mut inline[..=len]
+        } else {
+            spill.resize(len + 1, 0);
+            &mut spill[..]
+        };
+        hashes[len] = SEED;
+        let mut i = len;
+        for label in name.iter().rev() {
+            if i == 0 {
+                break;
+            }
+            hashes[i - 1] = hash_label(hashes[i], label);
+            i -= 1;
+        }
+        Self {
+            name,
+            len,
+            inline,
+            spill,
+        }
+    }
+
+    /// Number of labels of the probed name.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The probed name.
+    pub(crate) fn name(&self) -> &'a Name {
+        self.name
+    }
+
+    /// Hash of the suffix that drops the first `i` labels.
+    #[inline]
+    pub(crate) fn hash(&self, i: usize) -> u64 {
+        if self.len < INLINE_HASHES {
+            self.inline[i]
+        } else {
+            self.spill[i]
+        }
+    }
+
+    /// The labels of the suffix that drops the first `i` labels.
+    pub(crate) fn labels_from(&self, i: usize) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.name.iter().skip(i)
+    }
+}
+
+/// One slot of the open-addressing table (12 bytes).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    /// High 32 bits of the finished hash, compared before the name bytes.
+    tag: u32,
+    /// Offset of the key in the arena, or [`EMPTY`].
+    name: u32,
+    /// The value stored with the key (an encoded action).
+    value: u32,
+}
+
+/// The empty slot.
+const EMPTY_SLOT: Slot = Slot {
+    tag: 0,
+    name: EMPTY,
+    value: 0,
+};
+
+/// Which key shape a probe looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyShape {
+    /// The name itself.
+    Exact,
+    /// `*.` followed by the name.
+    Wildcard,
+}
+
+/// A match found in a [`NameTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NameMatch {
+    /// Arena offset of the key that matched (identifies the rule).
+    pub(crate) key: u32,
+    /// Stored value.
+    pub(crate) value: u32,
+    /// For a wildcard key, the number of labels of the suffix below `*`; for an exact key the
+    /// number of labels of the name.
+    pub(crate) labels: usize,
+    /// Whether the key is a wildcard.
+    pub(crate) shape: KeyShape,
+}
+
+/// Result of [`NameTable::insert`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    /// The key was new.
+    New,
+    /// The key was already present with this value, which was left in place.
+    Existing {
+        /// Slot of the existing key (valid until the next insert).
+        slot: usize,
+        /// Arena offset of the existing key.
+        key: u32,
+        /// Its value.
+        value: u32,
+    },
+}
+
+/// The flat name table: open addressing with linear probing over one `Vec` of slots, keys
+/// in one byte arena. Filled once while a zone compiles, immutable afterwards.
+#[derive(Clone, Default)]
+pub(crate) struct NameTable {
+    /// Open-addressing slots (any length; the home slot is picked by fast range).
+    slots: Vec<Slot>,
+    /// Keys: `[wire length u8][lower-cased wire labels, no root][ttl u32 LE]`.
+    arena: Vec<u8>,
+    /// Number of keys.
+    len: usize,
+    /// Bit `n` set: an exact key with `n` labels exists (names of 127+ labels share bit 127).
+    exact_depths: u128,
+    /// Bit `n` set: a wildcard key whose suffix has `n` labels exists.
+    wild_depths: u128,
+}
+
+impl std::fmt::Debug for NameTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NameTable")
+            .field("keys", &self.len)
+            .field("slots", &self.slots.len())
+            .field("arena_bytes", &self.arena.len())
+            .finish()
+    }
+}
+
+/// The bit for a label count in the depth masks.
+#[inline]
+fn depth_bit(n: usize) -> u128 {
+    1u128 << n.min(127)
+}
+
+/// Picks the home slot for a finished hash among `n` slots (Lemire's fast range).
+#[inline]
+fn home(finished: u64, n: usize) -> usize {
+    (((finished & 0xffff_ffff) * n as u64) >> 32) as usize
+}
+
+impl NameTable {
+    /// An empty table with room for `n` keys of about `avg_len` wire bytes.
+    pub(crate) fn with_capacity(n: usize, avg_len: usize) -> Self {
+        let mut t = Self::default();
+        if n > 0 {
+            t.slots = vec![EMPTY_SLOT; slots_for(n)];
+            t.arena = Vec::with_capacity(n * (avg_len + 5));
+        }
+        t
+    }
+
+    /// Number of keys.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes held by the table (slots and arena), for memory reports.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * std::mem::size_of::<Slot>() + self.arena.capacity()
+    }
+
+    /// The exact match for the probed name.
+    #[inline]
+    pub(crate) fn exact(&self, probe: &NameProbe<'_>) -> Option<NameMatch> {
+        if self.exact_depths & depth_bit(probe.len) == 0 {
+            return None;
+        }
+        self.find(probe.hash(0), KeyShape::Exact, probe, 0)
+            .map(|(key, value)| NameMatch {
+                key,
+                value,
+                labels: probe.len,
+                shape: KeyShape::Exact,
+            })
+    }
+
+    /// Whether a wildcard key over a suffix of `n` labels may exist (cheap pre-check).
+    #[inline]
+    pub(crate) fn may_have_wildcard(&self, n: usize) -> bool {
+        self.wild_depths & depth_bit(n) != 0
+    }
+
+    /// The wildcard key `*.<probe without its first i labels>`, if present.
+    #[inline]
+    pub(crate) fn wildcard_at(&self, probe: &NameProbe<'_>, i: usize) -> Option<NameMatch> {
+        let suffix_labels = probe.len - i;
+        if !self.may_have_wildcard(suffix_labels) {
+            return None;
+        }
+        let h = hash_label(probe.hash(i), b"*");
+        self.find(h, KeyShape::Wildcard, probe, i)
+            .map(|(key, value)| NameMatch {
+                key,
+                value,
+                labels: suffix_labels,
+                shape: KeyShape::Wildcard,
+            })
+    }
+
+    /// The best match for a query name: exact first, then the wildcard with the longest
+    /// suffix strictly above the name.
+    pub(crate) fn best(&self, probe: &NameProbe<'_>) -> Option<NameMatch> {
+        if self.len == 0 {
+            return None;
+        }
+        if let Some(m) = self.exact(probe) {
+            return Some(m);
+        }
+        (1..=probe.len).find_map(|i| self.wildcard_at(probe, i))
+    }
+
+    /// Looks up one key by its suffix hash, comparing the stored bytes on a tag match.
+    #[inline]
+    fn find(
+        &self,
+        h: u64,
+        shape: KeyShape,
+        probe: &NameProbe<'_>,
+        from: usize,
+    ) -> Option<(u32, u32)> {
+        let n = self.slots.len();
+        if n == 0 {
+            return None;
+        }
+        let f = finish(h);
+        let tag = (f >> 32) as u32;
+        let mut i = home(f, n);
+        loop {
+            let slot = self.slots[i];
+            if slot.name == EMPTY {
+                return None;
+            }
+            if slot.tag == tag && self.key_equals(slot.name, shape, probe.labels_from(from)) {
+                return Some((slot.name, slot.value));
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+    }
+
+    /// Whether the key at `off` is `labels` (with a leading `*` for a wildcard shape).
+    fn key_equals<'l>(
+        &self,
+        off: u32,
+        shape: KeyShape,
+        labels: impl Iterator<Item = &'l [u8]>,
+    ) -> bool {
+        let key = self.key_bytes(off);
+        let mut pos = 0;
+        if shape == KeyShape::Wildcard {
+            if key.len() < 2 || key[0] != 1 || key[1] != b'*' {
+                return false;
+            }
+            pos = 2;
+        }
+        for label in labels {
+            let len = label.len();
+            if key.len() < pos + 1 + len || key[pos] as usize != len {
+                return false;
+            }
+            if !key[pos + 1..pos + 1 + len].eq_ignore_ascii_case(label) {
+                return false;
+            }
+            pos += 1 + len;
+        }
+        pos == key.len()
+    }
+
+    /// The wire bytes (lower case, no root label) of the key at `off`.
+    pub(crate) fn key_bytes(&self, off: u32) -> &[u8] {
+        let off = off as usize;
+        let len = self.arena[off] as usize;
+        &self.arena[off + 1..off + 1 + len]
+    }
+
+    /// The TTL stored with the key at `off`.
+    pub(crate) fn key_ttl(&self, off: u32) -> u32 {
+        let off = off as usize;
+        let start = off + 1 + self.arena[off] as usize;
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.arena[start..start + 4]);
+        u32::from_le_bytes(b)
+    }
+
+    /// All keys with their values, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.name != EMPTY)
+            .map(|s| (s.name, s.value))
+    }
+
+    /// Looks up a key given as relative labels (a leading `*` label makes a wildcard key).
+    pub(crate) fn get(&self, labels: &[&[u8]]) -> Option<(u32, u32)> {
+        let slot = self.find_slot(finish(hash_labels(labels)), &wire_of(labels))?;
+        let s = self.slots[slot];
+        Some((s.name, s.value))
+    }
+
+    /// The slot holding the key `labels` (hash `f` already finished).
+    fn find_slot(&self, f: u64, wire: &[u8]) -> Option<usize> {
+        let n = self.slots.len();
+        if n == 0 {
+            return None;
+        }
+        let tag = (f >> 32) as u32;
+        let mut i = home(f, n);
+        loop {
+            let slot = self.slots[i];
+            if slot.name == EMPTY {
+                return None;
+            }
+            if slot.tag == tag && self.key_bytes(slot.name) == wire {
+                return Some(i);
+            }
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+    }
+
+    /// Adds a key given as relative labels (a leading `*` label makes a wildcard key). An
+    /// existing equal key (compared case-insensitively) is left alone and reported.
+    pub(crate) fn insert(&mut self, labels: &[&[u8]], ttl: u32, value: u32) -> Inserted {
+        let f = finish(hash_labels(labels));
+        let wire = wire_of(labels);
+        if let Some(i) = self.find_slot(f, &wire) {
+            let s = self.slots[i];
+            return Inserted::Existing {
+                slot: i,
+                key: s.name,
+                value: s.value,
+            };
+        }
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.resize(slots_for((self.len + 1) * 2));
+        }
+        let off = self.arena.len() as u32;
+        // Relative owner names are shorter than 255 octets, so the length fits in one octet.
+        self.arena.push(wire.len().min(255) as u8);
+        self.arena.extend_from_slice(&wire);
+        self.arena.extend_from_slice(&ttl.to_le_bytes());
+        match labels.first() {
+            Some(first) if *first == b"*" => self.wild_depths |= depth_bit(labels.len() - 1),
+            _ => self.exact_depths |= depth_bit(labels.len()),
+        }
+        self.place(f, off, value);
+        self.len += 1;
+        Inserted::New
+    }
+
+    /// Replaces the value in `slot` (from [`Inserted::Existing`], before any further insert).
+    pub(crate) fn set_value(&mut self, slot: usize, value: u32) {
+        self.slots[slot].value = value;
+    }
+
+    /// Replaces the TTL stored with the key at arena offset `key`.
+    pub(crate) fn set_ttl(&mut self, key: u32, ttl: u32) {
+        let off = key as usize;
+        let start = off + 1 + self.arena[off] as usize;
+        self.arena[start..start + 4].copy_from_slice(&ttl.to_le_bytes());
+    }
+
+    /// Puts a key into its slot (the caller ensures there is room).
+    fn place(&mut self, f: u64, off: u32, value: u32) {
+        let n = self.slots.len();
+        let mut i = home(f, n);
+        while self.slots[i].name != EMPTY {
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+        }
+        self.slots[i] = Slot {
+            tag: (f >> 32) as u32,
+            name: off,
+            value,
+        };
+    }
+
+    /// Rehashes all keys into `n` slots.
+    fn resize(&mut self, n: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; n.max(8)]);
+        for s in old.into_iter().filter(|s| s.name != EMPTY) {
+            let labels = wire_labels(self.key_bytes(s.name));
+            let f = finish(hash_labels(&labels));
+            self.place(f, s.name, s.value);
+        }
+    }
+
+    /// Trims spare capacity once building is done (load factor back to about 3/4).
+    pub(crate) fn finish_build(&mut self) {
+        let want = slots_for(self.len);
+        if self.len == 0 {
+            self.slots = Vec::new();
+        } else if self.slots.len() > want + want / 4 {
+            self.resize(want);
+        }
+        self.arena.shrink_to_fit();
+    }
+}
+
+/// Slot count for `n` keys at a load factor of 3/4.
+fn slots_for(n: usize) -> usize {
+    (n * 4 / 3 + 1).max(8)
+}
+
+/// Lower-cased wire form (no root label) of relative labels.
+pub(crate) fn wire_of(labels: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(labels.iter().map(|l| l.len() + 1).sum());
+    for l in labels {
+        out.push(l.len() as u8);
+        out.extend(l.iter().map(u8::to_ascii_lowercase));
+    }
+    out
+}
+
+/// Splits wire bytes (no root label) into labels.
+pub(crate) fn wire_labels(mut wire: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while let Some((&len, rest)) = wire.split_first() {
+        let len = usize::from(len).min(rest.len());
+        out.push(&rest[..len]);
+        wire = &rest[len..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(keys: &[(&str, u32)]) -> NameTable {
+        let mut t = NameTable::default();
+        for (k, v) in keys {
+            let labels: Vec<&[u8]> = k.split('.').map(str::as_bytes).collect();
+            assert_eq!(t.insert(&labels, 60, *v), Inserted::New);
+        }
+        t.finish_build();
+        t
+    }
+
+    fn name(s: &str) -> Name {
+        Name::from_ascii(s).expect("test name")
+    }
+
+    #[test]
+    fn exact_key_matches_only_that_name_in_any_case() {
+        let t = table(&[("bad.example", 7)]);
+        let n = name("BaD.Example.");
+        let m = t.best(&NameProbe::new(&n)).expect("hit");
+        assert_eq!((m.value, m.shape), (7, KeyShape::Exact));
+        assert!(t.best(&NameProbe::new(&name("x.bad.example."))).is_none());
+        assert!(t.best(&NameProbe::new(&name("example."))).is_none());
+    }
+
+    #[test]
+    fn wildcard_key_matches_below_but_not_the_name_itself() {
+        let t = table(&[("*.evil.test", 1)]);
+        assert!(t.best(&NameProbe::new(&name("evil.test."))).is_none());
+        let m = t
+            .best(&NameProbe::new(&name("a.b.evil.test.")))
+            .expect("deep hit");
+        assert_eq!((m.value, m.labels), (1, 2));
+    }
+
+    #[test]
+    fn wildcard_with_more_labels_wins_over_shorter_one() {
+        let t = table(&[("*.test", 1), ("*.evil.test", 2)]);
+        let m = t.best(&NameProbe::new(&name("a.evil.test."))).expect("hit");
+        assert_eq!(m.value, 2);
+        let m = t.best(&NameProbe::new(&name("a.good.test."))).expect("hit");
+        assert_eq!(m.value, 1);
+    }
+
+    #[test]
+    fn inserting_an_existing_key_in_other_case_reports_it_and_keeps_the_value() {
+        let mut t = table(&[("dup.example", 1)]);
+        let labels: [&[u8]; 2] = [b"DUP", b"Example"];
+        match t.insert(&labels, 5, 2) {
+            Inserted::Existing { slot, value, .. } => {
+                assert_eq!(value, 1);
+                t.set_value(slot, 9);
+            }
+            Inserted::New => panic!("duplicate not detected"),
+        }
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(&labels).map(|(_, v)| v), Some(9));
+    }
+
+    #[test]
+    fn key_ttl_and_bytes_round_trip_through_the_arena() {
+        let t = table(&[("Mixed.Case", 3)]);
+        let (off, v) = t.iter().next().expect("one key");
+        assert_eq!(v, 3);
+        assert_eq!(t.key_bytes(off), b"\x05mixed\x04case");
+        assert_eq!(t.key_ttl(off), 60);
+    }
+
+    #[test]
+    fn a_table_full_of_colliding_home_slots_still_finds_every_key() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("k{i}.x")).collect();
+        let pairs: Vec<(&str, u32)> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i as u32))
+            .collect();
+        let t = table(&pairs);
+        for (i, k) in keys.iter().enumerate() {
+            let n = name(&format!("{k}."));
+            assert_eq!(t.best(&NameProbe::new(&n)).map(|m| m.value), Some(i as u32));
+        }
+        assert!(t.best(&NameProbe::new(&name("k1000.x."))).is_none());
+    }
+}

@@ -1,0 +1,487 @@
+//! The policy set: zones in configuration order, and the two checks of the query pipeline.
+//!
+//! ```text
+//!  query ──▶ check_query(client, qname, qtype, RD, DO)
+//!              ├─ Skip      no zone applies (no zones, or RD=0 and all zones recursive-only)
+//!              ├─ Break(d)  decided before resolution (client-IP/QNAME hit that nothing can
+//!              │            outrank; only with qname-wait-recurse off) ──▶ rewrite
+//!              └─ Continue  resolve, then:
+//!                   check_response(query, facts: CNAME chain, answer addresses, delegations)
+//!                      └─ Decision { verdict: NoMatch | Match(hit) | DnssecExempt(hit), disabled }
+//!                                                              └──▶ Hit::rewrite
+//! ```
+//!
+//! Precedence follows BIND 9.18 (`lib/ns/query.c`, ARM "Response Policy Zone (RPZ)
+//! Rewriting"), as a lexicographic order:
+//! 1. earlier position in the CNAME chain (qtype not ANY/CNAME/DNAME; otherwise only the
+//!    query name is checked),
+//! 2. earlier zone in configuration order,
+//! 3. within a zone, trigger type: client-IP > QNAME > response-IP > NSDNAME > NSIP,
+//! 4. within a type: exact beats wildcard, more labels wins; longest prefix (IPv4 as
+//!    prefix+96), then smaller address; NSDNAME ties go to the NS name that sorts last.
+//!
+//! A zone with `policy disabled` reports its would-be hit (in [`Decision::disabled`]) and the
+//! next-best match applies. The set is immutable and shared by all queries; the resolver
+//! publishes new versions with `ArcSwap` ([`PolicySet::with_zone_replaced`] is cheap: it
+//! copies a vector of `Arc`s).
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use crate::names::NameProbe;
+use crate::rule::{Action, Trigger, TriggerKind};
+use crate::settings::PolicyOverride;
+use crate::zone::{RawHit, ZoneRules};
+
+/// Options that apply to the whole set (BIND's `response-policy { } options`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetOptions {
+    /// `qname-wait-recurse` (default yes): resolve before applying client-IP and QNAME
+    /// rules, so listed domains' servers cannot tell the name is listed. With `false`,
+    /// [`PolicySet::check_query`] may decide before resolution.
+    pub qname_wait_recurse: bool,
+}
+
+impl Default for SetOptions {
+    fn default() -> Self {
+        Self {
+            qname_wait_recurse: true,
+        }
+    }
+}
+
+/// What the pipeline knows about a query before resolution.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyQuery<'a> {
+    /// The client's address (after any PROXY/ECS handling the resolver does).
+    pub client: IpAddr,
+    /// The query name.
+    pub qname: &'a Name,
+    /// The query type.
+    pub qtype: RecordType,
+    /// The RD bit of the query.
+    pub recursion_desired: bool,
+    /// The DO bit of the query's EDNS OPT record.
+    pub dnssec_ok: bool,
+}
+
+/// A delegation (zone cut) met while resolving one name of the CNAME chain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delegation {
+    /// Position in the CNAME chain (0 = the query name) of the name being resolved.
+    pub position: usize,
+    /// The delegated zone (owner of the NS RRset); `min-ns-dots` looks at its dots.
+    pub zone: Name,
+    /// The NS names of the delegation.
+    pub ns_names: Vec<Name>,
+    /// The addresses of those name servers (glue or resolved).
+    pub ns_addresses: Vec<IpAddr>,
+}
+
+/// What the pipeline learnt from resolving the query, for [`PolicySet::check_response`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseFacts {
+    /// CNAME targets in chain order, the query name excluded (position `i + 1`).
+    pub cnames: Vec<Name>,
+    /// A/AAAA addresses in the answer section (at the end of the chain).
+    pub addresses: Vec<IpAddr>,
+    /// Delegations on the path to each answer RRset (empty when forwarding).
+    pub delegations: Vec<Delegation>,
+    /// Whether the real answer is DNSSEC-signed (RRSIGs present), for `break-dnssec`.
+    pub signed: bool,
+}
+
+impl ResponseFacts {
+    /// Extracts the CNAME chain, the answer addresses and the signed flag from a response:
+    /// follows CNAMEs from `qname` through the answer section (in any order), and takes the
+    /// A/AAAA records owned by the last name. Delegations are left empty (the recursion
+    /// layer knows them, a forwarder does not).
+    pub fn from_response(qname: &Name, response: &Message) -> Self {
+        let mut facts = ResponseFacts::default();
+        let mut current = qname.clone();
+        // A chain longer than the answer section would be a loop.
+        for _ in 0..response.answers.len() {
+            let next = response.answers.iter().find_map(|r| match &r.data {
+                RData::CNAME(c) if r.name == current => Some(c.0.clone()),
+                _ => None,
+            });
+            match next {
+                Some(t) if !facts.cnames.contains(&t) && &t != qname => {
+                    facts.cnames.push(t.clone());
+                    current = t;
+                }
+                _ => break,
+            }
+        }
+        facts.addresses = response
+            .answers
+            .iter()
+            .filter(|r| r.name == current)
+            .filter_map(|r| r.data.ip_addr())
+            .collect();
+        facts.signed = response
+            .answers
+            .iter()
+            .chain(&response.authorities)
+            .any(|r| r.record_type() == RecordType::RRSIG);
+        facts
+    }
+}
+
+/// A rule that matched, with everything needed to log it, explain it and rewrite the answer.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    /// Index of the zone in the policy set (configuration order).
+    pub zone_index: usize,
+    /// The zone (its name, settings and SOA are used by the rewrite).
+    pub zone: Arc<ZoneRules>,
+    /// The rule's owner name in the policy zone (BIND's "via" name).
+    pub owner: Name,
+    /// What matched.
+    pub trigger: Trigger,
+    /// The action to take: the written action after the zone's `policy` override.
+    pub action: Action,
+    /// The action as written in the zone.
+    pub rule_action: Action,
+    /// Position in the CNAME chain where the hit happened (0 = the query name).
+    pub position: usize,
+    /// The chain name at that position: the owner of the rewritten answer.
+    pub name: Name,
+}
+
+impl Hit {
+    /// The trigger kind.
+    pub fn kind(&self) -> TriggerKind {
+        self.trigger.kind()
+    }
+
+    /// Whether this hit's zone has `policy disabled` (the hit is only logged).
+    pub fn is_disabled(&self) -> bool {
+        self.zone.settings().policy == PolicyOverride::Disabled
+    }
+
+    /// BIND's log line for this hit, e.g.
+    /// `rpz QNAME NXDOMAIN rewrite bad.example1.jp/A/IN via bad.example1.jp.block`
+    /// (prefixed with `disabled ` for a would-be hit in a disabled zone).
+    pub fn log_line<'a>(&'a self, qname: &'a Name, qtype: RecordType) -> LogLine<'a> {
+        LogLine {
+            hit: self,
+            qname,
+            qtype,
+        }
+    }
+}
+
+/// Display adapter for BIND's `rpz` log line, see [`Hit::log_line`].
+#[derive(Debug)]
+pub struct LogLine<'a> {
+    /// The hit.
+    hit: &'a Hit,
+    /// The client's query name.
+    qname: &'a Name,
+    /// The client's query type.
+    qtype: RecordType,
+}
+
+impl fmt::Display for LogLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = self.hit;
+        let trim = |n: &Name| {
+            let s = n.to_ascii();
+            if s.len() > 1 {
+                s.trim_end_matches('.').to_string()
+            } else {
+                s
+            }
+        };
+        write!(
+            f,
+            "{}rpz {} {} rewrite {}/{}/IN via {}",
+            if h.is_disabled() { "disabled " } else { "" },
+            h.kind(),
+            h.action,
+            trim(self.qname),
+            self.qtype,
+            trim(&h.owner)
+        )
+    }
+}
+
+/// The outcome of evaluating policy for one query.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// No rule applies.
+    NoMatch,
+    /// A rule applies: act on `hit.action` (see [`Hit::rewrite`](crate::Hit::rewrite)).
+    Match(Hit),
+    /// A rule matched, but the client set DO, the real answer is signed and the zone does not
+    /// have `break-dnssec`: answer unchanged (BIND's default).
+    DnssecExempt(Hit),
+}
+
+/// The result of a policy check: the verdict plus would-be hits of disabled zones.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// What to do.
+    pub verdict: Verdict,
+    /// Hits in `policy disabled` zones that outranked the verdict (to be logged only).
+    pub disabled: Vec<Hit>,
+}
+
+impl Decision {
+    /// The hit that applies, if any (not for [`Verdict::DnssecExempt`]).
+    pub fn hit(&self) -> Option<&Hit> {
+        match &self.verdict {
+            Verdict::Match(h) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// A decision with no match.
+    fn no_match(disabled: Vec<Hit>) -> Self {
+        Self {
+            verdict: Verdict::NoMatch,
+            disabled,
+        }
+    }
+}
+
+/// The pre-resolution control flow (the RPZ layer's answer to "go on or stop here").
+#[derive(Clone, Debug)]
+pub enum QueryFlow {
+    /// No policy can apply to this query: do not call `check_response`.
+    Skip,
+    /// Resolve (or use the cache), then call [`PolicySet::check_response`].
+    Continue,
+    /// Policy decided without the response; rewrite from the decision. (A `Passthru` or, over
+    /// TCP, a `TcpOnly` hit rewrites to [`Rewrite::Unchanged`](crate::Rewrite::Unchanged):
+    /// resolve and answer normally, without calling `check_response`.)
+    Break(Decision),
+}
+
+/// The compiled policy: zones in configuration order (order = precedence).
+#[derive(Clone, Debug, Default)]
+pub struct PolicySet {
+    /// The zones, earliest (strongest) first.
+    zones: Vec<Arc<ZoneRules>>,
+    /// Set-wide options.
+    options: SetOptions,
+}
+
+impl PolicySet {
+    /// A set of zones in configuration order.
+    pub fn new(zones: Vec<Arc<ZoneRules>>, options: SetOptions) -> Self {
+        Self { zones, options }
+    }
+
+    /// The zones, in precedence order.
+    pub fn zones(&self) -> &[Arc<ZoneRules>] {
+        &self.zones
+    }
+
+    /// Set-wide options.
+    pub fn options(&self) -> SetOptions {
+        self.options
+    }
+
+    /// The zone named `name`.
+    pub fn zone(&self, name: &Name) -> Option<&Arc<ZoneRules>> {
+        self.zones.iter().find(|z| z.name() == name)
+    }
+
+    /// A copy of the set with the zone of the same name replaced by `zone` (same position).
+    /// Cheap: only the vector of `Arc`s is copied. If no zone has that name the set is
+    /// returned unchanged (use [`PolicySet::new`] to change the zone list).
+    pub fn with_zone_replaced(&self, zone: Arc<ZoneRules>) -> PolicySet {
+        let zones = self
+            .zones
+            .iter()
+            .map(|z| {
+                if z.name() == zone.name() {
+                    Arc::clone(&zone)
+                } else {
+                    Arc::clone(z)
+                }
+            })
+            .collect();
+        PolicySet {
+            zones,
+            options: self.options,
+        }
+    }
+
+    /// Whether zone `z` takes part for this query (`recursive-only` and RD).
+    fn applies(z: &ZoneRules, q: &PolicyQuery<'_>) -> bool {
+        q.recursion_desired || !z.settings().recursive_only
+    }
+
+    /// The check before cache and resolution.
+    pub fn check_query(&self, q: &PolicyQuery<'_>) -> QueryFlow {
+        if !self.zones.iter().any(|z| Self::applies(z, q)) {
+            return QueryFlow::Skip;
+        }
+        if self.options.qname_wait_recurse {
+            return QueryFlow::Continue;
+        }
+        let probe = NameProbe::new(q.qname);
+        let mut disabled = Vec::new();
+        // An earlier (enabled) zone with IP/NSDNAME/NSIP rules could still outrank a hit
+        // found here once the response is known (BIND's qname_skip_recurse mask).
+        let mut earlier_needs_response = false;
+        for (i, z) in self.zones.iter().enumerate() {
+            if !Self::applies(z, q) {
+                continue;
+            }
+            let raw = z
+                .match_client_ip(q.client)
+                .or_else(|| z.match_qname(&probe));
+            match raw {
+                Some(raw) => {
+                    let hit = make_hit(i, z, &raw, 0, q.qname);
+                    if hit.is_disabled() {
+                        disabled.push(hit);
+                        continue;
+                    }
+                    if earlier_needs_response || (q.dnssec_ok && !z.settings().break_dnssec) {
+                        return QueryFlow::Continue;
+                    }
+                    return QueryFlow::Break(Decision {
+                        verdict: Verdict::Match(hit),
+                        disabled,
+                    });
+                }
+                None => {
+                    if z.settings().policy != PolicyOverride::Disabled && z.has_response_rules() {
+                        earlier_needs_response = true;
+                    }
+                }
+            }
+        }
+        QueryFlow::Continue
+    }
+
+    /// The check after resolution, with what the response showed.
+    pub fn check_response(&self, q: &PolicyQuery<'_>, facts: &ResponseFacts) -> Decision {
+        let mut disabled = Vec::new();
+        let follow_chain = !matches!(
+            q.qtype,
+            RecordType::ANY | RecordType::CNAME | RecordType::DNAME
+        );
+        let positions = if follow_chain {
+            1 + facts.cnames.len()
+        } else {
+            1
+        };
+        for p in 0..positions {
+            let name = if p == 0 {
+                q.qname
+            } else {
+                &facts.cnames[p - 1]
+            };
+            let last = p + 1 == positions;
+            let probe = NameProbe::new(name);
+            for (i, z) in self.zones.iter().enumerate() {
+                if !Self::applies(z, q) {
+                    continue;
+                }
+                let Some(raw) = best_in_zone(z, q, &probe, p, last, facts) else {
+                    continue;
+                };
+                let hit = make_hit(i, z, &raw, p, name);
+                if hit.is_disabled() {
+                    disabled.push(hit);
+                    continue;
+                }
+                let verdict = if q.dnssec_ok && facts.signed && !z.settings().break_dnssec {
+                    Verdict::DnssecExempt(hit)
+                } else {
+                    Verdict::Match(hit)
+                };
+                return Decision { verdict, disabled };
+            }
+        }
+        Decision::no_match(disabled)
+    }
+
+    /// Explains policy for one name without a response (for `sekishoctl test NAME [TYPE]
+    /// [--client IP]`): client-IP and QNAME rules, plus response rules if `facts` are given.
+    /// Unlike the query path this ignores `qname-wait-recurse`, DO and RD.
+    pub fn explain(
+        &self,
+        client: IpAddr,
+        qname: &Name,
+        qtype: RecordType,
+        facts: Option<&ResponseFacts>,
+    ) -> Decision {
+        let q = PolicyQuery {
+            client,
+            qname,
+            qtype,
+            recursion_desired: true,
+            dnssec_ok: false,
+        };
+        let empty = ResponseFacts::default();
+        self.check_response(&q, facts.unwrap_or(&empty))
+    }
+}
+
+/// The best rule of one zone at chain position `p`, in the zone's trigger precedence.
+fn best_in_zone<'z, 'q>(
+    z: &'z ZoneRules,
+    q: &PolicyQuery<'q>,
+    probe: &NameProbe<'q>,
+    p: usize,
+    last: bool,
+    facts: &'q ResponseFacts,
+) -> Option<RawHit<'z, 'q>> {
+    if p == 0 {
+        if let Some(h) = z.match_client_ip(q.client) {
+            return Some(h);
+        }
+    }
+    if let Some(h) = z.match_qname(probe) {
+        return Some(h);
+    }
+    if last {
+        if let Some(h) = z.match_response_ip(&facts.addresses) {
+            return Some(h);
+        }
+    }
+    let min_dots = usize::from(z.settings().min_ns_dots);
+    let dels = || {
+        facts
+            .delegations
+            .iter()
+            .filter(move |d| d.position == p && d.zone.iter().len().saturating_sub(1) >= min_dots)
+    };
+    if let Some(h) = z.match_nsdname(dels().flat_map(|d| d.ns_names.iter())) {
+        return Some(h);
+    }
+    z.match_nsip(dels().flat_map(|d| d.ns_addresses.iter()))
+}
+
+/// Builds the public hit for a raw match.
+fn make_hit(
+    i: usize,
+    z: &Arc<ZoneRules>,
+    raw: &RawHit<'_, '_>,
+    position: usize,
+    name: &Name,
+) -> Hit {
+    let (owner, trigger, rule_action) = z.describe(raw);
+    let action = z.effective_action(&rule_action);
+    Hit {
+        zone_index: i,
+        zone: Arc::clone(z),
+        owner,
+        trigger,
+        action,
+        rule_action,
+        position,
+        name: name.clone(),
+    }
+}

@@ -1,0 +1,1392 @@
+//! One compiled policy zone: records → rules → [`ZoneRules`].
+//!
+//! ```text
+//!  records (zone order) ──group by owner──▶ classify owner ──▶ action from RDATA
+//!                                              │                    │
+//!          ┌───────────────────────────────────┘                    ▼
+//!          ▼                                           value (u32): NXDOMAIN | NODATA |
+//!   QNAME / NSDNAME ──▶ NameTable (flat, one arena)    PASSTHRU | DROP | TCP-ONLY |
+//!   CLIENT-IP / IP / NSIP ──▶ IpTrie + IpRule list     local data offset ──▶ wire arena
+//! ```
+//!
+//! A zone is compiled in one pass over its records. Records arrive grouped by owner in zone
+//! files and transfers, so each owner's RRsets are turned into a rule as soon as the owner
+//! changes; an owner seen again later is merged into the existing rule, so duplicates never
+//! fail a load. Anything unusable is skipped with a [`Warning`].
+//!
+//! Rule actions are packed into a `u32`: small constants for the five CNAME actions, or an
+//! offset into one byte arena that holds local data in wire form (`type, ttl, rdlength,
+//! rdata`). Local data is decoded into hickory records only when a rule hits.
+//!
+//! Incremental updates (IXFR) go into a small *overlay* index in front of the shared base
+//! index: an overlay entry replaces or removes (tombstone) the base rule with the same key.
+//! Applying a delta copies only the overlay, never the base; the next full compile merges.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hickory_proto::rr::rdata::CNAME;
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{
+    BinDecoder, BinEncodable, BinEncoder, NameEncoding, Restrict,
+};
+
+use crate::encoding::{parse_ip_labels, IpPrefix};
+use crate::iptrie::{key_of, IpTrie};
+use crate::names::{wire_labels, Inserted, KeyShape, NameMatch, NameProbe, NameTable};
+use crate::rule::{Action, Trigger, TriggerKind, Warning, WarningReason};
+use crate::settings::{PolicyOverride, ZoneSettings};
+
+/// Encoded action: `CNAME .`.
+pub(crate) const V_NXDOMAIN: u32 = 0;
+/// Encoded action: `CNAME *.`.
+pub(crate) const V_NODATA: u32 = 1;
+/// Encoded action: `CNAME rpz-passthru.`.
+pub(crate) const V_PASSTHRU: u32 = 2;
+/// Encoded action: `CNAME rpz-drop.`.
+pub(crate) const V_DROP: u32 = 3;
+/// Encoded action: `CNAME rpz-tcp-only.`.
+pub(crate) const V_TCP_ONLY: u32 = 4;
+/// Overlay only: the key was removed from the base.
+pub(crate) const V_TOMBSTONE: u32 = 5;
+/// Values from here on are local-data arena offsets plus this base.
+const V_LOCAL: u32 = 8;
+
+/// The rule owner label suffixes that select a trigger type.
+const RPZ_CLIENT_IP: &[u8] = b"rpz-client-ip";
+/// See [`RPZ_CLIENT_IP`].
+const RPZ_IP: &[u8] = b"rpz-ip";
+/// See [`RPZ_CLIENT_IP`].
+const RPZ_NSIP: &[u8] = b"rpz-nsip";
+/// See [`RPZ_CLIENT_IP`].
+const RPZ_NSDNAME: &[u8] = b"rpz-nsdname";
+
+/// An IP-triggered rule (client-IP, response IP or NSIP).
+#[derive(Clone, Debug)]
+struct IpRule {
+    /// Owner name as written in the zone (absolute).
+    owner: Name,
+    /// The prefix.
+    prefix: IpPrefix,
+    /// Encoded action.
+    value: u32,
+    /// TTL of the action record.
+    ttl: u32,
+}
+
+/// Which name table a name rule lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NameKind {
+    /// QNAME rules (keys are the trigger names).
+    Qname,
+    /// NSDNAME rules (keys are the NS names, without `rpz-nsdname`).
+    NsDname,
+}
+
+/// Which trie an IP rule lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IpKind {
+    /// `rpz-client-ip`.
+    Client,
+    /// `rpz-ip`.
+    Response,
+    /// `rpz-nsip`.
+    Ns,
+}
+
+/// One layer of rules: the base index or the incremental overlay.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Index {
+    /// QNAME rules.
+    qname: NameTable,
+    /// NSDNAME rules.
+    nsdname: NameTable,
+    /// Client-IP prefixes → `ip_rules` index.
+    client_ip: IpTrie,
+    /// Response-IP prefixes → `ip_rules` index.
+    ip: IpTrie,
+    /// NSIP prefixes → `ip_rules` index.
+    nsip: IpTrie,
+    /// IP rules, referenced from the tries.
+    ip_rules: Vec<IpRule>,
+    /// Local data in wire form, see [`encode_local`].
+    local: Vec<u8>,
+}
+
+impl Index {
+    /// The name table for `kind`.
+    fn names(&self, kind: NameKind) -> &NameTable {
+        match kind {
+            NameKind::Qname => &self.qname,
+            NameKind::NsDname => &self.nsdname,
+        }
+    }
+
+    /// The trie for `kind`.
+    fn trie(&self, kind: IpKind) -> &IpTrie {
+        match kind {
+            IpKind::Client => &self.client_ip,
+            IpKind::Response => &self.ip,
+            IpKind::Ns => &self.nsip,
+        }
+    }
+
+    /// Bytes held on the heap, for memory reports.
+    fn heap_bytes(&self) -> usize {
+        self.qname.heap_bytes()
+            + self.nsdname.heap_bytes()
+            + self.client_ip.heap_bytes()
+            + self.ip.heap_bytes()
+            + self.nsip.heap_bytes()
+            + self.ip_rules.capacity() * std::mem::size_of::<IpRule>()
+            + self.local.capacity()
+    }
+}
+
+/// Number of rules per trigger type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    /// QNAME rules (exact and wildcard).
+    pub qname: usize,
+    /// Client-IP rules.
+    pub client_ip: usize,
+    /// Response-IP rules.
+    pub response_ip: usize,
+    /// NSDNAME rules.
+    pub nsdname: usize,
+    /// NSIP rules.
+    pub nsip: usize,
+}
+
+impl RuleCounts {
+    /// All rules.
+    pub fn total(&self) -> usize {
+        self.qname + self.client_ip + self.response_ip + self.nsdname + self.nsip
+    }
+}
+
+/// One rule as listed by [`ZoneRules::rules`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Owner name in the policy zone.
+    pub owner: Name,
+    /// Trigger type.
+    pub kind: TriggerKind,
+    /// The action as written (before any `policy` override).
+    pub action: Action,
+}
+
+/// The compiled rules of one policy zone: immutable, shared by all queries via `Arc`.
+pub struct ZoneRules {
+    /// Zone options.
+    settings: ZoneSettings,
+    /// Number of labels of the apex.
+    apex_labels: usize,
+    /// The apex SOA (serial for transfers, ADDITIONAL section of rewritten answers).
+    soa: Option<Record>,
+    /// The big immutable index, shared between versions made by `apply_delta`.
+    base: Arc<Index>,
+    /// Rules changed since the base was compiled (replacements and tombstones).
+    overlay: Option<Arc<Index>>,
+    /// Owners whose records were skipped at compile time, kept so that a later delta that
+    /// touches the owner can rebuild its rule exactly as a full compile would.
+    skipped: Arc<Vec<Record>>,
+}
+
+impl fmt::Debug for ZoneRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZoneRules")
+            .field("zone", &self.settings.name)
+            .field("serial", &self.serial())
+            .field("rules", &self.counts())
+            .field("overlay", &self.overlay.is_some())
+            .finish()
+    }
+}
+
+/// A rule that matched, still pointing into the index (no allocation).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawHit<'z, 'q> {
+    /// Trigger type.
+    pub(crate) kind: TriggerKind,
+    /// The layer holding the rule.
+    layer: &'z Index,
+    /// The rule.
+    rule: RuleRef,
+    /// What matched it.
+    pub(crate) matched: Matched<'q>,
+}
+
+/// Where a matched rule lives in its layer.
+#[derive(Clone, Copy, Debug)]
+enum RuleRef {
+    /// A name rule: table, arena key and value.
+    Name {
+        /// Which table.
+        kind: NameKind,
+        /// The match.
+        m: NameMatch,
+    },
+    /// An IP rule (index into `ip_rules`).
+    Ip(u32),
+}
+
+/// The query or response value that matched.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Matched<'q> {
+    /// A name (query name, chain name or NS name).
+    Name(&'q Name),
+    /// An address (client, answer or NS address).
+    Addr(IpAddr),
+}
+
+impl RawHit<'_, '_> {
+    /// Ranking of an NSDNAME candidate: exact beats wildcard, more labels wins.
+    fn name_rank(&self) -> (bool, usize) {
+        match self.rule {
+            RuleRef::Name { m, .. } => (m.shape == KeyShape::Exact, m.labels),
+            RuleRef::Ip(_) => (false, 0),
+        }
+    }
+
+    /// Ranking of an IP candidate: the scaled prefix length.
+    fn prefix_len(&self) -> u8 {
+        match self.rule {
+            RuleRef::Ip(i) => self.layer.ip_rules[i as usize].prefix.scaled_len(),
+            RuleRef::Name { .. } => 0,
+        }
+    }
+}
+
+impl ZoneRules {
+    /// Compiles one policy zone from its records (owners absolute, under `settings.name`).
+    ///
+    /// Never fails: unusable records are skipped and reported in the returned warnings
+    /// (`NonCanonicalIp` warnings are notes on rules that *were* loaded).
+    pub fn compile(
+        settings: ZoneSettings,
+        records: impl IntoIterator<Item = Record>,
+    ) -> (ZoneRules, Vec<Warning>) {
+        let records = records.into_iter();
+        let mut b = Builder::new(&settings, records.size_hint().0);
+        let mut group: Vec<Record> = Vec::new();
+        for r in records {
+            if group.first().is_some_and(|g| g.name != r.name) {
+                b.add_owner(&group);
+                group.clear();
+            }
+            group.push(r);
+        }
+        if !group.is_empty() {
+            b.add_owner(&group);
+        }
+        b.finish(settings)
+    }
+
+    /// An empty zone (no rules), e.g. while the first transfer is pending.
+    pub fn empty(settings: ZoneSettings) -> ZoneRules {
+        Self::compile(settings, std::iter::empty()).0
+    }
+
+    /// The zone apex.
+    pub fn name(&self) -> &Name {
+        &self.settings.name
+    }
+
+    /// The zone options.
+    pub fn settings(&self) -> &ZoneSettings {
+        &self.settings
+    }
+
+    /// The apex SOA record, if the zone had one.
+    pub fn soa(&self) -> Option<&Record> {
+        self.soa.as_ref()
+    }
+
+    /// The SOA serial, if the zone had an SOA.
+    pub fn serial(&self) -> Option<u32> {
+        match self.soa.as_ref().map(|r| &r.data) {
+            Some(RData::SOA(soa)) => Some(soa.serial),
+            _ => None,
+        }
+    }
+
+    /// Number of rules per trigger type.
+    pub fn counts(&self) -> RuleCounts {
+        let mut c = RuleCounts::default();
+        for r in self.rules_iter_raw() {
+            match r.1 {
+                TriggerKind::Qname => c.qname += 1,
+                TriggerKind::NsDname => c.nsdname += 1,
+                TriggerKind::ClientIp => c.client_ip += 1,
+                TriggerKind::ResponseIp => c.response_ip += 1,
+                TriggerKind::NsIp => c.nsip += 1,
+            }
+        }
+        c
+    }
+
+    /// Approximate heap bytes held by the compiled index (base and overlay).
+    pub fn heap_bytes(&self) -> usize {
+        self.base.heap_bytes() + self.overlay.as_ref().map_or(0, |o| o.heap_bytes())
+    }
+
+    /// Number of rules held in the incremental overlay (0 after a full compile). The owner of
+    /// the zone recompiles when this grows large.
+    pub fn overlay_len(&self) -> usize {
+        self.overlay.as_ref().map_or(0, |o| {
+            o.qname.len() + o.nsdname.len() + o.client_ip.len() + o.ip.len() + o.nsip.len()
+        })
+    }
+
+    /// Whether the zone has rules that can only match once the response is known (response
+    /// IP always; NSDNAME and NSIP when enabled).
+    pub fn has_response_rules(&self) -> bool {
+        let c = self.counts_fast();
+        c.0 || (self.settings.nsdname_enable && c.1) || (self.settings.nsip_enable && c.2)
+    }
+
+    /// Whether the zone has any response-IP, NSDNAME and NSIP rules (cheap, may over-report
+    /// when an overlay removed the last one).
+    fn counts_fast(&self) -> (bool, bool, bool) {
+        let layers = std::iter::once(&*self.base).chain(self.overlay.as_deref());
+        let mut out = (false, false, false);
+        for l in layers {
+            out.0 |= l.ip.len() > 0;
+            out.1 |= l.nsdname.len() > 0;
+            out.2 |= l.nsip.len() > 0;
+        }
+        out
+    }
+
+    /// All rules, with their actions as written (no particular order).
+    pub fn rules(&self) -> Vec<Rule> {
+        self.rules_iter_raw()
+            .into_iter()
+            .map(|(layer, kind, rule)| {
+                let (owner, value, ttl) = self.rule_parts(layer, rule);
+                Rule {
+                    owner: owner.clone(),
+                    kind,
+                    action: decode_action(layer, value, ttl, &owner),
+                }
+            })
+            .collect()
+    }
+
+    /// Every live rule as (layer, kind, reference), overlay entries shadowing the base.
+    fn rules_iter_raw(&self) -> Vec<(&Index, TriggerKind, RuleRef)> {
+        let mut out = Vec::new();
+        let layers: Vec<&Index> = std::iter::once(&*self.base)
+            .chain(self.overlay.as_deref())
+            .collect();
+        let ov = self.overlay.as_deref();
+        for (li, layer) in layers.iter().enumerate() {
+            let is_base = li == 0;
+            for (nk, kind) in [
+                (NameKind::Qname, TriggerKind::Qname),
+                (NameKind::NsDname, TriggerKind::NsDname),
+            ] {
+                for (key, value) in layer.names(nk).iter() {
+                    if value == V_TOMBSTONE {
+                        continue;
+                    }
+                    if is_base {
+                        if let Some(o) = ov {
+                            let labels = wire_labels(layer.names(nk).key_bytes(key));
+                            if o.names(nk).get(&labels).is_some() {
+                                continue;
+                            }
+                        }
+                    }
+                    let wildcard = layer.names(nk).key_bytes(key).starts_with(b"\x01*");
+                    let m = NameMatch {
+                        key,
+                        value,
+                        labels: 0,
+                        shape: if wildcard {
+                            KeyShape::Wildcard
+                        } else {
+                            KeyShape::Exact
+                        },
+                    };
+                    out.push((*layer, kind, RuleRef::Name { kind: nk, m }));
+                }
+            }
+            for (i, rule) in layer.ip_rules.iter().enumerate() {
+                let ik = ip_kind_of(&rule.owner, self.apex_labels);
+                let live = layer
+                    .trie(ik)
+                    .get(rule.prefix.key(), rule.prefix.scaled_len());
+                if live != Some(i as u32) || rule.value == V_TOMBSTONE {
+                    continue;
+                }
+                if is_base {
+                    if let Some(o) = ov {
+                        if o.trie(ik)
+                            .get(rule.prefix.key(), rule.prefix.scaled_len())
+                            .is_some()
+                        {
+                            continue;
+                        }
+                    }
+                }
+                let kind = match ik {
+                    IpKind::Client => TriggerKind::ClientIp,
+                    IpKind::Response => TriggerKind::ResponseIp,
+                    IpKind::Ns => TriggerKind::NsIp,
+                };
+                out.push((*layer, kind, RuleRef::Ip(i as u32)));
+            }
+        }
+        out
+    }
+
+    /// Owner name, encoded action and TTL of a rule.
+    fn rule_parts(&self, layer: &Index, rule: RuleRef) -> (Name, u32, u32) {
+        match rule {
+            RuleRef::Name { kind, m } => {
+                let t = layer.names(kind);
+                let labels = wire_labels(t.key_bytes(m.key));
+                let mut owner = Name::from_labels(labels).unwrap_or_else(|_| Name::root());
+                if kind == NameKind::NsDname {
+                    owner = owner
+                        .append_label(RPZ_NSDNAME)
+                        .unwrap_or_else(|_| Name::root());
+                }
+                owner.set_fqdn(false);
+                let owner = owner
+                    .append_domain(&self.settings.name)
+                    .unwrap_or_else(|_| self.settings.name.clone());
+                (owner, m.value, t.key_ttl(m.key))
+            }
+            RuleRef::Ip(i) => {
+                let r = &layer.ip_rules[i as usize];
+                (r.owner.clone(), r.value, r.ttl)
+            }
+        }
+    }
+
+    // ----- lookups used by the policy set -------------------------------------------------
+
+    /// Best name rule of `kind` for the probed name, overlay first.
+    fn name_lookup<'z>(
+        &'z self,
+        kind: NameKind,
+        probe: &NameProbe<'_>,
+    ) -> Option<(&'z Index, NameMatch)> {
+        let base = &*self.base;
+        let Some(ov) = self.overlay.as_deref() else {
+            return base.names(kind).best(probe).map(|m| (base, m));
+        };
+        let (bt, ot) = (base.names(kind), ov.names(kind));
+        let pick = |o: Option<NameMatch>,
+                    b: Option<NameMatch>|
+         -> Option<Option<(&'z Index, NameMatch)>> {
+            match o {
+                Some(m) if m.value == V_TOMBSTONE => None,
+                Some(m) => Some(Some((ov, m))),
+                None => b.map(|m| Some((base, m))),
+            }
+        };
+        if let Some(Some(hit)) = pick(ot.exact(probe), bt.exact(probe)) {
+            return Some(hit);
+        }
+        for i in 1..=probe.len() {
+            if let Some(Some(hit)) = pick(ot.wildcard_at(probe, i), bt.wildcard_at(probe, i)) {
+                return Some(hit);
+            }
+        }
+        None
+    }
+
+    /// Longest-prefix IP rule of `kind` for `addr`, overlay first.
+    fn ip_lookup(&self, kind: IpKind, addr: IpAddr) -> Option<(&Index, u32)> {
+        let key = key_of(addr);
+        let base = &*self.base;
+        let Some(ov) = self.overlay.as_deref() else {
+            return base.trie(kind).longest(key).map(|(_, v)| (base, v));
+        };
+        // Collect both layers' matches; the longest prefix wins, the overlay shadowing the
+        // base at equal length (tombstones remove the base entry).
+        let mut best: Option<(u8, &Index, u32)> = None;
+        let mut shadowed: Vec<u8> = Vec::new();
+        ov.trie(kind).for_each_match(key, |len, v| {
+            shadowed.push(len);
+            if ov.ip_rules[v as usize].value != V_TOMBSTONE && best.is_none_or(|b| len > b.0) {
+                best = Some((len, ov, v));
+            }
+        });
+        base.trie(kind).for_each_match(key, |len, v| {
+            if !shadowed.contains(&len) && best.is_none_or(|b| len > b.0) {
+                best = Some((len, base, v));
+            }
+        });
+        best.map(|(_, l, v)| (l, v))
+    }
+
+    /// Client-IP rule for the client address.
+    pub(crate) fn match_client_ip(&self, client: IpAddr) -> Option<RawHit<'_, 'static>> {
+        self.ip_lookup(IpKind::Client, client)
+            .map(|(layer, i)| RawHit {
+                kind: TriggerKind::ClientIp,
+                layer,
+                rule: RuleRef::Ip(i),
+                matched: Matched::Addr(client),
+            })
+    }
+
+    /// QNAME rule for a name of the CNAME chain.
+    pub(crate) fn match_qname<'q>(&self, probe: &NameProbe<'q>) -> Option<RawHit<'_, 'q>> {
+        self.name_lookup(NameKind::Qname, probe)
+            .map(|(layer, m)| RawHit {
+                kind: TriggerKind::Qname,
+                layer,
+                rule: RuleRef::Name {
+                    kind: NameKind::Qname,
+                    m,
+                },
+                matched: Matched::Name(probe.name()),
+            })
+    }
+
+    /// Best IP rule of `kind` over several addresses: longest prefix, then smaller address.
+    fn best_ip<'a>(
+        &self,
+        kind: IpKind,
+        tk: TriggerKind,
+        addrs: impl Iterator<Item = &'a IpAddr>,
+    ) -> Option<RawHit<'_, 'static>> {
+        let mut best: Option<RawHit<'_, 'static>> = None;
+        for &addr in addrs {
+            let Some((layer, i)) = self.ip_lookup(kind, addr) else {
+                continue;
+            };
+            let cand = RawHit {
+                kind: tk,
+                layer,
+                rule: RuleRef::Ip(i),
+                matched: Matched::Addr(addr),
+            };
+            let better = match &best {
+                None => true,
+                Some(b) => {
+                    let (cl, bl) = (cand.prefix_len(), b.prefix_len());
+                    let b_addr = match b.matched {
+                        Matched::Addr(a) => key_of(a),
+                        Matched::Name(_) => u128::MAX,
+                    };
+                    cl > bl || (cl == bl && key_of(addr) < b_addr)
+                }
+            };
+            if better {
+                best = Some(cand);
+            }
+        }
+        best
+    }
+
+    /// Response-IP rule over the answer addresses.
+    pub(crate) fn match_response_ip(&self, addrs: &[IpAddr]) -> Option<RawHit<'_, 'static>> {
+        if !self.counts_fast().0 {
+            return None;
+        }
+        self.best_ip(IpKind::Response, TriggerKind::ResponseIp, addrs.iter())
+    }
+
+    /// NSIP rule over name server addresses (when enabled).
+    pub(crate) fn match_nsip<'a>(
+        &self,
+        addrs: impl Iterator<Item = &'a IpAddr>,
+    ) -> Option<RawHit<'_, 'static>> {
+        if !self.settings.nsip_enable || !self.counts_fast().2 {
+            return None;
+        }
+        self.best_ip(IpKind::Ns, TriggerKind::NsIp, addrs)
+    }
+
+    /// NSDNAME rule over name server names (when enabled): exact beats wildcard, more labels
+    /// wins, and on a tie the NS name that sorts last in DNSSEC canonical order.
+    pub(crate) fn match_nsdname<'q>(
+        &self,
+        names: impl Iterator<Item = &'q Name>,
+    ) -> Option<RawHit<'_, 'q>> {
+        if !self.settings.nsdname_enable || !self.counts_fast().1 {
+            return None;
+        }
+        let mut best: Option<RawHit<'_, 'q>> = None;
+        for ns in names {
+            let probe = NameProbe::new(ns);
+            let Some((layer, m)) = self.name_lookup(NameKind::NsDname, &probe) else {
+                continue;
+            };
+            let cand = RawHit {
+                kind: TriggerKind::NsDname,
+                layer,
+                rule: RuleRef::Name {
+                    kind: NameKind::NsDname,
+                    m,
+                },
+                matched: Matched::Name(ns),
+            };
+            let better = match &best {
+                None => true,
+                Some(b) => {
+                    let (cr, br) = (cand.name_rank(), b.name_rank());
+                    cr > br
+                        || (cr == br
+                            && matches!((cand.matched, b.matched),
+                                (Matched::Name(c), Matched::Name(bn)) if c > bn))
+                }
+            };
+            if better {
+                best = Some(cand);
+            }
+        }
+        best
+    }
+
+    /// Materialises a raw hit: the rule owner, the trigger, and the action as written.
+    pub(crate) fn describe(&self, raw: &RawHit<'_, '_>) -> (Name, Trigger, Action) {
+        let (owner, value, ttl) = self.rule_parts(raw.layer, raw.rule);
+        let action = decode_action(raw.layer, value, ttl, &owner);
+        let trigger = match (raw.kind, raw.matched, raw.rule) {
+            (TriggerKind::Qname, Matched::Name(n), RuleRef::Name { m, .. }) => Trigger::Qname {
+                name: n.clone(),
+                wildcard: m.shape == KeyShape::Wildcard,
+            },
+            (TriggerKind::NsDname, Matched::Name(n), RuleRef::Name { m, .. }) => Trigger::NsDname {
+                ns: n.clone(),
+                wildcard: m.shape == KeyShape::Wildcard,
+            },
+            (kind, Matched::Addr(address), RuleRef::Ip(i)) => {
+                let prefix = raw.layer.ip_rules[i as usize].prefix;
+                match kind {
+                    TriggerKind::ClientIp => Trigger::ClientIp { address, prefix },
+                    TriggerKind::NsIp => Trigger::NsIp { address, prefix },
+                    _ => Trigger::ResponseIp { address, prefix },
+                }
+            }
+            // Raw hits are only built by the match functions above, which pair kinds, values
+            // and rule references consistently; keep a harmless fallback anyway.
+            (_, Matched::Name(n), _) => Trigger::Qname {
+                name: n.clone(),
+                wildcard: false,
+            },
+            (_, Matched::Addr(address), _) => Trigger::ResponseIp {
+                address,
+                prefix: IpPrefix {
+                    addr: address,
+                    len: 0,
+                },
+            },
+        };
+        (owner, trigger, action)
+    }
+
+    /// The action after the zone's `policy` override (`Disabled` keeps the written action:
+    /// the caller reports it as a would-be hit).
+    pub(crate) fn effective_action(&self, written: &Action) -> Action {
+        let ttl = match written {
+            Action::LocalData(rs) => rs.iter().map(|r| r.ttl).min().unwrap_or(0),
+            Action::Cname { ttl, .. } => *ttl,
+            _ => self.settings.max_policy_ttl,
+        };
+        match &self.settings.policy {
+            PolicyOverride::Given | PolicyOverride::Disabled => written.clone(),
+            PolicyOverride::Passthru => Action::Passthru,
+            PolicyOverride::Drop => Action::Drop,
+            PolicyOverride::TcpOnly => Action::TcpOnly,
+            PolicyOverride::Nxdomain => Action::Nxdomain,
+            PolicyOverride::Nodata => Action::Nodata,
+            PolicyOverride::Cname(target) => Action::Cname {
+                target: target.clone(),
+                ttl,
+            },
+        }
+    }
+
+    // ----- incremental update -------------------------------------------------------------
+
+    /// A new version of the zone with `removed` records deleted and `added` records inserted
+    /// (an IXFR step). Owners not touched by the delta are not visited: the new version
+    /// shares the base index and copies only the small overlay. The result answers every
+    /// lookup exactly as a full compile of the final record set would.
+    ///
+    /// A removed record that is not in the zone is ignored (as IXFR application in a zone
+    /// store would reject the delta before it gets here). Returns the warnings for the
+    /// touched owners.
+    pub fn apply_delta(&self, removed: &[Record], added: &[Record]) -> (ZoneRules, Vec<Warning>) {
+        let mut soa = self.soa.clone();
+        let mut skipped: Vec<Record> = (*self.skipped).clone();
+        // Current records of every touched owner, from the live rule and the skipped list.
+        let mut touched: Vec<Name> = Vec::new();
+        for r in removed.iter().chain(added) {
+            if !touched.contains(&r.name) {
+                touched.push(r.name.clone());
+            }
+        }
+        let mut current: Vec<(Name, Vec<Record>)> = Vec::with_capacity(touched.len());
+        for owner in &touched {
+            let mut recs = self.records_at(owner);
+            recs.extend(skipped.iter().filter(|r| &r.name == owner).cloned());
+            skipped.retain(|r| &r.name != owner);
+            current.push((owner.clone(), recs));
+        }
+        for r in removed {
+            if r.record_type() == RecordType::SOA && r.name == self.settings.name {
+                continue;
+            }
+            if let Some((_, recs)) = current.iter_mut().find(|(o, _)| o == &r.name) {
+                if let Some(pos) = recs
+                    .iter()
+                    .position(|x| x.record_type() == r.record_type() && x.data == r.data)
+                {
+                    recs.remove(pos);
+                }
+            }
+        }
+        for r in added {
+            if r.record_type() == RecordType::SOA && r.name == self.settings.name {
+                soa = Some(r.clone());
+                continue;
+            }
+            if let Some((_, recs)) = current.iter_mut().find(|(o, _)| o == &r.name) {
+                if !recs
+                    .iter()
+                    .any(|x| x.record_type() == r.record_type() && x.data == r.data)
+                {
+                    recs.push(r.clone());
+                }
+            }
+        }
+        // Rebuild the overlay: old overlay entries of untouched owners, plus the touched owners.
+        let mut b = Builder::new(&self.settings, touched.len());
+        b.overlay = true;
+        b.soa = soa;
+        if let Some(ov) = self.overlay.as_deref() {
+            for (_, kind, rule) in self.layer_rules(ov) {
+                let (owner, value, ttl) = self.rule_parts(ov, rule);
+                if touched.contains(&owner) {
+                    continue;
+                }
+                if value == V_TOMBSTONE {
+                    b.add_tombstone(&owner);
+                } else {
+                    let recs = decompile(ov, value, ttl, &owner);
+                    let _ = kind;
+                    b.add_owner(&recs);
+                }
+            }
+        }
+        for (owner, recs) in &current {
+            if recs.is_empty() {
+                b.add_tombstone(owner);
+            } else {
+                b.add_owner(recs);
+            }
+        }
+        b.skipped.extend(skipped);
+        let warnings = std::mem::take(&mut b.warnings);
+        let (ov_rules, _) = b.finish(self.settings.clone());
+        let zone = ZoneRules {
+            settings: self.settings.clone(),
+            apex_labels: self.apex_labels,
+            soa: ov_rules.soa,
+            base: Arc::clone(&self.base),
+            overlay: Some(ov_rules.base),
+            skipped: ov_rules.skipped,
+        };
+        (zone, warnings)
+    }
+
+    /// Every entry of one layer, tombstones included.
+    fn layer_rules<'a>(&self, layer: &'a Index) -> Vec<(&'a Index, TriggerKind, RuleRef)> {
+        let mut out = Vec::new();
+        for (nk, kind) in [
+            (NameKind::Qname, TriggerKind::Qname),
+            (NameKind::NsDname, TriggerKind::NsDname),
+        ] {
+            for (key, value) in layer.names(nk).iter() {
+                let m = NameMatch {
+                    key,
+                    value,
+                    labels: 0,
+                    shape: KeyShape::Exact,
+                };
+                out.push((layer, kind, RuleRef::Name { kind: nk, m }));
+            }
+        }
+        for (i, rule) in layer.ip_rules.iter().enumerate() {
+            let ik = ip_kind_of(&rule.owner, self.apex_labels);
+            // Rules replaced by a later merge are no longer in the trie.
+            if layer
+                .trie(ik)
+                .get(rule.prefix.key(), rule.prefix.scaled_len())
+                == Some(i as u32)
+            {
+                out.push((layer, TriggerKind::ResponseIp, RuleRef::Ip(i as u32)));
+            }
+        }
+        out
+    }
+
+    /// The records that currently make up the rule at `owner` (empty when there is none).
+    fn records_at(&self, owner: &Name) -> Vec<Record> {
+        let Some((layer, value, ttl)) = self.live_value_at(owner) else {
+            return Vec::new();
+        };
+        decompile(layer, value, ttl, owner)
+    }
+
+    /// The live encoded action at exactly `owner`, overlay first.
+    fn live_value_at(&self, owner: &Name) -> Option<(&Index, u32, u32)> {
+        if !self.settings.name.zone_of(owner) {
+            return None;
+        }
+        let all: Vec<&[u8]> = owner.iter().collect();
+        let rel = &all[..all.len().saturating_sub(self.apex_labels)];
+        let layers = self
+            .overlay
+            .as_deref()
+            .into_iter()
+            .chain(std::iter::once(&*self.base));
+        match classify(rel) {
+            Some(Target::Name(kind, labels)) => {
+                for layer in layers {
+                    let t = layer.names(kind);
+                    if let Some((key, value)) = t.get(labels) {
+                        if value == V_TOMBSTONE {
+                            return None;
+                        }
+                        return Some((layer, value, t.key_ttl(key)));
+                    }
+                }
+                None
+            }
+            Some(Target::Ip(kind, labels)) => {
+                let p = parse_ip_labels(labels).ok()?.prefix;
+                for layer in layers {
+                    if let Some(i) = layer.trie(kind).get(p.key(), p.scaled_len()) {
+                        let r = &layer.ip_rules[i as usize];
+                        if r.value == V_TOMBSTONE {
+                            return None;
+                        }
+                        return Some((layer, r.value, r.ttl));
+                    }
+                }
+                None
+            }
+            None => None,
+        }
+    }
+}
+
+/// The trie an IP rule owner belongs to (from its `rpz-*` label).
+fn ip_kind_of(owner: &Name, apex_labels: usize) -> IpKind {
+    let labels: Vec<&[u8]> = owner.iter().collect();
+    let rel = &labels[..labels.len().saturating_sub(apex_labels)];
+    match classify(rel) {
+        Some(Target::Ip(k, _)) => k,
+        _ => IpKind::Response,
+    }
+}
+
+/// What an owner name (relative labels) triggers on.
+enum Target<'a> {
+    /// A QNAME or NSDNAME key (relative labels, wildcard `*` first if any).
+    Name(NameKind, &'a [&'a [u8]]),
+    /// An IP trigger: trie and the labels in front of the `rpz-*` label.
+    Ip(IpKind, &'a [&'a [u8]]),
+}
+
+/// Classifies relative owner labels by their last label (`rpz-ip`, …); `None` for the apex
+/// or an empty NSDNAME.
+fn classify<'a>(rel: &'a [&'a [u8]]) -> Option<Target<'a>> {
+    let (last, front) = rel.split_last()?;
+    let is = |s: &[u8]| last.eq_ignore_ascii_case(s);
+    if is(RPZ_CLIENT_IP) {
+        Some(Target::Ip(IpKind::Client, front))
+    } else if is(RPZ_IP) {
+        Some(Target::Ip(IpKind::Response, front))
+    } else if is(RPZ_NSIP) {
+        Some(Target::Ip(IpKind::Ns, front))
+    } else if is(RPZ_NSDNAME) {
+        if front.is_empty() {
+            None
+        } else {
+            Some(Target::Name(NameKind::NsDname, front))
+        }
+    } else {
+        Some(Target::Name(NameKind::Qname, rel))
+    }
+}
+
+/// Rebuilds the records of a rule from its encoded action (the inverse of compiling one owner).
+fn decompile(layer: &Index, value: u32, ttl: u32, owner: &Name) -> Vec<Record> {
+    let cname = |t: &str| {
+        let target = Name::from_ascii(t).unwrap_or_else(|_| Name::root());
+        vec![Record::from_rdata(
+            owner.clone(),
+            ttl,
+            RData::CNAME(CNAME(target)),
+        )]
+    };
+    match value {
+        V_NXDOMAIN => cname("."),
+        V_NODATA => cname("*."),
+        V_PASSTHRU => cname("rpz-passthru."),
+        V_DROP => cname("rpz-drop."),
+        V_TCP_ONLY => cname("rpz-tcp-only."),
+        V_TOMBSTONE => Vec::new(),
+        v => decode_local(&layer.local, (v - V_LOCAL) as usize)
+            .into_iter()
+            .map(|(ttl, data)| Record::from_rdata(owner.clone(), ttl, data))
+            .collect(),
+    }
+}
+
+/// Turns an encoded action into an [`Action`] (local data gets `owner` as record owner).
+fn decode_action(layer: &Index, value: u32, ttl: u32, owner: &Name) -> Action {
+    match value {
+        V_NXDOMAIN | V_TOMBSTONE => Action::Nxdomain,
+        V_NODATA => Action::Nodata,
+        V_PASSTHRU => Action::Passthru,
+        V_DROP => Action::Drop,
+        V_TCP_ONLY => Action::TcpOnly,
+        v => {
+            let recs = decode_local(&layer.local, (v - V_LOCAL) as usize);
+            // A lone CNAME to `*.suffix` is BIND's wildcard CNAME policy.
+            if let [(ttl, RData::CNAME(CNAME(target)))] = recs.as_slice() {
+                if target.is_wildcard() {
+                    return Action::Cname {
+                        target: target.clone(),
+                        ttl: *ttl,
+                    };
+                }
+            }
+            let _ = ttl;
+            Action::LocalData(
+                recs.into_iter()
+                    .map(|(ttl, data)| Record::from_rdata(owner.clone(), ttl, data))
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// Appends one local-data RRset group to the arena: `[count u16]` then per record
+/// `[type u16][ttl u32][rdlength u16][rdata]`. Returns the group offset.
+fn encode_local(arena: &mut Vec<u8>, recs: &[(RecordType, u32, Vec<u8>)]) -> usize {
+    let off = arena.len();
+    arena.extend_from_slice(&(recs.len() as u16).to_be_bytes());
+    for (t, ttl, rdata) in recs {
+        arena.extend_from_slice(&u16::from(*t).to_be_bytes());
+        arena.extend_from_slice(&ttl.to_be_bytes());
+        arena.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        arena.extend_from_slice(rdata);
+    }
+    off
+}
+
+/// Decodes the local-data group at `off` into `(ttl, rdata)` pairs. Data was verified to
+/// decode when it was stored; anything that does not decode now is left out.
+fn decode_local(arena: &[u8], off: usize) -> Vec<(u32, RData)> {
+    let rd16 = |p: usize| {
+        arena
+            .get(p..p + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let Some(count) = rd16(off) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(usize::from(count));
+    let mut p = off + 2;
+    for _ in 0..count {
+        let (Some(t), Some(len)) = (rd16(p), rd16(p + 6)) else {
+            break;
+        };
+        let ttl = arena
+            .get(p + 2..p + 6)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let start = p + 8;
+        let end = start + usize::from(len);
+        let Some(bytes) = arena.get(start..end) else {
+            break;
+        };
+        if let Some(data) = rdata_from_wire(RecordType::from(t), bytes) {
+            out.push((ttl, data));
+        }
+        p = end;
+    }
+    out
+}
+
+/// Wire-encodes RDATA without name compression.
+fn rdata_to_wire(data: &RData) -> Option<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_name_encoding(NameEncoding::Uncompressed);
+    data.emit(&mut enc).ok()?;
+    Some(buf)
+}
+
+/// Decodes RDATA of type `t` from wire bytes.
+fn rdata_from_wire(t: RecordType, bytes: &[u8]) -> Option<RData> {
+    let mut dec = BinDecoder::new(bytes);
+    let data = RData::read(&mut dec, t, Restrict::new(bytes.len() as u16)).ok()?;
+    Some(data)
+}
+
+/// Whether a type can never be local data (apex, delegation and DNSSEC types).
+fn never_policy_data(t: RecordType) -> bool {
+    matches!(t, RecordType::SOA | RecordType::NS | RecordType::DNAME) || t.is_dnssec()
+}
+
+/// Compiles owners into an [`Index`].
+struct Builder {
+    /// The zone apex.
+    apex: Name,
+    /// Number of labels of the apex.
+    apex_labels: usize,
+    /// The index being filled.
+    index: Index,
+    /// The apex SOA.
+    soa: Option<Record>,
+    /// Warnings so far.
+    warnings: Vec<Warning>,
+    /// Records skipped (kept for exact incremental updates).
+    skipped: Vec<Record>,
+    /// Whether this builds an overlay (tombstones allowed).
+    overlay: bool,
+}
+
+impl Builder {
+    /// A builder for a zone of about `n` records.
+    fn new(settings: &ZoneSettings, n: usize) -> Self {
+        let apex = settings.name.clone();
+        let apex_labels = apex.iter().len();
+        let index = Index {
+            qname: NameTable::with_capacity(n, 24),
+            ..Index::default()
+        };
+        Self {
+            apex,
+            apex_labels,
+            index,
+            soa: None,
+            warnings: Vec::new(),
+            skipped: Vec::new(),
+            overlay: false,
+        }
+    }
+
+    /// Records a warning and keeps the record for incremental updates.
+    fn warn(&mut self, r: &Record, reason: WarningReason, keep: bool) {
+        self.warnings.push(Warning {
+            owner: r.name.clone(),
+            rtype: r.record_type(),
+            reason,
+        });
+        if keep {
+            self.skipped.push(r.clone());
+        }
+    }
+
+    /// Compiles all records of one owner (`recs` non-empty, same owner name).
+    fn add_owner(&mut self, recs: &[Record]) {
+        let owner = recs[0].name.clone();
+        let mut usable: Vec<&Record> = Vec::with_capacity(recs.len());
+        for r in recs {
+            if r.dns_class != DNSClass::IN {
+                self.warn(r, WarningReason::NotClassIn, false);
+            } else if !self.apex.zone_of(&r.name) {
+                self.warn(r, WarningReason::OutsideZone, false);
+            } else {
+                usable.push(r);
+            }
+        }
+        if usable.is_empty() {
+            return;
+        }
+        let all: Vec<&[u8]> = owner.iter().collect();
+        let rel_len = all.len().saturating_sub(self.apex_labels);
+        if rel_len == 0 {
+            self.add_apex(&usable);
+            return;
+        }
+        let rel = &all[..rel_len];
+        let target = match classify(rel) {
+            Some(t) => t,
+            None => {
+                for r in usable {
+                    self.warn(r, WarningReason::EmptyNsdname, false);
+                }
+                return;
+            }
+        };
+        // DNSSEC signatures and denial records of a signed policy zone are expected: skip
+        // them quietly. Other never-data types get a warning.
+        let mut data: Vec<&Record> = Vec::with_capacity(usable.len());
+        for r in usable {
+            let t = r.record_type();
+            if matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3) {
+                continue;
+            }
+            if never_policy_data(t) {
+                self.warn(r, WarningReason::NeverPolicyData, false);
+                continue;
+            }
+            data.push(r);
+        }
+        if data.is_empty() {
+            return;
+        }
+        match target {
+            Target::Name(kind, labels) => self.add_name_rule(kind, labels, &owner, &data),
+            Target::Ip(kind, labels) => self.add_ip_rule(kind, labels, &owner, &data),
+        }
+    }
+
+    /// Handles records at the apex: the SOA is kept, NS and DNSSEC ignored, the rest warned.
+    fn add_apex(&mut self, recs: &[&Record]) {
+        for r in recs {
+            match r.record_type() {
+                RecordType::SOA => match &self.soa {
+                    None => self.soa = Some((*r).clone()),
+                    Some(s) if s.data == r.data => {}
+                    Some(_) => self.warn(r, WarningReason::ExtraSoa, false),
+                },
+                RecordType::NS => {}
+                t if t.is_dnssec() => {}
+                _ => self.warn(r, WarningReason::AtApex, false),
+            }
+        }
+    }
+
+    /// Compiles the records of a name rule, merging with an existing rule at the same key.
+    fn add_name_rule(&mut self, kind: NameKind, labels: &[&[u8]], owner: &Name, data: &[&Record]) {
+        let (w, k) = (self.warnings.len(), self.skipped.len());
+        let Some((value, ttl)) = self.encode_action(owner, data) else {
+            return;
+        };
+        let table = match kind {
+            NameKind::Qname => &mut self.index.qname,
+            NameKind::NsDname => &mut self.index.nsdname,
+        };
+        if let Inserted::Existing {
+            slot,
+            key,
+            value: old,
+        } = table.insert(labels, ttl, value)
+        {
+            // Same owner seen again (records not grouped, or duplicates): merge the RRsets
+            // and compile them again as one owner.
+            let old_ttl = table.key_ttl(key);
+            self.warnings.truncate(w);
+            self.skipped.truncate(k);
+            let mut merged = decompile(&self.index, old, old_ttl, owner);
+            merged.extend(data.iter().map(|r| (*r).clone()));
+            let refs: Vec<&Record> = merged.iter().collect();
+            if let Some((v, t)) = self.encode_action(owner, &refs) {
+                let table = match kind {
+                    NameKind::Qname => &mut self.index.qname,
+                    NameKind::NsDname => &mut self.index.nsdname,
+                };
+                table.set_value(slot, v);
+                table.set_ttl(key, t);
+            }
+        }
+    }
+
+    /// Compiles the records of an IP rule, merging with an existing rule for the same prefix.
+    fn add_ip_rule(&mut self, kind: IpKind, labels: &[&[u8]], owner: &Name, data: &[&Record]) {
+        let parsed = match parse_ip_labels(labels) {
+            Ok(p) => p,
+            Err(e) => {
+                for r in data {
+                    self.warn(r, WarningReason::InvalidIp(e.clone()), false);
+                }
+                return;
+            }
+        };
+        if !parsed.canonical {
+            self.warnings.push(Warning {
+                owner: owner.clone(),
+                rtype: data[0].record_type(),
+                reason: WarningReason::NonCanonicalIp {
+                    canonical: parsed.prefix.to_rpz_labels(),
+                },
+            });
+        }
+        let p = parsed.prefix;
+        let existing = self.index.trie(kind).get(p.key(), p.scaled_len());
+        let merged: Vec<Record> = match existing {
+            Some(i) => {
+                // Same prefix seen again: merge the RRsets and compile them as one owner.
+                let old = &self.index.ip_rules[i as usize];
+                let mut m = decompile(&self.index, old.value, old.ttl, owner);
+                m.extend(data.iter().map(|r| (*r).clone()));
+                m
+            }
+            None => Vec::new(),
+        };
+        let refs: Vec<&Record> = merged.iter().collect();
+        let data = if existing.is_some() { &refs[..] } else { data };
+        let Some((value, ttl)) = self.encode_action(owner, data) else {
+            return;
+        };
+        let idx = self.index.ip_rules.len() as u32;
+        self.index.ip_rules.push(IpRule {
+            owner: owner.clone(),
+            prefix: p,
+            value,
+            ttl,
+        });
+        let trie = match kind {
+            IpKind::Client => &mut self.index.client_ip,
+            IpKind::Response => &mut self.index.ip,
+            IpKind::Ns => &mut self.index.nsip,
+        };
+        trie.insert(p.key(), p.scaled_len(), idx);
+    }
+
+    /// Records a removal in an overlay: the key of `owner` is tombstoned.
+    fn add_tombstone(&mut self, owner: &Name) {
+        let all: Vec<&[u8]> = owner.iter().collect();
+        let rel = &all[..all.len().saturating_sub(self.apex_labels)];
+        match classify(rel) {
+            Some(Target::Name(kind, labels)) => {
+                let table = match kind {
+                    NameKind::Qname => &mut self.index.qname,
+                    NameKind::NsDname => &mut self.index.nsdname,
+                };
+                if let Inserted::Existing { slot, .. } = table.insert(labels, 0, V_TOMBSTONE) {
+                    table.set_value(slot, V_TOMBSTONE);
+                }
+            }
+            Some(Target::Ip(kind, labels)) => {
+                if let Ok(p) = parse_ip_labels(labels) {
+                    let p = p.prefix;
+                    let idx = self.index.ip_rules.len() as u32;
+                    self.index.ip_rules.push(IpRule {
+                        owner: owner.clone(),
+                        prefix: p,
+                        value: V_TOMBSTONE,
+                        ttl: 0,
+                    });
+                    let trie = match kind {
+                        IpKind::Client => &mut self.index.client_ip,
+                        IpKind::Response => &mut self.index.ip,
+                        IpKind::Ns => &mut self.index.nsip,
+                    };
+                    trie.insert(p.key(), p.scaled_len(), idx);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The encoded action and TTL for one owner's usable records.
+    fn encode_action(&mut self, owner: &Name, data: &[&Record]) -> Option<(u32, u32)> {
+        let cnames: Vec<&Record> = data
+            .iter()
+            .copied()
+            .filter(|r| r.record_type() == RecordType::CNAME)
+            .collect();
+        if !cnames.is_empty() {
+            for r in data.iter().filter(|r| r.record_type() != RecordType::CNAME) {
+                self.warn(r, WarningReason::CnameAndOtherData, true);
+            }
+            // Several different CNAMEs: keep the one whose target sorts first, so the choice
+            // does not depend on record order.
+            let mut chosen = cnames[0];
+            for r in &cnames[1..] {
+                if r.data != chosen.data {
+                    if let (RData::CNAME(a), RData::CNAME(b)) = (&r.data, &chosen.data) {
+                        if a.0 < b.0 {
+                            chosen = r;
+                        }
+                    }
+                }
+            }
+            for r in &cnames {
+                if r.data != chosen.data {
+                    self.warn(r, WarningReason::MultipleCnames, true);
+                }
+            }
+            let RData::CNAME(CNAME(target)) = &chosen.data else {
+                return None;
+            };
+            let ttl = chosen.ttl;
+            if let Some(v) = special_cname(owner, target) {
+                return Some((v, ttl));
+            }
+            if target
+                .iter()
+                .last()
+                .is_some_and(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"rpz-"))
+            {
+                self.warn(chosen, WarningReason::UnknownRpzTarget, true);
+                return None;
+            }
+            return self.store_local(&[chosen]).map(|v| (v, ttl));
+        }
+        let ttl = data.iter().map(|r| r.ttl).min().unwrap_or(0);
+        self.store_local(data).map(|v| (v, ttl))
+    }
+
+    /// Encodes local data into the arena (sorted, duplicates removed) and returns the value.
+    fn store_local(&mut self, data: &[&Record]) -> Option<u32> {
+        let mut enc: Vec<(RecordType, u32, Vec<u8>)> = Vec::with_capacity(data.len());
+        for r in data {
+            let wire = rdata_to_wire(&r.data)
+                .filter(|w| w.len() <= usize::from(u16::MAX))
+                .filter(|w| rdata_from_wire(r.record_type(), w).is_some_and(|d| d == r.data));
+            match wire {
+                Some(w) => enc.push((r.record_type(), r.ttl, w)),
+                None => self.warn(r, WarningReason::BadRdata, false),
+            }
+        }
+        if enc.is_empty() {
+            return None;
+        }
+        enc.sort_by(|a, b| (u16::from(a.0), &a.2).cmp(&(u16::from(b.0), &b.2)));
+        enc.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
+        let off = encode_local(&mut self.index.local, &enc);
+        Some(V_LOCAL + off as u32)
+    }
+
+    /// Finishes the index and the zone.
+    fn finish(mut self, settings: ZoneSettings) -> (ZoneRules, Vec<Warning>) {
+        self.index.qname.finish_build();
+        self.index.nsdname.finish_build();
+        self.index.ip_rules.shrink_to_fit();
+        self.index.local.shrink_to_fit();
+        let _ = self.overlay;
+        let zone = ZoneRules {
+            settings,
+            apex_labels: self.apex_labels,
+            soa: self.soa,
+            base: Arc::new(self.index),
+            overlay: None,
+            skipped: Arc::new(self.skipped),
+        };
+        (zone, self.warnings)
+    }
+}
+
+/// The special action of a CNAME target, if it is one of the RPZ action names.
+fn special_cname(owner: &Name, target: &Name) -> Option<u32> {
+    let labels: Vec<&[u8]> = target.iter().collect();
+    match labels.as_slice() {
+        [] => Some(V_NXDOMAIN),
+        [l] if *l == b"*" => Some(V_NODATA),
+        [l] if l.eq_ignore_ascii_case(b"rpz-passthru") => Some(V_PASSTHRU),
+        [l] if l.eq_ignore_ascii_case(b"rpz-drop") => Some(V_DROP),
+        [l] if l.eq_ignore_ascii_case(b"rpz-tcp-only") => Some(V_TCP_ONLY),
+        _ if target == owner => Some(V_PASSTHRU),
+        _ => None,
+    }
+}
