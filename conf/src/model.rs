@@ -1,0 +1,810 @@
+//! The validated runtime configuration: what the resolver reads.
+//!
+//! Every value here has been parsed, range-checked and defaulted; paths are absolute or
+//! relative to the process's working directory exactly as they will be opened; per-zone
+//! settings inherited from `[response-policy]` are already resolved. Defaults live in
+//! [`defaults`] as named constants, and the `Default` impls use them, so
+//! `Config::default()` is the configuration of an empty file.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::rr::{Name, RecordType};
+use ipnet::IpNet;
+
+use crate::secret::Secret;
+
+/// Default values of every key, in one place. The embedded default file and
+/// `docs/config.md` show the same values; a unit test checks that an empty file yields them.
+pub mod defaults {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    use std::time::Duration;
+
+    use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+    /// `server.listen`: loopback on port 5300, so a first run needs no privileges and does
+    /// not collide with a system resolver on 53.
+    pub fn listen() -> Vec<SocketAddr> {
+        vec![
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5300),
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 5300),
+        ]
+    }
+
+    /// `server.allow-query` and `server.allow-recursion`: loopback only (127.0.0.0/8, ::1),
+    /// so a resolver started without thought is never an open resolver.
+    pub fn loopback_acl() -> Vec<IpNet> {
+        vec![
+            IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+            IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+        ]
+    }
+
+    /// `server.directory` when a configuration file does not set it: systemd's
+    /// `StateDirectory=sekisho`. [`crate::Config::embedded_default`] uses
+    /// [`crate::default_runtime_dir`] instead.
+    pub const DIRECTORY: &str = "/var/lib/sekisho";
+    /// `server.edns-buffer-size`: 1232 bytes, the DNS Flag Day 2020 value that avoids IP
+    /// fragmentation on almost every path.
+    pub const EDNS_BUFFER_SIZE: u16 = 1232;
+    /// Smallest accepted `server.edns-buffer-size` (RFC 6891 section 6.2.5).
+    pub const EDNS_BUFFER_SIZE_MIN: u16 = 512;
+    /// Largest accepted `server.edns-buffer-size`.
+    pub const EDNS_BUFFER_SIZE_MAX: u16 = 4096;
+    /// `server.tcp-idle-timeout` (RFC 7766 section 6.2.3 suggests seconds, not minutes).
+    pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `server.tcp-max-connections`.
+    pub const TCP_MAX_CONNECTIONS: usize = 1024;
+    /// `server.tcp-max-pipelined`: in-flight queries per TCP connection.
+    pub const TCP_MAX_PIPELINED: usize = 100;
+    /// `server.query-timeout`: the overall deadline for answering a client.
+    pub const QUERY_TIMEOUT: Duration = Duration::from_secs(4);
+    /// `server.udp-workers`: 0 means one per CPU.
+    pub const UDP_WORKERS: usize = 0;
+    /// `server.threads`: 0 means one per CPU.
+    pub const THREADS: usize = 0;
+
+    /// `cache.max-entries`.
+    pub const CACHE_MAX_ENTRIES: usize = 1_000_000;
+    /// `cache.min-ttl` (Unbound `cache-min-ttl`).
+    pub const CACHE_MIN_TTL: Duration = Duration::ZERO;
+    /// `cache.max-ttl` (Unbound `cache-max-ttl`, BIND `max-cache-ttl`): one day.
+    pub const CACHE_MAX_TTL: Duration = Duration::from_secs(86_400);
+    /// `cache.max-negative-ttl` (Unbound `cache-max-negative-ttl`, BIND `max-ncache-ttl`).
+    pub const CACHE_MAX_NEGATIVE_TTL: Duration = Duration::from_secs(3600);
+    /// `cache.servfail-ttl` (BIND `servfail-ttl`).
+    pub const CACHE_SERVFAIL_TTL: Duration = Duration::from_secs(1);
+
+    /// `forward-zone.timeout`: per attempt to one upstream.
+    pub const FORWARD_TIMEOUT: Duration = Duration::from_millis(1500);
+    /// Upstream port for plain DNS.
+    pub const DNS_PORT: u16 = 53;
+    /// Upstream port for DNS over TLS (RFC 7858).
+    pub const DOT_PORT: u16 = 853;
+
+    /// `health-check.check-interval`.
+    pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+    /// `health-check.failed-interval` (dnsdist `lazyHealthCheckFailedInterval`).
+    pub const HEALTH_FAILED_INTERVAL: Duration = Duration::from_secs(30);
+    /// `health-check.rise`.
+    pub const HEALTH_RISE: u32 = 2;
+    /// `health-check.max-failures` (dnsdist `maxCheckFailures`).
+    pub const HEALTH_MAX_FAILURES: u32 = 3;
+    /// `health-check.threshold`, percent.
+    pub const HEALTH_THRESHOLD: u8 = 30;
+    /// `health-check.sample-size`.
+    pub const HEALTH_SAMPLE_SIZE: usize = 100;
+    /// `health-check.min-sample-count`.
+    pub const HEALTH_MIN_SAMPLE_COUNT: usize = 10;
+    /// `health-check.check-name`.
+    pub const HEALTH_CHECK_NAME: &str = "a.root-servers.net.";
+    /// `health-check.check-timeout`.
+    pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+    /// `response-policy.max-policy-ttl`: BIND's default of 5 seconds.
+    pub const MAX_POLICY_TTL: Duration = Duration::from_secs(5);
+    /// `response-policy.min-ns-dots`: BIND's default.
+    pub const MIN_NS_DOTS: u8 = 1;
+    /// `response-policy.zone.max-transfer-size`: 512 MiB.
+    pub const MAX_TRANSFER_SIZE: u64 = 512 * 1024 * 1024;
+    /// `response-policy.zone.max-transfer-time` (BIND `max-transfer-time-in` is 2 hours;
+    /// a policy feed that takes a minute is broken or hostile).
+    pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(60);
+    /// `response-policy.zone.min-refresh` (BIND `min-refresh-time`, 300 s there; policy feeds
+    /// change faster than ordinary zones, so the floor is lower).
+    pub const MIN_REFRESH: Duration = Duration::from_secs(60);
+    /// `response-policy.zone.max-refresh` (BIND `max-refresh-time`, 4 weeks there; a block
+    /// list not checked for a day is stale).
+    pub const MAX_REFRESH: Duration = Duration::from_secs(86_400);
+
+    /// `control.socket` when a configuration file does not set it: systemd's
+    /// `RuntimeDirectory=sekisho`.
+    pub const CONTROL_SOCKET: &str = "/run/sekisho/control.sock";
+    /// Port of `metrics.listen` when only an address is written.
+    pub const METRICS_PORT: u16 = 9153;
+    /// `logging.level`.
+    pub const LOG_LEVEL: &str = "info";
+}
+
+/// Declares an enum whose values are written as fixed words in the file, with `as_str`,
+/// `FromStr` (case-insensitive, error lists the words) and `Display`.
+macro_rules! word_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $( $(#[$vmeta:meta])* $variant:ident = $word:literal ),+ $(,)? }
+        default $default:ident;
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $(
+                $(#[$vmeta])*
+                #[doc = concat!("Written `\"", $word, "\"`.")]
+                $variant,
+            )+
+        }
+
+        impl $name {
+            /// Every word accepted in the file, in declaration order.
+            pub const WORDS: &'static [&'static str] = &[$($word),+];
+
+            /// The word written in the file for this value.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $( $name::$variant => $word, )+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+
+            /// Parses the file's word, ignoring case.
+            fn from_str(text: &str) -> Result<Self, String> {
+                $(
+                    if text.eq_ignore_ascii_case($word) {
+                        return Ok($name::$variant);
+                    }
+                )+
+                Err(format!("expected one of {}", quote_words(Self::WORDS)))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                $name::$default
+            }
+        }
+    };
+}
+
+/// `"a", "b" or "c"`, for error messages.
+pub(crate) fn quote_words(words: &[&str]) -> String {
+    let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+/// The whole runtime configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// `[server]`: listeners, access lists, paths, transport limits.
+    pub server: Server,
+    /// `[cache]`: size and TTL clamps.
+    pub cache: Cache,
+    /// `[dnssec]`: validation mode, exceptions, trust anchor.
+    pub dnssec: Dnssec,
+    /// `[[forward-zone]]`: zones sent to upstream resolvers instead of recursed; the longest
+    /// matching suffix wins. Empty means full recursion from the root.
+    pub forward_zones: Vec<ForwardZone>,
+    /// `[[key]]`: TSIG keys, referenced by name from policy zones.
+    pub keys: Vec<Key>,
+    /// `[response-policy]` and its `[[response-policy.zone]]`s.
+    pub response_policy: ResponsePolicy,
+    /// `[control]`: the `sekishoctl` socket.
+    pub control: Control,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: Metrics,
+    /// `[logging]`: log format, level and privacy.
+    pub logging: Logging,
+}
+
+impl Config {
+    /// The `[[key]]` with this name (compared as DNS names: case and a trailing dot do not
+    /// matter), as referenced by [`PolicyZone::key`].
+    pub fn key(&self, name: &str) -> Option<&Key> {
+        let wanted = crate::values::parse_name(name).ok()?;
+        self.keys.iter().find(|key| key.name == wanted)
+    }
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    /// Addresses to answer queries on, UDP and TCP (BIND `listen-on`, Unbound `interface`).
+    pub listen: Vec<SocketAddr>,
+    /// Clients that may query at all; others get REFUSED (BIND `allow-query`).
+    pub allow_query: Vec<IpNet>,
+    /// Clients that may get answers needing recursion or cache (BIND `allow-recursion`,
+    /// Unbound `access-control: allow`).
+    pub allow_recursion: Vec<IpNet>,
+    /// State directory (transferred policy zones, persisted copies). Relative paths elsewhere
+    /// in the file resolve against it (BIND `directory`).
+    pub directory: PathBuf,
+    /// Root hints file; `None` uses the built-in IANA hints (Unbound `root-hints`).
+    pub root_hints: Option<PathBuf>,
+    /// EDNS UDP payload size advertised and accepted, 512..=4096 (Unbound
+    /// `edns-buffer-size`).
+    pub edns_buffer_size: u16,
+    /// Close a client TCP connection after this long without a query (Unbound
+    /// `tcp-idle-timeout`).
+    pub tcp_idle_timeout: Duration,
+    /// Most client TCP connections open at once (BIND `tcp-clients`).
+    pub tcp_max_connections: usize,
+    /// Most queries in flight on one client TCP connection.
+    pub tcp_max_pipelined: usize,
+    /// Overall deadline for answering one client query; SERVFAIL after it.
+    pub query_timeout: Duration,
+    /// UDP sockets/workers (one `SO_REUSEPORT` socket each); 0 = one per CPU.
+    pub udp_workers: usize,
+    /// Runtime worker threads; 0 = one per CPU.
+    pub threads: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: defaults::listen(),
+            allow_query: defaults::loopback_acl(),
+            allow_recursion: defaults::loopback_acl(),
+            directory: PathBuf::from(defaults::DIRECTORY),
+            root_hints: None,
+            edns_buffer_size: defaults::EDNS_BUFFER_SIZE,
+            tcp_idle_timeout: defaults::TCP_IDLE_TIMEOUT,
+            tcp_max_connections: defaults::TCP_MAX_CONNECTIONS,
+            tcp_max_pipelined: defaults::TCP_MAX_PIPELINED,
+            query_timeout: defaults::QUERY_TIMEOUT,
+            udp_workers: defaults::UDP_WORKERS,
+            threads: defaults::THREADS,
+        }
+    }
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cache {
+    /// Most cached entries; the least recently used go first.
+    pub max_entries: usize,
+    /// TTLs below this are raised to it (Unbound `cache-min-ttl`).
+    pub min_ttl: Duration,
+    /// TTLs above this are lowered to it (BIND `max-cache-ttl`).
+    pub max_ttl: Duration,
+    /// Negative answers are kept at most this long (BIND `max-ncache-ttl`).
+    pub max_negative_ttl: Duration,
+    /// SERVFAIL answers are kept this long (BIND `servfail-ttl`); zero disables.
+    pub servfail_ttl: Duration,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            max_entries: defaults::CACHE_MAX_ENTRIES,
+            min_ttl: defaults::CACHE_MIN_TTL,
+            max_ttl: defaults::CACHE_MAX_TTL,
+            max_negative_ttl: defaults::CACHE_MAX_NEGATIVE_TTL,
+            servfail_ttl: defaults::CACHE_SERVFAIL_TTL,
+        }
+    }
+}
+
+word_enum! {
+    /// `dnssec.validation` (BIND `dnssec-validation`).
+    pub enum Validation {
+        /// Validate with the built-in root trust anchor (or `trust-anchor-file`).
+        Auto = "auto",
+        /// Validate with the anchor in `trust-anchor-file`, which is then required.
+        Yes = "yes",
+        /// Do not validate.
+        No = "no",
+    }
+    default Auto;
+}
+
+/// `[dnssec]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dnssec {
+    /// Validation mode.
+    pub validation: Validation,
+    /// Names at and below which answers are not validated (Unbound `domain-insecure`, BIND
+    /// `validate-except`).
+    pub domain_insecure: Vec<Name>,
+    /// RFC 5011-style trust anchor file; `None` uses the built-in root anchor.
+    pub trust_anchor_file: Option<PathBuf>,
+}
+
+word_enum! {
+    /// `forward-zone.selection`: how the next upstream is picked.
+    pub enum Selection {
+        /// The first healthy address in the order written (BIND `forward first` order).
+        Ordered = "ordered",
+        /// Healthy addresses in turn.
+        RoundRobin = "round-robin",
+        /// The healthy address with the fewest queries in flight.
+        LeastOutstanding = "least-outstanding",
+    }
+    default Ordered;
+}
+
+/// One `[[forward-zone]]` (Unbound `forward-zone:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardZone {
+    /// The zone, fully qualified; `.` forwards everything.
+    pub name: Name,
+    /// Upstream servers, at least one, with ports and TLS names resolved.
+    pub forward_addr: Vec<UpstreamAddr>,
+    /// DNS over TLS to the upstreams (Unbound `forward-tls-upstream`); default port 853.
+    pub forward_tls_upstream: bool,
+    /// Plain DNS over TCP only (Unbound `forward-tcp-upstream`); otherwise UDP, retried on
+    /// TCP when truncated.
+    pub forward_tcp_upstream: bool,
+    /// PEM bundle of CAs for DoT; `None` uses the webpki (Mozilla) roots.
+    pub tls_ca_file: Option<PathBuf>,
+    /// Zone-wide TLS name, as written (without the trailing dot). Already copied into each
+    /// [`UpstreamAddr::auth_name`] that had none.
+    pub tls_auth_name: Option<String>,
+    /// How the next upstream is picked.
+    pub selection: Selection,
+    /// Timeout of one attempt to one upstream.
+    pub timeout: Duration,
+    /// Upstream health checking.
+    pub health_check: HealthCheck,
+}
+
+/// An upstream or primary server: address, port and optional TLS name.
+///
+/// Displays in Unbound's form, `ip@port` or `ip@port#name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UpstreamAddr {
+    /// The server's address.
+    pub ip: IpAddr,
+    /// The server's port (53, or 853 under DoT, unless written).
+    pub port: u16,
+    /// Name the server's TLS certificate must carry; for DoT always set after validation.
+    pub auth_name: Option<String>,
+}
+
+impl UpstreamAddr {
+    /// The address and port as one socket address.
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+impl fmt::Display for UpstreamAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.ip, self.port)?;
+        if let Some(name) = &self.auth_name {
+            write!(f, "#{name}")?;
+        }
+        Ok(())
+    }
+}
+
+word_enum! {
+    /// `health-check.mode` (dnsdist `healthCheckMode`).
+    pub enum HealthMode {
+        /// Judge upstreams by the outcome of real queries; probe only those marked down.
+        Lazy = "lazy",
+        /// Probe every upstream every `check-interval`.
+        Active = "active",
+        /// Never mark an upstream down.
+        None = "none",
+    }
+    default Lazy;
+}
+
+word_enum! {
+    /// `health-check.lazy-mode` (dnsdist `lazyHealthCheckMode`).
+    pub enum LazyMode {
+        /// Only timeouts count as failures.
+        TimeoutOnly = "timeout-only",
+        /// Timeouts and SERVFAIL answers count as failures.
+        TimeoutOrServfail = "timeout-or-servfail",
+    }
+    default TimeoutOnly;
+}
+
+/// `forward-zone.health-check` (dnsdist vocabulary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// How health is judged.
+    pub mode: HealthMode,
+    /// Interval between probes in active mode.
+    pub check_interval: Duration,
+    /// Interval between probes of an upstream marked down (dnsdist
+    /// `lazyHealthCheckFailedInterval`).
+    pub failed_interval: Duration,
+    /// Consecutive successful probes that mark an upstream up again.
+    pub rise: u32,
+    /// Consecutive failed probes that mark an upstream down (dnsdist `maxCheckFailures`).
+    pub max_failures: u32,
+    /// Lazy mode: failure percentage over the sample window that marks an upstream down,
+    /// 1..=100.
+    pub threshold: u8,
+    /// Lazy mode: number of recent queries in the sample window.
+    pub sample_size: usize,
+    /// Lazy mode: fewest samples before the threshold applies; at most `sample_size`.
+    pub min_sample_count: usize,
+    /// Lazy mode: what counts as a failure.
+    pub lazy_mode: LazyMode,
+    /// Name queried by probes.
+    pub check_name: Name,
+    /// Type queried by probes.
+    pub check_type: RecordType,
+    /// Timeout of one probe.
+    pub check_timeout: Duration,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck {
+            mode: HealthMode::default(),
+            check_interval: defaults::HEALTH_CHECK_INTERVAL,
+            failed_interval: defaults::HEALTH_FAILED_INTERVAL,
+            rise: defaults::HEALTH_RISE,
+            max_failures: defaults::HEALTH_MAX_FAILURES,
+            threshold: defaults::HEALTH_THRESHOLD,
+            sample_size: defaults::HEALTH_SAMPLE_SIZE,
+            min_sample_count: defaults::HEALTH_MIN_SAMPLE_COUNT,
+            lazy_mode: LazyMode::default(),
+            check_name: health_check_name(),
+            check_type: RecordType::A,
+            check_timeout: defaults::HEALTH_CHECK_TIMEOUT,
+        }
+    }
+}
+
+/// [`defaults::HEALTH_CHECK_NAME`] as a [`Name`].
+fn health_check_name() -> Name {
+    // A literal, valid name: covered by `every_default_matches_the_documented_value`.
+    #[allow(clippy::expect_used)]
+    Name::from_ascii(defaults::HEALTH_CHECK_NAME).expect("the default check name is valid")
+}
+
+word_enum! {
+    /// `key.algorithm`: the TSIG HMAC (RFC 8945 section 6).
+    pub enum TsigAlgorithm {
+        /// HMAC-SHA1; legacy, for old primaries only.
+        HmacSha1 = "hmac-sha1",
+        /// HMAC-SHA256, the mandatory-to-implement algorithm.
+        HmacSha256 = "hmac-sha256",
+        /// HMAC-SHA384.
+        HmacSha384 = "hmac-sha384",
+        /// HMAC-SHA512.
+        HmacSha512 = "hmac-sha512",
+    }
+    default HmacSha256;
+}
+
+/// One `[[key]]`: a TSIG key (BIND `key` statement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    /// The key's name, as both sides must spell it.
+    pub name: Name,
+    /// The HMAC algorithm.
+    pub algorithm: TsigAlgorithm,
+    /// Where the secret was read from; `None` when it was written inline.
+    pub secret_file: Option<PathBuf>,
+    /// The decoded secret. Prints as `<redacted>`.
+    pub secret: Secret,
+}
+
+word_enum! {
+    /// Extended DNS Error (RFC 8914) attached to answers rewritten by policy (BIND `ede`).
+    pub enum Ede {
+        /// No EDE option.
+        Off = "off",
+        /// INFO-CODE 15, Blocked: the operator's own block list.
+        Blocked = "blocked",
+        /// INFO-CODE 16, Censored: blocked because an external authority requires it.
+        Censored = "censored",
+        /// INFO-CODE 17, Filtered: blocked at the client's request (e.g. parental filter).
+        Filtered = "filtered",
+        /// INFO-CODE 18, Prohibited: the client may not use this resolver for this name.
+        Prohibited = "prohibited",
+    }
+    default Blocked;
+}
+
+impl Ede {
+    /// The RFC 8914 INFO-CODE, or `None` for [`Ede::Off`].
+    pub fn info_code(&self) -> Option<u16> {
+        match self {
+            Ede::Off => None,
+            Ede::Blocked => Some(15),
+            Ede::Censored => Some(16),
+            Ede::Filtered => Some(17),
+            Ede::Prohibited => Some(18),
+        }
+    }
+}
+
+/// `[response-policy]`: global RPZ switches and the defaults every zone inherits (BIND
+/// `response-policy { ... }` options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponsePolicy {
+    /// Default TTL ceiling for rewritten answers (BIND `max-policy-ttl`).
+    pub max_policy_ttl: Duration,
+    /// Default: rewrite even answers that validated as secure (BIND `break-dnssec`).
+    pub break_dnssec: bool,
+    /// Answer SERVFAIL until every policy zone has loaded once (BIND
+    /// `servfail-until-ready`).
+    pub servfail_until_ready: bool,
+    /// Default: apply policy only to queries with RD set (BIND `recursive-only`).
+    pub recursive_only: bool,
+    /// Resolve the query before applying QNAME rules, so no upstream learns which names are
+    /// blocked from timing (BIND `qname-wait-recurse`).
+    pub qname_wait_recurse: bool,
+    /// Default: put the policy zone's SOA in the additional section of rewritten answers,
+    /// as BIND's `add-soa` does, so clients can tell which list blocked them.
+    pub add_soa: bool,
+    /// Honour NSIP triggers (BIND `nsip-enable`).
+    pub nsip_enable: bool,
+    /// Honour NSDNAME triggers (BIND `nsdname-enable`).
+    pub nsdname_enable: bool,
+    /// NS-based triggers apply only to names with at least this many labels (BIND
+    /// `min-ns-dots`).
+    pub min_ns_dots: u8,
+    /// Default Extended DNS Error on rewritten answers (BIND `ede`).
+    pub ede: Ede,
+    /// Policy zones in precedence order: the first zone with a matching rule wins.
+    pub zones: Vec<PolicyZone>,
+}
+
+impl Default for ResponsePolicy {
+    fn default() -> Self {
+        ResponsePolicy {
+            max_policy_ttl: defaults::MAX_POLICY_TTL,
+            break_dnssec: false,
+            servfail_until_ready: false,
+            recursive_only: true,
+            qname_wait_recurse: true,
+            add_soa: true,
+            nsip_enable: true,
+            nsdname_enable: true,
+            min_ns_dots: defaults::MIN_NS_DOTS,
+            ede: Ede::default(),
+            zones: Vec::new(),
+        }
+    }
+}
+
+/// `policy` of a policy zone: overrides the action of every rule in it (BIND `policy`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PolicyOverride {
+    /// Use the action each rule gives (`"given"`).
+    #[default]
+    Given,
+    /// Evaluate and log rules but do not act on them (`"disabled"`).
+    Disabled,
+    /// Answer as if no rule matched (`"passthru"`).
+    Passthru,
+    /// Send no answer at all (`"drop"`).
+    Drop,
+    /// Answer UDP queries with TC=1 so the client retries over TCP (`"tcp-only"`).
+    TcpOnly,
+    /// Answer NXDOMAIN (`"nxdomain"`).
+    Nxdomain,
+    /// Answer NOERROR with no data (`"nodata"`).
+    Nodata,
+    /// Answer with a CNAME to this name (`"cname warn.example.jp"`).
+    Cname(Name),
+}
+
+impl PolicyOverride {
+    /// The words accepted by `policy` (`cname` takes a name after it).
+    pub const WORDS: &'static [&'static str] = &[
+        "given",
+        "disabled",
+        "passthru",
+        "drop",
+        "tcp-only",
+        "nxdomain",
+        "nodata",
+        "cname NAME",
+    ];
+}
+
+impl fmt::Display for PolicyOverride {
+    /// Formats as written in the file: `given`, ..., `cname warn.example.jp.`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyOverride::Given => f.write_str("given"),
+            PolicyOverride::Disabled => f.write_str("disabled"),
+            PolicyOverride::Passthru => f.write_str("passthru"),
+            PolicyOverride::Drop => f.write_str("drop"),
+            PolicyOverride::TcpOnly => f.write_str("tcp-only"),
+            PolicyOverride::Nxdomain => f.write_str("nxdomain"),
+            PolicyOverride::Nodata => f.write_str("nodata"),
+            PolicyOverride::Cname(target) => write!(f, "cname {target}"),
+        }
+    }
+}
+
+impl FromStr for PolicyOverride {
+    type Err = String;
+
+    /// Parses `given`, ..., `nodata` (case-insensitive) or `cname NAME`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        let mut words = text.split_whitespace();
+        let first = words.next().unwrap_or("").to_ascii_lowercase();
+        let rest: Vec<&str> = words.collect();
+        let simple = match first.as_str() {
+            "given" => PolicyOverride::Given,
+            "disabled" => PolicyOverride::Disabled,
+            "passthru" => PolicyOverride::Passthru,
+            "drop" => PolicyOverride::Drop,
+            "tcp-only" => PolicyOverride::TcpOnly,
+            "nxdomain" => PolicyOverride::Nxdomain,
+            "nodata" => PolicyOverride::Nodata,
+            "cname" => {
+                return match rest.as_slice() {
+                    [target] => crate::values::parse_name(target)
+                        .map(PolicyOverride::Cname)
+                        .map_err(|e| format!("cname target: {e}")),
+                    [] => Err("`cname` needs a target name: \"cname warn.example.jp\"".into()),
+                    _ => Err("`cname` takes exactly one target name".into()),
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "expected one of {}",
+                    quote_words(PolicyOverride::WORDS)
+                ))
+            }
+        };
+        if rest.is_empty() {
+            Ok(simple)
+        } else {
+            Err(format!("`{first}` takes no argument"))
+        }
+    }
+}
+
+word_enum! {
+    /// `response-policy.zone.on-expire`: what a zone does once its SOA expire time passes
+    /// without a successful refresh.
+    pub enum ExpireAction {
+        /// Keep enforcing the last copy: a stale block list beats none.
+        Keep = "keep",
+        /// Stop enforcing the zone until a transfer succeeds (BIND's behaviour for an
+        /// expired secondary).
+        Stop = "stop",
+    }
+    default Keep;
+}
+
+/// One `[[response-policy.zone]]` (BIND `response-policy { zone ...; }` plus its `zone`
+/// statement). Inheritable settings hold the resolved value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyZone {
+    /// The policy zone's name (as in its SOA), fully qualified.
+    pub name: Name,
+    /// Zone file: loaded at start-up and, with primaries, rewritten after each transfer.
+    pub file: Option<PathBuf>,
+    /// Primaries to transfer the zone from (BIND `primaries`), port 53 unless written.
+    pub primaries: Vec<UpstreamAddr>,
+    /// Name of the `[[key]]` signing transfers, as written; see [`Config::key`].
+    pub key: Option<String>,
+    /// Sources whose NOTIFY triggers a refresh; defaults to the primaries' addresses.
+    pub allow_notify: Vec<IpNet>,
+    /// Action override for every rule in the zone.
+    pub policy: PolicyOverride,
+    /// Log a line for each rewrite by this zone (BIND `log`).
+    pub log: bool,
+    /// TTL ceiling for answers rewritten by this zone.
+    pub max_policy_ttl: Duration,
+    /// Rewrite even DNSSEC-secure answers.
+    pub break_dnssec: bool,
+    /// Apply only to recursive (RD=1) queries.
+    pub recursive_only: bool,
+    /// Add this zone's SOA to rewritten answers.
+    pub add_soa: bool,
+    /// Extended DNS Error on answers rewritten by this zone.
+    pub ede: Ede,
+    /// Largest accepted transfer in bytes; bigger ones are aborted (BIND
+    /// `max-records`-like guard, but by size).
+    pub max_transfer_size: u64,
+    /// Longest accepted transfer (BIND `max-transfer-time-in`).
+    pub max_transfer_time: Duration,
+    /// Floor of the SOA refresh interval (BIND `min-refresh-time`).
+    pub min_refresh: Duration,
+    /// Ceiling of the SOA refresh interval (BIND `max-refresh-time`).
+    pub max_refresh: Duration,
+    /// What happens once the zone expires.
+    pub on_expire: ExpireAction,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// Unix socket `sekishoctl` connects to (Unbound `control-interface`).
+    pub socket: PathBuf,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: PathBuf::from(defaults::CONTROL_SOCKET),
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Metrics {
+    /// HTTP address of the Prometheus endpoint; `None` (the file says `"none"` or nothing)
+    /// disables it.
+    pub listen: Option<SocketAddr>,
+}
+
+word_enum! {
+    /// `logging.format`.
+    pub enum LogFormat {
+        /// Human-readable lines.
+        Text = "text",
+        /// One JSON object per line.
+        Json = "json",
+    }
+    default Text;
+}
+
+word_enum! {
+    /// `logging.log-client-ip`: how much of a client's address goes into logs.
+    pub enum ClientIpLog {
+        /// Never log client addresses.
+        None = "none",
+        /// Log the /24 (IPv4) or /56 (IPv6) network only.
+        Masked = "masked",
+        /// Log full addresses.
+        Full = "full",
+    }
+    default Masked;
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logging {
+    /// Line format.
+    pub format: LogFormat,
+    /// A tracing level (`trace`..`error`, `off`) or an `EnvFilter`-style list of
+    /// `target=level` directives.
+    pub level: String,
+    /// How client addresses appear in logs.
+    pub log_client_ip: ClientIpLog,
+    /// Log every query (switchable at run time with `sekishoctl querylog`).
+    pub query_log: bool,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            format: LogFormat::default(),
+            level: defaults::LOG_LEVEL.to_owned(),
+            log_client_ip: ClientIpLog::default(),
+            query_log: false,
+        }
+    }
+}

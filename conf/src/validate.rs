@@ -1,0 +1,1057 @@
+//! From the file model ([`Spec`]) to the runtime [`Config`]: defaults, parsing, range checks
+//! and cross-references, collecting every problem instead of stopping at the first.
+//!
+//! ```text
+//! TOML text ──toml/serde──▶ Spec (file.rs) ──validate──▶ Config (model.rs)
+//!            syntax, types,                 values, ranges, paths,
+//!            unknown keys                   references, key files
+//! ```
+//!
+//! Each check that fails records a [`Problem`] with the key path as written in the file
+//! (`response-policy.zone[2].key`) and a message that starts with the bad value, then puts a
+//! placeholder (the default) in its place so the remaining checks still run.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use hickory_proto::rr::{Name, RecordType};
+use ipnet::IpNet;
+
+use crate::error::Problem;
+use crate::file::{
+    AddrSpec, CacheSpec, ControlSpec, DnssecSpec, ForwardZoneSpec, HealthCheckSpec, KeySpec,
+    LoggingSpec, MetricsSpec, PolicyZoneSpec, ResponsePolicySpec, ServerSpec, Spec, TextOrInt,
+};
+use crate::model::{
+    defaults, Cache, Config, Control, Dnssec, ForwardZone, HealthCheck, Key, Logging, Metrics,
+    PolicyOverride, PolicyZone, ResponsePolicy, Server, UpstreamAddr, Validation,
+};
+use crate::secret::Secret;
+use crate::values::{
+    parse_auth_name, parse_duration, parse_name, parse_prefix, parse_size, parse_socket_addr,
+    parse_upstream,
+};
+
+/// The highest (and only) file format version this crate reads.
+pub(crate) const FORMAT_VERSION: i64 = 1;
+
+/// Defaults that depend on how the file was found rather than on the file.
+#[derive(Debug, Clone)]
+pub(crate) struct Base {
+    /// Folder that a relative `server.directory` resolves against: the config file's folder.
+    pub(crate) config_dir: PathBuf,
+    /// `server.directory` when the file does not set it.
+    pub(crate) directory: PathBuf,
+    /// `control.socket` when the file does not set it.
+    pub(crate) control_socket: PathBuf,
+}
+
+/// Validates a parsed file, returning the runtime configuration or every problem found.
+pub(crate) fn validate(spec: Spec, base: &Base) -> Result<Config, Vec<Problem>> {
+    let mut v = Validator {
+        problems: Vec::new(),
+        directory: PathBuf::new(),
+    };
+    if let Some(version) = spec.version {
+        if version != FORMAT_VERSION {
+            v.problem(
+                "version",
+                format!("{version}: unsupported format version; this Sekisho reads version {FORMAT_VERSION}"),
+            );
+        }
+    }
+    let server = v.server(&spec.server, base);
+    let cache = v.cache(&spec.cache);
+    let dnssec = v.dnssec(&spec.dnssec);
+    let forward_zones = v.forward_zones(&spec.forward_zone);
+    let keys = v.keys(&spec.key);
+    let response_policy = v.response_policy(&spec.response_policy, &keys);
+    let control = v.control(&spec.control, base);
+    let metrics = v.metrics(&spec.metrics);
+    let logging = v.logging(&spec.logging);
+    if v.problems.is_empty() {
+        Ok(Config {
+            server,
+            cache,
+            dnssec,
+            forward_zones,
+            keys,
+            response_policy,
+            control,
+            metrics,
+            logging,
+        })
+    } else {
+        Err(v.problems)
+    }
+}
+
+/// Collects problems while converting; holds the resolved state directory for paths.
+struct Validator {
+    /// Problems found so far.
+    problems: Vec<Problem>,
+    /// The resolved `server.directory`, base of every other relative path.
+    directory: PathBuf,
+}
+
+impl Validator {
+    /// Records a problem at `path`.
+    fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    /// A duration key: absent gives `default`; a bad value is reported.
+    fn duration(&mut self, path: &str, value: &Option<TextOrInt>, default: Duration) -> Duration {
+        let parsed = match value {
+            None => return default,
+            Some(TextOrInt::Int(n)) => u64::try_from(*n)
+                .map(Duration::from_secs)
+                .map_err(|_| "durations cannot be negative".to_owned()),
+            Some(TextOrInt::Text(text)) => parse_duration(text),
+        };
+        parsed.unwrap_or_else(|reason| {
+            self.problem(path, format!("{}: {reason}", show(value)));
+            default
+        })
+    }
+
+    /// A duration key that must be above zero.
+    fn positive_duration(
+        &mut self,
+        path: &str,
+        value: &Option<TextOrInt>,
+        default: Duration,
+    ) -> Duration {
+        let duration = self.duration(path, value, default);
+        if duration.is_zero() {
+            self.problem(path, format!("{}: must be longer than zero", show(value)));
+            return default;
+        }
+        duration
+    }
+
+    /// A size key in bytes.
+    fn size(&mut self, path: &str, value: &Option<TextOrInt>, default: u64) -> u64 {
+        let parsed = match value {
+            None => return default,
+            Some(TextOrInt::Int(n)) => {
+                u64::try_from(*n).map_err(|_| "sizes cannot be negative".to_owned())
+            }
+            Some(TextOrInt::Text(text)) => parse_size(text),
+        };
+        match parsed {
+            Ok(0) => {
+                self.problem(path, format!("{}: must be more than zero", show(value)));
+                default
+            }
+            Ok(size) => size,
+            Err(reason) => {
+                self.problem(path, format!("{}: {reason}", show(value)));
+                default
+            }
+        }
+    }
+
+    /// An integer key that must lie in `min..=max` and fit `T`.
+    fn int<T>(&mut self, path: &str, value: Option<i64>, default: T, min: i64, max: i64) -> T
+    where
+        T: TryFrom<i64>,
+    {
+        let Some(n) = value else { return default };
+        if n < min || n > max {
+            self.problem(path, format!("{n}: must be between {min} and {max}"));
+            return default;
+        }
+        T::try_from(n).unwrap_or_else(|_| {
+            self.problem(path, format!("{n}: out of range"));
+            default
+        })
+    }
+
+    /// A key whose value is one of a fixed set of words.
+    fn word<T>(&mut self, path: &str, value: &Option<String>, default: T) -> T
+    where
+        T: FromStr<Err = String>,
+    {
+        let Some(text) = value else { return default };
+        T::from_str(text.trim()).unwrap_or_else(|reason| {
+            self.problem(path, format!("{text:?}: {reason}"));
+            default
+        })
+    }
+
+    /// A domain name; `None` (after reporting) when it does not parse.
+    fn name(&mut self, path: &str, text: &str) -> Option<Name> {
+        match parse_name(text) {
+            Ok(name) => Some(name),
+            Err(reason) => {
+                self.problem(path, format!("{text:?}: {reason}"));
+                None
+            }
+        }
+    }
+
+    /// A path, resolved against the state directory when relative.
+    fn path(&mut self, path: &str, value: &Option<String>) -> Option<PathBuf> {
+        let text = value.as_ref()?;
+        if text.trim().is_empty() {
+            self.problem(path, format!("{text:?}: empty path"));
+            return None;
+        }
+        Some(self.directory.join(text))
+    }
+
+    /// A list of address prefixes.
+    fn prefixes(
+        &mut self,
+        path: &str,
+        value: &Option<Vec<String>>,
+        default: Vec<IpNet>,
+    ) -> Vec<IpNet> {
+        let Some(list) = value else { return default };
+        let mut nets = Vec::with_capacity(list.len());
+        for (i, text) in list.iter().enumerate() {
+            match parse_prefix(text) {
+                Ok(net) => nets.push(net),
+                Err(reason) => self.problem(format!("{path}[{i}]"), format!("{text:?}: {reason}")),
+            }
+        }
+        nets
+    }
+
+    /// A list of upstream addresses with `default_port` for those written without one.
+    fn upstreams(&mut self, path: &str, list: &[AddrSpec], default_port: u16) -> Vec<UpstreamAddr> {
+        let mut addrs = Vec::with_capacity(list.len());
+        for (i, spec) in list.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            if let Some(addr) = self.upstream(&item_path, spec, default_port) {
+                if addrs.contains(&addr) {
+                    self.problem(item_path, format!("\"{addr}\": listed twice"));
+                } else {
+                    addrs.push(addr);
+                }
+            }
+        }
+        addrs
+    }
+
+    /// One upstream address in string or table form.
+    fn upstream(&mut self, path: &str, spec: &AddrSpec, default_port: u16) -> Option<UpstreamAddr> {
+        match spec {
+            AddrSpec::Text(text) => match parse_upstream(text) {
+                Ok(raw) => Some(UpstreamAddr {
+                    ip: raw.ip,
+                    port: raw.port.unwrap_or(default_port),
+                    auth_name: raw.auth_name,
+                }),
+                Err(reason) => {
+                    self.problem(path, format!("{text:?}: {reason}"));
+                    None
+                }
+            },
+            AddrSpec::Table(table) => {
+                let ip = match IpAddr::from_str(table.address.trim()) {
+                    Ok(ip) => Some(ip),
+                    Err(_) => {
+                        self.problem(
+                            format!("{path}.address"),
+                            format!("{:?}: not an IP address", table.address),
+                        );
+                        None
+                    }
+                };
+                let port = match table.port {
+                    None => Some(default_port),
+                    Some(n) if (1..=65535).contains(&n) => u16::try_from(n).ok(),
+                    Some(n) => {
+                        self.problem(format!("{path}.port"), format!("{n}: port out of range"));
+                        None
+                    }
+                };
+                let auth_name = match &table.auth_name {
+                    None => Some(None),
+                    Some(text) => match parse_auth_name(text) {
+                        Ok(name) => Some(Some(name)),
+                        Err(reason) => {
+                            self.problem(
+                                format!("{path}.auth-name"),
+                                format!("{text:?}: {reason}"),
+                            );
+                            None
+                        }
+                    },
+                };
+                Some(UpstreamAddr {
+                    ip: ip?,
+                    port: port?,
+                    auth_name: auth_name?,
+                })
+            }
+        }
+    }
+
+    /// `[server]`; also fixes the state directory used by every later relative path.
+    fn server(&mut self, spec: &ServerSpec, base: &Base) -> Server {
+        let d = Server::default();
+        self.directory = match &spec.directory {
+            None => base.directory.clone(),
+            Some(text) if text.trim().is_empty() => {
+                self.problem("server.directory", format!("{text:?}: empty path"));
+                base.directory.clone()
+            }
+            Some(text) => base.config_dir.join(text),
+        };
+        let listen = match &spec.listen {
+            None => d.listen,
+            Some(list) => {
+                if list.is_empty() {
+                    self.problem("server.listen", "[]: at least one address is needed");
+                }
+                let mut addrs: Vec<SocketAddr> = Vec::with_capacity(list.len());
+                for (i, text) in list.iter().enumerate() {
+                    let path = format!("server.listen[{i}]");
+                    match parse_socket_addr(text, defaults::DNS_PORT) {
+                        Ok(addr) if addrs.contains(&addr) && addr.port() != 0 => {
+                            self.problem(path, format!("{text:?}: {addr} is listed twice"));
+                        }
+                        Ok(addr) => addrs.push(addr),
+                        Err(reason) => self.problem(path, format!("{text:?}: {reason}")),
+                    }
+                }
+                addrs
+            }
+        };
+        Server {
+            listen,
+            allow_query: self.prefixes("server.allow-query", &spec.allow_query, d.allow_query),
+            allow_recursion: self.prefixes(
+                "server.allow-recursion",
+                &spec.allow_recursion,
+                d.allow_recursion,
+            ),
+            directory: self.directory.clone(),
+            root_hints: self.path("server.root-hints", &spec.root_hints),
+            edns_buffer_size: self.int(
+                "server.edns-buffer-size",
+                spec.edns_buffer_size,
+                d.edns_buffer_size,
+                defaults::EDNS_BUFFER_SIZE_MIN.into(),
+                defaults::EDNS_BUFFER_SIZE_MAX.into(),
+            ),
+            tcp_idle_timeout: self.positive_duration(
+                "server.tcp-idle-timeout",
+                &spec.tcp_idle_timeout,
+                d.tcp_idle_timeout,
+            ),
+            tcp_max_connections: self.int(
+                "server.tcp-max-connections",
+                spec.tcp_max_connections,
+                d.tcp_max_connections,
+                1,
+                1_000_000,
+            ),
+            tcp_max_pipelined: self.int(
+                "server.tcp-max-pipelined",
+                spec.tcp_max_pipelined,
+                d.tcp_max_pipelined,
+                1,
+                65_535,
+            ),
+            query_timeout: self.positive_duration(
+                "server.query-timeout",
+                &spec.query_timeout,
+                d.query_timeout,
+            ),
+            udp_workers: self.int(
+                "server.udp-workers",
+                spec.udp_workers,
+                d.udp_workers,
+                0,
+                1024,
+            ),
+            threads: self.int("server.threads", spec.threads, d.threads, 0, 1024),
+        }
+    }
+
+    /// `[cache]`.
+    fn cache(&mut self, spec: &CacheSpec) -> Cache {
+        let d = Cache::default();
+        let cache = Cache {
+            max_entries: self.int(
+                "cache.max-entries",
+                spec.max_entries,
+                d.max_entries,
+                1,
+                i64::MAX,
+            ),
+            min_ttl: self.duration("cache.min-ttl", &spec.min_ttl, d.min_ttl),
+            max_ttl: self.positive_duration("cache.max-ttl", &spec.max_ttl, d.max_ttl),
+            max_negative_ttl: self.duration(
+                "cache.max-negative-ttl",
+                &spec.max_negative_ttl,
+                d.max_negative_ttl,
+            ),
+            servfail_ttl: self.duration("cache.servfail-ttl", &spec.servfail_ttl, d.servfail_ttl),
+        };
+        if cache.min_ttl > cache.max_ttl {
+            self.problem(
+                "cache.min-ttl",
+                format!(
+                    "{}: larger than cache.max-ttl ({})",
+                    show(&spec.min_ttl),
+                    show_or(&spec.max_ttl, d.max_ttl)
+                ),
+            );
+        }
+        cache
+    }
+
+    /// `[dnssec]`.
+    fn dnssec(&mut self, spec: &DnssecSpec) -> Dnssec {
+        let validation = self.word("dnssec.validation", &spec.validation, Validation::default());
+        let mut domain_insecure = Vec::new();
+        for (i, text) in spec.domain_insecure.iter().flatten().enumerate() {
+            if let Some(name) = self.name(&format!("dnssec.domain-insecure[{i}]"), text) {
+                domain_insecure.push(name);
+            }
+        }
+        let trust_anchor_file = self.path("dnssec.trust-anchor-file", &spec.trust_anchor_file);
+        if validation == Validation::Yes && trust_anchor_file.is_none() {
+            self.problem(
+                "dnssec.trust-anchor-file",
+                "missing: validation = \"yes\" needs a trust anchor file (\"auto\" uses the built-in root anchor)",
+            );
+        }
+        Dnssec {
+            validation,
+            domain_insecure,
+            trust_anchor_file,
+        }
+    }
+
+    /// Every `[[forward-zone]]`, checking that names are unique.
+    fn forward_zones(&mut self, specs: &[ForwardZoneSpec]) -> Vec<ForwardZone> {
+        let mut zones = Vec::with_capacity(specs.len());
+        let mut seen: HashMap<Name, usize> = HashMap::new();
+        for (i, spec) in specs.iter().enumerate() {
+            let path = format!("forward-zone[{i}]");
+            let Some(zone) = self.forward_zone(&path, spec) else {
+                continue;
+            };
+            if let Some(first) = seen.get(&zone.name) {
+                self.problem(
+                    format!("{path}.name"),
+                    format!("\"{}\": already used by forward-zone[{first}]", zone.name),
+                );
+            } else {
+                seen.insert(zone.name.clone(), i);
+            }
+            zones.push(zone);
+        }
+        zones
+    }
+
+    /// One `[[forward-zone]]`; `None` when its name is missing or bad (after reporting).
+    fn forward_zone(&mut self, path: &str, spec: &ForwardZoneSpec) -> Option<ForwardZone> {
+        let name = match &spec.name {
+            Some(text) => self.name(&format!("{path}.name"), text),
+            None => {
+                self.problem(
+                    format!("{path}.name"),
+                    "missing: every forward-zone needs a name (\".\" for all)",
+                );
+                None
+            }
+        };
+        let tls = spec.forward_tls_upstream.unwrap_or(false);
+        let default_port = if tls {
+            defaults::DOT_PORT
+        } else {
+            defaults::DNS_PORT
+        };
+        let tls_auth_name = match &spec.tls_auth_name {
+            None => None,
+            Some(text) => match parse_auth_name(text) {
+                Ok(name) => Some(name),
+                Err(reason) => {
+                    self.problem(
+                        format!("{path}.tls-auth-name"),
+                        format!("{text:?}: {reason}"),
+                    );
+                    None
+                }
+            },
+        };
+        let addr_path = format!("{path}.forward-addr");
+        let mut forward_addr = match &spec.forward_addr {
+            Some(list) if !list.is_empty() => self.upstreams(&addr_path, list, default_port),
+            Some(_) => {
+                self.problem(addr_path, "[]: at least one upstream address is needed");
+                Vec::new()
+            }
+            None => {
+                self.problem(
+                    addr_path,
+                    "missing: at least one upstream address is needed",
+                );
+                Vec::new()
+            }
+        };
+        if tls {
+            // Sekisho authenticates DoT upstreams by name; Unbound without `#name` and
+            // PowerDNS without `validate_certificate` would accept any certificate.
+            for (i, addr) in forward_addr.iter_mut().enumerate() {
+                if addr.auth_name.is_none() {
+                    addr.auth_name.clone_from(&tls_auth_name);
+                }
+                if addr.auth_name.is_none() {
+                    self.problem(
+                        format!("{path}.forward-addr[{i}]"),
+                        format!(
+                            "\"{addr}\": DNS over TLS needs the server's certificate name: \
+                             write \"{addr}#dns.example\" or set tls-auth-name"
+                        ),
+                    );
+                }
+            }
+        }
+        let health_check =
+            self.health_check(&format!("{path}.health-check"), spec.health_check.as_ref());
+        Some(ForwardZone {
+            name: name?,
+            forward_addr,
+            forward_tls_upstream: tls,
+            forward_tcp_upstream: spec.forward_tcp_upstream.unwrap_or(false),
+            tls_ca_file: self.path(&format!("{path}.tls-ca-file"), &spec.tls_ca_file),
+            tls_auth_name,
+            selection: self.word(
+                &format!("{path}.selection"),
+                &spec.selection,
+                Default::default(),
+            ),
+            timeout: self.positive_duration(
+                &format!("{path}.timeout"),
+                &spec.timeout,
+                defaults::FORWARD_TIMEOUT,
+            ),
+            health_check,
+        })
+    }
+
+    /// A forward zone's `health-check` table.
+    fn health_check(&mut self, path: &str, spec: Option<&HealthCheckSpec>) -> HealthCheck {
+        let d = HealthCheck::default();
+        let Some(spec) = spec else { return d };
+        let key = |k: &str| format!("{path}.{k}");
+        let check_name = match &spec.check_name {
+            None => d.check_name.clone(),
+            Some(text) => self
+                .name(&key("check-name"), text)
+                .unwrap_or_else(|| d.check_name.clone()),
+        };
+        let check_type = match &spec.check_type {
+            None => d.check_type,
+            Some(text) => match RecordType::from_str(&text.trim().to_ascii_uppercase()) {
+                Ok(rtype) if !matches!(rtype, RecordType::Unknown(_)) => rtype,
+                _ => {
+                    self.problem(
+                        key("check-type"),
+                        format!("{text:?}: not a record type; write e.g. \"A\" or \"NS\""),
+                    );
+                    d.check_type
+                }
+            },
+        };
+        let health = HealthCheck {
+            mode: self.word(&key("mode"), &spec.mode, d.mode),
+            check_interval: self.positive_duration(
+                &key("check-interval"),
+                &spec.check_interval,
+                d.check_interval,
+            ),
+            failed_interval: self.positive_duration(
+                &key("failed-interval"),
+                &spec.failed_interval,
+                d.failed_interval,
+            ),
+            rise: self.int(&key("rise"), spec.rise, d.rise, 1, 1000),
+            max_failures: self.int(
+                &key("max-failures"),
+                spec.max_failures,
+                d.max_failures,
+                1,
+                1000,
+            ),
+            threshold: self.int(&key("threshold"), spec.threshold, d.threshold, 1, 100),
+            sample_size: self.int(
+                &key("sample-size"),
+                spec.sample_size,
+                d.sample_size,
+                1,
+                100_000,
+            ),
+            min_sample_count: self.int(
+                &key("min-sample-count"),
+                spec.min_sample_count,
+                d.min_sample_count,
+                1,
+                100_000,
+            ),
+            lazy_mode: self.word(&key("lazy-mode"), &spec.lazy_mode, d.lazy_mode),
+            check_name,
+            check_type,
+            check_timeout: self.positive_duration(
+                &key("check-timeout"),
+                &spec.check_timeout,
+                d.check_timeout,
+            ),
+        };
+        if health.min_sample_count > health.sample_size {
+            self.problem(
+                key("min-sample-count"),
+                format!(
+                    "{}: larger than sample-size ({})",
+                    health.min_sample_count, health.sample_size
+                ),
+            );
+        }
+        health
+    }
+
+    /// Every `[[key]]`, checking that names are unique.
+    fn keys(&mut self, specs: &[KeySpec]) -> Vec<Key> {
+        let mut keys: Vec<Key> = Vec::with_capacity(specs.len());
+        for (i, spec) in specs.iter().enumerate() {
+            let path = format!("key[{i}]");
+            let Some(key) = self.key(&path, spec) else {
+                continue;
+            };
+            if let Some(first) = keys.iter().position(|k| k.name == key.name) {
+                self.problem(
+                    format!("{path}.name"),
+                    format!("\"{}\": already used by key[{first}]", key.name),
+                );
+                continue;
+            }
+            keys.push(key);
+        }
+        keys
+    }
+
+    /// One `[[key]]`, reading its secret file.
+    fn key(&mut self, path: &str, spec: &KeySpec) -> Option<Key> {
+        let name = match &spec.name {
+            Some(text) => self.name(&format!("{path}.name"), text),
+            None => {
+                self.problem(format!("{path}.name"), "missing: every key needs a name");
+                None
+            }
+        };
+        let algorithm = match &spec.algorithm {
+            Some(_) => Some(self.word(
+                &format!("{path}.algorithm"),
+                &spec.algorithm,
+                Default::default(),
+            )),
+            None => {
+                // BIND requires it too: guessing wrong only shows up as BADKEY at transfer time.
+                self.problem(
+                    format!("{path}.algorithm"),
+                    "missing: write e.g. algorithm = \"hmac-sha256\"",
+                );
+                None
+            }
+        };
+        let secret_file = self.path(&format!("{path}.secret-file"), &spec.secret_file);
+        let secret = match (&secret_file, &spec.secret) {
+            (Some(file), None) => self.read_secret(&format!("{path}.secret-file"), file),
+            (None, Some(inline)) => match Secret::from_base64(inline) {
+                Ok(secret) => Some(secret),
+                Err(reason) => {
+                    // The value is a secret: never echo it.
+                    self.problem(format!("{path}.secret"), format!("<redacted>: {reason}"));
+                    None
+                }
+            },
+            (Some(_), Some(_)) => {
+                self.problem(
+                    format!("{path}.secret"),
+                    "<redacted>: give either secret-file or secret, not both",
+                );
+                None
+            }
+            (None, None) if spec.secret_file.is_some() => None, // empty path, reported
+            (None, None) => {
+                self.problem(
+                    format!("{path}.secret-file"),
+                    "missing: a key needs secret-file (or an inline secret)",
+                );
+                None
+            }
+        };
+        Some(Key {
+            name: name?,
+            algorithm: algorithm?,
+            secret_file,
+            secret: secret?,
+        })
+    }
+
+    /// Reads and decodes a key file.
+    fn read_secret(&mut self, path: &str, file: &Path) -> Option<Secret> {
+        let shown = file.display();
+        match std::fs::read_to_string(file) {
+            Ok(content) => match Secret::from_key_file(&content) {
+                Ok(secret) => Some(secret),
+                Err(reason) => {
+                    self.problem(path, format!("\"{shown}\": {reason}"));
+                    None
+                }
+            },
+            Err(err) => {
+                self.problem(path, format!("\"{shown}\": cannot read: {err}"));
+                None
+            }
+        }
+    }
+
+    /// `[response-policy]` and its zones; `keys` are the valid `[[key]]`s for references.
+    fn response_policy(&mut self, spec: &ResponsePolicySpec, keys: &[Key]) -> ResponsePolicy {
+        let d = ResponsePolicy::default();
+        let mut policy = ResponsePolicy {
+            max_policy_ttl: self.duration(
+                "response-policy.max-policy-ttl",
+                &spec.max_policy_ttl,
+                d.max_policy_ttl,
+            ),
+            break_dnssec: spec.break_dnssec.unwrap_or(d.break_dnssec),
+            servfail_until_ready: spec.servfail_until_ready.unwrap_or(d.servfail_until_ready),
+            recursive_only: spec.recursive_only.unwrap_or(d.recursive_only),
+            qname_wait_recurse: spec.qname_wait_recurse.unwrap_or(d.qname_wait_recurse),
+            add_soa: spec.add_soa.unwrap_or(d.add_soa),
+            nsip_enable: spec.nsip_enable.unwrap_or(d.nsip_enable),
+            nsdname_enable: spec.nsdname_enable.unwrap_or(d.nsdname_enable),
+            min_ns_dots: self.int(
+                "response-policy.min-ns-dots",
+                spec.min_ns_dots,
+                d.min_ns_dots,
+                0,
+                127,
+            ),
+            ede: self.word("response-policy.ede", &spec.ede, d.ede),
+            zones: Vec::new(),
+        };
+        let mut seen: HashMap<Name, usize> = HashMap::new();
+        for (i, zone_spec) in spec.zone.iter().enumerate() {
+            let path = format!("response-policy.zone[{i}]");
+            let Some(zone) = self.policy_zone(&path, zone_spec, &policy, keys) else {
+                continue;
+            };
+            if let Some(first) = seen.get(&zone.name) {
+                self.problem(
+                    format!("{path}.name"),
+                    format!(
+                        "\"{}\": already used by response-policy.zone[{first}]",
+                        zone.name
+                    ),
+                );
+            } else {
+                seen.insert(zone.name.clone(), i);
+            }
+            policy.zones.push(zone);
+        }
+        policy
+    }
+
+    /// One `[[response-policy.zone]]`, inheriting from `global`.
+    fn policy_zone(
+        &mut self,
+        path: &str,
+        spec: &PolicyZoneSpec,
+        global: &ResponsePolicy,
+        keys: &[Key],
+    ) -> Option<PolicyZone> {
+        let key_path = |k: &str| format!("{path}.{k}");
+        let name = match &spec.name {
+            Some(text) => self.name(&key_path("name"), text),
+            None => {
+                self.problem(key_path("name"), "missing: every policy zone needs a name");
+                None
+            }
+        };
+        let primaries = match &spec.primaries {
+            None => Vec::new(),
+            Some(list) => {
+                let addrs = self.upstreams(&key_path("primaries"), list, defaults::DNS_PORT);
+                for (i, addr) in addrs.iter().enumerate() {
+                    if addr.auth_name.is_some() {
+                        self.problem(
+                            format!("{path}.primaries[{i}]"),
+                            format!("\"{addr}\": a TLS name is not used for transfers (no XFR over TLS yet)"),
+                        );
+                    }
+                }
+                addrs
+            }
+        };
+        let file = self.path(&key_path("file"), &spec.file);
+        if file.is_none() && primaries.is_empty() && spec.file.is_none() {
+            self.problem(
+                path,
+                "neither file nor primaries: a policy zone needs a file to load, primaries to transfer from, or both",
+            );
+        }
+        let key = match &spec.key {
+            None => None,
+            Some(text) => {
+                let found = parse_name(text)
+                    .ok()
+                    .is_some_and(|wanted| keys.iter().any(|k| k.name == wanted));
+                if !found {
+                    self.problem(
+                        key_path("key"),
+                        format!("{text:?}: no [[key]] has this name"),
+                    );
+                } else if spec.primaries.as_ref().is_none_or(Vec::is_empty) {
+                    self.problem(
+                        key_path("key"),
+                        format!("{text:?}: a key signs transfers, but this zone has no primaries"),
+                    );
+                }
+                Some(text.clone())
+            }
+        };
+        let allow_notify = match &spec.allow_notify {
+            Some(_) => self.prefixes(&key_path("allow-notify"), &spec.allow_notify, Vec::new()),
+            // BIND's default: NOTIFY is accepted from the zone's primaries.
+            None => primaries.iter().map(|p| IpNet::from(p.ip)).collect(),
+        };
+        let policy = self.word(&key_path("policy"), &spec.policy, PolicyOverride::Given);
+        let zone = PolicyZone {
+            name: name?,
+            file,
+            primaries,
+            key,
+            allow_notify,
+            policy,
+            log: spec.log.unwrap_or(true),
+            max_policy_ttl: self.duration(
+                &key_path("max-policy-ttl"),
+                &spec.max_policy_ttl,
+                global.max_policy_ttl,
+            ),
+            break_dnssec: spec.break_dnssec.unwrap_or(global.break_dnssec),
+            recursive_only: spec.recursive_only.unwrap_or(global.recursive_only),
+            add_soa: spec.add_soa.unwrap_or(global.add_soa),
+            ede: self.word(&key_path("ede"), &spec.ede, global.ede),
+            max_transfer_size: self.size(
+                &key_path("max-transfer-size"),
+                &spec.max_transfer_size,
+                defaults::MAX_TRANSFER_SIZE,
+            ),
+            max_transfer_time: self.positive_duration(
+                &key_path("max-transfer-time"),
+                &spec.max_transfer_time,
+                defaults::MAX_TRANSFER_TIME,
+            ),
+            min_refresh: self.positive_duration(
+                &key_path("min-refresh"),
+                &spec.min_refresh,
+                defaults::MIN_REFRESH,
+            ),
+            max_refresh: self.positive_duration(
+                &key_path("max-refresh"),
+                &spec.max_refresh,
+                defaults::MAX_REFRESH,
+            ),
+            on_expire: self.word(&key_path("on-expire"), &spec.on_expire, Default::default()),
+        };
+        if zone.min_refresh > zone.max_refresh {
+            self.problem(
+                key_path("min-refresh"),
+                format!(
+                    "{}: longer than max-refresh ({})",
+                    show_or(&spec.min_refresh, defaults::MIN_REFRESH),
+                    show_or(&spec.max_refresh, defaults::MAX_REFRESH)
+                ),
+            );
+        }
+        Some(zone)
+    }
+
+    /// `[control]`.
+    fn control(&mut self, spec: &ControlSpec, base: &Base) -> Control {
+        Control {
+            socket: self
+                .path("control.socket", &spec.socket)
+                .unwrap_or_else(|| base.control_socket.clone()),
+        }
+    }
+
+    /// `[metrics]`.
+    fn metrics(&mut self, spec: &MetricsSpec) -> Metrics {
+        let listen = match spec.listen.as_deref() {
+            None => None,
+            Some(text) if text.trim().eq_ignore_ascii_case("none") => None,
+            Some(text) => match parse_socket_addr(text, defaults::METRICS_PORT) {
+                Ok(addr) => Some(addr),
+                Err(reason) => {
+                    self.problem(
+                        "metrics.listen",
+                        format!("{text:?}: {reason} (or \"none\")"),
+                    );
+                    None
+                }
+            },
+        };
+        Metrics { listen }
+    }
+
+    /// `[logging]`.
+    fn logging(&mut self, spec: &LoggingSpec) -> Logging {
+        let d = Logging::default();
+        let level = match &spec.level {
+            None => d.level.clone(),
+            Some(text) => match check_log_filter(text) {
+                Ok(()) => text.trim().to_owned(),
+                Err(reason) => {
+                    self.problem("logging.level", format!("{text:?}: {reason}"));
+                    d.level.clone()
+                }
+            },
+        };
+        Logging {
+            format: self.word("logging.format", &spec.format, d.format),
+            level,
+            log_client_ip: self.word(
+                "logging.log-client-ip",
+                &spec.log_client_ip,
+                d.log_client_ip,
+            ),
+            query_log: spec.query_log.unwrap_or(d.query_log),
+        }
+    }
+}
+
+/// Shows a duration or size value as written: strings quoted, integers bare.
+fn show(value: &Option<TextOrInt>) -> String {
+    value.as_ref().map_or_else(String::new, ToString::to_string)
+}
+
+/// Shows a value as written, or the default duration when it was not written.
+fn show_or(value: &Option<TextOrInt>, default: Duration) -> String {
+    match value {
+        Some(v) => v.to_string(),
+        None => format!("default {}", humanize(default)),
+    }
+}
+
+/// Formats a duration in the file's own syntax, largest exact unit first (`"1h30m"`).
+pub(crate) fn humanize(duration: Duration) -> String {
+    let mut millis = duration.as_millis();
+    if millis == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
+        if millis >= size {
+            out.push_str(&format!("{}{unit}", millis / size));
+            millis %= size;
+        }
+    }
+    out
+}
+
+/// The levels tracing knows, plus `off`.
+const LOG_LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+
+/// Checks a tracing level or a comma-separated list of `EnvFilter` directives
+/// (`info`, `sekisho=debug,hickory_proto=warn`, `warn,sekisho_resolver::cache=trace`).
+///
+/// Span and field filters (`target[span{field=value}]=level`) are not accepted here: they are
+/// rarely what an operator wants in a config file and easy to get subtly wrong.
+fn check_log_filter(text: &str) -> Result<(), String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!(
+            "empty; expected a level: {}",
+            crate::model::quote_words(LOG_LEVELS)
+        ));
+    }
+    let is_level = |s: &str| LOG_LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s));
+    let is_target = |s: &str| {
+        !s.is_empty()
+            && s.split("::").all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            })
+    };
+    for directive in text.split(',').map(str::trim) {
+        if directive.contains('[') || directive.contains('{') {
+            return Err(format!("span filters are not supported: `{directive}`"));
+        }
+        let ok = match directive.split_once('=') {
+            Some((target, level)) => is_target(target.trim()) && is_level(level.trim()),
+            // A bare target is valid EnvFilter syntax, but `inf` would then pass as a target;
+            // requiring `target=level` catches such typos.
+            None => is_level(directive),
+        };
+        if !ok {
+            return Err(format!(
+                "`{directive}` is not a level ({}) or a target=level directive",
+                crate::model::quote_words(LOG_LEVELS)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_filters_accept_levels_and_target_directives() {
+        for ok in [
+            "info",
+            "DEBUG",
+            "off",
+            "sekisho=debug,hickory_proto=warn",
+            "sekisho_resolver::cache=trace",
+            "warn, sekisho=trace",
+        ] {
+            assert_eq!(check_log_filter(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn log_filters_reject_unknown_levels_spans_and_empty_text() {
+        assert!(check_log_filter("verbose=1").is_err());
+        assert!(check_log_filter("inf").is_err());
+        assert!(check_log_filter("sekisho=loud").is_err());
+        assert!(check_log_filter("sekisho[conn]=debug")
+            .unwrap_err()
+            .contains("span"));
+        assert!(check_log_filter("").unwrap_err().contains("empty"));
+        assert!(check_log_filter("info,,debug").is_err());
+    }
+
+    #[test]
+    fn durations_are_shown_in_the_file_syntax() {
+        assert_eq!(humanize(Duration::ZERO), "0s");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1s500ms");
+        assert_eq!(humanize(Duration::from_secs(5400)), "1h30m");
+        assert_eq!(humanize(Duration::from_secs(86_400)), "1d");
+    }
+}
