@@ -173,18 +173,20 @@ fn split_host_port(text: &str) -> Result<(IpAddr, Option<u16>), String> {
     }
     if let Some((host, port)) = text.rsplit_once(':') {
         if !host.contains(':') {
-            let ip = host
-                .parse::<std::net::Ipv4Addr>()
-                .map_err(|_| format!("invalid IPv4 address `{host}`"))?;
+            let ip = host.parse::<std::net::Ipv4Addr>().map_err(|_| {
+                format!("`{host}` is not an IP address (host names are not resolved here)")
+            })?;
             return Ok((IpAddr::V4(ip), Some(parse_port(port)?)));
         }
     }
-    Err("not an IP address; write \"ip\", \"ip@port\", \"ip:port\" or \"[v6]:port\"".into())
+    Err(format!(
+        "`{text}` is not an IP address; write \"ip\", \"ip@port\", \"ip:port\" or \"[v6]:port\""
+    ))
 }
 
 /// Parses a plain IP address, naming the part that failed.
 fn parse_ip(text: &str) -> Result<IpAddr, String> {
-    IpAddr::from_str(text).map_err(|_| format!("invalid IP address `{text}`"))
+    IpAddr::from_str(text).map_err(|_| format!("`{text}` is not an IP address"))
 }
 
 /// Parses a listening or HTTP address (`ip`, `ip@port`, `ip:port`, `[v6]:port`), using
