@@ -35,8 +35,10 @@ pub(crate) struct State {
     origin: Option<Name>,
     /// Current origin in wire form, kept beside `origin` to complete names without converting.
     origin_wire: Option<Vec<u8>>,
-    /// Owner of the previous record, inherited by lines that start with a blank.
-    last_owner: Option<Name>,
+    /// Owner of the previous record in wire form, inherited by lines that start with a
+    /// blank. Kept as bytes because copying them is cheaper than cloning a `Name` for
+    /// every record when few lines inherit.
+    last_owner: Option<Vec<u8>>,
     /// `$TTL` value (or the `default_ttl` option).
     ttl_directive: Option<u32>,
     /// TTL of the previous record.
@@ -46,6 +48,9 @@ pub(crate) struct State {
     /// Scratch buffer for wire-form names and RDATA, reused across entries.
     scratch: Vec<u8>,
 }
+
+/// Origin and previous owner (wire form), saved across an `$INCLUDE`.
+pub(crate) type Scope = (Option<Name>, Option<Vec<u8>>);
 
 /// What an entry asks the reader to do besides returning a record.
 #[derive(Debug)]
@@ -108,14 +113,14 @@ impl State {
     }
 
     /// Saves what an `$INCLUDE` must not change in the including file: origin and owner.
-    pub(crate) fn save_scope(&self) -> (Option<Name>, Option<Name>) {
+    pub(crate) fn save_scope(&self) -> Scope {
         (self.origin.clone(), self.last_owner.clone())
     }
 
     /// Restores what [`State::save_scope`] saved, after an included file ends.
     ///
     /// RFC 1035 section 5.1: "$INCLUDE ... does not change the origin in the parent file".
-    pub(crate) fn restore_scope(&mut self, (origin, owner): (Option<Name>, Option<Name>)) {
+    pub(crate) fn restore_scope(&mut self, (origin, owner): Scope) {
         match origin {
             Some(origin) => self.set_origin(origin),
             None => {
@@ -219,43 +224,47 @@ impl State {
         let tokens = scanner.tokens();
         let mut cursor = Cursor::new(scanner, tokens);
         let owner = if scanner.blank_start() {
-            match &self.last_owner {
-                Some(owner) => owner.clone(),
-                None => {
-                    let (line, column) =
-                        tokens.first().map(|t| (t.line, t.column)).unwrap_or((0, 0));
-                    return Err(Located {
-                        line,
-                        column,
-                        kind: ErrorKind::NoOwner,
-                    });
-                }
-            }
+            let (line, column) = tokens.first().map(|t| (t.line, t.column)).unwrap_or((0, 0));
+            let no_owner = || Located {
+                line,
+                column,
+                kind: ErrorKind::NoOwner,
+            };
+            let wire = self.last_owner.as_deref().ok_or_else(no_owner)?;
+            text::name_from_wire(wire).map_err(|_| no_owner())?
         } else {
             let (token, text) = cursor.take(Expected::Name)?;
-            self.name(&token, text)?
+            let owner = self.name(&token, text)?;
+            // `name` left the owner's wire form in the scratch buffer.
+            let last = self.last_owner.get_or_insert_with(Vec::new);
+            last.clear();
+            last.extend_from_slice(&self.scratch);
+            owner
         };
 
         // [TTL] [class] type, with TTL and class in either order (RFC 1035 section 5.1).
         let mut ttl = None;
         let mut class = None;
+        // TTLs start with a digit, types and classes with a letter, and no class mnemonic is
+        // also a type mnemonic, so the order of the checks below does not change the result;
+        // the type goes first because every record has one.
         let (type_token, rtype) = loop {
             let (token, text) = cursor.take(Expected::TtlClassOrType)?;
-            if class.is_none() {
-                if let Some(c) = text::parse_class(text) {
-                    class = Some(c);
-                    continue;
+            if text.first().is_some_and(u8::is_ascii_digit) {
+                if ttl.is_some() {
+                    return Err(unexpected(&token, text, Expected::TtlClassOrType));
                 }
-            }
-            if ttl.is_none() && text.first().is_some_and(u8::is_ascii_digit) {
                 let value =
                     text::parse_ttl(text).ok_or_else(|| unexpected(&token, text, Expected::Ttl))?;
                 ttl = Some(value);
                 continue;
             }
-            match text::parse_type(text) {
-                Some(rtype) => break (token, rtype),
-                None => return Err(unexpected(&token, text, Expected::TtlClassOrType)),
+            if let Some(rtype) = text::parse_type(text) {
+                break (token, rtype);
+            }
+            match text::parse_class(text) {
+                Some(c) if class.is_none() => class = Some(c),
+                _ => return Err(unexpected(&token, text, Expected::TtlClassOrType)),
             }
         };
         if !rdata::allowed_in_zone(rtype) {
@@ -285,7 +294,6 @@ impl State {
         let class = class.unwrap_or(self.last_class);
         self.last_ttl = Some(ttl);
         self.last_class = class;
-        self.last_owner = Some(owner.clone());
         let mut record = Record::from_rdata(owner, ttl, data);
         record.dns_class = class;
         Ok(record)

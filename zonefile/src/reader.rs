@@ -48,7 +48,7 @@ use std::sync::Arc;
 
 use hickory_proto::rr::{Name, Record};
 
-use crate::builder::{Directive, Outcome, State};
+use crate::builder::{Directive, Outcome, Scope, State};
 use crate::error::{Error, ErrorKind, Expected, Found, Located, Position};
 use crate::generate::Generate;
 use crate::options::ParseOptions;
@@ -65,7 +65,7 @@ struct Source<'a> {
     /// Number of the last line read.
     line: u64,
     /// Origin and owner of the including file, restored when this one ends.
-    saved_scope: Option<(Option<Name>, Option<Name>)>,
+    saved_scope: Option<Scope>,
 }
 
 /// A streaming zone-file reader; iterate it for records.

@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 
 use hickory_proto::rr::{DNSClass, Name, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::error::NameError;
 
@@ -71,8 +72,19 @@ pub(crate) fn name_to_wire(
     let mut i = 0;
     let mut absolute = false;
     while i < text.len() {
-        let byte = match text[i] {
-            b'.' => {
+        // Copy the run of plain bytes up to the next dot or backslash in one go.
+        let run = text[i..]
+            .iter()
+            .position(|&b| b == b'.' || b == b'\\')
+            .unwrap_or(text.len() - i);
+        if out.len() - label_at - 1 + run > MAX_LABEL_LEN {
+            return Err(NameError::LabelTooLong);
+        }
+        out.extend_from_slice(&text[i..i + run]);
+        i += run;
+        match text.get(i) {
+            None => break,
+            Some(b'.') => {
                 let len = out.len() - label_at - 1;
                 if len == 0 {
                     return Err(NameError::EmptyLabel);
@@ -85,22 +97,16 @@ pub(crate) fn name_to_wire(
                 }
                 label_at = out.len();
                 out.push(0);
-                continue;
             }
-            b'\\' => {
+            Some(_) => {
                 let (byte, next) = unescape(text, i).ok_or(NameError::BadEscape)?;
+                if out.len() - label_at > MAX_LABEL_LEN {
+                    return Err(NameError::LabelTooLong);
+                }
+                out.push(byte);
                 i = next;
-                byte
             }
-            byte => {
-                i += 1;
-                byte
-            }
-        };
-        if out.len() - label_at > MAX_LABEL_LEN {
-            return Err(NameError::LabelTooLong);
         }
-        out.push(byte);
     }
     if !absolute {
         let len = out.len() - label_at - 1;
@@ -116,22 +122,12 @@ pub(crate) fn name_to_wire(
 }
 
 /// Builds a hickory [`Name`] from a wire-form name made by [`name_to_wire`].
+///
+/// hickory's wire decoder fills one `Name` in place, which is several times faster than
+/// appending labels one by one (each append moves the whole `Name`).
 pub(crate) fn name_from_wire(wire: &[u8]) -> Result<Name, NameError> {
-    let mut name = Name::root();
-    let mut i = 0;
-    while let Some(&len) = wire.get(i) {
-        if len == 0 {
-            break;
-        }
-        let label = wire
-            .get(i + 1..i + 1 + len as usize)
-            .ok_or(NameError::NameTooLong)?;
-        name = name
-            .append_label(label)
-            .map_err(|_| NameError::NameTooLong)?;
-        i += 1 + len as usize;
-    }
-    Ok(name)
+    let mut decoder = BinDecoder::new(wire);
+    Name::read(&mut decoder).map_err(|_| NameError::NameTooLong)
 }
 
 /// Appends the wire form of `name` (uncompressed, case kept) to `out`.
