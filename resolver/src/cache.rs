@@ -72,18 +72,69 @@ impl CacheKind {
 /// One stored response.
 #[derive(Debug)]
 struct Entry {
-    /// Response without OPT, ID zero, question in lower case.
-    wire: Box<[u8]>,
-    /// Offsets of every TTL field (OPT excluded).
-    ttl_offsets: Box<[u16]>,
+    /// The response.
+    response: Prepared,
     /// When it was stored.
     stored: Instant,
     /// When it stops being served.
     expires: Instant,
     /// Insertion number, to tell a replaced entry from the one queued for eviction.
     generation: u64,
+}
+
+/// A response normalised for serving and caching: no OPT, ID zero,
+/// question lower-cased, AA and AD cleared, RA set, TTLs clamped.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The wire bytes.
+    wire: Box<[u8]>,
+    /// Offsets of every TTL field (OPT excluded).
+    ttl_offsets: Box<[u16]>,
+    /// Lifetime in the cache (0 = not cacheable).
+    pub ttl: u32,
     /// What kind of answer this is.
-    kind: CacheKind,
+    pub kind: CacheKind,
+}
+
+impl Prepared {
+    /// Normalise an upstream `response`; `None` if it cannot be walked.
+    pub fn new(response: &[u8], limits: &CacheLimits) -> Option<Prepared> {
+        prepare(response, limits)
+    }
+
+    /// The response code.
+    pub fn rcode(&self) -> u8 {
+        self.wire[3] & 0x0f
+    }
+
+    /// Copy into `out` with `age` seconds taken off every TTL.
+    pub fn write_to(&self, out: &mut Vec<u8>, age: u32) {
+        out.clear();
+        out.extend_from_slice(&self.wire);
+        if age > 0 {
+            for &off in self.ttl_offsets.iter() {
+                let off = usize::from(off);
+                let ttl = u32::from_be_bytes([out[off], out[off + 1], out[off + 2], out[off + 3]]);
+                out[off..off + 4].copy_from_slice(&ttl.saturating_sub(age).to_be_bytes());
+            }
+        }
+    }
+
+    /// Serve to a client: copy, then patch ID, RD and question case.
+    pub fn serve(&self, id: u16, rd: bool, qname_wire: &[u8], out: &mut Vec<u8>) {
+        self.write_to(out, 0);
+        patch_for_client(out, id, rd, qname_wire);
+    }
+}
+
+/// Patch the ID, RD and the question name's letter case for a client.
+fn patch_for_client(out: &mut [u8], id: u16, rd: bool, qname_wire: &[u8]) {
+    out[0..2].copy_from_slice(&id.to_be_bytes());
+    out[2] = (out[2] & !0x01) | u8::from(rd);
+    // Same length by construction: the key was built from this very name.
+    if out.len() >= HEADER_LEN + qname_wire.len() {
+        out[HEADER_LEN..HEADER_LEN + qname_wire.len()].copy_from_slice(qname_wire);
+    }
 }
 
 /// One lock's worth of the cache.
@@ -119,15 +170,6 @@ pub struct PacketCache {
     pub stats: CacheStats,
 }
 
-/// Why a response was not stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotCached {
-    /// The response could not be walked.
-    Malformed,
-    /// Its TTL is zero, or it is a kind we do not keep.
-    Uncacheable,
-}
-
 impl PacketCache {
     /// An empty cache with these limits.
     pub fn new(limits: CacheLimits) -> Self {
@@ -142,7 +184,14 @@ impl PacketCache {
     }
 
     /// Build the cache key for a query into `key` (cleared first).
-    pub fn key_into(qname_wire: &[u8], qtype: u16, qclass: u16, dnssec_ok: bool, cd: bool, key: &mut Vec<u8>) {
+    pub fn key_into(
+        qname_wire: &[u8],
+        qtype: u16,
+        qclass: u16,
+        dnssec_ok: bool,
+        cd: bool,
+        key: &mut Vec<u8>,
+    ) {
         key.clear();
         wire::lowercase_name_into(qname_wire, key);
         key.extend_from_slice(&qtype.to_be_bytes());
@@ -164,8 +213,16 @@ impl PacketCache {
     /// Serve `key` into `out` as the answer to a query with `id`, `rd` and
     /// the client's question name `qname_wire` (for its letter case).
     /// Returns the kind of answer served, or `None` on a miss.
-    pub fn lookup(&self, key: &[u8], id: u16, rd: bool, qname_wire: &[u8], now: Instant, out: &mut Vec<u8>) -> Option<CacheKind> {
-        let (age, kind) = {
+    pub fn lookup(
+        &self,
+        key: &[u8],
+        id: u16,
+        rd: bool,
+        qname_wire: &[u8],
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Option<CacheKind> {
+        let kind = {
             let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
             let entry = shard.map.get(key)?;
             if now >= entry.expires {
@@ -173,59 +230,48 @@ impl PacketCache {
                 self.stats.expirations.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
-            out.clear();
-            out.extend_from_slice(&entry.wire);
-            let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs()).unwrap_or(u32::MAX);
-            if age > 0 {
-                for &off in entry.ttl_offsets.iter() {
-                    let off = usize::from(off);
-                    let ttl = u32::from_be_bytes([out[off], out[off + 1], out[off + 2], out[off + 3]]);
-                    out[off..off + 4].copy_from_slice(&ttl.saturating_sub(age).to_be_bytes());
-                }
-            }
-            (age, entry.kind)
+            let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs())
+                .unwrap_or(u32::MAX);
+            entry.response.write_to(out, age);
+            entry.response.kind
         };
-        let _ = age;
-        out[0..2].copy_from_slice(&id.to_be_bytes());
-        out[2] = (out[2] & !0x01) | u8::from(rd);
-        // Same length by construction: the key was built from this very name.
-        if out.len() >= HEADER_LEN + qname_wire.len() {
-            out[HEADER_LEN..HEADER_LEN + qname_wire.len()].copy_from_slice(qname_wire);
-        }
+        patch_for_client(out, id, rd, qname_wire);
         Some(kind)
     }
 
-    /// Store `response` (a full message, ID and OPT irrelevant) under `key`.
-    ///
-    /// The stored copy has its OPT record removed, TTLs clamped, negative
-    /// TTLs set per RFC 2308, and its question name lower-cased.
-    pub fn insert(&self, key: &[u8], response: &[u8], now: Instant) -> Result<(CacheKind, u32), NotCached> {
-        let prepared = prepare(response, &self.limits).ok_or(NotCached::Malformed)?;
-        let Some((wire, ttl_offsets, ttl, kind)) = prepared else {
-            return Err(NotCached::Uncacheable);
-        };
-        if ttl == 0 {
-            return Err(NotCached::Uncacheable);
+    /// Store a prepared response under `key`; `false` if it is not
+    /// cacheable (zero TTL, truncated, negative without SOA...).
+    pub fn insert(&self, key: &[u8], response: Prepared, now: Instant) -> bool {
+        if response.ttl == 0 {
+            return false;
         }
         let generation = self.generation.fetch_add(1, Ordering::Relaxed);
         let entry = Entry {
-            wire,
-            ttl_offsets,
+            expires: now + Duration::from_secs(u64::from(response.ttl)),
+            response,
             stored: now,
-            expires: now + Duration::from_secs(u64::from(ttl)),
             generation,
-            kind,
         };
         let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
         let key: Box<[u8]> = key.into();
         shard.order.push_back((key.clone(), generation));
         shard.map.insert(key, entry);
         while shard.map.len() > self.per_shard {
-            let Some((old_key, old_gen)) = shard.order.pop_front() else { break };
-            if shard.map.get(&old_key).is_some_and(|e| e.generation == old_gen) {
+            let Some((old_key, old_gen)) = shard.order.pop_front() else {
+                break;
+            };
+            if shard
+                .map
+                .get(&old_key)
+                .is_some_and(|e| e.generation == old_gen)
+            {
                 let expired = shard.map.get(&old_key).is_some_and(|e| now >= e.expires);
                 shard.map.remove(&old_key);
-                let counter = if expired { &self.stats.expirations } else { &self.stats.evictions };
+                let counter = if expired {
+                    &self.stats.expirations
+                } else {
+                    &self.stats.evictions
+                };
                 counter.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -234,12 +280,20 @@ impl PacketCache {
             let Shard { map, order } = &mut *shard;
             order.retain(|(k, g)| map.get(k).is_some_and(|e| e.generation == *g));
         }
-        Ok((kind, ttl))
+        true
+    }
+
+    /// The TTL clamps in force.
+    pub fn limits(&self) -> &CacheLimits {
+        &self.limits
     }
 
     /// Number of stored responses (expired ones not yet met included).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len()).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len())
+            .sum()
     }
 
     /// True when nothing is stored.
@@ -268,19 +322,14 @@ impl PacketCache {
     }
 }
 
-/// A response ready to store: wire, TTL offsets, lifetime, kind.
-type Prepared = (Box<[u8]>, Box<[u16]>, u32, CacheKind);
-
-/// Walk `response`, strip OPT, clamp TTLs and compute the lifetime.
-/// `None` = malformed; `Some(None)` = valid but not cacheable.
-fn prepare(response: &[u8], limits: &CacheLimits) -> Option<Option<Prepared>> {
+/// Walk `response`, strip OPT, clamp TTLs and compute the lifetime
+/// (0 when not cacheable). `None` = malformed.
+fn prepare(response: &[u8], limits: &CacheLimits) -> Option<Prepared> {
     if response.len() < HEADER_LEN || response.len() > usize::from(u16::MAX) {
         return None;
     }
     let rcode = response[3] & 0x0f;
-    if response[2] & 0x02 != 0 {
-        return Some(None); // never keep a truncated answer
-    }
+    let truncated = response[2] & 0x02 != 0;
     let qd = u16::from_be_bytes([response[4], response[5]]);
     let an = u16::from_be_bytes([response[6], response[7]]);
     let ns = u16::from_be_bytes([response[8], response[9]]);
@@ -297,6 +346,9 @@ fn prepare(response: &[u8], limits: &CacheLimits) -> Option<Option<Prepared>> {
     out.extend_from_slice(&response[..pos]);
     out[0] = 0;
     out[1] = 0;
+    // AA off (we are not the authority), AD off (not validated here), RA on.
+    out[2] &= !0x04;
+    out[3] = (out[3] & !0x20) | 0x80;
     for b in &mut out[HEADER_LEN..qname_end] {
         *b = b.to_ascii_lowercase();
     }
@@ -341,17 +393,24 @@ fn prepare(response: &[u8], limits: &CacheLimits) -> Option<Option<Prepared>> {
         return None;
     }
     out[10..12].copy_from_slice(&kept_ar.to_be_bytes());
-    let (kind, ttl) = match rcode {
+    let (kind, mut ttl) = match rcode {
         wire::rcode::NOERROR if an > 0 => (CacheKind::Success, min_ttl),
-        wire::rcode::NOERROR | wire::rcode::NXDOMAIN => match soa_neg_ttl {
-            Some(t) => (CacheKind::Denial, t),
-            // No SOA: RFC 2308 section 5 says do not cache.
-            None => return Some(None),
-        },
+        // No SOA: RFC 2308 section 5 says do not cache.
+        wire::rcode::NOERROR | wire::rcode::NXDOMAIN => {
+            (CacheKind::Denial, soa_neg_ttl.unwrap_or(0))
+        }
         wire::rcode::SERVFAIL => (CacheKind::Failure, limits.servfail_ttl),
-        _ => return Some(None),
+        _ => (CacheKind::Failure, 0),
     };
-    Some(Some((out.into_boxed_slice(), offsets.into_boxed_slice(), ttl, kind)))
+    if truncated {
+        ttl = 0; // never keep a truncated answer
+    }
+    Some(Prepared {
+        wire: out.into_boxed_slice(),
+        ttl_offsets: offsets.into_boxed_slice(),
+        ttl,
+        kind,
+    })
 }
 
 #[cfg(test)]
@@ -363,14 +422,64 @@ mod tests {
     use std::str::FromStr;
 
     fn limits() -> CacheLimits {
-        CacheLimits { max_entries: 1000, min_ttl: 0, max_ttl: 86400, max_negative_ttl: 3600, servfail_ttl: 1 }
+        CacheLimits {
+            max_entries: 1000,
+            min_ttl: 0,
+            max_ttl: 86400,
+            max_negative_ttl: 3600,
+            servfail_ttl: 1,
+        }
+    }
+
+    fn prep(c: &PacketCache, r: &[u8]) -> Prepared {
+        Prepared::new(r, c.limits()).expect("well-formed")
+    }
+
+    #[test]
+    fn prepared_answers_clear_aa_and_ad_and_set_ra() {
+        let c = PacketCache::new(limits());
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.metadata.authoritative = true;
+        m.metadata.authentic_data = true;
+        m.add_query(Query::query(name("f.example.jp."), RecordType::A));
+        m.add_answer(a("f.example.jp.", 300, [192, 0, 2, 1]));
+        let p = prep(&c, &m.to_vec().expect("encode"));
+        let mut out = Vec::new();
+        p.serve(9, false, b"\x01F\x07example\x02jp\x00", &mut out);
+        let back = Message::from_vec(&out).expect("decodes");
+        assert!(!back.metadata.authoritative);
+        assert!(!back.metadata.authentic_data);
+        assert!(back.metadata.recursion_available);
+        assert!(!back.metadata.recursion_desired);
+        assert_eq!(back.metadata.id, 9);
+    }
+
+    #[test]
+    fn truncated_and_zero_ttl_answers_are_served_but_not_cached() {
+        let c = PacketCache::new(limits());
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.metadata.truncation = true;
+        m.add_query(Query::query(name("t.example.jp."), RecordType::A));
+        assert_eq!(prep(&c, &m.to_vec().expect("encode")).ttl, 0);
+        let r = response(
+            "z.example.jp.",
+            ResponseCode::NoError,
+            vec![a("z.example.jp.", 0, [192, 0, 2, 1])],
+            vec![],
+        );
+        assert!(!c.insert(&key("z.example.jp."), prep(&c, &r), Instant::now()));
     }
 
     fn name(s: &str) -> Name {
         Name::from_str(s).expect("name")
     }
 
-    fn response(qname: &str, rcode: ResponseCode, answers: Vec<Record>, authority: Vec<Record>) -> Vec<u8> {
+    fn response(
+        qname: &str,
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+        authority: Vec<Record>,
+    ) -> Vec<u8> {
         let mut m = Message::new(0x4242, MessageType::Response, OpCode::Query);
         m.metadata.response_code = rcode;
         m.add_query(Query::query(name(qname), RecordType::A));
@@ -380,11 +489,23 @@ mod tests {
     }
 
     fn a(owner: &str, ttl: u32, ip: [u8; 4]) -> Record {
-        Record::from_rdata(name(owner), ttl, RData::A(A::new(ip[0], ip[1], ip[2], ip[3])))
+        Record::from_rdata(
+            name(owner),
+            ttl,
+            RData::A(A::new(ip[0], ip[1], ip[2], ip[3])),
+        )
     }
 
     fn soa(ttl: u32, minimum: u32) -> Record {
-        let s = SOA::new(name("example.jp."), name("host.example.jp."), 1, 3600, 600, 86400, minimum);
+        let s = SOA::new(
+            name("example.jp."),
+            name("host.example.jp."),
+            1,
+            3600,
+            600,
+            86400,
+            minimum,
+        );
         Record::from_rdata(name("example.jp."), ttl, RData::SOA(s))
     }
 
@@ -403,17 +524,33 @@ mod tests {
     fn a_hit_echoes_the_id_and_counts_ttls_down() {
         let c = PacketCache::new(limits());
         let t0 = Instant::now();
-        let r = response("www.example.jp.", ResponseCode::NoError, vec![a("www.example.jp.", 300, [192, 0, 2, 1])], vec![]);
+        let r = response(
+            "www.example.jp.",
+            ResponseCode::NoError,
+            vec![a("www.example.jp.", 300, [192, 0, 2, 1])],
+            vec![],
+        );
         let k = key("www.example.jp.");
-        assert_eq!(c.insert(&k, &r, t0), Ok((CacheKind::Success, 300)));
+        assert!(c.insert(&k, prep(&c, &r), t0));
         let mut out = Vec::new();
         let qname = b"\x03WWW\x07example\x02jp\x00";
-        let kind = c.lookup(&k, 0x9999, true, qname, t0 + Duration::from_secs(100), &mut out);
+        let kind = c.lookup(
+            &k,
+            0x9999,
+            true,
+            qname,
+            t0 + Duration::from_secs(100),
+            &mut out,
+        );
         assert_eq!(kind, Some(CacheKind::Success));
         let m = Message::from_vec(&out).expect("decodes");
         assert_eq!(m.metadata.id, 0x9999);
         assert_eq!(m.answers[0].ttl, 200);
-        assert_eq!(m.queries[0].name().to_ascii(), "WWW.example.jp.", "client's case echoed");
+        assert_eq!(
+            m.queries[0].name().to_ascii(),
+            "WWW.example.jp.",
+            "client's case echoed"
+        );
     }
 
     #[test]
@@ -423,25 +560,59 @@ mod tests {
         let r = response(
             "x.example.jp.",
             ResponseCode::NoError,
-            vec![a("x.example.jp.", 300, [192, 0, 2, 1]), a("x.example.jp.", 5, [192, 0, 2, 2])],
+            vec![
+                a("x.example.jp.", 300, [192, 0, 2, 1]),
+                a("x.example.jp.", 5, [192, 0, 2, 2]),
+            ],
             vec![],
         );
         let k = key("x.example.jp.");
-        c.insert(&k, &r, t0).expect("stored");
+        assert!(c.insert(&k, prep(&c, &r), t0));
         let mut out = Vec::new();
-        assert!(c.lookup(&k, 1, true, b"\x01x\x07example\x02jp\x00", t0 + Duration::from_secs(4), &mut out).is_some());
-        assert!(c.lookup(&k, 1, true, b"\x01x\x07example\x02jp\x00", t0 + Duration::from_secs(5), &mut out).is_none());
+        assert!(c
+            .lookup(
+                &k,
+                1,
+                true,
+                b"\x01x\x07example\x02jp\x00",
+                t0 + Duration::from_secs(4),
+                &mut out
+            )
+            .is_some());
+        assert!(c
+            .lookup(
+                &k,
+                1,
+                true,
+                b"\x01x\x07example\x02jp\x00",
+                t0 + Duration::from_secs(5),
+                &mut out
+            )
+            .is_none());
     }
 
     #[test]
     fn negative_answers_live_for_the_soa_minimum() {
         let c = PacketCache::new(limits());
         let t0 = Instant::now();
-        let r = response("nx.example.jp.", ResponseCode::NXDomain, vec![], vec![soa(3600, 60)]);
+        let r = response(
+            "nx.example.jp.",
+            ResponseCode::NXDomain,
+            vec![],
+            vec![soa(3600, 60)],
+        );
         let k = key("nx.example.jp.");
-        assert_eq!(c.insert(&k, &r, t0), Ok((CacheKind::Denial, 60)));
+        assert_eq!(prep(&c, &r).ttl, 60);
+        assert!(c.insert(&k, prep(&c, &r), t0));
         let mut out = Vec::new();
-        let kind = c.lookup(&k, 1, true, b"\x02nx\x07example\x02jp\x00", t0 + Duration::from_secs(10), &mut out);
+        let kind = c.lookup(
+            &k,
+            1,
+            true,
+            b"\x02nx\x07example\x02jp\x00",
+            t0 + Duration::from_secs(10),
+            &mut out,
+        );
         assert_eq!(kind, Some(CacheKind::Denial));
         let m = Message::from_vec(&out).expect("decodes");
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
@@ -452,7 +623,7 @@ mod tests {
     fn negative_answers_without_soa_are_not_cached() {
         let c = PacketCache::new(limits());
         let r = response("nx.example.jp.", ResponseCode::NXDomain, vec![], vec![]);
-        assert_eq!(c.insert(&key("nx.example.jp."), &r, Instant::now()), Err(NotCached::Uncacheable));
+        assert!(!c.insert(&key("nx.example.jp."), prep(&c, &r), Instant::now()));
     }
 
     #[test]
@@ -461,11 +632,20 @@ mod tests {
         l.min_ttl = 60;
         l.max_ttl = 600;
         let c = PacketCache::new(l);
-        let k = key("c.example.jp.");
-        let r = response("c.example.jp.", ResponseCode::NoError, vec![a("c.example.jp.", 5, [192, 0, 2, 1])], vec![]);
-        assert_eq!(c.insert(&k, &r, Instant::now()), Ok((CacheKind::Success, 60)));
-        let r = response("c.example.jp.", ResponseCode::NoError, vec![a("c.example.jp.", 99999, [192, 0, 2, 1])], vec![]);
-        assert_eq!(c.insert(&k, &r, Instant::now()), Ok((CacheKind::Success, 600)));
+        let r = response(
+            "c.example.jp.",
+            ResponseCode::NoError,
+            vec![a("c.example.jp.", 5, [192, 0, 2, 1])],
+            vec![],
+        );
+        assert_eq!(prep(&c, &r).ttl, 60);
+        let r = response(
+            "c.example.jp.",
+            ResponseCode::NoError,
+            vec![a("c.example.jp.", 99999, [192, 0, 2, 1])],
+            vec![],
+        );
+        assert_eq!(prep(&c, &r).ttl, 600);
     }
 
     #[test]
@@ -476,8 +656,13 @@ mod tests {
         let t0 = Instant::now();
         for i in 0..1000 {
             let q = format!("n{i}.example.jp.");
-            let r = response(&q, ResponseCode::NoError, vec![a(&q, 300, [192, 0, 2, 1])], vec![]);
-            c.insert(&key(&q), &r, t0).expect("stored");
+            let r = response(
+                &q,
+                ResponseCode::NoError,
+                vec![a(&q, 300, [192, 0, 2, 1])],
+                vec![],
+            );
+            assert!(c.insert(&key(&q), prep(&c, &r), t0));
         }
         assert!(c.len() <= SHARDS);
         assert!(c.stats.evictions.load(Ordering::Relaxed) >= (1000 - SHARDS) as u64);
@@ -492,9 +677,17 @@ mod tests {
         m.set_edns(hickory_proto::op::Edns::new());
         let r = m.to_vec().expect("encode");
         let k = key("o.example.jp.");
-        c.insert(&k, &r, Instant::now()).expect("stored");
+        assert!(c.insert(&k, prep(&c, &r), Instant::now()));
         let mut out = Vec::new();
-        c.lookup(&k, 1, true, b"\x01o\x07example\x02jp\x00", Instant::now(), &mut out).expect("hit");
+        c.lookup(
+            &k,
+            1,
+            true,
+            b"\x01o\x07example\x02jp\x00",
+            Instant::now(),
+            &mut out,
+        )
+        .expect("hit");
         assert_eq!(&out[10..12], &[0, 0], "ARCOUNT without OPT");
     }
 
@@ -503,8 +696,13 @@ mod tests {
         let c = PacketCache::new(limits());
         let t0 = Instant::now();
         for q in ["a.example.jp.", "b.a.example.jp.", "other.jp."] {
-            let r = response(q, ResponseCode::NoError, vec![a(q, 300, [192, 0, 2, 1])], vec![]);
-            c.insert(&key(q), &r, t0).expect("stored");
+            let r = response(
+                q,
+                ResponseCode::NoError,
+                vec![a(q, 300, [192, 0, 2, 1])],
+                vec![],
+            );
+            assert!(c.insert(&key(q), prep(&c, &r), t0));
         }
         let removed = c.flush_matching(|k| k.windows(12).any(|w| w == b"\x07example\x02jp\x00"));
         assert_eq!(removed, 2);

@@ -21,6 +21,12 @@
 //! - [`daemon`]: builds the parts from a `Config` and runs them until shutdown.
 
 pub mod cache;
+pub mod control;
+pub mod daemon;
+pub mod forward;
+pub mod listen;
+pub mod logging;
 pub mod metrics;
+pub mod pipeline;
 pub mod upstream;
 pub mod wire;

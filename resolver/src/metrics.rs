@@ -12,8 +12,8 @@
 //! refreshed at scrape time by [`Metrics::render`]'s caller.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Query types counted by name; everything else is `other`.
@@ -69,7 +69,13 @@ pub enum Source {
 }
 
 /// All sources, in index order.
-const SOURCES: [Source; 5] = [Source::Cache, Source::Upstream, Source::Recursion, Source::Policy, Source::Local];
+const SOURCES: [Source; 5] = [
+    Source::Cache,
+    Source::Upstream,
+    Source::Recursion,
+    Source::Policy,
+    Source::Local,
+];
 
 impl Source {
     /// Label value.
@@ -85,13 +91,29 @@ impl Source {
 }
 
 /// Rcode label values by rcode number 0..=5; others are `other`.
-const RCODES: [&str; 7] = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other"];
+const RCODES: [&str; 7] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
+];
 
 /// Reasons a query is refused or dropped (label `reason`).
-pub const REFUSE_REASONS: [&str; 6] = ["acl", "malformed", "notimp", "tcp_limit", "response", "badvers"];
+pub const REFUSE_REASONS: [&str; 6] = [
+    "acl",
+    "malformed",
+    "notimp",
+    "tcp_limit",
+    "response",
+    "badvers",
+];
 
 /// Upstream error reasons (label `reason`).
-pub const UPSTREAM_REASONS: [&str; 6] = ["timeout", "network", "tls", "closed", "bad_response", "busy"];
+pub const UPSTREAM_REASONS: [&str; 6] = [
+    "timeout",
+    "network",
+    "tls",
+    "closed",
+    "bad_response",
+    "busy",
+];
 
 /// The registry and every handle the query path uses.
 #[derive(Debug)]
@@ -145,12 +167,18 @@ impl Metrics {
     /// A new registry with every metric registered.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let build = IntGaugeVec::new(Opts::new("sekisho_build_info", "Build information, always 1"), &["version"])?;
+        let build = IntGaugeVec::new(
+            Opts::new("sekisho_build_info", "Build information, always 1"),
+            &["version"],
+        )?;
         registry.register(Box::new(build.clone()))?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
         let queries_vec = IntCounterVec::new(
-            Opts::new("sekisho_queries_total", "Client queries received, by transport, address family and type"),
+            Opts::new(
+                "sekisho_queries_total",
+                "Client queries received, by transport, address family and type",
+            ),
             &["proto", "family", "qtype"],
         )?;
         registry.register(Box::new(queries_vec.clone()))?;
@@ -163,7 +191,10 @@ impl Metrics {
             }
         }
         let responses_vec = IntCounterVec::new(
-            Opts::new("sekisho_responses_total", "Responses sent, by rcode and by where the answer came from"),
+            Opts::new(
+                "sekisho_responses_total",
+                "Responses sent, by rcode and by where the answer came from",
+            ),
             &["rcode", "source"],
         )?;
         registry.register(Box::new(responses_vec.clone()))?;
@@ -174,12 +205,21 @@ impl Metrics {
             }
         }
         let request_duration = Histogram::with_opts(
-            HistogramOpts::new("sekisho_request_duration_seconds", "Time from receiving a query to sending its answer")
-                .buckets(vec![0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]),
+            HistogramOpts::new(
+                "sekisho_request_duration_seconds",
+                "Time from receiving a query to sending its answer",
+            )
+            .buckets(vec![
+                0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0,
+                4.0, 8.0,
+            ]),
         )?;
         registry.register(Box::new(request_duration.clone()))?;
         let refused = IntCounterVec::new(
-            Opts::new("sekisho_queries_refused_total", "Queries refused or dropped before resolution, by reason"),
+            Opts::new(
+                "sekisho_queries_refused_total",
+                "Queries refused or dropped before resolution, by reason",
+            ),
             &["reason"],
         )?;
         registry.register(Box::new(refused.clone()))?;
@@ -187,40 +227,68 @@ impl Metrics {
             refused.with_label_values(&[r]);
         }
         let hits = IntCounterVec::new(
-            Opts::new("sekisho_cache_hits_total", "Queries answered from the packet cache, by kind of answer"),
+            Opts::new(
+                "sekisho_cache_hits_total",
+                "Queries answered from the packet cache, by kind of answer",
+            ),
             &["type"],
         )?;
         registry.register(Box::new(hits.clone()))?;
-        let cache_misses = IntCounter::new("sekisho_cache_misses_total", "Queries not found in the packet cache")?;
+        let cache_misses = IntCounter::new(
+            "sekisho_cache_misses_total",
+            "Queries not found in the packet cache",
+        )?;
         registry.register(Box::new(cache_misses.clone()))?;
-        let cache_entries = IntGauge::new("sekisho_cache_entries", "Responses held in the packet cache")?;
+        let cache_entries = IntGauge::new(
+            "sekisho_cache_entries",
+            "Responses held in the packet cache",
+        )?;
         registry.register(Box::new(cache_entries.clone()))?;
-        let cache_evictions =
-            IntCounter::new("sekisho_cache_evictions_total", "Cache entries evicted to stay within max-entries")?;
+        let cache_evictions = IntCounter::new(
+            "sekisho_cache_evictions_total",
+            "Cache entries evicted to stay within max-entries",
+        )?;
         registry.register(Box::new(cache_evictions.clone()))?;
         let upstream_duration = HistogramVec::new(
-            HistogramOpts::new("sekisho_upstream_request_duration_seconds", "Latency of answered upstream queries")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0]),
+            HistogramOpts::new(
+                "sekisho_upstream_request_duration_seconds",
+                "Latency of answered upstream queries",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0,
+            ]),
             &["upstream"],
         )?;
         registry.register(Box::new(upstream_duration.clone()))?;
         let upstream_errors = IntCounterVec::new(
-            Opts::new("sekisho_upstream_errors_total", "Upstream queries that failed, by reason"),
+            Opts::new(
+                "sekisho_upstream_errors_total",
+                "Upstream queries that failed, by reason",
+            ),
             &["upstream", "reason"],
         )?;
         registry.register(Box::new(upstream_errors.clone()))?;
         let upstream_up = IntGaugeVec::new(
-            Opts::new("sekisho_upstream_up", "1 when the upstream is in use, 0 when marked down"),
+            Opts::new(
+                "sekisho_upstream_up",
+                "1 when the upstream is in use, 0 when marked down",
+            ),
             &["upstream"],
         )?;
         registry.register(Box::new(upstream_up.clone()))?;
         let upstream_queries = IntCounterVec::new(
-            Opts::new("sekisho_upstream_queries_total", "Queries sent to an upstream (probes included)"),
+            Opts::new(
+                "sekisho_upstream_queries_total",
+                "Queries sent to an upstream (probes included)",
+            ),
             &["upstream"],
         )?;
         registry.register(Box::new(upstream_queries.clone()))?;
         let config_reloads = IntCounterVec::new(
-            Opts::new("sekisho_config_reloads_total", "Configuration reloads, by result"),
+            Opts::new(
+                "sekisho_config_reloads_total",
+                "Configuration reloads, by result",
+            ),
             &["result"],
         )?;
         registry.register(Box::new(config_reloads.clone()))?;
@@ -245,8 +313,12 @@ impl Metrics {
 
     /// Count a client query.
     pub fn query(&self, proto: Proto, ipv6: bool, qtype: u16) {
-        let q = QTYPES.iter().position(|(t, _)| *t == qtype).unwrap_or(QTYPES.len());
-        let idx = (usize::from(proto == Proto::Tcp) * 2 + usize::from(ipv6)) * (QTYPES.len() + 1) + q;
+        let q = QTYPES
+            .iter()
+            .position(|(t, _)| *t == qtype)
+            .unwrap_or(QTYPES.len());
+        let idx =
+            (usize::from(proto == Proto::Tcp) * 2 + usize::from(ipv6)) * (QTYPES.len() + 1) + q;
         if let Some(c) = self.queries.get(idx) {
             c.inc();
         }
@@ -276,7 +348,10 @@ impl Metrics {
                 g.set(1);
                 g
             },
-            errors: UPSTREAM_REASONS.iter().map(|r| self.upstream_errors.with_label_values(&[label, r])).collect(),
+            errors: UPSTREAM_REASONS
+                .iter()
+                .map(|r| self.upstream_errors.with_label_values(&[label, r]))
+                .collect(),
         }
     }
 
@@ -306,8 +381,13 @@ mod tests {
         m.query(Proto::Tcp, true, 28);
         m.query(Proto::Udp, false, 9999);
         let text = String::from_utf8(m.render()).expect("utf8");
-        assert!(text.contains(r#"sekisho_queries_total{family="ipv6",proto="tcp",qtype="AAAA"} 1"#), "{text}");
-        assert!(text.contains(r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="other"} 1"#));
+        assert!(
+            text.contains(r#"sekisho_queries_total{family="ipv6",proto="tcp",qtype="AAAA"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="other"} 1"#)
+        );
         assert!(text.contains(r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="A"} 0"#));
     }
 

@@ -352,7 +352,12 @@ pub fn lowercase_name_into(name: &[u8], out: &mut Vec<u8>) {
 /// Used for FORMERR, REFUSED, NOTIMP and SERVFAIL without touching hickory.
 /// For a query whose question could not be read, the question is omitted
 /// (QDCOUNT 0), as BIND and Unbound do.
-pub fn error_response(packet: &[u8], query: Option<&Query<'_>>, rcode: u8, our_buffer: u16) -> Vec<u8> {
+pub fn error_response(
+    packet: &[u8],
+    query: Option<&Query<'_>>,
+    rcode: u8,
+    our_buffer: u16,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     let (id_hi, id_lo, flags_hi, flags_lo) = match packet {
         [a, b, c, d, ..] => (*a, *b, *c, *d),
@@ -419,7 +424,12 @@ mod tests {
     use super::*;
 
     /// A query for `name` (dotted, no trailing dot) of type `qtype`.
-    pub(crate) fn make_query(id: u16, name: &str, qtype: u16, edns: Option<(u16, bool)>) -> Vec<u8> {
+    pub(crate) fn make_query(
+        id: u16,
+        name: &str,
+        qtype: u16,
+        edns: Option<(u16, bool)>,
+    ) -> Vec<u8> {
         let mut p = Vec::new();
         p.extend_from_slice(&id.to_be_bytes());
         p.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns.is_some())]);
@@ -446,7 +456,13 @@ mod tests {
         assert_eq!(q.qtype, 1);
         assert_eq!(q.qclass, 1);
         assert_eq!(q.qname_wire(), b"\x03WwW\x07Example\x02JP\x00");
-        assert_eq!(q.edns, Some(Edns { payload: 4096, dnssec_ok: true }));
+        assert_eq!(
+            q.edns,
+            Some(Edns {
+                payload: 4096,
+                dnssec_ok: true
+            })
+        );
         assert_eq!(q.udp_limit(1232), 1232);
     }
 
@@ -469,7 +485,10 @@ mod tests {
     fn unknown_opcodes_are_not_implemented() {
         let mut p = make_query(1, "a.jp", 1, None);
         p[2] |= 2 << 3; // STATUS
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::NotImplemented { opcode: 2 });
+        assert_eq!(
+            parse_query(&p).unwrap_err(),
+            WireError::NotImplemented { opcode: 2 }
+        );
     }
 
     #[test]
@@ -477,27 +496,45 @@ mod tests {
         assert_eq!(parse_query(&[0; 5]).unwrap_err(), WireError::TooShort);
         let mut p = make_query(1, "a.jp", 1, None);
         p[5] = 2;
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::Malformed(Malformed::QuestionCount));
+        assert_eq!(
+            parse_query(&p).unwrap_err(),
+            WireError::Malformed(Malformed::QuestionCount)
+        );
         let mut p = make_query(1, "a.jp", 1, None);
         p[11] = 1; // ARCOUNT 1 with no record
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::Malformed(Malformed::BadRecord));
+        assert_eq!(
+            parse_query(&p).unwrap_err(),
+            WireError::Malformed(Malformed::BadRecord)
+        );
         let mut p = make_query(1, "a.jp", 1, None);
         p.push(0);
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::Malformed(Malformed::TrailingData));
+        assert_eq!(
+            parse_query(&p).unwrap_err(),
+            WireError::Malformed(Malformed::TrailingData)
+        );
     }
 
     #[test]
     fn names_that_overrun_or_use_pointers_in_the_question_are_malformed() {
         let mut p = make_query(1, "a.jp", 1, None);
         p.truncate(14);
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::Malformed(Malformed::BadName));
+        assert_eq!(
+            parse_query(&p).unwrap_err(),
+            WireError::Malformed(Malformed::BadName)
+        );
         let mut p = make_query(1, "", 1, None);
         p[12] = 0xc0;
         p.insert(13, 12);
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::Malformed(Malformed::CompressedQuestion));
+        assert_eq!(
+            parse_query(&p).unwrap_err(),
+            WireError::Malformed(Malformed::CompressedQuestion)
+        );
         let long = vec!["a".repeat(63); 5].join(".");
         let p = make_query(1, &long, 1, None);
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::Malformed(Malformed::BadName));
+        assert_eq!(
+            parse_query(&p).unwrap_err(),
+            WireError::Malformed(Malformed::BadName)
+        );
     }
 
     #[test]
@@ -537,6 +574,11 @@ mod tests {
 
     /// Section counts of a message.
     fn parse_query_lenient_for_test(r: &[u8]) -> (u16, u16, u16, u16) {
-        (read_u16(r, 4), read_u16(r, 6), read_u16(r, 8), read_u16(r, 10))
+        (
+            read_u16(r, 4),
+            read_u16(r, 6),
+            read_u16(r, 8),
+            read_u16(r, 10),
+        )
     }
 }

@@ -14,8 +14,18 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 
 /// A sekisho config forwarding `example1.jp.` to `addrs`.
-fn config(scratch: &Scratch, listen: &str, addrs: &[String], extra_zone: &str, extra: &str) -> String {
-    let addrs = addrs.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
+fn config(
+    scratch: &Scratch,
+    listen: &str,
+    addrs: &[String],
+    extra_zone: &str,
+    extra: &str,
+) -> String {
+    let addrs = addrs
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         r#"[server]
 listen = ["{listen}"]
@@ -74,22 +84,50 @@ fn answers_are_forwarded_over_dot_and_no_plaintext_reaches_port_53() {
     let _nsd = start_nsd(&s.path, "127.0.31.1", 5353, &[("example1.jp.", &zone)]);
     let certs = make_certs(&s.path, "dot.test.invalid", "127.0.31.2");
     let trap = plaintext_trap("127.0.31.2");
-    let unbound = start_unbound(&s.path, "127.0.31.2", 8853, Some(&certs), "example1.jp.", "127.0.31.1@5353");
-    let extra = format!("forward-tls-upstream = true\ntls-ca-file = \"{}\"", certs.ca.display());
+    let unbound = start_unbound(
+        &s.path,
+        "127.0.31.2",
+        8853,
+        Some(&certs),
+        "example1.jp.",
+        "127.0.31.1@5353",
+    );
+    let extra = format!(
+        "forward-tls-upstream = true\ntls-ca-file = \"{}\"",
+        certs.ca.display()
+    );
     let listen: SocketAddr = "127.0.31.3:5300".parse().expect("addr");
-    let cfg = config(&s, "127.0.31.3:5300", &["127.0.31.2@8853#dot.test.invalid".into()], &extra, "");
+    let cfg = config(
+        &s,
+        "127.0.31.3:5300",
+        &["127.0.31.2@8853#dot.test.invalid".into()],
+        &extra,
+        "",
+    );
     let mut sk = start_sekisho(&s.path, "dot", &cfg, listen);
 
     let m = query(listen, "www.example1.jp.", RecordType::A);
-    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{}", sk.log_text());
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        sk.log_text()
+    );
     assert_eq!(a_record(&m), Some("192.0.2.1".parse().expect("ip")));
     // Several more, over TCP too, all through the one TLS connection.
     for name in ["alias.example1.jp.", "bad.example1.jp."] {
         let m = query_tcp(listen, name, RecordType::A);
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     }
-    assert!(unbound_queries_for(&unbound, "www.example1.jp") >= 1, "the DoT upstream saw the query");
-    assert_eq!(trap.load(Ordering::SeqCst), 0, "nothing reached the upstream's port 53 in clear");
+    assert!(
+        unbound_queries_for(&unbound, "www.example1.jp") >= 1,
+        "the DoT upstream saw the query"
+    );
+    assert_eq!(
+        trap.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream's port 53 in clear"
+    );
     assert_eq!(sk.stop(), Some(0), "clean exit on SIGTERM");
 }
 
@@ -99,14 +137,34 @@ fn a_dot_upstream_whose_certificate_does_not_carry_the_auth_name_is_not_used() {
     let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
     let _nsd = start_nsd(&s.path, "127.0.32.1", 5353, &[("example1.jp.", &zone)]);
     let certs = make_certs(&s.path, "dot.test.invalid", "127.0.32.2");
-    let unbound = start_unbound(&s.path, "127.0.32.2", 8853, Some(&certs), "example1.jp.", "127.0.32.1@5353");
-    let extra = format!("forward-tls-upstream = true\ntls-ca-file = \"{}\"", certs.ca.display());
+    let unbound = start_unbound(
+        &s.path,
+        "127.0.32.2",
+        8853,
+        Some(&certs),
+        "example1.jp.",
+        "127.0.32.1@5353",
+    );
+    let extra = format!(
+        "forward-tls-upstream = true\ntls-ca-file = \"{}\"",
+        certs.ca.display()
+    );
     let listen: SocketAddr = "127.0.32.3:5300".parse().expect("addr");
-    let cfg = config(&s, "127.0.32.3:5300", &["127.0.32.2@8853#wrong.test.invalid".into()], &extra, "");
+    let cfg = config(
+        &s,
+        "127.0.32.3:5300",
+        &["127.0.32.2@8853#wrong.test.invalid".into()],
+        &extra,
+        "",
+    );
     let _sk = start_sekisho(&s.path, "dot-badname", &cfg, listen);
     let m = query(listen, "www.example1.jp.", RecordType::A);
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
-    assert_eq!(unbound_queries_for(&unbound, "www.example1.jp"), 0, "no query went over an unauthenticated channel");
+    assert_eq!(
+        unbound_queries_for(&unbound, "www.example1.jp"),
+        0,
+        "no query went over an unauthenticated channel"
+    );
 }
 
 #[test]
@@ -114,13 +172,33 @@ fn queries_fail_over_when_an_upstream_stops_and_lazy_checks_bring_it_back() {
     let s = Scratch::new("failover");
     let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
     let _nsd = start_nsd(&s.path, "127.0.33.1", 5353, &[("example1.jp.", &zone)]);
-    let mut first = start_unbound(&s.path, "127.0.33.2", 5353, None, "example1.jp.", "127.0.33.1@5353");
-    let second = start_unbound(&s.path, "127.0.33.3", 5353, None, "example1.jp.", "127.0.33.1@5353");
+    let mut first = start_unbound(
+        &s.path,
+        "127.0.33.2",
+        5353,
+        None,
+        "example1.jp.",
+        "127.0.33.1@5353",
+    );
+    let second = start_unbound(
+        &s.path,
+        "127.0.33.3",
+        5353,
+        None,
+        "example1.jp.",
+        "127.0.33.1@5353",
+    );
     let hc = r#"selection = "ordered"
 timeout = "300ms"
 health-check = { mode = "lazy", check-interval = "200ms", failed-interval = "500ms", rise = 2, max-failures = 3, threshold = 30, sample-size = 20, min-sample-count = 3, lazy-mode = "timeout-only", check-name = "probe.example1.jp.", check-type = "A" }"#;
     let listen: SocketAddr = "127.0.33.4:5300".parse().expect("addr");
-    let cfg = config(&s, "127.0.33.4:5300", &["127.0.33.2@5353".into(), "127.0.33.3@5353".into()], hc, "query-timeout = \"3s\"");
+    let cfg = config(
+        &s,
+        "127.0.33.4:5300",
+        &["127.0.33.2@5353".into(), "127.0.33.3@5353".into()],
+        hc,
+        "query-timeout = \"3s\"",
+    );
     let sk = start_sekisho(&s.path, "failover", &cfg, listen);
     let sock = s.path.join("control.sock");
 
@@ -130,32 +208,63 @@ health-check = { mode = "lazy", check-interval = "200ms", failed-interval = "500
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     }
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(unbound_queries_for(&first, "probe.example1.jp"), 0, "lazy mode sends no probe to a healthy upstream");
-    assert_eq!(unbound_queries_for(&second, "n3.example1.jp"), 0, "ordered selection keeps to the first");
+    assert_eq!(
+        unbound_queries_for(&first, "probe.example1.jp"),
+        0,
+        "lazy mode sends no probe to a healthy upstream"
+    );
+    assert_eq!(
+        unbound_queries_for(&second, "n3.example1.jp"),
+        0,
+        "ordered selection keeps to the first"
+    );
 
     // Stop the first: queries still get answers, from the second.
     first.stop();
     for i in 0..10 {
         let m = query(listen, &format!("f{i}.example1.jp."), RecordType::A);
-        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "failover answer {i}: {}", sk.log_text());
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NXDomain,
+            "failover answer {i}: {}",
+            sk.log_text()
+        );
     }
     assert!(unbound_queries_for(&second, "f9.example1.jp") >= 1);
     assert!(
-        eventually(Duration::from_secs(5), || ctl(&sock, &["status"]).1.contains("127.0.33.2@5353 (udp): down")),
+        eventually(Duration::from_secs(5), || ctl(&sock, &["status"])
+            .1
+            .contains("127.0.33.2@5353 (udp): down")),
         "first upstream marked down: {}",
         ctl(&sock, &["status"]).1
     );
 
     // Restart it on the same address: probes every failed-interval bring it back after rise=2.
-    let first = start_unbound(&s.path, "127.0.33.2", 5353, None, "example1.jp.", "127.0.33.1@5353");
+    let first = start_unbound(
+        &s.path,
+        "127.0.33.2",
+        5353,
+        None,
+        "example1.jp.",
+        "127.0.33.1@5353",
+    );
     assert!(
-        eventually(Duration::from_secs(10), || ctl(&sock, &["status"]).1.contains("127.0.33.2@5353 (udp): up")),
+        eventually(Duration::from_secs(10), || ctl(&sock, &["status"])
+            .1
+            .contains("127.0.33.2@5353 (udp): up")),
         "restarted upstream back up: {}",
         ctl(&sock, &["status"]).1
     );
-    assert!(unbound_queries_for(&first, "probe.example1.jp") >= 2, "it was probed until rise successes");
+    assert!(
+        unbound_queries_for(&first, "probe.example1.jp") >= 2,
+        "it was probed until rise successes"
+    );
     let log = sk.log_text();
-    assert_eq!(log.matches("upstream marked down").count(), 1, "one log line per state change, not per query:\n{log}");
+    assert_eq!(
+        log.matches("upstream marked down").count(),
+        1,
+        "one log line per state change, not per query:\n{log}"
+    );
 }
 
 #[test]
@@ -163,7 +272,14 @@ fn the_cache_answers_repeats_counts_ttls_down_and_keeps_negative_answers() {
     let s = Scratch::new("cache");
     let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
     let _nsd = start_nsd(&s.path, "127.0.34.1", 5353, &[("example1.jp.", &zone)]);
-    let up = start_unbound(&s.path, "127.0.34.2", 5353, None, "example1.jp.", "127.0.34.1@5353");
+    let up = start_unbound(
+        &s.path,
+        "127.0.34.2",
+        5353,
+        None,
+        "example1.jp.",
+        "127.0.34.1@5353",
+    );
     let listen: SocketAddr = "127.0.34.3:5300".parse().expect("addr");
     let cfg = config(&s, "127.0.34.3:5300", &["127.0.34.2@5353".into()], "", "");
     let _sk = start_sekisho(&s.path, "cache", &cfg, listen);
@@ -172,23 +288,47 @@ fn the_cache_answers_repeats_counts_ttls_down_and_keeps_negative_answers() {
     let ttl0 = first.answers[0].ttl;
     std::thread::sleep(Duration::from_millis(2100));
     let again = query(listen, "WwW.ExAmPlE1.jP.", RecordType::A);
-    assert_eq!(unbound_queries_for(&up, "www.example1.jp"), 1, "the repeat was a cache hit");
-    assert!(again.answers[0].ttl <= ttl0 - 2, "TTL counts down: {} then {}", ttl0, again.answers[0].ttl);
-    assert_eq!(again.queries[0].name().to_ascii(), "WwW.ExAmPlE1.jP.", "0x20 case echoed");
+    assert_eq!(
+        unbound_queries_for(&up, "www.example1.jp"),
+        1,
+        "the repeat was a cache hit"
+    );
+    assert!(
+        again.answers[0].ttl <= ttl0 - 2,
+        "TTL counts down: {} then {}",
+        ttl0,
+        again.answers[0].ttl
+    );
+    assert_eq!(
+        again.queries[0].name().to_ascii(),
+        "WwW.ExAmPlE1.jP.",
+        "0x20 case echoed"
+    );
     assert_eq!(a_record(&again), a_record(&first));
 
     for _ in 0..3 {
         let nx = query(listen, "nope.example1.jp.", RecordType::A);
         assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
-        assert!(nx.authorities.iter().any(|r| r.record_type() == RecordType::SOA));
+        assert!(nx
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA));
     }
-    assert_eq!(unbound_queries_for(&up, "nope.example1.jp"), 1, "the negative answer was cached");
+    assert_eq!(
+        unbound_queries_for(&up, "nope.example1.jp"),
+        1,
+        "the negative answer was cached"
+    );
 
     // A 3 s TTL expires and is fetched again.
     query(listen, "short.example1.jp.", RecordType::A);
     std::thread::sleep(Duration::from_millis(3200));
     query(listen, "short.example1.jp.", RecordType::A);
-    assert_eq!(unbound_queries_for(&up, "short.example1.jp"), 2, "expired entries are not served");
+    assert_eq!(
+        unbound_queries_for(&up, "short.example1.jp"),
+        2,
+        "expired entries are not served"
+    );
 }
 
 #[test]
@@ -196,21 +336,44 @@ fn large_answers_are_truncated_over_udp_and_complete_over_tcp() {
     let s = Scratch::new("tc");
     let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
     let _nsd = start_nsd(&s.path, "127.0.34.11", 5353, &[("example1.jp.", &zone)]);
-    let _up = start_unbound(&s.path, "127.0.34.12", 5353, None, "example1.jp.", "127.0.34.11@5353");
+    let _up = start_unbound(
+        &s.path,
+        "127.0.34.12",
+        5353,
+        None,
+        "example1.jp.",
+        "127.0.34.11@5353",
+    );
     let listen: SocketAddr = "127.0.34.13:5300".parse().expect("addr");
     let cfg = config(&s, "127.0.34.13:5300", &["127.0.34.12@5353".into()], "", "");
     let sk = start_sekisho(&s.path, "tc", &cfg, listen);
 
     // The 40-string TXT RRset is ~2.6 kB: larger than the 1232-byte buffer,
     // so Sekisho itself must have fetched it from the upstream over TCP.
-    let udp = query_udp_from(None, listen, "big.example1.jp.", RecordType::TXT, Some(4096), Duration::from_secs(5)).expect("udp answer");
+    let udp = query_udp_from(
+        None,
+        listen,
+        "big.example1.jp.",
+        RecordType::TXT,
+        Some(4096),
+        Duration::from_secs(5),
+    )
+    .expect("udp answer");
     assert!(udp.metadata.truncation, "TC=1 over UDP: {}", sk.log_text());
     assert!(udp.answers.is_empty());
     let tcp = query_tcp(listen, "big.example1.jp.", RecordType::TXT);
     assert!(!tcp.metadata.truncation);
     assert_eq!(tcp.answers.len(), 40);
     // Without EDNS the limit is 512 octets.
-    let plain = query_udp_from(None, listen, "www.example1.jp.", RecordType::A, None, Duration::from_secs(5)).expect("answer");
+    let plain = query_udp_from(
+        None,
+        listen,
+        "www.example1.jp.",
+        RecordType::A,
+        None,
+        Duration::from_secs(5),
+    )
+    .expect("answer");
     assert!(!plain.metadata.truncation);
     assert!(plain.edns.is_none(), "no OPT to a client that sent none");
 }
@@ -220,12 +383,20 @@ fn tcp_queries_pipelined_on_one_connection_are_all_answered() {
     let s = Scratch::new("pipeline");
     let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
     let _nsd = start_nsd(&s.path, "127.0.34.21", 5353, &[("example1.jp.", &zone)]);
-    let _up = start_unbound(&s.path, "127.0.34.22", 5353, None, "example1.jp.", "127.0.34.21@5353");
+    let _up = start_unbound(
+        &s.path,
+        "127.0.34.22",
+        5353,
+        None,
+        "example1.jp.",
+        "127.0.34.21@5353",
+    );
     let listen: SocketAddr = "127.0.34.23:5300".parse().expect("addr");
     let cfg = config(&s, "127.0.34.23:5300", &["127.0.34.22@5353".into()], "", "");
     let _sk = start_sekisho(&s.path, "pipeline", &cfg, listen);
     let mut conn = TcpStream::connect(listen).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    conn.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     let names = ["www", "alias", "bad", "nope1", "nope2", "probe"];
     let mut ids = Vec::new();
     for (i, n) in names.iter().enumerate() {
@@ -236,7 +407,8 @@ fn tcp_queries_pipelined_on_one_connection_are_all_answered() {
     }
     let mut got = Vec::new();
     for _ in &names {
-        let r = hickory_proto::op::Message::from_vec(&read_frame(&mut conn).expect("answer")).expect("decode");
+        let r = hickory_proto::op::Message::from_vec(&read_frame(&mut conn).expect("answer"))
+            .expect("decode");
         got.push(r.metadata.id);
     }
     got.sort_unstable();

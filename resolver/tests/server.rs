@@ -23,36 +23,148 @@ fn minimal(scratch: &Scratch, listen: &str, acl: &str) -> String {
 fn clients_outside_allow_recursion_are_refused() {
     let s = Scratch::new("acl");
     let listen: SocketAddr = "127.0.35.1:5300".parse().expect("addr");
-    let _sk = start_sekisho(&s.path, "acl", &minimal(&s, "127.0.35.1:5300", "\"127.0.35.9/32\""), listen);
+    let _sk = start_sekisho(
+        &s.path,
+        "acl",
+        &minimal(&s, "127.0.35.1:5300", "\"127.0.35.9/32\""),
+        listen,
+    );
     let outsider: IpAddr = "127.0.35.2".parse().expect("ip");
-    let m = query_udp_from(Some(outsider), listen, "www.example1.jp.", RecordType::A, Some(1232), Duration::from_secs(3)).expect("answer");
+    let m = query_udp_from(
+        Some(outsider),
+        listen,
+        "www.example1.jp.",
+        RecordType::A,
+        Some(1232),
+        Duration::from_secs(3),
+    )
+    .expect("answer");
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     assert_eq!(m.queries.len(), 1, "the question is echoed");
     let insider: IpAddr = "127.0.35.9".parse().expect("ip");
-    let m = query_udp_from(Some(insider), listen, "www.example1.jp.", RecordType::A, Some(1232), Duration::from_secs(6)).expect("answer");
-    assert_ne!(m.metadata.response_code, ResponseCode::Refused, "an allowed client is served");
+    let m = query_udp_from(
+        Some(insider),
+        listen,
+        "www.example1.jp.",
+        RecordType::A,
+        Some(1232),
+        Duration::from_secs(6),
+    )
+    .expect("answer");
+    assert_ne!(
+        m.metadata.response_code,
+        ResponseCode::Refused,
+        "an allowed client is served"
+    );
 }
 
 #[test]
 fn malformed_packets_get_formerr_or_nothing_and_the_server_keeps_answering() {
     let s = Scratch::new("malformed");
     let listen: SocketAddr = "127.0.35.11:5300".parse().expect("addr");
-    let mut sk = start_sekisho(&s.path, "malformed", &minimal(&s, "127.0.35.11:5300", "\"127.0.0.0/8\""), listen);
-    let good = make_query("www.example1.jp.", RecordType::A, Some(1232)).to_vec().expect("encode");
+    let mut sk = start_sekisho(
+        &s.path,
+        "malformed",
+        &minimal(&s, "127.0.35.11:5300", "\"127.0.0.0/8\""),
+        listen,
+    );
+    let good = make_query("www.example1.jp.", RecordType::A, Some(1232))
+        .to_vec()
+        .expect("encode");
     let mut corpus: Vec<(&str, Vec<u8>, Option<u8>)> = vec![
         ("empty", vec![], None),
         ("truncated header", good[..7].to_vec(), None),
         ("header only", good[..12].to_vec(), Some(1)),
-        ("response bit set", { let mut p = good.clone(); p[2] |= 0x80; p }, None),
-        ("two questions", { let mut p = good.clone(); p[5] = 2; p }, Some(1)),
-        ("question cut short", good[..good.len() - 14].to_vec(), Some(1)),
-        ("label loop pointer", { let mut p = good[..12].to_vec(); p.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]); p }, Some(1)),
-        ("label past end", { let mut p = good[..12].to_vec(); p.extend_from_slice(&[63, b'a']); p }, Some(1)),
-        ("bad additional count", { let mut p = good.clone(); p[11] = 5; p }, Some(1)),
-        ("trailing garbage", { let mut p = good.clone(); p.extend_from_slice(&[1, 2, 3]); p }, Some(1)),
-        ("reserved label type", { let mut p = good[..12].to_vec(); p.extend_from_slice(&[0x40, 0, 0, 1, 0, 1]); p }, Some(1)),
-        ("unknown opcode", { let mut p = good.clone(); p[2] = (p[2] & 0x87) | (5 << 3); p }, Some(4)),
-        ("oversize name", { let mut p = good[..12].to_vec(); for _ in 0..5 { p.push(63); p.extend_from_slice(&[b'x'; 63]); } p.extend_from_slice(&[0, 0, 1, 0, 1]); p }, Some(1)),
+        (
+            "response bit set",
+            {
+                let mut p = good.clone();
+                p[2] |= 0x80;
+                p
+            },
+            None,
+        ),
+        (
+            "two questions",
+            {
+                let mut p = good.clone();
+                p[5] = 2;
+                p
+            },
+            Some(1),
+        ),
+        (
+            "question cut short",
+            good[..good.len() - 14].to_vec(),
+            Some(1),
+        ),
+        (
+            "label loop pointer",
+            {
+                let mut p = good[..12].to_vec();
+                p.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+                p
+            },
+            Some(1),
+        ),
+        (
+            "label past end",
+            {
+                let mut p = good[..12].to_vec();
+                p.extend_from_slice(&[63, b'a']);
+                p
+            },
+            Some(1),
+        ),
+        (
+            "bad additional count",
+            {
+                let mut p = good.clone();
+                p[11] = 5;
+                p
+            },
+            Some(1),
+        ),
+        (
+            "trailing garbage",
+            {
+                let mut p = good.clone();
+                p.extend_from_slice(&[1, 2, 3]);
+                p
+            },
+            Some(1),
+        ),
+        (
+            "reserved label type",
+            {
+                let mut p = good[..12].to_vec();
+                p.extend_from_slice(&[0x40, 0, 0, 1, 0, 1]);
+                p
+            },
+            Some(1),
+        ),
+        (
+            "unknown opcode",
+            {
+                let mut p = good.clone();
+                p[2] = (p[2] & 0x87) | (5 << 3);
+                p
+            },
+            Some(4),
+        ),
+        (
+            "oversize name",
+            {
+                let mut p = good[..12].to_vec();
+                for _ in 0..5 {
+                    p.push(63);
+                    p.extend_from_slice(&[b'x'; 63]);
+                }
+                p.extend_from_slice(&[0, 0, 1, 0, 1]);
+                p
+            },
+            Some(1),
+        ),
     ];
     let mut big = good.clone();
     big.extend(std::iter::repeat_n(0u8, 60000));
@@ -74,12 +186,22 @@ fn malformed_packets_get_formerr_or_nothing_and_the_server_keeps_answering() {
     let mut x: u32 = 0x9e37_79b9;
     for _ in 0..2000 {
         let len = (x % 300) as usize;
-        let p: Vec<u8> = (0..len).map(|_| { x ^= x << 13; x ^= x >> 17; x ^= x << 5; x as u8 }).collect();
+        let p: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
         let _ = exchange_udp(None, listen, &p, Duration::from_millis(1));
     }
     assert!(sk.is_running(), "still running after the corpus");
     let m = query(listen, "localhost.", RecordType::A);
-    assert!(m.metadata.response_code == ResponseCode::ServFail || m.metadata.response_code == ResponseCode::NoError);
+    assert!(
+        m.metadata.response_code == ResponseCode::ServFail
+            || m.metadata.response_code == ResponseCode::NoError
+    );
     assert!(!sk.log_text().contains("panicked"), "no task panicked");
 }
 
@@ -87,23 +209,41 @@ fn malformed_packets_get_formerr_or_nothing_and_the_server_keeps_answering() {
 fn a_full_tcp_connection_table_refuses_new_connections() {
     let s = Scratch::new("tcplimit");
     let listen: SocketAddr = "127.0.35.21:5300".parse().expect("addr");
-    let cfg = minimal(&s, "127.0.35.21:5300", "\"127.0.0.0/8\"").replace("[server]\n", "[server]\ntcp-max-connections = 4\ntcp-idle-timeout = \"30s\"\n");
+    let cfg = minimal(&s, "127.0.35.21:5300", "\"127.0.0.0/8\"").replace(
+        "[server]\n",
+        "[server]\ntcp-max-connections = 4\ntcp-idle-timeout = \"30s\"\n",
+    );
     let _sk = start_sekisho(&s.path, "tcplimit", &cfg, listen);
     std::thread::sleep(Duration::from_millis(200)); // the readiness probe's connection closes
-    let held: Vec<_> = (0..4).map(|_| std::net::TcpStream::connect(listen).expect("connect")).collect();
+    let held: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(listen).expect("connect"))
+        .collect();
     std::thread::sleep(Duration::from_millis(200));
     let mut extra = std::net::TcpStream::connect(listen).expect("the kernel still accepts");
-    extra.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
-    let q = make_query("a.example1.jp.", RecordType::A, None).to_vec().expect("encode");
-    let _ = std::io::Write::write_all(&mut extra, &[&(q.len() as u16).to_be_bytes()[..], &q].concat());
-    assert!(read_frame(&mut extra).is_none(), "the fifth connection is closed without an answer");
+    extra
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let q = make_query("a.example1.jp.", RecordType::A, None)
+        .to_vec()
+        .expect("encode");
+    let _ = std::io::Write::write_all(
+        &mut extra,
+        &[&(q.len() as u16).to_be_bytes()[..], &q].concat(),
+    );
+    assert!(
+        read_frame(&mut extra).is_none(),
+        "the fifth connection is closed without an answer"
+    );
     drop(held);
     let ok = eventually(Duration::from_secs(3), || {
-        std::net::TcpStream::connect(listen).ok().and_then(|mut c| {
-            c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-            write_frame(&mut c, &q);
-            read_frame(&mut c)
-        }).is_some()
+        std::net::TcpStream::connect(listen)
+            .ok()
+            .and_then(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                write_frame(&mut c, &q);
+                read_frame(&mut c)
+            })
+            .is_some()
     });
     assert!(ok, "room again once connections close");
 }
@@ -112,9 +252,16 @@ fn a_full_tcp_connection_table_refuses_new_connections() {
 fn sekishoctl_reports_status_flushes_and_stops_the_daemon() {
     let s = Scratch::new("ctl");
     let listen: SocketAddr = "127.0.36.1:5300".parse().expect("addr");
-    let mut sk = start_sekisho(&s.path, "ctl", &minimal(&s, "127.0.36.1:5300", "\"127.0.0.0/8\""), listen);
+    let mut sk = start_sekisho(
+        &s.path,
+        "ctl",
+        &minimal(&s, "127.0.36.1:5300", "\"127.0.0.0/8\""),
+        listen,
+    );
     let sock = s.path.join("control.sock");
-    let mode = std::fs::metadata(&sock).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777).expect("socket");
+    let mode = std::fs::metadata(&sock)
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+        .expect("socket");
     assert_eq!(mode, 0o600);
     let (code, out, _) = ctl(&sock, &["status"]);
     assert_eq!(code, 0);
@@ -134,7 +281,10 @@ fn sekishoctl_reports_status_flushes_and_stops_the_daemon() {
     assert_eq!(code, 1, "the daemon's error gives exit 1: {err}");
     let (code, _, _) = ctl(&sock, &["stop"]);
     assert_eq!(code, 0);
-    assert!(eventually(Duration::from_secs(5), || !sk.is_running()), "stop stops the daemon");
+    assert!(
+        eventually(Duration::from_secs(5), || !sk.is_running()),
+        "stop stops the daemon"
+    );
     let (code, _, err) = ctl(&sock, &["status"]);
     assert_eq!(code, 3, "not running gives exit 3: {err}");
     assert!(err.contains("not running"));
@@ -147,18 +297,41 @@ fn check_config_names_the_key_path_of_every_error() {
         "bad.toml",
         "[server]\nlisten = [\"127.0.0.1:99999\"]\nedns-buffer-size = 70000\n[[forward-zone]]\nname = \"example.jp.\"\nforward-addr = [\"not-an-ip@53\"]\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_sekisho")).arg("check-config").arg(&bad).output().expect("runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .expect("runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    for key in ["server.listen[0]", "server.edns-buffer-size", "forward-zone[0].forward-addr[0]"] {
+    for key in [
+        "server.listen[0]",
+        "server.edns-buffer-size",
+        "forward-zone[0].forward-addr[0]",
+    ] {
         assert!(err.contains(key), "{key} named in:\n{err}");
     }
     // A bad config also refuses to start.
-    let out = Command::new(env!("CARGO_BIN_EXE_sekisho")).arg("--config").arg(&bad).output().expect("runs");
+    let out = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(1));
-    let good = s.file("good.toml", &minimal(&s, "127.0.36.9:5300", "\"127.0.0.0/8\""));
-    let out = Command::new(env!("CARGO_BIN_EXE_sekisho")).arg("check-config").arg(&good).output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let good = s.file(
+        "good.toml",
+        &minimal(&s, "127.0.36.9:5300", "\"127.0.0.0/8\""),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .arg("check-config")
+        .arg(&good)
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -172,16 +345,30 @@ fn with_no_arguments_sekisho_runs_the_embedded_default_on_port_5300() {
     let listen: SocketAddr = "127.0.0.1:5300".parse().expect("addr");
     wait_tcp(listen, Duration::from_secs(10));
     let m = query(listen, "localhost.", RecordType::A);
-    assert_ne!(m.metadata.response_code, ResponseCode::Refused, "loopback is admitted");
+    assert_ne!(
+        m.metadata.response_code,
+        ResponseCode::Refused,
+        "loopback is admitted"
+    );
     let v6: SocketAddr = "[::1]:5300".parse().expect("addr");
     if std::net::UdpSocket::bind("[::1]:0").is_ok() {
-        let m6 = query_udp_from(None, v6, "localhost.", RecordType::A, Some(1232), Duration::from_secs(6));
+        let m6 = query_udp_from(
+            None,
+            v6,
+            "localhost.",
+            RecordType::A,
+            Some(1232),
+            Duration::from_secs(6),
+        );
         assert!(m6.is_some(), "answers on [::1]:5300 too");
     }
     let (code, out, _) = ctl(&s.path.join("sekisho/control.sock"), &["status"]);
     assert_eq!(code, 0, "control socket under the runtime dir: {out}");
     let metrics = http_get("127.0.0.1:9153", "/metrics");
-    assert!(metrics.contains("sekisho_queries_total"), "metrics on 127.0.0.1:9153");
+    assert!(
+        metrics.contains("sekisho_queries_total"),
+        "metrics on 127.0.0.1:9153"
+    );
     assert_eq!(sk.stop(), Some(0));
 }
 
@@ -189,7 +376,8 @@ fn with_no_arguments_sekisho_runs_the_embedded_default_on_port_5300() {
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(addr).expect("connect metrics");
-    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
     let mut s = String::new();
     let _ = c.read_to_string(&mut s);

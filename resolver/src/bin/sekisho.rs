@@ -1,1 +1,120 @@
-fn main() {}
+//! `sekisho`: the resolver daemon.
+//!
+//! ```text
+//! sekisho                       run with the embedded default configuration
+//! sekisho --config FILE         run with FILE
+//! sekisho check-config FILE     validate FILE, print every problem, exit 0/1
+//! sekisho --print-default-config
+//! sekisho --version
+//! ```
+//! Exit codes: 0 clean stop, 1 configuration error, 2 usage error,
+//! 3 start-up failure (cannot bind, cannot open the control socket...).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sekisho_conf::Config;
+use sekisho_resolver::logging;
+
+/// Parsed command line.
+enum Command {
+    /// Run the daemon.
+    Run(Option<PathBuf>),
+    /// Validate a file.
+    Check(PathBuf),
+    /// Print the embedded default configuration.
+    PrintDefault,
+    /// Print the version.
+    Version,
+}
+
+/// Usage text.
+const USAGE: &str =
+    "usage: sekisho [--config FILE] | check-config FILE | --print-default-config | --version";
+
+fn parse_args() -> Result<Command, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => Ok(Command::Run(None)),
+        ["--config" | "-c", f] => Ok(Command::Run(Some(PathBuf::from(f)))),
+        ["check-config", f] => Ok(Command::Check(PathBuf::from(f))),
+        ["--print-default-config"] => Ok(Command::PrintDefault),
+        ["--version" | "-V"] => Ok(Command::Version),
+        ["--help" | "-h"] => Err(String::new()),
+        other => Err(format!("unexpected arguments: {}", other.join(" "))),
+    }
+}
+
+fn main() -> ExitCode {
+    let command = match parse_args() {
+        Ok(c) => c,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("sekisho: {msg}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let (config, path) = match command {
+        Command::Version => {
+            println!("sekisho {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Command::PrintDefault => {
+            print!("{}", sekisho_conf::EMBEDDED_DEFAULT_TOML);
+            return ExitCode::SUCCESS;
+        }
+        Command::Check(path) => {
+            return match Config::load(&path) {
+                Ok(_) => {
+                    println!("{}: ok", path.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        Command::Run(None) => (Config::embedded_default(), None),
+        Command::Run(Some(path)) => match Config::load(&path) {
+            Ok(c) => (c, Some(path)),
+            Err(e) => {
+                eprintln!("sekisho: refusing to start: invalid configuration\n{e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    logging::init(&config.logging);
+    let threads = match config.server.threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sekisho: cannot start the runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(sekisho_resolver::daemon::run(config, path, true)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "start-up failed");
+            eprintln!("sekisho: {e}");
+            ExitCode::from(3)
+        }
+    }
+}

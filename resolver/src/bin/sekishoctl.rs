@@ -1,1 +1,143 @@
-fn main() {}
+//! `sekishoctl`: the control client, in the spirit of rndc and unbound-control.
+//!
+//! ```text
+//! sekishoctl [--socket PATH] [--config FILE] [--json] VERB [ARGS]
+//! verbs: status | flush | flushname NAME | flushtree NAME | stop
+//! ```
+//! Exit codes: 0 success, 1 the daemon reported an error, 2 usage error,
+//! 3 the daemon is not running (as `unbound-control status`), 4 the socket
+//! exists but may not be used (permissions).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use sekisho_resolver::control::{self, Reply, Request};
+
+/// Usage text.
+const USAGE: &str = "usage: sekishoctl [--socket PATH] [--config FILE] [--json] VERB [ARGS]
+verbs:
+  status             daemon state, cache and upstreams
+  flush              drop the whole cache
+  flushname NAME     drop cached answers for NAME
+  flushtree NAME     drop cached answers at or below NAME
+  stop               stop the daemon gracefully";
+
+/// Parsed command line.
+struct Args {
+    /// Control socket.
+    socket: PathBuf,
+    /// Machine-readable output.
+    json: bool,
+    /// The request.
+    request: Request,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut socket: Option<PathBuf> = None;
+    let mut json = false;
+    let mut rest = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--socket" | "-s" => socket = Some(it.next().ok_or("--socket needs a path")?.into()),
+            "--config" | "-c" => {
+                let f: PathBuf = it.next().ok_or("--config needs a file")?.into();
+                let cfg = sekisho_conf::Config::load(&f).map_err(|e| e.to_string())?;
+                socket = Some(cfg.control.socket);
+            }
+            "--json" | "-j" => json = true,
+            "--help" | "-h" => return Err(String::new()),
+            _ => rest.push(a),
+        }
+    }
+    let socket = socket.unwrap_or_else(|| sekisho_conf::default_runtime_dir().join("control.sock"));
+    let words: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let request = match words.as_slice() {
+        ["status"] => Request::Status,
+        ["flush"] => Request::Flush,
+        ["flushname", n] => Request::Flushname { name: (*n).into() },
+        ["flushtree", n] => Request::Flushtree { name: (*n).into() },
+        ["stop"] => Request::Stop,
+        [] => return Err("no verb given".into()),
+        [verb @ ("flushname" | "flushtree")] => return Err(format!("{verb} needs a NAME")),
+        [verb, ..] => return Err(format!("unknown verb or wrong arguments: {verb}")),
+    };
+    Ok(Args {
+        socket,
+        json,
+        request,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(msg) => {
+            if !msg.is_empty() {
+                eprintln!("sekishoctl: {msg}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sekishoctl: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let reply = match rt.block_on(control::call(&args.socket, &args.request)) {
+        Ok(r) => r,
+        Err(e) => {
+            use std::io::ErrorKind::*;
+            return match e.kind() {
+                NotFound | ConnectionRefused => {
+                    eprintln!(
+                        "sekishoctl: sekisho is not running (no daemon on {})",
+                        args.socket.display()
+                    );
+                    ExitCode::from(3)
+                }
+                PermissionDenied => {
+                    eprintln!(
+                        "sekishoctl: permission denied on {} (run as the daemon's user)",
+                        args.socket.display()
+                    );
+                    ExitCode::from(4)
+                }
+                _ => {
+                    eprintln!("sekishoctl: {}: {e}", args.socket.display());
+                    ExitCode::from(1)
+                }
+            };
+        }
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reply).unwrap_or_default()
+        );
+    }
+    match reply {
+        Reply::Status(s) => {
+            if !args.json {
+                print!("{s}");
+            }
+            ExitCode::SUCCESS
+        }
+        Reply::Done { message } => {
+            if !args.json {
+                println!("{message}");
+            }
+            ExitCode::SUCCESS
+        }
+        Reply::Error { message } => {
+            eprintln!("sekishoctl: {message}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -215,7 +215,9 @@ impl Health {
             (Mode::Active, State::Down) if self.probe_successes >= p.rise.max(1) => {
                 (State::Up, Some(now + p.check_interval))
             }
-            (Mode::Active, State::Up | State::Suspect) if self.probe_failures >= p.max_failures.max(1) => {
+            (Mode::Active, State::Up | State::Suspect)
+                if self.probe_failures >= p.max_failures.max(1) =>
+            {
                 (State::Down, Some(now + p.check_interval))
             }
             (Mode::Active, s) => (s, Some(now + p.check_interval)),
@@ -273,7 +275,13 @@ mod tests {
         for _ in 0..9 {
             assert_eq!(h.record(Outcome::Timeout, t), None);
         }
-        assert_eq!(h.record(Outcome::Timeout, t), Some(Transition { from: State::Up, to: State::Suspect }));
+        assert_eq!(
+            h.record(Outcome::Timeout, t),
+            Some(Transition {
+                from: State::Up,
+                to: State::Suspect
+            })
+        );
         assert!(h.probe_due(t));
         assert!(h.is_usable(), "suspect upstreams still take queries");
     }
@@ -284,7 +292,11 @@ mod tests {
         let mut h = Health::new(params(Mode::Lazy), t);
         for i in 0..100 {
             // 29% failures
-            let o = if i % 100 < 29 { Outcome::Timeout } else { Outcome::Success };
+            let o = if i % 100 < 29 {
+                Outcome::Timeout
+            } else {
+                Outcome::Success
+            };
             if i >= 29 {
                 assert_eq!(h.record(o, t), None, "at {i}");
             } else {
@@ -304,7 +316,9 @@ mod tests {
         let mut p = params(Mode::Lazy);
         p.lazy_mode = LazyMode::TimeoutOrServfail;
         let mut h = Health::new(p, t);
-        let changed = (0..10).filter_map(|_| h.record(Outcome::ServFail, t)).count();
+        let changed = (0..10)
+            .filter_map(|_| h.record(Outcome::ServFail, t))
+            .count();
         assert_eq!(changed, 1);
         assert_eq!(h.state(), State::Suspect);
     }
@@ -319,7 +333,13 @@ mod tests {
         assert_eq!(h.probe_result(false, t), None);
         assert!(h.probe_due(t + Duration::from_secs(1)));
         assert_eq!(h.probe_result(false, t), None);
-        assert_eq!(h.probe_result(false, t), Some(Transition { from: State::Suspect, to: State::Down }));
+        assert_eq!(
+            h.probe_result(false, t),
+            Some(Transition {
+                from: State::Suspect,
+                to: State::Down
+            })
+        );
         assert!(!h.is_usable());
         assert!(!h.probe_due(t + Duration::from_secs(29)));
         assert!(h.probe_due(t + Duration::from_secs(30)));
@@ -336,11 +356,24 @@ mod tests {
             h.probe_result(false, t);
         }
         assert_eq!(h.state(), State::Down);
-        assert_eq!(h.probe_result(true, t), None, "one success is not enough with rise=2");
+        assert_eq!(
+            h.probe_result(true, t),
+            None,
+            "one success is not enough with rise=2"
+        );
         assert_eq!(h.probe_result(false, t), None);
         assert_eq!(h.probe_result(true, t), None);
-        assert_eq!(h.probe_result(true, t), Some(Transition { from: State::Down, to: State::Up }));
-        assert!(!h.probe_due(t + Duration::from_secs(3600)), "healthy lazy upstreams are not probed");
+        assert_eq!(
+            h.probe_result(true, t),
+            Some(Transition {
+                from: State::Down,
+                to: State::Up
+            })
+        );
+        assert!(
+            !h.probe_due(t + Duration::from_secs(3600)),
+            "healthy lazy upstreams are not probed"
+        );
         // The window was cleared: one timeout does not make it suspect again.
         assert_eq!(h.record(Outcome::Timeout, t), None);
     }
@@ -352,7 +385,13 @@ mod tests {
         for _ in 0..10 {
             h.record(Outcome::Timeout, t);
         }
-        assert_eq!(h.probe_result(true, t), Some(Transition { from: State::Suspect, to: State::Up }));
+        assert_eq!(
+            h.probe_result(true, t),
+            Some(Transition {
+                from: State::Suspect,
+                to: State::Up
+            })
+        );
     }
 
     #[test]
@@ -368,9 +407,21 @@ mod tests {
         assert!(h.probe_due(t + Duration::from_secs(1)));
         h.probe_result(false, t);
         h.probe_result(false, t);
-        assert_eq!(h.probe_result(false, t), Some(Transition { from: State::Up, to: State::Down }));
+        assert_eq!(
+            h.probe_result(false, t),
+            Some(Transition {
+                from: State::Up,
+                to: State::Down
+            })
+        );
         h.probe_result(true, t);
-        assert_eq!(h.probe_result(true, t), Some(Transition { from: State::Down, to: State::Up }));
+        assert_eq!(
+            h.probe_result(true, t),
+            Some(Transition {
+                from: State::Down,
+                to: State::Up
+            })
+        );
     }
 
     #[test]

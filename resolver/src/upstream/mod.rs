@@ -157,7 +157,10 @@ impl Upstream {
 
     /// Current health state.
     pub fn state(&self) -> State {
-        self.health.lock().unwrap_or_else(|p| p.into_inner()).state()
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state()
     }
 
     /// Queries in flight now.
@@ -167,7 +170,11 @@ impl Upstream {
 
     /// Send `query` and wait up to `timeout` for a matching answer; the
     /// outcome feeds the health checker.
-    pub async fn exchange(&self, query: &[u8], timeout: Duration) -> Result<Vec<u8>, UpstreamError> {
+    pub async fn exchange(
+        &self,
+        query: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, UpstreamError> {
         self.outstanding.fetch_add(1, Ordering::Relaxed);
         let _in_flight = InFlight(&self.outstanding);
         self.metrics.queries.inc();
@@ -182,14 +189,21 @@ impl Upstream {
             Err(e) => e.outcome(),
         };
         match &result {
-            Ok(_) => self.metrics.duration.observe(started.elapsed().as_secs_f64()),
+            Ok(_) => self
+                .metrics
+                .duration
+                .observe(started.elapsed().as_secs_f64()),
             Err(e) => {
                 if let Some(i) = UPSTREAM_REASONS.iter().position(|r| *r == e.as_label()) {
                     self.metrics.errors[i].inc();
                 }
             }
         }
-        let transition = self.health.lock().unwrap_or_else(|p| p.into_inner()).record(outcome, Instant::now());
+        let transition = self
+            .health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(outcome, Instant::now());
         if let Some(t) = transition {
             self.log_transition(t.from, t.to, result.as_ref().err());
         }
@@ -243,7 +257,11 @@ impl Upstream {
                 Ok(answer) => {
                     let mut q = query.to_vec();
                     q[0..2].copy_from_slice(&answer[0..2]);
-                    return if matches_query(&answer, &q) { Ok(answer) } else { Err(UpstreamError::BadResponse) };
+                    return if matches_query(&answer, &q) {
+                        Ok(answer)
+                    } else {
+                        Err(UpstreamError::BadResponse)
+                    };
                 }
                 // The upstream closed an idle connection under us: reconnect once.
                 Err(UpstreamError::Closed) if attempt == 0 => continue,
@@ -277,7 +295,8 @@ impl Upstream {
             Err(e) => {
                 let mut b = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
                 b.failures = b.failures.saturating_add(1);
-                let delay = Duration::from_millis(100u64 << b.failures.min(7)).min(Duration::from_secs(10));
+                let delay =
+                    Duration::from_millis(100u64 << b.failures.min(7)).min(Duration::from_secs(10));
                 b.until = Some(Instant::now() + delay);
                 Err(e)
             }
@@ -291,7 +310,10 @@ impl Upstream {
         match (&self.spec.transport, &self.spec.tls) {
             (Transport::Tls, Some((config, name))) => {
                 let connector = tokio_rustls::TlsConnector::from(config.clone());
-                let tls = connector.connect(name.clone(), tcp).await.map_err(UpstreamError::Tls)?;
+                let tls = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(UpstreamError::Tls)?;
                 Ok(StreamConn::start(tls))
             }
             _ => Ok(StreamConn::start(tcp)),
@@ -302,7 +324,10 @@ impl Upstream {
     /// (SERVFAIL included: the server is alive and answering).
     async fn probe(&self, query: &[u8], timeout: Duration) -> bool {
         self.metrics.queries.inc();
-        matches!(tokio::time::timeout(timeout, self.exchange_inner(query)).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(timeout, self.exchange_inner(query)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Log a health change once, and mirror it in the `up` gauge.
@@ -312,7 +337,11 @@ impl Upstream {
         match to {
             State::Down => tracing::warn!(upstream, from = from.as_str(), "upstream marked down"),
             State::Suspect => {
-                tracing::warn!(upstream, error = error.map(|e| e.to_string()), "upstream failing, probing it")
+                tracing::warn!(
+                    upstream,
+                    error = error.map(|e| e.to_string()),
+                    "upstream failing, probing it"
+                )
             }
             State::Up => tracing::info!(upstream, from = from.as_str(), "upstream up"),
         }
@@ -328,7 +357,9 @@ pub fn matches_query(answer: &[u8], query: &[u8]) -> bool {
     if answer[0..2] != query[0..2] || answer[2] & 0x80 == 0 {
         return false;
     }
-    let (Some(qa), Some(qq)) = (question(answer), question(query)) else { return false };
+    let (Some(qa), Some(qq)) = (question(answer), question(query)) else {
+        return false;
+    };
     qa.eq_ignore_ascii_case(qq)
 }
 
@@ -369,7 +400,13 @@ pub struct Group {
 
 impl Group {
     /// A group; `probe_query` is the wire form of the health-check question.
-    pub fn new(upstreams: Vec<Arc<Upstream>>, selection: Selection, attempt_timeout: Duration, probe_query: Vec<u8>, probe_timeout: Duration) -> Group {
+    pub fn new(
+        upstreams: Vec<Arc<Upstream>>,
+        selection: Selection,
+        attempt_timeout: Duration,
+        probe_query: Vec<u8>,
+        probe_timeout: Duration,
+    ) -> Group {
         Group {
             upstreams,
             selection,
@@ -383,8 +420,12 @@ impl Group {
     /// the selection policy, then the down ones as a last resort.
     pub fn order(&self) -> Vec<usize> {
         let n = self.upstreams.len();
-        let mut usable: Vec<usize> = (0..n).filter(|&i| self.upstreams[i].state() != State::Down).collect();
-        let down: Vec<usize> = (0..n).filter(|&i| self.upstreams[i].state() == State::Down).collect();
+        let mut usable: Vec<usize> = (0..n)
+            .filter(|&i| self.upstreams[i].state() != State::Down)
+            .collect();
+        let down: Vec<usize> = (0..n)
+            .filter(|&i| self.upstreams[i].state() == State::Down)
+            .collect();
         match self.selection {
             Selection::Ordered => {}
             Selection::RoundRobin => {
@@ -401,14 +442,21 @@ impl Group {
 
     /// Send `query` to the upstreams in order until one answers or
     /// `deadline` passes. Returns the answer and the index of the upstream.
-    pub async fn exchange(&self, query: &[u8], deadline: Instant) -> Result<(Vec<u8>, usize), UpstreamError> {
+    pub async fn exchange(
+        &self,
+        query: &[u8],
+        deadline: Instant,
+    ) -> Result<(Vec<u8>, usize), UpstreamError> {
         let mut last = UpstreamError::NoUpstream;
         for i in self.order() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            match self.upstreams[i].exchange(query, left.min(self.attempt_timeout)).await {
+            match self.upstreams[i]
+                .exchange(query, left.min(self.attempt_timeout))
+                .await
+            {
                 Ok(answer) => return Ok((answer, i)),
                 Err(e) => {
                     tracing::debug!(upstream = %self.upstreams[i].spec.label, error = %e, "upstream attempt failed");
@@ -429,7 +477,11 @@ impl Group {
             }
             let now = Instant::now();
             for u in &self.upstreams {
-                let due = u.health.lock().unwrap_or_else(|p| p.into_inner()).probe_due(now);
+                let due = u
+                    .health
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .probe_due(now);
                 if !due {
                     continue;
                 }
@@ -437,10 +489,17 @@ impl Group {
                 let u = u.clone();
                 let (q, timeout) = self.probe.clone();
                 // No second probe while this one is out; probe_result re-arms.
-                u.health.lock().unwrap_or_else(|p| p.into_inner()).probe_sent();
+                u.health
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .probe_sent();
                 tokio::spawn(async move {
                     let ok = u.probe(&q, timeout).await;
-                    let t = u.health.lock().unwrap_or_else(|p| p.into_inner()).probe_result(ok, Instant::now());
+                    let t = u
+                        .health
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .probe_result(ok, Instant::now());
                     if let Some(t) = t {
                         u.log_transition(t.from, t.to, None);
                     }

@@ -47,7 +47,10 @@ struct Parked<'a> {
 
 impl Drop for Parked<'_> {
     fn drop(&mut self) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }
 
@@ -93,7 +96,10 @@ impl StreamConn {
                     continue;
                 }
                 let id = u16::from_be_bytes([msg[0], msg[1]]);
-                let waiter = r_pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                let waiter = r_pending
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
                 if let Some(w) = waiter {
                     let _ = w.send(msg);
                 }
@@ -129,13 +135,19 @@ impl StreamConn {
             p.insert(id, reply_tx);
             id
         };
-        let _parked = Parked { pending: &self.pending, id };
+        let _parked = Parked {
+            pending: &self.pending,
+            id,
+        };
         let mut frame = Vec::with_capacity(query.len() + 2);
         // Length checked above.
         frame.extend_from_slice(&(query.len() as u16).to_be_bytes());
         frame.extend_from_slice(query);
         frame[2..4].copy_from_slice(&id.to_be_bytes());
-        self.tx.send(frame).await.map_err(|_| UpstreamError::Closed)?;
+        self.tx
+            .send(frame)
+            .await
+            .map_err(|_| UpstreamError::Closed)?;
         reply_rx.await.map_err(|_| UpstreamError::Closed)
     }
 }

@@ -43,7 +43,10 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSet
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let err = |reason: String| TlsSetupError::CaFile { path: path.display().to_string(), reason };
+            let err = |reason: String| TlsSetupError::CaFile {
+                path: path.display().to_string(),
+                reason,
+            };
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| err(e.to_string()))?
                 .collect::<Result<_, _>>()
@@ -66,7 +69,10 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, TlsSet
 }
 
 /// The name the certificate must carry: the auth name, else the IP address.
-pub fn server_name(auth_name: Option<&str>, ip: std::net::IpAddr) -> Result<ServerName<'static>, TlsSetupError> {
+pub fn server_name(
+    auth_name: Option<&str>,
+    ip: std::net::IpAddr,
+) -> Result<ServerName<'static>, TlsSetupError> {
     match auth_name {
         Some(n) => ServerName::try_from(n.trim_end_matches('.').to_owned())
             .map_err(|_| TlsSetupError::AuthName { name: n.to_owned() }),

@@ -56,7 +56,11 @@ impl Proc {
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} ({e}); install it: apt-get install bind9 unbound nsd dnsutils"));
-        Proc { name: name.into(), child, log }
+        Proc {
+            name: name.into(),
+            child,
+            log,
+        }
     }
 
     pub fn log_text(&self) -> String {
@@ -70,7 +74,10 @@ impl Proc {
     /// SIGTERM, then wait up to 5 s, then SIGKILL. Returns the exit status code if any.
     pub fn stop(&mut self) -> Option<i32> {
         let pid = self.child.id();
-        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
         let until = Instant::now() + Duration::from_secs(5);
         while Instant::now() < until {
             if let Ok(Some(st)) = self.child.try_wait() {
@@ -83,7 +90,10 @@ impl Proc {
     }
 
     pub fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status();
     }
 }
 
@@ -99,14 +109,26 @@ impl Drop for Proc {
 /// Add `ip/32` to lo (BIND binds only configured addresses). Needs root;
 /// an address already present is fine.
 pub fn add_loopback(ip: &str) {
-    let _ = Command::new("ip").args(["addr", "add", &format!("{ip}/32"), "dev", "lo"]).stderr(Stdio::null()).status();
+    let _ = Command::new("ip")
+        .args(["addr", "add", &format!("{ip}/32"), "dev", "lo"])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// Wait until something answers DNS over UDP at `addr`.
 pub fn wait_dns(addr: SocketAddr, name: &str, limit: Duration) {
     let until = Instant::now() + limit;
     while Instant::now() < until {
-        if query_udp_from(None, addr, name, RecordType::SOA, None, Duration::from_millis(200)).is_some() {
+        if query_udp_from(
+            None,
+            addr,
+            name,
+            RecordType::SOA,
+            None,
+            Duration::from_millis(200),
+        )
+        .is_some()
+        {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -130,7 +152,7 @@ pub fn wait_tcp(addr: SocketAddr, limit: Duration) {
 pub fn make_query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
     let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_str(name).expect("name"), rtype));
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), rtype));
     if let Some(size) = edns {
         let mut e = Edns::new();
         e.set_max_payload(size);
@@ -140,18 +162,32 @@ pub fn make_query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
 }
 
 pub fn rand_id() -> u16 {
-    (Instant::now().elapsed().subsec_nanos() as u16) ^ (std::process::id() as u16).rotate_left(5) ^ 0x5a5a
+    (Instant::now().elapsed().subsec_nanos() as u16)
+        ^ (std::process::id() as u16).rotate_left(5)
+        ^ 0x5a5a
 }
 
 /// Send one UDP query (from `src` if given) and parse the answer.
-pub fn query_udp_from(src: Option<IpAddr>, server: SocketAddr, name: &str, rtype: RecordType, edns: Option<u16>, timeout: Duration) -> Option<Message> {
+pub fn query_udp_from(
+    src: Option<IpAddr>,
+    server: SocketAddr,
+    name: &str,
+    rtype: RecordType,
+    edns: Option<u16>,
+    timeout: Duration,
+) -> Option<Message> {
     let m = make_query(name, rtype, edns);
     let bytes = m.to_vec().ok()?;
     exchange_udp(src, server, &bytes, timeout).and_then(|r| Message::from_vec(&r).ok())
 }
 
 /// Send raw bytes over UDP and return the raw answer.
-pub fn exchange_udp(src: Option<IpAddr>, server: SocketAddr, bytes: &[u8], timeout: Duration) -> Option<Vec<u8>> {
+pub fn exchange_udp(
+    src: Option<IpAddr>,
+    server: SocketAddr,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Option<Vec<u8>> {
     let bind: SocketAddr = match (src, server.ip()) {
         (Some(ip), _) => SocketAddr::new(ip, 0),
         (None, IpAddr::V4(_)) => "127.0.0.1:0".parse().ok()?,
@@ -168,15 +204,23 @@ pub fn exchange_udp(src: Option<IpAddr>, server: SocketAddr, bytes: &[u8], timeo
 
 /// A UDP query expected to be answered.
 pub fn query(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
-    query_udp_from(None, server, name, rtype, Some(1232), Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("no answer from {server} for {name} {rtype}"))
+    query_udp_from(
+        None,
+        server,
+        name,
+        rtype,
+        Some(1232),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|| panic!("no answer from {server} for {name} {rtype}"))
 }
 
 /// One query over TCP.
 pub fn query_tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
     let m = make_query(name, rtype, Some(1232));
     let mut s = TcpStream::connect_timeout(&server, Duration::from_secs(2)).expect("tcp connect");
-    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
     write_frame(&mut s, &m.to_vec().expect("encode"));
     Message::from_vec(&read_frame(&mut s).expect("tcp answer")).expect("decode")
 }
@@ -205,12 +249,23 @@ pub fn start_nsd(dir: &Path, ip: &str, port: u16, zones: &[(&str, &Path)]) -> Pr
         d = d.display()
     );
     for (name, file) in zones {
-        conf.push_str(&format!("zone:\n  name: \"{name}\"\n  zonefile: \"{}\"\n", file.display()));
+        conf.push_str(&format!(
+            "zone:\n  name: \"{name}\"\n  zonefile: \"{}\"\n",
+            file.display()
+        ));
     }
     let cf = d.join("nsd.conf");
     std::fs::write(&cf, conf).expect("nsd.conf");
-    let p = Proc::spawn("nsd", Command::new("nsd").arg("-d").arg("-c").arg(&cf), d.join("nsd.log"));
-    wait_dns(format!("{ip}:{port}").parse().expect("addr"), zones[0].0, Duration::from_secs(10));
+    let p = Proc::spawn(
+        "nsd",
+        Command::new("nsd").arg("-d").arg("-c").arg(&cf),
+        d.join("nsd.log"),
+    );
+    wait_dns(
+        format!("{ip}:{port}").parse().expect("addr"),
+        zones[0].0,
+        Duration::from_secs(10),
+    );
     p
 }
 
@@ -223,23 +278,89 @@ pub struct Certs {
 
 pub fn make_certs(dir: &Path, name: &str, ip: &str) -> Certs {
     let run = |args: &[&str]| {
-        let st = Command::new("openssl").args(args).current_dir(dir).stdout(Stdio::null()).stderr(Stdio::null()).status().expect("openssl installed");
+        let st = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl installed");
         assert!(st.success(), "openssl {args:?} failed");
     };
-    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/CN=Sekisho Test CA"]);
-    run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "dot.key", "-out", "dot.csr", "-subj", &format!("/CN={name}")]);
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=Sekisho Test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "dot.key",
+        "-out",
+        "dot.csr",
+        "-subj",
+        &format!("/CN={name}"),
+    ]);
     std::fs::write(dir.join("ext.cnf"), format!("subjectAltName=DNS:{name},IP:{ip}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n")).expect("ext");
-    run(&["x509", "-req", "-in", "dot.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "dot.pem", "-days", "3650", "-extfile", "ext.cnf"]);
-    Certs { ca: dir.join("ca.pem"), cert: dir.join("dot.pem"), key: dir.join("dot.key") }
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "dot.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "dot.pem",
+        "-days",
+        "3650",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    Certs {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("dot.pem"),
+        key: dir.join("dot.key"),
+    }
 }
 
 /// Unbound on ip@port (plain) or with a DoT listener, resolving `stub_zone`
 /// from `stub_addr`, logging every query it receives.
-pub fn start_unbound(dir: &Path, ip: &str, port: u16, tls: Option<&Certs>, stub_zone: &str, stub_addr: &str) -> Proc {
+pub fn start_unbound(
+    dir: &Path,
+    ip: &str,
+    port: u16,
+    tls: Option<&Certs>,
+    stub_zone: &str,
+    stub_addr: &str,
+) -> Proc {
     let d = dir.join(format!("unbound-{ip}"));
     std::fs::create_dir_all(&d).expect("unbound dir");
     let tls_lines = match tls {
-        Some(c) => format!("  tls-port: {port}\n  tls-service-key: \"{}\"\n  tls-service-pem: \"{}\"\n", c.key.display(), c.cert.display()),
+        Some(c) => format!(
+            "  tls-port: {port}\n  tls-service-key: \"{}\"\n  tls-service-pem: \"{}\"\n",
+            c.key.display(),
+            c.cert.display()
+        ),
         None => String::new(),
     };
     let conf = format!(
@@ -248,7 +369,11 @@ pub fn start_unbound(dir: &Path, ip: &str, port: u16, tls: Option<&Certs>, stub_
     );
     let cf = d.join("unbound.conf");
     std::fs::write(&cf, conf).expect("unbound.conf");
-    let p = Proc::spawn("unbound", Command::new("unbound").arg("-d").arg("-c").arg(&cf), d.join("unbound.log"));
+    let p = Proc::spawn(
+        "unbound",
+        Command::new("unbound").arg("-d").arg("-c").arg(&cf),
+        d.join("unbound.log"),
+    );
     let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
     if tls.is_some() {
         wait_tcp(addr, Duration::from_secs(10));
@@ -261,7 +386,12 @@ pub fn start_unbound(dir: &Path, ip: &str, port: u16, tls: Option<&Certs>, stub_
 /// Count query-log lines of an Unbound mentioning `name` (case-insensitive).
 pub fn unbound_queries_for(p: &Proc, name: &str) -> usize {
     let needle = name.trim_end_matches('.').to_ascii_lowercase();
-    p.log_text().lines().filter(|l| l.contains(" info: ") && l.to_ascii_lowercase().contains(&format!(" {needle}. "))).count()
+    p.log_text()
+        .lines()
+        .filter(|l| {
+            l.contains(" info: ") && l.to_ascii_lowercase().contains(&format!(" {needle}. "))
+        })
+        .count()
 }
 
 /// The sekisho binary under test with a config written to the scratch dir.
@@ -270,7 +400,10 @@ pub fn start_sekisho(dir: &Path, tag: &str, config: &str, listen: SocketAddr) ->
     std::fs::write(&cf, config).expect("config");
     let p = Proc::spawn(
         "sekisho",
-        Command::new(env!("CARGO_BIN_EXE_sekisho")).arg("--config").arg(&cf).env("RUST_LOG", "info,sekisho_resolver=debug"),
+        Command::new(env!("CARGO_BIN_EXE_sekisho"))
+            .arg("--config")
+            .arg(&cf)
+            .env("RUST_LOG", "info,sekisho_resolver=debug"),
         dir.join(format!("sekisho-{tag}.log")),
     );
     wait_tcp(listen, Duration::from_secs(10));
@@ -279,13 +412,24 @@ pub fn start_sekisho(dir: &Path, tag: &str, config: &str, listen: SocketAddr) ->
 
 /// Run sekishoctl against `socket`; returns (exit code, stdout, stderr).
 pub fn ctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sekishoctl")).arg("--socket").arg(socket).args(args).output().expect("sekishoctl runs");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_sekishoctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .output()
+        .expect("sekishoctl runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The test zone served by the authoritative peer.
 pub fn example_zone(origin: &str) -> String {
-    let big: String = (0..40).map(|i| format!("big 300 IN TXT \"{:0>60}\"\n", i)).collect();
+    let big: String = (0..40)
+        .map(|i| format!("big 300 IN TXT \"{:0>60}\"\n", i))
+        .collect();
     format!(
         "$ORIGIN {origin}\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 60\n@ IN NS ns1\nns1 IN A 127.0.0.1\nwww IN A 192.0.2.1\nwww IN AAAA 2001:db8::1\nbad IN A 198.51.100.66\nshort 3 IN A 192.0.2.3\nalias IN CNAME www\nprobe IN A 192.0.2.99\n{big}"
     )

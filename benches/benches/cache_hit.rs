@@ -1,0 +1,75 @@
+//! The cache-hit path as a listener runs it: parse the query, ACL, packet
+//! cache lookup, ID/case/TTL patching, OPT, counting. No network.
+//!
+//! `cargo bench -p sekisho-benches --bench cache_hit`
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use sekisho_resolver::cache::{CacheLimits, PacketCache, Prepared};
+use sekisho_resolver::forward::ForwardTable;
+use sekisho_resolver::metrics::{Metrics, Proto};
+use sekisho_resolver::pipeline::{Pipeline, PipelineConfig, Step};
+
+/// A query for `name` with EDNS.
+fn query(name: &str) -> Vec<u8> {
+    let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(Name::from_str(name).expect("name"), RecordType::A));
+    m.set_edns(Edns::new());
+    m.to_vec().expect("encode")
+}
+
+/// An upstream-style answer for `name`.
+fn answer(name: &str) -> Vec<u8> {
+    let mut m = Message::new(0, MessageType::Response, OpCode::Query);
+    m.add_query(Query::query(Name::from_str(name).expect("name"), RecordType::A));
+    m.add_answer(Record::from_rdata(Name::from_str(name).expect("name"), 86400, RData::A(A::new(192, 0, 2, 1))));
+    m.to_vec().expect("encode")
+}
+
+fn bench(c: &mut Criterion) {
+    let limits = CacheLimits { max_entries: 100_000, min_ttl: 0, max_ttl: 86400, max_negative_ttl: 3600, servfail_ttl: 1 };
+    let pipeline = Pipeline::new(
+        PipelineConfig {
+            allow_query: vec!["127.0.0.0/8".parse().expect("net")],
+            allow_recursion: vec!["127.0.0.0/8".parse().expect("net")],
+            edns_buffer_size: 1232,
+            query_timeout: Duration::from_secs(4),
+        },
+        PacketCache::new(limits),
+        ForwardTable::default(),
+        Arc::new(Metrics::new().expect("metrics")),
+    );
+    let names: Vec<String> = (0..1000).map(|i| format!("host{i}.test.")).collect();
+    let mut key = Vec::new();
+    for n in &names {
+        let q = query(n);
+        let parsed = sekisho_resolver::wire::parse_query(&q).expect("query");
+        PacketCache::key_into(parsed.qname_wire(), 1, 1, false, false, &mut key);
+        pipeline.cache.insert(&key, Prepared::new(&answer(n), &limits).expect("answer"), Instant::now());
+    }
+    let queries: Vec<Vec<u8>> = names.iter().map(|n| query(n)).collect();
+    let client: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let mut out = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("cache_hit");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0;
+    g.bench_function("handle_fast_udp", |b| {
+        b.iter(|| {
+            i = (i + 1) % queries.len();
+            let step = pipeline.handle_fast(&queries[i], client, Proto::Udp, &mut out, &mut key);
+            assert_eq!(step, Step::Reply);
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,588 @@
+//! The daemon: builds every part from a [`Config`] and runs until stopped.
+//!
+//! Start-up order: metrics registry → upstream groups → pipeline →
+//! listeners (a bind failure stops start-up and names the address) →
+//! health probes → control socket → metrics endpoint → "ready" log line.
+//!
+//! Signal contract (docs/operations.md): SIGTERM and SIGINT stop accepting,
+//! drain queries in flight (up to 2 s) and exit 0; SIGHUP re-reads the
+//! configuration file and swaps in the new forward zones, keeping the old
+//! ones if the new file is invalid. The signal source is a stream of
+//! [`Signal`] values so tests can drive it without real signals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query};
+use sekisho_conf::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::cache::{CacheLimits, PacketCache};
+use crate::control::{self, Reply, Request, Status, UpstreamStatus};
+use crate::forward::ForwardTable;
+use crate::listen::{self, InFlight, TcpLimits};
+use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::upstream::health::{self, HealthParams};
+use crate::upstream::{tls, Group, Selection, Transport, Upstream, UpstreamSpec};
+
+/// What the daemon is told from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Stop gracefully (SIGTERM, SIGINT, `sekishoctl stop`).
+    Stop,
+    /// Re-read the configuration (SIGHUP).
+    Reload,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr} ({proto}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// udp or tcp.
+        proto: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS settings of an upstream are unusable.
+    #[error("forward-zone {zone}: {source}")]
+    Tls {
+        /// The forward zone.
+        zone: String,
+        /// The cause.
+        #[source]
+        source: tls::TlsSetupError,
+    },
+    /// The control socket could not be opened.
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The state directory could not be created.
+    #[error("directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Upstream groups built from `[[forward-zone]]`, with their zone names.
+struct Forwarding {
+    /// The lookup table.
+    table: ForwardTable,
+    /// (zone name, group) for probes and status.
+    groups: Vec<(String, Arc<Group>)>,
+}
+
+/// Build the forward zones of `config`.
+fn build_forwarding(config: &Config, metrics: &Metrics) -> Result<Forwarding, DaemonError> {
+    let mut table = Vec::new();
+    let mut groups = Vec::new();
+    for fz in &config.forward_zones {
+        let zone = fz.name.to_ascii();
+        let tls_config = if fz.forward_tls_upstream {
+            Some(
+                tls::client_config(fz.tls_ca_file.as_deref()).map_err(|source| {
+                    DaemonError::Tls {
+                        zone: zone.clone(),
+                        source,
+                    }
+                })?,
+            )
+        } else {
+            None
+        };
+        let transport = match (fz.forward_tls_upstream, fz.forward_tcp_upstream) {
+            (true, _) => Transport::Tls,
+            (false, true) => Transport::Tcp,
+            (false, false) => Transport::Udp,
+        };
+        let hc = &fz.health_check;
+        let params = HealthParams {
+            mode: match hc.mode {
+                sekisho_conf::HealthMode::Lazy => health::Mode::Lazy,
+                sekisho_conf::HealthMode::Active => health::Mode::Active,
+                sekisho_conf::HealthMode::None => health::Mode::None,
+            },
+            check_interval: hc.check_interval,
+            failed_interval: hc.failed_interval,
+            rise: hc.rise,
+            max_failures: hc.max_failures,
+            threshold: hc.threshold,
+            sample_size: hc.sample_size,
+            min_sample_count: hc.min_sample_count,
+            lazy_mode: match hc.lazy_mode {
+                sekisho_conf::LazyMode::TimeoutOnly => health::LazyMode::TimeoutOnly,
+                sekisho_conf::LazyMode::TimeoutOrServfail => health::LazyMode::TimeoutOrServfail,
+            },
+        };
+        let mut upstreams = Vec::new();
+        for a in &fz.forward_addr {
+            let auth = a.auth_name.clone().or_else(|| fz.tls_auth_name.clone());
+            let tls = match &tls_config {
+                Some(c) => Some((
+                    c.clone(),
+                    tls::server_name(auth.as_deref(), a.ip).map_err(|source| DaemonError::Tls {
+                        zone: zone.clone(),
+                        source,
+                    })?,
+                )),
+                None => None,
+            };
+            let label = a.to_string();
+            let spec = UpstreamSpec {
+                addr: SocketAddr::new(a.ip, a.port),
+                transport,
+                tls,
+                label: label.clone(),
+            };
+            upstreams.push(Arc::new(Upstream::new(
+                spec,
+                params.clone(),
+                metrics.upstream(&label),
+            )));
+        }
+        let selection = match fz.selection {
+            sekisho_conf::Selection::Ordered => Selection::Ordered,
+            sekisho_conf::Selection::RoundRobin => Selection::RoundRobin,
+            sekisho_conf::Selection::LeastOutstanding => Selection::LeastOutstanding,
+        };
+        let probe = probe_query(&hc.check_name, hc.check_type);
+        let group = Arc::new(Group::new(
+            upstreams,
+            selection,
+            fz.timeout,
+            probe,
+            hc.check_timeout,
+        ));
+        let apex = wire_name(&fz.name.to_ascii()).unwrap_or_else(|_| vec![0]);
+        table.push((apex, group.clone()));
+        groups.push((zone, group));
+    }
+    Ok(Forwarding {
+        table: ForwardTable::new(table),
+        groups,
+    })
+}
+
+/// Wire form of the health-check question (RD=1, ID set per send).
+fn probe_query(name: &hickory_proto::rr::Name, rtype: hickory_proto::rr::RecordType) -> Vec<u8> {
+    let mut m = Message::new(0, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(name.clone(), rtype));
+    m.to_vec().unwrap_or_default()
+}
+
+/// A running daemon's shared state, for the control handler.
+struct State {
+    /// The query path.
+    pipeline: Arc<Pipeline>,
+    /// Queries in flight.
+    inflight: Arc<InFlight>,
+    /// Open TCP connections.
+    tcp_connections: Arc<AtomicUsize>,
+    /// Forward groups by zone, for status; replaced on reload.
+    groups: std::sync::Mutex<Vec<(String, Arc<Group>)>>,
+    /// Addresses served.
+    listen: Vec<String>,
+    /// Start time.
+    started: Instant,
+    /// To ask the main loop to stop.
+    signals: mpsc::Sender<Signal>,
+}
+
+impl control::Handler for State {
+    fn handle(&self, request: Request) -> Reply {
+        match request {
+            Request::Status => Reply::Status(self.status()),
+            Request::Flush => {
+                let n = self.pipeline.cache.flush();
+                Reply::Done {
+                    message: format!("flushed {n} cache entries"),
+                }
+            }
+            Request::Flushname { name } => match wire_name(&name) {
+                Ok(w) => {
+                    let n = self
+                        .pipeline
+                        .cache
+                        .flush_matching(|k| k.len() == w.len() + 5 && k.starts_with(&w));
+                    Reply::Done {
+                        message: format!("flushed {n} cache entries for {name}"),
+                    }
+                }
+                Err(e) => Reply::Error { message: e },
+            },
+            Request::Flushtree { name } => match wire_name(&name) {
+                Ok(w) => {
+                    let n = self
+                        .pipeline
+                        .cache
+                        .flush_matching(|k| k.len() >= 5 && is_at_or_below(&k[..k.len() - 5], &w));
+                    Reply::Done {
+                        message: format!("flushed {n} cache entries at or below {name}"),
+                    }
+                }
+                Err(e) => Reply::Error { message: e },
+            },
+            Request::Stop => {
+                let _ = self.signals.try_send(Signal::Stop);
+                Reply::Done {
+                    message: "stopping".into(),
+                }
+            }
+        }
+    }
+}
+
+impl State {
+    /// Build the `status` output.
+    fn status(&self) -> Status {
+        let groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let upstreams = groups
+            .iter()
+            .flat_map(|(zone, g)| {
+                g.upstreams.iter().map(move |u| UpstreamStatus {
+                    zone: zone.clone(),
+                    upstream: u.spec.label.clone(),
+                    transport: match u.spec.transport {
+                        Transport::Udp => "udp",
+                        Transport::Tcp => "tcp",
+                        Transport::Tls => "tls",
+                    }
+                    .into(),
+                    state: u.state().as_str().into(),
+                    outstanding: u.outstanding(),
+                })
+            })
+            .collect();
+        Status {
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            listen: self.listen.clone(),
+            cache_entries: self.pipeline.cache.len(),
+            queries_in_flight: self.inflight.count(),
+            tcp_connections: self.tcp_connections.load(Ordering::Relaxed),
+            upstreams,
+        }
+    }
+}
+
+/// Lower-cased wire form of a presentation name.
+fn wire_name(name: &str) -> Result<Vec<u8>, String> {
+    use hickory_proto::serialize::binary::BinEncodable;
+    let n = hickory_proto::rr::Name::from_ascii(name)
+        .map_err(|e| format!("invalid name {name:?}: {e}"))?;
+    let mut n = n.to_lowercase();
+    n.set_fqdn(true);
+    n.to_bytes()
+        .map_err(|e| format!("invalid name {name:?}: {e}"))
+}
+
+/// True when wire name `name` equals `apex` or lies below it.
+fn is_at_or_below(name: &[u8], apex: &[u8]) -> bool {
+    let mut pos = 0;
+    while pos < name.len() {
+        if &name[pos..] == apex {
+            return true;
+        }
+        let len = usize::from(name[pos]);
+        if len == 0 {
+            return false;
+        }
+        pos += len + 1;
+    }
+    false
+}
+
+/// Run the daemon with `config` until a [`Signal::Stop`] arrives on
+/// `signals` (or SIGTERM/SIGINT when `os_signals` is true). `config_path`
+/// is re-read on [`Signal::Reload`].
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    os_signals: bool,
+) -> Result<(), DaemonError> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&config.server.directory).map_err(|source| DaemonError::Directory {
+        path: config.server.directory.clone(),
+        source,
+    })?;
+    let metrics = Arc::new(Metrics::new()?);
+    let forwarding = build_forwarding(&config, &metrics)?;
+    let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    let cache = PacketCache::new(CacheLimits {
+        max_entries: config.cache.max_entries,
+        min_ttl: secs(config.cache.min_ttl),
+        max_ttl: secs(config.cache.max_ttl),
+        max_negative_ttl: secs(config.cache.max_negative_ttl),
+        servfail_ttl: secs(config.cache.servfail_ttl),
+    });
+    let pipeline = Arc::new(Pipeline::new(
+        PipelineConfig {
+            allow_query: config.server.allow_query.clone(),
+            allow_recursion: config.server.allow_recursion.clone(),
+            edns_buffer_size: config.server.edns_buffer_size,
+            query_timeout: config.server.query_timeout,
+        },
+        cache,
+        forwarding.table,
+        metrics.clone(),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let inflight = Arc::new(InFlight::default());
+    let tcp_connections = Arc::new(AtomicUsize::new(0));
+    let workers = match config.server.udp_workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
+    let tcp_limits = TcpLimits {
+        idle_timeout: config.server.tcp_idle_timeout,
+        max_connections: config.server.tcp_max_connections,
+        max_pipelined: config.server.tcp_max_pipelined,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut listen_labels = Vec::new();
+    for &addr in &config.server.listen {
+        let udp = listen::bind_udp(addr, workers).map_err(|source| DaemonError::Bind {
+            addr,
+            proto: "udp",
+            source,
+        })?;
+        let tcp = listen::bind_tcp(addr).map_err(|source| DaemonError::Bind {
+            addr,
+            proto: "tcp",
+            source,
+        })?;
+        for sock in udp {
+            tasks.spawn(listen::serve_udp(
+                sock,
+                pipeline.clone(),
+                inflight.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        tasks.spawn(listen::serve_tcp(
+            tcp,
+            pipeline.clone(),
+            inflight.clone(),
+            tcp_limits,
+            tcp_connections.clone(),
+            stop_rx.clone(),
+        ));
+        listen_labels.push(addr.to_string());
+    }
+    for (_, g) in &forwarding.groups {
+        tokio::spawn(g.clone().run_probes(stop_rx.clone()));
+    }
+    let (sig_tx, mut sig_rx) = mpsc::channel::<Signal>(8);
+    let state = Arc::new(State {
+        pipeline: pipeline.clone(),
+        inflight: inflight.clone(),
+        tcp_connections,
+        groups: std::sync::Mutex::new(forwarding.groups),
+        listen: listen_labels.clone(),
+        started,
+        signals: sig_tx.clone(),
+    });
+    let control_path = config.control.socket.clone();
+    let control_listener = control::bind(&control_path)?;
+    tasks.spawn(control::serve(
+        control_listener,
+        state.clone(),
+        stop_rx.clone(),
+    ));
+    if let Some(addr) = config.metrics.listen {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Bind {
+                addr,
+                proto: "tcp",
+                source,
+            })?;
+        tasks.spawn(serve_metrics(l, pipeline.clone(), stop_rx.clone()));
+    }
+    if os_signals {
+        spawn_os_signals(sig_tx.clone());
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listen = %listen_labels.join(" "),
+        udp_workers = workers,
+        forward_zones = config.forward_zones.len(),
+        control = %control_path.display(),
+        metrics = ?config.metrics.listen,
+        "sekisho ready"
+    );
+    let mut current = config;
+    while let Some(sig) = sig_rx.recv().await {
+        match sig {
+            Signal::Stop => break,
+            Signal::Reload => reload(
+                &mut current,
+                config_path.as_deref(),
+                &state,
+                &metrics,
+                &stop_rx,
+            ),
+        }
+    }
+    tracing::info!(
+        in_flight = inflight.count(),
+        "stopping: draining queries in flight"
+    );
+    let _ = stop_tx.send(true);
+    inflight.drain(Duration::from_secs(2)).await;
+    while tasks.join_next().await.is_some() {}
+    let _ = std::fs::remove_file(&control_path);
+    tracing::info!("sekisho stopped");
+    Ok(())
+}
+
+/// SIGHUP: re-read the file; keep everything as it is if it is invalid.
+fn reload(
+    current: &mut Config,
+    path: Option<&std::path::Path>,
+    state: &State,
+    metrics: &Metrics,
+    stop: &watch::Receiver<bool>,
+) {
+    let Some(path) = path else {
+        tracing::warn!("reload requested but the daemon runs on the embedded default config; nothing to re-read");
+        metrics
+            .config_reloads
+            .with_label_values(&["unchanged"])
+            .inc();
+        return;
+    };
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(config = %path.display(), error = %e, "reload refused: the new configuration is invalid; keeping the running one");
+            metrics.config_reloads.with_label_values(&["failure"]).inc();
+            return;
+        }
+    };
+    match build_forwarding(&new, metrics) {
+        Ok(f) => {
+            state.pipeline.forwarders.store(Arc::new(f.table));
+            for (_, g) in &f.groups {
+                tokio::spawn(g.clone().run_probes(stop.clone()));
+            }
+            *state.groups.lock().unwrap_or_else(|p| p.into_inner()) = f.groups;
+            *current = new;
+            metrics.config_reloads.with_label_values(&["success"]).inc();
+            tracing::info!(config = %path.display(), "configuration reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; keeping the running configuration");
+            metrics.config_reloads.with_label_values(&["failure"]).inc();
+        }
+    }
+}
+
+/// Turn SIGTERM/SIGINT into Stop and SIGHUP into Reload.
+fn spawn_os_signals(tx: mpsc::Sender<Signal>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            let s = tokio::select! {
+                _ = term.recv() => Signal::Stop,
+                _ = int.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+            };
+            if tx.send(s).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// A minimal HTTP/1.x endpoint for `GET /metrics`. Each client is bounded
+/// in time and size, so a slow scraper cannot hold anything up.
+async fn serve_metrics(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let last_evictions = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    loop {
+        let (mut stream, _) = tokio::select! {
+            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
+            _ = stop.changed() => return,
+        };
+        let p = pipeline.clone();
+        let last = last_evictions.clone();
+        tokio::spawn(async move {
+            let work = async {
+                let mut req = vec![0u8; 8192];
+                let mut n = 0;
+                while n < req.len() {
+                    let k = stream.read(&mut req[n..]).await?;
+                    if k == 0 {
+                        break;
+                    }
+                    n += k;
+                    if req[..n].windows(4).any(|w| w == b"\r\n\r\n")
+                        || req[..n].windows(2).any(|w| w == b"\n\n")
+                    {
+                        break;
+                    }
+                }
+                let head = String::from_utf8_lossy(&req[..n]);
+                let path = head.split_whitespace().nth(1).unwrap_or("");
+                let (status, body) = if head.starts_with("GET ")
+                    && (path == "/metrics" || path.starts_with("/metrics?"))
+                {
+                    let m = &p.metrics;
+                    m.cache_entries
+                        .set(i64::try_from(p.cache.len()).unwrap_or(i64::MAX));
+                    let ev = p.cache.stats.evictions.load(Ordering::Relaxed);
+                    let prev = last.swap(ev, Ordering::Relaxed);
+                    m.cache_evictions.inc_by(ev.saturating_sub(prev));
+                    ("200 OK", m.render())
+                } else {
+                    ("404 Not Found", b"not found: try /metrics\n".to_vec())
+                };
+                let header = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(header.as_bytes()).await?;
+                stream.write_all(&body).await?;
+                stream.shutdown().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), work).await;
+        });
+    }
+}

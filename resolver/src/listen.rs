@@ -1,0 +1,279 @@
+//! UDP and TCP listeners.
+//!
+//! UDP: each listen address gets one socket per worker, all bound with
+//! `SO_REUSEPORT` so the kernel spreads datagrams across them. A worker
+//! answers the fast path (cache hits, errors) inline from reusable buffers
+//! and spawns a task only for queries that need the network.
+//!
+//! TCP (RFC 7766): queries on one connection are read as they come
+//! (pipelining), answered as they finish (out of order), and written by one
+//! writer task. A connection idle for `tcp-idle-timeout` is closed; at most
+//! `tcp-max-connections` are open (a new one past that is closed at once,
+//! so a flood cannot grow the table); at most `tcp-max-pipelined` queries
+//! of one connection are in flight.
+//!
+//! Shutdown: every loop watches a `watch` channel; spawned queries are
+//! counted in [`InFlight`] so the daemon can drain them before exiting.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
+
+use crate::metrics::Proto;
+use crate::pipeline::{Pipeline, Step};
+
+/// Counts queries being resolved, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    /// Number in flight.
+    count: AtomicUsize,
+    /// Signalled when the count drops to zero.
+    idle: Notify,
+}
+
+/// Held while a query is in flight.
+pub struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl InFlight {
+    /// Count one more query.
+    pub fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+
+    /// Queries in flight now.
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Acquire)
+    }
+
+    /// Wait until nothing is in flight or `limit` passes.
+    pub async fn drain(&self, limit: Duration) {
+        let wait = async {
+            while self.count() > 0 {
+                let notified = self.idle.notified();
+                if self.count() == 0 {
+                    break;
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
+    }
+}
+
+/// TCP limits.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    /// Close a connection idle this long.
+    pub idle_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// Queries in flight per connection at most.
+    pub max_pipelined: usize,
+}
+
+/// Bind `workers` UDP sockets on `addr` with SO_REUSEPORT.
+pub fn bind_udp(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<UdpSocket>> {
+    (0..workers.max(1))
+        .map(|_| {
+            let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+            if addr.is_ipv6() {
+                s.set_only_v6(true)?;
+            }
+            s.set_reuse_address(true)?;
+            s.set_reuse_port(true)?;
+            let _ = s.set_recv_buffer_size(4 << 20);
+            s.set_nonblocking(true)?;
+            s.bind(&addr.into())?;
+            UdpSocket::from_std(s.into())
+        })
+        .collect()
+}
+
+/// Bind a TCP listener on `addr`.
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+/// Serve UDP on `socket` until `stop` turns true.
+pub async fn serve_udp(
+    socket: UdpSocket,
+    pipeline: Arc<Pipeline>,
+    inflight: Arc<InFlight>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let socket = Arc::new(socket);
+    let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(4096);
+    let mut key = Vec::with_capacity(272);
+    loop {
+        let (n, peer) = tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // ICMP errors surface here on some systems; keep serving.
+                    tracing::debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let packet = &buf[..n];
+        match pipeline.handle_fast(packet, peer, Proto::Udp, &mut out, &mut key) {
+            Step::Reply => {
+                let _ = socket.send_to(&out, peer).await;
+            }
+            Step::Drop => {}
+            Step::Resolve => {
+                let guard = inflight.enter();
+                let packet = packet.to_vec();
+                let (p, s) = (pipeline.clone(), socket.clone());
+                tokio::spawn(async move {
+                    if let Some(answer) = p.resolve(&packet, Proto::Udp).await {
+                        let _ = s.send_to(&answer, peer).await;
+                    }
+                    drop(guard);
+                });
+            }
+        }
+    }
+}
+
+/// Accept TCP connections on `listener` until `stop` turns true.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    pipeline: Arc<Pipeline>,
+    inflight: Arc<InFlight>,
+    limits: TcpLimits,
+    connections: Arc<AtomicUsize>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!(error = %e, "tcp accept error");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        if connections.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
+            connections.fetch_sub(1, Ordering::AcqRel);
+            pipeline.metrics.refused("tcp_limit");
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let (p, i, c, s) = (
+            pipeline.clone(),
+            inflight.clone(),
+            connections.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            serve_connection(stream, peer, p, i, limits, s).await;
+            c.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// One TCP connection: read frames, answer each as it completes.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    pipeline: Arc<Pipeline>,
+    inflight: Arc<InFlight>,
+    limits: TcpLimits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(limits.max_pipelined.max(1));
+    let writer = tokio::spawn(async move {
+        let mut frame = Vec::with_capacity(4096);
+        while let Some(msg) = rx.recv().await {
+            let Ok(len) = u16::try_from(msg.len()) else {
+                continue;
+            };
+            frame.clear();
+            frame.extend_from_slice(&len.to_be_bytes());
+            frame.extend_from_slice(&msg);
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let permits = Arc::new(Semaphore::new(limits.max_pipelined.max(1)));
+    let mut out = Vec::with_capacity(4096);
+    let mut key = Vec::with_capacity(272);
+    loop {
+        let mut len = [0u8; 2];
+        let read = tokio::select! {
+            r = tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut len)) => r,
+            _ = stop.changed() => break,
+        };
+        match read {
+            Ok(Ok(_)) => {}
+            _ => break, // EOF, error or idle timeout
+        }
+        let mut packet = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        match tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut packet)).await {
+            Ok(Ok(_)) => {}
+            _ => break,
+        }
+        match pipeline.handle_fast(&packet, peer, Proto::Tcp, &mut out, &mut key) {
+            Step::Reply => {
+                if tx.send(out.clone()).await.is_err() {
+                    break;
+                }
+            }
+            Step::Drop => {
+                if packet.len() < crate::wire::HEADER_LEN {
+                    break; // a runt frame: the stream is out of sync
+                }
+            }
+            Step::Resolve => {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let guard = inflight.enter();
+                let (p, t) = (pipeline.clone(), tx.clone());
+                tokio::spawn(async move {
+                    if let Some(answer) = p.resolve(&packet, Proto::Tcp).await {
+                        let _ = t.send(answer).await;
+                    }
+                    drop(permit);
+                    drop(guard);
+                });
+            }
+        }
+    }
+    // Let in-flight answers go out, then close.
+    drop(tx);
+    let _ = writer.await;
+}
