@@ -11,8 +11,10 @@
 //!
 //! Everything here is sans-I/O: callers pass message bytes and the current time in
 //! seconds since the Unix epoch, and get bytes or typed errors back. The MAC is
-//! computed over the message exactly as it was on the wire (see [`crate::wire`]'s
-//! module docs), never over a re-encoded copy.
+//! computed over the message exactly as it was on the wire: "without the TSIG RR
+//! and with the ARCOUNT decremented and the ID set to the Original ID" (section
+//! 4.3.1), located and stripped with this crate's own raw-bytes helpers, never over
+//! a re-encoded copy, whose name compression may differ.
 //!
 //! Errors map to the TSIG error codes of
 //! [RFC 8945 section 5.2](https://www.rfc-editor.org/rfc/rfc8945#section-5.2)

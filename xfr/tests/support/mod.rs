@@ -197,6 +197,12 @@ impl Named {
     /// Starts named on `port` serving version 0 of the zone, transfers allowed
     /// only with one of [`Named::keys`], and waits until it answers.
     pub async fn start(port: u16) -> Named {
+        Named::start_with(port, None).await
+    }
+
+    /// As [`Named::start`]; with `notify_port`, named also sends NOTIFY for the
+    /// zone to that port on [`ADDR`], signed with the hmac-sha256 key.
+    pub async fn start_with(port: u16, notify_port: Option<u16>) -> Named {
         assert!(
             Path::new(NAMED).exists(),
             "BIND's named is not installed at {NAMED}: install the bind9 package (CI does); \
@@ -227,6 +233,23 @@ impl Named {
                 base64(&k.secret)
             );
         }
+        let notify = match notify_port {
+            Some(np) => {
+                // NOTIFY leaves from notify-source (else 127.0.0.1); the server
+                // statement makes named sign what it sends to that address.
+                let _ = writeln!(
+                    conf,
+                    "server {ADDR} {{ keys {{ \"{}\"; }}; }};",
+                    key_name(TsigAlgorithm::HmacSha256)
+                        .to_ascii()
+                        .trim_end_matches('.')
+                );
+                format!(
+                    "notify explicit; notify-source {ADDR}; also-notify {{ {ADDR} port {np}; }};"
+                )
+            }
+            None => String::new(),
+        };
         let allow: String = keys
             .iter()
             .map(|k| format!("key \"{}\"; ", k.name.to_ascii().trim_end_matches('.')))
@@ -234,7 +257,7 @@ impl Named {
         let _ = writeln!(
             conf,
             "zone \"zone.xfr.test\" {{ type primary; file \"{d}/zone.db\"; ixfr-from-differences yes;\n\
-             allow-transfer {{ {allow}}}; }};"
+             allow-transfer {{ {allow}}}; {notify} }};"
         );
         fs::write(dir.join("named.conf"), conf).expect("write named.conf");
         fs::write(dir.join("zone.db"), zone_text(&zone_records(0))).expect("write zone");
