@@ -472,8 +472,8 @@ fn make_hit(
     position: usize,
     name: &Name,
 ) -> Hit {
-    let (owner, trigger, rule_action) = z.describe(raw);
-    let action = z.effective_action(&rule_action);
+    let (owner, trigger, rule_action, ttl) = z.describe(raw);
+    let action = z.effective_action(&rule_action, ttl);
     Hit {
         zone_index: i,
         zone: Arc::clone(z),

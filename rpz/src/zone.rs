@@ -648,7 +648,7 @@ impl ZoneRules {
     }
 
     /// Materialises a raw hit: the rule owner, the trigger, and the action as written.
-    pub(crate) fn describe(&self, raw: &RawHit<'_, '_>) -> (Name, Trigger, Action) {
+    pub(crate) fn describe(&self, raw: &RawHit<'_, '_>) -> (Name, Trigger, Action, u32) {
         let (owner, value, ttl) = self.rule_parts(raw.layer, raw.rule);
         let action = decode_action(raw.layer, value, ttl, &owner);
         let trigger = match (raw.kind, raw.matched, raw.rule) {
@@ -682,17 +682,13 @@ impl ZoneRules {
                 },
             },
         };
-        (owner, trigger, action)
+        (owner, trigger, action, ttl)
     }
 
     /// The action after the zone's `policy` override (`Disabled` keeps the written action:
     /// the caller reports it as a would-be hit).
-    pub(crate) fn effective_action(&self, written: &Action) -> Action {
-        let ttl = match written {
-            Action::LocalData(rs) => rs.iter().map(|r| r.ttl).min().unwrap_or(0),
-            Action::Cname { ttl, .. } => *ttl,
-            _ => self.settings.max_policy_ttl,
-        };
+    /// `ttl` is the rule's TTL, used for the CNAME of a `cname NAME` override.
+    pub(crate) fn effective_action(&self, written: &Action, ttl: u32) -> Action {
         match &self.settings.policy {
             PolicyOverride::Given | PolicyOverride::Disabled => written.clone(),
             PolicyOverride::Passthru => Action::Passthru,
