@@ -315,3 +315,52 @@ async fn a_signed_notify_from_bind_verifies_and_is_answered() {
     // covered indirectly: it uses the same chained-MAC code that verifies BIND's
     // own signed transfer responses in the tests above.
 }
+
+#[tokio::test]
+async fn a_primary_that_accepts_and_stays_silent_hits_the_idle_limit() {
+    support::ensure_address();
+    let listener = TcpListener::bind((ADDR, 5422))
+        .await
+        .expect("bind silent primary");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        // Hold the connection open without answering.
+        if let Ok((stream, _)) = listener.accept().await {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(stream);
+        }
+    });
+    let quick = Limits {
+        idle_timeout: Duration::from_millis(300),
+        ..limits()
+    };
+    let err = transfer(addr, &zone(), Request::Axfr, None, &quick)
+        .await
+        .expect_err("silent primary");
+    assert!(
+        matches!(err, XfrError::Limit(LimitKind::Idle)),
+        "got {err:?}"
+    );
+
+    let total = Limits {
+        max_duration: Duration::from_millis(300),
+        ..limits()
+    };
+    let listener = TcpListener::bind((ADDR, 5423))
+        .await
+        .expect("bind silent primary");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        if let Ok((stream, _)) = listener.accept().await {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            drop(stream);
+        }
+    });
+    let err = transfer(addr, &zone(), Request::Axfr, None, &total)
+        .await
+        .expect_err("silent primary");
+    assert!(
+        matches!(err, XfrError::Limit(LimitKind::Duration)),
+        "got {err:?}"
+    );
+}
