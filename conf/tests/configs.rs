@@ -168,3 +168,39 @@ fn an_unknown_key_in_any_table_of_the_full_example_is_rejected() {
         }
     }
 }
+
+/// Every key name and table name used anywhere in `value`.
+fn key_names(value: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, child) in table {
+                out.insert(key.clone());
+                key_names(child, out);
+            }
+        }
+        toml::Value::Array(items) => items.iter().for_each(|item| key_names(item, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_reference_documents_every_key_of_the_full_example() {
+    let text = std::fs::read_to_string(configs_dir().join("full.toml")).unwrap();
+    let document: toml::Value = toml::from_str(&text).unwrap();
+    let mut keys = std::collections::BTreeSet::new();
+    key_names(&document, &mut keys);
+    let docs_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
+    let docs = std::fs::read_to_string(docs_path).unwrap();
+    let missing: Vec<&String> = keys
+        .iter()
+        .filter(|key| {
+            !docs.contains(&format!("`{key}`"))
+                && !docs.contains(&format!("[{key}]"))
+                && !docs.contains(&format!("[[{key}]]"))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/config.md does not mention {missing:?}"
+    );
+}
