@@ -410,6 +410,17 @@ fn a_secret_never_appears_in_the_debug_output_of_the_config() {
 }
 
 #[test]
+fn a_zone_naming_an_invalid_key_reports_only_the_key() {
+    let err = parse(
+        "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"!!\"\n\
+         [[response-policy.zone]]\nname = \"block\"\nprimaries = [\"192.0.2.1\"]\nkey = \"k\"",
+    )
+    .unwrap_err();
+    let paths: Vec<&str> = err.problems().iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["key[0].secret"]);
+}
+
+#[test]
 fn a_bad_inline_secret_is_not_echoed_in_the_error() {
     let err = fail("[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"hunter2!!\"");
     assert!(!err.contains("hunter2"), "{err}");

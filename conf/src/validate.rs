@@ -68,7 +68,14 @@ pub(crate) fn validate(spec: Spec, base: &Base) -> Result<Config, Vec<Problem>> 
     let dnssec = v.dnssec(&spec.dnssec);
     let forward_zones = v.forward_zones(&spec.forward_zone);
     let keys = v.keys(&spec.key);
-    let response_policy = v.response_policy(&spec.response_policy, &keys);
+    // References are checked against every key written, valid or not, so a key with a bad
+    // secret is reported once, not again at each zone that names it.
+    let key_names: Vec<Name> = spec
+        .key
+        .iter()
+        .filter_map(|key| parse_name(key.name.as_deref()?).ok())
+        .collect();
+    let response_policy = v.response_policy(&spec.response_policy, &key_names);
     let control = v.control(&spec.control, base);
     let metrics = v.metrics(&spec.metrics);
     let logging = v.logging(&spec.logging);
@@ -718,8 +725,8 @@ impl Validator {
         }
     }
 
-    /// `[response-policy]` and its zones; `keys` are the valid `[[key]]`s for references.
-    fn response_policy(&mut self, spec: &ResponsePolicySpec, keys: &[Key]) -> ResponsePolicy {
+    /// `[response-policy]` and its zones; `keys` are the names of the `[[key]]`s.
+    fn response_policy(&mut self, spec: &ResponsePolicySpec, keys: &[Name]) -> ResponsePolicy {
         let d = ResponsePolicy::default();
         let mut policy = ResponsePolicy {
             max_policy_ttl: self.duration(
@@ -772,7 +779,7 @@ impl Validator {
         path: &str,
         spec: &PolicyZoneSpec,
         global: &ResponsePolicy,
-        keys: &[Key],
+        keys: &[Name],
     ) -> Option<PolicyZone> {
         let key_path = |k: &str| format!("{path}.{k}");
         let name = match &spec.name {
@@ -809,7 +816,7 @@ impl Validator {
             Some(text) => {
                 let found = parse_name(text)
                     .ok()
-                    .is_some_and(|wanted| keys.iter().any(|k| k.name == wanted));
+                    .is_some_and(|wanted| keys.contains(&wanted));
                 if !found {
                     self.problem(
                         key_path("key"),

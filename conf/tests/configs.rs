@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use sekisho_conf::Config;
@@ -150,8 +151,14 @@ fn an_unknown_key_in_any_table_of_the_full_example_is_rejected() {
     let unmodified = toml::to_string(&document).unwrap();
     Config::from_toml_str(&unmodified, &origin).unwrap();
 
+    // serde lists the keys each table accepts in its unknown-field message; the union of the
+    // keys that full.toml writes in tables with the same list must cover it, so a key added
+    // to the file model without being added to full.toml (and so to the docs test) fails.
+    let mut accepted: BTreeMap<Vec<String>, BTreeSet<String>> = BTreeMap::new();
+
     for path in paths {
         let mut mutated = document.clone();
+        let written: Vec<String> = table_at(&mut mutated, &path).keys().cloned().collect();
         table_at(&mut mutated, &path).insert("bogus-key".into(), toml::Value::Integer(1));
         let mutated_text = toml::to_string(&mutated).unwrap();
         match Config::from_toml_str(&mutated_text, &origin) {
@@ -164,13 +171,36 @@ fn an_unknown_key_in_any_table_of_the_full_example_is_rejected() {
                     "at {path:?}: path {:?}",
                     err.problems()[0].path
                 );
+                let message = &err.problems()[0].message;
+                if let Some((_, list)) = message.split_once("expected one of ") {
+                    let expected: Vec<String> = list
+                        .split(", ")
+                        .map(|item| item.trim().trim_matches('`').to_owned())
+                        .collect();
+                    accepted.entry(expected).or_default().extend(written);
+                }
             }
         }
+    }
+    assert!(
+        accepted.len() >= 10,
+        "only {} distinct tables",
+        accepted.len()
+    );
+    for (expected, written) in accepted {
+        let unused: Vec<&String> = expected
+            .iter()
+            .filter(|key| !written.contains(*key))
+            .collect();
+        assert!(
+            unused.is_empty(),
+            "full.toml never sets {unused:?} (of {expected:?})"
+        );
     }
 }
 
 /// Every key name and table name used anywhere in `value`.
-fn key_names(value: &toml::Value, out: &mut std::collections::BTreeSet<String>) {
+fn key_names(value: &toml::Value, out: &mut BTreeSet<String>) {
     match value {
         toml::Value::Table(table) => {
             for (key, child) in table {
@@ -187,7 +217,7 @@ fn key_names(value: &toml::Value, out: &mut std::collections::BTreeSet<String>) 
 fn the_reference_documents_every_key_of_the_full_example() {
     let text = std::fs::read_to_string(configs_dir().join("full.toml")).unwrap();
     let document: toml::Value = toml::from_str(&text).unwrap();
-    let mut keys = std::collections::BTreeSet::new();
+    let mut keys = BTreeSet::new();
     key_names(&document, &mut keys);
     let docs_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/config.md");
     let docs = std::fs::read_to_string(docs_path).unwrap();
