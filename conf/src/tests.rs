@@ -487,6 +487,27 @@ fn relative_paths_resolve_against_the_directory_and_it_against_the_config_folder
 }
 
 #[test]
+fn dot_components_are_dropped_from_resolved_paths() {
+    let text = "[server]\ndirectory = \"./state/.\"\nroot-hints = \"./root.hints\"";
+    let c = Config::from_toml_str(text, Path::new("/etc/sekisho/sekisho.toml")).unwrap();
+    assert_eq!(c.server.directory, PathBuf::from("/etc/sekisho/state"));
+    assert_eq!(
+        c.server.root_hints,
+        Some(PathBuf::from("/etc/sekisho/state/root.hints"))
+    );
+}
+
+#[test]
+fn a_config_named_without_a_folder_resolves_against_the_working_directory() {
+    let c =
+        Config::from_toml_str("[server]\ndirectory = \".\"", Path::new("sekisho.toml")).unwrap();
+    assert_eq!(c.server.directory, PathBuf::from("."));
+    let c = Config::from_toml_str("[server]\ndirectory = \"state\"", Path::new("sekisho.toml"))
+        .unwrap();
+    assert_eq!(c.server.directory, PathBuf::from("state"));
+}
+
+#[test]
 fn an_absolute_directory_ignores_the_config_folder() {
     let text = "[server]\ndirectory = \"/var/lib/sekisho\"\nroot-hints = \"root.hints\"";
     let c = Config::from_toml_str(text, Path::new("/etc/sekisho/sekisho.toml")).unwrap();

@@ -208,7 +208,7 @@ impl Validator {
             self.problem(path, format!("{text:?}: empty path"));
             return None;
         }
-        Some(self.directory.join(text))
+        Some(join_clean(&self.directory, text))
     }
 
     /// A list of address prefixes.
@@ -309,7 +309,7 @@ impl Validator {
                 self.problem("server.directory", format!("{text:?}: empty path"));
                 base.directory.clone()
             }
-            Some(text) => base.config_dir.join(text),
+            Some(text) => join_clean(&base.config_dir, text),
         };
         let listen = match &spec.listen {
             None => d.listen,
@@ -940,6 +940,23 @@ impl Validator {
             ),
             query_log: spec.query_log.unwrap_or(d.query_log),
         }
+    }
+}
+
+/// Joins `path` onto `base` (an absolute `path` replaces it) and drops `.` components, so
+/// `directory = "."` does not show up as `/etc/sekisho/./keys` in logs and messages. `..`
+/// stays: removing it would be wrong across symbolic links.
+fn join_clean(base: &Path, path: &str) -> PathBuf {
+    let cleaned: PathBuf = base
+        .join(path)
+        .components()
+        .filter(|part| !matches!(part, std::path::Component::CurDir))
+        .collect();
+    if cleaned.as_os_str().is_empty() {
+        // `"."` relative to a config given as a bare file name: the working directory.
+        PathBuf::from(".")
+    } else {
+        cleaned
     }
 }
 
