@@ -15,11 +15,11 @@
 //! (`1h30m`) and BIND's `$GENERATE`.
 //!
 //! Which module owns what:
-//! - [`scanner`](crate::scanner) (private) splits lines into tokens: blanks, comments,
+//! - `scanner` (private) splits lines into tokens: blanks, comments,
 //!   parentheses, quotes. Pure, no I/O.
-//! - [`builder`](crate::builder) (private) turns an entry's tokens into a record or a
+//! - `builder` (private) turns an entry's tokens into a record or a
 //!   directive, applying the owner/TTL/class inheritance rules. Pure, no I/O.
-//! - [`rdata`](crate::rdata) and `svcb` (private) convert RDATA between text and wire form
+//! - `rdata` and `svcb` (private) convert RDATA between text and wire form
 //!   from one schema per type; hickory-proto builds its [`RData`](hickory_proto::rr::RData)
 //!   from the wire form, so records are the same values a transfer would produce.
 //! - [`reader`] does the I/O: [`ZoneReader`] streams records from a `BufRead` or a file with

@@ -246,6 +246,10 @@ fn render_value(key: u16, value: &[u8], out: &mut String) -> Option<()> {
             }
         }
         5 => {
+            // `ech=` with nothing after it would read the next token as its value.
+            if value.is_empty() {
+                return None;
+            }
             out.push('=');
             BASE64.encode_append(value, out);
         }

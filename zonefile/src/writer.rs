@@ -8,7 +8,7 @@
 //! www.example.    3600    IN    A    192.0.2.1
 //! ```
 //!
-//! RDATA is written by the same per-type schemas the parser reads (see [`crate::rdata`]),
+//! RDATA is written by the same per-type schemas the parser reads (the private `rdata` module),
 //! from hickory's wire encoding of the record, so the two cannot disagree. Data a schema
 //! cannot express exactly (unknown types, odd SvcParams, empty strings lists) is written in
 //! the generic form of [RFC 3597 section 5](https://www.rfc-editor.org/rfc/rfc3597#section-5),

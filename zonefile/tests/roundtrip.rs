@@ -55,6 +55,92 @@ fn from_wire(rtype: RecordType, bytes: &[u8]) -> Option<RData> {
     decode(&wire)
 }
 
+/// Appends the uncompressed wire form of `name`.
+fn push_name(wire: &mut Vec<u8>, name: &Name) {
+    for label in name.iter() {
+        wire.push(label.len() as u8);
+        wire.extend_from_slice(label);
+    }
+    wire.push(0);
+}
+
+/// Appends an NSEC type bitmap for `types` (RFC 4034 section 4.1.2).
+fn push_bitmap(wire: &mut Vec<u8>, types: &[u16]) {
+    let mut types = types.to_vec();
+    types.sort_unstable();
+    types.dedup();
+    let mut i = 0;
+    while i < types.len() {
+        let window = types[i] >> 8;
+        let mut bits = [0u8; 32];
+        let mut used = 0;
+        while i < types.len() && types[i] >> 8 == window {
+            let low = usize::from(types[i] & 0xff);
+            bits[low / 8] |= 0x80 >> (low % 8);
+            used = used.max(low / 8 + 1);
+            i += 1;
+        }
+        wire.push(window as u8);
+        wire.push(used as u8);
+        wire.extend_from_slice(&bits[..used]);
+    }
+}
+
+/// Well-formed wire RDATA for the types random bytes rarely hit: DNAME, NSEC, NSEC3,
+/// NSEC3PARAM and RRSIG.
+fn structured_wire() -> impl Strategy<Value = RData> {
+    let types = proptest::collection::vec(any::<u16>(), 0..6);
+    let bytes = |max| proptest::collection::vec(any::<u8>(), 0..max);
+    prop_oneof![
+        name().prop_map(|n| {
+            let mut wire = Vec::new();
+            push_name(&mut wire, &n);
+            (39u16, wire)
+        }),
+        (name(), types.clone()).prop_map(|(n, t)| {
+            let mut wire = Vec::new();
+            push_name(&mut wire, &n);
+            push_bitmap(&mut wire, &t);
+            (47, wire)
+        }),
+        (
+            any::<[u8; 4]>(),
+            bytes(20),
+            proptest::collection::vec(any::<u8>(), 1..32),
+            types
+        )
+            .prop_map(|(head, salt, hash, t)| {
+                let mut wire = head.to_vec();
+                wire.push(salt.len() as u8);
+                wire.extend_from_slice(&salt);
+                wire.push(hash.len() as u8);
+                wire.extend_from_slice(&hash);
+                push_bitmap(&mut wire, &t);
+                (50, wire)
+            }),
+        (any::<[u8; 4]>(), bytes(20)).prop_map(|(head, salt)| {
+            let mut wire = head.to_vec();
+            wire.push(salt.len() as u8);
+            wire.extend_from_slice(&salt);
+            (51, wire)
+        }),
+        (
+            any::<[u8; 18]>(),
+            name(),
+            proptest::collection::vec(any::<u8>(), 1..64)
+        )
+            .prop_map(|(head, signer, sig)| {
+                let mut wire = head.to_vec();
+                push_name(&mut wire, &signer);
+                wire.extend_from_slice(&sig);
+                (46, wire)
+            }),
+    ]
+    .prop_filter_map("hickory rejects these bytes", |(code, wire)| {
+        from_wire(RecordType::from(code), &wire)
+    })
+}
+
 /// RDATA of many types: built from values for the common ones, from random wire bytes for
 /// the rest (DNSSEC types, SVCB, generic types).
 fn rdata() -> impl Strategy<Value = RData> {
@@ -91,7 +177,7 @@ fn rdata() -> impl Strategy<Value = RData> {
         .prop_filter_map("hickory rejects these bytes", |(code, bytes)| {
             from_wire(RecordType::from(code), &bytes)
         });
-    prop_oneof![3 => structured, 2 => wire]
+    prop_oneof![3 => structured, 2 => wire, 2 => structured_wire()]
 }
 
 /// A class: the usual three or any number.
