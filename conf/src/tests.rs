@@ -187,19 +187,25 @@ fn the_embedded_default_parses_and_uses_the_runtime_dir() {
 }
 
 #[test]
-fn the_embedded_default_differs_from_an_empty_file_only_in_paths_and_metrics() {
+fn the_embedded_default_differs_from_an_empty_file_only_in_paths_metrics_and_the_sample_zone() {
     let mut embedded = Config::embedded_default();
     let empty = Config::default();
     embedded.server.directory = empty.server.directory.clone();
     embedded.control.socket = empty.control.socket.clone();
     embedded.metrics.listen = None;
+    embedded.response_policy.zones.clear();
     assert_eq!(embedded, empty);
 }
 
 #[test]
-fn the_embedded_default_leaves_a_marked_place_for_the_sample_policy_zone() {
+fn the_embedded_default_enforces_the_sample_policy_zone_from_the_runtime_dir() {
     assert!(EMBEDDED_DEFAULT_TOML.contains("--- Sample policy zone"));
     assert!(EMBEDDED_DEFAULT_TOML.contains("--- End of the sample policy zone"));
+    let config = Config::embedded_default();
+    let zones = &config.response_policy.zones;
+    assert_eq!(zones.len(), 1);
+    assert_eq!(zones[0].name.to_ascii(), "rpz.sample.");
+    assert_eq!(zones[0].file.as_deref(), Some(default_runtime_dir().join("sample.rpz").as_path()));
 }
 
 #[test]

@@ -24,8 +24,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use sekisho_rpz::ResponseFacts;
 
 use crate::wire::{self, HEADER_LEN, TYPE_OPT, TYPE_SOA};
 
@@ -94,6 +96,9 @@ pub struct Prepared {
     pub ttl: u32,
     /// What kind of answer this is.
     pub kind: CacheKind,
+    /// CNAME chain and addresses for the policy post-check, computed once
+    /// when the answer is stored (absent when no policy was loaded then).
+    pub facts: Option<Arc<ResponseFacts>>,
 }
 
 impl Prepared {
@@ -221,8 +226,8 @@ impl PacketCache {
         qname_wire: &[u8],
         now: Instant,
         out: &mut Vec<u8>,
-    ) -> Option<CacheKind> {
-        let kind = {
+    ) -> Option<(CacheKind, Option<Arc<ResponseFacts>>)> {
+        let found = {
             let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
             let entry = shard.map.get(key)?;
             if now >= entry.expires {
@@ -233,10 +238,10 @@ impl PacketCache {
             let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs())
                 .unwrap_or(u32::MAX);
             entry.response.write_to(out, age);
-            entry.response.kind
+            (entry.response.kind, entry.response.facts.clone())
         };
         patch_for_client(out, id, rd, qname_wire);
-        Some(kind)
+        Some(found)
     }
 
     /// Store a prepared response under `key`; `false` if it is not
@@ -410,6 +415,7 @@ fn prepare(response: &[u8], limits: &CacheLimits) -> Option<Prepared> {
         ttl_offsets: offsets.into_boxed_slice(),
         ttl,
         kind,
+        facts: None,
     })
 }
 
@@ -542,7 +548,7 @@ mod tests {
             t0 + Duration::from_secs(100),
             &mut out,
         );
-        assert_eq!(kind, Some(CacheKind::Success));
+        assert_eq!(kind.map(|k| k.0), Some(CacheKind::Success));
         let m = Message::from_vec(&out).expect("decodes");
         assert_eq!(m.metadata.id, 0x9999);
         assert_eq!(m.answers[0].ttl, 200);
@@ -613,7 +619,7 @@ mod tests {
             t0 + Duration::from_secs(10),
             &mut out,
         );
-        assert_eq!(kind, Some(CacheKind::Denial));
+        assert_eq!(kind.map(|k| k.0), Some(CacheKind::Denial));
         let m = Message::from_vec(&out).expect("decodes");
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(m.authorities[0].ttl, 50);

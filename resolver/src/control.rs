@@ -34,6 +34,22 @@ pub enum Request {
         /// The apex of the tree.
         name: String,
     },
+    /// Re-read policy zone files (all, or the one named).
+    Reload {
+        /// The zone, or all zones.
+        zone: Option<String>,
+    },
+    /// Policy zones: serial, rules, last load, last error.
+    Zones,
+    /// Which policy rule applies to a name, and why.
+    Test {
+        /// The query name.
+        name: String,
+        /// The query type (A when absent).
+        qtype: Option<String>,
+        /// The client address (127.0.0.1 when absent).
+        client: Option<String>,
+    },
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -44,6 +60,18 @@ pub enum Request {
 pub enum Reply {
     /// Status output.
     Status(Status),
+    /// Policy zones.
+    Zones {
+        /// One entry per zone, in precedence order.
+        zones: Vec<crate::policy::ZoneStatus>,
+    },
+    /// Result of a policy test.
+    Test {
+        /// One line per fact: the matching rule, or why none matched.
+        lines: Vec<String>,
+        /// Whether a rule matched.
+        matched: bool,
+    },
     /// A verb that did something; the message says what.
     Done {
         /// Human-readable summary.
@@ -75,6 +103,9 @@ pub struct Status {
     pub tcp_connections: usize,
     /// Upstreams by forward zone.
     pub upstreams: Vec<UpstreamStatus>,
+    /// Policy zones.
+    #[serde(default)]
+    pub policy_zones: Vec<crate::policy::ZoneStatus>,
 }
 
 /// One upstream in `status`.
@@ -115,10 +146,13 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// A boxed reply future.
+pub type ReplyFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send + 'a>>;
+
 /// What the daemon does with a request (implemented by the daemon).
 pub trait Handler: Send + Sync + 'static {
     /// Answer one request.
-    fn handle(&self, request: Request) -> Reply;
+    fn handle(&self, request: Request) -> ReplyFuture<'_>;
 }
 
 /// Why the control socket could not be opened.
@@ -134,8 +168,8 @@ pub struct ControlError {
 
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
-/// Bound on one client's read and write.
-const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on one client's read and write (a reload of a large zone takes a while).
+const IO_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Bind the control socket at `path` (replacing a stale one), mode 0600.
 pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
@@ -195,7 +229,7 @@ async fn serve_one(
     let mut rd = BufReader::new(rd.take(MAX_REQUEST as u64));
     rd.read_line(&mut line).await?;
     let reply = match serde_json::from_str::<Request>(line.trim()) {
-        Ok(req) => handler.handle(req),
+        Ok(req) => handler.handle(req).await,
         Err(e) => Reply::Error {
             message: format!("bad request: {e}"),
         },

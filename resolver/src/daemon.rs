@@ -28,6 +28,7 @@ use crate::forward::ForwardTable;
 use crate::listen::{self, InFlight, TcpLimits};
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::policy::PolicyStore;
 use crate::upstream::health::{self, HealthParams};
 use crate::upstream::{tls, Group, Selection, Transport, Upstream, UpstreamSpec};
 
@@ -204,53 +205,176 @@ struct State {
     started: Instant,
     /// To ask the main loop to stop.
     signals: mpsc::Sender<Signal>,
+    /// Policy zones.
+    policy: Arc<PolicyStore>,
 }
 
 impl control::Handler for State {
-    fn handle(&self, request: Request) -> Reply {
-        match request {
-            Request::Status => Reply::Status(self.status()),
-            Request::Flush => {
-                let n = self.pipeline.cache.flush();
-                Reply::Done {
-                    message: format!("flushed {n} cache entries"),
-                }
-            }
-            Request::Flushname { name } => match wire_name(&name) {
-                Ok(w) => {
-                    let n = self
-                        .pipeline
-                        .cache
-                        .flush_matching(|k| k.len() == w.len() + 5 && k.starts_with(&w));
+    fn handle(&self, request: Request) -> control::ReplyFuture<'_> {
+        Box::pin(async move {
+            match request {
+                Request::Status => Reply::Status(self.status()),
+                Request::Flush => {
+                    let n = self.pipeline.cache.flush();
                     Reply::Done {
-                        message: format!("flushed {n} cache entries for {name}"),
+                        message: format!("flushed {n} cache entries"),
                     }
                 }
-                Err(e) => Reply::Error { message: e },
-            },
-            Request::Flushtree { name } => match wire_name(&name) {
-                Ok(w) => {
-                    let n = self
-                        .pipeline
-                        .cache
-                        .flush_matching(|k| k.len() >= 5 && is_at_or_below(&k[..k.len() - 5], &w));
+                Request::Flushname { name } => match wire_name(&name) {
+                    Ok(w) => {
+                        let n = self
+                            .pipeline
+                            .cache
+                            .flush_matching(|k| k.len() == w.len() + 5 && k.starts_with(&w));
+                        Reply::Done {
+                            message: format!("flushed {n} cache entries for {name}"),
+                        }
+                    }
+                    Err(e) => Reply::Error { message: e },
+                },
+                Request::Flushtree { name } => match wire_name(&name) {
+                    Ok(w) => {
+                        let n = self.pipeline.cache.flush_matching(|k| {
+                            k.len() >= 5 && is_at_or_below(&k[..k.len() - 5], &w)
+                        });
+                        Reply::Done {
+                            message: format!("flushed {n} cache entries at or below {name}"),
+                        }
+                    }
+                    Err(e) => Reply::Error { message: e },
+                },
+                Request::Reload { zone } => match self.policy.load(zone.as_deref()).await {
+                    Ok(outcomes) => {
+                        let failed: Vec<String> = outcomes
+                            .iter()
+                            .filter_map(|o| {
+                                o.result.as_ref().err().map(|e| format!("{}: {e}", o.zone))
+                            })
+                            .collect();
+                        if failed.is_empty() {
+                            let lines: Vec<String> = outcomes
+                                .iter()
+                                .filter_map(|o| {
+                                    o.result.as_ref().ok().map(|(n, s)| {
+                                        format!("{}: serial {} {n} rules", o.zone, s.unwrap_or(0))
+                                    })
+                                })
+                                .collect();
+                            Reply::Done {
+                                message: format!(
+                                    "reloaded {}",
+                                    if lines.is_empty() {
+                                        "nothing (no zone files)".into()
+                                    } else {
+                                        lines.join(", ")
+                                    }
+                                ),
+                            }
+                        } else {
+                            Reply::Error {
+                                message: format!(
+                                    "reload failed, previous version kept: {}",
+                                    failed.join("; ")
+                                ),
+                            }
+                        }
+                    }
+                    Err(e) => Reply::Error { message: e },
+                },
+                Request::Zones => Reply::Zones {
+                    zones: self.policy.status(),
+                },
+                Request::Test {
+                    name,
+                    qtype,
+                    client,
+                } => self.test(&name, qtype.as_deref(), client.as_deref()),
+                Request::Stop => {
+                    let _ = self.signals.try_send(Signal::Stop);
                     Reply::Done {
-                        message: format!("flushed {n} cache entries at or below {name}"),
+                        message: "stopping".into(),
                     }
                 }
-                Err(e) => Reply::Error { message: e },
-            },
-            Request::Stop => {
-                let _ = self.signals.try_send(Signal::Stop);
-                Reply::Done {
-                    message: "stopping".into(),
-                }
             }
-        }
+        })
     }
 }
 
 impl State {
+    /// `sekishoctl test NAME [TYPE] [--client IP]`: which rule applies and why.
+    fn test(&self, name: &str, qtype: Option<&str>, client: Option<&str>) -> Reply {
+        use std::str::FromStr;
+        let qname = match hickory_proto::rr::Name::from_ascii(name) {
+            Ok(mut n) => {
+                n.set_fqdn(true);
+                n
+            }
+            Err(e) => {
+                return Reply::Error {
+                    message: format!("invalid name {name:?}: {e}"),
+                }
+            }
+        };
+        let rtype =
+            match qtype.map(|t| hickory_proto::rr::RecordType::from_str(&t.to_ascii_uppercase())) {
+                None => hickory_proto::rr::RecordType::A,
+                Some(Ok(t)) => t,
+                Some(Err(_)) => {
+                    return Reply::Error {
+                        message: format!("unknown type {}", qtype.unwrap_or_default()),
+                    }
+                }
+            };
+        let client_ip: std::net::IpAddr = match client.map(str::parse) {
+            None => std::net::IpAddr::from([127, 0, 0, 1]),
+            Some(Ok(ip)) => ip,
+            Some(Err(_)) => {
+                return Reply::Error {
+                    message: format!("invalid client address {}", client.unwrap_or_default()),
+                }
+            }
+        };
+        let set = self.pipeline.policy();
+        if set.zones().is_empty() {
+            return Reply::Test {
+                lines: vec!["no policy zones are configured".into()],
+                matched: false,
+            };
+        }
+        let d = set.explain(client_ip, &qname, rtype, None);
+        let mut lines = Vec::new();
+        for h in &d.disabled {
+            lines.push(format!(
+                "{} (zone {} has policy disabled: logged only)",
+                h.log_line(&qname, rtype),
+                h.zone.name()
+            ));
+        }
+        let matched = match d.hit() {
+            Some(h) => {
+                lines.push(format!(
+                    "zone {} rule {} trigger {} action {} (written {})",
+                    h.zone.name(),
+                    h.owner,
+                    h.kind(),
+                    h.action,
+                    h.rule_action
+                ));
+                lines.push(h.log_line(&qname, rtype).to_string());
+                true
+            }
+            None => {
+                lines.push(format!(
+                    "no client-IP or QNAME rule matches {} from {client_ip} in {} zone(s); response-IP, NSDNAME and NSIP rules need a real answer",
+                    qname,
+                    set.zones().len()
+                ));
+                false
+            }
+        };
+        Reply::Test { lines, matched }
+    }
+
     /// Build the `status` output.
     fn status(&self) -> Status {
         let groups = self
@@ -284,6 +408,7 @@ impl State {
             queries_in_flight: self.inflight.count(),
             tcp_connections: self.tcp_connections.load(Ordering::Relaxed),
             upstreams,
+            policy_zones: self.policy.status(),
         }
     }
 }
@@ -338,16 +463,24 @@ pub async fn run(
         max_negative_ttl: secs(config.cache.max_negative_ttl),
         servfail_ttl: secs(config.cache.servfail_ttl),
     });
+    let policy = Arc::new(PolicyStore::new(
+        &config.response_policy,
+        &config.server.directory,
+    ));
+    // Zones are loaded before the listeners open, so the first query is filtered.
+    crate::policy::initial_load(&policy, Duration::from_secs(300)).await;
     let pipeline = Arc::new(Pipeline::new(
         PipelineConfig {
             allow_query: config.server.allow_query.clone(),
             allow_recursion: config.server.allow_recursion.clone(),
             edns_buffer_size: config.server.edns_buffer_size,
             query_timeout: config.server.query_timeout,
+            log_client_ip: config.logging.log_client_ip,
         },
         cache,
         forwarding.table,
         metrics.clone(),
+        policy.live(),
     ));
     let (stop_tx, stop_rx) = watch::channel(false);
     let inflight = Arc::new(InFlight::default());
@@ -406,6 +539,7 @@ pub async fn run(
         listen: listen_labels.clone(),
         started,
         signals: sig_tx.clone(),
+        policy: policy.clone(),
     });
     let control_path = config.control.socket.clone();
     let control_listener = control::bind(&control_path)?;

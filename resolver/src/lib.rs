@@ -28,5 +28,6 @@ pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod policy;
 pub mod upstream;
 pub mod wire;

@@ -151,7 +151,7 @@ pub async fn serve_udp(
                 let packet = packet.to_vec();
                 let (p, s) = (pipeline.clone(), socket.clone());
                 tokio::spawn(async move {
-                    if let Some(answer) = p.resolve(&packet, Proto::Udp).await {
+                    if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Udp).await {
                         let _ = s.send_to(&answer, peer).await;
                     }
                     drop(guard);
@@ -264,7 +264,7 @@ async fn serve_connection(
                 let guard = inflight.enter();
                 let (p, t) = (pipeline.clone(), tx.clone());
                 tokio::spawn(async move {
-                    if let Some(answer) = p.resolve(&packet, Proto::Tcp).await {
+                    if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Tcp).await {
                         let _ = t.send(answer).await;
                     }
                     drop(permit);

@@ -148,6 +148,8 @@ pub struct Metrics {
     upstream_queries: IntCounterVec,
     /// Config reloads by result.
     pub config_reloads: IntCounterVec,
+    /// Policy rewrites by zone, trigger and action.
+    rpz_hits: IntCounterVec,
 }
 
 /// Handles for one upstream.
@@ -292,7 +294,16 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(config_reloads.clone()))?;
+        let rpz_hits = IntCounterVec::new(
+            Opts::new(
+                "sekisho_rpz_hits_total",
+                "Policy (RPZ) rewrites, by policy zone, trigger and action",
+            ),
+            &["zone", "trigger", "action"],
+        )?;
+        registry.register(Box::new(rpz_hits.clone()))?;
         Ok(Metrics {
+            rpz_hits,
             registry,
             queries,
             responses,
@@ -336,6 +347,14 @@ impl Metrics {
     /// Count a refusal or drop; `reason` is one of [`REFUSE_REASONS`].
     pub fn refused(&self, reason: &'static str) {
         self.refused.with_label_values(&[reason]).inc();
+    }
+
+    /// Count a policy rewrite. `zone` comes from the configuration, so the
+    /// label set stays bounded.
+    pub fn rpz_hit(&self, zone: &str, trigger: &str, action: &str) {
+        self.rpz_hits
+            .with_label_values(&[zone, trigger, action])
+            .inc();
     }
 
     /// Handles for the upstream labelled `label`.

@@ -3,24 +3,40 @@
 //! ```text
 //!  packet ─▶ parse (drop responses, NOTIMP, FORMERR, BADVERS)
 //!         ─▶ ACL (REFUSED)
-//!         ─▶ packet cache ──hit──▶ answer                       [fast path, no await]
+//!         ─▶ policy pre-check (client-IP, QNAME: Skip | Continue | Break)
+//!         ─▶ packet cache ──hit, no policy match──▶ answer       [fast path, no await]
 //!         ─▶ forward zone ─▶ upstream group (retries within the deadline)
-//!         ─▶ normalise (OPT stripped, AA/AD off, TTLs clamped) ─▶ cache ─▶ answer
+//!         ─▶ normalise (OPT stripped, AA/AD off, TTLs clamped) ─▶ cache
+//!         ─▶ policy post-check (CNAME chain, response IPs) ─▶ rewrite ─▶ answer
 //! ```
 //!
 //! Listeners call [`Pipeline::handle_fast`] inline for every packet. It
-//! answers everything that needs no network I/O (cache hits, errors,
-//! refusals) without an allocation beyond the caller's reusable buffer, and
-//! says [`Step::Resolve`] otherwise; the listener then spawns
-//! [`Pipeline::resolve`] for that packet. Policy (RPZ) stages slot in before
-//! the cache and after resolution (see `docs/architecture.md`).
+//! answers everything that needs no network I/O (cache hits without a policy
+//! match, errors, refusals) without an allocation beyond the caller's
+//! reusable buffer, and says [`Step::Resolve`] otherwise; the listener then
+//! spawns [`Pipeline::resolve`] for that packet, which also builds every
+//! policy rewrite (they are rare next to plain hits).
+//!
+//! Policy is applied on the way out and never stored: the cache keeps the
+//! real data (with the CNAME chain and addresses the post-check needs,
+//! computed once when stored), so a policy reload takes effect at once.
+//! As in BIND's default `qname-wait-recurse yes`, a QNAME hit is applied
+//! after the real answer is known; when resolution fails, client-IP and
+//! QNAME rules still apply to the failed query (see docs/rpz.md).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use hickory_proto::op::Message;
+use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::BinDecodable;
 use ipnet::IpNet;
+use sekisho_conf::ClientIpLog;
+use sekisho_rpz::{
+    Decision, PolicyQuery, PolicySet, QueryFlow, ResponseFacts, Rewrite, Transport, Verdict,
+};
 
 use crate::cache::{CacheKind, PacketCache, Prepared};
 use crate::forward::ForwardTable;
@@ -38,6 +54,8 @@ pub struct PipelineConfig {
     pub edns_buffer_size: u16,
     /// Overall deadline for answering a query.
     pub query_timeout: Duration,
+    /// How client addresses appear in policy log lines.
+    pub log_client_ip: ClientIpLog,
 }
 
 /// What the fast path decided.
@@ -62,6 +80,18 @@ pub struct Pipeline {
     pub forwarders: ArcSwap<ForwardTable>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The live policy set, swapped whole by the policy store.
+    policy: Arc<ArcSwap<PolicySet>>,
+}
+
+/// A real answer, ready for the client except OPT and truncation.
+struct Fetched {
+    /// Client-ready bytes (ID, RD and question case patched).
+    wire: Vec<u8>,
+    /// Policy facts of the answer.
+    facts: Option<Arc<ResponseFacts>>,
+    /// Where it came from.
+    source: Source,
 }
 
 impl Pipeline {
@@ -71,13 +101,20 @@ impl Pipeline {
         cache: PacketCache,
         forwarders: ForwardTable,
         metrics: Arc<Metrics>,
+        policy: Arc<ArcSwap<PolicySet>>,
     ) -> Pipeline {
         Pipeline {
             config,
             cache,
             forwarders: ArcSwap::from_pointee(forwarders),
             metrics,
+            policy,
         }
+    }
+
+    /// The live policy set.
+    pub fn policy(&self) -> Arc<PolicySet> {
+        self.policy.load_full()
     }
 
     /// Our EDNS buffer size.
@@ -130,29 +167,46 @@ impl Pipeline {
             query.cd,
             key,
         );
-        match self
-            .cache
-            .lookup(key, query.id, query.rd, query.qname_wire(), started, out)
-        {
-            Some(kind) => {
-                match kind {
-                    CacheKind::Denial => self.metrics.cache_hits_denial.inc(),
-                    _ => self.metrics.cache_hits_success.inc(),
+        let Some((kind, facts)) =
+            self.cache
+                .lookup(key, query.id, query.rd, query.qname_wire(), started, out)
+        else {
+            self.metrics.cache_misses.inc();
+            return Step::Resolve;
+        };
+        let policy = self.policy.load();
+        if !policy.zones().is_empty() {
+            let Some(qname) = name_from_wire(&key[..query.qname_wire().len()]) else {
+                return Step::Resolve;
+            };
+            let pq = policy_query(&query, ip, &qname);
+            match policy.check_query(&pq) {
+                QueryFlow::Skip => {}
+                // A decision, a hit to log or a rewrite: the async path builds it.
+                QueryFlow::Break(_) => return Step::Resolve,
+                QueryFlow::Continue => {
+                    let Some(facts) = facts else {
+                        return Step::Resolve;
+                    };
+                    let d = policy.check_response(&pq, &facts);
+                    if !d.disabled.is_empty() || !matches!(d.verdict, Verdict::NoMatch) {
+                        return Step::Resolve;
+                    }
                 }
-                self.finish(out, &query, proto, Source::Cache, started);
-                Step::Reply
-            }
-            None => {
-                self.metrics.cache_misses.inc();
-                Step::Resolve
             }
         }
+        match kind {
+            CacheKind::Denial => self.metrics.cache_hits_denial.inc(),
+            _ => self.metrics.cache_hits_success.inc(),
+        }
+        self.finish(out, &query, proto, Source::Cache, started);
+        Step::Reply
     }
 
-    /// Resolve a packet the fast path could not answer. `None` = send nothing.
-    pub async fn resolve(&self, packet: &[u8], proto: Proto) -> Option<Vec<u8>> {
+    /// Resolve a packet the fast path could not answer, applying policy.
+    /// `None` = send nothing.
+    pub async fn resolve(&self, packet: &[u8], client: IpAddr, proto: Proto) -> Option<Vec<u8>> {
         let started = Instant::now();
-        let buf = self.config.edns_buffer_size;
         let query = wire::parse_query(packet).ok()?;
         let deadline = started + self.config.query_timeout;
         let mut key = Vec::with_capacity(HEADER_LEN + 260);
@@ -164,29 +218,255 @@ impl Pipeline {
             query.cd,
             &mut key,
         );
-        let lower_qname = &key[..query.qname_wire().len()];
+        let lower_qname = key[..query.qname_wire().len()].to_vec();
+        let policy = self.policy.load_full();
+        let qname = if policy.zones().is_empty() {
+            None
+        } else {
+            name_from_wire(&lower_qname)
+        };
+        let flow = match &qname {
+            Some(n) => policy.check_query(&policy_query(&query, client, n)),
+            None => QueryFlow::Skip,
+        };
+        if let (QueryFlow::Break(decision), Some(n)) = (&flow, &qname) {
+            if let Some(answer) = self
+                .rewrite(decision, packet, &query, client, n, None, proto, deadline)
+                .await
+            {
+                return answer;
+            }
+            // PASSTHRU (or TCP-only over TCP): the real answer, policy done.
+        }
+        let fetched = self.fetch(&key, &lower_qname, &query, deadline).await;
+        if let (QueryFlow::Continue, Some(n)) = (&flow, &qname) {
+            let empty = ResponseFacts::default();
+            let facts = match &fetched {
+                Some(f) => f.facts.clone(),
+                None => None,
+            };
+            let decision = policy.check_response(
+                &policy_query(&query, client, n),
+                facts.as_deref().unwrap_or(&empty),
+            );
+            let real = fetched
+                .as_ref()
+                .and_then(|f| Message::from_vec(&f.wire).ok());
+            if let Some(answer) = self
+                .rewrite(
+                    &decision,
+                    packet,
+                    &query,
+                    client,
+                    n,
+                    real.as_ref(),
+                    proto,
+                    deadline,
+                )
+                .await
+            {
+                return answer;
+            }
+        }
+        match fetched {
+            Some(mut f) => {
+                if f.source == Source::Cache {
+                    self.metrics.cache_hits_success.inc();
+                }
+                self.finish(&mut f.wire, &query, proto, f.source, started);
+                Some(f.wire)
+            }
+            None => Some(self.servfail(packet, &query, started)),
+        }
+    }
+
+    /// The real answer for `query`: from the cache, else from the forward
+    /// zone's upstreams (then cached). `None` when nothing answered in time.
+    async fn fetch(
+        &self,
+        key: &[u8],
+        lower_qname: &[u8],
+        query: &Query<'_>,
+        deadline: Instant,
+    ) -> Option<Fetched> {
+        let mut wire = Vec::new();
+        if let Some((_, facts)) = self.cache.lookup(
+            key,
+            query.id,
+            query.rd,
+            query.qname_wire(),
+            Instant::now(),
+            &mut wire,
+        ) {
+            let facts = match facts {
+                Some(f) => Some(f),
+                None => facts_of(&wire, lower_qname),
+            };
+            return Some(Fetched {
+                wire,
+                facts,
+                source: Source::Cache,
+            });
+        }
         let forwarders = self.forwarders.load();
         let Some(group) = forwarders.lookup(lower_qname) else {
             tracing::debug!("no forward zone for query and recursion is not available");
-            return Some(self.servfail(packet, &query, started));
+            return None;
         };
-        let upstream_query = upstream_query(&query, lower_qname, buf);
+        let upstream_query = upstream_query(query, lower_qname, self.config.edns_buffer_size);
         let answer = match group.exchange(&upstream_query, deadline).await {
             Ok((answer, _)) => answer,
             Err(e) => {
                 tracing::debug!(error = %e, "no upstream answered");
-                return Some(self.servfail(packet, &query, started));
+                return None;
             }
         };
-        let Some(prepared) = Prepared::new(&answer, self.cache.limits()) else {
+        let Some(mut prepared) = Prepared::new(&answer, self.cache.limits()) else {
             tracing::debug!("upstream answer could not be read");
-            return Some(self.servfail(packet, &query, started));
+            return None;
         };
+        if !self.policy.load().zones().is_empty() {
+            prepared.facts = facts_of(&answer, lower_qname);
+        }
         let mut out = Vec::with_capacity(answer.len() + 11);
         prepared.serve(query.id, query.rd, query.qname_wire(), &mut out);
-        self.cache.insert(&key, prepared, Instant::now());
-        self.finish(&mut out, &query, proto, Source::Upstream, started);
-        Some(out)
+        let facts = prepared.facts.clone();
+        self.cache.insert(key, prepared, Instant::now());
+        Some(Fetched {
+            wire: out,
+            facts,
+            source: Source::Upstream,
+        })
+    }
+
+    /// Apply a policy decision. `None` = no rewrite: serve the real answer.
+    /// `Some(None)` = send nothing (DROP).
+    #[allow(clippy::too_many_arguments)]
+    async fn rewrite(
+        &self,
+        decision: &Decision,
+        packet: &[u8],
+        query: &Query<'_>,
+        client: IpAddr,
+        qname: &Name,
+        real: Option<&Message>,
+        proto: Proto,
+        deadline: Instant,
+    ) -> Option<Option<Vec<u8>>> {
+        let qtype = RecordType::from(query.qtype);
+        for h in &decision.disabled {
+            if h.zone.settings().log {
+                tracing::info!(target: "rpz", "client {} ({}): {}", self.client_label(client), qname_text(qname), h.log_line(qname, qtype));
+            }
+        }
+        let hit = match &decision.verdict {
+            Verdict::Match(h) => h,
+            Verdict::NoMatch | Verdict::DnssecExempt(_) => return None,
+        };
+        if hit.zone.settings().log {
+            tracing::info!(target: "rpz", "client {} ({}): {}", self.client_label(client), qname_text(qname), hit.log_line(qname, qtype));
+        }
+        self.metrics.rpz_hit(
+            &hit.zone.name().to_ascii(),
+            hit.kind().as_str(),
+            hit.action.as_str(),
+        );
+        let request = Message::from_vec(packet).ok()?;
+        let transport = if proto == Proto::Tcp {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        match decision.rewrite(&request, real, transport) {
+            Rewrite::Unchanged => None,
+            Rewrite::Drop => {
+                self.metrics.refused("policy_drop");
+                Some(None)
+            }
+            Rewrite::Answer { mut message, chase } => {
+                if let Some(target) = chase {
+                    // RPZ is not applied again to what it synthesised: fetch the
+                    // CNAME target's real data without policy.
+                    if let Some(extra) = self.fetch_name(&target, query, deadline).await {
+                        message.add_answers(extra.answers);
+                    }
+                }
+                let mut out = message.to_vec().ok()?;
+                if proto == Proto::Udp && out.len() > query.udp_limit(self.config.edns_buffer_size)
+                {
+                    out = wire::truncated_response(&out, query, self.config.edns_buffer_size);
+                }
+                self.metrics.response(out[3] & 0x0f, Source::Policy);
+                Some(Some(out))
+            }
+        }
+    }
+
+    /// The real answer for `name` with the query's type, class, DO and CD.
+    async fn fetch_name(
+        &self,
+        name: &Name,
+        query: &Query<'_>,
+        deadline: Instant,
+    ) -> Option<Message> {
+        use hickory_proto::serialize::binary::BinEncodable;
+        let lower = name.to_lowercase().to_bytes().ok()?;
+        let mut packet = Vec::with_capacity(HEADER_LEN + lower.len() + 4);
+        packet.extend_from_slice(&[
+            0,
+            0,
+            0x01,
+            if query.cd { 0x10 } else { 0 },
+            0,
+            1,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
+        packet.extend_from_slice(&lower);
+        packet.extend_from_slice(&query.qtype.to_be_bytes());
+        packet.extend_from_slice(&query.qclass.to_be_bytes());
+        let sub = wire::parse_query(&packet).ok()?;
+        let sub = Query {
+            edns: query.edns,
+            ..sub
+        };
+        let mut key = Vec::new();
+        PacketCache::key_into(
+            &lower,
+            query.qtype,
+            query.qclass,
+            query.dnssec_ok(),
+            query.cd,
+            &mut key,
+        );
+        let fetched = self.fetch(&key, &lower, &sub, deadline).await?;
+        Message::from_vec(&fetched.wire).ok()
+    }
+
+    /// A client address as the log shows it (`log-client-ip`).
+    fn client_label(&self, ip: IpAddr) -> String {
+        match self.config.log_client_ip {
+            ClientIpLog::None => "-".into(),
+            ClientIpLog::Full => format!("{ip}#0"),
+            ClientIpLog::Masked => match ip {
+                IpAddr::V4(v4) => {
+                    let o = v4.octets();
+                    format!("{}.{}.{}.0#0", o[0], o[1], o[2])
+                }
+                IpAddr::V6(v6) => {
+                    let mut s = v6.segments();
+                    s[3] &= 0xff00;
+                    for x in &mut s[4..] {
+                        *x = 0;
+                    }
+                    format!("{}#0", std::net::Ipv6Addr::from(s))
+                }
+            },
+        }
     }
 
     /// Answer a packet that failed staged decoding.
@@ -287,6 +567,43 @@ fn upstream_query(query: &Query<'_>, lower_qname: &[u8], buf: u16) -> Vec<u8> {
     q.extend_from_slice(&query.qclass.to_be_bytes());
     wire::push_opt(&mut q, buf, query.dnssec_ok(), 0);
     q
+}
+
+/// The policy view of a query.
+fn policy_query<'a>(query: &Query<'_>, client: IpAddr, qname: &'a Name) -> PolicyQuery<'a> {
+    let client = match client {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
+        v4 => v4,
+    };
+    PolicyQuery {
+        client,
+        qname,
+        qtype: RecordType::from(query.qtype),
+        recursion_desired: query.rd,
+        dnssec_ok: query.dnssec_ok(),
+    }
+}
+
+/// A hickory name from an uncompressed wire name.
+fn name_from_wire(wire: &[u8]) -> Option<Name> {
+    Name::from_bytes(wire).ok()
+}
+
+/// A name as BIND prints it in the rpz line (no trailing dot).
+fn qname_text(n: &Name) -> String {
+    let s = n.to_ascii();
+    if s.len() > 1 {
+        s.trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
+/// Policy facts (CNAME chain, addresses, signed) of an answer.
+fn facts_of(answer: &[u8], lower_qname: &[u8]) -> Option<Arc<ResponseFacts>> {
+    let m = Message::from_vec(answer).ok()?;
+    let qname = name_from_wire(lower_qname)?;
+    Some(Arc::new(ResponseFacts::from_response(&qname, &m)))
 }
 
 /// True for an IPv4 address carried as ::ffff:a.b.c.d.

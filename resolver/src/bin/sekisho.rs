@@ -50,6 +50,25 @@ fn parse_args() -> Result<Command, String> {
     }
 }
 
+/// The sample policy zone the embedded default enforces.
+const SAMPLE_ZONE: &str = include_str!("../../../testdata/policy/sample.rpz");
+
+/// Write the sample zone where the embedded default looks for it.
+fn write_sample_zone(config: &Config) -> std::io::Result<()> {
+    for z in &config.response_policy.zones {
+        if let Some(file) = &z.file {
+            let path = config.server.directory.join(file);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, SAMPLE_ZONE)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let command = match parse_args() {
         Ok(c) => c,
@@ -82,7 +101,14 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Run(None) => (Config::embedded_default(), None),
+        Command::Run(None) => {
+            let config = Config::embedded_default();
+            if let Err(e) = write_sample_zone(&config) {
+                eprintln!("sekisho: cannot write the sample policy zone: {e}");
+                return ExitCode::from(3);
+            }
+            (config, None)
+        }
         Command::Run(Some(path)) => match Config::load(&path) {
             Ok(c) => (c, Some(path)),
             Err(e) => {

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! sekishoctl [--socket PATH] [--config FILE] [--json] VERB [ARGS]
-//! verbs: status | flush | flushname NAME | flushtree NAME | stop
+//! verbs: status | reload [ZONE] | zones | test NAME [TYPE] [--client IP]
+//!        | flush | flushname NAME | flushtree NAME | stop
 //! ```
 //! Exit codes: 0 success, 1 the daemon reported an error, 2 usage error,
 //! 3 the daemon is not running (as `unbound-control status`), 4 the socket
@@ -16,7 +17,11 @@ use sekisho_resolver::control::{self, Reply, Request};
 /// Usage text.
 const USAGE: &str = "usage: sekishoctl [--socket PATH] [--config FILE] [--json] VERB [ARGS]
 verbs:
-  status             daemon state, cache and upstreams
+  status             daemon state, cache, upstreams and policy zones
+  reload [ZONE]      re-read policy zone files (all, or ZONE); a failed load keeps the old version
+  zones              policy zones: serial, rules, last load, last error
+  test NAME [TYPE] [--client IP]
+                     which policy zone, rule, trigger and action apply to NAME (exit 0 match, 1 none)
   flush              drop the whole cache
   flushname NAME     drop cached answers for NAME
   flushtree NAME     drop cached answers at or below NAME
@@ -35,6 +40,7 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut socket: Option<PathBuf> = None;
     let mut json = false;
+    let mut client: Option<String> = None;
     let mut rest = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -46,6 +52,7 @@ fn parse() -> Result<Args, String> {
                 socket = Some(cfg.control.socket);
             }
             "--json" | "-j" => json = true,
+            "--client" => client = Some(it.next().ok_or("--client needs an address")?),
             "--help" | "-h" => return Err(String::new()),
             _ => rest.push(a),
         }
@@ -54,12 +61,29 @@ fn parse() -> Result<Args, String> {
     let words: Vec<&str> = rest.iter().map(String::as_str).collect();
     let request = match words.as_slice() {
         ["status"] => Request::Status,
+        ["reload"] => Request::Reload { zone: None },
+        ["reload", z] => Request::Reload {
+            zone: Some((*z).into()),
+        },
+        ["zones"] => Request::Zones,
+        ["test", n] => Request::Test {
+            name: (*n).into(),
+            qtype: None,
+            client,
+        },
+        ["test", n, t] => Request::Test {
+            name: (*n).into(),
+            qtype: Some((*t).into()),
+            client,
+        },
         ["flush"] => Request::Flush,
         ["flushname", n] => Request::Flushname { name: (*n).into() },
         ["flushtree", n] => Request::Flushtree { name: (*n).into() },
         ["stop"] => Request::Stop,
         [] => return Err("no verb given".into()),
-        [verb @ ("flushname" | "flushtree")] => return Err(format!("{verb} needs a NAME")),
+        [verb @ ("flushname" | "flushtree" | "test")] => {
+            return Err(format!("{verb} needs a NAME"))
+        }
         [verb, ..] => return Err(format!("unknown verb or wrong arguments: {verb}")),
     };
     Ok(Args {
@@ -128,6 +152,29 @@ fn main() -> ExitCode {
                 print!("{s}");
             }
             ExitCode::SUCCESS
+        }
+        Reply::Zones { zones } => {
+            if !args.json {
+                if zones.is_empty() {
+                    println!("no policy zones configured");
+                }
+                for z in &zones {
+                    println!("{z}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Reply::Test { lines, matched } => {
+            if !args.json {
+                for l in &lines {
+                    println!("{l}");
+                }
+            }
+            if matched {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         Reply::Done { message } => {
             if !args.json {

@@ -1,0 +1,401 @@
+//! Policy zones: load, compile and publish the [`PolicySet`] every query reads.
+//!
+//! ```text
+//!  zone file ──ZoneReader (streaming)──▶ ZoneRules::compile ──▶ with_zone_replaced ──▶ ArcSwap<PolicySet>
+//!            (blocking thread, never a query worker)             (one pointer swap)      (read lock-free)
+//! ```
+//!
+//! A zone is compiled whole on a blocking thread, then swapped in with one
+//! atomic pointer store: queries never wait for a load and never see a
+//! half-built set. A load that fails keeps the zone's last good version live
+//! and records the error for `sekishoctl zones`/`status` and the log. A load
+//! fails when the file cannot be read, has a fatal parse error (I/O, limits,
+//! `$INCLUDE` trouble), has no SOA, does not end with a newline (a file
+//! caught half-written), or changed size or time while it was being read.
+//! Malformed records are reported with file:line:column and skipped; rules
+//! the RPZ compiler cannot use are reported with their owner and skipped;
+//! the rest of the zone loads.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::Record;
+use sekisho_conf::{PolicyZone, ResponsePolicy};
+use sekisho_rpz::{PolicyOverride, PolicySet, SetOptions, ZoneRules, ZoneSettings};
+use sekisho_zonefile::{ParseOptions, ZoneReader};
+use serde::{Deserialize, Serialize};
+
+/// Most warnings logged one by one per load; the rest are counted.
+const MAX_LOGGED_WARNINGS: usize = 20;
+
+/// Why a zone load was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The zone has no file to load from.
+    #[error("zone has no file")]
+    NoFile,
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A parse error that stops the load (limits, `$INCLUDE`, I/O).
+    #[error("{0}")]
+    Parse(#[from] sekisho_zonefile::Error),
+    /// No SOA at the apex: not a zone.
+    #[error("{path}: no SOA record for the zone apex")]
+    NoSoa {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The last line has no newline: the file is probably being written.
+    #[error(
+        "{path}: file does not end with a newline (half-written?); keeping the previous version"
+    )]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file changed while it was read.
+    #[error("{path}: file changed while being read; keeping the previous version")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The compile thread failed.
+    #[error("internal error while compiling: {0}")]
+    Internal(String),
+}
+
+/// State of one policy zone, for status output.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ZoneStatus {
+    /// Zone name.
+    pub name: String,
+    /// File the zone is loaded from.
+    pub file: Option<String>,
+    /// SOA serial of the live version.
+    pub serial: Option<u32>,
+    /// Rules in the live version.
+    pub rules: usize,
+    /// Unix time of the last successful load.
+    pub last_load: Option<u64>,
+    /// Seconds the last successful load took.
+    pub load_seconds: Option<f64>,
+    /// Records or rules skipped in the last successful load.
+    pub skipped: usize,
+    /// The last load error, cleared by a successful load.
+    pub last_error: Option<String>,
+    /// Loads that failed since start.
+    pub failures: u64,
+}
+
+impl std::fmt::Display for ZoneStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "policy zone {}: ", self.name)?;
+        match self.serial {
+            Some(s) => write!(f, "serial {s}, {} rules", self.rules)?,
+            None => write!(f, "not loaded")?,
+        }
+        if let Some(t) = self.load_seconds {
+            write!(f, ", loaded in {t:.3}s")?;
+        }
+        if self.skipped > 0 {
+            write!(f, ", {} records skipped", self.skipped)?;
+        }
+        if let Some(e) = &self.last_error {
+            write!(f, ", last error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Outcome of loading one zone.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadOutcome {
+    /// Zone name.
+    pub zone: String,
+    /// Ok: rules and serial; Err: why the old version stays.
+    pub result: Result<(usize, Option<u32>), String>,
+}
+
+/// Configured zones, their status, and the live set.
+#[derive(Debug)]
+pub struct PolicyStore {
+    /// The set queries read.
+    live: Arc<ArcSwap<PolicySet>>,
+    /// Zone configs in precedence order, with their status.
+    zones: Mutex<Vec<(PolicyZone, ZoneStatus)>>,
+    /// Serialises loads so two reloads of one zone cannot race.
+    loading: tokio::sync::Mutex<()>,
+    /// Base directory for relative file names.
+    directory: PathBuf,
+}
+
+/// Map a configured zone to the compiler's settings.
+pub fn zone_settings(z: &PolicyZone, rp: &ResponsePolicy) -> ZoneSettings {
+    let mut s = ZoneSettings::new(z.name.clone());
+    s.policy = match &z.policy {
+        sekisho_conf::PolicyOverride::Given => PolicyOverride::Given,
+        sekisho_conf::PolicyOverride::Disabled => PolicyOverride::Disabled,
+        sekisho_conf::PolicyOverride::Passthru => PolicyOverride::Passthru,
+        sekisho_conf::PolicyOverride::Drop => PolicyOverride::Drop,
+        sekisho_conf::PolicyOverride::TcpOnly => PolicyOverride::TcpOnly,
+        sekisho_conf::PolicyOverride::Nxdomain => PolicyOverride::Nxdomain,
+        sekisho_conf::PolicyOverride::Nodata => PolicyOverride::Nodata,
+        sekisho_conf::PolicyOverride::Cname(n) => PolicyOverride::Cname(n.clone()),
+    };
+    s.max_policy_ttl = u32::try_from(z.max_policy_ttl.as_secs()).unwrap_or(u32::MAX);
+    s.log = z.log;
+    s.break_dnssec = z.break_dnssec;
+    s.recursive_only = z.recursive_only;
+    s.add_soa = z.add_soa;
+    s.ede = z.ede.info_code();
+    s.nsip_enable = rp.nsip_enable;
+    s.nsdname_enable = rp.nsdname_enable;
+    s.min_ns_dots = rp.min_ns_dots;
+    s
+}
+
+impl PolicyStore {
+    /// A store with every configured zone present but empty (so positions,
+    /// and thus precedence, are fixed from the start).
+    pub fn new(rp: &ResponsePolicy, directory: &Path) -> PolicyStore {
+        let zones: Vec<Arc<ZoneRules>> = rp
+            .zones
+            .iter()
+            .map(|z| Arc::new(ZoneRules::empty(zone_settings(z, rp))))
+            .collect();
+        let options = SetOptions {
+            qname_wait_recurse: rp.qname_wait_recurse,
+        };
+        let status = rp
+            .zones
+            .iter()
+            .map(|z| {
+                let st = ZoneStatus {
+                    name: z.name.to_ascii(),
+                    file: z
+                        .file
+                        .as_ref()
+                        .map(|f| directory.join(f).display().to_string()),
+                    ..ZoneStatus::default()
+                };
+                (z.clone(), st)
+            })
+            .collect();
+        PolicyStore {
+            live: Arc::new(ArcSwap::from_pointee(PolicySet::new(zones, options))),
+            zones: Mutex::new(status),
+            loading: tokio::sync::Mutex::new(()),
+            directory: directory.to_owned(),
+        }
+    }
+
+    /// The live set, shared with the pipeline.
+    pub fn live(&self) -> Arc<ArcSwap<PolicySet>> {
+        self.live.clone()
+    }
+
+    /// Status of every zone, in precedence order.
+    pub fn status(&self) -> Vec<ZoneStatus> {
+        self.zones
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+
+    /// Load every zone that has a file (or the one named `only`), each on a
+    /// blocking thread; a failure keeps that zone's previous version.
+    pub async fn load(&self, only: Option<&str>) -> Result<Vec<LoadOutcome>, String> {
+        let _serial = self.loading.lock().await;
+        let (configs, rp_settings): (Vec<PolicyZone>, Vec<ZoneSettings>) = {
+            let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+            let live = self.live.load();
+            zones
+                .iter()
+                .filter(|(z, _)| only.is_none_or(|n| same_name(&z.name, n)))
+                .map(|(z, _)| {
+                    let settings = live
+                        .zone(&z.name)
+                        .map(|r| r.settings().clone())
+                        .unwrap_or_else(|| ZoneSettings::new(z.name.clone()));
+                    (z.clone(), settings)
+                })
+                .unzip()
+        };
+        if let Some(n) = only {
+            if configs.is_empty() {
+                return Err(format!("no policy zone named {n}"));
+            }
+        }
+        let mut outcomes = Vec::new();
+        for (z, settings) in configs.into_iter().zip(rp_settings) {
+            let Some(file) = z.file.as_ref().map(|f| self.directory.join(f)) else {
+                continue;
+            };
+            let zone = z.name.to_ascii();
+            let started = Instant::now();
+            let task_file = file.clone();
+            let result = tokio::task::spawn_blocking(move || load_file(settings, &task_file))
+                .await
+                .unwrap_or_else(|e| Err(LoadError::Internal(e.to_string())));
+            let elapsed = started.elapsed();
+            let outcome = match result {
+                Ok((rules, skipped)) => {
+                    let (count, serial) = (rules.counts().total(), rules.serial());
+                    let rules = Arc::new(rules);
+                    self.live.rcu(|set| set.with_zone_replaced(rules.clone()));
+                    self.update(&z, |st| {
+                        st.serial = serial;
+                        st.rules = count;
+                        st.last_load = Some(unix_now());
+                        st.load_seconds = Some(elapsed.as_secs_f64());
+                        st.skipped = skipped;
+                        st.last_error = None;
+                    });
+                    tracing::info!(
+                        zone,
+                        serial,
+                        rules = count,
+                        skipped,
+                        seconds = elapsed.as_secs_f64(),
+                        "policy zone loaded"
+                    );
+                    Ok((count, serial))
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    self.update(&z, |st| {
+                        st.last_error = Some(msg.clone());
+                        st.failures += 1;
+                    });
+                    tracing::error!(zone, error = %msg, "policy zone load failed; the previous version stays in force");
+                    Err(msg)
+                }
+            };
+            outcomes.push(LoadOutcome {
+                zone,
+                result: outcome,
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Apply `f` to the status of zone `z`.
+    fn update(&self, z: &PolicyZone, f: impl FnOnce(&mut ZoneStatus)) {
+        let mut zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, st)) = zones.iter_mut().find(|(c, _)| c.name == z.name) {
+            f(st);
+        }
+    }
+}
+
+/// Case-insensitive zone name comparison, trailing dot optional.
+fn same_name(name: &hickory_proto::rr::Name, text: &str) -> bool {
+    name.to_ascii()
+        .trim_end_matches('.')
+        .eq_ignore_ascii_case(text.trim_end_matches('.'))
+}
+
+/// Seconds since the Unix epoch.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Size and modification time of a file, to notice changes during a read.
+fn fingerprint(path: &Path) -> Result<(u64, Option<SystemTime>), LoadError> {
+    let m = std::fs::metadata(path).map_err(|source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((m.len(), m.modified().ok()))
+}
+
+/// Whether the file's last byte is a newline.
+fn ends_with_newline(path: &Path) -> Result<bool, LoadError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    f.seek(SeekFrom::Start(len - 1)).map_err(io)?;
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b).map_err(io)?;
+    Ok(b[0] == b'\n')
+}
+
+/// Read and compile one zone file (blocking). Returns the rules and the
+/// number of records or rules skipped.
+pub fn load_file(settings: ZoneSettings, path: &Path) -> Result<(ZoneRules, usize), LoadError> {
+    let before = fingerprint(path)?;
+    if !ends_with_newline(path)? {
+        return Err(LoadError::Truncated {
+            path: path.to_owned(),
+        });
+    }
+    let zone = settings.name.to_ascii();
+    let reader = ZoneReader::open(path, ParseOptions::with_origin(settings.name.clone()))?;
+    let mut fatal: Option<sekisho_zonefile::Error> = None;
+    let mut skipped = 0usize;
+    let records = reader.filter_map(|r: Result<Record, sekisho_zonefile::Error>| match r {
+        Ok(rec) => Some(rec),
+        Err(e) if e.is_fatal() => {
+            fatal.get_or_insert(e);
+            None
+        }
+        Err(e) => {
+            if skipped < MAX_LOGGED_WARNINGS {
+                tracing::warn!(zone = %zone, error = %e, "policy record skipped");
+            }
+            skipped += 1;
+            None
+        }
+    });
+    let (rules, warnings) = ZoneRules::compile(settings, records);
+    if let Some(e) = fatal {
+        return Err(LoadError::Parse(e));
+    }
+    for w in warnings.iter().take(MAX_LOGGED_WARNINGS) {
+        tracing::warn!(zone = %zone, owner = %w.owner, reason = %w.reason, "policy rule skipped");
+    }
+    if skipped + warnings.len() > MAX_LOGGED_WARNINGS {
+        tracing::warn!(zone = %zone, more = skipped + warnings.len() - MAX_LOGGED_WARNINGS, "more policy records skipped (not logged one by one)");
+    }
+    if rules.serial().is_none() {
+        return Err(LoadError::NoSoa {
+            path: path.to_owned(),
+        });
+    }
+    if fingerprint(path)? != before {
+        return Err(LoadError::Changed {
+            path: path.to_owned(),
+        });
+    }
+    Ok((rules, skipped + warnings.len()))
+}
+
+/// Wait for `load` to settle: used at start-up so the first query already
+/// sees the policy (servfail-until-ready is the alternative).
+pub async fn initial_load(store: &PolicyStore, limit: Duration) {
+    if tokio::time::timeout(limit, store.load(None)).await.is_err() {
+        tracing::warn!("initial policy load still running; serving without it meanwhile");
+    }
+}
