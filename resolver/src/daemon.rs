@@ -574,13 +574,10 @@ pub async fn run(
     while let Some(sig) = sig_rx.recv().await {
         match sig {
             Signal::Stop => break,
-            Signal::Reload => reload(
-                &mut current,
-                config_path.as_deref(),
-                &state,
-                &metrics,
-                &stop_rx,
-            ),
+            Signal::Reload => {
+                reload(&mut current, config_path.as_deref(), &state, &metrics, &stop_rx);
+                let _ = policy.load(None).await;
+            }
         }
     }
     tracing::info!(
