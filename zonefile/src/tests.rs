@@ -713,3 +713,11 @@ fn a_long_line_split_across_buffer_refills_is_read_whole() {
         .expect("parses");
     assert_eq!(records.len(), 1);
 }
+
+#[test]
+fn readers_and_errors_can_move_to_a_loader_thread() {
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send::<ZoneReader<'static>>();
+    assert_send_sync::<Error>();
+}
