@@ -203,6 +203,8 @@ pub(crate) struct NameTable {
     exact_depths: u128,
     /// Bit `n` set: a wildcard key whose suffix has `n` labels exists.
     wild_depths: u128,
+    /// Reused buffer for the wire form of keys being inserted.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for NameTable {
@@ -415,8 +417,14 @@ impl NameTable {
     /// existing equal key (compared case-insensitively) is left alone and reported.
     pub(crate) fn insert(&mut self, labels: &[&[u8]], ttl: u32, value: u32) -> Inserted {
         let f = finish(hash_labels(labels));
-        let wire = wire_of(labels);
+        let mut wire = std::mem::take(&mut self.scratch);
+        wire.clear();
+        for l in labels {
+            wire.push(l.len() as u8);
+            wire.extend(l.iter().map(u8::to_ascii_lowercase));
+        }
         if let Some(i) = self.find_slot(f, &wire) {
+            self.scratch = wire;
             let s = self.slots[i];
             return Inserted::Existing {
                 slot: i,
@@ -432,6 +440,7 @@ impl NameTable {
         self.arena.push(wire.len().min(255) as u8);
         self.arena.extend_from_slice(&wire);
         self.arena.extend_from_slice(&ttl.to_le_bytes());
+        self.scratch = wire;
         match labels.first() {
             Some(first) if *first == b"*" => self.wild_depths |= depth_bit(labels.len() - 1),
             _ => self.exact_depths |= depth_bit(labels.len()),
@@ -489,6 +498,7 @@ impl NameTable {
             self.resize(want);
         }
         self.arena.shrink_to_fit();
+        self.scratch = Vec::new();
     }
 }
 

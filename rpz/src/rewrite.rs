@@ -42,6 +42,9 @@ pub enum Transport {
 }
 
 /// What the transport layer does with a policy decision.
+// Made once per rewritten query and consumed at once: boxing the message would only add an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Rewrite {
     /// Serve the real answer, without applying policy again (no match, PASSTHRU, DNSSEC

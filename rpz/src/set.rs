@@ -217,10 +217,10 @@ pub enum Verdict {
     /// No rule applies.
     NoMatch,
     /// A rule applies: act on `hit.action` (see [`Hit::rewrite`](crate::Hit::rewrite)).
-    Match(Hit),
+    Match(Box<Hit>),
     /// A rule matched, but the client set DO, the real answer is signed and the zone does not
     /// have `break-dnssec`: answer unchanged (BIND's default).
-    DnssecExempt(Hit),
+    DnssecExempt(Box<Hit>),
 }
 
 /// The result of a policy check: the verdict plus would-be hits of disabled zones.
@@ -350,7 +350,7 @@ impl PolicySet {
                         return QueryFlow::Continue;
                     }
                     return QueryFlow::Break(Decision {
-                        verdict: Verdict::Match(hit),
+                        verdict: Verdict::Match(Box::new(hit)),
                         disabled,
                     });
                 }
@@ -397,9 +397,9 @@ impl PolicySet {
                     continue;
                 }
                 let verdict = if q.dnssec_ok && facts.signed && !z.settings().break_dnssec {
-                    Verdict::DnssecExempt(hit)
+                    Verdict::DnssecExempt(Box::new(hit))
                 } else {
-                    Verdict::Match(hit)
+                    Verdict::Match(Box::new(hit))
                 };
                 return Decision { verdict, disabled };
             }

@@ -448,17 +448,7 @@ impl ZoneRules {
         match rule {
             RuleRef::Name { kind, m } => {
                 let t = layer.names(kind);
-                let labels = wire_labels(t.key_bytes(m.key));
-                let mut owner = Name::from_labels(labels).unwrap_or_else(|_| Name::root());
-                if kind == NameKind::NsDname {
-                    owner = owner
-                        .append_label(RPZ_NSDNAME)
-                        .unwrap_or_else(|_| Name::root());
-                }
-                owner.set_fqdn(false);
-                let owner = owner
-                    .append_domain(&self.settings.name)
-                    .unwrap_or_else(|_| self.settings.name.clone());
+                let owner = self.owner_from_key(t.key_bytes(m.key), kind);
                 (owner, m.value, t.key_ttl(m.key))
             }
             RuleRef::Ip(i) => {
@@ -466,6 +456,27 @@ impl ZoneRules {
                 (r.owner.clone(), r.value, r.ttl)
             }
         }
+    }
+
+    /// The absolute owner name of a name-table key (relative wire labels).
+    fn owner_from_key(&self, mut wire: &[u8], kind: NameKind) -> Name {
+        let mut owner = Name::new();
+        while let Some((&len, rest)) = wire.split_first() {
+            let len = usize::from(len).min(rest.len());
+            owner = match owner.append_label(&rest[..len]) {
+                Ok(n) => n,
+                Err(_) => return self.settings.name.clone(),
+            };
+            wire = &rest[len..];
+        }
+        if kind == NameKind::NsDname {
+            owner = owner
+                .append_label(RPZ_NSDNAME)
+                .unwrap_or_else(|_| Name::root());
+        }
+        owner
+            .append_domain(&self.settings.name)
+            .unwrap_or_else(|_| self.settings.name.clone())
     }
 
     // ----- lookups used by the policy set -------------------------------------------------
@@ -1035,6 +1046,11 @@ fn rdata_from_wire(t: RecordType, bytes: &[u8]) -> Option<RData> {
     Some(data)
 }
 
+/// Whether a type is DNSSEC signing or denial data, skipped without a warning.
+fn skip_quietly(t: RecordType) -> bool {
+    matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3)
+}
+
 /// Whether a type can never be local data (apex, delegation and DNSSEC types).
 fn never_policy_data(t: RecordType) -> bool {
     matches!(t, RecordType::SOA | RecordType::NS | RecordType::DNAME) || t.is_dnssec()
@@ -1092,56 +1108,78 @@ impl Builder {
 
     /// Compiles all records of one owner (`recs` non-empty, same owner name).
     fn add_owner(&mut self, recs: &[Record]) {
+        let owner = &recs[0].name;
+        let clean = recs.iter().all(|r| {
+            r.dns_class == DNSClass::IN
+                && !skip_quietly(r.record_type())
+                && !never_policy_data(r.record_type())
+        });
+        if !clean || !self.apex.zone_of(owner) {
+            self.add_owner_slow(recs);
+            return;
+        }
+        let refs: Vec<&Record> = recs.iter().collect();
+        self.add_rule(owner, &refs);
+    }
+
+    /// [`Self::add_owner`] for groups that need filtering (warnings, apex, DNSSEC data).
+    fn add_owner_slow(&mut self, recs: &[Record]) {
         let owner = recs[0].name.clone();
-        let mut usable: Vec<&Record> = Vec::with_capacity(recs.len());
+        let mut data: Vec<&Record> = Vec::with_capacity(recs.len());
+        let apex_labels = self.apex_labels;
+        let at_apex = owner.iter().len() <= apex_labels;
+        let mut apex_recs: Vec<&Record> = Vec::new();
         for r in recs {
+            let t = r.record_type();
             if r.dns_class != DNSClass::IN {
                 self.warn(r, WarningReason::NotClassIn, false);
             } else if !self.apex.zone_of(&r.name) {
                 self.warn(r, WarningReason::OutsideZone, false);
+            } else if at_apex {
+                apex_recs.push(r);
+            } else if skip_quietly(t) {
+                // DNSSEC signatures and denial records of a signed policy zone are expected.
+            } else if never_policy_data(t) {
+                self.warn(r, WarningReason::NeverPolicyData, false);
             } else {
-                usable.push(r);
+                data.push(r);
             }
         }
-        if usable.is_empty() {
+        if !apex_recs.is_empty() {
+            self.add_apex(&apex_recs);
+        }
+        if !data.is_empty() {
+            self.add_rule(&owner, &data);
+        }
+    }
+
+    /// Turns the usable records of one owner below the apex into a rule.
+    fn add_rule(&mut self, owner: &Name, data: &[&Record]) {
+        let n = owner.iter().len();
+        if n <= self.apex_labels {
+            self.add_apex(data);
             return;
         }
-        let all: Vec<&[u8]> = owner.iter().collect();
-        let rel_len = all.len().saturating_sub(self.apex_labels);
-        if rel_len == 0 {
-            self.add_apex(&usable);
-            return;
-        }
-        let rel = &all[..rel_len];
-        let target = match classify(rel) {
-            Some(t) => t,
+        let rel_len = n - self.apex_labels;
+        let mut inline: [&[u8]; 16] = [&[]; 16];
+        let mut spill: Vec<&[u8]> = Vec::new();
+        let rel: &[&[u8]] = if rel_len <= inline.len() {
+            for (slot, l) in inline.iter_mut().zip(owner.iter()) {
+                *slot = l;
+            }
+            &inline[..rel_len]
+        } else {
+            spill.extend(owner.iter().take(rel_len));
+            &spill
+        };
+        match classify(rel) {
+            Some(Target::Name(kind, labels)) => self.add_name_rule(kind, labels, owner, data),
+            Some(Target::Ip(kind, labels)) => self.add_ip_rule(kind, labels, owner, data),
             None => {
-                for r in usable {
+                for r in data {
                     self.warn(r, WarningReason::EmptyNsdname, false);
                 }
-                return;
             }
-        };
-        // DNSSEC signatures and denial records of a signed policy zone are expected: skip
-        // them quietly. Other never-data types get a warning.
-        let mut data: Vec<&Record> = Vec::with_capacity(usable.len());
-        for r in usable {
-            let t = r.record_type();
-            if matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3) {
-                continue;
-            }
-            if never_policy_data(t) {
-                self.warn(r, WarningReason::NeverPolicyData, false);
-                continue;
-            }
-            data.push(r);
-        }
-        if data.is_empty() {
-            return;
-        }
-        match target {
-            Target::Name(kind, labels) => self.add_name_rule(kind, labels, &owner, &data),
-            Target::Ip(kind, labels) => self.add_ip_rule(kind, labels, &owner, &data),
         }
     }
 
@@ -1286,6 +1324,14 @@ impl Builder {
 
     /// The encoded action and TTL for one owner's usable records.
     fn encode_action(&mut self, owner: &Name, data: &[&Record]) -> Option<(u32, u32)> {
+        // Fast path: the common single `CNAME <action>` rule.
+        if let [r] = data {
+            if let RData::CNAME(CNAME(target)) = &r.data {
+                if let Some(v) = special_cname(owner, target) {
+                    return Some((v, r.ttl));
+                }
+            }
+        }
         let cnames: Vec<&Record> = data
             .iter()
             .copied()
@@ -1321,7 +1367,7 @@ impl Builder {
             }
             if target
                 .iter()
-                .last()
+                .next_back()
                 .is_some_and(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"rpz-"))
             {
                 self.warn(chosen, WarningReason::UnknownRpzTarget, true);
@@ -1375,13 +1421,13 @@ impl Builder {
 
 /// The special action of a CNAME target, if it is one of the RPZ action names.
 fn special_cname(owner: &Name, target: &Name) -> Option<u32> {
-    let labels: Vec<&[u8]> = target.iter().collect();
-    match labels.as_slice() {
-        [] => Some(V_NXDOMAIN),
-        [l] if *l == b"*" => Some(V_NODATA),
-        [l] if l.eq_ignore_ascii_case(b"rpz-passthru") => Some(V_PASSTHRU),
-        [l] if l.eq_ignore_ascii_case(b"rpz-drop") => Some(V_DROP),
-        [l] if l.eq_ignore_ascii_case(b"rpz-tcp-only") => Some(V_TCP_ONLY),
+    let mut labels = target.iter();
+    match (labels.next(), labels.next()) {
+        (None, _) => Some(V_NXDOMAIN),
+        (Some(l), None) if l == b"*" => Some(V_NODATA),
+        (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-passthru") => Some(V_PASSTHRU),
+        (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-drop") => Some(V_DROP),
+        (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-tcp-only") => Some(V_TCP_ONLY),
         _ if target == owner => Some(V_PASSTHRU),
         _ => None,
     }
