@@ -39,8 +39,18 @@ pub enum Request {
         /// The zone, or all zones.
         zone: Option<String>,
     },
-    /// Policy zones: serial, rules, last load, last error.
+    /// Policy zones: serial, rules, last load or transfer, next refresh, expiry, last error.
     Zones,
+    /// Check a transferred policy zone's primaries now (BIND `rndc refresh`).
+    Refresh {
+        /// The zone.
+        zone: String,
+    },
+    /// Transfer a policy zone whole (AXFR) now, whatever its serial (BIND `rndc retransfer`).
+    Retransfer {
+        /// The zone.
+        zone: String,
+    },
     /// Which policy rule applies to a name, and why.
     Test {
         /// The query name.

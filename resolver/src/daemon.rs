@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::cache::{CacheLimits, PacketCache};
 use crate::control::{self, Reply, Request, Status, UpstreamStatus};
+use crate::distribution::Distribution;
 use crate::forward::ForwardTable;
 use crate::listen::{self, InFlight, TcpLimits};
 use crate::metrics::Metrics;
@@ -207,6 +208,8 @@ struct State {
     signals: mpsc::Sender<Signal>,
     /// Policy zones.
     policy: Arc<PolicyStore>,
+    /// Transferred policy zones (refresh / retransfer).
+    distribution: Arc<Distribution>,
 }
 
 impl control::Handler for State {
@@ -284,6 +287,8 @@ impl control::Handler for State {
                 Request::Zones => Reply::Zones {
                     zones: self.policy.status(),
                 },
+                Request::Refresh { zone } => check_reply(self.distribution.request_check(&zone, false)),
+                Request::Retransfer { zone } => check_reply(self.distribution.request_check(&zone, true)),
                 Request::Test {
                     name,
                     qtype,
@@ -413,6 +418,14 @@ impl State {
     }
 }
 
+/// The reply to `refresh` / `retransfer`.
+fn check_reply(r: Result<String, String>) -> Reply {
+    match r {
+        Ok(message) => Reply::Done { message },
+        Err(message) => Reply::Error { message },
+    }
+}
+
 /// Lower-cased wire form of a presentation name.
 fn wire_name(name: &str) -> Result<Vec<u8>, String> {
     use hickory_proto::serialize::binary::BinEncodable;
@@ -482,6 +495,9 @@ pub async fn run(
         metrics.clone(),
         policy.live(),
     ));
+    // Transferred zones: NOTIFY is routed from the listeners, timers start below.
+    let distribution = Distribution::new(&config, policy.clone(), &metrics)?;
+    pipeline.set_distribution(distribution.clone());
     let (stop_tx, stop_rx) = watch::channel(false);
     let inflight = Arc::new(InFlight::default());
     let tcp_connections = Arc::new(AtomicUsize::new(0));
@@ -540,7 +556,9 @@ pub async fn run(
         started,
         signals: sig_tx.clone(),
         policy: policy.clone(),
+        distribution: distribution.clone(),
     });
+    distribution.spawn(&stop_rx);
     let control_path = config.control.socket.clone();
     let control_listener = control::bind(&control_path)?;
     tasks.spawn(control::serve(

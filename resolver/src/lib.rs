@@ -17,12 +17,15 @@
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
 //! - [`listen`]: UDP and TCP listeners (RFC 7766).
 //! - [`control`]: the `sekishoctl` socket and its typed protocol.
+//! - [`distribution`]: policy zones kept in step with their primaries (SOA checks,
+//!   NOTIFY, IXFR/AXFR with TSIG), published through [`policy`] and saved to disk.
 //! - [`metrics`]: Prometheus registry and endpoint.
 //! - [`daemon`]: builds the parts from a `Config` and runs them until shutdown.
 
 pub mod cache;
 pub mod control;
 pub mod daemon;
+pub mod distribution;
 pub mod forward;
 pub mod listen;
 pub mod logging;

@@ -82,6 +82,8 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     /// The live policy set, swapped whole by the policy store.
     policy: Arc<ArcSwap<PolicySet>>,
+    /// Distribution: NOTIFY handler (set once by the daemon; unset = REFUSED).
+    distribution: std::sync::OnceLock<Arc<crate::distribution::Distribution>>,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
@@ -109,12 +111,18 @@ impl Pipeline {
             forwarders: ArcSwap::from_pointee(forwarders),
             metrics,
             policy,
+            distribution: std::sync::OnceLock::new(),
         }
     }
 
     /// The live policy set.
     pub fn policy(&self) -> Arc<PolicySet> {
         self.policy.load_full()
+    }
+
+    /// Distribution: hands NOTIFY messages to the zone-transfer side (once, at start-up).
+    pub fn set_distribution(&self, d: Arc<crate::distribution::Distribution>) {
+        let _ = self.distribution.set(d);
     }
 
     /// Our EDNS buffer size.
@@ -143,6 +151,11 @@ impl Pipeline {
             client.is_ipv6() && !is_v4_mapped(client.ip()),
             query.qtype,
         );
+        // Distribution: NOTIFY has its own ACL (allow-notify, TSIG), checked by the
+        // zone-transfer side before allow-query/allow-recursion, which are for queries.
+        if query.opcode == wire::OPCODE_NOTIFY {
+            return self.notify(packet, &query, client, out);
+        }
         let ip = client.ip();
         if !sekisho_conf::allows(&self.config.allow_query, ip)
             || !sekisho_conf::allows(&self.config.allow_recursion, ip)
@@ -153,7 +166,7 @@ impl Pipeline {
             return Step::Reply;
         }
         if query.opcode != wire::OPCODE_QUERY {
-            // NOTIFY is answered by the zone-transfer side once it exists.
+            // NOTIFY never gets here (answered above); other opcodes are refused by parse_query.
             self.metrics.refused("notimp");
             *out = wire::error_response(packet, Some(&query), rcode::NOTIMP, buf);
             self.metrics.response(rcode::NOTIMP, Source::Local);
@@ -467,6 +480,23 @@ impl Pipeline {
                 }
             },
         }
+    }
+
+    /// Distribution: a NOTIFY, answered by the zone-transfer side, or REFUSED when
+    /// no zone is transferred.
+    fn notify(&self, packet: &[u8], query: &Query<'_>, client: SocketAddr, out: &mut Vec<u8>) -> Step {
+        let step = match self.distribution.get() {
+            Some(d) if d.handle_notify(packet, client, out) => Step::Reply,
+            Some(_) => Step::Drop,
+            None => {
+                *out = wire::error_response(packet, Some(query), rcode::REFUSED, self.config.edns_buffer_size);
+                Step::Reply
+            }
+        };
+        if step == Step::Reply && out.len() > 3 {
+            self.metrics.response(out[3] & 0x0f, Source::Local);
+        }
+        step
     }
 
     /// Answer a packet that failed staged decoding.

@@ -95,6 +95,27 @@ pub struct ZoneStatus {
     pub last_error: Option<String>,
     /// Loads that failed since start.
     pub failures: u64,
+    /// Primaries the zone is transferred from (empty: file only).
+    #[serde(default)]
+    pub primaries: Vec<String>,
+    /// Unix time of the last successful transfer.
+    #[serde(default)]
+    pub last_transfer: Option<u64>,
+    /// Kind of the last successful transfer: `axfr` or `ixfr`.
+    #[serde(default)]
+    pub last_transfer_kind: Option<String>,
+    /// Unix time the primaries last confirmed our copy (SOA check or transfer).
+    #[serde(default)]
+    pub last_refresh: Option<u64>,
+    /// Unix time of the next scheduled SOA check.
+    #[serde(default)]
+    pub next_refresh: Option<u64>,
+    /// Unix time the copy expires without contact with a primary.
+    #[serde(default)]
+    pub expires: Option<u64>,
+    /// The copy went past its SOA expire without contact.
+    #[serde(default)]
+    pub expired: bool,
 }
 
 impl std::fmt::Display for ZoneStatus {
@@ -110,11 +131,40 @@ impl std::fmt::Display for ZoneStatus {
         if self.skipped > 0 {
             write!(f, ", {} records skipped", self.skipped)?;
         }
+        if !self.primaries.is_empty() {
+            write_transfer_status(f, self, unix_now())?;
+        }
         if let Some(e) = &self.last_error {
             write!(f, ", last error: {e}")?;
         }
         Ok(())
     }
+}
+
+/// The transfer part of a zone's status line: times shown relative to `now`.
+fn write_transfer_status(
+    f: &mut std::fmt::Formatter<'_>,
+    st: &ZoneStatus,
+    now: u64,
+) -> std::fmt::Result {
+    write!(f, ", primaries {}", st.primaries.join(" "))?;
+    match (st.last_transfer, &st.last_transfer_kind) {
+        (Some(t), Some(kind)) => write!(f, ", last transfer {}s ago ({kind})", now.saturating_sub(t))?,
+        (Some(t), None) => write!(f, ", last transfer {}s ago", now.saturating_sub(t))?,
+        (None, _) => write!(f, ", no transfer yet")?,
+    }
+    if let Some(t) = st.last_refresh {
+        write!(f, ", last refresh {}s ago", now.saturating_sub(t))?;
+    }
+    if let Some(t) = st.next_refresh {
+        write!(f, ", next refresh in {}s", t.saturating_sub(now))?;
+    }
+    if st.expired {
+        write!(f, ", EXPIRED")?;
+    } else if let Some(t) = st.expires {
+        write!(f, ", expires in {}s", t.saturating_sub(now))?;
+    }
+    Ok(())
 }
 
 /// Outcome of loading one zone.
@@ -182,6 +232,7 @@ impl PolicyStore {
             .map(|z| {
                 let st = ZoneStatus {
                     name: z.name.to_ascii(),
+                    primaries: z.primaries.iter().map(|p| p.to_string()).collect(),
                     file: z
                         .file
                         .as_ref()
@@ -289,6 +340,35 @@ impl PolicyStore {
             });
         }
         Ok(outcomes)
+    }
+
+    // ----- used by the distribution (zone transfer) side ------------------------------------
+
+    /// The live compiled rules of zone `name`.
+    pub fn zone_rules(&self, name: &hickory_proto::rr::Name) -> Option<Arc<ZoneRules>> {
+        self.live.load().zone(name).cloned()
+    }
+
+    /// Serialises a read-modify-publish of a zone against file loads (`reload`), so
+    /// a transfer never publishes a version derived from one that was replaced meanwhile.
+    pub async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.loading.lock().await
+    }
+
+    /// Publishes `rules` as the live version of its zone (one pointer swap, the same
+    /// `rcu` as a file load) and updates that zone's status with `f`.
+    pub fn install(&self, rules: Arc<ZoneRules>, f: impl FnOnce(&mut ZoneStatus)) {
+        let name = rules.name().clone();
+        self.live.rcu(|set| set.with_zone_replaced(rules.clone()));
+        self.update_status(&name, f);
+    }
+
+    /// Applies `f` to the status of zone `name`.
+    pub fn update_status(&self, name: &hickory_proto::rr::Name, f: impl FnOnce(&mut ZoneStatus)) {
+        let mut zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, st)) = zones.iter_mut().find(|(c, _)| &c.name == name) {
+            f(st);
+        }
     }
 
     /// Apply `f` to the status of zone `z`.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! sekishoctl [--socket PATH] [--config FILE] [--json] VERB [ARGS]
-//! verbs: status | reload [ZONE] | zones | test NAME [TYPE] [--client IP]
+//! verbs: status | reload [ZONE] | zones | refresh ZONE | retransfer ZONE | test NAME [TYPE] [--client IP]
 //!        | flush | flushname NAME | flushtree NAME | stop
 //! ```
 //! Exit codes: 0 success, 1 the daemon reported an error, 2 usage error,
@@ -19,7 +19,9 @@ const USAGE: &str = "usage: sekishoctl [--socket PATH] [--config FILE] [--json] 
 verbs:
   status             daemon state, cache, upstreams and policy zones
   reload [ZONE]      re-read policy zone files (all, or ZONE); a failed load keeps the old version
-  zones              policy zones: serial, rules, last load, last error
+  zones              policy zones: serial, rules, last load/transfer, next refresh, expiry, last error
+  refresh ZONE       check a transferred policy zone's primaries now (IXFR if newer)
+  retransfer ZONE    transfer a policy zone whole (AXFR) now
   test NAME [TYPE] [--client IP]
                      which policy zone, rule, trigger and action apply to NAME (exit 0 match, 1 none)
   flush              drop the whole cache
@@ -66,6 +68,8 @@ fn parse() -> Result<Args, String> {
             zone: Some((*z).into()),
         },
         ["zones"] => Request::Zones,
+        ["refresh", z] => Request::Refresh { zone: (*z).into() },
+        ["retransfer", z] => Request::Retransfer { zone: (*z).into() },
         ["test", n] => Request::Test {
             name: (*n).into(),
             qtype: None,
@@ -84,6 +88,7 @@ fn parse() -> Result<Args, String> {
         [verb @ ("flushname" | "flushtree" | "test")] => {
             return Err(format!("{verb} needs a NAME"))
         }
+        [verb @ ("refresh" | "retransfer")] => return Err(format!("{verb} needs a ZONE")),
         [verb, ..] => return Err(format!("unknown verb or wrong arguments: {verb}")),
     };
     Ok(Args {
