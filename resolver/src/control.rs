@@ -60,6 +60,13 @@ pub enum Request {
         /// The client address (127.0.0.1 when absent).
         client: Option<String>,
     },
+    /// Counters and gauges, read-only (never reset).
+    Stats,
+    /// Switch the query log on or off.
+    Querylog {
+        /// On or off.
+        on: bool,
+    },
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -81,6 +88,11 @@ pub enum Reply {
         lines: Vec<String>,
         /// Whether a rule matched.
         matched: bool,
+    },
+    /// `stats`: one `name{labels} value` line per sample.
+    Stats {
+        /// The samples.
+        lines: Vec<String>,
     },
     /// A verb that did something; the message says what.
     Done {

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
 use sekisho_conf::Config;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -287,13 +286,39 @@ impl control::Handler for State {
                 Request::Zones => Reply::Zones {
                     zones: self.policy.status(),
                 },
-                Request::Refresh { zone } => check_reply(self.distribution.request_check(&zone, false)),
-                Request::Retransfer { zone } => check_reply(self.distribution.request_check(&zone, true)),
+                Request::Refresh { zone } => {
+                    check_reply(self.distribution.request_check(&zone, false))
+                }
+                Request::Retransfer { zone } => {
+                    check_reply(self.distribution.request_check(&zone, true))
+                }
                 Request::Test {
                     name,
                     qtype,
                     client,
                 } => self.test(&name, qtype.as_deref(), client.as_deref()),
+                Request::Stats => {
+                    let p = &self.pipeline;
+                    p.metrics.refresh(
+                        p.cache.len(),
+                        p.cache.stats.evictions.load(Ordering::Relaxed),
+                        &self.policy.status(),
+                    );
+                    let text = String::from_utf8_lossy(&p.metrics.render()).into_owned();
+                    let lines = text
+                        .lines()
+                        .filter(|l| !l.starts_with('#') && !l.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    Reply::Stats { lines }
+                }
+                Request::Querylog { on } => {
+                    self.pipeline.query_log.store(on, Ordering::Relaxed);
+                    tracing::info!(query_log = on, "query log switched");
+                    Reply::Done {
+                        message: format!("query log {}", if on { "on" } else { "off" }),
+                    }
+                }
                 Request::Stop => {
                     let _ = self.signals.try_send(Signal::Stop);
                     Reply::Done {
@@ -574,7 +599,17 @@ pub async fn run(
                 proto: "tcp",
                 source,
             })?;
-        tasks.spawn(serve_metrics(l, pipeline.clone(), stop_rx.clone()));
+        let scrape = state.clone();
+        let render: crate::http::Render = Arc::new(move || {
+            let p = &scrape.pipeline;
+            p.metrics.refresh(
+                p.cache.len(),
+                p.cache.stats.evictions.load(Ordering::Relaxed),
+                &scrape.policy.status(),
+            );
+            p.metrics.render()
+        });
+        tasks.spawn(crate::http::serve_metrics(l, render, stop_rx.clone()));
     }
     if os_signals {
         spawn_os_signals(sig_tx.clone());
@@ -588,13 +623,22 @@ pub async fn run(
         metrics = ?config.metrics.listen,
         "sekisho ready"
     );
+    crate::sdnotify::notify("READY=1");
     let mut current = config;
     while let Some(sig) = sig_rx.recv().await {
         match sig {
             Signal::Stop => break,
             Signal::Reload => {
-                reload(&mut current, config_path.as_deref(), &state, &metrics, &stop_rx);
+                crate::sdnotify::reloading();
+                reload(
+                    &mut current,
+                    config_path.as_deref(),
+                    &state,
+                    &metrics,
+                    &stop_rx,
+                );
                 let _ = policy.load(None).await;
+                crate::sdnotify::notify("READY=1");
             }
         }
     }
@@ -602,6 +646,7 @@ pub async fn run(
         in_flight = inflight.count(),
         "stopping: draining queries in flight"
     );
+    crate::sdnotify::notify("STOPPING=1");
     let _ = stop_tx.send(true);
     inflight.drain(Duration::from_secs(2)).await;
     while tasks.join_next().await.is_some() {}
@@ -675,63 +720,4 @@ fn spawn_os_signals(tx: mpsc::Sender<Signal>) {
             }
         }
     });
-}
-
-/// A minimal HTTP/1.x endpoint for `GET /metrics`. Each client is bounded
-/// in time and size, so a slow scraper cannot hold anything up.
-async fn serve_metrics(
-    listener: TcpListener,
-    pipeline: Arc<Pipeline>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let last_evictions = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    loop {
-        let (mut stream, _) = tokio::select! {
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-            _ = stop.changed() => return,
-        };
-        let p = pipeline.clone();
-        let last = last_evictions.clone();
-        tokio::spawn(async move {
-            let work = async {
-                let mut req = vec![0u8; 8192];
-                let mut n = 0;
-                while n < req.len() {
-                    let k = stream.read(&mut req[n..]).await?;
-                    if k == 0 {
-                        break;
-                    }
-                    n += k;
-                    if req[..n].windows(4).any(|w| w == b"\r\n\r\n")
-                        || req[..n].windows(2).any(|w| w == b"\n\n")
-                    {
-                        break;
-                    }
-                }
-                let head = String::from_utf8_lossy(&req[..n]);
-                let path = head.split_whitespace().nth(1).unwrap_or("");
-                let (status, body) = if head.starts_with("GET ")
-                    && (path == "/metrics" || path.starts_with("/metrics?"))
-                {
-                    let m = &p.metrics;
-                    m.cache_entries
-                        .set(i64::try_from(p.cache.len()).unwrap_or(i64::MAX));
-                    let ev = p.cache.stats.evictions.load(Ordering::Relaxed);
-                    let prev = last.swap(ev, Ordering::Relaxed);
-                    m.cache_evictions.inc_by(ev.saturating_sub(prev));
-                    ("200 OK", m.render())
-                } else {
-                    ("404 Not Found", b"not found: try /metrics\n".to_vec())
-                };
-                let header = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                stream.write_all(header.as_bytes()).await?;
-                stream.write_all(&body).await?;
-                stream.shutdown().await
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), work).await;
-        });
-    }
 }

@@ -11,9 +11,13 @@
 //! hash lookup. Gauges that describe state (cache entries, upstream up) are
 //! refreshed at scrape time by [`Metrics::render`]'s caller.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Query types counted by name; everything else is `other`.
@@ -150,6 +154,37 @@ pub struct Metrics {
     pub config_reloads: IntCounterVec,
     /// Policy rewrites by zone, trigger and action.
     rpz_hits: IntCounterVec,
+    /// Per policy zone: SOA serial.
+    zone_serial: IntGaugeVec,
+    /// Per policy zone: rules.
+    zone_rules: IntGaugeVec,
+    /// Per policy zone: Unix time of the last successful load or transfer.
+    zone_last_success: IntGaugeVec,
+    /// Per policy zone: seconds the last successful load took.
+    zone_load_duration: GaugeVec,
+    /// Per policy zone: failed loads or transfers.
+    zone_failures: IntCounterVec,
+    /// Process: resident memory.
+    process_resident: IntGauge,
+    /// Process: virtual memory.
+    process_virtual: IntGauge,
+    /// Process: CPU time used.
+    process_cpu: Counter,
+    /// Process: open file descriptors.
+    process_fds: IntGauge,
+    /// What the last scrape saw of monotonic sources (to turn them into counter increments).
+    scrape: Scrape,
+}
+
+/// Values seen at the previous scrape.
+#[derive(Debug, Default)]
+struct Scrape {
+    /// Cache evictions.
+    evictions: AtomicU64,
+    /// CPU time in clock ticks.
+    cpu_ticks: AtomicU64,
+    /// Failures per zone.
+    zone_failures: Mutex<HashMap<String, u64>>,
 }
 
 /// Handles for one upstream.
@@ -302,7 +337,92 @@ impl Metrics {
             &["zone", "trigger", "action"],
         )?;
         registry.register(Box::new(rpz_hits.clone()))?;
+        let zone_serial = IntGaugeVec::new(
+            Opts::new(
+                "sekisho_rpz_zone_serial",
+                "SOA serial of the live version of a policy zone",
+            ),
+            &["zone"],
+        )?;
+        let zone_rules = IntGaugeVec::new(
+            Opts::new(
+                "sekisho_rpz_zone_rules",
+                "Rules in the live version of a policy zone",
+            ),
+            &["zone"],
+        )?;
+        let zone_last_success = IntGaugeVec::new(
+            Opts::new(
+                "sekisho_rpz_zone_last_success_timestamp_seconds",
+                "Unix time of the last successful load or transfer of a policy zone",
+            ),
+            &["zone"],
+        )?;
+        let zone_load_duration = GaugeVec::new(
+            Opts::new(
+                "sekisho_rpz_load_duration_seconds",
+                "Seconds the last successful load of a policy zone took (read, compile, swap)",
+            ),
+            &["zone"],
+        )?;
+        let zone_failures = IntCounterVec::new(
+            Opts::new(
+                "sekisho_rpz_zone_failures_total",
+                "Failed loads or transfers of a policy zone (the previous version stays live)",
+            ),
+            &["zone"],
+        )?;
+        let process_resident = IntGauge::new(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+        )?;
+        let process_virtual = IntGauge::new(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes",
+        )?;
+        let process_cpu = Counter::new(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds",
+        )?;
+        let process_fds = IntGauge::new("process_open_fds", "Number of open file descriptors")?;
+        let process_start = IntGauge::new(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch in seconds",
+        )?;
+        for c in [&zone_serial, &zone_rules, &zone_last_success] {
+            registry.register(Box::new(c.clone()))?;
+        }
+        registry.register(Box::new(zone_load_duration.clone()))?;
+        registry.register(Box::new(zone_failures.clone()))?;
+        for g in [
+            &process_resident,
+            &process_virtual,
+            &process_fds,
+            &process_start,
+        ] {
+            registry.register(Box::new(g.clone()))?;
+        }
+        registry.register(Box::new(process_cpu.clone()))?;
+        process_start.set(
+            i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+            )
+            .unwrap_or(0),
+        );
         Ok(Metrics {
+            zone_serial,
+            zone_rules,
+            zone_last_success,
+            zone_load_duration,
+            zone_failures,
+            process_resident,
+            process_virtual,
+            process_cpu,
+            process_fds,
+            scrape: Scrape::default(),
             rpz_hits,
             registry,
             queries,
@@ -371,6 +491,73 @@ impl Metrics {
                 .iter()
                 .map(|r| self.upstream_errors.with_label_values(&[label, r]))
                 .collect(),
+        }
+    }
+
+    /// Bring state gauges up to date before a scrape: cache size and
+    /// evictions, policy zones, process figures from /proc.
+    pub fn refresh(
+        &self,
+        cache_entries: usize,
+        evictions: u64,
+        zones: &[crate::policy::ZoneStatus],
+    ) {
+        self.cache_entries
+            .set(i64::try_from(cache_entries).unwrap_or(i64::MAX));
+        let prev = self.scrape.evictions.swap(evictions, Ordering::Relaxed);
+        self.cache_evictions.inc_by(evictions.saturating_sub(prev));
+        {
+            let mut seen = self
+                .scrape
+                .zone_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for z in zones {
+                let name = z.name.as_str();
+                self.zone_serial
+                    .with_label_values(&[name])
+                    .set(i64::from(z.serial.unwrap_or(0)));
+                self.zone_rules
+                    .with_label_values(&[name])
+                    .set(i64::try_from(z.rules).unwrap_or(i64::MAX));
+                self.zone_last_success
+                    .with_label_values(&[name])
+                    .set(i64::try_from(z.last_load.unwrap_or(0)).unwrap_or(0));
+                self.zone_load_duration
+                    .with_label_values(&[name])
+                    .set(z.load_seconds.unwrap_or(0.0));
+                let before = seen.insert(z.name.clone(), z.failures).unwrap_or(0);
+                self.zone_failures
+                    .with_label_values(&[name])
+                    .inc_by(z.failures.saturating_sub(before));
+            }
+        }
+        self.refresh_process();
+    }
+
+    /// Process figures from /proc/self (Linux).
+    fn refresh_process(&self) {
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the parenthesised command name; utime and stime are
+            // fields 14 and 15, vsize 23 and rss 24 (1-based, proc(5)).
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                // rest starts at field 3 (state), so field n is f[n - 3].
+                let ticks = num(11) + num(12);
+                let prev = self.scrape.cpu_ticks.swap(ticks, Ordering::Relaxed);
+                // USER_HZ is 100 on every Linux ABI Sekisho targets.
+                self.process_cpu
+                    .inc_by(ticks.saturating_sub(prev) as f64 / 100.0);
+                self.process_virtual
+                    .set(i64::try_from(num(20)).unwrap_or(0));
+                self.process_resident
+                    .set(i64::try_from(num(21) * 4096).unwrap_or(0));
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+            self.process_fds
+                .set(i64::try_from(dir.count()).unwrap_or(0));
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Pipeline {
     policy: Arc<ArcSwap<PolicySet>>,
     /// Distribution: NOTIFY handler (set once by the daemon; unset = REFUSED).
     distribution: std::sync::OnceLock<Arc<crate::distribution::Distribution>>,
+    /// Log every query (`querylog on|off`); off by default.
+    pub query_log: std::sync::atomic::AtomicBool,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
@@ -106,6 +108,7 @@ impl Pipeline {
         policy: Arc<ArcSwap<PolicySet>>,
     ) -> Pipeline {
         Pipeline {
+            query_log: std::sync::atomic::AtomicBool::new(false),
             config,
             cache,
             forwarders: ArcSwap::from_pointee(forwarders),
@@ -157,6 +160,17 @@ impl Pipeline {
             return self.notify(packet, &query, client, out);
         }
         let ip = client.ip();
+        if self.query_log.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                target: "query",
+                "client {} query: {} IN {} {}{}",
+                self.client_label(ip),
+                wire_name_text(query.qname_wire()),
+                RecordType::from(query.qtype),
+                proto.as_label(),
+                if query.rd { " +RD" } else { "" }
+            );
+        }
         if !sekisho_conf::allows(&self.config.allow_query, ip)
             || !sekisho_conf::allows(&self.config.allow_recursion, ip)
         {
@@ -247,6 +261,9 @@ impl Pipeline {
                 .rewrite(decision, packet, &query, client, n, None, proto, deadline)
                 .await
             {
+                self.metrics
+                    .request_duration
+                    .observe(started.elapsed().as_secs_f64());
                 return answer;
             }
             // PASSTHRU (or TCP-only over TCP): the real answer, policy done.
@@ -278,6 +295,9 @@ impl Pipeline {
                 )
                 .await
             {
+                self.metrics
+                    .request_duration
+                    .observe(started.elapsed().as_secs_f64());
                 return answer;
             }
         }
@@ -484,12 +504,23 @@ impl Pipeline {
 
     /// Distribution: a NOTIFY, answered by the zone-transfer side, or REFUSED when
     /// no zone is transferred.
-    fn notify(&self, packet: &[u8], query: &Query<'_>, client: SocketAddr, out: &mut Vec<u8>) -> Step {
+    fn notify(
+        &self,
+        packet: &[u8],
+        query: &Query<'_>,
+        client: SocketAddr,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let step = match self.distribution.get() {
             Some(d) if d.handle_notify(packet, client, out) => Step::Reply,
             Some(_) => Step::Drop,
             None => {
-                *out = wire::error_response(packet, Some(query), rcode::REFUSED, self.config.edns_buffer_size);
+                *out = wire::error_response(
+                    packet,
+                    Some(query),
+                    rcode::REFUSED,
+                    self.config.edns_buffer_size,
+                );
                 Step::Reply
             }
         };
@@ -612,6 +643,33 @@ fn policy_query<'a>(query: &Query<'_>, client: IpAddr, qname: &'a Name) -> Polic
         recursion_desired: query.rd,
         dnssec_ok: query.dnssec_ok(),
     }
+}
+
+/// Presentation form of an uncompressed wire name (for the query log).
+fn wire_name_text(wire: &[u8]) -> String {
+    let mut out = String::with_capacity(wire.len());
+    let mut pos = 0;
+    while let Some(&len) = wire.get(pos) {
+        if len == 0 {
+            break;
+        }
+        for &b in wire.get(pos + 1..pos + 1 + usize::from(len)).unwrap_or(&[]) {
+            match b {
+                b'.' | b'\\' => {
+                    out.push('\\');
+                    out.push(char::from(b));
+                }
+                0x21..=0x7e => out.push(char::from(b)),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push('.');
+        pos += 1 + usize::from(len);
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
 }
 
 /// A hickory name from an uncompressed wire name.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! sekishoctl [--socket PATH] [--config FILE] [--json] VERB [ARGS]
-//! verbs: status | reload [ZONE] | zones | refresh ZONE | retransfer ZONE | test NAME [TYPE] [--client IP]
+//! verbs: status | reload [ZONE] | zones | refresh ZONE | retransfer ZONE | stats | querylog on|off | test NAME [TYPE] [--client IP]
 //!        | flush | flushname NAME | flushtree NAME | stop
 //! ```
 //! Exit codes: 0 success, 1 the daemon reported an error, 2 usage error,
@@ -24,6 +24,8 @@ verbs:
   retransfer ZONE    transfer a policy zone whole (AXFR) now
   test NAME [TYPE] [--client IP]
                      which policy zone, rule, trigger and action apply to NAME (exit 0 match, 1 none)
+  stats              counters and gauges, one per line (read-only, never reset)
+  querylog on|off    log every query (off by default)
   flush              drop the whole cache
   flushname NAME     drop cached answers for NAME
   flushtree NAME     drop cached answers at or below NAME
@@ -70,6 +72,10 @@ fn parse() -> Result<Args, String> {
         ["zones"] => Request::Zones,
         ["refresh", z] => Request::Refresh { zone: (*z).into() },
         ["retransfer", z] => Request::Retransfer { zone: (*z).into() },
+        ["stats"] => Request::Stats,
+        ["querylog", "on"] => Request::Querylog { on: true },
+        ["querylog", "off"] => Request::Querylog { on: false },
+        ["querylog"] => return Err("querylog needs on or off".into()),
         ["test", n] => Request::Test {
             name: (*n).into(),
             qtype: None,
@@ -155,6 +161,14 @@ fn main() -> ExitCode {
         Reply::Status(s) => {
             if !args.json {
                 print!("{s}");
+            }
+            ExitCode::SUCCESS
+        }
+        Reply::Stats { lines } => {
+            if !args.json {
+                for l in &lines {
+                    println!("{l}");
+                }
             }
             ExitCode::SUCCESS
         }

@@ -1,0 +1,244 @@
+//! Operating the daemon: the Prometheus endpoint checked by a real parser
+//! (`promtool check metrics`), counters that move, the query log, the
+//! read-only stats verb, and SIGHUP with a broken configuration.
+//! Each test owns 127.0.37.0/24.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::rr::RecordType;
+
+const ZONE: &str = "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp A 192.0.2.10\n";
+
+fn config(s: &Scratch, ip: &str, extra_server: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["{ip}:5300"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "{d}"
+{extra_server}
+[[response-policy.zone]]
+name = "block."
+file = "block.rpz"
+[control]
+socket = "{d}/control.sock"
+[metrics]
+listen = "{ip}:9153"
+"#,
+        d = s.path.display()
+    )
+}
+
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).expect("connect metrics");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut s = String::new();
+    let _ = c.read_to_string(&mut s);
+    let (head, body) = s.split_once("\r\n\r\n").unwrap_or((&s, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(body: &str, prefix: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {prefix} in\n{body}"))
+}
+
+#[test]
+fn the_metrics_endpoint_parses_with_promtool_and_its_counters_move() {
+    let s = Scratch::new("ops-metrics");
+    s.file("block.rpz", ZONE);
+    let listen: SocketAddr = "127.0.37.1:5300".parse().expect("addr");
+    let sk = start_sekisho(&s.path, "metrics", &config(&s, "127.0.37.1", ""), listen);
+    let (head, before) = http_get("127.0.37.1:9153", "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/plain; version=0.0.4"));
+    let (head404, _) = http_get("127.0.37.1:9153", "/other");
+    assert!(head404.starts_with("HTTP/1.1 404"));
+
+    for _ in 0..3 {
+        query(listen, "bad.example1.jp.", RecordType::A);
+        query(listen, "clean.example1.jp.", RecordType::AAAA);
+    }
+    let (code, _, _) = ctl(&s.path.join("control.sock"), &["reload"]);
+    assert_eq!(code, 0);
+    let (_, after) = http_get("127.0.37.1:9153", "/metrics");
+    let q = r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="A"}"#;
+    assert_eq!(sample(&after, q) - sample(&before, q), 3.0);
+    let hits = r#"sekisho_rpz_hits_total{action="Local-Data",trigger="QNAME",zone="block."}"#;
+    assert_eq!(sample(&after, hits), 3.0);
+    assert_eq!(
+        sample(&after, r#"sekisho_rpz_zone_rules{zone="block."}"#),
+        1.0
+    );
+    assert_eq!(
+        sample(&after, r#"sekisho_rpz_zone_serial{zone="block."}"#),
+        1.0
+    );
+    assert!(
+        sample(
+            &after,
+            r#"sekisho_rpz_zone_last_success_timestamp_seconds{zone="block."}"#
+        ) > 1.7e9
+    );
+    assert!(sample(&after, "process_resident_memory_bytes") > 1e6);
+    assert!(sample(&after, "sekisho_request_duration_seconds_count") >= 6.0);
+    assert!(
+        !after.contains("bad.example1.jp"),
+        "no query name ever becomes a label"
+    );
+    assert!(
+        !after.contains("127.0.0.1"),
+        "no client address ever becomes a label"
+    );
+
+    // A real Prometheus parser agrees with the exposition (Debian's prometheus package).
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus) must be installed");
+    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), after.as_bytes())
+        .expect("feed");
+    let out = child.wait_with_output().expect("promtool ran");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "promtool rejected the exposition:\n{report}"
+    );
+    drop(sk);
+}
+
+#[test]
+fn stats_querylog_and_the_verbs_scripts_rely_on() {
+    let s = Scratch::new("ops-verbs");
+    s.file("block.rpz", ZONE);
+    let listen: SocketAddr = "127.0.37.11:5300".parse().expect("addr");
+    let sk = start_sekisho(&s.path, "verbs", &config(&s, "127.0.37.11", ""), listen);
+    let sock = s.path.join("control.sock");
+    query(listen, "quiet.example1.jp.", RecordType::A);
+    assert!(
+        !sk.log_text().contains("quiet.example1.jp"),
+        "query log is off by default"
+    );
+    let (code, out, _) = ctl(&sock, &["querylog", "on"]);
+    assert_eq!((code, out.trim()), (0, "query log on"));
+    query(listen, "Loud.Example1.JP.", RecordType::MX);
+    assert!(
+        eventually(Duration::from_secs(2), || sk
+            .log_text()
+            .contains("query: Loud.Example1.JP. IN MX udp +RD")),
+        "{}",
+        sk.log_text()
+    );
+    let (code, _, _) = ctl(&sock, &["querylog", "off"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = ctl(&sock, &["querylog"]);
+    assert_eq!(code, 2, "{err}");
+
+    let (code, out, _) = ctl(&sock, &["stats"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("sekisho_queries_total{") && l.ends_with(" 1")),
+        "{out}"
+    );
+    let (_, again, _) = ctl(&sock, &["stats"]);
+    let count = |t: &str| {
+        t.lines()
+            .filter(|l| l.starts_with("sekisho_responses_total"))
+            .map(|l| l.to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(count(&out), count(&again), "stats never resets counters");
+
+    let (code, out, _) = ctl(&sock, &["zones"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("policy zone block.: serial 1, 1 rules"),
+        "{out}"
+    );
+    let (code, out, _) = ctl(&sock, &["--json", "zones"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["zones"][0]["serial"], 1);
+    let (code, _, err) = ctl(&sock, &["reload", "no-such-zone"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no policy zone named no-such-zone"), "{err}");
+    let (code, out, _) = ctl(
+        &sock,
+        &["test", "bad.example1.jp", "AAAA", "--client", "192.0.2.7"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "rpz QNAME Local-Data rewrite bad.example1.jp/AAAA/IN via bad.example1.jp.block"
+        ),
+        "{out}"
+    );
+    let (code, _, err) = ctl(&sock, &["test", "x.jp", "BOGUSTYPE"]);
+    assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_the_running_one() {
+    let s = Scratch::new("ops-sighup");
+    s.file("block.rpz", ZONE);
+    let listen: SocketAddr = "127.0.37.21:5300".parse().expect("addr");
+    let good = config(&s, "127.0.37.21", "");
+    let mut sk = start_sekisho(&s.path, "sighup", &good, listen);
+    let cfg_path = s.path.join("sekisho-sighup.toml");
+    std::fs::write(
+        &cfg_path,
+        good.replace(
+            "[server]\n",
+            "[server]\nedns-buffer-size = \"lots\"\nbogus-key = 1\n",
+        ),
+    )
+    .expect("write");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .contains("reload refused")),
+        "the broken config is refused: {}",
+        sk.log_text()
+    );
+    assert!(
+        sk.log_text().contains("server.edns-buffer-size") || sk.log_text().contains("bogus-key"),
+        "the log names the key"
+    );
+    assert!(sk.is_running());
+    let m = query(listen, "bad.example1.jp.", RecordType::A);
+    assert_eq!(
+        m.answers.len(),
+        1,
+        "still serving with the old configuration and policy"
+    );
+    let (_, metrics) = http_get("127.0.37.21:9153", "/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"sekisho_config_reloads_total{result="failure"}"#
+        ),
+        1.0
+    );
+    assert_eq!(sk.stop(), Some(0), "SIGTERM still drains and exits 0");
+}
