@@ -270,16 +270,7 @@ health-check = { mode = "lazy", check-interval = "200ms", failed-interval = "500
 #[test]
 fn the_cache_answers_repeats_counts_ttls_down_and_keeps_negative_answers() {
     let s = Scratch::new("cache");
-    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
-    let _nsd = start_nsd(&s.path, "127.0.34.1", 5353, &[("example1.jp.", &zone)]);
-    let up = start_unbound(
-        &s.path,
-        "127.0.34.2",
-        5353,
-        None,
-        "example1.jp.",
-        "127.0.34.1@5353",
-    );
+    let (_nsd, up) = start_example_upstream(&s, "127.0.34.1", "127.0.34.2");
     let listen: SocketAddr = "127.0.34.3:5300".parse().expect("addr");
     let cfg = config(&s, "127.0.34.3:5300", &["127.0.34.2@5353".into()], "", "");
     let _sk = start_sekisho(&s.path, "cache", &cfg, listen);
@@ -334,16 +325,7 @@ fn the_cache_answers_repeats_counts_ttls_down_and_keeps_negative_answers() {
 #[test]
 fn large_answers_are_truncated_over_udp_and_complete_over_tcp() {
     let s = Scratch::new("tc");
-    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
-    let _nsd = start_nsd(&s.path, "127.0.34.11", 5353, &[("example1.jp.", &zone)]);
-    let _up = start_unbound(
-        &s.path,
-        "127.0.34.12",
-        5353,
-        None,
-        "example1.jp.",
-        "127.0.34.11@5353",
-    );
+    let (_nsd, _up) = start_example_upstream(&s, "127.0.34.11", "127.0.34.12");
     let listen: SocketAddr = "127.0.34.13:5300".parse().expect("addr");
     let cfg = config(&s, "127.0.34.13:5300", &["127.0.34.12@5353".into()], "", "");
     let sk = start_sekisho(&s.path, "tc", &cfg, listen);
@@ -381,16 +363,7 @@ fn large_answers_are_truncated_over_udp_and_complete_over_tcp() {
 #[test]
 fn tcp_queries_pipelined_on_one_connection_are_all_answered() {
     let s = Scratch::new("pipeline");
-    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
-    let _nsd = start_nsd(&s.path, "127.0.34.21", 5353, &[("example1.jp.", &zone)]);
-    let _up = start_unbound(
-        &s.path,
-        "127.0.34.22",
-        5353,
-        None,
-        "example1.jp.",
-        "127.0.34.21@5353",
-    );
+    let (_nsd, _up) = start_example_upstream(&s, "127.0.34.21", "127.0.34.22");
     let listen: SocketAddr = "127.0.34.23:5300".parse().expect("addr");
     let cfg = config(&s, "127.0.34.23:5300", &["127.0.34.22@5353".into()], "", "");
     let _sk = start_sekisho(&s.path, "pipeline", &cfg, listen);

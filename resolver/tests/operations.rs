@@ -34,14 +34,8 @@ listen = "{ip}:9153"
     )
 }
 
-fn http_get(addr: &str, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(addr).expect("connect metrics");
-    c.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-    let mut s = String::new();
-    let _ = c.read_to_string(&mut s);
+fn get(addr: &str, path: &str) -> (String, String) {
+    let s = http_get(addr, path);
     let (head, body) = s.split_once("\r\n\r\n").unwrap_or((&s, ""));
     (head.to_owned(), body.to_owned())
 }
@@ -61,10 +55,10 @@ fn the_metrics_endpoint_parses_with_promtool_and_its_counters_move() {
     s.file("block.rpz", ZONE);
     let listen: SocketAddr = "127.0.37.1:5300".parse().expect("addr");
     let sk = start_sekisho(&s.path, "metrics", &config(&s, "127.0.37.1", ""), listen);
-    let (head, before) = http_get("127.0.37.1:9153", "/metrics");
+    let (head, before) = get("127.0.37.1:9153", "/metrics");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(head.contains("text/plain; version=0.0.4"));
-    let (head404, _) = http_get("127.0.37.1:9153", "/other");
+    let (head404, _) = get("127.0.37.1:9153", "/other");
     assert!(head404.starts_with("HTTP/1.1 404"));
 
     for _ in 0..3 {
@@ -73,7 +67,7 @@ fn the_metrics_endpoint_parses_with_promtool_and_its_counters_move() {
     }
     let (code, _, _) = ctl(&s.path.join("control.sock"), &["reload"]);
     assert_eq!(code, 0);
-    let (_, after) = http_get("127.0.37.1:9153", "/metrics");
+    let (_, after) = get("127.0.37.1:9153", "/metrics");
     let q = r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="A"}"#;
     assert_eq!(sample(&after, q) - sample(&before, q), 3.0);
     let hits = r#"sekisho_rpz_hits_total{action="Local-Data",trigger="QNAME",zone="block."}"#;
@@ -232,7 +226,7 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
         1,
         "still serving with the old configuration and policy"
     );
-    let (_, metrics) = http_get("127.0.37.21:9153", "/metrics");
+    let (_, metrics) = get("127.0.37.21:9153", "/metrics");
     assert_eq!(
         sample(
             &metrics,

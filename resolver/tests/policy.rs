@@ -35,9 +35,7 @@ struct Setup {
 fn setup(tag: &str, octet: u8, log_client_ip: &str) -> Setup {
     let s = Scratch::new(tag);
     let ip = |n: u8| format!("127.0.38.{}", octet + n);
-    let zf = s.file("example1.jp.zone", &example_zone("example1.jp."));
-    let nsd = start_nsd(&s.path, &ip(0), 5353, &[("example1.jp.", &zf)]);
-    let up = start_unbound(&s.path, &ip(1), 5353, None, "example1.jp.", &format!("{}@5353", ip(0)));
+    let (nsd, up) = start_example_upstream(&s, &ip(0), &ip(1));
     s.file("block.rpz", &zone(1, ""));
     let listen: SocketAddr = format!("{}:5300", ip(2)).parse().expect("addr");
     let cfg = format!(
@@ -65,7 +63,13 @@ log-client-ip = "{log_client_ip}"
         metrics = ip(2),
     );
     let sk = start_sekisho(&s.path, tag, &cfg, listen);
-    Setup { s, sk, listen, _nsd: nsd, _up: up }
+    Setup {
+        s,
+        sk,
+        listen,
+        _nsd: nsd,
+        _up: up,
+    }
 }
 
 fn first_a(m: &Message) -> Option<String> {
@@ -90,24 +94,56 @@ fn triggers_rewrite_real_answers_as_bind_would() {
     assert!(!m.metadata.authoritative);
     assert!(m.metadata.recursion_available);
     assert_eq!(m.answers[0].ttl, 60, "TTL = min(300, max-policy-ttl 60)");
-    assert!(m.additionals.iter().any(|r| r.record_type() == RecordType::SOA && r.name.to_ascii() == "block."));
-    let raw = exchange_udp(None, t.listen, &make_query("bad.example1.jp.", RecordType::A, Some(1232)).to_vec().expect("encode"), Duration::from_secs(5)).expect("answer");
+    assert!(m
+        .additionals
+        .iter()
+        .any(|r| r.record_type() == RecordType::SOA && r.name.to_ascii() == "block."));
+    let raw = exchange_udp(
+        None,
+        t.listen,
+        &make_query("bad.example1.jp.", RecordType::A, Some(1232))
+            .to_vec()
+            .expect("encode"),
+        Duration::from_secs(5),
+    )
+    .expect("answer");
     assert!(
-        raw.windows(6).any(|w| w[0..2] == [0, 15] && w[4..6] == [0, 15]),
+        raw.windows(6)
+            .any(|w| w[0..2] == [0, 15] && w[4..6] == [0, 15]),
         "EDE option (code 15) with INFO-CODE 15 Blocked present"
     );
     // Wildcard NXDOMAIN below, not at, the wildcard's parent.
-    assert_eq!(query(t.listen, "a.b.wild.example1.jp.", RecordType::A).metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        query(t.listen, "a.b.wild.example1.jp.", RecordType::A)
+            .metadata
+            .response_code,
+        ResponseCode::NXDomain
+    );
     // Local data of the queried type: AAAA.
     let m = query(t.listen, "bad.example1.jp.", RecordType::AAAA);
-    assert!(m.answers.iter().any(|r| matches!(&r.data, RData::AAAA(a) if a.0.to_string() == "2001:db8::10")));
+    assert!(m
+        .answers
+        .iter()
+        .any(|r| matches!(&r.data, RData::AAAA(a) if a.0.to_string() == "2001:db8::10")));
     // PASSTHRU: the real answer, even though the name is listed.
     let m = query(t.listen, "www.example1.jp.", RecordType::A);
     assert_eq!(first_a(&m).as_deref(), Some("192.0.2.1"));
     // Client IP: every name is NXDOMAIN for 127.0.38.77.
     let src: IpAddr = "127.0.38.77".parse().expect("ip");
-    let m = query_udp_from(Some(src), t.listen, "www.example1.jp.", RecordType::A, Some(1232), Duration::from_secs(5)).expect("answer");
-    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "client-IP beats QNAME passthru in the same zone");
+    let m = query_udp_from(
+        Some(src),
+        t.listen,
+        "www.example1.jp.",
+        RecordType::A,
+        Some(1232),
+        Duration::from_secs(5),
+    )
+    .expect("answer");
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NXDomain,
+        "client-IP beats QNAME passthru in the same zone"
+    );
     // Over TCP the same rewrite.
     let m = query_tcp(t.listen, "bad.example1.jp.", RecordType::A);
     assert_eq!(first_a(&m).as_deref(), Some("192.0.2.10"));
@@ -116,10 +152,16 @@ fn triggers_rewrite_real_answers_as_bind_would() {
     assert!(log.contains("client 127.0.0.0#0 (bad.example1.jp): rpz QNAME Local-Data rewrite bad.example1.jp/A/IN via bad.example1.jp.block"), "{log}");
     assert!(log.contains("rpz CLIENT-IP NXDOMAIN rewrite www.example1.jp/A/IN via 32.77.38.0.127.rpz-client-ip.block"), "{log}");
     // sekishoctl test explains.
-    let (code, out, _) = ctl(&t.s.path.join("control.sock"), &["test", "x.wild.example1.jp", "AAAA"]);
+    let (code, out, _) = ctl(
+        &t.s.path.join("control.sock"),
+        &["test", "x.wild.example1.jp", "AAAA"],
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("trigger QNAME action NXDOMAIN"), "{out}");
-    let (code, out, _) = ctl(&t.s.path.join("control.sock"), &["test", "clean.example1.jp"]);
+    let (code, out, _) = ctl(
+        &t.s.path.join("control.sock"),
+        &["test", "clean.example1.jp"],
+    );
     assert_eq!(code, 1, "no match exits 1: {out}");
 }
 
@@ -130,67 +172,128 @@ fn a_response_ip_rule_rewrites_answers_that_point_into_the_listed_prefix() {
     let m = query(t.listen, "probe.example1.jp.", RecordType::A);
     assert_eq!(first_a(&m).as_deref(), Some("192.0.2.99"));
     // A fresh zone version lists 192.0.2.99/32 by response IP as NODATA.
-    write_atomically(&t.s.path, "block.rpz", &zone(2, "32.99.2.0.192.rpz-ip CNAME *.\n"));
+    write_atomically(
+        &t.s.path,
+        "block.rpz",
+        &zone(2, "32.99.2.0.192.rpz-ip CNAME *.\n"),
+    );
     let (code, out, err) = ctl(&t.s.path.join("control.sock"), &["reload", "block"]);
     assert_eq!(code, 0, "{out}{err}");
     // The cached real answer is re-checked on the way out: the change is immediate.
     let m = query(t.listen, "probe.example1.jp.", RecordType::A);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
-    assert!(first_a(&m).is_none(), "NODATA after the response-IP hit: {m:?}");
-    assert!(!t.sk.log_text().contains("client 127."), "log-client-ip = none keeps addresses out of the log");
+    assert!(
+        first_a(&m).is_none(),
+        "NODATA after the response-IP hit: {m:?}"
+    );
+    assert!(
+        !t.sk.log_text().contains("client 127."),
+        "log-client-ip = none keeps addresses out of the log"
+    );
 }
 
 #[test]
 fn a_broken_zone_file_keeps_the_last_good_policy_and_reports_file_line() {
     let mut t = setup("policy-reload", 21, "full");
     let sock = t.s.path.join("control.sock");
-    assert_eq!(first_a(&query(t.listen, "bad.example1.jp.", RecordType::A)).as_deref(), Some("192.0.2.10"));
+    assert_eq!(
+        first_a(&query(t.listen, "bad.example1.jp.", RecordType::A)).as_deref(),
+        Some("192.0.2.10")
+    );
 
     // 1. A fatal error ($INCLUDE outside the zone folder): the old set stays.
-    write_atomically(&t.s.path, "block.rpz", &format!("{}$INCLUDE /etc/passwd\n", zone(2, "new.example1.jp A 192.0.2.11\n")));
+    write_atomically(
+        &t.s.path,
+        "block.rpz",
+        &format!(
+            "{}$INCLUDE /etc/passwd\n",
+            zone(2, "new.example1.jp A 192.0.2.11\n")
+        ),
+    );
     let (code, _, err) = ctl(&sock, &["reload"]);
     assert_eq!(code, 1, "a failed reload exits non-zero");
     assert!(err.contains("block"), "{err}");
     let (_, zones, _) = ctl(&sock, &["zones"]);
-    assert!(zones.contains("serial 1") && zones.contains("last error"), "{zones}");
-    assert!(zones.contains("block.rpz:"), "the error names the file (and line): {zones}");
-    assert_eq!(first_a(&query(t.listen, "bad.example1.jp.", RecordType::A)).as_deref(), Some("192.0.2.10"), "old rule still enforced");
-    assert_ne!(first_a(&query(t.listen, "new.example1.jp.", RecordType::A)).as_deref(), Some("192.0.2.11"), "new rule not half-applied");
+    assert!(
+        zones.contains("serial 1") && zones.contains("last error"),
+        "{zones}"
+    );
+    assert!(
+        zones.contains("block.rpz:"),
+        "the error names the file (and line): {zones}"
+    );
+    assert_eq!(
+        first_a(&query(t.listen, "bad.example1.jp.", RecordType::A)).as_deref(),
+        Some("192.0.2.10"),
+        "old rule still enforced"
+    );
+    assert_ne!(
+        first_a(&query(t.listen, "new.example1.jp.", RecordType::A)).as_deref(),
+        Some("192.0.2.11"),
+        "new rule not half-applied"
+    );
 
     // 2. A half-written file (no final newline) never replaces the good set.
-    std::fs::write(t.s.path.join("block.rpz"), &zone(3, "new.example1.jp A 192.0.2.11\nhalf.example1.jp A 192.0")[..]).expect("write");
+    std::fs::write(
+        t.s.path.join("block.rpz"),
+        &zone(3, "new.example1.jp A 192.0.2.11\nhalf.example1.jp A 192.0")[..],
+    )
+    .expect("write");
     let (code, _, err) = ctl(&sock, &["reload", "block"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("newline"), "{err}");
 
     // 3. A malformed record is skipped with file:line, the rest loads.
-    write_atomically(&t.s.path, "block.rpz", &zone(4, "new.example1.jp A 192.0.2.11\nbroken.example1.jp A 999.1.2.3\n"));
+    write_atomically(
+        &t.s.path,
+        "block.rpz",
+        &zone(
+            4,
+            "new.example1.jp A 192.0.2.11\nbroken.example1.jp A 999.1.2.3\n",
+        ),
+    );
     let (code, out, err) = ctl(&sock, &["reload", "block"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("serial 4"), "{out}");
-    assert_eq!(first_a(&query(t.listen, "new.example1.jp.", RecordType::A)).as_deref(), Some("192.0.2.11"));
-    assert!(eventually(Duration::from_secs(2), || t.sk.log_text().contains("block.rpz:")), "skipped record logged with its position");
+    assert_eq!(
+        first_a(&query(t.listen, "new.example1.jp.", RecordType::A)).as_deref(),
+        Some("192.0.2.11")
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || t
+            .sk
+            .log_text()
+            .contains("block.rpz:")),
+        "skipped record logged with its position"
+    );
 
     // 4. SIGHUP reloads zones too.
-    write_atomically(&t.s.path, "block.rpz", &zone(5, "hup.example1.jp A 192.0.2.12\n"));
+    write_atomically(
+        &t.s.path,
+        "block.rpz",
+        &zone(5, "hup.example1.jp A 192.0.2.12\n"),
+    );
     t.sk.signal("HUP");
     assert!(
-        eventually(Duration::from_secs(5), || first_a(&query(t.listen, "hup.example1.jp.", RecordType::A)).as_deref() == Some("192.0.2.12")),
+        eventually(Duration::from_secs(5), || first_a(&query(
+            t.listen,
+            "hup.example1.jp.",
+            RecordType::A
+        ))
+        .as_deref()
+            == Some("192.0.2.12")),
         "SIGHUP picked up the new zone"
     );
-    assert!(t.sk.log_text().contains("client 127.0.0.1#0"), "log-client-ip = full logs the address");
+    assert!(
+        t.sk.log_text().contains("client 127.0.0.1#0"),
+        "log-client-ip = full logs the address"
+    );
     let metrics = http_get(&format!("127.0.38.23:9153"), "/metrics");
-    assert!(metrics.contains(r#"sekisho_rpz_hits_total{action="Local-Data",trigger="QNAME",zone="block."}"#), "{metrics}");
+    assert!(
+        metrics.contains(
+            r#"sekisho_rpz_hits_total{action="Local-Data",trigger="QNAME",zone="block."}"#
+        ),
+        "{metrics}"
+    );
     assert_eq!(t.sk.stop(), Some(0));
-}
-
-/// A bare HTTP GET.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(addr).expect("connect metrics");
-    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
-    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-    let mut s = String::new();
-    let _ = c.read_to_string(&mut s);
-    s
 }

@@ -371,15 +371,3 @@ fn with_no_arguments_sekisho_runs_the_embedded_default_on_port_5300() {
     );
     assert_eq!(sk.stop(), Some(0));
 }
-
-/// A bare HTTP GET.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut c = std::net::TcpStream::connect(addr).expect("connect metrics");
-    c.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-    let mut s = String::new();
-    let _ = c.read_to_string(&mut s);
-    s
-}

@@ -12,7 +12,6 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
@@ -445,4 +444,33 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     f()
+}
+
+/// NSD serving `example1.jp.` (see [`example_zone`]) on `nsd_ip`:5353 and a
+/// plain Unbound on `unbound_ip`:5353 resolving it: the upstream chain most
+/// forwarding tests sit behind. Returns (nsd, unbound).
+pub fn start_example_upstream(s: &Scratch, nsd_ip: &str, unbound_ip: &str) -> (Proc, Proc) {
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let nsd = start_nsd(&s.path, nsd_ip, 5353, &[("example1.jp.", &zone)]);
+    let up = start_unbound(
+        &s.path,
+        unbound_ip,
+        5353,
+        None,
+        "example1.jp.",
+        &format!("{nsd_ip}@5353"),
+    );
+    (nsd, up)
+}
+
+/// A bare HTTP GET; returns the whole response (head and body).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut c = TcpStream::connect(addr).expect("connect metrics");
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    let mut s = String::new();
+    let _ = c.read_to_string(&mut s);
+    s
 }
