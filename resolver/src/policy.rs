@@ -149,7 +149,9 @@ fn write_transfer_status(
 ) -> std::fmt::Result {
     write!(f, ", primaries {}", st.primaries.join(" "))?;
     match (st.last_transfer, &st.last_transfer_kind) {
-        (Some(t), Some(kind)) => write!(f, ", last transfer {}s ago ({kind})", now.saturating_sub(t))?,
+        (Some(t), Some(kind)) => {
+            write!(f, ", last transfer {}s ago ({kind})", now.saturating_sub(t))?
+        }
         (Some(t), None) => write!(f, ", last transfer {}s ago", now.saturating_sub(t))?,
         (None, _) => write!(f, ", no transfer yet")?,
     }
@@ -294,6 +296,11 @@ impl PolicyStore {
             let Some(file) = z.file.as_ref().map(|f| self.directory.join(f)) else {
                 continue;
             };
+            if !z.primaries.is_empty() && !file.exists() {
+                // Distribution: a transferred zone's saved copy appears after its first transfer.
+                tracing::info!(zone = %z.name, file = %file.display(), "no saved copy of the policy zone yet; it is enforced after the first transfer");
+                continue;
+            }
             let zone = z.name.to_ascii();
             let started = Instant::now();
             let task_file = file.clone();

@@ -153,7 +153,9 @@ impl Distribution {
             ),
             &["zone", "result"],
         )?;
-        metrics.registry().register(Box::new(notify_total.clone()))?;
+        metrics
+            .registry()
+            .register(Box::new(notify_total.clone()))?;
         let transfers_total = IntCounterVec::new(
             Opts::new(
                 TRANSFERS_TOTAL,
@@ -204,26 +206,26 @@ impl Distribution {
     /// The zone called `name` (trailing dot optional, any case).
     fn zone_named(&self, name: &str) -> Option<&Arc<Zone>> {
         let text = name.trim_end_matches('.');
-        self.zones.iter().find(|z| {
-            z.label
-                .trim_end_matches('.')
-                .eq_ignore_ascii_case(text)
-        })
+        self.zones
+            .iter()
+            .find(|z| z.label.trim_end_matches('.').eq_ignore_ascii_case(text))
     }
 
     /// `sekishoctl refresh ZONE` (`axfr` false) and `retransfer ZONE` (`axfr` true):
     /// queue an immediate check. `Err` names the reason for the operator.
     pub fn request_check(&self, name: &str, axfr: bool) -> Result<String, String> {
         let Some(zone) = self.zone_named(name) else {
-            return Err(if self.store.status().iter().any(|s| {
-                s.name
-                    .trim_end_matches('.')
-                    .eq_ignore_ascii_case(name.trim_end_matches('.'))
-            }) {
-                format!("policy zone {name} has no primaries (use reload for file zones)")
-            } else {
-                format!("no policy zone named {name}")
-            });
+            return Err(
+                if self.store.status().iter().any(|s| {
+                    s.name
+                        .trim_end_matches('.')
+                        .eq_ignore_ascii_case(name.trim_end_matches('.'))
+                }) {
+                    format!("policy zone {name} has no primaries (use reload for file zones)")
+                } else {
+                    format!("no policy zone named {name}")
+                },
+            );
         };
         if axfr {
             zone.force_axfr.store(true, Ordering::Relaxed);
@@ -361,7 +363,11 @@ impl ZoneTask {
             ..defaults
         };
         let live = dist.store.zone_rules(&zone.config.name);
-        let soa = live.as_ref().and_then(|r| r.soa()).and_then(soa_of).cloned();
+        let soa = live
+            .as_ref()
+            .and_then(|r| r.soa())
+            .and_then(soa_of)
+            .cloned();
         let plan = match &soa {
             Some(s) => RefreshPlan::from_soa(s, &clamps),
             None => RefreshPlan::from_soa(
@@ -585,7 +591,11 @@ impl ZoneTask {
                 });
             }
         }
-        let live_soa = live.as_ref().and_then(|r| r.soa()).and_then(soa_of).cloned();
+        let live_soa = live
+            .as_ref()
+            .and_then(|r| r.soa())
+            .and_then(soa_of)
+            .cloned();
         let request = match (ours, force_axfr) {
             (Some(serial), false) => Request::Ixfr {
                 serial,
@@ -618,9 +628,9 @@ impl ZoneTask {
         let outcome = match transfer {
             Transfer::UpToDate { soa } => {
                 self.count(kind, "up_to_date");
-                let soa = soa_of(&soa).cloned().ok_or_else(|| {
-                    CheckError::Internal("up-to-date answer without SOA".into())
-                })?;
+                let soa = soa_of(&soa)
+                    .cloned()
+                    .ok_or_else(|| CheckError::Internal("up-to-date answer without SOA".into()))?;
                 Ok(Checked {
                     soa,
                     transfer: None,
@@ -764,7 +774,15 @@ impl ZoneTask {
         let overlay = rules.overlay_len();
         let settings = rules.settings().clone();
         self.store().install(rules, |st| {
-            set_transferred(st, serial, count, at, "ixfr", warnings.len(), started.elapsed());
+            set_transferred(
+                st,
+                serial,
+                count,
+                at,
+                "ixfr",
+                warnings.len(),
+                started.elapsed(),
+            );
         });
         let live_after = started.elapsed();
         tracing::info!(

@@ -51,7 +51,11 @@ impl Distribution {
         };
         if !sekisho_conf::allows(&zone.config.allow_notify, client.ip()) {
             self.count_notify(&zone.label, "refused");
-            self.log_stranger(client, &notify.zone, "NOTIFY refused: source not in allow-notify");
+            self.log_stranger(
+                client,
+                &notify.zone,
+                "NOTIFY refused: source not in allow-notify",
+            );
             return self.answer(out, notify.id, &notify.zone, ResponseCode::Refused);
         }
         if let Some(key) = &zone.key {

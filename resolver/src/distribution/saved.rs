@@ -122,12 +122,13 @@ pub(crate) fn apply_deltas(
     }
     // `last` now holds every touched key (added keys reinserted as None): a record
     // of the copy with one of these keys is dropped; the additions are written anew.
-    let reader = ZoneReader::open(path, ParseOptions::with_origin(zone.clone())).map_err(|source| {
-        SaveError::Base {
-            path: path.to_owned(),
-            source,
-        }
-    })?;
+    let reader =
+        ZoneReader::open(path, ParseOptions::with_origin(zone.clone())).map_err(|source| {
+            SaveError::Base {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
     let serial = match &soa.data {
         RData::SOA(s) => Serial(s.serial),
         _ => Serial(0),
@@ -264,7 +265,15 @@ mod tests {
         Record::from_rdata(
             zone(),
             300,
-            RData::SOA(SOA::new(n("ns.rpz.test."), n("h.rpz.test."), serial, 60, 30, 3600, 60)),
+            RData::SOA(SOA::new(
+                n("ns.rpz.test."),
+                n("h.rpz.test."),
+                serial,
+                60,
+                30,
+                3600,
+                60,
+            )),
         )
     }
 
@@ -303,14 +312,21 @@ mod tests {
             cname("bad.example.rpz.test.", "."),
             cname("*.wild.example.rpz.test.", "*."),
             a("local.example.rpz.test.", 1),
-            txt("local.example.rpz.test.", "a \"quoted\" string; not a comment"),
+            txt(
+                "local.example.rpz.test.",
+                "a \"quoted\" string; not a comment",
+            ),
             cname("drop.example.rpz.test.", "rpz-drop."),
         ];
         write_full(&path, Serial(7), &records).expect("write");
         assert_eq!(read(&path), records);
         let text = fs::read_to_string(&path).expect("text");
         assert!(text.starts_with("; serial 7\n"));
-        assert_eq!(fs::read_dir(&d).expect("list").count(), 1, "no temp file left");
+        assert_eq!(
+            fs::read_dir(&d).expect("list").count(),
+            1,
+            "no temp file left"
+        );
         let _ = fs::remove_dir_all(&d);
     }
 
@@ -327,7 +343,10 @@ mod tests {
                 .expect("open")
                 .collect();
         let same = back.len() == 2 && back[1].as_ref().ok() == Some(&records[1]);
-        assert!(!same, "xfr's writer now round-trips TXT; it could be used directly");
+        assert!(
+            !same,
+            "xfr's writer now round-trips TXT; it could be used directly"
+        );
         let _ = fs::remove_dir_all(&d);
     }
 

@@ -38,19 +38,33 @@ fn distribution(extra: &str) -> Arc<Distribution> {
 fn notify_packet(zone: &str) -> Vec<u8> {
     let mut m = Message::new(0x4242, MessageType::Query, OpCode::Notify);
     m.metadata.authoritative = true;
-    m.add_query(Query::query(Name::from_ascii(zone).expect("name"), RecordType::SOA));
+    m.add_query(Query::query(
+        Name::from_ascii(zone).expect("name"),
+        RecordType::SOA,
+    ));
     m.to_vec().expect("encode")
 }
 
 fn rcode_of(answer: &[u8]) -> ResponseCode {
-    Message::from_vec(answer).expect("answer decodes").metadata.response_code
+    Message::from_vec(answer)
+        .expect("answer decodes")
+        .metadata
+        .response_code
 }
 
 #[test]
 fn owners_split_by_another_owner_are_noticed() {
-    let ok = [record("a.rpz.test."), record("a.rpz.test."), record("b.rpz.test.")];
+    let ok = [
+        record("a.rpz.test."),
+        record("a.rpz.test."),
+        record("b.rpz.test."),
+    ];
     assert!(owners_contiguous(&ok));
-    let split = [record("a.rpz.test."), record("b.rpz.test."), record("A.rpz.test.")];
+    let split = [
+        record("a.rpz.test."),
+        record("b.rpz.test."),
+        record("A.rpz.test."),
+    ];
     assert!(!owners_contiguous(&split));
 }
 
@@ -77,7 +91,9 @@ fn a_notify_from_a_listed_primary_is_accepted() {
     assert!(d.handle_notify(&notify_packet("rpz.test."), from, &mut out));
     assert_eq!(rcode_of(&out), ResponseCode::NoError);
     assert_eq!(
-        d.notify_total.with_label_values(&["rpz.test.", "accepted"]).get(),
+        d.notify_total
+            .with_label_values(&["rpz.test.", "accepted"])
+            .get(),
         1
     );
 }
@@ -92,7 +108,9 @@ fn a_notify_from_a_stranger_is_refused_and_counted() {
         assert_eq!(rcode_of(&out), ResponseCode::Refused);
     }
     assert_eq!(
-        d.notify_total.with_label_values(&["rpz.test.", "refused"]).get(),
+        d.notify_total
+            .with_label_values(&["rpz.test.", "refused"])
+            .get(),
         3
     );
 }
