@@ -120,6 +120,16 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     let zone = Arc::new(compile(records));
+    // IXFR-sized delta: 500 removals and 500 additions against the 1M-rule zone.
+    let apex = apex();
+    let removed: Vec<Record> = (0..500).flat_map(|k| rule_records(k * 1999 + 3, &apex)).collect();
+    let added: Vec<Record> = (RULES..RULES + 500).flat_map(|i| rule_records(i, &apex)).collect();
+    let mut g = c.benchmark_group("rpz");
+    g.sample_size(20);
+    g.bench_function("apply_delta_1000_changes_to_1m", |b| {
+        b.iter(|| black_box(zone.apply_delta(&removed, &added)))
+    });
+    g.finish();
     let set = PolicySet::new(vec![zone], SetOptions::default());
     // Query names spread over the whole zone, so the table is not all in cache.
     let hits: Vec<Name> = (0..4096usize)

@@ -27,20 +27,52 @@ pub(crate) const MAX_LABELS: usize = 128;
 
 /// Seed of the suffix hash (the hash of the root name).
 const SEED: u64 = 0xcbf2_9ce4_8422_2325;
-/// FNV-1a 64-bit prime, the per-octet multiplier of the suffix hash.
+/// FNV-1a 64-bit prime, mixes the label length into the suffix hash.
 const PRIME: u64 = 0x0000_0100_0000_01b3;
 /// Arena offset that marks an empty slot.
 const EMPTY: u32 = u32::MAX;
 
 /// Extends the hash of a suffix by one more label on its left, lower-casing ASCII.
+///
+/// Works on eight octets at a time (lower-cased with [`lower8`]); the finaliser in
+/// [`finish`] spreads the bits before a slot is picked.
 #[inline]
 pub(crate) fn hash_label(mut h: u64, label: &[u8]) -> u64 {
     // The label length goes in first so that label boundaries are part of the hash.
     h = (h ^ label.len() as u64).wrapping_mul(PRIME);
-    for &b in label {
-        h = (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(PRIME);
+    let mut chunks = label.chunks_exact(8);
+    for c in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        h = (h ^ lower8(u64::from_le_bytes(b)))
+            .wrapping_mul(MIX)
+            .rotate_left(29);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut b = [0u8; 8];
+        b[..rest.len()].copy_from_slice(rest);
+        h = (h ^ lower8(u64::from_le_bytes(b)))
+            .wrapping_mul(MIX)
+            .rotate_left(29);
     }
     h
+}
+
+/// Multiplier of the eight-octet steps (odd, from splitmix64).
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Lower-cases the ASCII letters among eight octets at once (other octets unchanged).
+#[inline]
+fn lower8(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = w & LOW7;
+    // Per octet (no carries: x <= 0x7f): high bit set iff x >= 'A', resp. x > 'Z'.
+    let ge_a = x.wrapping_add(0x3f3f_3f3f_3f3f_3f3f);
+    let gt_z = x.wrapping_add(0x2525_2525_2525_2525);
+    let upper = ge_a & !gt_z & !w & HIGH;
+    w | (upper >> 2)
 }
 
 /// Spreads a suffix hash over 64 bits before it picks a slot (murmur3 finaliser).
@@ -544,6 +576,15 @@ mod tests {
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).expect("test name")
+    }
+
+    #[test]
+    fn eight_octet_lower_casing_touches_only_ascii_capitals() {
+        for b in 0u8..=255 {
+            let w = u64::from_le_bytes([b, b'A', b'Z', b'@', b'[', b'z', 0xc1, b]);
+            let want: Vec<u8> = w.to_le_bytes().iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(lower8(w).to_le_bytes().to_vec(), want, "octet {b:#x}");
+        }
     }
 
     #[test]

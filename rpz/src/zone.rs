@@ -22,6 +22,7 @@
 //! index: an overlay entry replaces or removes (tombstone) the base rule with the same key.
 //! Applying a delta copies only the overlay, never the base; the next full compile merges.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -726,26 +727,28 @@ impl ZoneRules {
     /// touched owners.
     pub fn apply_delta(&self, removed: &[Record], added: &[Record]) -> (ZoneRules, Vec<Warning>) {
         let mut soa = self.soa.clone();
-        let mut skipped: Vec<Record> = (*self.skipped).clone();
         // Current records of every touched owner, from the live rule and the skipped list.
-        let mut touched: Vec<Name> = Vec::new();
+        let mut index: HashMap<Name, usize> = HashMap::new();
+        let mut current: Vec<(Name, Vec<Record>)> = Vec::new();
         for r in removed.iter().chain(added) {
-            if !touched.contains(&r.name) {
-                touched.push(r.name.clone());
+            if !index.contains_key(&r.name) {
+                index.insert(r.name.clone(), current.len());
+                current.push((r.name.clone(), self.records_at(&r.name)));
             }
         }
-        let mut current: Vec<(Name, Vec<Record>)> = Vec::with_capacity(touched.len());
-        for owner in &touched {
-            let mut recs = self.records_at(owner);
-            recs.extend(skipped.iter().filter(|r| &r.name == owner).cloned());
-            skipped.retain(|r| &r.name != owner);
-            current.push((owner.clone(), recs));
+        let mut skipped: Vec<Record> = Vec::with_capacity(self.skipped.len());
+        for r in self.skipped.iter() {
+            match index.get(&r.name) {
+                Some(&i) => current[i].1.push(r.clone()),
+                None => skipped.push(r.clone()),
+            }
         }
         for r in removed {
             if r.record_type() == RecordType::SOA && r.name == self.settings.name {
                 continue;
             }
-            if let Some((_, recs)) = current.iter_mut().find(|(o, _)| o == &r.name) {
+            if let Some(&i) = index.get(&r.name) {
+                let recs = &mut current[i].1;
                 if let Some(pos) = recs
                     .iter()
                     .position(|x| x.record_type() == r.record_type() && x.data == r.data)
@@ -759,7 +762,8 @@ impl ZoneRules {
                 soa = Some(r.clone());
                 continue;
             }
-            if let Some((_, recs)) = current.iter_mut().find(|(o, _)| o == &r.name) {
+            if let Some(&i) = index.get(&r.name) {
+                let recs = &mut current[i].1;
                 if !recs
                     .iter()
                     .any(|x| x.record_type() == r.record_type() && x.data == r.data)
@@ -769,13 +773,13 @@ impl ZoneRules {
             }
         }
         // Rebuild the overlay: old overlay entries of untouched owners, plus the touched owners.
-        let mut b = Builder::new(&self.settings, touched.len());
+        let mut b = Builder::new(&self.settings, current.len());
         b.overlay = true;
         b.soa = soa;
         if let Some(ov) = self.overlay.as_deref() {
             for (_, kind, rule) in self.layer_rules(ov) {
                 let (owner, value, ttl) = self.rule_parts(ov, rule);
-                if touched.contains(&owner) {
+                if index.contains_key(&owner) {
                     continue;
                 }
                 if value == V_TOMBSTONE {
