@@ -107,6 +107,12 @@ impl Prepared {
         prepare(response, limits)
     }
 
+    /// Mark the answer as validated (AD=1), for the recursor (issue 5):
+    /// [`prepare`] clears AD because forwarded answers are not validated here.
+    pub fn set_authentic_data(&mut self) {
+        self.wire[3] |= 0x20;
+    }
+
     /// The response code.
     pub fn rcode(&self) -> u8 {
         self.wire[3] & 0x0f

@@ -71,6 +71,9 @@ pub enum DaemonError {
     /// The metrics registry could not be built.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// Root hints or trust anchors could not be loaded (issue 5).
+    #[error("recursion: {0}")]
+    Recursion(#[from] crate::recurse::anchors::AnchorError),
     /// The state directory could not be created.
     #[error("directory {path}: {source}")]
     Directory {
@@ -523,6 +526,15 @@ pub async fn run(
     // Transferred zones: NOTIFY is routed from the listeners, timers start below.
     let distribution = Distribution::new(&config, policy.clone(), &metrics)?;
     pipeline.set_distribution(distribution.clone());
+    // --- recursion (issue 5): names without a forward zone are resolved from the root. ---
+    let recursor = crate::recurse::anchors::recursor_config(&config)?;
+    tracing::info!(
+        root_servers = recursor.root_hints.len(),
+        validation = recursor.validate,
+        domain_insecure = recursor.domain_insecure.len(),
+        "recursion ready"
+    );
+    pipeline.set_recursor(Arc::new(crate::recurse::Recursor::new(recursor)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let inflight = Arc::new(InFlight::default());
     let tcp_connections = Arc::new(AtomicUsize::new(0));

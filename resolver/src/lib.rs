@@ -14,6 +14,7 @@
 //! - [`cache`]: the packet cache (wire bytes, TTLs patched in place).
 //! - [`upstream`]: transports to upstream resolvers, health checks, selection.
 //! - [`forward`]: `forward-zone` table (longest suffix wins).
+//! - [`recurse`]: iterative resolution from the root and DNSSEC validation.
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
 //! - [`listen`]: UDP and TCP listeners (RFC 7766).
 //! - [`control`]: the `sekishoctl` socket and its typed protocol.
@@ -33,6 +34,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod recurse;
 pub mod sdnotify;
 pub mod upstream;
 pub mod wire;

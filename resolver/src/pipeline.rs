@@ -86,6 +86,9 @@ pub struct Pipeline {
     distribution: std::sync::OnceLock<Arc<crate::distribution::Distribution>>,
     /// Log every query (`querylog on|off`); off by default.
     pub query_log: std::sync::atomic::AtomicBool,
+    /// Recursion for names without a forward zone (issue 5; set once by the
+    /// daemon; unset = SERVFAIL as before).
+    recursor: std::sync::OnceLock<Arc<crate::recurse::Recursor>>,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
@@ -96,6 +99,8 @@ struct Fetched {
     facts: Option<Arc<ResponseFacts>>,
     /// Where it came from.
     source: Source,
+    /// Extended DNS Error for the client's OPT (recursion failures, bogus answers).
+    ede: Option<crate::recurse::Ede>,
 }
 
 impl Pipeline {
@@ -115,7 +120,18 @@ impl Pipeline {
             metrics,
             policy,
             distribution: std::sync::OnceLock::new(),
+            recursor: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Recursion: resolves names without a forward zone (once, at start-up).
+    pub fn set_recursor(&self, r: Arc<crate::recurse::Recursor>) {
+        let _ = self.recursor.set(r);
+    }
+
+    /// The recursor, if recursion is on.
+    pub fn recursor(&self) -> Option<&Arc<crate::recurse::Recursor>> {
+        self.recursor.get()
     }
 
     /// The live policy set.
@@ -307,6 +323,9 @@ impl Pipeline {
                     self.metrics.cache_hits_success.inc();
                 }
                 self.finish(&mut f.wire, &query, proto, f.source, started);
+                if let Some(ede) = &f.ede {
+                    crate::recurse::append_ede(&mut f.wire, ede);
+                }
                 Some(f.wire)
             }
             None => Some(self.servfail(packet, &query, started)),
@@ -339,12 +358,27 @@ impl Pipeline {
                 wire,
                 facts,
                 source: Source::Cache,
+                ede: None,
             });
         }
         let forwarders = self.forwarders.load();
         let Some(group) = forwarders.lookup(lower_qname) else {
-            tracing::debug!("no forward zone for query and recursion is not available");
-            return None;
+            // --- recursion (issue 5): no forward zone, so resolve from the root. ---
+            let Some(recursor) = self.recursor.get() else {
+                tracing::debug!("no forward zone for query and recursion is not available");
+                return None;
+            };
+            let with_facts = !self.policy.load().zones().is_empty();
+            let f = crate::recurse::fetch(
+                recursor, &self.cache, with_facts, key, lower_qname, query, deadline,
+            )
+            .await?;
+            return Some(Fetched {
+                wire: f.wire,
+                facts: f.facts,
+                source: Source::Recursion,
+                ede: f.ede,
+            });
         };
         let upstream_query = upstream_query(query, lower_qname, self.config.edns_buffer_size);
         let answer = match group.exchange(&upstream_query, deadline).await {
@@ -369,6 +403,7 @@ impl Pipeline {
             wire: out,
             facts,
             source: Source::Upstream,
+            ede: None,
         })
     }
 

@@ -1,0 +1,379 @@
+//! Iteration: from the closest known zone cut down to the answer.
+//!
+//! ```text
+//!  lookup(name, type)
+//!    step cache hit? ─▶ done
+//!    cut = deepest cached zone cut above name (root hints at worst)
+//!    loop (≤ MAX_REFERRALS):
+//!       probe = QNAME minimised (RFC 9156: one label below the cut, type A) or the full name
+//!       ask the cut's servers in SRTT order (glue, else resolve NS names, bounded depth)
+//!       Referral ─▶ cache the cut, descend          Lame ─▶ next server
+//!       answer to a minimised probe ─▶ one more label; NXDOMAIN ─▶ relaxed: full name
+//!       Answer / NXDOMAIN / NODATA for the full name ─▶ Step (cached)
+//! ```
+//!
+//! Every network query is charged to a [`Budget`] shared by the whole client
+//! query (aliases, NS address lookups and DNSSEC key fetches included), so
+//! a hostile or broken hierarchy ends in SERVFAIL after bounded work.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+
+use super::classify::{classify, follow_chain, Class};
+use super::infra::{Cut, NameServer, Step, StepKind};
+use super::{net, Ede, Failure, Recursor};
+
+/// Referrals and minimisation steps allowed for one name.
+const MAX_REFERRALS: usize = 24;
+/// Aliases followed inside one response.
+pub(crate) const MAX_CHAIN: usize = 12;
+/// Nesting of lookups inside lookups (NS addresses, DS/DNSKEY).
+const MAX_DEPTH: u8 = 6;
+/// Servers tried for one question.
+const MAX_TRIES: usize = 6;
+/// NS names whose addresses are looked up for one question.
+const MAX_NS_LOOKUPS: usize = 3;
+/// Bounds on one try's timeout.
+const MIN_TRY: Duration = Duration::from_millis(200);
+/// Upper bound on one try's timeout.
+const MAX_TRY: Duration = Duration::from_millis(1500);
+/// Our EDNS payload towards authorities (DNS flag day 2020).
+const EDNS_PAYLOAD: u16 = 1232;
+
+/// The work one client query may cause.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    /// Queries sent so far.
+    pub(crate) queries: u32,
+    /// Upper bound on queries.
+    pub(crate) max_queries: u32,
+    /// Current lookup nesting.
+    pub(crate) depth: u8,
+    /// When the client stops waiting.
+    pub(crate) deadline: Instant,
+}
+
+/// A boxed future (lookups recurse).
+pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl Recursor {
+    /// The answer of `name`'s zone to (`name`, `qtype`): from the step cache or
+    /// by iterating from the closest cut.
+    pub(crate) fn lookup<'a>(
+        &'a self,
+        name: &'a Name,
+        qtype: RecordType,
+        b: &'a mut Budget,
+    ) -> BoxFut<'a, Result<Step, Failure>> {
+        Box::pin(async move {
+            if let Some(s) = self.infra.step(name, u16::from(qtype), Instant::now()) {
+                return Ok(s);
+            }
+            if b.depth >= MAX_DEPTH {
+                return Err(Failure::new("lookup nesting too deep", None));
+            }
+            b.depth += 1;
+            let r = self.iterate(name, qtype, b).await;
+            b.depth -= 1;
+            r
+        })
+    }
+
+    /// Iterate for (`name`, `qtype`) from the closest cached cut.
+    async fn iterate(&self, name: &Name, qtype: RecordType, b: &mut Budget) -> Result<Step, Failure> {
+        let ds = qtype == RecordType::DS;
+        let mut cut = self.infra.closest(name, ds, Instant::now());
+        let mut probe = self.first_probe(&cut.zone, name);
+        for _ in 0..MAX_REFERRALS {
+            let minimised = probe != *name;
+            let ptype = if minimised { RecordType::A } else { qtype };
+            let (msg, class) = self.ask(&cut, &probe, ptype, b).await?;
+            match class {
+                Class::Referral {
+                    child,
+                    ns,
+                    glue,
+                    dropped_glue,
+                    ttl,
+                } => {
+                    if ds && child == *name {
+                        // The parent serves DS; a referral for it is a lame answer
+                        // we cannot use. Stop here rather than ask the child.
+                        return Err(Failure::new("referral for a DS question", None));
+                    }
+                    if dropped_glue > 0 {
+                        tracing::debug!(zone = %child, dropped = dropped_glue, "ignoring out-of-bailiwick glue");
+                    }
+                    let servers: Vec<NameServer> = ns
+                        .into_iter()
+                        .map(|n| NameServer {
+                            addrs: glue
+                                .iter()
+                                .filter(|(g, _)| *g == n)
+                                .map(|(_, a)| *a)
+                                .collect(),
+                            name: n,
+                        })
+                        .collect();
+                    self.infra
+                        .put_cut(child.clone(), servers.clone(), ttl, Instant::now());
+                    cut = Cut {
+                        zone: child,
+                        servers,
+                    };
+                    probe = self.first_probe(&cut.zone, name);
+                }
+                _ if minimised => {
+                    probe = match class {
+                        // RFC 9156 relaxed mode: a broken server may say NXDOMAIN for an
+                        // empty non-terminal; ask the full name instead of giving up.
+                        Class::NxDomain => name.clone(),
+                        _ => one_label_more(&probe, name),
+                    };
+                }
+                Class::Answer => {
+                    let chain = follow_chain(&msg, name, qtype, &cut.zone, MAX_CHAIN);
+                    if chain.records.is_empty() {
+                        return Err(Failure::new("answer without usable records", None));
+                    }
+                    let ttl = chain.records.iter().map(|r| r.ttl).min().unwrap_or(0);
+                    let step = Step {
+                        zone: cut.zone.clone(),
+                        kind: StepKind::Answer,
+                        answers: chain.records,
+                        authority: Vec::new(),
+                        next: chain.next,
+                    };
+                    self.infra
+                        .put_step(name.clone(), u16::from(qtype), step.clone(), ttl, Instant::now());
+                    return Ok(step);
+                }
+                Class::NxDomain | Class::NoData => {
+                    let kind = if class == Class::NxDomain {
+                        StepKind::NxDomain
+                    } else {
+                        StepKind::NoData
+                    };
+                    let authority: Vec<_> = msg
+                        .authorities
+                        .iter()
+                        .filter(|r| cut.zone.zone_of(&r.name))
+                        .filter(|r| r.record_type() != RecordType::NS)
+                        .cloned()
+                        .collect();
+                    let ttl = negative_ttl(&authority);
+                    let step = Step {
+                        zone: cut.zone.clone(),
+                        kind,
+                        answers: Vec::new(),
+                        authority,
+                        next: None,
+                    };
+                    self.infra
+                        .put_step(name.clone(), u16::from(qtype), step.clone(), ttl, Instant::now());
+                    return Ok(step);
+                }
+                Class::Lame(_) => return unreachable_lame(),
+            }
+        }
+        tracing::debug!(%name, "too many referrals");
+        Err(Failure::new("too many referrals", None))
+    }
+
+    /// The first name to ask a server of `zone`: one label below it when
+    /// QNAME minimisation is on, else the name itself.
+    fn first_probe(&self, zone: &Name, name: &Name) -> Name {
+        if self.config.qname_minimisation && zone.num_labels() + 1 < name.num_labels() {
+            one_label_more(zone, name)
+        } else {
+            name.clone()
+        }
+    }
+
+    /// Ask the servers of `cut` until one gives a usable answer.
+    async fn ask(
+        &self,
+        cut: &Cut,
+        qname: &Name,
+        qtype: RecordType,
+        b: &mut Budget,
+    ) -> Result<(Message, Class), Failure> {
+        let mut tried: Vec<IpAddr> = Vec::new();
+        let mut servers = cut.servers.clone();
+        let mut looked_up = 0;
+        loop {
+            let mut addrs: Vec<IpAddr> = servers
+                .iter()
+                .flat_map(|s| s.addrs.iter().copied())
+                .filter(|a| !tried.contains(a))
+                .filter(|a| self.config.allow_ipv6 || a.is_ipv4())
+                .collect();
+            addrs.sort_by_key(|a| self.infra.rtt(*a));
+            addrs.dedup();
+            if let Some(addr) = addrs.first().copied() {
+                if tried.len() >= MAX_TRIES {
+                    break;
+                }
+                tried.push(addr);
+                if let Some(r) = self.try_server(addr, &cut.zone, qname, qtype, b).await? {
+                    return Ok(r);
+                }
+                continue;
+            }
+            // No untried address: look up the next name server without one. Names
+            // inside the zone itself cannot be resolved without glue (a loop).
+            let Some(i) = servers
+                .iter()
+                .position(|s| s.addrs.is_empty() && !cut.zone.zone_of(&s.name))
+            else {
+                break;
+            };
+            if looked_up >= MAX_NS_LOOKUPS {
+                break;
+            }
+            looked_up += 1;
+            let ns = servers[i].name.clone();
+            let addrs = self.ns_addresses(&ns, b).await;
+            if addrs.is_empty() {
+                // Mark it so the loop moves on (an address that is never asked).
+                servers[i].addrs = vec![IpAddr::from([0, 0, 0, 0])];
+                tried.push(IpAddr::from([0, 0, 0, 0]));
+            } else {
+                self.infra.set_addrs(&cut.zone, &ns, &addrs);
+                servers[i].addrs = addrs;
+            }
+        }
+        tracing::debug!(zone = %cut.zone, %qname, %qtype, tried = tried.len(), "no server of the zone gave a usable answer");
+        Err(Failure::new(
+            "no reachable authority",
+            Some(Ede::new(22, format!("no usable answer from the servers of {}", cut.zone))),
+        ))
+    }
+
+    /// One question to one server; `None` = lame or unreachable, try another.
+    async fn try_server(
+        &self,
+        addr: IpAddr,
+        zone: &Name,
+        qname: &Name,
+        qtype: RecordType,
+        b: &mut Budget,
+    ) -> Result<Option<(Message, Class)>, Failure> {
+        let mut edns = true;
+        for _ in 0..2 {
+            let now = Instant::now();
+            if now >= b.deadline {
+                return Err(Failure::new("out of time", None));
+            }
+            if b.queries >= b.max_queries {
+                tracing::debug!(queries = b.queries, "query budget exhausted");
+                return Err(Failure::new("query budget exhausted", None));
+            }
+            b.queries += 1;
+            let srtt = Duration::from_millis(u64::from(self.infra.rtt(addr)));
+            let timeout = (srtt * 3)
+                .clamp(MIN_TRY, MAX_TRY)
+                .min(b.deadline - now);
+            let query = build_query(qname, qtype, edns);
+            let sent = Instant::now();
+            let wire = match net::exchange(SocketAddr::new(addr, self.config.port), &query, timeout).await {
+                Ok(w) => w,
+                Err(e) => {
+                    self.infra.record_rtt(addr, None);
+                    tracing::debug!(server = %addr, %zone, %qname, error = %e, "server did not answer");
+                    return Ok(None);
+                }
+            };
+            self.infra.record_rtt(addr, Some(sent.elapsed()));
+            let Ok(msg) = Message::from_vec(&wire) else {
+                tracing::debug!(server = %addr, %qname, "unreadable answer");
+                return Ok(None);
+            };
+            let rcode = msg.metadata.response_code;
+            if edns && (rcode == ResponseCode::FormErr || rcode == ResponseCode::NotImp) {
+                // EDNS fallback (RFC 6891 section 7): ask again without OPT.
+                edns = false;
+                continue;
+            }
+            let class = classify(&msg, qname, qtype, zone);
+            if let Class::Lame(why) = class {
+                tracing::debug!(server = %addr, %zone, %qname, %qtype, reason = why, "lame answer");
+                return Ok(None);
+            }
+            return Ok(Some((msg, class)));
+        }
+        Ok(None)
+    }
+
+    /// Addresses of a name server, by a nested lookup (A, then AAAA when IPv6 is used).
+    async fn ns_addresses(&self, ns: &Name, b: &mut Budget) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        let mut types = vec![RecordType::A];
+        if self.config.allow_ipv6 {
+            types.push(RecordType::AAAA);
+        }
+        for t in types {
+            let mut cur = ns.clone();
+            for _ in 0..MAX_CHAIN {
+                let Ok(step) = self.lookup(&cur, t, b).await else {
+                    break;
+                };
+                out.extend(step.answers.iter().filter_map(|r| match &r.data {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                }));
+                match step.next {
+                    Some(n) => cur = n,
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Never reached: `ask` returns only usable classes.
+fn unreachable_lame() -> Result<Step, Failure> {
+    Err(Failure::new("lame answer", None))
+}
+
+/// `name` cut to one label more than `above` (which is an ancestor of it).
+fn one_label_more(above: &Name, name: &Name) -> Name {
+    let want = usize::from(above.num_labels()) + 1;
+    if want >= usize::from(name.num_labels()) {
+        return name.clone();
+    }
+    name.trim_to(want)
+}
+
+/// RFC 2308 section 5: a negative answer lives min(SOA TTL, SOA MINIMUM).
+fn negative_ttl(authority: &[hickory_proto::rr::Record]) -> u32 {
+    authority
+        .iter()
+        .find_map(|r| match &r.data {
+            RData::SOA(s) => Some(r.ttl.min(s.minimum)),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// An iterative question: RD=0, EDNS with DO=1 (we want signatures whether
+/// or not the client does, to validate) and our payload size.
+fn build_query(qname: &Name, qtype: RecordType, edns: bool) -> Vec<u8> {
+    let mut m = Message::new(0, MessageType::Query, OpCode::Query);
+    m.metadata.recursion_desired = false;
+    m.add_query(Query::query(qname.clone(), qtype));
+    if edns {
+        let mut e = Edns::new();
+        e.set_max_payload(EDNS_PAYLOAD);
+        e.set_dnssec_ok(true);
+        m.set_edns(e);
+    }
+    m.to_vec().unwrap_or_default()
+}

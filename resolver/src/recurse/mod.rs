@@ -1,0 +1,344 @@
+//! Recursion from the root and DNSSEC validation.
+//!
+//! ```text
+//!  pipeline::fetch ── no forward zone ──▶ recurse::fetch
+//!     resolve(qname, qtype, DO, CD)
+//!       for each name of the CNAME/DNAME chain (≤ MAX_CHAIN):
+//!           iter::lookup ─▶ classify (sans-I/O) ─▶ referral / answer / denial
+//!           infra: zone cuts, SRTT, steps, zone security (bounded caches)
+//!       validate::validate_step per name (unless CD, validation off, or domain-insecure)
+//!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)
+//!        + RPZ facts (CNAME chain, addresses, delegations for NSDNAME/NSIP)
+//!     ─▶ Prepared ─▶ packet cache (bogus answers are not cached there;
+//!        the zone verdict is, in infra, for 60 s)
+//! ```
+//!
+//! Iteration follows RFC 1034 section 5.3.3 with RFC 9156 QNAME
+//! minimisation (relaxed), RFC 2181 bailiwick rules for glue, RFC 6891
+//! EDNS fallback and RFC 7766 TCP on truncation. Validation follows RFC
+//! 4033-4035, RFC 5155, RFC 6840; bogus answers become SERVFAIL with an
+//! Extended DNS Error (RFC 8914) and a debug log line with the reason;
+//! `domain-insecure` names are negative trust anchors (RFC 7646).
+//! Why this is our own code and not hickory-resolver's recursor:
+//! docs/recursion.md.
+
+pub mod anchors;
+pub(crate) mod classify;
+pub(crate) mod infra;
+pub(crate) mod iter;
+pub(crate) mod net;
+pub(crate) mod validate;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hickory_proto::op::{Message, OpCode, Query as MsgQuery, ResponseCode};
+use hickory_proto::rr::{Name, Record, RecordType};
+use sekisho_rpz::{Delegation, ResponseFacts};
+
+use crate::cache::{PacketCache, Prepared};
+use crate::wire::Query;
+use infra::{Infra, NameServer, Step, StepKind};
+use iter::{Budget, MAX_CHAIN};
+
+/// An Extended DNS Error (RFC 8914): info code and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ede {
+    /// INFO-CODE: 6 DNSSEC Bogus, 7 Signature Expired, 8 Signature Not Yet
+    /// Valid, 9 DNSKEY Missing, 10 RRSIGs Missing, 12 NSEC Missing, 22 No
+    /// Reachable Authority.
+    pub code: u16,
+    /// EXTRA-TEXT, for the operator.
+    pub text: String,
+}
+
+impl Ede {
+    /// An EDE with this code and text.
+    pub fn new(code: u16, text: impl Into<String>) -> Ede {
+        Ede {
+            code,
+            text: text.into(),
+        }
+    }
+}
+
+/// Why a resolution failed (SERVFAIL).
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// A constant reason, for logs.
+    pub reason: &'static str,
+    /// What the client is told, if anything.
+    pub ede: Option<Ede>,
+}
+
+impl Failure {
+    /// A failure with this reason.
+    pub(crate) fn new(reason: &'static str, ede: Option<Ede>) -> Failure {
+        Failure { reason, ede }
+    }
+}
+
+/// How the recursor is set up.
+#[derive(Debug, Clone)]
+pub struct RecursorConfig {
+    /// Root servers: names and addresses.
+    pub root_hints: Vec<(Name, Vec<IpAddr>)>,
+    /// Trust anchors for the root (DS or DNSKEY records).
+    pub anchors: Vec<Record>,
+    /// Validate DNSSEC.
+    pub validate: bool,
+    /// Names at and below which nothing is validated (RFC 7646).
+    pub domain_insecure: Vec<Name>,
+    /// RFC 9156 QNAME minimisation (relaxed).
+    pub qname_minimisation: bool,
+    /// Query IPv6 addresses of authorities.
+    pub allow_ipv6: bool,
+    /// Port of authoritative servers (53; tests may change it).
+    pub port: u16,
+    /// Upper bound on queries sent for one client query.
+    pub max_queries: u32,
+}
+
+/// The iterative, validating resolver. Shared by all queries.
+#[derive(Debug)]
+pub struct Recursor {
+    /// Settings.
+    pub(crate) config: RecursorConfig,
+    /// Caches.
+    pub(crate) infra: Infra,
+}
+
+/// One finished resolution.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The response (ID 0, no OPT).
+    pub wire: Vec<u8>,
+    /// Every step validated secure (AD).
+    pub secure: bool,
+    /// Validation failed: the answer in `wire` is a SERVFAIL.
+    pub bogus: Option<Ede>,
+    /// Zone cuts on the way to each name of the chain.
+    pub delegations: Vec<Delegation>,
+}
+
+impl Recursor {
+    /// A recursor with empty caches.
+    pub fn new(config: RecursorConfig) -> Recursor {
+        let hints = config
+            .root_hints
+            .iter()
+            .map(|(name, addrs)| NameServer {
+                name: name.clone(),
+                addrs: addrs.clone(),
+            })
+            .collect();
+        Recursor {
+            infra: Infra::new(hints),
+            config,
+        }
+    }
+
+    /// Whether answers are validated.
+    pub fn validating(&self) -> bool {
+        self.config.validate
+    }
+
+    /// Forget everything learnt (`sekishoctl flush`).
+    pub fn flush(&self) {
+        self.infra.flush();
+    }
+
+    /// Resolve (`qname`, `qtype`) from the root. `dnssec_ok` keeps DNSSEC
+    /// records in the answer; `cd` skips validation.
+    pub async fn resolve(
+        &self,
+        qname: &Name,
+        qtype: RecordType,
+        dnssec_ok: bool,
+        cd: bool,
+        deadline: Instant,
+    ) -> Result<Resolution, Failure> {
+        let mut b = Budget {
+            queries: 0,
+            max_queries: self.config.max_queries,
+            depth: 0,
+            deadline,
+        };
+        let mut steps: Vec<(Name, Step)> = Vec::new();
+        let mut delegations = Vec::new();
+        let mut cur = qname.clone();
+        for position in 0..=MAX_CHAIN {
+            let step = self.lookup(&cur, qtype, &mut b).await?;
+            delegations.extend(self.infra.path(&cur, position, Instant::now()));
+            let next = step.next.clone();
+            steps.push((cur.clone(), step));
+            match next {
+                Some(n) if !steps.iter().any(|(s, _)| *s == n) && position < MAX_CHAIN => cur = n,
+                Some(_) => {
+                    tracing::debug!(%qname, "alias chain too long or looping");
+                    break;
+                }
+                None => break,
+            }
+        }
+        let mut secure = false;
+        if self.config.validate && !cd {
+            secure = true;
+            for (name, step) in &steps {
+                match self.validate_step(name, qtype, step, &mut b).await? {
+                    Ok(s) => secure &= s,
+                    Err(ede) => {
+                        tracing::debug!(%qname, %qtype, at = %name, ede = ede.code, reason = %ede.text, "answer is bogus");
+                        return Ok(Resolution {
+                            wire: servfail(qname, qtype),
+                            secure: false,
+                            bogus: Some(ede),
+                            delegations,
+                        });
+                    }
+                }
+            }
+        }
+        tracing::debug!(%qname, %qtype, queries = b.queries, secure, "resolved");
+        Ok(Resolution {
+            wire: answer(qname, qtype, &steps, dnssec_ok, secure),
+            secure,
+            bogus: None,
+            delegations,
+        })
+    }
+}
+
+/// Types kept only for DO=1 clients (RFC 4035 section 3.2.1).
+fn is_dnssec_type(t: RecordType) -> bool {
+    matches!(
+        t,
+        RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
+    )
+}
+
+/// The response for a finished chain.
+fn answer(qname: &Name, qtype: RecordType, steps: &[(Name, Step)], dnssec_ok: bool, secure: bool) -> Vec<u8> {
+    let mut m = Message::response(0, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.metadata.recursion_available = true;
+    m.metadata.authentic_data = secure;
+    m.add_query(MsgQuery::query(qname.clone(), qtype));
+    let keep = |r: &Record| dnssec_ok || !is_dnssec_type(r.record_type()) || r.record_type() == qtype;
+    for (_, s) in steps {
+        m.add_answers(s.answers.iter().filter(|r| keep(r)).cloned());
+    }
+    if let Some((_, last)) = steps.last() {
+        m.metadata.response_code = match last.kind {
+            StepKind::NxDomain => ResponseCode::NXDomain,
+            _ => ResponseCode::NoError,
+        };
+        m.add_authorities(last.authority.iter().filter(|r| keep(r)).cloned());
+    }
+    m.to_vec().unwrap_or_else(|_| servfail(qname, qtype))
+}
+
+/// A SERVFAIL for (`qname`, `qtype`).
+fn servfail(qname: &Name, qtype: RecordType) -> Vec<u8> {
+    let mut m = Message::response(0, OpCode::Query);
+    m.metadata.recursion_desired = true;
+    m.metadata.recursion_available = true;
+    m.metadata.response_code = ResponseCode::ServFail;
+    m.add_query(MsgQuery::query(qname.clone(), qtype));
+    m.to_vec().unwrap_or_default()
+}
+
+/// A recursive answer ready for the pipeline.
+#[derive(Debug)]
+pub struct Fetched {
+    /// Client-ready bytes (ID, RD and question case patched; no OPT yet).
+    pub wire: Vec<u8>,
+    /// Policy facts, delegations included.
+    pub facts: Option<Arc<ResponseFacts>>,
+    /// EDE to add to the client's OPT.
+    pub ede: Option<Ede>,
+}
+
+/// Resolve `query` by recursion and store a cacheable answer under `key`.
+/// `with_facts` computes the RPZ facts (a policy is loaded). The answer is
+/// a SERVFAIL with an EDE when validation fails or no authority answers.
+pub async fn fetch(
+    recursor: &Recursor,
+    cache: &PacketCache,
+    with_facts: bool,
+    key: &[u8],
+    lower_qname: &[u8],
+    query: &Query<'_>,
+    deadline: Instant,
+) -> Option<Fetched> {
+    use hickory_proto::serialize::binary::BinDecodable;
+    let qname = Name::from_bytes(lower_qname).ok()?;
+    let qtype = RecordType::from(query.qtype);
+    let (wire, delegations, secure, ede) = match recursor
+        .resolve(&qname, qtype, query.dnssec_ok(), query.cd, deadline)
+        .await
+    {
+        Ok(r) => (r.wire, r.delegations, r.secure, r.bogus),
+        Err(f) => {
+            tracing::debug!(%qname, %qtype, reason = f.reason, "recursion failed");
+            (servfail(&qname, qtype), Vec::new(), false, f.ede.or(Some(Ede::new(2, f.reason))))
+        }
+    };
+    let mut prepared = Prepared::new(&wire, cache.limits())?;
+    if secure {
+        prepared.set_authentic_data();
+    }
+    if with_facts {
+        let facts = Message::from_vec(&wire).ok().map(|m| {
+            let mut f = ResponseFacts::from_response(&qname, &m);
+            f.delegations = delegations;
+            Arc::new(f)
+        });
+        prepared.facts = facts;
+    }
+    let mut out = Vec::with_capacity(wire.len() + 11);
+    prepared.write_to(&mut out, 0);
+    // As `Prepared::serve`: the client's ID, RD, CD and question letter case.
+    out[0..2].copy_from_slice(&query.id.to_be_bytes());
+    out[2] = (out[2] & !0x01) | u8::from(query.rd);
+    out[3] = (out[3] & !0x10) | (u8::from(query.cd) << 4);
+    let q = query.qname_wire();
+    if out.len() >= crate::wire::HEADER_LEN + q.len() {
+        out[crate::wire::HEADER_LEN..crate::wire::HEADER_LEN + q.len()].copy_from_slice(q);
+    }
+    let facts = prepared.facts.clone();
+    if ede.is_none() {
+        // Failures carry an EDE and are not stored: the zone verdict is
+        // cached in the recursor, so a repeat costs no network traffic and
+        // still says why.
+        cache.insert(key, prepared, Instant::now());
+    }
+    Some(Fetched {
+        wire: out,
+        facts,
+        ede,
+    })
+}
+
+/// Add an EDE option (RFC 8914 section 2) to the OPT record that ends
+/// `out` (as `Pipeline::finish` appends it). Nothing happens without OPT.
+pub fn append_ede(out: &mut Vec<u8>, ede: &Ede) {
+    const OPT_LEN: usize = 11;
+    let n = out.len();
+    if n < crate::wire::HEADER_LEN + OPT_LEN
+        || out[n - OPT_LEN] != 0
+        || out[n - OPT_LEN + 1..n - OPT_LEN + 3] != [0, 41]
+        || out[n - 2..] != [0, 0]
+    {
+        return;
+    }
+    let text = &ede.text.as_bytes()[..ede.text.len().min(200)];
+    let len = 2 + text.len();
+    let rdlen = 4 + len;
+    out[n - 2..].copy_from_slice(&(rdlen as u16).to_be_bytes());
+    out.extend_from_slice(&15u16.to_be_bytes());
+    out.extend_from_slice(&(len as u16).to_be_bytes());
+    out.extend_from_slice(&ede.code.to_be_bytes());
+    out.extend_from_slice(text);
+}

@@ -1,0 +1,408 @@
+//! Recursion and DNSSEC validation end to end over the mini-internet
+//! (`testdata/mini-internet`): BIND serves a signed root, an NSEC3-signed
+//! `test.`, secure/insecure/bogus children and unsigned `example.` zones on
+//! 127.0.20.1-8 port 53; the real `sekisho` binary resolves from those root
+//! hints with that trust anchor.
+//!
+//! The hierarchy needs port 53 on 127.0.20.x, so exactly one test function
+//! owns it, under a file lock (other test binaries or people running
+//! `start.sh` wait for it). Every process is killed when its guard drops,
+//! also when an assertion fails. The zones are signed afresh at setup
+//! (`build.sh`, inception 2024-01-01, expiry 2050-01-01) from the committed
+//! keys, so the trust anchor stays the same and signatures never age out.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{RData, RecordType};
+
+/// Held for the whole test: one owner of 127.0.20.x at a time.
+const LOCK: &str = "/tmp/sekisho-mini-internet.lock";
+/// Where sekisho instances listen (inside the locked range).
+const SK_A: &str = "127.0.20.53:5300";
+/// domain-insecure instance.
+const SK_B: &str = "127.0.20.54:5300";
+/// RPZ instance.
+const SK_C: &str = "127.0.20.55:5300";
+
+/// The running hierarchy.
+struct MiniInternet {
+    /// The copy with signed zones and trust anchors.
+    dir: PathBuf,
+    /// named (killed on drop).
+    _named: Proc,
+    /// The lock (released on drop, after named is gone: fields drop in order).
+    _lock: std::fs::File,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read testdata") {
+        let e = e.expect("entry");
+        let name = e.file_name();
+        if name == "run" || name == "zones" {
+            continue; // generated
+        }
+        let dst = to.join(&name);
+        if e.file_type().expect("type").is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).expect("copy");
+        }
+    }
+}
+
+fn start_mini_internet(s: &Scratch) -> MiniInternet {
+    let lock = std::fs::File::create(LOCK).expect("lock file");
+    lock.lock().expect("lock the mini-internet");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/mini-internet");
+    let dir = s.path.join("mini-internet");
+    copy_dir(&src, &dir);
+    let st = Command::new("bash")
+        .arg("build.sh")
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .expect("bash build.sh (needs bind9-utils: dnssec-keygen, dnssec-signzone)");
+    assert!(st.success(), "build.sh failed");
+    let run = dir.join("run");
+    std::fs::create_dir_all(run.join("auth-mkeys")).expect("run dir");
+    let conf = std::fs::read_to_string(dir.join("auth/named.conf.in"))
+        .expect("template")
+        .replace("@ROOT@", &dir.display().to_string());
+    let conf_path = run.join("auth.named.conf");
+    std::fs::write(&conf_path, conf).expect("named.conf");
+    for i in 1..=9 {
+        add_loopback(&format!("127.0.20.{i}"));
+    }
+    for ip in [SK_A, SK_B, SK_C] {
+        add_loopback(ip.split(':').next().expect("ip"));
+    }
+    let root: SocketAddr = "127.0.20.1:53".parse().expect("addr");
+    assert!(
+        query_udp_from(None, root, ".", RecordType::SOA, None, Duration::from_millis(300)).is_none(),
+        "something already serves 127.0.20.1:53 (a mini-internet started by hand? run stop.sh)"
+    );
+    let named = Proc::spawn(
+        "named",
+        Command::new("named")
+            .arg("-4")
+            .arg("-g")
+            .arg("-c")
+            .arg(&conf_path),
+        run.join("named.log"),
+    );
+    for i in 1..=8 {
+        wait_dns(
+            format!("127.0.20.{i}:53").parse().expect("addr"),
+            ".",
+            Duration::from_secs(20),
+        );
+    }
+    MiniInternet {
+        dir,
+        _named: named,
+        _lock: lock,
+    }
+}
+
+/// A sekisho config recursing over the mini-internet.
+fn config(s: &Scratch, mi: &MiniInternet, listen: &str, tag: &str, extra: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["{listen}"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "{d}/{tag}"
+root-hints = "{mi}/hints/root.hints"
+query-timeout = "5s"
+[dnssec]
+validation = "yes"
+trust-anchor-file = "{mi}/trust/root.ds"
+{extra}
+[control]
+socket = "{d}/{tag}.sock"
+[metrics]
+listen = "none"
+"#,
+        d = s.path.display(),
+        mi = mi.dir.display(),
+    )
+}
+
+/// One UDP query with chosen DO, AD and CD bits; returns the message and
+/// the raw bytes (for the EDE option).
+fn ask(server: SocketAddr, name: &str, t: RecordType, dnssec_ok: bool, cd: bool) -> (Message, Vec<u8>) {
+    let mut m = make_query(name, t, Some(1232));
+    if let Some(e) = m.edns.as_mut() {
+        e.set_dnssec_ok(dnssec_ok);
+    }
+    m.metadata.checking_disabled = cd;
+    m.metadata.authentic_data = !dnssec_ok;
+    let raw = exchange_udp(None, server, &m.to_vec().expect("encode"), Duration::from_secs(8))
+        .unwrap_or_else(|| panic!("no answer from {server} for {name} {t}"));
+    (Message::from_vec(&raw).expect("decode"), raw)
+}
+
+/// The INFO-CODE of the first EDE option in the OPT record of `raw`.
+fn ede_code(raw: &[u8]) -> Option<u16> {
+    fn skip_name(p: &[u8], mut i: usize) -> Option<usize> {
+        loop {
+            let l = *p.get(i)?;
+            if l & 0xc0 == 0xc0 {
+                return Some(i + 2);
+            }
+            i += 1 + usize::from(l);
+            if l == 0 {
+                return Some(i);
+            }
+        }
+    }
+    let count = |i: usize| usize::from(u16::from_be_bytes([raw[i], raw[i + 1]]));
+    let (qd, rest) = (count(4), count(6) + count(8) + count(10));
+    let mut i = 12;
+    for _ in 0..qd {
+        i = skip_name(raw, i)? + 4;
+    }
+    for _ in 0..rest {
+        i = skip_name(raw, i)?;
+        let t = u16::from_be_bytes([raw[i], raw[i + 1]]);
+        let rdlen = count(i + 8);
+        let rdata = raw.get(i + 10..i + 10 + rdlen)?;
+        i += 10 + rdlen;
+        if t == 41 {
+            let mut j = 0;
+            while j + 4 <= rdata.len() {
+                let code = u16::from_be_bytes([rdata[j], rdata[j + 1]]);
+                let len = usize::from(u16::from_be_bytes([rdata[j + 2], rdata[j + 3]]));
+                if code == 15 && len >= 2 {
+                    return Some(u16::from_be_bytes([rdata[j + 4], rdata[j + 5]]));
+                }
+                j += 4 + len;
+            }
+        }
+    }
+    None
+}
+
+/// The answer data (A, AAAA, CNAME target, TXT) as text.
+fn data(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(a.0.to_string()),
+            RData::AAAA(a) => Some(a.0.to_string()),
+            RData::CNAME(c) => Some(c.0.to_string()),
+            RData::MX(mx) => Some(mx.exchange.to_string()),
+            RData::TXT(t) => Some(t.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn has_rrsig(m: &Message) -> bool {
+    m.answers
+        .iter()
+        .chain(&m.authorities)
+        .any(|r| r.record_type() == RecordType::RRSIG)
+}
+
+/// What a case expects.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Want {
+    /// NOERROR with this datum among the answers.
+    Data(&'static str),
+    /// NOERROR without answers.
+    NoData,
+    /// NXDOMAIN.
+    NxDomain,
+    /// SERVFAIL with this EDE info code.
+    Bogus(u16),
+    /// SERVFAIL after bounded work.
+    Fail,
+}
+
+/// (name, type, expectation, AD expected).
+const CASES: &[(&str, RecordType, Want, bool)] = &[
+    // signed, NSEC (secure.test.) under NSEC3 (test.) under NSEC (.)
+    ("www.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
+    ("www.secure.test.", RecordType::AAAA, Want::Data("2001:db8:1::10"), true),
+    ("secure.test.", RecordType::MX, Want::Data("mail.secure.test."), true),
+    ("txt.secure.test.", RecordType::TXT, Want::Data("signed txt"), true),
+    ("alias.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
+    ("x.ent.secure.test.", RecordType::A, Want::Data("192.0.2.12"), true),
+    ("ent.secure.test.", RecordType::A, Want::NoData, true),
+    ("foo.wild.secure.test.", RecordType::A, Want::Data("192.0.2.15"), true),
+    ("nothere.secure.test.", RecordType::A, Want::NxDomain, true),
+    ("www.secure.test.", RecordType::MX, Want::NoData, true),
+    ("www.test.", RecordType::A, Want::Data("192.0.2.2"), true),
+    ("txt.test.", RecordType::TXT, Want::Data("test tld txt"), true),
+    ("nx.test.", RecordType::A, Want::NxDomain, true),
+    ("www.test.", RecordType::AAAA, Want::NoData, true),
+    ("ok.bogus2.test.", RecordType::A, Want::Data("192.0.2.32"), true),
+    // provably insecure child of a signed zone
+    ("www.insecure.test.", RecordType::A, Want::Data("192.0.2.40"), false),
+    ("txt.insecure.test.", RecordType::TXT, Want::Data("unsigned child"), false),
+    ("nx.insecure.test.", RecordType::A, Want::NxDomain, false),
+    // bogus: DS matches no DNSKEY; an RRset altered after signing
+    ("www.bogus.test.", RecordType::A, Want::Bogus(9), false),
+    ("txt.bogus.test.", RecordType::TXT, Want::Bogus(9), false),
+    ("www.bogus2.test.", RecordType::A, Want::Bogus(6), false),
+    // unsigned example. and its children
+    ("www.corp.example.", RecordType::A, Want::Data("192.0.2.51"), false),
+    ("www.corp.example.", RecordType::AAAA, Want::Data("2001:db8:1::51"), false),
+    ("corp.example.", RecordType::MX, Want::Data("mail.corp.example."), false),
+    ("txt.corp.example.", RecordType::TXT, Want::Data("hello world"), false),
+    ("multi.corp.example.", RecordType::A, Want::Data("192.0.2.55"), false),
+    ("chain1.corp.example.", RecordType::A, Want::Data("192.0.2.90"), false),
+    ("mid-a.corp.example.", RecordType::A, Want::Data("192.0.2.91"), false),
+    ("mid2-a.corp.example.", RecordType::A, Want::Data("192.0.2.92"), false),
+    ("dangling.corp.example.", RecordType::A, Want::NxDomain, false),
+    ("to-ads.corp.example.", RecordType::A, Want::Data("192.0.2.81"), false),
+    ("to-secure.corp.example.", RecordType::A, Want::Data("192.0.2.10"), false),
+    ("to-badip.corp.example.", RecordType::A, Want::Data("198.51.100.10"), false),
+    ("to-mixed.corp.example.", RecordType::A, Want::Data("203.0.113.7"), false),
+    ("x.y.ent.corp.example.", RecordType::A, Want::Data("192.0.2.56"), false),
+    ("ent.corp.example.", RecordType::A, Want::NoData, false),
+    ("foo.wild.corp.example.", RecordType::A, Want::Data("192.0.2.57"), false),
+    ("nothere.corp.example.", RecordType::A, Want::NxDomain, false),
+    ("deep.sub.ads.example.", RecordType::A, Want::Data("192.0.2.82"), false),
+    ("walled.garden.example.", RecordType::TXT, Want::Data("walled garden"), false),
+    ("www.evil-ns.example.", RecordType::A, Want::Data("192.0.2.85"), false),
+    ("www.badns.example.", RecordType::A, Want::Data("192.0.2.86"), false),
+    ("txt.badns.example.", RecordType::TXT, Want::Data("served by evil ns name"), false),
+    ("www.badip.example.", RecordType::A, Want::Data("192.0.2.88"), false),
+    ("www.cdn.example.", RecordType::A, Want::Data("192.0.2.93"), false),
+    ("a24.ipblock.example.", RecordType::A, Want::Data("198.51.100.10"), false),
+    ("v6a.ipblock.example.", RecordType::AAAA, Want::Data("2001:db8:bad:2::1"), false),
+    // NS name without glue (BIND does not send the out-of-zone address): resolved separately
+    ("www.oob.corp.example.", RecordType::A, Want::Data("192.0.2.97"), false),
+    // bad delegations: bounded work, SERVFAIL
+    ("www.lame.example.", RecordType::A, Want::Fail, false),
+    ("www.loop.example.", RecordType::A, Want::Fail, false),
+    ("cloop1.corp.example.", RecordType::A, Want::Fail, false),
+];
+
+fn check(server: SocketAddr, name: &str, t: RecordType, want: Want, ad: bool, log: &dyn Fn() -> String) {
+    let started = Instant::now();
+    let (m, raw) = ask(server, name, t, true, false);
+    let took = started.elapsed();
+    let what = format!("{name} {t}: {:?} ad={} {:?}", m.metadata.response_code, m.metadata.authentic_data, data(&m));
+    match want {
+        Want::Data(d) => {
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{what}\n{}", log());
+            assert!(data(&m).iter().any(|x| x.contains(d)), "{what} lacks {d}");
+        }
+        Want::NoData => {
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{what}");
+            assert!(m.answers.iter().all(|r| r.record_type() != t), "{what}");
+            assert!(m.authorities.iter().any(|r| r.record_type() == RecordType::SOA), "{what}: SOA for negative caching");
+        }
+        Want::NxDomain => {
+            assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{what}\n{}", log());
+        }
+        Want::Bogus(code) => {
+            assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{what}");
+            assert_eq!(ede_code(&raw), Some(code), "{what}: EDE");
+        }
+        Want::Fail => {
+            assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{what}");
+            assert!(took < Duration::from_secs(4), "{what}: took {took:?}");
+        }
+    }
+    assert_eq!(m.metadata.authentic_data, ad, "{what}: AD\n{}", log());
+    if ad {
+        assert!(has_rrsig(&m), "{what}: DO=1 gets the RRSIGs");
+    }
+}
+
+#[test]
+fn recursion_and_validation_over_the_mini_internet() {
+    let s = Scratch::new("recursion");
+    let mi = start_mini_internet(&s);
+    let a: SocketAddr = SK_A.parse().expect("addr");
+    let b: SocketAddr = SK_B.parse().expect("addr");
+    let c: SocketAddr = SK_C.parse().expect("addr");
+    let sk_a = start_sekisho(&s.path, "a", &config(&s, &mi, SK_A, "a", ""), a);
+    let sk_b = start_sekisho(
+        &s.path,
+        "b",
+        &config(&s, &mi, SK_B, "b", "domain-insecure = [\"bogus.test\", \"bogus2.test\"]"),
+        b,
+    );
+    s.file(
+        "ns.rpz",
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\n\
+         ns1.evil-ns.example.rpz-nsdname CNAME .\n\
+         32.7.20.0.127.rpz-nsip CNAME .\n",
+    );
+    let rpz = format!(
+        "[[response-policy.zone]]\nname = \"ns.rpz.\"\nfile = \"{}/ns.rpz\"\n",
+        s.path.display()
+    );
+    let sk_c = start_sekisho(&s.path, "c", &format!("{}{rpz}", config(&s, &mi, SK_C, "c", "")), c);
+    let log_a = || sk_a.log_text();
+
+    // Every case, cold, then again from the cache (same answer, same AD).
+    for round in 0..2 {
+        for &(name, t, want, ad) in CASES {
+            check(a, name, t, want, ad, &log_a);
+            let _ = round;
+        }
+    }
+
+    // DO=0: no DNSSEC records, AD still set for a secure answer when AD was asked.
+    let (m, _) = ask(a, "www.secure.test.", RecordType::A, false, false);
+    assert!(m.metadata.authentic_data);
+    assert!(!has_rrsig(&m), "no RRSIG without DO");
+    let (m, _) = ask(a, "nothere.secure.test.", RecordType::A, false, false);
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    assert!(!has_rrsig(&m) && m.authorities.iter().all(|r| r.record_type() == RecordType::SOA));
+
+    // CD=1: the bogus data comes back, without AD.
+    let (m, _) = ask(a, "www.bogus2.test.", RecordType::A, true, true);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(data(&m), vec!["192.0.2.31".to_string()]);
+    assert!(!m.metadata.authentic_data);
+
+    // TCP.
+    let m = query_tcp(a, "www.secure.test.", RecordType::A);
+    assert_eq!(data(&m), vec!["192.0.2.10".to_string()]);
+
+    // The bogus zones resolve once exempted (domain-insecure), without AD;
+    // everything else is still validated.
+    for (name, want) in [
+        ("www.bogus.test.", "192.0.2.20"),
+        ("www.bogus2.test.", "192.0.2.31"),
+    ] {
+        let (m, _) = ask(b, name, RecordType::A, true, false);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}\n{}", sk_b.log_text());
+        assert_eq!(data(&m), vec![want.to_string()]);
+        assert!(!m.metadata.authentic_data, "{name}: exempt, not secure");
+    }
+    let (m, _) = ask(b, "www.secure.test.", RecordType::A, true, false);
+    assert!(m.metadata.authentic_data);
+
+    // RPZ on the delegation path: NSDNAME (badns.example is served by
+    // ns1.evil-ns.example) and NSIP (badip.example's server is 127.0.20.7).
+    for name in ["www.badns.example.", "www.badip.example."] {
+        let (m, _) = ask(c, name, RecordType::A, false, false);
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}\n{}", sk_c.log_text());
+    }
+    let (m, _) = ask(c, "www.corp.example.", RecordType::A, false, false);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    let log = sk_c.log_text();
+    assert!(log.contains("rpz NSDNAME NXDOMAIN rewrite www.badns.example"), "{log}");
+    assert!(log.contains("rpz NSIP NXDOMAIN rewrite www.badip.example"), "{log}");
+
+    // Bad input leaves a debug line saying why.
+    let log = sk_a.log_text();
+    assert!(log.contains("answer is bogus"), "bogus logged");
+    assert!(log.contains("referral not closer"), "loop logged");
+}
