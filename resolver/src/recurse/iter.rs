@@ -181,7 +181,7 @@ impl Recursor {
                 Class::Lame(_) => return unreachable_lame(),
             }
         }
-        tracing::debug!(%name, "too many referrals");
+        tracing::debug!(zone = %cut.zone, "too many referrals");
         Err(Failure::new("too many referrals", None))
     }
 
@@ -248,7 +248,7 @@ impl Recursor {
                 servers[i].addrs = addrs;
             }
         }
-        tracing::debug!(zone = %cut.zone, %qname, %qtype, tried = tried.len(), "no server of the zone gave a usable answer");
+        tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), "no server of the zone gave a usable answer");
         Err(Failure::new(
             "no reachable authority",
             Some(Ede::new(22, format!("no usable answer from the servers of {}", cut.zone))),
@@ -285,13 +285,13 @@ impl Recursor {
                 Ok(w) => w,
                 Err(e) => {
                     self.infra.record_rtt(addr, None);
-                    tracing::debug!(server = %addr, %zone, %qname, error = %e, "server did not answer");
+                    tracing::debug!(server = %addr, %zone, error = %e, "server did not answer");
                     return Ok(None);
                 }
             };
             self.infra.record_rtt(addr, Some(sent.elapsed()));
             let Ok(msg) = Message::from_vec(&wire) else {
-                tracing::debug!(server = %addr, %qname, "unreadable answer");
+                tracing::debug!(server = %addr, %zone, "unreadable answer");
                 return Ok(None);
             };
             let rcode = msg.metadata.response_code;
@@ -302,7 +302,7 @@ impl Recursor {
             }
             let class = classify(&msg, qname, qtype, zone);
             if let Class::Lame(why) = class {
-                tracing::debug!(server = %addr, %zone, %qname, %qtype, reason = why, "lame answer");
+                tracing::debug!(server = %addr, %zone, %qtype, reason = why, "lame answer");
                 return Ok(None);
             }
             return Ok(Some((msg, class)));

@@ -176,7 +176,7 @@ impl Recursor {
             match next {
                 Some(n) if !steps.iter().any(|(s, _)| *s == n) && position < MAX_CHAIN => cur = n,
                 Some(_) => {
-                    tracing::debug!(%qname, "alias chain too long or looping");
+                    tracing::debug!(%qtype, "alias chain too long or looping");
                     break;
                 }
                 None => break,
@@ -189,7 +189,7 @@ impl Recursor {
                 match self.validate_step(name, qtype, step, &mut b).await? {
                     Ok(s) => secure &= s,
                     Err(ede) => {
-                        tracing::debug!(%qname, %qtype, at = %name, ede = ede.code, reason = %ede.text, "answer is bogus");
+                        tracing::debug!(%qtype, zone = %step.zone, ede = ede.code, reason = %ede.text, "answer is bogus");
                         return Ok(Resolution {
                             wire: servfail(qname, qtype),
                             secure: false,
@@ -200,7 +200,7 @@ impl Recursor {
                 }
             }
         }
-        tracing::debug!(%qname, %qtype, queries = b.queries, secure, "resolved");
+        tracing::debug!(%qtype, queries = b.queries, secure, "resolved");
         Ok(Resolution {
             wire: answer(qname, qtype, &steps, dnssec_ok, secure),
             secure,
@@ -281,7 +281,7 @@ pub async fn fetch(
     {
         Ok(r) => (r.wire, r.delegations, r.secure, r.bogus),
         Err(f) => {
-            tracing::debug!(%qname, %qtype, reason = f.reason, "recursion failed");
+            tracing::debug!(%qtype, reason = f.reason, "recursion failed");
             (servfail(&qname, qtype), Vec::new(), false, f.ede.or(Some(Ede::new(2, f.reason))))
         }
     };

@@ -230,7 +230,7 @@ impl Recursor {
                 Proof::Missing => {
                     return Ok(Err(Ede::new(
                         12,
-                        format!("no valid denial of existence for {name} {qtype}"),
+                        format!("no valid denial of existence for {qtype} in {zone}"),
                     )))
                 }
             }
@@ -279,7 +279,9 @@ pub(crate) fn verify_rrset(set: &[&Record], sigs: &[&Record], keys: &[Record], n
     let Some(first) = set.first() else {
         return Ok(());
     };
-    let what = || format!("{} {}", first.name, first.record_type());
+    // Zone, not owner: query names stay out of the log unless the query log is on.
+    let zone = keys.first().map(|k| k.name.to_string()).unwrap_or_default();
+    let what = || format!("{} in {zone}", first.record_type());
     if sigs.is_empty() {
         return Err(Ede::new(10, format!("no RRSIG for {}", what())));
     }
