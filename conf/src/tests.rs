@@ -187,13 +187,15 @@ fn the_embedded_default_parses_and_uses_the_runtime_dir() {
 }
 
 #[test]
-fn the_embedded_default_differs_from_an_empty_file_only_in_paths_metrics_and_the_sample_zone() {
+fn the_embedded_default_differs_from_an_empty_file_only_in_paths_metrics_and_the_sample_policy() {
     let mut embedded = Config::embedded_default();
     let empty = Config::default();
     embedded.server.directory = empty.server.directory.clone();
     embedded.control.socket = empty.control.socket.clone();
     embedded.metrics.listen = None;
     embedded.response_policy.zones.clear();
+    assert!(!embedded.response_policy.qname_wait_recurse, "the offline demo answers QNAME hits without resolving");
+    embedded.response_policy.qname_wait_recurse = true;
     assert_eq!(embedded, empty);
 }
 

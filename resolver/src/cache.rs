@@ -132,16 +132,20 @@ impl Prepared {
     }
 
     /// Serve to a client: copy, then patch ID, RD and question case.
-    pub fn serve(&self, id: u16, rd: bool, qname_wire: &[u8], out: &mut Vec<u8>) {
+    pub fn serve(&self, id: u16, rd: bool, cd: bool, qname_wire: &[u8], out: &mut Vec<u8>) {
         self.write_to(out, 0);
-        patch_for_client(out, id, rd, qname_wire);
+        patch_for_client(out, id, rd, cd, qname_wire);
     }
 }
 
 /// Patch the ID, RD and the question name's letter case for a client.
-fn patch_for_client(out: &mut [u8], id: u16, rd: bool, qname_wire: &[u8]) {
+///
+/// CD is copied from the query (RFC 4035 section 3.2.2); the cache key
+/// carries it, so an entry is only ever served to queries with the same CD.
+fn patch_for_client(out: &mut [u8], id: u16, rd: bool, cd: bool, qname_wire: &[u8]) {
     out[0..2].copy_from_slice(&id.to_be_bytes());
     out[2] = (out[2] & !0x01) | u8::from(rd);
+    out[3] = (out[3] & !0x10) | (u8::from(cd) << 4);
     // Same length by construction: the key was built from this very name.
     if out.len() >= HEADER_LEN + qname_wire.len() {
         out[HEADER_LEN..HEADER_LEN + qname_wire.len()].copy_from_slice(qname_wire);
@@ -246,7 +250,9 @@ impl PacketCache {
             entry.response.write_to(out, age);
             (entry.response.kind, entry.response.facts.clone())
         };
-        patch_for_client(out, id, rd, qname_wire);
+        // The key's last byte holds DO (bit 0) and CD (bit 1); see key_into.
+        let cd = key.last().is_some_and(|b| b & 0x02 != 0);
+        patch_for_client(out, id, rd, cd, qname_wire);
         Some(found)
     }
 
@@ -457,7 +463,7 @@ mod tests {
         m.add_answer(a("f.example.jp.", 300, [192, 0, 2, 1]));
         let p = prep(&c, &m.to_vec().expect("encode"));
         let mut out = Vec::new();
-        p.serve(9, false, b"\x01F\x07example\x02jp\x00", &mut out);
+        p.serve(9, false, false, b"\x01F\x07example\x02jp\x00", &mut out);
         let back = Message::from_vec(&out).expect("decodes");
         assert!(!back.metadata.authoritative);
         assert!(!back.metadata.authentic_data);

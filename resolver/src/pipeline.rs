@@ -21,8 +21,9 @@
 //! real data (with the CNAME chain and addresses the post-check needs,
 //! computed once when stored), so a policy reload takes effect at once.
 //! As in BIND's default `qname-wait-recurse yes`, a QNAME hit is applied
-//! after the real answer is known; when resolution fails, client-IP and
-//! QNAME rules still apply to the failed query (see docs/rpz.md).
+//! after the real answer is known, and a query whose resolution fails gets
+//! SERVFAIL as from BIND; with `qname-wait-recurse = false` client-IP and
+//! QNAME hits are answered before (and without) resolution.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -285,7 +286,10 @@ impl Pipeline {
             // PASSTHRU (or TCP-only over TCP): the real answer, policy done.
         }
         let fetched = self.fetch(&key, &lower_qname, &query, deadline).await;
-        if let (QueryFlow::Continue, Some(n)) = (&flow, &qname) {
+        // qname-wait-recurse: rules that wait for the response are applied to
+        // a real answer only; when resolution fails the client gets the
+        // failure, as from BIND 9.18.
+        if let (QueryFlow::Continue, Some(n), true) = (&flow, &qname, fetched.is_some()) {
             let empty = ResponseFacts::default();
             let facts = match &fetched {
                 Some(f) => f.facts.clone(),
@@ -392,11 +396,17 @@ impl Pipeline {
             tracing::debug!("upstream answer could not be read");
             return None;
         };
+        if matches!(prepared.rcode(), rcode::REFUSED | rcode::NOTIMP | rcode::FORMERR) {
+            // The upstream would not answer: to our client that is a server
+            // failure, not a refusal by us (as BIND and Unbound answer).
+            tracing::debug!(rcode = prepared.rcode(), "upstream refused the query");
+            return None;
+        }
         if !self.policy.load().zones().is_empty() {
             prepared.facts = facts_of(&answer, lower_qname);
         }
         let mut out = Vec::with_capacity(answer.len() + 11);
-        prepared.serve(query.id, query.rd, query.qname_wire(), &mut out);
+        prepared.serve(query.id, query.rd, query.cd, query.qname_wire(), &mut out);
         let facts = prepared.facts.clone();
         self.cache.insert(key, prepared, Instant::now());
         Some(Fetched {
@@ -456,6 +466,17 @@ impl Pipeline {
                     // RPZ is not applied again to what it synthesised: fetch the
                     // CNAME target's real data without policy.
                     if let Some(extra) = self.fetch_name(&target, query, deadline).await {
+                        // The target's outcome is the answer's: NXDOMAIN stays
+                        // NXDOMAIN, and a negative answer keeps the target
+                        // zone's SOA in AUTHORITY (RFC 2308), as BIND does.
+                        let negative = extra.answers.iter().all(|r| r.name != target || r.record_type() == RecordType::CNAME)
+                            || extra.metadata.response_code == hickory_proto::op::ResponseCode::NXDomain;
+                        if extra.metadata.response_code == hickory_proto::op::ResponseCode::NXDomain {
+                            message.metadata.response_code = extra.metadata.response_code;
+                        }
+                        if negative {
+                            message.add_authorities(extra.authorities.iter().filter(|r| r.record_type() == RecordType::SOA).cloned());
+                        }
                         message.add_answers(extra.answers);
                     }
                 }

@@ -129,7 +129,7 @@ fn stats_querylog_and_the_verbs_scripts_rely_on() {
     let sock = s.path.join("control.sock");
     query(listen, "quiet.example1.jp.", RecordType::A);
     assert!(
-        !sk.log_text().contains("quiet.example1.jp"),
+        !sk.log_text().contains("query: quiet.example1.jp"),
         "query log is off by default"
     );
     let (code, out, _) = ctl(&sock, &["querylog", "on"]);
