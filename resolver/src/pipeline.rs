@@ -385,13 +385,34 @@ impl Pipeline {
             });
         };
         let upstream_query = upstream_query(query, lower_qname, self.config.edns_buffer_size);
-        let answer = match group.exchange(&upstream_query, deadline).await {
+        let mut answer = match group.exchange(&upstream_query, deadline).await {
             Ok((answer, _)) => answer,
             Err(e) => {
                 tracing::debug!(error = %e, "no upstream answered");
                 return None;
             }
         };
+        // --- DNSSEC validation of forwarded answers (issue 5) ---
+        let mut secure = false;
+        if let Some(r) = self.recursor.get() {
+            use crate::recurse::forwarded::{check_forwarded, Checked};
+            match check_forwarded(r, group, &answer, query, lower_qname, deadline).await {
+                Checked::Secure { replacement } => {
+                    secure = true;
+                    answer = replacement.unwrap_or(answer);
+                }
+                Checked::Insecure => {}
+                Checked::Bogus(ede) => {
+                    let f = crate::recurse::bogus(&self.cache, lower_qname, query, ede)?;
+                    return Some(Fetched {
+                        wire: f.wire,
+                        facts: None,
+                        source: Source::Upstream,
+                        ede: f.ede,
+                    });
+                }
+            }
+        }
         let Some(mut prepared) = Prepared::new(&answer, self.cache.limits()) else {
             tracing::debug!("upstream answer could not be read");
             return None;
@@ -401,6 +422,9 @@ impl Pipeline {
             // failure, not a refusal by us (as BIND and Unbound answer).
             tracing::debug!(rcode = prepared.rcode(), "upstream refused the query");
             return None;
+        }
+        if secure {
+            prepared.set_authentic_data();
         }
         if !self.policy.load().zones().is_empty() {
             prepared.facts = facts_of(&answer, lower_qname);

@@ -30,13 +30,17 @@ const SK_A: &str = "127.0.20.53:5300";
 const SK_B: &str = "127.0.20.54:5300";
 /// RPZ instance.
 const SK_C: &str = "127.0.20.55:5300";
+/// Forwarding instance (to the mini-internet's plain recursive BIND, 127.0.20.9).
+const SK_D: &str = "127.0.20.56:5300";
 
 /// The running hierarchy.
 struct MiniInternet {
     /// The copy with signed zones and trust anchors.
     dir: PathBuf,
-    /// named (killed on drop).
+    /// named, authoritative (killed on drop).
     _named: Proc,
+    /// named, the plain recursive upstream on 127.0.20.9 (killed on drop).
+    _upstream: Proc,
     /// The lock (released on drop, after named is gone: fields drop in order).
     _lock: std::fs::File,
 }
@@ -81,7 +85,7 @@ fn start_mini_internet(s: &Scratch) -> MiniInternet {
     for i in 1..=9 {
         add_loopback(&format!("127.0.20.{i}"));
     }
-    for ip in [SK_A, SK_B, SK_C] {
+    for ip in [SK_A, SK_B, SK_C, SK_D] {
         add_loopback(ip.split(':').next().expect("ip"));
     }
     let root: SocketAddr = "127.0.20.1:53".parse().expect("addr");
@@ -105,9 +109,22 @@ fn start_mini_internet(s: &Scratch) -> MiniInternet {
             Duration::from_secs(20),
         );
     }
+    std::fs::create_dir_all(run.join("upstream")).expect("upstream dir");
+    let conf = std::fs::read_to_string(dir.join("upstream/named.conf.in"))
+        .expect("template")
+        .replace("@ROOT@", &dir.display().to_string());
+    let up_conf = run.join("upstream.named.conf");
+    std::fs::write(&up_conf, conf).expect("named.conf");
+    let upstream = Proc::spawn(
+        "named",
+        Command::new("named").arg("-4").arg("-g").arg("-c").arg(&up_conf),
+        run.join("upstream.log"),
+    );
+    wait_dns("127.0.20.9:53".parse().expect("addr"), "test.", Duration::from_secs(20));
     MiniInternet {
         dir,
         _named: named,
+        _upstream: upstream,
         _lock: lock,
     }
 }
@@ -289,6 +306,23 @@ const CASES: &[(&str, RecordType, Want, bool)] = &[
     ("cloop1.corp.example.", RecordType::A, Want::Fail, false),
 ];
 
+/// Through the forwarder: the same verdicts as when recursing.
+const FORWARDED: &[(&str, RecordType, Want, bool)] = &[
+    ("www.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
+    ("alias.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
+    ("nothere.secure.test.", RecordType::A, Want::NxDomain, true),
+    ("www.secure.test.", RecordType::MX, Want::NoData, true),
+    ("nx.test.", RecordType::A, Want::NxDomain, true),
+    ("www.test.", RecordType::A, Want::Data("192.0.2.2"), true),
+    ("www.insecure.test.", RecordType::A, Want::Data("192.0.2.40"), false),
+    ("www.corp.example.", RecordType::A, Want::Data("192.0.2.51"), false),
+    ("chain1.corp.example.", RecordType::A, Want::Data("192.0.2.90"), false),
+    ("to-secure.corp.example.", RecordType::A, Want::Data("192.0.2.10"), false),
+    ("nothere.corp.example.", RecordType::A, Want::NxDomain, false),
+    ("www.bogus.test.", RecordType::A, Want::Bogus(9), false),
+    ("www.bogus2.test.", RecordType::A, Want::Bogus(6), false),
+];
+
 fn check(server: SocketAddr, name: &str, t: RecordType, want: Want, ad: bool, log: &dyn Fn() -> String) {
     let started = Instant::now();
     let (m, raw) = ask(server, name, t, true, false);
@@ -400,6 +434,20 @@ fn recursion_and_validation_over_the_mini_internet() {
     let log = sk_c.log_text();
     assert!(log.contains("rpz NSDNAME NXDOMAIN rewrite www.badns.example"), "{log}");
     assert!(log.contains("rpz NSIP NXDOMAIN rewrite www.badip.example"), "{log}");
+
+    // Forwarded answers are validated too (validation = "yes"): the keys come
+    // through the (non-validating) forwarder.
+    let d: SocketAddr = SK_D.parse().expect("addr");
+    let fwd = "[[forward-zone]]\nname = \".\"\nforward-addr = [\"127.0.20.9\"]\n";
+    let sk_d = start_sekisho(&s.path, "d", &format!("{}{fwd}", config(&s, &mi, SK_D, "d", "")), d);
+    let log_d = || sk_d.log_text();
+    for &(name, t, want, ad) in FORWARDED {
+        check(d, name, t, want, ad, &log_d);
+    }
+    let (m, _) = ask(d, "www.secure.test.", RecordType::A, false, false);
+    assert!(m.metadata.authentic_data && !has_rrsig(&m), "DO=0: AD, no RRSIG\n{}", log_d());
+    let (m, _) = ask(d, "www.bogus2.test.", RecordType::A, true, true);
+    assert_eq!(data(&m), vec!["192.0.2.31".to_string()], "CD=1 through the forwarder");
 
     // Bad input leaves a debug line saying why.
     let log = sk_a.log_text();

@@ -56,6 +56,8 @@ pub(crate) struct Budget {
     pub(crate) depth: u8,
     /// When the client stops waiting.
     pub(crate) deadline: Instant,
+    /// Ask this forwarder instead of iterating (validation of forwarded answers).
+    pub(crate) via: Option<std::sync::Arc<crate::upstream::Group>>,
 }
 
 /// A boxed future (lookups recurse).
@@ -71,6 +73,9 @@ impl Recursor {
         b: &'a mut Budget,
     ) -> BoxFut<'a, Result<Step, Failure>> {
         Box::pin(async move {
+            if let Some(g) = b.via.clone() {
+                return self.forward_lookup(&g, name, qtype, b).await;
+            }
             if let Some(s) = self.infra.step(name, u16::from(qtype), Instant::now()) {
                 return Ok(s);
             }

@@ -23,6 +23,7 @@
 //! docs/recursion.md.
 
 pub mod anchors;
+pub mod forwarded;
 pub(crate) mod classify;
 pub(crate) mod infra;
 pub(crate) mod iter;
@@ -88,6 +89,9 @@ pub struct RecursorConfig {
     pub anchors: Vec<Record>,
     /// Validate DNSSEC.
     pub validate: bool,
+    /// Also validate forwarded answers (key material fetched through the
+    /// forwarder). On for `validation = "yes"`; see docs/recursion.md.
+    pub validate_forwarded: bool,
     /// Names at and below which nothing is validated (RFC 7646).
     pub domain_insecure: Vec<Name>,
     /// RFC 9156 QNAME minimisation (relaxed).
@@ -164,6 +168,7 @@ impl Recursor {
             max_queries: self.config.max_queries,
             depth: 0,
             deadline,
+            via: None,
         };
         let mut steps: Vec<(Name, Step)> = Vec::new();
         let mut delegations = Vec::new();
@@ -211,7 +216,7 @@ impl Recursor {
 }
 
 /// Types kept only for DO=1 clients (RFC 4035 section 3.2.1).
-fn is_dnssec_type(t: RecordType) -> bool {
+pub(crate) fn is_dnssec_type(t: RecordType) -> bool {
     matches!(
         t,
         RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
@@ -297,16 +302,7 @@ pub async fn fetch(
         });
         prepared.facts = facts;
     }
-    let mut out = Vec::with_capacity(wire.len() + 11);
-    prepared.write_to(&mut out, 0);
-    // As `Prepared::serve`: the client's ID, RD, CD and question letter case.
-    out[0..2].copy_from_slice(&query.id.to_be_bytes());
-    out[2] = (out[2] & !0x01) | u8::from(query.rd);
-    out[3] = (out[3] & !0x10) | (u8::from(query.cd) << 4);
-    let q = query.qname_wire();
-    if out.len() >= crate::wire::HEADER_LEN + q.len() {
-        out[crate::wire::HEADER_LEN..crate::wire::HEADER_LEN + q.len()].copy_from_slice(q);
-    }
+    let out = client_ready(&prepared, query);
     let facts = prepared.facts.clone();
     if ede.is_none() {
         // Failures carry an EDE and are not stored: the zone verdict is
@@ -318,6 +314,35 @@ pub async fn fetch(
         wire: out,
         facts,
         ede,
+    })
+}
+
+/// The bytes of `prepared` for the client of `query`, as `Prepared::serve`
+/// makes them: the client's ID, RD, CD and question letter case.
+fn client_ready(prepared: &Prepared, query: &Query<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    prepared.write_to(&mut out, 0);
+    out[0..2].copy_from_slice(&query.id.to_be_bytes());
+    out[2] = (out[2] & !0x01) | u8::from(query.rd);
+    out[3] = (out[3] & !0x10) | (u8::from(query.cd) << 4);
+    let q = query.qname_wire();
+    if out.len() >= crate::wire::HEADER_LEN + q.len() {
+        out[crate::wire::HEADER_LEN..crate::wire::HEADER_LEN + q.len()].copy_from_slice(q);
+    }
+    out
+}
+
+/// A client-ready SERVFAIL carrying `ede` (not cached), for a bogus
+/// forwarded answer.
+pub fn bogus(cache: &PacketCache, lower_qname: &[u8], query: &Query<'_>, ede: Ede) -> Option<Fetched> {
+    use hickory_proto::serialize::binary::BinDecodable;
+    let qname = Name::from_bytes(lower_qname).ok()?;
+    let wire = servfail(&qname, RecordType::from(query.qtype));
+    let prepared = Prepared::new(&wire, cache.limits())?;
+    Some(Fetched {
+        wire: client_ready(&prepared, query),
+        facts: None,
+        ede: Some(ede),
     })
 }
 

@@ -321,6 +321,16 @@ pub(crate) fn verify_rrset(set: &[&Record], sigs: &[&Record], keys: &[Record], n
     Err(why)
 }
 
+/// The signer of an RRSIG record.
+pub(crate) fn rrsig_signer(r: &Record) -> Option<Name> {
+    as_rrsig(r).map(|s| s.input().signer_name.clone())
+}
+
+/// [`no_ds_proof`] over denial records that verify with the parent's `keys`.
+pub(crate) fn no_ds_proof_checked(zone: &Name, authority: &[Record], keys: &[Record]) -> bool {
+    verify_all(authority, keys, unix_now()).is_ok() && no_ds_proof(zone, authority)
+}
+
 /// Proof that `zone` has no DS at its parent: NSEC at the cut with NS and
 /// without DS/SOA, NSEC3 likewise, or an opt-out NSEC3 span.
 fn no_ds_proof(zone: &Name, authority: &[Record]) -> bool {
