@@ -271,6 +271,9 @@ const CASES: &[(&str, RecordType, Want, bool)] = &[
     ("www.bogus.test.", RecordType::A, Want::Bogus(9), false),
     ("txt.bogus.test.", RecordType::TXT, Want::Bogus(9), false),
     ("www.bogus2.test.", RecordType::A, Want::Bogus(6), false),
+    // signatures from the future / expired ones (keys signed the same way)
+    ("www.future.test.", RecordType::A, Want::Bogus(8), false),
+    ("www.expired.test.", RecordType::A, Want::Bogus(7), false),
     // unsigned example. and its children
     ("www.corp.example.", RecordType::A, Want::Data("192.0.2.51"), false),
     ("www.corp.example.", RecordType::AAAA, Want::Data("2001:db8:1::51"), false),
@@ -321,6 +324,7 @@ const FORWARDED: &[(&str, RecordType, Want, bool)] = &[
     ("nothere.corp.example.", RecordType::A, Want::NxDomain, false),
     ("www.bogus.test.", RecordType::A, Want::Bogus(9), false),
     ("www.bogus2.test.", RecordType::A, Want::Bogus(6), false),
+    ("www.expired.test.", RecordType::A, Want::Bogus(7), false),
 ];
 
 fn check(server: SocketAddr, name: &str, t: RecordType, want: Want, ad: bool, log: &dyn Fn() -> String) {

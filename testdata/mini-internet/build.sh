@@ -19,7 +19,7 @@ genkey() { # dir zone   (key files are K<zone>.+013+<tag>.key; for the root: K.+
     dnssec-keygen -q -K "$1" -a $ALG -f KSK -n ZONE "$2" >/dev/null
   fi
 }
-for z in . test secure.test bogus.test bogus2.test; do genkey keys "$z"; done
+for z in . test secure.test bogus.test bogus2.test future.test expired.test; do genkey keys "$z"; done
 genkey keys/decoy bogus.test     # key whose DS is published for bogus.test but never signs it
 
 sign() { # zone infile outfile [extra args]
@@ -32,6 +32,11 @@ for z in secure.test bogus.test bogus2.test; do
   cp "$SRC/$z.zone" "$B/$z.zone"
   sign "$z" "$B/$z.zone" "$OUT/$z.signed"
 done
+# Sekisho additions: signatures not yet valid (inception a year from now) and expired ones
+cp "$SRC/future.test.zone" "$B/future.test.zone"
+sign future.test "$B/future.test.zone" "$OUT/future.test.signed" -P -s now+31536000 -e now+63072000
+cp "$SRC/expired.test.zone" "$B/expired.test.zone"
+sign expired.test "$B/expired.test.zone" "$OUT/expired.test.signed" -P -s 20200101000000 -e 20200201000000
 # tamper: www.bogus2.test A changed after signing -> its RRSIG no longer verifies
 sed -i -E 's/^(www\.bogus2\.test\.[[:space:]]+[0-9]+[[:space:]]+IN[[:space:]]+A[[:space:]]+)192\.0\.2\.30$/\1192.0.2.31/' "$OUT/bogus2.test.signed"
 grep -q '192.0.2.31' "$OUT/bogus2.test.signed" || { echo "tamper failed"; exit 1; }
@@ -42,7 +47,7 @@ done
 
 # test. (NSEC3, no salt, 0 iterations) with DS for secure/bogus2 (real) and bogus (decoy)
 cp "$SRC/test.zone" "$B/test.zone"
-cat "$B/dsset-secure.test." "$B/dsset-bogus2.test." >> "$B/test.zone"
+cat "$B/dsset-secure.test." "$B/dsset-bogus2.test." "$B/dsset-future.test." "$B/dsset-expired.test." >> "$B/test.zone"
 dnssec-dsfromkey -2 keys/decoy/Kbogus.test.+013+*.key >> "$B/test.zone"
 sign test "$B/test.zone" "$OUT/test.signed" -3 - -H 0
 
