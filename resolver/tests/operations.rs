@@ -236,3 +236,38 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
     );
     assert_eq!(sk.stop(), Some(0), "SIGTERM still drains and exits 0");
 }
+
+#[test]
+fn idle_or_slow_clients_on_metrics_and_control_do_not_block_queries_or_each_other() {
+    let s = Scratch::new("ops-hostile");
+    s.file("block.rpz", ZONE);
+    let listen: SocketAddr = "127.0.37.31:5300".parse().expect("addr");
+    let _sk = start_sekisho(&s.path, "hostile", &config(&s, "127.0.37.31", ""), listen);
+    // Connections that never finish their request: half a request line on
+    // metrics, nothing at all on the control socket.
+    let mut held = Vec::new();
+    for _ in 0..50 {
+        let mut c = std::net::TcpStream::connect("127.0.37.31:9153").expect("connect metrics");
+        std::io::Write::write_all(&mut c, b"GET /metr").expect("partial request");
+        held.push(c);
+    }
+    let mut held_ctl = Vec::new();
+    for _ in 0..20 {
+        held_ctl.push(
+            std::os::unix::net::UnixStream::connect(s.path.join("control.sock"))
+                .expect("connect control"),
+        );
+    }
+    // Queries, a scrape and a control verb from well-behaved clients still go through.
+    for _ in 0..20 {
+        let m = query(listen, "bad.example1.jp.", RecordType::A);
+        assert_eq!(m.answers.len(), 1);
+    }
+    let (head, body) = get("127.0.37.31:9153", "/metrics");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body.contains("sekisho_queries_total"));
+    let (code, out, _) = ctl(&s.path.join("control.sock"), &["status"]);
+    assert_eq!(code, 0, "{out}");
+    drop(held);
+    drop(held_ctl);
+}
