@@ -22,8 +22,42 @@ use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 
-/// Held for the whole test: one owner of 127.0.20.x at a time.
-const LOCK: &str = "/tmp/sekisho-mini-internet.lock";
+/// Held for the whole test: one owner of 127.0.20.x at a time (a directory:
+/// `mkdir` is atomic; it holds the owner's PID so a crashed owner's lock is taken over).
+const LOCK: &str = "/tmp/sekisho-mini-internet.lock.d";
+
+/// The mini-internet lock, released on drop.
+struct Lock;
+
+impl Lock {
+    fn take() -> Lock {
+        let until = Instant::now() + Duration::from_secs(300);
+        loop {
+            if std::fs::create_dir(LOCK).is_ok() {
+                std::fs::write(Path::new(LOCK).join("pid"), std::process::id().to_string())
+                    .expect("lock pid");
+                return Lock;
+            }
+            let owner = std::fs::read_to_string(Path::new(LOCK).join("pid")).unwrap_or_default();
+            let alive = !owner.is_empty() && Path::new(&format!("/proc/{}", owner.trim())).exists();
+            if !owner.is_empty() && !alive {
+                let _ = std::fs::remove_dir_all(LOCK); // stale: its owner is gone
+                continue;
+            }
+            assert!(
+                Instant::now() < until,
+                "mini-internet lock held by pid {owner} for 5 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(LOCK);
+    }
+}
 /// Where sekisho instances listen (inside the locked range).
 const SK_A: &str = "127.0.20.53:5300";
 /// domain-insecure instance.
@@ -42,7 +76,7 @@ struct MiniInternet {
     /// named, the plain recursive upstream on 127.0.20.9 (killed on drop).
     _upstream: Proc,
     /// The lock (released on drop, after named is gone: fields drop in order).
-    _lock: std::fs::File,
+    _lock: Lock,
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -63,8 +97,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn start_mini_internet(s: &Scratch) -> MiniInternet {
-    let lock = std::fs::File::create(LOCK).expect("lock file");
-    lock.lock().expect("lock the mini-internet");
+    let lock = Lock::take();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/mini-internet");
     let dir = s.path.join("mini-internet");
     copy_dir(&src, &dir);
@@ -90,7 +123,15 @@ fn start_mini_internet(s: &Scratch) -> MiniInternet {
     }
     let root: SocketAddr = "127.0.20.1:53".parse().expect("addr");
     assert!(
-        query_udp_from(None, root, ".", RecordType::SOA, None, Duration::from_millis(300)).is_none(),
+        query_udp_from(
+            None,
+            root,
+            ".",
+            RecordType::SOA,
+            None,
+            Duration::from_millis(300)
+        )
+        .is_none(),
         "something already serves 127.0.20.1:53 (a mini-internet started by hand? run stop.sh)"
     );
     let named = Proc::spawn(
@@ -117,10 +158,18 @@ fn start_mini_internet(s: &Scratch) -> MiniInternet {
     std::fs::write(&up_conf, conf).expect("named.conf");
     let upstream = Proc::spawn(
         "named",
-        Command::new("named").arg("-4").arg("-g").arg("-c").arg(&up_conf),
+        Command::new("named")
+            .arg("-4")
+            .arg("-g")
+            .arg("-c")
+            .arg(&up_conf),
         run.join("upstream.log"),
     );
-    wait_dns("127.0.20.9:53".parse().expect("addr"), "test.", Duration::from_secs(20));
+    wait_dns(
+        "127.0.20.9:53".parse().expect("addr"),
+        "test.",
+        Duration::from_secs(20),
+    );
     MiniInternet {
         dir,
         _named: named,
@@ -155,15 +204,26 @@ listen = "none"
 
 /// One UDP query with chosen DO, AD and CD bits; returns the message and
 /// the raw bytes (for the EDE option).
-fn ask(server: SocketAddr, name: &str, t: RecordType, dnssec_ok: bool, cd: bool) -> (Message, Vec<u8>) {
+fn ask(
+    server: SocketAddr,
+    name: &str,
+    t: RecordType,
+    dnssec_ok: bool,
+    cd: bool,
+) -> (Message, Vec<u8>) {
     let mut m = make_query(name, t, Some(1232));
     if let Some(e) = m.edns.as_mut() {
         e.set_dnssec_ok(dnssec_ok);
     }
     m.metadata.checking_disabled = cd;
     m.metadata.authentic_data = !dnssec_ok;
-    let raw = exchange_udp(None, server, &m.to_vec().expect("encode"), Duration::from_secs(8))
-        .unwrap_or_else(|| panic!("no answer from {server} for {name} {t}"));
+    let raw = exchange_udp(
+        None,
+        server,
+        &m.to_vec().expect("encode"),
+        Duration::from_secs(8),
+    )
+    .unwrap_or_else(|| panic!("no answer from {server} for {name} {t}"));
     (Message::from_vec(&raw).expect("decode"), raw)
 }
 
@@ -248,24 +308,79 @@ enum Want {
 /// (name, type, expectation, AD expected).
 const CASES: &[(&str, RecordType, Want, bool)] = &[
     // signed, NSEC (secure.test.) under NSEC3 (test.) under NSEC (.)
-    ("www.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
-    ("www.secure.test.", RecordType::AAAA, Want::Data("2001:db8:1::10"), true),
-    ("secure.test.", RecordType::MX, Want::Data("mail.secure.test."), true),
-    ("txt.secure.test.", RecordType::TXT, Want::Data("signed txt"), true),
-    ("alias.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
-    ("x.ent.secure.test.", RecordType::A, Want::Data("192.0.2.12"), true),
+    (
+        "www.secure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.10"),
+        true,
+    ),
+    (
+        "www.secure.test.",
+        RecordType::AAAA,
+        Want::Data("2001:db8:1::10"),
+        true,
+    ),
+    (
+        "secure.test.",
+        RecordType::MX,
+        Want::Data("mail.secure.test."),
+        true,
+    ),
+    (
+        "txt.secure.test.",
+        RecordType::TXT,
+        Want::Data("signed txt"),
+        true,
+    ),
+    (
+        "alias.secure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.10"),
+        true,
+    ),
+    (
+        "x.ent.secure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.12"),
+        true,
+    ),
     ("ent.secure.test.", RecordType::A, Want::NoData, true),
-    ("foo.wild.secure.test.", RecordType::A, Want::Data("192.0.2.15"), true),
+    (
+        "foo.wild.secure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.15"),
+        true,
+    ),
     ("nothere.secure.test.", RecordType::A, Want::NxDomain, true),
     ("www.secure.test.", RecordType::MX, Want::NoData, true),
     ("www.test.", RecordType::A, Want::Data("192.0.2.2"), true),
-    ("txt.test.", RecordType::TXT, Want::Data("test tld txt"), true),
+    (
+        "txt.test.",
+        RecordType::TXT,
+        Want::Data("test tld txt"),
+        true,
+    ),
     ("nx.test.", RecordType::A, Want::NxDomain, true),
     ("www.test.", RecordType::AAAA, Want::NoData, true),
-    ("ok.bogus2.test.", RecordType::A, Want::Data("192.0.2.32"), true),
+    (
+        "ok.bogus2.test.",
+        RecordType::A,
+        Want::Data("192.0.2.32"),
+        true,
+    ),
     // provably insecure child of a signed zone
-    ("www.insecure.test.", RecordType::A, Want::Data("192.0.2.40"), false),
-    ("txt.insecure.test.", RecordType::TXT, Want::Data("unsigned child"), false),
+    (
+        "www.insecure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.40"),
+        false,
+    ),
+    (
+        "txt.insecure.test.",
+        RecordType::TXT,
+        Want::Data("unsigned child"),
+        false,
+    ),
     ("nx.insecure.test.", RecordType::A, Want::NxDomain, false),
     // bogus: DS matches no DNSKEY; an RRset altered after signing
     ("www.bogus.test.", RecordType::A, Want::Bogus(9), false),
@@ -275,34 +390,164 @@ const CASES: &[(&str, RecordType, Want, bool)] = &[
     ("www.future.test.", RecordType::A, Want::Bogus(8), false),
     ("www.expired.test.", RecordType::A, Want::Bogus(7), false),
     // unsigned example. and its children
-    ("www.corp.example.", RecordType::A, Want::Data("192.0.2.51"), false),
-    ("www.corp.example.", RecordType::AAAA, Want::Data("2001:db8:1::51"), false),
-    ("corp.example.", RecordType::MX, Want::Data("mail.corp.example."), false),
-    ("txt.corp.example.", RecordType::TXT, Want::Data("hello world"), false),
-    ("multi.corp.example.", RecordType::A, Want::Data("192.0.2.55"), false),
-    ("chain1.corp.example.", RecordType::A, Want::Data("192.0.2.90"), false),
-    ("mid-a.corp.example.", RecordType::A, Want::Data("192.0.2.91"), false),
-    ("mid2-a.corp.example.", RecordType::A, Want::Data("192.0.2.92"), false),
-    ("dangling.corp.example.", RecordType::A, Want::NxDomain, false),
-    ("to-ads.corp.example.", RecordType::A, Want::Data("192.0.2.81"), false),
-    ("to-secure.corp.example.", RecordType::A, Want::Data("192.0.2.10"), false),
-    ("to-badip.corp.example.", RecordType::A, Want::Data("198.51.100.10"), false),
-    ("to-mixed.corp.example.", RecordType::A, Want::Data("203.0.113.7"), false),
-    ("x.y.ent.corp.example.", RecordType::A, Want::Data("192.0.2.56"), false),
+    (
+        "www.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.51"),
+        false,
+    ),
+    (
+        "www.corp.example.",
+        RecordType::AAAA,
+        Want::Data("2001:db8:1::51"),
+        false,
+    ),
+    (
+        "corp.example.",
+        RecordType::MX,
+        Want::Data("mail.corp.example."),
+        false,
+    ),
+    (
+        "txt.corp.example.",
+        RecordType::TXT,
+        Want::Data("hello world"),
+        false,
+    ),
+    (
+        "multi.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.55"),
+        false,
+    ),
+    (
+        "chain1.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.90"),
+        false,
+    ),
+    (
+        "mid-a.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.91"),
+        false,
+    ),
+    (
+        "mid2-a.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.92"),
+        false,
+    ),
+    (
+        "dangling.corp.example.",
+        RecordType::A,
+        Want::NxDomain,
+        false,
+    ),
+    (
+        "to-ads.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.81"),
+        false,
+    ),
+    (
+        "to-secure.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.10"),
+        false,
+    ),
+    (
+        "to-badip.corp.example.",
+        RecordType::A,
+        Want::Data("198.51.100.10"),
+        false,
+    ),
+    (
+        "to-mixed.corp.example.",
+        RecordType::A,
+        Want::Data("203.0.113.7"),
+        false,
+    ),
+    (
+        "x.y.ent.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.56"),
+        false,
+    ),
     ("ent.corp.example.", RecordType::A, Want::NoData, false),
-    ("foo.wild.corp.example.", RecordType::A, Want::Data("192.0.2.57"), false),
-    ("nothere.corp.example.", RecordType::A, Want::NxDomain, false),
-    ("deep.sub.ads.example.", RecordType::A, Want::Data("192.0.2.82"), false),
-    ("walled.garden.example.", RecordType::TXT, Want::Data("walled garden"), false),
-    ("www.evil-ns.example.", RecordType::A, Want::Data("192.0.2.85"), false),
-    ("www.badns.example.", RecordType::A, Want::Data("192.0.2.86"), false),
-    ("txt.badns.example.", RecordType::TXT, Want::Data("served by evil ns name"), false),
-    ("www.badip.example.", RecordType::A, Want::Data("192.0.2.88"), false),
-    ("www.cdn.example.", RecordType::A, Want::Data("192.0.2.93"), false),
-    ("a24.ipblock.example.", RecordType::A, Want::Data("198.51.100.10"), false),
-    ("v6a.ipblock.example.", RecordType::AAAA, Want::Data("2001:db8:bad:2::1"), false),
+    (
+        "foo.wild.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.57"),
+        false,
+    ),
+    (
+        "nothere.corp.example.",
+        RecordType::A,
+        Want::NxDomain,
+        false,
+    ),
+    (
+        "deep.sub.ads.example.",
+        RecordType::A,
+        Want::Data("192.0.2.82"),
+        false,
+    ),
+    (
+        "walled.garden.example.",
+        RecordType::TXT,
+        Want::Data("walled garden"),
+        false,
+    ),
+    (
+        "www.evil-ns.example.",
+        RecordType::A,
+        Want::Data("192.0.2.85"),
+        false,
+    ),
+    (
+        "www.badns.example.",
+        RecordType::A,
+        Want::Data("192.0.2.86"),
+        false,
+    ),
+    (
+        "txt.badns.example.",
+        RecordType::TXT,
+        Want::Data("served by evil ns name"),
+        false,
+    ),
+    (
+        "www.badip.example.",
+        RecordType::A,
+        Want::Data("192.0.2.88"),
+        false,
+    ),
+    (
+        "www.cdn.example.",
+        RecordType::A,
+        Want::Data("192.0.2.93"),
+        false,
+    ),
+    (
+        "a24.ipblock.example.",
+        RecordType::A,
+        Want::Data("198.51.100.10"),
+        false,
+    ),
+    (
+        "v6a.ipblock.example.",
+        RecordType::AAAA,
+        Want::Data("2001:db8:bad:2::1"),
+        false,
+    ),
     // NS name without glue (BIND does not send the out-of-zone address): resolved separately
-    ("www.oob.corp.example.", RecordType::A, Want::Data("192.0.2.97"), false),
+    (
+        "www.oob.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.97"),
+        false,
+    ),
     // bad delegations: bounded work, SERVFAIL
     ("www.lame.example.", RecordType::A, Want::Fail, false),
     ("www.loop.example.", RecordType::A, Want::Fail, false),
@@ -311,39 +556,101 @@ const CASES: &[(&str, RecordType, Want, bool)] = &[
 
 /// Through the forwarder: the same verdicts as when recursing.
 const FORWARDED: &[(&str, RecordType, Want, bool)] = &[
-    ("www.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
-    ("alias.secure.test.", RecordType::A, Want::Data("192.0.2.10"), true),
+    (
+        "www.secure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.10"),
+        true,
+    ),
+    (
+        "alias.secure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.10"),
+        true,
+    ),
     ("nothere.secure.test.", RecordType::A, Want::NxDomain, true),
     ("www.secure.test.", RecordType::MX, Want::NoData, true),
     ("nx.test.", RecordType::A, Want::NxDomain, true),
     ("www.test.", RecordType::A, Want::Data("192.0.2.2"), true),
-    ("www.insecure.test.", RecordType::A, Want::Data("192.0.2.40"), false),
-    ("www.corp.example.", RecordType::A, Want::Data("192.0.2.51"), false),
-    ("chain1.corp.example.", RecordType::A, Want::Data("192.0.2.90"), false),
-    ("to-secure.corp.example.", RecordType::A, Want::Data("192.0.2.10"), false),
-    ("nothere.corp.example.", RecordType::A, Want::NxDomain, false),
+    (
+        "www.insecure.test.",
+        RecordType::A,
+        Want::Data("192.0.2.40"),
+        false,
+    ),
+    (
+        "www.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.51"),
+        false,
+    ),
+    (
+        "chain1.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.90"),
+        false,
+    ),
+    (
+        "to-secure.corp.example.",
+        RecordType::A,
+        Want::Data("192.0.2.10"),
+        false,
+    ),
+    (
+        "nothere.corp.example.",
+        RecordType::A,
+        Want::NxDomain,
+        false,
+    ),
     ("www.bogus.test.", RecordType::A, Want::Bogus(9), false),
     ("www.bogus2.test.", RecordType::A, Want::Bogus(6), false),
     ("www.expired.test.", RecordType::A, Want::Bogus(7), false),
 ];
 
-fn check(server: SocketAddr, name: &str, t: RecordType, want: Want, ad: bool, log: &dyn Fn() -> String) {
+fn check(
+    server: SocketAddr,
+    name: &str,
+    t: RecordType,
+    want: Want,
+    ad: bool,
+    log: &dyn Fn() -> String,
+) {
     let started = Instant::now();
     let (m, raw) = ask(server, name, t, true, false);
     let took = started.elapsed();
-    let what = format!("{name} {t}: {:?} ad={} {:?}", m.metadata.response_code, m.metadata.authentic_data, data(&m));
+    let what = format!(
+        "{name} {t}: {:?} ad={} {:?}",
+        m.metadata.response_code,
+        m.metadata.authentic_data,
+        data(&m)
+    );
     match want {
         Want::Data(d) => {
-            assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{what}\n{}", log());
+            assert_eq!(
+                m.metadata.response_code,
+                ResponseCode::NoError,
+                "{what}\n{}",
+                log()
+            );
             assert!(data(&m).iter().any(|x| x.contains(d)), "{what} lacks {d}");
         }
         Want::NoData => {
             assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{what}");
             assert!(m.answers.iter().all(|r| r.record_type() != t), "{what}");
-            assert!(m.authorities.iter().any(|r| r.record_type() == RecordType::SOA), "{what}: SOA for negative caching");
+            assert!(
+                m.authorities
+                    .iter()
+                    .any(|r| r.record_type() == RecordType::SOA),
+                "{what}: SOA for negative caching"
+            );
         }
         Want::NxDomain => {
-            assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{what}\n{}", log());
+            assert_eq!(
+                m.metadata.response_code,
+                ResponseCode::NXDomain,
+                "{what}\n{}",
+                log()
+            );
         }
         Want::Bogus(code) => {
             assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{what}");
@@ -371,7 +678,13 @@ fn recursion_and_validation_over_the_mini_internet() {
     let sk_b = start_sekisho(
         &s.path,
         "b",
-        &config(&s, &mi, SK_B, "b", "domain-insecure = [\"bogus.test\", \"bogus2.test\"]"),
+        &config(
+            &s,
+            &mi,
+            SK_B,
+            "b",
+            "domain-insecure = [\"bogus.test\", \"bogus2.test\"]",
+        ),
         b,
     );
     s.file(
@@ -384,7 +697,12 @@ fn recursion_and_validation_over_the_mini_internet() {
         "[[response-policy.zone]]\nname = \"ns.rpz.\"\nfile = \"{}/ns.rpz\"\n",
         s.path.display()
     );
-    let sk_c = start_sekisho(&s.path, "c", &format!("{}{rpz}", config(&s, &mi, SK_C, "c", "")), c);
+    let sk_c = start_sekisho(
+        &s.path,
+        "c",
+        &format!("{}{rpz}", config(&s, &mi, SK_C, "c", "")),
+        c,
+    );
     let log_a = || sk_a.log_text();
 
     // Every case, cold, then again from the cache (same answer, same AD).
@@ -401,7 +719,12 @@ fn recursion_and_validation_over_the_mini_internet() {
     assert!(!has_rrsig(&m), "no RRSIG without DO");
     let (m, _) = ask(a, "nothere.secure.test.", RecordType::A, false, false);
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
-    assert!(!has_rrsig(&m) && m.authorities.iter().all(|r| r.record_type() == RecordType::SOA));
+    assert!(
+        !has_rrsig(&m)
+            && m.authorities
+                .iter()
+                .all(|r| r.record_type() == RecordType::SOA)
+    );
 
     // CD=1: the bogus data comes back, without AD.
     let (m, _) = ask(a, "www.bogus2.test.", RecordType::A, true, true);
@@ -420,7 +743,12 @@ fn recursion_and_validation_over_the_mini_internet() {
         ("www.bogus2.test.", "192.0.2.31"),
     ] {
         let (m, _) = ask(b, name, RecordType::A, true, false);
-        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}\n{}", sk_b.log_text());
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NoError,
+            "{name}\n{}",
+            sk_b.log_text()
+        );
         assert_eq!(data(&m), vec![want.to_string()]);
         assert!(!m.metadata.authentic_data, "{name}: exempt, not secure");
     }
@@ -431,27 +759,51 @@ fn recursion_and_validation_over_the_mini_internet() {
     // ns1.evil-ns.example) and NSIP (badip.example's server is 127.0.20.7).
     for name in ["www.badns.example.", "www.badip.example."] {
         let (m, _) = ask(c, name, RecordType::A, false, false);
-        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}\n{}", sk_c.log_text());
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NXDomain,
+            "{name}\n{}",
+            sk_c.log_text()
+        );
     }
     let (m, _) = ask(c, "www.corp.example.", RecordType::A, false, false);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     let log = sk_c.log_text();
-    assert!(log.contains("rpz NSDNAME NXDOMAIN rewrite www.badns.example"), "{log}");
-    assert!(log.contains("rpz NSIP NXDOMAIN rewrite www.badip.example"), "{log}");
+    assert!(
+        log.contains("rpz NSDNAME NXDOMAIN rewrite www.badns.example"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rpz NSIP NXDOMAIN rewrite www.badip.example"),
+        "{log}"
+    );
 
     // Forwarded answers are validated too (validation = "yes"): the keys come
     // through the (non-validating) forwarder.
     let d: SocketAddr = SK_D.parse().expect("addr");
     let fwd = "[[forward-zone]]\nname = \".\"\nforward-addr = [\"127.0.20.9\"]\n";
-    let sk_d = start_sekisho(&s.path, "d", &format!("{}{fwd}", config(&s, &mi, SK_D, "d", "")), d);
+    let sk_d = start_sekisho(
+        &s.path,
+        "d",
+        &format!("{}{fwd}", config(&s, &mi, SK_D, "d", "")),
+        d,
+    );
     let log_d = || sk_d.log_text();
     for &(name, t, want, ad) in FORWARDED {
         check(d, name, t, want, ad, &log_d);
     }
     let (m, _) = ask(d, "www.secure.test.", RecordType::A, false, false);
-    assert!(m.metadata.authentic_data && !has_rrsig(&m), "DO=0: AD, no RRSIG\n{}", log_d());
+    assert!(
+        m.metadata.authentic_data && !has_rrsig(&m),
+        "DO=0: AD, no RRSIG\n{}",
+        log_d()
+    );
     let (m, _) = ask(d, "www.bogus2.test.", RecordType::A, true, true);
-    assert_eq!(data(&m), vec!["192.0.2.31".to_string()], "CD=1 through the forwarder");
+    assert_eq!(
+        data(&m),
+        vec!["192.0.2.31".to_string()],
+        "CD=1 through the forwarder"
+    );
 
     // Bad input leaves a debug line saying why.
     let log = sk_a.log_text();

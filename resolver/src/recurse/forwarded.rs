@@ -124,7 +124,12 @@ async fn judge(
         }
     }
     for owner in &owners {
-        let records: Vec<Record> = chain.records.iter().filter(|x| x.name == *owner).cloned().collect();
+        let records: Vec<Record> = chain
+            .records
+            .iter()
+            .filter(|x| x.name == *owner)
+            .cloned()
+            .collect();
         match verdict(r, owner, qtype, records, Vec::new(), StepKind::Answer, b).await? {
             Ok(s) => secure &= s,
             Err(e) => return Ok(Err(e)),
@@ -169,7 +174,7 @@ async fn verdict(
     let signer = answers
         .iter()
         .chain(&authority)
-        .find_map(|x| super::validate::rrsig_signer(x));
+        .find_map(super::validate::rrsig_signer);
     let step = Step {
         zone: signer.clone().unwrap_or_else(Name::root),
         kind,
@@ -216,7 +221,9 @@ impl Recursor {
                 return Ok(ZoneSecurity::Insecure);
             }
             let ds = self.lookup(&a, RecordType::DS, b).await?;
-            if ds.kind == StepKind::Answer && ds.answers.iter().any(|x| x.record_type() == RecordType::DS) {
+            if ds.kind == StepKind::Answer
+                && ds.answers.iter().any(|x| x.record_type() == RecordType::DS)
+            {
                 zone = a;
                 sec = self.zone_security(&zone, b).await?;
                 continue;
@@ -277,7 +284,11 @@ impl Recursor {
         Ok(Step {
             zone,
             kind,
-            answers: if kind == StepKind::Answer { chain.records } else { Vec::new() },
+            answers: if kind == StepKind::Answer {
+                chain.records
+            } else {
+                Vec::new()
+            },
             authority,
             next: None,
         })
@@ -285,7 +296,12 @@ impl Recursor {
 }
 
 /// Ask the group (RD=1, CD=1, EDNS DO=1).
-async fn forward(group: &Arc<Group>, name: &Name, qtype: RecordType, deadline: Instant) -> Result<Message, Failure> {
+async fn forward(
+    group: &Arc<Group>,
+    name: &Name,
+    qtype: RecordType,
+    deadline: Instant,
+) -> Result<Message, Failure> {
     let mut m = Message::new(0, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
     m.metadata.checking_disabled = true;
@@ -294,12 +310,17 @@ async fn forward(group: &Arc<Group>, name: &Name, qtype: RecordType, deadline: I
     e.set_max_payload(1232);
     e.set_dnssec_ok(true);
     m.set_edns(e);
-    let q = m.to_vec().map_err(|_| Failure::new("cannot encode a query", None))?;
-    let (answer, _) = group
-        .exchange(&q, deadline)
-        .await
-        .map_err(|_| Failure::new("forwarder did not answer", Some(Ede::new(22, "forwarder did not answer"))))?;
-    let msg = Message::from_vec(&answer).map_err(|_| Failure::new("unreadable forwarder answer", None))?;
+    let q = m
+        .to_vec()
+        .map_err(|_| Failure::new("cannot encode a query", None))?;
+    let (answer, _) = group.exchange(&q, deadline).await.map_err(|_| {
+        Failure::new(
+            "forwarder did not answer",
+            Some(Ede::new(22, "forwarder did not answer")),
+        )
+    })?;
+    let msg = Message::from_vec(&answer)
+        .map_err(|_| Failure::new("unreadable forwarder answer", None))?;
     match msg.metadata.response_code {
         ResponseCode::NoError | ResponseCode::NXDomain => Ok(msg),
         _ => Err(Failure::new("forwarder failed a key lookup", None)),
