@@ -37,7 +37,8 @@ const IANA_ROOTS: [(&str, &str, &str); 13] = [
 
 /// Built-in root trust anchors: the DS of KSK-2017 (20326) and KSK-2024 (38696),
 /// as published in IANA's root-anchors.xml.
-const ROOT_ANCHORS: &str = ". 86400 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n\
+const ROOT_ANCHORS: &str =
+    ". 86400 IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\n\
 . 86400 IN DS 38696 8 2 683D2D0ACB8C9B712A1948B27F741219298D0A450D612C483AF444A4C0FB2B16\n";
 
 /// Why the recursor cannot be set up.
@@ -159,11 +160,14 @@ pub fn anchors_from_file(path: &Path) -> Result<Vec<Record>, AnchorError> {
 
 /// All records of a zone file with the root as origin.
 fn read(path: &Path) -> Result<Vec<Record>, AnchorError> {
-    sekisho_zonefile::read_file(path, ParseOptions::with_origin(Name::root()).default_ttl(3600))
-        .map_err(|source| AnchorError::File {
-            path: path.to_owned(),
-            source,
-        })
+    sekisho_zonefile::read_file(
+        path,
+        ParseOptions::with_origin(Name::root()).default_ttl(3600),
+    )
+    .map_err(|source| AnchorError::File {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -164,7 +164,8 @@ pub(crate) fn follow_chain(
             .answers
             .iter()
             .filter(|r| {
-                r.name == cur && (r.record_type() == qtype || qtype == RecordType::ANY)
+                r.name == cur
+                    && (r.record_type() == qtype || qtype == RecordType::ANY)
                     && r.record_type() != RecordType::RRSIG
             })
             .cloned()
@@ -182,9 +183,7 @@ pub(crate) fn follow_chain(
         });
         if let Some((rec, target)) = &dname {
             chain.records.push((*rec).clone());
-            chain
-                .records
-                .extend(sigs_for(&rec.name, RecordType::DNAME));
+            chain.records.extend(sigs_for(&rec.name, RecordType::DNAME));
             let _ = target;
         }
         let cname = msg.answers.iter().find_map(|r| match &r.data {
@@ -299,7 +298,10 @@ mod tests {
             } => {
                 assert_eq!(child, n("corp.example."));
                 assert_eq!(ns.len(), 2);
-                assert_eq!(glue, vec![(n("ns1.corp.example."), "127.0.20.5".parse().expect("ip"))]);
+                assert_eq!(
+                    glue,
+                    vec![(n("ns1.corp.example."), "127.0.20.5".parse().expect("ip"))]
+                );
                 assert_eq!(dropped_glue, 1);
             }
             other => panic!("expected a referral, got {other:?}"),
@@ -317,7 +319,12 @@ mod tests {
         let mut m = msg();
         m.add_authority(rec(".", RData::NS(NS(n("a.root-servers.test.")))));
         assert_eq!(
-            classify(&m, &n("www.loop.example."), RecordType::A, &n("loop.example.")),
+            classify(
+                &m,
+                &n("www.loop.example."),
+                RecordType::A,
+                &n("loop.example.")
+            ),
             Class::Lame("referral not closer")
         );
     }
@@ -342,9 +349,21 @@ mod tests {
     #[test]
     fn a_chain_inside_the_zone_is_followed_and_one_leaving_it_stops() {
         let mut m = msg();
-        m.add_answer(rec("chain1.corp.example.", RData::CNAME(CNAME(n("chain2.corp.example.")))));
-        m.add_answer(rec("chain2.corp.example.", RData::CNAME(CNAME(n("chain3.cdn.example.")))));
-        let c = follow_chain(&m, &n("chain1.corp.example."), RecordType::A, &n("corp.example."), 8);
+        m.add_answer(rec(
+            "chain1.corp.example.",
+            RData::CNAME(CNAME(n("chain2.corp.example."))),
+        ));
+        m.add_answer(rec(
+            "chain2.corp.example.",
+            RData::CNAME(CNAME(n("chain3.cdn.example."))),
+        ));
+        let c = follow_chain(
+            &m,
+            &n("chain1.corp.example."),
+            RecordType::A,
+            &n("corp.example."),
+            8,
+        );
         assert_eq!(c.records.len(), 2);
         assert_eq!(c.next, Some(n("chain3.cdn.example.")));
     }
@@ -362,7 +381,11 @@ mod tests {
     #[test]
     fn dname_substitution_replaces_the_owner_suffix() {
         assert_eq!(
-            synthesise(&n("www.a.old.example."), &n("old.example."), &n("new.test.")),
+            synthesise(
+                &n("www.a.old.example."),
+                &n("old.example."),
+                &n("new.test.")
+            ),
             Some(n("www.a.new.test."))
         );
     }

@@ -114,7 +114,9 @@ impl<K: Eq + Hash, V: Clone> TimedMap<K, V> {
     /// The live value for `k`.
     fn get(&self, k: &K, now: Instant) -> Option<V> {
         let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(k).filter(|t| t.expires > now).map(|t| t.value.clone())
+        m.get(k)
+            .filter(|t| t.expires > now)
+            .map(|t| t.value.clone())
     }
 
     /// Store `v` for `ttl`.
@@ -188,10 +190,7 @@ impl Infra {
         loop {
             if n.is_root() {
                 // Our own root cut (learnt from priming) or the hints.
-                let servers = self
-                    .cuts
-                    .get(&n, now)
-                    .unwrap_or_else(|| self.hints.clone());
+                let servers = self.cuts.get(&n, now).unwrap_or_else(|| self.hints.clone());
                 return Cut { zone: n, servers };
             }
             if let Some(servers) = self.cuts.get(&n, now) {
@@ -203,8 +202,12 @@ impl Infra {
 
     /// Remember a zone cut.
     pub(crate) fn put_cut(&self, zone: Name, servers: Vec<NameServer>, ttl: u32, now: Instant) {
-        self.cuts
-            .put(zone, servers, Duration::from_secs(u64::from(ttl.max(5))), now);
+        self.cuts.put(
+            zone,
+            servers,
+            Duration::from_secs(u64::from(ttl.max(5))),
+            now,
+        );
     }
 
     /// Record resolved addresses of a name server of `zone`.
@@ -227,7 +230,10 @@ impl Infra {
                     position,
                     zone: n.clone(),
                     ns_names: servers.iter().map(|s| s.name.clone()).collect(),
-                    ns_addresses: servers.iter().flat_map(|s| s.addrs.iter().copied()).collect(),
+                    ns_addresses: servers
+                        .iter()
+                        .flat_map(|s| s.addrs.iter().copied())
+                        .collect(),
                 });
             }
             n = n.base_name();
@@ -268,8 +274,12 @@ impl Infra {
     /// Cache a step for `ttl` seconds.
     pub(crate) fn put_step(&self, name: Name, qtype: u16, step: Step, ttl: u32, now: Instant) {
         if ttl > 0 {
-            self.steps
-                .put((name, qtype), step, Duration::from_secs(u64::from(ttl)), now);
+            self.steps.put(
+                (name, qtype),
+                step,
+                Duration::from_secs(u64::from(ttl)),
+                now,
+            );
         }
     }
 
@@ -289,5 +299,57 @@ impl Infra {
         self.cuts.clear();
         self.steps.clear();
         self.zones.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn n(s: &str) -> Name {
+        Name::from_str(s).expect("name")
+    }
+
+    fn ns(name: &str, ip: [u8; 4]) -> NameServer {
+        NameServer {
+            name: n(name),
+            addrs: vec![IpAddr::from(ip)],
+        }
+    }
+
+    #[test]
+    fn the_closest_cut_is_the_deepest_cached_one_and_ds_looks_above() {
+        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])]);
+        let now = Instant::now();
+        infra.put_cut(n("example."), vec![ns("ns1.example.", [127, 0, 20, 4])], 300, now);
+        infra.put_cut(n("corp.example."), vec![ns("ns1.corp.example.", [127, 0, 20, 5])], 300, now);
+        assert_eq!(infra.closest(&n("www.corp.example."), false, now).zone, n("corp.example."));
+        assert_eq!(infra.closest(&n("corp.example."), true, now).zone, n("example."));
+        assert!(infra.closest(&n("www.test."), false, now).zone.is_root());
+        let path = infra.path(&n("www.corp.example."), 2, now);
+        assert_eq!(path.len(), 2);
+        assert_eq!(path[1].zone, n("corp.example."));
+        assert_eq!(path[1].position, 2);
+        assert_eq!(path[1].ns_addresses, vec![IpAddr::from([127, 0, 20, 5])]);
+    }
+
+    #[test]
+    fn expired_cuts_are_not_used() {
+        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])]);
+        let then = Instant::now();
+        infra.put_cut(n("example."), vec![ns("ns1.example.", [127, 0, 20, 4])], 5, then);
+        let later = then + Duration::from_secs(6);
+        assert!(infra.closest(&n("www.example."), false, later).zone.is_root());
+    }
+
+    #[test]
+    fn timeouts_push_a_server_behind_a_fast_one() {
+        let infra = Infra::new(Vec::new());
+        let slow = IpAddr::from([127, 0, 20, 1]);
+        let fast = IpAddr::from([127, 0, 20, 2]);
+        infra.record_rtt(slow, None);
+        infra.record_rtt(fast, Some(Duration::from_millis(5)));
+        assert!(infra.rtt(fast) < infra.rtt(slow));
     }
 }

@@ -90,7 +90,12 @@ impl Recursor {
     }
 
     /// Iterate for (`name`, `qtype`) from the closest cached cut.
-    async fn iterate(&self, name: &Name, qtype: RecordType, b: &mut Budget) -> Result<Step, Failure> {
+    async fn iterate(
+        &self,
+        name: &Name,
+        qtype: RecordType,
+        b: &mut Budget,
+    ) -> Result<Step, Failure> {
         let ds = qtype == RecordType::DS;
         let mut cut = self.infra.closest(name, ds, Instant::now());
         let mut probe = self.first_probe(&cut.zone, name);
@@ -154,8 +159,13 @@ impl Recursor {
                         authority: Vec::new(),
                         next: chain.next,
                     };
-                    self.infra
-                        .put_step(name.clone(), u16::from(qtype), step.clone(), ttl, Instant::now());
+                    self.infra.put_step(
+                        name.clone(),
+                        u16::from(qtype),
+                        step.clone(),
+                        ttl,
+                        Instant::now(),
+                    );
                     return Ok(step);
                 }
                 Class::NxDomain | Class::NoData => {
@@ -179,8 +189,13 @@ impl Recursor {
                         authority,
                         next: None,
                     };
-                    self.infra
-                        .put_step(name.clone(), u16::from(qtype), step.clone(), ttl, Instant::now());
+                    self.infra.put_step(
+                        name.clone(),
+                        u16::from(qtype),
+                        step.clone(),
+                        ttl,
+                        Instant::now(),
+                    );
                     return Ok(step);
                 }
                 Class::Lame(_) => return unreachable_lame(),
@@ -256,7 +271,10 @@ impl Recursor {
         tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), "no server of the zone gave a usable answer");
         Err(Failure::new(
             "no reachable authority",
-            Some(Ede::new(22, format!("no usable answer from the servers of {}", cut.zone))),
+            Some(Ede::new(
+                22,
+                format!("no usable answer from the servers of {}", cut.zone),
+            )),
         ))
     }
 
@@ -281,12 +299,12 @@ impl Recursor {
             }
             b.queries += 1;
             let srtt = Duration::from_millis(u64::from(self.infra.rtt(addr)));
-            let timeout = (srtt * 3)
-                .clamp(MIN_TRY, MAX_TRY)
-                .min(b.deadline - now);
+            let timeout = (srtt * 3).clamp(MIN_TRY, MAX_TRY).min(b.deadline - now);
             let query = build_query(qname, qtype, edns);
             let sent = Instant::now();
-            let wire = match net::exchange(SocketAddr::new(addr, self.config.port), &query, timeout).await {
+            let wire = match net::exchange(SocketAddr::new(addr, self.config.port), &query, timeout)
+                .await
+            {
                 Ok(w) => w,
                 Err(e) => {
                     self.infra.record_rtt(addr, None);

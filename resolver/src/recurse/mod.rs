@@ -23,8 +23,8 @@
 //! docs/recursion.md.
 
 pub mod anchors;
-pub mod forwarded;
 pub(crate) mod classify;
+pub mod forwarded;
 pub(crate) mod infra;
 pub(crate) mod iter;
 pub(crate) mod net;
@@ -217,20 +217,24 @@ impl Recursor {
 
 /// Types kept only for DO=1 clients (RFC 4035 section 3.2.1).
 pub(crate) fn is_dnssec_type(t: RecordType) -> bool {
-    matches!(
-        t,
-        RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3
-    )
+    matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3)
 }
 
 /// The response for a finished chain.
-fn answer(qname: &Name, qtype: RecordType, steps: &[(Name, Step)], dnssec_ok: bool, secure: bool) -> Vec<u8> {
+fn answer(
+    qname: &Name,
+    qtype: RecordType,
+    steps: &[(Name, Step)],
+    dnssec_ok: bool,
+    secure: bool,
+) -> Vec<u8> {
     let mut m = Message::response(0, OpCode::Query);
     m.metadata.recursion_desired = true;
     m.metadata.recursion_available = true;
     m.metadata.authentic_data = secure;
     m.add_query(MsgQuery::query(qname.clone(), qtype));
-    let keep = |r: &Record| dnssec_ok || !is_dnssec_type(r.record_type()) || r.record_type() == qtype;
+    let keep =
+        |r: &Record| dnssec_ok || !is_dnssec_type(r.record_type()) || r.record_type() == qtype;
     for (_, s) in steps {
         m.add_answers(s.answers.iter().filter(|r| keep(r)).cloned());
     }
@@ -287,7 +291,12 @@ pub async fn fetch(
         Ok(r) => (r.wire, r.delegations, r.secure, r.bogus),
         Err(f) => {
             tracing::debug!(%qtype, reason = f.reason, "recursion failed");
-            (servfail(&qname, qtype), Vec::new(), false, f.ede.or(Some(Ede::new(2, f.reason))))
+            (
+                servfail(&qname, qtype),
+                Vec::new(),
+                false,
+                f.ede.or(Some(Ede::new(2, f.reason))),
+            )
         }
     };
     let mut prepared = Prepared::new(&wire, cache.limits())?;
@@ -334,7 +343,12 @@ fn client_ready(prepared: &Prepared, query: &Query<'_>) -> Vec<u8> {
 
 /// A client-ready SERVFAIL carrying `ede` (not cached), for a bogus
 /// forwarded answer.
-pub fn bogus(cache: &PacketCache, lower_qname: &[u8], query: &Query<'_>, ede: Ede) -> Option<Fetched> {
+pub fn bogus(
+    cache: &PacketCache,
+    lower_qname: &[u8],
+    query: &Query<'_>,
+    ede: Ede,
+) -> Option<Fetched> {
     use hickory_proto::serialize::binary::BinDecodable;
     let qname = Name::from_bytes(lower_qname).ok()?;
     let wire = servfail(&qname, RecordType::from(query.qtype));
@@ -366,4 +380,82 @@ pub fn append_ede(out: &mut Vec<u8>, ede: &Ede) {
     out.extend_from_slice(&(len as u16).to_be_bytes());
     out.extend_from_slice(&ede.code.to_be_bytes());
     out.extend_from_slice(text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::RData;
+    use std::str::FromStr;
+
+    fn n(s: &str) -> Name {
+        Name::from_str(s).expect("name")
+    }
+
+    #[test]
+    fn an_ede_is_appended_to_the_trailing_opt_record() {
+        let mut out = servfail(&n("www.bogus.test."), RecordType::A);
+        out[11] = 1; // ARCOUNT: the OPT below
+        crate::wire::push_opt(&mut out, 1232, true, 0);
+        append_ede(&mut out, &Ede::new(9, "no key"));
+        let m = Message::from_vec(&out).expect("decodes");
+        let edns = m.edns.expect("OPT kept");
+        assert!(edns.flags().dnssec_ok);
+        // code 15, length 2 + text, INFO-CODE 9, text
+        assert!(out.ends_with(&[0, 15, 0, 8, 0, 9, b'n', b'o', b' ', b'k', b'e', b'y']));
+    }
+
+    #[test]
+    fn without_opt_nothing_is_appended() {
+        let mut out = servfail(&n("x.test."), RecordType::A);
+        let before = out.clone();
+        append_ede(&mut out, &Ede::new(6, "x"));
+        assert_eq!(out, before);
+    }
+
+    #[test]
+    fn dnssec_records_reach_only_do_clients_and_ad_follows_security() {
+        let a = Record::from_rdata(n("www.secure.test."), 300, RData::A(A::new(192, 0, 2, 10)));
+        let sig = Record::from_rdata(
+            n("www.secure.test."),
+            300,
+            RData::Unknown {
+                code: RecordType::RRSIG,
+                rdata: hickory_proto::rr::rdata::NULL::with(vec![1; 8]),
+            },
+        );
+        let step = Step {
+            zone: n("secure.test."),
+            kind: StepKind::Answer,
+            answers: vec![a, sig],
+            authority: Vec::new(),
+            next: None,
+        };
+        let steps = vec![(n("www.secure.test."), step)];
+        let plain = Message::from_vec(&answer(&n("www.secure.test."), RecordType::A, &steps, false, true))
+            .expect("decodes");
+        assert_eq!(plain.answers.len(), 1);
+        assert!(plain.metadata.authentic_data);
+        let full = answer(&n("www.secure.test."), RecordType::A, &steps, true, false);
+        // RRSIG with opaque bytes: count the records from the header.
+        assert_eq!(u16::from_be_bytes([full[6], full[7]]), 2);
+        assert_eq!(full[3] & 0x20, 0, "no AD when not secure");
+    }
+
+    #[test]
+    fn a_negative_chain_end_gives_its_rcode_and_soa() {
+        let soa = SOA::new(n("ns1.test."), n("h.test."), 1, 1, 1, 1, 300);
+        let step = Step {
+            zone: n("test."),
+            kind: StepKind::NxDomain,
+            answers: Vec::new(),
+            authority: vec![Record::from_rdata(n("test."), 300, RData::SOA(soa))],
+            next: None,
+        };
+        let m = Message::from_vec(&answer(&n("nx.test."), RecordType::A, &[(n("nx.test."), step)], false, false))
+            .expect("decodes");
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+        assert_eq!(m.authorities.len(), 1);
+    }
 }

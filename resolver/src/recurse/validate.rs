@@ -60,7 +60,8 @@ impl Recursor {
                 ZoneSecurity::Bogus(_) => BOGUS_TTL,
                 _ => ttl.min(MAX_ZONE_TTL),
             };
-            self.infra.put_zone(zone.clone(), sec.clone(), ttl, Instant::now());
+            self.infra
+                .put_zone(zone.clone(), sec.clone(), ttl, Instant::now());
             Ok(sec)
         })
     }
@@ -87,16 +88,32 @@ impl Recursor {
             .iter()
             .copied()
             .filter(|k| {
-                let Some(key) = as_dnskey(k) else { return false };
-                anchor_keys.iter().any(|a| a.public_key() == key.public_key())
+                let Some(key) = as_dnskey(k) else {
+                    return false;
+                };
+                anchor_keys
+                    .iter()
+                    .any(|a| a.public_key() == key.public_key())
                     || ds.iter().any(|d| ds_matches(d, &root, key))
             })
             .collect();
-        Ok((self.keys_security(&root, &step, &trusted, ds.is_empty() && anchor_keys.is_empty()), ttl))
+        Ok((
+            self.keys_security(
+                &root,
+                &step,
+                &trusted,
+                ds.is_empty() && anchor_keys.is_empty(),
+            ),
+            ttl,
+        ))
     }
 
     /// A child zone's state from its DS (at the parent) and its DNSKEY set.
-    async fn child_security(&self, zone: &Name, b: &mut Budget) -> Result<(ZoneSecurity, u32), Failure> {
+    async fn child_security(
+        &self,
+        zone: &Name,
+        b: &mut Budget,
+    ) -> Result<(ZoneSecurity, u32), Failure> {
         let ds_step = self.lookup(zone, RecordType::DS, b).await?;
         let mut parent = ds_step.zone.clone();
         if parent == *zone || !parent.zone_of(zone) {
@@ -123,7 +140,11 @@ impl Recursor {
         if let Err(e) = verify_all(&ds_step.answers, &pkeys, now) {
             return Ok((ZoneSecurity::Bogus(e), 0));
         }
-        let ds: Vec<DS> = ds_step.answers.iter().filter_map(|r| as_ds(r).cloned()).collect();
+        let ds: Vec<DS> = ds_step
+            .answers
+            .iter()
+            .filter_map(|r| as_ds(r).cloned())
+            .collect();
         let usable: Vec<&DS> = ds
             .iter()
             .filter(|d| d.algorithm().is_supported() && d.digest_type().is_supported())
@@ -143,7 +164,13 @@ impl Recursor {
     }
 
     /// Secure when the DNSKEY set in `step` is signed by one of `trusted`.
-    fn keys_security(&self, zone: &Name, step: &Step, trusted: &[&Record], no_anchor: bool) -> ZoneSecurity {
+    fn keys_security(
+        &self,
+        zone: &Name,
+        step: &Step,
+        trusted: &[&Record],
+        no_anchor: bool,
+    ) -> ZoneSecurity {
         if no_anchor {
             return ZoneSecurity::Insecure;
         }
@@ -206,7 +233,10 @@ impl Recursor {
         };
         let now = unix_now();
         // A CNAME synthesised from a DNAME is unsigned (RFC 6672 section 5.3.1).
-        let has_dname = step.answers.iter().any(|r| r.record_type() == RecordType::DNAME);
+        let has_dname = step
+            .answers
+            .iter()
+            .any(|r| r.record_type() == RecordType::DNAME);
         let answers: Vec<Record> = step
             .answers
             .iter()
@@ -275,7 +305,12 @@ pub(crate) fn verify_all(records: &[Record], keys: &[Record], now: u32) -> Resul
 }
 
 /// Verify one RRset against its RRSIGs with any of `keys` (RFC 4035 section 5.3).
-pub(crate) fn verify_rrset(set: &[&Record], sigs: &[&Record], keys: &[Record], now: u32) -> Result<(), Ede> {
+pub(crate) fn verify_rrset(
+    set: &[&Record],
+    sigs: &[&Record],
+    keys: &[Record],
+    now: u32,
+) -> Result<(), Ede> {
     let Some(first) = set.first() else {
         return Ok(());
     };
@@ -310,8 +345,7 @@ pub(crate) fn verify_rrset(set: &[&Record], sigs: &[&Record], keys: &[Record], n
                 continue;
             }
             let records: Vec<Record> = set.iter().map(|r| (*r).clone()).collect();
-            if k
-                .verify_rrsig(&first.name, first.dns_class, sig, records.iter())
+            if k.verify_rrsig(&first.name, first.dns_class, sig, records.iter())
                 .is_ok()
             {
                 return Ok(());
@@ -344,7 +378,10 @@ fn no_ds_proof(zone: &Name, authority: &[Record]) -> bool {
             }
         }
     }
-    let nsec3: Vec<(&Record, &NSEC3)> = authority.iter().filter_map(|r| as_nsec3(r).map(|n| (r, n))).collect();
+    let nsec3: Vec<(&Record, &NSEC3)> = authority
+        .iter()
+        .filter_map(|r| as_nsec3(r).map(|n| (r, n)))
+        .collect();
     if nsec3.is_empty() {
         return false;
     }
@@ -370,8 +407,14 @@ fn nodata_proof(name: &Name, qtype: RecordType, authority: &[Record]) -> Proof {
             }
         }
     }
-    let nsec3: Vec<(&Record, &NSEC3)> = authority.iter().filter_map(|r| as_nsec3(r).map(|n| (r, n))).collect();
-    if nsec3.iter().any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS) {
+    let nsec3: Vec<(&Record, &NSEC3)> = authority
+        .iter()
+        .filter_map(|r| as_nsec3(r).map(|n| (r, n)))
+        .collect();
+    if nsec3
+        .iter()
+        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
+    {
         return Proof::OptOut;
     }
     if let Some((_, n)) = nsec3_match(name, &nsec3) {
@@ -385,7 +428,9 @@ fn nodata_proof(name: &Name, qtype: RecordType, authority: &[Record]) -> Proof {
     // An empty non-terminal under NSEC (RFC 4035 section 3.1.3.2): an NSEC whose
     // next name is below `name` proves `name` exists without data.
     if authority.iter().any(|r| {
-        as_nsec(r).is_some_and(|n| r.name < *name && name.zone_of(n.next_domain_name()) && *name != *n.next_domain_name())
+        as_nsec(r).is_some_and(|n| {
+            r.name < *name && name.zone_of(n.next_domain_name()) && *name != *n.next_domain_name()
+        })
     }) {
         return Proof::Secure;
     }
@@ -403,14 +448,21 @@ fn nxdomain_proof(name: &Name, authority: &[Record]) -> Proof {
     let nsec_covers = authority.iter().any(|r| {
         as_nsec(r).is_some_and(|n| {
             let next = n.next_domain_name();
-            (r.name < *name && *name < *next) || (r.name < *name && next < &r.name && next.zone_of(name))
+            (r.name < *name && *name < *next)
+                || (r.name < *name && next < &r.name && next.zone_of(name))
         })
     });
     if nsec_covers {
         return Proof::Secure;
     }
-    let nsec3: Vec<(&Record, &NSEC3)> = authority.iter().filter_map(|r| as_nsec3(r).map(|n| (r, n))).collect();
-    if nsec3.iter().any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS) {
+    let nsec3: Vec<(&Record, &NSEC3)> = authority
+        .iter()
+        .filter_map(|r| as_nsec3(r).map(|n| (r, n)))
+        .collect();
+    if nsec3
+        .iter()
+        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
+    {
         return Proof::OptOut;
     }
     match nsec3_closest_encloser(name, &nsec3) {
@@ -440,7 +492,10 @@ fn nsec3_closest_encloser(name: &Name, nsec3: &[(&Record, &NSEC3)]) -> Option<(N
 }
 
 /// The NSEC3 record whose owner hash equals the hash of `name`.
-fn nsec3_match<'a>(name: &Name, nsec3: &[(&'a Record, &'a NSEC3)]) -> Option<(&'a Record, &'a NSEC3)> {
+fn nsec3_match<'a>(
+    name: &Name,
+    nsec3: &[(&'a Record, &'a NSEC3)],
+) -> Option<(&'a Record, &'a NSEC3)> {
     nsec3.iter().copied().find(|(r, n)| {
         let (Some(h), Some(owner)) = (nsec3_hash(name, n), owner_hash(&r.name)) else {
             return false;
@@ -450,7 +505,10 @@ fn nsec3_match<'a>(name: &Name, nsec3: &[(&'a Record, &'a NSEC3)]) -> Option<(&'
 }
 
 /// The NSEC3 record whose span covers the hash of `name`.
-fn nsec3_cover<'a>(name: &Name, nsec3: &[(&'a Record, &'a NSEC3)]) -> Option<(&'a Record, &'a NSEC3)> {
+fn nsec3_cover<'a>(
+    name: &Name,
+    nsec3: &[(&'a Record, &'a NSEC3)],
+) -> Option<(&'a Record, &'a NSEC3)> {
     nsec3.iter().copied().find(|(r, n)| {
         let (Some(h), Some(owner)) = (nsec3_hash(name, n), owner_hash(&r.name)) else {
             return false;
