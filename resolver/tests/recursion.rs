@@ -760,7 +760,8 @@ fn recursion_and_validation_over_the_mini_internet() {
         "ns.rpz",
         "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\n\
          ns1.evil-ns.example.rpz-nsdname CNAME .\n\
-         32.7.20.0.127.rpz-nsip CNAME .\n",
+         32.7.20.0.127.rpz-nsip CNAME .\n\
+         www.secure.test CNAME .\n",
     );
     let rpz = format!(
         "[[response-policy.zone]]\nname = \"ns.rpz.\"\nfile = \"{}/ns.rpz\"\n",
@@ -837,6 +838,13 @@ fn recursion_and_validation_over_the_mini_internet() {
     }
     let (m, _) = ask(c, "www.corp.example.", RecordType::A, false, false);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    // break-dnssec off (BIND's default): a signed answer asked with DO=1 is not
+    // rewritten, the same name without DO is.
+    let (m, _) = ask(c, "www.secure.test.", RecordType::A, true, false);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{}", sk_c.log_text());
+    assert!(m.metadata.authentic_data);
+    let (m, _) = ask(c, "www.secure.test.", RecordType::A, false, false);
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
     let log = sk_c.log_text();
     assert!(
         log.contains("rpz NSDNAME NXDOMAIN rewrite www.badns.example"),
