@@ -235,9 +235,42 @@ pub(crate) struct NameTable {
     exact_depths: u128,
     /// Bit `n` set: a wildcard key whose suffix has `n` labels exists.
     wild_depths: u128,
+    /// Interior nodes: every proper suffix of a key (its ancestors below the apex), with the
+    /// number of keys below it. Wildcards follow the closest-encloser rule, which needs them.
+    ents: Vec<EntSlot>,
+    /// Number of entries in `ents`.
+    ent_len: usize,
+    /// Bit `n` set: an entry of `ents` with `n` labels exists.
+    ent_depths: u128,
     /// Reused buffer for the wire form of keys being inserted.
     scratch: Vec<u8>,
+    /// Reused buffer for the suffix hashes of keys being inserted.
+    suffix_hashes: Vec<u64>,
 }
+
+/// One interior node of the name tree (an ancestor of at least one key).
+///
+/// The node's name is not stored: it is the tail of a key already in the arena (`start`,
+/// `len`), so an ancestor costs 16 bytes whatever its length.
+#[derive(Clone, Copy, Debug)]
+struct EntSlot {
+    /// High 32 bits of the finished hash of the node name.
+    tag: u32,
+    /// Arena offset of the node's wire labels (inside some key), or [`EMPTY`].
+    start: u32,
+    /// Wire length of the node name.
+    len: u32,
+    /// Keys below the node; in an overlay, the change against the base (may be negative).
+    count: i32,
+}
+
+/// The empty interior-node slot.
+const EMPTY_ENT: EntSlot = EntSlot {
+    tag: 0,
+    start: EMPTY,
+    len: 0,
+    count: 0,
+};
 
 impl std::fmt::Debug for NameTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,6 +278,7 @@ impl std::fmt::Debug for NameTable {
             .field("keys", &self.len)
             .field("slots", &self.slots.len())
             .field("arena_bytes", &self.arena.len())
+            .field("interior_nodes", &self.ent_len)
             .finish()
     }
 }
@@ -279,7 +313,9 @@ impl NameTable {
 
     /// Bytes held by the table (slots and arena), for memory reports.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>() + self.arena.capacity()
+        self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.arena.capacity()
+            + self.ents.capacity() * std::mem::size_of::<EntSlot>()
     }
 
     /// The exact match for the probed name.
@@ -320,8 +356,10 @@ impl NameTable {
             })
     }
 
-    /// The best match for a query name: exact first, then the wildcard with the longest
-    /// suffix strictly above the name.
+    /// The best match for a query name, matched as DNS wildcards are (RFC 4592, as BIND
+    /// does for policy zones): the exact key; else, if the name is an interior node, nothing;
+    /// else only `*.<closest encloser>` can match. The closest encloser is the longest suffix
+    /// that is a key or an interior node (the apex at worst).
     pub(crate) fn best(&self, probe: &NameProbe<'_>) -> Option<NameMatch> {
         if self.len == 0 {
             return None;
@@ -329,7 +367,140 @@ impl NameTable {
         if let Some(m) = self.exact(probe) {
             return Some(m);
         }
-        (1..=probe.len).find_map(|i| self.wildcard_at(probe, i))
+        // The wildcard with the longest suffix is the only candidate: a node between it and
+        // the name would be a closer encloser without a wildcard.
+        let m = (1..=probe.len).find_map(|i| self.wildcard_at(probe, i))?;
+        let j = probe.len - m.labels;
+        let blocked = (0..j).any(|i| {
+            self.ent_count_at(probe, i) > 0 || (i > 0 && self.exact_at(probe, i).is_some())
+        });
+        (!blocked).then_some(m)
+    }
+
+    /// The exact key equal to the probe without its first `i` labels, as (key, value).
+    #[inline]
+    pub(crate) fn exact_at(&self, probe: &NameProbe<'_>, i: usize) -> Option<(u32, u32)> {
+        if self.exact_depths & depth_bit(probe.len - i) == 0 {
+            return None;
+        }
+        self.find(probe.hash(i), KeyShape::Exact, probe, i)
+    }
+
+    /// The interior-node count of the probe without its first `i` labels (0 if it is not
+    /// an interior node of this table).
+    #[inline]
+    pub(crate) fn ent_count_at(&self, probe: &NameProbe<'_>, i: usize) -> i32 {
+        if self.ent_depths & depth_bit(probe.len - i) == 0 || self.ents.is_empty() {
+            return 0;
+        }
+        let f = finish(probe.hash(i));
+        let tag = (f >> 32) as u32;
+        let n = self.ents.len();
+        let mut k = home(f, n);
+        loop {
+            let e = self.ents[k];
+            if e.start == EMPTY {
+                return 0;
+            }
+            if e.tag == tag && wire_equals(self.ent_bytes(e), probe.labels_from(i)) {
+                return e.count;
+            }
+            k += 1;
+            if k == n {
+                k = 0;
+            }
+        }
+    }
+
+    /// The wire bytes of an interior node.
+    fn ent_bytes(&self, e: EntSlot) -> &[u8] {
+        &self.arena[e.start as usize..(e.start + e.len) as usize]
+    }
+
+    /// Adds `d` to the count of the interior node whose wire labels are at `start..start+len`
+    /// in the arena (hash `f` finished, `depth` labels), creating it if needed.
+    fn ent_add(&mut self, f: u64, start: u32, len: u32, depth: usize, d: i32) {
+        if (self.ent_len + 1) * 4 > self.ents.len() * 3 {
+            self.ent_resize((self.ent_len + 1) * 2);
+        }
+        let tag = (f >> 32) as u32;
+        let n = self.ents.len();
+        let mut k = home(f, n);
+        let want = start as usize..(start + len) as usize;
+        loop {
+            let e = self.ents[k];
+            if e.start == EMPTY {
+                self.ents[k] = EntSlot {
+                    tag,
+                    start,
+                    len,
+                    count: d,
+                };
+                self.ent_len += 1;
+                self.ent_depths |= depth_bit(depth);
+                return;
+            }
+            if e.tag == tag && self.ent_bytes(e) == &self.arena[want.clone()] {
+                self.ents[k].count += d;
+                return;
+            }
+            k += 1;
+            if k == n {
+                k = 0;
+            }
+        }
+    }
+
+    /// Rehashes the interior nodes into room for `n` of them.
+    fn ent_resize(&mut self, n: usize) {
+        let old = std::mem::replace(&mut self.ents, vec![EMPTY_ENT; slots_for(n)]);
+        let m = self.ents.len();
+        for e in old.into_iter().filter(|e| e.start != EMPTY) {
+            let f = finish(hash_labels(&wire_labels(self.ent_bytes(e))));
+            let mut k = home(f, m);
+            while self.ents[k].start != EMPTY {
+                k += 1;
+                if k == m {
+                    k = 0;
+                }
+            }
+            self.ents[k] = e;
+        }
+    }
+
+    /// Counts the ancestors of the key at arena offset `off` (`d` = +1 added, -1 removed).
+    fn add_ancestors(&mut self, off: u32, d: i32) {
+        let wire = self.key_bytes(off).to_vec();
+        let labels = wire_labels(&wire);
+        let mut hashes = std::mem::take(&mut self.suffix_hashes);
+        suffix_hashes_into(&labels, &mut hashes);
+        let mut pos = 0usize;
+        for k in 1..labels.len() {
+            pos += 1 + labels[k - 1].len();
+            let start = off + 1 + pos as u32;
+            let len = (wire.len() - pos) as u32;
+            self.ent_add(finish(hashes[k]), start, len, labels.len() - k, d);
+        }
+        self.suffix_hashes = hashes;
+    }
+
+    /// Makes the interior-node counts of this overlay table the *changes* against `base`:
+    /// for every key here, +1 on its ancestors if it is live here but not in `base`, -1 if
+    /// `base` has it and it is removed here (`live(value)` false: a tombstone).
+    pub(crate) fn recount_ents_against(&mut self, base: &NameTable, live: impl Fn(u32) -> bool) {
+        self.ents = Vec::new();
+        self.ent_len = 0;
+        self.ent_depths = 0;
+        let keys: Vec<(u32, u32)> = self.iter().collect();
+        for (off, value) in keys {
+            let in_base = base
+                .get(&wire_labels(self.key_bytes(off)))
+                .is_some();
+            let d = i32::from(live(value)) - i32::from(in_base);
+            if d != 0 {
+                self.add_ancestors(off, d);
+            }
+        }
     }
 
     /// Looks up one key by its suffix hash, comparing the stored bytes on a tag match.
@@ -371,24 +542,13 @@ impl NameTable {
         labels: impl Iterator<Item = &'l [u8]>,
     ) -> bool {
         let key = self.key_bytes(off);
-        let mut pos = 0;
         if shape == KeyShape::Wildcard {
             if key.len() < 2 || key[0] != 1 || key[1] != b'*' {
                 return false;
             }
-            pos = 2;
+            return wire_equals(&key[2..], labels);
         }
-        for label in labels {
-            let len = label.len();
-            if key.len() < pos + 1 + len || key[pos] as usize != len {
-                return false;
-            }
-            if !key[pos + 1..pos + 1 + len].eq_ignore_ascii_case(label) {
-                return false;
-            }
-            pos += 1 + len;
-        }
-        pos == key.len()
+        wire_equals(key, labels)
     }
 
     /// The wire bytes (lower case, no root label) of the key at `off`.
@@ -479,6 +639,9 @@ impl NameTable {
         }
         self.place(f, off, value);
         self.len += 1;
+        if labels.len() > 1 {
+            self.add_ancestors(off, 1);
+        }
         Inserted::New
     }
 
@@ -530,7 +693,38 @@ impl NameTable {
             self.resize(want);
         }
         self.arena.shrink_to_fit();
+        if self.ent_len == 0 {
+            self.ents = Vec::new();
+        } else if self.ents.len() > slots_for(self.ent_len) * 5 / 4 {
+            self.ent_resize(self.ent_len);
+        }
         self.scratch = Vec::new();
+        self.suffix_hashes = Vec::new();
+    }
+}
+
+/// Whether lower-cased wire bytes (no root label) spell `labels` (compared ignoring ASCII case).
+fn wire_equals<'l>(wire: &[u8], labels: impl Iterator<Item = &'l [u8]>) -> bool {
+    let mut pos = 0;
+    for label in labels {
+        let len = label.len();
+        if wire.len() < pos + 1 + len || wire[pos] as usize != len {
+            return false;
+        }
+        if !wire[pos + 1..pos + 1 + len].eq_ignore_ascii_case(label) {
+            return false;
+        }
+        pos += 1 + len;
+    }
+    pos == wire.len()
+}
+
+/// The hash of every suffix of `labels`: `out[k]` hashes `labels[k..]` (`out[len]` the root).
+fn suffix_hashes_into(labels: &[&[u8]], out: &mut Vec<u64>) {
+    out.clear();
+    out.resize(labels.len() + 1, SEED);
+    for k in (0..labels.len()).rev() {
+        out[k] = hash_label(out[k + 1], labels[k]);
     }
 }
 

@@ -10,8 +10,8 @@
 //!                   question copied from the request
 //!                   ANSWER  real CNAMEs before the hit position (no RRSIGs) + policy records
 //!                           (owner = the chain name, TTL = min(TTL, max-policy-ttl))
-//!                   ADDITIONAL  policy zone SOA (add-soa), OPT (+ RFC 8914 EDE) if the
-//!                           request had EDNS
+//!                   ADDITIONAL  policy zone SOA (add-soa, TTL min(TTL, MINIMUM)), OPT
+//!                           (+ RFC 8914 EDE) if the request had EDNS
 //! ```
 //!
 //! RPZ is not applied again to what it synthesised: when the rewrite is a CNAME, `chase`
@@ -239,14 +239,18 @@ impl Hit {
         }
     }
 
-    /// The policy zone's SOA in ADDITIONAL (`add-soa`), TTL capped.
+    /// The policy zone's SOA in ADDITIONAL (`add-soa`). As BIND 9.18 (`query_addsoa`), its
+    /// TTL is min(SOA TTL, SOA MINIMUM), the negative-caching TTL of RFC 2308 section 5;
+    /// `max-policy-ttl` does not apply to it.
     fn add_soa(&self, m: &mut Message) {
         if !self.zone.settings().add_soa {
             return;
         }
         if let Some(soa) = self.zone.soa() {
             let mut r = soa.clone();
-            r.ttl = self.cap(r.ttl);
+            if let RData::SOA(data) = &soa.data {
+                r.ttl = r.ttl.min(data.minimum);
+            }
             m.additionals.push(r);
         }
     }

@@ -505,12 +505,21 @@ impl ZoneRules {
         if let Some(Some(hit)) = pick(ot.exact(probe), bt.exact(probe)) {
             return Some(hit);
         }
-        for i in 1..=probe.len() {
-            if let Some(Some(hit)) = pick(ot.wildcard_at(probe, i), bt.wildcard_at(probe, i)) {
-                return Some(hit);
-            }
-        }
-        None
+        // Closest-encloser rule (see `NameTable::best`), with both layers: a node is an
+        // interior node of the combined tree or a live exact key.
+        let (j, hit) = (1..=probe.len()).find_map(|i| {
+            pick(ot.wildcard_at(probe, i), bt.wildcard_at(probe, i))
+                .flatten()
+                .map(|h| (i, h))
+        })?;
+        let exact_live = |i: usize| match ot.exact_at(probe, i) {
+            Some((_, v)) => v != V_TOMBSTONE,
+            None => bt.exact_at(probe, i).is_some(),
+        };
+        let blocked = (0..j).any(|i| {
+            bt.ent_count_at(probe, i) + ot.ent_count_at(probe, i) > 0 || (i > 0 && exact_live(i))
+        });
+        (!blocked).then_some(hit)
     }
 
     /// Longest-prefix IP rule of `kind` for `addr`, overlay first.
@@ -799,6 +808,13 @@ impl ZoneRules {
             }
         }
         b.skipped.extend(skipped);
+        // Interior nodes of the overlay are kept as changes against the base.
+        b.index
+            .qname
+            .recount_ents_against(&self.base.qname, |v| v != V_TOMBSTONE);
+        b.index
+            .nsdname
+            .recount_ents_against(&self.base.nsdname, |v| v != V_TOMBSTONE);
         let warnings = std::mem::take(&mut b.warnings);
         let (ov_rules, _) = b.finish(self.settings.clone());
         let zone = ZoneRules {
@@ -1331,7 +1347,7 @@ impl Builder {
         // Fast path: the common single `CNAME <action>` rule.
         if let [r] = data {
             if let RData::CNAME(CNAME(target)) = &r.data {
-                if let Some(v) = special_cname(owner, target) {
+                if let Some(v) = special_cname(owner, target, self.apex_labels) {
                     return Some((v, r.ttl));
                 }
             }
@@ -1366,7 +1382,7 @@ impl Builder {
                 return None;
             };
             let ttl = chosen.ttl;
-            if let Some(v) = special_cname(owner, target) {
+            if let Some(v) = special_cname(owner, target, self.apex_labels) {
                 return Some((v, ttl));
             }
             if target
@@ -1424,7 +1440,11 @@ impl Builder {
 }
 
 /// The special action of a CNAME target, if it is one of the RPZ action names.
-fn special_cname(owner: &Name, target: &Name) -> Option<u32> {
+///
+/// The old PASSTHRU form is a CNAME to the trigger name: BIND 9.18 compares the target with
+/// the owner without the policy zone apex (`ok.example CNAME ok.example.`); a CNAME to the
+/// full owner name is accepted too (the draft's wording).
+fn special_cname(owner: &Name, target: &Name, apex_labels: usize) -> Option<u32> {
     let mut labels = target.iter();
     match (labels.next(), labels.next()) {
         (None, _) => Some(V_NXDOMAIN),
@@ -1432,7 +1452,18 @@ fn special_cname(owner: &Name, target: &Name) -> Option<u32> {
         (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-passthru") => Some(V_PASSTHRU),
         (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-drop") => Some(V_DROP),
         (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-tcp-only") => Some(V_TCP_ONLY),
-        _ if target == owner => Some(V_PASSTHRU),
+        _ if target == owner || is_trigger_name(owner, target, apex_labels) => Some(V_PASSTHRU),
         _ => None,
     }
+}
+
+/// Whether `target` is `owner` without its last `apex_labels` labels (compared ignoring case).
+fn is_trigger_name(owner: &Name, target: &Name, apex_labels: usize) -> bool {
+    let n = owner.iter().len();
+    n > apex_labels
+        && target.iter().len() == n - apex_labels
+        && owner
+            .iter()
+            .zip(target.iter())
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
 }

@@ -60,6 +60,85 @@ fn a_cname_to_the_rules_own_owner_is_the_old_passthru_form() {
 }
 
 #[test]
+fn a_cname_to_the_trigger_name_is_the_old_passthru_form_as_in_bind() {
+    // BIND 9.18 compares the target with the owner minus the policy zone apex.
+    let s = set(vec![
+        zone("allow.", "old-pass.example1.jp CNAME old-pass.example1.jp."),
+        zone("block.", "old-pass.example1.jp CNAME ."),
+    ]);
+    let h = hit(&s, "old-pass.example1.jp.", RecordType::A).expect("hit");
+    assert_eq!(h.action, Action::Passthru);
+    assert_eq!(h.zone.name(), &name("allow."));
+    let req = request("old-pass.example1.jp.", RecordType::A, false);
+    assert_eq!(h.rewrite(&req, None, Transport::Udp), Rewrite::Unchanged);
+    // Case does not matter; a CNAME to another name below it is still local data.
+    let s = one("Old.Example CNAME old.EXAMPLE.\nother.example CNAME x.other.example.");
+    assert_eq!(
+        hit(&s, "old.example.", RecordType::A).map(|h| h.action),
+        Some(Action::Passthru)
+    );
+    assert!(matches!(
+        hit(&s, "other.example.", RecordType::A).map(|h| h.action),
+        Some(Action::LocalData(_))
+    ));
+}
+
+#[test]
+fn the_policy_soa_ttl_is_min_of_its_ttl_and_minimum_and_ignores_max_policy_ttl() {
+    let mut settings = ZoneSettings::new(name("block."));
+    settings.max_policy_ttl = 30;
+    let recs = records(
+        "block.",
+        "@ 300 SOA localhost. hostmaster.localhost. 1 600\nbad.example CNAME .\nlocal.example 3600 A 192.0.2.1",
+    );
+    let (z, w) = ZoneRules::compile(settings.clone(), recs);
+    assert!(w.is_empty());
+    let s = set(vec![z]);
+    for qname in ["bad.example.", "local.example."] {
+        let h = hit(&s, qname, RecordType::A).expect("hit");
+        let (m, _) = answer(&h, &request(qname, RecordType::A, false), None);
+        assert_eq!(m.additionals[0].ttl, 300, "{qname}: min(300, 600), no cap");
+        for r in &m.answers {
+            assert_eq!(r.ttl, 30, "policy records are capped");
+        }
+    }
+    let recs = records(
+        "block.",
+        "@ 3600 SOA localhost. hostmaster.localhost. 1 60\nbad.example CNAME .",
+    );
+    let s = set(vec![ZoneRules::compile(settings, recs).0]);
+    let h = hit(&s, "bad.example.", RecordType::A).expect("hit");
+    let (m, _) = answer(&h, &request("bad.example.", RecordType::A, false), None);
+    assert_eq!(m.additionals[0].ttl, 60, "min(3600, 60)");
+}
+
+#[test]
+fn a_local_cname_to_a_missing_name_leaves_rcode_and_authority_to_the_chased_target() {
+    // BIND answers `local-cname-nx CNAME missing.other.example` with the target's NXDOMAIN
+    // and its zone's SOA in AUTHORITY; the resolver takes both from the chased answer. The
+    // rewrite itself: the capped CNAME, the name to chase, NOERROR so far, nothing in
+    // AUTHORITY, the policy SOA in ADDITIONAL, AD clear, RA set.
+    let mut settings = ZoneSettings::new(name("block."));
+    settings.max_policy_ttl = 30;
+    let s = set(vec![zone_with(
+        settings,
+        "local-cname-nx.example1.jp CNAME missing.other.example.",
+    )]);
+    let h = hit(&s, "local-cname-nx.example1.jp.", RecordType::A).expect("hit");
+    let req = request("local-cname-nx.example1.jp.", RecordType::A, true);
+    let (m, chase) = answer(&h, &req, None);
+    assert_eq!(chase, Some(name("missing.other.example.")));
+    assert_eq!(m.metadata.response_code, hickory_proto::op::ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].ttl, 30);
+    assert!(m.authorities.is_empty());
+    assert_eq!(m.additionals.len(), 1);
+    assert_eq!(m.additionals[0].record_type(), RecordType::SOA);
+    assert!(m.metadata.recursion_available && !m.metadata.authentic_data);
+    assert!(!m.metadata.authoritative);
+}
+
+#[test]
 fn cname_rpz_drop_sends_no_reply() {
     let s = one("bad.example CNAME rpz-drop.");
     let h = hit(&s, "bad.example.", RecordType::A).expect("hit");
@@ -262,7 +341,8 @@ fn the_policy_zone_soa_goes_in_the_additional_section_unless_add_soa_is_off() {
     assert_eq!(m.additionals.len(), 1);
     assert_eq!(m.additionals[0].record_type(), RecordType::SOA);
     assert_eq!(m.additionals[0].name, name("block."));
-    assert!(m.additionals[0].ttl <= DEFAULT_MAX_POLICY_TTL);
+    // min(SOA TTL 3600, MINIMUM 60), as BIND 9.18; max-policy-ttl (5) does not apply.
+    assert_eq!(m.additionals[0].ttl, 60);
 
     let mut settings = ZoneSettings::new(name("block."));
     settings.add_soa = false;

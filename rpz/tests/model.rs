@@ -108,31 +108,56 @@ fn zone_records(
     out
 }
 
-/// The model's answer for one zone: QNAME beats response-IP; exact beats wildcard; more
-/// labels win; longest prefix wins.
+/// The model's QNAME answer for one zone, matched as DNS wildcards are (RFC 4592, BIND):
+/// the exact owner; else nothing if the name is a node of the zone (an owner or an ancestor
+/// of one: an empty non-terminal); else only `*.CE`, CE being the longest suffix of the name
+/// that is a node (the apex at worst).
+fn model_qname(q: &BTreeMap<String, QRule>, qname: &[String]) -> Option<usize> {
+    let lower: Vec<String> = qname.iter().map(|l| l.to_ascii_lowercase()).collect();
+    let key = |r: &QRule| -> Vec<String> {
+        let mut k: Vec<String> = r.0.iter().map(|l| l.to_ascii_lowercase()).collect();
+        if r.1 {
+            k.insert(0, "*".to_string());
+        }
+        k
+    };
+    // Every owner and every suffix of it (its ancestors below the apex).
+    let nodes: Vec<Vec<String>> = q
+        .values()
+        .flat_map(|r| {
+            let k = key(r);
+            (0..k.len()).map(move |i| k[i..].to_vec())
+        })
+        .collect();
+    if let Some(r) = q.values().find(|r| !r.1 && key(r) == lower) {
+        return Some(r.2);
+    }
+    if nodes.contains(&lower) {
+        return None;
+    }
+    for i in 1..=lower.len() {
+        let ce = &lower[i..];
+        let mut wild = vec!["*".to_string()];
+        wild.extend(ce.iter().cloned());
+        if let Some(r) = q.values().find(|r| r.1 && key(r) == wild) {
+            return Some(r.2);
+        }
+        if nodes.iter().any(|n| n[..] == ce[..]) {
+            return None;
+        }
+    }
+    None
+}
+
+/// The model's answer for one zone: QNAME (closest-encloser rule) beats response-IP;
+/// longest prefix wins.
 fn model_zone(
     q: &BTreeMap<String, QRule>,
     i: &BTreeMap<(u32, u8), IRule>,
     qname: &[String],
     addr: u32,
 ) -> Option<usize> {
-    let lower: Vec<String> = qname.iter().map(|l| l.to_ascii_lowercase()).collect();
-    let mut best: Option<(usize, usize)> = None; // (rank, action)
-    for r in q.values() {
-        let key: Vec<String> = r.0.iter().map(|l| l.to_ascii_lowercase()).collect();
-        let rank = if !r.1 {
-            (key == lower).then_some(usize::MAX)
-        } else {
-            (lower.len() > key.len() && lower[lower.len() - key.len()..] == key[..])
-                .then_some(key.len())
-        };
-        if let Some(rank) = rank {
-            if best.is_none_or(|(b, _)| rank > b) {
-                best = Some((rank, r.2));
-            }
-        }
-    }
-    if let Some((_, a)) = best {
+    if let Some(a) = model_qname(q, qname) {
         return Some(a);
     }
     i.values()

@@ -414,3 +414,146 @@ fn a_root_wildcard_rule_in_the_zone_matches_every_name() {
     assert!(hit(&s, "anything.at.all.", RecordType::A).is_some());
     let _unused: Option<Name> = None;
 }
+
+// ----- Wildcards match as DNS wildcards (closest encloser), as BIND 9.18 ---------------------
+
+/// The action of the applied hit for `qname`, with the owner that matched.
+fn verdict(s: &PolicySet, qname: &str) -> Option<(String, Action)> {
+    hit(s, qname, RecordType::A).map(|h| (h.owner.to_ascii(), h.action))
+}
+
+#[test]
+fn a_wildcard_does_not_cover_names_below_an_existing_owner() {
+    // testdata/rpz-diff block.rpz: exact, *.exact and a.exact.
+    let s = set(vec![zone(
+        "block.",
+        "exact.example1.jp CNAME .\n*.exact.example1.jp CNAME *.\na.exact.example1.jp A 192.0.2.188",
+    )]);
+    let wild = Some(("*.exact.example1.jp.block.".to_string(), Action::Nodata));
+    assert_eq!(verdict(&s, "c.exact.example1.jp."), wild);
+    assert_eq!(verdict(&s, "d.c.exact.example1.jp."), wild);
+    assert_eq!(
+        verdict(&s, "exact.example1.jp.").map(|v| v.1),
+        Some(Action::Nxdomain)
+    );
+    assert!(matches!(
+        verdict(&s, "a.exact.example1.jp.").map(|v| v.1),
+        Some(Action::LocalData(_))
+    ));
+    // a.exact is the closest encloser of b.a.exact and has no wildcard: no rule applies.
+    assert_eq!(verdict(&s, "b.a.exact.example1.jp."), None);
+    assert_eq!(verdict(&s, "x.b.a.exact.example1.jp."), None);
+}
+
+#[test]
+fn a_leaf_owner_stops_a_wildcard_higher_up() {
+    let s = set(vec![zone(
+        "block.",
+        "*.example CNAME .\nleaf.example CNAME *.",
+    )]);
+    assert_eq!(verdict(&s, "x.leaf.example.").map(|v| v.1), None);
+    assert_eq!(
+        verdict(&s, "x.other.example.").map(|v| v.1),
+        Some(Action::Nxdomain)
+    );
+}
+
+#[test]
+fn an_empty_non_terminal_is_not_covered_by_a_wildcard_nor_is_anything_below_it() {
+    // x.y.ent makes y.ent an empty non-terminal of the policy zone.
+    let s = set(vec![zone(
+        "block.",
+        "x.y.ent.example1.jp CNAME .\n*.ent.example1.jp CNAME *.",
+    )]);
+    assert_eq!(verdict(&s, "y.ent.example1.jp."), None);
+    assert_eq!(verdict(&s, "z.y.ent.example1.jp."), None);
+    assert_eq!(verdict(&s, "ent.example1.jp."), None);
+    assert_eq!(
+        verdict(&s, "x.y.ent.example1.jp.").map(|v| v.1),
+        Some(Action::Nxdomain)
+    );
+    assert_eq!(
+        verdict(&s, "q.ent.example1.jp.").map(|v| v.1),
+        Some(Action::Nodata)
+    );
+    assert_eq!(
+        verdict(&s, "r.q.ent.example1.jp.").map(|v| v.1),
+        Some(Action::Nodata)
+    );
+}
+
+#[test]
+fn a_deeper_wildcard_owner_makes_its_parent_an_empty_non_terminal() {
+    let s = set(vec![zone(
+        "block.",
+        "*.wc.example1.jp CNAME .\n*.deeper.wc.example1.jp CNAME *.",
+    )]);
+    assert_eq!(verdict(&s, "deeper.wc.example1.jp."), None);
+    assert_eq!(
+        verdict(&s, "z.wc.example1.jp.").map(|v| v.1),
+        Some(Action::Nxdomain)
+    );
+    assert_eq!(
+        verdict(&s, "q.z.wc.example1.jp.").map(|v| v.1),
+        Some(Action::Nxdomain)
+    );
+    assert_eq!(
+        verdict(&s, "x.deeper.wc.example1.jp.").map(|v| v.1),
+        Some(Action::Nodata)
+    );
+    assert_eq!(
+        verdict(&s, "y.x.deeper.wc.example1.jp.").map(|v| v.1),
+        Some(Action::Nodata)
+    );
+}
+
+#[test]
+fn nsdname_wildcards_follow_the_same_closest_encloser_rule() {
+    let s = set(vec![zone(
+        "block.",
+        "*.bad-dns.example.rpz-nsdname CNAME .\nns.sub.bad-dns.example.rpz-nsdname CNAME *.",
+    )]);
+    let ns = |n: &str| {
+        decide(
+            &s,
+            "x.example.",
+            RecordType::A,
+            &delegation("victim.example.", &[n], &[]),
+        )
+        .hit()
+        .map(|h| h.action.clone())
+    };
+    assert_eq!(ns("a.bad-dns.example."), Some(Action::Nxdomain));
+    assert_eq!(ns("ns.sub.bad-dns.example."), Some(Action::Nodata));
+    // sub.bad-dns.example is an empty non-terminal: neither it nor names below it match.
+    assert_eq!(ns("sub.bad-dns.example."), None);
+    assert_eq!(ns("x.sub.bad-dns.example."), None);
+}
+
+#[test]
+fn incremental_updates_add_and_remove_empty_non_terminals() {
+    let apex = name("block.");
+    let rec = |o: &str, t: &str| {
+        records("block.", &format!("{o} CNAME {t}"))
+            .pop()
+            .expect("one record")
+    };
+    let (z0, _) = ZoneRules::compile(
+        ZoneSettings::new(apex.clone()),
+        vec![rec("*.ent.example", "."), rec("x.y.ent.example", "*.")],
+    );
+    let s0 = set(vec![z0.apply_delta(&[], &[]).0]);
+    assert_eq!(verdict(&s0, "z.y.ent.example."), None);
+    // Removing the only owner below y.ent removes the empty non-terminal.
+    let (z1, _) = z0.apply_delta(&[rec("x.y.ent.example", "*.")], &[]);
+    let s1 = set(vec![z1.apply_delta(&[], &[]).0]);
+    assert_eq!(
+        verdict(&s1, "z.y.ent.example.").map(|v| v.1),
+        Some(Action::Nxdomain)
+    );
+    // Adding an owner below q.ent creates one; a second delta keeps it.
+    let (z2, _) = z1.apply_delta(&[], &[rec("a.q.ent.example", ".")]);
+    assert_eq!(verdict(&set(vec![z2.apply_delta(&[], &[]).0]), "b.q.ent.example."), None);
+    let (z3, _) = z2.apply_delta(&[], &[rec("other.example", ".")]);
+    assert_eq!(verdict(&set(vec![z3]), "b.q.ent.example."), None);
+}
