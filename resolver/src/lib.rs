@@ -22,6 +22,8 @@
 //!   NOTIFY, IXFR/AXFR with TSIG), published through [`policy`] and saved to disk.
 //! - [`metrics`]: Prometheus registry and endpoint.
 //! - [`daemon`]: builds the parts from a `Config` and runs them until shutdown.
+//! - [`rpzbuild`]: `sekisho rpz build`, blocking lists (CSV, domains, hosts) → a policy zone.
+//! - [`warnpage`]: the warning page HTTP server blocked clients land on (`sekisho warn-page`).
 
 pub mod cache;
 pub mod control;
@@ -35,6 +37,8 @@ pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod recurse;
+pub mod rpzbuild;
 pub mod sdnotify;
 pub mod upstream;
+pub mod warnpage;
 pub mod wire;

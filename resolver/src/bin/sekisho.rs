@@ -6,6 +6,8 @@
 //! sekisho check-config FILE     validate FILE, print every problem, exit 0/1
 //! sekisho --print-default-config
 //! sekisho --version
+//! sekisho rpz build ...         blocking lists → policy zone (see `sekisho rpz build --help`)
+//! sekisho warn-page ...         the warning page server (see `sekisho warn-page --help`)
 //! ```
 //! Exit codes: 0 clean stop, 1 configuration error, 2 usage error,
 //! 3 start-up failure (cannot bind, cannot open the control socket...).
@@ -26,14 +28,25 @@ enum Command {
     PrintDefault,
     /// Print the version.
     Version,
+    /// `rpz build ARGS`.
+    RpzBuild(Vec<String>),
+    /// `warn-page ARGS`.
+    WarnPage(Vec<String>),
 }
 
 /// Usage text.
-const USAGE: &str =
-    "usage: sekisho [--config FILE] | check-config FILE | --print-default-config | --version";
+const USAGE: &str = "usage: sekisho [--config FILE] | check-config FILE | --print-default-config | --version\n       \
+     sekisho rpz build --zone NAME ... -o OUT | sekisho warn-page --listen ADDR ...";
 
 fn parse_args() -> Result<Command, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("rpz") if args.get(1).map(String::as_str) == Some("build") => {
+            return Ok(Command::RpzBuild(args[2..].to_vec()))
+        }
+        Some("warn-page") => return Ok(Command::WarnPage(args[1..].to_vec())),
+        _ => {}
+    }
     match args
         .iter()
         .map(String::as_str)
@@ -81,6 +94,8 @@ fn main() -> ExitCode {
         }
     };
     let (config, path) = match command {
+        Command::RpzBuild(args) => return sekisho_resolver::rpzbuild::command(&args),
+        Command::WarnPage(args) => return sekisho_resolver::warnpage::command(&args),
         Command::Version => {
             println!("sekisho {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;

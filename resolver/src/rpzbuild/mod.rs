@@ -1,0 +1,571 @@
+//! `sekisho rpz build`: blocking lists → a response policy zone.
+//!
+//! ```text
+//!  --csv / --domains / --hosts files (or `-` for stdin)
+//!        │  BufReader, one bounded record at a time (lines.rs)
+//!        ▼
+//!  Converter (convert.rs, sans-I/O): extract ─▶ normalise (name.rs) ─▶ dedupe ─▶ records
+//!        │  sekisho_zonefile::Writer
+//!        ▼
+//!  OUT.tmp in OUT's folder ─fsync─▶ rename to OUT ─fsync folder   (or stdout for `-o -`)
+//! ```
+//!
+//! The guideline that motivates Sekisho turns the list organisation's CSV
+//! into a zone with awk and a shell template; this is the same step with
+//! per-line error reports, dedupe and an atomic replace. Records follow the
+//! RPZ draft ([draft-vixie-dnsop-dns-rpz](https://datatracker.ietf.org/doc/draft-vixie-dnsop-dns-rpz/)):
+//! local data (`A`/`AAAA` of the warning page), `CNAME .` (NXDOMAIN),
+//! `CNAME *.` (NODATA) or `CNAME rpz-drop.` (DROP), optionally repeated on
+//! `*.name` for the names below.
+//!
+//! Only this file touches the file system; the converter works on any
+//! `BufRead` and `Write`.
+
+mod convert;
+mod lines;
+mod name;
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hickory_proto::rr::{Name, RData};
+use sekisho_zonefile::{ParseOptions, ZoneReader};
+
+pub use convert::{
+    Action, Converter, CsvColumns, Diagnostic, FeedError, Format, LineError, Summary, ZoneSpec,
+    RECORD_TTL,
+};
+pub use name::{normalise, NameError};
+
+/// Usage text of `sekisho rpz build`.
+pub const USAGE: &str = "usage: sekisho rpz build --zone NAME \
+[--csv FILE --host-column N --flag-column N [--flag-value V]] [--domains FILE] [--hosts FILE] \
+[--warn-a IP] [--warn-aaaa IP] [--action nxdomain|nodata|drop] [--wildcard] [--serial N] -o OUT
+  columns count from 1 (as awk does); FILE or OUT `-` means stdin/stdout;
+  --csv, --domains and --hosts may be repeated and combined";
+
+/// Skipped lines printed before only counting the rest.
+const MAX_REPORTS: u64 = 1000;
+/// Read buffer per input.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Where the zone goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output (`-o -`): no atomic replace, no previous serial.
+    Stdout,
+    /// A file, replaced atomically.
+    File(PathBuf),
+}
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// Path, or `-` for stdin.
+    pub path: PathBuf,
+    /// How it is read.
+    pub format: Format,
+}
+
+/// A parsed `sekisho rpz build` command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildOptions {
+    /// `--zone`.
+    pub zone: Name,
+    /// Inputs in command-line order.
+    pub inputs: Vec<Input>,
+    /// `--warn-a`/`--warn-aaaa` or `--action` (default NXDOMAIN).
+    pub action: Action,
+    /// `--wildcard`.
+    pub wildcard: bool,
+    /// `--serial`.
+    pub serial: Option<u32>,
+    /// `-o`.
+    pub output: Output,
+}
+
+/// Why the build stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The command line is wrong (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// An input cannot be opened.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// An input cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The input.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The zone cannot be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The output (or `-`).
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// No name survived: replacing a zone with an empty one would lift every block.
+    #[error("no names to write ({rows} rows read); refusing to replace the output (check --host-column, --flag-column and --flag-value)")]
+    Empty {
+        /// Rows read.
+        rows: u64,
+    },
+}
+
+impl BuildError {
+    /// Exit status: 2 for usage errors, 1 for the rest.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            BuildError::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A finished build.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Counts.
+    pub summary: Summary,
+    /// The SOA serial written.
+    pub serial: u32,
+}
+
+/// Runs `sekisho rpz build ARGS` (arguments after `rpz build`): reports and the
+/// summary go to stderr. Returns the process exit code.
+pub fn command(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sekisho rpz build: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let stderr = io::stderr();
+    let mut diag = stderr.lock();
+    match run(&opts, &mut diag) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(diag, "sekisho rpz build: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Parses the arguments after `rpz build`.
+pub fn parse_args(args: &[String]) -> Result<BuildOptions, BuildError> {
+    let usage = |m: String| BuildError::Usage(m);
+    let mut zone = None;
+    let mut inputs = Vec::new();
+    let (mut host_col, mut flag_col, mut flag_value) = (None, None, None);
+    let (mut warn_a, mut warn_aaaa, mut action) = (None, None, None);
+    let (mut wildcard, mut serial, mut output) = (false, None, None);
+    let mut csv_paths = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        // `--opt=value` and `--opt value` are the same.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| usage(format!("{flag} needs a value")))
+        };
+        match flag {
+            "--zone" => {
+                let v = value()?;
+                let n = Name::from_utf8(&v)
+                    .map_err(|e| usage(format!("--zone {v:?}: {e}")))?;
+                let mut n = n.to_lowercase();
+                n.set_fqdn(true);
+                if n.is_root() {
+                    return Err(usage("--zone must not be the root".into()));
+                }
+                zone = Some(n);
+            }
+            "--csv" => {
+                csv_paths.push(inputs.len());
+                inputs.push(Input {
+                    path: value()?.into(),
+                    format: Format::Domains, // the columns are set below
+                });
+            }
+            "--domains" => inputs.push(Input {
+                path: value()?.into(),
+                format: Format::Domains,
+            }),
+            "--hosts" => inputs.push(Input {
+                path: value()?.into(),
+                format: Format::Hosts,
+            }),
+            "--host-column" => host_col = Some(column(flag, &value()?)?),
+            "--flag-column" => flag_col = Some(column(flag, &value()?)?),
+            "--flag-value" => flag_value = Some(value()?),
+            "--warn-a" => {
+                let v = value()?;
+                warn_a = Some(v.parse::<Ipv4Addr>().map_err(|_| {
+                    usage(format!("--warn-a {v:?}: not an IPv4 address"))
+                })?);
+            }
+            "--warn-aaaa" => {
+                let v = value()?;
+                warn_aaaa = Some(v.parse::<Ipv6Addr>().map_err(|_| {
+                    usage(format!("--warn-aaaa {v:?}: not an IPv6 address"))
+                })?);
+            }
+            "--action" => {
+                let v = value()?;
+                action = Some(match v.as_str() {
+                    "nxdomain" => Action::Nxdomain,
+                    "nodata" => Action::Nodata,
+                    "drop" => Action::Drop,
+                    _ => {
+                        return Err(usage(format!(
+                            "--action {v:?}: expected nxdomain, nodata or drop"
+                        )))
+                    }
+                });
+            }
+            "--wildcard" => wildcard = true,
+            "--serial" => {
+                let v = value()?;
+                serial = Some(v.parse::<u32>().map_err(|_| {
+                    usage(format!("--serial {v:?}: expected a number 0..4294967295"))
+                })?);
+            }
+            "-o" | "--output" => {
+                let v = value()?;
+                output = Some(if v == "-" {
+                    Output::Stdout
+                } else {
+                    Output::File(v.into())
+                });
+            }
+            other => return Err(usage(format!("unknown argument {other:?}"))),
+        }
+    }
+    let zone = zone.ok_or_else(|| usage("--zone is required".into()))?;
+    let output = output.ok_or_else(|| usage("-o OUT is required (`-o -` for stdout)".into()))?;
+    if inputs.is_empty() {
+        return Err(usage("no input: give --csv, --domains or --hosts".into()));
+    }
+    // The columns apply to every --csv, wherever they appear on the line.
+    if !csv_paths.is_empty() {
+        let (Some(host), Some(flag)) = (host_col, flag_col) else {
+            return Err(usage("--csv needs --host-column and --flag-column".into()));
+        };
+        let cols = CsvColumns {
+            host,
+            flag,
+            flag_value: flag_value.unwrap_or_else(|| "1".into()),
+        };
+        for i in csv_paths {
+            if let Some(input) = inputs.get_mut(i) {
+                input.format = Format::Csv(cols.clone());
+            }
+        }
+    } else if host_col.is_some() || flag_col.is_some() || flag_value.is_some() {
+        return Err(usage("--host-column, --flag-column and --flag-value need --csv".into()));
+    }
+    let action = match (warn_a.is_some() || warn_aaaa.is_some(), action) {
+        (true, Some(_)) => {
+            return Err(usage(
+                "--warn-a/--warn-aaaa (local data) and --action exclude each other".into(),
+            ))
+        }
+        (true, None) => Action::LocalData {
+            a: warn_a,
+            aaaa: warn_aaaa,
+        },
+        (false, a) => a.unwrap_or(Action::Nxdomain),
+    };
+    Ok(BuildOptions {
+        zone,
+        inputs,
+        action,
+        wildcard,
+        serial,
+        output,
+    })
+}
+
+/// A 1-based column number → 0-based index.
+fn column(flag: &str, v: &str) -> Result<usize, BuildError> {
+    match v.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n - 1),
+        _ => Err(BuildError::Usage(format!(
+            "{flag} {v:?}: expected a column number from 1"
+        ))),
+    }
+}
+
+/// Builds the zone: reports and the summary are written to `diag`.
+pub fn run(opts: &BuildOptions, diag: &mut dyn Write) -> Result<Outcome, BuildError> {
+    let serial = choose_serial(opts, diag);
+    let spec = ZoneSpec {
+        zone: opts.zone.clone(),
+        action: opts.action.clone(),
+        wildcard: opts.wildcard,
+        serial,
+    };
+    let (summary, shown) = match &opts.output {
+        Output::Stdout => {
+            let stdout = io::stdout();
+            let out = BufWriter::with_capacity(READ_BUFFER, stdout.lock());
+            let write_err = |source| BuildError::Write {
+                path: "-".into(),
+                source,
+            };
+            let mut conv = Converter::new(spec, out).map_err(write_err)?;
+            let shown = feed_all(&mut conv, &opts.inputs, Path::new("-"), diag)?;
+            let (_, summary) = conv.finish().map_err(write_err)?;
+            (summary, shown)
+        }
+        Output::File(path) => write_atomically(path, spec, &opts.inputs, diag)?,
+    };
+    let not_shown = summary.invalid.saturating_sub(shown);
+    let _ = writeln!(
+        diag,
+        "sekisho rpz build: {} rows read, {} names written, {} duplicates, {} invalid{}, {} not flagged, {} local names ignored; zone {} serial {serial} -> {}",
+        summary.rows,
+        summary.names,
+        summary.duplicates,
+        summary.invalid,
+        if not_shown > 0 { format!(" ({not_shown} not shown)") } else { String::new() },
+        summary.not_flagged,
+        summary.local_names,
+        opts.zone,
+        match &opts.output {
+            Output::Stdout => "stdout".to_owned(),
+            Output::File(p) => p.display().to_string(),
+        },
+    );
+    Ok(Outcome { summary, serial })
+}
+
+/// Feeds every input into `conv`; returns how many skipped lines were printed.
+fn feed_all<W: Write>(
+    conv: &mut Converter<W>,
+    inputs: &[Input],
+    out_path: &Path,
+    diag: &mut dyn Write,
+) -> Result<u64, BuildError> {
+    let mut shown = 0u64;
+    for input in inputs {
+        let source = input.path.display().to_string();
+        let mut report = |d: &Diagnostic<'_>| {
+            if shown < MAX_REPORTS {
+                let _ = writeln!(diag, "{d}");
+            }
+            shown += 1;
+        };
+        let result = if input.path.as_os_str() == "-" {
+            let stdin = io::stdin();
+            let lock = stdin.lock();
+            conv.feed(&source, &input.format, lock, &mut report)
+        } else {
+            let file = File::open(&input.path).map_err(|source| BuildError::Open {
+                path: input.path.clone(),
+                source,
+            })?;
+            let reader = BufReader::with_capacity(READ_BUFFER, file);
+            conv.feed(&source, &input.format, reader, &mut report)
+        };
+        match result {
+            Ok(()) => {}
+            Err(FeedError::Read(source)) => {
+                return Err(BuildError::Read {
+                    path: input.path.clone(),
+                    source,
+                })
+            }
+            Err(FeedError::Write(source)) => {
+                return Err(BuildError::Write {
+                    path: out_path.to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+    if conv.summary().names == 0 {
+        return Err(BuildError::Empty {
+            rows: conv.summary().rows,
+        });
+    }
+    Ok(shown.min(MAX_REPORTS))
+}
+
+/// Writes the zone to a temporary file beside `path`, syncs it and renames it
+/// over `path`, so readers (and a daemon reloading) see the old or the new zone,
+/// never half of one. The temporary file is removed on any failure.
+fn write_atomically(
+    path: &Path,
+    spec: ZoneSpec,
+    inputs: &[Input],
+    diag: &mut dyn Write,
+) -> Result<(Summary, u64), BuildError> {
+    let write_err = |source| BuildError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| BuildError::Usage(format!("-o {}: not a file name", path.display())))?;
+    let tmp = TempFile {
+        path: dir.join(format!(
+            ".{}.tmp-{}",
+            file_name.to_string_lossy(),
+            std::process::id()
+        )),
+    };
+    let file = File::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp.path)
+        .map_err(write_err)?;
+    let out = BufWriter::with_capacity(READ_BUFFER, file);
+    let mut conv = Converter::new(spec, out).map_err(write_err)?;
+    let shown = feed_all(&mut conv, inputs, path, diag)?;
+    let (out, summary) = conv.finish().map_err(write_err)?;
+    let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
+    file.sync_all().map_err(write_err)?;
+    drop(file);
+    std::fs::rename(&tmp.path, path).map_err(write_err)?;
+    std::mem::forget(tmp);
+    // Make the rename itself durable; a failure here leaves a complete file either way.
+    if let Ok(d) = File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok((summary, shown))
+}
+
+/// A temporary output, removed when dropped (that is, unless renamed into place).
+struct TempFile {
+    /// Where it is.
+    path: PathBuf,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The serial to write: `--serial` as given, else the Unix time, or the
+/// previous zone's serial + 1 when that is not lower (several builds in one
+/// second, or a zone numbered as `YYYYMMDDnn`), so secondaries always see an
+/// increase.
+fn choose_serial(opts: &BuildOptions, diag: &mut dyn Write) -> u32 {
+    let previous = match &opts.output {
+        Output::File(p) if p.exists() => previous_serial(p),
+        _ => None,
+    };
+    if let Some(s) = opts.serial {
+        if previous.is_some_and(|p| p >= s) {
+            let _ = writeln!(
+                diag,
+                "sekisho rpz build: warning: --serial {s} is not above the current serial {}; secondaries will not transfer it",
+                previous.unwrap_or_default()
+            );
+        }
+        return s;
+    }
+    // Unix time fits a u32 until 2106.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    match previous {
+        Some(p) if p >= now => p.wrapping_add(1),
+        _ => now,
+    }
+}
+
+/// The SOA serial of an existing zone file (its first records only).
+fn previous_serial(path: &Path) -> Option<u32> {
+    let reader = ZoneReader::open(path, ParseOptions::default()).ok()?;
+    reader.take(16).filter_map(Result::ok).find_map(|r| match r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arguments from a string.
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_guideline_command_line_parses_with_columns_counted_from_one() {
+        let o = parse_args(&args(
+            "--zone Block --csv list.csv --host-column 2 --flag-column 5 --hosts h --warn-a 192.0.2.10 -o -",
+        ))
+        .expect("parses");
+        assert_eq!(o.zone.to_string(), "block.");
+        assert_eq!(
+            o.inputs[0].format,
+            Format::Csv(CsvColumns {
+                host: 1,
+                flag: 4,
+                flag_value: "1".into()
+            })
+        );
+        assert_eq!(o.inputs[1].format, Format::Hosts);
+        assert_eq!(o.output, Output::Stdout);
+        assert_eq!(
+            o.action,
+            Action::LocalData {
+                a: Some(Ipv4Addr::new(192, 0, 2, 10)),
+                aaaa: None
+            }
+        );
+    }
+
+    #[test]
+    fn inconsistent_command_lines_are_usage_errors() {
+        for bad in [
+            "--csv a --zone z -o -",
+            "--csv a --host-column 0 --flag-column 5 --zone z -o -",
+            "--domains a --zone z",
+            "--domains a -o -",
+            "--zone z -o -",
+            "--domains a --zone z -o - --warn-a 192.0.2.1 --action drop",
+            "--domains a --zone z -o - --action block",
+            "--domains a --zone z -o - --host-column 2",
+            "--domains a --zone z -o - --bogus",
+        ] {
+            let e = parse_args(&args(bad)).expect_err(bad);
+            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        }
+    }
+}
