@@ -505,7 +505,7 @@ fn fake_cutting_primary(ip: &str, serial: u32) {
         m.to_vec().expect("encode")
     };
     let udp = UdpSocket::bind(format!("{ip}:{BIND_PORT}")).expect("udp");
-    let (soa_u, answer_u) = (soa.clone(), answer.clone());
+    let (soa_u, answer_u) = (soa.clone(), answer);
     thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok((n, peer)) = udp.recv_from(&mut buf) {
