@@ -71,7 +71,7 @@ pub use rewrite::{Rewrite, Transport, EDE_OPTION_CODE};
 pub use rule::{Action, Trigger, TriggerKind, Warning, WarningReason};
 pub use set::{
     Decision, Delegation, Hit, LogLine, PolicyQuery, PolicySet, QueryFlow, ResponseFacts,
-    SetOptions, Verdict,
+    QuickDecision, SetOptions, Verdict,
 };
 pub use settings::{PolicyOverride, ZoneSettings, DEFAULT_MAX_POLICY_TTL, DEFAULT_MIN_NS_DOTS};
 pub use zone::{Rule, RuleCounts, ZoneRules};

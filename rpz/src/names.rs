@@ -246,6 +246,19 @@ pub(crate) struct NameTable {
     scratch: Vec<u8>,
     /// Reused buffer for the suffix hashes of keys being inserted.
     suffix_hashes: Vec<u64>,
+    /// Bulk build: keys pushed but not placed yet (see [`NameTable::push`]).
+    pending: Vec<Pending>,
+}
+
+/// A key waiting for its slot during a bulk build.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    /// The finished hash.
+    f: u64,
+    /// Arena offset of the key.
+    off: u32,
+    /// The value.
+    value: u32,
 }
 
 /// One interior node of the name tree (an ancestor of at least one key).
@@ -296,14 +309,112 @@ fn home(finished: u64, n: usize) -> usize {
 }
 
 impl NameTable {
-    /// An empty table with room for `n` keys of about `avg_len` wire bytes.
-    pub(crate) fn with_capacity(n: usize, avg_len: usize) -> Self {
-        let mut t = Self::default();
-        if n > 0 {
-            t.slots = vec![EMPTY_SLOT; slots_for(n)];
-            t.arena = Vec::with_capacity(n * (avg_len + 5));
+    /// An empty table for a bulk build ([`NameTable::push`], then
+    /// [`NameTable::place_pending`]) of about `n` keys of about `avg_len` wire bytes.
+    pub(crate) fn for_bulk(n: usize, avg_len: usize) -> Self {
+        Self {
+            arena: Vec::with_capacity(n * (avg_len + 5)),
+            pending: Vec::with_capacity(n),
+            ..Self::default()
         }
-        t
+    }
+
+    /// Appends a key to the arena and the depth masks; returns its offset.
+    fn append_key(&mut self, labels: &[&[u8]], ttl: u32) -> u32 {
+        let off = self.arena.len() as u32;
+        let wire_len: usize = labels.iter().map(|l| 1 + l.len()).sum();
+        // Relative owner names are shorter than 255 octets, so the length fits in one octet.
+        self.arena.push(wire_len.min(255) as u8);
+        for l in labels {
+            self.arena.push(l.len() as u8);
+            self.arena.extend(l.iter().map(u8::to_ascii_lowercase));
+        }
+        self.arena.extend_from_slice(&ttl.to_le_bytes());
+        match labels.first() {
+            Some(first) if *first == b"*" => self.wild_depths |= depth_bit(labels.len() - 1),
+            _ => self.exact_depths |= depth_bit(labels.len()),
+        }
+        off
+    }
+
+    /// Bulk build: adds a key without looking for an equal one. Keys get their slots in
+    /// [`NameTable::place_pending`], in home-slot order (a sequential pass over the slot
+    /// array instead of one cache miss per key), where duplicates are found and merged.
+    pub(crate) fn push(&mut self, labels: &[&[u8]], ttl: u32, value: u32) {
+        let f = finish(hash_labels(labels));
+        let off = self.append_key(labels, ttl);
+        self.pending.push(Pending { f, off, value });
+        self.add_ancestors_of(labels, off, 1);
+    }
+
+    /// Places the pushed keys. For a key pushed twice (compared ignoring case) `merge(key
+    /// wire, (value, ttl) kept, (value, ttl) dropped)` gives the value and TTL to keep.
+    pub(crate) fn place_pending(
+        &mut self,
+        mut merge: impl FnMut(&[u8], (u32, u32), (u32, u32)) -> (u32, u32),
+    ) {
+        let mut p = std::mem::take(&mut self.pending);
+        if p.is_empty() {
+            return;
+        }
+        // Home slots grow with the low 32 bits of the hash (fast range), so sorting by
+        // (low, high) sorts by home slot and puts equal hashes next to each other.
+        p.sort_unstable_by_key(|e| e.f.rotate_left(32));
+        let mut w = 0usize;
+        for r in 0..p.len() {
+            let e = p[r];
+            let mut dup = None;
+            let mut j = w;
+            while j > 0 && p[j - 1].f == e.f {
+                j -= 1;
+                if self.key_bytes(p[j].off) == self.key_bytes(e.off) {
+                    dup = Some(j);
+                    break;
+                }
+            }
+            match dup {
+                Some(j) => {
+                    let kept = p[j];
+                    let wire = self.key_bytes(kept.off).to_vec();
+                    let (v, t) = merge(
+                        &wire,
+                        (kept.value, self.key_ttl(kept.off)),
+                        (e.value, self.key_ttl(e.off)),
+                    );
+                    p[j].value = v;
+                    self.set_ttl(kept.off, t);
+                    // The dropped copy's ancestors were counted when it was pushed.
+                    self.add_ancestors(e.off, -1);
+                }
+                None => {
+                    p[w] = e;
+                    w += 1;
+                }
+            }
+        }
+        let n = slots_for(w);
+        self.slots = vec![EMPTY_SLOT; n];
+        let mut next = 0usize;
+        let mut wrapped = Vec::new();
+        for e in &p[..w] {
+            // Linear probing in home order: each key goes to the first free slot at or
+            // after its home, which is the slot after the previous key at the latest.
+            let i = home(e.f, n).max(next);
+            if i >= n {
+                wrapped.push(*e);
+                continue;
+            }
+            self.slots[i] = Slot {
+                tag: (e.f >> 32) as u32,
+                name: e.off,
+                value: e.value,
+            };
+            next = i + 1;
+        }
+        for e in wrapped {
+            self.place(e.f, e.off, e.value);
+        }
+        self.len = w;
     }
 
     /// Number of keys.
@@ -471,17 +582,7 @@ impl NameTable {
     /// Counts the ancestors of the key at arena offset `off` (`d` = +1 added, -1 removed).
     fn add_ancestors(&mut self, off: u32, d: i32) {
         let wire = self.key_bytes(off).to_vec();
-        let labels = wire_labels(&wire);
-        let mut hashes = std::mem::take(&mut self.suffix_hashes);
-        suffix_hashes_into(&labels, &mut hashes);
-        let mut pos = 0usize;
-        for k in 1..labels.len() {
-            pos += 1 + labels[k - 1].len();
-            let start = off + 1 + pos as u32;
-            let len = (wire.len() - pos) as u32;
-            self.ent_add(finish(hashes[k]), start, len, labels.len() - k, d);
-        }
-        self.suffix_hashes = hashes;
+        self.add_ancestors_of(&wire_labels(&wire), off, d);
     }
 
     /// Makes the interior-node counts of this overlay table the *changes* against `base`:
@@ -639,10 +740,27 @@ impl NameTable {
         }
         self.place(f, off, value);
         self.len += 1;
-        if labels.len() > 1 {
-            self.add_ancestors(off, 1);
-        }
+        self.add_ancestors_of(labels, off, 1);
         Inserted::New
+    }
+
+    /// Counts the proper suffixes of the key `labels`, stored at arena offset `off`, as
+    /// interior nodes (`d` = +1 added, -1 removed).
+    fn add_ancestors_of(&mut self, labels: &[&[u8]], off: u32, d: i32) {
+        if labels.len() < 2 {
+            return;
+        }
+        let mut hashes = std::mem::take(&mut self.suffix_hashes);
+        suffix_hashes_into(labels, &mut hashes);
+        let wire_len: usize = labels.iter().map(|l| 1 + l.len()).sum();
+        let mut pos = 0usize;
+        for k in 1..labels.len() {
+            pos += 1 + labels[k - 1].len();
+            let start = off + 1 + pos as u32;
+            let len = (wire_len - pos) as u32;
+            self.ent_add(finish(hashes[k]), start, len, labels.len() - k, d);
+        }
+        self.suffix_hashes = hashes;
     }
 
     /// Replaces the value in `slot` (from [`Inserted::Existing`], before any further insert).

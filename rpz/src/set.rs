@@ -240,14 +240,6 @@ impl Decision {
             _ => None,
         }
     }
-
-    /// A decision with no match.
-    fn no_match(disabled: Vec<Hit>) -> Self {
-        Self {
-            verdict: Verdict::NoMatch,
-            disabled,
-        }
-    }
 }
 
 /// The pre-resolution control flow (the RPZ layer's answer to "go on or stop here").
@@ -342,7 +334,7 @@ impl PolicySet {
             match raw {
                 Some(raw) => {
                     let hit = make_hit(i, z, &raw, 0, q.qname);
-                    if hit.is_disabled() {
+                    if is_disabled(z) {
                         disabled.push(hit);
                         continue;
                     }
@@ -365,7 +357,22 @@ impl PolicySet {
     }
 
     /// The check after resolution, with what the response showed.
+    ///
+    /// Builds the full [`Decision`] (rule owner, trigger and action materialised). The
+    /// packet-cache fast path, which only needs to know whether anything matched, should use
+    /// [`PolicySet::check_response_quick`].
     pub fn check_response(&self, q: &PolicyQuery<'_>, facts: &ResponseFacts) -> Decision {
+        self.check_response_quick(q, facts).decision()
+    }
+
+    /// [`PolicySet::check_response`] without materialising the hit: no allocation, no
+    /// reference count touched, no name built. [`QuickDecision::is_no_match`] answers the
+    /// fast path's question; [`QuickDecision::decision`] builds the full decision later.
+    pub fn check_response_quick<'a>(
+        &'a self,
+        q: &PolicyQuery<'a>,
+        facts: &'a ResponseFacts,
+    ) -> QuickDecision<'a> {
         let mut disabled = Vec::new();
         let follow_chain = !matches!(
             q.qtype,
@@ -391,20 +398,28 @@ impl PolicySet {
                 let Some(raw) = best_in_zone(z, q, &probe, p, last, facts) else {
                     continue;
                 };
-                let hit = make_hit(i, z, &raw, p, name);
-                if hit.is_disabled() {
+                let hit = LazyHit {
+                    zone_index: i,
+                    zone: z,
+                    raw,
+                    position: p,
+                    name,
+                };
+                if is_disabled(z) {
                     disabled.push(hit);
                     continue;
                 }
-                let verdict = if q.dnssec_ok && facts.signed && !z.settings().break_dnssec {
-                    Verdict::DnssecExempt(Box::new(hit))
-                } else {
-                    Verdict::Match(Box::new(hit))
+                let exempt = q.dnssec_ok && facts.signed && !z.settings().break_dnssec;
+                return QuickDecision {
+                    hit: Some((hit, exempt)),
+                    disabled,
                 };
-                return Decision { verdict, disabled };
             }
         }
-        Decision::no_match(disabled)
+        QuickDecision {
+            hit: None,
+            disabled,
+        }
     }
 
     /// Explains policy for one name without a response (for `sekishoctl test NAME [TYPE]
@@ -462,6 +477,68 @@ fn best_in_zone<'z, 'q>(
         return Some(h);
     }
     z.match_nsip(dels().flat_map(|d| d.ns_addresses.iter()))
+}
+
+/// Whether a zone has `policy disabled` (its hits are only logged).
+fn is_disabled(z: &ZoneRules) -> bool {
+    z.settings().policy == PolicyOverride::Disabled
+}
+
+/// A hit that still points into the index: zone, rule reference, chain position. Names and
+/// actions are built only by [`QuickDecision::decision`].
+#[derive(Clone, Copy, Debug)]
+struct LazyHit<'a> {
+    /// Index of the zone in the set.
+    zone_index: usize,
+    /// The zone.
+    zone: &'a Arc<ZoneRules>,
+    /// The matched rule.
+    raw: RawHit<'a, 'a>,
+    /// Position in the CNAME chain.
+    position: usize,
+    /// The chain name at that position.
+    name: &'a Name,
+}
+
+impl LazyHit<'_> {
+    /// The public hit.
+    fn materialise(&self) -> Hit {
+        make_hit(self.zone_index, self.zone, &self.raw, self.position, self.name)
+    }
+}
+
+/// The result of [`PolicySet::check_response_quick`]: a decision whose hits are not built
+/// yet. It borrows the set, the query and the response facts.
+#[derive(Clone, Debug)]
+pub struct QuickDecision<'a> {
+    /// The applied (or DNSSEC-exempt, flag `true`) hit.
+    hit: Option<(LazyHit<'a>, bool)>,
+    /// Would-be hits of `policy disabled` zones (empty: no allocation).
+    disabled: Vec<LazyHit<'a>>,
+}
+
+impl QuickDecision<'_> {
+    /// Whether no rule matched at all, not even in a disabled zone: serve the real answer,
+    /// log nothing.
+    pub fn is_no_match(&self) -> bool {
+        self.hit.is_none() && self.disabled.is_empty()
+    }
+
+    /// Whether a rule applies (a match that is not DNSSEC-exempt).
+    pub fn is_match(&self) -> bool {
+        matches!(self.hit, Some((_, false)))
+    }
+
+    /// The full decision: rule owners, triggers and actions built.
+    pub fn decision(&self) -> Decision {
+        let disabled = self.disabled.iter().map(LazyHit::materialise).collect();
+        let verdict = match &self.hit {
+            None => Verdict::NoMatch,
+            Some((h, false)) => Verdict::Match(Box::new(h.materialise())),
+            Some((h, true)) => Verdict::DnssecExempt(Box::new(h.materialise())),
+        };
+        Decision { verdict, disabled }
+    }
 }
 
 /// Builds the public hit for a raw match.

@@ -460,24 +460,8 @@ impl ZoneRules {
     }
 
     /// The absolute owner name of a name-table key (relative wire labels).
-    fn owner_from_key(&self, mut wire: &[u8], kind: NameKind) -> Name {
-        let mut owner = Name::new();
-        while let Some((&len, rest)) = wire.split_first() {
-            let len = usize::from(len).min(rest.len());
-            owner = match owner.append_label(&rest[..len]) {
-                Ok(n) => n,
-                Err(_) => return self.settings.name.clone(),
-            };
-            wire = &rest[len..];
-        }
-        if kind == NameKind::NsDname {
-            owner = owner
-                .append_label(RPZ_NSDNAME)
-                .unwrap_or_else(|_| Name::root());
-        }
-        owner
-            .append_domain(&self.settings.name)
-            .unwrap_or_else(|_| self.settings.name.clone())
+    fn owner_from_key(&self, wire: &[u8], kind: NameKind) -> Name {
+        owner_of_key(wire, kind, &self.settings.name)
     }
 
     // ----- lookups used by the policy set -------------------------------------------------
@@ -910,6 +894,23 @@ impl ZoneRules {
     }
 }
 
+/// The absolute owner name of a name-table key (relative wire labels) in zone `apex`.
+fn owner_of_key(wire: &[u8], kind: NameKind, apex: &Name) -> Name {
+    let mut labels = wire_labels(wire);
+    if kind == NameKind::NsDname {
+        labels.push(RPZ_NSDNAME);
+    }
+    labels.extend(apex.iter());
+    // The key came from a valid owner name, so this only fails on a corrupt index.
+    match Name::from_labels(labels) {
+        Ok(mut n) => {
+            n.set_fqdn(true);
+            n
+        }
+        Err(_) => apex.clone(),
+    }
+}
+
 /// The trie an IP rule owner belongs to (from its `rpz-*` label).
 fn ip_kind_of(owner: &Name, apex_labels: usize) -> IpKind {
     let labels: Vec<&[u8]> = owner.iter().collect();
@@ -1100,7 +1101,7 @@ impl Builder {
         let apex = settings.name.clone();
         let apex_labels = apex.iter().len();
         let index = Index {
-            qname: NameTable::with_capacity(n, 24),
+            qname: NameTable::for_bulk(n, 24),
             ..Index::default()
         };
         Self {
@@ -1134,12 +1135,28 @@ impl Builder {
                 && !skip_quietly(r.record_type())
                 && !never_policy_data(r.record_type())
         });
-        if !clean || !self.apex.zone_of(owner) {
+        if !clean || !self.under_apex(owner) {
             self.add_owner_slow(recs);
+            return;
+        }
+        // Most owners have one record: no vector of references for them.
+        if let [r] = recs {
+            self.add_rule(owner, &[r]);
             return;
         }
         let refs: Vec<&Record> = recs.iter().collect();
         self.add_rule(owner, &refs);
+    }
+
+    /// Whether `name` is at or below the apex (`Name::zone_of` without its lower-cased
+    /// copies of both names, which cost two allocations per owner).
+    fn under_apex(&self, name: &Name) -> bool {
+        name.iter().len() >= self.apex_labels
+            && name
+                .iter()
+                .rev()
+                .zip(self.apex.iter().rev())
+                .all(|(a, b)| a.eq_ignore_ascii_case(b))
     }
 
     /// [`Self::add_owner`] for groups that need filtering (warnings, apex, DNSSEC data).
@@ -1229,6 +1246,11 @@ impl Builder {
             NameKind::Qname => &mut self.index.qname,
             NameKind::NsDname => &mut self.index.nsdname,
         };
+        if !self.overlay {
+            // Full compile: duplicates are merged when the keys are placed (`finish`).
+            table.push(labels, ttl, value);
+            return;
+        }
         if let Inserted::Existing {
             slot,
             key,
@@ -1252,6 +1274,22 @@ impl Builder {
                 table.set_ttl(key, t);
             }
         }
+    }
+
+    /// Merges two compiled rules of the same owner (records not grouped, or duplicates):
+    /// both are decompiled and compiled again as one owner.
+    fn merge_duplicate(
+        &mut self,
+        kind: NameKind,
+        wire: &[u8],
+        kept: (u32, u32),
+        dropped: (u32, u32),
+    ) -> (u32, u32) {
+        let owner = owner_of_key(wire, kind, &self.apex);
+        let mut merged = decompile(&self.index, kept.0, kept.1, &owner);
+        merged.extend(decompile(&self.index, dropped.0, dropped.1, &owner));
+        let refs: Vec<&Record> = merged.iter().collect();
+        self.encode_action(&owner, &refs).unwrap_or(kept)
     }
 
     /// Compiles the records of an IP rule, merging with an existing rule for the same prefix.
@@ -1422,6 +1460,18 @@ impl Builder {
 
     /// Finishes the index and the zone.
     fn finish(mut self, settings: ZoneSettings) -> (ZoneRules, Vec<Warning>) {
+        for kind in [NameKind::Qname, NameKind::NsDname] {
+            let slot = match kind {
+                NameKind::Qname => &mut self.index.qname,
+                NameKind::NsDname => &mut self.index.nsdname,
+            };
+            let mut table = std::mem::take(slot);
+            table.place_pending(|wire, kept, dropped| self.merge_duplicate(kind, wire, kept, dropped));
+            match kind {
+                NameKind::Qname => self.index.qname = table,
+                NameKind::NsDname => self.index.nsdname = table,
+            }
+        }
         self.index.qname.finish_build();
         self.index.nsdname.finish_build();
         self.index.ip_rules.shrink_to_fit();

@@ -213,6 +213,7 @@ proptest! {
                 dnssec_ok: false,
             };
             let got = set.check_response(&q, &facts).hit().map(|h| (h.zone_index, h.action.clone()));
+            prop_assert_eq!(set.check_response_quick(&q, &facts).is_match(), got.is_some());
             prop_assert_eq!(got, want, "query {} addr {}", qname, Ipv4Addr::from(addr));
         }
     }

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::rr::{Name, Record, RecordType};
 use sekisho_rpz::*;
 
 // ----- Zone ----------------------------------------------------------------------------------
@@ -556,4 +556,21 @@ fn incremental_updates_add_and_remove_empty_non_terminals() {
     assert_eq!(verdict(&set(vec![z2.apply_delta(&[], &[]).0]), "b.q.ent.example."), None);
     let (z3, _) = z2.apply_delta(&[], &[rec("other.example", ".")]);
     assert_eq!(verdict(&set(vec![z3]), "b.q.ent.example."), None);
+}
+
+#[test]
+fn a_repeated_owner_is_counted_once_as_an_ancestor() {
+    let text = "a.b.example A 192.0.2.1\n*.b.example CNAME .\na.b.example AAAA 2001:db8::1";
+    let recs = records("block.", text);
+    let (z, _) = ZoneRules::compile(ZoneSettings::new(name("block.")), recs.clone());
+    let s = set(vec![z.apply_delta(&[], &[]).0]);
+    assert_eq!(verdict(&s, "x.a.b.example."), None, "a.b is the closest encloser");
+    // Removing both records of a.b leaves no node below b: *.b covers x.a.b again.
+    let removed: Vec<Record> = recs.iter().filter(|r| r.record_type() != RecordType::CNAME).cloned().collect();
+    let (z2, _) = z.apply_delta(&removed, &[]);
+    let s2 = set(vec![z2]);
+    assert_eq!(
+        verdict(&s2, "x.a.b.example.").map(|v| v.1),
+        Some(Action::Nxdomain)
+    );
 }
