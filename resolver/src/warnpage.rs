@@ -163,6 +163,9 @@ pub enum BadRequest {
     /// The request line is not `METHOD TARGET HTTP/1.x`.
     #[error("malformed request line")]
     RequestLine,
+    /// A TLS ClientHello on the plain-HTTP port.
+    #[error("TLS handshake on the plain-HTTP port")]
+    Tls,
 }
 
 /// Position just past the blank line ending the head in `buf`, if complete.
@@ -179,6 +182,10 @@ pub fn head_end(buf: &[u8]) -> Option<usize> {
 /// Parses a complete request head ([RFC 9112 section 3](https://www.rfc-editor.org/rfc/rfc9112#section-3)).
 /// Lenient where browsers differ, strict only about the request line.
 pub fn parse_head(head: &[u8]) -> Result<RequestHead<'_>, BadRequest> {
+    // Handshake record (22), TLS major version 3 (RFC 8446 section 5.1).
+    if head.starts_with(&[0x16, 0x03]) {
+        return Err(BadRequest::Tls);
+    }
     let text = std::str::from_utf8(head).map_err(|_| BadRequest::RequestLine)?;
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let request_line = lines.next().ok_or(BadRequest::RequestLine)?;
@@ -231,6 +238,10 @@ fn strip_port(host: &str) -> &str {
 pub fn respond(response: &Response, request: Result<&RequestHead<'_>, BadRequest>) -> (Vec<u8>, Outcome) {
     let req = match request {
         Ok(r) => r,
+        // Nothing HTTP would help a TLS client: close at once, so a browser
+        // trying https:// first (Chrome's HTTPS-Upgrades) falls back to http://
+        // without waiting.
+        Err(BadRequest::Tls) => return (Vec::new(), Outcome::BadRequest),
         Err(e) => {
             let body = format!("{e}\n");
             return (
@@ -493,20 +504,23 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, config: &WarnConfig) {
         Ok(req) => info!(
             target: "warnpage",
             client = %client,
-            method = req.method,
-            host = req.host.unwrap_or("-"),
-            result = outcome.as_label(),
+            method = %req.method,
+            host = %req.host.unwrap_or("-"),
+            result = %outcome.as_label(),
             "warning page request"
         ),
         Err(error) => info!(
             target: "warnpage",
             client = %client,
             %error,
-            result = outcome.as_label(),
+            result = %outcome.as_label(),
             "warning page request"
         ),
     }
     let write = async {
+        if answer.is_empty() {
+            return Ok(());
+        }
         stream.write_all(&answer).await?;
         stream.flush().await?;
         stream.shutdown().await
@@ -761,7 +775,9 @@ mod tests {
         );
         assert!(!text.contains("<script>"));
         assert!(!text.contains("class=\"host\""));
-        for bad in ["\x16\x03\x01 junk\r\n\r\n", "GET /\r\n\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n"] {
+        let (tls, o) = answer(&Response::DefaultPage, "\x16\x03\x01 hello\r\n\r\n");
+        assert_eq!((tls.as_str(), o), ("", Outcome::BadRequest), "a TLS client is closed on");
+        for bad in ["\x01junk\r\n\r\n", "GET /\r\n\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n"] {
             let (text, o) = answer(&Response::DefaultPage, bad);
             assert_eq!(o, Outcome::BadRequest, "{bad:?}");
             assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"));
