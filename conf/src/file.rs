@@ -312,6 +312,15 @@ pub(crate) struct PolicyZoneSpec {
     /// What happens when the zone expires.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) on_expire: Option<String>,
+    /// Primary role: who may transfer the zone (prefixes and `key NAME` entries).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) allow_transfer: Option<Vec<String>>,
+    /// Primary role: secondaries sent a NOTIFY on every change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) also_notify: Option<Vec<AddrSpec>>,
+    /// Primary role: bound of the IXFR journal in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) journal_size: Option<TextOrInt>,
 }
 
 /// `[control]`.

@@ -110,6 +110,9 @@ pub mod defaults {
     pub const MIN_NS_DOTS: u8 = 1;
     /// `response-policy.zone.max-transfer-size`: 512 MiB.
     pub const MAX_TRANSFER_SIZE: u64 = 512 * 1024 * 1024;
+    /// `response-policy.zone.journal-size`: the IXFR journal's bound in bytes (BIND's
+    /// `max-journal-size` defaults to twice the zone; a fixed bound is easier to plan).
+    pub const JOURNAL_SIZE: u64 = 16 * 1024 * 1024;
     /// `response-policy.zone.max-transfer-time` (BIND `max-transfer-time-in` is 2 hours;
     /// a policy feed that takes a minute is broken or hostile).
     pub const MAX_TRANSFER_TIME: Duration = Duration::from_secs(60);
@@ -735,6 +738,28 @@ pub struct PolicyZone {
     pub max_refresh: Duration,
     /// What happens once the zone expires.
     pub on_expire: ExpireAction,
+    /// Primary role: sources allowed to transfer the zone (BIND `allow-transfer`).
+    /// A transfer is allowed when its source is in this list or it is signed by a
+    /// key in [`PolicyZone::allow_transfer_keys`]; both empty = nobody.
+    pub allow_transfer: Vec<IpNet>,
+    /// Primary role: names of the `[[key]]`s whose signed transfers are allowed from
+    /// anywhere (`"key NAME"` entries of `allow-transfer`).
+    pub allow_transfer_keys: Vec<Name>,
+    /// Primary role: secondaries sent a NOTIFY on every change (BIND `also-notify`),
+    /// signed with the zone's `key` when it has one.
+    pub also_notify: Vec<SocketAddr>,
+    /// Primary role: the IXFR journal keeps the differences between versions up to
+    /// this many bytes (oldest dropped first; BIND `max-journal-size`).
+    pub journal_size: u64,
+}
+
+impl PolicyZone {
+    /// Whether Sekisho serves this zone to secondaries (primary role).
+    pub fn is_served(&self) -> bool {
+        !self.allow_transfer.is_empty()
+            || !self.allow_transfer_keys.is_empty()
+            || !self.also_notify.is_empty()
+    }
 }
 
 /// `[control]`.

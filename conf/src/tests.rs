@@ -146,6 +146,28 @@ fn forward_zone_and_health_check_defaults_match_the_documented_values() {
 }
 
 #[test]
+fn primary_role_keys_parse_prefixes_keys_and_notify_targets() {
+    let c = parse(
+        "[[key]]\nname = \"block-tsig-key\"\nalgorithm = \"hmac-sha256\"\nsecret = \"Zm9v\"\n\
+         [[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nkey = \"block-tsig-key\"\n\
+         allow-transfer = [\"192.0.2.0/24\", \"key block-tsig-key\"]\n\
+         also-notify = [\"192.0.2.10\", \"192.0.2.11@5300\"]\njournal-size = \"1MiB\"",
+    )
+    .unwrap();
+    let z = &c.response_policy.zones[0];
+    assert_eq!(z.allow_transfer, nets(&["192.0.2.0/24"]));
+    assert_eq!(z.allow_transfer_keys, vec![name("block-tsig-key.")]);
+    assert_eq!(
+        z.also_notify,
+        vec!["192.0.2.10:53".parse().unwrap(), "192.0.2.11:5300".parse().unwrap()]
+    );
+    assert_eq!(z.journal_size, 1024 * 1024);
+    assert!(z.is_served());
+    let plain = parse("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"").unwrap();
+    assert!(!plain.response_policy.zones[0].is_served(), "nobody may transfer by default");
+}
+
+#[test]
 fn policy_zone_defaults_match_the_documented_values() {
     let c =
         parse("[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"192.0.2.200\"]").unwrap();
@@ -365,7 +387,11 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"192.0.2.1@0\"]", "response-policy.zone[0].primaries[0]: \"192.0.2.1@0\": port 0 is not a valid upstream port"),
     ("[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"192.0.2.1#tls.example\"]", "response-policy.zone[0].primaries[0]: \"192.0.2.1@53#tls.example\": a TLS name is not used for transfers"),
     ("[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"192.0.2.1\"]\nkey = \"missing\"", "response-policy.zone[0].key: \"missing\": no [[key]] has this name"),
-    ("[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"Zm9v\"\n[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nkey = \"k\"", "response-policy.zone[0].key: \"k\": a key signs transfers, but this zone has no primaries"),
+    ("[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"Zm9v\"\n[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nkey = \"k\"", "response-policy.zone[0].key: \"k\": a key signs transfers and NOTIFYs, but this zone has neither primaries nor also-notify"),
+    ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nallow-transfer = [\"key nokey\"]", "response-policy.zone[0].allow-transfer[0]: \"key nokey\": no [[key]] has this name"),
+    ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nallow-transfer = [\"everyone\"]", "response-policy.zone[0].allow-transfer[0]: \"everyone\": not an address or prefix"),
+    ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nalso-notify = [\"192.0.2.1@0\"]", "response-policy.zone[0].also-notify[0]: \"192.0.2.1@0\": port 0"),
+    ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\njournal-size = 0", "response-policy.zone[0].journal-size: 0: must be more than zero"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nallow-notify = [\"x\"]", "response-policy.zone[0].allow-notify[0]: \"x\": not an address or prefix"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\npolicy = \"deny\"", "response-policy.zone[0].policy: \"deny\": expected one of \"given\""),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\npolicy = \"nxdomain now\"", "response-policy.zone[0].policy: \"nxdomain now\": `nxdomain` takes no argument"),

@@ -822,10 +822,13 @@ impl Validator {
                         key_path("key"),
                         format!("{text:?}: no [[key]] has this name"),
                     );
-                } else if spec.primaries.as_ref().is_none_or(Vec::is_empty) {
+                } else if spec.primaries.as_ref().is_none_or(Vec::is_empty)
+                    && spec.also_notify.as_ref().is_none_or(Vec::is_empty)
+                {
+                    // Primary role: the key also signs the NOTIFYs sent to `also-notify`.
                     self.problem(
                         key_path("key"),
-                        format!("{text:?}: a key signs transfers, but this zone has no primaries"),
+                        format!("{text:?}: a key signs transfers and NOTIFYs, but this zone has neither primaries nor also-notify"),
                     );
                 }
                 Some(text.clone())
@@ -835,6 +838,23 @@ impl Validator {
             Some(_) => self.prefixes(&key_path("allow-notify"), &spec.allow_notify, Vec::new()),
             // BIND's default: NOTIFY is accepted from the zone's primaries.
             None => primaries.iter().map(|p| IpNet::from(p.ip)).collect(),
+        };
+        let (allow_transfer, allow_transfer_keys) =
+            self.allow_transfer(&key_path("allow-transfer"), &spec.allow_transfer, keys);
+        let also_notify = match &spec.also_notify {
+            None => Vec::new(),
+            Some(list) => {
+                let addrs = self.upstreams(&key_path("also-notify"), list, defaults::DNS_PORT);
+                for (i, addr) in addrs.iter().enumerate() {
+                    if addr.auth_name.is_some() {
+                        self.problem(
+                            format!("{path}.also-notify[{i}]"),
+                            format!("\"{addr}\": a TLS name is not used for NOTIFY"),
+                        );
+                    }
+                }
+                addrs.iter().map(UpstreamAddr::socket_addr).collect()
+            }
         };
         let policy = self.word(&key_path("policy"), &spec.policy, PolicyOverride::Given);
         let zone = PolicyZone {
@@ -875,6 +895,14 @@ impl Validator {
                 defaults::MAX_REFRESH,
             ),
             on_expire: self.word(&key_path("on-expire"), &spec.on_expire, Default::default()),
+            allow_transfer,
+            allow_transfer_keys,
+            also_notify,
+            journal_size: self.size(
+                &key_path("journal-size"),
+                &spec.journal_size,
+                defaults::JOURNAL_SIZE,
+            ),
         };
         if zone.min_refresh > zone.max_refresh {
             self.problem(
@@ -887,6 +915,38 @@ impl Validator {
             );
         }
         Some(zone)
+    }
+
+    /// `allow-transfer`: prefixes and `key NAME` entries (BIND `allow-transfer { key
+    /// "k"; 192.0.2.0/24; }`); every named key must exist.
+    fn allow_transfer(
+        &mut self,
+        path: &str,
+        value: &Option<Vec<String>>,
+        keys: &[Name],
+    ) -> (Vec<IpNet>, Vec<Name>) {
+        let (mut nets, mut names) = (Vec::new(), Vec::new());
+        for (i, text) in value.iter().flatten().enumerate() {
+            let item = format!("{path}[{i}]");
+            let trimmed = text.trim();
+            if let Some(rest) = trimmed.strip_prefix("key ").or_else(|| trimmed.strip_prefix("key\t")) {
+                let rest = rest.trim().trim_matches('"');
+                match parse_name(rest) {
+                    Ok(name) if keys.contains(&name) => names.push(name),
+                    Ok(_) => self.problem(item, format!("{text:?}: no [[key]] has this name")),
+                    Err(reason) => self.problem(item, format!("{text:?}: {reason}")),
+                }
+                continue;
+            }
+            match parse_prefix(trimmed) {
+                Ok(net) => nets.push(net),
+                Err(reason) => self.problem(
+                    item,
+                    format!("{text:?}: {reason} (write a key as \"key NAME\")"),
+                ),
+            }
+        }
+        (nets, names)
     }
 
     /// `[control]`.
