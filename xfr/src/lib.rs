@@ -30,6 +30,8 @@
 //! - [`timers`]: SOA refresh/retry/expire arithmetic ([RFC 1035 section 3.3.13](https://www.rfc-editor.org/rfc/rfc1035#section-3.3.13)).
 //! - [`persist`]: atomic writes of a transferred zone to a master file.
 //! - [`soa_query`]: the sans-I/O SOA poll that precedes a transfer.
+//! - [`serve`]: the server side of AXFR/IXFR (request parsing, message splitting and
+//!   signing), sans-I/O; the resolver's primary role drives it.
 //! - [`transport`]: the thin tokio layer (TCP transfers, UDP SOA queries).
 //!
 //! The protocol cores are sans-I/O (style practice 2): they take bytes and the
@@ -40,6 +42,7 @@ pub mod interpreter;
 pub mod notify;
 pub mod persist;
 pub mod serial;
+pub mod serve;
 pub mod soa_query;
 pub mod timers;
 pub mod transport;
