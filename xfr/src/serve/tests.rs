@@ -1,5 +1,6 @@
 //! Round trips through this crate's own client: what `MessageWriter` sends, the
 //! `XfrInterpreter` (with its TSIG verifier) must accept and rebuild exactly.
+#![allow(clippy::unwrap_used)] // Test fixtures: a failing unwrap is a failing test.
 
 use std::str::FromStr;
 
