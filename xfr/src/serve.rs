@@ -6,7 +6,7 @@
 //!  request bytes ─▶ parse_request(bytes, keys, now)
 //!                    1. header: a response?           ─▶ ServeError::IsResponse (drop)
 //!                    2. TSIG present: verify          ─▶ NOTAUTH + BADKEY/BADSIG/BADTIME
-//!                    3. question: one, IN, AXFR/IXFR  ─▶ FORMERR
+//!                    3. question: one, IN, AXFR/IXFR/SOA ─▶ FORMERR
 //!                    4. IXFR: one SOA in AUTHORITY    ─▶ FORMERR
 //!                 ─▶ XfrRequest { zone, kind, signed-by }
 //!  (caller: ACL, which zone, which records)
@@ -47,6 +47,9 @@ pub enum XfrKind {
         /// The client's serial.
         serial: Serial,
     },
+    /// An SOA query at the apex: secondaries ask it before they transfer, and get the
+    /// same access checks and signing as a transfer.
+    Soa,
 }
 
 /// A parsed, and if signed verified, transfer request.
@@ -91,8 +94,8 @@ pub enum ServeError {
     /// hickory could not decode the message.
     #[error("undecodable transfer request")]
     Undecodable,
-    /// The question is not one `zone IN AXFR|IXFR`.
-    #[error("transfer request question is not one IN AXFR or IXFR question")]
+    /// The question is not one `zone IN AXFR|IXFR|SOA`.
+    #[error("transfer request question is not one IN AXFR, IXFR or SOA question")]
     BadQuestion,
     /// An IXFR without exactly one SOA for the zone in AUTHORITY (RFC 1995 section 3).
     #[error("IXFR request without the client's SOA in the authority section")]
@@ -197,6 +200,7 @@ pub fn parse_request(msg: &[u8], keys: &[TsigKey], now: u64) -> Result<XfrReques
                 serial: Serial(*serial),
             }
         }
+        RecordType::SOA => XfrKind::Soa,
         _ => return Err(ServeError::BadQuestion),
     };
     Ok(XfrRequest {

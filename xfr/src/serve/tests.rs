@@ -216,6 +216,9 @@ fn responses_and_non_transfer_questions_are_rejected() {
         parse_request(&bytes, &[], NOW).unwrap_err(),
         ServeError::BadQuestion
     );
+    // QTYPE SOA: the pre-transfer serial check.
+    bytes[qtype..qtype + 2].copy_from_slice(&6u16.to_be_bytes());
+    assert_eq!(parse_request(&bytes, &[], NOW).unwrap().kind, XfrKind::Soa);
 }
 
 #[test]
