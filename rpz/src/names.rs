@@ -431,11 +431,15 @@ impl NameTable {
 
     /// The exact match for the probed name.
     #[inline]
-    pub(crate) fn exact(&self, probe: &NameProbe<'_>) -> Option<NameMatch> {
+    ///
+    /// With `verify` false a key whose 32-bit tag and home slot agree counts as found without
+    /// comparing its bytes: a "no" is still exact, a "yes" may be a false positive (odds of
+    /// about 2^-50 at a million keys), which is what a "may anything match?" check needs.
+    pub(crate) fn exact(&self, probe: &NameProbe<'_>, verify: bool) -> Option<NameMatch> {
         if self.exact_depths & depth_bit(probe.len) == 0 {
             return None;
         }
-        self.find(probe.hash(0), KeyShape::Exact, probe, 0)
+        self.find(probe.hash(0), KeyShape::Exact, probe, 0, verify)
             .map(|(key, value)| NameMatch {
                 key,
                 value,
@@ -452,13 +456,19 @@ impl NameTable {
 
     /// The wildcard key `*.<probe without its first i labels>`, if present.
     #[inline]
-    pub(crate) fn wildcard_at(&self, probe: &NameProbe<'_>, i: usize) -> Option<NameMatch> {
+    /// (`verify` as for [`NameTable::exact`].)
+    pub(crate) fn wildcard_at(
+        &self,
+        probe: &NameProbe<'_>,
+        i: usize,
+        verify: bool,
+    ) -> Option<NameMatch> {
         let suffix_labels = probe.len - i;
         if !self.may_have_wildcard(suffix_labels) {
             return None;
         }
         let h = hash_label(probe.hash(i), b"*");
-        self.find(h, KeyShape::Wildcard, probe, i)
+        self.find(h, KeyShape::Wildcard, probe, i, verify)
             .map(|(key, value)| NameMatch {
                 key,
                 value,
@@ -471,16 +481,24 @@ impl NameTable {
     /// does for policy zones): the exact key; else, if the name is an interior node, nothing;
     /// else only `*.<closest encloser>` can match. The closest encloser is the longest suffix
     /// that is a key or an interior node (the apex at worst).
+    #[cfg(test)]
     pub(crate) fn best(&self, probe: &NameProbe<'_>) -> Option<NameMatch> {
+        self.best_with(probe, true)
+    }
+
+    /// [`NameTable::best`]; with `verify` false the exact or wildcard key found may be a
+    /// false positive (see [`NameTable::exact`]), never a false negative: the nodes that
+    /// stop a wildcard are always verified.
+    pub(crate) fn best_with(&self, probe: &NameProbe<'_>, verify: bool) -> Option<NameMatch> {
         if self.len == 0 {
             return None;
         }
-        if let Some(m) = self.exact(probe) {
+        if let Some(m) = self.exact(probe, verify) {
             return Some(m);
         }
         // The wildcard with the longest suffix is the only candidate: a node between it and
         // the name would be a closer encloser without a wildcard.
-        let m = (1..=probe.len).find_map(|i| self.wildcard_at(probe, i))?;
+        let m = (1..=probe.len).find_map(|i| self.wildcard_at(probe, i, verify))?;
         let j = probe.len - m.labels;
         let blocked = (0..j).any(|i| {
             self.ent_count_at(probe, i) > 0 || (i > 0 && self.exact_at(probe, i).is_some())
@@ -494,7 +512,7 @@ impl NameTable {
         if self.exact_depths & depth_bit(probe.len - i) == 0 {
             return None;
         }
-        self.find(probe.hash(i), KeyShape::Exact, probe, i)
+        self.find(probe.hash(i), KeyShape::Exact, probe, i, true)
     }
 
     /// The interior-node count of the probe without its first `i` labels (0 if it is not
@@ -612,6 +630,7 @@ impl NameTable {
         shape: KeyShape,
         probe: &NameProbe<'_>,
         from: usize,
+        verify: bool,
     ) -> Option<(u32, u32)> {
         let n = self.slots.len();
         if n == 0 {
@@ -625,7 +644,9 @@ impl NameTable {
             if slot.name == EMPTY {
                 return None;
             }
-            if slot.tag == tag && self.key_equals(slot.name, shape, probe.labels_from(from)) {
+            if slot.tag == tag
+                && (!verify || self.key_equals(slot.name, shape, probe.labels_from(from)))
+            {
                 return Some((slot.name, slot.value));
             }
             i += 1;

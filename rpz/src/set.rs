@@ -330,7 +330,7 @@ impl PolicySet {
             }
             let raw = z
                 .match_client_ip(q.client)
-                .or_else(|| z.match_qname(&probe));
+                .or_else(|| z.match_qname(&probe, true));
             match raw {
                 Some(raw) => {
                     let hit = make_hit(i, z, &raw, 0, q.qname);
@@ -362,16 +362,29 @@ impl PolicySet {
     /// packet-cache fast path, which only needs to know whether anything matched, should use
     /// [`PolicySet::check_response_quick`].
     pub fn check_response(&self, q: &PolicyQuery<'_>, facts: &ResponseFacts) -> Decision {
-        self.check_response_quick(q, facts).decision()
+        self.check(q, facts, true).decision()
     }
 
     /// [`PolicySet::check_response`] without materialising the hit: no allocation, no
-    /// reference count touched, no name built. [`QuickDecision::is_no_match`] answers the
-    /// fast path's question; [`QuickDecision::decision`] builds the full decision later.
+    /// reference count touched, no name built, and the matched key's bytes are not compared
+    /// (its hash tag and slot are). [`QuickDecision::is_no_match`] answers the packet-cache
+    /// fast path's question exactly when it says "no match"; "match" may be a hash false
+    /// positive (odds of about 2^-50), which only sends the query down the slow path.
+    /// [`QuickDecision::decision`] builds the full, verified decision.
     pub fn check_response_quick<'a>(
         &'a self,
         q: &PolicyQuery<'a>,
         facts: &'a ResponseFacts,
+    ) -> QuickDecision<'a> {
+        self.check(q, facts, false)
+    }
+
+    /// The response check; `verify` false allows false-positive hits (see above).
+    fn check<'a>(
+        &'a self,
+        q: &PolicyQuery<'a>,
+        facts: &'a ResponseFacts,
+        verify: bool,
     ) -> QuickDecision<'a> {
         let mut disabled = Vec::new();
         let follow_chain = !matches!(
@@ -395,7 +408,7 @@ impl PolicySet {
                 if !Self::applies(z, q) {
                     continue;
                 }
-                let Some(raw) = best_in_zone(z, q, &probe, p, last, facts) else {
+                let Some(raw) = best_in_zone(z, q, &probe, p, last, facts, verify) else {
                     continue;
                 };
                 let hit = LazyHit {
@@ -413,12 +426,20 @@ impl PolicySet {
                 return QuickDecision {
                     hit: Some((hit, exempt)),
                     disabled,
+                    verified: verify,
+                    set: self,
+                    query: *q,
+                    facts,
                 };
             }
         }
         QuickDecision {
             hit: None,
             disabled,
+            verified: verify,
+            set: self,
+            query: *q,
+            facts,
         }
     }
 
@@ -452,13 +473,14 @@ fn best_in_zone<'z, 'q>(
     p: usize,
     last: bool,
     facts: &'q ResponseFacts,
+    verify: bool,
 ) -> Option<RawHit<'z, 'q>> {
     if p == 0 {
         if let Some(h) = z.match_client_ip(q.client) {
             return Some(h);
         }
     }
-    if let Some(h) = z.match_qname(probe) {
+    if let Some(h) = z.match_qname(probe, verify) {
         return Some(h);
     }
     if last {
@@ -473,7 +495,7 @@ fn best_in_zone<'z, 'q>(
             .iter()
             .filter(move |d| d.position == p && d.zone.iter().len().saturating_sub(1) >= min_dots)
     };
-    if let Some(h) = z.match_nsdname(dels().flat_map(|d| d.ns_names.iter())) {
+    if let Some(h) = z.match_nsdname(dels().flat_map(|d| d.ns_names.iter()), verify) {
         return Some(h);
     }
     z.match_nsip(dels().flat_map(|d| d.ns_addresses.iter()))
@@ -515,22 +537,28 @@ pub struct QuickDecision<'a> {
     hit: Option<(LazyHit<'a>, bool)>,
     /// Would-be hits of `policy disabled` zones (empty: no allocation).
     disabled: Vec<LazyHit<'a>>,
+    /// Whether the hits were verified (key bytes compared).
+    verified: bool,
+    /// The set, query and facts, to verify later.
+    set: &'a PolicySet,
+    /// See `set`.
+    query: PolicyQuery<'a>,
+    /// See `set`.
+    facts: &'a ResponseFacts,
 }
 
 impl QuickDecision<'_> {
     /// Whether no rule matched at all, not even in a disabled zone: serve the real answer,
-    /// log nothing.
+    /// log nothing. Exact (a "no" is never a false negative).
     pub fn is_no_match(&self) -> bool {
         self.hit.is_none() && self.disabled.is_empty()
     }
 
-    /// Whether a rule applies (a match that is not DNSSEC-exempt).
-    pub fn is_match(&self) -> bool {
-        matches!(self.hit, Some((_, false)))
-    }
-
-    /// The full decision: rule owners, triggers and actions built.
+    /// The full decision: hits verified, rule owners, triggers and actions built.
     pub fn decision(&self) -> Decision {
+        if !self.verified {
+            return self.set.check(&self.query, self.facts, true).decision();
+        }
         let disabled = self.disabled.iter().map(LazyHit::materialise).collect();
         let verdict = match &self.hit {
             None => Verdict::NoMatch,

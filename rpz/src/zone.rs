@@ -467,14 +467,19 @@ impl ZoneRules {
     // ----- lookups used by the policy set -------------------------------------------------
 
     /// Best name rule of `kind` for the probed name, overlay first.
+    ///
+    /// With `verify` false a found base key may be a false positive (see
+    /// `NameTable::exact`); the small overlay is always verified, so that a tombstone can
+    /// never hide a base rule by mistake.
     fn name_lookup<'z>(
         &'z self,
         kind: NameKind,
         probe: &NameProbe<'_>,
+        verify: bool,
     ) -> Option<(&'z Index, NameMatch)> {
         let base = &*self.base;
         let Some(ov) = self.overlay.as_deref() else {
-            return base.names(kind).best(probe).map(|m| (base, m));
+            return base.names(kind).best_with(probe, verify).map(|m| (base, m));
         };
         let (bt, ot) = (base.names(kind), ov.names(kind));
         let pick = |o: Option<NameMatch>,
@@ -486,13 +491,13 @@ impl ZoneRules {
                 None => b.map(|m| Some((base, m))),
             }
         };
-        if let Some(Some(hit)) = pick(ot.exact(probe), bt.exact(probe)) {
+        if let Some(Some(hit)) = pick(ot.exact(probe, true), bt.exact(probe, verify)) {
             return Some(hit);
         }
         // Closest-encloser rule (see `NameTable::best`), with both layers: a node is an
         // interior node of the combined tree or a live exact key.
         let (j, hit) = (1..=probe.len()).find_map(|i| {
-            pick(ot.wildcard_at(probe, i), bt.wildcard_at(probe, i))
+            pick(ot.wildcard_at(probe, i, true), bt.wildcard_at(probe, i, verify))
                 .flatten()
                 .map(|h| (i, h))
         })?;
@@ -543,8 +548,13 @@ impl ZoneRules {
     }
 
     /// QNAME rule for a name of the CNAME chain.
-    pub(crate) fn match_qname<'q>(&self, probe: &NameProbe<'q>) -> Option<RawHit<'_, 'q>> {
-        self.name_lookup(NameKind::Qname, probe)
+    /// (`verify` false: a hit may be a false positive, a miss is exact.)
+    pub(crate) fn match_qname<'q>(
+        &self,
+        probe: &NameProbe<'q>,
+        verify: bool,
+    ) -> Option<RawHit<'_, 'q>> {
+        self.name_lookup(NameKind::Qname, probe, verify)
             .map(|(layer, m)| RawHit {
                 kind: TriggerKind::Qname,
                 layer,
@@ -613,9 +623,11 @@ impl ZoneRules {
 
     /// NSDNAME rule over name server names (when enabled): exact beats wildcard, more labels
     /// wins, and on a tie the NS name that sorts last in DNSSEC canonical order.
+    /// (`verify` as for [`ZoneRules::match_qname`].)
     pub(crate) fn match_nsdname<'q>(
         &self,
         names: impl Iterator<Item = &'q Name>,
+        verify: bool,
     ) -> Option<RawHit<'_, 'q>> {
         if !self.settings.nsdname_enable || !self.counts_fast().1 {
             return None;
@@ -623,7 +635,7 @@ impl ZoneRules {
         let mut best: Option<RawHit<'_, 'q>> = None;
         for ns in names {
             let probe = NameProbe::new(ns);
-            let Some((layer, m)) = self.name_lookup(NameKind::NsDname, &probe) else {
+            let Some((layer, m)) = self.name_lookup(NameKind::NsDname, &probe, verify) else {
                 continue;
             };
             let cand = RawHit {

@@ -213,7 +213,10 @@ proptest! {
                 dnssec_ok: false,
             };
             let got = set.check_response(&q, &facts).hit().map(|h| (h.zone_index, h.action.clone()));
-            prop_assert_eq!(set.check_response_quick(&q, &facts).is_match(), got.is_some());
+            let full = set.check_response(&q, &facts);
+            let quick = set.check_response_quick(&q, &facts);
+            prop_assert_eq!(quick.is_no_match(), full.hit().is_none() && full.disabled.is_empty());
+            prop_assert_eq!(quick.decision().hit().map(|h| (h.zone_index, h.action.clone())), got.clone());
             prop_assert_eq!(got, want, "query {} addr {}", qname, Ipv4Addr::from(addr));
         }
     }
@@ -272,6 +275,7 @@ proptest! {
             };
             let h = |s: &PolicySet| s.check_response(&q, &facts).hit().map(|h| (h.owner.clone(), h.action.clone()));
             prop_assert_eq!(h(&sd), h(&sf));
+            prop_assert_eq!(sd.check_response_quick(&q, &facts).is_no_match(), h(&sf).is_none());
         }
     }
 }
