@@ -162,6 +162,9 @@ pub(crate) struct Infra {
     steps: TimedMap<(Name, u16), Step>,
     /// Zone security by zone.
     zones: TimedMap<Name, ZoneSecurity>,
+    /// Names a minimised probe showed are no zone cut (RFC 9156 section 2.3:
+    /// the next query for a name below them skips that label).
+    noncuts: TimedMap<Name, ()>,
     /// The root hints, used when nothing better is cached.
     hints: Vec<NameServer>,
 }
@@ -174,6 +177,7 @@ impl Infra {
             rtt: Mutex::new(HashMap::new()),
             steps: TimedMap::new(),
             zones: TimedMap::new(),
+            noncuts: TimedMap::new(),
             hints,
         }
     }
@@ -294,8 +298,22 @@ impl Infra {
             .put(zone, sec, Duration::from_secs(u64::from(ttl.max(1))), now);
     }
 
+    /// Remember that `name` is no zone cut, for `ttl` seconds.
+    pub(crate) fn put_noncut(&self, name: Name, ttl: u32, now: Instant) {
+        if ttl > 0 {
+            self.noncuts
+                .put(name, (), Duration::from_secs(u64::from(ttl)), now);
+        }
+    }
+
+    /// True when `name` is known to be no zone cut.
+    pub(crate) fn is_noncut(&self, name: &Name, now: Instant) -> bool {
+        self.noncuts.get(name, now).is_some()
+    }
+
     /// Forget everything learnt (the hints stay).
     pub(crate) fn flush(&self) {
+        self.noncuts.clear();
         self.cuts.clear();
         self.steps.clear();
         self.zones.clear();

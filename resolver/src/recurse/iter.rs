@@ -143,7 +143,13 @@ impl Recursor {
                         // RFC 9156 relaxed mode: a broken server may say NXDOMAIN for an
                         // empty non-terminal; ask the full name instead of giving up.
                         Class::NxDomain => name.clone(),
-                        _ => one_label_more(&probe, name),
+                        _ => {
+                            let ttl = negative_ttl(&msg.authorities)
+                                .max(msg.answers.iter().map(|r| r.ttl).min().unwrap_or(0))
+                                .min(3600);
+                            self.infra.put_noncut(probe.clone(), ttl, Instant::now());
+                            self.skip_noncuts(one_label_more(&probe, name), name)
+                        }
                     };
                 }
                 Class::Answer => {
@@ -209,10 +215,19 @@ impl Recursor {
     /// QNAME minimisation is on, else the name itself.
     fn first_probe(&self, zone: &Name, name: &Name) -> Name {
         if self.config.qname_minimisation && zone.num_labels() + 1 < name.num_labels() {
-            one_label_more(zone, name)
+            self.skip_noncuts(one_label_more(zone, name), name)
         } else {
             name.clone()
         }
+    }
+
+    /// `probe`, extended past every label known to be no zone cut.
+    fn skip_noncuts(&self, mut probe: Name, name: &Name) -> Name {
+        let now = Instant::now();
+        while probe != *name && self.infra.is_noncut(&probe, now) {
+            probe = one_label_more(&probe, name);
+        }
+        probe
     }
 
     /// Ask the servers of `cut` until one gives a usable answer.
