@@ -346,3 +346,31 @@ Other.Example1.JP.
     assert!(rows > 3_000_000, "{line}");
     let _ = std::io::stderr().write_all(format!("stream: {line}\n").as_bytes());
 }
+
+#[test]
+fn a_symlinked_output_keeps_its_link_and_a_fifo_is_written_in_place_not_replaced() {
+    let s = Scratch::new("rpzbuild-special");
+    let list = s.file("list.txt", "a.example1.jp\n");
+    // A link to the real zone file: the link stays, its target gets the new zone.
+    let real = s.file("real.rpz", "");
+    let link = s.path.join("link.rpz");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let out = build(&["--zone", "block", "--domains", list.to_str().expect("p"), "-o", link.to_str().expect("p")]);
+    assert!(out.status.success(), "{}", err(&out));
+    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
+    assert!(std::fs::read_to_string(&real).expect("real").contains("a.example1.jp.block."));
+    // A FIFO (as /dev/stdout or /dev/null would be): written into, never renamed over.
+    let fifo = s.path.join("zone.fifo");
+    let st = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(st.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read fifo"))
+    };
+    let out = build(&["--zone", "block", "--domains", list.to_str().expect("p"), "-o", fifo.to_str().expect("p")]);
+    assert!(out.status.success(), "{}", err(&out));
+    let text = reader.join().expect("reader");
+    assert!(text.contains("a.example1.jp.block.\t300\tIN\tCNAME\t.\n"), "{text}");
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).expect("fifo").file_type().is_fifo(), "still a FIFO");
+}

@@ -343,7 +343,13 @@ pub fn run(opts: &BuildOptions, diag: &mut dyn Write) -> Result<Outcome, BuildEr
             let (_, summary) = conv.finish().map_err(write_err)?;
             (summary, shown)
         }
-        Output::File(path) => write_atomically(path, spec, &opts.inputs, diag)?,
+        Output::File(path) => match target_kind(path).map_err(|source| BuildError::Write {
+            path: path.clone(),
+            source,
+        })? {
+            Target::Regular(target) => write_atomically(&target, spec, &opts.inputs, diag)?,
+            Target::Special => write_in_place(path, spec, &opts.inputs, diag)?,
+        },
     };
     let not_shown = summary.invalid.saturating_sub(shown);
     let _ = writeln!(
@@ -465,6 +471,51 @@ fn write_atomically(
     Ok((summary, shown))
 }
 
+/// What `-o` names.
+#[derive(Debug)]
+enum Target {
+    /// A regular file, existing or not, to replace atomically (symbolic links
+    /// resolved, so the link stays and its target is replaced).
+    Regular(PathBuf),
+    /// A device or FIFO (`/dev/stdout`, `/dev/null`, a pipe): written in place.
+    /// Renaming over it would replace the device node itself.
+    Special,
+}
+
+/// Classifies the output path.
+fn target_kind(path: &Path) -> io::Result<Target> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(Target::Regular(std::fs::canonicalize(path)?)),
+        Ok(m) if m.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )),
+        Ok(_) => Ok(Target::Special),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Target::Regular(path.to_owned())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the zone straight into a device or FIFO.
+fn write_in_place(
+    path: &Path,
+    spec: ZoneSpec,
+    inputs: &[Input],
+    diag: &mut dyn Write,
+) -> Result<(Summary, u64), BuildError> {
+    let write_err = |source| BuildError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::options().write(true).open(path).map_err(write_err)?;
+    let mut conv = Converter::new(spec, BufWriter::with_capacity(READ_BUFFER, file))
+        .map_err(write_err)?;
+    let shown = feed_all(&mut conv, inputs, path, diag)?;
+    let (out, summary) = conv.finish().map_err(write_err)?;
+    out.into_inner().map_err(|e| write_err(e.into_error()))?;
+    Ok((summary, shown))
+}
+
 /// A temporary output, removed when dropped (that is, unless renamed into place).
 struct TempFile {
     /// Where it is.
@@ -483,7 +534,7 @@ impl Drop for TempFile {
 /// increase.
 fn choose_serial(opts: &BuildOptions, diag: &mut dyn Write) -> u32 {
     let previous = match &opts.output {
-        Output::File(p) if p.exists() => previous_serial(p),
+        Output::File(p) if p.is_file() => previous_serial(p),
         _ => None,
     };
     if let Some(s) = opts.serial {
