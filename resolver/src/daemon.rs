@@ -512,6 +512,9 @@ pub async fn run(
         &config.response_policy,
         &config.server.directory,
     ));
+    // Primary role: served zones are captured from the first load on.
+    let primary = crate::primary::Primary::new(&config, &metrics)?;
+    policy.set_primary(primary.clone());
     // Zones are loaded before the listeners open, so the first query is filtered.
     crate::policy::initial_load(&policy, Duration::from_secs(300)).await;
     let pipeline = Arc::new(Pipeline::new(
@@ -530,6 +533,8 @@ pub async fn run(
     // Transferred zones: NOTIFY is routed from the listeners, timers start below.
     let distribution = Distribution::new(&config, policy.clone(), &metrics)?;
     pipeline.set_distribution(distribution.clone());
+    // Primary role: AXFR/IXFR are routed from the listeners, NOTIFY senders start below.
+    pipeline.set_primary(primary.clone());
     // --- recursion (issue 5): names without a forward zone are resolved from the root. ---
     let recursor = crate::recurse::anchors::recursor_config(&config)?;
     tracing::info!(
@@ -600,6 +605,7 @@ pub async fn run(
         distribution: distribution.clone(),
     });
     distribution.spawn(&stop_rx);
+    primary.spawn_notifiers(&stop_rx);
     let control_path = config.control.socket.clone();
     let control_listener = control::bind(&control_path)?;
     tasks.spawn(control::serve(

@@ -20,6 +20,8 @@
 //! - [`control`]: the `sekishoctl` socket and its typed protocol.
 //! - [`distribution`]: policy zones kept in step with their primaries (SOA checks,
 //!   NOTIFY, IXFR/AXFR with TSIG), published through [`policy`] and saved to disk.
+//! - [`primary`]: the primary role, policy zones served to secondaries (AXFR, IXFR from
+//!   a journal of differences, TSIG ACLs, NOTIFY out).
 //! - [`metrics`]: Prometheus registry and endpoint.
 //! - [`daemon`]: builds the parts from a `Config` and runs them until shutdown.
 //! - [`rpzbuild`]: `sekisho rpz build`, blocking lists (CSV, domains, hosts) → a policy zone.
@@ -36,6 +38,7 @@ pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod primary;
 pub mod recurse;
 pub mod rpzbuild;
 pub mod sdnotify;

@@ -145,7 +145,8 @@ pub async fn serve_udp(
             Step::Reply => {
                 let _ = socket.send_to(&out, peer).await;
             }
-            Step::Drop => {}
+            // Primary role: transfers are TCP only; handle_fast answers UDP inline.
+            Step::Drop | Step::Transfer => {}
             Step::Resolve => {
                 let guard = inflight.enter();
                 let packet = packet.to_vec();
@@ -267,6 +268,20 @@ async fn serve_connection(
                     if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Tcp).await {
                         let _ = t.send(answer).await;
                     }
+                    drop(permit);
+                    drop(guard);
+                });
+            }
+            Step::Transfer => {
+                // Primary role: one query, several frames, written in order by the
+                // writer task as the transfer produces them (the channel bounds memory).
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let guard = inflight.enter();
+                let (p, t) = (pipeline.clone(), tx.clone());
+                tokio::spawn(async move {
+                    p.transfer(&packet, peer, t).await;
                     drop(permit);
                     drop(guard);
                 });

@@ -68,6 +68,9 @@ pub enum Step {
     Drop,
     /// Needs the network: call [`Pipeline::resolve`] with the packet.
     Resolve,
+    /// Primary role, TCP only: a zone transfer request; call [`Pipeline::transfer`],
+    /// which may write several messages.
+    Transfer,
 }
 
 /// Shared state of the query path.
@@ -85,6 +88,8 @@ pub struct Pipeline {
     policy: Arc<ArcSwap<PolicySet>>,
     /// Distribution: NOTIFY handler (set once by the daemon; unset = REFUSED).
     distribution: std::sync::OnceLock<Arc<crate::distribution::Distribution>>,
+    /// Primary role: AXFR/IXFR server (set once by the daemon; unset = resolver path).
+    primary: std::sync::OnceLock<Arc<crate::primary::Primary>>,
     /// Log every query (`querylog on|off`); off by default.
     pub query_log: std::sync::atomic::AtomicBool,
     /// Recursion for names without a forward zone (issue 5; set once by the
@@ -121,6 +126,7 @@ impl Pipeline {
             metrics,
             policy,
             distribution: std::sync::OnceLock::new(),
+            primary: std::sync::OnceLock::new(),
             recursor: std::sync::OnceLock::new(),
         }
     }
@@ -143,6 +149,32 @@ impl Pipeline {
     /// Distribution: hands NOTIFY messages to the zone-transfer side (once, at start-up).
     pub fn set_distribution(&self, d: Arc<crate::distribution::Distribution>) {
         let _ = self.distribution.set(d);
+    }
+
+    /// Primary role: hands AXFR/IXFR (and secondaries' SOA queries) to the transfer
+    /// server (once, at start-up).
+    pub fn set_primary(&self, p: Arc<crate::primary::Primary>) {
+        let _ = self.primary.set(p);
+    }
+
+    /// Primary role: answers a transfer request that [`Step::Transfer`] announced,
+    /// writing one or more messages to `tx` (the connection's writer).
+    pub async fn transfer(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) {
+        let Some(p) = self.primary.get() else {
+            return;
+        };
+        match p.prepare(packet, client, true) {
+            crate::primary::Answer::One(m) => {
+                let _ = tx.send(m).await;
+            }
+            crate::primary::Answer::Nothing => {}
+            crate::primary::Answer::Stream(plan) => p.stream(*plan, client, tx).await,
+        }
     }
 
     /// Our EDNS buffer size.
@@ -175,6 +207,22 @@ impl Pipeline {
         // zone-transfer side before allow-query/allow-recursion, which are for queries.
         if query.opcode == wire::OPCODE_NOTIFY {
             return self.notify(packet, &query, client, out);
+        }
+        // Primary role: AXFR/IXFR, and SOA queries from secondaries, have their own ACL
+        // (allow-transfer, TSIG), checked by the transfer server.
+        if let Some(p) = self.primary.get() {
+            if query.opcode == wire::OPCODE_QUERY && p.wants(query.qtype, packet, client.ip()) {
+                if proto == Proto::Tcp {
+                    return Step::Transfer;
+                }
+                return match p.answer_udp(packet, client) {
+                    Some(m) => {
+                        *out = m;
+                        Step::Reply
+                    }
+                    None => Step::Drop,
+                };
+            }
         }
         let ip = client.ip();
         if self.query_log.load(std::sync::atomic::Ordering::Relaxed) {

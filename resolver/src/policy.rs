@@ -116,6 +116,12 @@ pub struct ZoneStatus {
     /// The copy went past its SOA expire without contact.
     #[serde(default)]
     pub expired: bool,
+    /// Primary role: secondaries seen transferring this zone, by address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secondaries: Vec<crate::primary::SecondaryStatus>,
+    /// Primary role: the IXFR journal, when the zone is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<crate::primary::JournalStatus>,
 }
 
 impl std::fmt::Display for ZoneStatus {
@@ -136,6 +142,27 @@ impl std::fmt::Display for ZoneStatus {
         }
         if let Some(e) = &self.last_error {
             write!(f, ", last error: {e}")?;
+        }
+        // Primary role: the journal and each secondary on lines of their own.
+        if let Some(j) = &self.journal {
+            write!(f, "\n  served: journal {} versions, {} bytes", j.versions, j.bytes)?;
+            if let Some(s) = j.oldest_serial {
+                write!(f, ", IXFR from serial {s}")?;
+            }
+        }
+        let now = unix_now();
+        for s in &self.secondaries {
+            write!(f, "\n  secondary {}: ", s.address)?;
+            match s.serial {
+                Some(serial) => write!(f, "serial {serial}")?,
+                None => write!(f, "serial unknown")?,
+            }
+            write!(
+                f,
+                ", last {} {}s ago",
+                s.last_request,
+                now.saturating_sub(s.last_seen)
+            )?;
         }
         Ok(())
     }
@@ -189,6 +216,8 @@ pub struct PolicyStore {
     loading: tokio::sync::Mutex<()>,
     /// Base directory for relative file names.
     directory: PathBuf,
+    /// Primary role: receives every new version of a served zone (set once at start-up).
+    primary: std::sync::OnceLock<Arc<crate::primary::Primary>>,
 }
 
 /// Map a configured zone to the compiler's settings.
@@ -249,7 +278,18 @@ impl PolicyStore {
             zones: Mutex::new(status),
             loading: tokio::sync::Mutex::new(()),
             directory: directory.to_owned(),
+            primary: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Primary role: new versions of served zones go to `p` (once, before the first load).
+    pub fn set_primary(&self, p: Arc<crate::primary::Primary>) {
+        let _ = self.primary.set(p);
+    }
+
+    /// Primary role: the transfer server, when set.
+    pub fn primary(&self) -> Option<&Arc<crate::primary::Primary>> {
+        self.primary.get()
     }
 
     /// The live set, shared with the pipeline.
@@ -259,12 +299,23 @@ impl PolicyStore {
 
     /// Status of every zone, in precedence order.
     pub fn status(&self) -> Vec<ZoneStatus> {
-        self.zones
+        let mut out: Vec<ZoneStatus> = self
+            .zones
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .map(|(_, s)| s.clone())
-            .collect()
+            .collect();
+        // Primary role: what the secondaries hold.
+        if let Some(p) = self.primary.get() {
+            for st in &mut out {
+                if let Ok(name) = hickory_proto::rr::Name::from_ascii(&st.name) {
+                    st.secondaries = p.secondaries(&name);
+                    st.journal = p.journal_status(&name);
+                }
+            }
+        }
+        out
     }
 
     /// Load every zone that has a file (or the one named `only`), each on a
@@ -329,6 +380,12 @@ impl PolicyStore {
                         seconds = elapsed.as_secs_f64(),
                         "policy zone loaded"
                     );
+                    // Primary role: secondaries get the new version (journalled, NOTIFYed).
+                    if let (Some(p), Some(serial)) = (self.primary.get(), serial) {
+                        if p.serves(&z.name) {
+                            p.publish_file(&z.name, file.clone(), serial).await;
+                        }
+                    }
                     Ok((count, serial))
                 }
                 Err(e) => {

@@ -712,6 +712,10 @@ impl ZoneTask {
             "policy zone transferred (AXFR) and live"
         );
         log_warnings(&self.zone.label, &warnings);
+        // Primary role: a zone we also serve goes on to our own secondaries.
+        if let Some(p) = self.store().primary() {
+            p.publish(&self.zone.config.name, records.clone()).await;
+        }
         if let Some(path) = self.zone.config.file.clone() {
             let label = self.zone.label.clone();
             let saved = tokio::task::spawn_blocking(move || {
@@ -798,6 +802,10 @@ impl ZoneTask {
             "policy zone updated (IXFR) and live"
         );
         log_warnings(&self.zone.label, &warnings);
+        // Primary role: a zone we also serve goes on to our own secondaries.
+        if let Some(p) = self.store().primary() {
+            p.publish_deltas(&self.zone.config.name, &deltas, &soa).await;
+        }
         if let Some(path) = self.zone.config.file.clone() {
             let name = self.zone.config.name.clone();
             let task_path = path.clone();
