@@ -337,7 +337,10 @@ impl Pipeline {
         // qname-wait-recurse: rules that wait for the response are applied to
         // a real answer only; when resolution fails the client gets the
         // failure, as from BIND 9.18.
-        if let (QueryFlow::Continue, Some(n), true) = (&flow, &qname, fetched.is_some()) {
+        // A SERVFAIL carrying an EDE (recursion failed, DNSSEC bogus; issue 5) is a
+        // failure too, not a real answer.
+        let real_answer = fetched.as_ref().is_some_and(|f| f.ede.is_none());
+        if let (QueryFlow::Continue, Some(n), true) = (&flow, &qname, real_answer) {
             let empty = ResponseFacts::default();
             let facts = match &fetched {
                 Some(f) => f.facts.clone(),

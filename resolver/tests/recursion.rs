@@ -702,8 +702,16 @@ zone "ns.rpz" {{ type primary; file "{pz}"; }};
     );
     let cf = d.join("named.conf");
     std::fs::write(&cf, conf).expect("named.conf");
-    let p = Proc::spawn("named", Command::new("named").arg("-4").arg("-g").arg("-c").arg(&cf), d.join("named.log"));
-    wait_dns(format!("{BIND_REC}:53").parse().expect("addr"), "test.", Duration::from_secs(20));
+    let p = Proc::spawn(
+        "named",
+        Command::new("named").arg("-4").arg("-g").arg("-c").arg(&cf),
+        d.join("named.log"),
+    );
+    wait_dns(
+        format!("{BIND_REC}:53").parse().expect("addr"),
+        "test.",
+        Duration::from_secs(20),
+    );
     p
 }
 
@@ -722,7 +730,10 @@ fn differential(sekisho: SocketAddr, bind: SocketAddr) -> Vec<String> {
             let (m, _) = ask(server, name, t, true, false);
             let mut d = data(&m);
             d.sort();
-            format!("{:?} ad={} {:?}", m.metadata.response_code, m.metadata.authentic_data, d)
+            format!(
+                "{:?} ad={} {:?}",
+                m.metadata.response_code, m.metadata.authentic_data, d
+            )
         };
         let (a, b) = (view(sekisho), view(bind));
         let known = KNOWN_DIFFERENCES.iter().any(|(n, _)| *n == name);
@@ -730,7 +741,9 @@ fn differential(sekisho: SocketAddr, bind: SocketAddr) -> Vec<String> {
             out.push(format!("{name} {t}: sekisho {a} / bind {b}"));
         }
         if a == b && known {
-            out.push(format!("{name} {t}: listed as a known difference but both say {a}"));
+            out.push(format!(
+                "{name} {t}: listed as a known difference but both say {a}"
+            ));
         }
     }
     out
@@ -761,7 +774,9 @@ fn recursion_and_validation_over_the_mini_internet() {
         "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\n\
          ns1.evil-ns.example.rpz-nsdname CNAME .\n\
          32.7.20.0.127.rpz-nsip CNAME .\n\
-         www.secure.test CNAME .\n",
+         www.secure.test CNAME .\n\
+         www.bogus2.test CNAME .\n\
+         www.lame.example CNAME .\n",
     );
     let rpz = format!(
         "[[response-policy.zone]]\nname = \"ns.rpz.\"\nfile = \"{}/ns.rpz\"\n",
@@ -841,10 +856,21 @@ fn recursion_and_validation_over_the_mini_internet() {
     // break-dnssec off (BIND's default): a signed answer asked with DO=1 is not
     // rewritten, the same name without DO is.
     let (m, _) = ask(c, "www.secure.test.", RecordType::A, true, false);
-    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{}", sk_c.log_text());
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        sk_c.log_text()
+    );
     assert!(m.metadata.authentic_data);
     let (m, _) = ask(c, "www.secure.test.", RecordType::A, false, false);
     assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    // A QNAME rule waits for the answer (qname-wait-recurse): a bogus or failed
+    // resolution stays SERVFAIL, as from BIND.
+    for name in ["www.bogus2.test.", "www.lame.example."] {
+        let (m, _) = ask(c, name, RecordType::A, false, false);
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail, "{name}");
+    }
     let log = sk_c.log_text();
     assert!(
         log.contains("rpz NSDNAME NXDOMAIN rewrite www.badns.example"),
@@ -886,7 +912,17 @@ fn recursion_and_validation_over_the_mini_internet() {
     let bind = start_bind_recursor(&mi, &s.path.join("ns.rpz"));
     let bind_addr: SocketAddr = format!("{BIND_REC}:53").parse().expect("addr");
     let diffs = differential(c, bind_addr);
-    assert!(diffs.is_empty(), "differences from BIND 9.18:\n{}\n--- named ---\n{}", diffs.join("\n"), bind.log_text().lines().rev().take(30).collect::<Vec<_>>().join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "differences from BIND 9.18:\n{}\n--- named ---\n{}",
+        diffs.join("\n"),
+        bind.log_text()
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // Bad input leaves a debug line saying why.
     let log = sk_a.log_text();

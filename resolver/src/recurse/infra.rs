@@ -340,10 +340,26 @@ mod tests {
     fn the_closest_cut_is_the_deepest_cached_one_and_ds_looks_above() {
         let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])]);
         let now = Instant::now();
-        infra.put_cut(n("example."), vec![ns("ns1.example.", [127, 0, 20, 4])], 300, now);
-        infra.put_cut(n("corp.example."), vec![ns("ns1.corp.example.", [127, 0, 20, 5])], 300, now);
-        assert_eq!(infra.closest(&n("www.corp.example."), false, now).zone, n("corp.example."));
-        assert_eq!(infra.closest(&n("corp.example."), true, now).zone, n("example."));
+        infra.put_cut(
+            n("example."),
+            vec![ns("ns1.example.", [127, 0, 20, 4])],
+            300,
+            now,
+        );
+        infra.put_cut(
+            n("corp.example."),
+            vec![ns("ns1.corp.example.", [127, 0, 20, 5])],
+            300,
+            now,
+        );
+        assert_eq!(
+            infra.closest(&n("www.corp.example."), false, now).zone,
+            n("corp.example.")
+        );
+        assert_eq!(
+            infra.closest(&n("corp.example."), true, now).zone,
+            n("example.")
+        );
         assert!(infra.closest(&n("www.test."), false, now).zone.is_root());
         let path = infra.path(&n("www.corp.example."), 2, now);
         assert_eq!(path.len(), 2);
@@ -356,9 +372,17 @@ mod tests {
     fn expired_cuts_are_not_used() {
         let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])]);
         let then = Instant::now();
-        infra.put_cut(n("example."), vec![ns("ns1.example.", [127, 0, 20, 4])], 5, then);
+        infra.put_cut(
+            n("example."),
+            vec![ns("ns1.example.", [127, 0, 20, 4])],
+            5,
+            then,
+        );
         let later = then + Duration::from_secs(6);
-        assert!(infra.closest(&n("www.example."), false, later).zone.is_root());
+        assert!(infra
+            .closest(&n("www.example."), false, later)
+            .zone
+            .is_root());
     }
 
     #[test]

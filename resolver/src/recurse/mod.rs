@@ -433,8 +433,14 @@ mod tests {
             next: None,
         };
         let steps = vec![(n("www.secure.test."), step)];
-        let plain = Message::from_vec(&answer(&n("www.secure.test."), RecordType::A, &steps, false, true))
-            .expect("decodes");
+        let plain = Message::from_vec(&answer(
+            &n("www.secure.test."),
+            RecordType::A,
+            &steps,
+            false,
+            true,
+        ))
+        .expect("decodes");
         assert_eq!(plain.answers.len(), 1);
         assert!(plain.metadata.authentic_data);
         let full = answer(&n("www.secure.test."), RecordType::A, &steps, true, false);
@@ -453,8 +459,14 @@ mod tests {
             authority: vec![Record::from_rdata(n("test."), 300, RData::SOA(soa))],
             next: None,
         };
-        let m = Message::from_vec(&answer(&n("nx.test."), RecordType::A, &[(n("nx.test."), step)], false, false))
-            .expect("decodes");
+        let m = Message::from_vec(&answer(
+            &n("nx.test."),
+            RecordType::A,
+            &[(n("nx.test."), step)],
+            false,
+            false,
+        ))
+        .expect("decodes");
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(m.authorities.len(), 1);
     }
