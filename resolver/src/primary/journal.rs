@@ -213,7 +213,10 @@ mod tests {
 
     #[test]
     fn a_difference_lists_only_what_changed() {
-        let e = JournalEntry::between(&version(1, &["a", "b", "c"]), &version(2, &["b", "c", "d", "d"]));
+        let e = JournalEntry::between(
+            &version(1, &["a", "b", "c"]),
+            &version(2, &["b", "c", "d", "d"]),
+        );
         assert_eq!(texts(&e.removed), ["a"]);
         assert_eq!(texts(&e.added), ["d"], "duplicates count once");
         assert_eq!((e.from, e.to), (Serial(1), Serial(2)));
@@ -232,7 +235,9 @@ mod tests {
             j.push(JournalEntry::between(&w[0], &w[1]));
         }
         for start in &versions[..3] {
-            let chain = j.chain_from(start.serial, Serial(4)).expect("in the journal");
+            let chain = j
+                .chain_from(start.serial, Serial(4))
+                .expect("in the journal");
             let mut set: HashSet<Vec<u8>> = start.records.iter().map(|r| r.to_vec()).collect();
             for e in chain {
                 for r in &e.removed {
@@ -245,14 +250,20 @@ mod tests {
             let want: HashSet<Vec<u8>> = versions[3].records.iter().map(|r| r.to_vec()).collect();
             assert_eq!(set, want, "from serial {}", start.serial.get());
         }
-        assert!(j.chain_from(Serial(9), Serial(4)).is_none(), "unknown serial: full transfer");
+        assert!(
+            j.chain_from(Serial(9), Serial(4)).is_none(),
+            "unknown serial: full transfer"
+        );
     }
 
     #[test]
     fn the_oldest_versions_go_first_past_either_bound() {
         let mut j = Journal::new(1 << 20, 2);
         for s in 1..5u32 {
-            j.push(JournalEntry::between(&version(s, &["x"]), &version(s + 1, &["y"])));
+            j.push(JournalEntry::between(
+                &version(s, &["x"]),
+                &version(s + 1, &["y"]),
+            ));
         }
         assert_eq!(j.len(), 2);
         assert_eq!(j.oldest(), Some(Serial(3)));
@@ -261,7 +272,10 @@ mod tests {
 
         let mut small = Journal::new(40, 100);
         for s in 1..5u32 {
-            small.push(JournalEntry::between(&version(s, &["xxxx"]), &version(s + 1, &["yyyy"])));
+            small.push(JournalEntry::between(
+                &version(s, &["xxxx"]),
+                &version(s + 1, &["yyyy"]),
+            ));
         }
         assert!(small.bytes() <= 40, "{} bytes kept", small.bytes());
         assert!(small.len() < 4);
@@ -270,10 +284,22 @@ mod tests {
     #[test]
     fn a_serial_going_back_or_a_gap_clears_the_journal() {
         let mut j = Journal::new(1 << 20, 10);
-        j.push(JournalEntry::between(&version(1, &["a"]), &version(2, &["b"])));
-        j.push(JournalEntry::between(&version(5, &["a"]), &version(6, &["b"])));
+        j.push(JournalEntry::between(
+            &version(1, &["a"]),
+            &version(2, &["b"]),
+        ));
+        j.push(JournalEntry::between(
+            &version(5, &["a"]),
+            &version(6, &["b"]),
+        ));
         assert_eq!(j.oldest(), Some(Serial(5)), "a gap starts over");
-        j.push(JournalEntry::between(&version(6, &["b"]), &version(3, &["c"])));
-        assert!(j.is_empty(), "backwards: nothing can be served incrementally");
+        j.push(JournalEntry::between(
+            &version(6, &["b"]),
+            &version(3, &["c"]),
+        ));
+        assert!(
+            j.is_empty(),
+            "backwards: nothing can be served incrementally"
+        );
     }
 }

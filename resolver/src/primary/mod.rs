@@ -61,11 +61,12 @@ const MAX_PEERS: usize = 4096;
 pub struct SecondaryStatus {
     /// The secondary's address (transfers and SOA queries come from it).
     pub address: String,
-    /// The last serial it reported holding (IXFR), or was sent (AXFR).
+    /// The serial it holds as far as we know: the one its IXFR reported, or the one
+    /// a completed transfer sent it.
     pub serial: Option<u32>,
     /// Unix time of its last request.
     pub last_seen: u64,
-    /// What it last asked: `axfr`, `ixfr`, `soa`, or `refused`.
+    /// What it last asked or got: `axfr`, `ixfr`, `up_to_date`, `soa`, or `refused`.
     pub last_request: String,
 }
 
@@ -235,7 +236,9 @@ impl Primary {
             ),
             &["zone", "type", "result"],
         )?;
-        metrics.registry().register(Box::new(served_total.clone()))?;
+        metrics
+            .registry()
+            .register(Box::new(served_total.clone()))?;
         let notify_total = IntCounterVec::new(
             Opts::new(
                 NOTIFY_SENT_TOTAL,
@@ -243,7 +246,9 @@ impl Primary {
             ),
             &["zone", "result"],
         )?;
-        metrics.registry().register(Box::new(notify_total.clone()))?;
+        metrics
+            .registry()
+            .register(Box::new(notify_total.clone()))?;
         let zones = config
             .response_policy
             .zones
@@ -307,7 +312,12 @@ impl Primary {
     /// a second time here (the compiler keeps no records): when it no longer has
     /// `serial` (edited again meanwhile), nothing is published and the next reload
     /// catches up, so a served version always matches an enforced one.
-    pub async fn publish_file(self: &Arc<Self>, name: &Name, path: std::path::PathBuf, serial: u32) {
+    pub async fn publish_file(
+        self: &Arc<Self>,
+        name: &Name,
+        path: std::path::PathBuf,
+        serial: u32,
+    ) {
         let Some(zone) = self.zone(name).cloned() else {
             return;
         };
@@ -567,6 +577,13 @@ impl Primary {
         let (records, messages) = (out.records, out.messages + 1);
         let done = alive && out.finish(&tx).await;
         if done {
+            // The secondary now holds what was sent (IXFR requests carry the old serial).
+            let sent = match &body {
+                Body::Full(v) | Body::Incremental(v, _) | Body::SoaOnly(v) => v.serial,
+            };
+            if let Some(z) = self.zone(&request.zone) {
+                z.saw(peer.ip(), Some(sent.get()), kind);
+            }
             tracing::info!(
                 %zone,
                 %peer,
@@ -622,7 +639,10 @@ impl Primary {
     /// Logs a refused transfer at WARN once per peer.
     fn log_refused(&self, peer: SocketAddr, zone: &Served, kind: &str) {
         let first = {
-            let mut seen = self.refused_logged.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = self
+                .refused_logged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             seen.len() < MAX_PEERS && seen.insert(peer.ip())
         };
         if first {
@@ -702,10 +722,15 @@ fn publish_blocking(zone: &Served, records: &[Record]) -> Result<String, String>
         .find(|r| r.record_type() == RecordType::SOA && r.name == zone.name)
         .ok_or("no SOA at the apex")?;
     let mut encoded = Vec::with_capacity(records.len());
-    for r in records.iter().filter(|r| r.record_type() != RecordType::SOA) {
+    for r in records
+        .iter()
+        .filter(|r| r.record_type() != RecordType::SOA)
+    {
         match serve::encode_record(r) {
             Ok(w) => encoded.push(w.into_boxed_slice()),
-            Err(e) => tracing::warn!(zone = %zone.label, owner = %r.name, error = %e, "record not served: cannot encode"),
+            Err(e) => {
+                tracing::warn!(zone = %zone.label, owner = %r.name, error = %e, "record not served: cannot encode")
+            }
         }
     }
     install_version(zone, soa, encoded)
@@ -728,7 +753,10 @@ fn install_version(zone: &Served, soa: &Record, records: Vec<Box<[u8]>>) -> Resu
     let old = zone.current();
     if let Some(old) = &old {
         if old.serial == new.serial && old.records == new.records {
-            return Ok(format!("served zone unchanged at serial {}", new.serial.get()));
+            return Ok(format!(
+                "served zone unchanged at serial {}",
+                new.serial.get()
+            ));
         }
     }
     // The difference is computed without the lock: transfers keep starting meanwhile.

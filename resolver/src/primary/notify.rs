@@ -62,7 +62,13 @@ impl Primary {
 
     /// Sends NOTIFY for `version` to `target` until it is answered, the attempts run
     /// out, or a newer round starts.
-    async fn notify_one(&self, zone: &Served, version: &ZoneVersion, target: SocketAddr, round: u64) {
+    async fn notify_one(
+        &self,
+        zone: &Served,
+        version: &ZoneVersion,
+        target: SocketAddr,
+        round: u64,
+    ) {
         let count = |result: &str| {
             self.notify_total
                 .with_label_values(&[zone.label.as_str(), result])
