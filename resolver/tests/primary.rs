@@ -19,7 +19,7 @@ use common::*;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use sekisho_xfr::tsig::{TsigAlgorithm, TsigKey};
-use sekisho_xfr::{Limits, Request, XfrInterpreter};
+use sekisho_xfr::{Limits, Request, Serial, XfrInterpreter};
 
 /// The shared TSIG secret (32 bytes, base64), as `tsig-keygen` would print.
 const SECRET: &str = "c2VraXNoby1wcmltYXJ5LXJvbGUtdGVzdC1rZXktMzI=";
@@ -651,6 +651,64 @@ fn transfers_outside_allow_transfer_or_with_a_wrong_key_are_refused() {
     };
     assert_eq!(records.len(), 4, "SOA, NS and two rules: {records:?}");
 
+    // IXFR from a serial the journal does not hold (none yet): the whole zone,
+    // AXFR-style; from the current serial: the SOA alone.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let old = Request::Ixfr {
+        serial: Serial(1),
+        soa: None,
+    };
+    let t = rt
+        .block_on(sekisho_xfr::transfer(
+            listen,
+            &zone,
+            old,
+            Some(&key),
+            &Limits::default(),
+        ))
+        .expect("IXFR answered");
+    assert!(
+        matches!(&t, sekisho_xfr::Transfer::Full { records, .. } if records.len() == 4),
+        "{t:?}"
+    );
+    let current = Request::Ixfr {
+        serial: Serial(5),
+        soa: None,
+    };
+    let t = rt
+        .block_on(sekisho_xfr::transfer(
+            listen,
+            &zone,
+            current,
+            Some(&key),
+            &Limits::default(),
+        ))
+        .expect("IXFR answered");
+    assert!(matches!(t, sekisho_xfr::Transfer::UpToDate { .. }), "{t:?}");
+
+    // IXFR over UDP: the SOA alone (RFC 1995 section 2), signed.
+    let ixfr = Request::Ixfr {
+        serial: Serial(1),
+        soa: None,
+    };
+    let (_, bytes) =
+        XfrInterpreter::start(&zone, ixfr, Some(&key), Limits::default(), rand_id(), now())
+            .expect("request");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sock.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    sock.send_to(&bytes, listen).expect("send");
+    let mut buf = [0u8; 4096];
+    let n = sock.recv(&mut buf).expect("an answer over UDP");
+    let m = Message::from_vec(&buf[..n]).expect("decodes");
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 1, "{m:?}");
+    assert!(matches!(&m.answers[0].data, RData::SOA(soa) if soa.serial == 5));
+    assert_eq!(tsig_error(&buf[..n]), Some(0), "signed, no TSIG error");
+
     // Refusals are logged once per peer.
     let log = primary.proc.log_text();
     assert_eq!(
@@ -661,12 +719,12 @@ fn transfers_outside_allow_transfer_or_with_a_wrong_key_are_refused() {
     );
     let st = primary.zone_status();
     let peers = st["secondaries"].as_array().cloned().unwrap_or_default();
-    // The kernel sends from the destination's own address here: one peer, last seen
-    // getting the zone at serial 5 (the refusals before it were the same address).
-    assert!(
+    // Peers by address: the TCP ones (from the destination's own loopback address)
+    // hold serial 5 after their transfers; the UDP socket (127.0.0.1) reported serial 1.
+    let has = |addr: &str, serial: u32| {
         peers
             .iter()
-            .any(|p| p["serial"] == 5 && p["last_request"] == "axfr"),
-        "{st}"
-    );
+            .any(|p| p["address"] == addr && p["serial"] == serial)
+    };
+    assert!(has("127.0.46.31", 5) && has("127.0.0.1", 1), "{st}");
 }
