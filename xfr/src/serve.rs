@@ -323,8 +323,27 @@ impl MessageWriter {
 /// A one-message answer with no records and `rcode` (REFUSED, NOTAUTH for a zone we do
 /// not serve, SERVFAIL), signed when the request was.
 pub fn refusal(request: &XfrRequest, rcode: ResponseCode, now: u64) -> Result<Vec<u8>, TsigError> {
+    empty_answer(request, rcode, false, now)
+}
+
+/// An empty NOERROR answer with TC set, signed when the request was: the answer to an
+/// AXFR over UDP, which RFC 5936 section 4.2 does not define ("use TCP").
+pub fn truncated(request: &XfrRequest, now: u64) -> Result<Vec<u8>, TsigError> {
+    empty_answer(request, ResponseCode::NoError, true, now)
+}
+
+/// A one-message answer without records; TC is set before signing, so the MAC covers it.
+fn empty_answer(
+    request: &XfrRequest,
+    rcode: ResponseCode,
+    tc: bool,
+    now: u64,
+) -> Result<Vec<u8>, TsigError> {
     let mut msg = Vec::with_capacity(HEADER_LEN + request.question.len());
     msg.extend_from_slice(&header(request.id, rcode.low(), 1, 0));
+    if tc {
+        msg[2] |= 0x02;
+    }
     msg.extend_from_slice(&request.question);
     match request.signer() {
         Some(mut s) => s.sign(&msg, now),

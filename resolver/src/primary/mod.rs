@@ -497,11 +497,8 @@ impl Primary {
             XfrKind::Axfr if !tcp => {
                 // AXFR is not defined over UDP (RFC 5936 section 4.2): ask for TCP.
                 self.count(&zone.label, kind, "udp");
-                return match serve::refusal(&request, ResponseCode::NoError, now) {
-                    Ok(mut m) => {
-                        m[2] |= 0x02; // TC
-                        Answer::One(m)
-                    }
+                return match serve::truncated(&request, now) {
+                    Ok(m) => Answer::One(m),
                     Err(_) => Answer::Nothing,
                 };
             }

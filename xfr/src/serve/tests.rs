@@ -249,3 +249,16 @@ fn an_oversized_record_gets_a_message_of_its_own() {
         "no question after the first"
     );
 }
+
+#[test]
+fn a_truncated_answer_to_a_signed_axfr_over_udp_verifies_with_tc_set() {
+    let k = key();
+    let (_, bytes) =
+        XfrInterpreter::start(&zone(), Request::Axfr, Some(&k), Limits::default(), 5, NOW).unwrap();
+    let req = parse_request(&bytes, std::slice::from_ref(&k), NOW).unwrap();
+    let answer = truncated(&req, NOW).unwrap();
+    assert_eq!(answer[2] & 0x02, 0x02, "TC");
+    let (_, req_mac) = req.signed.clone().unwrap();
+    let mut v = crate::tsig::ResponseVerifier::new(k, req_mac);
+    v.verify(&answer, NOW).expect("the MAC covers the TC bit");
+}
