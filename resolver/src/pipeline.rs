@@ -337,9 +337,11 @@ impl Pipeline {
         // qname-wait-recurse: rules that wait for the response are applied to
         // a real answer only; when resolution fails the client gets the
         // failure, as from BIND 9.18.
-        // A SERVFAIL carrying an EDE (recursion failed, DNSSEC bogus; issue 5) is a
-        // failure too, not a real answer.
-        let real_answer = fetched.as_ref().is_some_and(|f| f.ede.is_none());
+        // A DNSSEC-bogus answer (SERVFAIL with EDE 6-12; issue 5) is a failure
+        // too, not a real answer: BIND 9.18 answers SERVFAIL, no rewrite.
+        let real_answer = fetched
+            .as_ref()
+            .is_some_and(|f| !f.ede.as_ref().is_some_and(crate::recurse::Ede::is_bogus));
         if let (QueryFlow::Continue, Some(n), true) = (&flow, &qname, real_answer) {
             let empty = ResponseFacts::default();
             let facts = match &fetched {

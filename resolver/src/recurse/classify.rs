@@ -67,8 +67,17 @@ pub(crate) fn classify(msg: &Message, qname: &Name, qtype: RecordType, zone: &Na
         }
         return Class::Answer;
     }
+    let has_soa = msg
+        .authorities
+        .iter()
+        .any(|r| r.record_type() == RecordType::SOA);
     if rcode == ResponseCode::NXDomain {
-        return Class::NxDomain;
+        // Only an authority may say a name does not exist (RFC 1034 section 4.3.1:
+        // AA, or at least its SOA for negative caching); anything else is lame.
+        if msg.metadata.authoritative || has_soa {
+            return Class::NxDomain;
+        }
+        return Class::Lame("NXDOMAIN without authority");
     }
     // A referral: NS records in authority for a cut below the zone asked.
     let ns: Vec<&Record> = msg
@@ -118,10 +127,6 @@ pub(crate) fn classify(msg: &Message, qname: &Name, qtype: RecordType, zone: &Na
             };
         }
     }
-    let has_soa = msg
-        .authorities
-        .iter()
-        .any(|r| r.record_type() == RecordType::SOA);
     if msg.metadata.authoritative || has_soa {
         return Class::NoData;
     }
@@ -343,6 +348,21 @@ mod tests {
         assert_eq!(
             classify(&m, &n("a.example."), RecordType::A, &n("example.")),
             Class::NoData
+        );
+    }
+
+    #[test]
+    fn nxdomain_counts_only_from_an_authority() {
+        let mut m = msg();
+        m.metadata.response_code = ResponseCode::NXDomain;
+        assert_eq!(
+            classify(&m, &n("a.example."), RecordType::A, &n("example.")),
+            Class::Lame("NXDOMAIN without authority")
+        );
+        m.metadata.authoritative = true;
+        assert_eq!(
+            classify(&m, &n("a.example."), RecordType::A, &n("example.")),
+            Class::NxDomain
         );
     }
 

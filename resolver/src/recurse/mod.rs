@@ -62,6 +62,12 @@ impl Ede {
             text: text.into(),
         }
     }
+
+    /// True for the DNSSEC validation failures (codes 6 to 12): the answer
+    /// is bogus, not merely unreachable.
+    pub fn is_bogus(&self) -> bool {
+        (6..=12).contains(&self.code)
+    }
 }
 
 /// Why a resolution failed (SERVFAIL).
