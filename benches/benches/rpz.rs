@@ -145,10 +145,20 @@ fn benches(c: &mut Criterion) {
     let misses: Vec<Name> = (0..4096usize)
         .map(|k| Name::from_ascii(format!("www.good{k}.example{}.test.", k % 100)).expect("name"))
         .collect();
+    // Misses whose exact probe lands on a random slot (the names above share their wildcard
+    // probe `*.example<k%100>.test`, whose 100 slots stay cached).
+    let cold_misses: Vec<Name> = (0..4096usize)
+        .map(|k| Name::from_ascii(format!("good{}.example{}.test.", k * 7919, k % 100)).expect("name"))
+        .collect();
     let client = "198.51.100.1".parse().expect("addr");
     let facts = ResponseFacts::default();
     let mut g = c.benchmark_group("rpz_qname_1m");
-    for (label, names) in [("hit_exact", &hits), ("hit_wildcard", &wild), ("miss", &misses)] {
+    for (label, names) in [
+        ("hit_exact", &hits),
+        ("hit_wildcard", &wild),
+        ("miss", &misses),
+        ("miss_random_slot", &cold_misses),
+    ] {
         // What the resolver's packet-cache fast path asks: "does anything match?" (the hit
         // is not materialised).
         let mut k = 0usize;
