@@ -280,8 +280,7 @@ impl Pipeline {
                     let Some(facts) = facts else {
                         return Step::Resolve;
                     };
-                    let d = policy.check_response(&pq, &facts);
-                    if !d.disabled.is_empty() || !matches!(d.verdict, Verdict::NoMatch) {
+                    if !policy.check_response_quick(&pq, &facts).is_no_match() {
                         return Step::Resolve;
                     }
                 }
