@@ -42,8 +42,25 @@ fn rule_records(i: usize, apex: &Name) -> Vec<Record> {
         1 | 2 => {
             let o = owner(format!("bad{i}.example{}.test", i % 100));
             vec![
-                Record::from_rdata(o.clone(), 300, RData::A(A(Ipv4Addr::new(192, 0, 2, (i % 250) as u8)))),
-                Record::from_rdata(o, 300, RData::AAAA(AAAA(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, (i % 65000) as u16)))),
+                Record::from_rdata(
+                    o.clone(),
+                    300,
+                    RData::A(A(Ipv4Addr::new(192, 0, 2, (i % 250) as u8))),
+                ),
+                Record::from_rdata(
+                    o,
+                    300,
+                    RData::AAAA(AAAA(Ipv6Addr::new(
+                        0x2001,
+                        0xdb8,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0,
+                        (i % 65000) as u16,
+                    ))),
+                ),
             ]
         }
         // 85%: exact NXDOMAIN.
@@ -112,18 +129,31 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("rpz");
     g.sample_size(10);
     g.bench_function("compile_1m_rules", |b| {
-        b.iter_batched(|| records.clone(), |r| black_box(compile(r)), BatchSize::LargeInput)
+        b.iter_batched(
+            || records.clone(),
+            |r| black_box(compile(r)),
+            BatchSize::LargeInput,
+        )
     });
     g.bench_function("parse_and_compile_1m_rules", |b| {
-        b.iter(|| black_box(ZoneRules::compile(ZoneSettings::new(apex()), zone_records(RULES))))
+        b.iter(|| {
+            black_box(ZoneRules::compile(
+                ZoneSettings::new(apex()),
+                zone_records(RULES),
+            ))
+        })
     });
     g.finish();
 
     let zone = Arc::new(compile(records));
     // IXFR-sized delta: 500 removals and 500 additions against the 1M-rule zone.
     let apex = apex();
-    let removed: Vec<Record> = (0..500).flat_map(|k| rule_records(k * 1999 + 3, &apex)).collect();
-    let added: Vec<Record> = (RULES..RULES + 500).flat_map(|i| rule_records(i, &apex)).collect();
+    let removed: Vec<Record> = (0..500)
+        .flat_map(|k| rule_records(k * 1999 + 3, &apex))
+        .collect();
+    let added: Vec<Record> = (RULES..RULES + 500)
+        .flat_map(|i| rule_records(i, &apex))
+        .collect();
     let mut g = c.benchmark_group("rpz");
     g.sample_size(20);
     g.bench_function("apply_delta_1000_changes_to_1m", |b| {
@@ -140,7 +170,9 @@ fn benches(c: &mut Criterion) {
         })
         .collect();
     let wild: Vec<Name> = (0..4096usize)
-        .map(|k| Name::from_ascii(format!("www.evil{}.test.", (k * 7919 * 20) % RULES)).expect("name"))
+        .map(|k| {
+            Name::from_ascii(format!("www.evil{}.test.", (k * 7919 * 20) % RULES)).expect("name")
+        })
         .collect();
     let misses: Vec<Name> = (0..4096usize)
         .map(|k| Name::from_ascii(format!("www.good{k}.example{}.test.", k % 100)).expect("name"))
@@ -148,7 +180,9 @@ fn benches(c: &mut Criterion) {
     // Misses whose exact probe lands on a random slot (the names above share their wildcard
     // probe `*.example<k%100>.test`, whose 100 slots stay cached).
     let cold_misses: Vec<Name> = (0..4096usize)
-        .map(|k| Name::from_ascii(format!("good{}.example{}.test.", k * 7919, k % 100)).expect("name"))
+        .map(|k| {
+            Name::from_ascii(format!("good{}.example{}.test.", k * 7919, k % 100)).expect("name")
+        })
         .collect();
     let client = "198.51.100.1".parse().expect("addr");
     let facts = ResponseFacts::default();

@@ -70,8 +70,8 @@ pub use encoding::{IpPrefix, IpTriggerError};
 pub use rewrite::{Rewrite, Transport, EDE_OPTION_CODE};
 pub use rule::{Action, Trigger, TriggerKind, Warning, WarningReason};
 pub use set::{
-    Decision, Delegation, Hit, LogLine, PolicyQuery, PolicySet, QueryFlow, ResponseFacts,
-    QuickDecision, SetOptions, Verdict,
+    Decision, Delegation, Hit, LogLine, PolicyQuery, PolicySet, QueryFlow, QuickDecision,
+    ResponseFacts, SetOptions, Verdict,
 };
 pub use settings::{PolicyOverride, ZoneSettings, DEFAULT_MAX_POLICY_TTL, DEFAULT_MIN_NS_DOTS};
 pub use zone::{Rule, RuleCounts, ZoneRules};

@@ -625,9 +625,7 @@ impl NameTable {
         self.ent_depths = 0;
         let keys: Vec<(u32, u32)> = self.iter().collect();
         for (off, value) in keys {
-            let in_base = base
-                .get(&wire_labels(self.key_bytes(off)))
-                .is_some();
+            let in_base = base.get(&wire_labels(self.key_bytes(off))).is_some();
             let d = i32::from(live(value)) - i32::from(in_base);
             if d != 0 {
                 self.add_ancestors(off, d);

@@ -525,7 +525,13 @@ struct LazyHit<'a> {
 impl LazyHit<'_> {
     /// The public hit.
     fn materialise(&self) -> Hit {
-        make_hit(self.zone_index, self.zone, &self.raw, self.position, self.name)
+        make_hit(
+            self.zone_index,
+            self.zone,
+            &self.raw,
+            self.position,
+            self.name,
+        )
     }
 }
 

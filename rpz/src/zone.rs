@@ -497,9 +497,12 @@ impl ZoneRules {
         // Closest-encloser rule (see `NameTable::best`), with both layers: a node is an
         // interior node of the combined tree or a live exact key.
         let (j, hit) = (1..=probe.len()).find_map(|i| {
-            pick(ot.wildcard_at(probe, i, true), bt.wildcard_at(probe, i, verify))
-                .flatten()
-                .map(|h| (i, h))
+            pick(
+                ot.wildcard_at(probe, i, true),
+                bt.wildcard_at(probe, i, verify),
+            )
+            .flatten()
+            .map(|h| (i, h))
         })?;
         let exact_live = |i: usize| match ot.exact_at(probe, i) {
             Some((_, v)) => v != V_TOMBSTONE,
@@ -1478,7 +1481,9 @@ impl Builder {
                 NameKind::NsDname => &mut self.index.nsdname,
             };
             let mut table = std::mem::take(slot);
-            table.place_pending(|wire, kept, dropped| self.merge_duplicate(kind, wire, kept, dropped));
+            table.place_pending(|wire, kept, dropped| {
+                self.merge_duplicate(kind, wire, kept, dropped)
+            });
             match kind {
                 NameKind::Qname => self.index.qname = table,
                 NameKind::NsDname => self.index.nsdname = table,

@@ -128,7 +128,10 @@ fn a_local_cname_to_a_missing_name_leaves_rcode_and_authority_to_the_chased_targ
     let req = request("local-cname-nx.example1.jp.", RecordType::A, true);
     let (m, chase) = answer(&h, &req, None);
     assert_eq!(chase, Some(name("missing.other.example.")));
-    assert_eq!(m.metadata.response_code, hickory_proto::op::ResponseCode::NoError);
+    assert_eq!(
+        m.metadata.response_code,
+        hickory_proto::op::ResponseCode::NoError
+    );
     assert_eq!(m.answers.len(), 1);
     assert_eq!(m.answers[0].ttl, 30);
     assert!(m.authorities.is_empty());

@@ -553,7 +553,10 @@ fn incremental_updates_add_and_remove_empty_non_terminals() {
     );
     // Adding an owner below q.ent creates one; a second delta keeps it.
     let (z2, _) = z1.apply_delta(&[], &[rec("a.q.ent.example", ".")]);
-    assert_eq!(verdict(&set(vec![z2.apply_delta(&[], &[]).0]), "b.q.ent.example."), None);
+    assert_eq!(
+        verdict(&set(vec![z2.apply_delta(&[], &[]).0]), "b.q.ent.example."),
+        None
+    );
     let (z3, _) = z2.apply_delta(&[], &[rec("other.example", ".")]);
     assert_eq!(verdict(&set(vec![z3]), "b.q.ent.example."), None);
 }
@@ -564,9 +567,17 @@ fn a_repeated_owner_is_counted_once_as_an_ancestor() {
     let recs = records("block.", text);
     let (z, _) = ZoneRules::compile(ZoneSettings::new(name("block.")), recs.clone());
     let s = set(vec![z.apply_delta(&[], &[]).0]);
-    assert_eq!(verdict(&s, "x.a.b.example."), None, "a.b is the closest encloser");
+    assert_eq!(
+        verdict(&s, "x.a.b.example."),
+        None,
+        "a.b is the closest encloser"
+    );
     // Removing both records of a.b leaves no node below b: *.b covers x.a.b again.
-    let removed: Vec<Record> = recs.iter().filter(|r| r.record_type() != RecordType::CNAME).cloned().collect();
+    let removed: Vec<Record> = recs
+        .iter()
+        .filter(|r| r.record_type() != RecordType::CNAME)
+        .cloned()
+        .collect();
     let (z2, _) = z.apply_delta(&removed, &[]);
     let s2 = set(vec![z2]);
     assert_eq!(
