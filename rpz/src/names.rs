@@ -506,6 +506,9 @@ impl NameTable {
         if self.len == 0 {
             return None;
         }
+        if self.exact_depths & depth_bit(probe.len) != 0 {
+            self.touch_wildcard_slots(probe);
+        }
         if let Some(m) = self.exact(probe, verify) {
             return Some(m);
         }
@@ -517,6 +520,22 @@ impl NameTable {
             self.ent_count_at(probe, i) > 0 || (i > 0 && self.exact_at(probe, i).is_some())
         });
         (!blocked).then_some(m)
+    }
+
+    /// Reads the home slot of every wildcard candidate before the exact probe, so that their
+    /// cache misses overlap the exact probe's instead of following it (the loads do not
+    /// depend on each other; the values are discarded).
+    #[inline]
+    fn touch_wildcard_slots(&self, probe: &NameProbe<'_>) {
+        let n = self.slots.len();
+        let mut acc = 0u32;
+        for i in 1..=probe.len {
+            if self.may_have_wildcard(probe.len - i) {
+                let f = finish(hash_label(probe.hash(i), b"*"));
+                acc ^= self.slots[home(f, n)].tag;
+            }
+        }
+        std::hint::black_box(acc);
     }
 
     /// The exact key equal to the probe without its first `i` labels, as (key, value).
