@@ -426,7 +426,13 @@ impl Pipeline {
             };
             let with_facts = !self.policy.load().zones().is_empty();
             let f = crate::recurse::fetch(
-                recursor, &self.cache, with_facts, key, lower_qname, query, deadline,
+                recursor,
+                &self.cache,
+                with_facts,
+                key,
+                lower_qname,
+                query,
+                deadline,
             )
             .await?;
             return Some(Fetched {
@@ -469,7 +475,10 @@ impl Pipeline {
             tracing::debug!("upstream answer could not be read");
             return None;
         };
-        if matches!(prepared.rcode(), rcode::REFUSED | rcode::NOTIMP | rcode::FORMERR) {
+        if matches!(
+            prepared.rcode(),
+            rcode::REFUSED | rcode::NOTIMP | rcode::FORMERR
+        ) {
             // The upstream would not answer: to our client that is a server
             // failure, not a refusal by us (as BIND and Unbound answer).
             tracing::debug!(rcode = prepared.rcode(), "upstream refused the query");
@@ -545,13 +554,24 @@ impl Pipeline {
                         // The target's outcome is the answer's: NXDOMAIN stays
                         // NXDOMAIN, and a negative answer keeps the target
                         // zone's SOA in AUTHORITY (RFC 2308), as BIND does.
-                        let negative = extra.answers.iter().all(|r| r.name != target || r.record_type() == RecordType::CNAME)
-                            || extra.metadata.response_code == hickory_proto::op::ResponseCode::NXDomain;
-                        if extra.metadata.response_code == hickory_proto::op::ResponseCode::NXDomain {
+                        let negative = extra
+                            .answers
+                            .iter()
+                            .all(|r| r.name != target || r.record_type() == RecordType::CNAME)
+                            || extra.metadata.response_code
+                                == hickory_proto::op::ResponseCode::NXDomain;
+                        if extra.metadata.response_code == hickory_proto::op::ResponseCode::NXDomain
+                        {
                             message.metadata.response_code = extra.metadata.response_code;
                         }
                         if negative {
-                            message.add_authorities(extra.authorities.iter().filter(|r| r.record_type() == RecordType::SOA).cloned());
+                            message.add_authorities(
+                                extra
+                                    .authorities
+                                    .iter()
+                                    .filter(|r| r.record_type() == RecordType::SOA)
+                                    .cloned(),
+                            );
                         }
                         message.add_answers(extra.answers);
                     }

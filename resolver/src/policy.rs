@@ -27,6 +27,9 @@ use sekisho_rpz::{PolicyOverride, PolicySet, SetOptions, ZoneRules, ZoneSettings
 use sekisho_zonefile::{ParseOptions, ZoneReader};
 use serde::{Deserialize, Serialize};
 
+/// Records handed from the parsing thread to the compiler at a time.
+const PARSE_BATCH: usize = 4096;
+
 /// Most warnings logged one by one per load; the rest are counted.
 const MAX_LOGGED_WARNINGS: usize = 20;
 
@@ -497,23 +500,52 @@ pub fn load_file(settings: ZoneSettings, path: &Path) -> Result<(ZoneRules, usiz
     }
     let zone = settings.name.to_ascii();
     let reader = ZoneReader::open(path, ParseOptions::with_origin(settings.name.clone()))?;
-    let mut fatal: Option<sekisho_zonefile::Error> = None;
-    let mut skipped = 0usize;
-    let records = reader.filter_map(|r: Result<Record, sekisho_zonefile::Error>| match r {
-        Ok(rec) => Some(rec),
-        Err(e) if e.is_fatal() => {
-            fatal.get_or_insert(e);
-            None
-        }
-        Err(e) => {
-            if skipped < MAX_LOGGED_WARNINGS {
-                tracing::warn!(zone = %zone, error = %e, "policy record skipped");
+    // Parse and compile overlap: one thread reads the file and hands records
+    // over in batches through a small bounded channel (so memory stays
+    // bounded), this thread compiles them as they come. On two cores a load
+    // takes about max(parse, compile) instead of their sum.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(8);
+    let parse_zone = zone.clone();
+    let (rules, warnings, fatal, skipped) = std::thread::scope(|scope| {
+        let parser = scope.spawn(move || {
+            let mut fatal: Option<sekisho_zonefile::Error> = None;
+            let mut skipped = 0usize;
+            let mut batch = Vec::with_capacity(PARSE_BATCH);
+            for r in reader {
+                match r {
+                    Ok(rec) => {
+                        batch.push(rec);
+                        if batch.len() == PARSE_BATCH {
+                            let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
+                            if tx.send(full).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) if e.is_fatal() => {
+                        fatal = Some(e);
+                        break;
+                    }
+                    Err(e) => {
+                        if skipped < MAX_LOGGED_WARNINGS {
+                            tracing::warn!(zone = %parse_zone, error = %e, "policy record skipped");
+                        }
+                        skipped += 1;
+                    }
+                }
             }
-            skipped += 1;
-            None
-        }
-    });
-    let (rules, warnings) = ZoneRules::compile(settings, records);
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            (fatal, skipped)
+        });
+        let (rules, warnings) = ZoneRules::compile(settings, rx.into_iter().flatten());
+        // A parser that panicked delivered only part of the zone: never publish that.
+        let (fatal, skipped) = parser
+            .join()
+            .map_err(|_| LoadError::Internal("the zone-file parser thread panicked".into()))?;
+        Ok::<_, LoadError>((rules, warnings, fatal, skipped))
+    })?;
     if let Some(e) = fatal {
         return Err(LoadError::Parse(e));
     }
