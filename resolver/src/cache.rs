@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use sekisho_rpz::ResponseFacts;
 
-use crate::wire::{self, HEADER_LEN, TYPE_OPT, TYPE_SOA};
+use crate::wire::{self, Query, HEADER_LEN, TYPE_OPT, TYPE_SOA};
 
 /// Number of independently locked shards (a power of two).
 const SHARDS: usize = 64;
@@ -131,24 +131,55 @@ impl Prepared {
         }
     }
 
-    /// Serve to a client: copy, then patch ID, RD and question case.
-    pub fn serve(&self, id: u16, rd: bool, cd: bool, qname_wire: &[u8], out: &mut Vec<u8>) {
+    /// Serve to a client: copy, then patch what is the client's own.
+    pub fn serve(&self, client: &ClientEcho<'_>, out: &mut Vec<u8>) {
         self.write_to(out, 0);
-        patch_for_client(out, id, rd, cd, qname_wire);
+        patch_for_client(out, client);
     }
 }
 
-/// Patch the ID, RD and the question name's letter case for a client.
-///
-/// CD is copied from the query (RFC 4035 section 3.2.2); the cache key
-/// carries it, so an entry is only ever served to queries with the same CD.
-fn patch_for_client(out: &mut [u8], id: u16, rd: bool, cd: bool, qname_wire: &[u8]) {
-    out[0..2].copy_from_slice(&id.to_be_bytes());
-    out[2] = (out[2] & !0x01) | u8::from(rd);
-    out[3] = (out[3] & !0x10) | (u8::from(cd) << 4);
+/// What a cached answer takes from the query it answers.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientEcho<'a> {
+    /// The query's message ID.
+    pub id: u16,
+    /// Recursion desired, copied back.
+    pub rd: bool,
+    /// Checking disabled, copied back (RFC 4035 section 3.2.2); the cache
+    /// key carries it, so an entry only ever serves queries with the same CD.
+    pub cd: bool,
+    /// The client asked with DO=1 or AD=1, so an AD bit may be shown to it
+    /// (RFC 6840 section 5.8); otherwise AD is cleared.
+    pub wants_ad: bool,
+    /// The question name as the client wrote it (its letter case, 0x20).
+    pub qname_wire: &'a [u8],
+}
+
+impl<'a> ClientEcho<'a> {
+    /// The echo for `query`.
+    pub fn of(query: &Query<'a>) -> Self {
+        ClientEcho {
+            id: query.id,
+            rd: query.rd,
+            cd: query.cd,
+            wants_ad: query.ad || query.dnssec_ok(),
+            qname_wire: query.qname_wire(),
+        }
+    }
+}
+
+/// Patch ID, RD, CD, AD and the question name's letter case for a client.
+fn patch_for_client(out: &mut [u8], client: &ClientEcho<'_>) {
+    out[0..2].copy_from_slice(&client.id.to_be_bytes());
+    out[2] = (out[2] & !0x01) | u8::from(client.rd);
+    out[3] = (out[3] & !0x10) | (u8::from(client.cd) << 4);
+    if !client.wants_ad {
+        out[3] &= !0x20;
+    }
     // Same length by construction: the key was built from this very name.
-    if out.len() >= HEADER_LEN + qname_wire.len() {
-        out[HEADER_LEN..HEADER_LEN + qname_wire.len()].copy_from_slice(qname_wire);
+    let q = client.qname_wire;
+    if out.len() >= HEADER_LEN + q.len() {
+        out[HEADER_LEN..HEADER_LEN + q.len()].copy_from_slice(q);
     }
 }
 
@@ -225,15 +256,12 @@ impl PacketCache {
         &self.shards[(h as usize) & (SHARDS - 1)]
     }
 
-    /// Serve `key` into `out` as the answer to a query with `id`, `rd` and
-    /// the client's question name `qname_wire` (for its letter case).
+    /// Serve `key` into `out` as the answer to the query `client` echoes.
     /// Returns the kind of answer served, or `None` on a miss.
     pub fn lookup(
         &self,
         key: &[u8],
-        id: u16,
-        rd: bool,
-        qname_wire: &[u8],
+        client: &ClientEcho<'_>,
         now: Instant,
         out: &mut Vec<u8>,
     ) -> Option<(CacheKind, Option<Arc<ResponseFacts>>)> {
@@ -250,9 +278,7 @@ impl PacketCache {
             entry.response.write_to(out, age);
             (entry.response.kind, entry.response.facts.clone())
         };
-        // The key's last byte holds DO (bit 0) and CD (bit 1); see key_into.
-        let cd = key.last().is_some_and(|b| b & 0x02 != 0);
-        patch_for_client(out, id, rd, cd, qname_wire);
+        patch_for_client(out, client);
         Some(found)
     }
 
@@ -453,6 +479,66 @@ mod tests {
         Prepared::new(r, c.limits()).expect("well-formed")
     }
 
+    /// The echo of an RD=1, CD=0 query that may see AD.
+    fn echo(id: u16, qname_wire: &[u8]) -> ClientEcho<'_> {
+        ClientEcho {
+            id,
+            rd: true,
+            cd: false,
+            wants_ad: true,
+            qname_wire,
+        }
+    }
+
+    #[test]
+    fn validated_answers_show_ad_only_to_clients_that_asked_with_do_or_ad() {
+        let c = PacketCache::new(limits());
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(name("s.example.jp."), RecordType::A));
+        m.add_answer(a("s.example.jp.", 300, [192, 0, 2, 1]));
+        let mut p = prep(&c, &m.to_vec().expect("encode"));
+        p.set_authentic_data();
+        let q = b"\x01s\x07example\x02jp\x00";
+        let mut out = Vec::new();
+        p.serve(&echo(1, q), &mut out);
+        assert!(
+            Message::from_vec(&out)
+                .expect("decodes")
+                .metadata
+                .authentic_data
+        );
+        let plain = ClientEcho {
+            wants_ad: false,
+            ..echo(2, q)
+        };
+        p.serve(&plain, &mut out);
+        assert!(
+            !Message::from_vec(&out)
+                .expect("decodes")
+                .metadata
+                .authentic_data
+        );
+        // The stored copy keeps AD for the next client that asks.
+        let mut k = Vec::new();
+        PacketCache::key_into(q, 1, 1, false, false, &mut k);
+        assert!(c.insert(&k, p, Instant::now()));
+        c.lookup(&k, &plain, Instant::now(), &mut out).expect("hit");
+        assert!(
+            !Message::from_vec(&out)
+                .expect("decodes")
+                .metadata
+                .authentic_data
+        );
+        c.lookup(&k, &echo(3, q), Instant::now(), &mut out)
+            .expect("hit");
+        assert!(
+            Message::from_vec(&out)
+                .expect("decodes")
+                .metadata
+                .authentic_data
+        );
+    }
+
     #[test]
     fn prepared_answers_clear_aa_and_ad_and_set_ra() {
         let c = PacketCache::new(limits());
@@ -463,7 +549,11 @@ mod tests {
         m.add_answer(a("f.example.jp.", 300, [192, 0, 2, 1]));
         let p = prep(&c, &m.to_vec().expect("encode"));
         let mut out = Vec::new();
-        p.serve(9, false, false, b"\x01F\x07example\x02jp\x00", &mut out);
+        let client = ClientEcho {
+            rd: false,
+            ..echo(9, b"\x01F\x07example\x02jp\x00")
+        };
+        p.serve(&client, &mut out);
         let back = Message::from_vec(&out).expect("decodes");
         assert!(!back.metadata.authoritative);
         assert!(!back.metadata.authentic_data);
@@ -554,9 +644,7 @@ mod tests {
         let qname = b"\x03WWW\x07example\x02jp\x00";
         let kind = c.lookup(
             &k,
-            0x9999,
-            true,
-            qname,
+            &echo(0x9999, qname),
             t0 + Duration::from_secs(100),
             &mut out,
         );
@@ -590,9 +678,7 @@ mod tests {
         assert!(c
             .lookup(
                 &k,
-                1,
-                true,
-                b"\x01x\x07example\x02jp\x00",
+                &echo(1, b"\x01x\x07example\x02jp\x00"),
                 t0 + Duration::from_secs(4),
                 &mut out
             )
@@ -600,9 +686,7 @@ mod tests {
         assert!(c
             .lookup(
                 &k,
-                1,
-                true,
-                b"\x01x\x07example\x02jp\x00",
+                &echo(1, b"\x01x\x07example\x02jp\x00"),
                 t0 + Duration::from_secs(5),
                 &mut out
             )
@@ -625,9 +709,7 @@ mod tests {
         let mut out = Vec::new();
         let kind = c.lookup(
             &k,
-            1,
-            true,
-            b"\x02nx\x07example\x02jp\x00",
+            &echo(1, b"\x02nx\x07example\x02jp\x00"),
             t0 + Duration::from_secs(10),
             &mut out,
         );
@@ -699,9 +781,7 @@ mod tests {
         let mut out = Vec::new();
         c.lookup(
             &k,
-            1,
-            true,
-            b"\x01o\x07example\x02jp\x00",
+            &echo(1, b"\x01o\x07example\x02jp\x00"),
             Instant::now(),
             &mut out,
         )

@@ -39,7 +39,7 @@ use sekisho_rpz::{
     Decision, PolicyQuery, PolicySet, QueryFlow, ResponseFacts, Rewrite, Transport, Verdict,
 };
 
-use crate::cache::{CacheKind, PacketCache, Prepared};
+use crate::cache::{CacheKind, ClientEcho, PacketCache, Prepared};
 use crate::forward::ForwardTable;
 use crate::metrics::{Metrics, Proto, Source};
 use crate::wire::{self, rcode, Query, WireError, HEADER_LEN};
@@ -259,9 +259,7 @@ impl Pipeline {
             query.cd,
             key,
         );
-        let Some((kind, facts)) =
-            self.cache
-                .lookup(key, query.id, query.rd, query.qname_wire(), started, out)
+        let Some((kind, facts)) = self.cache.lookup(key, &ClientEcho::of(&query), started, out)
         else {
             self.metrics.cache_misses.inc();
             return Step::Resolve;
@@ -398,14 +396,10 @@ impl Pipeline {
         deadline: Instant,
     ) -> Option<Fetched> {
         let mut wire = Vec::new();
-        if let Some((_, facts)) = self.cache.lookup(
-            key,
-            query.id,
-            query.rd,
-            query.qname_wire(),
-            Instant::now(),
-            &mut wire,
-        ) {
+        if let Some((_, facts)) =
+            self.cache
+                .lookup(key, &ClientEcho::of(query), Instant::now(), &mut wire)
+        {
             let facts = match facts {
                 Some(f) => Some(f),
                 None => facts_of(&wire, lower_qname),
@@ -491,7 +485,7 @@ impl Pipeline {
             prepared.facts = facts_of(&answer, lower_qname);
         }
         let mut out = Vec::with_capacity(answer.len() + 11);
-        prepared.serve(query.id, query.rd, query.cd, query.qname_wire(), &mut out);
+        prepared.serve(&ClientEcho::of(query), &mut out);
         let facts = prepared.facts.clone();
         self.cache.insert(key, prepared, Instant::now());
         Some(Fetched {
@@ -617,6 +611,7 @@ impl Pipeline {
         let sub = wire::parse_query(&packet).ok()?;
         let sub = Query {
             edns: query.edns,
+            ad: query.ad,
             ..sub
         };
         let mut key = Vec::new();

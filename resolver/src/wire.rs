@@ -136,6 +136,8 @@ pub struct Query<'a> {
     pub rd: bool,
     /// Checking disabled (RFC 4035 section 3.2.2).
     pub cd: bool,
+    /// Authentic data: the client understands AD (RFC 6840 section 5.7).
+    pub ad: bool,
     /// End of the question name (offset of QTYPE).
     pub qname_end: usize,
     /// QTYPE.
@@ -238,6 +240,7 @@ pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, WireError> {
         opcode,
         rd: flags_hi & 0x01 != 0,
         cd: flags_lo & 0x10 != 0,
+        ad: flags_lo & 0x20 != 0,
         qname_end,
         qtype,
         qclass,

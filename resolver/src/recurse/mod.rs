@@ -38,7 +38,7 @@ use hickory_proto::op::{Message, OpCode, Query as MsgQuery, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use sekisho_rpz::{Delegation, ResponseFacts};
 
-use crate::cache::{PacketCache, Prepared};
+use crate::cache::{ClientEcho, PacketCache, Prepared};
 use crate::wire::Query;
 use infra::{Infra, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
@@ -317,7 +317,8 @@ pub async fn fetch(
         });
         prepared.facts = facts;
     }
-    let out = client_ready(&prepared, query);
+    let mut out = Vec::new();
+    prepared.serve(&ClientEcho::of(query), &mut out);
     let facts = prepared.facts.clone();
     if ede.is_none() {
         // Failures carry an EDE and are not stored: the zone verdict is
@@ -332,21 +333,6 @@ pub async fn fetch(
     })
 }
 
-/// The bytes of `prepared` for the client of `query`, as `Prepared::serve`
-/// makes them: the client's ID, RD, CD and question letter case.
-fn client_ready(prepared: &Prepared, query: &Query<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
-    prepared.write_to(&mut out, 0);
-    out[0..2].copy_from_slice(&query.id.to_be_bytes());
-    out[2] = (out[2] & !0x01) | u8::from(query.rd);
-    out[3] = (out[3] & !0x10) | (u8::from(query.cd) << 4);
-    let q = query.qname_wire();
-    if out.len() >= crate::wire::HEADER_LEN + q.len() {
-        out[crate::wire::HEADER_LEN..crate::wire::HEADER_LEN + q.len()].copy_from_slice(q);
-    }
-    out
-}
-
 /// A client-ready SERVFAIL carrying `ede` (not cached), for a bogus
 /// forwarded answer.
 pub fn bogus(
@@ -359,8 +345,10 @@ pub fn bogus(
     let qname = Name::from_bytes(lower_qname).ok()?;
     let wire = servfail(&qname, RecordType::from(query.qtype));
     let prepared = Prepared::new(&wire, cache.limits())?;
+    let mut out = Vec::new();
+    prepared.serve(&ClientEcho::of(query), &mut out);
     Some(Fetched {
-        wire: client_ready(&prepared, query),
+        wire: out,
         facts: None,
         ede: Some(ede),
     })
