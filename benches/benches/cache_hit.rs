@@ -21,7 +21,10 @@ use sekisho_resolver::pipeline::{Pipeline, PipelineConfig, Step};
 fn query(name: &str) -> Vec<u8> {
     let mut m = Message::new(0x1234, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = true;
-    m.add_query(Query::query(Name::from_str(name).expect("name"), RecordType::A));
+    m.add_query(Query::query(
+        Name::from_str(name).expect("name"),
+        RecordType::A,
+    ));
     m.set_edns(Edns::new());
     m.to_vec().expect("encode")
 }
@@ -29,13 +32,26 @@ fn query(name: &str) -> Vec<u8> {
 /// An upstream-style answer for `name`.
 fn answer(name: &str) -> Vec<u8> {
     let mut m = Message::new(0, MessageType::Response, OpCode::Query);
-    m.add_query(Query::query(Name::from_str(name).expect("name"), RecordType::A));
-    m.add_answer(Record::from_rdata(Name::from_str(name).expect("name"), 86400, RData::A(A::new(192, 0, 2, 1))));
+    m.add_query(Query::query(
+        Name::from_str(name).expect("name"),
+        RecordType::A,
+    ));
+    m.add_answer(Record::from_rdata(
+        Name::from_str(name).expect("name"),
+        86400,
+        RData::A(A::new(192, 0, 2, 1)),
+    ));
     m.to_vec().expect("encode")
 }
 
 fn bench(c: &mut Criterion) {
-    let limits = CacheLimits { max_entries: 100_000, min_ttl: 0, max_ttl: 86400, max_negative_ttl: 3600, servfail_ttl: 1 };
+    let limits = CacheLimits {
+        max_entries: 100_000,
+        min_ttl: 0,
+        max_ttl: 86400,
+        max_negative_ttl: 3600,
+        servfail_ttl: 1,
+    };
     let pipeline = Pipeline::new(
         PipelineConfig {
             allow_query: vec!["127.0.0.0/8".parse().expect("net")],
@@ -53,7 +69,11 @@ fn bench(c: &mut Criterion) {
         let q = query(n);
         let parsed = sekisho_resolver::wire::parse_query(&q).expect("query");
         PacketCache::key_into(parsed.qname_wire(), 1, 1, false, false, &mut key);
-        pipeline.cache.insert(&key, Prepared::new(&answer(n), &limits).expect("answer"), Instant::now());
+        pipeline.cache.insert(
+            &key,
+            Prepared::new(&answer(n), &limits).expect("answer"),
+            Instant::now(),
+        );
     }
     let queries: Vec<Vec<u8>> = names.iter().map(|n| query(n)).collect();
     let client: SocketAddr = "127.0.0.1:40000".parse().expect("addr");

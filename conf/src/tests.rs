@@ -159,12 +159,18 @@ fn primary_role_keys_parse_prefixes_keys_and_notify_targets() {
     assert_eq!(z.allow_transfer_keys, vec![name("block-tsig-key.")]);
     assert_eq!(
         z.also_notify,
-        vec!["192.0.2.10:53".parse().unwrap(), "192.0.2.11:5300".parse().unwrap()]
+        vec![
+            "192.0.2.10:53".parse().unwrap(),
+            "192.0.2.11:5300".parse().unwrap()
+        ]
     );
     assert_eq!(z.journal_size, 1024 * 1024);
     assert!(z.is_served());
     let plain = parse("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"").unwrap();
-    assert!(!plain.response_policy.zones[0].is_served(), "nobody may transfer by default");
+    assert!(
+        !plain.response_policy.zones[0].is_served(),
+        "nobody may transfer by default"
+    );
 }
 
 #[test]
@@ -216,7 +222,10 @@ fn the_embedded_default_differs_from_an_empty_file_only_in_paths_metrics_and_the
     embedded.control.socket = empty.control.socket.clone();
     embedded.metrics.listen = None;
     embedded.response_policy.zones.clear();
-    assert!(!embedded.response_policy.qname_wait_recurse, "the offline demo answers QNAME hits without resolving");
+    assert!(
+        !embedded.response_policy.qname_wait_recurse,
+        "the offline demo answers QNAME hits without resolving"
+    );
     embedded.response_policy.qname_wait_recurse = true;
     assert_eq!(embedded, empty);
 }
@@ -229,7 +238,10 @@ fn the_embedded_default_enforces_the_sample_policy_zone_from_the_runtime_dir() {
     let zones = &config.response_policy.zones;
     assert_eq!(zones.len(), 1);
     assert_eq!(zones[0].name.to_ascii(), "rpz.sample.");
-    assert_eq!(zones[0].file.as_deref(), Some(default_runtime_dir().join("sample.rpz").as_path()));
+    assert_eq!(
+        zones[0].file.as_deref(),
+        Some(default_runtime_dir().join("sample.rpz").as_path())
+    );
 }
 
 #[test]

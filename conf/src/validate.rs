@@ -929,7 +929,10 @@ impl Validator {
         for (i, text) in value.iter().flatten().enumerate() {
             let item = format!("{path}[{i}]");
             let trimmed = text.trim();
-            if let Some(rest) = trimmed.strip_prefix("key ").or_else(|| trimmed.strip_prefix("key\t")) {
+            if let Some(rest) = trimmed
+                .strip_prefix("key ")
+                .or_else(|| trimmed.strip_prefix("key\t"))
+            {
                 let rest = rest.trim().trim_matches('"');
                 match parse_name(rest) {
                     Ok(name) if keys.contains(&name) => names.push(name),

@@ -24,14 +24,26 @@ fn main() {
         n += u64::from(r.is_ok());
     }
     let parse = t.elapsed().as_secs_f64();
-    println!("parse only: {n} records in {parse:.3} s ({:.2} M/s)", n as f64 / parse / 1e6);
+    println!(
+        "parse only: {n} records in {parse:.3} s ({:.2} M/s)",
+        n as f64 / parse / 1e6
+    );
     let t = Instant::now();
     let reader = ZoneReader::open(file, ParseOptions::with_origin(origin.clone())).expect("open");
-    let (serial_rules, _) = sekisho_rpz::ZoneRules::compile(ZoneSettings::new(origin.clone()), reader.filter_map(Result::ok));
-    println!("serial parse + compile: {} rules in {:.3} s", serial_rules.counts().total(), t.elapsed().as_secs_f64());
+    let (serial_rules, _) = sekisho_rpz::ZoneRules::compile(
+        ZoneSettings::new(origin.clone()),
+        reader.filter_map(Result::ok),
+    );
+    println!(
+        "serial parse + compile: {} rules in {:.3} s",
+        serial_rules.counts().total(),
+        t.elapsed().as_secs_f64()
+    );
     drop(serial_rules);
     let t = Instant::now();
-    let (rules, skipped) = sekisho_resolver::policy::load_file(ZoneSettings::new(origin), std::path::Path::new(file)).expect("load");
+    let (rules, skipped) =
+        sekisho_resolver::policy::load_file(ZoneSettings::new(origin), std::path::Path::new(file))
+            .expect("load");
     let total = t.elapsed().as_secs_f64();
     println!(
         "load_file (parse and compile overlapped): {} rules ({skipped} skipped) in {total:.3} s",

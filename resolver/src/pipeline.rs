@@ -259,7 +259,9 @@ impl Pipeline {
             query.cd,
             key,
         );
-        let Some((kind, facts)) = self.cache.lookup(key, &ClientEcho::of(&query), started, out)
+        let Some((kind, facts)) = self
+            .cache
+            .lookup(key, &ClientEcho::of(&query), started, out)
         else {
             self.metrics.cache_misses.inc();
             return Step::Resolve;

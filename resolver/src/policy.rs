@@ -148,7 +148,11 @@ impl std::fmt::Display for ZoneStatus {
         }
         // Primary role: the journal and each secondary on lines of their own.
         if let Some(j) = &self.journal {
-            write!(f, "\n  served: journal {} versions, {} bytes", j.versions, j.bytes)?;
+            write!(
+                f,
+                "\n  served: journal {} versions, {} bytes",
+                j.versions, j.bytes
+            )?;
             if let Some(s) = j.oldest_serial {
                 write!(f, ", IXFR from serial {s}")?;
             }
@@ -516,7 +520,8 @@ pub fn load_file(settings: ZoneSettings, path: &Path) -> Result<(ZoneRules, usiz
                     Ok(rec) => {
                         batch.push(rec);
                         if batch.len() == PARSE_BATCH {
-                            let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(PARSE_BATCH));
                             if tx.send(full).is_err() {
                                 break;
                             }

@@ -208,7 +208,9 @@ pub fn parse_head(head: &[u8]) -> Result<RequestHead<'_>, BadRequest> {
         .take_while(|l| !l.is_empty())
         .find_map(|l| {
             let (name, value) = l.split_once(':')?;
-            name.trim().eq_ignore_ascii_case("host").then(|| value.trim())
+            name.trim()
+                .eq_ignore_ascii_case("host")
+                .then(|| value.trim())
         })
         .map(strip_port)
         .filter(|h| {
@@ -235,7 +237,10 @@ fn strip_port(host: &str) -> &str {
 }
 
 /// The whole answer to `request` (head and, unless HEAD, body) and its outcome.
-pub fn respond(response: &Response, request: Result<&RequestHead<'_>, BadRequest>) -> (Vec<u8>, Outcome) {
+pub fn respond(
+    response: &Response,
+    request: Result<&RequestHead<'_>, BadRequest>,
+) -> (Vec<u8>, Outcome) {
     let req = match request {
         Ok(r) => r,
         // Nothing HTTP would help a TLS client: close at once, so a browser
@@ -245,7 +250,13 @@ pub fn respond(response: &Response, request: Result<&RequestHead<'_>, BadRequest
         Err(e) => {
             let body = format!("{e}\n");
             return (
-                message("400 Bad Request", "text/plain; charset=utf-8", &[], body.as_bytes(), false),
+                message(
+                    "400 Bad Request",
+                    "text/plain; charset=utf-8",
+                    &[],
+                    body.as_bytes(),
+                    false,
+                ),
                 Outcome::BadRequest,
             );
         }
@@ -274,7 +285,13 @@ pub fn respond(response: &Response, request: Result<&RequestHead<'_>, BadRequest
             )
         }
         Response::Page(page) => (
-            message("403 Forbidden", "text/html; charset=utf-8", &[], page, head_only),
+            message(
+                "403 Forbidden",
+                "text/html; charset=utf-8",
+                &[],
+                page,
+                head_only,
+            ),
             Outcome::Page,
         ),
         Response::DefaultPage => {
@@ -424,7 +441,12 @@ pub async fn serve(listeners: Vec<TcpListener>, config: WarnConfig, stop: watch:
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut tasks = tokio::task::JoinSet::new();
     for listener in listeners {
-        tasks.spawn(accept_loop(listener, config.clone(), slots.clone(), stop.clone()));
+        tasks.spawn(accept_loop(
+            listener,
+            config.clone(),
+            slots.clone(),
+            stop.clone(),
+        ));
     }
     while tasks.join_next().await.is_some() {}
 }
@@ -544,7 +566,8 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, config: &WarnConfig) {
 }
 
 /// Usage text of `sekisho warn-page`.
-pub const USAGE: &str = "usage: sekisho warn-page --listen ADDR [--listen ADDR ...] [--redirect URL | --page FILE] \
+pub const USAGE: &str =
+    "usage: sekisho warn-page --listen ADDR [--listen ADDR ...] [--redirect URL | --page FILE] \
 [--metrics ADDR] [--log-client-ip none|masked|full]
   ADDR is ip:port, [v6]:port or ip@port; port 0 picks a free port (logged)";
 
@@ -591,18 +614,22 @@ pub fn parse_args(args: &[String]) -> Result<WarnArgs, String> {
             .or_else(|| it.next().cloned())
             .ok_or_else(|| format!("{flag} needs a value"))?;
         match flag {
-            "--listen" => out
-                .listen
-                .push(parse_addr(&v).ok_or_else(|| format!("--listen {v:?}: not ip:port, [v6]:port or ip@port"))?),
+            "--listen" => out.listen.push(
+                parse_addr(&v)
+                    .ok_or_else(|| format!("--listen {v:?}: not ip:port, [v6]:port or ip@port"))?,
+            ),
             "--metrics" => {
-                out.metrics = Some(parse_addr(&v).ok_or_else(|| format!("--metrics {v:?}: not ip:port"))?);
+                out.metrics =
+                    Some(parse_addr(&v).ok_or_else(|| format!("--metrics {v:?}: not ip:port"))?);
             }
             "--redirect" => {
                 // The URL goes into a header verbatim: no line breaks or blanks.
                 let ok = (v.starts_with("http://") || v.starts_with("https://"))
                     && v.bytes().all(|b| b.is_ascii_graphic());
                 if !ok {
-                    return Err(format!("--redirect {v:?}: expected an http:// or https:// URL without blanks"));
+                    return Err(format!(
+                        "--redirect {v:?}: expected an http:// or https:// URL without blanks"
+                    ));
                 }
                 out.redirect = Some(v);
             }
@@ -628,7 +655,10 @@ pub fn parse_args(args: &[String]) -> Result<WarnArgs, String> {
 fn read_page(path: &std::path::Path) -> Result<Arc<[u8]>, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("--page {}: {e}", path.display()))?;
     if meta.len() > MAX_PAGE {
-        return Err(format!("--page {}: larger than {MAX_PAGE} octets", path.display()));
+        return Err(format!(
+            "--page {}: larger than {MAX_PAGE} octets",
+            path.display()
+        ));
     }
     std::fs::read(path)
         .map(Arc::from)
@@ -695,7 +725,13 @@ async fn run(opts: WarnArgs) -> Result<(), String> {
         let registry = registry.clone();
         let render: crate::http::Render = Arc::new(move || {
             let mut out = Vec::new();
-            if prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &registry.gather(), &mut out).is_err() {
+            if prometheus::Encoder::encode(
+                &prometheus::TextEncoder::new(),
+                &registry.gather(),
+                &mut out,
+            )
+            .is_err()
+            {
                 out.clear();
             }
             out
@@ -744,7 +780,10 @@ mod tests {
         assert!(text.contains("<p class=\"host\">Blocked.Example1.JP</p>"));
         assert!(text.contains("このサイトへのアクセスは制限されています"));
         assert!(text.contains("Access to this site is blocked"));
-        assert!(!text.contains("http://") && !text.contains("https://"), "no external resources");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "no external resources"
+        );
     }
 
     #[test]
@@ -763,7 +802,10 @@ mod tests {
         assert_eq!(o, Outcome::Redirect);
         assert!(get.starts_with("HTTP/1.1 307 Temporary Redirect\r\n"));
         assert!(get.contains("Location: https://warn.example/blocked\r\n"));
-        let (post, _) = answer(&r, "POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n");
+        let (post, _) = answer(
+            &r,
+            "POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+        );
         assert!(post.starts_with("HTTP/1.1 303 See Other\r\n"));
     }
 
@@ -776,8 +818,17 @@ mod tests {
         assert!(!text.contains("<script>"));
         assert!(!text.contains("class=\"host\""));
         let (tls, o) = answer(&Response::DefaultPage, "\x16\x03\x01 hello\r\n\r\n");
-        assert_eq!((tls.as_str(), o), ("", Outcome::BadRequest), "a TLS client is closed on");
-        for bad in ["\x01junk\r\n\r\n", "GET /\r\n\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n"] {
+        assert_eq!(
+            (tls.as_str(), o),
+            ("", Outcome::BadRequest),
+            "a TLS client is closed on"
+        );
+        for bad in [
+            "\x01junk\r\n\r\n",
+            "GET /\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET  / HTTP/1.1\r\n\r\n",
+        ] {
             let (text, o) = answer(&Response::DefaultPage, bad);
             assert_eq!(o, Outcome::BadRequest, "{bad:?}");
             assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"));
@@ -797,7 +848,10 @@ mod tests {
         let v6: IpAddr = "2001:db8:1:2345:6::7".parse().expect("ip");
         assert_eq!(client_label(ClientIpLog::None, v4), "-");
         assert_eq!(client_label(ClientIpLog::Masked, v4), "198.51.100.0/24");
-        assert_eq!(client_label(ClientIpLog::Masked, v6), "2001:db8:1:2300::/56");
+        assert_eq!(
+            client_label(ClientIpLog::Masked, v6),
+            "2001:db8:1:2300::/56"
+        );
         assert_eq!(client_label(ClientIpLog::Full, v4), "198.51.100.7");
     }
 
@@ -808,8 +862,12 @@ mod tests {
         m.count(Outcome::Page);
         m.count(Outcome::BadRequest);
         let mut out = Vec::new();
-        prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &registry.gather(), &mut out)
-            .expect("encode");
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &registry.gather(),
+            &mut out,
+        )
+        .expect("encode");
         let text = String::from_utf8(out).expect("utf-8");
         assert!(text.contains("# HELP sekisho_warnpage_requests_total "));
         assert!(text.contains("sekisho_warnpage_requests_total{result=\"page\"} 1"));

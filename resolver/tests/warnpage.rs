@@ -79,7 +79,14 @@ fn curl_gets_the_page_for_any_host_and_path_over_ipv4_and_ipv6() {
     let w = start(
         &s,
         "warnpage-curl",
-        &["--listen", "127.0.42.20:0", "--listen", "[::1]:0", "--metrics", "127.0.42.20:0"],
+        &[
+            "--listen",
+            "127.0.42.20:0",
+            "--listen",
+            "[::1]:0",
+            "--metrics",
+            "127.0.42.20:0",
+        ],
     );
     for addr in &w.addrs {
         for (host, path) in [
@@ -87,14 +94,30 @@ fn curl_gets_the_page_for_any_host_and_path_over_ipv4_and_ipv6() {
             ("www.Other.example", "/deep/path/index.php?q=1&r=2#frag"),
             ("xn--r8jz45g.jp:8080", "/%E4%BE%8B"),
         ] {
-            let o = curl(&["-i", "-g", "-H", &format!("Host: {host}"), &url(*addr, path)]);
+            let o = curl(&[
+                "-i",
+                "-g",
+                "-H",
+                &format!("Host: {host}"),
+                &url(*addr, path),
+            ]);
             let text = out(&o);
-            assert!(o.status.success(), "{addr} {host}{path}: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                o.status.success(),
+                "{addr} {host}{path}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
             assert!(text.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{text}");
-            assert!(text.contains("このサイトへのアクセスは制限されています"), "{text}");
+            assert!(
+                text.contains("このサイトへのアクセスは制限されています"),
+                "{text}"
+            );
             assert!(text.contains("Access to this site is blocked"), "{text}");
             let shown = host.split(':').next().unwrap_or(host);
-            assert!(text.contains(&format!("<p class=\"host\">{shown}</p>")), "{text}");
+            assert!(
+                text.contains(&format!("<p class=\"host\">{shown}</p>")),
+                "{text}"
+            );
         }
         // A name mapped to the server as DNS would: the browser's own Host header.
         let o = curl(&[
@@ -104,32 +127,60 @@ fn curl_gets_the_page_for_any_host_and_path_over_ipv4_and_ipv6() {
             &format!("blocked.example1.jp:{}:{}", addr.port(), addr.ip()),
             &format!("http://blocked.example1.jp:{}/some/path", addr.port()),
         ]);
-        assert!(out(&o).contains("<p class=\"host\">blocked.example1.jp</p>"), "{}", out(&o));
+        assert!(
+            out(&o).contains("<p class=\"host\">blocked.example1.jp</p>"),
+            "{}",
+            out(&o)
+        );
         // HEAD: the head only; a POSTed form: the page too.
         let o = curl(&["-I", "-g", &url(*addr, "/x")]);
-        assert!(out(&o).starts_with("HTTP/1.1 403 Forbidden\r\n"), "{}", out(&o));
+        assert!(
+            out(&o).starts_with("HTTP/1.1 403 Forbidden\r\n"),
+            "{}",
+            out(&o)
+        );
         assert!(!out(&o).contains("<html"), "{}", out(&o));
         let o = curl(&["-i", "-g", "-d", "user=a&pass=b", &url(*addr, "/login")]);
-        assert!(out(&o).contains("Access to this site is blocked"), "{}", out(&o));
+        assert!(
+            out(&o).contains("Access to this site is blocked"),
+            "{}",
+            out(&o)
+        );
     }
     // Garbage is a bad request, not a crash.
     let o = curl(&["-i", "-X", "BAD METHOD", &url(w.addrs[0], "/")]);
-    assert!(out(&o).starts_with("HTTP/1.1 400 Bad Request"), "{}", out(&o));
+    assert!(
+        out(&o).starts_with("HTTP/1.1 400 Bad Request"),
+        "{}",
+        out(&o)
+    );
 
     // Counters by result only: never a Host or a client.
     let metrics = w.metrics.expect("metrics address");
     let text = http_get(&metrics.to_string(), "/metrics");
-    assert!(text.contains("sekisho_warnpage_requests_total{result=\"page\"} 12"), "{text}");
-    assert!(text.contains("sekisho_warnpage_requests_total{result=\"bad_request\"} 1"), "{text}");
+    assert!(
+        text.contains("sekisho_warnpage_requests_total{result=\"page\"} 12"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sekisho_warnpage_requests_total{result=\"bad_request\"} 1"),
+        "{text}"
+    );
     assert!(!text.contains("example1"), "{text}");
     // The access log has no client addresses by default.
     let log = w.proc.log_text();
-    let requests: Vec<&str> = log.lines().filter(|l| l.contains("warning page request")).collect();
+    let requests: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("warning page request"))
+        .collect();
     assert_eq!(requests.len(), 13, "{log}");
     for line in requests {
         assert!(line.contains("client=-"), "{line}");
         // (The Host may be the server's own address; the client's is never there.)
-        assert!(!line.contains("127.0.0.1") && !line.contains("client=[") && !line.contains("client=:"), "{line}");
+        assert!(
+            !line.contains("127.0.0.1") && !line.contains("client=[") && !line.contains("client=:"),
+            "{line}"
+        );
     }
 }
 
@@ -151,18 +202,40 @@ fn redirect_mode_sends_307_for_get_and_303_for_a_form_on_both_families() {
         ],
     );
     for addr in &w.addrs {
-        let o = curl(&["-i", "-g", "-H", "Host: any.example", &url(*addr, "/any/path")]);
+        let o = curl(&[
+            "-i",
+            "-g",
+            "-H",
+            "Host: any.example",
+            &url(*addr, "/any/path"),
+        ]);
         let text = out(&o);
-        assert!(text.starts_with("HTTP/1.1 307 Temporary Redirect\r\n"), "{text}");
-        assert!(text.contains("\r\nLocation: https://warning.example.net/blocked.html\r\n"), "{text}");
+        assert!(
+            text.starts_with("HTTP/1.1 307 Temporary Redirect\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\r\nLocation: https://warning.example.net/blocked.html\r\n"),
+            "{text}"
+        );
         let o = curl(&["-i", "-g", "-d", "x=1", &url(*addr, "/form")]);
-        assert!(out(&o).starts_with("HTTP/1.1 303 See Other\r\n"), "{}", out(&o));
+        assert!(
+            out(&o).starts_with("HTTP/1.1 303 See Other\r\n"),
+            "{}",
+            out(&o)
+        );
     }
     let log = w.proc.log_text();
     // curl's source address towards 127.0.42.21 is 127.0.0.1.
-    assert!(log.contains("client=127.0.0.0/24"), "masked IPv4 client: {log}");
+    assert!(
+        log.contains("client=127.0.0.0/24"),
+        "masked IPv4 client: {log}"
+    );
     assert!(log.contains("client=::/56"), "masked IPv6 client: {log}");
-    assert!(!log.contains("127.0.0.1") && !log.contains("client=::1"), "{log}");
+    assert!(
+        !log.contains("127.0.0.1") && !log.contains("client=::1"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -173,13 +246,24 @@ fn the_operators_page_is_served_as_is() {
     let w = start(
         &s,
         "warnpage-file",
-        &["--listen", "127.0.42.22:0", "--page", file.to_str().expect("path")],
+        &[
+            "--listen",
+            "127.0.42.22:0",
+            "--page",
+            file.to_str().expect("path"),
+        ],
     );
     let o = curl(&["-H", "Host: whatever.example", &url(w.addrs[0], "/a/b/c")]);
     assert_eq!(out(&o), page);
     // Usage errors exit 2 and name the problem.
     let o = Command::new(env!("CARGO_BIN_EXE_sekisho"))
-        .args(["warn-page", "--listen", "127.0.42.22:0", "--redirect", "javascript:alert(1)"])
+        .args([
+            "warn-page",
+            "--listen",
+            "127.0.42.22:0",
+            "--redirect",
+            "javascript:alert(1)",
+        ])
         .output()
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
@@ -227,7 +311,10 @@ fn chromium(profile: &Path, server: SocketAddr, extra: &[String], target: &str) 
     match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(r) => r.expect("chromium output"),
         Err(_) => {
-            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
             panic!("chromium did not finish within 60 s");
         }
     }
@@ -241,7 +328,12 @@ fn headless_chromium_lands_on_the_warning_page_and_a_screenshot_is_kept() {
     let target = "http://blocked.example1.jp/some/path?id=42";
 
     // The DOM Chromium built from what it received.
-    let dom = chromium(&s.path.join("profile-dom"), server, &["--dump-dom".into()], target);
+    let dom = chromium(
+        &s.path.join("profile-dom"),
+        server,
+        &["--dump-dom".into()],
+        target,
+    );
     let html = String::from_utf8_lossy(&dom.stdout);
     assert!(
         html.contains("このサイトへのアクセスは制限されています")
@@ -257,7 +349,10 @@ fn headless_chromium_lands_on_the_warning_page_and_a_screenshot_is_kept() {
     let o = chromium(
         &s.path.join("profile-shot"),
         server,
-        &[format!("--screenshot={}", shot.display()), "--window-size=1024,768".into()],
+        &[
+            format!("--screenshot={}", shot.display()),
+            "--window-size=1024,768".into(),
+        ],
         target,
     );
     let png = std::fs::read(&shot).unwrap_or_else(|e| {
@@ -269,13 +364,18 @@ fn headless_chromium_lands_on_the_warning_page_and_a_screenshot_is_kept() {
     });
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     // A blank 1024x768 PNG compresses to a few KiB; text and the coloured bar do not.
-    assert!(png.len() > 15_000, "screenshot suspiciously small: {} octets", png.len());
+    assert!(
+        png.len() > 15_000,
+        "screenshot suspiciously small: {} octets",
+        png.len()
+    );
     // Chromium tries https:// first (HTTPS-Upgrades) on the same mapped
     // address; the server closes on the ClientHello and Chromium falls back.
     let log = w.proc.log_text();
     assert!(
-        log.lines()
-            .any(|l| l.contains("warning page request") && l.contains("host=blocked.example1.jp") && l.contains("result=page")),
+        log.lines().any(|l| l.contains("warning page request")
+            && l.contains("host=blocked.example1.jp")
+            && l.contains("result=page")),
         "the server saw chromium's request for the blocked name:\n{log}"
     );
 }

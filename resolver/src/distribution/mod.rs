@@ -804,7 +804,8 @@ impl ZoneTask {
         log_warnings(&self.zone.label, &warnings);
         // Primary role: a zone we also serve goes on to our own secondaries.
         if let Some(p) = self.store().primary() {
-            p.publish_deltas(&self.zone.config.name, &deltas, &soa).await;
+            p.publish_deltas(&self.zone.config.name, &deltas, &soa)
+                .await;
         }
         if let Some(path) = self.zone.config.file.clone() {
             let name = self.zone.config.name.clone();

@@ -215,8 +215,16 @@ impl<W: Write> Converter<W> {
             "Response policy zone {zone} written by `sekisho rpz build` (serial {}).\nDo not edit: rebuild it from the lists.",
             spec.serial
         ))?;
-        writer.write(&Record::from_rdata(zone.clone(), RECORD_TTL, RData::SOA(soa)))?;
-        writer.write(&Record::from_rdata(zone.clone(), RECORD_TTL, RData::NS(NS(localhost))))?;
+        writer.write(&Record::from_rdata(
+            zone.clone(),
+            RECORD_TTL,
+            RData::SOA(soa),
+        ))?;
+        writer.write(&Record::from_rdata(
+            zone.clone(),
+            RECORD_TTL,
+            RData::NS(NS(localhost)),
+        ))?;
         let rdatas = match &spec.action {
             Action::LocalData { a, aaaa } => a
                 .map(|a| RData::A(A(a)))
@@ -413,7 +421,11 @@ impl<W: Write> Converter<W> {
 
     /// Writes the records of `self.norm` (and its wildcard).
     fn write_rules(&mut self) -> Result<(), LineErrorOrWrite> {
-        let prefixes: &[&str] = if self.spec.wildcard { &["", "*."] } else { &[""] };
+        let prefixes: &[&str] = if self.spec.wildcard {
+            &["", "*."]
+        } else {
+            &[""]
+        };
         for prefix in prefixes {
             self.owner.clear();
             self.owner.push_str(prefix);
@@ -428,7 +440,9 @@ impl<W: Write> Converter<W> {
                 })?;
             for rdata in &self.rdatas {
                 let record = Record::from_rdata(owner.clone(), RECORD_TTL, rdata.clone());
-                self.writer.write(&record).map_err(LineErrorOrWrite::Write)?;
+                self.writer
+                    .write(&record)
+                    .map_err(LineErrorOrWrite::Write)?;
             }
         }
         Ok(())
@@ -480,8 +494,10 @@ mod tests {
         let mut c = Converter::new(spec, Vec::new()).expect("start");
         let mut reports = Vec::new();
         for (i, (format, data)) in inputs.iter().enumerate() {
-            c.feed(&format!("in{i}"), format, *data, &mut |d| reports.push(d.to_string()))
-                .expect("feed");
+            c.feed(&format!("in{i}"), format, *data, &mut |d| {
+                reports.push(d.to_string())
+            })
+            .expect("feed");
         }
         let (out, summary) = c.finish().expect("finish");
         (String::from_utf8(out).expect("utf-8"), summary, reports)
@@ -589,8 +605,18 @@ mod tests {
 
     #[test]
     fn names_too_long_for_the_zone_are_reported() {
-        let name = format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(60));
-        let (_, s, reports) = convert(Action::Nxdomain, false, &[(&Format::Domains, name.as_bytes())]);
+        let name = format!(
+            "{}.{}.{}.{}",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(60)
+        );
+        let (_, s, reports) = convert(
+            Action::Nxdomain,
+            false,
+            &[(&Format::Domains, name.as_bytes())],
+        );
         assert_eq!(s.invalid, 1);
         assert!(reports[0].contains("longer than 255 octets"), "{reports:?}");
     }

@@ -109,7 +109,11 @@ impl<R: BufRead> LineReader<R> {
             };
             if chunk.is_empty() {
                 self.line += u64::from(!buf.is_empty() || too_long);
-                return Ok(if too_long { LineEnd::TooLong } else { LineEnd::Eof });
+                return Ok(if too_long {
+                    LineEnd::TooLong
+                } else {
+                    LineEnd::Eof
+                });
             }
             let (take, newline) = match chunk.iter().position(|&b| b == b'\n') {
                 Some(i) => (i, true),
@@ -125,7 +129,11 @@ impl<R: BufRead> LineReader<R> {
             self.inner.consume(take + usize::from(newline));
             if newline {
                 self.line += 1;
-                return Ok(if too_long { LineEnd::TooLong } else { LineEnd::Newline });
+                return Ok(if too_long {
+                    LineEnd::TooLong
+                } else {
+                    LineEnd::Newline
+                });
             }
         }
     }
@@ -318,18 +326,27 @@ mod tests {
         let got = records(&text, false);
         assert_eq!(
             got,
-            vec![(Record::TooLong(1), String::new()), (Record::Line(2), "ok".into())]
+            vec![
+                (Record::TooLong(1), String::new()),
+                (Record::Line(2), "ok".into())
+            ]
         );
     }
 
     #[test]
     fn csv_fields_are_unquoted_and_stop_at_the_last_wanted_column() {
-        assert_eq!(two("1,a.example,c,d,1"), (5, "a.example".into(), "1".into()));
+        assert_eq!(
+            two("1,a.example,c,d,1"),
+            (5, "a.example".into(), "1".into())
+        );
         assert_eq!(
             two("1,\"a,b \"\"q\"\"\",c,d,\"1\",rest,\"unclosed"),
             (5, "a,b \"q\"".into(), "1".into())
         );
-        assert_eq!(two("1, \"x.example\",c,d,1"), (5, "x.example".into(), "1".into()));
+        assert_eq!(
+            two("1, \"x.example\",c,d,1"),
+            (5, "x.example".into(), "1".into())
+        );
         assert_eq!(two("1,x.example,c").0, 3);
         assert_eq!(two("").0, 1);
     }

@@ -196,8 +196,7 @@ pub fn parse_args(args: &[String]) -> Result<BuildOptions, BuildError> {
         match flag {
             "--zone" => {
                 let v = value()?;
-                let n = Name::from_utf8(&v)
-                    .map_err(|e| usage(format!("--zone {v:?}: {e}")))?;
+                let n = Name::from_utf8(&v).map_err(|e| usage(format!("--zone {v:?}: {e}")))?;
                 let mut n = n.to_lowercase();
                 n.set_fqdn(true);
                 if n.is_root() {
@@ -225,15 +224,17 @@ pub fn parse_args(args: &[String]) -> Result<BuildOptions, BuildError> {
             "--flag-value" => flag_value = Some(value()?),
             "--warn-a" => {
                 let v = value()?;
-                warn_a = Some(v.parse::<Ipv4Addr>().map_err(|_| {
-                    usage(format!("--warn-a {v:?}: not an IPv4 address"))
-                })?);
+                warn_a = Some(
+                    v.parse::<Ipv4Addr>()
+                        .map_err(|_| usage(format!("--warn-a {v:?}: not an IPv4 address")))?,
+                );
             }
             "--warn-aaaa" => {
                 let v = value()?;
-                warn_aaaa = Some(v.parse::<Ipv6Addr>().map_err(|_| {
-                    usage(format!("--warn-aaaa {v:?}: not an IPv6 address"))
-                })?);
+                warn_aaaa = Some(
+                    v.parse::<Ipv6Addr>()
+                        .map_err(|_| usage(format!("--warn-aaaa {v:?}: not an IPv6 address")))?,
+                );
             }
             "--action" => {
                 let v = value()?;
@@ -287,7 +288,9 @@ pub fn parse_args(args: &[String]) -> Result<BuildOptions, BuildError> {
             }
         }
     } else if host_col.is_some() || flag_col.is_some() || flag_value.is_some() {
-        return Err(usage("--host-column, --flag-column and --flag-value need --csv".into()));
+        return Err(usage(
+            "--host-column, --flag-column and --flag-value need --csv".into(),
+        ));
     }
     let action = match (warn_a.is_some() || warn_aaaa.is_some(), action) {
         (true, Some(_)) => {
@@ -508,8 +511,8 @@ fn write_in_place(
         source,
     };
     let file = File::options().write(true).open(path).map_err(write_err)?;
-    let mut conv = Converter::new(spec, BufWriter::with_capacity(READ_BUFFER, file))
-        .map_err(write_err)?;
+    let mut conv =
+        Converter::new(spec, BufWriter::with_capacity(READ_BUFFER, file)).map_err(write_err)?;
     let shown = feed_all(&mut conv, inputs, path, diag)?;
     let (out, summary) = conv.finish().map_err(write_err)?;
     out.into_inner().map_err(|e| write_err(e.into_error()))?;
@@ -561,10 +564,13 @@ fn choose_serial(opts: &BuildOptions, diag: &mut dyn Write) -> u32 {
 /// The SOA serial of an existing zone file (its first records only).
 fn previous_serial(path: &Path) -> Option<u32> {
     let reader = ZoneReader::open(path, ParseOptions::default()).ok()?;
-    reader.take(16).filter_map(Result::ok).find_map(|r| match r.data {
-        RData::SOA(soa) => Some(soa.serial),
-        _ => None,
-    })
+    reader
+        .take(16)
+        .filter_map(Result::ok)
+        .find_map(|r| match r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
 }
 
 #[cfg(test)]

@@ -56,8 +56,12 @@ impl fmt::Display for NameError {
             NameError::Wildcard => {
                 f.write_str("a wildcard entry; list the name itself and use --wildcard")
             }
-            NameError::BadChar { ch } => write!(f, "character {ch:?} is not allowed in a host name"),
-            NameError::EmptyLabel => f.write_str("empty label (two dots in a row or a leading dot)"),
+            NameError::BadChar { ch } => {
+                write!(f, "character {ch:?} is not allowed in a host name")
+            }
+            NameError::EmptyLabel => {
+                f.write_str("empty label (two dots in a row or a leading dot)")
+            }
             NameError::LabelTooLong => f.write_str("a label is longer than 63 octets"),
             NameError::TooLong => {
                 f.write_str("longer than 255 octets once the policy zone's name is appended")
@@ -164,7 +168,10 @@ mod tests {
 
     #[test]
     fn urls_addresses_and_wildcards_are_refused_with_a_reason() {
-        assert_eq!(norm("http://x.example/"), Err(NameError::BadChar { ch: ':' }));
+        assert_eq!(
+            norm("http://x.example/"),
+            Err(NameError::BadChar { ch: ':' })
+        );
         assert_eq!(norm("x.example/path"), Err(NameError::BadChar { ch: '/' }));
         assert_eq!(norm("192.0.2.1"), Err(NameError::IpAddress));
         assert_eq!(norm("2001:db8::1"), Err(NameError::IpAddress));
