@@ -165,6 +165,17 @@ impl RuleCounts {
     pub fn total(&self) -> usize {
         self.qname + self.client_ip + self.response_ip + self.nsdname + self.nsip
     }
+
+    /// The counter of one trigger type.
+    fn of(&mut self, kind: TriggerKind) -> &mut usize {
+        match kind {
+            TriggerKind::Qname => &mut self.qname,
+            TriggerKind::NsDname => &mut self.nsdname,
+            TriggerKind::ClientIp => &mut self.client_ip,
+            TriggerKind::ResponseIp => &mut self.response_ip,
+            TriggerKind::NsIp => &mut self.nsip,
+        }
+    }
 }
 
 /// One rule as listed by [`ZoneRules::rules`].
@@ -193,6 +204,11 @@ pub struct ZoneRules {
     /// Owners whose records were skipped at compile time, kept so that a later delta that
     /// touches the owner can rebuild its rule exactly as a full compile would.
     skipped: Arc<Vec<Record>>,
+    /// Rules in `base` alone.
+    base_counts: RuleCounts,
+    /// Live rules (base shadowed by the overlay), kept so that status and metrics never
+    /// walk a million-rule index.
+    counts: RuleCounts,
 }
 
 impl fmt::Debug for ZoneRules {
@@ -315,16 +331,13 @@ impl ZoneRules {
 
     /// Number of rules per trigger type.
     pub fn counts(&self) -> RuleCounts {
+        self.counts
+    }
+
+    /// Count by visiting every live rule (what `counts` keeps up to date).
+    fn walk_counts(&self) -> RuleCounts {
         let mut c = RuleCounts::default();
-        for r in self.rules_iter_raw() {
-            match r.1 {
-                TriggerKind::Qname => c.qname += 1,
-                TriggerKind::NsDname => c.nsdname += 1,
-                TriggerKind::ClientIp => c.client_ip += 1,
-                TriggerKind::ResponseIp => c.response_ip += 1,
-                TriggerKind::NsIp => c.nsip += 1,
-            }
-        }
+        self.for_each_rule(|_, kind, _| *c.of(kind) += 1);
         c
     }
 
@@ -363,22 +376,20 @@ impl ZoneRules {
 
     /// All rules, with their actions as written (no particular order).
     pub fn rules(&self) -> Vec<Rule> {
-        self.rules_iter_raw()
-            .into_iter()
-            .map(|(layer, kind, rule)| {
-                let (owner, value, ttl) = self.rule_parts(layer, rule);
-                Rule {
-                    owner: owner.clone(),
-                    kind,
-                    action: decode_action(layer, value, ttl, &owner),
-                }
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.for_each_rule(|layer, kind, rule| {
+            let (owner, value, ttl) = self.rule_parts(layer, rule);
+            out.push(Rule {
+                owner: owner.clone(),
+                kind,
+                action: decode_action(layer, value, ttl, &owner),
+            });
+        });
+        out
     }
 
-    /// Every live rule as (layer, kind, reference), overlay entries shadowing the base.
-    fn rules_iter_raw(&self) -> Vec<(&Index, TriggerKind, RuleRef)> {
-        let mut out = Vec::new();
+    /// Visit every live rule as (layer, kind, reference), overlay entries shadowing the base.
+    fn for_each_rule<'a>(&'a self, mut visit: impl FnMut(&'a Index, TriggerKind, RuleRef)) {
         let layers: Vec<&Index> = std::iter::once(&*self.base)
             .chain(self.overlay.as_deref())
             .collect();
@@ -412,7 +423,7 @@ impl ZoneRules {
                             KeyShape::Exact
                         },
                     };
-                    out.push((*layer, kind, RuleRef::Name { kind: nk, m }));
+                    visit(*layer, kind, RuleRef::Name { kind: nk, m });
                 }
             }
             for (i, rule) in layer.ip_rules.iter().enumerate() {
@@ -438,10 +449,9 @@ impl ZoneRules {
                     IpKind::Response => TriggerKind::ResponseIp,
                     IpKind::Ns => TriggerKind::NsIp,
                 };
-                out.push((*layer, kind, RuleRef::Ip(i as u32)));
+                visit(*layer, kind, RuleRef::Ip(i as u32));
             }
         }
-        out
     }
 
     /// Owner name, encoded action and TTL of a rule.
@@ -816,6 +826,12 @@ impl ZoneRules {
             .recount_ents_against(&self.base.nsdname, |v| v != V_TOMBSTONE);
         let warnings = std::mem::take(&mut b.warnings);
         let (ov_rules, _) = b.finish(self.settings.clone());
+        let counts = overlay_counts(
+            &self.base,
+            &ov_rules.base,
+            self.apex_labels,
+            self.base_counts,
+        );
         let zone = ZoneRules {
             settings: self.settings.clone(),
             apex_labels: self.apex_labels,
@@ -823,6 +839,8 @@ impl ZoneRules {
             base: Arc::clone(&self.base),
             overlay: Some(ov_rules.base),
             skipped: ov_rules.skipped,
+            base_counts: self.base_counts,
+            counts,
         };
         (zone, warnings)
     }
@@ -927,6 +945,57 @@ fn owner_of_key(wire: &[u8], kind: NameKind, apex: &Name) -> Name {
 }
 
 /// The trie an IP rule owner belongs to (from its `rpz-*` label).
+/// Live rule counts of `base` shadowed by `overlay`, from the base's own counts: only the
+/// overlay's (few) entries are visited. The same shadowing as `ZoneRules::for_each_rule`.
+fn overlay_counts(
+    base: &Index,
+    overlay: &Index,
+    apex_labels: usize,
+    mut c: RuleCounts,
+) -> RuleCounts {
+    for (nk, kind) in [
+        (NameKind::Qname, TriggerKind::Qname),
+        (NameKind::NsDname, TriggerKind::NsDname),
+    ] {
+        for (key, value) in overlay.names(nk).iter() {
+            let labels = wire_labels(overlay.names(nk).key_bytes(key));
+            if base
+                .names(nk)
+                .get(&labels)
+                .is_some_and(|(_, v)| v != V_TOMBSTONE)
+            {
+                *c.of(kind) -= 1;
+            }
+            if value != V_TOMBSTONE {
+                *c.of(kind) += 1;
+            }
+        }
+    }
+    for (i, rule) in overlay.ip_rules.iter().enumerate() {
+        let ik = ip_kind_of(&rule.owner, apex_labels);
+        let (key, len) = (rule.prefix.key(), rule.prefix.scaled_len());
+        if overlay.trie(ik).get(key, len) != Some(i as u32) {
+            continue;
+        }
+        let kind = match ik {
+            IpKind::Client => TriggerKind::ClientIp,
+            IpKind::Response => TriggerKind::ResponseIp,
+            IpKind::Ns => TriggerKind::NsIp,
+        };
+        if base
+            .trie(ik)
+            .get(key, len)
+            .is_some_and(|b| base.ip_rules[b as usize].value != V_TOMBSTONE)
+        {
+            *c.of(kind) -= 1;
+        }
+        if rule.value != V_TOMBSTONE {
+            *c.of(kind) += 1;
+        }
+    }
+    c
+}
+
 fn ip_kind_of(owner: &Name, apex_labels: usize) -> IpKind {
     let labels: Vec<&[u8]> = owner.iter().collect();
     let rel = &labels[..labels.len().saturating_sub(apex_labels)];
@@ -1494,14 +1563,19 @@ impl Builder {
         self.index.ip_rules.shrink_to_fit();
         self.index.local.shrink_to_fit();
         let _ = self.overlay;
-        let zone = ZoneRules {
+        let mut zone = ZoneRules {
             settings,
             apex_labels: self.apex_labels,
             soa: self.soa,
             base: Arc::new(self.index),
             overlay: None,
             skipped: Arc::new(self.skipped),
+            base_counts: RuleCounts::default(),
+            counts: RuleCounts::default(),
         };
+        // One walk of the fresh index (no overlay, so no shadowing lookups).
+        zone.counts = zone.walk_counts();
+        zone.base_counts = zone.counts;
         (zone, self.warnings)
     }
 }

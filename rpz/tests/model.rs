@@ -301,6 +301,8 @@ fn a_chain_of_deltas_equals_a_full_compile_and_shares_the_base() {
     got.sort();
     want.sort();
     assert_eq!(got, want);
+    assert_eq!(z2.counts(), full.counts(), "counts kept through two deltas");
+    assert_eq!(z2.counts().qname, 3);
     assert!(z2.overlay_len() >= 3);
     let s = PolicySet::new(vec![Arc::new(z2)], SetOptions::default());
     let qn = name("x.c.");
