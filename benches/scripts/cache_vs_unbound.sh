@@ -67,6 +67,8 @@ allow-query = ["127.0.0.0/8"]
 allow-recursion = ["127.0.0.0/8"]
 directory = "$W"
 threads = $THREADS
+[dnssec]
+validation = "no"                 # as Unbound's module-config: "iterator"
 [[forward-zone]]
 name = "."
 forward-addr = ["127.0.50.1@53"]

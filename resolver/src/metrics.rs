@@ -152,6 +152,8 @@ pub struct Metrics {
     upstream_queries: IntCounterVec,
     /// Config reloads by result.
     pub config_reloads: IntCounterVec,
+    /// Validator verdicts, by result.
+    dnssec_validations: IntCounterVec,
     /// Policy rewrites by zone, trigger and action.
     rpz_hits: IntCounterVec,
     /// Per policy zone: SOA serial.
@@ -160,6 +162,8 @@ pub struct Metrics {
     zone_rules: IntGaugeVec,
     /// Per policy zone: Unix time of the last successful load or transfer.
     zone_last_success: IntGaugeVec,
+    /// Per transferred policy zone: Unix time its copy expires without a primary.
+    zone_expiry: IntGaugeVec,
     /// Per policy zone: seconds the last successful load took.
     zone_load_duration: GaugeVec,
     /// Per policy zone: failed loads or transfers.
@@ -329,6 +333,18 @@ impl Metrics {
             &["result"],
         )?;
         registry.register(Box::new(config_reloads.clone()))?;
+        let dnssec_validations = IntCounterVec::new(
+            Opts::new(
+                "sekisho_dnssec_validations_total",
+                "Answers judged by the DNSSEC validator, by result (nta: exempted by domain-insecure)",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(dnssec_validations.clone()))?;
+        // Every result exported from the start, so rates work from the first scrape.
+        for r in ["secure", "insecure", "bogus", "nta"] {
+            dnssec_validations.with_label_values(&[r]);
+        }
         let rpz_hits = IntCounterVec::new(
             Opts::new(
                 "sekisho_rpz_hits_total",
@@ -355,6 +371,13 @@ impl Metrics {
             Opts::new(
                 "sekisho_rpz_zone_last_success_timestamp_seconds",
                 "Unix time of the last successful load or transfer of a policy zone",
+            ),
+            &["zone"],
+        )?;
+        let zone_expiry = IntGaugeVec::new(
+            Opts::new(
+                "sekisho_rpz_zone_expiry_timestamp_seconds",
+                "Unix time a transferred policy zone expires if no primary answers (SOA expire)",
             ),
             &["zone"],
         )?;
@@ -389,7 +412,7 @@ impl Metrics {
             "process_start_time_seconds",
             "Start time of the process since the Unix epoch in seconds",
         )?;
-        for c in [&zone_serial, &zone_rules, &zone_last_success] {
+        for c in [&zone_serial, &zone_rules, &zone_last_success, &zone_expiry] {
             registry.register(Box::new(c.clone()))?;
         }
         registry.register(Box::new(zone_load_duration.clone()))?;
@@ -416,6 +439,7 @@ impl Metrics {
             zone_serial,
             zone_rules,
             zone_last_success,
+            zone_expiry,
             zone_load_duration,
             zone_failures,
             process_resident,
@@ -439,7 +463,13 @@ impl Metrics {
             upstream_up,
             upstream_queries,
             config_reloads,
+            dnssec_validations,
         })
+    }
+
+    /// Count one validator verdict (`secure`, `insecure`, `bogus`, `nta`).
+    pub fn dnssec_validation(&self, result: &str) {
+        self.dnssec_validations.with_label_values(&[result]).inc();
     }
 
     /// Count a client query.
@@ -523,6 +553,12 @@ impl Metrics {
                 self.zone_last_success
                     .with_label_values(&[name])
                     .set(i64::try_from(z.last_load.unwrap_or(0)).unwrap_or(0));
+                // Only zones fed by a primary expire.
+                if let Some(t) = z.expires {
+                    self.zone_expiry
+                        .with_label_values(&[name])
+                        .set(i64::try_from(t).unwrap_or(i64::MAX));
+                }
                 self.zone_load_duration
                     .with_label_values(&[name])
                     .set(z.load_seconds.unwrap_or(0.0));

@@ -431,6 +431,9 @@ impl Pipeline {
                 deadline,
             )
             .await?;
+            if let Some(d) = f.dnssec {
+                self.metrics.dnssec_validation(d.as_label());
+            }
             return Some(Fetched {
                 wire: f.wire,
                 facts: f.facts,
@@ -454,9 +457,13 @@ impl Pipeline {
                 Checked::Secure { replacement } => {
                     secure = true;
                     answer = replacement.unwrap_or(answer);
+                    self.metrics.dnssec_validation("secure");
                 }
-                Checked::Insecure => {}
+                Checked::Insecure => self.metrics.dnssec_validation("insecure"),
+                Checked::Exempt => self.metrics.dnssec_validation("nta"),
+                Checked::NotJudged => {}
                 Checked::Bogus(ede) => {
+                    self.metrics.dnssec_validation("bogus");
                     let f = crate::recurse::bogus(&self.cache, lower_qname, query, ede)?;
                     return Some(Fetched {
                         wire: f.wire,

@@ -38,6 +38,10 @@ name = "example1.jp."
 forward-addr = [{addrs}]
 {extra_zone}
 
+# The upstream is an authoritative test server with no DNSSEC data.
+[dnssec]
+validation = "no"
+
 [control]
 socket = "{dir}/control.sock"
 

@@ -44,6 +44,8 @@ listen = ["{listen}"]
 allow-query = ["127.0.0.0/8"]
 allow-recursion = ["127.0.0.0/8"]
 directory = "{d}"
+[dnssec]
+validation = "no"
 [[forward-zone]]
 name = "."
 forward-addr = ["{up}@5353"]

@@ -66,6 +66,26 @@ const SK_B: &str = "127.0.20.54:5300";
 const SK_C: &str = "127.0.20.55:5300";
 /// Forwarding instance (to the mini-internet's plain recursive BIND, 127.0.20.9).
 const SK_D: &str = "127.0.20.56:5300";
+/// Metrics of the domain-insecure instance.
+const METRICS_B: &str = "127.0.20.54:9153";
+/// Metrics of the forwarding instance.
+const METRICS_D: &str = "127.0.20.56:9153";
+
+/// `cfg` with its metrics endpoint on `addr` instead of off.
+fn with_metrics(cfg: String, addr: &str) -> String {
+    let off = "[metrics]\nlisten = \"none\"";
+    assert!(cfg.contains(off), "config has no metrics section to turn on");
+    cfg.replace(off, &format!("[metrics]\nlisten = \"{addr}\""))
+}
+
+/// `sekisho_dnssec_validations_total{result}` in a scrape (0 when absent).
+fn validations(text: &str, result: &str) -> f64 {
+    let prefix = format!("sekisho_dnssec_validations_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
 /// BIND 9.18 as a validating recursor with the same policy zone: the reference.
 const BIND_REC: &str = "127.0.20.57";
 
@@ -760,12 +780,15 @@ fn recursion_and_validation_over_the_mini_internet() {
     let sk_b = start_sekisho(
         &s.path,
         "b",
-        &config(
-            &s,
-            &mi,
-            SK_B,
-            "b",
-            "domain-insecure = [\"bogus.test\", \"bogus2.test\"]",
+        &with_metrics(
+            config(
+                &s,
+                &mi,
+                SK_B,
+                "b",
+                "domain-insecure = [\"bogus.test\", \"bogus2.test\"]",
+            ),
+            METRICS_B,
         ),
         b,
     );
@@ -838,6 +861,10 @@ fn recursion_and_validation_over_the_mini_internet() {
     }
     let (m, _) = ask(b, "www.secure.test.", RecordType::A, true, false);
     assert!(m.metadata.authentic_data);
+    let text = http_get(METRICS_B, "/metrics");
+    assert!(validations(&text, "nta") >= 2.0, "exempted answers counted\n{text}");
+    assert!(validations(&text, "secure") >= 1.0, "{text}");
+    assert_eq!(validations(&text, "bogus"), 0.0, "{text}");
 
     // RPZ on the delegation path: NSDNAME (badns.example is served by
     // ns1.evil-ns.example) and NSIP (badip.example's server is 127.0.20.7).
@@ -879,14 +906,18 @@ fn recursion_and_validation_over_the_mini_internet() {
         "{log}"
     );
 
-    // Forwarded answers are validated too (validation = "yes"): the keys come
-    // through the (non-validating) forwarder.
+    // Forwarded answers are validated too, under the default `auto` (with the
+    // hierarchy's anchor file): the keys come through the (non-validating)
+    // forwarder.
     let d: SocketAddr = SK_D.parse().expect("addr");
     let fwd = "[[forward-zone]]\nname = \".\"\nforward-addr = [\"127.0.20.9\"]\n";
+    let auto =
+        config(&s, &mi, SK_D, "d", "").replace("validation = \"yes\"", "validation = \"auto\"");
+    assert!(auto.contains("validation = \"auto\""));
     let sk_d = start_sekisho(
         &s.path,
         "d",
-        &format!("{}{fwd}", config(&s, &mi, SK_D, "d", "")),
+        &with_metrics(format!("{auto}{fwd}"), METRICS_D),
         d,
     );
     let log_d = || sk_d.log_text();
@@ -899,6 +930,15 @@ fn recursion_and_validation_over_the_mini_internet() {
         "DO=0: AD, no RRSIG\n{}",
         log_d()
     );
+    // The verdicts are counted: secure and insecure answers and the bogus zones.
+    let text = http_get(METRICS_D, "/metrics");
+    for result in ["secure", "insecure", "bogus"] {
+        assert!(
+            validations(&text, result) >= 1.0,
+            "{result} counted\n{text}"
+        );
+    }
+    assert_eq!(validations(&text, "nta"), 0.0, "{text}");
     let (m, _) = ask(d, "www.bogus2.test.", RecordType::A, true, true);
     assert_eq!(
         data(&m),

@@ -77,7 +77,10 @@ fn the_guideline_csv_becomes_a_zone_the_daemon_enforces() {
         "guideline-sample.csv:9: no column 5 (the row has 3)",
         "11 rows read, 5 names written, 1 duplicates, 3 invalid, 2 not flagged",
     ] {
-        assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
     }
     // The output parses with Sekisho's own zone reader: SOA, NS, 5 names × (A, AAAA) × 2.
     let records = sekisho_zonefile::read_file(&zone, sekisho_zonefile::ParseOptions::default())
@@ -107,6 +110,8 @@ listen = ["{listen}"]
 allow-query = ["127.0.0.0/8"]
 allow-recursion = ["127.0.0.0/8"]
 directory = "{d}"
+[dnssec]
+validation = "no"
 [[forward-zone]]
 name = "."
 forward-addr = ["127.0.42.9@5353"]
@@ -126,12 +131,16 @@ listen = "none"
     let a = query(listen, "blocked.example1.jp.", RecordType::A);
     assert_eq!(a.metadata.response_code, ResponseCode::NoError);
     assert!(
-        a.answers.iter().any(|r| matches!(&r.data, RData::A(x) if x.0.to_string() == "192.0.2.10")),
+        a.answers
+            .iter()
+            .any(|r| matches!(&r.data, RData::A(x) if x.0.to_string() == "192.0.2.10")),
         "{a:?}"
     );
     let aaaa = query(listen, "www.bad.example1.jp.", RecordType::AAAA);
     assert!(
-        aaaa.answers.iter().any(|r| matches!(&r.data, RData::AAAA(x) if x.0.to_string() == "2001:db8::10")),
+        aaaa.answers
+            .iter()
+            .any(|r| matches!(&r.data, RData::AAAA(x) if x.0.to_string() == "2001:db8::10")),
         "wildcard AAAA: {aaaa:?}"
     );
     let idn = query(listen, "xn--r8jz45g.example1.jp.", RecordType::A);
@@ -152,7 +161,9 @@ listen = "none"
         Duration::from_secs(6),
     ) {
         assert!(
-            !m.answers.iter().any(|r| matches!(&r.data, RData::A(x) if x.0.to_string() == "192.0.2.10")),
+            !m.answers
+                .iter()
+                .any(|r| matches!(&r.data, RData::A(x) if x.0.to_string() == "192.0.2.10")),
             "{m:?}"
         );
     }
@@ -186,9 +197,18 @@ fn crlf_non_utf8_and_short_rows_are_reported_by_line_and_skipped() {
     ]);
     let stderr = err(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("bad.csv:3: not UTF-8; line skipped"), "{stderr}");
-    assert!(stderr.contains("bad.csv:4: not UTF-8; line skipped"), "{stderr}");
-    assert!(stderr.contains("bad.csv:6: no column 5 (the row has 2)"), "{stderr}");
+    assert!(
+        stderr.contains("bad.csv:3: not UTF-8; line skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad.csv:4: not UTF-8; line skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad.csv:6: no column 5 (the row has 2)"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("8 rows read, 3 names written, 1 duplicates, 3 invalid, 1 not flagged"),
         "{stderr}"
@@ -216,13 +236,19 @@ fn hosts_and_domain_lists_combine_with_the_csv_and_duplicates_drop_across_them()
         "hosts",
         "127.0.0.1 localhost\n::1 ip6-localhost\n0.0.0.0 ads.example1.jp blocked.example1.jp # dup of the CSV\n",
     );
-    let domains = s.file("domains.txt", "# list\ntrack.example1.jp\nADS.example1.jp.\n");
+    let domains = s.file(
+        "domains.txt",
+        "# list\ntrack.example1.jp\nADS.example1.jp.\n",
+    );
     let zone = s.path.join("z.rpz");
     let out = build(&[
         "--zone",
         "block",
         "--csv",
-        testdata().join("guideline-sample.csv").to_str().expect("path"),
+        testdata()
+            .join("guideline-sample.csv")
+            .to_str()
+            .expect("path"),
         "--host-column",
         "2",
         "--flag-column",
@@ -250,7 +276,14 @@ fn a_rebuild_bumps_the_serial_and_a_failed_build_keeps_the_previous_zone() {
     let s = Scratch::new("rpzbuild-serial");
     let list = s.file("list.txt", "a.example1.jp\n");
     let zone = s.path.join("z.rpz");
-    let base = ["--zone", "block", "--domains", list.to_str().expect("p"), "-o", zone.to_str().expect("p")];
+    let base = [
+        "--zone",
+        "block",
+        "--domains",
+        list.to_str().expect("p"),
+        "-o",
+        zone.to_str().expect("p"),
+    ];
     // An explicit serial is written as given.
     let out = build(&[&base[..], &["--serial", "4000000000"]].concat());
     assert!(out.status.success(), "{}", err(&out));
@@ -270,12 +303,22 @@ fn a_rebuild_bumps_the_serial_and_a_failed_build_keeps_the_previous_zone() {
     assert!(first.abs_diff(now) < 60, "serial {first} ≈ Unix time {now}");
     let out = build(&base);
     assert!(out.status.success(), "{}", err(&out));
-    assert!(serial_of(&zone) > first, "a re-run in the same second still increases");
+    assert!(
+        serial_of(&zone) > first,
+        "a re-run in the same second still increases"
+    );
 
     // Failures leave the previous zone and no temporary file.
     let before = std::fs::read(&zone).expect("zone");
     let missing = s.path.join("missing.txt");
-    let out = build(&["--zone", "block", "--domains", missing.to_str().expect("p"), "-o", zone.to_str().expect("p")]);
+    let out = build(&[
+        "--zone",
+        "block",
+        "--domains",
+        missing.to_str().expect("p"),
+        "-o",
+        zone.to_str().expect("p"),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", err(&out));
     assert!(err(&out).contains("cannot open"), "{}", err(&out));
     // Wrong flag column: every row unflagged → refuse rather than lift every block.
@@ -283,7 +326,10 @@ fn a_rebuild_bumps_the_serial_and_a_failed_build_keeps_the_previous_zone() {
         "--zone",
         "block",
         "--csv",
-        testdata().join("guideline-sample.csv").to_str().expect("path"),
+        testdata()
+            .join("guideline-sample.csv")
+            .to_str()
+            .expect("path"),
         "--host-column",
         "2",
         "--flag-column",
@@ -334,7 +380,10 @@ Other.Example1.JP.
     let stderr = err(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("2 names written"), "{stderr}");
-    assert!(stderr.contains("longer than 65536 octets; skipped"), "{stderr}");
+    assert!(
+        stderr.contains("longer than 65536 octets; skipped"),
+        "{stderr}"
+    );
     let mut summary = stderr.lines().filter(|l| l.contains("rows read"));
     let line = summary.next().expect("summary line");
     let rows: u64 = line
@@ -355,10 +404,22 @@ fn a_symlinked_output_keeps_its_link_and_a_fifo_is_written_in_place_not_replaced
     let real = s.file("real.rpz", "");
     let link = s.path.join("link.rpz");
     std::os::unix::fs::symlink(&real, &link).expect("symlink");
-    let out = build(&["--zone", "block", "--domains", list.to_str().expect("p"), "-o", link.to_str().expect("p")]);
+    let out = build(&[
+        "--zone",
+        "block",
+        "--domains",
+        list.to_str().expect("p"),
+        "-o",
+        link.to_str().expect("p"),
+    ]);
     assert!(out.status.success(), "{}", err(&out));
-    assert!(std::fs::symlink_metadata(&link).expect("link").file_type().is_symlink());
-    assert!(std::fs::read_to_string(&real).expect("real").contains("a.example1.jp.block."));
+    assert!(std::fs::symlink_metadata(&link)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(&real)
+        .expect("real")
+        .contains("a.example1.jp.block."));
     // A FIFO (as /dev/stdout or /dev/null would be): written into, never renamed over.
     let fifo = s.path.join("zone.fifo");
     let st = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
@@ -367,10 +428,26 @@ fn a_symlinked_output_keeps_its_link_and_a_fifo_is_written_in_place_not_replaced
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).expect("read fifo"))
     };
-    let out = build(&["--zone", "block", "--domains", list.to_str().expect("p"), "-o", fifo.to_str().expect("p")]);
+    let out = build(&[
+        "--zone",
+        "block",
+        "--domains",
+        list.to_str().expect("p"),
+        "-o",
+        fifo.to_str().expect("p"),
+    ]);
     assert!(out.status.success(), "{}", err(&out));
     let text = reader.join().expect("reader");
-    assert!(text.contains("a.example1.jp.block.\t300\tIN\tCNAME\t.\n"), "{text}");
+    assert!(
+        text.contains("a.example1.jp.block.\t300\tIN\tCNAME\t.\n"),
+        "{text}"
+    );
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::metadata(&fifo).expect("fifo").file_type().is_fifo(), "still a FIFO");
+    assert!(
+        std::fs::metadata(&fifo)
+            .expect("fifo")
+            .file_type()
+            .is_fifo(),
+        "still a FIFO"
+    );
 }

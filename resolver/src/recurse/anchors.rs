@@ -88,7 +88,6 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
         root_hints,
         anchors,
         validate,
-        validate_forwarded: config.dnssec.validation == Validation::Yes,
         domain_insecure: config.dnssec.domain_insecure.clone(),
         qname_minimisation: true,
         allow_ipv6: false,

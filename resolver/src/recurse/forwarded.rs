@@ -39,8 +39,13 @@ pub enum Checked {
         /// The answer to serve instead, if any.
         replacement: Option<Vec<u8>>,
     },
-    /// Provably unsigned, exempt, or not checked.
+    /// Provably unsigned.
     Insecure,
+    /// At or below a `domain-insecure` name: not checked.
+    Exempt,
+    /// Not checked: validation off, CD=1, or an answer that is not data or
+    /// a denial (SERVFAIL, REFUSED, unreadable).
+    NotJudged,
     /// Validation failed: SERVFAIL with this EDE.
     Bogus(Ede),
 }
@@ -55,22 +60,22 @@ pub async fn check_forwarded(
     deadline: Instant,
 ) -> Checked {
     use hickory_proto::serialize::binary::BinDecodable;
-    if !recursor.validating() || !recursor.config.validate_forwarded || query.cd {
-        return Checked::Insecure;
+    if !recursor.validating() || query.cd {
+        return Checked::NotJudged;
     }
     let Ok(qname) = Name::from_bytes(lower_qname) else {
-        return Checked::Insecure;
+        return Checked::NotJudged;
     };
     if recursor.exempt(&qname) {
-        return Checked::Insecure;
+        return Checked::Exempt;
     }
     let qtype = RecordType::from(query.qtype);
     let Ok(mut msg) = Message::from_vec(answer) else {
-        return Checked::Insecure;
+        return Checked::NotJudged;
     };
     let rcode = msg.metadata.response_code;
     if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
-        return Checked::Insecure;
+        return Checked::NotJudged;
     }
     let mut b = Budget {
         queries: 0,

@@ -95,9 +95,6 @@ pub struct RecursorConfig {
     pub anchors: Vec<Record>,
     /// Validate DNSSEC.
     pub validate: bool,
-    /// Also validate forwarded answers (key material fetched through the
-    /// forwarder). On for `validation = "yes"`; see docs/recursion.md.
-    pub validate_forwarded: bool,
     /// Names at and below which nothing is validated (RFC 7646).
     pub domain_insecure: Vec<Name>,
     /// RFC 9156 QNAME minimisation (relaxed).
@@ -273,6 +270,51 @@ pub struct Fetched {
     pub facts: Option<Arc<ResponseFacts>>,
     /// EDE to add to the client's OPT.
     pub ede: Option<Ede>,
+    /// The validator's verdict; `None` when nothing was judged (validation
+    /// off, CD=1, or the resolution failed for another reason).
+    pub dnssec: Option<DnssecResult>,
+}
+
+/// The outcome of validating one answer, as counted in
+/// `sekisho_dnssec_validations_total{result}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnssecResult {
+    /// Chain of trust verified: AD.
+    Secure,
+    /// Provably unsigned.
+    Insecure,
+    /// Failed validation: SERVFAIL with EDE.
+    Bogus,
+    /// Not validated because of `domain-insecure` (an operator's negative
+    /// trust anchor, RFC 7646).
+    Nta,
+}
+
+impl DnssecResult {
+    /// The metric label.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            DnssecResult::Secure => "secure",
+            DnssecResult::Insecure => "insecure",
+            DnssecResult::Bogus => "bogus",
+            DnssecResult::Nta => "nta",
+        }
+    }
+
+    /// The verdict for an answer to `qname`, given whether it was found
+    /// secure and the EDE it failed with, if any.
+    fn judge(recursor: &Recursor, qname: &Name, cd: bool, secure: bool, ede: Option<&Ede>) -> Option<Self> {
+        if !recursor.validating() || cd {
+            return None;
+        }
+        Some(match ede {
+            Some(e) if (6..=12).contains(&e.code) => DnssecResult::Bogus,
+            Some(_) => return None,
+            None if secure => DnssecResult::Secure,
+            None if recursor.exempt(qname) => DnssecResult::Nta,
+            None => DnssecResult::Insecure,
+        })
+    }
 }
 
 /// Resolve `query` by recursion and store a cacheable answer under `key`.
@@ -305,6 +347,7 @@ pub async fn fetch(
             )
         }
     };
+    let dnssec = DnssecResult::judge(recursor, &qname, query.cd, secure, ede.as_ref());
     let mut prepared = Prepared::new(&wire, cache.limits())?;
     if secure {
         prepared.set_authentic_data();
@@ -330,6 +373,7 @@ pub async fn fetch(
         wire: out,
         facts,
         ede,
+        dnssec,
     })
 }
 
@@ -351,6 +395,7 @@ pub fn bogus(
         wire: out,
         facts: None,
         ede: Some(ede),
+        dnssec: Some(DnssecResult::Bogus),
     })
 }
 
