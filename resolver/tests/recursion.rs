@@ -74,7 +74,10 @@ const METRICS_D: &str = "127.0.20.56:9153";
 /// `cfg` with its metrics endpoint on `addr` instead of off.
 fn with_metrics(cfg: String, addr: &str) -> String {
     let off = "[metrics]\nlisten = \"none\"";
-    assert!(cfg.contains(off), "config has no metrics section to turn on");
+    assert!(
+        cfg.contains(off),
+        "config has no metrics section to turn on"
+    );
     cfg.replace(off, &format!("[metrics]\nlisten = \"{addr}\""))
 }
 
@@ -862,7 +865,10 @@ fn recursion_and_validation_over_the_mini_internet() {
     let (m, _) = ask(b, "www.secure.test.", RecordType::A, true, false);
     assert!(m.metadata.authentic_data);
     let text = http_get(METRICS_B, "/metrics");
-    assert!(validations(&text, "nta") >= 2.0, "exempted answers counted\n{text}");
+    assert!(
+        validations(&text, "nta") >= 2.0,
+        "exempted answers counted\n{text}"
+    );
     assert!(validations(&text, "secure") >= 1.0, "{text}");
     assert_eq!(validations(&text, "bogus"), 0.0, "{text}");
 

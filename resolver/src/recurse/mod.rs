@@ -303,7 +303,13 @@ impl DnssecResult {
 
     /// The verdict for an answer to `qname`, given whether it was found
     /// secure and the EDE it failed with, if any.
-    fn judge(recursor: &Recursor, qname: &Name, cd: bool, secure: bool, ede: Option<&Ede>) -> Option<Self> {
+    fn judge(
+        recursor: &Recursor,
+        qname: &Name,
+        cd: bool,
+        secure: bool,
+        ede: Option<&Ede>,
+    ) -> Option<Self> {
         if !recursor.validating() || cd {
             return None;
         }
