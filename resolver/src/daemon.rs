@@ -518,13 +518,7 @@ pub async fn run(
     // Zones are loaded before the listeners open, so the first query is filtered.
     crate::policy::initial_load(&policy, Duration::from_secs(300)).await;
     let pipeline = Arc::new(Pipeline::new(
-        PipelineConfig {
-            allow_query: config.server.allow_query.clone(),
-            allow_recursion: config.server.allow_recursion.clone(),
-            edns_buffer_size: config.server.edns_buffer_size,
-            query_timeout: config.server.query_timeout,
-            log_client_ip: config.logging.log_client_ip,
-        },
+        pipeline_config(&config),
         cache,
         forwarding.table,
         metrics.clone(),
@@ -677,6 +671,55 @@ pub async fn run(
     Ok(())
 }
 
+/// The per-query settings of `config` (reloaded on SIGHUP).
+fn pipeline_config(config: &Config) -> PipelineConfig {
+    PipelineConfig {
+        allow_query: config.server.allow_query.clone(),
+        allow_recursion: config.server.allow_recursion.clone(),
+        edns_buffer_size: config.server.edns_buffer_size,
+        query_timeout: config.server.query_timeout,
+        log_client_ip: config.logging.log_client_ip,
+    }
+}
+
+/// Keys whose change a SIGHUP does not apply: they take a restart.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let s = (&old.server, &new.server);
+    let mut check = |changed: bool, key: &'static str| {
+        if changed {
+            keys.push(key);
+        }
+    };
+    check(s.0.listen != s.1.listen, "server.listen");
+    check(s.0.directory != s.1.directory, "server.directory");
+    check(s.0.root_hints != s.1.root_hints, "server.root-hints");
+    check(
+        s.0.tcp_idle_timeout != s.1.tcp_idle_timeout
+            || s.0.tcp_max_connections != s.1.tcp_max_connections
+            || s.0.tcp_max_pipelined != s.1.tcp_max_pipelined,
+        "server.tcp-*",
+    );
+    check(
+        s.0.udp_workers != s.1.udp_workers || s.0.threads != s.1.threads,
+        "server.threads/udp-workers",
+    );
+    check(old.cache != new.cache, "cache");
+    check(old.dnssec != new.dnssec, "dnssec");
+    check(old.keys != new.keys, "key");
+    check(
+        old.response_policy != new.response_policy,
+        "response-policy",
+    );
+    check(old.control != new.control, "control");
+    check(old.metrics != new.metrics, "metrics");
+    check(
+        old.logging.level != new.logging.level || old.logging.format != new.logging.format,
+        "logging",
+    );
+    keys
+}
+
 /// SIGHUP: re-read the file; keep everything as it is if it is invalid.
 fn reload(
     current: &mut Config,
@@ -708,9 +751,26 @@ fn reload(
                 tokio::spawn(g.clone().run_probes(stop.clone()));
             }
             *state.groups.lock().unwrap_or_else(|p| p.into_inner()) = f.groups;
-            *current = new;
+            state.pipeline.reconfigure(pipeline_config(&new));
+            let restart = needs_restart(current, &new);
+            if !restart.is_empty() {
+                tracing::warn!(
+                    config = %path.display(),
+                    keys = %restart.join(", "),
+                    "changed settings take effect only after a restart; the running values stay"
+                );
+            }
+            // What is not applied stays as it runs, so `current` keeps it.
+            let mut applied = current.clone();
+            applied.server.allow_query = new.server.allow_query.clone();
+            applied.server.allow_recursion = new.server.allow_recursion.clone();
+            applied.server.edns_buffer_size = new.server.edns_buffer_size;
+            applied.server.query_timeout = new.server.query_timeout;
+            applied.logging.log_client_ip = new.logging.log_client_ip;
+            applied.forward_zones = new.forward_zones.clone();
+            *current = applied;
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded");
+            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip)");
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");

@@ -44,7 +44,8 @@ use crate::forward::ForwardTable;
 use crate::metrics::{Metrics, Proto, Source};
 use crate::wire::{self, rcode, Query, WireError, HEADER_LEN};
 
-/// Settings the pipeline reads on every query.
+/// Settings the pipeline reads on every query; replaced as a whole on SIGHUP
+/// ([`Pipeline::reconfigure`]).
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {
     /// Who may query at all (`allow-query`).
@@ -77,7 +78,7 @@ pub enum Step {
 #[derive(Debug)]
 pub struct Pipeline {
     /// Settings.
-    config: PipelineConfig,
+    config: ArcSwap<PipelineConfig>,
     /// The packet cache.
     pub cache: PacketCache,
     /// Forward zones; replaced whole on reconfiguration.
@@ -120,7 +121,7 @@ impl Pipeline {
     ) -> Pipeline {
         Pipeline {
             query_log: std::sync::atomic::AtomicBool::new(false),
-            config,
+            config: ArcSwap::from_pointee(config),
             cache,
             forwarders: ArcSwap::from_pointee(forwarders),
             metrics,
@@ -129,6 +130,12 @@ impl Pipeline {
             primary: std::sync::OnceLock::new(),
             recursor: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Replace the per-query settings (access lists, EDNS size, deadline,
+    /// log-client-ip): queries that start afterwards see the new ones.
+    pub fn reconfigure(&self, config: PipelineConfig) {
+        self.config.store(Arc::new(config));
     }
 
     /// Recursion: resolves names without a forward zone (once, at start-up).
@@ -179,7 +186,7 @@ impl Pipeline {
 
     /// Our EDNS buffer size.
     pub fn edns_buffer_size(&self) -> u16 {
-        self.config.edns_buffer_size
+        self.config.load().edns_buffer_size
     }
 
     /// Handle `packet` from `client` without waiting on anything.
@@ -193,7 +200,7 @@ impl Pipeline {
         key: &mut Vec<u8>,
     ) -> Step {
         let started = Instant::now();
-        let buf = self.config.edns_buffer_size;
+        let buf = self.config.load().edns_buffer_size;
         let query = match wire::parse_query(packet) {
             Ok(q) => q,
             Err(e) => return self.reject(packet, e, out),
@@ -236,8 +243,9 @@ impl Pipeline {
                 if query.rd { " +RD" } else { "" }
             );
         }
-        if !sekisho_conf::allows(&self.config.allow_query, ip)
-            || !sekisho_conf::allows(&self.config.allow_recursion, ip)
+        let access = self.config.load();
+        if !sekisho_conf::allows(&access.allow_query, ip)
+            || !sekisho_conf::allows(&access.allow_recursion, ip)
         {
             self.metrics.refused("acl");
             *out = wire::error_response(packet, Some(&query), rcode::REFUSED, buf);
@@ -299,7 +307,7 @@ impl Pipeline {
     pub async fn resolve(&self, packet: &[u8], client: IpAddr, proto: Proto) -> Option<Vec<u8>> {
         let started = Instant::now();
         let query = wire::parse_query(packet).ok()?;
-        let deadline = started + self.config.query_timeout;
+        let deadline = started + self.config.load().query_timeout;
         let mut key = Vec::with_capacity(HEADER_LEN + 260);
         PacketCache::key_into(
             query.qname_wire(),
@@ -441,7 +449,8 @@ impl Pipeline {
                 ede: f.ede,
             });
         };
-        let upstream_query = upstream_query(query, lower_qname, self.config.edns_buffer_size);
+        let upstream_query =
+            upstream_query(query, lower_qname, self.config.load().edns_buffer_size);
         let mut answer = match group.exchange(&upstream_query, deadline).await {
             Ok((answer, _)) => answer,
             Err(e) => {
@@ -580,9 +589,11 @@ impl Pipeline {
                     }
                 }
                 let mut out = message.to_vec().ok()?;
-                if proto == Proto::Udp && out.len() > query.udp_limit(self.config.edns_buffer_size)
+                if proto == Proto::Udp
+                    && out.len() > query.udp_limit(self.config.load().edns_buffer_size)
                 {
-                    out = wire::truncated_response(&out, query, self.config.edns_buffer_size);
+                    out =
+                        wire::truncated_response(&out, query, self.config.load().edns_buffer_size);
                 }
                 self.metrics.response(out[3] & 0x0f, Source::Policy);
                 Some(Some(out))
@@ -638,7 +649,7 @@ impl Pipeline {
 
     /// A client address as the log shows it (`log-client-ip`).
     fn client_label(&self, ip: IpAddr) -> String {
-        match self.config.log_client_ip {
+        match self.config.load().log_client_ip {
             ClientIpLog::None => "-".into(),
             ClientIpLog::Full => format!("{ip}#0"),
             ClientIpLog::Masked => match ip {
@@ -675,7 +686,7 @@ impl Pipeline {
                     packet,
                     Some(query),
                     rcode::REFUSED,
-                    self.config.edns_buffer_size,
+                    self.config.load().edns_buffer_size,
                 );
                 Step::Reply
             }
@@ -688,7 +699,7 @@ impl Pipeline {
 
     /// Answer a packet that failed staged decoding.
     fn reject(&self, packet: &[u8], e: WireError, out: &mut Vec<u8>) -> Step {
-        let buf = self.config.edns_buffer_size;
+        let buf = self.config.load().edns_buffer_size;
         match e {
             WireError::TooShort => {
                 self.metrics.refused("malformed");
@@ -726,7 +737,7 @@ impl Pipeline {
             packet,
             Some(query),
             rcode::SERVFAIL,
-            self.config.edns_buffer_size,
+            self.config.load().edns_buffer_size,
         );
         self.metrics.response(rcode::SERVFAIL, Source::Local);
         self.metrics
@@ -745,7 +756,7 @@ impl Pipeline {
         source: Source,
         started: Instant,
     ) {
-        let buf = self.config.edns_buffer_size;
+        let buf = self.config.load().edns_buffer_size;
         if let Some(e) = query.edns {
             let ar = u16::from_be_bytes([out[10], out[11]]).saturating_add(1);
             out[10..12].copy_from_slice(&ar.to_be_bytes());

@@ -234,6 +234,49 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
         ),
         1.0
     );
+
+    // A good config is applied: the access lists at once (this client is no
+    // longer admitted), while a changed listen address is named as needing a
+    // restart and the old listener keeps serving.
+    std::fs::write(
+        &cfg_path,
+        good.replace(
+            "allow-query = [\"127.0.0.0/8\"]",
+            "allow-query = [\"127.0.37.99/32\"]",
+        )
+        .replace(
+            "listen = [\"127.0.37.21:5300\"]",
+            "listen = [\"127.0.37.21:5300\", \"127.0.37.22:5300\"]",
+        ),
+    )
+    .expect("write");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .contains("configuration reloaded")),
+        "the good config is applied: {}",
+        sk.log_text()
+    );
+    let log = sk.log_text();
+    assert!(
+        log.contains("take effect only after a restart") && log.contains("server.listen"),
+        "the restart-only key is named: {log}"
+    );
+    let m = query(listen, "bad.example1.jp.", RecordType::A);
+    assert_eq!(
+        m.metadata.response_code,
+        hickory_proto::op::ResponseCode::Refused,
+        "the new allow-query refuses 127.0.0.1"
+    );
+    let (_, metrics) = get("127.0.37.21:9153", "/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"sekisho_config_reloads_total{result="success"}"#
+        ),
+        1.0
+    );
     assert_eq!(sk.stop(), Some(0), "SIGTERM still drains and exits 0");
 }
 
