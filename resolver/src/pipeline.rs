@@ -449,8 +449,16 @@ impl Pipeline {
                 ede: f.ede,
             });
         };
-        let upstream_query =
-            upstream_query(query, lower_qname, self.config.load().edns_buffer_size);
+        // Asked with DO=1 when the answer is to be validated, even for a DO=0
+        // client: one upstream query, stripped below for that client.
+        let asked_do =
+            crate::recurse::forwarded::wants_dnssec(self.recursor.get().map(|r| &**r), query);
+        let upstream_query = upstream_query(
+            query,
+            lower_qname,
+            self.config.load().edns_buffer_size,
+            asked_do,
+        );
         let mut answer = match group.exchange(&upstream_query, deadline).await {
             Ok((answer, _)) => answer,
             Err(e) => {
@@ -463,9 +471,8 @@ impl Pipeline {
         if let Some(r) = self.recursor.get() {
             use crate::recurse::forwarded::{check_forwarded, Checked};
             match check_forwarded(r, group, &answer, query, lower_qname, deadline).await {
-                Checked::Secure { replacement } => {
+                Checked::Secure => {
                     secure = true;
-                    answer = replacement.unwrap_or(answer);
                     self.metrics.dnssec_validation("secure");
                 }
                 Checked::Insecure => self.metrics.dnssec_validation("insecure"),
@@ -482,6 +489,13 @@ impl Pipeline {
                     });
                 }
             }
+        }
+        if asked_do && !query.dnssec_ok() {
+            let Some(stripped) = crate::recurse::forwarded::strip_dnssec(&answer) else {
+                tracing::debug!("upstream answer could not be read");
+                return None;
+            };
+            answer = stripped;
         }
         let Some(mut prepared) = Prepared::new(&answer, self.cache.limits()) else {
             tracing::debug!("upstream answer could not be read");
@@ -774,7 +788,7 @@ impl Pipeline {
 
 /// The query we send upstream: lower-cased name, RD=1, CD as the client
 /// asked, EDNS with our buffer size and the client's DO bit.
-fn upstream_query(query: &Query<'_>, lower_qname: &[u8], buf: u16) -> Vec<u8> {
+fn upstream_query(query: &Query<'_>, lower_qname: &[u8], buf: u16, dnssec_ok: bool) -> Vec<u8> {
     let mut q = Vec::with_capacity(HEADER_LEN + lower_qname.len() + 4 + 11);
     q.extend_from_slice(&[
         0,
@@ -793,7 +807,7 @@ fn upstream_query(query: &Query<'_>, lower_qname: &[u8], buf: u16) -> Vec<u8> {
     q.extend_from_slice(lower_qname);
     q.extend_from_slice(&query.qtype.to_be_bytes());
     q.extend_from_slice(&query.qclass.to_be_bytes());
-    wire::push_opt(&mut q, buf, query.dnssec_ok(), 0);
+    wire::push_opt(&mut q, buf, dnssec_ok, 0);
     q
 }
 

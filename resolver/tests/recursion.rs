@@ -81,6 +81,14 @@ fn with_metrics(cfg: String, addr: &str) -> String {
     cfg.replace(off, &format!("[metrics]\nlisten = \"{addr}\""))
 }
 
+/// Queries sent to all upstreams, from a scrape.
+fn upstream_queries(text: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("sekisho_upstream_queries_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// `sekisho_dnssec_validations_total{result}` in a scrape (0 when absent).
 fn validations(text: &str, result: &str) -> f64 {
     let prefix = format!("sekisho_dnssec_validations_total{{result=\"{result}\"}} ");
@@ -945,6 +953,17 @@ fn recursion_and_validation_over_the_mini_internet() {
         );
     }
     assert_eq!(validations(&text, "nta"), 0.0, "{text}");
+    // A DO=0 client's cache miss costs one upstream query: it is asked with
+    // DO=1, validated and stripped, not fetched twice (the zone's keys are
+    // cached by now).
+    let before = upstream_queries(&http_get(METRICS_D, "/metrics"));
+    let (m, _) = ask(d, "www.secure.test.", RecordType::TXT, false, false);
+    assert!(
+        m.metadata.authentic_data && !has_rrsig(&m),
+        "DO=0 NODATA/TXT: AD, no RRSIG"
+    );
+    let after = upstream_queries(&http_get(METRICS_D, "/metrics"));
+    assert_eq!(after - before, 1.0, "one upstream query per DO=0 miss");
     let (m, _) = ask(d, "www.bogus2.test.", RecordType::A, true, true);
     assert_eq!(
         data(&m),

@@ -2,7 +2,8 @@
 //! recursion-only feature).
 //!
 //! ```text
-//!  forwarded answer (asked with DO=1; a DO=0 client's answer is fetched again with DO=1)
+//!  forwarded answer (asked with DO=1 whenever it is to be judged; the pipeline strips
+//!  DNSSEC records again for a DO=0 client, see [`strip_dnssec`])
 //!    each RRset of the alias chain:
 //!      signed   ─▶ zone_security(signer) ─▶ verify          (DS/DNSKEY asked through the forwarder, CD=1)
 //!      unsigned ─▶ walk DS from the root towards the owner ─▶ an insecure delegation above it, or bogus
@@ -33,12 +34,8 @@ use crate::wire::Query;
 /// What validation says about a forwarded answer.
 #[derive(Debug)]
 pub enum Checked {
-    /// Every RRset validated: set AD. `replacement` is the DO=1 answer
-    /// stripped for a DO=0 client, to be served instead.
-    Secure {
-        /// The answer to serve instead, if any.
-        replacement: Option<Vec<u8>>,
-    },
+    /// Every RRset validated: set AD.
+    Secure,
     /// Provably unsigned.
     Insecure,
     /// At or below a `domain-insecure` name: not checked.
@@ -70,7 +67,7 @@ pub async fn check_forwarded(
         return Checked::Exempt;
     }
     let qtype = RecordType::from(query.qtype);
-    let Ok(mut msg) = Message::from_vec(answer) else {
+    let Ok(msg) = Message::from_vec(answer) else {
         return Checked::NotJudged;
     };
     let rcode = msg.metadata.response_code;
@@ -84,21 +81,8 @@ pub async fn check_forwarded(
         deadline,
         via: Some(group.clone()),
     };
-    let mut refetched = false;
-    if !query.dnssec_ok() {
-        // The client's answer has no signatures: fetch its DO=1 twin and judge that.
-        match forward(group, &qname, qtype, deadline).await {
-            Ok(m) => {
-                msg = m;
-                refetched = true;
-            }
-            Err(f) => return Checked::Bogus(f.ede.unwrap_or_else(|| Ede::new(22, f.reason))),
-        }
-    }
     match judge(recursor, &msg, &qname, qtype, &mut b).await {
-        Ok(Ok(true)) => Checked::Secure {
-            replacement: refetched.then(|| strip(&msg)).flatten(),
-        },
+        Ok(Ok(true)) => Checked::Secure,
         Ok(Ok(false)) => Checked::Insecure,
         Ok(Err(e)) => {
             tracing::debug!(%qtype, ede = e.code, reason = %e.text, "forwarded answer is bogus");
@@ -333,6 +317,19 @@ async fn forward(
 }
 
 /// `msg` without DNSSEC records and OPT, for a DO=0 client.
+/// Whether the upstream should be asked with DO=1 for `query`: the client
+/// asked for DNSSEC records, or the answer is to be validated. One upstream
+/// query serves both; [`strip_dnssec`] makes a DO=0 client's copy.
+pub fn wants_dnssec(recursor: Option<&Recursor>, query: &Query<'_>) -> bool {
+    query.dnssec_ok() || (recursor.is_some_and(Recursor::validating) && !query.cd)
+}
+
+/// A DO=1 `answer` without its DNSSEC records (those of the query type
+/// excepted) and without OPT, for a client that asked with DO=0.
+pub fn strip_dnssec(answer: &[u8]) -> Option<Vec<u8>> {
+    strip(&Message::from_vec(answer).ok()?)
+}
+
 fn strip(msg: &Message) -> Option<Vec<u8>> {
     let mut m = msg.clone();
     let qtype = m.queries.first().map(|q| q.query_type());
