@@ -640,19 +640,15 @@ pub async fn run(
         "sekisho ready"
     );
     crate::sdnotify::notify("READY=1");
-    let mut current = config;
+    // Restart-only settings never change while running: later configs are
+    // compared with this one.
+    let started = config;
     while let Some(sig) = sig_rx.recv().await {
         match sig {
             Signal::Stop => break,
             Signal::Reload => {
                 crate::sdnotify::reloading();
-                reload(
-                    &mut current,
-                    config_path.as_deref(),
-                    &state,
-                    &metrics,
-                    &stop_rx,
-                );
+                reload(&started, config_path.as_deref(), &state, &metrics, &stop_rx);
                 let _ = policy.load(None).await;
                 crate::sdnotify::notify("READY=1");
             }
@@ -682,7 +678,8 @@ fn pipeline_config(config: &Config) -> PipelineConfig {
     }
 }
 
-/// Keys whose change a SIGHUP does not apply: they take a restart.
+/// Keys whose change a SIGHUP does not apply: they take a restart. `old` is
+/// the start-up configuration, since these never change while running.
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut keys = Vec::new();
     let s = (&old.server, &new.server);
@@ -722,7 +719,7 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
 
 /// SIGHUP: re-read the file; keep everything as it is if it is invalid.
 fn reload(
-    current: &mut Config,
+    started: &Config,
     path: Option<&std::path::Path>,
     state: &State,
     metrics: &Metrics,
@@ -752,7 +749,7 @@ fn reload(
             }
             *state.groups.lock().unwrap_or_else(|p| p.into_inner()) = f.groups;
             state.pipeline.reconfigure(pipeline_config(&new));
-            let restart = needs_restart(current, &new);
+            let restart = needs_restart(started, &new);
             if !restart.is_empty() {
                 tracing::warn!(
                     config = %path.display(),
@@ -760,15 +757,6 @@ fn reload(
                     "changed settings take effect only after a restart; the running values stay"
                 );
             }
-            // What is not applied stays as it runs, so `current` keeps it.
-            let mut applied = current.clone();
-            applied.server.allow_query = new.server.allow_query.clone();
-            applied.server.allow_recursion = new.server.allow_recursion.clone();
-            applied.server.edns_buffer_size = new.server.edns_buffer_size;
-            applied.server.query_timeout = new.server.query_timeout;
-            applied.logging.log_client_ip = new.logging.log_client_ip;
-            applied.forward_zones = new.forward_zones.clone();
-            *current = applied;
             metrics.config_reloads.with_label_values(&["success"]).inc();
             tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip)");
         }
