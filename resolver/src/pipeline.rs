@@ -470,16 +470,14 @@ impl Pipeline {
         let mut secure = false;
         if let Some(r) = self.recursor.get() {
             use crate::recurse::forwarded::{check_forwarded, Checked};
-            match check_forwarded(r, group, &answer, query, lower_qname, deadline).await {
-                Checked::Secure => {
-                    secure = true;
-                    self.metrics.dnssec_validation("secure");
-                }
-                Checked::Insecure => self.metrics.dnssec_validation("insecure"),
-                Checked::Exempt => self.metrics.dnssec_validation("nta"),
-                Checked::NotJudged => {}
+            let checked = check_forwarded(r, group, &answer, query, lower_qname, deadline).await;
+            if let Some(d) = checked.verdict() {
+                self.metrics.dnssec_validation(d.as_label());
+            }
+            match checked {
+                Checked::Secure => secure = true,
+                Checked::Insecure | Checked::Exempt | Checked::NotJudged => {}
                 Checked::Bogus(ede) => {
-                    self.metrics.dnssec_validation("bogus");
                     let f = crate::recurse::bogus(&self.cache, lower_qname, query, ede)?;
                     return Some(Fetched {
                         wire: f.wire,

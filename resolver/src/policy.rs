@@ -362,19 +362,13 @@ impl PolicyStore {
             let zone = z.name.to_ascii();
             let started = Instant::now();
             let task_file = file.clone();
-            // Counting walks the whole index: done on the blocking thread too.
-            let result = tokio::task::spawn_blocking(move || {
-                load_file(settings, &task_file).map(|(rules, skipped)| {
-                    let count = rules.counts().total();
-                    (rules, skipped, count)
-                })
-            })
-            .await
-            .unwrap_or_else(|e| Err(LoadError::Internal(e.to_string())));
+            let result = tokio::task::spawn_blocking(move || load_file(settings, &task_file))
+                .await
+                .unwrap_or_else(|e| Err(LoadError::Internal(e.to_string())));
             let elapsed = started.elapsed();
             let outcome = match result {
-                Ok((rules, skipped, count)) => {
-                    let serial = rules.serial();
+                Ok((rules, skipped)) => {
+                    let (count, serial) = (rules.counts().total(), rules.serial());
                     let rules = Arc::new(rules);
                     self.live.rcu(|set| set.with_zone_replaced(rules.clone()));
                     self.update(&z, |st| {

@@ -329,7 +329,7 @@ impl ZoneRules {
         }
     }
 
-    /// Number of rules per trigger type.
+    /// Number of rules per trigger type (kept with the zone: no walk of the index).
     pub fn counts(&self) -> RuleCounts {
         self.counts
     }

@@ -683,20 +683,18 @@ impl ZoneTask {
         let started = Instant::now();
         let records = Arc::new(records);
         let compile_records = records.clone();
-        // Counting walks the whole index: on the blocking thread too.
-        let (rules, warnings, count) = tokio::task::spawn_blocking(move || {
-            let (rules, warnings) = if owners_contiguous(&compile_records) {
+        let (rules, warnings) = tokio::task::spawn_blocking(move || {
+            if owners_contiguous(&compile_records) {
                 ZoneRules::compile(settings, compile_records.iter().cloned())
             } else {
                 let mut sorted = (*compile_records).clone();
                 sorted.sort_by(|a, b| a.name.cmp(&b.name));
                 ZoneRules::compile(settings, sorted)
-            };
-            let count = rules.counts().total();
-            (rules, warnings, count)
+            }
         })
         .await
         .map_err(|e| CheckError::Internal(e.to_string()))?;
+        let count = rules.counts().total();
         let compile = started.elapsed();
         let at = unix_now();
         self.store().install(Arc::new(rules), |st| {
@@ -763,7 +761,7 @@ impl ZoneTask {
             last.added.push(soa.clone());
         }
         let started = Instant::now();
-        let (rules, warnings, deltas, count) = tokio::task::spawn_blocking(move || {
+        let (rules, warnings, deltas) = tokio::task::spawn_blocking(move || {
             let mut current = live;
             let mut warnings = Vec::new();
             for d in &deltas {
@@ -771,11 +769,11 @@ impl ZoneTask {
                 warnings.extend(w);
                 current = Arc::new(next);
             }
-            let count = current.counts().total();
-            (current, warnings, deltas, count)
+            (current, warnings, deltas)
         })
         .await
         .map_err(|e| CheckError::Internal(e.to_string()))?;
+        let count = rules.counts().total();
         let at = unix_now();
         let overlay = rules.overlay_len();
         let settings = rules.settings().clone();

@@ -27,7 +27,7 @@ use super::classify::follow_chain;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::iter::{Budget, MAX_CHAIN};
 use super::validate::no_ds_proof_checked;
-use super::{is_dnssec_type, Ede, Failure, Recursor};
+use super::{is_dnssec_type, DnssecResult, Ede, Failure, Recursor};
 use crate::upstream::Group;
 use crate::wire::Query;
 
@@ -45,6 +45,20 @@ pub enum Checked {
     NotJudged,
     /// Validation failed: SERVFAIL with this EDE.
     Bogus(Ede),
+}
+
+impl Checked {
+    /// The verdict as counted for recursive answers too; `None` when nothing
+    /// was judged.
+    pub fn verdict(&self) -> Option<DnssecResult> {
+        match self {
+            Checked::Secure => Some(DnssecResult::Secure),
+            Checked::Insecure => Some(DnssecResult::Insecure),
+            Checked::Exempt => Some(DnssecResult::Nta),
+            Checked::NotJudged => None,
+            Checked::Bogus(_) => Some(DnssecResult::Bogus),
+        }
+    }
 }
 
 /// Validate `answer`, the upstream's response to `query`.
@@ -316,7 +330,6 @@ async fn forward(
     }
 }
 
-/// `msg` without DNSSEC records and OPT, for a DO=0 client.
 /// Whether the upstream should be asked with DO=1 for `query`: the client
 /// asked for DNSSEC records, or the answer is to be validated. One upstream
 /// query serves both; [`strip_dnssec`] makes a DO=0 client's copy.
@@ -327,11 +340,7 @@ pub fn wants_dnssec(recursor: Option<&Recursor>, query: &Query<'_>) -> bool {
 /// A DO=1 `answer` without its DNSSEC records (those of the query type
 /// excepted) and without OPT, for a client that asked with DO=0.
 pub fn strip_dnssec(answer: &[u8]) -> Option<Vec<u8>> {
-    strip(&Message::from_vec(answer).ok()?)
-}
-
-fn strip(msg: &Message) -> Option<Vec<u8>> {
-    let mut m = msg.clone();
+    let mut m = Message::from_vec(answer).ok()?;
     let qtype = m.queries.first().map(|q| q.query_type());
     let keep = |x: &Record| !is_dnssec_type(x.record_type()) || Some(x.record_type()) == qtype;
     m.answers.retain(keep);
