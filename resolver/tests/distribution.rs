@@ -337,11 +337,10 @@ fn axfr_then_notify_and_ixfr_make_a_new_rule_live_and_the_copy_is_saved() {
         "{metrics}"
     );
     // The copy's expiry (SOA expire after the last contact) is in the future.
-    let expiry: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("sekisho_rpz_zone_expiry_timestamp_seconds{zone=\"block.\"} "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no expiry gauge\n{metrics}"));
+    let expiry = metric_sample(
+        &metrics,
+        "sekisho_rpz_zone_expiry_timestamp_seconds{zone=\"block.\"} ",
+    ) as u64;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

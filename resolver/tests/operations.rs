@@ -40,15 +40,6 @@ fn get(addr: &str, path: &str) -> (String, String) {
     (head.to_owned(), body.to_owned())
 }
 
-/// The value of the first sample line starting with `prefix`.
-fn sample(body: &str, prefix: &str) -> f64 {
-    body.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no sample {prefix} in\n{body}"))
-}
-
 #[test]
 fn the_metrics_endpoint_parses_with_promtool_and_its_counters_move() {
     let s = Scratch::new("ops-metrics");
@@ -69,25 +60,25 @@ fn the_metrics_endpoint_parses_with_promtool_and_its_counters_move() {
     assert_eq!(code, 0);
     let (_, after) = get("127.0.37.1:9153", "/metrics");
     let q = r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="A"}"#;
-    assert_eq!(sample(&after, q) - sample(&before, q), 3.0);
+    assert_eq!(metric_sample(&after, q) - metric_sample(&before, q), 3.0);
     let hits = r#"sekisho_rpz_hits_total{action="Local-Data",trigger="QNAME",zone="block."}"#;
-    assert_eq!(sample(&after, hits), 3.0);
+    assert_eq!(metric_sample(&after, hits), 3.0);
     assert_eq!(
-        sample(&after, r#"sekisho_rpz_zone_rules{zone="block."}"#),
+        metric_sample(&after, r#"sekisho_rpz_zone_rules{zone="block."}"#),
         1.0
     );
     assert_eq!(
-        sample(&after, r#"sekisho_rpz_zone_serial{zone="block."}"#),
+        metric_sample(&after, r#"sekisho_rpz_zone_serial{zone="block."}"#),
         1.0
     );
     assert!(
-        sample(
+        metric_sample(
             &after,
             r#"sekisho_rpz_zone_last_success_timestamp_seconds{zone="block."}"#
         ) > 1.7e9
     );
-    assert!(sample(&after, "process_resident_memory_bytes") > 1e6);
-    assert!(sample(&after, "sekisho_request_duration_seconds_count") >= 6.0);
+    assert!(metric_sample(&after, "process_resident_memory_bytes") > 1e6);
+    assert!(metric_sample(&after, "sekisho_request_duration_seconds_count") >= 6.0);
     assert!(
         !after.contains("bad.example1.jp"),
         "no query name ever becomes a label"
@@ -228,7 +219,7 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
     );
     let (_, metrics) = get("127.0.37.21:9153", "/metrics");
     assert_eq!(
-        sample(
+        metric_sample(
             &metrics,
             r#"sekisho_config_reloads_total{result="failure"}"#
         ),
@@ -271,7 +262,7 @@ fn sighup_with_a_broken_config_keeps_the_running_one() {
     );
     let (_, metrics) = get("127.0.37.21:9153", "/metrics");
     assert_eq!(
-        sample(
+        metric_sample(
             &metrics,
             r#"sekisho_config_reloads_total{result="success"}"#
         ),

@@ -89,13 +89,13 @@ fn upstream_queries(text: &str) -> f64 {
         .sum()
 }
 
-/// `sekisho_dnssec_validations_total{result}` in a scrape (0 when absent).
+/// `sekisho_dnssec_validations_total{result}` in a scrape (every result is
+/// exported from the start).
 fn validations(text: &str, result: &str) -> f64 {
-    let prefix = format!("sekisho_dnssec_validations_total{{result=\"{result}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    metric_sample(
+        text,
+        &format!("sekisho_dnssec_validations_total{{result=\"{result}\"}} "),
+    )
 }
 /// BIND 9.18 as a validating recursor with the same policy zone: the reference.
 const BIND_REC: &str = "127.0.20.57";

@@ -464,6 +464,16 @@ pub fn start_example_upstream(s: &Scratch, nsd_ip: &str, unbound_ip: &str) -> (P
 }
 
 /// A bare HTTP GET; returns the whole response (head and body).
+/// The value of the first sample line of a metrics scrape that starts with
+/// `prefix` (name and labels); panics when there is none.
+pub fn metric_sample(body: &str, prefix: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {prefix} in\n{body}"))
+}
+
 pub fn http_get(addr: &str, path: &str) -> String {
     use std::io::Read;
     let mut c = TcpStream::connect(addr).expect("connect metrics");
