@@ -1,12 +1,16 @@
-//! Record builder: one scanned entry plus the parse context → a hickory [`Record`] or a
-//! directive for the reader.
+//! Record builder: one scanned entry plus the parse context → a record in wire form
+//! (appended to a [`WireBatch`]) or a directive for the reader.
 //!
 //! ```text
 //!   Entry tokens ──▶ directive?  $ORIGIN / $TTL: update State
 //!                    │           $INCLUDE / $GENERATE: hand to the reader
 //!                    ▼
-//!                  owner [TTL] [class] type rdata  ──▶ Record
+//!                  owner [TTL] [class] type rdata  ──▶ WireBatch (owner, type, class, TTL, RDATA)
 //! ```
+//!
+//! Records stay in wire form here: RDATA that is not built from simple fields is decoded
+//! once to check it, but no hickory [`Record`](hickory_proto::rr::Record) is built; the
+//! reader does that for callers that want one.
 //!
 //! Inheritance rules, [RFC 1035 section 5.1](https://www.rfc-editor.org/rfc/rfc1035#section-5.1)
 //! and [RFC 2308 section 4](https://www.rfc-editor.org/rfc/rfc2308#section-4):
@@ -19,14 +23,14 @@
 //!
 //! Like the scanner, this does no I/O: it reads tokens and returns values.
 
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR};
-use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use crate::error::{ErrorKind, Expected, Found, Located};
 use crate::generate::Generate;
 use crate::rdata::{self, unexpected, Cursor, EncodeContext};
 use crate::scanner::{Scanner, Token};
 use crate::text;
+use crate::wire::WireBatch;
 
 /// The parse context carried from entry to entry.
 #[derive(Debug, Clone)]
@@ -73,8 +77,8 @@ pub(crate) enum Directive {
 /// What one entry produced.
 #[derive(Debug)]
 pub(crate) enum Outcome {
-    /// A resource record.
-    Record(Record),
+    /// A resource record, appended to the batch given to [`State::build`].
+    Record,
     /// A directive the reader must carry out.
     Directive(Directive),
     /// A directive already applied to the state (`$ORIGIN`, `$TTL`).
@@ -131,8 +135,12 @@ impl State {
         self.last_owner = owner;
     }
 
-    /// Reads the complete entry in `scanner`.
-    pub(crate) fn build(&mut self, scanner: &Scanner) -> Result<Outcome, Located> {
+    /// Reads the complete entry in `scanner`; a record is appended to `out`.
+    pub(crate) fn build(
+        &mut self,
+        scanner: &Scanner,
+        out: &mut WireBatch,
+    ) -> Result<Outcome, Located> {
         let tokens = scanner.tokens();
         if let Some(first) = tokens.first() {
             let text = scanner.text(first);
@@ -140,16 +148,21 @@ impl State {
                 return self.directive(scanner, first, text);
             }
         }
-        self.record(scanner).map(Outcome::Record)
+        self.record(scanner, out).map(|()| Outcome::Record)
     }
 
-    /// Parses a name token relative to the current origin.
-    fn name(&mut self, token: &Token, text: &[u8]) -> Result<Name, Located> {
+    /// Encodes a name token relative to the current origin into the scratch buffer.
+    fn name_wire(&mut self, token: &Token, text: &[u8]) -> Result<(), Located> {
         self.scratch.clear();
         let ctx = EncodeContext {
             origin_wire: self.origin_wire.as_deref(),
         };
-        rdata::encode_name(token, text, &ctx, &mut self.scratch)?;
+        rdata::encode_name(token, text, &ctx, &mut self.scratch)
+    }
+
+    /// Parses a name token relative to the current origin.
+    fn name(&mut self, token: &Token, text: &[u8]) -> Result<Name, Located> {
+        self.name_wire(token, text)?;
         text::name_from_wire(&self.scratch).map_err(|reason| Located {
             line: token.line,
             column: token.column,
@@ -219,28 +232,26 @@ impl State {
         }
     }
 
-    /// Reads a resource record: owner, TTL, class, type and RDATA.
-    fn record(&mut self, scanner: &Scanner) -> Result<Record, Located> {
+    /// Reads a resource record (owner, TTL, class, type and RDATA) into `out`.
+    fn record(&mut self, scanner: &Scanner, out: &mut WireBatch) -> Result<(), Located> {
         let tokens = scanner.tokens();
         let mut cursor = Cursor::new(scanner, tokens);
-        let owner = if scanner.blank_start() {
-            let (line, column) = tokens.first().map(|t| (t.line, t.column)).unwrap_or((0, 0));
-            let no_owner = || Located {
-                line,
-                column,
-                kind: ErrorKind::NoOwner,
-            };
-            let wire = self.last_owner.as_deref().ok_or_else(no_owner)?;
-            text::name_from_wire(wire).map_err(|_| no_owner())?
+        if scanner.blank_start() {
+            if self.last_owner.is_none() {
+                let (line, column) = tokens.first().map(|t| (t.line, t.column)).unwrap_or((0, 0));
+                return Err(Located {
+                    line,
+                    column,
+                    kind: ErrorKind::NoOwner,
+                });
+            }
         } else {
             let (token, text) = cursor.take(Expected::Name)?;
-            let owner = self.name(&token, text)?;
-            // `name` left the owner's wire form in the scratch buffer.
+            self.name_wire(&token, text)?;
             let last = self.last_owner.get_or_insert_with(Vec::new);
             last.clear();
             last.extend_from_slice(&self.scratch);
-            owner
-        };
+        }
 
         // [TTL] [class] type, with TTL and class in either order (RFC 1035 section 5.1).
         let mut ttl = None;
@@ -275,68 +286,68 @@ impl State {
             });
         }
 
-        let data = self.rdata(rtype, &mut cursor, &type_token)?;
+        self.rdata(rtype, &mut cursor, &type_token)?;
 
         let ttl = match ttl.or(self.ttl_directive).or(self.last_ttl) {
             Some(ttl) => ttl,
-            None => match &data {
-                // RFC 1035 files predating $TTL: the SOA's MINIMUM is the zone default (BIND).
-                RData::SOA(soa) => soa.minimum,
-                _ => {
-                    return Err(Located {
-                        line: type_token.line,
-                        column: type_token.column,
-                        kind: ErrorKind::NoTtl,
-                    });
-                }
-            },
+            // RFC 1035 files predating $TTL: the SOA's MINIMUM (its last four octets, the
+            // RDATA was checked to decode) is the zone default, as in BIND.
+            None if rtype == RecordType::SOA && self.scratch.len() >= 4 => {
+                let m = &self.scratch[self.scratch.len() - 4..];
+                u32::from_be_bytes([m[0], m[1], m[2], m[3]])
+            }
+            None => {
+                return Err(Located {
+                    line: type_token.line,
+                    column: type_token.column,
+                    kind: ErrorKind::NoTtl,
+                });
+            }
         };
         let class = class.unwrap_or(self.last_class);
         self.last_ttl = Some(ttl);
         self.last_class = class;
-        let mut record = Record::from_rdata(owner, ttl, data);
-        record.dns_class = class;
-        Ok(record)
+        let owner = self.last_owner.as_deref().unwrap_or_default();
+        out.push_parts(owner, rtype, class, ttl, &self.scratch);
+        Ok(())
     }
 
-    /// Reads the RDATA of `rtype` from the rest of the entry.
+    /// Encodes the RDATA of `rtype` from the rest of the entry into the scratch buffer.
     fn rdata(
         &mut self,
         rtype: RecordType,
         cursor: &mut Cursor<'_>,
         type_token: &Token,
-    ) -> Result<RData, Located> {
+    ) -> Result<(), Located> {
         let generic = matches!(cursor.peek(), Some((t, b"\\#")) if !t.quoted);
         self.scratch.clear();
         if generic {
             cursor.take(Expected::GenericRdata)?;
             rdata::encode_generic(cursor, &mut self.scratch)?;
         } else {
-            // Fast paths: the types that make up nearly all of an RPZ zone, built directly.
+            // Fast paths: the types that make up nearly all of an RPZ zone, whose wire form
+            // is valid by construction (no decoding to check it).
             match rtype {
                 RecordType::A => {
                     let (token, text) = cursor.take(Expected::Ipv4)?;
                     let addr = rdata::parse_ipv4(text)
                         .ok_or_else(|| unexpected(&token, text, Expected::Ipv4))?;
                     cursor.finish()?;
-                    return Ok(RData::A(A(addr)));
+                    self.scratch.extend_from_slice(&addr.octets());
+                    return Ok(());
                 }
                 RecordType::AAAA => {
                     let (token, text) = cursor.take(Expected::Ipv6)?;
                     let addr = rdata::parse_ipv6(text)
                         .ok_or_else(|| unexpected(&token, text, Expected::Ipv6))?;
                     cursor.finish()?;
-                    return Ok(RData::AAAA(AAAA(addr)));
+                    self.scratch.extend_from_slice(&addr.octets());
+                    return Ok(());
                 }
                 RecordType::CNAME | RecordType::NS | RecordType::PTR => {
                     let (token, text) = cursor.take(Expected::Name)?;
-                    let name = self.name(&token, text)?;
-                    cursor.finish()?;
-                    return Ok(match rtype {
-                        RecordType::CNAME => RData::CNAME(CNAME(name)),
-                        RecordType::NS => RData::NS(NS(name)),
-                        _ => RData::PTR(PTR(name)),
-                    });
+                    self.name_wire(&token, text)?;
+                    return cursor.finish();
                 }
                 _ => {}
             }
@@ -351,10 +362,13 @@ impl State {
             };
             rdata::encode(fields, cursor, &ctx, &mut self.scratch)?;
         }
-        rdata::decode(rtype, &self.scratch).map_err(|kind| Located {
-            line: type_token.line,
-            column: type_token.column,
-            kind,
-        })
+        // Checked here so that bad data is reported with its position, whatever the caller.
+        rdata::decode(rtype, &self.scratch)
+            .map(drop)
+            .map_err(|kind| Located {
+                line: type_token.line,
+                column: type_token.column,
+                kind,
+            })
     }
 }

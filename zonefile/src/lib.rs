@@ -24,6 +24,8 @@
 //!   from the wire form, so records are the same values a transfer would produce.
 //! - [`reader`] does the I/O: [`ZoneReader`] streams records from a `BufRead` or a file with
 //!   bounded memory, follows `$INCLUDE` within the zone's folder and expands `$GENERATE`.
+//! - [`wire`]: the same records in wire form ([`WireBatch`]), for bulk consumers that
+//!   need no hickory records (the RPZ compiler).
 //! - [`writer`] writes records back as text.
 //! - [`error`] and [`options`]: the typed [`Error`] with `file:line:column`, and
 //!   [`ParseOptions`] with the limits.
@@ -50,6 +52,7 @@ pub mod reader;
 mod scanner;
 mod svcb;
 mod text;
+pub mod wire;
 pub mod writer;
 
 use std::path::Path;
@@ -59,6 +62,7 @@ use hickory_proto::rr::Record;
 pub use error::{Error, ErrorKind, Expected, Found, NameError, Position};
 pub use options::ParseOptions;
 pub use reader::ZoneReader;
+pub use wire::{WireBatch, WireRecord};
 pub use writer::{write_record, Writer};
 
 /// Parses zone text held in memory, failing at the first error. Meant for tests and small

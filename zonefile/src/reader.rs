@@ -7,7 +7,8 @@
 //!                      $GENERATE expands lazily ◀───────────────┘
 //! ```
 //!
-//! [`ZoneReader`] is an iterator of `Result<Record, Error>`. A record error (bad syntax in one
+//! [`ZoneReader`] is an iterator of `Result<Record, Error>`; [`ZoneReader::read_into`] is the
+//! same stream in wire form, for bulk consumers (see [`crate::wire`]). A record error (bad syntax in one
 //! entry) is yielded and reading goes on with the next entry; a fatal error
 //! ([`Error::is_fatal`]) is yielded and then the iterator ends. So one iterator serves both
 //! kinds of caller:
@@ -53,6 +54,8 @@ use crate::error::{Error, ErrorKind, Expected, Found, Located, Position};
 use crate::generate::Generate;
 use crate::options::ParseOptions;
 use crate::scanner::{Scanner, Status};
+use crate::wire::WireBatch;
+use crate::{rdata, text};
 
 /// One open input: the top-level file or an `$INCLUDE`d one.
 struct Source<'a> {
@@ -96,6 +99,8 @@ pub struct ZoneReader<'a> {
     last_line: u64,
     /// Set after a fatal error or the end of input.
     done: bool,
+    /// The one-record batch behind the `Record` iterator.
+    one: WireBatch,
 }
 
 impl std::fmt::Debug for ZoneReader<'_> {
@@ -165,6 +170,7 @@ impl<'a> ZoneReader<'a> {
             bytes: 0,
             last_line: 0,
             done: false,
+            one: WireBatch::with_capacity(1),
         }
     }
 
@@ -199,15 +205,17 @@ impl<'a> ZoneReader<'a> {
     }
 
     /// Ends iteration with `error`.
-    fn fatal(&mut self, error: Error) -> Option<Result<Record, Error>> {
+    fn fatal(&mut self, error: Error) -> Option<Result<(), Error>> {
         self.done = true;
         Some(Err(error))
     }
 
-    /// Counts a record against `max_records` and returns it; past the limit, a fatal error.
-    fn emit(&mut self, record: Record, line: u64) -> Result<Record, Error> {
+    /// Counts the record just added to `out` against `max_records`; past the limit, it is
+    /// taken back and the error is fatal.
+    fn emit(&mut self, out: &mut WireBatch, line: u64) -> Result<(), Error> {
         if let Some(limit) = self.options.max_records {
             if self.records >= limit {
+                out.pop();
                 self.done = true;
                 let kind = ErrorKind::TooManyRecords { limit };
                 return Err(self.error(Located {
@@ -219,7 +227,7 @@ impl<'a> ZoneReader<'a> {
         }
         self.records += 1;
         self.last_line = line;
-        Ok(record)
+        Ok(())
     }
 
     /// Reads one physical line into the scanner. `Ok(None)` at the end of the current source.
@@ -351,8 +359,8 @@ impl<'a> ZoneReader<'a> {
         Ok(())
     }
 
-    /// Produces the next generated record or error, if a `$GENERATE` is active.
-    fn next_generated(&mut self) -> Option<Result<Record, Error>> {
+    /// Produces the next generated record (into `out`) or error, if a `$GENERATE` is active.
+    fn next_generated(&mut self, out: &mut WireBatch) -> Option<Result<(), Error>> {
         let generate = self.generate.as_mut()?;
         let line = generate.line();
         let Some(expanded) = generate.next_line(&mut self.generated) else {
@@ -372,14 +380,14 @@ impl<'a> ZoneReader<'a> {
             },
         };
         let outcome = match self.scanner.feed(&self.generated, line) {
-            Ok(Status::Complete) => self.state.build(&self.scanner),
+            Ok(Status::Complete) => self.state.build(&self.scanner, out),
             // The template expanded to nothing or to an open parenthesis.
             Ok(_) => Err(not_a_record(&self.generated)),
             Err(located) => Err(located),
         };
         self.scanner.reset();
         Some(match outcome {
-            Ok(Outcome::Record(record)) => self.emit(record, line),
+            Ok(Outcome::Record) => self.emit(out, line),
             Ok(_) => Err(self.error(not_a_record(&self.generated))),
             Err(located) => Err(self.error(located)),
         })
@@ -399,15 +407,17 @@ fn path_from_bytes(bytes: &[u8]) -> PathBuf {
     }
 }
 
-impl Iterator for ZoneReader<'_> {
-    type Item = Result<Record, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl ZoneReader<'_> {
+    /// Reads the next record in wire form and appends it to `out`: the same stream, errors
+    /// and limits as the `Record` iterator, without building hickory records. `Some(Ok(()))`
+    /// when a record was added, `Some(Err(_))` for an error (after a fatal one, `None`
+    /// follows), `None` at the end.
+    pub fn read_into(&mut self, out: &mut WireBatch) -> Option<Result<(), Error>> {
         loop {
             if self.done {
                 return None;
             }
-            if let Some(item) = self.next_generated() {
+            if let Some(item) = self.next_generated(out) {
                 return Some(item);
             }
             let status = match self.read_line() {
@@ -440,8 +450,8 @@ impl Iterator for ZoneReader<'_> {
                 continue;
             }
             let line = self.scanner.tokens().first().map_or(0, |t| t.line);
-            match self.state.build(&self.scanner) {
-                Ok(Outcome::Record(record)) => return Some(self.emit(record, line)),
+            match self.state.build(&self.scanner, out) {
+                Ok(Outcome::Record) => return Some(self.emit(out, line)),
                 Ok(Outcome::Applied) => continue,
                 Ok(Outcome::Directive(Directive::Generate(generate))) => {
                     self.generate = Some(generate);
@@ -461,5 +471,47 @@ impl Iterator for ZoneReader<'_> {
                 Err(located) => return Some(Err(self.error(located))),
             }
         }
+    }
+}
+
+impl Iterator for ZoneReader<'_> {
+    type Item = Result<Record, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut one = std::mem::take(&mut self.one);
+        one.clear();
+        let item = self
+            .read_into(&mut one)
+            .map(|r| r.and_then(|()| self.to_record(&one)));
+        self.one = one;
+        item
+    }
+}
+
+impl ZoneReader<'_> {
+    /// The hickory record of the one record in `one`. The builder checked both parts, so
+    /// the errors here are for completeness.
+    fn to_record(&self, one: &WireBatch) -> Result<Record, Error> {
+        let line = self.last_line;
+        let at = |kind| {
+            self.error(Located {
+                line,
+                column: 1,
+                kind,
+            })
+        };
+        let Some(w) = one.get(0) else {
+            return Err(at(ErrorKind::NoOwner));
+        };
+        let owner = text::name_from_wire(w.owner).map_err(|reason| {
+            at(ErrorKind::BadName {
+                found: Found::token(b"@"),
+                reason,
+            })
+        })?;
+        let data = rdata::decode(w.rtype, w.rdata).map_err(at)?;
+        let mut record = Record::from_rdata(owner, w.ttl, data);
+        record.dns_class = w.class;
+        Ok(record)
     }
 }

@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use hickory_proto::rr::Name;
+use hickory_proto::rr::{Name, Record};
 
-use sekisho_zonefile::{write_record, ErrorKind, ParseOptions, Writer, ZoneReader};
+use sekisho_zonefile::{write_record, ErrorKind, ParseOptions, WireBatch, Writer, ZoneReader};
 
 /// The cases: zone files (relative to `testdata/zones`) with a `.expected` file beside them,
 /// and the origin to load them with (RPZ feeds carry no `$ORIGIN`: the zone name is given).
@@ -36,6 +36,11 @@ fn zones_dir() -> PathBuf {
 
 /// Reads `zone` leniently and renders every item as the `.expected` format.
 fn render(zone: &Path, options: ParseOptions) -> String {
+    render_items(zone, options, false)
+}
+
+/// [`render`], reading through [`ZoneReader::read_into`] (wire form) when `wire` is set.
+fn render_items(zone: &Path, options: ParseOptions, wire: bool) -> String {
     let dir = zones_dir();
     let canonical = dir.canonicalize().expect("fixture folder");
     let prefixes = [
@@ -47,7 +52,21 @@ fn render(zone: &Path, options: ParseOptions) -> String {
         Ok(reader) => reader,
         Err(err) => panic!("cannot open {}: {err}", zone.display()),
     };
-    for item in reader {
+    let items: Vec<Result<Record, sekisho_zonefile::Error>> = if wire {
+        let mut reader = reader;
+        let mut batch = WireBatch::default();
+        let mut items = Vec::new();
+        while let Some(item) = reader.read_into(&mut batch) {
+            items.push(item.map(|()| {
+                let last = batch.get(batch.len() - 1).expect("the record just read");
+                last.to_record().expect("wire records convert")
+            }));
+        }
+        items
+    } else {
+        reader.collect()
+    };
+    for item in items {
         match item {
             Ok(record) => write_record(&mut out, &record).expect("writes"),
             Err(err) => {
@@ -81,6 +100,18 @@ fn every_fixture_zone_reads_as_expected() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_wire_stream_carries_the_same_records_and_errors() {
+    let dir = zones_dir();
+    for (case, origin) in CASES {
+        let zone = dir.join(format!("{case}.zone"));
+        let records = render_items(&zone, options(*origin), false);
+        let wire = render_items(&zone, options(*origin), true);
+        assert!(records.contains("\tIN\t"), "{case}: no record read");
+        assert_eq!(wire, records, "{case}");
+    }
 }
 
 #[test]
