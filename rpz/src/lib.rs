@@ -17,6 +17,7 @@
 //!
 //! Modules, by pipeline stage:
 //! - `zone`: compiling one zone (triggers, actions, warnings) and incremental deltas;
+//! - `wire`: the same compile from records in wire form, for big zone files;
 //! - `names`, `iptrie`: the index (flat name hash table, prefix trie);
 //! - `encoding`: IP trigger owner names;
 //! - `set`: the policy set and precedence;
@@ -64,6 +65,7 @@ mod rewrite;
 mod rule;
 mod set;
 mod settings;
+mod wire;
 mod zone;
 
 pub use encoding::{IpPrefix, IpTriggerError};
@@ -74,4 +76,5 @@ pub use set::{
     ResponseFacts, SetOptions, Verdict,
 };
 pub use settings::{PolicyOverride, ZoneSettings, DEFAULT_MAX_POLICY_TTL, DEFAULT_MIN_NS_DOTS};
+pub use wire::WireCompiler;
 pub use zone::{Rule, RuleCounts, ZoneRules};

@@ -239,4 +239,7 @@ pub enum WarningReason {
     /// The record data could not be stored (it does not encode to wire form).
     #[error("record data does not encode")]
     BadRdata,
+    /// The owner given in wire form is not a valid name (the warning names the zone).
+    #[error("owner name is not valid wire form")]
+    BadOwner,
 }

@@ -78,7 +78,7 @@ struct IpRule {
 
 /// Which name table a name rule lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum NameKind {
+pub(crate) enum NameKind {
     /// QNAME rules (keys are the trigger names).
     Qname,
     /// NSDNAME rules (keys are the NS names, without `rpz-nsdname`).
@@ -87,7 +87,7 @@ enum NameKind {
 
 /// Which trie an IP rule lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum IpKind {
+pub(crate) enum IpKind {
     /// `rpz-client-ip`.
     Client,
     /// `rpz-ip`.
@@ -423,7 +423,7 @@ impl ZoneRules {
                             KeyShape::Exact
                         },
                     };
-                    visit(*layer, kind, RuleRef::Name { kind: nk, m });
+                    visit(layer, kind, RuleRef::Name { kind: nk, m });
                 }
             }
             for (i, rule) in layer.ip_rules.iter().enumerate() {
@@ -449,7 +449,7 @@ impl ZoneRules {
                     IpKind::Response => TriggerKind::ResponseIp,
                     IpKind::Ns => TriggerKind::NsIp,
                 };
-                visit(*layer, kind, RuleRef::Ip(i as u32));
+                visit(layer, kind, RuleRef::Ip(i as u32));
             }
         }
     }
@@ -1019,7 +1019,7 @@ fn ip_kind_of(owner: &Name, apex_labels: usize) -> IpKind {
 }
 
 /// What an owner name (relative labels) triggers on.
-enum Target<'a> {
+pub(crate) enum Target<'a> {
     /// A QNAME or NSDNAME key (relative labels, wildcard `*` first if any).
     Name(NameKind, &'a [&'a [u8]]),
     /// An IP trigger: trie and the labels in front of the `rpz-*` label.
@@ -1028,7 +1028,7 @@ enum Target<'a> {
 
 /// Classifies relative owner labels by their last label (`rpz-ip`, …); `None` for the apex
 /// or an empty NSDNAME.
-fn classify<'a>(rel: &'a [&'a [u8]]) -> Option<Target<'a>> {
+pub(crate) fn classify<'a>(rel: &'a [&'a [u8]]) -> Option<Target<'a>> {
     let (last, front) = rel.split_last()?;
     let is = |s: &[u8]| last.eq_ignore_ascii_case(s);
     if is(RPZ_CLIENT_IP) {
@@ -1149,7 +1149,7 @@ fn decode_local(arena: &[u8], off: usize) -> Vec<(u32, RData)> {
 }
 
 /// Wire-encodes RDATA without name compression.
-fn rdata_to_wire(data: &RData) -> Option<Vec<u8>> {
+pub(crate) fn rdata_to_wire(data: &RData) -> Option<Vec<u8>> {
     let mut buf = Vec::new();
     let mut enc = BinEncoder::new(&mut buf);
     enc.set_name_encoding(NameEncoding::Uncompressed);
@@ -1158,7 +1158,7 @@ fn rdata_to_wire(data: &RData) -> Option<Vec<u8>> {
 }
 
 /// Decodes RDATA of type `t` from wire bytes.
-fn rdata_from_wire(t: RecordType, bytes: &[u8]) -> Option<RData> {
+pub(crate) fn rdata_from_wire(t: RecordType, bytes: &[u8]) -> Option<RData> {
     let mut dec = BinDecoder::new(bytes);
     let data = RData::read(&mut dec, t, Restrict::new(bytes.len() as u16)).ok()?;
     Some(data)
@@ -1175,7 +1175,7 @@ fn never_policy_data(t: RecordType) -> bool {
 }
 
 /// Compiles owners into an [`Index`].
-struct Builder {
+pub(crate) struct Builder {
     /// The zone apex.
     apex: Name,
     /// Number of labels of the apex.
@@ -1194,7 +1194,7 @@ struct Builder {
 
 impl Builder {
     /// A builder for a zone of about `n` records.
-    fn new(settings: &ZoneSettings, n: usize) -> Self {
+    pub(crate) fn new(settings: &ZoneSettings, n: usize) -> Self {
         let apex = settings.name.clone();
         let apex_labels = apex.iter().len();
         let index = Index {
@@ -1224,8 +1224,33 @@ impl Builder {
         }
     }
 
+    /// Records a warning about a record that never became a hickory record.
+    pub(crate) fn warn_raw(&mut self, owner: Name, rtype: RecordType, reason: WarningReason) {
+        self.warnings.push(Warning {
+            owner,
+            rtype,
+            reason,
+        });
+    }
+
+    /// Adds a compiled name rule in a full compile (duplicates merge in `finish`).
+    pub(crate) fn push_name_rule(
+        &mut self,
+        kind: NameKind,
+        labels: &[&[u8]],
+        ttl: u32,
+        value: u32,
+    ) {
+        debug_assert!(!self.overlay);
+        let table = match kind {
+            NameKind::Qname => &mut self.index.qname,
+            NameKind::NsDname => &mut self.index.nsdname,
+        };
+        table.push(labels, ttl, value);
+    }
+
     /// Compiles all records of one owner (`recs` non-empty, same owner name).
-    fn add_owner(&mut self, recs: &[Record]) {
+    pub(crate) fn add_owner(&mut self, recs: &[Record]) {
         let owner = &recs[0].name;
         let clean = recs.iter().all(|r| {
             r.dns_class == DNSClass::IN
@@ -1339,15 +1364,15 @@ impl Builder {
         let Some((value, ttl)) = self.encode_action(owner, data) else {
             return;
         };
+        if !self.overlay {
+            // Full compile: duplicates are merged when the keys are placed (`finish`).
+            self.push_name_rule(kind, labels, ttl, value);
+            return;
+        }
         let table = match kind {
             NameKind::Qname => &mut self.index.qname,
             NameKind::NsDname => &mut self.index.nsdname,
         };
-        if !self.overlay {
-            // Full compile: duplicates are merged when the keys are placed (`finish`).
-            table.push(labels, ttl, value);
-            return;
-        }
         if let Inserted::Existing {
             slot,
             key,
@@ -1520,11 +1545,7 @@ impl Builder {
             if let Some(v) = special_cname(owner, target, self.apex_labels) {
                 return Some((v, ttl));
             }
-            if target
-                .iter()
-                .next_back()
-                .is_some_and(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"rpz-"))
-            {
+            if is_rpz_namespace(target.iter().next_back()) {
                 self.warn(chosen, WarningReason::UnknownRpzTarget, true);
                 return None;
             }
@@ -1546,6 +1567,15 @@ impl Builder {
                 None => self.warn(r, WarningReason::BadRdata, false),
             }
         }
+        self.store_encoded(enc)
+    }
+
+    /// Stores local data already in wire form (type, TTL, RDATA that decodes as its type
+    /// and encodes back to the same bytes): sorted, duplicates removed. `None` if empty.
+    pub(crate) fn store_encoded(
+        &mut self,
+        mut enc: Vec<(RecordType, u32, Vec<u8>)>,
+    ) -> Option<u32> {
         if enc.is_empty() {
             return None;
         }
@@ -1556,7 +1586,7 @@ impl Builder {
     }
 
     /// Finishes the index and the zone.
-    fn finish(mut self, settings: ZoneSettings) -> (ZoneRules, Vec<Warning>) {
+    pub(crate) fn finish(mut self, settings: ZoneSettings) -> (ZoneRules, Vec<Warning>) {
         for kind in [NameKind::Qname, NameKind::NsDname] {
             let slot = match kind {
                 NameKind::Qname => &mut self.index.qname,
@@ -1598,26 +1628,52 @@ impl Builder {
 /// The old PASSTHRU form is a CNAME to the trigger name: BIND 9.18 compares the target with
 /// the owner without the policy zone apex (`ok.example CNAME ok.example.`); a CNAME to the
 /// full owner name is accepted too (the draft's wording).
-fn special_cname(owner: &Name, target: &Name, apex_labels: usize) -> Option<u32> {
-    let mut labels = target.iter();
+///
+/// Names are given as their labels (leftmost first, root excluded), so that hickory names
+/// and wire-form names share this one definition.
+pub(crate) fn special_target<'a, O, T>(
+    owner: impl Fn() -> O,
+    target: impl Fn() -> T,
+    apex_labels: usize,
+) -> Option<u32>
+where
+    O: ExactSizeIterator<Item = &'a [u8]>,
+    T: ExactSizeIterator<Item = &'a [u8]>,
+{
+    let mut labels = target();
     match (labels.next(), labels.next()) {
         (None, _) => Some(V_NXDOMAIN),
         (Some(l), None) if l == b"*" => Some(V_NODATA),
         (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-passthru") => Some(V_PASSTHRU),
         (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-drop") => Some(V_DROP),
         (Some(l), None) if l.eq_ignore_ascii_case(b"rpz-tcp-only") => Some(V_TCP_ONLY),
-        _ if target == owner || is_trigger_name(owner, target, apex_labels) => Some(V_PASSTHRU),
+        _ if labels_equal(owner(), target(), 0) || labels_equal(owner(), target(), apex_labels) => {
+            Some(V_PASSTHRU)
+        }
         _ => None,
     }
 }
 
-/// Whether `target` is `owner` without its last `apex_labels` labels (compared ignoring case).
-fn is_trigger_name(owner: &Name, target: &Name, apex_labels: usize) -> bool {
-    let n = owner.iter().len();
-    n > apex_labels
-        && target.iter().len() == n - apex_labels
-        && owner
-            .iter()
-            .zip(target.iter())
-            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+/// [`special_target`] for hickory names.
+fn special_cname(owner: &Name, target: &Name, apex_labels: usize) -> Option<u32> {
+    special_target(|| owner.iter(), || target.iter(), apex_labels)
+}
+
+/// Whether `target` is `owner` without its last `drop_last` labels (compared ignoring
+/// case); with `drop_last` 0, whether the two names are equal.
+fn labels_equal<'a>(
+    owner: impl ExactSizeIterator<Item = &'a [u8]>,
+    target: impl ExactSizeIterator<Item = &'a [u8]>,
+    drop_last: usize,
+) -> bool {
+    let n = owner.len();
+    (drop_last == 0 || n > drop_last)
+        && target.len() == n - drop_last
+        && owner.zip(target).all(|(a, b)| a.eq_ignore_ascii_case(b))
+}
+
+/// Whether a CNAME target's last label is in the `rpz-` namespace (an action this
+/// implementation does not know when it is not one of the special ones).
+pub(crate) fn is_rpz_namespace(last_label: Option<&[u8]>) -> bool {
+    last_label.is_some_and(|l| l.len() >= 4 && l[..4].eq_ignore_ascii_case(b"rpz-"))
 }
