@@ -354,10 +354,14 @@ impl NameTable {
     /// [`NameTable::place_pending`], in home-slot order (a sequential pass over the slot
     /// array instead of one cache miss per key), where duplicates are found and merged.
     pub(crate) fn push(&mut self, labels: &[&[u8]], ttl: u32, value: u32) {
-        let f = finish(hash_labels(labels));
         let off = self.append_key(labels, ttl);
+        // One pass of suffix hashes serves the key (the whole name) and its ancestors.
+        let mut hashes = std::mem::take(&mut self.suffix_hashes);
+        suffix_hashes_into(labels, &mut hashes);
+        let f = finish(hashes[0]);
         self.pending.push(Pending { f, off, value });
-        self.add_ancestors_of(labels, off, 1);
+        self.count_ancestors(labels, &hashes, off, 1);
+        self.suffix_hashes = hashes;
     }
 
     /// Places the pushed keys. For a key pushed twice (compared ignoring case) `merge(key
@@ -803,6 +807,12 @@ impl NameTable {
         }
         let mut hashes = std::mem::take(&mut self.suffix_hashes);
         suffix_hashes_into(labels, &mut hashes);
+        self.count_ancestors(labels, &hashes, off, d);
+        self.suffix_hashes = hashes;
+    }
+
+    /// [`Self::add_ancestors_of`] with the suffix hashes of `labels` already computed.
+    fn count_ancestors(&mut self, labels: &[&[u8]], hashes: &[u64], off: u32, d: i32) {
         let wire_len: usize = labels.iter().map(|l| 1 + l.len()).sum();
         let mut pos = 0usize;
         for k in 1..labels.len() {
@@ -811,7 +821,6 @@ impl NameTable {
             let len = (wire_len - pos) as u32;
             self.ent_add(finish(hashes[k]), start, len, labels.len() - k, d);
         }
-        self.suffix_hashes = hashes;
     }
 
     /// Replaces the value in `slot` (from [`Inserted::Existing`], before any further insert).

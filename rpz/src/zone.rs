@@ -1605,7 +1605,17 @@ impl Builder {
         self.index.nsdname.finish_build();
         self.index.ip_rules.shrink_to_fit();
         self.index.local.shrink_to_fit();
-        let _ = self.overlay;
+        // A full compile holds no tombstones, so every key and prefix is one live rule
+        // (merged duplicates were placed once); an overlay being built may hold
+        // tombstones, and is small: its entries are visited.
+        let counts = RuleCounts {
+            qname: self.index.qname.len(),
+            client_ip: self.index.client_ip.len(),
+            response_ip: self.index.ip.len(),
+            nsdname: self.index.nsdname.len(),
+            nsip: self.index.nsip.len(),
+        };
+        let overlay = self.overlay;
         let mut zone = ZoneRules {
             settings,
             apex_labels: self.apex_labels,
@@ -1613,12 +1623,14 @@ impl Builder {
             base: Arc::new(self.index),
             overlay: None,
             skipped: Arc::new(self.skipped),
-            base_counts: RuleCounts::default(),
-            counts: RuleCounts::default(),
+            base_counts: counts,
+            counts,
         };
-        // One walk of the fresh index (no overlay, so no shadowing lookups).
-        zone.counts = zone.walk_counts();
-        zone.base_counts = zone.counts;
+        if overlay {
+            zone.counts = zone.walk_counts();
+            zone.base_counts = zone.counts;
+        }
+        debug_assert_eq!(zone.counts, zone.walk_counts());
         (zone, self.warnings)
     }
 }

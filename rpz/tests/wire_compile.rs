@@ -142,6 +142,18 @@ fn rdata_wire(d: &RData) -> Vec<u8> {
 fn observe(z: &ZoneRules, w: &[Warning]) -> (Vec<String>, Vec<Warning>, String, usize) {
     let mut rules: Vec<String> = z.rules().iter().map(|r| format!("{r:?}")).collect();
     rules.sort();
+    // The kept counts agree with the rules actually listed.
+    let mut listed = RuleCounts::default();
+    for r in z.rules() {
+        *match r.kind {
+            TriggerKind::Qname => &mut listed.qname,
+            TriggerKind::ClientIp => &mut listed.client_ip,
+            TriggerKind::ResponseIp => &mut listed.response_ip,
+            TriggerKind::NsDname => &mut listed.nsdname,
+            TriggerKind::NsIp => &mut listed.nsip,
+        } += 1;
+    }
+    assert_eq!(z.counts(), listed);
     let meta = format!("{:?} {:?} {:?}", z.counts(), z.serial(), z.soa());
     (rules, w.to_vec(), meta, z.heap_bytes())
 }
