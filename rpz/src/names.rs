@@ -92,6 +92,24 @@ pub(crate) fn hash_labels(labels: &[&[u8]]) -> u64 {
     labels.iter().rev().fold(SEED, |h, l| hash_label(h, l))
 }
 
+/// [`hash_labels`] of wire labels (no root label), without collecting them on the heap:
+/// rehashing a table of a million keys would otherwise allocate a million vectors.
+fn hash_wire(wire: &[u8]) -> u64 {
+    let mut inline: [&[u8]; INLINE_HASHES] = [&[]; INLINE_HASHES];
+    let mut n = 0;
+    let mut rest = wire;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        if n == inline.len() {
+            return hash_labels(&wire_labels(wire));
+        }
+        inline[n] = &tail[..len];
+        n += 1;
+        rest = &tail[len..];
+    }
+    hash_labels(&inline[..n])
+}
+
 /// Inline room for suffix hashes; longer names spill to the heap.
 const INLINE_HASHES: usize = 17;
 
@@ -621,7 +639,7 @@ impl NameTable {
         let old = std::mem::replace(&mut self.ents, vec![EMPTY_ENT; slots_for(n)]);
         let m = self.ents.len();
         for e in old.into_iter().filter(|e| e.start != EMPTY) {
-            let f = finish(hash_labels(&wire_labels(self.ent_bytes(e))));
+            let f = finish(hash_wire(self.ent_bytes(e)));
             let mut k = home(f, m);
             while self.ents[k].start != EMPTY {
                 k += 1;
@@ -856,8 +874,7 @@ impl NameTable {
     fn resize(&mut self, n: usize) {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; n.max(8)]);
         for s in old.into_iter().filter(|s| s.name != EMPTY) {
-            let labels = wire_labels(self.key_bytes(s.name));
-            let f = finish(hash_labels(&labels));
+            let f = finish(hash_wire(self.key_bytes(s.name)));
             self.place(f, s.name, s.value);
         }
     }
@@ -950,6 +967,16 @@ mod tests {
 
     fn name(s: &str) -> Name {
         Name::from_ascii(s).expect("test name")
+    }
+
+    #[test]
+    fn wire_hash_equals_the_label_hash_for_short_and_long_names() {
+        for n in [1usize, 2, 5, INLINE_HASHES, INLINE_HASHES + 1, 40] {
+            let labels: Vec<Vec<u8>> = (0..n).map(|i| format!("L{i}x").into_bytes()).collect();
+            let refs: Vec<&[u8]> = labels.iter().map(Vec::as_slice).collect();
+            assert_eq!(hash_wire(&wire_of(&refs)), hash_labels(&refs), "{n} labels");
+        }
+        assert_ne!(hash_wire(b"\x01a\x01b"), hash_wire(b"\x01b\x01a"));
     }
 
     #[test]

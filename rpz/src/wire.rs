@@ -40,6 +40,9 @@ struct Pending {
     /// Span of the RDATA in the group's byte buffer.
     start: u32,
     end: u32,
+    /// Span of this record's owner in the group's spelling buffer, when it is spelled in
+    /// other case than the group's owner (kept so that records keep their own names).
+    spelling: Option<(u32, u32)>,
 }
 
 /// Compiles one policy zone from records in wire form; see the [module docs](self).
@@ -57,6 +60,8 @@ pub struct WireCompiler {
     group: Vec<Pending>,
     /// RDATA of the current group, back to back.
     rdata: Vec<u8>,
+    /// Owners of the current group spelled in other case than `owner`.
+    spellings: Vec<u8>,
 }
 
 impl std::fmt::Debug for WireCompiler {
@@ -82,6 +87,7 @@ impl WireCompiler {
             owner: Vec::with_capacity(256),
             group: Vec::with_capacity(8),
             rdata: Vec::with_capacity(512),
+            spellings: Vec::new(),
         }
     }
 
@@ -99,9 +105,14 @@ impl WireCompiler {
         if !self.group.is_empty() && !self.owner.eq_ignore_ascii_case(owner) {
             self.flush();
         }
+        let mut spelling = None;
         if self.group.is_empty() {
             self.owner.clear();
             self.owner.extend_from_slice(owner);
+        } else if self.owner != owner {
+            let at = self.spellings.len() as u32;
+            self.spellings.extend_from_slice(owner);
+            spelling = Some((at, self.spellings.len() as u32));
         }
         let start = self.rdata.len() as u32;
         self.rdata.extend_from_slice(rdata);
@@ -111,6 +122,7 @@ impl WireCompiler {
             ttl,
             start,
             end: self.rdata.len() as u32,
+            spelling,
         });
     }
 
@@ -127,6 +139,7 @@ impl WireCompiler {
         }
         self.group.clear();
         self.rdata.clear();
+        self.spellings.clear();
     }
 
     /// Compiles the group on the common path; `false` (nothing done) if it is not common.
@@ -212,15 +225,20 @@ impl WireCompiler {
         let mut records = Vec::with_capacity(self.group.len());
         for p in &self.group {
             let bytes = &self.rdata[p.start as usize..p.end as usize];
+            let name = match p.spelling {
+                Some((a, b)) => name_from_wire(&self.spellings[a as usize..b as usize])
+                    .unwrap_or_else(|()| owner.clone()),
+                None => owner.clone(),
+            };
             match rdata_from_wire(p.rtype, bytes) {
                 Some(data) => {
-                    let mut r = Record::from_rdata(owner.clone(), p.ttl, data);
+                    let mut r = Record::from_rdata(name, p.ttl, data);
                     r.dns_class = p.class;
                     records.push(r);
                 }
                 None => self
                     .builder
-                    .warn_raw(owner.clone(), p.rtype, WarningReason::BadRdata),
+                    .warn_raw(name, p.rtype, WarningReason::BadRdata),
             }
         }
         if !records.is_empty() {
