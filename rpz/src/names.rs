@@ -339,6 +339,16 @@ fn home(finished: u64, n: usize) -> usize {
     (((finished & 0xffff_ffff) * n as u64) >> 32) as usize
 }
 
+/// Home slot of an interior node among `n` slots, from its tag (the high half of the
+/// finished hash): the interior-node table can then be resized from the tags alone, with no
+/// key bytes read and no hash recomputed (a million nodes are rehashed several times while
+/// a big list loads). Equal tags still mean equal names but for a 2^-32 chance, which the
+/// byte comparison settles.
+#[inline]
+fn ent_home(tag: u32, n: usize) -> usize {
+    ((u64::from(tag) * n as u64) >> 32) as usize
+}
+
 impl NameTable {
     /// An empty table for a bulk build ([`NameTable::push`], then
     /// [`NameTable::place_pending`]) of about `n` keys of about `avg_len` wire bytes.
@@ -579,7 +589,7 @@ impl NameTable {
         let f = finish(probe.hash(i));
         let tag = (f >> 32) as u32;
         let n = self.ents.len();
-        let mut k = home(f, n);
+        let mut k = ent_home(tag, n);
         loop {
             let e = self.ents[k];
             if e.start == EMPTY {
@@ -608,7 +618,7 @@ impl NameTable {
         }
         let tag = (f >> 32) as u32;
         let n = self.ents.len();
-        let mut k = home(f, n);
+        let mut k = ent_home(tag, n);
         let want = start as usize..(start + len) as usize;
         loop {
             let e = self.ents[k];
@@ -639,8 +649,7 @@ impl NameTable {
         let old = std::mem::replace(&mut self.ents, vec![EMPTY_ENT; slots_for(n)]);
         let m = self.ents.len();
         for e in old.into_iter().filter(|e| e.start != EMPTY) {
-            let f = finish(hash_wire(self.ent_bytes(e)));
-            let mut k = home(f, m);
+            let mut k = ent_home(e.tag, m);
             while self.ents[k].start != EMPTY {
                 k += 1;
                 if k == m {
