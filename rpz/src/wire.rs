@@ -28,8 +28,9 @@ use crate::zone::{
     classify, is_rpz_namespace, rdata_from_wire, special_target, Builder, Target, ZoneRules,
 };
 
-/// Most labels an owner may have to take the common path (longer ones take the record path).
-const MAX_FAST_LABELS: usize = 32;
+/// Most labels an owner may have to take the common path (longer ones take the record
+/// path). Small, because the label array is set up for every owner.
+const MAX_FAST_LABELS: usize = 16;
 
 /// One record of the owner group being collected.
 #[derive(Debug, Clone, Copy)]
@@ -169,19 +170,18 @@ impl WireCompiler {
                 return false;
             }
             let rdata = &self.rdata[first.start as usize..first.end as usize];
-            let mut target: [&[u8]; MAX_FAST_LABELS] = [&[]; MAX_FAST_LABELS];
-            let Some(t) = split_labels(rdata, &mut target) else {
+            let Some(t) = count_labels(rdata) else {
                 return false;
             };
-            let special = special_target(
-                || owner[..n].iter().copied(),
-                || target[..t].iter().copied(),
-                apex_labels,
-            );
+            let target = || WireLabels {
+                rest: rdata,
+                left: t,
+            };
+            let special = special_target(|| owner[..n].iter().copied(), target, apex_labels);
             match special {
                 Some(v) => Some((v, first.ttl)),
                 // An unknown `rpz-` action is warned about on the record path.
-                None if is_rpz_namespace(t.checked_sub(1).map(|i| target[i])) => return false,
+                None if is_rpz_namespace(target().last()) => return false,
                 None => self
                     .builder
                     .store_encoded(vec![(RecordType::CNAME, first.ttl, rdata.to_vec())])
@@ -267,6 +267,51 @@ fn split_labels<'w>(wire: &'w [u8], out: &mut [&'w [u8]]) -> Option<usize> {
     }
 }
 
+/// Number of labels (root excluded) of an uncompressed wire name that is all of `wire`.
+fn count_labels(wire: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    let mut n = 0;
+    loop {
+        let len = usize::from(*wire.get(at)?);
+        if len == 0 {
+            return (at + 1 == wire.len()).then_some(n);
+        }
+        if len > 63 || at + 1 + len > wire.len() {
+            return None;
+        }
+        n += 1;
+        at += 1 + len;
+    }
+}
+
+/// The labels of a wire name checked by [`count_labels`], leftmost first.
+#[derive(Clone, Copy)]
+struct WireLabels<'w> {
+    rest: &'w [u8],
+    left: usize,
+}
+
+impl<'w> Iterator for WireLabels<'w> {
+    type Item = &'w [u8];
+
+    fn next(&mut self) -> Option<&'w [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        let (&len, tail) = self.rest.split_first()?;
+        let (label, rest) = tail.split_at_checked(usize::from(len))?;
+        self.rest = rest;
+        self.left -= 1;
+        Some(label)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for WireLabels<'_> {}
+
 /// A hickory name from uncompressed wire form (all of `wire`).
 fn name_from_wire(wire: &[u8]) -> Result<Name, ()> {
     use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -289,6 +334,22 @@ mod tests {
         assert_eq!(split_labels(b"\x03bad\x07example\x00", &mut out), Some(2));
         assert_eq!(out[..2], [&b"bad"[..], &b"example"[..]]);
         assert_eq!(split_labels(b"\x00", &mut out), Some(0));
+        assert_eq!(count_labels(b"\x03bad\x07example\x00"), Some(2));
+        let labels = WireLabels {
+            rest: b"\x03bad\x07example\x00",
+            left: 2,
+        };
+        assert_eq!(labels.len(), 2);
+        assert_eq!(labels.collect::<Vec<_>>(), [&b"bad"[..], &b"example"[..]]);
+        for bad in [
+            &b"\x03bad"[..],
+            b"\x03bad\x00\x00",
+            b"\xc0\x0c",
+            b"\x05ab\x00",
+            b"",
+        ] {
+            assert_eq!(count_labels(bad), None, "{bad:?}");
+        }
         assert_eq!(split_labels(b"\x03bad", &mut out), None, "no root label");
         assert_eq!(
             split_labels(b"\x03bad\x00\x00", &mut out),
