@@ -16,6 +16,7 @@ use sekisho_resolver::cache::{CacheLimits, PacketCache, Prepared};
 use sekisho_resolver::forward::ForwardTable;
 use sekisho_resolver::metrics::{Metrics, Proto};
 use sekisho_resolver::pipeline::{Pipeline, PipelineConfig, Step};
+use sekisho_rpz::{PolicySet, SetOptions, ZoneRules, ZoneSettings};
 
 /// A query for `name` with EDNS.
 fn query(name: &str) -> Vec<u8> {
@@ -44,7 +45,37 @@ fn answer(name: &str) -> Vec<u8> {
     m.to_vec().expect("encode")
 }
 
+/// A policy set with one zone of `n` QNAME rules that the benchmark's names never hit.
+fn policy(n: usize) -> Arc<arc_swap::ArcSwap<PolicySet>> {
+    let apex = Name::from_str("rpz.local.").expect("apex");
+    let zones = if n == 0 {
+        Vec::new()
+    } else {
+        let rules = (0..n).map(|i| {
+            Record::from_rdata(
+                Name::from_str(&format!("bad{i}.example{}.test.rpz.local.", i % 100))
+                    .expect("owner"),
+                300,
+                RData::CNAME(hickory_proto::rr::rdata::CNAME(Name::root())),
+            )
+        });
+        vec![Arc::new(
+            ZoneRules::compile(ZoneSettings::new(apex), rules).0,
+        )]
+    };
+    Arc::new(arc_swap::ArcSwap::from_pointee(PolicySet::new(
+        zones,
+        SetOptions::default(),
+    )))
+}
+
 fn bench(c: &mut Criterion) {
+    bench_with_rules(c, 0, "handle_fast_udp");
+    bench_with_rules(c, 1_000_000, "handle_fast_udp_1m_rules");
+}
+
+/// Cache hits through the whole fast path, with a policy zone of `rules` rules loaded.
+fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
     let limits = CacheLimits {
         max_entries: 100_000,
         min_ttl: 0,
@@ -58,10 +89,12 @@ fn bench(c: &mut Criterion) {
             allow_recursion: vec!["127.0.0.0/8".parse().expect("net")],
             edns_buffer_size: 1232,
             query_timeout: Duration::from_secs(4),
+            log_client_ip: sekisho_conf::ClientIpLog::default(),
         },
         PacketCache::new(limits),
         ForwardTable::default(),
         Arc::new(Metrics::new().expect("metrics")),
+        policy(rules),
     );
     let names: Vec<String> = (0..1000).map(|i| format!("host{i}.test.")).collect();
     let mut key = Vec::new();
@@ -81,7 +114,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("cache_hit");
     g.throughput(Throughput::Elements(1));
     let mut i = 0;
-    g.bench_function("handle_fast_udp", |b| {
+    g.bench_function(label, |b| {
         b.iter(|| {
             i = (i + 1) % queries.len();
             let step = pipeline.handle_fast(&queries[i], client, Proto::Udp, &mut out, &mut key);

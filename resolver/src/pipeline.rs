@@ -279,7 +279,7 @@ impl Pipeline {
             let Some(qname) = name_from_wire(&key[..query.qname_wire().len()]) else {
                 return Step::Resolve;
             };
-            let pq = policy_query(&query, ip, &qname);
+            let pq = policy_query(&query, ip, &qname, &key[..query.qname_wire().len()]);
             match policy.check_query(&pq) {
                 QueryFlow::Skip => {}
                 // A decision, a hit to log or a rewrite: the async path builds it.
@@ -325,7 +325,7 @@ impl Pipeline {
             name_from_wire(&lower_qname)
         };
         let flow = match &qname {
-            Some(n) => policy.check_query(&policy_query(&query, client, n)),
+            Some(n) => policy.check_query(&policy_query(&query, client, n, &lower_qname)),
             None => QueryFlow::Skip,
         };
         if let (QueryFlow::Break(decision), Some(n)) = (&flow, &qname) {
@@ -356,7 +356,7 @@ impl Pipeline {
                 None => None,
             };
             let decision = policy.check_response(
-                &policy_query(&query, client, n),
+                &policy_query(&query, client, n, &lower_qname),
                 facts.as_deref().unwrap_or(&empty),
             );
             let real = fetched
@@ -809,8 +809,14 @@ fn upstream_query(query: &Query<'_>, lower_qname: &[u8], buf: u16, dnssec_ok: bo
     q
 }
 
-/// The policy view of a query.
-fn policy_query<'a>(query: &Query<'_>, client: IpAddr, qname: &'a Name) -> PolicyQuery<'a> {
+/// The policy view of a query; `wire` is `qname` in wire form (lower-cased, from the
+/// cache key), from which the policy index is probed.
+fn policy_query<'a>(
+    query: &Query<'_>,
+    client: IpAddr,
+    qname: &'a Name,
+    wire: &'a [u8],
+) -> PolicyQuery<'a> {
     let client = match client {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
         v4 => v4,
@@ -818,6 +824,7 @@ fn policy_query<'a>(query: &Query<'_>, client: IpAddr, qname: &'a Name) -> Polic
     PolicyQuery {
         client,
         qname,
+        qname_wire: Some(wire),
         qtype: RecordType::from(query.qtype),
         recursion_desired: query.rd,
         dnssec_ok: query.dnssec_ok(),

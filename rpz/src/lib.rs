@@ -39,7 +39,7 @@
 //! let set = PolicySet::new(vec![Arc::new(rules)], SetOptions::default());
 //!
 //! let qname = Name::from_ascii("bad.example.").unwrap();
-//! let q = PolicyQuery { client: "192.0.2.1".parse().unwrap(), qname: &qname,
+//! let q = PolicyQuery { client: "192.0.2.1".parse().unwrap(), qname: &qname, qname_wire: None,
 //!     qtype: RecordType::A, recursion_desired: true, dnssec_ok: false };
 //! // qname-wait-recurse (default): resolve first, then check the response.
 //! assert!(matches!(set.check_query(&q), QueryFlow::Continue));

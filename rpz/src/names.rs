@@ -118,9 +118,17 @@ const INLINE_HASHES: usize = 17;
 ///
 /// `hash(i)` is the hash of the name without its first `i` labels; `hash(len)` is the hash of
 /// the root. Names of up to 16 labels need no allocation.
+///
+/// A probe built [from wire form](NameProbe::with_wire) reads the labels from the query's
+/// bytes: walking a hickory name label by label (an out-of-line call per label) was a
+/// quarter of a policy check.
 pub(crate) struct NameProbe<'a> {
     /// The probed name.
     name: &'a Name,
+    /// The name in uncompressed wire form, when the probe was built from it.
+    wire: Option<&'a [u8]>,
+    /// With `wire`: offset of each label's length octet.
+    starts: [u8; INLINE_HASHES],
     /// Number of labels (the root label not counted).
     len: usize,
     /// Suffix hashes for short names.
@@ -147,6 +155,8 @@ impl<'a> NameProbe<'a> {
             }
             return Self {
                 name,
+                wire: None,
+                starts: [0; INLINE_HASHES],
                 len,
                 inline,
                 spill: Vec::new(),
@@ -163,9 +173,63 @@ impl<'a> NameProbe<'a> {
         }
         Self {
             name,
+            wire: None,
+            starts: [0; INLINE_HASHES],
             len,
             inline,
             spill,
+        }
+    }
+
+    /// [`NameProbe::new`] from `wire`, the uncompressed wire form of `name` in any case (the
+    /// resolver has the query name's bytes at hand). Long or malformed input falls back to
+    /// walking `name`.
+    #[inline]
+    pub(crate) fn with_wire(name: &'a Name, wire: &'a [u8]) -> Self {
+        let mut starts = [0u8; INLINE_HASHES];
+        let mut len = 0;
+        let mut at = 0usize;
+        loop {
+            let Some(&l) = wire.get(at) else {
+                return Self::new(name);
+            };
+            if l == 0 {
+                break;
+            }
+            if len + 1 == INLINE_HASHES || l > 63 || at > 255 {
+                return Self::new(name);
+            }
+            starts[len] = at as u8;
+            len += 1;
+            at += 1 + usize::from(l);
+        }
+        // Cheap agreement checks (O(1) on a hickory name); the contract is that the two
+        // are the same name, which debug builds check label by label below.
+        if at + 1 != wire.len() || name.iter().len() != len || name.len() + 1 != wire.len() {
+            return Self::new(name);
+        }
+        let mut inline = [0u64; INLINE_HASHES];
+        inline[len] = SEED;
+        for i in (0..len).rev() {
+            let s = usize::from(starts[i]);
+            let label = &wire[s + 1..s + 1 + usize::from(wire[s])];
+            inline[i] = hash_label(inline[i + 1], label);
+        }
+        debug_assert!(
+            name.iter().len() == len
+                && name
+                    .iter()
+                    .zip(WireLabels::new(wire, len))
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b)),
+            "probe wire {wire:?} is not {name}"
+        );
+        Self {
+            name,
+            wire: Some(wire),
+            starts,
+            len,
+            inline,
+            spill: Vec::new(),
         }
     }
 
@@ -190,10 +254,74 @@ impl<'a> NameProbe<'a> {
     }
 
     /// The labels of the suffix that drops the first `i` labels.
-    pub(crate) fn labels_from(&self, i: usize) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.name.iter().skip(i)
+    pub(crate) fn labels_from(&self, i: usize) -> ProbeLabels<'a> {
+        match self.wire {
+            Some(wire) if i < self.len => ProbeLabels::Wire(WireLabels::new(
+                &wire[usize::from(self.starts[i])..],
+                self.len - i,
+            )),
+            Some(_) => ProbeLabels::Wire(WireLabels::new(&[], 0)),
+            None => ProbeLabels::Name(self.name.iter().skip(i)),
+        }
     }
 }
+
+/// The labels of a probe suffix, from whichever form the probe was built from.
+pub(crate) enum ProbeLabels<'a> {
+    /// From a hickory name.
+    Name(std::iter::Skip<hickory_proto::rr::domain::LabelIter<'a>>),
+    /// From wire form.
+    Wire(WireLabels<'a>),
+}
+
+impl<'a> Iterator for ProbeLabels<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            Self::Name(it) => it.next(),
+            Self::Wire(it) => it.next(),
+        }
+    }
+}
+
+/// The first `left` labels of uncompressed wire bytes (checked by whoever counted them),
+/// leftmost first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WireLabels<'w> {
+    rest: &'w [u8],
+    left: usize,
+}
+
+impl<'w> WireLabels<'w> {
+    /// The first `left` labels of `wire`.
+    pub(crate) fn new(wire: &'w [u8], left: usize) -> Self {
+        Self { rest: wire, left }
+    }
+}
+
+impl<'w> Iterator for WireLabels<'w> {
+    type Item = &'w [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'w [u8]> {
+        if self.left == 0 {
+            return None;
+        }
+        let (&len, tail) = self.rest.split_first()?;
+        let (label, rest) = tail.split_at_checked(usize::from(len))?;
+        self.rest = rest;
+        self.left -= 1;
+        Some(label)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for WireLabels<'_> {}
 
 /// One slot of the open-addressing table (12 bytes).
 #[derive(Clone, Copy, Debug)]

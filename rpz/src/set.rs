@@ -61,12 +61,26 @@ pub struct PolicyQuery<'a> {
     pub client: IpAddr,
     /// The query name.
     pub qname: &'a Name,
+    /// The query name in uncompressed wire form (any case), when the caller has it: the
+    /// name index is then probed from these bytes, which is faster than walking `qname`.
+    /// Must be the same name as `qname`.
+    pub qname_wire: Option<&'a [u8]>,
     /// The query type.
     pub qtype: RecordType,
     /// The RD bit of the query.
     pub recursion_desired: bool,
     /// The DO bit of the query's EDNS OPT record.
     pub dnssec_ok: bool,
+}
+
+impl<'a> PolicyQuery<'a> {
+    /// The name-index probe of the query name.
+    fn probe(&self) -> NameProbe<'a> {
+        match self.qname_wire {
+            Some(wire) => NameProbe::with_wire(self.qname, wire),
+            None => NameProbe::new(self.qname),
+        }
+    }
 }
 
 /// A delegation (zone cut) met while resolving one name of the CNAME chain.
@@ -319,7 +333,7 @@ impl PolicySet {
         if self.options.qname_wait_recurse {
             return QueryFlow::Continue;
         }
-        let probe = NameProbe::new(q.qname);
+        let probe = q.probe();
         let mut disabled = Vec::new();
         // An earlier (enabled) zone with IP/NSDNAME/NSIP rules could still outrank a hit
         // found here once the response is known (BIND's qname_skip_recurse mask).
@@ -403,7 +417,11 @@ impl PolicySet {
                 &facts.cnames[p - 1]
             };
             let last = p + 1 == positions;
-            let probe = NameProbe::new(name);
+            let probe = if p == 0 {
+                q.probe()
+            } else {
+                NameProbe::new(name)
+            };
             for (i, z) in self.zones.iter().enumerate() {
                 if !Self::applies(z, q) {
                     continue;
@@ -456,6 +474,7 @@ impl PolicySet {
         let q = PolicyQuery {
             client,
             qname,
+            qname_wire: None,
             qtype,
             recursion_desired: true,
             dnssec_ok: false,

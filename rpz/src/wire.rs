@@ -22,6 +22,7 @@
 
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
+use crate::names::WireLabels;
 use crate::rule::{Warning, WarningReason};
 use crate::settings::ZoneSettings;
 use crate::zone::{
@@ -173,10 +174,7 @@ impl WireCompiler {
             let Some(t) = count_labels(rdata) else {
                 return false;
             };
-            let target = || WireLabels {
-                rest: rdata,
-                left: t,
-            };
+            let target = || WireLabels::new(rdata, t);
             let special = special_target(|| owner[..n].iter().copied(), target, apex_labels);
             match special {
                 Some(v) => Some((v, first.ttl)),
@@ -284,34 +282,6 @@ fn count_labels(wire: &[u8]) -> Option<usize> {
     }
 }
 
-/// The labels of a wire name checked by [`count_labels`], leftmost first.
-#[derive(Clone, Copy)]
-struct WireLabels<'w> {
-    rest: &'w [u8],
-    left: usize,
-}
-
-impl<'w> Iterator for WireLabels<'w> {
-    type Item = &'w [u8];
-
-    fn next(&mut self) -> Option<&'w [u8]> {
-        if self.left == 0 {
-            return None;
-        }
-        let (&len, tail) = self.rest.split_first()?;
-        let (label, rest) = tail.split_at_checked(usize::from(len))?;
-        self.rest = rest;
-        self.left -= 1;
-        Some(label)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.left, Some(self.left))
-    }
-}
-
-impl ExactSizeIterator for WireLabels<'_> {}
-
 /// A hickory name from uncompressed wire form (all of `wire`).
 fn name_from_wire(wire: &[u8]) -> Result<Name, ()> {
     use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -335,10 +305,7 @@ mod tests {
         assert_eq!(out[..2], [&b"bad"[..], &b"example"[..]]);
         assert_eq!(split_labels(b"\x00", &mut out), Some(0));
         assert_eq!(count_labels(b"\x03bad\x07example\x00"), Some(2));
-        let labels = WireLabels {
-            rest: b"\x03bad\x07example\x00",
-            left: 2,
-        };
+        let labels = WireLabels::new(b"\x03bad\x07example\x00", 2);
         assert_eq!(labels.len(), 2);
         assert_eq!(labels.collect::<Vec<_>>(), [&b"bad"[..], &b"example"[..]]);
         for bad in [

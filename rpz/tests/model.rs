@@ -208,11 +208,26 @@ proptest! {
             let q = PolicyQuery {
                 client: "192.0.2.1".parse().expect("addr"),
                 qname: &qname,
+                qname_wire: None,
                 qtype: RecordType::A,
                 recursion_desired: true,
                 dnssec_ok: false,
             };
             let got = set.check_response(&q, &facts).hit().map(|h| (h.zone_index, h.action.clone()));
+            // The same query probed from wire form (upper-cased: case must not matter).
+            let mut wire = Vec::new();
+            for l in &qlabels {
+                wire.push(l.len() as u8);
+                wire.extend(l.to_ascii_uppercase().bytes());
+            }
+            wire.push(0);
+            let qw = PolicyQuery { qname_wire: Some(&wire), ..q };
+            let by_wire = set.check_response(&qw, &facts).hit().map(|h| (h.zone_index, h.action.clone()));
+            prop_assert_eq!(&by_wire, &got);
+            prop_assert_eq!(
+                set.check_response_quick(&qw, &facts).is_no_match(),
+                set.check_response_quick(&q, &facts).is_no_match()
+            );
             let full = set.check_response(&q, &facts);
             let quick = set.check_response_quick(&q, &facts);
             prop_assert_eq!(quick.is_no_match(), full.hit().is_none() && full.disabled.is_empty());
@@ -269,6 +284,7 @@ proptest! {
             let q = PolicyQuery {
                 client: "192.0.2.1".parse().expect("addr"),
                 qname: &qname,
+                qname_wire: None,
                 qtype: RecordType::A,
                 recursion_desired: true,
                 dnssec_ok: false,
@@ -309,6 +325,7 @@ fn a_chain_of_deltas_equals_a_full_compile_and_shares_the_base() {
     let q = PolicyQuery {
         client: "192.0.2.1".parse().expect("addr"),
         qname: &qn,
+        qname_wire: None,
         qtype: RecordType::A,
         recursion_desired: true,
         dnssec_ok: false,

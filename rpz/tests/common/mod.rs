@@ -123,6 +123,7 @@ pub fn query(qname: &Name, qtype: RecordType) -> PolicyQuery<'_> {
     PolicyQuery {
         client: "192.0.2.1".parse().expect("addr"),
         qname,
+        qname_wire: None,
         qtype,
         recursion_desired: true,
         dnssec_ok: false,
