@@ -16,7 +16,7 @@ use sekisho_resolver::cache::{CacheLimits, PacketCache, Prepared};
 use sekisho_resolver::forward::ForwardTable;
 use sekisho_resolver::metrics::{Metrics, Proto};
 use sekisho_resolver::pipeline::{Pipeline, PipelineConfig, Step};
-use sekisho_rpz::{PolicySet, SetOptions, ZoneRules, ZoneSettings};
+use sekisho_rpz::{PolicySet, ResponseFacts, SetOptions, ZoneRules, ZoneSettings};
 
 /// A query for `name` with EDNS.
 fn query(name: &str) -> Vec<u8> {
@@ -102,11 +102,16 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
         let q = query(n);
         let parsed = sekisho_resolver::wire::parse_query(&q).expect("query");
         PacketCache::key_into(parsed.qname_wire(), 1, 1, false, false, &mut key);
-        pipeline.cache.insert(
-            &key,
-            Prepared::new(&answer(n), &limits).expect("answer"),
-            Instant::now(),
-        );
+        let wire = answer(n);
+        let mut prepared = Prepared::new(&wire, &limits).expect("answer");
+        if rules > 0 {
+            // As the resolver stores answers while a policy is loaded: with the facts the
+            // policy post-check reads on every hit.
+            let m = Message::from_vec(&wire).expect("decode");
+            let facts = ResponseFacts::from_response(&Name::from_str(n).expect("name"), &m);
+            prepared.facts = Some(Arc::new(facts));
+        }
+        pipeline.cache.insert(&key, prepared, Instant::now());
     }
     let queries: Vec<Vec<u8>> = names.iter().map(|n| query(n)).collect();
     let client: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
