@@ -187,27 +187,17 @@ impl<'a> NameProbe<'a> {
     #[inline]
     pub(crate) fn with_wire(name: &'a Name, wire: &'a [u8]) -> Self {
         let mut starts = [0u8; INLINE_HASHES];
-        let mut len = 0;
-        let mut at = 0usize;
-        loop {
-            let Some(&l) = wire.get(at) else {
-                return Self::new(name);
-            };
-            if l == 0 {
-                break;
-            }
-            if len + 1 == INLINE_HASHES || l > 63 || at > 255 {
-                return Self::new(name);
-            }
-            starts[len] = at as u8;
-            len += 1;
-            at += 1 + usize::from(l);
-        }
+        let walked = walk_wire_labels(wire, |i, at, _| {
+            // Offsets fit in a byte: a name is at most 255 octets.
+            *starts.get_mut(i).filter(|_| i + 1 < INLINE_HASHES)? = u8::try_from(at).ok()?;
+            Some(())
+        });
         // Cheap agreement checks (O(1) on a hickory name); the contract is that the two
         // are the same name, which debug builds check label by label below.
-        if at + 1 != wire.len() || name.iter().len() != len || name.len() + 1 != wire.len() {
+        let Some(len) = walked.filter(|&n| name.iter().len() == n && name.len() + 1 == wire.len())
+        else {
             return Self::new(name);
-        }
+        };
         let mut inline = [0u64; INLINE_HASHES];
         inline[len] = SEED;
         for i in (0..len).rev() {
@@ -263,6 +253,31 @@ impl<'a> NameProbe<'a> {
             Some(_) => ProbeLabels::Wire(WireLabels::new(&[], 0)),
             None => ProbeLabels::Name(self.name.iter().skip(i)),
         }
+    }
+}
+
+/// Walks the labels of `wire`, which must be exactly one uncompressed name: `each(index,
+/// offset of the length octet, label)` for every label but the root, which may stop the walk
+/// with `None`. The number of labels, or `None` if the walk stopped or the bytes are not one
+/// well-formed name.
+#[inline]
+pub(crate) fn walk_wire_labels<'w>(
+    wire: &'w [u8],
+    mut each: impl FnMut(usize, usize, &'w [u8]) -> Option<()>,
+) -> Option<usize> {
+    let mut at = 0;
+    let mut n = 0;
+    loop {
+        let len = usize::from(*wire.get(at)?);
+        if len == 0 {
+            return (at + 1 == wire.len()).then_some(n);
+        }
+        if len > 63 {
+            return None;
+        }
+        each(n, at, wire.get(at + 1..at + 1 + len)?)?;
+        n += 1;
+        at += 1 + len;
     }
 }
 

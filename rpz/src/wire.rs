@@ -22,7 +22,7 @@
 
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 
-use crate::names::WireLabels;
+use crate::names::{walk_wire_labels, WireLabels};
 use crate::rule::{Warning, WarningReason};
 use crate::settings::ZoneSettings;
 use crate::zone::{
@@ -248,38 +248,15 @@ impl WireCompiler {
 /// Splits an uncompressed wire name into its labels (root excluded); `None` if it is not
 /// exactly one well-formed name or has more labels than `out` holds.
 fn split_labels<'w>(wire: &'w [u8], out: &mut [&'w [u8]]) -> Option<usize> {
-    let mut at = 0;
-    let mut n = 0;
-    loop {
-        let len = usize::from(*wire.get(at)?);
-        if len == 0 {
-            return (at + 1 == wire.len()).then_some(n);
-        }
-        if len > 63 {
-            return None;
-        }
-        let label = wire.get(at + 1..at + 1 + len)?;
-        *out.get_mut(n)? = label;
-        n += 1;
-        at += 1 + len;
-    }
+    walk_wire_labels(wire, |i, _, label| {
+        *out.get_mut(i)? = label;
+        Some(())
+    })
 }
 
 /// Number of labels (root excluded) of an uncompressed wire name that is all of `wire`.
 fn count_labels(wire: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    let mut n = 0;
-    loop {
-        let len = usize::from(*wire.get(at)?);
-        if len == 0 {
-            return (at + 1 == wire.len()).then_some(n);
-        }
-        if len > 63 || at + 1 + len > wire.len() {
-            return None;
-        }
-        n += 1;
-        at += 1 + len;
-    }
+    walk_wire_labels(wire, |_, _, _| Some(()))
 }
 
 /// A hickory name from uncompressed wire form (all of `wire`).
