@@ -37,6 +37,11 @@ const BATCHES_IN_FLIGHT: usize = 8;
 /// trimmed when the compile finishes).
 const BYTES_PER_RECORD_GUESS: u64 = 32;
 
+/// Largest size hint taken from a file's length: a huge or sparse file must not make the
+/// compiler reserve gigabytes before the parser has read a line of it (bigger zones grow
+/// their tables as they load).
+const MAX_RECORDS_HINT: usize = 16 << 20;
+
 /// Most warnings logged one by one per load; the rest are counted.
 const MAX_LOGGED_WARNINGS: usize = 20;
 
@@ -520,7 +525,9 @@ pub fn load_file(settings: ZoneSettings, path: &Path) -> Result<(ZoneRules, usiz
     let (tx, rx) = std::sync::mpsc::sync_channel::<WireBatch>(BATCHES_IN_FLIGHT);
     let (back_tx, back_rx) = std::sync::mpsc::channel::<WireBatch>();
     let parse_zone = zone.clone();
-    let hint = usize::try_from(before.0 / BYTES_PER_RECORD_GUESS).unwrap_or(0);
+    let hint = usize::try_from(before.0 / BYTES_PER_RECORD_GUESS)
+        .unwrap_or(usize::MAX)
+        .min(MAX_RECORDS_HINT);
     let (rules, warnings, fatal, skipped) = std::thread::scope(|scope| {
         let parser = scope.spawn(move || {
             let mut fatal: Option<sekisho_zonefile::Error> = None;

@@ -290,6 +290,31 @@ fn a_broken_zone_file_keeps_the_last_good_policy_and_reports_file_line() {
         t.sk.log_text().contains("client 127.0.0.1#0"),
         "log-client-ip = full logs the address"
     );
+    // 5. A 10 GB file (sparse: no disk used) whose first line never ends fails at once
+    // with file:line, and the good set stays; nothing is sized from the file's length.
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let path = t.s.path.join("block.rpz");
+        let mut f = std::fs::File::create(&path).expect("create");
+        f.seek(SeekFrom::Start(10 << 30)).expect("seek");
+        f.write_all(b"\n").expect("write");
+    }
+    let started = std::time::Instant::now();
+    let (code, _, err) = ctl(&sock, &["reload", "block"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("block.rpz:1:") && err.contains("line longer than"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the bad file was not read to its end"
+    );
+    assert_eq!(
+        first_a(&query(t.listen, "hup.example1.jp.", RecordType::A)).as_deref(),
+        Some("192.0.2.12"),
+        "the good set stays in force"
+    );
     let metrics = http_get(&format!("127.0.38.23:9153"), "/metrics");
     assert!(
         metrics.contains(
