@@ -276,20 +276,39 @@ impl Pipeline {
         };
         let policy = self.policy.load();
         if !policy.zones().is_empty() {
-            let Some(qname) = name_from_wire(&key[..query.qname_wire().len()]) else {
-                return Step::Resolve;
-            };
-            let pq = policy_query(&query, ip, &qname, &key[..query.qname_wire().len()]);
-            match policy.check_query(&pq) {
-                QueryFlow::Skip => {}
-                // A decision, a hit to log or a rewrite: the async path builds it.
-                QueryFlow::Break(_) => return Step::Resolve,
-                QueryFlow::Continue => {
-                    let Some(facts) = facts else {
+            let wire = &key[..query.qname_wire().len()];
+            // Usually answered from the name's bytes alone; a hickory name is built only
+            // when that cannot be (see `PolicySet::no_match_by_wire`).
+            let by_wire = facts.as_deref().and_then(|f| {
+                policy.no_match_by_wire(
+                    policy_client(ip),
+                    RecordType::from(query.qtype),
+                    query.rd,
+                    query.dnssec_ok(),
+                    wire,
+                    f,
+                )
+            });
+            match by_wire {
+                Some(true) => {}
+                Some(false) => return Step::Resolve,
+                None => {
+                    let Some(qname) = name_from_wire(wire) else {
                         return Step::Resolve;
                     };
-                    if !policy.check_response_quick(&pq, &facts).is_no_match() {
-                        return Step::Resolve;
+                    let pq = policy_query(&query, ip, &qname, wire);
+                    match policy.check_query(&pq) {
+                        QueryFlow::Skip => {}
+                        // A decision, a hit to log or a rewrite: the async path builds it.
+                        QueryFlow::Break(_) => return Step::Resolve,
+                        QueryFlow::Continue => {
+                            let Some(facts) = facts else {
+                                return Step::Resolve;
+                            };
+                            if !policy.check_response_quick(&pq, &facts).is_no_match() {
+                                return Step::Resolve;
+                            }
+                        }
                     }
                 }
             }
@@ -809,6 +828,14 @@ fn upstream_query(query: &Query<'_>, lower_qname: &[u8], buf: u16, dnssec_ok: bo
     q
 }
 
+/// The client address policy sees: IPv4-mapped IPv6 as IPv4.
+fn policy_client(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
+        v4 => v4,
+    }
+}
+
 /// The policy view of a query; `wire` is `qname` in wire form (lower-cased, from the
 /// cache key), from which the policy index is probed.
 fn policy_query<'a>(
@@ -817,12 +844,8 @@ fn policy_query<'a>(
     qname: &'a Name,
     wire: &'a [u8],
 ) -> PolicyQuery<'a> {
-    let client = match client {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(client),
-        v4 => v4,
-    };
     PolicyQuery {
-        client,
+        client: policy_client(client),
         qname,
         qname_wire: Some(wire),
         qtype: RecordType::from(query.qtype),

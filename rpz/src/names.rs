@@ -186,18 +186,33 @@ impl<'a> NameProbe<'a> {
     /// walking `name`.
     #[inline]
     pub(crate) fn with_wire(name: &'a Name, wire: &'a [u8]) -> Self {
+        // Cheap agreement checks (O(1) on a hickory name); the contract is that the two
+        // are the same name, which debug builds check label by label below.
+        match Self::from_wire(name, wire) {
+            Some(p) if name.iter().len() == p.len && name.len() + 1 == wire.len() => {
+                debug_assert!(
+                    name.iter()
+                        .zip(WireLabels::new(wire, p.len))
+                        .all(|(a, b)| a.eq_ignore_ascii_case(b)),
+                    "probe wire {wire:?} is not {name}"
+                );
+                p
+            }
+            _ => Self::new(name),
+        }
+    }
+
+    /// A probe of `wire` alone (names of up to 16 labels; `None` otherwise or when the bytes
+    /// are not one well-formed name). `stand_in` is what [`NameProbe::name`] returns: only
+    /// for callers that never build a hit's names from this probe.
+    #[inline]
+    pub(crate) fn from_wire(stand_in: &'a Name, wire: &'a [u8]) -> Option<Self> {
         let mut starts = [0u8; INLINE_HASHES];
-        let walked = walk_wire_labels(wire, |i, at, _| {
+        let len = walk_wire_labels(wire, |i, at, _| {
             // Offsets fit in a byte: a name is at most 255 octets.
             *starts.get_mut(i).filter(|_| i + 1 < INLINE_HASHES)? = u8::try_from(at).ok()?;
             Some(())
-        });
-        // Cheap agreement checks (O(1) on a hickory name); the contract is that the two
-        // are the same name, which debug builds check label by label below.
-        let Some(len) = walked.filter(|&n| name.iter().len() == n && name.len() + 1 == wire.len())
-        else {
-            return Self::new(name);
-        };
+        })?;
         let mut inline = [0u64; INLINE_HASHES];
         inline[len] = SEED;
         for i in (0..len).rev() {
@@ -205,22 +220,14 @@ impl<'a> NameProbe<'a> {
             let label = &wire[s + 1..s + 1 + usize::from(wire[s])];
             inline[i] = hash_label(inline[i + 1], label);
         }
-        debug_assert!(
-            name.iter().len() == len
-                && name
-                    .iter()
-                    .zip(WireLabels::new(wire, len))
-                    .all(|(a, b)| a.eq_ignore_ascii_case(b)),
-            "probe wire {wire:?} is not {name}"
-        );
-        Self {
-            name,
+        Some(Self {
+            name: stand_in,
             wire: Some(wire),
             starts,
             len,
             inline,
             spill: Vec::new(),
-        }
+        })
     }
 
     /// Number of labels of the probed name.

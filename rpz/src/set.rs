@@ -376,7 +376,7 @@ impl PolicySet {
     /// packet-cache fast path, which only needs to know whether anything matched, should use
     /// [`PolicySet::check_response_quick`].
     pub fn check_response(&self, q: &PolicyQuery<'_>, facts: &ResponseFacts) -> Decision {
-        self.check(q, facts, true).decision()
+        self.check(q, facts, true, None).decision()
     }
 
     /// [`PolicySet::check_response`] without materialising the hit: no allocation, no
@@ -390,15 +390,53 @@ impl PolicySet {
         q: &PolicyQuery<'a>,
         facts: &'a ResponseFacts,
     ) -> QuickDecision<'a> {
-        self.check(q, facts, false)
+        self.check(q, facts, false, None)
     }
 
-    /// The response check; `verify` false allows false-positive hits (see above).
+    /// The packet-cache fast path's whole question, from the query name's wire form alone
+    /// (no hickory name built): `Some(true)` when nothing can apply to this query and this
+    /// cached answer, exactly when [`PolicySet::check_query`] gives `Skip`, or `Continue` and
+    /// then [`PolicySet::check_response_quick`] says [`QuickDecision::is_no_match`].
+    /// `Some(false)` may be a hash false positive (see `check_response_quick`). `None` when
+    /// the question needs the name: `qname-wait-recurse no`, names of 17 or more labels, or
+    /// bytes that are not one uncompressed name.
+    pub fn no_match_by_wire(
+        &self,
+        client: IpAddr,
+        qtype: RecordType,
+        recursion_desired: bool,
+        dnssec_ok: bool,
+        qname_wire: &[u8],
+        facts: &ResponseFacts,
+    ) -> Option<bool> {
+        if !self.options.qname_wait_recurse {
+            return None;
+        }
+        // Never read: a "no match" builds no hit, and the decision is dropped here.
+        let stand_in = Name::root();
+        let q = PolicyQuery {
+            client,
+            qname: &stand_in,
+            qname_wire: None,
+            qtype,
+            recursion_desired,
+            dnssec_ok,
+        };
+        if !self.zones.iter().any(|z| Self::applies(z, &q)) {
+            return Some(true);
+        }
+        let probe = NameProbe::from_wire(&stand_in, qname_wire)?;
+        Some(self.check(&q, facts, false, Some(probe)).is_no_match())
+    }
+
+    /// The response check; `verify` false allows false-positive hits (see above). `first`:
+    /// the probe of the query name, when the caller built it.
     fn check<'a>(
         &'a self,
         q: &PolicyQuery<'a>,
         facts: &'a ResponseFacts,
         verify: bool,
+        mut first: Option<NameProbe<'a>>,
     ) -> QuickDecision<'a> {
         let mut disabled = Vec::new();
         let follow_chain = !matches!(
@@ -417,10 +455,10 @@ impl PolicySet {
                 &facts.cnames[p - 1]
             };
             let last = p + 1 == positions;
-            let probe = if p == 0 {
-                q.probe()
-            } else {
-                NameProbe::new(name)
+            let probe = match first.take() {
+                Some(probe) if p == 0 => probe,
+                _ if p == 0 => q.probe(),
+                _ => NameProbe::new(name),
             };
             for (i, z) in self.zones.iter().enumerate() {
                 if !Self::applies(z, q) {
@@ -582,7 +620,10 @@ impl QuickDecision<'_> {
     /// The full decision: hits verified, rule owners, triggers and actions built.
     pub fn decision(&self) -> Decision {
         if !self.verified {
-            return self.set.check(&self.query, self.facts, true).decision();
+            return self
+                .set
+                .check(&self.query, self.facts, true, None)
+                .decision();
         }
         let disabled = self.disabled.iter().map(LazyHit::materialise).collect();
         let verdict = match &self.hit {

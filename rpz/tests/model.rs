@@ -228,6 +228,11 @@ proptest! {
                 set.check_response_quick(&qw, &facts).is_no_match(),
                 set.check_response_quick(&q, &facts).is_no_match()
             );
+            // The fast path's question from the bytes alone, with no name at all.
+            prop_assert_eq!(
+                set.no_match_by_wire(q.client, q.qtype, true, false, &wire, &facts),
+                Some(set.check_response_quick(&q, &facts).is_no_match())
+            );
             let full = set.check_response(&q, &facts);
             let quick = set.check_response_quick(&q, &facts);
             prop_assert_eq!(quick.is_no_match(), full.hit().is_none() && full.disabled.is_empty());
