@@ -55,7 +55,6 @@ use crate::generate::Generate;
 use crate::options::ParseOptions;
 use crate::scanner::{Scanner, Status};
 use crate::wire::WireBatch;
-use crate::{rdata, text};
 
 /// One open input: the top-level file or an `$INCLUDE`d one.
 struct Source<'a> {
@@ -500,18 +499,9 @@ impl ZoneReader<'_> {
                 kind,
             })
         };
-        let Some(w) = one.get(0) else {
-            return Err(at(ErrorKind::NoOwner));
-        };
-        let owner = text::name_from_wire(w.owner).map_err(|reason| {
-            at(ErrorKind::BadName {
-                found: Found::token(b"@"),
-                reason,
-            })
-        })?;
-        let data = rdata::decode(w.rtype, w.rdata).map_err(at)?;
-        let mut record = Record::from_rdata(owner, w.ttl, data);
-        record.dns_class = w.class;
-        Ok(record)
+        one.get(0)
+            .ok_or(ErrorKind::NoOwner)
+            .and_then(|w| w.decode())
+            .map_err(at)
     }
 }

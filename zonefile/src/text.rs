@@ -121,13 +121,18 @@ pub(crate) fn name_to_wire(
     Ok(())
 }
 
-/// Builds a hickory [`Name`] from a wire-form name made by [`name_to_wire`].
+/// Builds a hickory [`Name`] from a wire-form name made by [`name_to_wire`] (all of `wire`:
+/// bytes after the root label are refused too).
 ///
 /// hickory's wire decoder fills one `Name` in place, which is several times faster than
 /// appending labels one by one (each append moves the whole `Name`).
 pub(crate) fn name_from_wire(wire: &[u8]) -> Result<Name, NameError> {
     let mut decoder = BinDecoder::new(wire);
-    Name::read(&mut decoder).map_err(|_| NameError::NameTooLong)
+    let name = Name::read(&mut decoder).map_err(|_| NameError::NameTooLong)?;
+    if decoder.index() != wire.len() {
+        return Err(NameError::NameTooLong);
+    }
+    Ok(name)
 }
 
 /// Appends the wire form of `name` (uncompressed, case kept) to `out`.

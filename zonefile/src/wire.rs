@@ -12,7 +12,9 @@
 //! [`WireRecord::to_record`] turns one into the [`Record`] the iterator would have yielded.
 
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+
+use crate::error::{ErrorKind, Found};
+use crate::{rdata, text};
 
 /// One record of a [`WireBatch`]: spans into its buffer plus the fixed fields.
 #[derive(Debug, Clone, Copy)]
@@ -157,22 +159,31 @@ pub enum WireError {
 impl WireRecord<'_> {
     /// The owner as a hickory [`Name`].
     pub fn owner_name(&self) -> Result<Name, WireError> {
-        let mut decoder = BinDecoder::new(self.owner);
-        let name = Name::read(&mut decoder).map_err(|_| WireError::Owner)?;
-        if decoder.index() != self.owner.len() {
-            return Err(WireError::Owner);
-        }
-        Ok(name)
+        text::name_from_wire(self.owner).map_err(|_| WireError::Owner)
     }
 
     /// The RDATA as a hickory [`RData`].
     pub fn data(&self) -> Result<RData, WireError> {
-        crate::rdata::decode(self.rtype, self.rdata).map_err(|_| WireError::Rdata(self.rtype))
+        rdata::decode(self.rtype, self.rdata).map_err(|_| WireError::Rdata(self.rtype))
     }
 
     /// The record as hickory's [`Record`], as the reader's iterator yields it.
     pub fn to_record(&self) -> Result<Record, WireError> {
-        let mut record = Record::from_rdata(self.owner_name()?, self.ttl, self.data()?);
+        self.decode().map_err(|kind| match kind {
+            ErrorKind::BadName { .. } => WireError::Owner,
+            _ => WireError::Rdata(self.rtype),
+        })
+    }
+
+    /// [`WireRecord::to_record`] with the parser's error kinds (the reader reports them
+    /// with a position).
+    pub(crate) fn decode(&self) -> Result<Record, ErrorKind> {
+        let owner = text::name_from_wire(self.owner).map_err(|reason| ErrorKind::BadName {
+            found: Found::token(b"@"),
+            reason,
+        })?;
+        let mut record =
+            Record::from_rdata(owner, self.ttl, rdata::decode(self.rtype, self.rdata)?);
         record.dns_class = self.class;
         Ok(record)
     }
