@@ -97,15 +97,12 @@ pub(crate) fn hash_labels(labels: &[&[u8]]) -> u64 {
 fn hash_wire(wire: &[u8]) -> u64 {
     let mut inline: [&[u8]; INLINE_HASHES] = [&[]; INLINE_HASHES];
     let mut n = 0;
-    let mut rest = wire;
-    while let Some((&len, tail)) = rest.split_first() {
-        let len = usize::from(len).min(tail.len());
+    for label in key_labels(wire) {
         if n == inline.len() {
             return hash_labels(&wire_labels(wire));
         }
-        inline[n] = &tail[..len];
+        inline[n] = label;
         n += 1;
-        rest = &tail[len..];
     }
     hash_labels(&inline[..n])
 }
@@ -1147,14 +1144,19 @@ pub(crate) fn wire_of(labels: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Splits wire bytes (no root label) into labels.
-pub(crate) fn wire_labels(mut wire: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
-    while let Some((&len, rest)) = wire.split_first() {
-        let len = usize::from(len).min(rest.len());
-        out.push(&rest[..len]);
-        wire = &rest[len..];
-    }
-    out
+pub(crate) fn wire_labels(wire: &[u8]) -> Vec<&[u8]> {
+    key_labels(wire).collect()
+}
+
+/// The labels of wire bytes with no root label (a table key), leftmost first; a length
+/// octet that overruns the bytes takes what is left.
+fn key_labels(mut wire: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (&len, rest) = wire.split_first()?;
+        let (label, tail) = rest.split_at(usize::from(len).min(rest.len()));
+        wire = tail;
+        Some(label)
+    })
 }
 
 #[cfg(test)]

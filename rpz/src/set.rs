@@ -325,9 +325,14 @@ impl PolicySet {
         q.recursion_desired || !z.settings().recursive_only
     }
 
+    /// Whether no zone takes part for this query (`QueryFlow::Skip`).
+    fn skips(&self, q: &PolicyQuery<'_>) -> bool {
+        !self.zones.iter().any(|z| Self::applies(z, q))
+    }
+
     /// The check before cache and resolution.
     pub fn check_query(&self, q: &PolicyQuery<'_>) -> QueryFlow {
-        if !self.zones.iter().any(|z| Self::applies(z, q)) {
+        if self.skips(q) {
             return QueryFlow::Skip;
         }
         if self.options.qname_wait_recurse {
@@ -422,7 +427,7 @@ impl PolicySet {
             recursion_desired,
             dnssec_ok,
         };
-        if !self.zones.iter().any(|z| Self::applies(z, &q)) {
+        if self.skips(&q) {
             return Some(true);
         }
         let probe = NameProbe::from_wire(&stand_in, qname_wire)?;

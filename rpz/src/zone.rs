@@ -85,6 +85,19 @@ pub(crate) enum NameKind {
     NsDname,
 }
 
+impl NameKind {
+    /// Both name tables.
+    const ALL: [NameKind; 2] = [NameKind::Qname, NameKind::NsDname];
+
+    /// The trigger type of the rules in this table.
+    fn trigger(self) -> TriggerKind {
+        match self {
+            NameKind::Qname => TriggerKind::Qname,
+            NameKind::NsDname => TriggerKind::NsDname,
+        }
+    }
+}
+
 /// Which trie an IP rule lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IpKind {
@@ -94,6 +107,17 @@ pub(crate) enum IpKind {
     Response,
     /// `rpz-nsip`.
     Ns,
+}
+
+impl IpKind {
+    /// The trigger type of the rules in this trie.
+    fn trigger(self) -> TriggerKind {
+        match self {
+            IpKind::Client => TriggerKind::ClientIp,
+            IpKind::Response => TriggerKind::ResponseIp,
+            IpKind::Ns => TriggerKind::NsIp,
+        }
+    }
 }
 
 /// One layer of rules: the base index or the incremental overlay.
@@ -396,10 +420,8 @@ impl ZoneRules {
         let ov = self.overlay.as_deref();
         for (li, layer) in layers.iter().enumerate() {
             let is_base = li == 0;
-            for (nk, kind) in [
-                (NameKind::Qname, TriggerKind::Qname),
-                (NameKind::NsDname, TriggerKind::NsDname),
-            ] {
+            for nk in NameKind::ALL {
+                let kind = nk.trigger();
                 for (key, value) in layer.names(nk).iter() {
                     if value == V_TOMBSTONE {
                         continue;
@@ -444,12 +466,7 @@ impl ZoneRules {
                         }
                     }
                 }
-                let kind = match ik {
-                    IpKind::Client => TriggerKind::ClientIp,
-                    IpKind::Response => TriggerKind::ResponseIp,
-                    IpKind::Ns => TriggerKind::NsIp,
-                };
-                visit(layer, kind, RuleRef::Ip(i as u32));
+                visit(layer, ik.trigger(), RuleRef::Ip(i as u32));
             }
         }
     }
@@ -848,10 +865,8 @@ impl ZoneRules {
     /// Every entry of one layer, tombstones included.
     fn layer_rules<'a>(&self, layer: &'a Index) -> Vec<(&'a Index, TriggerKind, RuleRef)> {
         let mut out = Vec::new();
-        for (nk, kind) in [
-            (NameKind::Qname, TriggerKind::Qname),
-            (NameKind::NsDname, TriggerKind::NsDname),
-        ] {
+        for nk in NameKind::ALL {
+            let kind = nk.trigger();
             for (key, value) in layer.names(nk).iter() {
                 let m = NameMatch {
                     key,
@@ -944,7 +959,6 @@ fn owner_of_key(wire: &[u8], kind: NameKind, apex: &Name) -> Name {
     }
 }
 
-/// The trie an IP rule owner belongs to (from its `rpz-*` label).
 /// `a == b` (case-insensitive), answered cheaply for the usual case of
 /// consecutive owners that differ: hickory's `==` walks both names label by
 /// label from the root end, where neighbouring owners are alike (12% of a
@@ -966,10 +980,8 @@ fn overlay_counts(
     apex_labels: usize,
     mut c: RuleCounts,
 ) -> RuleCounts {
-    for (nk, kind) in [
-        (NameKind::Qname, TriggerKind::Qname),
-        (NameKind::NsDname, TriggerKind::NsDname),
-    ] {
+    for nk in NameKind::ALL {
+        let kind = nk.trigger();
         for (key, value) in overlay.names(nk).iter() {
             let labels = wire_labels(overlay.names(nk).key_bytes(key));
             if base
@@ -990,11 +1002,7 @@ fn overlay_counts(
         if overlay.trie(ik).get(key, len) != Some(i as u32) {
             continue;
         }
-        let kind = match ik {
-            IpKind::Client => TriggerKind::ClientIp,
-            IpKind::Response => TriggerKind::ResponseIp,
-            IpKind::Ns => TriggerKind::NsIp,
-        };
+        let kind = ik.trigger();
         if base
             .trie(ik)
             .get(key, len)
@@ -1009,6 +1017,7 @@ fn overlay_counts(
     c
 }
 
+/// The trie an IP rule owner belongs to (from its `rpz-*` label).
 fn ip_kind_of(owner: &Name, apex_labels: usize) -> IpKind {
     let labels: Vec<&[u8]> = owner.iter().collect();
     let rel = &labels[..labels.len().saturating_sub(apex_labels)];
@@ -1606,8 +1615,8 @@ impl Builder {
         self.index.ip_rules.shrink_to_fit();
         self.index.local.shrink_to_fit();
         // A full compile holds no tombstones, so every key and prefix is one live rule
-        // (merged duplicates were placed once); an overlay being built may hold
-        // tombstones, and is small: its entries are visited.
+        // (merged duplicates were placed once). An overlay may hold tombstones: its live
+        // counts depend on the base and are set by `apply_delta` (`overlay_counts`).
         let counts = RuleCounts {
             qname: self.index.qname.len(),
             client_ip: self.index.client_ip.len(),
@@ -1616,7 +1625,7 @@ impl Builder {
             nsip: self.index.nsip.len(),
         };
         let overlay = self.overlay;
-        let mut zone = ZoneRules {
+        let zone = ZoneRules {
             settings,
             apex_labels: self.apex_labels,
             soa: self.soa,
@@ -1626,11 +1635,7 @@ impl Builder {
             base_counts: counts,
             counts,
         };
-        if overlay {
-            zone.counts = zone.walk_counts();
-            zone.base_counts = zone.counts;
-        }
-        debug_assert_eq!(zone.counts, zone.walk_counts());
+        debug_assert!(overlay || zone.counts == zone.walk_counts());
         (zone, self.warnings)
     }
 }
