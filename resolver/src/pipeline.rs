@@ -200,7 +200,9 @@ impl Pipeline {
         key: &mut Vec<u8>,
     ) -> Step {
         let started = Instant::now();
-        let buf = self.config.load().edns_buffer_size;
+        // One snapshot of the settings for the whole query.
+        let config = self.config.load();
+        let buf = config.edns_buffer_size;
         let query = match wire::parse_query(packet) {
             Ok(q) => q,
             Err(e) => return self.reject(packet, e, out),
@@ -243,9 +245,8 @@ impl Pipeline {
                 if query.rd { " +RD" } else { "" }
             );
         }
-        let access = self.config.load();
-        if !sekisho_conf::allows(&access.allow_query, ip)
-            || !sekisho_conf::allows(&access.allow_recursion, ip)
+        if !sekisho_conf::allows(&config.allow_query, ip)
+            || !sekisho_conf::allows(&config.allow_recursion, ip)
         {
             self.metrics.refused("acl");
             *out = wire::error_response(packet, Some(&query), rcode::REFUSED, buf);
@@ -620,11 +621,9 @@ impl Pipeline {
                     }
                 }
                 let mut out = message.to_vec().ok()?;
-                if proto == Proto::Udp
-                    && out.len() > query.udp_limit(self.config.load().edns_buffer_size)
-                {
-                    out =
-                        wire::truncated_response(&out, query, self.config.load().edns_buffer_size);
+                let buf = self.edns_buffer_size();
+                if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
+                    out = wire::truncated_response(&out, query, buf);
                 }
                 self.metrics.response(out[3] & 0x0f, Source::Policy);
                 Some(Some(out))
