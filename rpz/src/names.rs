@@ -37,28 +37,54 @@ const EMPTY: u32 = u32::MAX;
 /// Works on eight octets at a time (lower-cased with [`lower8`]); the finaliser in
 /// [`finish`] spreads the bits before a slot is picked.
 #[inline]
-pub(crate) fn hash_label(mut h: u64, label: &[u8]) -> u64 {
+pub(crate) fn hash_label(h: u64, label: &[u8]) -> u64 {
+    hash_label_in(h, label, 0, label.len())
+}
+
+/// [`hash_label`] of the label `buf[start..start + len]`. The octets around the label, where
+/// `buf` has them, let its last partial word be read with one eight-octet load instead of
+/// octet by octet (the hash is the same: the extra octets are shifted or masked away).
+#[inline]
+fn hash_label_in(mut h: u64, buf: &[u8], start: usize, len: usize) -> u64 {
+    let end = start + len;
     // The label length goes in first so that label boundaries are part of the hash.
-    h = (h ^ label.len() as u64).wrapping_mul(PRIME);
-    let mut chunks = label.chunks_exact(8);
-    for c in &mut chunks {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(c);
-        h = (h ^ lower8(u64::from_le_bytes(b)))
-            .wrapping_mul(MIX)
-            .rotate_left(29);
+    h = (h ^ len as u64).wrapping_mul(PRIME);
+    let mut at = start;
+    while at + 8 <= end {
+        h = step(h, word_at(buf, at));
+        at += 8;
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        // Little-endian, as `from_le_bytes` above; a byte loop, not a variable-length copy
-        // (which compiles to a `memcpy` call on the lookup path).
-        let w = rest
+    let rest = end - at;
+    if rest == 0 {
+        return h;
+    }
+    // Little-endian, as the full words: octet k of the rest is bits 8k..8k+8.
+    let w = if end >= 8 {
+        word_at(buf, end - 8) >> (8 * (8 - rest))
+    } else if at + 8 <= buf.len() {
+        word_at(buf, at) & ((1u64 << (8 * rest)) - 1)
+    } else {
+        // A byte loop, not a variable-length copy (which compiles to a `memcpy` call).
+        buf[at..end]
             .iter()
             .enumerate()
-            .fold(0u64, |w, (k, &b)| w | u64::from(b) << (8 * k));
-        h = (h ^ lower8(w)).wrapping_mul(MIX).rotate_left(29);
-    }
-    h
+            .fold(0u64, |w, (k, &b)| w | u64::from(b) << (8 * k))
+    };
+    step(h, w)
+}
+
+/// The eight octets of `buf` at `at` as a little-endian word (`at + 8 <= buf.len()`).
+#[inline]
+fn word_at(buf: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+/// One eight-octet step of [`hash_label`].
+#[inline]
+fn step(h: u64, w: u64) -> u64 {
+    (h ^ lower8(w)).wrapping_mul(MIX).rotate_left(29)
 }
 
 /// Multiplier of the eight-octet steps (odd, from splitmix64).
@@ -183,20 +209,19 @@ impl<'a> NameProbe<'a> {
     /// walking `name`.
     #[inline]
     pub(crate) fn with_wire(name: &'a Name, wire: &'a [u8]) -> Self {
+        let mut p = Self::blank(name);
         // Cheap agreement checks (O(1) on a hickory name); the contract is that the two
         // are the same name, which debug builds check label by label below.
-        match Self::from_wire(name, wire) {
-            Some(p) if name.iter().len() == p.len && name.len() + 1 == wire.len() => {
-                debug_assert!(
-                    name.iter()
-                        .zip(WireLabels::new(wire, p.len))
-                        .all(|(a, b)| a.eq_ignore_ascii_case(b)),
-                    "probe wire {wire:?} is not {name}"
-                );
-                p
-            }
-            _ => Self::new(name),
+        if p.fill_from_wire(wire) && name.iter().len() == p.len && name.len() + 1 == wire.len() {
+            debug_assert!(
+                name.iter()
+                    .zip(WireLabels::new(wire, p.len))
+                    .all(|(a, b)| a.eq_ignore_ascii_case(b)),
+                "probe wire {wire:?} is not {name}"
+            );
+            return p;
         }
+        Self::new(name)
     }
 
     /// A probe of `wire` alone (names of up to 16 labels; `None` otherwise or when the bytes
@@ -204,27 +229,44 @@ impl<'a> NameProbe<'a> {
     /// for callers that never build a hit's names from this probe.
     #[inline]
     pub(crate) fn from_wire(stand_in: &'a Name, wire: &'a [u8]) -> Option<Self> {
-        let mut starts = [0u8; INLINE_HASHES];
-        let len = walk_wire_labels(wire, |i, at, _| {
+        let mut p = Self::blank(stand_in);
+        p.fill_from_wire(wire).then_some(p)
+    }
+
+    /// A probe of no labels, to be filled in place (the probe is some 200 bytes: built where
+    /// it is used, it is not copied from one stack frame to the next).
+    #[inline]
+    fn blank(name: &'a Name) -> Self {
+        Self {
+            name,
+            wire: None,
+            starts: [0; INLINE_HASHES],
+            len: 0,
+            inline: [0; INLINE_HASHES],
+            spill: Vec::new(),
+        }
+    }
+
+    /// Hashes the labels of `wire` into this blank probe (false, leaving it unusable, for
+    /// names of 17 or more labels or bytes that are not one well-formed name).
+    #[inline]
+    fn fill_from_wire(&mut self, wire: &'a [u8]) -> bool {
+        let starts = &mut self.starts;
+        let Some(len) = walk_wire_labels(wire, |i, at, _| {
             // Offsets fit in a byte: a name is at most 255 octets.
             *starts.get_mut(i).filter(|_| i + 1 < INLINE_HASHES)? = u8::try_from(at).ok()?;
             Some(())
-        })?;
-        let mut inline = [0u64; INLINE_HASHES];
-        inline[len] = SEED;
+        }) else {
+            return false;
+        };
+        self.inline[len] = SEED;
         for i in (0..len).rev() {
-            let s = usize::from(starts[i]);
-            let label = &wire[s + 1..s + 1 + usize::from(wire[s])];
-            inline[i] = hash_label(inline[i + 1], label);
+            let s = usize::from(self.starts[i]);
+            self.inline[i] = hash_label_in(self.inline[i + 1], wire, s + 1, usize::from(wire[s]));
         }
-        Some(Self {
-            name: stand_in,
-            wire: Some(wire),
-            starts,
-            len,
-            inline,
-            spill: Vec::new(),
-        })
+        self.len = len;
+        self.wire = Some(wire);
+        true
     }
 
     /// Number of labels of the probed name.
@@ -1185,6 +1227,42 @@ mod tests {
             assert_eq!(hash_wire(&wire_of(&refs)), hash_labels(&refs), "{n} labels");
         }
         assert_ne!(hash_wire(b"\x01a\x01b"), hash_wire(b"\x01b\x01a"));
+    }
+
+    #[test]
+    fn a_label_hashed_inside_its_buffer_hashes_as_the_label_alone() {
+        // Every label length 0..=63 at every offset in buffers a little longer than it, with
+        // octets around it that must not leak into the hash (capitals, to catch lower-casing
+        // of the window too).
+        let fill: Vec<u8> = (0..96u8).map(|i| b'A' + i % 26).collect();
+        for len in 0..=63usize {
+            for start in 0..=(96 - len) {
+                for total in [start + len, (start + len + 3).min(96), 96] {
+                    let buf = &fill[..total];
+                    let label = &buf[start..start + len];
+                    assert_eq!(
+                        hash_label_in(7, buf, start, len),
+                        hash_label(7, label),
+                        "len {len} at {start} in {total}"
+                    );
+                }
+            }
+        }
+        // And a label alone hashes as before the window reads (octet by octet).
+        let byte_wise = |label: &[u8]| {
+            let mut h = (7u64 ^ label.len() as u64).wrapping_mul(PRIME);
+            for c in label.chunks(8) {
+                let w = c
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |w, (k, &b)| w | u64::from(b) << (8 * k));
+                h = step(h, w);
+            }
+            h
+        };
+        for len in 0..=63usize {
+            assert_eq!(hash_label(7, &fill[..len]), byte_wise(&fill[..len]), "{len}");
+        }
     }
 
     #[test]

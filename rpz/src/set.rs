@@ -381,7 +381,7 @@ impl PolicySet {
     /// packet-cache fast path, which only needs to know whether anything matched, should use
     /// [`PolicySet::check_response_quick`].
     pub fn check_response(&self, q: &PolicyQuery<'_>, facts: &ResponseFacts) -> Decision {
-        self.check(q, facts, true, None).decision()
+        self.check(q, facts, true, &q.probe()).decision()
     }
 
     /// [`PolicySet::check_response`] without materialising the hit: no allocation, no
@@ -395,7 +395,7 @@ impl PolicySet {
         q: &PolicyQuery<'a>,
         facts: &'a ResponseFacts,
     ) -> QuickDecision<'a> {
-        self.check(q, facts, false, None)
+        self.check(q, facts, false, &q.probe())
     }
 
     /// The packet-cache fast path's whole question, from the query name's wire form alone
@@ -431,17 +431,17 @@ impl PolicySet {
             return Some(true);
         }
         let probe = NameProbe::from_wire(&stand_in, qname_wire)?;
-        Some(self.check(&q, facts, false, Some(probe)).is_no_match())
+        Some(self.check(&q, facts, false, &probe).is_no_match())
     }
 
     /// The response check; `verify` false allows false-positive hits (see above). `first`:
-    /// the probe of the query name, when the caller built it.
+    /// the probe of the query name.
     fn check<'a>(
         &'a self,
         q: &PolicyQuery<'a>,
         facts: &'a ResponseFacts,
         verify: bool,
-        mut first: Option<NameProbe<'a>>,
+        first: &NameProbe<'a>,
     ) -> QuickDecision<'a> {
         let mut disabled = Vec::new();
         let follow_chain = !matches!(
@@ -460,16 +460,18 @@ impl PolicySet {
                 &facts.cnames[p - 1]
             };
             let last = p + 1 == positions;
-            let probe = match first.take() {
-                Some(probe) if p == 0 => probe,
-                _ if p == 0 => q.probe(),
-                _ => NameProbe::new(name),
+            let chain_probe;
+            let probe = if p == 0 {
+                first
+            } else {
+                chain_probe = NameProbe::new(name);
+                &chain_probe
             };
             for (i, z) in self.zones.iter().enumerate() {
                 if !Self::applies(z, q) {
                     continue;
                 }
-                let Some(raw) = best_in_zone(z, q, &probe, p, last, facts, verify) else {
+                let Some(raw) = best_in_zone(z, q, probe, p, last, facts, verify) else {
                     continue;
                 };
                 let hit = LazyHit {
@@ -627,7 +629,7 @@ impl QuickDecision<'_> {
         if !self.verified {
             return self
                 .set
-                .check(&self.query, self.facts, true, None)
+                .check(&self.query, self.facts, true, &self.query.probe())
                 .decision();
         }
         let disabled = self.disabled.iter().map(LazyHit::materialise).collect();
