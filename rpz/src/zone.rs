@@ -233,6 +233,8 @@ pub struct ZoneRules {
     /// Live rules (base shadowed by the overlay), kept so that status and metrics never
     /// walk a million-rule index.
     counts: RuleCounts,
+    /// Bit `TriggerKind as u8` set: rules of that kind can match (see [`ZoneRules::may_match`]).
+    active: u8,
 }
 
 impl fmt::Debug for ZoneRules {
@@ -381,21 +383,40 @@ impl ZoneRules {
     /// Whether the zone has rules that can only match once the response is known (response
     /// IP always; NSDNAME and NSIP when enabled).
     pub fn has_response_rules(&self) -> bool {
-        let c = self.counts_fast();
-        c.0 || (self.settings.nsdname_enable && c.1) || (self.settings.nsip_enable && c.2)
+        [TriggerKind::ResponseIp, TriggerKind::NsDname, TriggerKind::NsIp]
+            .into_iter()
+            .any(|k| self.may_match(k))
     }
 
-    /// Whether the zone has any response-IP, NSDNAME and NSIP rules (cheap, may over-report
-    /// when an overlay removed the last one).
-    fn counts_fast(&self) -> (bool, bool, bool) {
-        let layers = std::iter::once(&*self.base).chain(self.overlay.as_deref());
-        let mut out = (false, false, false);
-        for l in layers {
-            out.0 |= l.ip.len() > 0;
-            out.1 |= l.nsdname.len() > 0;
-            out.2 |= l.nsip.len() > 0;
-        }
-        out
+    /// Whether rules of trigger `kind` can match here: the zone has some (in either layer; it
+    /// may over-report when an overlay removed the last one) and, for NSDNAME and NSIP, the
+    /// trigger is enabled. Read on every query before any index is touched, so most zones
+    /// pay nothing for the trigger kinds they do not use.
+    #[inline]
+    pub(crate) fn may_match(&self, kind: TriggerKind) -> bool {
+        self.active & (1 << kind as u8) != 0
+    }
+
+    /// The [`ZoneRules::may_match`] bits of a zone with these layers and settings.
+    fn active_bits(settings: &ZoneSettings, base: &Index, overlay: Option<&Index>) -> u8 {
+        let layers = || std::iter::once(base).chain(overlay);
+        let any = |n: fn(&Index) -> usize| layers().any(|l| n(l) > 0);
+        [
+            (TriggerKind::ClientIp, any(|l| l.client_ip.len())),
+            (TriggerKind::Qname, any(|l| l.qname.len())),
+            (TriggerKind::ResponseIp, any(|l| l.ip.len())),
+            (
+                TriggerKind::NsDname,
+                settings.nsdname_enable && any(|l| l.nsdname.len()),
+            ),
+            (
+                TriggerKind::NsIp,
+                settings.nsip_enable && any(|l| l.nsip.len()),
+            ),
+        ]
+        .into_iter()
+        .filter(|&(_, on)| on)
+        .fold(0, |bits, (k, _)| bits | 1 << k as u8)
     }
 
     /// All rules, with their actions as written (no particular order).
@@ -567,7 +588,11 @@ impl ZoneRules {
     }
 
     /// Client-IP rule for the client address.
+    #[inline]
     pub(crate) fn match_client_ip(&self, client: IpAddr) -> Option<RawHit<'_, 'static>> {
+        if !self.may_match(TriggerKind::ClientIp) {
+            return None;
+        }
         self.ip_lookup(IpKind::Client, client)
             .map(|(layer, i)| RawHit {
                 kind: TriggerKind::ClientIp,
@@ -634,7 +659,7 @@ impl ZoneRules {
 
     /// Response-IP rule over the answer addresses.
     pub(crate) fn match_response_ip(&self, addrs: &[IpAddr]) -> Option<RawHit<'_, 'static>> {
-        if !self.counts_fast().0 {
+        if !self.may_match(TriggerKind::ResponseIp) {
             return None;
         }
         self.best_ip(IpKind::Response, TriggerKind::ResponseIp, addrs.iter())
@@ -645,7 +670,7 @@ impl ZoneRules {
         &self,
         addrs: impl Iterator<Item = &'a IpAddr>,
     ) -> Option<RawHit<'_, 'static>> {
-        if !self.settings.nsip_enable || !self.counts_fast().2 {
+        if !self.may_match(TriggerKind::NsIp) {
             return None;
         }
         self.best_ip(IpKind::Ns, TriggerKind::NsIp, addrs)
@@ -659,7 +684,7 @@ impl ZoneRules {
         names: impl Iterator<Item = &'q Name>,
         verify: bool,
     ) -> Option<RawHit<'_, 'q>> {
-        if !self.settings.nsdname_enable || !self.counts_fast().1 {
+        if !self.may_match(TriggerKind::NsDname) {
             return None;
         }
         let mut best: Option<RawHit<'_, 'q>> = None;
@@ -849,6 +874,7 @@ impl ZoneRules {
             self.apex_labels,
             self.base_counts,
         );
+        let active = Self::active_bits(&self.settings, &self.base, Some(&ov_rules.base));
         let zone = ZoneRules {
             settings: self.settings.clone(),
             apex_labels: self.apex_labels,
@@ -858,6 +884,7 @@ impl ZoneRules {
             skipped: ov_rules.skipped,
             base_counts: self.base_counts,
             counts,
+            active,
         };
         (zone, warnings)
     }
@@ -1625,6 +1652,7 @@ impl Builder {
             nsip: self.index.nsip.len(),
         };
         let overlay = self.overlay;
+        let active = ZoneRules::active_bits(&settings, &self.index, None);
         let zone = ZoneRules {
             settings,
             apex_labels: self.apex_labels,
@@ -1634,6 +1662,7 @@ impl Builder {
             skipped: Arc::new(self.skipped),
             base_counts: counts,
             counts,
+            active,
         };
         debug_assert!(overlay || zone.counts == zone.walk_counts());
         (zone, self.warnings)

@@ -294,6 +294,44 @@ fn an_nsip_rule_matches_addresses_of_those_name_servers() {
 }
 
 #[test]
+fn a_delta_that_brings_a_zones_first_rule_of_a_trigger_kind_makes_it_match() {
+    // The zone starts with QNAME rules only, so the set skips its IP and name-server
+    // indexes; a transfer that adds one rule of each other kind must switch them on.
+    let (z0, _) = ZoneRules::compile(
+        ZoneSettings::new(name("block.")),
+        records("block.", "only.example CNAME ."),
+    );
+    let added = records(
+        "block.",
+        "24.0.2.0.192.rpz-client-ip CNAME .\n\
+         32.1.0.0.127.rpz-ip CNAME .\n\
+         ns1.evil.example.rpz-nsdname CNAME .\n\
+         24.0.2.0.198.rpz-nsip CNAME .",
+    );
+    let before = set(vec![z0.apply_delta(&[], &[]).0]);
+    let (z1, _) = z0.apply_delta(&[], &added);
+    let after = set(vec![z1]);
+    let kind = |s: &PolicySet, client: &str, facts: &ResponseFacts| {
+        let qn = name("x.example.");
+        let mut q = query(&qn, RecordType::A);
+        q.client = client.parse().expect("addr");
+        s.check_response(&q, facts).hit().map(|h| h.kind())
+    };
+    let none = ResponseFacts::default();
+    let answer = addrs(&["127.0.0.1"]);
+    let by_name = delegation("v.example.", &["ns1.evil.example."], &[]);
+    let by_addr = delegation("v.example.", &["ns.v.example."], &["198.0.2.53"]);
+    for facts in [&none, &answer, &by_name, &by_addr] {
+        assert_eq!(kind(&before, "192.0.2.7", facts), None);
+    }
+    assert_eq!(kind(&after, "192.0.2.7", &none), Some(TriggerKind::ClientIp));
+    assert_eq!(kind(&after, "203.0.113.1", &none), None);
+    assert_eq!(kind(&after, "203.0.113.1", &answer), Some(TriggerKind::ResponseIp));
+    assert_eq!(kind(&after, "203.0.113.1", &by_name), Some(TriggerKind::NsDname));
+    assert_eq!(kind(&after, "203.0.113.1", &by_addr), Some(TriggerKind::NsIp));
+}
+
+#[test]
 fn ipv4_owner_encodings_match_the_documented_addresses() {
     let s = set(vec![zone(
         "block.",
