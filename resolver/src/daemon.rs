@@ -74,6 +74,15 @@ pub enum DaemonError {
     /// Root hints or trust anchors could not be loaded (issue 5).
     #[error("recursion: {0}")]
     Recursion(#[from] crate::recurse::anchors::AnchorError),
+    /// A UDP worker thread could not be started.
+    #[error("cannot start a UDP worker thread for {addr}: {source}")]
+    Worker {
+        /// The listen address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The state directory could not be created.
     #[error("directory {path}: {source}")]
     Directory {
@@ -553,6 +562,8 @@ pub async fn run(
         max_pipelined: config.server.tcp_max_pipelined,
     };
     let mut tasks = tokio::task::JoinSet::new();
+    // UDP workers are threads of their own (see listen.rs), joined at shutdown.
+    let mut udp_workers = Vec::new();
     let mut listen_labels = Vec::new();
     for &addr in &config.server.listen {
         let udp = listen::bind_udp(addr, workers).map_err(|source| DaemonError::Bind {
@@ -566,12 +577,16 @@ pub async fn run(
             source,
         })?;
         for sock in udp {
-            tasks.spawn(listen::serve_udp(
+            let worker = listen::spawn_udp_worker(
+                format!("sekisho-udp-{}", udp_workers.len()),
                 sock,
                 pipeline.clone(),
                 inflight.clone(),
                 stop_rx.clone(),
-            ));
+                tokio::runtime::Handle::current(),
+            )
+            .map_err(|source| DaemonError::Worker { addr, source })?;
+            udp_workers.push(worker);
         }
         tasks.spawn(listen::serve_tcp(
             tcp,
@@ -662,6 +677,13 @@ pub async fn run(
     let _ = stop_tx.send(true);
     inflight.drain(Duration::from_secs(2)).await;
     while tasks.join_next().await.is_some() {}
+    // They see `stop` within their receive timeout.
+    let _ = tokio::task::spawn_blocking(move || {
+        for w in udp_workers {
+            let _ = w.join();
+        }
+    })
+    .await;
     let _ = std::fs::remove_file(&control_path);
     tracing::info!("sekisho stopped");
     Ok(())

@@ -1,9 +1,15 @@
 //! UDP and TCP listeners.
 //!
 //! UDP: each listen address gets one socket per worker, all bound with
-//! `SO_REUSEPORT` so the kernel spreads datagrams across them. A worker
-//! answers the fast path (cache hits, errors) inline from reusable buffers
-//! and spawns a task only for queries that need the network.
+//! `SO_REUSEPORT` so the kernel spreads datagrams across them. A worker is an
+//! OS thread of its own that blocks in `recvfrom`: it answers the fast path
+//! (cache hits, policy rewrites from the cache, errors) inline from reusable
+//! buffers and hands only the queries that need the network to the async
+//! runtime. A worker on the runtime instead paid a failed `recvfrom`, an
+//! `epoll_wait` and a thread wake-up for nearly every datagram (measured at
+//! 20,000 q/s: about 8.6 system calls and 2 context switches per query); a
+//! blocking worker pays one `recvfrom` and one `sendto`. The CPU this saves
+//! is what a policy reload under load runs on.
 //!
 //! TCP (RFC 7766): queries on one connection are read as they come
 //! (pipelining), answered as they finish (out of order), and written by one
@@ -15,6 +21,7 @@
 //! Shutdown: every loop watches a `watch` channel; spawned queries are
 //! counted in [`InFlight`] so the daemon can drain them before exiting.
 
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -22,7 +29,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::metrics::Proto;
@@ -86,8 +93,9 @@ pub struct TcpLimits {
     pub max_pipelined: usize,
 }
 
-/// Bind `workers` UDP sockets on `addr` with SO_REUSEPORT.
-pub fn bind_udp(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<UdpSocket>> {
+/// Bind `workers` UDP sockets on `addr` with SO_REUSEPORT (blocking sockets,
+/// for [`spawn_udp_worker`]).
+pub fn bind_udp(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::net::UdpSocket>> {
     (0..workers.max(1))
         .map(|_| {
             let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -97,12 +105,16 @@ pub fn bind_udp(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<UdpSock
             s.set_reuse_address(true)?;
             s.set_reuse_port(true)?;
             let _ = s.set_recv_buffer_size(4 << 20);
-            s.set_nonblocking(true)?;
             s.bind(&addr.into())?;
-            UdpSocket::from_std(s.into())
+            // A worker wakes this often with nothing received, to see `stop`.
+            s.set_read_timeout(Some(STOP_POLL))?;
+            Ok(s.into())
         })
         .collect()
 }
+
+/// How long a UDP worker waits in `recvfrom` before it looks at `stop` again.
+const STOP_POLL: Duration = Duration::from_millis(100);
 
 /// Bind a TCP listener on `addr`.
 pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -117,33 +129,49 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::from_std(s.into())
 }
 
-/// Serve UDP on `socket` until `stop` turns true.
-pub async fn serve_udp(
-    socket: UdpSocket,
+/// Serve UDP on `socket` (from [`bind_udp`]) on a thread of its own until
+/// `stop` turns true; queries that need the network are resolved on `runtime`.
+pub fn spawn_udp_worker(
+    name: String,
+    socket: std::net::UdpSocket,
     pipeline: Arc<Pipeline>,
     inflight: Arc<InFlight>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+    runtime: tokio::runtime::Handle,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || serve_udp(socket, &pipeline, &inflight, &stop, &runtime))
+}
+
+/// The loop of a UDP worker thread.
+fn serve_udp(
+    socket: std::net::UdpSocket,
+    pipeline: &Arc<Pipeline>,
+    inflight: &Arc<InFlight>,
+    stop: &watch::Receiver<bool>,
+    runtime: &tokio::runtime::Handle,
 ) {
     let socket = Arc::new(socket);
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
     let mut key = Vec::with_capacity(272);
-    loop {
-        let (n, peer) = tokio::select! {
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // ICMP errors surface here on some systems; keep serving.
-                    tracing::debug!(error = %e, "udp receive error");
-                    continue;
-                }
-            },
-            _ = stop.changed() => return,
+    while !*stop.borrow() {
+        let (n, peer) = match socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            // The read timeout: nothing came, look at `stop`.
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => {
+                // ICMP errors surface here on some systems; keep serving.
+                tracing::debug!(error = %e, "udp receive error");
+                continue;
+            }
         };
         let packet = &buf[..n];
         match pipeline.handle_fast(packet, peer, Proto::Udp, &mut out, &mut key) {
             Step::Reply => {
-                let _ = socket.send_to(&out, peer).await;
+                // Blocks only while the socket's send buffer is full.
+                let _ = socket.send_to(&out, peer);
             }
             // Primary role: transfers are TCP only; handle_fast answers UDP inline.
             Step::Drop | Step::Transfer => {}
@@ -151,14 +179,27 @@ pub async fn serve_udp(
                 let guard = inflight.enter();
                 let packet = packet.to_vec();
                 let (p, s) = (pipeline.clone(), socket.clone());
-                tokio::spawn(async move {
+                runtime.spawn(async move {
                     if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Udp).await {
-                        let _ = s.send_to(&answer, peer).await;
+                        send_from_task(s, answer, peer).await;
                     }
                     drop(guard);
                 });
             }
         }
+    }
+}
+
+/// Sends a UDP answer from an async task on the worker's blocking socket:
+/// without waiting (`MSG_DONTWAIT`), or, when the send buffer is full, from a
+/// blocking-pool thread, so the runtime's threads never block.
+async fn send_from_task(socket: Arc<std::net::UdpSocket>, answer: Vec<u8>, peer: SocketAddr) {
+    let to = socket2::SockAddr::from(peer);
+    match socket2::SockRef::from(&*socket).send_to_with_flags(&answer, &to, libc::MSG_DONTWAIT) {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+            let _ = tokio::task::spawn_blocking(move || socket.send_to(&answer, peer)).await;
+        }
+        _ => {}
     }
 }
 

@@ -1261,7 +1261,11 @@ mod tests {
             h
         };
         for len in 0..=63usize {
-            assert_eq!(hash_label(7, &fill[..len]), byte_wise(&fill[..len]), "{len}");
+            assert_eq!(
+                hash_label(7, &fill[..len]),
+                byte_wise(&fill[..len]),
+                "{len}"
+            );
         }
     }
 

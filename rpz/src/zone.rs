@@ -383,9 +383,13 @@ impl ZoneRules {
     /// Whether the zone has rules that can only match once the response is known (response
     /// IP always; NSDNAME and NSIP when enabled).
     pub fn has_response_rules(&self) -> bool {
-        [TriggerKind::ResponseIp, TriggerKind::NsDname, TriggerKind::NsIp]
-            .into_iter()
-            .any(|k| self.may_match(k))
+        [
+            TriggerKind::ResponseIp,
+            TriggerKind::NsDname,
+            TriggerKind::NsIp,
+        ]
+        .into_iter()
+        .any(|k| self.may_match(k))
     }
 
     /// Whether rules of trigger `kind` can match here: the zone has some (in either layer; it

@@ -324,11 +324,23 @@ fn a_delta_that_brings_a_zones_first_rule_of_a_trigger_kind_makes_it_match() {
     for facts in [&none, &answer, &by_name, &by_addr] {
         assert_eq!(kind(&before, "192.0.2.7", facts), None);
     }
-    assert_eq!(kind(&after, "192.0.2.7", &none), Some(TriggerKind::ClientIp));
+    assert_eq!(
+        kind(&after, "192.0.2.7", &none),
+        Some(TriggerKind::ClientIp)
+    );
     assert_eq!(kind(&after, "203.0.113.1", &none), None);
-    assert_eq!(kind(&after, "203.0.113.1", &answer), Some(TriggerKind::ResponseIp));
-    assert_eq!(kind(&after, "203.0.113.1", &by_name), Some(TriggerKind::NsDname));
-    assert_eq!(kind(&after, "203.0.113.1", &by_addr), Some(TriggerKind::NsIp));
+    assert_eq!(
+        kind(&after, "203.0.113.1", &answer),
+        Some(TriggerKind::ResponseIp)
+    );
+    assert_eq!(
+        kind(&after, "203.0.113.1", &by_name),
+        Some(TriggerKind::NsDname)
+    );
+    assert_eq!(
+        kind(&after, "203.0.113.1", &by_addr),
+        Some(TriggerKind::NsIp)
+    );
 }
 
 #[test]
