@@ -258,7 +258,8 @@ impl<'a> ZoneReader<'a> {
                 break;
             }
             got_bytes = true;
-            let (take, newline) = match buf.iter().position(|&b| b == b'\n') {
+            // memchr: a vectorised search (a byte loop here was 3% of a 1M-rule load).
+            let (take, newline) = match memchr::memchr(b'\n', buf) {
                 Some(i) => (i, true),
                 None => (buf.len(), false),
             };

@@ -73,10 +73,7 @@ pub(crate) fn name_to_wire(
     let mut absolute = false;
     while i < text.len() {
         // Copy the run of plain bytes up to the next dot or backslash in one go.
-        let run = text[i..]
-            .iter()
-            .position(|&b| b == b'.' || b == b'\\')
-            .unwrap_or(text.len() - i);
+        let run = dot_or_escape(text, i) - i;
         if out.len() - label_at - 1 + run > MAX_LABEL_LEN {
             return Err(NameError::LabelTooLong);
         }
@@ -119,6 +116,32 @@ pub(crate) fn name_to_wire(
         return Err(NameError::NameTooLong);
     }
     Ok(())
+}
+
+/// The offset of the first `.` or `\\` in `text` at or after `from` (`text.len()` if none),
+/// eight bytes at a time where `text` has them (a byte loop was a sixth of parsing a big
+/// policy zone).
+#[inline]
+fn dot_or_escape(text: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Bit 7 set for the bytes of `w` equal to zero; exact for the lowest such byte.
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut i = from;
+    while i + 8 <= text.len() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&text[i..i + 8]);
+        let w = u64::from_le_bytes(b);
+        let hit = zero(w ^ (ONES * u64::from(b'.'))) | zero(w ^ (ONES * u64::from(b'\\')));
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    text[i..]
+        .iter()
+        .position(|&b| b == b'.' || b == b'\\')
+        .map_or(text.len(), |k| i + k)
 }
 
 /// Builds a hickory [`Name`] from a wire-form name made by [`name_to_wire`] (all of `wire`:
@@ -447,6 +470,27 @@ pub(crate) fn time_to_text(secs: u32, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_word_search_finds_the_first_dot_or_escape_at_every_offset() {
+        for len in 0..24usize {
+            for at in 0..=len {
+                for b in 0u8..=255 {
+                    let mut text = vec![b'x'; len];
+                    if at < len {
+                        text[at] = b;
+                    }
+                    for from in 0..=len {
+                        let want = text[from..]
+                            .iter()
+                            .position(|&c| c == b'.' || c == b'\\')
+                            .map_or(len, |k| from + k);
+                        assert_eq!(dot_or_escape(&text, from), want, "{text:?} from {from}");
+                    }
+                }
+            }
+        }
+    }
 
     /// Wire form of `text` relative to `origin` (itself given as text, absolute).
     fn wire(text: &str, origin: Option<&str>) -> Result<Vec<u8>, NameError> {
