@@ -142,7 +142,7 @@ const INLINE_HASHES: usize = 17;
 /// `hash(i)` is the hash of the name without its first `i` labels; `hash(len)` is the hash of
 /// the root. Names of up to 16 labels need no allocation.
 ///
-/// A probe built [from wire form](NameProbe::with_wire) reads the labels from the query's
+/// A probe built [from wire form](NameProbe::fill_from_wire_or_name) reads the labels from the query's
 /// bytes: walking a hickory name label by label (an out-of-line call per label) was a
 /// quarter of a policy check.
 pub(crate) struct NameProbe<'a> {
@@ -164,26 +164,29 @@ impl<'a> NameProbe<'a> {
     /// Hashes all suffixes of `name` in one right-to-left pass.
     #[inline]
     pub(crate) fn new(name: &'a Name) -> Self {
+        let mut p = Self::blank(name);
+        p.fill_from_name();
+        p
+    }
+
+    /// [`NameProbe::new`] into this blank probe (or one whose wire fill failed).
+    #[inline]
+    pub(crate) fn fill_from_name(&mut self) {
+        let name = self.name;
         let len = name.iter().len().min(MAX_LABELS);
-        let mut inline = [0u64; INLINE_HASHES];
+        self.len = len;
+        self.wire = None;
         if len < INLINE_HASHES {
             // Short names (nearly all): labels collected front to back, hashed back to front.
             let mut labels: [&[u8]; INLINE_HASHES] = [&[]; INLINE_HASHES];
             for (slot, l) in labels.iter_mut().zip(name.iter()) {
                 *slot = l;
             }
-            inline[len] = SEED;
+            self.inline[len] = SEED;
             for i in (0..len).rev() {
-                inline[i] = hash_label(inline[i + 1], labels[i]);
+                self.inline[i] = hash_label(self.inline[i + 1], labels[i]);
             }
-            return Self {
-                name,
-                wire: None,
-                starts: [0; INLINE_HASHES],
-                len,
-                inline,
-                spill: Vec::new(),
-            };
+            return;
         }
         let mut spill = vec![SEED; len + 1];
         let mut i = len;
@@ -194,49 +197,39 @@ impl<'a> NameProbe<'a> {
             spill[i - 1] = hash_label(spill[i], label);
             i -= 1;
         }
-        Self {
-            name,
-            wire: None,
-            starts: [0; INLINE_HASHES],
-            len,
-            inline,
-            spill,
-        }
+        self.spill = spill;
     }
 
-    /// [`NameProbe::new`] from `wire`, the uncompressed wire form of `name` in any case (the
-    /// resolver has the query name's bytes at hand). Long or malformed input falls back to
-    /// walking `name`.
-    #[inline]
-    pub(crate) fn with_wire(name: &'a Name, wire: &'a [u8]) -> Self {
-        let mut p = Self::blank(name);
+    /// Fills this blank probe from `wire`, the uncompressed wire form of its name in any case
+    /// (the resolver has the query name's bytes at hand), or from the name when the bytes
+    /// cannot serve (long or malformed input).
+    ///
+    /// In place, as every constructor here: a probe returned from two paths (wire or name)
+    /// was copied into the caller's frame, 216 bytes through `memcpy` per check.
+    #[inline(always)]
+    pub(crate) fn fill_from_wire_or_name(&mut self, wire: &'a [u8]) {
+        let name = self.name;
         // Cheap agreement checks (O(1) on a hickory name); the contract is that the two
         // are the same name, which debug builds check label by label below.
-        if p.fill_from_wire(wire) && name.iter().len() == p.len && name.len() + 1 == wire.len() {
+        if self.fill_from_wire(wire)
+            && name.iter().len() == self.len
+            && name.len() + 1 == wire.len()
+        {
             debug_assert!(
                 name.iter()
-                    .zip(WireLabels::new(wire, p.len))
+                    .zip(WireLabels::new(wire, self.len))
                     .all(|(a, b)| a.eq_ignore_ascii_case(b)),
                 "probe wire {wire:?} is not {name}"
             );
-            return p;
+            return;
         }
-        Self::new(name)
-    }
-
-    /// A probe of `wire` alone (names of up to 16 labels; `None` otherwise or when the bytes
-    /// are not one well-formed name). `stand_in` is what [`NameProbe::name`] returns: only
-    /// for callers that never build a hit's names from this probe.
-    #[inline]
-    pub(crate) fn from_wire(stand_in: &'a Name, wire: &'a [u8]) -> Option<Self> {
-        let mut p = Self::blank(stand_in);
-        p.fill_from_wire(wire).then_some(p)
+        self.fill_from_name();
     }
 
     /// A probe of no labels, to be filled in place (the probe is some 200 bytes: built where
     /// it is used, it is not copied from one stack frame to the next).
     #[inline]
-    fn blank(name: &'a Name) -> Self {
+    pub(crate) fn blank(name: &'a Name) -> Self {
         Self {
             name,
             wire: None,
@@ -248,9 +241,11 @@ impl<'a> NameProbe<'a> {
     }
 
     /// Hashes the labels of `wire` into this blank probe (false, leaving it unusable, for
-    /// names of 17 or more labels or bytes that are not one well-formed name).
-    #[inline]
-    fn fill_from_wire(&mut self, wire: &'a [u8]) -> bool {
+    /// names of 17 or more labels or bytes that are not one well-formed name). A probe filled
+    /// this way alone answers [`NameProbe::name`] with the name it was made blank with: only
+    /// for callers that never build a hit's names from it.
+    #[inline(always)]
+    pub(crate) fn fill_from_wire(&mut self, wire: &'a [u8]) -> bool {
         let starts = &mut self.starts;
         let Some(len) = walk_wire_labels(wire, |i, at, _| {
             // Offsets fit in a byte: a name is at most 255 octets.

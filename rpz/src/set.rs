@@ -74,12 +74,17 @@ pub struct PolicyQuery<'a> {
 }
 
 impl<'a> PolicyQuery<'a> {
-    /// The name-index probe of the query name.
+    /// The name-index probe of the query name (inlined, so that the probe is built in the
+    /// caller's frame rather than copied there).
+    #[inline]
     fn probe(&self) -> NameProbe<'a> {
+        // One value filled in place on both paths (see `NameProbe::fill_from_wire_or_name`).
+        let mut p = NameProbe::blank(self.qname);
         match self.qname_wire {
-            Some(wire) => NameProbe::with_wire(self.qname, wire),
-            None => NameProbe::new(self.qname),
+            Some(wire) => p.fill_from_wire_or_name(wire),
+            None => p.fill_from_name(),
         }
+        p
     }
 }
 
@@ -430,7 +435,11 @@ impl PolicySet {
         if self.skips(&q) {
             return Some(true);
         }
-        let probe = NameProbe::from_wire(&stand_in, qname_wire)?;
+        // Names of 17 or more labels need the name (`None`).
+        let mut probe = NameProbe::blank(&stand_in);
+        if !probe.fill_from_wire(qname_wire) {
+            return None;
+        }
         Some(self.check(&q, facts, false, &probe).is_no_match())
     }
 
