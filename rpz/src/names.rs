@@ -44,7 +44,7 @@ pub(crate) fn hash_label(h: u64, label: &[u8]) -> u64 {
 /// [`hash_label`] of the label `buf[start..start + len]`. The octets around the label, where
 /// `buf` has them, let its last partial word be read with one eight-octet load instead of
 /// octet by octet (the hash is the same: the extra octets are shifted or masked away).
-#[inline]
+#[inline(always)]
 fn hash_label_in(mut h: u64, buf: &[u8], start: usize, len: usize) -> u64 {
     let end = start + len;
     // The label length goes in first so that label boundaries are part of the hash.
