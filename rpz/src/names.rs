@@ -709,7 +709,7 @@ impl NameTable {
         if self.exact_depths & depth_bit(probe.len) == 0 {
             return None;
         }
-        self.find(probe.hash(0), KeyShape::Exact, probe, 0, verify)
+        self.find(probe.hash(0), KeyShape::Exact, probe, 0, verify, true)
             .map(|(key, value)| NameMatch {
                 key,
                 value,
@@ -733,12 +733,26 @@ impl NameTable {
         i: usize,
         verify: bool,
     ) -> Option<NameMatch> {
+        self.wildcard_probe(probe, i, verify, true)
+    }
+
+    /// [`NameTable::wildcard_at`]; `filtered` false skips the filter, for a candidate whose
+    /// home slot is already being loaded (see [`NameTable::touch_wildcard_slots`]): reading
+    /// that slot costs nothing more, and the filter word would be one more load to wait for.
+    #[inline]
+    fn wildcard_probe(
+        &self,
+        probe: &NameProbe<'_>,
+        i: usize,
+        verify: bool,
+        filtered: bool,
+    ) -> Option<NameMatch> {
         let suffix_labels = probe.len - i;
         if !self.may_have_wildcard(suffix_labels) {
             return None;
         }
         let h = hash_label(probe.hash(i), b"*");
-        self.find(h, KeyShape::Wildcard, probe, i, verify)
+        self.find(h, KeyShape::Wildcard, probe, i, verify, filtered)
             .map(|(key, value)| NameMatch {
                 key,
                 value,
@@ -763,7 +777,8 @@ impl NameTable {
         if self.len == 0 {
             return None;
         }
-        if self.exact_depths & depth_bit(probe.len) != 0 {
+        let touched = self.exact_depths & depth_bit(probe.len) != 0;
+        if touched {
             self.touch_wildcard_slots(probe);
         }
         if let Some(m) = self.exact(probe, verify) {
@@ -771,7 +786,7 @@ impl NameTable {
         }
         // The wildcard with the longest suffix is the only candidate: a node between it and
         // the name would be a closer encloser without a wildcard.
-        let m = (1..=probe.len).find_map(|i| self.wildcard_at(probe, i, verify))?;
+        let m = (1..=probe.len).find_map(|i| self.wildcard_probe(probe, i, verify, !touched))?;
         let j = probe.len - m.labels;
         let blocked = (0..j).any(|i| {
             self.ent_count_at(probe, i) > 0 || (i > 0 && self.exact_at(probe, i).is_some())
@@ -803,7 +818,7 @@ impl NameTable {
         if self.exact_depths & depth_bit(probe.len - i) == 0 {
             return None;
         }
-        self.find(probe.hash(i), KeyShape::Exact, probe, i, true)
+        self.find(probe.hash(i), KeyShape::Exact, probe, i, true, true)
     }
 
     /// The interior-node count of the probe without its first `i` labels (0 if it is not
@@ -919,13 +934,14 @@ impl NameTable {
         probe: &NameProbe<'_>,
         from: usize,
         verify: bool,
+        filtered: bool,
     ) -> Option<(u32, u32)> {
         let n = self.slots.len();
         if n == 0 {
             return None;
         }
         let f = finish(h);
-        if !self.may_contain(f) {
+        if filtered && !self.may_contain(f) {
             return None;
         }
         let tag = (f >> 32) as u32;
