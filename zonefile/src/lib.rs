@@ -53,6 +53,7 @@ mod scanner;
 mod svcb;
 mod text;
 pub mod wire;
+mod words;
 pub mod writer;
 
 use std::path::Path;

@@ -19,6 +19,7 @@
 //! I/O and knows nothing of record syntax; the reader feeds it lines and the builder reads it.
 
 use crate::error::{ErrorKind, Located as ScanError};
+use crate::words::{equal_to, first_flagged, word_at, HIGH};
 
 /// Bytes that end a plain token (blanks, `;`, parentheses, quotes, the line end) or need a
 /// look (`\`): one table lookup per byte in the hottest loop of the parser.
@@ -40,21 +41,14 @@ const SPECIAL: [bool; 256] = {
 /// step instead of a table lookup and a branch per byte.
 #[inline]
 fn skip_plain(buf: &[u8], mut i: usize, end: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Bit 7 of each byte of the result set for the bytes of `w` equal to zero; exact for the
-    // lowest such byte (borrows only run upwards from a true zero byte).
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
     while i + 8 <= end {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&buf[i..i + 8]);
-        let w = u64::from_le_bytes(b);
+        let w = word_at(buf, i);
         // Bytes below 0x2a ('*'): the top bit of (byte + 0x56) is clear for them, among
         // bytes below 0x80; bytes from 0x80 never stop the skip.
         let low = !(w & !HIGH).wrapping_add(0x5656_5656_5656_5656) & !w & HIGH;
-        let stop = low | zero(w ^ (ONES * u64::from(b';'))) | zero(w ^ (ONES * u64::from(b'\\')));
+        let stop = low | equal_to(w, b';') | equal_to(w, b'\\');
         if stop != 0 {
-            return i + (stop.trailing_zeros() / 8) as usize;
+            return i + first_flagged(stop);
         }
         i += 8;
     }

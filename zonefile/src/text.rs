@@ -16,6 +16,7 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
 use crate::error::NameError;
+use crate::words::{equal_to, first_flagged, word_at};
 
 /// Longest name in wire form (RFC 1035 section 2.3.4).
 const MAX_NAME_LEN: usize = 255;
@@ -123,18 +124,12 @@ pub(crate) fn name_to_wire(
 /// policy zone).
 #[inline]
 fn dot_or_escape(text: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Bit 7 set for the bytes of `w` equal to zero; exact for the lowest such byte.
-    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
     let mut i = from;
     while i + 8 <= text.len() {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&text[i..i + 8]);
-        let w = u64::from_le_bytes(b);
-        let hit = zero(w ^ (ONES * u64::from(b'.'))) | zero(w ^ (ONES * u64::from(b'\\')));
+        let w = word_at(text, i);
+        let hit = equal_to(w, b'.') | equal_to(w, b'\\');
         if hit != 0 {
-            return i + (hit.trailing_zeros() / 8) as usize;
+            return i + first_flagged(hit);
         }
         i += 8;
     }
