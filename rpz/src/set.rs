@@ -556,13 +556,10 @@ fn best_in_zone<'z, 'q>(
     if let Some(h) = z.match_qname(probe, verify) {
         return Some(h);
     }
-    if last && z.may_match(TriggerKind::ResponseIp) {
+    if last {
         if let Some(h) = z.match_response_ip(&facts.addresses) {
             return Some(h);
         }
-    }
-    if !z.may_match(TriggerKind::NsDname) && !z.may_match(TriggerKind::NsIp) {
-        return None;
     }
     let min_dots = usize::from(z.settings().min_ns_dots);
     let dels = || {

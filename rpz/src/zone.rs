@@ -662,6 +662,7 @@ impl ZoneRules {
     }
 
     /// Response-IP rule over the answer addresses.
+    #[inline]
     pub(crate) fn match_response_ip(&self, addrs: &[IpAddr]) -> Option<RawHit<'_, 'static>> {
         if !self.may_match(TriggerKind::ResponseIp) {
             return None;
