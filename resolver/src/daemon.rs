@@ -562,8 +562,11 @@ pub async fn run(
         max_pipelined: config.server.tcp_max_pipelined,
     };
     let mut tasks = tokio::task::JoinSet::new();
-    // UDP workers are threads of their own (see listen.rs), joined at shutdown.
-    let mut udp_workers = Vec::new();
+    // Listen sockets are bound here (a bind error stops the start-up) and served only once
+    // everything else is up (below). UDP workers are threads of their own (see listen.rs),
+    // joined at shutdown.
+    let mut udp_sockets = Vec::new();
+    let mut tcp_sockets = Vec::new();
     let mut listen_labels = Vec::new();
     for &addr in &config.server.listen {
         let udp = listen::bind_udp(addr, workers).map_err(|source| DaemonError::Bind {
@@ -576,26 +579,8 @@ pub async fn run(
             proto: "tcp",
             source,
         })?;
-        for sock in udp {
-            let worker = listen::spawn_udp_worker(
-                format!("sekisho-udp-{}", udp_workers.len()),
-                sock,
-                pipeline.clone(),
-                inflight.clone(),
-                stop_rx.clone(),
-                tokio::runtime::Handle::current(),
-            )
-            .map_err(|source| DaemonError::Worker { addr, source })?;
-            udp_workers.push(worker);
-        }
-        tasks.spawn(listen::serve_tcp(
-            tcp,
-            pipeline.clone(),
-            inflight.clone(),
-            tcp_limits,
-            tcp_connections.clone(),
-            stop_rx.clone(),
-        ));
+        udp_sockets.extend(udp.into_iter().map(|sock| (addr, sock)));
+        tcp_sockets.push((addr, tcp));
         listen_labels.push(addr.to_string());
     }
     for (_, g) in &forwarding.groups {
@@ -605,7 +590,7 @@ pub async fn run(
     let state = Arc::new(State {
         pipeline: pipeline.clone(),
         inflight: inflight.clone(),
-        tcp_connections,
+        tcp_connections: tcp_connections.clone(),
         groups: std::sync::Mutex::new(forwarding.groups),
         listen: listen_labels.clone(),
         started,
@@ -644,6 +629,41 @@ pub async fn run(
     }
     if os_signals {
         spawn_os_signals(sig_tx.clone());
+    }
+    // Last, so that the daemon answers queries only once its control socket and metrics are
+    // up (and no worker is left running when an earlier step fails).
+    for (addr, socket) in tcp_sockets {
+        let listener = listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
+            addr,
+            proto: "tcp",
+            source,
+        })?;
+        tasks.spawn(listen::serve_tcp(
+            listener,
+            pipeline.clone(),
+            inflight.clone(),
+            tcp_limits,
+            tcp_connections.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    let mut udp_workers = Vec::new();
+    for (addr, sock) in udp_sockets {
+        match listen::spawn_udp_worker(
+            format!("sekisho-udp-{}", udp_workers.len()),
+            sock,
+            pipeline.clone(),
+            inflight.clone(),
+            stop_rx.clone(),
+            tokio::runtime::Handle::current(),
+        ) {
+            Ok(worker) => udp_workers.push(worker),
+            Err(source) => {
+                // The workers already started stop with everything else.
+                let _ = stop_tx.send(true);
+                return Err(DaemonError::Worker { addr, source });
+            }
+        }
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),

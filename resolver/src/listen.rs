@@ -118,8 +118,8 @@ pub fn bind_udp(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<std::ne
 /// How long a UDP worker waits in `recvfrom` before it looks at `stop` again.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
-/// Bind a TCP listener on `addr`.
-pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+/// Bind a TCP socket on `addr` (not listening yet: see [`listen_tcp`]).
+pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<Socket> {
     let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
@@ -127,8 +127,15 @@ pub fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
     s.set_reuse_address(true)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;
-    s.listen(1024)?;
-    TcpListener::from_std(s.into())
+    Ok(s)
+}
+
+/// Starts listening on a socket from [`bind_tcp`]. Separate from the bind so that the
+/// daemon binds at start-up (an address in use stops it early) but accepts connections
+/// only once it is ready: the kernel completes handshakes as soon as `listen` is called.
+pub fn listen_tcp(socket: Socket) -> std::io::Result<TcpListener> {
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }
 
 /// Serve UDP on `socket` (from [`bind_udp`]) on a thread of its own until
