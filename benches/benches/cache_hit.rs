@@ -100,7 +100,7 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
     let mut key = Vec::new();
     for n in &names {
         let q = query(n);
-        let parsed = sekisho_resolver::wire::parse_query(&q).expect("query");
+        let parsed = sekisho_wire::parse_query(&q).expect("query");
         PacketCache::key_into(parsed.qname_wire(), 1, 1, false, false, &mut key);
         let wire = answer(n);
         let mut prepared = Prepared::new(&wire, &limits).expect("answer");

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use sekisho_rpz::ResponseFacts;
 
-use crate::wire::{self, Query, HEADER_LEN, TYPE_OPT, TYPE_SOA};
+use sekisho_wire::{self as wire, Query, HEADER_LEN, TYPE_OPT, TYPE_SOA};
 
 /// Number of independently locked shards (a power of two).
 const SHARDS: usize = 64;

@@ -616,7 +616,7 @@ pub async fn run(
                 source,
             })?;
         let scrape = state.clone();
-        let render: crate::http::Render = Arc::new(move || {
+        let render: sekisho_http::Render = Arc::new(move || {
             let p = &scrape.pipeline;
             p.metrics.refresh(
                 p.cache.len(),
@@ -625,7 +625,7 @@ pub async fn run(
             );
             p.metrics.render()
         });
-        tasks.spawn(crate::http::serve_metrics(l, render, stop_rx.clone()));
+        tasks.spawn(sekisho_http::serve_metrics(l, render, stop_rx.clone()));
     }
     if os_signals {
         spawn_os_signals(sig_tx.clone());

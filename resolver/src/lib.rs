@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Module ownership:
-//! - [`wire`]: staged decoding of client queries and raw-wire responses (FORMERR, TC).
+//! - `sekisho_wire` (crate): staged decoding of client queries and raw-wire responses (FORMERR, TC).
 //! - [`cache`]: the packet cache (wire bytes, TTLs patched in place).
 //! - [`upstream`]: transports to upstream resolvers, health checks, selection.
 //! - [`forward`]: `forward-zone` table (longest suffix wins).
@@ -32,7 +32,6 @@ pub mod control;
 pub mod daemon;
 pub mod distribution;
 pub mod forward;
-pub mod http;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
@@ -40,8 +39,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod primary;
 pub mod recurse;
-pub mod rpzbuild;
 pub mod sdnotify;
 pub mod upstream;
-pub mod warnpage;
-pub mod wire;

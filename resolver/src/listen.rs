@@ -304,7 +304,7 @@ async fn serve_connection(
                 }
             }
             Step::Drop => {
-                if packet.len() < crate::wire::HEADER_LEN {
+                if packet.len() < sekisho_wire::HEADER_LEN {
                     break; // a runt frame: the stream is out of sync
                 }
             }

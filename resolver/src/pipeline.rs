@@ -42,7 +42,7 @@ use sekisho_rpz::{
 use crate::cache::{CacheKind, ClientEcho, PacketCache, Prepared};
 use crate::forward::ForwardTable;
 use crate::metrics::{Metrics, Proto, Source};
-use crate::wire::{self, rcode, Query, WireError, HEADER_LEN};
+use sekisho_wire::{self as wire, rcode, Query, WireError, HEADER_LEN};
 
 /// Settings the pipeline reads on every query; replaced as a whole on SIGHUP
 /// ([`Pipeline::reconfigure`]).

@@ -94,8 +94,11 @@ fn main() -> ExitCode {
         }
     };
     let (config, path) = match command {
-        Command::RpzBuild(args) => return sekisho_resolver::rpzbuild::command(&args),
-        Command::WarnPage(args) => return sekisho_resolver::warnpage::command(&args),
+        Command::RpzBuild(args) => return sekisho_listbuild::command(&args),
+        Command::WarnPage(args) => {
+            logging::init(&sekisho_conf::Logging::default());
+            return sekisho_warnpage::command(&args);
+        }
         Command::Version => {
             println!("sekisho {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;

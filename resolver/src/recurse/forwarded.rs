@@ -29,7 +29,7 @@ use super::iter::{Budget, MAX_CHAIN};
 use super::validate::no_ds_proof_checked;
 use super::{is_dnssec_type, DnssecResult, Ede, Failure, Recursor};
 use crate::upstream::Group;
-use crate::wire::Query;
+use sekisho_wire::Query;
 
 /// What validation says about a forwarded answer.
 #[derive(Debug)]

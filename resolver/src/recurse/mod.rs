@@ -39,9 +39,9 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use sekisho_rpz::{Delegation, ResponseFacts};
 
 use crate::cache::{ClientEcho, PacketCache, Prepared};
-use crate::wire::Query;
 use infra::{Infra, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
+use sekisho_wire::Query;
 
 /// An Extended DNS Error (RFC 8914): info code and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -410,7 +410,7 @@ pub fn bogus(
 pub fn append_ede(out: &mut Vec<u8>, ede: &Ede) {
     const OPT_LEN: usize = 11;
     let n = out.len();
-    if n < crate::wire::HEADER_LEN + OPT_LEN
+    if n < sekisho_wire::HEADER_LEN + OPT_LEN
         || out[n - OPT_LEN] != 0
         || out[n - OPT_LEN + 1..n - OPT_LEN + 3] != [0, 41]
         || out[n - 2..] != [0, 0]
@@ -442,7 +442,7 @@ mod tests {
     fn an_ede_is_appended_to_the_trailing_opt_record() {
         let mut out = servfail(&n("www.bogus.test."), RecordType::A);
         out[11] = 1; // ARCOUNT: the OPT below
-        crate::wire::push_opt(&mut out, 1232, true, 0);
+        sekisho_wire::push_opt(&mut out, 1232, true, 0);
         append_ede(&mut out, &Ede::new(9, "no key"));
         let m = Message::from_vec(&out).expect("decodes");
         let edns = m.edns.expect("OPT kept");

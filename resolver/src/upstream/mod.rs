@@ -30,8 +30,8 @@ use rustls::ClientConfig;
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::metrics::{UpstreamMetrics, UPSTREAM_REASONS};
-use crate::wire::{self, HEADER_LEN};
 use health::{Health, HealthParams, Outcome, State};
+use sekisho_wire::{self as wire, HEADER_LEN};
 use stream::StreamConn;
 
 /// How queries reach an upstream.

@@ -680,7 +680,6 @@ pub fn command(args: &[String]) -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::logging::init(&sekisho_conf::Logging::default());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get().min(4)))
         .enable_all()
@@ -723,7 +722,7 @@ async fn run(opts: WarnArgs) -> Result<(), String> {
         let local = l.local_addr().map_err(|e| format!("{addr}: {e}"))?;
         info!(addr = %local, "warning page metrics listening");
         let registry = registry.clone();
-        let render: crate::http::Render = Arc::new(move || {
+        let render: sekisho_http::Render = Arc::new(move || {
             let mut out = Vec::new();
             if prometheus::Encoder::encode(
                 &prometheus::TextEncoder::new(),
@@ -736,7 +735,7 @@ async fn run(opts: WarnArgs) -> Result<(), String> {
             }
             out
         });
-        tokio::spawn(crate::http::serve_metrics(l, render, stop.clone()));
+        tokio::spawn(sekisho_http::serve_metrics(l, render, stop.clone()));
     }
     let config = WarnConfig {
         response,
