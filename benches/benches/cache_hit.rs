@@ -12,11 +12,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
-use sekisho_resolver::cache::{CacheLimits, PacketCache, Prepared};
-use sekisho_resolver::forward::ForwardTable;
+use sekisho_cache::{CacheLimits, PacketCache, Prepared};
 use sekisho_resolver::metrics::{Metrics, Proto};
 use sekisho_resolver::pipeline::{Pipeline, PipelineConfig, Step};
 use sekisho_rpz::{PolicySet, ResponseFacts, SetOptions, ZoneRules, ZoneSettings};
+use sekisho_upstream::ForwardTable;
 
 /// A query for `name` with EDNS.
 fn query(name: &str) -> Vec<u8> {

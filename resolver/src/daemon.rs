@@ -21,16 +21,16 @@ use sekisho_conf::Config;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use crate::cache::{CacheLimits, PacketCache};
 use crate::control::{self, Reply, Request, Status, UpstreamStatus};
 use crate::distribution::Distribution;
-use crate::forward::ForwardTable;
 use crate::listen::{self, InFlight, TcpLimits};
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::policy::PolicyStore;
-use crate::upstream::health::{self, HealthParams};
-use crate::upstream::{tls, Group, Selection, Transport, Upstream, UpstreamSpec};
+use sekisho_cache::{CacheLimits, PacketCache};
+use sekisho_upstream::forward::ForwardTable;
+use sekisho_upstream::health::{self, HealthParams};
+use sekisho_upstream::{tls, Group, Selection, Transport, Upstream, UpstreamSpec};
 
 /// What the daemon is told from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

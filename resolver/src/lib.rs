@@ -11,9 +11,8 @@
 //!
 //! Module ownership:
 //! - `sekisho_wire` (crate): staged decoding of client queries and raw-wire responses (FORMERR, TC).
-//! - [`cache`]: the packet cache (wire bytes, TTLs patched in place).
-//! - [`upstream`]: transports to upstream resolvers, health checks, selection.
-//! - [`forward`]: `forward-zone` table (longest suffix wins).
+//! - `sekisho_cache` (crate): the packet cache (wire bytes, TTLs patched in place).
+//! - `sekisho_upstream` (crate): transports to upstream resolvers, health checks, selection, and the `forward-zone` table.
 //! - [`recurse`]: iterative resolution from the root and DNSSEC validation.
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
 //! - [`listen`]: UDP and TCP listeners (RFC 7766).
@@ -27,11 +26,9 @@
 //! - [`rpzbuild`]: `sekisho rpz build`, blocking lists (CSV, domains, hosts) → a policy zone.
 //! - [`warnpage`]: the warning page HTTP server blocked clients land on (`sekisho warn-page`).
 
-pub mod cache;
 pub mod control;
 pub mod daemon;
 pub mod distribution;
-pub mod forward;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
@@ -40,4 +37,3 @@ pub mod policy;
 pub mod primary;
 pub mod recurse;
 pub mod sdnotify;
-pub mod upstream;

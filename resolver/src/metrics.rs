@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use prometheus::{
-    Counter, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
-    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Query types counted by name; everything else is `other`.
@@ -109,16 +109,6 @@ pub const REFUSE_REASONS: [&str; 6] = [
     "badvers",
 ];
 
-/// Upstream error reasons (label `reason`).
-pub const UPSTREAM_REASONS: [&str; 6] = [
-    "timeout",
-    "network",
-    "tls",
-    "closed",
-    "bad_response",
-    "busy",
-];
-
 /// The registry and every handle the query path uses.
 #[derive(Debug)]
 pub struct Metrics {
@@ -142,14 +132,8 @@ pub struct Metrics {
     pub cache_entries: IntGauge,
     /// Evictions (set at scrape from the cache's counter).
     pub cache_evictions: IntCounter,
-    /// Upstream latency by upstream.
-    upstream_duration: HistogramVec,
-    /// Upstream errors.
-    upstream_errors: IntCounterVec,
-    /// Upstream up (1) or down (0).
-    upstream_up: IntGaugeVec,
-    /// Upstream queries by upstream and transport.
-    upstream_queries: IntCounterVec,
+    /// Per-upstream families (registered by the upstream crate).
+    pub upstreams: sekisho_upstream::UpstreamFamily,
     /// Config reloads by result.
     pub config_reloads: IntCounterVec,
     /// Validator verdicts, by result.
@@ -189,19 +173,6 @@ struct Scrape {
     cpu_ticks: AtomicU64,
     /// Failures per zone.
     zone_failures: Mutex<HashMap<String, u64>>,
-}
-
-/// Handles for one upstream.
-#[derive(Debug, Clone)]
-pub struct UpstreamMetrics {
-    /// Latency of answered queries.
-    pub duration: Histogram,
-    /// Queries sent.
-    pub queries: IntCounter,
-    /// 1 when usable.
-    pub up: IntGauge,
-    /// Errors by reason, indexed like [`UPSTREAM_REASONS`].
-    pub errors: Vec<IntCounter>,
 }
 
 impl Metrics {
@@ -290,41 +261,7 @@ impl Metrics {
             "Cache entries evicted to stay within max-entries",
         )?;
         registry.register(Box::new(cache_evictions.clone()))?;
-        let upstream_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "sekisho_upstream_request_duration_seconds",
-                "Latency of answered upstream queries",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0,
-            ]),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(upstream_duration.clone()))?;
-        let upstream_errors = IntCounterVec::new(
-            Opts::new(
-                "sekisho_upstream_errors_total",
-                "Upstream queries that failed, by reason",
-            ),
-            &["upstream", "reason"],
-        )?;
-        registry.register(Box::new(upstream_errors.clone()))?;
-        let upstream_up = IntGaugeVec::new(
-            Opts::new(
-                "sekisho_upstream_up",
-                "1 when the upstream is in use, 0 when marked down",
-            ),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(upstream_up.clone()))?;
-        let upstream_queries = IntCounterVec::new(
-            Opts::new(
-                "sekisho_upstream_queries_total",
-                "Queries sent to an upstream (probes included)",
-            ),
-            &["upstream"],
-        )?;
-        registry.register(Box::new(upstream_queries.clone()))?;
+        let upstreams = sekisho_upstream::UpstreamFamily::register(&registry)?;
         let config_reloads = IntCounterVec::new(
             Opts::new(
                 "sekisho_config_reloads_total",
@@ -458,10 +395,7 @@ impl Metrics {
             cache_entries,
             cache_evictions,
             refused,
-            upstream_duration,
-            upstream_errors,
-            upstream_up,
-            upstream_queries,
+            upstreams,
             config_reloads,
             dnssec_validations,
         })
@@ -507,21 +441,9 @@ impl Metrics {
             .inc();
     }
 
-    /// Handles for the upstream labelled `label`.
-    pub fn upstream(&self, label: &str) -> UpstreamMetrics {
-        UpstreamMetrics {
-            duration: self.upstream_duration.with_label_values(&[label]),
-            queries: self.upstream_queries.with_label_values(&[label]),
-            up: {
-                let g = self.upstream_up.with_label_values(&[label]);
-                g.set(1);
-                g
-            },
-            errors: UPSTREAM_REASONS
-                .iter()
-                .map(|r| self.upstream_errors.with_label_values(&[label, r]))
-                .collect(),
-        }
+    /// Handles for one upstream (see [`sekisho_upstream::UpstreamFamily::handles`]).
+    pub fn upstream(&self, label: &str) -> sekisho_upstream::UpstreamMetrics {
+        self.upstreams.handles(label)
     }
 
     /// Bring state gauges up to date before a scrape: cache size and

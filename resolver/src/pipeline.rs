@@ -39,9 +39,9 @@ use sekisho_rpz::{
     Decision, PolicyQuery, PolicySet, QueryFlow, ResponseFacts, Rewrite, Transport, Verdict,
 };
 
-use crate::cache::{CacheKind, ClientEcho, PacketCache, Prepared};
-use crate::forward::ForwardTable;
 use crate::metrics::{Metrics, Proto, Source};
+use sekisho_cache::{CacheKind, ClientEcho, PacketCache, Prepared};
+use sekisho_upstream::forward::ForwardTable;
 use sekisho_wire::{self as wire, rcode, Query, WireError, HEADER_LEN};
 
 /// Settings the pipeline reads on every query; replaced as a whole on SIGHUP

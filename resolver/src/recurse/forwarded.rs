@@ -28,7 +28,7 @@ use super::infra::{Step, StepKind, ZoneSecurity};
 use super::iter::{Budget, MAX_CHAIN};
 use super::validate::no_ds_proof_checked;
 use super::{is_dnssec_type, DnssecResult, Ede, Failure, Recursor};
-use crate::upstream::Group;
+use sekisho_upstream::Group;
 use sekisho_wire::Query;
 
 /// What validation says about a forwarded answer.

@@ -57,7 +57,7 @@ pub(crate) struct Budget {
     /// When the client stops waiting.
     pub(crate) deadline: Instant,
     /// Ask this forwarder instead of iterating (validation of forwarded answers).
-    pub(crate) via: Option<std::sync::Arc<crate::upstream::Group>>,
+    pub(crate) via: Option<std::sync::Arc<sekisho_upstream::Group>>,
 }
 
 /// A boxed future (lookups recurse).

@@ -38,9 +38,9 @@ use hickory_proto::op::{Message, OpCode, Query as MsgQuery, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use sekisho_rpz::{Delegation, ResponseFacts};
 
-use crate::cache::{ClientEcho, PacketCache, Prepared};
 use infra::{Infra, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
+use sekisho_cache::{ClientEcho, PacketCache, Prepared};
 use sekisho_wire::Query;
 
 /// An Extended DNS Error (RFC 8914): info code and text.

@@ -9,7 +9,7 @@
 //! No connection reuse: authoritative traffic is one query per server per
 //! resolution step, and BIND/NSD close idle TCP quickly anyway. Answers that
 //! do not match the question (ID, question section) are ignored, as in
-//! [`crate::upstream::matches_query`].
+//! [`sekisho_upstream::matches_query`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::upstream::matches_query;
+use sekisho_upstream::matches_query;
 
 /// Why one exchange failed.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,9 @@
 //! 10 s) so a dead upstream costs nothing per query. Health transitions are
 //! logged once per change, never per query.
 
+pub mod forward;
 pub mod health;
+pub mod metrics;
 pub(crate) mod stream;
 pub mod tls;
 
@@ -29,8 +31,9 @@ use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use tokio::net::{TcpStream, UdpSocket};
 
-use crate::metrics::{UpstreamMetrics, UPSTREAM_REASONS};
+pub use forward::ForwardTable;
 use health::{Health, HealthParams, Outcome, State};
+pub use metrics::{UpstreamFamily, UpstreamMetrics, UPSTREAM_REASONS};
 use sekisho_wire::{self as wire, HEADER_LEN};
 use stream::StreamConn;
 

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::upstream::Group;
+use crate::Group;
 
 /// Forward zones by lower-cased wire name.
 #[derive(Debug, Default)]
@@ -61,7 +61,7 @@ impl ForwardTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::Selection;
+    use crate::Selection;
     use std::time::Duration;
 
     fn group() -> Arc<Group> {
