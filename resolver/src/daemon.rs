@@ -73,7 +73,7 @@ pub enum DaemonError {
     Metrics(#[from] prometheus::Error),
     /// Root hints or trust anchors could not be loaded (issue 5).
     #[error("recursion: {0}")]
-    Recursion(#[from] crate::recurse::anchors::AnchorError),
+    Recursion(#[from] sekisho_recursor::anchors::AnchorError),
     /// A UDP worker thread could not be started.
     #[error("cannot start a UDP worker thread for {addr}: {source}")]
     Worker {
@@ -539,14 +539,14 @@ pub async fn run(
     // Primary role: AXFR/IXFR are routed from the listeners, NOTIFY senders start below.
     pipeline.set_primary(primary.clone());
     // --- recursion (issue 5): names without a forward zone are resolved from the root. ---
-    let recursor = crate::recurse::anchors::recursor_config(&config)?;
+    let recursor = sekisho_recursor::anchors::recursor_config(&config)?;
     tracing::info!(
         root_servers = recursor.root_hints.len(),
         validation = recursor.validate,
         domain_insecure = recursor.domain_insecure.len(),
         "recursion ready"
     );
-    pipeline.set_recursor(Arc::new(crate::recurse::Recursor::new(recursor)));
+    pipeline.set_recursor(Arc::new(sekisho_recursor::Recursor::new(recursor)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let inflight = Arc::new(InFlight::default());
     let tcp_connections = Arc::new(AtomicUsize::new(0));

@@ -13,7 +13,7 @@
 //! - `sekisho_wire` (crate): staged decoding of client queries and raw-wire responses (FORMERR, TC).
 //! - `sekisho_cache` (crate): the packet cache (wire bytes, TTLs patched in place).
 //! - `sekisho_upstream` (crate): transports to upstream resolvers, health checks, selection, and the `forward-zone` table.
-//! - [`recurse`]: iterative resolution from the root and DNSSEC validation.
+//! - `sekisho_recursor` (crate): iterative resolution from the root and DNSSEC validation.
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
 //! - [`listen`]: UDP and TCP listeners (RFC 7766).
 //! - [`control`]: the `sekishoctl` socket and its typed protocol.
@@ -35,5 +35,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod primary;
-pub mod recurse;
 pub mod sdnotify;

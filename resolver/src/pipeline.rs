@@ -95,7 +95,7 @@ pub struct Pipeline {
     pub query_log: std::sync::atomic::AtomicBool,
     /// Recursion for names without a forward zone (issue 5; set once by the
     /// daemon; unset = SERVFAIL as before).
-    recursor: std::sync::OnceLock<Arc<crate::recurse::Recursor>>,
+    recursor: std::sync::OnceLock<Arc<sekisho_recursor::Recursor>>,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
@@ -107,7 +107,7 @@ struct Fetched {
     /// Where it came from.
     source: Source,
     /// Extended DNS Error for the client's OPT (recursion failures, bogus answers).
-    ede: Option<crate::recurse::Ede>,
+    ede: Option<sekisho_recursor::Ede>,
 }
 
 impl Pipeline {
@@ -139,12 +139,12 @@ impl Pipeline {
     }
 
     /// Recursion: resolves names without a forward zone (once, at start-up).
-    pub fn set_recursor(&self, r: Arc<crate::recurse::Recursor>) {
+    pub fn set_recursor(&self, r: Arc<sekisho_recursor::Recursor>) {
         let _ = self.recursor.set(r);
     }
 
     /// The recursor, if recursion is on.
-    pub fn recursor(&self) -> Option<&Arc<crate::recurse::Recursor>> {
+    pub fn recursor(&self) -> Option<&Arc<sekisho_recursor::Recursor>> {
         self.recursor.get()
     }
 
@@ -368,7 +368,7 @@ impl Pipeline {
         // too, not a real answer: BIND 9.18 answers SERVFAIL, no rewrite.
         let real_answer = fetched
             .as_ref()
-            .is_some_and(|f| !f.ede.as_ref().is_some_and(crate::recurse::Ede::is_bogus));
+            .is_some_and(|f| !f.ede.as_ref().is_some_and(sekisho_recursor::Ede::is_bogus));
         if let (QueryFlow::Continue, Some(n), true) = (&flow, &qname, real_answer) {
             let empty = ResponseFacts::default();
             let facts = match &fetched {
@@ -408,7 +408,7 @@ impl Pipeline {
                 }
                 self.finish(&mut f.wire, &query, proto, f.source, started);
                 if let Some(ede) = &f.ede {
-                    crate::recurse::append_ede(&mut f.wire, ede);
+                    sekisho_recursor::append_ede(&mut f.wire, ede);
                 }
                 Some(f.wire)
             }
@@ -449,7 +449,7 @@ impl Pipeline {
                 return None;
             };
             let with_facts = !self.policy.load().zones().is_empty();
-            let f = crate::recurse::fetch(
+            let f = sekisho_recursor::fetch(
                 recursor,
                 &self.cache,
                 with_facts,
@@ -472,7 +472,7 @@ impl Pipeline {
         // Asked with DO=1 when the answer is to be validated, even for a DO=0
         // client: one upstream query, stripped below for that client.
         let asked_do =
-            crate::recurse::forwarded::wants_dnssec(self.recursor.get().map(|r| &**r), query);
+            sekisho_recursor::forwarded::wants_dnssec(self.recursor.get().map(|r| &**r), query);
         let upstream_query = upstream_query(
             query,
             lower_qname,
@@ -489,7 +489,7 @@ impl Pipeline {
         // --- DNSSEC validation of forwarded answers (issue 5) ---
         let mut secure = false;
         if let Some(r) = self.recursor.get() {
-            use crate::recurse::forwarded::{check_forwarded, Checked};
+            use sekisho_recursor::forwarded::{check_forwarded, Checked};
             let checked = check_forwarded(r, group, &answer, query, lower_qname, deadline).await;
             if let Some(d) = checked.verdict() {
                 self.metrics.dnssec_validation(d.as_label());
@@ -498,7 +498,7 @@ impl Pipeline {
                 Checked::Secure => secure = true,
                 Checked::Insecure | Checked::Exempt | Checked::NotJudged => {}
                 Checked::Bogus(ede) => {
-                    let f = crate::recurse::bogus(&self.cache, lower_qname, query, ede)?;
+                    let f = sekisho_recursor::bogus(&self.cache, lower_qname, query, ede)?;
                     return Some(Fetched {
                         wire: f.wire,
                         facts: None,
@@ -509,7 +509,7 @@ impl Pipeline {
             }
         }
         if asked_do && !query.dnssec_ok() {
-            let Some(stripped) = crate::recurse::forwarded::strip_dnssec(&answer) else {
+            let Some(stripped) = sekisho_recursor::forwarded::strip_dnssec(&answer) else {
                 tracing::debug!("upstream answer could not be read");
                 return None;
             };
