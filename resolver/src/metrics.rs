@@ -448,12 +448,7 @@ impl Metrics {
 
     /// Bring state gauges up to date before a scrape: cache size and
     /// evictions, policy zones, process figures from /proc.
-    pub fn refresh(
-        &self,
-        cache_entries: usize,
-        evictions: u64,
-        zones: &[crate::policy::ZoneStatus],
-    ) {
+    pub fn refresh(&self, cache_entries: usize, evictions: u64, zones: &[sekisho_api::ZoneStatus]) {
         self.cache_entries
             .set(i64::try_from(cache_entries).unwrap_or(i64::MAX));
         let prev = self.scrape.evictions.swap(evictions, Ordering::Relaxed);

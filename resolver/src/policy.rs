@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
+pub use sekisho_api::ZoneStatus;
 use sekisho_conf::{PolicyZone, ResponsePolicy};
 use sekisho_rpz::{PolicyOverride, PolicySet, SetOptions, WireCompiler, ZoneRules, ZoneSettings};
 use sekisho_zonefile::{ParseOptions, WireBatch, ZoneReader};
@@ -87,132 +88,6 @@ pub enum LoadError {
     /// The compile thread failed.
     #[error("internal error while compiling: {0}")]
     Internal(String),
-}
-
-/// State of one policy zone, for status output.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct ZoneStatus {
-    /// Zone name.
-    pub name: String,
-    /// File the zone is loaded from.
-    pub file: Option<String>,
-    /// SOA serial of the live version.
-    pub serial: Option<u32>,
-    /// Rules in the live version.
-    pub rules: usize,
-    /// Unix time of the last successful load.
-    pub last_load: Option<u64>,
-    /// Seconds the last successful load took.
-    pub load_seconds: Option<f64>,
-    /// Records or rules skipped in the last successful load.
-    pub skipped: usize,
-    /// The last load error, cleared by a successful load.
-    pub last_error: Option<String>,
-    /// Loads that failed since start.
-    pub failures: u64,
-    /// Primaries the zone is transferred from (empty: file only).
-    #[serde(default)]
-    pub primaries: Vec<String>,
-    /// Unix time of the last successful transfer.
-    #[serde(default)]
-    pub last_transfer: Option<u64>,
-    /// Kind of the last successful transfer: `axfr` or `ixfr`.
-    #[serde(default)]
-    pub last_transfer_kind: Option<String>,
-    /// Unix time the primaries last confirmed our copy (SOA check or transfer).
-    #[serde(default)]
-    pub last_refresh: Option<u64>,
-    /// Unix time of the next scheduled SOA check.
-    #[serde(default)]
-    pub next_refresh: Option<u64>,
-    /// Unix time the copy expires without contact with a primary.
-    #[serde(default)]
-    pub expires: Option<u64>,
-    /// The copy went past its SOA expire without contact.
-    #[serde(default)]
-    pub expired: bool,
-    /// Primary role: secondaries seen transferring this zone, by address.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub secondaries: Vec<crate::primary::SecondaryStatus>,
-    /// Primary role: the IXFR journal, when the zone is served.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub journal: Option<crate::primary::JournalStatus>,
-}
-
-impl std::fmt::Display for ZoneStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "policy zone {}: ", self.name)?;
-        match self.serial {
-            Some(s) => write!(f, "serial {s}, {} rules", self.rules)?,
-            None => write!(f, "not loaded")?,
-        }
-        if let Some(t) = self.load_seconds {
-            write!(f, ", loaded in {t:.3}s")?;
-        }
-        if self.skipped > 0 {
-            write!(f, ", {} records skipped", self.skipped)?;
-        }
-        if !self.primaries.is_empty() {
-            write_transfer_status(f, self, unix_now())?;
-        }
-        if let Some(e) = &self.last_error {
-            write!(f, ", last error: {e}")?;
-        }
-        // Primary role: the journal and each secondary on lines of their own.
-        if let Some(j) = &self.journal {
-            write!(
-                f,
-                "\n  served: journal {} versions, {} bytes",
-                j.versions, j.bytes
-            )?;
-            if let Some(s) = j.oldest_serial {
-                write!(f, ", IXFR from serial {s}")?;
-            }
-        }
-        let now = unix_now();
-        for s in &self.secondaries {
-            write!(f, "\n  secondary {}: ", s.address)?;
-            match s.serial {
-                Some(serial) => write!(f, "serial {serial}")?,
-                None => write!(f, "serial unknown")?,
-            }
-            write!(
-                f,
-                ", last {} {}s ago",
-                s.last_request,
-                now.saturating_sub(s.last_seen)
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// The transfer part of a zone's status line: times shown relative to `now`.
-fn write_transfer_status(
-    f: &mut std::fmt::Formatter<'_>,
-    st: &ZoneStatus,
-    now: u64,
-) -> std::fmt::Result {
-    write!(f, ", primaries {}", st.primaries.join(" "))?;
-    match (st.last_transfer, &st.last_transfer_kind) {
-        (Some(t), Some(kind)) => {
-            write!(f, ", last transfer {}s ago ({kind})", now.saturating_sub(t))?
-        }
-        (Some(t), None) => write!(f, ", last transfer {}s ago", now.saturating_sub(t))?,
-        (None, _) => write!(f, ", no transfer yet")?,
-    }
-    if let Some(t) = st.last_refresh {
-        write!(f, ", last refresh {}s ago", now.saturating_sub(t))?;
-    }
-    if let Some(t) = st.next_refresh {
-        write!(f, ", next refresh in {}s", t.saturating_sub(now))?;
-    }
-    if st.expired {
-        write!(f, ", EXPIRED")?;
-    } else if let Some(t) = st.expires {
-        write!(f, ", expires in {}s", t.saturating_sub(now))?;
-    }
-    Ok(())
 }
 
 /// Outcome of loading one zone.

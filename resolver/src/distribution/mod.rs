@@ -59,7 +59,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
-use crate::policy::{PolicyStore, ZoneStatus};
+use crate::policy::PolicyStore;
+use sekisho_api::ZoneStatus;
 
 pub use saved::SaveError;
 

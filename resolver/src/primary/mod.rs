@@ -39,10 +39,10 @@ use std::time::SystemTime;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use prometheus::{IntCounterVec, Opts};
+use sekisho_api::{JournalStatus, SecondaryStatus};
 use sekisho_conf::Config;
 use sekisho_xfr::serve::{self, MessageWriter, ServeError, XfrKind, XfrRequest};
 use sekisho_xfr::{Delta, Serial, TsigKey};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
 use crate::metrics::Metrics;
@@ -55,31 +55,6 @@ pub const XFR_SERVED_TOTAL: &str = "sekisho_xfr_requests_total";
 pub const NOTIFY_SENT_TOTAL: &str = "sekisho_notify_sent_total";
 /// Most distinct peers remembered (log-once and status); later ones are only counted.
 const MAX_PEERS: usize = 4096;
-
-/// A secondary as seen by the primary, for `sekishoctl zones`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-pub struct SecondaryStatus {
-    /// The secondary's address (transfers and SOA queries come from it).
-    pub address: String,
-    /// The serial it holds as far as we know: the one its IXFR reported, or the one
-    /// a completed transfer sent it.
-    pub serial: Option<u32>,
-    /// Unix time of its last request.
-    pub last_seen: u64,
-    /// What it last asked or got: `axfr`, `ixfr`, `up_to_date`, `soa`, or `refused`.
-    pub last_request: String,
-}
-
-/// The journal's state, for `sekishoctl zones`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
-pub struct JournalStatus {
-    /// Differences held.
-    pub versions: usize,
-    /// Bytes held.
-    pub bytes: usize,
-    /// Oldest serial an IXFR can start from.
-    pub oldest_serial: Option<u32>,
-}
 
 /// What the TCP listener must do with a transfer request.
 #[derive(Debug)]

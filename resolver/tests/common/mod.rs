@@ -402,7 +402,7 @@ pub fn start_sekisho(dir: &Path, tag: &str, config: &str, listen: SocketAddr) ->
         Command::new(env!("CARGO_BIN_EXE_sekisho"))
             .arg("--config")
             .arg(&cf)
-            .env("RUST_LOG", "info,sekisho_resolver=debug"),
+            .env("RUST_LOG", "info,sekisho=debug"),
         dir.join(format!("sekisho-{tag}.log")),
     );
     wait_tcp(listen, Duration::from_secs(10));
@@ -410,8 +410,27 @@ pub fn start_sekisho(dir: &Path, tag: &str, config: &str, listen: SocketAddr) ->
 }
 
 /// Run sekishoctl against `socket`; returns (exit code, stdout, stderr).
+/// A binary of another workspace package, built beside this test's own
+/// (`target/<profile>/NAME`): `sekishoctl` lives in `sekisho-ctl`, which the
+/// workspace build and test runs build with it.
+pub fn sibling_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name))
+        .expect("target directory");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p sekisho-ctl` (the workspace test run does)",
+        path.display()
+    );
+    path
+}
+
 pub fn ctl(socket: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sekishoctl"))
+    let out = Command::new(sibling_binary("sekishoctl"))
         .arg("--socket")
         .arg(socket)
         .args(args)

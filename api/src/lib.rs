@@ -1,0 +1,378 @@
+//! The control protocol between `sekishoctl` and the daemon, and the status
+//! types both sides print.
+//!
+//! ```text
+//!  sekishoctl ──one JSON Request line──▶ control socket (0600) ──▶ daemon
+//!             ◀──one JSON Reply line────
+//! ```
+//!
+//! Both sides use these types, so a verb cannot drift between them; this
+//! crate is serde only, so the control command links none of the server.
+//! [`encode`] and [`decode`] are the framing: one object per line, bounded.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest request line the daemon accepts.
+pub const MAX_REQUEST: usize = 64 * 1024;
+/// Longest reply line the client accepts (a `zones` reply for many zones).
+pub const MAX_REPLY: usize = 16 << 20;
+
+/// One message as a line: JSON plus a newline.
+pub fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, serde_json::Error> {
+    let mut line = serde_json::to_vec(message)?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+/// One message from a line (surrounding whitespace ignored).
+pub fn decode<'a, T: Deserialize<'a>>(line: &'a str) -> Result<T, serde_json::Error> {
+    serde_json::from_str(line.trim())
+}
+
+/// A control request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "verb", rename_all = "kebab-case")]
+pub enum Request {
+    /// Daemon state in brief.
+    Status,
+    /// Drop the whole cache.
+    Flush,
+    /// Drop cached answers for exactly this name (all types).
+    Flushname {
+        /// The name.
+        name: String,
+    },
+    /// Drop cached answers for this name and everything below it.
+    Flushtree {
+        /// The apex of the tree.
+        name: String,
+    },
+    /// Re-read policy zone files (all, or the one named).
+    Reload {
+        /// The zone, or all zones.
+        zone: Option<String>,
+    },
+    /// Policy zones: serial, rules, last load or transfer, next refresh, expiry, last error.
+    Zones,
+    /// Check a transferred policy zone's primaries now (BIND `rndc refresh`).
+    Refresh {
+        /// The zone.
+        zone: String,
+    },
+    /// Transfer a policy zone whole (AXFR) now, whatever its serial (BIND `rndc retransfer`).
+    Retransfer {
+        /// The zone.
+        zone: String,
+    },
+    /// Which policy rule applies to a name, and why.
+    Test {
+        /// The query name.
+        name: String,
+        /// The query type (A when absent).
+        qtype: Option<String>,
+        /// The client address (127.0.0.1 when absent).
+        client: Option<String>,
+    },
+    /// Counters and gauges, read-only (never reset).
+    Stats,
+    /// Switch the query log on or off.
+    Querylog {
+        /// On or off.
+        on: bool,
+    },
+    /// Stop the daemon gracefully.
+    Stop,
+}
+
+/// A control reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Reply {
+    /// Status output.
+    Status(Status),
+    /// Policy zones.
+    Zones {
+        /// One entry per zone, in precedence order.
+        zones: Vec<ZoneStatus>,
+    },
+    /// Result of a policy test.
+    Test {
+        /// One line per fact: the matching rule, or why none matched.
+        lines: Vec<String>,
+        /// Whether a rule matched.
+        matched: bool,
+    },
+    /// `stats`: one `name{labels} value` line per sample.
+    Stats {
+        /// The samples.
+        lines: Vec<String>,
+    },
+    /// A verb that did something; the message says what.
+    Done {
+        /// Human-readable summary.
+        message: String,
+    },
+    /// The verb failed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Output of `status`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Status {
+    /// Version of the daemon.
+    pub version: String,
+    /// Process ID.
+    pub pid: u32,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// Addresses served (UDP and TCP).
+    pub listen: Vec<String>,
+    /// Responses held in the cache.
+    pub cache_entries: usize,
+    /// Queries being resolved now.
+    pub queries_in_flight: usize,
+    /// Open client TCP connections.
+    pub tcp_connections: usize,
+    /// Upstreams by forward zone.
+    pub upstreams: Vec<UpstreamStatus>,
+    /// Policy zones.
+    #[serde(default)]
+    pub policy_zones: Vec<ZoneStatus>,
+}
+
+/// One upstream in `status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpstreamStatus {
+    /// The forward zone.
+    pub zone: String,
+    /// The upstream, `ip@port#name`.
+    pub upstream: String,
+    /// Transport: udp, tcp, tls.
+    pub transport: String,
+    /// up, suspect or down.
+    pub state: String,
+    /// Queries in flight.
+    pub outstanding: usize,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "version: sekisho {}", self.version)?;
+        writeln!(f, "pid: {}", self.pid)?;
+        writeln!(f, "uptime: {} seconds", self.uptime_seconds)?;
+        writeln!(f, "listening on: {}", self.listen.join(" "))?;
+        writeln!(f, "cache entries: {}", self.cache_entries)?;
+        writeln!(f, "queries in flight: {}", self.queries_in_flight)?;
+        writeln!(f, "tcp connections: {}", self.tcp_connections)?;
+        if self.upstreams.is_empty() {
+            writeln!(f, "upstreams: none (no forward-zone)")?;
+        }
+        for u in &self.upstreams {
+            writeln!(
+                f,
+                "upstream {} {} ({}): {}, {} in flight",
+                u.zone, u.upstream, u.transport, u.state, u.outstanding
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// State of one policy zone, for status output.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ZoneStatus {
+    /// Zone name.
+    pub name: String,
+    /// File the zone is loaded from.
+    pub file: Option<String>,
+    /// SOA serial of the live version.
+    pub serial: Option<u32>,
+    /// Rules in the live version.
+    pub rules: usize,
+    /// Unix time of the last successful load.
+    pub last_load: Option<u64>,
+    /// Seconds the last successful load took.
+    pub load_seconds: Option<f64>,
+    /// Records or rules skipped in the last successful load.
+    pub skipped: usize,
+    /// The last load error, cleared by a successful load.
+    pub last_error: Option<String>,
+    /// Loads that failed since start.
+    pub failures: u64,
+    /// Primaries the zone is transferred from (empty: file only).
+    #[serde(default)]
+    pub primaries: Vec<String>,
+    /// Unix time of the last successful transfer.
+    #[serde(default)]
+    pub last_transfer: Option<u64>,
+    /// Kind of the last successful transfer: `axfr` or `ixfr`.
+    #[serde(default)]
+    pub last_transfer_kind: Option<String>,
+    /// Unix time the primaries last confirmed our copy (SOA check or transfer).
+    #[serde(default)]
+    pub last_refresh: Option<u64>,
+    /// Unix time of the next scheduled SOA check.
+    #[serde(default)]
+    pub next_refresh: Option<u64>,
+    /// Unix time the copy expires without contact with a primary.
+    #[serde(default)]
+    pub expires: Option<u64>,
+    /// The copy went past its SOA expire without contact.
+    #[serde(default)]
+    pub expired: bool,
+    /// Primary role: secondaries seen transferring this zone, by address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secondaries: Vec<SecondaryStatus>,
+    /// Primary role: the IXFR journal, when the zone is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalStatus>,
+}
+
+impl std::fmt::Display for ZoneStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "policy zone {}: ", self.name)?;
+        match self.serial {
+            Some(s) => write!(f, "serial {s}, {} rules", self.rules)?,
+            None => write!(f, "not loaded")?,
+        }
+        if let Some(t) = self.load_seconds {
+            write!(f, ", loaded in {t:.3}s")?;
+        }
+        if self.skipped > 0 {
+            write!(f, ", {} records skipped", self.skipped)?;
+        }
+        if !self.primaries.is_empty() {
+            write_transfer_status(f, self, unix_now())?;
+        }
+        if let Some(e) = &self.last_error {
+            write!(f, ", last error: {e}")?;
+        }
+        // Primary role: the journal and each secondary on lines of their own.
+        if let Some(j) = &self.journal {
+            write!(
+                f,
+                "\n  served: journal {} versions, {} bytes",
+                j.versions, j.bytes
+            )?;
+            if let Some(s) = j.oldest_serial {
+                write!(f, ", IXFR from serial {s}")?;
+            }
+        }
+        let now = unix_now();
+        for s in &self.secondaries {
+            write!(f, "\n  secondary {}: ", s.address)?;
+            match s.serial {
+                Some(serial) => write!(f, "serial {serial}")?,
+                None => write!(f, "serial unknown")?,
+            }
+            write!(
+                f,
+                ", last {} {}s ago",
+                s.last_request,
+                now.saturating_sub(s.last_seen)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The transfer part of a zone's status line: times shown relative to `now`.
+fn write_transfer_status(
+    f: &mut std::fmt::Formatter<'_>,
+    st: &ZoneStatus,
+    now: u64,
+) -> std::fmt::Result {
+    write!(f, ", primaries {}", st.primaries.join(" "))?;
+    match (st.last_transfer, &st.last_transfer_kind) {
+        (Some(t), Some(kind)) => {
+            write!(f, ", last transfer {}s ago ({kind})", now.saturating_sub(t))?
+        }
+        (Some(t), None) => write!(f, ", last transfer {}s ago", now.saturating_sub(t))?,
+        (None, _) => write!(f, ", no transfer yet")?,
+    }
+    if let Some(t) = st.last_refresh {
+        write!(f, ", last refresh {}s ago", now.saturating_sub(t))?;
+    }
+    if let Some(t) = st.next_refresh {
+        write!(f, ", next refresh in {}s", t.saturating_sub(now))?;
+    }
+    if st.expired {
+        write!(f, ", EXPIRED")?;
+    } else if let Some(t) = st.expires {
+        write!(f, ", expires in {}s", t.saturating_sub(now))?;
+    }
+    Ok(())
+}
+
+/// A secondary as seen by the primary, for `sekishoctl zones`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct SecondaryStatus {
+    /// The secondary's address (transfers and SOA queries come from it).
+    pub address: String,
+    /// The serial it holds as far as we know: the one its IXFR reported, or the one
+    /// a completed transfer sent it.
+    pub serial: Option<u32>,
+    /// Unix time of its last request.
+    pub last_seen: u64,
+    /// What it last asked or got: `axfr`, `ixfr`, `up_to_date`, `soa`, or `refused`.
+    pub last_request: String,
+}
+
+/// The journal's state, for `sekishoctl zones`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct JournalStatus {
+    /// Differences held.
+    pub versions: usize,
+    /// Bytes held.
+    pub bytes: usize,
+    /// Oldest serial an IXFR can start from.
+    pub oldest_serial: Option<u32>,
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_use_the_verb_as_tag() {
+        let j = serde_json::to_string(&Request::Flushname {
+            name: "example.jp".into(),
+        })
+        .expect("json");
+        assert_eq!(j, r#"{"verb":"flushname","name":"example.jp"}"#);
+        let back: Request = decode(r#"{"verb":"status"}"#).expect("parse");
+        assert_eq!(back, Request::Status);
+    }
+
+    #[test]
+    fn unknown_verbs_are_an_error_not_a_panic() {
+        assert!(decode::<Request>(r#"{"verb":"explode"}"#).is_err());
+    }
+
+    #[test]
+    fn a_reply_survives_the_line_framing() {
+        let line = encode(&Reply::Done {
+            message: "flushed".into(),
+        })
+        .expect("encode");
+        assert_eq!(line.last(), Some(&b'\n'));
+        let text = std::str::from_utf8(&line).expect("utf8");
+        match decode::<Reply>(text).expect("decode") {
+            Reply::Done { message } => assert_eq!(message, "flushed"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! `sekishoctl`: the control command, in the spirit of rndc and unbound-control.
+//!
+//! ```text
+//!  sekishoctl [--socket PATH | --config FILE] [--json] VERB [ARGS]
+//!     │ parse (clap) ──▶ sekisho_api::Request
+//!     ▼
+//!  control socket ──one JSON line each way──▶ sekisho_api::Reply ──▶ stdout / exit code
+//! ```
+//!
+//! It links `sekisho-api` (serde types) and `sekisho-conf` (to find the
+//! socket a configuration names), never the server. The exchange is
+//! synchronous: one request, one reply, bounded by a timeout.
+//!
+//! Exit codes, decided in [`CtlError::exit_code`] only: 0 success, 1 the
+//! daemon reported an error (or `test` found no rule), 2 usage error, 3 the
+//! daemon is not running (as `unbound-control status`), 4 the socket exists
+//! but may not be used (permissions).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sekisho_api::{Reply, Request, MAX_REPLY};
+
+/// Bound on one exchange with the daemon (a reload of a large zone takes a while).
+const IO_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Control a running Sekisho daemon.
+#[derive(Debug, Parser)]
+#[command(name = "sekishoctl", version, about, long_about = None)]
+struct Cli {
+    /// The daemon's control socket (default: `$XDG_RUNTIME_DIR/sekisho/control.sock`).
+    #[arg(
+        short,
+        long,
+        global = true,
+        value_name = "PATH",
+        conflicts_with = "config"
+    )]
+    socket: Option<PathBuf>,
+    /// Find the control socket in this configuration file.
+    #[arg(short, long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the reply as JSON.
+    #[arg(short, long, global = true)]
+    json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Daemon state, cache, upstreams and policy zones.
+    Status,
+    /// Re-read policy zone files (all, or ZONE); a failed load keeps the old version.
+    Reload {
+        /// One zone only.
+        zone: Option<String>,
+    },
+    /// Policy zones: serial, rules, last load/transfer, next refresh, expiry, last error.
+    Zones,
+    /// Check a transferred policy zone's primaries now (IXFR if newer).
+    Refresh {
+        /// The zone.
+        zone: String,
+    },
+    /// Transfer a policy zone whole (AXFR) now.
+    Retransfer {
+        /// The zone.
+        zone: String,
+    },
+    /// Which policy zone, rule, trigger and action apply to NAME (exit 0 match, 1 none).
+    Test {
+        /// The query name.
+        name: String,
+        /// The query type (default A).
+        qtype: Option<String>,
+        /// The client address the query comes from (default 127.0.0.1).
+        #[arg(long, value_name = "IP")]
+        client: Option<String>,
+    },
+    /// Counters and gauges, one per line (read-only, never reset).
+    Stats,
+    /// Log every query, or stop doing so (off by default).
+    Querylog {
+        /// on or off.
+        state: OnOff,
+    },
+    /// Drop the whole cache.
+    Flush,
+    /// Drop cached answers for NAME.
+    Flushname {
+        /// The name.
+        name: String,
+    },
+    /// Drop cached answers at or below NAME.
+    Flushtree {
+        /// The apex.
+        name: String,
+    },
+    /// Stop the daemon gracefully.
+    Stop,
+}
+
+/// `querylog` argument.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OnOff {
+    /// Switch on.
+    On,
+    /// Switch off.
+    Off,
+}
+
+impl Verb {
+    /// The request this verb sends.
+    fn request(self) -> Request {
+        match self {
+            Verb::Status => Request::Status,
+            Verb::Reload { zone } => Request::Reload { zone },
+            Verb::Zones => Request::Zones,
+            Verb::Refresh { zone } => Request::Refresh { zone },
+            Verb::Retransfer { zone } => Request::Retransfer { zone },
+            Verb::Test {
+                name,
+                qtype,
+                client,
+            } => Request::Test {
+                name,
+                qtype,
+                client,
+            },
+            Verb::Stats => Request::Stats,
+            Verb::Querylog { state } => Request::Querylog {
+                on: matches!(state, OnOff::On),
+            },
+            Verb::Flush => Request::Flush,
+            Verb::Flushname { name } => Request::Flushname { name },
+            Verb::Flushtree { name } => Request::Flushtree { name },
+            Verb::Stop => Request::Stop,
+        }
+    }
+}
+
+/// Everything that ends `sekishoctl` with a non-zero status.
+#[derive(Debug, thiserror::Error)]
+enum CtlError {
+    /// `--config FILE` does not load.
+    #[error("{0}")]
+    Config(String),
+    /// Nobody answers on the socket.
+    #[error("sekisho is not running (no daemon on {})", socket.display())]
+    NotRunning {
+        /// The socket tried.
+        socket: PathBuf,
+    },
+    /// The socket may not be used by this user.
+    #[error("permission denied on {} (run as the daemon's user)", socket.display())]
+    Permission {
+        /// The socket tried.
+        socket: PathBuf,
+    },
+    /// Any other failure of the exchange.
+    #[error("{}: {source}", socket.display())]
+    Io {
+        /// The socket tried.
+        socket: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The daemon answered with an error.
+    #[error("{0}")]
+    Daemon(String),
+    /// `test` found no rule (not an error message, only an exit status).
+    #[error("")]
+    NoMatch,
+}
+
+impl CtlError {
+    /// The exit status: the only place exit codes are decided.
+    fn exit_code(&self) -> u8 {
+        match self {
+            CtlError::Daemon(_) | CtlError::NoMatch | CtlError::Io { .. } => 1,
+            CtlError::Config(_) => 2,
+            CtlError::NotRunning { .. } => 3,
+            CtlError::Permission { .. } => 4,
+        }
+    }
+
+    /// The error of a failed exchange on `socket`.
+    fn of_io(socket: PathBuf, source: std::io::Error) -> CtlError {
+        use std::io::ErrorKind::*;
+        match source.kind() {
+            NotFound | ConnectionRefused => CtlError::NotRunning { socket },
+            PermissionDenied => CtlError::Permission { socket },
+            _ => CtlError::Io { socket, source },
+        }
+    }
+}
+
+/// Send one request to the daemon at `socket` and read its reply.
+fn call(socket: &std::path::Path, request: &Request) -> std::io::Result<Reply> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let line = sekisho_api::encode(request).map_err(std::io::Error::other)?;
+    stream.write_all(&line)?;
+    let mut reply = String::new();
+    BufReader::new(stream.take(MAX_REPLY as u64)).read_line(&mut reply)?;
+    sekisho_api::decode(&reply).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// Print `reply` as the operator reads it; the error a failed verb ends with.
+fn print(reply: Reply, json: bool) -> Result<(), CtlError> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reply).unwrap_or_default()
+        );
+    }
+    match reply {
+        Reply::Status(s) => {
+            if !json {
+                print!("{s}");
+            }
+            Ok(())
+        }
+        Reply::Stats { lines } => {
+            if !json {
+                lines.iter().for_each(|l| println!("{l}"));
+            }
+            Ok(())
+        }
+        Reply::Zones { zones } => {
+            if !json {
+                if zones.is_empty() {
+                    println!("no policy zones configured");
+                }
+                zones.iter().for_each(|z| println!("{z}"));
+            }
+            Ok(())
+        }
+        Reply::Test { lines, matched } => {
+            if !json {
+                lines.iter().for_each(|l| println!("{l}"));
+            }
+            if matched {
+                Ok(())
+            } else {
+                Err(CtlError::NoMatch)
+            }
+        }
+        Reply::Done { message } => {
+            if !json {
+                println!("{message}");
+            }
+            Ok(())
+        }
+        Reply::Error { message } => Err(CtlError::Daemon(message)),
+    }
+}
+
+/// Run the parsed command line.
+fn run(cli: Cli) -> Result<(), CtlError> {
+    let socket = match (cli.socket, cli.config) {
+        (Some(s), _) => s,
+        (None, Some(f)) => {
+            sekisho_conf::Config::load(&f)
+                .map_err(|e| CtlError::Config(e.to_string()))?
+                .control
+                .socket
+        }
+        (None, None) => sekisho_conf::default_runtime_dir().join("control.sock"),
+    };
+    let reply = call(&socket, &cli.verb.request()).map_err(|e| CtlError::of_io(socket, e))?;
+    print(reply, cli.json)
+}
+
+fn main() -> ExitCode {
+    // clap prints --help and --version to stdout with status 0, usage errors to
+    // stderr with status 2.
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let text = e.to_string();
+            if !text.is_empty() {
+                eprintln!("sekishoctl: {text}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
