@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::rr::rdata::{A, CNAME, SOA};
 use hickory_proto::rr::{Name, RData, Record};
 use sekisho_conf::Config;
-use sekisho_resolver::policy::{zone_settings, PolicyStore};
+use sekisho_policy::{zone_settings, PolicyStore};
 use sekisho_rpz::ZoneRules;
 
 /// Rules in the base zone.
@@ -95,7 +95,7 @@ fn main() {
     )
     .expect("config");
     let rp = &config.response_policy;
-    let store = PolicyStore::new(rp, Path::new(&dir));
+    let store = PolicyStore::new(rp, Path::new(&dir), None);
     let settings = zone_settings(&rp.zones[0], rp);
 
     let started = Instant::now();

@@ -38,6 +38,7 @@ mod error;
 mod file;
 mod locate;
 pub mod model;
+mod reload;
 mod secret;
 mod validate;
 mod values;
@@ -49,6 +50,7 @@ pub use model::{
     HealthCheck, HealthMode, Key, LazyMode, LogFormat, Logging, Metrics, PolicyOverride,
     PolicyZone, ResponsePolicy, Selection, Server, TsigAlgorithm, UpstreamAddr, Validation,
 };
+pub use reload::restart_only_changes;
 pub use secret::Secret;
 
 /// The embedded default configuration, as `sekisho --print-default-config` shows it.

@@ -1,38 +1,31 @@
-//! Sekisho's server library: everything between the socket and the answer.
+//! Sekisho's resolver core: the query path from socket to answer, and the
+//! daemon that builds every part and serves it.
 //!
 //! ```text
-//!  client ─UDP/TCP─▶ listen ─▶ pipeline: ACL ─▶ policy pre-check ─▶ cache ─hit─▶ respond
-//!                                                         │ miss
-//!                                                         ▼
-//!                                   forward (upstream: UDP / TCP / DoT, health)
-//!                                                         │
-//!                                     policy post-check ─▶ cache ─▶ respond
+//!  client ─UDP/TCP─▶ listen ─▶ dispatch ─┬─ NOTIFY ─────────▶ sekisho_secondary
+//!                                        ├─ AXFR/IXFR ──────▶ sekisho_primary
+//!                                        └─ query ─▶ pipeline: ACL ─▶ policy pre-check ─▶ cache ─hit─▶ respond
+//!                                                                                       │ miss
+//!                                                 forward (sekisho_upstream) or recurse (sekisho_recursor)
+//!                                                                                       │
+//!                                                              policy post-check ─▶ cache ─▶ respond
 //! ```
 //!
-//! Module ownership:
-//! - `sekisho_wire` (crate): staged decoding of client queries and raw-wire responses (FORMERR, TC).
-//! - `sekisho_cache` (crate): the packet cache (wire bytes, TTLs patched in place).
-//! - `sekisho_upstream` (crate): transports to upstream resolvers, health checks, selection, and the `forward-zone` table.
-//! - `sekisho_recursor` (crate): iterative resolution from the root and DNSSEC validation.
+//! Module ownership (the roles beside the query path are crates of their own,
+//! see docs/architecture.md):
+//! - [`listen`]: UDP workers and TCP listeners (RFC 7766).
+//! - [`dispatch`]: the layers in front of the pipeline (NOTIFY, zone transfers, queries).
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
-//! - [`listen`]: UDP and TCP listeners (RFC 7766).
-//! - [`control`]: the `sekishoctl` socket and its typed protocol.
-//! - [`distribution`]: policy zones kept in step with their primaries (SOA checks,
-//!   NOTIFY, IXFR/AXFR with TSIG), published through [`policy`] and saved to disk.
-//! - [`primary`]: the primary role, policy zones served to secondaries (AXFR, IXFR from
-//!   a journal of differences, TSIG ACLs, NOTIFY out).
-//! - [`metrics`]: Prometheus registry and endpoint.
-//! - [`daemon`]: builds the parts from a `Config` and runs them until shutdown.
-//! - [`rpzbuild`]: `sekisho rpz build`, blocking lists (CSV, domains, hosts) → a policy zone.
-//! - [`warnpage`]: the warning page HTTP server blocked clients land on (`sekisho warn-page`).
+//! - [`control`]: the daemon's side of the `sekishoctl` socket (types in `sekisho_api`).
+//! - [`metrics`]: the Prometheus registry and the query path's metrics.
+//! - [`logging`]: the log subscriber.
+//! - [`daemon`]: [`daemon::build`] constructs every part from a `Config`,
+//!   [`daemon::Daemon::serve`] runs them until shutdown.
 
 pub mod control;
 pub mod daemon;
-pub mod distribution;
+pub mod dispatch;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
-pub mod policy;
-pub mod primary;
-pub mod sdnotify;

@@ -34,8 +34,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
+use crate::dispatch::Dispatch;
 use crate::metrics::Proto;
-use crate::pipeline::{Pipeline, Step};
+use crate::pipeline::Step;
 
 /// Counts queries being resolved, so shutdown can wait for them.
 #[derive(Debug, Default)]
@@ -143,20 +144,20 @@ pub fn listen_tcp(socket: Socket) -> std::io::Result<TcpListener> {
 pub fn spawn_udp_worker(
     name: String,
     socket: std::net::UdpSocket,
-    pipeline: Arc<Pipeline>,
+    dispatch: Arc<Dispatch>,
     inflight: Arc<InFlight>,
     stop: watch::Receiver<bool>,
     runtime: tokio::runtime::Handle,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name)
-        .spawn(move || serve_udp(socket, &pipeline, &inflight, &stop, &runtime))
+        .spawn(move || serve_udp(socket, &dispatch, &inflight, &stop, &runtime))
 }
 
 /// The loop of a UDP worker thread.
 fn serve_udp(
     socket: std::net::UdpSocket,
-    pipeline: &Arc<Pipeline>,
+    dispatch: &Arc<Dispatch>,
     inflight: &Arc<InFlight>,
     stop: &watch::Receiver<bool>,
     runtime: &tokio::runtime::Handle,
@@ -177,7 +178,7 @@ fn serve_udp(
             }
         };
         let packet = &buf[..n];
-        match pipeline.handle_fast(packet, peer, Proto::Udp, &mut out, &mut key) {
+        match dispatch.handle_fast(packet, peer, Proto::Udp, &mut out, &mut key) {
             Step::Reply => {
                 // Blocks only while the socket's send buffer is full.
                 let _ = socket.send_to(&out, peer);
@@ -187,7 +188,7 @@ fn serve_udp(
             Step::Resolve => {
                 let guard = inflight.enter();
                 let packet = packet.to_vec();
-                let (p, s) = (pipeline.clone(), socket.clone());
+                let (p, s) = (dispatch.clone(), socket.clone());
                 runtime.spawn(async move {
                     if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Udp).await {
                         send_from_task(s, answer, peer).await;
@@ -215,7 +216,7 @@ async fn send_from_task(socket: Arc<std::net::UdpSocket>, answer: Vec<u8>, peer:
 /// Accept TCP connections on `listener` until `stop` turns true.
 pub async fn serve_tcp(
     listener: TcpListener,
-    pipeline: Arc<Pipeline>,
+    dispatch: Arc<Dispatch>,
     inflight: Arc<InFlight>,
     limits: TcpLimits,
     connections: Arc<AtomicUsize>,
@@ -235,13 +236,13 @@ pub async fn serve_tcp(
         };
         if connections.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
             connections.fetch_sub(1, Ordering::AcqRel);
-            pipeline.metrics.refused("tcp_limit");
+            dispatch.pipeline().metrics.refused("tcp_limit");
             drop(stream);
             continue;
         }
         let _ = stream.set_nodelay(true);
         let (p, i, c, s) = (
-            pipeline.clone(),
+            dispatch.clone(),
             inflight.clone(),
             connections.clone(),
             stop.clone(),
@@ -257,7 +258,7 @@ pub async fn serve_tcp(
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    pipeline: Arc<Pipeline>,
+    dispatch: Arc<Dispatch>,
     inflight: Arc<InFlight>,
     limits: TcpLimits,
     mut stop: watch::Receiver<bool>,
@@ -297,7 +298,7 @@ async fn serve_connection(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        match pipeline.handle_fast(&packet, peer, Proto::Tcp, &mut out, &mut key) {
+        match dispatch.handle_fast(&packet, peer, Proto::Tcp, &mut out, &mut key) {
             Step::Reply => {
                 if tx.send(out.clone()).await.is_err() {
                     break;
@@ -313,7 +314,7 @@ async fn serve_connection(
                     break;
                 };
                 let guard = inflight.enter();
-                let (p, t) = (pipeline.clone(), tx.clone());
+                let (p, t) = (dispatch.clone(), tx.clone());
                 tokio::spawn(async move {
                     if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Tcp).await {
                         let _ = t.send(answer).await;
@@ -329,7 +330,7 @@ async fn serve_connection(
                     break;
                 };
                 let guard = inflight.enter();
-                let (p, t) = (pipeline.clone(), tx.clone());
+                let (p, t) = (dispatch.clone(), tx.clone());
                 tokio::spawn(async move {
                     p.transfer(&packet, peer, t).await;
                     drop(permit);

@@ -1,7 +1,7 @@
 //! One query, end to end. The order of the stages lives here and only here.
 //!
 //! ```text
-//!  packet ─▶ parse (drop responses, NOTIMP, FORMERR, BADVERS)
+//!  packet ─▶ parse (drop responses, NOTIMP, FORMERR, BADVERS)   [crate::dispatch, then]
 //!         ─▶ ACL (REFUSED)
 //!         ─▶ policy pre-check (client-IP, QNAME: Skip | Continue | Break)
 //!         ─▶ packet cache ──hit, no policy match──▶ answer       [fast path, no await]
@@ -10,7 +10,9 @@
 //!         ─▶ policy post-check (CNAME chain, response IPs) ─▶ rewrite ─▶ answer
 //! ```
 //!
-//! Listeners call [`Pipeline::handle_fast`] inline for every packet. It
+//! Listeners call `Dispatch::handle_fast` (crate::dispatch) inline for
+//! every packet: it decodes the packet once, routes NOTIFY and zone transfers
+//! to their roles, and gives every query to [`Pipeline::handle_query`]. That
 //! answers everything that needs no network I/O (cache hits without a policy
 //! match, errors, refusals) without an allocation beyond the caller's
 //! reusable buffer, and says [`Step::Resolve`] otherwise; the listener then
@@ -69,7 +71,7 @@ pub enum Step {
     Drop,
     /// Needs the network: call [`Pipeline::resolve`] with the packet.
     Resolve,
-    /// Primary role, TCP only: a zone transfer request; call [`Pipeline::transfer`],
+    /// Primary role, TCP only: a zone transfer request; call `Dispatch::transfer`,
     /// which may write several messages.
     Transfer,
 }
@@ -87,15 +89,10 @@ pub struct Pipeline {
     pub metrics: Arc<Metrics>,
     /// The live policy set, swapped whole by the policy store.
     policy: Arc<ArcSwap<PolicySet>>,
-    /// Distribution: NOTIFY handler (set once by the daemon; unset = REFUSED).
-    distribution: std::sync::OnceLock<Arc<crate::distribution::Distribution>>,
-    /// Primary role: AXFR/IXFR server (set once by the daemon; unset = resolver path).
-    primary: std::sync::OnceLock<Arc<crate::primary::Primary>>,
     /// Log every query (`querylog on|off`); off by default.
     pub query_log: std::sync::atomic::AtomicBool,
-    /// Recursion for names without a forward zone (issue 5; set once by the
-    /// daemon; unset = SERVFAIL as before).
-    recursor: std::sync::OnceLock<Arc<sekisho_recursor::Recursor>>,
+    /// Recursion for names without a forward zone (`None`: SERVFAIL).
+    recursor: Option<Arc<sekisho_recursor::Recursor>>,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
@@ -118,6 +115,7 @@ impl Pipeline {
         forwarders: ForwardTable,
         metrics: Arc<Metrics>,
         policy: Arc<ArcSwap<PolicySet>>,
+        recursor: Option<Arc<sekisho_recursor::Recursor>>,
     ) -> Pipeline {
         Pipeline {
             query_log: std::sync::atomic::AtomicBool::new(false),
@@ -126,9 +124,7 @@ impl Pipeline {
             forwarders: ArcSwap::from_pointee(forwarders),
             metrics,
             policy,
-            distribution: std::sync::OnceLock::new(),
-            primary: std::sync::OnceLock::new(),
-            recursor: std::sync::OnceLock::new(),
+            recursor,
         }
     }
 
@@ -138,14 +134,9 @@ impl Pipeline {
         self.config.store(Arc::new(config));
     }
 
-    /// Recursion: resolves names without a forward zone (once, at start-up).
-    pub fn set_recursor(&self, r: Arc<sekisho_recursor::Recursor>) {
-        let _ = self.recursor.set(r);
-    }
-
     /// The recursor, if recursion is on.
     pub fn recursor(&self) -> Option<&Arc<sekisho_recursor::Recursor>> {
-        self.recursor.get()
+        self.recursor.as_ref()
     }
 
     /// The live policy set.
@@ -153,47 +144,29 @@ impl Pipeline {
         self.policy.load_full()
     }
 
-    /// Distribution: hands NOTIFY messages to the zone-transfer side (once, at start-up).
-    pub fn set_distribution(&self, d: Arc<crate::distribution::Distribution>) {
-        let _ = self.distribution.set(d);
-    }
-
-    /// Primary role: hands AXFR/IXFR (and secondaries' SOA queries) to the transfer
-    /// server (once, at start-up).
-    pub fn set_primary(&self, p: Arc<crate::primary::Primary>) {
-        let _ = self.primary.set(p);
-    }
-
-    /// Primary role: answers a transfer request that [`Step::Transfer`] announced,
-    /// writing one or more messages to `tx` (the connection's writer).
-    pub async fn transfer(
-        &self,
-        packet: &[u8],
-        client: SocketAddr,
-        tx: tokio::sync::mpsc::Sender<Vec<u8>>,
-    ) {
-        let Some(p) = self.primary.get() else {
-            return;
-        };
-        match p.prepare(packet, client, true) {
-            crate::primary::Answer::One(m) => {
-                let _ = tx.send(m).await;
-            }
-            crate::primary::Answer::Nothing => {}
-            crate::primary::Answer::Stream(plan) => p.stream(*plan, client, tx).await,
-        }
-    }
-
     /// Our EDNS buffer size.
     pub fn edns_buffer_size(&self) -> u16 {
         self.config.load().edns_buffer_size
     }
 
-    /// Handle `packet` from `client` without waiting on anything.
-    /// On [`Step::Reply`], `out` holds the answer, sized for `proto`.
-    pub fn handle_fast(
+    /// Count a decoded query (before any routing, so every packet the
+    /// listeners decode is counted once).
+    pub fn count_query(&self, query: &Query<'_>, client: SocketAddr, proto: Proto) {
+        self.metrics.query(
+            proto,
+            client.is_ipv6() && !is_v4_mapped(client.ip()),
+            query.qtype,
+        );
+    }
+
+    /// Handle the decoded query `query` (its bytes: `packet`) from `client`
+    /// without waiting on anything. On [`Step::Reply`], `out` holds the answer,
+    /// sized for `proto`. NOTIFY and zone transfers never get here (see
+    /// `crate::dispatch`).
+    pub fn handle_query(
         &self,
         packet: &[u8],
+        query: &Query<'_>,
         client: SocketAddr,
         proto: Proto,
         out: &mut Vec<u8>,
@@ -203,36 +176,6 @@ impl Pipeline {
         // One snapshot of the settings for the whole query.
         let config = self.config.load();
         let buf = config.edns_buffer_size;
-        let query = match wire::parse_query(packet) {
-            Ok(q) => q,
-            Err(e) => return self.reject(packet, e, out),
-        };
-        self.metrics.query(
-            proto,
-            client.is_ipv6() && !is_v4_mapped(client.ip()),
-            query.qtype,
-        );
-        // Distribution: NOTIFY has its own ACL (allow-notify, TSIG), checked by the
-        // zone-transfer side before allow-query/allow-recursion, which are for queries.
-        if query.opcode == wire::OPCODE_NOTIFY {
-            return self.notify(packet, &query, client, out);
-        }
-        // Primary role: AXFR/IXFR, and SOA queries from secondaries, have their own ACL
-        // (allow-transfer, TSIG), checked by the transfer server.
-        if let Some(p) = self.primary.get() {
-            if query.opcode == wire::OPCODE_QUERY && p.wants(query.qtype, packet, client.ip()) {
-                if proto == Proto::Tcp {
-                    return Step::Transfer;
-                }
-                return match p.answer_udp(packet, client) {
-                    Some(m) => {
-                        *out = m;
-                        Step::Reply
-                    }
-                    None => Step::Drop,
-                };
-            }
-        }
         let ip = client.ip();
         if self.query_log.load(std::sync::atomic::Ordering::Relaxed) {
             tracing::info!(
@@ -249,14 +192,14 @@ impl Pipeline {
             || !sekisho_conf::allows(&config.allow_recursion, ip)
         {
             self.metrics.refused("acl");
-            *out = wire::error_response(packet, Some(&query), rcode::REFUSED, buf);
+            *out = wire::error_response(packet, Some(query), rcode::REFUSED, buf);
             self.metrics.response(rcode::REFUSED, Source::Local);
             return Step::Reply;
         }
         if query.opcode != wire::OPCODE_QUERY {
-            // NOTIFY never gets here (answered above); other opcodes are refused by parse_query.
+            // NOTIFY never gets here (routed in front); other opcodes are refused by parse_query.
             self.metrics.refused("notimp");
-            *out = wire::error_response(packet, Some(&query), rcode::NOTIMP, buf);
+            *out = wire::error_response(packet, Some(query), rcode::NOTIMP, buf);
             self.metrics.response(rcode::NOTIMP, Source::Local);
             return Step::Reply;
         }
@@ -268,9 +211,7 @@ impl Pipeline {
             query.cd,
             key,
         );
-        let Some((kind, facts)) = self
-            .cache
-            .lookup(key, &ClientEcho::of(&query), started, out)
+        let Some((kind, facts)) = self.cache.lookup(key, &ClientEcho::of(query), started, out)
         else {
             self.metrics.cache_misses.inc();
             return Step::Resolve;
@@ -297,7 +238,7 @@ impl Pipeline {
                     let Some(qname) = name_from_wire(wire) else {
                         return Step::Resolve;
                     };
-                    let pq = policy_query(&query, ip, &qname, wire);
+                    let pq = policy_query(query, ip, &qname, wire);
                     match policy.check_query(&pq) {
                         QueryFlow::Skip => {}
                         // A decision, a hit to log or a rewrite: the async path builds it.
@@ -318,7 +259,7 @@ impl Pipeline {
             CacheKind::Denial => self.metrics.cache_hits_denial.inc(),
             _ => self.metrics.cache_hits_success.inc(),
         }
-        self.finish(out, &query, proto, Source::Cache, started);
+        self.finish(out, query, proto, Source::Cache, started);
         Step::Reply
     }
 
@@ -444,7 +385,7 @@ impl Pipeline {
         let forwarders = self.forwarders.load();
         let Some(group) = forwarders.lookup(lower_qname) else {
             // --- recursion (issue 5): no forward zone, so resolve from the root. ---
-            let Some(recursor) = self.recursor.get() else {
+            let Some(recursor) = self.recursor.as_ref() else {
                 tracing::debug!("no forward zone for query and recursion is not available");
                 return None;
             };
@@ -471,8 +412,7 @@ impl Pipeline {
         };
         // Asked with DO=1 when the answer is to be validated, even for a DO=0
         // client: one upstream query, stripped below for that client.
-        let asked_do =
-            sekisho_recursor::forwarded::wants_dnssec(self.recursor.get().map(|r| &**r), query);
+        let asked_do = sekisho_recursor::forwarded::wants_dnssec(self.recursor.as_deref(), query);
         let upstream_query = upstream_query(
             query,
             lower_qname,
@@ -488,7 +428,7 @@ impl Pipeline {
         };
         // --- DNSSEC validation of forwarded answers (issue 5) ---
         let mut secure = false;
-        if let Some(r) = self.recursor.get() {
+        if let Some(r) = self.recursor.as_ref() {
             use sekisho_recursor::forwarded::{check_forwarded, Checked};
             let checked = check_forwarded(r, group, &answer, query, lower_qname, deadline).await;
             if let Some(d) = checked.verdict() {
@@ -700,35 +640,8 @@ impl Pipeline {
     }
 
     /// Distribution: a NOTIFY, answered by the zone-transfer side, or REFUSED when
-    /// no zone is transferred.
-    fn notify(
-        &self,
-        packet: &[u8],
-        query: &Query<'_>,
-        client: SocketAddr,
-        out: &mut Vec<u8>,
-    ) -> Step {
-        let step = match self.distribution.get() {
-            Some(d) if d.handle_notify(packet, client, out) => Step::Reply,
-            Some(_) => Step::Drop,
-            None => {
-                *out = wire::error_response(
-                    packet,
-                    Some(query),
-                    rcode::REFUSED,
-                    self.config.load().edns_buffer_size,
-                );
-                Step::Reply
-            }
-        };
-        if step == Step::Reply && out.len() > 3 {
-            self.metrics.response(out[3] & 0x0f, Source::Local);
-        }
-        step
-    }
-
     /// Answer a packet that failed staged decoding.
-    fn reject(&self, packet: &[u8], e: WireError, out: &mut Vec<u8>) -> Step {
+    pub fn reject(&self, packet: &[u8], e: WireError, out: &mut Vec<u8>) -> Step {
         let buf = self.config.load().edns_buffer_size;
         match e {
             WireError::TooShort => {

@@ -15,6 +15,10 @@
 //! Malformed records are reported with file:line:column and skipped; rules
 //! the RPZ compiler cannot use are reported with their owner and skipped;
 //! the rest of the zone loads.
+//!
+//! The primary role (a separate crate) learns of every new version through
+//! the [`VersionSink`] handed to [`PolicyStore::new`]: the store does not know
+//! what a secondary or a journal is, and nothing is wired after construction.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,6 +26,39 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 pub use sekisho_api::ZoneStatus;
+
+/// A boxed future, for the object-safe [`VersionSink`].
+pub type SinkFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// Told of every new live version of a policy zone, after it is live: the
+/// primary role journals it and notifies its own secondaries. Implemented by
+/// the primary role; the store only calls it.
+pub trait VersionSink: Send + Sync + std::fmt::Debug {
+    /// Whether zone `zone` is served (only those are passed on).
+    fn serves(&self, zone: &hickory_proto::rr::Name) -> bool;
+    /// Zone `zone` was loaded from `file` with `serial`.
+    fn loaded_file<'a>(
+        &'a self,
+        zone: &'a hickory_proto::rr::Name,
+        file: PathBuf,
+        serial: u32,
+    ) -> SinkFuture<'a>;
+    /// Zone `zone` was transferred whole: these are its records.
+    fn transferred<'a>(
+        &'a self,
+        zone: &'a hickory_proto::rr::Name,
+        records: Arc<Vec<hickory_proto::rr::Record>>,
+    ) -> SinkFuture<'a>;
+    /// Zone `zone` was patched by IXFR `deltas`; `soa` is the new SOA.
+    fn patched<'a>(
+        &'a self,
+        zone: &'a hickory_proto::rr::Name,
+        deltas: &'a [sekisho_xfr::Delta],
+        soa: &'a hickory_proto::rr::Record,
+    ) -> SinkFuture<'a>;
+    /// Adds what the sink knows of zone `zone` (secondaries, journal) to its status.
+    fn describe(&self, zone: &hickory_proto::rr::Name, status: &mut ZoneStatus);
+}
 use sekisho_conf::{PolicyZone, ResponsePolicy};
 use sekisho_rpz::{PolicyOverride, PolicySet, SetOptions, WireCompiler, ZoneRules, ZoneSettings};
 use sekisho_zonefile::{ParseOptions, WireBatch, ZoneReader};
@@ -110,8 +147,8 @@ pub struct PolicyStore {
     loading: tokio::sync::Mutex<()>,
     /// Base directory for relative file names.
     directory: PathBuf,
-    /// Primary role: receives every new version of a served zone (set once at start-up).
-    primary: std::sync::OnceLock<Arc<crate::primary::Primary>>,
+    /// Told of every new version (the primary role), if any.
+    sink: Option<Arc<dyn VersionSink>>,
 }
 
 /// Map a configured zone to the compiler's settings.
@@ -142,7 +179,11 @@ pub fn zone_settings(z: &PolicyZone, rp: &ResponsePolicy) -> ZoneSettings {
 impl PolicyStore {
     /// A store with every configured zone present but empty (so positions,
     /// and thus precedence, are fixed from the start).
-    pub fn new(rp: &ResponsePolicy, directory: &Path) -> PolicyStore {
+    pub fn new(
+        rp: &ResponsePolicy,
+        directory: &Path,
+        sink: Option<Arc<dyn VersionSink>>,
+    ) -> PolicyStore {
         let zones: Vec<Arc<ZoneRules>> = rp
             .zones
             .iter()
@@ -172,18 +213,31 @@ impl PolicyStore {
             zones: Mutex::new(status),
             loading: tokio::sync::Mutex::new(()),
             directory: directory.to_owned(),
-            primary: std::sync::OnceLock::new(),
+            sink,
         }
     }
 
-    /// Primary role: new versions of served zones go to `p` (once, before the first load).
-    pub fn set_primary(&self, p: Arc<crate::primary::Primary>) {
-        let _ = self.primary.set(p);
+    /// Tells the sink (primary role) that zone `zone` was transferred whole.
+    pub async fn transferred(
+        &self,
+        zone: &hickory_proto::rr::Name,
+        records: Arc<Vec<hickory_proto::rr::Record>>,
+    ) {
+        if let Some(sink) = self.sink.as_ref().filter(|s| s.serves(zone)) {
+            sink.transferred(zone, records).await;
+        }
     }
 
-    /// Primary role: the transfer server, when set.
-    pub fn primary(&self) -> Option<&Arc<crate::primary::Primary>> {
-        self.primary.get()
+    /// Tells the sink (primary role) that zone `zone` was patched by IXFR.
+    pub async fn patched(
+        &self,
+        zone: &hickory_proto::rr::Name,
+        deltas: &[sekisho_xfr::Delta],
+        soa: &hickory_proto::rr::Record,
+    ) {
+        if let Some(sink) = self.sink.as_ref().filter(|s| s.serves(zone)) {
+            sink.patched(zone, deltas, soa).await;
+        }
     }
 
     /// The live set, shared with the pipeline.
@@ -201,11 +255,10 @@ impl PolicyStore {
             .map(|(_, s)| s.clone())
             .collect();
         // Primary role: what the secondaries hold.
-        if let Some(p) = self.primary.get() {
+        if let Some(sink) = &self.sink {
             for st in &mut out {
                 if let Ok(name) = hickory_proto::rr::Name::from_ascii(&st.name) {
-                    st.secondaries = p.secondaries(&name);
-                    st.journal = p.journal_status(&name);
+                    sink.describe(&name, st);
                 }
             }
         }
@@ -275,9 +328,9 @@ impl PolicyStore {
                         "policy zone loaded"
                     );
                     // Primary role: secondaries get the new version (journalled, NOTIFYed).
-                    if let (Some(p), Some(serial)) = (self.primary.get(), serial) {
-                        if p.serves(&z.name) {
-                            p.publish_file(&z.name, file.clone(), serial).await;
+                    if let (Some(sink), Some(serial)) = (&self.sink, serial) {
+                        if sink.serves(&z.name) {
+                            sink.loaded_file(&z.name, file.clone(), serial).await;
                         }
                     }
                     Ok((count, serial))

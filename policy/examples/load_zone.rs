@@ -1,6 +1,6 @@
 //! Times loading one policy zone file the way the daemon does, split into
 //! parsing and parse+compile, to see where a big load spends its time:
-//! `cargo run --release -p sekisho-resolver --example load_zone -- ZONE_NAME FILE`
+//! `cargo run --release -p sekisho-policy --example load_zone -- ZONE_NAME FILE`
 //! (`LOAD_ONLY=1`: only the daemon's overlapped load, for profiling).
 
 use std::time::Instant;
@@ -22,11 +22,9 @@ fn main() {
     if std::env::var_os("LOAD_ONLY").is_some() {
         // For profiling the daemon's path alone.
         let t = Instant::now();
-        let (rules, _) = sekisho_resolver::policy::load_file(
-            ZoneSettings::new(origin),
-            std::path::Path::new(file),
-        )
-        .expect("load");
+        let (rules, _) =
+            sekisho_policy::load_file(ZoneSettings::new(origin), std::path::Path::new(file))
+                .expect("load");
         println!(
             "load_file: {} rules in {:.3} s",
             rules.counts().total(),
@@ -78,7 +76,7 @@ fn main() {
     drop(serial_rules);
     let t = Instant::now();
     let (rules, skipped) =
-        sekisho_resolver::policy::load_file(ZoneSettings::new(origin), std::path::Path::new(file))
+        sekisho_policy::load_file(ZoneSettings::new(origin), std::path::Path::new(file))
             .expect("load");
     let total = t.elapsed().as_secs_f64();
     println!(

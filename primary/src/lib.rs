@@ -5,15 +5,15 @@
 //! ([RFC 1996](https://www.rfc-editor.org/rfc/rfc1996)) to `also-notify` on every change.
 //!
 //! ```text
-//!  PolicyStore::load (file) ─┐ records of the new version      (policy.rs hook)
-//!  Distribution install ─────┤ (when Sekisho is itself a secondary; distribution hook)
+//!  PolicyStore::load (file) ─┐ records of the new version    (VersionSink, sekisho-policy)
+//!  secondary install ────────┤ (when Sekisho is itself a secondary; through the store)
 //!                            ▼
 //!  Primary::publish ── encode (blocking thread) ── diff with the previous version
 //!                            │                         └─▶ Journal (bounded, in memory)
 //!                            ├─▶ current version (Arc, swapped under a short lock)
 //!                            └─▶ wake the NOTIFY sender (notify.rs) ─▶ also-notify, retried
 //!
-//!  listener (pipeline routes qtype AXFR/IXFR, and SOA at a served apex)
+//!  listener ─▶ transfer layer in front of the query pipeline (qtype AXFR/IXFR, SOA at a served apex)
 //!     ─▶ parse_request: drop responses; FORMERR; TSIG ─▶ NOTAUTH + BADKEY/BADSIG/BADTIME
 //!     ─▶ zone served?            no ─▶ NOTAUTH
 //!     ─▶ allow-transfer (address or key)? no ─▶ REFUSED (counted, logged once per peer)
@@ -44,8 +44,6 @@ use sekisho_conf::Config;
 use sekisho_xfr::serve::{self, MessageWriter, ServeError, XfrKind, XfrRequest};
 use sekisho_xfr::{Delta, Serial, TsigKey};
 use tokio::sync::{mpsc, watch};
-
-use crate::metrics::Metrics;
 
 pub use journal::{Journal, JournalEntry, ZoneVersion, MAX_VERSIONS};
 
@@ -201,8 +199,11 @@ fn tsig_key(key: &sekisho_conf::Key) -> TsigKey {
 }
 
 impl Primary {
-    /// The primary role for `config`'s served zones, metrics registered in `metrics`.
-    pub fn new(config: &Config, metrics: &Metrics) -> Result<Arc<Primary>, prometheus::Error> {
+    /// The primary role for `config`'s served zones, its metrics registered in `registry`.
+    pub fn new(
+        config: &Config,
+        registry: &prometheus::Registry,
+    ) -> Result<Arc<Primary>, prometheus::Error> {
         let served_total = IntCounterVec::new(
             Opts::new(
                 XFR_SERVED_TOTAL,
@@ -211,9 +212,7 @@ impl Primary {
             ),
             &["zone", "type", "result"],
         )?;
-        metrics
-            .registry()
-            .register(Box::new(served_total.clone()))?;
+        registry.register(Box::new(served_total.clone()))?;
         let notify_total = IntCounterVec::new(
             Opts::new(
                 NOTIFY_SENT_TOTAL,
@@ -221,9 +220,7 @@ impl Primary {
             ),
             &["zone", "result"],
         )?;
-        metrics
-            .registry()
-            .register(Box::new(notify_total.clone()))?;
+        registry.register(Box::new(notify_total.clone()))?;
         let zones = config
             .response_policy
             .zones
@@ -268,7 +265,7 @@ impl Primary {
 
     /// Publishes a new version of zone `name` from its records (the SOA among them);
     /// the encoding and the difference run on a blocking thread.
-    pub async fn publish(self: &Arc<Self>, name: &Name, records: Arc<Vec<Record>>) {
+    pub async fn publish(&self, name: &Name, records: Arc<Vec<Record>>) {
         let Some(zone) = self.zone(name).cloned() else {
             return;
         };
@@ -287,12 +284,7 @@ impl Primary {
     /// a second time here (the compiler keeps no records): when it no longer has
     /// `serial` (edited again meanwhile), nothing is published and the next reload
     /// catches up, so a served version always matches an enforced one.
-    pub async fn publish_file(
-        self: &Arc<Self>,
-        name: &Name,
-        path: std::path::PathBuf,
-        serial: u32,
-    ) {
+    pub async fn publish_file(&self, name: &Name, path: std::path::PathBuf, serial: u32) {
         let Some(zone) = self.zone(name).cloned() else {
             return;
         };
@@ -336,7 +328,7 @@ impl Primary {
     /// Publishes the version reached by applying IXFR `deltas` (Sekisho as a secondary)
     /// to the current one; `soa` is the new SOA. Without a current version nothing
     /// can be applied and the next full transfer publishes the zone.
-    pub async fn publish_deltas(self: &Arc<Self>, name: &Name, deltas: &[Delta], soa: &Record) {
+    pub async fn publish_deltas(&self, name: &Name, deltas: &[Delta], soa: &Record) {
         let Some(zone) = self.zone(name).cloned() else {
             return;
         };
@@ -759,4 +751,42 @@ fn install_version(zone: &Served, soa: &Record, records: Vec<Box<[u8]>>) -> Resu
     }
     zone.changed.send_modify(|n| *n += 1);
     Ok(summary)
+}
+
+/// The store tells the primary role of every new version of a zone it serves.
+impl sekisho_policy::VersionSink for Primary {
+    fn serves(&self, zone: &Name) -> bool {
+        Primary::serves(self, zone)
+    }
+
+    fn loaded_file<'a>(
+        &'a self,
+        zone: &'a Name,
+        file: std::path::PathBuf,
+        serial: u32,
+    ) -> sekisho_policy::SinkFuture<'a> {
+        Box::pin(self.publish_file(zone, file, serial))
+    }
+
+    fn transferred<'a>(
+        &'a self,
+        zone: &'a Name,
+        records: Arc<Vec<Record>>,
+    ) -> sekisho_policy::SinkFuture<'a> {
+        Box::pin(self.publish(zone, records))
+    }
+
+    fn patched<'a>(
+        &'a self,
+        zone: &'a Name,
+        deltas: &'a [Delta],
+        soa: &'a Record,
+    ) -> sekisho_policy::SinkFuture<'a> {
+        Box::pin(self.publish_deltas(zone, deltas, soa))
+    }
+
+    fn describe(&self, zone: &Name, status: &mut sekisho_policy::ZoneStatus) {
+        status.secondaries = self.secondaries(zone);
+        status.journal = self.journal_status(zone);
+    }
 }

@@ -30,9 +30,13 @@ fn config(extra: &str) -> Config {
 
 fn distribution(extra: &str) -> Arc<Distribution> {
     let c = config(extra);
-    let store = Arc::new(PolicyStore::new(&c.response_policy, &c.server.directory));
-    let metrics = Metrics::new().expect("metrics");
-    Distribution::new(&c, store, &metrics).expect("distribution")
+    let store = Arc::new(PolicyStore::new(
+        &c.response_policy,
+        &c.server.directory,
+        None,
+    ));
+    let registry = prometheus::Registry::new();
+    Distribution::new(&c, store, &registry).expect("distribution")
 }
 
 fn notify_packet(zone: &str) -> Vec<u8> {

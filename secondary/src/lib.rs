@@ -58,9 +58,8 @@ use sekisho_xfr::{
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::metrics::Metrics;
-use crate::policy::PolicyStore;
 use sekisho_api::ZoneStatus;
+use sekisho_policy::PolicyStore;
 
 pub use saved::SaveError;
 
@@ -140,12 +139,12 @@ fn unix_at(at: Instant) -> u64 {
 
 impl Distribution {
     /// The distribution for `config`'s zones, publishing through `store`, with its
-    /// metrics registered in `metrics`' registry. Zones without primaries are left
+    /// metrics registered in `registry`. Zones without primaries are left
     /// to file loads.
     pub fn new(
         config: &Config,
         store: Arc<PolicyStore>,
-        metrics: &Metrics,
+        registry: &prometheus::Registry,
     ) -> Result<Arc<Distribution>, prometheus::Error> {
         let notify_total = IntCounterVec::new(
             Opts::new(
@@ -154,9 +153,7 @@ impl Distribution {
             ),
             &["zone", "result"],
         )?;
-        metrics
-            .registry()
-            .register(Box::new(notify_total.clone()))?;
+        registry.register(Box::new(notify_total.clone()))?;
         let transfers_total = IntCounterVec::new(
             Opts::new(
                 TRANSFERS_TOTAL,
@@ -164,9 +161,7 @@ impl Distribution {
             ),
             &["zone", "type", "result"],
         )?;
-        metrics
-            .registry()
-            .register(Box::new(transfers_total.clone()))?;
+        registry.register(Box::new(transfers_total.clone()))?;
         let zones = config
             .response_policy
             .zones
@@ -714,9 +709,9 @@ impl ZoneTask {
         );
         log_warnings(&self.zone.label, &warnings);
         // Primary role: a zone we also serve goes on to our own secondaries.
-        if let Some(p) = self.store().primary() {
-            p.publish(&self.zone.config.name, records.clone()).await;
-        }
+        self.store()
+            .transferred(&self.zone.config.name, records.clone())
+            .await;
         if let Some(path) = self.zone.config.file.clone() {
             let label = self.zone.label.clone();
             let saved = tokio::task::spawn_blocking(move || {
@@ -804,10 +799,9 @@ impl ZoneTask {
         );
         log_warnings(&self.zone.label, &warnings);
         // Primary role: a zone we also serve goes on to our own secondaries.
-        if let Some(p) = self.store().primary() {
-            p.publish_deltas(&self.zone.config.name, &deltas, &soa)
-                .await;
-        }
+        self.store()
+            .patched(&self.zone.config.name, &deltas, &soa)
+            .await;
         if let Some(path) = self.zone.config.file.clone() {
             let name = self.zone.config.name.clone();
             let task_path = path.clone();
@@ -835,7 +829,7 @@ impl ZoneTask {
     async fn recompile(&self, settings: sekisho_rpz::ZoneSettings, path: PathBuf, serial: Serial) {
         let started = Instant::now();
         let result =
-            tokio::task::spawn_blocking(move || crate::policy::load_file(settings, &path)).await;
+            tokio::task::spawn_blocking(move || sekisho_policy::load_file(settings, &path)).await;
         match result {
             Ok(Ok((rules, _))) if rules.serial() == Some(serial.get()) => {
                 self.store().install(Arc::new(rules), |_| {});

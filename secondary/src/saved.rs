@@ -1,5 +1,5 @@
 //! The saved copy of a transferred policy zone: written after every successful
-//! transfer, read back by [`crate::policy::load_file`] at start-up.
+//! transfer, read back by [`sekisho_policy::load_file`] at start-up.
 //!
 //! ```text
 //!  AXFR:  records ───────────────────────────────▶ write_atomic(path)

@@ -1,0 +1,109 @@
+//! Which settings a reload (SIGHUP, `sekishoctl reload`) applies, and which
+//! take a restart.
+//!
+//! [`restart_only_changes`] destructures every table without `..`, so a key
+//! added to the model does not compile until it is classified here: applied
+//! in place by a reload, or named as needing a restart. The daemon applies
+//! exactly the settings marked "reload" below (access lists, EDNS buffer,
+//! query deadline, client-address logging, the query log, forward zones).
+
+use crate::model::{Config, Logging, Server};
+
+/// Keys whose change between `old` (the running configuration) and `new`
+/// a reload does not apply; empty when a reload applies everything.
+pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    let Config {
+        server,
+        cache,
+        dnssec,
+        forward_zones: _, // reload: the forward-zone table is rebuilt and swapped
+        keys: tsig_keys,
+        response_policy,
+        control,
+        metrics,
+        logging,
+    } = new;
+    let Server {
+        listen,
+        allow_query: _,     // reload
+        allow_recursion: _, // reload
+        directory,
+        root_hints,
+        edns_buffer_size: _, // reload
+        tcp_idle_timeout,
+        tcp_max_connections,
+        tcp_max_pipelined,
+        query_timeout: _, // reload
+        udp_workers,
+        threads,
+    } = server;
+    let mut check = |changed: bool, key: &'static str| {
+        if changed {
+            keys.push(key);
+        }
+    };
+    let o = &old.server;
+    check(*listen != o.listen, "server.listen");
+    check(*directory != o.directory, "server.directory");
+    check(*root_hints != o.root_hints, "server.root-hints");
+    check(
+        *tcp_idle_timeout != o.tcp_idle_timeout,
+        "server.tcp-idle-timeout",
+    );
+    check(
+        *tcp_max_connections != o.tcp_max_connections,
+        "server.tcp-max-connections",
+    );
+    check(
+        *tcp_max_pipelined != o.tcp_max_pipelined,
+        "server.tcp-max-pipelined",
+    );
+    check(*udp_workers != o.udp_workers, "server.udp-workers");
+    check(*threads != o.threads, "server.threads");
+    // Whole tables that a reload does not apply: any new key in them is restart-only too.
+    check(*cache != old.cache, "cache");
+    check(*dnssec != old.dnssec, "dnssec");
+    check(*tsig_keys != old.keys, "key");
+    check(*response_policy != old.response_policy, "response-policy");
+    check(*control != old.control, "control");
+    check(*metrics != old.metrics, "metrics");
+    let Logging {
+        format,
+        level,
+        log_client_ip: _, // reload
+        query_log: _,     // reload
+    } = logging;
+    check(*format != old.logging.format, "logging.format");
+    check(*level != old.logging.level, "logging.level");
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reloadable_keys_need_no_restart_and_the_others_are_named() {
+        let old = Config::embedded_default();
+        let mut new = old.clone();
+        new.server.allow_query.clear();
+        new.server.edns_buffer_size = 1400;
+        new.logging.query_log = !old.logging.query_log;
+        new.forward_zones.clear();
+        assert!(restart_only_changes(&old, &new).is_empty());
+        new.server.listen.clear();
+        new.server.tcp_max_pipelined += 1;
+        new.cache.max_entries += 1;
+        new.logging.level = "debug".into();
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            [
+                "server.listen",
+                "server.tcp-max-pipelined",
+                "cache",
+                "logging.level"
+            ]
+        );
+    }
+}

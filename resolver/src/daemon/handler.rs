@@ -1,0 +1,310 @@
+//! The daemon's answers to `sekishoctl`: each control verb mapped onto the
+//! parts built by [`super::build`] (cache, policy store, secondary role,
+//! upstream groups).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sekisho_policy::PolicyStore;
+use sekisho_secondary::Distribution;
+use sekisho_upstream::{Group, Transport};
+use tokio::sync::mpsc;
+
+use super::Signal;
+use crate::control::{self, Reply, Request, Status, UpstreamStatus};
+use crate::listen::InFlight;
+use crate::pipeline::Pipeline;
+
+/// A running daemon's shared state, for the control handler.
+pub(super) struct State {
+    /// The query path.
+    pub(super) pipeline: Arc<Pipeline>,
+    /// Queries in flight.
+    pub(super) inflight: Arc<InFlight>,
+    /// Open TCP connections.
+    pub(super) tcp_connections: Arc<AtomicUsize>,
+    /// Forward groups by zone, for status; replaced on reload.
+    pub(super) groups: std::sync::Mutex<Vec<(String, Arc<Group>)>>,
+    /// Addresses served.
+    pub(super) listen: Vec<String>,
+    /// Start time.
+    pub(super) started: Instant,
+    /// To ask the main loop to stop.
+    pub(super) signals: mpsc::Sender<Signal>,
+    /// Policy zones.
+    pub(super) policy: Arc<PolicyStore>,
+    /// Transferred policy zones (refresh / retransfer).
+    pub(super) distribution: Arc<Distribution>,
+}
+
+impl control::Handler for State {
+    fn handle(&self, request: Request) -> control::ReplyFuture<'_> {
+        Box::pin(async move {
+            match request {
+                Request::Status => Reply::Status(self.status()),
+                Request::Flush => {
+                    let n = self.pipeline.cache.flush();
+                    // Recursion's own caches (zone cuts, steps, zone verdicts) go too (issue 5).
+                    if let Some(r) = self.pipeline.recursor() {
+                        r.flush();
+                    }
+                    Reply::Done {
+                        message: format!("flushed {n} cache entries"),
+                    }
+                }
+                Request::Flushname { name } => match wire_name(&name) {
+                    Ok(w) => {
+                        let n = self
+                            .pipeline
+                            .cache
+                            .flush_matching(|k| k.len() == w.len() + 5 && k.starts_with(&w));
+                        Reply::Done {
+                            message: format!("flushed {n} cache entries for {name}"),
+                        }
+                    }
+                    Err(e) => Reply::Error { message: e },
+                },
+                Request::Flushtree { name } => match wire_name(&name) {
+                    Ok(w) => {
+                        let n = self.pipeline.cache.flush_matching(|k| {
+                            k.len() >= 5 && is_at_or_below(&k[..k.len() - 5], &w)
+                        });
+                        Reply::Done {
+                            message: format!("flushed {n} cache entries at or below {name}"),
+                        }
+                    }
+                    Err(e) => Reply::Error { message: e },
+                },
+                Request::Reload { zone } => match self.policy.load(zone.as_deref()).await {
+                    Ok(outcomes) => {
+                        let failed: Vec<String> = outcomes
+                            .iter()
+                            .filter_map(|o| {
+                                o.result.as_ref().err().map(|e| format!("{}: {e}", o.zone))
+                            })
+                            .collect();
+                        if failed.is_empty() {
+                            let lines: Vec<String> = outcomes
+                                .iter()
+                                .filter_map(|o| {
+                                    o.result.as_ref().ok().map(|(n, s)| {
+                                        format!("{}: serial {} {n} rules", o.zone, s.unwrap_or(0))
+                                    })
+                                })
+                                .collect();
+                            Reply::Done {
+                                message: format!(
+                                    "reloaded {}",
+                                    if lines.is_empty() {
+                                        "nothing (no zone files)".into()
+                                    } else {
+                                        lines.join(", ")
+                                    }
+                                ),
+                            }
+                        } else {
+                            Reply::Error {
+                                message: format!(
+                                    "reload failed, previous version kept: {}",
+                                    failed.join("; ")
+                                ),
+                            }
+                        }
+                    }
+                    Err(e) => Reply::Error { message: e },
+                },
+                Request::Zones => Reply::Zones {
+                    zones: self.policy.status(),
+                },
+                Request::Refresh { zone } => {
+                    check_reply(self.distribution.request_check(&zone, false))
+                }
+                Request::Retransfer { zone } => {
+                    check_reply(self.distribution.request_check(&zone, true))
+                }
+                Request::Test {
+                    name,
+                    qtype,
+                    client,
+                } => self.test(&name, qtype.as_deref(), client.as_deref()),
+                Request::Stats => {
+                    let p = &self.pipeline;
+                    p.metrics.refresh(
+                        p.cache.len(),
+                        p.cache.stats.evictions.load(Ordering::Relaxed),
+                        &self.policy.status(),
+                    );
+                    let text = String::from_utf8_lossy(&p.metrics.render()).into_owned();
+                    let lines = text
+                        .lines()
+                        .filter(|l| !l.starts_with('#') && !l.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    Reply::Stats { lines }
+                }
+                Request::Querylog { on } => {
+                    self.pipeline.query_log.store(on, Ordering::Relaxed);
+                    tracing::info!(query_log = on, "query log switched");
+                    Reply::Done {
+                        message: format!("query log {}", if on { "on" } else { "off" }),
+                    }
+                }
+                Request::Stop => {
+                    let _ = self.signals.try_send(Signal::Stop);
+                    Reply::Done {
+                        message: "stopping".into(),
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl State {
+    /// `sekishoctl test NAME [TYPE] [--client IP]`: which rule applies and why.
+    fn test(&self, name: &str, qtype: Option<&str>, client: Option<&str>) -> Reply {
+        use std::str::FromStr;
+        let qname = match hickory_proto::rr::Name::from_ascii(name) {
+            Ok(mut n) => {
+                n.set_fqdn(true);
+                n
+            }
+            Err(e) => {
+                return Reply::Error {
+                    message: format!("invalid name {name:?}: {e}"),
+                }
+            }
+        };
+        let rtype =
+            match qtype.map(|t| hickory_proto::rr::RecordType::from_str(&t.to_ascii_uppercase())) {
+                None => hickory_proto::rr::RecordType::A,
+                Some(Ok(t)) => t,
+                Some(Err(_)) => {
+                    return Reply::Error {
+                        message: format!("unknown type {}", qtype.unwrap_or_default()),
+                    }
+                }
+            };
+        let client_ip: std::net::IpAddr = match client.map(str::parse) {
+            None => std::net::IpAddr::from([127, 0, 0, 1]),
+            Some(Ok(ip)) => ip,
+            Some(Err(_)) => {
+                return Reply::Error {
+                    message: format!("invalid client address {}", client.unwrap_or_default()),
+                }
+            }
+        };
+        let set = self.pipeline.policy();
+        if set.zones().is_empty() {
+            return Reply::Test {
+                lines: vec!["no policy zones are configured".into()],
+                matched: false,
+            };
+        }
+        let d = set.explain(client_ip, &qname, rtype, None);
+        let mut lines = Vec::new();
+        for h in &d.disabled {
+            lines.push(format!(
+                "{} (zone {} has policy disabled: logged only)",
+                h.log_line(&qname, rtype),
+                h.zone.name()
+            ));
+        }
+        let matched = match d.hit() {
+            Some(h) => {
+                lines.push(format!(
+                    "zone {} rule {} trigger {} action {} (written {})",
+                    h.zone.name(),
+                    h.owner,
+                    h.kind(),
+                    h.action,
+                    h.rule_action
+                ));
+                lines.push(h.log_line(&qname, rtype).to_string());
+                true
+            }
+            None => {
+                lines.push(format!(
+                    "no client-IP or QNAME rule matches {} from {client_ip} in {} zone(s); response-IP, NSDNAME and NSIP rules need a real answer",
+                    qname,
+                    set.zones().len()
+                ));
+                false
+            }
+        };
+        Reply::Test { lines, matched }
+    }
+
+    /// Build the `status` output.
+    pub(super) fn status(&self) -> Status {
+        let groups = self
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let upstreams = groups
+            .iter()
+            .flat_map(|(zone, g)| {
+                g.upstreams.iter().map(move |u| UpstreamStatus {
+                    zone: zone.clone(),
+                    upstream: u.spec.label.clone(),
+                    transport: match u.spec.transport {
+                        Transport::Udp => "udp",
+                        Transport::Tcp => "tcp",
+                        Transport::Tls => "tls",
+                    }
+                    .into(),
+                    state: u.state().as_str().into(),
+                    outstanding: u.outstanding(),
+                })
+            })
+            .collect();
+        Status {
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            listen: self.listen.clone(),
+            cache_entries: self.pipeline.cache.len(),
+            queries_in_flight: self.inflight.count(),
+            tcp_connections: self.tcp_connections.load(Ordering::Relaxed),
+            upstreams,
+            policy_zones: self.policy.status(),
+        }
+    }
+}
+
+/// The reply to `refresh` / `retransfer`.
+fn check_reply(r: Result<String, String>) -> Reply {
+    match r {
+        Ok(message) => Reply::Done { message },
+        Err(message) => Reply::Error { message },
+    }
+}
+
+/// Lower-cased wire form of a presentation name.
+pub(super) fn wire_name(name: &str) -> Result<Vec<u8>, String> {
+    use hickory_proto::serialize::binary::BinEncodable;
+    let n = hickory_proto::rr::Name::from_ascii(name)
+        .map_err(|e| format!("invalid name {name:?}: {e}"))?;
+    let mut n = n.to_lowercase();
+    n.set_fqdn(true);
+    n.to_bytes()
+        .map_err(|e| format!("invalid name {name:?}: {e}"))
+}
+
+/// True when wire name `name` equals `apex` or lies below it.
+fn is_at_or_below(name: &[u8], apex: &[u8]) -> bool {
+    let mut pos = 0;
+    while pos < name.len() {
+        if &name[pos..] == apex {
+            return true;
+        }
+        let len = usize::from(name[pos]);
+        if len == 0 {
+            return false;
+        }
+        pos += len + 1;
+    }
+    false
+}

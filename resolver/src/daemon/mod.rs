@@ -1,0 +1,479 @@
+//! The daemon in two steps: [`build`] constructs every part from a
+//! [`Config`], [`Daemon::serve`] runs them until a shutdown.
+//!
+//! ```text
+//!  build:  directory ─▶ metrics registry ─▶ upstream groups ─▶ packet cache
+//!          ─▶ primary role ─▶ policy store (told of new versions by the primary)
+//!          ─▶ first policy load ─▶ recursor ─▶ query pipeline ─▶ secondary role
+//!          ─▶ dispatch (layers in front of the pipeline)
+//!          ─▶ listen sockets bound, control socket and metrics endpoint bound
+//!  serve:  health probes, transfers, NOTIFY senders, control, metrics
+//!          ─▶ TCP listen() and UDP workers last ─▶ "sekisho ready" (and READY=1)
+//!          ─▶ signals: Reload (re-read the file) | Stop ─▶ drain ─▶ stopped
+//! ```
+//!
+//! Every part is built before anything is served, with no setter called
+//! afterwards: a part that needs another takes it as a constructor argument,
+//! so construction order is the dependency order and there is no import
+//! cycle to work around. A bind error stops start-up before any query is
+//! answered; the listeners are served last, so a port that answers means the
+//! control socket and metrics are up too.
+//!
+//! Signal contract (docs/operations.md): SIGTERM and SIGINT stop accepting,
+//! drain queries in flight (up to 2 s) and exit 0; SIGHUP re-reads the
+//! configuration file and swaps in what a reload applies, keeping
+//! everything if the new file is invalid. The signal source is a stream of
+//! [`Signal`] values plus a shutdown future, so tests drive both without
+//! real signals.
+
+mod forwarding;
+mod handler;
+mod reload;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sekisho_cache::{CacheLimits, PacketCache};
+use sekisho_conf::Config;
+use sekisho_policy::PolicyStore;
+use sekisho_primary::Primary;
+use sekisho_secondary::Distribution;
+use sekisho_upstream::{tls, Group};
+use socket2::Socket;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{mpsc, watch};
+
+use crate::control;
+use crate::dispatch::Dispatch;
+use crate::listen::{self, InFlight, TcpLimits};
+use crate::metrics::Metrics;
+use crate::pipeline::Pipeline;
+use handler::State;
+
+/// What the daemon is told from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Stop gracefully (SIGTERM, SIGINT, `sekishoctl stop`).
+    Stop,
+    /// Re-read the configuration (SIGHUP).
+    Reload,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr} ({proto}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// udp or tcp.
+        proto: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS settings of an upstream are unusable.
+    #[error("forward-zone {zone}: {source}")]
+    Tls {
+        /// The forward zone.
+        zone: String,
+        /// The cause.
+        #[source]
+        source: tls::TlsSetupError,
+    },
+    /// The control socket could not be opened.
+    #[error(transparent)]
+    Control(#[from] control::ControlError),
+    /// The metrics registry could not be built.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Root hints or trust anchors could not be loaded.
+    #[error("recursion: {0}")]
+    Recursion(#[from] sekisho_recursor::anchors::AnchorError),
+    /// A UDP worker thread could not be started.
+    #[error("cannot start a UDP worker thread for {addr}: {source}")]
+    Worker {
+        /// The listen address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state directory could not be created.
+    #[error("directory {path}: {source}")]
+    Directory {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Every part of a daemon, built and bound, not yet serving.
+pub struct Daemon {
+    /// The configuration it was built from (restart-only settings are compared with it).
+    config: Config,
+    /// The file re-read on [`Signal::Reload`] (`None`: the embedded default).
+    config_path: Option<PathBuf>,
+    /// The registry and the query path's handles.
+    metrics: Arc<Metrics>,
+    /// The request router the listeners call.
+    dispatch: Arc<Dispatch>,
+    /// Policy zones.
+    policy: Arc<PolicyStore>,
+    /// Secondary role (transfers, NOTIFY in).
+    secondary: Arc<Distribution>,
+    /// Primary role (served zones, NOTIFY out).
+    primary: Arc<Primary>,
+    /// State shared with the control handler.
+    state: Arc<State>,
+    /// Forward groups at start-up, whose health probes [`Daemon::serve`] starts.
+    groups: Vec<Arc<Group>>,
+    /// Queries in flight.
+    inflight: Arc<InFlight>,
+    /// Open client TCP connections.
+    tcp_connections: Arc<AtomicUsize>,
+    /// Bound UDP sockets, one per worker, with their listen address.
+    udp_sockets: Vec<(SocketAddr, std::net::UdpSocket)>,
+    /// Bound TCP sockets (not listening yet), with their listen address.
+    tcp_sockets: Vec<(SocketAddr, Socket)>,
+    /// The control socket.
+    control: UnixListener,
+    /// The metrics endpoint, if configured.
+    metrics_listener: Option<TcpListener>,
+    /// Sends [`Signal`]s to the running daemon (control verbs, OS signals).
+    signal_tx: mpsc::Sender<Signal>,
+    /// Receives them.
+    signal_rx: mpsc::Receiver<Signal>,
+    /// UDP workers per listen address.
+    workers: usize,
+}
+
+impl std::fmt::Debug for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Daemon")
+            .field("listen", &self.config.server.listen)
+            .field("control", &self.config.control.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Build every part of a daemon from `config` (read from `config_path`,
+/// `None` for the embedded default): policy zones are loaded and every
+/// socket is bound, but nothing is served until [`Daemon::serve`].
+pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, DaemonError> {
+    std::fs::create_dir_all(&config.server.directory).map_err(|source| DaemonError::Directory {
+        path: config.server.directory.clone(),
+        source,
+    })?;
+    let metrics = Arc::new(Metrics::new()?);
+    let forwarding = forwarding::build_forwarding(&config, &metrics)?;
+    let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    let cache = PacketCache::new(CacheLimits {
+        max_entries: config.cache.max_entries,
+        min_ttl: secs(config.cache.min_ttl),
+        max_ttl: secs(config.cache.max_ttl),
+        max_negative_ttl: secs(config.cache.max_negative_ttl),
+        servfail_ttl: secs(config.cache.servfail_ttl),
+    });
+    // Primary role first: served zones are captured from the first load on.
+    let primary = Primary::new(&config, metrics.registry())?;
+    let policy = Arc::new(PolicyStore::new(
+        &config.response_policy,
+        &config.server.directory,
+        Some(primary.clone()),
+    ));
+    // Zones are loaded before the listeners open, so the first query is filtered.
+    sekisho_policy::initial_load(&policy, Duration::from_secs(300)).await;
+    // Names without a forward zone are resolved from the root.
+    let recursor = sekisho_recursor::anchors::recursor_config(&config)?;
+    tracing::info!(
+        root_servers = recursor.root_hints.len(),
+        validation = recursor.validate,
+        domain_insecure = recursor.domain_insecure.len(),
+        "recursion ready"
+    );
+    let pipeline = Arc::new(Pipeline::new(
+        reload::pipeline_config(&config),
+        cache,
+        forwarding.table,
+        metrics.clone(),
+        policy.live(),
+        Some(Arc::new(sekisho_recursor::Recursor::new(recursor))),
+    ));
+    pipeline
+        .query_log
+        .store(config.logging.query_log, Ordering::Relaxed);
+    let secondary = Distribution::new(&config, policy.clone(), metrics.registry())?;
+    let dispatch = Arc::new(Dispatch::new(
+        pipeline.clone(),
+        Some(secondary.clone()),
+        Some(primary.clone()),
+    ));
+    let workers = match config.server.udp_workers {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
+    // Listen sockets are bound here (a bind error stops the start-up) and served only in
+    // `serve`, after everything else is up.
+    let mut udp_sockets = Vec::new();
+    let mut tcp_sockets = Vec::new();
+    for &addr in &config.server.listen {
+        let udp = listen::bind_udp(addr, workers).map_err(|source| DaemonError::Bind {
+            addr,
+            proto: "udp",
+            source,
+        })?;
+        let tcp = listen::bind_tcp(addr).map_err(|source| DaemonError::Bind {
+            addr,
+            proto: "tcp",
+            source,
+        })?;
+        udp_sockets.extend(udp.into_iter().map(|sock| (addr, sock)));
+        tcp_sockets.push((addr, tcp));
+    }
+    let control = control::bind(&config.control.socket)?;
+    let metrics_listener = match config.metrics.listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Bind {
+                    addr,
+                    proto: "tcp",
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let (signal_tx, signal_rx) = mpsc::channel::<Signal>(8);
+    let inflight = Arc::new(InFlight::default());
+    let tcp_connections = Arc::new(AtomicUsize::new(0));
+    let groups: Vec<Arc<Group>> = forwarding.groups.iter().map(|(_, g)| g.clone()).collect();
+    let state = Arc::new(State {
+        pipeline,
+        inflight: inflight.clone(),
+        tcp_connections: tcp_connections.clone(),
+        groups: std::sync::Mutex::new(forwarding.groups),
+        listen: config.server.listen.iter().map(|a| a.to_string()).collect(),
+        started: Instant::now(),
+        signals: signal_tx.clone(),
+        policy: policy.clone(),
+        distribution: secondary.clone(),
+    });
+    Ok(Daemon {
+        config,
+        config_path,
+        metrics,
+        dispatch,
+        policy,
+        secondary,
+        primary,
+        state,
+        groups,
+        inflight,
+        tcp_connections,
+        udp_sockets,
+        tcp_sockets,
+        control,
+        metrics_listener,
+        signal_tx,
+        signal_rx,
+        workers,
+    })
+}
+
+impl Daemon {
+    /// A sender of [`Signal`]s to this daemon (OS signal handlers, tests).
+    pub fn signals(&self) -> mpsc::Sender<Signal> {
+        self.signal_tx.clone()
+    }
+
+    /// Serve until `shutdown` resolves or a [`Signal::Stop`] arrives, then drain
+    /// and stop every part.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        let Daemon {
+            config,
+            config_path,
+            metrics,
+            dispatch,
+            policy,
+            secondary,
+            primary,
+            state,
+            groups,
+            inflight,
+            tcp_connections,
+            udp_sockets,
+            tcp_sockets,
+            control,
+            metrics_listener,
+            signal_tx: _,
+            mut signal_rx,
+            workers,
+        } = self;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for g in groups {
+            tokio::spawn(g.run_probes(stop_rx.clone()));
+        }
+        secondary.spawn(&stop_rx);
+        primary.spawn_notifiers(&stop_rx);
+        tasks.spawn(control::serve(control, state.clone(), stop_rx.clone()));
+        if let Some(l) = metrics_listener {
+            let scrape = state.clone();
+            let render: sekisho_http::Render = Arc::new(move || {
+                let p = &scrape.pipeline;
+                p.metrics.refresh(
+                    p.cache.len(),
+                    p.cache.stats.evictions.load(Ordering::Relaxed),
+                    &scrape.policy.status(),
+                );
+                p.metrics.render()
+            });
+            tasks.spawn(sekisho_http::serve_metrics(l, render, stop_rx.clone()));
+        }
+        // Last, so that the daemon answers queries only once its control socket and
+        // metrics are up (and no worker is left running when an earlier step fails).
+        let tcp_limits = TcpLimits {
+            idle_timeout: config.server.tcp_idle_timeout,
+            max_connections: config.server.tcp_max_connections,
+            max_pipelined: config.server.tcp_max_pipelined,
+        };
+        for (addr, socket) in tcp_sockets {
+            let listener = listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
+                addr,
+                proto: "tcp",
+                source,
+            })?;
+            tasks.spawn(listen::serve_tcp(
+                listener,
+                dispatch.clone(),
+                inflight.clone(),
+                tcp_limits,
+                tcp_connections.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        let mut udp_workers = Vec::new();
+        for (addr, sock) in udp_sockets {
+            match listen::spawn_udp_worker(
+                format!("sekisho-udp-{}", udp_workers.len()),
+                sock,
+                dispatch.clone(),
+                inflight.clone(),
+                stop_rx.clone(),
+                tokio::runtime::Handle::current(),
+            ) {
+                Ok(worker) => udp_workers.push(worker),
+                Err(source) => {
+                    // The workers already started stop with everything else.
+                    let _ = stop_tx.send(true);
+                    return Err(DaemonError::Worker { addr, source });
+                }
+            }
+        }
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            listen = %state.listen.join(" "),
+            udp_workers = workers,
+            forward_zones = config.forward_zones.len(),
+            control = %config.control.socket.display(),
+            metrics = ?config.metrics.listen,
+            "sekisho ready"
+        );
+        systemd_notify(&[sd_notify::NotifyState::Ready]);
+        tokio::pin!(shutdown);
+        loop {
+            let signal = tokio::select! {
+                s = signal_rx.recv() => s.unwrap_or(Signal::Stop),
+                () = &mut shutdown => Signal::Stop,
+            };
+            match signal {
+                Signal::Stop => break,
+                Signal::Reload => {
+                    match sd_notify::NotifyState::monotonic_usec_now() {
+                        Ok(now) => systemd_notify(&[sd_notify::NotifyState::Reloading, now]),
+                        Err(_) => systemd_notify(&[sd_notify::NotifyState::Reloading]),
+                    }
+                    reload::reload(&config, config_path.as_deref(), &state, &metrics, &stop_rx);
+                    let _ = policy.load(None).await;
+                    systemd_notify(&[sd_notify::NotifyState::Ready]);
+                }
+            }
+        }
+        tracing::info!(
+            in_flight = inflight.count(),
+            "stopping: draining queries in flight"
+        );
+        systemd_notify(&[sd_notify::NotifyState::Stopping]);
+        let _ = stop_tx.send(true);
+        inflight.drain(Duration::from_secs(2)).await;
+        while tasks.join_next().await.is_some() {}
+        // They see `stop` within their receive timeout.
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in udp_workers {
+                let _ = w.join();
+            }
+        })
+        .await;
+        let _ = std::fs::remove_file(&config.control.socket);
+        tracing::info!("sekisho stopped");
+        Ok(())
+    }
+}
+
+/// Build and serve `config` until a [`Signal::Stop`] (or SIGTERM/SIGINT when
+/// `os_signals` is true); `config_path` is re-read on [`Signal::Reload`] (SIGHUP).
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    os_signals: bool,
+) -> Result<(), DaemonError> {
+    let daemon = build(config, config_path).await?;
+    if os_signals {
+        spawn_os_signals(daemon.signals());
+    }
+    daemon.serve(std::future::pending()).await
+}
+
+/// Tell systemd (`sd_notify(3)`) when it is listening; advisory, so a
+/// failure is only logged at debug. Outside systemd it does nothing.
+fn systemd_notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+/// Turn SIGTERM/SIGINT into Stop and SIGHUP into Reload.
+fn spawn_os_signals(tx: mpsc::Sender<Signal>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            let s = tokio::select! {
+                _ = term.recv() => Signal::Stop,
+                _ = int.recv() => Signal::Stop,
+                _ = hup.recv() => Signal::Reload,
+            };
+            if tx.send(s).await.is_err() {
+                return;
+            }
+        }
+    });
+}

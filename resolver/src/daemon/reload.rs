@@ -1,0 +1,97 @@
+//! SIGHUP and its settings: the configuration file is read again and what a
+//! reload applies (see `sekisho_conf::restart_only_changes`) is swapped in;
+//! an invalid file changes nothing.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use sekisho_conf::Config;
+use tokio::sync::watch;
+
+use super::forwarding::build_forwarding;
+use super::handler::State;
+use crate::metrics::Metrics;
+use crate::pipeline::PipelineConfig;
+
+/// The per-query settings of `config` (reloaded on SIGHUP).
+pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
+    PipelineConfig {
+        allow_query: config.server.allow_query.clone(),
+        allow_recursion: config.server.allow_recursion.clone(),
+        edns_buffer_size: config.server.edns_buffer_size,
+        query_timeout: config.server.query_timeout,
+        log_client_ip: config.logging.log_client_ip,
+    }
+}
+
+/// SIGHUP: re-read the file; keep everything as it is if it is invalid.
+pub(super) fn reload(
+    started: &Config,
+    path: Option<&std::path::Path>,
+    state: &State,
+    metrics: &Metrics,
+    stop: &watch::Receiver<bool>,
+) {
+    let Some(path) = path else {
+        tracing::warn!("reload requested but the daemon runs on the embedded default config; nothing to re-read");
+        metrics
+            .config_reloads
+            .with_label_values(&["unchanged"])
+            .inc();
+        return;
+    };
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(config = %path.display(), error = %e, "reload refused: the new configuration is invalid; keeping the running one");
+            metrics.config_reloads.with_label_values(&["failure"]).inc();
+            return;
+        }
+    };
+    match build_forwarding(&new, metrics) {
+        Ok(f) => {
+            state.pipeline.forwarders.store(Arc::new(f.table));
+            // Upstreams that left the configuration stop being exported.
+            let kept: std::collections::HashSet<&str> = f
+                .groups
+                .iter()
+                .flat_map(|(_, g)| g.upstreams.iter().map(|u| u.spec.label.as_str()))
+                .collect();
+            for (_, g) in state
+                .groups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+            {
+                for u in &g.upstreams {
+                    if !kept.contains(u.spec.label.as_str()) {
+                        metrics.upstreams.forget(&u.spec.label);
+                    }
+                }
+            }
+            for (_, g) in &f.groups {
+                tokio::spawn(g.clone().run_probes(stop.clone()));
+            }
+            *state.groups.lock().unwrap_or_else(|p| p.into_inner()) = f.groups;
+            state.pipeline.reconfigure(pipeline_config(&new));
+            state
+                .pipeline
+                .query_log
+                .store(new.logging.query_log, Ordering::Relaxed);
+            let restart = sekisho_conf::restart_only_changes(started, &new);
+            if !restart.is_empty() {
+                tracing::warn!(
+                    config = %path.display(),
+                    keys = %restart.join(", "),
+                    "changed settings take effect only after a restart; the running values stay"
+                );
+            }
+            metrics.config_reloads.with_label_values(&["success"]).inc();
+            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log)");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; keeping the running configuration");
+            metrics.config_reloads.with_label_values(&["failure"]).inc();
+        }
+    }
+}

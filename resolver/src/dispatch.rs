@@ -1,0 +1,149 @@
+//! The layers in front of the query pipeline: every packet a listener reads
+//! is decoded once, then routed by opcode and type.
+//!
+//! ```text
+//!  listener ─▶ parse (staged; errors answered by the pipeline's reject)
+//!          ─▶ opcode NOTIFY ─────────────────────▶ secondary role (allow-notify, TSIG)
+//!          ─▶ AXFR/IXFR, SOA at a served apex ───▶ primary role (allow-transfer, TSIG)
+//!          ─▶ everything else ───────────────────▶ query pipeline (ACL, policy, cache, resolve)
+//! ```
+//!
+//! The zone-transfer roles keep their own access control, checked before the
+//! query ACLs (which are for resolution), as BIND's `allow-notify` and
+//! `allow-transfer` are. The pipeline's fast path handles queries only; it
+//! knows neither TSIG nor the two roles. Without a primary role configured the
+//! transfer layer costs one `Option` test per packet.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use sekisho_primary::{Answer, Primary};
+use sekisho_secondary::Distribution;
+use sekisho_wire::{self as wire, rcode};
+
+use crate::metrics::{Proto, Source};
+use crate::pipeline::{Pipeline, Step};
+
+/// The request router the listeners call.
+#[derive(Debug)]
+pub struct Dispatch {
+    /// The query path.
+    pipeline: Arc<Pipeline>,
+    /// Secondary role: takes NOTIFY (`None`: NOTIFY is refused).
+    notify: Option<Arc<Distribution>>,
+    /// Primary role: serves AXFR/IXFR and secondaries' SOA queries (`None`: not a primary).
+    primary: Option<Arc<Primary>>,
+}
+
+impl Dispatch {
+    /// Routes to `pipeline`, `notify` and `primary`; the roles are `None` when not configured.
+    pub fn new(
+        pipeline: Arc<Pipeline>,
+        notify: Option<Arc<Distribution>>,
+        primary: Option<Arc<Primary>>,
+    ) -> Dispatch {
+        Dispatch {
+            pipeline,
+            notify,
+            primary,
+        }
+    }
+
+    /// The query pipeline.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
+    /// Handle `packet` from `client` without waiting on anything. On
+    /// [`Step::Reply`], `out` holds the answer, sized for `proto`.
+    pub fn handle_fast(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        proto: Proto,
+        out: &mut Vec<u8>,
+        key: &mut Vec<u8>,
+    ) -> Step {
+        let query = match wire::parse_query(packet) {
+            Ok(q) => q,
+            Err(e) => return self.pipeline.reject(packet, e, out),
+        };
+        self.pipeline.count_query(&query, client, proto);
+        if query.opcode == wire::OPCODE_NOTIFY {
+            return self.notify(packet, &query, client, out);
+        }
+        if let Some(p) = &self.primary {
+            if query.opcode == wire::OPCODE_QUERY && p.wants(query.qtype, packet, client.ip()) {
+                if proto == Proto::Tcp {
+                    return Step::Transfer;
+                }
+                return match p.answer_udp(packet, client) {
+                    Some(m) => {
+                        *out = m;
+                        Step::Reply
+                    }
+                    None => Step::Drop,
+                };
+            }
+        }
+        self.pipeline
+            .handle_query(packet, &query, client, proto, out, key)
+    }
+
+    /// Resolve a packet [`Dispatch::handle_fast`] said needs the network.
+    pub async fn resolve(
+        &self,
+        packet: &[u8],
+        client: std::net::IpAddr,
+        proto: Proto,
+    ) -> Option<Vec<u8>> {
+        self.pipeline.resolve(packet, client, proto).await
+    }
+
+    /// Primary role: answers a transfer request that [`Step::Transfer`] announced,
+    /// writing one or more messages to `tx` (the connection's writer).
+    pub async fn transfer(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    ) {
+        let Some(p) = &self.primary else {
+            return;
+        };
+        match p.prepare(packet, client, true) {
+            Answer::One(m) => {
+                let _ = tx.send(m).await;
+            }
+            Answer::Nothing => {}
+            Answer::Stream(plan) => p.stream(*plan, client, tx).await,
+        }
+    }
+
+    /// The secondary role answers a NOTIFY (REFUSED when no zone is transferred).
+    fn notify(
+        &self,
+        packet: &[u8],
+        query: &wire::Query<'_>,
+        client: SocketAddr,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        let step = match &self.notify {
+            Some(d) if d.handle_notify(packet, client, out) => Step::Reply,
+            Some(_) => Step::Drop,
+            None => {
+                *out = wire::error_response(
+                    packet,
+                    Some(query),
+                    rcode::REFUSED,
+                    self.pipeline.edns_buffer_size(),
+                );
+                Step::Reply
+            }
+        };
+        if step == Step::Reply && out.len() > 3 {
+            self.pipeline.metrics.response(out[3] & 0x0f, Source::Local);
+        }
+        step
+    }
+}
