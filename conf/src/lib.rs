@@ -50,6 +50,7 @@ pub use model::{
     PolicyZone, ResponsePolicy, Selection, Server, TsigAlgorithm, UpstreamAddr, Validation,
 };
 pub use secret::Secret;
+pub use values::parse_duration;
 
 /// The embedded default configuration, as `sekisho --print-default-config` shows it.
 pub const EMBEDDED_DEFAULT_TOML: &str = include_str!("default.toml");
