@@ -52,6 +52,7 @@ pub use model::{
 };
 pub use reload::restart_only_changes;
 pub use secret::Secret;
+pub use values::parse_duration;
 
 /// The embedded default configuration, as `sekisho --print-default-config` shows it.
 pub const EMBEDDED_DEFAULT_TOML: &str = include_str!("default.toml");

@@ -27,7 +27,10 @@ use ipnet::IpNet;
 /// Units are `ms`, `s`, `m`, `h`, `d` and `w`, case-insensitive (BIND writes TTL units in
 /// either case; `M` is minutes there too, never months). Fractions are refused rather than
 /// rounded: `"1.5s"` is better written `"1500ms"`.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+///
+/// Public so that command-line tools (`sekisho rpz build --expire 30d`) read durations
+/// exactly as the configuration file does.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("empty duration; write e.g. \"30s\"".into());

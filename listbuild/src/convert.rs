@@ -19,10 +19,32 @@ use sekisho_zonefile::Writer;
 use super::lines::{self, LineReader};
 use super::name::{self, NameError, MAX_WIRE};
 
-/// TTL of every record written (the policy's `max-policy-ttl` caps it further).
-pub const RECORD_TTL: u32 = 300;
-/// SOA timers: refresh, retry, expire, minimum (BIND's RPZ examples use the like).
-const SOA_TIMERS: (i32, i32, i32, u32) = (3600, 600, 86400, 300);
+/// Default TTL of every record written, SOA and NS included (5 minutes). Rewritten
+/// answers carry min(this, `max-policy-ttl`), and `max-policy-ttl` is 5 s unless
+/// configured, so the value matters mostly to resolvers that do not cap it.
+pub const DEFAULT_TTL: u32 = 300;
+/// Default SOA refresh (1 hour, the guideline's `make_block_zone.sh`): how often a
+/// secondary asks the primary for a newer serial when no NOTIFY came.
+pub const DEFAULT_REFRESH: u32 = 3600;
+/// Default SOA retry (15 minutes, the guideline's): how soon a secondary tries again
+/// after a failed refresh.
+pub const DEFAULT_RETRY: u32 = 900;
+/// Default SOA expire (30 days, the guideline's): how long a secondary that cannot
+/// reach its primary keeps serving, and so enforcing, its copy. A day (this tool's
+/// value before) lifted every block after a one-day outage of the list master.
+pub const DEFAULT_EXPIRE: u32 = 30 * 86_400;
+/// Default SOA minimum (2 hours, the guideline's): the negative-caching TTL of the
+/// zone itself (RFC 2308).
+pub const DEFAULT_MINIMUM: u32 = 7200;
+/// Default SOA MNAME and NS target. A policy zone is not delegated, so the name only
+/// has to be a valid host name; `localhost.` is what BIND's RPZ examples use.
+pub const DEFAULT_NS: &str = "localhost.";
+/// Default SOA RNAME (the mailbox `root@localhost`), as in BIND's RPZ examples.
+pub const DEFAULT_MBOX: &str = "root.localhost.";
+/// The largest TTL or SOA timer written: 2^31 - 1 seconds (about 68 years). RFC 2181
+/// §8 reads a TTL with the top bit set as 0, and the SOA timers are signed 32-bit
+/// values in the DNS codec.
+pub const MAX_SECONDS: u32 = i32::MAX as u32;
 
 /// What a listed name is rewritten to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,6 +189,66 @@ pub struct ZoneSpec {
     pub wildcard: bool,
     /// SOA serial.
     pub serial: u32,
+    /// The other SOA fields, the NS record and the TTL of every record.
+    pub soa: SoaSettings,
+}
+
+/// The zone's SOA (but its serial), its NS record and the TTL of every record.
+///
+/// Values above [`MAX_SECONDS`] are written as [`MAX_SECONDS`]; the command line
+/// refuses them before they get here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoaSettings {
+    /// SOA MNAME and the target of the zone's NS record.
+    pub ns: Name,
+    /// SOA RNAME: the responsible mailbox, written as a name.
+    pub mbox: Name,
+    /// SOA refresh, seconds.
+    pub refresh: u32,
+    /// SOA retry, seconds.
+    pub retry: u32,
+    /// SOA expire, seconds.
+    pub expire: u32,
+    /// SOA minimum (negative-caching TTL), seconds.
+    pub minimum: u32,
+    /// TTL of every record written, seconds.
+    pub ttl: u32,
+}
+
+impl Default for SoaSettings {
+    /// The guideline's timers, `localhost.`/`root.localhost.` and a 5-minute TTL.
+    fn default() -> Self {
+        Self {
+            ns: Name::from_ascii(DEFAULT_NS).unwrap_or_else(|_| Name::root()),
+            mbox: Name::from_ascii(DEFAULT_MBOX).unwrap_or_else(|_| Name::root()),
+            refresh: DEFAULT_REFRESH,
+            retry: DEFAULT_RETRY,
+            expire: DEFAULT_EXPIRE,
+            minimum: DEFAULT_MINIMUM,
+            ttl: DEFAULT_TTL,
+        }
+    }
+}
+
+impl SoaSettings {
+    /// The SOA record data for `serial`.
+    fn rdata(&self, serial: u32) -> SOA {
+        let timer = |v: u32| i32::try_from(v.min(MAX_SECONDS)).unwrap_or(i32::MAX);
+        SOA::new(
+            self.ns.clone(),
+            self.mbox.clone(),
+            serial,
+            timer(self.refresh),
+            timer(self.retry),
+            timer(self.expire),
+            self.minimum.min(MAX_SECONDS),
+        )
+    }
+
+    /// The TTL written on every record.
+    fn record_ttl(&self) -> u32 {
+        self.ttl.min(MAX_SECONDS)
+    }
 }
 
 /// Streams list records into a policy zone on `W`.
@@ -198,32 +280,18 @@ impl<W: Write> Converter<W> {
     /// Starts the zone on `out`: a comment, the SOA and the NS record.
     pub fn new(spec: ZoneSpec, out: W) -> io::Result<Self> {
         let zone = spec.zone.to_lowercase();
-        let localhost = Name::from_ascii("localhost.").map_err(io::Error::other)?;
-        let hostmaster = Name::from_ascii("hostmaster.localhost.").map_err(io::Error::other)?;
-        let (refresh, retry, expire, minimum) = SOA_TIMERS;
-        let soa = SOA::new(
-            localhost.clone(),
-            hostmaster,
-            spec.serial,
-            refresh,
-            retry,
-            expire,
-            minimum,
-        );
+        let ttl = spec.soa.record_ttl();
+        let soa = spec.soa.rdata(spec.serial);
         let mut writer = Writer::new(out);
         writer.comment(&format!(
             "Response policy zone {zone} written by `sekisho rpz build` (serial {}).\nDo not edit: rebuild it from the lists.",
             spec.serial
         ))?;
+        writer.write(&Record::from_rdata(zone.clone(), ttl, RData::SOA(soa)))?;
         writer.write(&Record::from_rdata(
             zone.clone(),
-            RECORD_TTL,
-            RData::SOA(soa),
-        ))?;
-        writer.write(&Record::from_rdata(
-            zone.clone(),
-            RECORD_TTL,
-            RData::NS(NS(localhost)),
+            ttl,
+            RData::NS(NS(spec.soa.ns.clone())),
         ))?;
         let rdatas = match &spec.action {
             Action::LocalData { a, aaaa } => a
@@ -439,7 +507,8 @@ impl<W: Write> Converter<W> {
                     error: NameError::TooLong,
                 })?;
             for rdata in &self.rdatas {
-                let record = Record::from_rdata(owner.clone(), RECORD_TTL, rdata.clone());
+                let record =
+                    Record::from_rdata(owner.clone(), self.spec.soa.record_ttl(), rdata.clone());
                 self.writer
                     .write(&record)
                     .map_err(LineErrorOrWrite::Write)?;
@@ -490,6 +559,7 @@ mod tests {
             action,
             wildcard,
             serial: 7,
+            soa: SoaSettings::default(),
         };
         let mut c = Converter::new(spec, Vec::new()).expect("start");
         let mut reports = Vec::new();
@@ -538,7 +608,10 @@ mod tests {
                 "*.bad.example1.jp.block. AAAA 2001:db8::10",
             ]
         );
-        assert!(text[0].starts_with("block. SOA localhost. hostmaster.localhost. 7 "));
+        assert_eq!(
+            text[0],
+            "block. SOA localhost. root.localhost. 7 3600 900 2592000 7200"
+        );
         assert_eq!(text[1], "block. NS localhost.");
     }
 
@@ -619,5 +692,67 @@ mod tests {
         );
         assert_eq!(s.invalid, 1);
         assert!(reports[0].contains("longer than 255 octets"), "{reports:?}");
+    }
+
+    #[test]
+    fn the_default_soa_has_the_guideline_timers() {
+        let soa = SoaSettings::default();
+        assert_eq!(
+            (soa.refresh, soa.retry, soa.expire, soa.minimum, soa.ttl),
+            (3600, 15 * 60, 30 * 86_400, 2 * 3600, 300)
+        );
+        assert_eq!(soa.ns.to_string(), "localhost.");
+        assert_eq!(soa.mbox.to_string(), "root.localhost.");
+    }
+
+    #[test]
+    fn the_soa_settings_are_written_into_the_soa_the_ns_and_every_ttl() {
+        let spec = ZoneSpec {
+            zone: Name::from_ascii("block.").expect("zone"),
+            action: Action::Nxdomain,
+            wildcard: true,
+            serial: 42,
+            soa: SoaSettings {
+                ns: Name::from_ascii("ns1.example.net.").expect("ns"),
+                mbox: Name::from_ascii("hostmaster.example.jp.").expect("mbox"),
+                refresh: 7200,
+                retry: 1200,
+                expire: 42 * 86_400,
+                minimum: 5400,
+                ttl: 60,
+            },
+        };
+        let mut c = Converter::new(spec, Vec::new()).expect("start");
+        c.feed("in", &Format::Domains, &b"x.example\n"[..], &mut |_| {})
+            .expect("feed");
+        let (out, _) = c.finish().expect("finish");
+        let zone = String::from_utf8(out).expect("utf-8");
+        let records = parse_str(&zone, ParseOptions::default()).expect("parses");
+        let RData::SOA(soa) = &records[0].data else {
+            panic!("first record is not the SOA: {zone}");
+        };
+        assert_eq!(soa.mname.to_string(), "ns1.example.net.");
+        assert_eq!(soa.rname.to_string(), "hostmaster.example.jp.");
+        assert_eq!(
+            (soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum),
+            (42, 7200, 1200, 3_628_800, 5400)
+        );
+        assert_eq!(records[1].data, RData::NS(NS(soa.mname.clone())));
+        assert_eq!(records.len(), 4, "{zone}");
+        assert!(records.iter().all(|r| r.ttl == 60), "{zone}");
+    }
+
+    #[test]
+    fn timers_beyond_the_signed_range_are_capped_not_wrapped_negative() {
+        let soa = SoaSettings {
+            expire: u32::MAX,
+            minimum: u32::MAX,
+            ttl: u32::MAX,
+            ..SoaSettings::default()
+        };
+        let rdata = soa.rdata(1);
+        assert_eq!(rdata.expire, i32::MAX);
+        assert_eq!(rdata.minimum, MAX_SECONDS);
+        assert_eq!(soa.record_ttl(), MAX_SECONDS);
     }
 }

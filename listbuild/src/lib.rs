@@ -1,6 +1,7 @@
 //! `sekisho rpz build`: blocking lists → a response policy zone.
 //!
 //! ```text
+//!  argv ─clap─▶ BuildArgs ─into_options()─▶ BuildOptions            (args.rs)
 //!  --csv / --domains / --hosts files (or `-` for stdin)
 //!        │  BufReader, one bounded record at a time (lines.rs)
 //!        ▼
@@ -18,35 +19,35 @@
 //! `CNAME *.` (NODATA) or `CNAME rpz-drop.` (DROP), optionally repeated on
 //! `*.name` for the names below.
 //!
+//! The SOA timers default to the guideline's `make_block_zone.sh` values
+//! (refresh 1h, retry 15m, expire 30d, minimum 2h): a BIND secondary keeps
+//! enforcing its copy for 30 days without its primary, not one.
+//!
 //! Only this file touches the file system; the converter works on any
 //! `BufRead` and `Write`.
 
+mod args;
 mod convert;
 mod lines;
 mod name;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use clap::Parser;
 use hickory_proto::rr::{Name, RData};
 use sekisho_zonefile::{ParseOptions, ZoneReader};
 
+pub use args::{ActionArg, BuildArgs, InputArgs, InputKind};
 pub use convert::{
-    Action, Converter, CsvColumns, Diagnostic, FeedError, Format, LineError, Summary, ZoneSpec,
-    RECORD_TTL,
+    Action, Converter, CsvColumns, Diagnostic, FeedError, Format, LineError, SoaSettings, Summary,
+    ZoneSpec, DEFAULT_EXPIRE, DEFAULT_MBOX, DEFAULT_MINIMUM, DEFAULT_NS, DEFAULT_REFRESH,
+    DEFAULT_RETRY, DEFAULT_TTL, MAX_SECONDS,
 };
 pub use name::{normalise, NameError};
-
-/// Usage text of `sekisho rpz build`.
-pub const USAGE: &str = "usage: sekisho rpz build --zone NAME \
-[--csv FILE --host-column N --flag-column N [--flag-value V]] [--domains FILE] [--hosts FILE] \
-[--warn-a IP] [--warn-aaaa IP] [--action nxdomain|nodata|drop] [--wildcard] [--serial N] -o OUT
-  columns count from 1 (as awk does); FILE or OUT `-` means stdin/stdout;
-  --csv, --domains and --hosts may be repeated and combined";
 
 /// Skipped lines printed before only counting the rest.
 const MAX_REPORTS: u64 = 1000;
@@ -84,6 +85,8 @@ pub struct BuildOptions {
     pub wildcard: bool,
     /// `--serial`.
     pub serial: Option<u32>,
+    /// `--refresh`, `--retry`, `--expire`, `--minimum`, `--ttl`, `--ns`, `--mbox`.
+    pub soa: SoaSettings,
     /// `-o`.
     pub output: Output,
 }
@@ -92,7 +95,7 @@ pub struct BuildOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The command line is wrong (exit 2).
+    /// The command line is wrong (exit 2): the message names the options.
     #[error("{0}")]
     Usage(String),
     /// An input cannot be opened.
@@ -128,12 +131,10 @@ pub enum BuildError {
 }
 
 impl BuildError {
-    /// Exit status: 2 for usage errors, 1 for the rest.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            BuildError::Usage(_) => 2,
-            _ => 1,
-        }
+    /// Whether the command line is at fault (exit status 2) rather than the
+    /// files (exit status 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, BuildError::Usage(_))
     }
 }
 
@@ -146,192 +147,56 @@ pub struct Outcome {
     pub serial: u32,
 }
 
-/// Runs `sekisho rpz build ARGS` (arguments after `rpz build`): reports and the
-/// summary go to stderr. Returns the process exit code.
-pub fn command(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}");
-        return ExitCode::SUCCESS;
-    }
-    let opts = match parse_args(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("sekisho rpz build: {e}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+/// Runs `sekisho rpz build` from its parsed command line: reports and the
+/// summary go to stderr, the zone to `-o`. The caller prints the error and
+/// maps it to an exit status ([`BuildError::is_usage`]: 2, else 1).
+pub fn run(args: BuildArgs) -> Result<Outcome, BuildError> {
+    let opts = args.into_options()?;
     let stderr = io::stderr();
     let mut diag = stderr.lock();
-    match run(&opts, &mut diag) {
-        Ok(_) => ExitCode::SUCCESS,
+    build(&opts, &mut diag)
+}
+
+/// Runs `sekisho rpz build ARGS` (the arguments after `rpz build`) and returns
+/// the exit status: help on stdout and 0; a usage error on stderr and 2; any
+/// other failure on stderr and 1.
+///
+/// A shim for the `sekisho` binary's raw-argument dispatch, until the binary
+/// embeds [`BuildArgs`] as a clap subcommand and calls [`run`] itself.
+pub fn command(args: &[String]) -> ExitCode {
+    let parsed = BuildArgs::try_parse_from(
+        std::iter::once("sekisho rpz build").chain(args.iter().map(String::as_str)),
+    );
+    let args = match parsed {
+        Ok(a) => a,
         Err(e) => {
-            let _ = writeln!(diag, "sekisho rpz build: {e}");
-            ExitCode::from(e.exit_code())
+            // clap prints help and version to stdout, errors to stderr.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
-    }
-}
-
-/// Parses the arguments after `rpz build`.
-pub fn parse_args(args: &[String]) -> Result<BuildOptions, BuildError> {
-    let usage = |m: String| BuildError::Usage(m);
-    let mut zone = None;
-    let mut inputs = Vec::new();
-    let (mut host_col, mut flag_col, mut flag_value) = (None, None, None);
-    let (mut warn_a, mut warn_aaaa, mut action) = (None, None, None);
-    let (mut wildcard, mut serial, mut output) = (false, None, None);
-    let mut csv_paths = Vec::new();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        // `--opt=value` and `--opt value` are the same.
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| usage(format!("{flag} needs a value")))
-        };
-        match flag {
-            "--zone" => {
-                let v = value()?;
-                let n = Name::from_utf8(&v).map_err(|e| usage(format!("--zone {v:?}: {e}")))?;
-                let mut n = n.to_lowercase();
-                n.set_fqdn(true);
-                if n.is_root() {
-                    return Err(usage("--zone must not be the root".into()));
-                }
-                zone = Some(n);
-            }
-            "--csv" => {
-                csv_paths.push(inputs.len());
-                inputs.push(Input {
-                    path: value()?.into(),
-                    format: Format::Domains, // the columns are set below
-                });
-            }
-            "--domains" => inputs.push(Input {
-                path: value()?.into(),
-                format: Format::Domains,
-            }),
-            "--hosts" => inputs.push(Input {
-                path: value()?.into(),
-                format: Format::Hosts,
-            }),
-            "--host-column" => host_col = Some(column(flag, &value()?)?),
-            "--flag-column" => flag_col = Some(column(flag, &value()?)?),
-            "--flag-value" => flag_value = Some(value()?),
-            "--warn-a" => {
-                let v = value()?;
-                warn_a = Some(
-                    v.parse::<Ipv4Addr>()
-                        .map_err(|_| usage(format!("--warn-a {v:?}: not an IPv4 address")))?,
-                );
-            }
-            "--warn-aaaa" => {
-                let v = value()?;
-                warn_aaaa = Some(
-                    v.parse::<Ipv6Addr>()
-                        .map_err(|_| usage(format!("--warn-aaaa {v:?}: not an IPv6 address")))?,
-                );
-            }
-            "--action" => {
-                let v = value()?;
-                action = Some(match v.as_str() {
-                    "nxdomain" => Action::Nxdomain,
-                    "nodata" => Action::Nodata,
-                    "drop" => Action::Drop,
-                    _ => {
-                        return Err(usage(format!(
-                            "--action {v:?}: expected nxdomain, nodata or drop"
-                        )))
-                    }
-                });
-            }
-            "--wildcard" => wildcard = true,
-            "--serial" => {
-                let v = value()?;
-                serial = Some(v.parse::<u32>().map_err(|_| {
-                    usage(format!("--serial {v:?}: expected a number 0..4294967295"))
-                })?);
-            }
-            "-o" | "--output" => {
-                let v = value()?;
-                output = Some(if v == "-" {
-                    Output::Stdout
-                } else {
-                    Output::File(v.into())
-                });
-            }
-            other => return Err(usage(format!("unknown argument {other:?}"))),
-        }
-    }
-    let zone = zone.ok_or_else(|| usage("--zone is required".into()))?;
-    let output = output.ok_or_else(|| usage("-o OUT is required (`-o -` for stdout)".into()))?;
-    if inputs.is_empty() {
-        return Err(usage("no input: give --csv, --domains or --hosts".into()));
-    }
-    // The columns apply to every --csv, wherever they appear on the line.
-    if !csv_paths.is_empty() {
-        let (Some(host), Some(flag)) = (host_col, flag_col) else {
-            return Err(usage("--csv needs --host-column and --flag-column".into()));
-        };
-        let cols = CsvColumns {
-            host,
-            flag,
-            flag_value: flag_value.unwrap_or_else(|| "1".into()),
-        };
-        for i in csv_paths {
-            if let Some(input) = inputs.get_mut(i) {
-                input.format = Format::Csv(cols.clone());
-            }
-        }
-    } else if host_col.is_some() || flag_col.is_some() || flag_value.is_some() {
-        return Err(usage(
-            "--host-column, --flag-column and --flag-value need --csv".into(),
-        ));
-    }
-    let action = match (warn_a.is_some() || warn_aaaa.is_some(), action) {
-        (true, Some(_)) => {
-            return Err(usage(
-                "--warn-a/--warn-aaaa (local data) and --action exclude each other".into(),
-            ))
-        }
-        (true, None) => Action::LocalData {
-            a: warn_a,
-            aaaa: warn_aaaa,
-        },
-        (false, a) => a.unwrap_or(Action::Nxdomain),
     };
-    Ok(BuildOptions {
-        zone,
-        inputs,
-        action,
-        wildcard,
-        serial,
-        output,
-    })
-}
-
-/// A 1-based column number → 0-based index.
-fn column(flag: &str, v: &str) -> Result<usize, BuildError> {
-    match v.parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n - 1),
-        _ => Err(BuildError::Usage(format!(
-            "{flag} {v:?}: expected a column number from 1"
-        ))),
+    match run(args) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) if e.is_usage() => {
+            eprintln!("sekisho rpz build: {e}\nFor more information, try '--help'.");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("sekisho rpz build: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
-/// Builds the zone: reports and the summary are written to `diag`.
-pub fn run(opts: &BuildOptions, diag: &mut dyn Write) -> Result<Outcome, BuildError> {
+/// Builds the zone `opts` describes: reports and the summary are written to `diag`.
+pub fn build(opts: &BuildOptions, diag: &mut dyn Write) -> Result<Outcome, BuildError> {
     let serial = choose_serial(opts, diag);
     let spec = ZoneSpec {
         zone: opts.zone.clone(),
         action: opts.action.clone(),
         wildcard: opts.wildcard,
         serial,
+        soa: opts.soa.clone(),
     };
     let (summary, shown) = match &opts.output {
         Output::Stdout => {
@@ -571,58 +436,4 @@ fn previous_serial(path: &Path) -> Option<u32> {
             RData::SOA(soa) => Some(soa.serial),
             _ => None,
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Arguments from a string.
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_owned).collect()
-    }
-
-    #[test]
-    fn the_guideline_command_line_parses_with_columns_counted_from_one() {
-        let o = parse_args(&args(
-            "--zone Block --csv list.csv --host-column 2 --flag-column 5 --hosts h --warn-a 192.0.2.10 -o -",
-        ))
-        .expect("parses");
-        assert_eq!(o.zone.to_string(), "block.");
-        assert_eq!(
-            o.inputs[0].format,
-            Format::Csv(CsvColumns {
-                host: 1,
-                flag: 4,
-                flag_value: "1".into()
-            })
-        );
-        assert_eq!(o.inputs[1].format, Format::Hosts);
-        assert_eq!(o.output, Output::Stdout);
-        assert_eq!(
-            o.action,
-            Action::LocalData {
-                a: Some(Ipv4Addr::new(192, 0, 2, 10)),
-                aaaa: None
-            }
-        );
-    }
-
-    #[test]
-    fn inconsistent_command_lines_are_usage_errors() {
-        for bad in [
-            "--csv a --zone z -o -",
-            "--csv a --host-column 0 --flag-column 5 --zone z -o -",
-            "--domains a --zone z",
-            "--domains a -o -",
-            "--zone z -o -",
-            "--domains a --zone z -o - --warn-a 192.0.2.1 --action drop",
-            "--domains a --zone z -o - --action block",
-            "--domains a --zone z -o - --host-column 2",
-            "--domains a --zone z -o - --bogus",
-        ] {
-            let e = parse_args(&args(bad)).expect_err(bad);
-            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
-        }
-    }
 }
