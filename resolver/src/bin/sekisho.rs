@@ -1,65 +1,112 @@
-//! `sekisho`: the resolver daemon.
+//! `sekisho`: the resolver daemon and its offline tools.
 //!
 //! ```text
-//! sekisho                       run with the embedded default configuration
-//! sekisho --config FILE         run with FILE
-//! sekisho check-config FILE     validate FILE, print every problem, exit 0/1
-//! sekisho --print-default-config
-//! sekisho --version
-//! sekisho rpz build ...         blocking lists → policy zone (see `sekisho rpz build --help`)
-//! sekisho warn-page ...         the warning page server (see `sekisho warn-page --help`)
+//! sekisho [run] [--config FILE]     run (the embedded default configuration without FILE)
+//! sekisho check-config FILE         validate FILE, print every problem
+//! sekisho print-default-config      the embedded default, commented (also --print-default-config)
+//! sekisho rpz build ...             blocking lists -> policy zone (sekisho-listbuild)
+//! sekisho warn-page ...             the warning page server (sekisho-warnpage)
 //! ```
-//! Exit codes: 0 clean stop, 1 configuration error, 2 usage error,
+//!
+//! This file only parses arguments (clap), builds the runtime and maps
+//! failures to exit codes, in one place ([`ExitError::code`]): 0 clean stop,
+//! 1 configuration error (or a failed `rpz build`), 2 usage error,
 //! 3 start-up failure (cannot bind, cannot open the control socket...).
+//! `--help` and `--version` print to stdout and exit 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use sekisho_conf::Config;
 use sekisho_resolver::logging;
 
-/// Parsed command line.
-enum Command {
-    /// Run the daemon.
-    Run(Option<PathBuf>),
-    /// Validate a file.
-    Check(PathBuf),
-    /// Print the embedded default configuration.
-    PrintDefault,
-    /// Print the version.
-    Version,
-    /// `rpz build ARGS`.
-    RpzBuild(Vec<String>),
-    /// `warn-page ARGS`.
-    WarnPage(Vec<String>),
+/// An RPZ-capable caching and recursive DNS resolver.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sekisho",
+    version,
+    about = "Sekisho: an RPZ-capable caching and recursive DNS resolver",
+    long_about = None,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Run with this configuration file instead of the embedded default.
+    #[arg(short, long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the embedded default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    /// What to do (default: run).
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-/// Usage text.
-const USAGE: &str = "usage: sekisho [--config FILE] | check-config FILE | --print-default-config | --version\n       \
-     sekisho rpz build --zone NAME ... -o OUT | sekisho warn-page --listen ADDR ...";
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the resolver (the default).
+    Run {
+        /// Run with this configuration file instead of the embedded default.
+        #[arg(short, long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file and print every problem with its key path.
+    CheckConfig {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print the embedded default configuration.
+    PrintDefaultConfig,
+    /// Response policy zone tools.
+    Rpz {
+        /// The tool.
+        #[command(subcommand)]
+        tool: RpzTool,
+    },
+    /// Serve the warning page blocked clients land on.
+    #[command(disable_help_flag = true)]
+    WarnPage {
+        /// Its arguments (see `sekisho warn-page --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
 
-fn parse_args() -> Result<Command, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("rpz") if args.get(1).map(String::as_str) == Some("build") => {
-            return Ok(Command::RpzBuild(args[2..].to_vec()))
+/// `sekisho rpz ...`.
+#[derive(Debug, Subcommand)]
+enum RpzTool {
+    /// Turn blocking lists (CSV, domain lists, hosts files) into a response policy zone.
+    Build(sekisho_listbuild::BuildArgs),
+}
+
+/// Everything that ends `sekisho` with a non-zero status.
+#[derive(Debug, thiserror::Error)]
+enum ExitError {
+    /// The configuration is invalid (check-config, or at start).
+    #[error("{0}")]
+    Config(String),
+    /// `rpz build` failed.
+    #[error("rpz build: {0}")]
+    Build(#[from] sekisho_listbuild::BuildError),
+    /// The daemon could not start.
+    #[error("{0}")]
+    Start(String),
+    /// A subcommand already reported its failure and chose its status.
+    #[error("")]
+    Reported(u8),
+}
+
+impl ExitError {
+    /// The exit status: the only place exit codes are decided.
+    fn code(&self) -> u8 {
+        match self {
+            ExitError::Config(_) => 1,
+            ExitError::Build(e) if e.is_usage() => 2,
+            ExitError::Build(_) => 1,
+            ExitError::Start(_) => 3,
+            ExitError::Reported(code) => *code,
         }
-        Some("warn-page") => return Ok(Command::WarnPage(args[1..].to_vec())),
-        _ => {}
-    }
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        [] => Ok(Command::Run(None)),
-        ["--config" | "-c", f] => Ok(Command::Run(Some(PathBuf::from(f)))),
-        ["check-config", f] => Ok(Command::Check(PathBuf::from(f))),
-        ["--print-default-config"] => Ok(Command::PrintDefault),
-        ["--version" | "-V"] => Ok(Command::Version),
-        ["--help" | "-h"] => Err(String::new()),
-        other => Err(format!("unexpected arguments: {}", other.join(" "))),
     }
 }
 
@@ -82,58 +129,19 @@ fn write_sample_zone(config: &Config) -> std::io::Result<()> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let command = match parse_args() {
-        Ok(c) => c,
-        Err(msg) => {
-            if !msg.is_empty() {
-                eprintln!("sekisho: {msg}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let (config, path) = match command {
-        Command::RpzBuild(args) => return sekisho_listbuild::command(&args),
-        Command::WarnPage(args) => {
-            logging::init(&sekisho_conf::Logging::default());
-            return sekisho_warnpage::command(&args);
-        }
-        Command::Version => {
-            println!("sekisho {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
-        Command::PrintDefault => {
-            print!("{}", sekisho_conf::EMBEDDED_DEFAULT_TOML);
-            return ExitCode::SUCCESS;
-        }
-        Command::Check(path) => {
-            return match Config::load(&path) {
-                Ok(_) => {
-                    println!("{}: ok", path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(1)
-                }
-            };
-        }
-        Command::Run(None) => {
+/// `sekisho [run]`: load the configuration, build the runtime, serve until stopped.
+fn run_daemon(path: Option<PathBuf>) -> Result<(), ExitError> {
+    let config = match &path {
+        None => {
             let config = Config::embedded_default();
-            if let Err(e) = write_sample_zone(&config) {
-                eprintln!("sekisho: cannot write the sample policy zone: {e}");
-                return ExitCode::from(3);
-            }
-            (config, None)
+            write_sample_zone(&config).map_err(|e| {
+                ExitError::Start(format!("cannot write the sample policy zone: {e}"))
+            })?;
+            config
         }
-        Command::Run(Some(path)) => match Config::load(&path) {
-            Ok(c) => (c, Some(path)),
-            Err(e) => {
-                eprintln!("sekisho: refusing to start: invalid configuration\n{e}");
-                return ExitCode::from(1);
-            }
-        },
+        Some(path) => Config::load(path).map_err(|e| {
+            ExitError::Config(format!("refusing to start: invalid configuration\n{e}"))
+        })?,
     };
     logging::init(&config.logging);
     let threads = match config.server.threads {
@@ -142,23 +150,65 @@ fn main() -> ExitCode {
             .unwrap_or(2),
         n => n,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sekisho: cannot start the runtime: {e}");
-            return ExitCode::from(3);
+        .map_err(|e| ExitError::Start(format!("cannot start the runtime: {e}")))?;
+    runtime
+        .block_on(sekisho_resolver::daemon::run(config, path, true))
+        .map_err(|e| {
+            tracing::error!(error = %e, "start-up failed");
+            ExitError::Start(e.to_string())
+        })
+}
+
+/// Run the parsed command line.
+fn run(cli: Cli) -> Result<(), ExitError> {
+    if cli.print_default_config {
+        print!("{}", sekisho_conf::EMBEDDED_DEFAULT_TOML);
+        return Ok(());
+    }
+    match cli.command {
+        None => run_daemon(cli.config),
+        Some(Command::Run { config }) => run_daemon(config.or(cli.config)),
+        Some(Command::PrintDefaultConfig) => {
+            print!("{}", sekisho_conf::EMBEDDED_DEFAULT_TOML);
+            Ok(())
         }
-    };
-    match runtime.block_on(sekisho_resolver::daemon::run(config, path, true)) {
+        Some(Command::CheckConfig { file }) => match Config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                Ok(())
+            }
+            Err(e) => Err(ExitError::Config(e.to_string())),
+        },
+        Some(Command::Rpz {
+            tool: RpzTool::Build(args),
+        }) => sekisho_listbuild::run(args)
+            .map(|_| ())
+            .map_err(ExitError::Build),
+        // Handled in `main`: it reports and chooses its status itself.
+        Some(Command::WarnPage { .. }) => Err(ExitError::Reported(2)),
+    }
+}
+
+fn main() -> ExitCode {
+    // clap prints --help and --version to stdout with status 0, usage errors to
+    // stderr with status 2.
+    let cli = Cli::parse();
+    if let Some(Command::WarnPage { args }) = &cli.command {
+        logging::init(&sekisho_conf::Logging::default());
+        return sekisho_warnpage::command(args);
+    }
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "start-up failed");
-            eprintln!("sekisho: {e}");
-            ExitCode::from(3)
+            let text = e.to_string();
+            if !text.is_empty() {
+                eprintln!("sekisho: {text}");
+            }
+            ExitCode::from(e.code())
         }
     }
 }
