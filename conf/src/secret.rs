@@ -76,58 +76,40 @@ fn bind_secret(content: &str) -> Option<&str> {
     Some(&rest[..close])
 }
 
-/// Decodes standard base64 (RFC 4648 section 4). Whitespace anywhere is skipped, so wrapped
-/// key files work; padding is optional but, if present, must be at the end.
-///
-/// Hand-written because it is thirty lines and the crate should not need another dependency
-/// for one key file per zone.
+/// Decodes standard base64 (RFC 4648 section 4) with `data-encoding`. Whitespace anywhere
+/// is skipped, so wrapped key files work; padding is optional but, if present, must be at
+/// the end (BIND writes it, some tools do not).
 fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0u32;
-    let mut padding = 0usize;
-    for byte in text.bytes() {
-        if byte.is_ascii_whitespace() {
-            continue;
-        }
-        if byte == b'=' {
-            padding += 1;
-            continue;
-        }
-        if padding > 0 {
-            return Err("not valid base64: data after `=` padding".into());
-        }
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => {
-                return Err(format!(
-                    "not valid base64: unexpected character `{}`",
-                    char::from(byte).escape_default()
-                ))
-            }
-        };
-        acc = (acc << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            // The mask keeps exactly the next whole byte; truncation is the point.
-            out.push(((acc >> bits) & 0xff) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Six leftover bits can never come from a whole number of bytes; padding beyond two is
-    // not base64 either.
-    if bits >= 6 || padding > 2 {
+    let compact: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let padding = compact.iter().rev().take_while(|&&b| b == b'=').count();
+    if padding > 2 {
         return Err("not valid base64: wrong length".into());
     }
-    if acc != 0 {
-        return Err("not valid base64: non-zero trailing bits".into());
+    let body = &compact[..compact.len() - padding];
+    // Name a bad character before a length problem (the decoder checks length first).
+    if let Some(&bad) = body
+        .iter()
+        .find(|&&b| !(b.is_ascii_alphanumeric() || b == b'+' || b == b'/'))
+    {
+        return Err(if bad == b'=' {
+            "not valid base64: data after `=` padding".to_owned()
+        } else {
+            format!(
+                "not valid base64: unexpected character `{}`",
+                char::from(bad).escape_default()
+            )
+        });
     }
-    Ok(out)
+    data_encoding::BASE64_NOPAD.decode(body).map_err(|e| {
+        use data_encoding::DecodeKind;
+        match e.kind {
+            DecodeKind::Trailing => "not valid base64: non-zero trailing bits".to_owned(),
+            _ => "not valid base64: wrong length".to_owned(),
+        }
+    })
 }
 
 #[cfg(test)]

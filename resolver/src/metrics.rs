@@ -496,7 +496,7 @@ impl Metrics {
             if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
                 let f: Vec<&str> = rest.split_whitespace().collect();
                 let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                // rest starts at field 3 (state), so field n is f[n - 3].
+                // rest starts at field 3 (state), so field n is f[n - 3]; vsize is in bytes.
                 let ticks = num(11) + num(12);
                 let prev = self.scrape.cpu_ticks.swap(ticks, Ordering::Relaxed);
                 // USER_HZ is 100 on every Linux ABI Sekisho targets.
@@ -504,9 +504,18 @@ impl Metrics {
                     .inc_by(ticks.saturating_sub(prev) as f64 / 100.0);
                 self.process_virtual
                     .set(i64::try_from(num(20)).unwrap_or(0));
-                self.process_resident
-                    .set(i64::try_from(num(21) * 4096).unwrap_or(0));
+
             }
+        }
+        // Resident size from /proc/self/status, which states it in kB: the page count in
+        // /proc/self/stat would need the page size, which is not 4096 everywhere.
+        if let Some(kb) = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .as_deref()
+            .and_then(resident_kb)
+        {
+            self.process_resident
+                .set(i64::try_from(kb.saturating_mul(1024)).unwrap_or(i64::MAX));
         }
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
             self.process_fds
@@ -530,9 +539,27 @@ impl Metrics {
     }
 }
 
+/// The `VmRSS:` line of /proc/self/status, in kB.
+fn resident_kb(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resident_size_is_read_in_kilobytes_from_the_status_file() {
+        let status = "Name:\tsekisho\nVmPeak:\t  9000 kB\nVmRSS:\t  1234 kB\nThreads:\t4\n";
+        assert_eq!(resident_kb(status), Some(1234));
+        assert_eq!(resident_kb("Name:\tx\n"), None);
+        let own = std::fs::read_to_string("/proc/self/status").expect("status");
+        assert!(resident_kb(&own).is_some_and(|kb| kb > 0));
+    }
 
     #[test]
     fn counting_a_query_moves_exactly_its_labelled_counter() {
