@@ -80,10 +80,7 @@ fn bind_secret(content: &str) -> Option<&str> {
 /// is skipped, so wrapped key files work; padding is optional but, if present, must be at
 /// the end (BIND writes it, some tools do not).
 fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
-    let compact: Vec<u8> = text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let padding = compact.iter().rev().take_while(|&&b| b == b'=').count();
     if padding > 2 {
         return Err("not valid base64: wrong length".into());

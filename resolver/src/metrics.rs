@@ -1,6 +1,6 @@
 //! Prometheus metrics: an explicit registry and pre-resolved handles.
 //!
-//! Names follow `../shared/conventions.md` and Prometheus rules: `sekisho_`
+//! Names follow docs/operations.md and Prometheus rules: `sekisho_`
 //! prefix, base units (seconds), `_total` counters. Labels are bounded: the
 //! protocol, address family, a fixed list of common query types plus
 //! `other`, the rcode, where the answer came from, and upstream labels taken
@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use prometheus::{
-    Counter, Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Query types counted by name; everything else is `other`.
@@ -152,14 +152,6 @@ pub struct Metrics {
     zone_load_duration: GaugeVec,
     /// Per policy zone: failed loads or transfers.
     zone_failures: IntCounterVec,
-    /// Process: resident memory.
-    process_resident: IntGauge,
-    /// Process: virtual memory.
-    process_virtual: IntGauge,
-    /// Process: CPU time used.
-    process_cpu: Counter,
-    /// Process: open file descriptors.
-    process_fds: IntGauge,
     /// What the last scrape saw of monotonic sources (to turn them into counter increments).
     scrape: Scrape,
 }
@@ -169,8 +161,6 @@ pub struct Metrics {
 struct Scrape {
     /// Cache evictions.
     evictions: AtomicU64,
-    /// CPU time in clock ticks.
-    cpu_ticks: AtomicU64,
     /// Failures per zone.
     zone_failures: Mutex<HashMap<String, u64>>,
 }
@@ -332,46 +322,16 @@ impl Metrics {
             ),
             &["zone"],
         )?;
-        let process_resident = IntGauge::new(
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes",
-        )?;
-        let process_virtual = IntGauge::new(
-            "process_virtual_memory_bytes",
-            "Virtual memory size in bytes",
-        )?;
-        let process_cpu = Counter::new(
-            "process_cpu_seconds_total",
-            "Total user and system CPU time spent in seconds",
-        )?;
-        let process_fds = IntGauge::new("process_open_fds", "Number of open file descriptors")?;
-        let process_start = IntGauge::new(
-            "process_start_time_seconds",
-            "Start time of the process since the Unix epoch in seconds",
-        )?;
         for c in [&zone_serial, &zone_rules, &zone_last_success, &zone_expiry] {
             registry.register(Box::new(c.clone()))?;
         }
         registry.register(Box::new(zone_load_duration.clone()))?;
         registry.register(Box::new(zone_failures.clone()))?;
-        for g in [
-            &process_resident,
-            &process_virtual,
-            &process_fds,
-            &process_start,
-        ] {
-            registry.register(Box::new(g.clone()))?;
-        }
-        registry.register(Box::new(process_cpu.clone()))?;
-        process_start.set(
-            i64::try_from(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0),
-            )
-            .unwrap_or(0),
-        );
+        // process_* (CPU, memory, descriptors, start time) from prometheus' own collector,
+        // which reads the page size and clock ticks from the system.
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Metrics {
             zone_serial,
             zone_rules,
@@ -379,10 +339,6 @@ impl Metrics {
             zone_expiry,
             zone_load_duration,
             zone_failures,
-            process_resident,
-            process_virtual,
-            process_cpu,
-            process_fds,
             scrape: Scrape::default(),
             rpz_hits,
             registry,
@@ -447,7 +403,7 @@ impl Metrics {
     }
 
     /// Bring state gauges up to date before a scrape: cache size and
-    /// evictions, policy zones, process figures from /proc.
+    /// evictions, policy zones (process figures are collected at scrape).
     pub fn refresh(&self, cache_entries: usize, evictions: u64, zones: &[sekisho_api::ZoneStatus]) {
         self.cache_entries
             .set(i64::try_from(cache_entries).unwrap_or(i64::MAX));
@@ -485,42 +441,6 @@ impl Metrics {
                     .inc_by(z.failures.saturating_sub(before));
             }
         }
-        self.refresh_process();
-    }
-
-    /// Process figures from /proc/self (Linux).
-    fn refresh_process(&self) {
-        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
-            // Fields after the parenthesised command name; utime and stime are
-            // fields 14 and 15, vsize 23 and rss 24 (1-based, proc(5)).
-            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-                // rest starts at field 3 (state), so field n is f[n - 3]; vsize is in bytes.
-                let ticks = num(11) + num(12);
-                let prev = self.scrape.cpu_ticks.swap(ticks, Ordering::Relaxed);
-                // USER_HZ is 100 on every Linux ABI Sekisho targets.
-                self.process_cpu
-                    .inc_by(ticks.saturating_sub(prev) as f64 / 100.0);
-                self.process_virtual
-                    .set(i64::try_from(num(20)).unwrap_or(0));
-
-            }
-        }
-        // Resident size from /proc/self/status, which states it in kB: the page count in
-        // /proc/self/stat would need the page size, which is not 4096 everywhere.
-        if let Some(kb) = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .as_deref()
-            .and_then(resident_kb)
-        {
-            self.process_resident
-                .set(i64::try_from(kb.saturating_mul(1024)).unwrap_or(i64::MAX));
-        }
-        if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-            self.process_fds
-                .set(i64::try_from(dir.count()).unwrap_or(0));
-        }
     }
 
     /// The registry, for collectors added by other parts.
@@ -539,27 +459,9 @@ impl Metrics {
     }
 }
 
-/// The `VmRSS:` line of /proc/self/status, in kB.
-fn resident_kb(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resident_size_is_read_in_kilobytes_from_the_status_file() {
-        let status = "Name:\tsekisho\nVmPeak:\t  9000 kB\nVmRSS:\t  1234 kB\nThreads:\t4\n";
-        assert_eq!(resident_kb(status), Some(1234));
-        assert_eq!(resident_kb("Name:\tx\n"), None);
-        let own = std::fs::read_to_string("/proc/self/status").expect("status");
-        assert!(resident_kb(&own).is_some_and(|kb| kb > 0));
-    }
 
     #[test]
     fn counting_a_query_moves_exactly_its_labelled_counter() {
