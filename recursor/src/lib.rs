@@ -4,7 +4,8 @@
 //!  pipeline::fetch ── no forward zone ──▶ recurse::fetch
 //!     resolve(qname, qtype, DO, CD)
 //!       for each name of the CNAME/DNAME chain (≤ MAX_CHAIN):
-//!           iter::lookup ─▶ classify (sans-I/O) ─▶ referral / answer / denial
+//!           iter::lookup ─▶ net::Exchange (sockets, or scripted in tests)
+//!                        ─▶ classify (sans-I/O) ─▶ referral / answer / denial
 //!           infra: zone cuts, SRTT, steps, zone security (bounded caches)
 //!       validate::validate_step per name (unless CD, validation off, or domain-insecure)
 //!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)

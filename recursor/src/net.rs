@@ -17,6 +17,13 @@
 //! limits on sockets and on fetches in flight per server will wrap it
 //! (an `Exchange` that holds a permit and delegates to another).
 //!
+//! Adding a test case is adding a file: copy the closest
+//! `testdata/recursor/NN-*.scn`, describe the zones (signed at load time
+//! when marked `signed`), the servers and their misbehaviour, the client
+//! question and the outcome (rcode, records, AD, EDE, the queries the
+//! servers must have seen); `testdata/recursor/README.md` has the format.
+//! Then break the feature for a moment and see the file fail.
+//!
 //! The recursor owns everything that is a resolution decision: the query
 //! ID (random per query, RFC 5452 section 4.3), the check that an answer
 //! matches the question, and the TCP retry on truncation (RFC 7766 section
