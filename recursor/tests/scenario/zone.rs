@@ -11,7 +11,8 @@
 //! the deepest zone holding the name (its parent for a DS at a cut), then a
 //! referral at a cut (NS, DS or the NSEC proving none, glue), data, a CNAME
 //! followed inside the zone, NODATA or NXDOMAIN with SOA and NSEC proofs.
-//! DNSSEC records go only to queries with DO=1. No wildcards, no DNAME.
+//! Wildcards are expanded (RFC 4592) with the NSEC proving no closer name.
+//! DNSSEC records go only to queries with DO=1. No DNAME.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -372,6 +373,77 @@ impl Zone {
         set.first()
     }
 
+    /// The closest encloser of `qname` (RFC 5155 section 1.3): its
+    /// deepest existing ancestor in this zone.
+    fn closest_encloser(&self, qname: &Name) -> Name {
+        let mut ce = qname.base_name();
+        while !self.exists(&ce) && ce != self.apex {
+            ce = ce.base_name();
+        }
+        ce
+    }
+
+    /// The wildcard `*.<closest encloser>` that matches a missing `qname`.
+    fn wildcard_for(&self, qname: &Name) -> Option<Name> {
+        let w = Name::from_ascii("*")
+            .and_then(|s| s.append_domain(&self.closest_encloser(qname)))
+            .ok()?;
+        (self.sets.contains_key(&w) && !self.occluded(&w)).then_some(w)
+    }
+
+    /// Answer `qname` from the wildcard `w` (RFC 4034 section 3.1.3): the
+    /// records and their RRSIGs with the owner replaced, and for DO=1 the
+    /// NSEC that proves no closer name exists (RFC 4035 section 3.1.3.3).
+    fn expand(&self, w: &Name, qname: &Name, qtype: RecordType, dnssec: bool, out: &mut Message) {
+        out.metadata.authoritative = true;
+        let t = match self.rrset(w, qtype) {
+            Some(_) => qtype,
+            None if self.rrset(w, RecordType::CNAME).is_some() => RecordType::CNAME,
+            None => {
+                // NODATA at the wildcard: SOA, the wildcard's NSEC and the covering one.
+                let soa = self
+                    .rrset(&self.apex, RecordType::SOA)
+                    .cloned()
+                    .unwrap_or_default();
+                out.authorities.extend(soa);
+                if dnssec {
+                    out.authorities
+                        .extend(self.sigs_of(&self.apex, RecordType::SOA));
+                    for n in [self.nsec_for(qname), self.nsec_for(w)]
+                        .into_iter()
+                        .flatten()
+                    {
+                        if !out
+                            .authorities
+                            .iter()
+                            .any(|r| r.name == n.name && r.data == n.data)
+                        {
+                            out.authorities.push(n.clone());
+                            out.authorities
+                                .extend(self.sigs_of(&n.name, RecordType::NSEC));
+                        }
+                    }
+                }
+                return;
+            }
+        };
+        let renamed = |r: &Record| {
+            let mut r = r.clone();
+            r.name = qname.clone();
+            r
+        };
+        let set = self.rrset(w, t).cloned().unwrap_or_default();
+        out.answers.extend(set.iter().map(renamed));
+        if dnssec {
+            out.answers.extend(self.sigs_of(w, t).iter().map(renamed));
+            if let Some(n) = self.nsec_for(qname) {
+                out.authorities.push(n.clone());
+                out.authorities
+                    .extend(self.sigs_of(&n.name, RecordType::NSEC));
+            }
+        }
+    }
+
     /// Whether this zone can answer for `qname` at all.
     pub(crate) fn holds(&self, qname: &Name) -> bool {
         self.apex.zone_of(qname)
@@ -449,6 +521,11 @@ impl Zone {
             out.answers = answers;
             return;
         }
+        if !self.exists(qname) {
+            if let Some(w) = self.wildcard_for(qname) {
+                return self.expand(&w, qname, qtype, dnssec, out);
+            }
+        }
         // Negative: SOA, and NSEC proofs for DO=1.
         let soa = self
             .rrset(&self.apex, RecordType::SOA)
@@ -461,10 +538,7 @@ impl Zone {
             // NODATA (an empty non-terminal has no NSEC: the covering one proves it).
         } else {
             out.metadata.response_code = ResponseCode::NXDomain;
-            let mut ce = qname.base_name();
-            while !self.exists(&ce) && ce != self.apex {
-                ce = ce.base_name();
-            }
+            let ce = self.closest_encloser(qname);
             if let Ok(w) = Name::from_ascii("*").and_then(|s| s.append_domain(&ce)) {
                 proofs.push(w);
             }
