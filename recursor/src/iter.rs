@@ -26,7 +26,9 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use super::classify::{classify, follow_chain, Class};
 use super::infra::{Cut, NameServer, Step, StepKind};
-use super::{net, Ede, Failure, Recursor};
+use super::net::{ExchangeError, Transport};
+use super::{Ede, Failure, Recursor};
+use sekisho_upstream::matches_query;
 
 /// Referrals and minimisation steps allowed for one name.
 const MAX_REFERRALS: usize = 24;
@@ -315,11 +317,11 @@ impl Recursor {
             b.queries += 1;
             let srtt = Duration::from_millis(u64::from(self.infra.rtt(addr)));
             let timeout = (srtt * 3).clamp(MIN_TRY, MAX_TRY).min(b.deadline - now);
-            let query = build_query(qname, qtype, edns);
+            // A fresh random ID per query (RFC 5452 section 4.3), kept for a TCP retry.
+            let query = build_query(qname, qtype, edns, rand::random());
             let sent = Instant::now();
-            let wire = match net::exchange(SocketAddr::new(addr, self.config.port), &query, timeout)
-                .await
-            {
+            let server = SocketAddr::new(addr, self.config.port);
+            let wire = match self.exchange_once(server, &query, timeout).await {
                 Ok(w) => w,
                 Err(e) => {
                     self.infra.record_rtt(addr, None);
@@ -346,6 +348,40 @@ impl Recursor {
             return Ok(Some((msg, class)));
         }
         Ok(None)
+    }
+
+    /// One question to one server: over UDP, then over TCP within the same
+    /// time budget when the answer is truncated (RFC 7766 section 5). An
+    /// answer whose ID or question is not the query's is ignored.
+    async fn exchange_once(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, ExchangeError> {
+        let started = Instant::now();
+        let answer = self
+            .exchange
+            .exchange(server, query, Transport::Udp, timeout)
+            .await?;
+        if !matches_query(&answer, query) {
+            return Err(ExchangeError::Mismatch);
+        }
+        if answer.get(2).is_none_or(|b| b & 0x02 == 0) {
+            return Ok(answer);
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Err(ExchangeError::Timeout);
+        }
+        let answer = self
+            .exchange
+            .exchange(server, query, Transport::Tcp, left)
+            .await?;
+        if !matches_query(&answer, query) {
+            return Err(ExchangeError::Mismatch);
+        }
+        Ok(answer)
     }
 
     /// Addresses of a name server, by a nested lookup (A, then AAAA when IPv6 is used).
@@ -401,10 +437,10 @@ fn negative_ttl(authority: &[hickory_proto::rr::Record]) -> u32 {
         .unwrap_or(0)
 }
 
-/// An iterative question: RD=0, EDNS with DO=1 (we want signatures whether
+/// An iterative question with this ID: RD=0, EDNS with DO=1 (we want signatures whether
 /// or not the client does, to validate) and our payload size.
-fn build_query(qname: &Name, qtype: RecordType, edns: bool) -> Vec<u8> {
-    let mut m = Message::new(0, MessageType::Query, OpCode::Query);
+fn build_query(qname: &Name, qtype: RecordType, edns: bool, id: u16) -> Vec<u8> {
+    let mut m = Message::new(id, MessageType::Query, OpCode::Query);
     m.metadata.recursion_desired = false;
     m.add_query(Query::query(qname.clone(), qtype));
     if edns {

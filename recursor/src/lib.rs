@@ -4,7 +4,8 @@
 //!  pipeline::fetch ── no forward zone ──▶ recurse::fetch
 //!     resolve(qname, qtype, DO, CD)
 //!       for each name of the CNAME/DNAME chain (≤ MAX_CHAIN):
-//!           iter::lookup ─▶ classify (sans-I/O) ─▶ referral / answer / denial
+//!           iter::lookup ─▶ net::Exchange (sockets, or scripted in tests)
+//!                        ─▶ classify (sans-I/O) ─▶ referral / answer / denial
 //!           infra: zone cuts, SRTT, steps, zone security (bounded caches)
 //!       validate::validate_step per name (unless CD, validation off, or domain-insecure)
 //!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)
@@ -27,7 +28,7 @@ pub(crate) mod classify;
 pub mod forwarded;
 pub(crate) mod infra;
 pub(crate) mod iter;
-pub(crate) mod net;
+pub mod net;
 pub(crate) mod validate;
 
 use std::net::IpAddr;
@@ -40,6 +41,7 @@ use sekisho_rpz::{Delegation, ResponseFacts};
 
 use infra::{Infra, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
+pub use net::{Exchange, ExchangeError, ExchangeFuture, NetExchange, Transport};
 use sekisho_cache::{ClientEcho, PacketCache, Prepared};
 use sekisho_wire::Query;
 
@@ -108,12 +110,22 @@ pub struct RecursorConfig {
 }
 
 /// The iterative, validating resolver. Shared by all queries.
-#[derive(Debug)]
 pub struct Recursor {
     /// Settings.
     pub(crate) config: RecursorConfig,
     /// Caches.
     pub(crate) infra: Infra,
+    /// How authoritative servers are reached.
+    pub(crate) exchange: Arc<dyn Exchange>,
+}
+
+impl std::fmt::Debug for Recursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recursor")
+            .field("config", &self.config)
+            .field("infra", &self.infra)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One finished resolution.
@@ -130,8 +142,15 @@ pub struct Resolution {
 }
 
 impl Recursor {
-    /// A recursor with empty caches.
+    /// A recursor with empty caches that talks to authorities over the
+    /// network ([`NetExchange`]).
     pub fn new(config: RecursorConfig) -> Recursor {
+        Recursor::with_exchange(config, Arc::new(NetExchange))
+    }
+
+    /// A recursor with empty caches that reaches authorities through
+    /// `exchange` (tests script them; wrappers may limit them).
+    pub fn with_exchange(config: RecursorConfig, exchange: Arc<dyn Exchange>) -> Recursor {
         let hints = config
             .root_hints
             .iter()
@@ -143,6 +162,7 @@ impl Recursor {
         Recursor {
             infra: Infra::new(hints),
             config,
+            exchange,
         }
     }
 
