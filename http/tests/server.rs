@@ -428,3 +428,36 @@ async fn serve_metrics_answers_keep_alive_scrapes_and_404_elsewhere() {
         .expect("stopped")
         .expect("no panic");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_prior_knowledge_carries_several_requests_on_one_connection() {
+    use http_body_util::BodyExt;
+    let mut config = ServerConfig::new("test");
+    config.idle_timeout = Duration::from_millis(300);
+    let (addr, stats, _stop, _task) = start("127.0.61.8", Echo::default(), config).await;
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    let driver = tokio::spawn(conn);
+    for path in ["/one", "/two", "/three"] {
+        let req = Request::get(format!("http://t{path}"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .expect("request");
+        let r = send.send_request(req).await.expect("answered");
+        assert_eq!(r.version(), hyper::Version::HTTP_2);
+        let body = r.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(body, format!("ok {path}").as_bytes());
+    }
+    assert_eq!(stats.accepted(), 1, "all on one connection");
+    // Idle: the server closes it (GOAWAY), which ends the client's connection.
+    tokio::time::timeout(LIMIT, driver)
+        .await
+        .expect("the idle HTTP/2 connection was closed by the server")
+        .expect("no panic")
+        .expect("closed cleanly");
+    assert_eq!(stats.open(), 0);
+}
