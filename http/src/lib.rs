@@ -1,68 +1,58 @@
-//! A minimal HTTP/1.x endpoint serving one path (`GET /metrics`).
+//! The HTTP server side of Sekisho: one accept-and-serve loop shared by the
+//! metrics endpoint, the warning page and (later) DNS over HTTPS.
 //!
-//! Prometheus only needs `GET /metrics`; a full HTTP stack would be a large
-//! dependency for one path. Each client gets at most 8 KiB of request head
-//! and 5 seconds, then the connection closes, so a slow or hostile scraper
-//! holds nothing but its own task; the body is produced by a callback that
-//! reads atomics and snapshots, never a lock on the query path.
+//! ```text
+//!  listener(s) ─accept─▶ AcceptBackoff ──error──▶ pause 100 ms … 1 s, log once per change
+//!                │
+//!                ▼ ok
+//!           connection cap (semaphore) ──full──▶ close at once, count, log once per change
+//!                │ permit
+//!                ▼
+//!           hyper-util auto: HTTP/1.1 (keep-alive, pipelining) or HTTP/2 (prior knowledge)
+//!                │  header-read timeout (also the HTTP/1 keep-alive idle limit),
+//!                │  idle watchdog (no byte moved → graceful close), stop signal
+//!                ▼
+//!           Handler::handle(request, peer) → Response<Full<Bytes>>
+//! ```
+//!
+//! Why hyper: request parsing, keep-alive, pipelining, `Expect`, chunked
+//! bodies and HTTP/2 framing are where hand-written servers go wrong; hyper
+//! is what the Rust HTTP ecosystem runs on, and with hyper-util's `auto`
+//! builder one port speaks HTTP/1.1 and HTTP/2 (chosen by the client's first
+//! bytes) at no extra cost. Malformed requests get hyper's own `400`/`431`
+//! answer and are reported to [`Handler::malformed`] so they can be counted.
+//!
+//! What the limits protect against:
+//! - the **connection cap** bounds memory and file descriptors per server: a
+//!   client (or a crowd) opening connections faster than they are served
+//!   cannot exhaust the process's descriptors and starve the DNS listeners.
+//!   Connections past the cap are accepted and closed at once (leaving them
+//!   in the kernel's backlog would only make clients wait for nothing) and
+//!   counted in [`ServerStats::refused`];
+//! - the **header-read timeout** closes a connection that does not finish a
+//!   request head in time (slowloris), and an HTTP/1 connection idle between
+//!   requests for that long; the **idle watchdog** closes any connection, an
+//!   HTTP/2 one or one that never sent its first byte included, on which no
+//!   byte has moved for [`ServerConfig::idle_timeout`]; a connection that
+//!   does not finish within [`ServerConfig::shutdown_grace`] after being asked
+//!   to close is dropped;
+//! - the **accept pause**: when `accept` fails for want of resources (EMFILE,
+//!   ENFILE, ENOBUFS) it fails again at once, so retrying immediately spins a
+//!   core and floods the log. The loop sleeps 100 ms after the first failure,
+//!   doubling up to 1 s while failures go on, and logs once when failing
+//!   starts (or its kind changes) and once when accepting works again.
+//!
+//! On stop the loops stop accepting, every connection is asked to close
+//! gracefully (in-flight requests finish; HTTP/2 gets GOAWAY), and whatever
+//! is still open after the grace period is dropped.
 
-use std::sync::Arc;
-use std::time::Duration;
+mod accept;
+mod metrics;
+mod server;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+pub use accept::{Accept, AcceptBackoff, AcceptFailure, CapState};
+pub use metrics::{serve_metrics, Render, METRICS_CONTENT_TYPE, METRICS_MAX_CONNECTIONS};
+pub use server::{serve, Handler, ServerConfig, ServerStats};
 
-/// Produces the response body for `GET /metrics`.
-pub type Render = Arc<dyn Fn() -> Vec<u8> + Send + Sync>;
-
-/// Longest request head read.
-const MAX_HEAD: usize = 8192;
-/// Time allowed for one exchange.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Serve `GET /metrics` on `listener` until `stop` turns true.
-pub async fn serve_metrics(listener: TcpListener, render: Render, mut stop: watch::Receiver<bool>) {
-    loop {
-        let (mut stream, _) = tokio::select! {
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-            _ = stop.changed() => return,
-        };
-        let render = render.clone();
-        tokio::spawn(async move {
-            let work = async {
-                let mut req = vec![0u8; MAX_HEAD];
-                let mut n = 0;
-                while n < req.len() {
-                    let k = stream.read(&mut req[n..]).await?;
-                    if k == 0 {
-                        break;
-                    }
-                    n += k;
-                    if req[..n].windows(4).any(|w| w == b"\r\n\r\n")
-                        || req[..n].windows(2).any(|w| w == b"\n\n")
-                    {
-                        break;
-                    }
-                }
-                let head = String::from_utf8_lossy(&req[..n]);
-                let path = head.split_whitespace().nth(1).unwrap_or("");
-                let (status, body) = if head.starts_with("GET ")
-                    && (path == "/metrics" || path.starts_with("/metrics?"))
-                {
-                    ("200 OK", render())
-                } else {
-                    ("404 Not Found", b"not found: try /metrics\n".to_vec())
-                };
-                let header = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                stream.write_all(header.as_bytes()).await?;
-                stream.write_all(&body).await?;
-                stream.shutdown().await
-            };
-            let _ = tokio::time::timeout(CLIENT_TIMEOUT, work).await;
-        });
-    }
-}
+/// Response body type of every handler: the whole body at once.
+pub type Body = http_body_util::Full<hyper::body::Bytes>;

@@ -34,10 +34,8 @@ mod name;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
 use hickory_proto::rr::{Name, RData};
 use sekisho_zonefile::{ParseOptions, ZoneReader};
 
@@ -155,37 +153,6 @@ pub fn run(args: BuildArgs) -> Result<Outcome, BuildError> {
     let stderr = io::stderr();
     let mut diag = stderr.lock();
     build(&opts, &mut diag)
-}
-
-/// Runs `sekisho rpz build ARGS` (the arguments after `rpz build`) and returns
-/// the exit status: help on stdout and 0; a usage error on stderr and 2; any
-/// other failure on stderr and 1.
-///
-/// A shim for the `sekisho` binary's raw-argument dispatch, until the binary
-/// embeds [`BuildArgs`] as a clap subcommand and calls [`run`] itself.
-pub fn command(args: &[String]) -> ExitCode {
-    let parsed = BuildArgs::try_parse_from(
-        std::iter::once("sekisho rpz build").chain(args.iter().map(String::as_str)),
-    );
-    let args = match parsed {
-        Ok(a) => a,
-        Err(e) => {
-            // clap prints help and version to stdout, errors to stderr.
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-        }
-    };
-    match run(args) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) if e.is_usage() => {
-            eprintln!("sekisho rpz build: {e}\nFor more information, try '--help'.");
-            ExitCode::from(2)
-        }
-        Err(e) => {
-            eprintln!("sekisho rpz build: {e}");
-            ExitCode::from(1)
-        }
-    }
 }
 
 /// Builds the zone `opts` describes: reports and the summary are written to `diag`.

@@ -223,7 +223,7 @@ fn scrape(addr: SocketAddr) -> String {
         std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("metrics");
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("request");
     let mut body = String::new();
     let _ = s.read_to_string(&mut body);

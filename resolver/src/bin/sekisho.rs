@@ -65,12 +65,7 @@ enum Command {
         tool: RpzTool,
     },
     /// Serve the warning page blocked clients land on.
-    #[command(disable_help_flag = true)]
-    WarnPage {
-        /// Its arguments (see `sekisho warn-page --help`).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    WarnPage(sekisho_warnpage::WarnArgs),
 }
 
 /// `sekisho rpz ...`.
@@ -89,12 +84,12 @@ enum ExitError {
     /// `rpz build` failed.
     #[error("rpz build: {0}")]
     Build(#[from] sekisho_listbuild::BuildError),
+    /// `warn-page` failed.
+    #[error("warn-page: {0}")]
+    WarnPage(#[from] sekisho_warnpage::WarnError),
     /// The daemon could not start.
     #[error("{0}")]
     Start(String),
-    /// A subcommand already reported its failure and chose its status.
-    #[error("")]
-    Reported(u8),
 }
 
 impl ExitError {
@@ -104,8 +99,8 @@ impl ExitError {
             ExitError::Config(_) => 1,
             ExitError::Build(e) if e.is_usage() => 2,
             ExitError::Build(_) => 1,
-            ExitError::Start(_) => 3,
-            ExitError::Reported(code) => *code,
+            ExitError::WarnPage(e) if e.is_usage() => 2,
+            ExitError::Start(_) | ExitError::WarnPage(_) => 3,
         }
     }
 }
@@ -188,8 +183,10 @@ fn run(cli: Cli) -> Result<(), ExitError> {
         }) => sekisho_listbuild::run(args)
             .map(|_| ())
             .map_err(ExitError::Build),
-        // Handled in `main`: it reports and chooses its status itself.
-        Some(Command::WarnPage { .. }) => Err(ExitError::Reported(2)),
+        Some(Command::WarnPage(args)) => {
+            logging::init(&sekisho_conf::Logging::default());
+            sekisho_warnpage::run_blocking(args).map_err(ExitError::WarnPage)
+        }
     }
 }
 
@@ -197,10 +194,6 @@ fn main() -> ExitCode {
     // clap prints --help and --version to stdout with status 0, usage errors to
     // stderr with status 2.
     let cli = Cli::parse();
-    if let Some(Command::WarnPage { args }) = &cli.command {
-        logging::init(&sekisho_conf::Logging::default());
-        return sekisho_warnpage::command(args);
-    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

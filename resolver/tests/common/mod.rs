@@ -498,7 +498,12 @@ pub fn http_get(addr: &str, path: &str) -> String {
     let mut c = TcpStream::connect(addr).expect("connect metrics");
     c.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
-    write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+    // One request, then the server closes: reading to the end is the whole answer.
+    write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut s = String::new();
     let _ = c.read_to_string(&mut s);
     s
