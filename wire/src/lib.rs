@@ -269,20 +269,66 @@ pub struct RecordSpan {
     pub end: usize,
 }
 
+/// Why a name or a record could not be walked, and where the walk stopped.
+///
+/// [`skip_name`] and [`skip_record`] drop the reason; [`walk_name`] and
+/// [`walk_record`] keep it for callers that report it (the zone-transfer side,
+/// which names the offset in its errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalkError {
+    /// The packet ended inside a field.
+    Truncated {
+        /// Where more data was needed: the missing length octet of a label, the
+        /// start of an incomplete pointer, the RDLENGTH field of a record whose fixed
+        /// fields are cut short, or the end of a packet that RDATA runs past.
+        offset: usize,
+    },
+    /// A name is over 255 octets or uses a reserved label type.
+    BadName {
+        /// The start of the over-long name, or the reserved label.
+        offset: usize,
+    },
+}
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WalkError::Truncated { offset } => write!(f, "message truncated at offset {offset}"),
+            WalkError::BadName { offset } => write!(f, "malformed domain name at offset {offset}"),
+        }
+    }
+}
+
+impl std::error::Error for WalkError {}
+
 /// Walk one resource record starting at `pos`; `None` if it runs past the
-/// packet. Owner names may be compressed.
+/// packet. Owner names may be compressed. [`walk_record`] says why.
 pub fn skip_record(packet: &[u8], pos: usize) -> Option<RecordSpan> {
-    let name_end = skip_name(packet, pos)?;
-    let fixed = packet.get(name_end..name_end + 10)?;
+    walk_record(packet, pos).ok()
+}
+
+/// Walk one resource record starting at `pos`, saying where it runs past the
+/// packet. Owner names may be compressed.
+pub fn walk_record(packet: &[u8], pos: usize) -> Result<RecordSpan, WalkError> {
+    let name_end = walk_name(packet, pos)?;
+    let rdata_start = name_end + 10;
+    // TYPE, CLASS, TTL, RDLENGTH; RDLENGTH is the field that finds the end.
+    let fixed = packet
+        .get(name_end..rdata_start)
+        .ok_or(WalkError::Truncated {
+            offset: name_end + 8,
+        })?;
     let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
     let class = u16::from_be_bytes([fixed[2], fixed[3]]);
     let rdlen = usize::from(u16::from_be_bytes([fixed[8], fixed[9]]));
-    let rdata_start = name_end + 10;
-    let end = rdata_start.checked_add(rdlen)?;
+    let past_end = WalkError::Truncated {
+        offset: packet.len(),
+    };
+    let end = rdata_start.checked_add(rdlen).ok_or(past_end)?;
     if end > packet.len() {
-        return None;
+        return Err(past_end);
     }
-    Some(RecordSpan {
+    Ok(RecordSpan {
         name_start: pos,
         name_end,
         rtype,
@@ -295,27 +341,36 @@ pub fn skip_record(packet: &[u8], pos: usize) -> Option<RecordSpan> {
 
 /// Skip a possibly compressed name; returns the offset after it. Does not
 /// follow pointers (it only needs the name's extent at this position).
-pub fn skip_name(packet: &[u8], mut pos: usize) -> Option<usize> {
+/// [`walk_name`] says why a name cannot be skipped.
+pub fn skip_name(packet: &[u8], pos: usize) -> Option<usize> {
+    walk_name(packet, pos).ok()
+}
+
+/// Skip a possibly compressed name; returns the offset after it, or where and
+/// why the name is broken. A pointer ends the name in place and is not followed.
+pub fn walk_name(packet: &[u8], mut pos: usize) -> Result<usize, WalkError> {
     let start = pos;
     loop {
-        let len = *packet.get(pos)?;
+        let len = *packet
+            .get(pos)
+            .ok_or(WalkError::Truncated { offset: pos })?;
         match len & 0xc0 {
+            0x00 if len == 0 => return Ok(pos + 1),
             0x00 => {
-                pos += 1;
-                if len == 0 {
-                    return Some(pos);
-                }
-                pos += usize::from(len);
+                pos += 1 + usize::from(len);
                 if pos - start > MAX_NAME_LEN {
-                    return None;
+                    return Err(WalkError::BadName { offset: start });
                 }
             }
             0xc0 => {
-                packet.get(pos + 1)?;
-                return Some(pos + 2);
+                // Two-octet pointer; it must be complete.
+                if pos + 2 > packet.len() {
+                    return Err(WalkError::Truncated { offset: pos });
+                }
+                return Ok(pos + 2);
             }
             // 0x40 and 0x80 are reserved/obsolete label types (RFC 6891 section 5).
-            _ => return None,
+            _ => return Err(WalkError::BadName { offset: pos }),
         }
     }
 }
@@ -575,6 +630,72 @@ mod tests {
         let t = truncated_response(&full, &q, 1232);
         assert_eq!(t[2] & 0x02, 0x02);
         assert_eq!(t.len(), HEADER_LEN + q.question_wire().len());
+    }
+
+    /// `a.example. A` with one answer whose owner is a pointer to the question name.
+    fn answer() -> Vec<u8> {
+        let mut m = make_query(0x1234, "a.example", 1, None);
+        m[7] = 1; // ANCOUNT
+        m.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+        m
+    }
+
+    #[test]
+    fn names_and_records_are_walked_to_their_ends() {
+        let m = answer();
+        assert_eq!(walk_name(&m, 12), Ok(23));
+        assert_eq!(skip_name(&m, 27), Some(29), "a pointer ends the name");
+        let rr = walk_record(&m, 27).expect("the answer");
+        let span = RecordSpan {
+            name_start: 27,
+            name_end: 29,
+            rtype: 1,
+            class: 1,
+            ttl_offset: 33,
+            rdata_start: 39,
+            end: 43,
+        };
+        assert_eq!(rr, span);
+        assert_eq!(skip_record(&m, 27), Some(span));
+    }
+
+    #[test]
+    fn a_broken_name_or_record_says_where_and_why() {
+        let m = answer();
+        let mut reserved = m.clone();
+        reserved[14] = 0x47; // the second label has a reserved type
+        let mut long = vec![0u8; 3]; // five 63-octet labels from offset 3
+        for _ in 0..5 {
+            long.push(63);
+            long.extend_from_slice(&[b'a'; 63]);
+        }
+        long.push(0);
+        let truncated = |offset| Err(WalkError::Truncated { offset });
+        let bad_name = |offset| Err(WalkError::BadName { offset });
+        let names: [(&[u8], usize, Result<usize, WalkError>); 4] = [
+            (&m[..20], 12, truncated(22)), // cut inside "example"
+            (&m[..28], 27, truncated(27)), // half a pointer
+            (&reserved, 12, bad_name(14)), // at the reserved label
+            (&long, 3, bad_name(3)),       // over 255 octets: at the name's start
+        ];
+        for (packet, pos, expected) in names {
+            assert_eq!(walk_name(packet, pos), expected, "name at {pos}");
+            assert_eq!(skip_name(packet, pos), None);
+        }
+        // A record cut in TYPE..RDLENGTH is reported at RDLENGTH; one cut in its
+        // RDATA at the end of the packet.
+        for (len, offset) in [(35, 37), (41, 41)] {
+            assert_eq!(
+                walk_record(&m[..len], 27),
+                Err(WalkError::Truncated { offset }),
+                "cut at {len}"
+            );
+            assert_eq!(skip_record(&m[..len], 27), None);
+        }
+        assert_eq!(
+            WalkError::Truncated { offset: 41 }.to_string(),
+            "message truncated at offset 41"
+        );
     }
 
     /// Section counts of a message.

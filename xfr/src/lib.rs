@@ -1,6 +1,6 @@
-//! Zone transfers for Sekisho: the client side of AXFR and IXFR, TSIG, NOTIFY, SOA
-//! refresh timers and persisted zone copies. This crate knows nothing about RPZ: it
-//! moves zones, the `rpz` crate gives them meaning.
+//! Zone transfers for Sekisho: the client side of AXFR and IXFR, TSIG, NOTIFY and SOA
+//! refresh timers. This crate knows nothing about RPZ: it moves zones, the `rpz` crate
+//! gives them meaning, and the caller stores and saves them.
 //!
 //! ```text
 //!   primary ──NOTIFY──▶ notify::parse_notify ──▶ (resolver decides to refresh)
@@ -15,7 +15,7 @@
 //!                                                       │
 //!                          Transfer::{Full, Incremental, UpToDate}
 //!                                                       ▼
-//!                 persist::write_zone_file (atomic) and the caller's zone store
+//!                        the caller's zone store and saved copy
 //! ```
 //!
 //! Module ownership:
@@ -28,7 +28,6 @@
 //! - [`notify`]: NOTIFY ([RFC 1996](https://www.rfc-editor.org/rfc/rfc1996)) request parsing
 //!   and response building; no I/O.
 //! - [`timers`]: SOA refresh/retry/expire arithmetic ([RFC 1035 section 3.3.13](https://www.rfc-editor.org/rfc/rfc1035#section-3.3.13)).
-//! - [`persist`]: atomic writes of a transferred zone to a master file.
 //! - [`soa_query`]: the sans-I/O SOA poll that precedes a transfer.
 //! - [`serve`]: the server side of AXFR/IXFR (request parsing, message splitting and
 //!   signing), sans-I/O; the resolver's primary role drives it.
@@ -40,7 +39,6 @@
 mod error;
 pub mod interpreter;
 pub mod notify;
-pub mod persist;
 pub mod serial;
 pub mod serve;
 pub mod soa_query;
@@ -52,7 +50,6 @@ mod wire;
 pub use error::{LimitKind, XfrError};
 pub use interpreter::{Delta, Limits, Progress, Request, Transfer, XfrInterpreter};
 pub use notify::{Notify, NotifyError};
-pub use persist::{write_zone_file, PersistError};
 pub use serial::Serial;
 pub use soa_query::{SoaAnswer, SoaOutcome, SoaQuery};
 pub use timers::{NextAction, RefreshClamps, RefreshPlan, ZoneTimer};

@@ -343,6 +343,14 @@ struct Timers {
 }
 
 impl Timers {
+    /// Our timers for a message signed at `now`: the time and [`DEFAULT_FUDGE`].
+    fn at(now: u64) -> Self {
+        Timers {
+            time_signed: now,
+            fudge: DEFAULT_FUDGE,
+        }
+    }
+
     /// The 48-bit time and 16-bit fudge, as in the RDATA and in "TSIG Timers".
     fn to_bytes(self) -> [u8; 8] {
         let t = self.time_signed.to_be_bytes();
@@ -437,21 +445,18 @@ fn append_tsig_rr(msg: &mut Vec<u8>, f: &RrFields<'_>) -> Result<(), TsigError> 
     Ok(())
 }
 
-/// Signs `msg` (a complete message without TSIG), optionally chained to `prior`
-/// (the request MAC when signing a response), and returns the signed bytes and MAC.
+/// Signs `msg` (a complete message without TSIG) with `timers`, optionally chained to
+/// `prior` (the request MAC when signing a response), and returns the signed bytes
+/// and MAC.
 fn sign_message(
     key: &TsigKey,
     msg: &[u8],
     prior: Option<&[u8]>,
-    now: u64,
+    timers: Timers,
     error: u16,
     other: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), TsigError> {
     let header = wire::read_header(msg)?;
-    let timers = Timers {
-        time_signed: now,
-        fudge: DEFAULT_FUDGE,
-    };
     let key_name = key.wire_name();
     let algorithm = key.algorithm.wire_name();
     let mut ctx = key.context();
@@ -477,6 +482,40 @@ fn sign_message(
     Ok((out, mac))
 }
 
+/// Signs a message after the first of a multi-message response (RFC 8945 section
+/// 5.3.1): the MAC covers the prior MAC, `unsigned` (the unsigned messages since the
+/// prior signed one, concatenated), `msg` and the TSIG timers only. Returns the
+/// signed bytes and MAC.
+fn sign_later_message(
+    key: &TsigKey,
+    prior: &[u8],
+    unsigned: &[u8],
+    msg: &[u8],
+    timers: Timers,
+) -> Result<(Vec<u8>, Vec<u8>), TsigError> {
+    let header = wire::read_header(msg)?;
+    let mut ctx = key.context();
+    update_prior_mac(&mut ctx, prior);
+    ctx.update(unsigned);
+    ctx.update(msg);
+    ctx.update(&timers.to_bytes());
+    let mac = ctx.sign().as_ref().to_vec();
+    let mut out = msg.to_vec();
+    append_tsig_rr(
+        &mut out,
+        &RrFields {
+            key_name: &key.wire_name(),
+            algorithm: &key.algorithm.wire_name(),
+            timers,
+            mac: &mac,
+            original_id: header.id,
+            error: 0,
+            other: &[],
+        },
+    )?;
+    Ok((out, mac))
+}
+
 /// Signs a request (RFC 8945 section 4.3.1, "the request MAC"): `msg` must be a
 /// complete message without a TSIG RR; `now` is seconds since the Unix epoch.
 ///
@@ -486,7 +525,7 @@ pub fn sign_request(
     msg: &[u8],
     now: u64,
 ) -> Result<(Vec<u8>, RequestMac), TsigError> {
-    let (signed, mac) = sign_message(key, msg, None, now, 0, &[])?;
+    let (signed, mac) = sign_message(key, msg, None, Timers::at(now), 0, &[])?;
     Ok((signed, RequestMac(mac)))
 }
 
@@ -498,7 +537,7 @@ pub fn sign_response(
     request_mac: &RequestMac,
     now: u64,
 ) -> Result<Vec<u8>, TsigError> {
-    Ok(sign_message(key, msg, Some(&request_mac.0), now, 0, &[])?.0)
+    Ok(sign_message(key, msg, Some(&request_mac.0), Timers::at(now), 0, &[])?.0)
 }
 
 /// Checks the time window of RFC 8945 section 5.2.3.
@@ -602,7 +641,7 @@ pub fn error_response(
         let t = now.to_be_bytes();
         let other = [t[2], t[3], t[4], t[5], t[6], t[7]];
         return Ok(Some(
-            sign_message(key, response, Some(&raw.mac), now, code, &other)?.0,
+            sign_message(key, response, Some(&raw.mac), Timers::at(now), code, &other)?.0,
         ));
     }
     let mut out = response.to_vec();
@@ -612,10 +651,7 @@ pub fn error_response(
         &RrFields {
             key_name: &raw.key_name,
             algorithm: &raw.algorithm,
-            timers: Timers {
-                time_signed: now,
-                fudge: DEFAULT_FUDGE,
-            },
+            timers: Timers::at(now),
             mac: &[],
             original_id: id,
             error: code,
@@ -651,36 +687,15 @@ impl ResponseSigner {
 
     /// Signs the next message (complete, without TSIG); `now` in seconds since the epoch.
     pub fn sign(&mut self, msg: &[u8], now: u64) -> Result<Vec<u8>, TsigError> {
-        if self.first {
-            let (out, mac) = sign_message(&self.key, msg, Some(&self.prior_mac), now, 0, &[])?;
-            self.prior_mac = mac;
-            self.first = false;
-            return Ok(out);
-        }
-        let header = wire::read_header(msg)?;
-        let timers = Timers {
-            time_signed: now,
-            fudge: DEFAULT_FUDGE,
+        let timers = Timers::at(now);
+        let (out, mac) = if self.first {
+            sign_message(&self.key, msg, Some(&self.prior_mac), timers, 0, &[])?
+        } else {
+            // Every message is signed, so no unsigned ones come in between.
+            sign_later_message(&self.key, &self.prior_mac, &[], msg, timers)?
         };
-        let mut ctx = self.key.context();
-        update_prior_mac(&mut ctx, &self.prior_mac);
-        ctx.update(msg);
-        ctx.update(&timers.to_bytes());
-        let mac = ctx.sign().as_ref().to_vec();
-        let mut out = msg.to_vec();
-        append_tsig_rr(
-            &mut out,
-            &RrFields {
-                key_name: &self.key.wire_name(),
-                algorithm: &self.key.algorithm.wire_name(),
-                timers,
-                mac: &mac,
-                original_id: header.id,
-                error: 0,
-                other: &[],
-            },
-        )?;
         self.prior_mac = mac;
+        self.first = false;
         Ok(out)
     }
 }

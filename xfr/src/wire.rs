@@ -17,12 +17,15 @@
 //! bytes and never on a decoded-then-encoded copy.
 //!
 //! Every function is bounds-checked and returns [`WireError`] rather than panicking
-//! (style practice 5): these run on bytes from the network.
+//! (style practice 5): these run on bytes from the network. Names and records are
+//! walked by `sekisho-wire` (`walk_name`, `walk_record`), the code the resolver's
+//! query path uses too; its reasons and offsets become this crate's [`WireError`].
 
+use sekisho_wire::{walk_name, walk_record, WalkError, MAX_NAME_LEN};
 use thiserror::Error;
 
 /// Length of the fixed DNS header.
-pub(crate) const HEADER_LEN: usize = 12;
+pub(crate) use sekisho_wire::HEADER_LEN;
 
 /// RR type code of TSIG ([RFC 8945 section 4.2](https://www.rfc-editor.org/rfc/rfc8945#section-4.2)).
 pub(crate) const TYPE_TSIG: u16 = 250;
@@ -33,9 +36,6 @@ pub(crate) const CLASS_ANY: u16 = 255;
 /// Upper bound on compression pointers followed while reading one name; a loop of
 /// pointers would otherwise never end.
 const MAX_POINTER_HOPS: usize = 64;
-
-/// Longest uncompressed wire name ([RFC 1035 section 3.1](https://www.rfc-editor.org/rfc/rfc1035#section-3.1)).
-const MAX_NAME_LEN: usize = 255;
 
 /// A structural defect found while walking raw message bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -62,6 +62,16 @@ pub enum WireError {
     /// A TSIG RR is malformed (wrong class or TTL, bad RDATA lengths).
     #[error("malformed TSIG record")]
     BadTsig,
+}
+
+/// Names and records are walked by `sekisho-wire`; its reasons map one to one.
+impl From<WalkError> for WireError {
+    fn from(err: WalkError) -> Self {
+        match err {
+            WalkError::Truncated { offset } => WireError::Truncated { offset },
+            WalkError::BadName { offset } => WireError::BadName { offset },
+        }
+    }
 }
 
 /// The section counts and ID of a DNS header, read straight from the bytes.
@@ -109,34 +119,6 @@ pub(crate) fn read_header(msg: &[u8]) -> Result<RawHeader, WireError> {
     })
 }
 
-/// Returns the offset just past the (possibly compressed) name that starts at `pos`.
-///
-/// A compression pointer ends the name in place, so its target is not visited here.
-pub(crate) fn skip_name(msg: &[u8], mut pos: usize) -> Result<usize, WireError> {
-    let start = pos;
-    loop {
-        let len = *msg.get(pos).ok_or(WireError::Truncated { offset: pos })?;
-        match len & 0xC0 {
-            0x00 if len == 0 => return Ok(pos + 1),
-            0x00 => {
-                pos += 1 + usize::from(len);
-                if pos - start > MAX_NAME_LEN {
-                    return Err(WireError::BadName { offset: start });
-                }
-            }
-            0xC0 => {
-                // Two-octet pointer; it must be complete.
-                if pos + 2 > msg.len() {
-                    return Err(WireError::Truncated { offset: pos });
-                }
-                return Ok(pos + 2);
-            }
-            // 0x40 and 0x80 are the retired extended label types (RFC 6891 section 5).
-            _ => return Err(WireError::BadName { offset: pos }),
-        }
-    }
-}
-
 /// Reads the name at `pos`, following compression pointers, and returns it in
 /// canonical form (uncompressed, ASCII lower-cased, RFC 4034 section 6.2) together
 /// with the offset just past the name as it is stored at `pos`.
@@ -182,18 +164,6 @@ pub(crate) fn read_name_canonical(msg: &[u8], pos: usize) -> Result<(Vec<u8>, us
     }
 }
 
-/// Returns the offset just past the resource record starting at `pos`.
-fn skip_record(msg: &[u8], pos: usize) -> Result<usize, WireError> {
-    let after_name = skip_name(msg, pos)?;
-    // TYPE(2) CLASS(2) TTL(4) RDLENGTH(2)
-    let rdlen = usize::from(read_u16(msg, after_name + 8)?);
-    let end = after_name + 10 + rdlen;
-    if end > msg.len() {
-        return Err(WireError::Truncated { offset: msg.len() });
-    }
-    Ok(end)
-}
-
 /// Where the records of a message lie.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Layout {
@@ -210,7 +180,7 @@ pub(crate) fn layout(msg: &[u8]) -> Result<Layout, WireError> {
     let header = read_header(msg)?;
     let mut pos = HEADER_LEN;
     for _ in 0..header.qdcount {
-        pos = skip_name(msg, pos)? + 4;
+        pos = walk_name(msg, pos)? + 4;
         if pos > msg.len() {
             return Err(WireError::Truncated { offset: msg.len() });
         }
@@ -219,7 +189,7 @@ pub(crate) fn layout(msg: &[u8]) -> Result<Layout, WireError> {
     let mut last_record = None;
     for _ in 0..total {
         last_record = Some(pos);
-        pos = skip_record(msg, pos)?;
+        pos = walk_record(msg, pos)?.end;
     }
     if pos != msg.len() {
         return Err(WireError::TrailingBytes {

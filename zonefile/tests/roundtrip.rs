@@ -217,3 +217,92 @@ proptest! {
         prop_assert_eq!(exact(&parsed[0]), exact(&record), "{}", text);
     }
 }
+
+/// Bytes that the text form of a character string must quote or escape: quote,
+/// backslash, blanks, the comment and grouping characters, line ends, NUL, DEL,
+/// high bytes, the directive and origin characters and the label separator.
+const AWKWARD: &[u8] = b"\"\\ \t;()\n\r\x00\x7f\x80\xff$@.";
+
+/// A character string built to be hard to write: empty, short with many awkward
+/// bytes, or at (and near) the 255-octet limit.
+fn hard_char_string() -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![
+        3 => proptest::sample::select(AWKWARD),
+        2 => proptest::char::range('a', 'z').prop_map(|c| c as u8),
+        1 => any::<u8>(),
+    ];
+    prop_oneof![
+        1 => Just(Vec::new()),
+        4 => proptest::collection::vec(byte.clone(), 1..=40),
+        1 => proptest::collection::vec(byte.clone(), 255..=255),
+        1 => proptest::collection::vec(byte, 250..=255),
+    ]
+}
+
+/// Appends `s` as a length-prefixed character string.
+fn push_char_string(wire: &mut Vec<u8>, s: &[u8]) {
+    wire.push(u8::try_from(s.len()).expect("at most 255 octets"));
+    wire.extend_from_slice(s);
+}
+
+/// RDATA made of character strings: TXT and SPF with zero to eight strings, HINFO
+/// (two), and NAPTR (flags, services and regexp, then a name).
+fn char_string_rdata() -> impl Strategy<Value = RData> {
+    let strings = proptest::collection::vec(hard_char_string(), 0..=8);
+    let flags = proptest::collection::vec(proptest::char::range('A', 'z'), 0..=3).prop_map(|c| {
+        c.into_iter()
+            .filter(char::is_ascii_alphanumeric)
+            .collect::<String>()
+    });
+    prop_oneof![
+        (prop_oneof![Just(16u16), Just(99u16)], strings).prop_map(|(code, strings)| {
+            let mut wire = Vec::new();
+            for s in &strings {
+                push_char_string(&mut wire, s);
+            }
+            (code, wire)
+        }),
+        (hard_char_string(), hard_char_string()).prop_map(|(cpu, os)| {
+            let mut wire = Vec::new();
+            push_char_string(&mut wire, &cpu);
+            push_char_string(&mut wire, &os);
+            (13, wire)
+        }),
+        (
+            any::<[u8; 4]>(),
+            flags,
+            hard_char_string(),
+            hard_char_string(),
+            name()
+        )
+            .prop_map(|(head, flags, services, regexp, replacement)| {
+                let mut wire = head.to_vec();
+                push_char_string(&mut wire, flags.as_bytes());
+                push_char_string(&mut wire, &services);
+                push_char_string(&mut wire, &regexp);
+                push_name(&mut wire, &replacement);
+                (35, wire)
+            }),
+    ]
+    .prop_map(|(code, wire)| {
+        from_wire(RecordType::from(code), &wire)
+            .unwrap_or_else(|| panic!("hickory decodes type {code} RDATA {wire:?}"))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn character_strings_round_trip_exactly(owner in name(), data in char_string_rdata()) {
+        let record = Record::from_rdata(owner, 3600, data);
+        let mut text = Vec::new();
+        write_record(&mut text, &record).expect("writes");
+        let text = String::from_utf8(text).expect("the writer emits ASCII");
+        prop_assert_eq!(text.lines().count(), 1, "one line: {}", text);
+        let parsed = parse_str(&text, ParseOptions::default())
+            .unwrap_or_else(|err| panic!("{err}\n{text}"));
+        prop_assert_eq!(parsed.len(), 1, "{}", text);
+        prop_assert_eq!(exact(&parsed[0]), exact(&record), "{}", text);
+    }
+}

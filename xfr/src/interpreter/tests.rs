@@ -580,9 +580,9 @@ fn signed_axfr() -> (XfrInterpreter, ResponseSigner) {
     (x, ResponseSigner::new(k, verified.mac))
 }
 
-#[test]
-fn a_signed_multi_message_axfr_verifies_every_message() {
-    let (mut x, mut signer) = signed_axfr();
+/// A signed two-message AXFR (SOA and "a", then "b" and SOA), both signed at `NOW`.
+fn signed_two_message_axfr() -> (XfrInterpreter, [Vec<u8>; 2]) {
+    let (x, mut signer) = signed_axfr();
     let m1 = signer
         .sign(
             &response(RecordType::AXFR, true, vec![soa(7), a("a", 1)]),
@@ -595,6 +595,12 @@ fn a_signed_multi_message_axfr_verifies_every_message() {
             NOW,
         )
         .expect("sign");
+    (x, [m1, m2])
+}
+
+#[test]
+fn a_signed_multi_message_axfr_verifies_every_message() {
+    let (mut x, [m1, m2]) = signed_two_message_axfr();
     assert_eq!(x.feed(&m1, NOW).expect("m1"), Progress::NeedMore);
     assert!(matches!(
         done(x.feed(&m2, NOW).expect("m2")),
@@ -604,19 +610,7 @@ fn a_signed_multi_message_axfr_verifies_every_message() {
 
 #[test]
 fn a_signed_axfr_with_a_forged_middle_message_fails_with_badsig() {
-    let (mut x, mut signer) = signed_axfr();
-    let m1 = signer
-        .sign(
-            &response(RecordType::AXFR, true, vec![soa(7), a("a", 1)]),
-            NOW,
-        )
-        .expect("sign");
-    let mut m2 = signer
-        .sign(
-            &response(RecordType::AXFR, false, vec![a("b", 2), soa(7)]),
-            NOW,
-        )
-        .expect("sign");
+    let (mut x, [m1, mut m2]) = signed_two_message_axfr();
     x.feed(&m1, NOW).expect("m1");
     // Change the A record's last octet inside the signed message.
     let pos = m2
@@ -666,4 +660,71 @@ fn an_unsigned_answer_to_a_signed_request_is_rejected() {
         x.feed(&msg, NOW),
         Err(XfrError::Tsig(TsigError::Unsigned))
     ));
+}
+
+/// The clocks at the edges of the default fudge around `NOW` and one second past
+/// them, each with whether the time check must accept it.
+fn clocks_at_the_fudge_edges() -> [(u64, bool); 4] {
+    let edge = u64::from(tsig::DEFAULT_FUDGE);
+    [
+        (NOW - edge - 1, false),
+        (NOW - edge, true),
+        (NOW + edge, true),
+        (NOW + edge + 1, false),
+    ]
+}
+
+/// Asserts that `err` is BADTIME for a message signed at `NOW` read at `now`.
+fn assert_badtime(err: &XfrError, now: u64) {
+    let XfrError::Tsig(tsig_err) = err else {
+        panic!("expected a TSIG error, got {err:?}");
+    };
+    assert_eq!(
+        tsig_err,
+        &TsigError::BadTime {
+            time_signed: NOW,
+            now,
+            fudge: tsig::DEFAULT_FUDGE
+        }
+    );
+    assert_eq!(err.as_metrics_label(), "badtime");
+}
+
+#[test]
+fn a_signed_axfr_whose_first_message_is_outside_the_fudge_fails_with_badtime() {
+    for (now, accepted) in clocks_at_the_fudge_edges() {
+        let (mut x, [m1, m2]) = signed_two_message_axfr();
+        match x.feed(&m1, now) {
+            Ok(p) => {
+                assert!(accepted, "clock {now} accepted");
+                assert_eq!(p, Progress::NeedMore);
+                assert!(matches!(
+                    done(x.feed(&m2, NOW).expect("m2")),
+                    Transfer::Full { .. }
+                ));
+            }
+            Err(err) => {
+                assert!(!accepted, "clock {now} refused: {err:?}");
+                assert_badtime(&err, now);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_signed_axfr_whose_last_message_is_outside_the_fudge_fails_with_badtime() {
+    for (now, accepted) in clocks_at_the_fudge_edges() {
+        let (mut x, [m1, m2]) = signed_two_message_axfr();
+        assert_eq!(x.feed(&m1, NOW).expect("m1 in time"), Progress::NeedMore);
+        match x.feed(&m2, now) {
+            Ok(p) => {
+                assert!(accepted, "clock {now} accepted");
+                assert!(matches!(done(p), Transfer::Full { .. }));
+            }
+            Err(err) => {
+                assert!(!accepted, "clock {now} refused: {err:?}");
+                assert_badtime(&err, now);
+            }
+        }
+    }
 }

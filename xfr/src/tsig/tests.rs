@@ -46,33 +46,13 @@ fn sign_subsequent(
     msg: &[u8],
     now: u64,
 ) -> (Vec<u8>, Vec<u8>) {
-    let timers = Timers {
-        time_signed: now,
-        fudge: DEFAULT_FUDGE,
-    };
-    let mut ctx = k.context();
-    update_prior_mac(&mut ctx, prior);
-    for u in unsigned {
-        ctx.update(u);
-    }
-    ctx.update(msg);
-    ctx.update(&timers.to_bytes());
-    let mac = ctx.sign().as_ref().to_vec();
-    let mut out = msg.to_vec();
-    append_tsig_rr(
-        &mut out,
-        &RrFields {
-            key_name: &k.wire_name(),
-            algorithm: &k.algorithm.wire_name(),
-            timers,
-            mac: &mac,
-            original_id: 0x4242,
-            error: 0,
-            other: &[],
-        },
-    )
-    .expect("append");
-    (out, mac)
+    sign_later_message(k, prior, &unsigned.concat(), msg, Timers::at(now)).expect("sign")
+}
+
+/// Signs `response(n)` as the first message of a response to the request with MAC
+/// `req_mac`, at `now`; returns the signed bytes and MAC.
+fn first_response(k: &TsigKey, req_mac: &RequestMac, n: u8, now: u64) -> (Vec<u8>, Vec<u8>) {
+    sign_message(k, &response(n), Some(&req_mac.0), Timers::at(now), 0, &[]).expect("sign")
 }
 
 const NOW: u64 = 1_764_000_000;
@@ -181,19 +161,6 @@ fn key_names_compare_case_insensitively() {
 }
 
 #[test]
-fn a_request_outside_the_fudge_window_fails_with_badtime() {
-    let k = key(TsigAlgorithm::HmacSha256);
-    let (signed, _) = sign_request(&k, &request(), NOW).expect("sign");
-    let later = NOW + u64::from(DEFAULT_FUDGE) + 1;
-    assert!(matches!(
-        verify_request(&signed, std::slice::from_ref(&k), later),
-        Err(TsigError::BadTime { .. })
-    ));
-    // The edge of the window is still inside.
-    assert!(verify_request(&signed, &[k], NOW + u64::from(DEFAULT_FUDGE)).is_ok());
-}
-
-#[test]
 fn a_truncated_mac_is_refused_with_badtrunc() {
     let k = key(TsigAlgorithm::HmacSha256);
     let (signed, _) = sign_request(&k, &request(), NOW).expect("sign");
@@ -276,8 +243,7 @@ fn an_unsigned_first_response_is_rejected() {
 fn a_multi_message_response_with_unsigned_middles_verifies() {
     let k = key(TsigAlgorithm::HmacSha256);
     let (_, req_mac) = sign_request(&k, &request(), NOW).expect("sign");
-    let (m1, mac1) =
-        sign_message(&k, &response(0x10), Some(&req_mac.0), NOW, 0, &[]).expect("sign");
+    let (m1, mac1) = first_response(&k, &req_mac, 0x10, NOW);
     let m2 = response(0x20);
     let m3 = response(0x30);
     let (m4, mac4) = sign_subsequent(&k, &mac1, &[&m2, &m3], &response(0x40), NOW);
@@ -297,8 +263,7 @@ fn a_multi_message_response_with_unsigned_middles_verifies() {
 fn a_dropped_unsigned_middle_message_breaks_the_chain() {
     let k = key(TsigAlgorithm::HmacSha256);
     let (_, req_mac) = sign_request(&k, &request(), NOW).expect("sign");
-    let (m1, mac1) =
-        sign_message(&k, &response(0x10), Some(&req_mac.0), NOW, 0, &[]).expect("sign");
+    let (m1, mac1) = first_response(&k, &req_mac, 0x10, NOW);
     let m2 = response(0x20);
     let (m3, _) = sign_subsequent(&k, &mac1, &[&m2], &response(0x30), NOW);
     let mut v = ResponseVerifier::new(k, req_mac);
@@ -310,7 +275,7 @@ fn a_dropped_unsigned_middle_message_breaks_the_chain() {
 fn a_hundred_unsigned_messages_in_a_row_are_too_many() {
     let k = key(TsigAlgorithm::HmacSha256);
     let (_, req_mac) = sign_request(&k, &request(), NOW).expect("sign");
-    let (m1, _) = sign_message(&k, &response(0), Some(&req_mac.0), NOW, 0, &[]).expect("sign");
+    let (m1, _) = first_response(&k, &req_mac, 0, NOW);
     let mut v = ResponseVerifier::new(k, req_mac);
     v.verify(&m1, NOW).expect("first");
     for _ in 0..MAX_UNSIGNED_IN_A_ROW {
@@ -358,4 +323,247 @@ fn the_response_signer_and_verifier_agree_over_many_messages() {
         );
     }
     verifier.finish().expect("signed to the end");
+}
+
+// RFC 8945 section 5.2.3: the time check, on requests and on every signed message
+// of a response. A message signed at T with fudge F is good while the clock reads
+// T - F ..= T + F, and BADTIME one second outside either edge.
+
+/// Fudges to try: none at all, odd ones below and above ours, ours, and the largest.
+const FUDGES: [u16; 5] = [0, 17, DEFAULT_FUDGE, 600, u16::MAX];
+
+/// The clocks at and around the window of a message signed at `t` with `fudge`,
+/// each with whether the time check must accept it.
+fn clocks_around(t: u64, fudge: u16) -> [(u64, bool); 5] {
+    let f = u64::from(fudge);
+    [
+        (t - f - 1, false),
+        (t - f, true),
+        (t, true),
+        (t + f, true),
+        (t + f + 1, false),
+    ]
+}
+
+/// Checks one verification result against the expectation for clock `now`.
+fn assert_time_checked<T: std::fmt::Debug>(
+    result: Result<T, TsigError>,
+    accepted: bool,
+    t: u64,
+    fudge: u16,
+    now: u64,
+) {
+    if accepted {
+        assert!(
+            result.is_ok(),
+            "signed at {t} with fudge {fudge}, clock {now}: {result:?}"
+        );
+        return;
+    }
+    let err = result.expect_err("outside the fudge window");
+    assert_eq!(
+        err,
+        TsigError::BadTime {
+            time_signed: t,
+            now,
+            fudge
+        },
+        "signed at {t} with fudge {fudge}, clock {now}"
+    );
+    assert_eq!(err.tsig_rcode(), Some(TsigRcode::BadTime));
+    assert_eq!(err.as_metrics_label(), "badtime");
+}
+
+/// The request signed at `t` with `fudge`, and its MAC.
+fn request_signed_at(k: &TsigKey, t: u64, fudge: u16) -> (Vec<u8>, RequestMac) {
+    let timers = Timers {
+        time_signed: t,
+        fudge,
+    };
+    let (signed, mac) = sign_message(k, &request(), None, timers, 0, &[]).expect("sign");
+    (signed, RequestMac(mac))
+}
+
+#[test]
+fn a_request_is_accepted_up_to_its_fudge_either_way_and_badtime_one_second_past() {
+    let k = key(TsigAlgorithm::HmacSha256);
+    for fudge in FUDGES {
+        let (signed, _) = request_signed_at(&k, NOW, fudge);
+        for (now, accepted) in clocks_around(NOW, fudge) {
+            let result = verify_request(&signed, std::slice::from_ref(&k), now);
+            assert_time_checked(result, accepted, NOW, fudge, now);
+        }
+    }
+}
+
+#[test]
+fn a_request_from_a_client_whose_clock_runs_ahead_fails_with_badtime() {
+    // Signed an hour in our future: the "too early" side, on its own.
+    let k = key(TsigAlgorithm::HmacSha1);
+    let (signed, _) = request_signed_at(&k, NOW + 3600, DEFAULT_FUDGE);
+    assert_eq!(
+        verify_request(&signed, &[k], NOW),
+        Err(TsigError::BadTime {
+            time_signed: NOW + 3600,
+            now: NOW,
+            fudge: DEFAULT_FUDGE
+        })
+    );
+}
+
+#[test]
+fn a_forged_request_outside_the_window_is_badsig_not_badtime() {
+    // The MAC is checked before the time: a BADTIME answer is signed with our key,
+    // so a forged request must not earn one.
+    let k = key(TsigAlgorithm::HmacSha256);
+    let (mut signed, _) = request_signed_at(&k, NOW, DEFAULT_FUDGE);
+    signed[2] ^= 0x01;
+    let late = NOW + u64::from(DEFAULT_FUDGE) + 1;
+    assert_eq!(verify_request(&signed, &[k], late), Err(TsigError::BadSig));
+}
+
+#[test]
+fn the_badtime_answer_to_a_stale_request_carries_our_time_and_verifies_as_the_peers_badtime() {
+    let k = key(TsigAlgorithm::HmacSha256);
+    let (signed, req_mac) = request_signed_at(&k, NOW, DEFAULT_FUDGE);
+    let now = NOW + u64::from(DEFAULT_FUDGE) + 1;
+    let err = verify_request(&signed, std::slice::from_ref(&k), now).expect_err("stale");
+    let answer = error_response(&signed, &response(0), &err, Some(&k), now)
+        .expect("builds")
+        .expect("request was signed");
+    let raw = wire::find_tsig(&answer).expect("parse").expect("tsig");
+    assert_eq!(raw.error, TsigRcode::BadTime.code());
+    assert_eq!(raw.time_signed, now);
+    assert_eq!(
+        raw.other,
+        now.to_be_bytes()[2..].to_vec(),
+        "our 48-bit time"
+    );
+    assert_eq!(raw.mac.len(), 32, "BADTIME answers are signed");
+    let mut v = ResponseVerifier::new(k, req_mac);
+    assert_eq!(
+        v.verify(&answer, NOW),
+        Err(TsigError::PeerRejected {
+            rcode: TsigRcode::BadTime
+        })
+    );
+}
+
+#[test]
+fn a_single_response_is_accepted_up_to_its_fudge_either_way_and_badtime_one_second_past() {
+    let k = key(TsigAlgorithm::HmacSha256);
+    let (_, req_mac) = request_signed_at(&k, NOW, DEFAULT_FUDGE);
+    for fudge in FUDGES {
+        let timers = Timers {
+            time_signed: NOW,
+            fudge,
+        };
+        let (signed, _) =
+            sign_message(&k, &response(0), Some(&req_mac.0), timers, 0, &[]).expect("sign");
+        for (now, accepted) in clocks_around(NOW, fudge) {
+            let mut v = ResponseVerifier::new(k.clone(), req_mac.clone());
+            let result = v.verify(&signed, now);
+            assert_time_checked(result, accepted, NOW, fudge, now);
+            assert_eq!(v.finish().is_ok(), accepted, "clock {now}, fudge {fudge}");
+        }
+    }
+}
+
+/// A transfer whose first message is signed at `NOW` and whose third, after one
+/// unsigned message, is signed at `t3` with `fudge`: the three messages.
+fn transfer_with_third_signed_at(
+    k: &TsigKey,
+    req_mac: &RequestMac,
+    t3: u64,
+    fudge: u16,
+) -> [Vec<u8>; 3] {
+    let (m1, mac1) = first_response(k, req_mac, 0x10, NOW);
+    let m2 = response(0x20);
+    let timers = Timers {
+        time_signed: t3,
+        fudge,
+    };
+    let (m3, _) = sign_later_message(k, &mac1, &m2, &response(0x30), timers).expect("sign");
+    [m1, m2, m3]
+}
+
+#[test]
+fn a_later_message_of_a_transfer_is_time_checked_against_its_own_time_and_fudge() {
+    // A long transfer: the first message is checked when it arrives; the third is
+    // signed twenty minutes later and checked against the clock when it arrives.
+    let k = key(TsigAlgorithm::HmacSha512);
+    let (_, req_mac) = request_signed_at(&k, NOW, DEFAULT_FUDGE);
+    let t3 = NOW + 1200;
+    for fudge in FUDGES {
+        let [m1, m2, m3] = transfer_with_third_signed_at(&k, &req_mac, t3, fudge);
+        for (now, accepted) in clocks_around(t3, fudge) {
+            let mut v = ResponseVerifier::new(k.clone(), req_mac.clone());
+            v.verify(&m1, NOW).expect("first message in time");
+            v.verify(&m2, NOW).expect("unsigned middle");
+            let result = v.verify(&m3, now);
+            assert_time_checked(result, accepted, t3, fudge, now);
+            assert_eq!(v.finish().is_ok(), accepted, "clock {now}, fudge {fudge}");
+        }
+    }
+}
+
+#[test]
+fn a_later_message_is_badtime_even_when_the_first_was_in_time() {
+    // A replayed tail: every message carries the signing time of its own, so a
+    // stale later message fails although the stream started well.
+    let k = key(TsigAlgorithm::HmacSha256);
+    let (_, req_mac) = request_signed_at(&k, NOW, DEFAULT_FUDGE);
+    let [m1, m2, m3] = transfer_with_third_signed_at(&k, &req_mac, NOW, DEFAULT_FUDGE);
+    let mut v = ResponseVerifier::new(k, req_mac);
+    v.verify(&m1, NOW).expect("first");
+    v.verify(&m2, NOW + 200)
+        .expect("unsigned middle: no time to check");
+    let now = NOW + 3600;
+    assert_eq!(
+        v.verify(&m3, now),
+        Err(TsigError::BadTime {
+            time_signed: NOW,
+            now,
+            fudge: DEFAULT_FUDGE
+        })
+    );
+    assert_eq!(v.finish(), Err(TsigError::FinalMessageUnsigned));
+}
+
+#[test]
+fn signer_and_verifier_agree_over_a_transfer_whose_clock_advances() {
+    // Every message signed at its own second, each checked at its own arrival.
+    let k = key(TsigAlgorithm::HmacSha256);
+    let (_, req_mac) = request_signed_at(&k, NOW, DEFAULT_FUDGE);
+    let mut signer = ResponseSigner::new(k.clone(), req_mac.clone());
+    let signed: Vec<Vec<u8>> = (0..4u8)
+        .map(|n| {
+            let t = NOW + 1000 * u64::from(n);
+            signer.sign(&response(n << 4), t).expect("sign")
+        })
+        .collect();
+    let edge = u64::from(DEFAULT_FUDGE);
+    // In time: each message at the far edge of its own window.
+    let mut v = ResponseVerifier::new(k.clone(), req_mac.clone());
+    for (n, m) in signed.iter().enumerate() {
+        let t = NOW + 1000 * n as u64;
+        let now = if n % 2 == 0 { t + edge } else { t - edge };
+        v.verify(m, now).expect("inside the window");
+    }
+    v.finish().expect("signed to the end");
+    // The last message a second late, then a second early.
+    for now in [NOW + 3000 + edge + 1, NOW + 3000 - edge - 1] {
+        let mut v = ResponseVerifier::new(k.clone(), req_mac.clone());
+        for (n, m) in signed[..3].iter().enumerate() {
+            v.verify(m, NOW + 1000 * n as u64).expect("in time");
+        }
+        assert_eq!(
+            v.verify(&signed[3], now),
+            Err(TsigError::BadTime {
+                time_signed: NOW + 3000,
+                now,
+                fudge: DEFAULT_FUDGE
+            })
+        );
+    }
 }
