@@ -712,6 +712,7 @@ pub struct PolicyZone {
     /// Name of the `[[key]]` signing transfers, as written; see [`Config::key`].
     pub key: Option<String>,
     /// Sources whose NOTIFY triggers a refresh; defaults to the primaries' addresses.
+    /// The primaries may always notify, whatever this lists (BIND `allow-notify`).
     pub allow_notify: Vec<IpNet>,
     /// Action override for every rule in the zone.
     pub policy: PolicyOverride,

@@ -53,20 +53,50 @@ fn require_named() {
     );
 }
 
+/// BIND's rndc control port (on the BIND instance's own address).
+const RNDC_PORT: u16 = 9530;
+/// The rndc key's secret (any 32 bytes, base64).
+const RNDC_SECRET: &str = "cm5kYy1rZXktZm9yLXRoZS1kaXN0cmlidXRpb24tdGU=";
+
 /// BIND serving zone `block` on `ip`:5301, transfers signed with `block-tsig-key`,
-/// NOTIFY to `notify_to`.
+/// controlled by `rndc` on `ip`:9530.
 struct Bind {
     proc: Proc,
     dir: PathBuf,
+    ip: String,
 }
 
 impl Bind {
+    /// BIND sending a signed NOTIFY to `notify_to` at once (`notify-delay 0`).
     fn start(scratch: &Path, ip: &str, notify_to: SocketAddr, zone: &str) -> Bind {
+        let also_notify = format!(
+            "{} port {} key \"block-tsig-key\";",
+            notify_to.ip(),
+            notify_to.port()
+        );
+        Bind::start_with(scratch, ip, zone, &also_notify, "notify-delay 0;")
+    }
+
+    /// BIND with the zone's `also-notify` list `also_notify` and extra zone
+    /// options `zone_extra` (BIND's defaults otherwise).
+    fn start_with(
+        scratch: &Path,
+        ip: &str,
+        zone: &str,
+        also_notify: &str,
+        zone_extra: &str,
+    ) -> Bind {
         require_named();
         add_loopback(ip);
         let dir = scratch.join(format!("bind-{ip}"));
         std::fs::create_dir_all(&dir).expect("bind dir");
         std::fs::write(dir.join("block.db"), zone).expect("zone file");
+        let rndc_key =
+            format!("key \"rndc-key\" {{ algorithm hmac-sha256; secret \"{RNDC_SECRET}\"; }};\n");
+        std::fs::write(dir.join("rndc.key"), &rndc_key).expect("rndc key");
+        // `notify explicit`: NOTIFY only the also-notify list, not the zone's NS
+        // (`localhost.`, which is somebody else's port 53 on a test machine).
+        // `notify-source`: a primary with one address notifies from it.
         let conf = format!(
             r#"options {{
   directory "{d}";
@@ -77,23 +107,21 @@ impl Bind {
   recursion no;
   notify explicit;
   notify-source {ip};
-  notify-delay 0;
   transfer-source {ip};
 }};
 key "block-tsig-key" {{ algorithm hmac-sha256; secret "{SECRET}"; }};
-controls {{ }};
+{rndc_key}controls {{ inet {ip} port {RNDC_PORT} allow {{ any; }} keys {{ "rndc-key"; }}; }};
 zone "block" {{
   type primary;
   file "{d}/block.db";
   ixfr-from-differences yes;
   max-ixfr-ratio unlimited;
   allow-transfer {{ key "block-tsig-key"; }};
-  also-notify {{ {nip} port {nport} key "block-tsig-key"; }};
+  also-notify {{ {also_notify} }};
+  {zone_extra}
 }};
 "#,
             d = dir.display(),
-            nip = notify_to.ip(),
-            nport = notify_to.port(),
         );
         let cf = dir.join("named.conf");
         std::fs::write(&cf, conf).expect("named.conf");
@@ -102,8 +130,12 @@ zone "block" {{
             Command::new("named").arg("-g").arg("-c").arg(&cf),
             dir.join("named.log"),
         );
-        let mut bind = Bind { proc, dir };
-        let addr: SocketAddr = format!("{ip}:{BIND_PORT}").parse().expect("addr");
+        let mut bind = Bind {
+            proc,
+            dir,
+            ip: ip.to_owned(),
+        };
+        let addr = bind.addr();
         let until = Instant::now() + Duration::from_secs(15);
         while Instant::now() < until {
             if query_udp_from(
@@ -128,11 +160,50 @@ zone "block" {{
         panic!("named did not start on {addr}:\n{}", bind.proc.log_text());
     }
 
+    /// BIND's DNS address.
+    fn addr(&self) -> SocketAddr {
+        format!("{}:{BIND_PORT}", self.ip).parse().expect("addr")
+    }
+
     /// Rewrite the zone file and make BIND reload it (it computes the IXFR
     /// difference and sends NOTIFY).
     fn publish(&self, zone: &str) {
         std::fs::write(self.dir.join("block.db"), zone).expect("zone file");
         self.proc.signal("HUP");
+    }
+
+    /// Runs `rndc ARGS` against this BIND; panics with its output on failure.
+    fn rndc(&self, args: &[&str]) -> String {
+        let out = Command::new("rndc")
+            .arg("-k")
+            .arg(self.dir.join("rndc.key"))
+            .args(["-s", &self.ip, "-p", &RNDC_PORT.to_string()])
+            .args(args)
+            .output()
+            .expect("rndc runs (apt-get install bind9-utils)");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "rndc {args:?} failed: {text}");
+        text
+    }
+
+    /// The serial BIND serves now.
+    fn serial(&self) -> Option<u32> {
+        let m = query_udp_from(
+            None,
+            self.addr(),
+            "block.",
+            RecordType::SOA,
+            None,
+            Duration::from_millis(500),
+        )?;
+        m.answers.iter().find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        })
     }
 }
 
@@ -178,14 +249,12 @@ fn key_block(algorithm: &str, secret: &str) -> String {
 
 /// The A address Sekisho answers for `name`, if any.
 fn answer_a(server: SocketAddr, name: &str) -> Option<String> {
-    let m = query_udp_from(
-        None,
-        server,
-        name,
-        RecordType::A,
-        Some(1232),
-        Duration::from_millis(500),
-    )?;
+    answer_a_within(server, name, Duration::from_millis(500))
+}
+
+/// The A address Sekisho answers for `name` within `timeout`, if any.
+fn answer_a_within(server: SocketAddr, name: &str, timeout: Duration) -> Option<String> {
+    let m = query_udp_from(None, server, name, RecordType::A, Some(1232), timeout)?;
     m.answers.iter().find_map(|r| match &r.data {
         RData::A(a) => Some(a.0.to_string()),
         _ => None,
@@ -596,58 +665,140 @@ fn notify(zone: &str) -> Vec<u8> {
     m.to_vec().expect("encode")
 }
 
+/// `SECRET` decoded: the key Sekisho and BIND share.
+const SECRET_BYTES: &[u8] = b"sekisho-distribution-test-key-32";
+/// `WRONG_SECRET` decoded.
+const WRONG_SECRET_BYTES: &[u8] = b"wrong-secret-wrong-secret-wrong1";
+
+/// An HMAC-SHA256 TSIG key `name` with `secret`.
+fn tsig(name: &str, secret: &[u8]) -> sekisho_xfr::TsigKey {
+    sekisho_xfr::TsigKey::new(
+        Name::from_ascii(name).expect("name"),
+        sekisho_xfr::TsigAlgorithm::HmacSha256,
+        secret.to_vec(),
+    )
+}
+
+/// Now as Unix seconds, for TSIG.
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// One NOTIFY exchange from `src`; the answer, raw.
+fn send_notify(src: &str, server: SocketAddr, packet: &[u8]) -> Vec<u8> {
+    exchange_udp(
+        Some(src.parse().expect("ip")),
+        server,
+        packet,
+        Duration::from_secs(2),
+    )
+    .unwrap_or_else(|| panic!("no answer to a NOTIFY from {src}"))
+}
+
+/// The RCODE of a raw answer (TSIG-bearing answers included: header only).
+fn rcode(answer: &[u8]) -> u8 {
+    answer.get(3).map_or(255, |b| b & 0x0f)
+}
+
 #[test]
-fn a_notify_from_a_stranger_is_refused_and_counted() {
+fn notifies_from_strangers_for_unknown_zones_or_with_bad_keys_are_refused_and_counted() {
     let s = Scratch::new("dist-notify");
     std::fs::write(s.path.join("block.rpz"), zone_text(1, &[1])).expect("saved copy");
     let listen: SocketAddr = format!("127.0.40.42:{SEKISHO_PORT}").parse().expect("addr");
     // The primary (nothing listens there) is the only allowed NOTIFY source.
-    let cfg = sekisho_config(&s.path, listen, &format!("127.0.40.41@{BIND_PORT}"), "", "");
+    let cfg = sekisho_config(
+        &s.path,
+        listen,
+        &format!("127.0.40.41@{BIND_PORT}"),
+        &key_block("hmac-sha256", SECRET),
+        "key = \"block-tsig-key\"",
+    );
     let sk = start_sekisho(&s.path, "notify", &cfg, listen);
+    const NOERROR: u8 = 0;
+    const NOTAUTH: u8 = 9;
+    const REFUSED: u8 = 5;
+    // A stranger, unsigned: REFUSED each time, logged once.
     for _ in 0..2 {
-        let reply = exchange_udp(
-            Some("127.0.40.49".parse().expect("ip")),
-            listen,
-            &notify("block."),
-            Duration::from_secs(2),
-        )
-        .expect("an answer");
+        let reply = send_notify("127.0.40.49", listen, &notify("block."));
         let m = Message::from_vec(&reply).expect("decode");
         assert_eq!(m.metadata.response_code, ResponseCode::Refused);
         assert_eq!(m.metadata.op_code, OpCode::Notify);
     }
-    // The listed primary is answered NOERROR.
-    let reply = exchange_udp(
-        Some("127.0.40.41".parse().expect("ip")),
-        listen,
+    // The listed primary, unsigned although the zone has a key: NOERROR (BIND does the same).
+    let reply = send_notify("127.0.40.41", listen, &notify("block."));
+    assert_eq!(rcode(&reply), NOERROR);
+    // A zone we do not transfer: NOTAUTH.
+    let reply = send_notify("127.0.40.41", listen, &notify("other.example."));
+    assert_eq!(rcode(&reply), NOTAUTH);
+    // Signed with the zone's key name but a wrong secret (BADSIG), or with a key
+    // we do not know (BADKEY): NOTAUTH, even from the primary.
+    let now = unix_secs();
+    for key in [
+        tsig("block-tsig-key.", WRONG_SECRET_BYTES),
+        tsig("nobody-key.", SECRET_BYTES),
+    ] {
+        let (signed, _) =
+            sekisho_xfr::tsig::sign_request(&key, &notify("block."), now).expect("sign");
+        assert_eq!(rcode(&send_notify("127.0.40.41", listen, &signed)), NOTAUTH);
+    }
+    // Signed with the zone's key: NOERROR, and the answer is signed with it.
+    let key = tsig("block-tsig-key.", SECRET_BYTES);
+    let (signed, mac) =
+        sekisho_xfr::tsig::sign_request(&key, &notify("block."), now).expect("sign");
+    let reply = send_notify("127.0.40.41", listen, &signed);
+    assert_eq!(rcode(&reply), NOERROR);
+    sekisho_xfr::tsig::ResponseVerifier::new(key, mac)
+        .verify(&reply, unix_secs())
+        .expect("the answer is signed with the zone's key");
+    // A stranger signing with the right key is still a stranger.
+    let (signed, _) = sekisho_xfr::tsig::sign_request(
+        &tsig("block-tsig-key.", SECRET_BYTES),
         &notify("block."),
-        Duration::from_secs(2),
+        unix_secs(),
     )
-    .expect("an answer");
-    assert_eq!(
-        Message::from_vec(&reply)
-            .expect("decode")
-            .metadata
-            .response_code,
-        ResponseCode::NoError
-    );
+    .expect("sign");
+    assert_eq!(rcode(&send_notify("127.0.40.49", listen, &signed)), REFUSED);
+
     let metrics = scrape(SocketAddr::new(listen.ip(), 9153));
-    assert!(
-        metrics.contains("sekisho_notify_total{result=\"refused\",zone=\"block.\"} 2"),
-        "{metrics}"
-    );
-    assert!(
-        metrics.contains("sekisho_notify_total{result=\"accepted\",zone=\"block.\"} 1"),
+    for (series, value) in [
+        ("{result=\"refused\",zone=\"block.\"}", 3.0),
+        ("{result=\"unknown_zone\",zone=\"unknown\"}", 1.0),
+        ("{result=\"badsig\",zone=\"block.\"}", 1.0),
+        ("{result=\"badkey\",zone=\"block.\"}", 1.0),
+    ] {
+        assert_eq!(
+            metric_or_zero(&metrics, &format!("sekisho_notify_total{series} ")),
+            value,
+            "{series}:\n{metrics}"
+        );
+    }
+    // Two NOTIFYs from the primary were accepted: the first scheduled a check;
+    // the second was scheduled or covered by it, depending on timing.
+    assert_eq!(
+        notify_count(&metrics, "accepted") + notify_count(&metrics, "coalesced"),
+        2.0,
         "{metrics}"
     );
     let log = sk.log_text();
-    let lines = log
-        .lines()
-        .filter(|l| {
-            l.contains(" WARN ") && l.contains("NOTIFY refused") && l.contains("127.0.40.49")
-        })
-        .count();
-    assert_eq!(lines, 1, "a stranger is logged once:\n{log}");
+    let lines = |needle: &str| {
+        log.lines()
+            .filter(|l| l.contains(" WARN ") && l.contains(needle))
+            .count()
+    };
+    assert_eq!(
+        lines("NOTIFY refused: source is neither a primary nor in allow-notify"),
+        1,
+        "a stranger is logged once:\n{log}"
+    );
+    assert_eq!(
+        lines("NOTIFY refused: its TSIG does not verify"),
+        1,
+        "{log}"
+    );
+    assert_eq!(lines("NOTIFY for a zone we do not transfer"), 1, "{log}");
 }
 
 #[test]
@@ -671,4 +822,658 @@ fn refresh_and_retransfer_of_an_unknown_zone_exit_1_with_one_line() {
     }
     let (code, _, err) = ctl(&socket, &["refresh"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// The Unix time (seconds) at the start of a log line of Sekisho's text log
+/// (`2026-01-02T03:04:05.678901Z  INFO ...`, UTC).
+fn log_time(line: &str) -> Option<f64> {
+    let stamp = line.split_whitespace().next()?.strip_suffix('Z')?;
+    let (date, time) = stamp.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>());
+    let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+    let mut t = time.split(':');
+    let (h, min) = (
+        t.next()?.parse::<f64>().ok()?,
+        t.next()?.parse::<f64>().ok()?,
+    );
+    let sec = t.next()?.parse::<f64>().ok()?;
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days as f64 * 86_400.0 + h * 3600.0 + min * 60.0 + sec)
+}
+
+/// The first line of `log` containing every one of `needles`.
+fn log_line<'a>(log: &'a str, needles: &[&str]) -> Option<&'a str> {
+    log.lines().find(|l| needles.iter().all(|n| l.contains(n)))
+}
+
+/// Now as Unix seconds.
+fn unix_now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+}
+
+/// A metric sample, or 0 when the series is absent.
+fn metric_or_zero(body: &str, prefix: &str) -> f64 {
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// `sekisho_notify_total{zone="block.",result}`.
+fn notify_count(metrics: &str, result: &str) -> f64 {
+    metric_or_zero(
+        metrics,
+        &format!("sekisho_notify_total{{result=\"{result}\",zone=\"block.\"}} "),
+    )
+}
+
+/// `sekisho_notify_soa_checks_total{zone="block."}`.
+fn soa_checks(metrics: &str) -> f64 {
+    metric_sample(metrics, "sekisho_notify_soa_checks_total{zone=\"block.\"} ")
+}
+
+#[test]
+fn the_guidelines_list_master_sends_an_unsigned_notify_and_the_change_is_live_within_a_second() {
+    // The list master as the guideline configures it: `also-notify` to the
+    // cache, `ixfr-from-differences yes`, transfers only with the key, and no
+    // `server { keys ...; }` clause, so its NOTIFY goes out unsigned. BIND's
+    // default `notify-delay` (5 s) applies: a NOTIFY leaves at once unless one
+    // left for the zone less than 5 s before (then at that one + 5 s: BIND's
+    // zone_notify() sets the next allowed time to now + notify-delay). So the
+    // delay from `rndc reload` to the NOTIFY is measured and printed, and the
+    // bound is asserted from the NOTIFY's arrival, read from Sekisho's log.
+    let s = Scratch::new("dist-guideline");
+    let listen: SocketAddr = format!("127.0.40.62:{SEKISHO_PORT}").parse().expect("addr");
+    let bind = Bind::start_with(
+        &s.path,
+        "127.0.40.61",
+        &zone_text(1, &[1]),
+        &format!("{} port {};", listen.ip(), listen.port()),
+        "",
+    );
+    let cfg = sekisho_config(
+        &s.path,
+        listen,
+        &format!("127.0.40.61@{BIND_PORT}"),
+        &key_block("hmac-sha256", SECRET),
+        "key = \"block-tsig-key\"",
+    );
+    let sk = start_sekisho(&s.path, "guideline", &cfg, listen);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+
+    // Serial 2 right after start-up: BIND's start-up NOTIFY (serial 1) left
+    // moments ago, so notify-delay holds this one back until 5 s after it.
+    // Serial 3 more than 5 s after serial 2's NOTIFY: it leaves at once.
+    let mut last_notify = 0.0;
+    for serial in [2u32, 3] {
+        if serial == 3 {
+            let wait = last_notify + 5.5 - unix_now_f64();
+            if wait > 0.0 {
+                thread::sleep(Duration::from_secs_f64(wait));
+            }
+        }
+        let rules: Vec<u8> = (1..=serial as u8).collect();
+        std::fs::write(bind.dir.join("block.db"), zone_text(serial, &rules)).expect("zone file");
+        let rule = format!("blocked{serial}.example.jp.");
+        let addr = format!("192.0.2.{serial}");
+        let reloaded = unix_now_f64();
+        bind.rndc(&["reload", "block"]);
+        // Until the rule is live the name is resolved (and fails: no network),
+        // so each poll waits at most 10 ms: a rewritten answer takes well under 1 ms.
+        let mut answered = None;
+        let until = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < until {
+            if answer_a_within(listen, &rule, Duration::from_millis(10)).as_deref()
+                == Some(addr.as_str())
+            {
+                answered = Some(unix_now_f64());
+                break;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        let answered = answered.unwrap_or_else(|| {
+            panic!(
+                "serial {serial} never became live; sekisho log:\n{}\nnamed log:\n{}",
+                sk.log_text(),
+                bind.proc.log_text()
+            )
+        });
+        let log = sk.log_text();
+        let serial_field = format!("serial={serial}");
+        let notify_line = log_line(
+            &log,
+            &["NOTIFY received; checking the primaries", &serial_field],
+        )
+        .unwrap_or_else(|| panic!("no NOTIFY for serial {serial} logged:\n{log}"));
+        assert!(
+            notify_line.contains("signed=false") && notify_line.contains("peer=127.0.40.61:"),
+            "the guideline's NOTIFY is unsigned and comes from the primary: {notify_line}"
+        );
+        let live_line = log_line(
+            &log,
+            &["policy zone updated (IXFR) and live", &serial_field],
+        )
+        .unwrap_or_else(|| panic!("no IXFR to serial {serial} logged:\n{log}"));
+        let notified = log_time(notify_line).expect("NOTIFY log time");
+        let live = log_time(live_line).expect("live log time");
+        println!(
+            "serial {serial}: rndc reload -> NOTIFY arrives: {:.3} s; NOTIFY -> IXFR live (log): \
+             {:.3} s; NOTIFY -> first rewritten answer (polled every 2 ms): {:.3} s",
+            notified - reloaded,
+            live - notified,
+            answered - notified
+        );
+        assert!(
+            answered - notified < 1.0,
+            "serial {serial} live {:.3} s after the NOTIFY arrived",
+            answered - notified
+        );
+        if serial == 3 {
+            assert!(
+                notified - reloaded < 1.0,
+                "5 s after the last NOTIFY, BIND notifies at once ({:.3} s)",
+                notified - reloaded
+            );
+        }
+        last_notify = notified;
+    }
+    assert_eq!(
+        zone_status(&s.path.join("control.sock"))["last_transfer_kind"],
+        "ixfr"
+    );
+    // The transfer itself was signed: BIND logs the key it verified.
+    let named = bind.proc.log_text();
+    assert!(
+        named.contains("sending notifies (serial 2)")
+            && named.contains("sending notifies (serial 3)"),
+        "named log:\n{named}"
+    );
+    assert!(
+        named
+            .lines()
+            .any(|l| l.contains("IXFR started") && l.contains("TSIG block-tsig-key")),
+        "the IXFR was not TSIG-signed; named log:\n{named}"
+    );
+}
+
+/// A NOTIFY for `block.` announcing `serial` (as BIND sends them), or none.
+fn notify_with(serial: Option<u32>) -> Vec<u8> {
+    let mut m = Message::from_vec(&notify("block.")).expect("decode");
+    if let Some(serial) = serial {
+        let soa = SOA::new(
+            Name::from_ascii("ns.block.").expect("name"),
+            Name::from_ascii("hostmaster.block.").expect("name"),
+            serial,
+            3600,
+            1,
+            3600,
+            60,
+        );
+        m.add_answer(Record::from_rdata(
+            Name::from_ascii("block.").expect("name"),
+            60,
+            RData::SOA(soa),
+        ));
+    }
+    m.to_vec().expect("encode")
+}
+
+/// Sends `count` copies of `packet` (each with its own ID) from `src` to `server`,
+/// at most 64 unanswered at a time. Returns (answers that are NOERROR + AA
+/// NOTIFY responses to our IDs, all answers, time taken).
+fn notify_flood(
+    src: std::net::IpAddr,
+    server: SocketAddr,
+    packet: &[u8],
+    count: u16,
+) -> (usize, usize, Duration) {
+    let sock = UdpSocket::bind(SocketAddr::new(src, 0)).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut out = packet.to_vec();
+    let mut buf = vec![0u8; 4096];
+    let mut seen = vec![false; usize::from(count)];
+    let (mut sent, mut received, mut good) = (0u16, 0usize, 0usize);
+    let started = Instant::now();
+    while usize::from(sent) < usize::from(count) || received < usize::from(count) {
+        while sent < count && usize::from(sent) < received + 64 {
+            out[..2].copy_from_slice(&sent.to_be_bytes());
+            sock.send_to(&out, server).expect("send");
+            sent += 1;
+        }
+        let Ok((n, _)) = sock.recv_from(&mut buf) else {
+            break; // 2 s without an answer: some were lost
+        };
+        received += 1;
+        let Ok(m) = Message::from_vec(&buf[..n]) else {
+            continue;
+        };
+        let id = usize::from(m.metadata.id);
+        if m.metadata.response_code == ResponseCode::NoError
+            && m.metadata.authoritative
+            && m.metadata.op_code == OpCode::Notify
+            && id < seen.len()
+            && !seen[id]
+        {
+            seen[id] = true;
+            good += 1;
+        }
+    }
+    (good, received, started.elapsed())
+}
+
+#[test]
+fn a_notify_flood_is_answered_in_full_and_costs_one_soa_check() {
+    let s = Scratch::new("dist-flood");
+    let listen: SocketAddr = format!("127.0.40.72:{SEKISHO_PORT}").parse().expect("addr");
+    // BIND's own NOTIFYs go nowhere: the test sends them.
+    let bind = Bind::start(
+        &s.path,
+        "127.0.40.71",
+        "127.0.40.79:9".parse().expect("addr"),
+        &zone_text(1, &[1]),
+    );
+    let cfg = sekisho_config(
+        &s.path,
+        listen,
+        &format!("127.0.40.71@{BIND_PORT}"),
+        &key_block("hmac-sha256", SECRET),
+        "key = \"block-tsig-key\"",
+    );
+    let sk = start_sekisho(&s.path, "flood", &cfg, listen);
+    let socket = s.path.join("control.sock");
+    let metrics_at = SocketAddr::new(listen.ip(), 9153);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+    bind.publish(&zone_text(2, &[1, 2]));
+    assert!(
+        eventually(Duration::from_secs(10), || bind.serial() == Some(2)),
+        "BIND did not load serial 2"
+    );
+    let before = scrape(metrics_at);
+    assert_eq!(soa_checks(&before), 0.0, "{before}");
+
+    // 2,000 NOTIFYs announcing serial 2 (BIND's form) from the primary's address.
+    let from = "127.0.40.71".parse().expect("ip");
+    let (good, received, took) = notify_flood(from, listen, &notify_with(Some(2)), 2000);
+    println!("2000 NOTIFYs (serial 2) answered in {took:?}");
+    assert_eq!(received, 2000, "every NOTIFY is answered");
+    assert_eq!(good, 2000, "every answer is NOERROR, AA, our ID");
+    assert!(took < Duration::from_secs(3), "the flood took {took:?}");
+    wait_rule(
+        &sk,
+        listen,
+        "blocked2.example.jp.",
+        "192.0.2.2",
+        Duration::from_secs(5),
+    );
+    assert_eq!(zone_status(&socket)["serial"], 2);
+    // The flood ends 2 s after its last NOTIFY; the watcher looks every 0.5 s.
+    let ended = eventually(Duration::from_secs(5), || {
+        sk.log_text().contains("NOTIFY flood ended")
+    });
+    assert!(ended, "no flood summary:\n{}", sk.log_text());
+    let after = scrape(metrics_at);
+    assert_eq!(
+        soa_checks(&after),
+        1.0,
+        "one SOA check for 2000 NOTIFYs of one change:\n{after}"
+    );
+    let (accepted, coalesced, up_to_date) = (
+        notify_count(&after, "accepted"),
+        notify_count(&after, "coalesced"),
+        notify_count(&after, "up_to_date"),
+    );
+    println!("accepted {accepted}, coalesced {coalesced}, up_to_date {up_to_date}");
+    assert_eq!(accepted, 1.0);
+    assert_eq!(accepted + coalesced + up_to_date, 2000.0);
+    let soa_queries = |m: &str| {
+        metric_or_zero(
+            m,
+            "sekisho_rpz_transfers_total{result=\"success\",type=\"soa\",zone=\"block.\"} ",
+        )
+    };
+    assert_eq!(soa_queries(&after) - soa_queries(&before), 1.0, "{after}");
+    let log = sk.log_text();
+    let count_lines = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count_lines("NOTIFY flood:"), 1, "{log}");
+    assert_eq!(count_lines("NOTIFY flood ended"), 1, "{log}");
+    assert!(
+        count_lines("NOTIFY received; checking the primaries") <= 1,
+        "NOTIFYs are not logged one by one:\n{log}"
+    );
+    let summary = log_line(&log, &["NOTIFY flood ended"]).expect("summary");
+    assert!(summary.contains("soa_checks=1"), "{summary}");
+
+    // 2,000 NOTIFYs without a serial: they cannot be compared with ours, so a
+    // check is held until one second after the previous one started. The
+    // first costs one check; those during it or within its second queue one
+    // more, which covers the rest.
+    let before = scrape(metrics_at);
+    let (good, _, took) = notify_flood(from, listen, &notify_with(None), 2000);
+    println!("2000 NOTIFYs (no serial) answered in {took:?}");
+    assert_eq!(good, 2000);
+    assert!(eventually(Duration::from_secs(6), || sk
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("NOTIFY flood ended"))
+        .count()
+        == 2));
+    let after = scrape(metrics_at);
+    let checks = soa_checks(&after) - soa_checks(&before);
+    println!("SOA checks for 2000 NOTIFYs without a serial: {checks}");
+    if took < Duration::from_secs(1) {
+        assert!((1.0..=2.0).contains(&checks), "{checks} checks:\n{after}");
+    } else {
+        assert!(
+            checks <= took.as_secs_f64().ceil() + 1.0,
+            "{checks} checks in {took:?}"
+        );
+    }
+}
+
+/// Version `serial` of a policy zone with local data of several types, changed
+/// between versions in ways IXFR carries as partial removals.
+fn mixed_zone(serial: u32) -> String {
+    let head = format!(
+        "$ORIGIN block.\n$TTL 60\n@ SOA ns.block. hostmaster.block. {serial} 3600 1 3600 60\n@ NS localhost.\n"
+    );
+    let body = match serial {
+        1 => {
+            "multi.example.jp A 192.0.2.10\nmulti.example.jp A 192.0.2.11\n\
+             multi.example.jp AAAA 2001:db8::10\n\
+             txt.example.jp TXT \"v1\"\ntxt.example.jp TXT \"extra\"\n\
+             mx.example.jp MX 10 mail1.example.jp.\n\
+             gone.example.jp A 192.0.2.20\n\
+             nx.example.jp CNAME .\n\
+             *.wild.example.jp A 192.0.2.30\n"
+        }
+        // One A of two removed, the AAAA kept; a TXT replaced, one kept; the MX
+        // replaced; an owner removed; NXDOMAIN turned NODATA; the wildcard moved;
+        // a new owner.
+        2 => {
+            "multi.example.jp A 192.0.2.10\n\
+             multi.example.jp AAAA 2001:db8::10\n\
+             txt.example.jp TXT \"v2\"\ntxt.example.jp TXT \"extra\"\n\
+             mx.example.jp MX 20 mail2.example.jp.\n\
+             nx.example.jp CNAME *.\n\
+             *.wild.example.jp A 192.0.2.31\n\
+             new.example.jp AAAA 2001:db8::1\n"
+        }
+        // An A added back beside the kept one, the AAAA removed; one TXT of two
+        // removed; a second MX; the new owner gets an A as well.
+        _ => {
+            "multi.example.jp A 192.0.2.10\nmulti.example.jp A 192.0.2.12\n\
+             txt.example.jp TXT \"v2\"\n\
+             mx.example.jp MX 20 mail2.example.jp.\nmx.example.jp MX 30 mail3.example.jp.\n\
+             nx.example.jp CNAME *.\n\
+             *.wild.example.jp A 192.0.2.31\n\
+             new.example.jp AAAA 2001:db8::1\nnew.example.jp A 192.0.2.40\n"
+        }
+    };
+    format!("{head}{body}")
+}
+
+/// The records of a saved copy, one line each, sorted.
+fn saved_records(path: &Path) -> Vec<String> {
+    let origin = Name::from_ascii("block.").expect("name");
+    let mut lines: Vec<String> = sekisho_zonefile::ZoneReader::open(
+        path,
+        sekisho_zonefile::ParseOptions::with_origin(origin),
+    )
+    .expect("open saved copy")
+    .map(|r| {
+        r.expect("the saved copy parses")
+            .to_string()
+            .to_ascii_lowercase()
+    })
+    .collect();
+    lines.sort();
+    lines
+}
+
+/// What Sekisho answers for `name`/`rtype`: RCODE and the answer records, sorted.
+fn answers(server: SocketAddr, name: &str, rtype: RecordType) -> (ResponseCode, Vec<String>) {
+    let m = query(server, name, rtype);
+    let mut records: Vec<String> = m.answers.iter().map(ToString::to_string).collect();
+    records.sort();
+    (m.metadata.response_code, records)
+}
+
+#[test]
+fn ixfr_updates_give_the_same_zone_and_answers_as_a_fresh_axfr() {
+    let s = Scratch::new("dist-ixfr-axfr");
+    let a: SocketAddr = format!("127.0.40.82:{SEKISHO_PORT}").parse().expect("addr");
+    let b: SocketAddr = format!("127.0.40.83:{SEKISHO_PORT}").parse().expect("addr");
+    let bind = Bind::start(&s.path, "127.0.40.81", a, &mixed_zone(1));
+    let primary = format!("127.0.40.81@{BIND_PORT}");
+    let dir_a = s.path.join("a");
+    let dir_b = s.path.join("b");
+    for d in [&dir_a, &dir_b] {
+        std::fs::create_dir_all(d).expect("dir");
+    }
+    let key = key_block("hmac-sha256", SECRET);
+    let zone_key = "key = \"block-tsig-key\"";
+    let sk_a = start_sekisho(
+        &dir_a,
+        "a",
+        &sekisho_config(&dir_a, a, &primary, &key, zone_key),
+        a,
+    );
+    let socket_a = dir_a.join("control.sock");
+    wait_rule(
+        &sk_a,
+        a,
+        "gone.example.jp.",
+        "192.0.2.20",
+        Duration::from_secs(10),
+    );
+    for serial in [2, 3] {
+        bind.publish(&mixed_zone(serial));
+        assert!(
+            eventually(Duration::from_secs(10), || zone_status(&socket_a)["serial"]
+                == serial),
+            "serial {serial} not reached; log:\n{}",
+            sk_a.log_text()
+        );
+        assert_eq!(zone_status(&socket_a)["last_transfer_kind"], "ixfr");
+    }
+    let saved_a = dir_a.join("block.rpz");
+    assert!(eventually(Duration::from_secs(5), || {
+        std::fs::read_to_string(&saved_a).is_ok_and(|t| t.starts_with("; serial 3\n"))
+    }));
+
+    // A second instance starts from nothing: AXFR of the same serial.
+    let sk_b = start_sekisho(
+        &dir_b,
+        "b",
+        &sekisho_config(&dir_b, b, &primary, &key, zone_key),
+        b,
+    );
+    let socket_b = dir_b.join("control.sock");
+    assert!(
+        eventually(Duration::from_secs(10), || zone_status(&socket_b)["serial"]
+            == 3),
+        "log:\n{}",
+        sk_b.log_text()
+    );
+    assert_eq!(zone_status(&socket_b)["last_transfer_kind"], "axfr");
+    let saved_b = dir_b.join("block.rpz");
+    assert!(eventually(Duration::from_secs(5), || saved_b.exists()));
+
+    // The saved copies hold the same records.
+    let (records_a, records_b) = (saved_records(&saved_a), saved_records(&saved_b));
+    assert_eq!(records_a, records_b, "saved copies differ");
+    assert!(
+        records_a.iter().any(|r| r.contains("192.0.2.12")),
+        "{records_a:?}"
+    );
+    assert!(
+        !records_a.iter().any(|r| r.contains("192.0.2.11")),
+        "{records_a:?}"
+    );
+    assert_eq!(
+        zone_status(&socket_a)["rules"],
+        zone_status(&socket_b)["rules"]
+    );
+
+    // The live rules agree, for every owner any version had (`sekishoctl test`
+    // does not resolve, so owners removed from the zone are asked too) ...
+    let owners = [
+        "multi.example.jp",
+        "txt.example.jp",
+        "mx.example.jp",
+        "gone.example.jp",
+        "nx.example.jp",
+        "a.wild.example.jp",
+        "new.example.jp",
+    ];
+    for owner in owners {
+        for qtype in ["A", "AAAA", "TXT", "MX"] {
+            let ta = ctl(&socket_a, &["test", owner, qtype]);
+            let tb = ctl(&socket_b, &["test", owner, qtype]);
+            assert_eq!(ta, tb, "sekishoctl test {owner} {qtype}");
+            let expect = if owner == "gone.example.jp" { 1 } else { 0 };
+            assert_eq!(ta.0, expect, "sekishoctl test {owner} {qtype}: {ta:?}");
+        }
+    }
+    // ... and the answers are the same, for every owner the zone still has.
+    for owner in owners.iter().filter(|o| **o != "gone.example.jp") {
+        for qtype in [
+            RecordType::A,
+            RecordType::AAAA,
+            RecordType::TXT,
+            RecordType::MX,
+        ] {
+            let name = format!("{owner}.");
+            assert_eq!(
+                answers(a, &name, qtype),
+                answers(b, &name, qtype),
+                "{owner} {qtype}"
+            );
+        }
+    }
+    let (_, multi) = answers(a, "multi.example.jp.", RecordType::A);
+    assert_eq!(multi.len(), 2, "{multi:?}");
+    assert!(multi.iter().any(|r| r.ends_with("192.0.2.12")), "{multi:?}");
+    let (rcode, mx) = answers(a, "mx.example.jp.", RecordType::MX);
+    assert_eq!((rcode, mx.len()), (ResponseCode::NoError, 2), "{mx:?}");
+    let (rcode, nx) = answers(a, "nx.example.jp.", RecordType::A);
+    assert_eq!(
+        (rcode, nx.len()),
+        (ResponseCode::NoError, 0),
+        "NODATA after serial 2"
+    );
+}
+
+#[test]
+fn notify_acceptance_matches_a_bind_secondary() {
+    // The same NOTIFYs to BIND 9.18 as the secondary of zone `block` and to
+    // Sekisho, both with primary 127.0.40.92 (port 5301, key block-tsig-key)
+    // and allow-notify { 127.0.40.93; }: the answers' RCODEs must agree.
+    require_named();
+    let s = Scratch::new("dist-notify-bind");
+    let bind_ip = "127.0.40.91";
+    add_loopback(bind_ip);
+    let bind_addr: SocketAddr = format!("{bind_ip}:{BIND_PORT}").parse().expect("addr");
+    let conf = format!(
+        r#"options {{
+  directory "{d}";
+  listen-on port {BIND_PORT} {{ {bind_ip}; }};
+  listen-on-v6 {{ none; }};
+  pid-file "{d}/named.pid";
+  session-keyfile "{d}/session.key";
+  recursion no;
+}};
+key "block-tsig-key" {{ algorithm hmac-sha256; secret "{SECRET}"; }};
+controls {{ }};
+zone "block" {{
+  type secondary;
+  primaries {{ 127.0.40.92 port {BIND_PORT} key "block-tsig-key"; }};
+  allow-notify {{ 127.0.40.93; }};
+  file "{d}/block.db";
+}};
+"#,
+        d = s.path.display()
+    );
+    let cf = s.file("named-secondary.conf", &conf);
+    let named = Proc::spawn(
+        "named",
+        Command::new("named").arg("-g").arg("-c").arg(&cf),
+        s.path.join("named-secondary.log"),
+    );
+    wait_dns(bind_addr, "block.", Duration::from_secs(15));
+    let listen: SocketAddr = format!("127.0.40.95:{SEKISHO_PORT}").parse().expect("addr");
+    let cfg = sekisho_config(
+        &s.path,
+        listen,
+        &format!("127.0.40.92@{BIND_PORT}"),
+        &key_block("hmac-sha256", SECRET),
+        "key = \"block-tsig-key\"\nallow-notify = [\"127.0.40.93\"]",
+    );
+    let _sk = start_sekisho(&s.path, "notify-bind", &cfg, listen);
+    let now = unix_secs();
+    let sign = |key: sekisho_xfr::TsigKey| {
+        sekisho_xfr::tsig::sign_request(&key, &notify("block."), now)
+            .expect("sign")
+            .0
+    };
+    let cases: [(&str, &str, Vec<u8>); 8] = [
+        ("the primary, unsigned", "127.0.40.92", notify("block.")),
+        ("allow-notify, unsigned", "127.0.40.93", notify("block.")),
+        ("a stranger, unsigned", "127.0.40.94", notify("block.")),
+        (
+            "the primary, signed",
+            "127.0.40.92",
+            sign(tsig("block-tsig-key.", SECRET_BYTES)),
+        ),
+        (
+            "the primary, wrong secret",
+            "127.0.40.92",
+            sign(tsig("block-tsig-key.", WRONG_SECRET_BYTES)),
+        ),
+        (
+            "the primary, unknown key",
+            "127.0.40.92",
+            sign(tsig("nobody-key.", SECRET_BYTES)),
+        ),
+        (
+            "a stranger, signed",
+            "127.0.40.94",
+            sign(tsig("block-tsig-key.", SECRET_BYTES)),
+        ),
+        ("another zone", "127.0.40.92", notify("other.example.")),
+    ];
+    for (what, src, packet) in &cases {
+        let theirs = rcode(&send_notify(src, bind_addr, packet));
+        let ours = rcode(&send_notify(src, listen, packet));
+        println!("{what}: BIND rcode {theirs}, Sekisho rcode {ours}");
+        assert_eq!(ours, theirs, "{what}; named log:\n{}", named.log_text());
+    }
+    let log = named.log_text();
+    assert!(
+        log.contains("refused notify from non-primary: 127.0.40.94"),
+        "{log}"
+    );
 }

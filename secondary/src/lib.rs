@@ -9,8 +9,10 @@
 //!  start-up: PolicyStore::load(file)  (saved copy, before the listeners open)
 //!                 │
 //!  one task per zone:  wait for ZoneTimer (refresh / retry) │ NOTIFY │ refresh / retransfer verb
+//!                 │        NOTIFYs pass coalesce.rs first: one check per change, not per packet
 //!                 ▼
 //!   for each primary in order:
+//!     pacer.rs slot (20 SOA queries/s in all)
 //!     query_soa ──not newer──▶ up to date (timers restart)
 //!        │ newer
 //!        ▼
@@ -36,7 +38,9 @@
 //! The TSIG secret is only handed to `sekisho_xfr`; `TsigKey`'s `Debug` redacts it
 //! and nothing here formats it.
 
+mod coalesce;
 mod notify;
+mod pacer;
 mod saved;
 
 use std::collections::HashSet;
@@ -48,7 +52,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{Name, RData, Record};
-use prometheus::{IntCounterVec, Opts};
+use prometheus::{IntCounter, IntCounterVec, Opts};
 use sekisho_conf::{Config, ExpireAction, PolicyZone};
 use sekisho_rpz::ZoneRules;
 use sekisho_xfr::{
@@ -60,6 +64,9 @@ use tracing::Instrument;
 
 use sekisho_api::ZoneStatus;
 use sekisho_policy::PolicyStore;
+
+use coalesce::{Gate, FLOOD_QUIET};
+use pacer::{Pacer, Transition, SOA_QUERIES_PER_SECOND};
 
 pub use saved::SaveError;
 
@@ -75,6 +82,16 @@ const OVERLAY_RECOMPILE: usize = 100_000;
 pub const NOTIFY_TOTAL: &str = "sekisho_notify_total";
 /// Metric: transfers and SOA checks, by zone, type and result.
 pub const TRANSFERS_TOTAL: &str = "sekisho_rpz_transfers_total";
+/// Metric: SOA checks started to answer NOTIFYs, by zone.
+pub const NOTIFY_SOA_CHECKS_TOTAL: &str = "sekisho_notify_soa_checks_total";
+/// Metric: SOA queries that waited for the global rate bound.
+pub const SOA_QUERIES_DELAYED_TOTAL: &str = "sekisho_rpz_soa_queries_delayed_total";
+
+/// Now, on tokio's clock when a runtime is running (so tests can pause time),
+/// else on the system's monotonic clock. In production the two are the same.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// One distributed zone, shared by its task, the NOTIFY path and the control verbs.
 #[derive(Debug)]
@@ -85,10 +102,27 @@ struct Zone {
     label: String,
     /// The TSIG key signing its transfers and NOTIFYs, if any.
     key: Option<TsigKey>,
-    /// Wakes the task for an immediate SOA check (NOTIFY, `refresh`).
+    /// Wakes the task: a NOTIFY scheduled a check, or `requested` was set.
     wake: tokio::sync::Notify,
+    /// An immediate check is asked for (`refresh`, `retransfer`, a failed save).
+    requested: AtomicBool,
     /// The next check skips the SOA comparison and asks for AXFR (`retransfer`).
     force_axfr: AtomicBool,
+    /// Which SOA checks NOTIFYs cause (coalescing) and flood detection.
+    gate: Mutex<Gate>,
+}
+
+impl Zone {
+    /// The coalescing state (never held across an await).
+    fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues an immediate check, whatever the NOTIFY coalescing says.
+    fn request_check(&self) {
+        self.requested.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
 }
 
 /// The distribution side of the daemon. See the module docs.
@@ -104,8 +138,17 @@ pub struct Distribution {
     notify_total: IntCounterVec,
     /// `sekisho_rpz_transfers_total{zone,type,result}`.
     transfers_total: IntCounterVec,
-    /// NOTIFY senders already logged as refused (log once per peer; bounded).
-    strangers: Mutex<HashSet<IpAddr>>,
+    /// `sekisho_notify_soa_checks_total{zone}`.
+    notify_soa_checks: IntCounterVec,
+    /// `sekisho_rpz_soa_queries_delayed_total`.
+    soa_delayed: IntCounter,
+    /// The global SOA query rate bound.
+    pacer: Pacer,
+    /// Wakes the flood watcher when a NOTIFY flood starts.
+    flood_wake: tokio::sync::Notify,
+    /// NOTIFY senders already logged as refused, with the reason (log once per
+    /// peer and reason; bounded).
+    strangers: Mutex<HashSet<(IpAddr, &'static str)>>,
 }
 
 /// The sans-secret-in-logs conversion of a configured key.
@@ -129,7 +172,7 @@ fn unix_now() -> u64 {
 
 /// The Unix time of a monotonic instant (for status output).
 fn unix_at(at: Instant) -> u64 {
-    let now = Instant::now();
+    let now = now();
     if at >= now {
         unix_now().saturating_add(at.duration_since(now).as_secs())
     } else {
@@ -162,7 +205,22 @@ impl Distribution {
             &["zone", "type", "result"],
         )?;
         registry.register(Box::new(transfers_total.clone()))?;
-        let zones = config
+        let notify_soa_checks = IntCounterVec::new(
+            Opts::new(
+                NOTIFY_SOA_CHECKS_TOTAL,
+                "SOA checks started to answer NOTIFYs, by policy zone (NOTIFYs that a \
+                 queued or running check covers cause none).",
+            ),
+            &["zone"],
+        )?;
+        registry.register(Box::new(notify_soa_checks.clone()))?;
+        let soa_delayed = IntCounter::new(
+            SOA_QUERIES_DELAYED_TOTAL,
+            "SOA queries to primaries that waited for a slot under the global bound \
+             of 20 per second (BIND serial-query-rate).",
+        )?;
+        registry.register(Box::new(soa_delayed.clone()))?;
+        let zones: Vec<Arc<Zone>> = config
             .response_policy
             .zones
             .iter()
@@ -173,22 +231,103 @@ impl Distribution {
                     label: z.name.to_ascii(),
                     key: z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key),
                     wake: tokio::sync::Notify::new(),
+                    requested: AtomicBool::new(false),
                     force_axfr: AtomicBool::new(false),
+                    gate: Mutex::new(Gate::new()),
                 })
             })
             .collect();
+        for z in &zones {
+            // Present from the start, so a scrape shows 0 rather than nothing.
+            notify_soa_checks.with_label_values(&[z.label.as_str()]);
+        }
         Ok(Arc::new(Distribution {
             zones,
             keys: config.keys.iter().map(tsig_key).collect(),
             store,
             notify_total,
             transfers_total,
+            notify_soa_checks,
+            soa_delayed,
+            pacer: Pacer::new(SOA_QUERIES_PER_SECOND),
+            flood_wake: tokio::sync::Notify::new(),
             strangers: Mutex::new(HashSet::new()),
         }))
     }
 
-    /// Starts one task per zone; they end when `stop` turns true.
+    /// Waits for this query's slot under the global SOA query bound, logging
+    /// the bound engaging and releasing once each.
+    async fn pace_soa_query(&self, zone: &str) {
+        let (wait, change) = self.pacer.reserve(now());
+        match change {
+            Some(Transition::Engaged) => tracing::warn!(
+                zone,
+                per_second = SOA_QUERIES_PER_SECOND,
+                spacing_ms = self.pacer.interval().as_millis(),
+                "SOA query rate bound reached: checks of the primaries now wait for a slot \
+                 (counted in sekisho_rpz_soa_queries_delayed_total)"
+            ),
+            Some(Transition::Released { delayed }) => tracing::info!(
+                delayed,
+                "SOA query rate back under the bound; no check waits any more"
+            ),
+            None => {}
+        }
+        if !wait.is_zero() {
+            self.soa_delayed.inc();
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Logs the end of NOTIFY floods: woken when one starts, it looks every
+    /// quarter of `FLOOD_QUIET` until no zone is flooded any more.
+    async fn watch_floods(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.flood_wake.notified() => {}
+                _ = stop.changed() => return,
+            }
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(FLOOD_QUIET / 4) => {}
+                    _ = stop.changed() => return,
+                }
+                let at = now();
+                let mut flooding = false;
+                for zone in &self.zones {
+                    let ended = {
+                        let mut gate = zone.gate();
+                        let ended = gate.flood_ended(at);
+                        flooding |= gate.flooding();
+                        ended
+                    };
+                    if let Some(run) = ended {
+                        let checks = self
+                            .notify_soa_checks
+                            .with_label_values(&[zone.label.as_str()])
+                            .get()
+                            .saturating_sub(run.checks_before);
+                        tracing::info!(
+                            zone = %zone.label,
+                            peer = %run.from,
+                            notifies = run.notifies,
+                            seconds = run.last.saturating_duration_since(run.since).as_secs_f64(),
+                            soa_checks = checks,
+                            "NOTIFY flood ended"
+                        );
+                    }
+                }
+                if !flooding {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Starts one task per zone and the NOTIFY flood watcher; they end when `stop`
+    /// turns true.
     pub fn spawn(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
+        tokio::spawn(self.clone().watch_floods(stop.clone()));
         for zone in &self.zones {
             let span = tracing::info_span!("policy_zone", zone = %zone.label);
             tokio::spawn(
@@ -226,7 +365,7 @@ impl Distribution {
         if axfr {
             zone.force_axfr.store(true, Ordering::Relaxed);
         }
-        zone.wake.notify_one();
+        zone.request_check();
         Ok(format!(
             "{} of {} queued",
             if axfr { "full transfer" } else { "refresh" },
@@ -380,7 +519,7 @@ impl ZoneTask {
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.elapsed().ok())
             .unwrap_or_default();
-        let now = Instant::now();
+        let now = now();
         let last_success = now.checked_sub(age).unwrap_or(now);
         ZoneTask {
             dist,
@@ -406,7 +545,7 @@ impl ZoneTask {
 
     /// Records the timers in the zone's status.
     fn publish_timers(&self) {
-        let next = unix_at(self.timer.next(Instant::now()).at());
+        let next = unix_at(self.timer.next(now()).at());
         let have_copy = self.live_serial().is_some();
         let expires = have_copy.then(|| unix_at(self.timer.expires_at()));
         let expired = self.expired;
@@ -427,17 +566,36 @@ impl ZoneTask {
         }
         loop {
             self.publish_timers();
-            let due = tokio::time::Instant::from_std(self.timer.next(Instant::now()).at());
+            let mut due = self.timer.next(now()).at();
+            if let Some(at) = self.zone.gate().queued_at() {
+                due = due.min(at);
+            }
             tokio::select! {
-                _ = tokio::time::sleep_until(due) => {}
-                _ = self.zone.wake.notified() => self.timer.on_notify(),
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+                _ = self.zone.wake.notified() => {}
                 _ = stop.changed() => return,
             }
             if *stop.borrow() {
                 return;
             }
+            if self.zone.requested.swap(false, Ordering::Relaxed) {
+                self.timer.on_notify();
+            }
+            let at = now();
+            let timer_due = self.timer.next(at).at() <= at;
+            let Some(for_notify) = self.zone.gate().begin(at, timer_due) else {
+                continue;
+            };
+            if for_notify {
+                self.dist
+                    .notify_soa_checks
+                    .with_label_values(&[self.zone.label.as_str()])
+                    .inc();
+            }
             let force = self.zone.force_axfr.swap(false, Ordering::Relaxed);
-            match self.check(force).await {
+            let result = self.check(force).await;
+            self.zone.gate().finish(self.live_serial().map(Serial));
+            match result {
                 Ok(checked) => self.on_success(checked),
                 Err(errors) => self.on_failure(errors).await,
             }
@@ -446,7 +604,7 @@ impl ZoneTask {
 
     /// Books a successful check.
     fn on_success(&mut self, checked: Checked) {
-        let now = Instant::now();
+        let now = now();
         self.timer
             .on_success(now, RefreshPlan::from_soa(&checked.soa, &self.clamps));
         if !self.logged.is_empty() || self.expired {
@@ -464,7 +622,7 @@ impl ZoneTask {
 
     /// Books a failed check (every primary failed), logging each new failure once.
     async fn on_failure(&mut self, errors: Vec<CheckError>) {
-        let now = Instant::now();
+        let now = now();
         self.timer.on_failure(now);
         for e in &errors {
             if self.logged.insert((e.primary(), e.label())) {
@@ -566,6 +724,7 @@ impl ZoneTask {
         let ours = live.as_ref().and_then(|r| r.serial()).map(Serial);
         let xfr = |source| CheckError::Xfr { primary, source };
         if let (Some(ours), false) = (ours, force_axfr) {
+            self.dist.pace_soa_query(&self.zone.label).await;
             let answer = sekisho_xfr::query_soa(primary, name, key, SOA_TIMEOUT)
                 .await
                 .map_err(|e| {
@@ -573,6 +732,7 @@ impl ZoneTask {
                     xfr(e)
                 })?;
             self.count("soa", "success");
+            self.zone.gate().saw_serial(answer.serial);
             if answer.serial == ours {
                 return Ok(Checked {
                     soa: answer.soa,
@@ -813,7 +973,7 @@ impl ZoneTask {
             if !ok {
                 // The saved copy no longer matches: the next check rewrites it whole.
                 self.zone.force_axfr.store(true, Ordering::Relaxed);
-                self.zone.wake.notify_one();
+                self.zone.request_check();
             } else if overlay > OVERLAY_RECOMPILE {
                 self.recompile(settings, path, serial).await;
             }
