@@ -163,10 +163,10 @@ impl Health {
             Outcome::Timeout | Outcome::NetworkError => true,
             Outcome::ServFail => self.params.lazy_mode == LazyMode::TimeoutOrServfail,
         };
-        if self.window.len() == self.params.sample_size.max(1) {
-            if self.window.pop_front() == Some(true) {
-                self.window_failures -= 1;
-            }
+        if self.window.len() == self.params.sample_size.max(1)
+            && self.window.pop_front() == Some(true)
+        {
+            self.window_failures -= 1;
         }
         self.window.push_back(failed);
         self.window_failures += usize::from(failed);
