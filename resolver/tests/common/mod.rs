@@ -37,6 +37,17 @@ impl Scratch {
     }
 }
 
+impl Drop for Scratch {
+    /// Declared first in a test, the scratch directory is dropped last,
+    /// after the peers that wrote into it; it is kept when the test failed,
+    /// for its logs.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 /// A child process killed on drop.
 pub struct Proc {
     pub name: String,
