@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,39 +59,90 @@ fn a_record(m: &hickory_proto::op::Message) -> Option<std::net::Ipv4Addr> {
     })
 }
 
-/// A UDP+TCP listener on port 53 that counts what arrives: proof that no
-/// plaintext query reaches the upstream.
-fn plaintext_trap(ip: &str) -> Arc<AtomicUsize> {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let udp = UdpSocket::bind(format!("{ip}:53")).expect("bind trap udp");
-    let tcp = std::net::TcpListener::bind(format!("{ip}:53")).expect("bind trap tcp");
-    let h = hits.clone();
+/// What stands on a DoT upstream's own address and port: a TCP listener
+/// that relays every connection opening with a TLS handshake record to the
+/// real DoT listener (Unbound, on another port that Sekisho is not told
+/// about), and counts as plaintext every UDP datagram and every TCP
+/// connection that opens with anything else (plain DNS over TCP opens with
+/// a two-octet length). Nothing in clear is ever answered, so a plaintext
+/// fall-back can neither pass unseen nor get an answer.
+struct DotFront {
+    /// UDP datagrams and non-TLS TCP connections received.
+    plaintext: Arc<AtomicUsize>,
+    /// TCP connections that opened with a TLS handshake and were relayed.
+    tls: Arc<AtomicUsize>,
+}
+
+fn dot_front(front: SocketAddr, backend: SocketAddr) -> DotFront {
+    let plaintext = Arc::new(AtomicUsize::new(0));
+    let tls = Arc::new(AtomicUsize::new(0));
+    let udp = UdpSocket::bind(front).expect("bind the UDP trap on the DoT address and port");
+    let tcp = TcpListener::bind(front).expect("bind the TCP front on the DoT address and port");
+    let p = plaintext.clone();
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while udp.recv_from(&mut buf).is_ok() {
-            h.fetch_add(1, Ordering::SeqCst);
+            p.fetch_add(1, Ordering::SeqCst);
         }
     });
-    let h = hits.clone();
+    let (p, t) = (plaintext.clone(), tls.clone());
     std::thread::spawn(move || {
-        for _ in tcp.incoming() {
-            h.fetch_add(1, Ordering::SeqCst);
+        for conn in tcp.incoming().flatten() {
+            let (p, t) = (p.clone(), t.clone());
+            std::thread::spawn(move || {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = [0u8; 2];
+                let n = loop {
+                    match conn.peek(&mut head) {
+                        Ok(n) if n >= 2 || n == 0 => break n,
+                        Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+                        Err(_) => break 0,
+                    }
+                };
+                if n == 0 {
+                    return; // closed or silent: nothing was sent in clear
+                }
+                // A TLS record of type handshake (22), version 3.x.
+                if head != [0x16, 0x03] {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                t.fetch_add(1, Ordering::SeqCst);
+                let _ = conn.set_read_timeout(None);
+                let Ok(back) = TcpStream::connect(backend) else {
+                    return;
+                };
+                let (Ok(mut c_rd), Ok(mut b_wr)) = (conn.try_clone(), back.try_clone()) else {
+                    return;
+                };
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_rd, &mut b_wr);
+                    let _ = b_wr.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut b_rd, mut c_wr) = (back, conn);
+                let _ = std::io::copy(&mut b_rd, &mut c_wr);
+                let _ = c_wr.shutdown(std::net::Shutdown::Write);
+            });
         }
     });
-    hits
+    DotFront { plaintext, tls }
 }
 
 #[test]
-fn answers_are_forwarded_over_dot_and_no_plaintext_reaches_port_53() {
+fn answers_come_over_dot_and_nothing_in_clear_reaches_the_upstreams_address_and_port() {
     let s = Scratch::new("dot");
     let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
     let _nsd = start_nsd(&s.path, "127.0.31.1", 5353, &[("example1.jp.", &zone)]);
     let certs = make_certs(&s.path, "dot.test.invalid", "127.0.31.2");
-    let trap = plaintext_trap("127.0.31.2");
+    // Sekisho is told 127.0.31.2@8853; Unbound's DoT listener sits behind the front on 8854.
+    let front = dot_front(
+        "127.0.31.2:8853".parse().expect("addr"),
+        "127.0.31.2:8854".parse().expect("addr"),
+    );
     let unbound = start_unbound(
         &s.path,
         "127.0.31.2",
-        8853,
+        8854,
         Some(&certs),
         "example1.jp.",
         "127.0.31.1@5353",
@@ -112,6 +163,11 @@ fn answers_are_forwarded_over_dot_and_no_plaintext_reaches_port_53() {
 
     let m = query(listen, "www.example1.jp.", RecordType::A);
     assert_eq!(
+        front.plaintext.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream's address and port in clear"
+    );
+    assert_eq!(
         m.metadata.response_code,
         ResponseCode::NoError,
         "{}",
@@ -122,15 +178,24 @@ fn answers_are_forwarded_over_dot_and_no_plaintext_reaches_port_53() {
     for name in ["alias.example1.jp.", "bad.example1.jp."] {
         let m = query_tcp(listen, name, RecordType::A);
         assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+        assert!(a_record(&m).is_some(), "{m:?}");
     }
-    assert!(
-        unbound_queries_for(&unbound, "www.example1.jp") >= 1,
-        "the DoT upstream saw the query"
+    for name in ["www.example1.jp", "alias.example1.jp", "bad.example1.jp"] {
+        assert_eq!(
+            unbound_queries_for(&unbound, name),
+            1,
+            "the DoT upstream saw {name}, and it can only be reached over TLS"
+        );
+    }
+    assert_eq!(
+        front.plaintext.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream's address and port in clear"
     );
     assert_eq!(
-        trap.load(Ordering::SeqCst),
-        0,
-        "nothing reached the upstream's port 53 in clear"
+        front.tls.load(Ordering::SeqCst),
+        1,
+        "one TLS connection carried every query"
     );
     assert_eq!(sk.stop(), Some(0), "clean exit on SIGTERM");
 }
@@ -169,6 +234,137 @@ fn a_dot_upstream_whose_certificate_does_not_carry_the_auth_name_is_not_used() {
         0,
         "no query went over an unauthenticated channel"
     );
+}
+
+#[test]
+fn a_dot_upstream_whose_certificate_chains_to_an_untrusted_ca_is_not_used() {
+    let s = Scratch::new("dot-badca");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.72.1", 5353, &[("example1.jp.", &zone)]);
+    // The CA Sekisho trusts, and another one (same subject name, another
+    // key) that signed the certificate Unbound presents: right name and
+    // address, wrong issuer.
+    let trusted = make_certs(&s.path, "dot.test.invalid", "127.0.72.2");
+    let rogue_dir = s.path.join("rogue");
+    std::fs::create_dir_all(&rogue_dir).expect("rogue dir");
+    let rogue = make_certs(&rogue_dir, "dot.test.invalid", "127.0.72.2");
+    let unbound = start_unbound(
+        &s.path,
+        "127.0.72.2",
+        8853,
+        Some(&rogue),
+        "example1.jp.",
+        "127.0.72.1@5353",
+    );
+    let extra = format!(
+        "forward-tls-upstream = true\ntls-ca-file = \"{}\"",
+        trusted.ca.display()
+    );
+    let listen: SocketAddr = "127.0.72.3:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "127.0.72.3:5300",
+        &["127.0.72.2@8853#dot.test.invalid".into()],
+        &extra,
+        "",
+    )
+    .replace("listen = \"none\"", "listen = \"127.0.72.3:9153\"");
+    let sk = start_sekisho(&s.path, "dot-badca", &cfg, listen);
+    let m = query(listen, "www.example1.jp.", RecordType::A);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::ServFail,
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(
+        unbound_queries_for(&unbound, "www.example1.jp"),
+        0,
+        "no query went over an unauthenticated channel"
+    );
+    let metrics = http_get("127.0.72.3:9153", "/metrics");
+    let tls_errors = metric_value(
+        &metrics,
+        "sekisho_upstream_errors_total",
+        &[
+            r#"upstream="127.0.72.2@8853#dot.test.invalid""#,
+            r#"reason="tls""#,
+        ],
+    );
+    assert!(
+        tls_errors.is_some_and(|n| n >= 1.0),
+        "the refused handshake is counted as a tls error: {tls_errors:?}\n{metrics}"
+    );
+}
+
+#[test]
+fn allow_recursion_and_allow_query_each_refuse_the_clients_outside_them() {
+    let s = Scratch::new("allow-recursion");
+    let up = start_responder("127.0.72.21:5353", "example1.jp.", |_, _| {
+        (
+            Canned::A {
+                addr: "192.0.2.72".parse().expect("ip"),
+                ttl: 300,
+            },
+            Duration::ZERO,
+        )
+    });
+    let listen: SocketAddr = "127.0.72.22:5300".parse().expect("addr");
+    // allow-query: .24-.31; allow-recursion: .25 and .40.
+    let cfg = config(&s, "127.0.72.22:5300", &["127.0.72.21@5353".into()], "", "")
+        .replace(
+            "allow-query = [\"127.0.0.0/8\"]",
+            "allow-query = [\"127.0.72.24/29\"]",
+        )
+        .replace(
+            "allow-recursion = [\"127.0.0.0/8\"]",
+            "allow-recursion = [\"127.0.72.25/32\", \"127.0.72.40/32\"]",
+        );
+    let _sk = start_sekisho(&s.path, "allow-recursion", &cfg, listen);
+    let ask = |from: &str, name: &str| {
+        query_udp_from(
+            Some(from.parse().expect("ip")),
+            listen,
+            name,
+            RecordType::A,
+            Some(1232),
+            Duration::from_secs(5),
+        )
+        .unwrap_or_else(|| panic!("no answer to {from} for {name}"))
+    };
+
+    // In both lists: answered, and the answer is now cached.
+    let m = ask("127.0.72.25", "www.example1.jp.");
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(a_record(&m), Some("192.0.2.72".parse().expect("ip")));
+    assert_eq!(up.count("www.example1.jp."), 1);
+
+    // In allow-query only: REFUSED, for a cached name (docs/config.md:
+    // allow-recursion covers answers from the cache too) and for a new one,
+    // which is not sent upstream.
+    for name in ["www.example1.jp.", "new.example1.jp."] {
+        let m = ask("127.0.72.26", name);
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::Refused,
+            "{name} for a client outside allow-recursion"
+        );
+        assert!(m.answers.is_empty());
+    }
+    // In allow-recursion only: REFUSED too.
+    let m = ask("127.0.72.40", "www.example1.jp.");
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::Refused,
+        "a client outside allow-query"
+    );
+    assert!(m.answers.is_empty());
+    assert_eq!(
+        up.count("new.example1.jp."),
+        0,
+        "nothing refused went upstream"
+    );
+    assert_eq!(up.count("www.example1.jp."), 1);
 }
 
 #[test]

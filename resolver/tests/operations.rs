@@ -305,3 +305,84 @@ fn idle_or_slow_clients_on_metrics_and_control_do_not_block_queries_or_each_othe
     drop(held);
     drop(held_ctl);
 }
+
+#[test]
+fn an_upstream_removed_by_sighup_is_no_longer_exported() {
+    let s = Scratch::new("ops-upstream-gone");
+    s.file("block.rpz", ZONE);
+    let answer = |_: &str, _| {
+        (
+            Canned::A {
+                addr: "192.0.2.37".parse().expect("ip"),
+                ttl: 300,
+            },
+            Duration::ZERO,
+        )
+    };
+    let first = start_responder("127.0.37.42:5353", "fwd.test.", answer);
+    let second = start_responder("127.0.37.43:5353", "fwd.test.", answer);
+    let listen: SocketAddr = "127.0.37.41:5300".parse().expect("addr");
+    let forward = |addrs: &str| {
+        format!(
+            "{}\n[[forward-zone]]\nname = \"fwd.test.\"\nforward-addr = [{addrs}]\n\n[dnssec]\nvalidation = \"no\"\n",
+            config(&s, "127.0.37.41", "")
+        )
+    };
+    let mut sk = start_sekisho(
+        &s.path,
+        "upstream-gone",
+        &forward("\"127.0.37.42@5353\", \"127.0.37.43@5353\""),
+        listen,
+    );
+    let m = query(listen, "a.fwd.test.", RecordType::A);
+    assert_eq!(m.answers.len(), 1, "{}", sk.log_text());
+    assert_eq!(first.count("a.fwd.test."), 1, "ordered: the first upstream");
+
+    let up = |body: &str, label: &str| {
+        metric_value(
+            body,
+            "sekisho_upstream_up",
+            &[&format!("upstream=\"{label}\"")],
+        )
+    };
+    let (_, before) = get("127.0.37.41:9153", "/metrics");
+    assert_eq!(up(&before, "127.0.37.42@5353"), Some(1.0), "{before}");
+    assert_eq!(up(&before, "127.0.37.43@5353"), Some(1.0), "{before}");
+
+    std::fs::write(
+        s.path.join("sekisho-upstream-gone.toml"),
+        forward("\"127.0.37.43@5353\""),
+    )
+    .expect("write");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .contains("configuration reloaded")),
+        "the new config is applied: {}",
+        sk.log_text()
+    );
+    let (_, after) = get("127.0.37.41:9153", "/metrics");
+    assert_eq!(
+        up(&after, "127.0.37.42@5353"),
+        None,
+        "the removed upstream's up series is gone:\n{after}"
+    );
+    assert!(
+        !after.contains("127.0.37.42@5353"),
+        "no series of the removed upstream is left:\n{after}"
+    );
+    assert_eq!(
+        up(&after, "127.0.37.43@5353"),
+        Some(1.0),
+        "the kept one is still exported:\n{after}"
+    );
+    let m = query(listen, "b.fwd.test.", RecordType::A);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(
+        (first.count("b.fwd.test."), second.count("b.fwd.test.")),
+        (0, 1),
+        "the zone now forwards to the kept upstream only"
+    );
+    assert_eq!(sk.stop(), Some(0));
+}

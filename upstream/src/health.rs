@@ -163,10 +163,10 @@ impl Health {
             Outcome::Timeout | Outcome::NetworkError => true,
             Outcome::ServFail => self.params.lazy_mode == LazyMode::TimeoutOrServfail,
         };
-        if self.window.len() == self.params.sample_size.max(1) {
-            if self.window.pop_front() == Some(true) {
-                self.window_failures -= 1;
-            }
+        if self.window.len() == self.params.sample_size.max(1)
+            && self.window.pop_front() == Some(true)
+        {
+            self.window_failures -= 1;
         }
         self.window.push_back(failed);
         self.window_failures += usize::from(failed);
@@ -286,24 +286,133 @@ mod tests {
         assert!(h.is_usable(), "suspect upstreams still take queries");
     }
 
+    /// Lazy parameters with a small window, for the threshold and window tests.
+    fn window(sample_size: usize, min_sample_count: usize, threshold: u8) -> HealthParams {
+        HealthParams {
+            sample_size,
+            min_sample_count,
+            threshold,
+            ..params(Mode::Lazy)
+        }
+    }
+
+    /// `true` = a timeout, `false` = a success.
+    fn outcome(failed: bool) -> Outcome {
+        if failed {
+            Outcome::Timeout
+        } else {
+            Outcome::Success
+        }
+    }
+
+    const TO_SUSPECT: Option<Transition> = Some(Transition {
+        from: State::Up,
+        to: State::Suspect,
+    });
+
     #[test]
-    fn failures_below_the_threshold_keep_a_lazy_upstream_up() {
+    fn failures_below_the_threshold_keep_a_lazy_upstream_up_and_reaching_it_makes_it_suspect() {
+        // threshold 30 over a window of 100: failures spread so that every
+        // prefix of 10 or more outcomes stays under 30% (floor(n * 0.29)
+        // failures after n outcomes), 29 of 100 at the end.
         let t = Instant::now();
         let mut h = Health::new(params(Mode::Lazy), t);
-        for i in 0..100 {
-            // 29% failures
-            let o = if i % 100 < 29 {
-                Outcome::Timeout
-            } else {
-                Outcome::Success
-            };
-            if i >= 29 {
-                assert_eq!(h.record(o, t), None, "at {i}");
-            } else {
-                h.record(Outcome::Success, t);
-            }
+        let mut failures = 0;
+        for i in 0..100usize {
+            let failed = (i + 1) * 29 / 100 > i * 29 / 100;
+            failures += usize::from(failed);
+            assert_eq!(h.record(outcome(failed), t), None, "outcome {i}");
+        }
+        assert_eq!(failures, 29);
+        assert_eq!(h.state(), State::Up, "29% < threshold 30%");
+        // Outcome 0 (a success) leaves the full window; one more failure
+        // makes 30 of 100: the threshold is reached (not only exceeded).
+        assert_eq!(h.record(Outcome::Timeout, t), TO_SUSPECT);
+        assert!(h.probe_due(t), "a suspect upstream is probed at once");
+    }
+
+    #[test]
+    fn the_threshold_is_a_share_of_the_outcomes_seen_once_min_sample_count_are_in() {
+        // Window of 20, at least 10 outcomes, 30%: 7 successes and 3
+        // failures are 30% of the 10 seen, though only 15% of the window's size.
+        let t = Instant::now();
+        let mut h = Health::new(window(20, 10, 30), t);
+        for _ in 0..7 {
+            assert_eq!(h.record(Outcome::Success, t), None);
+        }
+        assert_eq!(
+            h.record(Outcome::Timeout, t),
+            None,
+            "1 of 8: too few outcomes"
+        );
+        assert_eq!(
+            h.record(Outcome::Timeout, t),
+            None,
+            "2 of 9: too few outcomes"
+        );
+        assert_eq!(h.record(Outcome::Timeout, t), TO_SUSPECT, "3 of 10 = 30%");
+
+        // Three failures first are 100%, but the ratio is not trusted before
+        // min-sample-count outcomes: the change comes with the tenth
+        // outcome, a success (3 of 10 = 30%).
+        let mut h = Health::new(window(20, 10, 30), t);
+        for _ in 0..3 {
+            assert_eq!(h.record(Outcome::Timeout, t), None);
+        }
+        for i in 0..6 {
+            assert_eq!(h.record(Outcome::Success, t), None, "outcome {}", 4 + i);
+        }
+        assert_eq!(h.record(Outcome::Success, t), TO_SUSPECT);
+
+        // 2 of 10 is 20%: under the threshold, and stays so with successes.
+        let mut h = Health::new(window(20, 10, 30), t);
+        for failed in [
+            true, true, false, false, false, false, false, false, false, false,
+        ] {
+            assert_eq!(h.record(outcome(failed), t), None);
         }
         assert_eq!(h.state(), State::Up);
+    }
+
+    #[test]
+    fn old_failures_fall_out_of_the_window() {
+        // Window of 10, threshold 50%. Four failures among ten outcomes (40%)
+        // keep it up; ten successes push them out; four new failures are
+        // 40% again, not 80%.
+        let t = Instant::now();
+        let mut h = Health::new(window(10, 10, 50), t);
+        for failed in [
+            true, true, true, true, false, false, false, false, false, false,
+        ] {
+            assert_eq!(h.record(outcome(failed), t), None);
+        }
+        for _ in 0..10 {
+            assert_eq!(h.record(Outcome::Success, t), None);
+        }
+        for i in 0..4 {
+            assert_eq!(
+                h.record(Outcome::Timeout, t),
+                None,
+                "failure {i}: only the last ten outcomes count"
+            );
+        }
+        assert_eq!(h.state(), State::Up);
+    }
+
+    #[test]
+    fn the_window_holds_only_the_last_sample_size_outcomes() {
+        // Window of 10, threshold 50%: after 40 successes, five failures in a
+        // row are 5 of the last 10 (50%) and make it suspect, where they
+        // would be 5 of 45 (11%) over the whole history.
+        let t = Instant::now();
+        let mut h = Health::new(window(10, 10, 50), t);
+        for _ in 0..40 {
+            assert_eq!(h.record(Outcome::Success, t), None);
+        }
+        for i in 0..4 {
+            assert_eq!(h.record(Outcome::Timeout, t), None, "failure {i}");
+        }
+        assert_eq!(h.record(Outcome::Timeout, t), TO_SUSPECT);
     }
 
     #[test]

@@ -37,6 +37,17 @@ impl Scratch {
     }
 }
 
+impl Drop for Scratch {
+    /// Declared first in a test, the scratch directory is dropped last,
+    /// after the peers that wrote into it; it is kept when the test failed,
+    /// for its logs.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
 /// A child process killed on drop.
 pub struct Proc {
     pub name: String,
@@ -160,10 +171,38 @@ pub fn make_query(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
     m
 }
 
+/// A random message ID, so that an answer to another query (or a server
+/// that does not echo the ID) is caught by [`check_reply`].
 pub fn rand_id() -> u16 {
-    (Instant::now().elapsed().subsec_nanos() as u16)
-        ^ (std::process::id() as u16).rotate_left(5)
-        ^ 0x5a5a
+    rand::random()
+}
+
+/// Panics unless `reply` answers `query`: the same ID, QR set, and the same
+/// single question (the name compared without regard to case, as a server
+/// may restore the client's 0x20 case or not; type and class exactly).
+pub fn check_reply(query: &Message, reply: &Message) {
+    assert_eq!(
+        reply.metadata.id, query.metadata.id,
+        "reply ID {} does not match query ID {} (question {:?})",
+        reply.metadata.id, query.metadata.id, query.queries
+    );
+    assert_eq!(
+        reply.metadata.message_type,
+        MessageType::Response,
+        "reply to ID {} has QR=0",
+        query.metadata.id
+    );
+    let same = reply.queries.len() == query.queries.len()
+        && reply.queries.iter().zip(&query.queries).all(|(r, q)| {
+            r.name().to_lowercase() == q.name().to_lowercase()
+                && r.query_type() == q.query_type()
+                && r.query_class() == q.query_class()
+        });
+    assert!(
+        same,
+        "reply question {:?} does not match query question {:?}",
+        reply.queries, query.queries
+    );
 }
 
 /// Send one UDP query (from `src` if given) and parse the answer.
@@ -177,7 +216,10 @@ pub fn query_udp_from(
 ) -> Option<Message> {
     let m = make_query(name, rtype, edns);
     let bytes = m.to_vec().ok()?;
-    exchange_udp(src, server, &bytes, timeout).and_then(|r| Message::from_vec(&r).ok())
+    let reply =
+        exchange_udp(src, server, &bytes, timeout).and_then(|r| Message::from_vec(&r).ok())?;
+    check_reply(&m, &reply);
+    Some(reply)
 }
 
 /// Send raw bytes over UDP and return the raw answer.
@@ -194,9 +236,11 @@ pub fn exchange_udp(
     };
     let sock = UdpSocket::bind(bind).ok()?;
     sock.set_read_timeout(Some(timeout)).ok()?;
-    sock.send_to(bytes, server).ok()?;
+    // Connected: only datagrams from `server` are received.
+    sock.connect(server).ok()?;
+    sock.send(bytes).ok()?;
     let mut buf = vec![0u8; 65535];
-    let (n, _) = sock.recv_from(&mut buf).ok()?;
+    let n = sock.recv(&mut buf).ok()?;
     buf.truncate(n);
     Some(buf)
 }
@@ -221,7 +265,9 @@ pub fn query_tcp(server: SocketAddr, name: &str, rtype: RecordType) -> Message {
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     write_frame(&mut s, &m.to_vec().expect("encode"));
-    Message::from_vec(&read_frame(&mut s).expect("tcp answer")).expect("decode")
+    let reply = Message::from_vec(&read_frame(&mut s).expect("tcp answer")).expect("decode");
+    check_reply(&m, &reply);
+    reply
 }
 
 pub fn write_frame(s: &mut TcpStream, bytes: &[u8]) {
@@ -507,4 +553,186 @@ pub fn http_get(addr: &str, path: &str) -> String {
     let mut s = String::new();
     let _ = c.read_to_string(&mut s);
     s
+}
+
+/// The value of the sample of metric `name` whose labels include every
+/// `key="value"` fragment of `labels` (label order does not matter);
+/// `None` when no such series is exported.
+pub fn metric_value(body: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+                && labels.iter().all(|frag| l.contains(frag))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// What [`Responder`] answers for one question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Canned {
+    /// NOERROR with one A record.
+    A { addr: std::net::Ipv4Addr, ttl: u32 },
+    /// NOERROR, no answer, the zone's SOA in AUTHORITY (RFC 2308 NODATA).
+    NoData { soa_ttl: u32, minimum: u32 },
+    /// NXDOMAIN, the zone's SOA in AUTHORITY.
+    NxDomain { soa_ttl: u32, minimum: u32 },
+    /// SERVFAIL, nothing else.
+    ServFail,
+    /// No answer at all.
+    Silent,
+}
+
+/// A tiny authoritative UDP server for one zone, run on a thread of the
+/// test: it answers each question as its rule says, after the delay the
+/// rule gives, and records every query it receives. Lets a test count what
+/// reached the upstream, hold answers back, and see how many queries were
+/// outstanding at once. Stops when dropped.
+pub struct Responder {
+    pub addr: SocketAddr,
+    /// (lower-case name with the final dot, type) of every query received.
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, RecordType)>>>,
+    /// Most queries received and not yet answered at one time.
+    max_pending: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Start a [`Responder`] on `addr` (UDP) for `zone`; `rule` maps a
+/// lower-case query name (with the final dot) and type to the answer and
+/// the delay before it is sent.
+pub fn start_responder(
+    addr: &str,
+    zone: &str,
+    rule: impl Fn(&str, RecordType) -> (Canned, Duration) + Send + 'static,
+) -> Responder {
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::rdata::{A, SOA};
+    use hickory_proto::rr::{RData, Record};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let addr: SocketAddr = addr.parse().expect("responder address");
+    let sock = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind responder {addr}: {e}"));
+    sock.set_read_timeout(Some(Duration::from_millis(2)))
+        .expect("timeout");
+    let zone = Name::from_ascii(zone).expect("zone name");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let max_pending = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (l, m, st) = (log.clone(), max_pending.clone(), stop.clone());
+    let thread = std::thread::spawn(move || {
+        let soa = |ttl: u32, minimum: u32| {
+            let s = SOA::new(
+                Name::from_ascii("ns1")
+                    .expect("n")
+                    .append_domain(&zone)
+                    .expect("n"),
+                Name::from_ascii("hostmaster")
+                    .expect("n")
+                    .append_domain(&zone)
+                    .expect("n"),
+                1,
+                3600,
+                600,
+                86400,
+                minimum,
+            );
+            Record::from_rdata(zone.clone(), ttl, RData::SOA(s))
+        };
+        let mut pending: Vec<(Instant, Vec<u8>, SocketAddr)> = Vec::new();
+        let mut buf = vec![0u8; 65535];
+        while !st.load(Ordering::SeqCst) {
+            if let Ok((n, peer)) = sock.recv_from(&mut buf) {
+                let Ok(q) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let Some(question) = q.queries.first().cloned() else {
+                    continue;
+                };
+                let qname = question.name().to_lowercase().to_ascii();
+                let qtype = question.query_type();
+                l.lock().expect("log").push((qname.clone(), qtype));
+                let (canned, delay) = rule(&qname, qtype);
+                let mut r = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                r.metadata.recursion_desired = q.metadata.recursion_desired;
+                r.metadata.recursion_available = true;
+                r.metadata.authoritative = true;
+                r.add_query(question.clone());
+                match canned {
+                    Canned::A { addr, ttl } => {
+                        r.add_answer(Record::from_rdata(
+                            question.name().clone(),
+                            ttl,
+                            RData::A(A(addr)),
+                        ));
+                    }
+                    Canned::NoData { soa_ttl, minimum } => {
+                        r.add_authorities([soa(soa_ttl, minimum)]);
+                    }
+                    Canned::NxDomain { soa_ttl, minimum } => {
+                        r.metadata.response_code = ResponseCode::NXDomain;
+                        r.add_authorities([soa(soa_ttl, minimum)]);
+                    }
+                    Canned::ServFail => {
+                        r.metadata.authoritative = false;
+                        r.metadata.response_code = ResponseCode::ServFail;
+                    }
+                    Canned::Silent => continue,
+                }
+                pending.push((Instant::now() + delay, r.to_vec().expect("encode"), peer));
+                m.fetch_max(pending.len(), Ordering::SeqCst);
+            }
+            let now = Instant::now();
+            pending.retain(|(due, bytes, peer)| {
+                if *due <= now {
+                    let _ = sock.send_to(bytes, *peer);
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+    });
+    Responder {
+        addr,
+        log,
+        max_pending,
+        stop,
+        thread: Some(thread),
+    }
+}
+
+impl Responder {
+    /// Queries received for `name` (any type; case-insensitive, final dot optional).
+    pub fn count(&self, name: &str) -> usize {
+        let want = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|(n, _)| *n == want)
+            .count()
+    }
+
+    /// Queries received in all.
+    pub fn total(&self) -> usize {
+        self.log.lock().expect("log").len()
+    }
+
+    /// The most queries that were received and not yet answered at one time.
+    pub fn max_pending(&self) -> usize {
+        self.max_pending.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

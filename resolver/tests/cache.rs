@@ -1,0 +1,258 @@
+//! The packet cache seen from a client: negative answers (RFC 2308) are
+//! kept for min(SOA TTL, SOA MINIMUM) capped by `max-negative-ttl`, and an
+//! upstream SERVFAIL for `servfail-ttl`. The upstream is a [`Responder`]
+//! run by the test, which counts every query that reaches it; TTLs of 3 s
+//! are used so that "kept" and "expired" are each one query apart.
+//! Each test owns 127.0.71.0/24.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+/// A sekisho config forwarding `neg.test.` to `upstream`, with `cache`
+/// lines in `[cache]`.
+fn config(s: &Scratch, tag: &str, listen: &str, upstream: &str, cache: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["{listen}"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "{dir}"
+
+[cache]
+{cache}
+
+[[forward-zone]]
+name = "neg.test."
+forward-addr = ["{upstream}"]
+
+# The upstream is the test's own responder, with no DNSSEC data.
+[dnssec]
+validation = "no"
+
+[control]
+socket = "{dir}/control-{tag}.sock"
+
+[metrics]
+listen = "none"
+"#,
+        dir = s.path.display()
+    )
+}
+
+/// The responder behind every test: each name says what it gets.
+fn responder(addr: &str) -> Responder {
+    start_responder(addr, "neg.test.", |name, _| {
+        let label = name.split('.').next().unwrap_or("");
+        let canned = match label {
+            // SOA TTL and MINIMUM both long.
+            "nodata" => Canned::NoData {
+                soa_ttl: 300,
+                minimum: 300,
+            },
+            // The SOA record's TTL is the smaller.
+            "soattl" => Canned::NoData {
+                soa_ttl: 3,
+                minimum: 300,
+            },
+            // The SOA MINIMUM field is the smaller.
+            "soamin" => Canned::NoData {
+                soa_ttl: 300,
+                minimum: 3,
+            },
+            "nxmin" => Canned::NxDomain {
+                soa_ttl: 300,
+                minimum: 3,
+            },
+            "nxlong" => Canned::NxDomain {
+                soa_ttl: 300,
+                minimum: 300,
+            },
+            "broken" => Canned::ServFail,
+            _ => Canned::A {
+                addr: "192.0.2.71".parse().expect("ip"),
+                ttl: 300,
+            },
+        };
+        (canned, Duration::ZERO)
+    })
+}
+
+/// The TTL of the SOA in AUTHORITY of a negative answer.
+fn soa_ttl(m: &Message) -> u32 {
+    m.authorities
+        .iter()
+        .find(|r| r.record_type() == RecordType::SOA)
+        .map(|r| r.ttl)
+        .unwrap_or_else(|| panic!("no SOA in AUTHORITY: {m:?}"))
+}
+
+/// Ask `name` and check it is a NODATA (or NXDOMAIN when `nx`) answer.
+fn negative(listen: SocketAddr, name: &str, nx: bool) -> Message {
+    let m = query(listen, name, RecordType::AAAA);
+    let want = if nx {
+        ResponseCode::NXDomain
+    } else {
+        ResponseCode::NoError
+    };
+    assert_eq!(m.metadata.response_code, want, "{name}");
+    assert!(m.answers.is_empty(), "{name}: {m:?}");
+    m
+}
+
+/// A little past the 3 s negative TTL the tests use.
+const PAST_TTL: Duration = Duration::from_millis(3600);
+
+#[test]
+fn nodata_is_cached_for_the_smaller_of_the_soa_ttl_and_the_soa_minimum() {
+    let s = Scratch::new("cache-neg");
+    let up = responder("127.0.71.1:5353");
+    let listen: SocketAddr = "127.0.71.2:5300".parse().expect("addr");
+    let cfg = config(&s, "neg", "127.0.71.2:5300", "127.0.71.1@5353", "");
+    let _sk = start_sekisho(&s.path, "neg", &cfg, listen);
+
+    // A NODATA is kept: the repeats never reach the upstream.
+    let first = negative(listen, "nodata.neg.test.", false);
+    assert_eq!(soa_ttl(&first), 300);
+    for _ in 0..3 {
+        negative(listen, "nodata.neg.test.", false);
+    }
+    assert_eq!(up.count("nodata.neg.test."), 1, "NODATA is cached");
+
+    // Negative TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 section 5), shown
+    // as the SOA's TTL, whichever of the two is the smaller.
+    for (name, nx) in [
+        ("soattl.neg.test.", false),
+        ("soamin.neg.test.", false),
+        ("nxmin.neg.test.", true),
+    ] {
+        let first = negative(listen, name, nx);
+        assert_eq!(soa_ttl(&first), 3, "{name}: negative TTL");
+        let again = negative(listen, name, nx);
+        assert!(soa_ttl(&again) <= 3, "{name}: {again:?}");
+        assert_eq!(up.count(name), 1, "{name}: cached within its negative TTL");
+    }
+    std::thread::sleep(PAST_TTL);
+    for (name, nx) in [
+        ("soattl.neg.test.", false),
+        ("soamin.neg.test.", false),
+        ("nxmin.neg.test.", true),
+    ] {
+        negative(listen, name, nx);
+        assert_eq!(up.count(name), 2, "{name}: fetched again after 3 s");
+    }
+    negative(listen, "nodata.neg.test.", false);
+    assert_eq!(
+        up.count("nodata.neg.test."),
+        1,
+        "a 300 s negative answer is still cached"
+    );
+    // The NODATA is for AAAA only: another type of the same name is asked
+    // upstream (and the reply is checked to carry the TXT question).
+    let txt = query(listen, "nodata.neg.test.", RecordType::TXT);
+    assert_eq!(txt.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(
+        up.count("nodata.neg.test."),
+        2,
+        "the type is part of the key"
+    );
+}
+
+#[test]
+fn max_negative_ttl_caps_negative_answers_only() {
+    let s = Scratch::new("cache-maxneg");
+    let up = responder("127.0.71.11:5353");
+    let listen: SocketAddr = "127.0.71.12:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "maxneg",
+        "127.0.71.12:5300",
+        "127.0.71.11@5353",
+        "max-negative-ttl = \"3s\"",
+    );
+    let _sk = start_sekisho(&s.path, "maxneg", &cfg, listen);
+
+    for (name, nx) in [("nodata.neg.test.", false), ("nxlong.neg.test.", true)] {
+        let first = negative(listen, name, nx);
+        assert_eq!(
+            soa_ttl(&first),
+            3,
+            "{name}: 300 s capped to max-negative-ttl"
+        );
+        negative(listen, name, nx);
+        assert_eq!(up.count(name), 1, "{name}: cached");
+    }
+    let positive = query(listen, "www.neg.test.", RecordType::A);
+    assert_eq!(
+        positive.answers[0].ttl, 300,
+        "the cap is for negative answers"
+    );
+    std::thread::sleep(PAST_TTL);
+    for (name, nx) in [("nodata.neg.test.", false), ("nxlong.neg.test.", true)] {
+        negative(listen, name, nx);
+        assert_eq!(up.count(name), 2, "{name}: expired after max-negative-ttl");
+    }
+    query(listen, "www.neg.test.", RecordType::A);
+    assert_eq!(
+        up.count("www.neg.test."),
+        1,
+        "a positive answer outlives the cap"
+    );
+}
+
+#[test]
+fn an_upstream_servfail_is_cached_for_servfail_ttl_and_no_longer() {
+    let s = Scratch::new("cache-servfail");
+    let up = responder("127.0.71.21:5353");
+    let listen: SocketAddr = "127.0.71.22:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "servfail",
+        "127.0.71.22:5300",
+        "127.0.71.21@5353",
+        "servfail-ttl = \"3s\"",
+    );
+    let _sk = start_sekisho(&s.path, "servfail", &cfg, listen);
+    let servfail = |listen| {
+        let m = query(listen, "broken.neg.test.", RecordType::A);
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    };
+
+    servfail(listen);
+    assert_eq!(up.count("broken.neg.test."), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    // Past the 1 s default, within the configured 3 s.
+    servfail(listen);
+    assert_eq!(up.count("broken.neg.test."), 1, "the SERVFAIL is cached");
+    std::thread::sleep(Duration::from_millis(2100));
+    servfail(listen);
+    assert_eq!(
+        up.count("broken.neg.test."),
+        2,
+        "and asked again once servfail-ttl has passed"
+    );
+
+    // servfail-ttl = 0 caches nothing.
+    let listen0: SocketAddr = "127.0.71.23:5300".parse().expect("addr");
+    let up0 = responder("127.0.71.24:5353");
+    let cfg0 = config(
+        &s,
+        "servfail0",
+        "127.0.71.23:5300",
+        "127.0.71.24@5353",
+        "servfail-ttl = \"0s\"",
+    );
+    let _sk0 = start_sekisho(&s.path, "servfail0", &cfg0, listen0);
+    servfail(listen0);
+    servfail(listen0);
+    assert_eq!(
+        up0.count("broken.neg.test."),
+        2,
+        "servfail-ttl = 0: not cached"
+    );
+}
