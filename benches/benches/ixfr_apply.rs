@@ -4,8 +4,8 @@
 //!
 //! Deltas of 10, 1,000 and 100,000 changes; half removals of existing rules, half
 //! additions of new ones. Every size runs several times from the same base and the
-//! minimum, median and maximum are printed. The target from the issue: 1,000
-//! changes live within 50 ms.
+//! minimum, median and maximum are printed. The target: 1,000 changes
+//! live within 50 ms.
 //!
 //! Run: `cargo bench -p sekisho-benches --bench ixfr_apply`.
 

@@ -1,6 +1,6 @@
 //! Zone-file parse rate on RPZ-shaped input: one million `CNAME .` and `A` records made in
 //! memory, parsed by `sekisho_zonefile::ZoneReader`. Target: at least 1.5M records/s on one
-//! core in release (issue: zonefile parser).
+//! core in release.
 // `criterion_group!` generates a public function that cannot carry a doc comment.
 #![allow(missing_docs)]
 

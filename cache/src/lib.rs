@@ -107,7 +107,7 @@ impl Prepared {
         prepare(response, limits)
     }
 
-    /// Mark the answer as validated (AD=1), for the recursor (issue 5):
+    /// Mark the answer as validated (AD=1), for the recursor:
     /// [`prepare`] clears AD because forwarded answers are not validated here.
     pub fn set_authentic_data(&mut self) {
         self.wire[3] |= 0x20;

@@ -1,5 +1,5 @@
-//! Validation of forwarded answers (issue 5: validation is not a
-//! recursion-only feature).
+//! Validation of forwarded answers (validation is not a recursion-only
+//! feature: BIND's `dnssec-validation auto` validates forwarded answers too).
 //!
 //! ```text
 //!  forwarded answer (asked with DO=1 whenever it is to be judged; the pipeline strips

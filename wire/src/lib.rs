@@ -10,8 +10,8 @@
 //!
 //! Only the header, the single question and an optional OPT record are read;
 //! the packet cache then answers from stored wire bytes, so a cache hit never
-//! builds a hickory `Message` (the allocation-heavy path measured in hickory
-//! issues #1190 and #2933). Everything here is bounds-checked: a crafted
+//! builds a hickory `Message` (the allocation-heavy path, measured in
+//! hickory's own issue tracker). Everything here is bounds-checked: a crafted
 //! datagram yields a [`WireError`], never a panic.
 
 use std::fmt;

@@ -14,7 +14,7 @@ pub const DEFAULT_MAX_LINE_LEN: usize = 64 * 1024;
 /// of the largest possible RDATA (65535 bytes encode to about 87 KiB) with comments.
 pub const DEFAULT_MAX_ENTRY_LEN: usize = 256 * 1024;
 
-/// Default `$INCLUDE` nesting limit, as in the issue; BIND has no lower one.
+/// Default `$INCLUDE` nesting limit (BIND has no lower one).
 pub const DEFAULT_MAX_INCLUDE_DEPTH: usize = 8;
 
 /// How to read a zone file and how much of it to accept.

@@ -45,7 +45,7 @@ impl control::Handler for State {
                 Request::Status => Reply::Status(self.status()),
                 Request::Flush => {
                     let n = self.pipeline.cache.flush();
-                    // Recursion's own caches (zone cuts, steps, zone verdicts) go too (issue 5).
+                    // Recursion's own caches (zone cuts, steps, zone verdicts) go too.
                     if let Some(r) = self.pipeline.recursor() {
                         r.flush();
                     }

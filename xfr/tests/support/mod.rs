@@ -1,7 +1,7 @@
 //! A real BIND 9.18 `named` as a TSIG-signed primary, started per test on
 //! 127.0.41.1 (an address reserved for the xfr tests) and killed by a Drop guard.
 //!
-//! Follows the verified recipe in shared/interop-notes.md: BIND only listens on
+//! BIND only listens on
 //! addresses that exist on an interface, so the address is added to `lo` first
 //! (tests run as root; "File exists" is fine). If `named` is missing the tests
 //! fail with a clear message: CI installs bind9, and a silent skip would hide it.
