@@ -2,7 +2,9 @@
 //!
 //! ```text
 //!  packet ─▶ parse (drop responses, NOTIMP, FORMERR, BADVERS)   [crate::dispatch, then]
-//!         ─▶ ACL (REFUSED)
+//!         ─▶ ACL (REFUSED, EDE 18)
+//!         ─▶ RD=0: the cache only, never resolved (hit + the zone's NS set, or a
+//!            referral; policy only from `recursive-only no` zones)     [async path]
 //!         ─▶ policy pre-check (client-IP, QNAME: Skip | Continue | Break)
 //!         ─▶ packet cache ──hit, no policy match──▶ answer       [fast path, no await]
 //!         ─▶ forward zone ─▶ upstream group (retries within the deadline)
