@@ -87,6 +87,18 @@ pub(crate) struct ServerSpec {
     /// Runtime worker threads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) threads: Option<i64>,
+    /// Text of the hostname.bind / id.server answer ("" = the host name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) identity: Option<String>,
+    /// Text of the version.bind / version.server answer ("" = "sekisho VERSION").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) version: Option<String>,
+    /// REFUSED for hostname.bind / id.server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) hide_identity: Option<bool>,
+    /// REFUSED for version.bind / version.server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) hide_version: Option<bool>,
 }
 
 /// `[cache]`: size and TTL clamps.

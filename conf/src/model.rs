@@ -66,6 +66,9 @@ pub mod defaults {
     pub const UDP_WORKERS: usize = 0;
     /// `server.threads`: 0 means one per CPU.
     pub const THREADS: usize = 0;
+    /// Longest `server.identity` / `server.version`: one TXT character-string (RFC 1035
+    /// section 3.3), so the CHAOS answer is a single string as BIND and Unbound send it.
+    pub const CHAOS_TEXT_MAX: usize = 255;
 
     /// `cache.max-entries`.
     pub const CACHE_MAX_ENTRIES: usize = 1_000_000;
@@ -264,6 +267,16 @@ pub struct Server {
     pub udp_workers: usize,
     /// Runtime worker threads; 0 = one per CPU.
     pub threads: usize,
+    /// Text of the CHAOS `hostname.bind` / `id.server` TXT answer; empty means the host
+    /// name, read when the answer is set up (BIND `hostname`/`server-id`, Unbound `identity`).
+    pub identity: String,
+    /// Text of the CHAOS `version.bind` / `version.server` TXT answer; empty means
+    /// `sekisho <version>` (BIND `version`, Unbound `version`).
+    pub version: String,
+    /// REFUSED for `hostname.bind` / `id.server` (Unbound `hide-identity`).
+    pub hide_identity: bool,
+    /// REFUSED for `version.bind` / `version.server` (Unbound `hide-version`).
+    pub hide_version: bool,
 }
 
 impl Default for Server {
@@ -281,6 +294,10 @@ impl Default for Server {
             query_timeout: defaults::QUERY_TIMEOUT,
             udp_workers: defaults::UDP_WORKERS,
             threads: defaults::THREADS,
+            identity: String::new(),
+            version: String::new(),
+            hide_identity: false,
+            hide_version: false,
         }
     }
 }

@@ -76,6 +76,10 @@ fn every_default_matches_the_documented_value() {
     assert_eq!(s.query_timeout, Duration::from_secs(4));
     assert_eq!(s.udp_workers, 0);
     assert_eq!(s.threads, 0);
+    assert_eq!(s.identity, "");
+    assert_eq!(s.version, "");
+    assert!(!s.hide_identity);
+    assert!(!s.hide_version);
 
     let cache = &c.cache;
     assert_eq!(cache.max_entries, 1_000_000);
@@ -417,6 +421,8 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nmax-refresh = \"0s\"", "response-policy.zone[0].max-refresh: \"0s\": must be longer than zero"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\non-expire = \"drop\"", "response-policy.zone[0].on-expire: \"drop\": expected one of \"keep\" or \"stop\""),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\n[[response-policy.zone]]\nname = \"BLOCK.\"\nfile = \"c.rpz\"", "response-policy.zone[1].name: \"block.\": already used by response-policy.zone[0]"),
+    ("[server]\nidentity = \"a\\nb\"", "server.identity: \"a\\nb\": control characters are not allowed"),
+    ("[server]\nversion = \"1.0\\t(beta)\"", "server.version: \"1.0\\t(beta)\": control characters are not allowed"),
     ("[control]\nsocket = \"\"", "control.socket: \"\": empty path"),
     ("[metrics]\nlisten = \"127.0.0.1:99999\"", "metrics.listen: \"127.0.0.1:99999\": port out of range"),
     ("[logging]\nformat = \"xml\"", "logging.format: \"xml\": expected one of \"text\" or \"json\""),
@@ -725,4 +731,24 @@ fn upstream_addresses_display_in_unbound_form() {
 fn the_check_helper_loads_like_load() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/configs/minimal.toml");
     assert_eq!(check(&path).unwrap(), Config::load(&path).unwrap());
+}
+
+// ---- CHAOS answers ----------------------------------------------------------------------
+
+#[test]
+fn chaos_identity_and_version_are_kept_as_written_and_bounded_to_one_txt_string() {
+    let c = parse(
+        "[server]\nidentity = \"resolver-7.example\"\nversion = \"ISP DNS\"\nhide-identity = true\nhide-version = true",
+    )
+    .unwrap();
+    assert_eq!(c.server.identity, "resolver-7.example");
+    assert_eq!(c.server.version, "ISP DNS");
+    assert!(c.server.hide_identity);
+    assert!(c.server.hide_version);
+    // 255 bytes is one TXT character-string; 256 is not.
+    let ok = format!("[server]\nversion = \"{}\"", "v".repeat(255));
+    assert_eq!(parse(&ok).unwrap().server.version.len(), 255);
+    let long = format!("[server]\nidentity = \"{}\"", "i".repeat(256));
+    assert_fails_with(&long, "server.identity: \"iiii");
+    assert_fails_with(&long, ": 256 bytes, at most 255 fit in one TXT string");
 }

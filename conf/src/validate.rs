@@ -380,7 +380,38 @@ impl Validator {
                 1024,
             ),
             threads: self.int("server.threads", spec.threads, d.threads, 0, 1024),
+            identity: self.chaos_text("server.identity", &spec.identity),
+            version: self.chaos_text("server.version", &spec.version),
+            hide_identity: spec.hide_identity.unwrap_or(d.hide_identity),
+            hide_version: spec.hide_version.unwrap_or(d.hide_version),
         }
+    }
+
+    /// `server.identity` / `server.version`: the text of a CHAOS TXT answer, one
+    /// character-string of printable text ("" = the built-in value).
+    fn chaos_text(&mut self, path: &str, value: &Option<String>) -> String {
+        let Some(text) = value else {
+            return String::new();
+        };
+        if text.len() > defaults::CHAOS_TEXT_MAX {
+            self.problem(
+                path,
+                format!(
+                    "{text:?}: {} bytes, at most {} fit in one TXT string",
+                    text.len(),
+                    defaults::CHAOS_TEXT_MAX
+                ),
+            );
+            return String::new();
+        }
+        if text.chars().any(char::is_control) {
+            self.problem(
+                path,
+                format!("{text:?}: control characters are not allowed"),
+            );
+            return String::new();
+        }
+        text.clone()
     }
 
     /// `[cache]`.

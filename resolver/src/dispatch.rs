@@ -4,9 +4,15 @@
 //! ```text
 //!  listener ─▶ parse (staged; errors answered by the pipeline's reject)
 //!          ─▶ opcode NOTIFY ─────────────────────▶ secondary role (allow-notify, TSIG)
+//!          ─▶ class not IN ──────────────────────▶ crate::chaos (version.bind...; allow-query)
 //!          ─▶ AXFR/IXFR, SOA at a served apex ───▶ primary role (allow-transfer, TSIG)
 //!          ─▶ everything else ───────────────────▶ query pipeline (ACL, policy, cache, resolve)
 //! ```
+//!
+//! Classes other than IN never reach the pipeline: CHAOS queries are answered from
+//! the configuration (never resolved, cached or rewritten by policy, as BIND 9.18's
+//! `_bind` view answers them) and the rest get BIND 9.18's error codes; see
+//! `crate::chaos`. That costs one comparison per packet.
 //!
 //! The zone-transfer roles keep their own access control, checked before the
 //! query ACLs (which are for resolution), as BIND's `allow-notify` and
@@ -17,10 +23,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use sekisho_primary::{Answer, Primary};
 use sekisho_secondary::Distribution;
 use sekisho_wire::{self as wire, rcode};
 
+use crate::chaos::{self, ChaosConfig};
 use crate::metrics::{Proto, Source};
 use crate::pipeline::{Pipeline, Step};
 
@@ -33,10 +42,13 @@ pub struct Dispatch {
     notify: Option<Arc<Distribution>>,
     /// Primary role: serves AXFR/IXFR and secondaries' SOA queries (`None`: not a primary).
     primary: Option<Arc<Primary>>,
+    /// The CHAOS answers (`version.bind`, `hostname.bind`...); swapped whole.
+    chaos: ArcSwap<ChaosConfig>,
 }
 
 impl Dispatch {
-    /// Routes to `pipeline`, `notify` and `primary`; the roles are `None` when not configured.
+    /// Routes to `pipeline`, `notify` and `primary`; the roles are `None` when not
+    /// configured. CHAOS queries get the default answers until [`Dispatch::set_chaos`].
     pub fn new(
         pipeline: Arc<Pipeline>,
         notify: Option<Arc<Distribution>>,
@@ -46,7 +58,14 @@ impl Dispatch {
             pipeline,
             notify,
             primary,
+            chaos: ArcSwap::from_pointee(ChaosConfig::default()),
         }
+    }
+
+    /// Answer CHAOS queries with `chaos` (`[server]` identity, version,
+    /// hide-identity, hide-version) from now on.
+    pub fn set_chaos(&self, chaos: ChaosConfig) {
+        self.chaos.store(Arc::new(chaos));
     }
 
     /// The query pipeline.
@@ -71,6 +90,9 @@ impl Dispatch {
         self.pipeline.count_query(&query, client, proto);
         if query.opcode == wire::OPCODE_NOTIFY {
             return self.notify(packet, &query, client, out);
+        }
+        if query.qclass != wire::class::IN {
+            return self.other_class(&query, client, proto, out);
         }
         if let Some(p) = &self.primary {
             if query.opcode == wire::OPCODE_QUERY && p.wants(query.qtype, packet, client.ip()) {
@@ -118,6 +140,30 @@ impl Dispatch {
             Answer::Nothing => {}
             Answer::Stream(plan) => p.stream(*plan, client, tx).await,
         }
+    }
+
+    /// A query of a class other than IN: answered by `crate::chaos`, counted as a
+    /// local response.
+    fn other_class(
+        &self,
+        query: &wire::Query<'_>,
+        client: SocketAddr,
+        proto: Proto,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        self.pipeline.log_query(query, client.ip(), proto);
+        let outcome = chaos::answer(
+            &self.chaos.load(),
+            query,
+            self.pipeline.allows_query(client.ip()),
+            self.pipeline.edns_buffer_size(),
+            out,
+        );
+        if let Some(reason) = outcome.refused {
+            self.pipeline.metrics.refused(reason);
+        }
+        self.pipeline.metrics.response(outcome.rcode, Source::Local);
+        Step::Reply
     }
 
     /// The secondary role answers a NOTIFY (REFUSED when no zone is transferred).

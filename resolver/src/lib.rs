@@ -15,6 +15,7 @@
 //! see docs/architecture.md):
 //! - [`listen`]: UDP workers and TCP listeners (RFC 7766).
 //! - [`dispatch`]: the layers in front of the pipeline (NOTIFY, zone transfers, queries).
+//! - [`chaos`]: CHAOS-class answers (`version.bind`...) and the other non-IN classes.
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
 //! - [`control`]: the daemon's side of the `sekishoctl` socket (types in `sekisho_api`).
 //! - [`metrics`]: the Prometheus registry and the query path's metrics.
@@ -22,6 +23,7 @@
 //! - [`daemon`]: [`daemon::build`] constructs every part from a `Config`,
 //!   [`daemon::Daemon::serve`] runs them until shutdown.
 
+pub mod chaos;
 pub mod control;
 pub mod daemon;
 pub mod dispatch;

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //!  packet ─▶ parse (drop responses, NOTIMP, FORMERR, BADVERS)   [crate::dispatch, then]
-//!         ─▶ ACL (REFUSED)
+//!         ─▶ ACL (REFUSED, EDE 18)
+//!         ─▶ RD=0: the cache only, never resolved (hit + the zone's NS set, or a
+//!            referral; policy only from `recursive-only no` zones)     [async path]
 //!         ─▶ policy pre-check (client-IP, QNAME: Skip | Continue | Break)
 //!         ─▶ packet cache ──hit, no policy match──▶ answer       [fast path, no await]
 //!         ─▶ forward zone ─▶ upstream group (retries within the deadline)
@@ -33,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
-use hickory_proto::rr::{Name, RecordType};
-use hickory_proto::serialize::binary::BinDecodable;
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
 use ipnet::IpNet;
 use sekisho_conf::ClientIpLog;
 use sekisho_rpz::{
@@ -93,6 +95,9 @@ pub struct Pipeline {
     pub query_log: std::sync::atomic::AtomicBool,
     /// Recursion for names without a forward zone (`None`: SERVFAIL).
     recursor: Option<Arc<sekisho_recursor::Recursor>>,
+    /// Names of the root servers (the root hints): the referral of last resort for
+    /// an RD=0 query with nothing cached.
+    root_ns: ArcSwap<Vec<Name>>,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
@@ -125,7 +130,19 @@ impl Pipeline {
             metrics,
             policy,
             recursor,
+            root_ns: ArcSwap::from_pointee(
+                sekisho_recursor::anchors::builtin_hints()
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect(),
+            ),
         }
+    }
+
+    /// Refer RD=0 misses to these root server names (the configured root hints)
+    /// instead of the built-in IANA ones.
+    pub fn set_root_hints(&self, root_ns: Vec<Name>) {
+        self.root_ns.store(Arc::new(root_ns));
     }
 
     /// Replace the per-query settings (access lists, EDNS size, deadline,
@@ -147,6 +164,27 @@ impl Pipeline {
     /// Our EDNS buffer size.
     pub fn edns_buffer_size(&self) -> u16 {
         self.config.load().edns_buffer_size
+    }
+
+    /// Whether `client` may query at all (`allow-query`).
+    pub fn allows_query(&self, client: IpAddr) -> bool {
+        sekisho_conf::allows(&self.config.load().allow_query, client)
+    }
+
+    /// The query-log line for `query`, when the query log is on.
+    pub fn log_query(&self, query: &Query<'_>, client: IpAddr, proto: Proto) {
+        if self.query_log.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                target: "query",
+                "client {} query: {} {} {} {}{}",
+                self.client_label(client),
+                wire_name_text(query.qname_wire()),
+                class_text(query.qclass),
+                RecordType::from(query.qtype),
+                proto.as_label(),
+                if query.rd { " +RD" } else { "" }
+            );
+        }
     }
 
     /// Count a decoded query (before any routing, so every packet the
@@ -177,22 +215,14 @@ impl Pipeline {
         let config = self.config.load();
         let buf = config.edns_buffer_size;
         let ip = client.ip();
-        if self.query_log.load(std::sync::atomic::Ordering::Relaxed) {
-            tracing::info!(
-                target: "query",
-                "client {} query: {} IN {} {}{}",
-                self.client_label(ip),
-                wire_name_text(query.qname_wire()),
-                RecordType::from(query.qtype),
-                proto.as_label(),
-                if query.rd { " +RD" } else { "" }
-            );
-        }
+        self.log_query(query, ip, proto);
         if !sekisho_conf::allows(&config.allow_query, ip)
             || !sekisho_conf::allows(&config.allow_recursion, ip)
         {
+            // As BIND 9.18: RA clear (nothing is available to this client) and
+            // EDE 18 (Prohibited).
             self.metrics.refused("acl");
-            *out = wire::error_response(packet, Some(query), rcode::REFUSED, buf);
+            *out = crate::chaos::no_recursion_error(query, rcode::REFUSED, true, buf);
             self.metrics.response(rcode::REFUSED, Source::Local);
             return Step::Reply;
         }
@@ -202,6 +232,12 @@ impl Pipeline {
             *out = wire::error_response(packet, Some(query), rcode::NOTIMP, buf);
             self.metrics.response(rcode::NOTIMP, Source::Local);
             return Step::Reply;
+        }
+        if !query.rd {
+            // RD=0 is answered from the cache only, never resolved, and BIND adds
+            // the zone's NS set to such answers: that is built on the async path
+            // (RD=0 queries are rare: monitoring, cache snooping).
+            return Step::Resolve;
         }
         PacketCache::key_into(
             query.qname_wire(),
@@ -301,7 +337,17 @@ impl Pipeline {
             }
             // PASSTHRU (or TCP-only over TCP): the real answer, policy done.
         }
-        let fetched = self.fetch(&key, &lower_qname, &query, deadline).await;
+        // RD=0: the cache only (BIND 9.18 never starts a resolution for it).
+        let fetched = self
+            .fetch(&key, &lower_qname, &query, deadline, query.rd)
+            .await;
+        if !query.rd {
+            if fetched.is_some() {
+                self.metrics.cache_hits_success.inc();
+            } else {
+                self.metrics.cache_misses.inc();
+            }
+        }
         // qname-wait-recurse: rules that wait for the response are applied to
         // a real answer only; when resolution fails the client gets the
         // failure, as from BIND 9.18.
@@ -342,10 +388,38 @@ impl Pipeline {
                 return answer;
             }
         }
+        if fetched.is_none() && !query.rd {
+            // RD=0 and nothing cached. BIND applies the rules of zones with
+            // `recursive-only no` that need no answer (client IP, QNAME) to what
+            // it has, then answers with a referral.
+            if let (QueryFlow::Continue, Some(n)) = (&flow, &qname) {
+                let decision = policy.check_response(
+                    &policy_query(&query, client, n, &lower_qname),
+                    &ResponseFacts::default(),
+                );
+                if let Some(answer) = self
+                    .rewrite(&decision, packet, &query, client, n, None, proto, deadline)
+                    .await
+                {
+                    self.metrics
+                        .request_duration
+                        .observe(started.elapsed().as_secs_f64());
+                    return answer;
+                }
+            }
+            let Some(mut out) = self.referral(&query, &lower_qname) else {
+                return Some(self.servfail(packet, &query, started));
+            };
+            self.finish(&mut out, &query, proto, Source::Local, started);
+            return Some(out);
+        }
         match fetched {
             Some(mut f) => {
-                if f.source == Source::Cache {
+                if f.source == Source::Cache && query.rd {
                     self.metrics.cache_hits_success.inc();
+                }
+                if !query.rd {
+                    self.add_zone_ns(&mut f.wire, &query, &lower_qname);
                 }
                 self.finish(&mut f.wire, &query, proto, f.source, started);
                 if let Some(ede) = &f.ede {
@@ -357,14 +431,16 @@ impl Pipeline {
         }
     }
 
-    /// The real answer for `query`: from the cache, else from the forward
-    /// zone's upstreams (then cached). `None` when nothing answered in time.
+    /// The real answer for `query`: from the cache, else (when `resolve`) from the
+    /// forward zone's upstreams or by recursion (then cached). `None` when nothing
+    /// answered in time, or on a cache miss without `resolve`.
     async fn fetch(
         &self,
         key: &[u8],
         lower_qname: &[u8],
         query: &Query<'_>,
         deadline: Instant,
+        resolve: bool,
     ) -> Option<Fetched> {
         let mut wire = Vec::new();
         if let Some((_, facts)) =
@@ -381,6 +457,9 @@ impl Pipeline {
                 source: Source::Cache,
                 ede: None,
             });
+        }
+        if !resolve {
+            return None;
         }
         let forwarders = self.forwarders.load();
         let Some(group) = forwarders.lookup(lower_qname) else {
@@ -534,7 +613,18 @@ impl Pipeline {
                 if let Some(target) = chase {
                     // RPZ is not applied again to what it synthesised: fetch the
                     // CNAME target's real data without policy.
-                    if let Some(extra) = self.fetch_name(&target, query, deadline).await {
+                    let extra = self.fetch_name(&target, query, deadline).await;
+                    if extra.is_none() && !query.rd {
+                        // RD=0 and the target is not cached: BIND adds the referral
+                        // for the target, as for any RD=0 miss.
+                        if let Ok(lower) = target.to_lowercase().to_bytes() {
+                            if let Some((ns, glue)) = self.closest_ns(&lower, false, true) {
+                                message.add_authorities(ns);
+                                message.add_additionals(glue);
+                            }
+                        }
+                    }
+                    if let Some(extra) = extra {
                         // The target's outcome is the answer's: NXDOMAIN stays
                         // NXDOMAIN, and a negative answer keeps the target
                         // zone's SOA in AUTHORITY (RFC 2308), as BIND does.
@@ -578,7 +668,6 @@ impl Pipeline {
         query: &Query<'_>,
         deadline: Instant,
     ) -> Option<Message> {
-        use hickory_proto::serialize::binary::BinEncodable;
         let lower = name.to_lowercase().to_bytes().ok()?;
         let mut packet = Vec::with_capacity(HEADER_LEN + lower.len() + 4);
         packet.extend_from_slice(&[
@@ -613,8 +702,165 @@ impl Pipeline {
             query.cd,
             &mut key,
         );
-        let fetched = self.fetch(&key, &lower, &sub, deadline).await?;
+        let fetched = self.fetch(&key, &lower, &sub, deadline, query.rd).await?;
         Message::from_vec(&fetched.wire).ok()
+    }
+
+    /// BIND 9.18's answer to an RD=0 query with nothing cached: NOERROR, no
+    /// answer, the NS set of the closest zone cut it knows in AUTHORITY (the root
+    /// hints at worst) and their cached addresses in ADDITIONAL; RA set, AA clear.
+    /// Without OPT (see [`Pipeline::finish`]).
+    fn referral(&self, query: &Query<'_>, lower_qname: &[u8]) -> Option<Vec<u8>> {
+        let (ns, glue) = self.closest_ns(lower_qname, query.qtype == DS, true)?;
+        let p = query.packet;
+        let mut head = Vec::with_capacity(HEADER_LEN + query.question_wire().len());
+        head.extend_from_slice(&p[..2]);
+        // QR, opcode and RD copied; RA; CD copied; NOERROR.
+        head.push(0x80 | (p[2] & 0x79));
+        head.push(0x80 | (p[3] & 0x10));
+        head.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        head.extend_from_slice(query.question_wire());
+        let mut m = Message::from_vec(&head).ok()?;
+        m.add_authorities(ns);
+        m.add_additionals(glue);
+        m.to_vec().ok()
+    }
+
+    /// BIND adds the zone's NS set (and cached addresses) to a positive RD=0
+    /// answer from its cache when it has that NS set cached (not from the hints).
+    /// `wire` is the cached answer, without OPT.
+    fn add_zone_ns(&self, wire: &mut Vec<u8>, query: &Query<'_>, lower_qname: &[u8]) {
+        let Ok(mut m) = Message::from_vec(wire) else {
+            return;
+        };
+        if m.metadata.response_code != hickory_proto::op::ResponseCode::NoError
+            || m.answers.is_empty()
+            || !m.authorities.is_empty()
+        {
+            return;
+        }
+        let Some((ns, glue)) = self.closest_ns(lower_qname, query.qtype == DS, false) else {
+            return;
+        };
+        // An NS query answered by that very NS set: nothing to add.
+        if m.answers.iter().any(|a| ns.iter().any(|n| n == a)) {
+            return;
+        }
+        m.add_authorities(ns);
+        let glue: Vec<Record> = glue
+            .into_iter()
+            .filter(|g| {
+                !m.additionals
+                    .iter()
+                    .any(|a| a.name == g.name && a.data == g.data)
+            })
+            .collect();
+        m.add_additionals(glue);
+        if let Ok(out) = m.to_vec() {
+            *wire = out;
+        }
+    }
+
+    /// The NS records of the closest zone at or above `lower_name` (strictly above
+    /// when `above`, as for DS) whose NS set is in the packet cache, with the
+    /// cached addresses of those servers; with `hints`, the root hints when none is.
+    ///
+    /// BIND looks in its cache of records; Sekisho's cache holds answers, so this
+    /// finds the NS sets that some client asked for (and the glue that came with
+    /// them), not the cuts the recursor learnt from referrals.
+    fn closest_ns(
+        &self,
+        lower_name: &[u8],
+        above: bool,
+        hints: bool,
+    ) -> Option<(Vec<Record>, Vec<Record>)> {
+        let mut pos = 0;
+        if above && lower_name.first().is_some_and(|&l| l != 0) {
+            pos = 1 + usize::from(lower_name[0]);
+        }
+        while let Some(&len) = lower_name.get(pos) {
+            let suffix = &lower_name[pos..];
+            if let (Some(m), Some(owner)) = (self.cached(suffix, NS), name_from_wire(suffix)) {
+                let ns: Vec<Record> = m
+                    .answers
+                    .iter()
+                    .filter(|r| r.record_type() == RecordType::NS && r.name == owner)
+                    .cloned()
+                    .collect();
+                if m.metadata.response_code == hickory_proto::op::ResponseCode::NoError
+                    && !ns.is_empty()
+                {
+                    let glue = self.glue(&ns, &m.additionals);
+                    return Some((ns, glue));
+                }
+            }
+            if len == 0 {
+                break;
+            }
+            pos += 1 + usize::from(len);
+        }
+        if !hints {
+            return None;
+        }
+        let ns = self
+            .root_ns
+            .load()
+            .iter()
+            .map(|n| {
+                Record::from_rdata(
+                    Name::root(),
+                    ROOT_HINTS_TTL,
+                    RData::NS(hickory_proto::rr::rdata::NS(n.clone())),
+                )
+            })
+            .collect();
+        Some((ns, Vec::new()))
+    }
+
+    /// Cached addresses of the servers named by `ns`: their own A/AAAA answers in
+    /// the cache first, then the glue that came with the NS answer (`additional`).
+    fn glue(&self, ns: &[Record], additional: &[Record]) -> Vec<Record> {
+        let mut out: Vec<Record> = Vec::new();
+        for target in ns.iter().filter_map(|r| match &r.data {
+            RData::NS(t) => Some(&t.0),
+            _ => None,
+        }) {
+            let Ok(lower) = target.to_lowercase().to_bytes() else {
+                continue;
+            };
+            let cached = [A, AAAA]
+                .into_iter()
+                .filter_map(|t| self.cached(&lower, t))
+                .flat_map(|m| m.answers);
+            let from_ns = additional.iter().cloned();
+            for r in cached.chain(from_ns) {
+                let addr = matches!(r.record_type(), RecordType::A | RecordType::AAAA);
+                if addr
+                    && r.name == *target
+                    && !out.iter().any(|o| o.name == r.name && o.data == r.data)
+                {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// A cached answer for (`lower_name`, `qtype`, IN) as asked without DO and
+    /// CD, decoded; `None` when not cached.
+    fn cached(&self, lower_name: &[u8], qtype: u16) -> Option<Message> {
+        let mut key = Vec::with_capacity(lower_name.len() + 5);
+        PacketCache::key_into(lower_name, qtype, wire::class::IN, false, false, &mut key);
+        let echo = ClientEcho {
+            id: 0,
+            rd: false,
+            cd: false,
+            wants_ad: false,
+            qname_wire: lower_name,
+        };
+        let mut out = Vec::new();
+        self.cache.lookup(&key, &echo, Instant::now(), &mut out)?;
+        Message::from_vec(&out).ok()
     }
 
     /// A client address as the log shows it (`log-client-ip`).
@@ -715,6 +961,18 @@ impl Pipeline {
     }
 }
 
+/// RR types the RD=0 answers look up.
+const A: u16 = 1;
+/// NS.
+const NS: u16 = 2;
+/// AAAA.
+const AAAA: u16 = 28;
+/// DS: its referral comes from above the name (the parent serves it).
+const DS: u16 = 43;
+/// TTL of the root NS set in a referral from the root hints: the root zone's NS
+/// TTL, which BIND 9.18's built-in hints carry too (518400 in its RD=0 referrals).
+const ROOT_HINTS_TTL: u32 = 518_400;
+
 /// The query we send upstream: lower-cased name, RD=1, CD as the client
 /// asked, EDNS with our buffer size and the client's DO bit.
 fn upstream_query(query: &Query<'_>, lower_qname: &[u8], buf: u16, dnssec_ok: bool) -> Vec<u8> {
@@ -791,6 +1049,14 @@ fn wire_name_text(wire: &[u8]) -> String {
         out.push('.');
     }
     out
+}
+
+/// A class as dig prints it: `IN`, `CH`..., `CLASS42` for one without a mnemonic.
+fn class_text(class: u16) -> String {
+    match hickory_proto::rr::DNSClass::from(class) {
+        hickory_proto::rr::DNSClass::Unknown(n) => format!("CLASS{n}"),
+        c => c.to_string(),
+    }
 }
 
 /// A hickory name from an uncompressed wire name.

@@ -1,5 +1,6 @@
 //! The daemon as an operator meets it: access control, hostile packets,
-//! the control command, config checking and the embedded default.
+//! the control command, config checking, the embedded default, and RD=0
+//! queries (answered from the cache only).
 //! Each test owns 127.0.35.0/24 .. 127.0.37.0/24.
 
 mod common;
@@ -41,6 +42,20 @@ fn clients_outside_allow_recursion_are_refused() {
     .expect("answer");
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     assert_eq!(m.queries.len(), 1, "the question is echoed");
+    // As BIND 9.18 refuses: RA clear (no recursion for this client) and EDE 18.
+    assert!(!m.metadata.recursion_available);
+    let ede: Vec<u16> = m
+        .edns
+        .iter()
+        .flat_map(|e| e.options().options.iter())
+        .filter_map(|(_, o)| match o {
+            hickory_proto::rr::rdata::opt::EdnsOption::Unknown(15, d) if d.len() >= 2 => {
+                Some(u16::from_be_bytes([d[0], d[1]]))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ede, [18], "EDE 18 (Prohibited)");
     let insider: IpAddr = "127.0.35.9".parse().expect("ip");
     let m = query_udp_from(
         Some(insider),
@@ -370,4 +385,81 @@ fn with_no_arguments_sekisho_runs_the_embedded_default_on_port_5300() {
         "metrics on 127.0.0.1:9153"
     );
     assert_eq!(sk.stop(), Some(0));
+}
+
+/// A resolver that recurses from a root that does not answer (its hints name
+/// a.root.test at 127.0.37.99, where nothing listens), with a QNAME rule in a
+/// `recursive-only` zone and one in a zone with `recursive-only = false`.
+fn unreachable_root(s: &Scratch, ip: &str) -> String {
+    let hints = s.file(
+        "root.hints",
+        ".  3600000 NS a.root.test.\na.root.test. 3600000 A 127.0.37.99\n",
+    );
+    let block = s.file(
+        "block.rpz",
+        "$TTL 300\n@ SOA localhost. root.localhost. 1 3600 600 86400 60\n@ NS localhost.\nbad.example1.jp CNAME .\n",
+    );
+    let nonrec = s.file(
+        "nonrec.rpz",
+        "$TTL 300\n@ SOA localhost. root.localhost. 1 3600 600 86400 60\n@ NS localhost.\nrec.example1.jp CNAME .\n",
+    );
+    format!(
+        "[server]\nlisten = [\"{ip}:5300\"]\nallow-query = [\"127.0.0.0/8\"]\nallow-recursion = [\"127.0.0.0/8\"]\ndirectory = \"{d}\"\nroot-hints = \"{h}\"\nquery-timeout = \"2s\"\n\
+         [dnssec]\nvalidation = \"no\"\n\
+         [response-policy]\nqname-wait-recurse = false\nede = \"off\"\n\
+         [[response-policy.zone]]\nname = \"block\"\nfile = \"{b}\"\n\
+         [[response-policy.zone]]\nname = \"nonrec\"\nfile = \"{n}\"\nrecursive-only = false\n\
+         [control]\nsocket = \"{d}/control.sock\"\n[metrics]\nlisten = \"none\"\n",
+        d = s.path.display(),
+        h = hints.display(),
+        b = block.display(),
+        n = nonrec.display(),
+    )
+}
+
+/// `dig @ip -p 5300 ARGS` (dig is a test peer: a missing dig fails the test).
+fn dig(ip: &str, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .arg(format!("@{ip}"))
+        .args(["-p", "5300", "+tries=1", "+time=5"])
+        .args(args)
+        .output()
+        .expect("dig is installed (apt-get install dnsutils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn an_rd0_query_right_after_start_gets_a_referral_and_never_starts_a_resolution() {
+    // As BIND 9.18 answers `dig +norec` with nothing cached: NOERROR, no answer,
+    // the root hints' NS set in AUTHORITY. Before, Sekisho recursed for it and
+    // answered SERVFAIL with EDE 22 ("no usable answer from the servers of .").
+    let s = Scratch::new("norec");
+    let ip = "127.0.37.1";
+    let listen: SocketAddr = format!("{ip}:5300").parse().expect("addr");
+    let sk = start_sekisho(&s.path, "norec", &unreachable_root(&s, ip), listen);
+    let referral = |out: &str| {
+        out.contains("status: NOERROR")
+            && out.contains("flags: qr ra;")
+            && out.contains("ANSWER: 0, AUTHORITY: 1,")
+            && out.contains(".\t\t\t518400\tIN\tNS\ta.root.test.")
+            && !out.contains("EDE")
+    };
+    let out = dig(ip, &["+norec", "www.example1.jp", "A"]);
+    assert!(referral(&out), "{out}");
+    // A listed name: the zone is recursive-only (BIND's default), so RD=0 is not
+    // rewritten, and not resolved either: the same referral...
+    let out = dig(ip, &["+norec", "bad.example1.jp", "A"]);
+    assert!(referral(&out), "{out}");
+    // ...while RD=1 is rewritten (qname-wait-recurse = false: no resolution needed).
+    let out = dig(ip, &["bad.example1.jp", "A"]);
+    assert!(out.contains("status: NXDOMAIN"), "{out}");
+    // With recursive-only = false the rule applies to RD=0 too, as in BIND.
+    let out = dig(ip, &["+norec", "rec.example1.jp", "A"]);
+    assert!(
+        out.contains("status: NXDOMAIN") && out.contains("flags: qr ra;"),
+        "{out}"
+    );
+    // Nothing asked the root: the log has no recursion for these names.
+    let log = sk.log_text();
+    assert!(!log.contains("recursion failed"), "{log}");
 }

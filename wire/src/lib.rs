@@ -25,6 +25,21 @@ pub const TYPE_OPT: u16 = 41;
 /// RR type SOA.
 pub const TYPE_SOA: u16 = 6;
 
+/// DNS classes the query router tells apart (RFC 1035 section 3.2.4; NONE and
+/// ANY are meta-classes, RFC 2136 section 2.4 and RFC 1035 section 3.2.5).
+pub mod class {
+    /// The Internet.
+    pub const IN: u16 = 1;
+    /// CHAOS: `version.bind` and friends.
+    pub const CH: u16 = 3;
+    /// Hesiod.
+    pub const HS: u16 = 4;
+    /// NONE (meta-class, UPDATE only).
+    pub const NONE: u16 = 254;
+    /// ANY (meta-class, QCLASS only).
+    pub const ANY: u16 = 255;
+}
+
 /// DNS opcodes the resolver understands.
 pub const OPCODE_QUERY: u8 = 0;
 /// NOTIFY (RFC 1996); handled by the zone-transfer side.

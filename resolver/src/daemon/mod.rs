@@ -200,6 +200,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         domain_insecure = recursor.domain_insecure.len(),
         "recursion ready"
     );
+    let root_ns = recursor.root_hints.iter().map(|(n, _)| n.clone()).collect();
     let pipeline = Arc::new(Pipeline::new(
         reload::pipeline_config(&config),
         cache,
@@ -208,6 +209,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         policy.live(),
         Some(Arc::new(sekisho_recursor::Recursor::new(recursor))),
     ));
+    pipeline.set_root_hints(root_ns);
     pipeline
         .query_log
         .store(config.logging.query_log, Ordering::Relaxed);
@@ -217,6 +219,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         Some(secondary.clone()),
         Some(primary.clone()),
     ));
+    dispatch.set_chaos(crate::chaos::ChaosConfig::from_server(&config.server));
     let workers = match config.server.udp_workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
