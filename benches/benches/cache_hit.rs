@@ -100,7 +100,12 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
     ));
     // As the listeners call it: the dispatch layer in front of the pipeline (no
     // zone-transfer roles here, so it adds only the decode it does for the pipeline).
-    let dispatch = Dispatch::new(pipeline.clone(), None, None);
+    let dispatch = Dispatch::new(
+        pipeline.clone(),
+        None,
+        None,
+        sekisho_resolver::chaos::ChaosConfig::default(),
+    );
     let names: Vec<String> = (0..1000).map(|i| format!("host{i}.test.")).collect();
     let mut key = Vec::new();
     for n in &names {

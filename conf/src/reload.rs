@@ -5,7 +5,8 @@
 //! added to the model does not compile until it is classified here: applied
 //! in place by a reload, or named as needing a restart. The daemon applies
 //! exactly the settings marked "reload" below (access lists, EDNS buffer,
-//! query deadline, client-address logging, the query log, forward zones).
+//! query deadline, client-address logging, the query log, forward zones, the
+//! CHAOS identity and version).
 
 use crate::model::{Config, Logging, Server};
 
@@ -37,10 +38,10 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         query_timeout: _, // reload
         udp_workers,
         threads,
-        identity,
-        version,
-        hide_identity,
-        hide_version,
+        identity: _,      // reload (CHAOS answers)
+        version: _,       // reload
+        hide_identity: _, // reload
+        hide_version: _,  // reload
     } = server;
     let mut check = |changed: bool, key: &'static str| {
         if changed {
@@ -66,10 +67,6 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check(*udp_workers != o.udp_workers, "server.udp-workers");
     check(*threads != o.threads, "server.threads");
     // The CHAOS answers are set up once, when the query router is built.
-    check(*identity != o.identity, "server.identity");
-    check(*version != o.version, "server.version");
-    check(*hide_identity != o.hide_identity, "server.hide-identity");
-    check(*hide_version != o.hide_version, "server.hide-version");
     // Whole tables that a reload does not apply: any new key in them is restart-only too.
     check(*cache != old.cache, "cache");
     check(*dnssec != old.dnssec, "dnssec");

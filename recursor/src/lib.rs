@@ -143,6 +143,15 @@ pub struct Resolution {
 
 impl Recursor {
     /// A recursor with empty caches that talks to authorities over the
+    /// The names of the root servers it starts from (the configured root hints).
+    pub fn root_server_names(&self) -> Vec<Name> {
+        self.config
+            .root_hints
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// network ([`NetExchange`]).
     pub fn new(config: RecursorConfig) -> Recursor {
         Recursor::with_exchange(config, Arc::new(NetExchange))

@@ -47,24 +47,25 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// Routes to `pipeline`, `notify` and `primary`; the roles are `None` when not
-    /// configured. CHAOS queries get the default answers until [`Dispatch::set_chaos`].
+    /// Routes to `pipeline`, `notify` and `primary` (the roles are `None` when not
+    /// configured) and answers CHAOS queries with `chaos`.
     pub fn new(
         pipeline: Arc<Pipeline>,
         notify: Option<Arc<Distribution>>,
         primary: Option<Arc<Primary>>,
+        chaos: ChaosConfig,
     ) -> Dispatch {
         Dispatch {
             pipeline,
             notify,
             primary,
-            chaos: ArcSwap::from_pointee(ChaosConfig::default()),
+            chaos: ArcSwap::from_pointee(chaos),
         }
     }
 
-    /// Answer CHAOS queries with `chaos` (`[server]` identity, version,
-    /// hide-identity, hide-version) from now on.
-    pub fn set_chaos(&self, chaos: ChaosConfig) {
+    /// A reload: answer CHAOS queries with `chaos` (`[server]` identity,
+    /// version, hide-identity, hide-version) from now on.
+    pub fn reconfigure_chaos(&self, chaos: ChaosConfig) {
         self.chaos.store(Arc::new(chaos));
     }
 

@@ -97,7 +97,7 @@ pub struct Pipeline {
     recursor: Option<Arc<sekisho_recursor::Recursor>>,
     /// Names of the root servers (the root hints): the referral of last resort for
     /// an RD=0 query with nothing cached.
-    root_ns: ArcSwap<Vec<Name>>,
+    root_ns: Vec<Name>,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
@@ -129,20 +129,18 @@ impl Pipeline {
             forwarders: ArcSwap::from_pointee(forwarders),
             metrics,
             policy,
-            recursor,
-            root_ns: ArcSwap::from_pointee(
-                sekisho_recursor::anchors::builtin_hints()
-                    .into_iter()
-                    .map(|(name, _)| name)
-                    .collect(),
+            // RD=0 misses are referred to the root servers recursion starts from.
+            root_ns: recursor.as_ref().map_or_else(
+                || {
+                    sekisho_recursor::anchors::builtin_hints()
+                        .into_iter()
+                        .map(|(name, _)| name)
+                        .collect()
+                },
+                |r| r.root_server_names(),
             ),
+            recursor,
         }
-    }
-
-    /// Refer RD=0 misses to these root server names (the configured root hints)
-    /// instead of the built-in IANA ones.
-    pub fn set_root_hints(&self, root_ns: Vec<Name>) {
-        self.root_ns.store(Arc::new(root_ns));
     }
 
     /// Replace the per-query settings (access lists, EDNS size, deadline,
@@ -804,7 +802,6 @@ impl Pipeline {
         }
         let ns = self
             .root_ns
-            .load()
             .iter()
             .map(|n| {
                 Record::from_rdata(

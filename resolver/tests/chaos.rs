@@ -11,6 +11,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -244,4 +245,47 @@ fn clients_that_may_query_but_not_recurse_still_get_the_version() {
     assert!(out.contains("flags: qr rd;"), "no RA:\n{out}");
     assert!(out.contains("EDE: 18 (Prohibited)"), "{out}");
     assert_eq!(sk.stop(), Some(0));
+}
+
+#[test]
+fn a_reload_applies_new_chaos_texts_and_hiding() {
+    let s = Scratch::new("chaos-reload");
+    let ip = "127.0.47.31";
+    let listen: SocketAddr = format!("{ip}:5300").parse().expect("addr");
+    let mut sk = start_sekisho(
+        &s.path,
+        "chaos-reload",
+        &config(&s, ip, "version = \"before\""),
+        listen,
+    );
+    let out = run("dig", ip, &["version.bind", "CH", "TXT", "+short"]);
+    assert_eq!(out.trim(), "\"before\"", "{out}");
+    // The same file start_sekisho wrote, changed; SIGHUP re-reads it.
+    std::fs::write(
+        s.path.join("sekisho-chaos-reload.toml"),
+        config(&s, ip, "version = \"after\"\nhide-identity = true"),
+    )
+    .expect("config");
+    let _ = Command::new("kill")
+        .args(["-HUP", &sk.child.id().to_string()])
+        .status();
+    let changed = eventually(Duration::from_secs(5), || {
+        run("dig", ip, &["version.bind", "CH", "TXT", "+short"]).trim() == "\"after\""
+    });
+    assert!(
+        changed,
+        "the new version text after SIGHUP:\n{}",
+        sk.log_text()
+    );
+    let out = run("dig", ip, &["id.server", "CH", "TXT"]);
+    assert!(
+        out.contains("status: REFUSED"),
+        "hidden after the reload:\n{out}"
+    );
+    assert!(
+        !sk.log_text().contains("take effect only after a restart"),
+        "no restart asked for:\n{}",
+        sk.log_text()
+    );
+    sk.stop();
 }

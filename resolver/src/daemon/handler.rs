@@ -20,6 +20,8 @@ use crate::pipeline::Pipeline;
 pub(super) struct State {
     /// The query path.
     pub(super) pipeline: Arc<Pipeline>,
+    /// The layers in front of it (CHAOS answers are reloaded there).
+    pub(super) dispatch: Arc<crate::dispatch::Dispatch>,
     /// Queries in flight.
     pub(super) inflight: Arc<InFlight>,
     /// Open TCP connections.

@@ -200,7 +200,6 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         domain_insecure = recursor.domain_insecure.len(),
         "recursion ready"
     );
-    let root_ns = recursor.root_hints.iter().map(|(n, _)| n.clone()).collect();
     let pipeline = Arc::new(Pipeline::new(
         reload::pipeline_config(&config),
         cache,
@@ -209,7 +208,6 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         policy.live(),
         Some(Arc::new(sekisho_recursor::Recursor::new(recursor))),
     ));
-    pipeline.set_root_hints(root_ns);
     pipeline
         .query_log
         .store(config.logging.query_log, Ordering::Relaxed);
@@ -218,8 +216,8 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         pipeline.clone(),
         Some(secondary.clone()),
         Some(primary.clone()),
+        crate::chaos::ChaosConfig::from_server(&config.server),
     ));
-    dispatch.set_chaos(crate::chaos::ChaosConfig::from_server(&config.server));
     let workers = match config.server.udp_workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -263,6 +261,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
     let groups: Vec<Arc<Group>> = forwarding.groups.iter().map(|(_, g)| g.clone()).collect();
     let state = Arc::new(State {
         pipeline,
+        dispatch: dispatch.clone(),
         inflight: inflight.clone(),
         tcp_connections: tcp_connections.clone(),
         groups: std::sync::Mutex::new(forwarding.groups),

@@ -75,6 +75,9 @@ pub(super) fn reload(
             *state.groups.lock().unwrap_or_else(|p| p.into_inner()) = f.groups;
             state.pipeline.reconfigure(pipeline_config(&new));
             state
+                .dispatch
+                .reconfigure_chaos(crate::chaos::ChaosConfig::from_server(&new.server));
+            state
                 .pipeline
                 .query_log
                 .store(new.logging.query_log, Ordering::Relaxed);
@@ -87,7 +90,7 @@ pub(super) fn reload(
                 );
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log)");
+            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log, CHAOS identity and version)");
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");
