@@ -33,6 +33,8 @@ use std::io::Read;
 
 use sekisho_wire::{self as wire, class, rcode, Query, HEADER_LEN};
 
+use crate::metrics::Refusal;
+
 /// RR type TXT.
 const TYPE_TXT: u16 = 16;
 /// RR type NS.
@@ -155,7 +157,7 @@ pub struct Outcome {
     pub rcode: u8,
     /// The `sekisho_queries_refused_total` reason, when the query is one the
     /// pipeline would count there too (access list, FORMERR, NOTIMP).
-    pub refused: Option<&'static str>,
+    pub refused: Option<Refusal>,
 }
 
 /// Answer `query`, whose class is not IN, into `out`. `query_allowed` says
@@ -169,9 +171,9 @@ pub fn answer(
 ) -> Outcome {
     let (rc, ede, refused) = match query.qclass {
         // Meta-classes are not a question (BIND: FORMERR, whoever asks).
-        0 | class::NONE | class::ANY => (rcode::FORMERR, false, Some("malformed")),
+        0 | class::NONE | class::ANY => (rcode::FORMERR, false, Some(Refusal::Malformed)),
         class::HS => (rcode::REFUSED, true, None),
-        class::CH if !query_allowed => (rcode::REFUSED, true, Some("acl")),
+        class::CH if !query_allowed => (rcode::REFUSED, true, Some(Refusal::Acl)),
         class::CH => match chaos_text(config, query) {
             Some(text) => {
                 txt_answer(query, text, our_buffer, out);
@@ -182,7 +184,7 @@ pub fn answer(
             }
             None => (rcode::REFUSED, false, None),
         },
-        _ => (rcode::NOTIMP, false, Some("notimp")),
+        _ => (rcode::NOTIMP, false, Some(Refusal::NotImp)),
     };
     *out = no_recursion_error(query, rc, ede, our_buffer);
     Outcome { rcode: rc, refused }

@@ -35,7 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::dispatch::Dispatch;
-use crate::metrics::Proto;
+use crate::metrics::{Proto, Refusal};
 use crate::pipeline::Step;
 
 /// Counts queries being resolved, so shutdown can wait for them.
@@ -236,7 +236,7 @@ pub async fn serve_tcp(
         };
         if connections.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
             connections.fetch_sub(1, Ordering::AcqRel);
-            dispatch.pipeline().metrics.refused("tcp_limit");
+            dispatch.pipeline().metrics.refused(Refusal::TcpLimit);
             drop(stream);
             continue;
         }

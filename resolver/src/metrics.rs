@@ -99,15 +99,50 @@ const RCODES: [&str; 7] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
 ];
 
-/// Reasons a query is refused or dropped (label `reason`).
-pub const REFUSE_REASONS: [&str; 6] = [
-    "acl",
-    "malformed",
-    "notimp",
-    "tcp_limit",
-    "response",
-    "badvers",
-];
+/// Why a query was refused or dropped before resolution (label `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Outside `allow-query` or `allow-recursion`.
+    Acl,
+    /// Undecodable: FORMERR, or dropped when too short to answer.
+    Malformed,
+    /// An opcode we do not implement.
+    NotImp,
+    /// Past `tcp-max-connections`.
+    TcpLimit,
+    /// A response sent to us (dropped: reflection).
+    Response,
+    /// An EDNS version above 0.
+    BadVers,
+    /// A policy DROP action.
+    PolicyDrop,
+}
+
+impl Refusal {
+    /// Every reason, in index order.
+    const ALL: [Refusal; 7] = [
+        Refusal::Acl,
+        Refusal::Malformed,
+        Refusal::NotImp,
+        Refusal::TcpLimit,
+        Refusal::Response,
+        Refusal::BadVers,
+        Refusal::PolicyDrop,
+    ];
+
+    /// Label value.
+    pub fn as_label(&self) -> &'static str {
+        match self {
+            Refusal::Acl => "acl",
+            Refusal::Malformed => "malformed",
+            Refusal::NotImp => "notimp",
+            Refusal::TcpLimit => "tcp_limit",
+            Refusal::Response => "response",
+            Refusal::BadVers => "badvers",
+            Refusal::PolicyDrop => "policy_drop",
+        }
+    }
+}
 
 /// The registry and every handle the query path uses.
 #[derive(Debug)]
@@ -120,8 +155,8 @@ pub struct Metrics {
     responses: Vec<IntCounter>,
     /// Time from receipt to answer.
     pub request_duration: Histogram,
-    /// Refusals and drops by reason.
-    refused: IntCounterVec,
+    /// Refusals and drops, indexed like [`Refusal::ALL`].
+    refused: Vec<IntCounter>,
     /// Cache hits by kind.
     pub cache_hits_success: IntCounter,
     /// Cache hits on denials.
@@ -225,9 +260,11 @@ impl Metrics {
             &["reason"],
         )?;
         registry.register(Box::new(refused.clone()))?;
-        for r in REFUSE_REASONS {
-            refused.with_label_values(&[r]);
-        }
+        // Every reason exported from the start, and counted without a label lookup.
+        let refused: Vec<IntCounter> = Refusal::ALL
+            .iter()
+            .map(|r| refused.with_label_values(&[r.as_label()]))
+            .collect();
         let hits = IntCounterVec::new(
             Opts::new(
                 "sekisho_cache_hits_total",
@@ -384,9 +421,11 @@ impl Metrics {
         }
     }
 
-    /// Count a refusal or drop; `reason` is one of [`REFUSE_REASONS`].
-    pub fn refused(&self, reason: &'static str) {
-        self.refused.with_label_values(&[reason]).inc();
+    /// Count a refusal or drop.
+    pub fn refused(&self, reason: Refusal) {
+        if let Some(c) = self.refused.get(reason as usize) {
+            c.inc();
+        }
     }
 
     /// Count a policy rewrite. `zone` comes from the configuration, so the
@@ -462,6 +501,30 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_refusal_counts_under_its_own_label() {
+        let m = Metrics::new().expect("metrics");
+        for (i, r) in Refusal::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "ALL is in declaration order");
+            m.refused(*r);
+            m.refused(*r);
+        }
+        m.refused(Refusal::Acl);
+        let text = String::from_utf8(m.render()).expect("utf8");
+        assert!(
+            text.contains("sekisho_queries_refused_total{reason=\"acl\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sekisho_queries_refused_total{reason=\"policy_drop\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sekisho_queries_refused_total{reason=\"tcp_limit\"} 2"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn counting_a_query_moves_exactly_its_labelled_counter() {

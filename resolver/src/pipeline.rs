@@ -43,7 +43,7 @@ use sekisho_rpz::{
     Decision, PolicyQuery, PolicySet, QueryFlow, ResponseFacts, Rewrite, Transport, Verdict,
 };
 
-use crate::metrics::{Metrics, Proto, Source};
+use crate::metrics::{Metrics, Proto, Refusal, Source};
 use sekisho_cache::{CacheKind, ClientEcho, PacketCache, Prepared};
 use sekisho_upstream::forward::ForwardTable;
 use sekisho_wire::{self as wire, rcode, Query, WireError, HEADER_LEN};
@@ -219,14 +219,14 @@ impl Pipeline {
         {
             // As BIND 9.18: RA clear (nothing is available to this client) and
             // EDE 18 (Prohibited).
-            self.metrics.refused("acl");
+            self.metrics.refused(Refusal::Acl);
             *out = crate::chaos::no_recursion_error(query, rcode::REFUSED, true, buf);
             self.metrics.response(rcode::REFUSED, Source::Local);
             return Step::Reply;
         }
         if query.opcode != wire::OPCODE_QUERY {
             // NOTIFY never gets here (routed in front); other opcodes are refused by parse_query.
-            self.metrics.refused("notimp");
+            self.metrics.refused(Refusal::NotImp);
             *out = wire::error_response(packet, Some(query), rcode::NOTIMP, buf);
             self.metrics.response(rcode::NOTIMP, Source::Local);
             return Step::Reply;
@@ -604,7 +604,7 @@ impl Pipeline {
         match decision.rewrite(&request, real, transport) {
             Rewrite::Unchanged => None,
             Rewrite::Drop => {
-                self.metrics.refused("policy_drop");
+                self.metrics.refused(Refusal::PolicyDrop);
                 Some(None)
             }
             Rewrite::Answer { mut message, chase } => {
@@ -888,28 +888,28 @@ impl Pipeline {
         let buf = self.config.load().edns_buffer_size;
         match e {
             WireError::TooShort => {
-                self.metrics.refused("malformed");
+                self.metrics.refused(Refusal::Malformed);
                 Step::Drop
             }
             WireError::IsResponse => {
-                self.metrics.refused("response");
+                self.metrics.refused(Refusal::Response);
                 Step::Drop
             }
             WireError::NotImplemented { .. } => {
-                self.metrics.refused("notimp");
+                self.metrics.refused(Refusal::NotImp);
                 *out = wire::error_response(packet, None, rcode::NOTIMP, buf);
                 self.metrics.response(rcode::NOTIMP, Source::Local);
                 Step::Reply
             }
             WireError::Malformed(m) => {
                 tracing::debug!(reason = m.as_label(), "malformed query");
-                self.metrics.refused("malformed");
+                self.metrics.refused(Refusal::Malformed);
                 *out = wire::error_response(packet, None, rcode::FORMERR, buf);
                 self.metrics.response(rcode::FORMERR, Source::Local);
                 Step::Reply
             }
             WireError::BadVersion => {
-                self.metrics.refused("badvers");
+                self.metrics.refused(Refusal::BadVers);
                 *out = wire::badvers_response(packet, buf);
                 self.metrics.response(6, Source::Local);
                 Step::Reply
