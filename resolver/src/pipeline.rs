@@ -349,7 +349,7 @@ impl Pipeline {
         // qname-wait-recurse: rules that wait for the response are applied to
         // a real answer only; when resolution fails the client gets the
         // failure, as from BIND 9.18.
-        // A DNSSEC-bogus answer (SERVFAIL with EDE 6-12; issue 5) is a failure
+        // A DNSSEC-bogus answer (SERVFAIL with EDE 6-12) is a failure
         // too, not a real answer: BIND 9.18 answers SERVFAIL, no rewrite.
         let real_answer = fetched
             .as_ref()
@@ -461,7 +461,7 @@ impl Pipeline {
         }
         let forwarders = self.forwarders.load();
         let Some(group) = forwarders.lookup(lower_qname) else {
-            // --- recursion (issue 5): no forward zone, so resolve from the root. ---
+            // --- recursion: no forward zone, so resolve from the root. ---
             let Some(recursor) = self.recursor.as_ref() else {
                 tracing::debug!("no forward zone for query and recursion is not available");
                 return None;
@@ -503,7 +503,7 @@ impl Pipeline {
                 return None;
             }
         };
-        // --- DNSSEC validation of forwarded answers (issue 5) ---
+        // --- DNSSEC validation of forwarded answers ---
         let mut secure = false;
         if let Some(r) = self.recursor.as_ref() {
             use sekisho_recursor::forwarded::{check_forwarded, Checked};
