@@ -447,7 +447,9 @@ fn sign_message(
     error: u16,
     other: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), TsigError> {
-    let header = wire::read_header(msg)?;
+    // The whole message, not only its header: after bytes past the last record, a
+    // verifier could read the appended TSIG RR as part of a record and find none.
+    let header = wire::layout(msg)?.header;
     let timers = Timers {
         time_signed: now,
         fudge: DEFAULT_FUDGE,
@@ -657,7 +659,8 @@ impl ResponseSigner {
             self.first = false;
             return Ok(out);
         }
-        let header = wire::read_header(msg)?;
+        // As in sign_message: only a message that walks to its end is signed.
+        let header = wire::layout(msg)?.header;
         let timers = Timers {
             time_signed: now,
             fudge: DEFAULT_FUDGE,
