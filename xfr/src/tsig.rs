@@ -456,7 +456,9 @@ fn sign_message(
     error: u16,
     other: &[u8],
 ) -> Result<(Vec<u8>, Vec<u8>), TsigError> {
-    let header = wire::read_header(msg)?;
+    // The whole message, not only its header: after bytes past the last record, a
+    // verifier could read the appended TSIG RR as part of a record and find none.
+    let header = wire::layout(msg)?.header;
     let key_name = key.wire_name();
     let algorithm = key.algorithm.wire_name();
     let mut ctx = key.context();
@@ -493,7 +495,8 @@ fn sign_later_message(
     msg: &[u8],
     timers: Timers,
 ) -> Result<(Vec<u8>, Vec<u8>), TsigError> {
-    let header = wire::read_header(msg)?;
+    // As in sign_message: only a message that walks to its end is signed.
+    let header = wire::layout(msg)?.header;
     let mut ctx = key.context();
     update_prior_mac(&mut ctx, prior);
     ctx.update(unsigned);

@@ -199,8 +199,11 @@ fn render_value(key: u16, value: &[u8], out: &mut String) -> Option<()> {
                 let len = value[at] as usize;
                 let id = value.get(at + 1..at + 1 + len)?;
                 at += 1 + len;
-                let plain =
-                    |b: &u8| b.is_ascii_graphic() && !matches!(b, b',' | b'\\' | b'"' | b';');
+                // Bytes the scanner treats specially (`(`, `)`, `;`, `"`, `\`) or the
+                // list separator would change the meaning unquoted: generic form instead.
+                let plain = |b: &u8| {
+                    b.is_ascii_graphic() && !matches!(b, b',' | b'\\' | b'"' | b';' | b'(' | b')')
+                };
                 if id.is_empty() || !id.iter().all(plain) {
                     return None;
                 }

@@ -498,6 +498,17 @@ fn service_binding_types_parse_and_write_back() {
     ]);
 }
 
+/// Found by the `zonefile` fuzz target: an ALPN id holding a parenthesis was written bare
+/// (`alpn=(2`), which the parser reads as the start of a multi-line entry.
+#[test]
+fn alpn_ids_with_parentheses_are_written_so_they_parse_back() {
+    for id in ["(2", "h)", "a(b)c"] {
+        let text = format!("$TTL 300\n@ HTTPS 1 . alpn=\"{id}\"\n");
+        let written = canon(&text);
+        assert_eq!(parse(&written), parse(&text), "{id}: {written}");
+    }
+}
+
 #[test]
 fn record_types_are_case_insensitive() {
     assert_eq!(

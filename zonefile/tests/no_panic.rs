@@ -1,6 +1,7 @@
-//! Robustness without a fuzzer (cargo-fuzz needs nightly): thousands of random and mutated
-//! inputs go through the lenient reader, which must never panic and must always finish.
-//! The cargo-fuzz target in `zonefile/fuzz/` runs the same check with coverage guidance.
+//! Robustness without a fuzzer: thousands of random and mutated inputs go through the
+//! lenient reader, which must never panic and must always finish, in every test run.
+//! The AFL++ target `zonefile` in the top-level `fuzz/` crate runs the same checks (and
+//! more) with coverage guidance.
 
 use std::path::Path;
 

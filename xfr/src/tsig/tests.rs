@@ -78,6 +78,31 @@ fn a_signed_request_ends_with_a_tsig_rr_and_counts_it_in_arcount() {
     Message::from_vec(&signed).expect("hickory decodes the signed request");
 }
 
+/// Found by the `notify` fuzz target: a message with bytes after its last record was
+/// signed as it was, and a record read from those bytes could swallow the appended TSIG
+/// RR, so the receiver found no signature on a message that had one.
+#[test]
+fn a_message_with_bytes_after_its_last_record_is_not_signed() {
+    let k = key(TsigAlgorithm::HmacSha256);
+    let mut msg = request();
+    msg.extend_from_slice(&[0xc0, 0x0c]);
+    let refused = |r: Result<Vec<u8>, TsigError>| {
+        assert_eq!(
+            r.map(|_| ()),
+            Err(TsigError::Malformed(WireError::TrailingBytes { extra: 2 }))
+        );
+    };
+    refused(sign_request(&k, &msg, NOW).map(|(signed, _)| signed));
+    let mac = RequestMac(vec![7; 32]);
+    refused(sign_response(&k, &msg, &mac, NOW));
+    let mut signer = ResponseSigner::new(k.clone(), mac);
+    refused(signer.sign(&msg, NOW));
+    signer
+        .sign(&response(0), NOW)
+        .expect("a well-formed first message");
+    refused(signer.sign(&msg, NOW));
+}
+
 #[test]
 fn the_time_signed_field_holds_48_bits() {
     let k = key(TsigAlgorithm::HmacSha1);
