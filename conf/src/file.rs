@@ -31,6 +31,8 @@ pub(crate) struct Spec {
     pub(crate) cache: CacheSpec,
     /// `[dnssec]`.
     pub(crate) dnssec: DnssecSpec,
+    /// `[rate-limit]`.
+    pub(crate) rate_limit: RateLimitSpec,
     /// `[[forward-zone]]`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) forward_zone: Vec<ForwardZoneSpec>,
@@ -99,6 +101,51 @@ pub(crate) struct ServerSpec {
     /// REFUSED for version.bind / version.server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) hide_version: Option<bool>,
+    /// Recursions in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) recursive_clients: Option<i64>,
+    /// Clients waiting on one identical fetch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) clients_per_query: Option<i64>,
+    /// Fetches in flight to the servers of one zone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fetches_per_zone: Option<i64>,
+    /// Fetches in flight to one server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fetches_per_server: Option<i64>,
+    /// Queries sent for one client query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_recursion_queries: Option<i64>,
+    /// Name-server names of one referral whose addresses are looked up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_ns_address_queries: Option<i64>,
+    /// TCP connections from one client address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tcp_clients_per_ip: Option<i64>,
+    /// Longest wait for a client to take an answer off a TCP connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tcp_write_timeout: Option<TextOrInt>,
+}
+
+/// `[rate-limit]`: per client prefix.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub(crate) struct RateLimitSpec {
+    /// Queries a second per prefix; 0 = off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) queries_per_second: Option<i64>,
+    /// IPv4 prefix length clients are grouped by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ipv4_prefix_length: Option<i64>,
+    /// IPv6 prefix length clients are grouped by.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) ipv6_prefix_length: Option<i64>,
+    /// Every n-th limited reply is a TC=1 answer; 0 = drop all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) slip: Option<i64>,
+    /// Prefixes never limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) exempt: Option<Vec<String>>,
 }
 
 /// `[cache]`: size and TTL clamps.
@@ -120,6 +167,18 @@ pub(crate) struct CacheSpec {
     /// How long a SERVFAIL is cached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) servfail_ttl: Option<TextOrInt>,
+    /// Bytes all caches together may hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_cache_size: Option<TextOrInt>,
+    /// Serve expired answers while authorities fail (RFC 8767).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stale_answer_enable: Option<bool>,
+    /// TTL of a stale answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stale_answer_ttl: Option<TextOrInt>,
+    /// Refresh popular names before they expire.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) prefetch: Option<bool>,
 }
 
 /// `[dnssec]`.
@@ -135,6 +194,15 @@ pub(crate) struct DnssecSpec {
     /// Trust anchor file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) trust_anchor_file: Option<String>,
+    /// Signature checks for one client query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_validations_per_query: Option<i64>,
+    /// NSEC3 hash computations for one client query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_nsec3_hashes_per_query: Option<i64>,
+    /// How long a bogus answer is cached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) bogus_ttl: Option<TextOrInt>,
 }
 
 /// One `[[forward-zone]]`.

@@ -70,6 +70,47 @@ pub mod defaults {
     /// section 3.3), so the CHAOS answer is a single string as BIND and Unbound send it.
     pub const CHAOS_TEXT_MAX: usize = 255;
 
+    /// `server.recursive-clients` (BIND's default is 1000; an ISP resolver needs more,
+    /// and each costs a task and at most one socket at a time).
+    pub const RECURSIVE_CLIENTS: usize = 10_000;
+    /// `server.clients-per-query` (BIND's default is 10 with an adaptive ceiling of 100).
+    pub const CLIENTS_PER_QUERY: usize = 100;
+    /// `server.fetches-per-zone` (BIND's default is 0, off; Unbound has no equivalent and
+    /// relies on its query table).
+    pub const FETCHES_PER_ZONE: usize = 200;
+    /// `server.fetches-per-server` (BIND's default is 0, off).
+    pub const FETCHES_PER_SERVER: usize = 400;
+    /// `server.max-recursion-queries` (BIND 9.18: 100; PowerDNS `max-qperq`: 60).
+    pub const MAX_RECURSION_QUERIES: u32 = 200;
+    /// `server.max-ns-address-queries` (PowerDNS `max-ns-address-qperq`: 10).
+    pub const MAX_NS_ADDRESS_QUERIES: u32 = 10;
+    /// `server.tcp-clients-per-ip`.
+    pub const TCP_CLIENTS_PER_IP: usize = 16;
+    /// `server.tcp-write-timeout`: how long an answer may wait for the client to read.
+    pub const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// `rate-limit.ipv4-prefix-length` (Unbound groups by address; BIND RRL by /24).
+    pub const RATE_LIMIT_IPV4_PREFIX: u8 = 24;
+    /// `rate-limit.ipv6-prefix-length` (BIND RRL: /56).
+    pub const RATE_LIMIT_IPV6_PREFIX: u8 = 56;
+    /// `rate-limit.slip` (BIND RRL's default).
+    pub const RATE_LIMIT_SLIP: u32 = 2;
+
+    /// `cache.max-cache-size`: bytes of all caches together.
+    pub const MAX_CACHE_SIZE: u64 = 2 << 30;
+    /// `cache.stale-answer-ttl` (RFC 8767 suggests 30 seconds).
+    pub const STALE_ANSWER_TTL: Duration = Duration::from_secs(30);
+
+    /// `dnssec.max-validations-per-query` (PowerDNS `max-signature-validations-per-query`
+    /// is 30).
+    pub const MAX_VALIDATIONS_PER_QUERY: u32 = 32;
+    /// `dnssec.max-nsec3-hashes-per-query` (PowerDNS
+    /// `max-nsec3-hash-computations-per-query` is 600; 150 iterations is RFC 9276's ceiling
+    /// for one hash).
+    pub const MAX_NSEC3_HASHES_PER_QUERY: u32 = 150;
+    /// `dnssec.bogus-ttl` (Unbound `val-bogus-ttl`).
+    pub const BOGUS_TTL: Duration = Duration::from_secs(60);
+
     /// `cache.max-entries`.
     pub const CACHE_MAX_ENTRIES: usize = 1_000_000;
     /// `cache.min-ttl` (Unbound `cache-min-ttl`).
@@ -212,6 +253,8 @@ pub struct Config {
     pub cache: Cache,
     /// `[dnssec]`: validation mode, exceptions, trust anchor.
     pub dnssec: Dnssec,
+    /// `[rate-limit]`: queries per second per client prefix.
+    pub rate_limit: RateLimit,
     /// `[[forward-zone]]`: zones sent to upstream resolvers instead of recursed; the longest
     /// matching suffix wins. Empty means full recursion from the root.
     pub forward_zones: Vec<ForwardZone>,
@@ -277,6 +320,27 @@ pub struct Server {
     pub hide_identity: bool,
     /// REFUSED for `version.bind` / `version.server` (Unbound `hide-version`).
     pub hide_version: bool,
+    /// Most recursions in flight; past it the oldest waiting one is dropped (BIND
+    /// `recursive-clients`, Unbound `num-queries-per-thread`).
+    pub recursive_clients: usize,
+    /// Most clients waiting on one identical fetch (BIND `clients-per-query`).
+    pub clients_per_query: usize,
+    /// Most fetches in flight to the servers of one zone; 0 = no limit (BIND
+    /// `fetches-per-zone`).
+    pub fetches_per_zone: usize,
+    /// Most fetches in flight to one authoritative server; 0 = no limit (BIND
+    /// `fetches-per-server`).
+    pub fetches_per_server: usize,
+    /// Most queries sent to authorities for one client query (BIND
+    /// `max-recursion-queries`).
+    pub max_recursion_queries: u32,
+    /// Most name-server names of one referral whose addresses are looked up
+    /// (PowerDNS `max-ns-address-qperq`; NXNSAttack, CVE-2020-12662).
+    pub max_ns_address_queries: u32,
+    /// Most TCP connections from one client address.
+    pub tcp_clients_per_ip: usize,
+    /// Close a TCP connection whose client has not taken an answer within this long.
+    pub tcp_write_timeout: Duration,
 }
 
 impl Default for Server {
@@ -298,6 +362,14 @@ impl Default for Server {
             version: String::new(),
             hide_identity: false,
             hide_version: false,
+            recursive_clients: defaults::RECURSIVE_CLIENTS,
+            clients_per_query: defaults::CLIENTS_PER_QUERY,
+            fetches_per_zone: defaults::FETCHES_PER_ZONE,
+            fetches_per_server: defaults::FETCHES_PER_SERVER,
+            max_recursion_queries: defaults::MAX_RECURSION_QUERIES,
+            max_ns_address_queries: defaults::MAX_NS_ADDRESS_QUERIES,
+            tcp_clients_per_ip: defaults::TCP_CLIENTS_PER_IP,
+            tcp_write_timeout: defaults::TCP_WRITE_TIMEOUT,
         }
     }
 }
@@ -315,6 +387,43 @@ pub struct Cache {
     pub max_negative_ttl: Duration,
     /// SERVFAIL answers are kept this long (BIND `servfail-ttl`); zero disables.
     pub servfail_ttl: Duration,
+    /// Bytes all caches together may hold (BIND `max-cache-size`).
+    pub max_cache_size: u64,
+    /// Serve an expired answer when no authority answers (RFC 8767; BIND
+    /// `stale-answer-enable`, Unbound `serve-expired`).
+    pub stale_answer_enable: bool,
+    /// TTL given to a stale answer (BIND `stale-answer-ttl`).
+    pub stale_answer_ttl: Duration,
+    /// Refresh a name asked for in the last tenth of its TTL (Unbound `prefetch`).
+    pub prefetch: bool,
+}
+
+/// `[rate-limit]`: per client prefix (Unbound `ip-ratelimit`, dnsdist `MaxQPSIPRule`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Queries a second one prefix may send; 0 = no limit.
+    pub queries_per_second: u32,
+    /// IPv4 clients are grouped by this prefix length.
+    pub ipv4_prefix_length: u8,
+    /// IPv6 clients are grouped by this prefix length.
+    pub ipv6_prefix_length: u8,
+    /// Every `slip`-th limited query gets a truncated (TC=1) answer, so a real client
+    /// retries over TCP; the rest get nothing. 0 = all dropped (BIND RRL `slip`).
+    pub slip: u32,
+    /// Prefixes never limited.
+    pub exempt: Vec<IpNet>,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            queries_per_second: 0,
+            ipv4_prefix_length: defaults::RATE_LIMIT_IPV4_PREFIX,
+            ipv6_prefix_length: defaults::RATE_LIMIT_IPV6_PREFIX,
+            slip: defaults::RATE_LIMIT_SLIP,
+            exempt: defaults::loopback_acl(),
+        }
+    }
 }
 
 impl Default for Cache {
@@ -325,6 +434,10 @@ impl Default for Cache {
             max_ttl: defaults::CACHE_MAX_TTL,
             max_negative_ttl: defaults::CACHE_MAX_NEGATIVE_TTL,
             servfail_ttl: defaults::CACHE_SERVFAIL_TTL,
+            max_cache_size: defaults::MAX_CACHE_SIZE,
+            stale_answer_enable: true,
+            stale_answer_ttl: defaults::STALE_ANSWER_TTL,
+            prefetch: true,
         }
     }
 }
@@ -343,7 +456,7 @@ word_enum! {
 }
 
 /// `[dnssec]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dnssec {
     /// Validation mode.
     pub validation: Validation,
@@ -352,6 +465,27 @@ pub struct Dnssec {
     pub domain_insecure: Vec<Name>,
     /// RFC 5011-style trust anchor file; `None` uses the built-in root anchor.
     pub trust_anchor_file: Option<PathBuf>,
+    /// Most signature checks for one client query; past it SERVFAIL with EDE 0
+    /// (PowerDNS `max-signature-validations-per-query`; KeyTrap, CVE-2023-50387).
+    pub max_validations_per_query: u32,
+    /// Most NSEC3 hash computations for one client query (PowerDNS
+    /// `max-nsec3-hash-computations-per-query`; CVE-2023-50868).
+    pub max_nsec3_hashes_per_query: u32,
+    /// How long a bogus answer is cached (Unbound `val-bogus-ttl`).
+    pub bogus_ttl: Duration,
+}
+
+impl Default for Dnssec {
+    fn default() -> Self {
+        Dnssec {
+            validation: Validation::default(),
+            domain_insecure: Vec::new(),
+            trust_anchor_file: None,
+            max_validations_per_query: defaults::MAX_VALIDATIONS_PER_QUERY,
+            max_nsec3_hashes_per_query: defaults::MAX_NSEC3_HASHES_PER_QUERY,
+            bogus_ttl: defaults::BOGUS_TTL,
+        }
+    }
 }
 
 word_enum! {

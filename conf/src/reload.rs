@@ -6,7 +6,8 @@
 //! in place by a reload, or named as needing a restart. The daemon applies
 //! exactly the settings marked "reload" below (access lists, EDNS buffer,
 //! query deadline, client-address logging, the query log, forward zones, the
-//! CHAOS identity and version).
+//! CHAOS identity and version, the recursion and waiting-client caps, the
+//! rate limit).
 
 use crate::model::{Config, Logging, Server};
 
@@ -18,6 +19,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         server,
         cache,
         dnssec,
+        rate_limit: _,    // reload: the limiter's settings are swapped
         forward_zones: _, // reload: the forward-zone table is rebuilt and swapped
         keys: tsig_keys,
         response_policy,
@@ -38,10 +40,18 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         query_timeout: _, // reload
         udp_workers,
         threads,
-        identity: _,      // reload (CHAOS answers)
-        version: _,       // reload
-        hide_identity: _, // reload
-        hide_version: _,  // reload
+        identity: _,          // reload (CHAOS answers)
+        version: _,           // reload
+        hide_identity: _,     // reload
+        hide_version: _,      // reload
+        recursive_clients: _, // reload
+        clients_per_query: _, // reload
+        fetches_per_zone,
+        fetches_per_server,
+        max_recursion_queries,
+        max_ns_address_queries,
+        tcp_clients_per_ip,
+        tcp_write_timeout,
     } = server;
     let mut check = |changed: bool, key: &'static str| {
         if changed {
@@ -66,6 +76,32 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     );
     check(*udp_workers != o.udp_workers, "server.udp-workers");
     check(*threads != o.threads, "server.threads");
+    // The recursor's bounds are set when it is built.
+    check(
+        *fetches_per_zone != o.fetches_per_zone,
+        "server.fetches-per-zone",
+    );
+    check(
+        *fetches_per_server != o.fetches_per_server,
+        "server.fetches-per-server",
+    );
+    check(
+        *max_recursion_queries != o.max_recursion_queries,
+        "server.max-recursion-queries",
+    );
+    check(
+        *max_ns_address_queries != o.max_ns_address_queries,
+        "server.max-ns-address-queries",
+    );
+    // The TCP listener's bounds, as tcp-max-connections.
+    check(
+        *tcp_clients_per_ip != o.tcp_clients_per_ip,
+        "server.tcp-clients-per-ip",
+    );
+    check(
+        *tcp_write_timeout != o.tcp_write_timeout,
+        "server.tcp-write-timeout",
+    );
     // The CHAOS answers are set up once, when the query router is built.
     // Whole tables that a reload does not apply: any new key in them is restart-only too.
     check(*cache != old.cache, "cache");

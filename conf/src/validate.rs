@@ -23,11 +23,12 @@ use ipnet::IpNet;
 use crate::error::Problem;
 use crate::file::{
     AddrSpec, CacheSpec, ControlSpec, DnssecSpec, ForwardZoneSpec, HealthCheckSpec, KeySpec,
-    LoggingSpec, MetricsSpec, PolicyZoneSpec, ResponsePolicySpec, ServerSpec, Spec, TextOrInt,
+    LoggingSpec, MetricsSpec, PolicyZoneSpec, RateLimitSpec, ResponsePolicySpec, ServerSpec, Spec,
+    TextOrInt,
 };
 use crate::model::{
     defaults, Cache, Config, Control, Dnssec, ForwardZone, HealthCheck, Key, Logging, Metrics,
-    PolicyOverride, PolicyZone, ResponsePolicy, Server, UpstreamAddr, Validation,
+    PolicyOverride, PolicyZone, RateLimit, ResponsePolicy, Server, UpstreamAddr, Validation,
 };
 use crate::secret::Secret;
 use crate::values::{
@@ -66,6 +67,7 @@ pub(crate) fn validate(spec: Spec, base: &Base) -> Result<Config, Vec<Problem>> 
     let server = v.server(&spec.server, base);
     let cache = v.cache(&spec.cache);
     let dnssec = v.dnssec(&spec.dnssec);
+    let rate_limit = v.rate_limit(&spec.rate_limit);
     let forward_zones = v.forward_zones(&spec.forward_zone);
     let keys = v.keys(&spec.key);
     // References are checked against every key written, valid or not, so a key with a bad
@@ -84,6 +86,7 @@ pub(crate) fn validate(spec: Spec, base: &Base) -> Result<Config, Vec<Problem>> 
             server,
             cache,
             dnssec,
+            rate_limit,
             forward_zones,
             keys,
             response_policy,
@@ -384,6 +387,90 @@ impl Validator {
             version: self.chaos_text("server.version", &spec.version),
             hide_identity: spec.hide_identity.unwrap_or(d.hide_identity),
             hide_version: spec.hide_version.unwrap_or(d.hide_version),
+            recursive_clients: self.int(
+                "server.recursive-clients",
+                spec.recursive_clients,
+                d.recursive_clients,
+                1,
+                1_000_000,
+            ),
+            clients_per_query: self.int(
+                "server.clients-per-query",
+                spec.clients_per_query,
+                d.clients_per_query,
+                1,
+                1_000_000,
+            ),
+            fetches_per_zone: self.int(
+                "server.fetches-per-zone",
+                spec.fetches_per_zone,
+                d.fetches_per_zone,
+                0,
+                1_000_000,
+            ),
+            fetches_per_server: self.int(
+                "server.fetches-per-server",
+                spec.fetches_per_server,
+                d.fetches_per_server,
+                0,
+                1_000_000,
+            ),
+            max_recursion_queries: self.int(
+                "server.max-recursion-queries",
+                spec.max_recursion_queries,
+                d.max_recursion_queries,
+                1,
+                10_000,
+            ),
+            max_ns_address_queries: self.int(
+                "server.max-ns-address-queries",
+                spec.max_ns_address_queries,
+                d.max_ns_address_queries,
+                1,
+                1_000,
+            ),
+            tcp_clients_per_ip: self.int(
+                "server.tcp-clients-per-ip",
+                spec.tcp_clients_per_ip,
+                d.tcp_clients_per_ip,
+                1,
+                1_000_000,
+            ),
+            tcp_write_timeout: self.positive_duration(
+                "server.tcp-write-timeout",
+                &spec.tcp_write_timeout,
+                d.tcp_write_timeout,
+            ),
+        }
+    }
+
+    /// `[rate-limit]`.
+    fn rate_limit(&mut self, spec: &RateLimitSpec) -> RateLimit {
+        let d = RateLimit::default();
+        RateLimit {
+            queries_per_second: self.int(
+                "rate-limit.queries-per-second",
+                spec.queries_per_second,
+                d.queries_per_second,
+                0,
+                100_000_000,
+            ),
+            ipv4_prefix_length: self.int(
+                "rate-limit.ipv4-prefix-length",
+                spec.ipv4_prefix_length,
+                d.ipv4_prefix_length,
+                1,
+                32,
+            ),
+            ipv6_prefix_length: self.int(
+                "rate-limit.ipv6-prefix-length",
+                spec.ipv6_prefix_length,
+                d.ipv6_prefix_length,
+                1,
+                128,
+            ),
+            slip: self.int("rate-limit.slip", spec.slip, d.slip, 0, 10),
+            exempt: self.prefixes("rate-limit.exempt", &spec.exempt, d.exempt),
         }
     }
 
@@ -433,6 +520,18 @@ impl Validator {
                 d.max_negative_ttl,
             ),
             servfail_ttl: self.duration("cache.servfail-ttl", &spec.servfail_ttl, d.servfail_ttl),
+            max_cache_size: self.size(
+                "cache.max-cache-size",
+                &spec.max_cache_size,
+                d.max_cache_size,
+            ),
+            stale_answer_enable: spec.stale_answer_enable.unwrap_or(d.stale_answer_enable),
+            stale_answer_ttl: self.positive_duration(
+                "cache.stale-answer-ttl",
+                &spec.stale_answer_ttl,
+                d.stale_answer_ttl,
+            ),
+            prefetch: spec.prefetch.unwrap_or(d.prefetch),
         };
         if cache.min_ttl > cache.max_ttl {
             self.problem(
@@ -463,10 +562,26 @@ impl Validator {
                 "missing: validation = \"yes\" needs a trust anchor file (\"auto\" uses the built-in root anchor)",
             );
         }
+        let d = Dnssec::default();
         Dnssec {
             validation,
             domain_insecure,
             trust_anchor_file,
+            max_validations_per_query: self.int(
+                "dnssec.max-validations-per-query",
+                spec.max_validations_per_query,
+                d.max_validations_per_query,
+                1,
+                1_000_000,
+            ),
+            max_nsec3_hashes_per_query: self.int(
+                "dnssec.max-nsec3-hashes-per-query",
+                spec.max_nsec3_hashes_per_query,
+                d.max_nsec3_hashes_per_query,
+                1,
+                1_000_000,
+            ),
+            bogus_ttl: self.duration("dnssec.bogus-ttl", &spec.bogus_ttl, d.bogus_ttl),
         }
     }
 
