@@ -82,6 +82,8 @@ pub enum Request {
         /// On or off.
         on: bool,
     },
+    /// What each limit on hostile traffic holds now and has dropped.
+    Limits,
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -109,6 +111,8 @@ pub enum Reply {
         /// The samples.
         lines: Vec<String>,
     },
+    /// `limits`.
+    Limits(LimitsReport),
     /// A verb that did something; the message says what.
     Done {
         /// Human-readable summary.
@@ -374,5 +378,87 @@ mod tests {
             Reply::Done { message } => assert_eq!(message, "flushed"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+}
+
+/// Output of `limits`: every limit, then the keys (zones, servers, client
+/// prefixes) limits have engaged for, engaged ones first.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct LimitsReport {
+    /// One row per limit.
+    pub limits: Vec<LimitStatus>,
+    /// Keys a limit engaged for (bounded; released ones are forgotten first).
+    pub keys: Vec<LimitKeyStatus>,
+}
+
+/// One limit in `limits`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct LimitStatus {
+    /// Its name (the `limit` label of `sekisho_limit_drops_total`).
+    pub limit: String,
+    /// The configured bound (0: none, or counted per key).
+    pub max: u64,
+    /// What it holds now (in flight, waiting, open), where that applies.
+    pub held: i64,
+    /// Queries or connections it has dropped since start.
+    pub drops: u64,
+}
+
+/// One key of a limit in `limits`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq, Eq)]
+pub struct LimitKeyStatus {
+    /// The limit.
+    pub limit: String,
+    /// The zone, server or client prefix.
+    pub key: String,
+    /// Engaged now.
+    pub engaged: bool,
+    /// Drops counted for this key.
+    pub drops: u64,
+    /// Seconds since it engaged or let go.
+    pub seconds_in_state: u64,
+}
+
+impl std::fmt::Display for LimitsReport {
+    /// One line per limit (`name  held/max  drops`), then the engaged and
+    /// recently released keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{:<24} {:>10} {:>10} {:>12}",
+            "limit", "held", "max", "drops"
+        )?;
+        for l in &self.limits {
+            let max = if l.max == 0 {
+                "-".to_owned()
+            } else {
+                l.max.to_string()
+            };
+            writeln!(
+                f,
+                "{:<24} {:>10} {:>10} {:>12}",
+                l.limit, l.held, max, l.drops
+            )?;
+        }
+        if !self.keys.is_empty() {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "{:<24} {:<40} {:<9} {:>10} {:>8}",
+                "limit", "key", "state", "drops", "for (s)"
+            )?;
+            for k in &self.keys {
+                writeln!(
+                    f,
+                    "{:<24} {:<40} {:<9} {:>10} {:>8}",
+                    k.limit,
+                    k.key,
+                    if k.engaged { "engaged" } else { "released" },
+                    k.drops,
+                    k.seconds_in_state
+                )?;
+            }
+        }
+        Ok(())
     }
 }

@@ -103,6 +103,9 @@ enum Verb {
         /// The apex.
         name: String,
     },
+    /// What each limit on hostile traffic holds now and has dropped, and the zones,
+    /// servers and client prefixes limits engaged for.
+    Limits,
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -141,6 +144,7 @@ impl Verb {
             Verb::Flush => Request::Flush,
             Verb::Flushname { name } => Request::Flushname { name },
             Verb::Flushtree { name } => Request::Flushtree { name },
+            Verb::Limits => Request::Limits,
             Verb::Stop => Request::Stop,
         }
     }
@@ -232,6 +236,12 @@ fn print(reply: Reply, json: bool) -> Result<(), CtlError> {
         Reply::Stats { lines } => {
             if !json {
                 lines.iter().for_each(|l| println!("{l}"));
+            }
+            Ok(())
+        }
+        Reply::Limits(report) => {
+            if !json {
+                print!("{report}");
             }
             Ok(())
         }

@@ -13,7 +13,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use sekisho_limits::{Limit, Limits};
 
 use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
@@ -187,8 +189,96 @@ pub struct Metrics {
     zone_load_duration: GaugeVec,
     /// Per policy zone: failed loads or transfers.
     zone_failures: IntCounterVec,
+    /// Drops and use of the limits on hostile traffic, shared with every part
+    /// that enforces one; exported at scrape by [`LimitsCollector`].
+    pub limits: Arc<Limits>,
+    /// Bytes held by the caches (set at scrape).
+    pub cache_bytes: IntGauge,
     /// What the last scrape saw of monotonic sources (to turn them into counter increments).
     scrape: Scrape,
+}
+
+/// Exports [`Limits`] at scrape time: `sekisho_limit_drops_total{limit}` for
+/// every limit from the start, `sekisho_limit_held{limit}` and
+/// `sekisho_recursions_in_flight`. Read from the atomics the limits count
+/// in, so the query path pays nothing for the export.
+#[derive(Debug)]
+struct LimitsCollector {
+    /// The counters.
+    limits: Arc<Limits>,
+    /// Descriptions of the three families.
+    descs: Vec<prometheus::core::Desc>,
+}
+
+/// Help text of `sekisho_limit_drops_total`.
+const LIMIT_DROPS_HELP: &str =
+    "Queries or connections dropped or answered SERVFAIL by a limit on hostile traffic, by limit";
+/// Help text of `sekisho_limit_held`.
+const LIMIT_HELD_HELP: &str = "What a limit holds now (in flight, waiting, open), by limit";
+/// Help text of `sekisho_recursions_in_flight`.
+const IN_FLIGHT_HELP: &str =
+    "Client queries being resolved now (bounded by server.recursive-clients)";
+
+impl LimitsCollector {
+    /// A collector over `limits`.
+    fn new(limits: Arc<Limits>) -> Result<LimitsCollector, prometheus::Error> {
+        use prometheus::core::Desc;
+        let label = vec!["limit".to_owned()];
+        let descs = vec![
+            Desc::new(
+                "sekisho_limit_drops_total".into(),
+                LIMIT_DROPS_HELP.into(),
+                label.clone(),
+                HashMap::new(),
+            )?,
+            Desc::new(
+                "sekisho_limit_held".into(),
+                LIMIT_HELD_HELP.into(),
+                label,
+                HashMap::new(),
+            )?,
+            Desc::new(
+                "sekisho_recursions_in_flight".into(),
+                IN_FLIGHT_HELP.into(),
+                Vec::new(),
+                HashMap::new(),
+            )?,
+        ];
+        Ok(LimitsCollector { limits, descs })
+    }
+
+    /// The families, built fresh from the counters.
+    fn families(&self) -> Result<Vec<prometheus::proto::MetricFamily>, prometheus::Error> {
+        use prometheus::core::Collector;
+        let drops = IntCounterVec::new(
+            Opts::new("sekisho_limit_drops_total", LIMIT_DROPS_HELP),
+            &["limit"],
+        )?;
+        let held = IntGaugeVec::new(Opts::new("sekisho_limit_held", LIMIT_HELD_HELP), &["limit"])?;
+        for l in Limit::ALL {
+            drops
+                .with_label_values(&[l.as_label()])
+                .inc_by(self.limits.drops(l));
+            held.with_label_values(&[l.as_label()])
+                .set(self.limits.held(l));
+        }
+        let in_flight = IntGauge::new("sekisho_recursions_in_flight", IN_FLIGHT_HELP)?;
+        in_flight.set(self.limits.held(Limit::RecursiveClients));
+        let mut out = drops.collect();
+        out.extend(held.collect());
+        out.extend(in_flight.collect());
+        Ok(out)
+    }
+}
+
+impl prometheus::core::Collector for LimitsCollector {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.families().unwrap_or_default()
+    }
 }
 
 /// Values seen at the previous scrape.
@@ -288,6 +378,13 @@ impl Metrics {
             "Cache entries evicted to stay within max-entries",
         )?;
         registry.register(Box::new(cache_evictions.clone()))?;
+        let cache_bytes = IntGauge::new(
+            "sekisho_cache_bytes",
+            "Bytes held by the caches (answers, and the recursor's records, delegations and keys); bounded by cache.max-cache-size",
+        )?;
+        registry.register(Box::new(cache_bytes.clone()))?;
+        let limits = Arc::new(Limits::new());
+        registry.register(Box::new(LimitsCollector::new(limits.clone())?))?;
         let upstreams = sekisho_upstream::UpstreamFamily::register(&registry)?;
         let config_reloads = IntCounterVec::new(
             Opts::new(
@@ -387,6 +484,8 @@ impl Metrics {
             cache_misses,
             cache_entries,
             cache_evictions,
+            cache_bytes,
+            limits,
             refused,
             upstreams,
             config_reloads,
@@ -550,6 +649,24 @@ mod tests {
         let text = String::from_utf8(m.render()).expect("utf8");
         assert!(text.contains(r#"sekisho_responses_total{rcode="NXDOMAIN",source="cache"} 1"#));
         assert!(text.contains(r#"sekisho_responses_total{rcode="other",source="local"} 1"#));
+    }
+
+    #[test]
+    fn every_limit_is_exported_from_the_start_and_counts_its_drops() {
+        let m = Metrics::new().expect("registry");
+        let text = String::from_utf8(m.render()).expect("utf-8");
+        for l in Limit::ALL {
+            let line = format!("sekisho_limit_drops_total{{limit=\"{}\"}} 0", l.as_label());
+            assert!(text.contains(&line), "{line} missing");
+        }
+        m.limits
+            .dropped(Limit::FetchesPerZone, Some("slow.example."));
+        m.limits.add_held(Limit::RecursiveClients, 7);
+        let text = String::from_utf8(m.render()).expect("utf-8");
+        assert!(text.contains("sekisho_limit_drops_total{limit=\"fetches-per-zone\"} 1"));
+        assert!(text.contains("sekisho_limit_drops_total{limit=\"recursive-clients\"} 0"));
+        assert!(text.contains("sekisho_recursions_in_flight 7"));
+        assert!(text.contains("sekisho_limit_held{limit=\"recursive-clients\"} 7"));
     }
 
     #[test]

@@ -145,6 +145,7 @@ impl control::Handler for State {
                         .collect();
                     Reply::Stats { lines }
                 }
+                Request::Limits => Reply::Limits(self.pipeline.metrics.limits.report()),
                 Request::Querylog { on } => {
                     self.pipeline.query_log.store(on, Ordering::Relaxed);
                     tracing::info!(query_log = on, "query log switched");
