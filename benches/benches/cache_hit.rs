@@ -91,6 +91,8 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
             edns_buffer_size: 1232,
             query_timeout: Duration::from_secs(4),
             log_client_ip: sekisho_conf::ClientIpLog::default(),
+            recursive_clients: 10_000,
+            clients_per_query: 100,
         },
         PacketCache::new(limits),
         ForwardTable::default(),

@@ -168,6 +168,16 @@ impl<'a> ClientEcho<'a> {
     }
 }
 
+impl ClientEcho<'_> {
+    /// Patch a response made for another client with the same question (ID,
+    /// RD, CD, AD and the question name's letter case) for this one.
+    pub fn apply(&self, response: &mut [u8]) {
+        if response.len() >= HEADER_LEN {
+            patch_for_client(response, self);
+        }
+    }
+}
+
 /// Patch ID, RD, CD, AD and the question name's letter case for a client.
 fn patch_for_client(out: &mut [u8], client: &ClientEcho<'_>) {
     out[0..2].copy_from_slice(&client.id.to_be_bytes());

@@ -17,6 +17,8 @@
 //! - [`dispatch`]: the layers in front of the pipeline (NOTIFY, zone transfers, queries).
 //! - [`chaos`]: CHAOS-class answers (`version.bind`...) and the other non-IN classes.
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
+//! - [`flight`]: cache misses in flight: the recursive-clients slots and the
+//!   sharing of one fetch among identical questions.
 //! - [`control`]: the daemon's side of the `sekishoctl` socket (types in `sekisho_api`).
 //! - [`metrics`]: the Prometheus registry and the query path's metrics.
 //! - [`logging`]: the log subscriber.
@@ -27,6 +29,7 @@ pub mod chaos;
 pub mod control;
 pub mod daemon;
 pub mod dispatch;
+pub mod flight;
 pub mod listen;
 pub mod logging;
 pub mod metrics;

@@ -43,6 +43,7 @@ use sekisho_rpz::{
     Decision, PolicyQuery, PolicySet, QueryFlow, ResponseFacts, Rewrite, Transport, Verdict,
 };
 
+use crate::flight::{Coalescer, Join, Slots};
 use crate::metrics::{Metrics, Proto, Refusal, Source};
 use sekisho_cache::{CacheKind, ClientEcho, PacketCache, Prepared};
 use sekisho_upstream::forward::ForwardTable;
@@ -62,6 +63,10 @@ pub struct PipelineConfig {
     pub query_timeout: Duration,
     /// How client addresses appear in policy log lines.
     pub log_client_ip: ClientIpLog,
+    /// Most client queries waiting on the network (`recursive-clients`).
+    pub recursive_clients: usize,
+    /// Most clients sharing one fetch (`clients-per-query`).
+    pub clients_per_query: usize,
 }
 
 /// What the fast path decided.
@@ -98,9 +103,14 @@ pub struct Pipeline {
     /// Names of the root servers (the root hints): the referral of last resort for
     /// an RD=0 query with nothing cached.
     root_ns: Vec<Name>,
+    /// Client queries waiting on the network (`recursive-clients`).
+    slots: Slots,
+    /// Identical questions in flight share one fetch (`clients-per-query`).
+    coalescer: Coalescer<Fetched>,
 }
 
 /// A real answer, ready for the client except OPT and truncation.
+#[derive(Debug, Clone)]
 struct Fetched {
     /// Client-ready bytes (ID, RD and question case patched).
     wire: Vec<u8>,
@@ -122,7 +132,10 @@ impl Pipeline {
         policy: Arc<ArcSwap<PolicySet>>,
         recursor: Option<Arc<sekisho_recursor::Recursor>>,
     ) -> Pipeline {
+        set_maxima(&metrics.limits, &config);
         Pipeline {
+            slots: Slots::new(metrics.limits.clone()),
+            coalescer: Coalescer::new(metrics.limits.clone()),
             query_log: std::sync::atomic::AtomicBool::new(false),
             config: ArcSwap::from_pointee(config),
             cache,
@@ -146,6 +159,7 @@ impl Pipeline {
     /// Replace the per-query settings (access lists, EDNS size, deadline,
     /// log-client-ip): queries that start afterwards see the new ones.
     pub fn reconfigure(&self, config: PipelineConfig) {
+        set_maxima(&self.metrics.limits, &config);
         self.config.store(Arc::new(config));
     }
 
@@ -459,6 +473,85 @@ impl Pipeline {
         if !resolve {
             return None;
         }
+        // A miss that needs the network: it takes a recursive-clients slot for
+        // as long as it waits, and shares the fetch with identical questions.
+        let config = self.config.load_full();
+        let slot = self.slots.admit(config.recursive_clients, Instant::now())?;
+        tokio::select! {
+            biased;
+            () = slot.evicted() => {
+                tracing::debug!("recursion slot taken by a newer query");
+                None
+            }
+            f = self.fetch_shared(key, lower_qname, query, deadline, config.clients_per_query) => f,
+        }
+    }
+
+    /// One fetch per question in flight: the first client runs it, the
+    /// others (up to `clients_per_query`) wait for its outcome. A waiter whose
+    /// leader was cancelled takes over.
+    async fn fetch_shared(
+        &self,
+        key: &[u8],
+        lower_qname: &[u8],
+        query: &Query<'_>,
+        deadline: Instant,
+        clients_per_query: usize,
+    ) -> Option<Fetched> {
+        // Bounded: a leader is only replaced when its client is cancelled.
+        for _ in 0..4 {
+            let label = || {
+                format!(
+                    "{} {}",
+                    wire_name_text(lower_qname),
+                    RecordType::from(query.qtype)
+                )
+            };
+            match self.coalescer.join(key, clients_per_query, label) {
+                Join::Lead(lead) => {
+                    let fetched = self.fetch_network(key, lower_qname, query, deadline).await;
+                    let shared = lead.publish(fetched);
+                    return (*shared).clone();
+                }
+                Join::Wait(wait) => {
+                    let Some(shared) = wait.outcome().await else {
+                        continue;
+                    };
+                    let f = (*shared).as_ref()?;
+                    // The leader's answer went to the cache when it could:
+                    // served from there it is patched for this client exactly
+                    // (ID, RD, CD, AD, name case).
+                    let mut wire = Vec::new();
+                    if let Some((_, facts)) =
+                        self.cache
+                            .lookup(key, &ClientEcho::of(query), Instant::now(), &mut wire)
+                    {
+                        return Some(Fetched {
+                            wire,
+                            facts: facts.or_else(|| f.facts.clone()),
+                            source: f.source,
+                            ede: f.ede.clone(),
+                        });
+                    }
+                    let mut f = f.clone();
+                    ClientEcho::of(query).apply(&mut f.wire);
+                    return Some(f);
+                }
+                Join::Full => return None,
+            }
+        }
+        None
+    }
+
+    /// The network part of [`Pipeline::fetch`]: the forward zone's upstreams,
+    /// or recursion.
+    async fn fetch_network(
+        &self,
+        key: &[u8],
+        lower_qname: &[u8],
+        query: &Query<'_>,
+        deadline: Instant,
+    ) -> Option<Fetched> {
         let forwarders = self.forwarders.load();
         let Some(group) = forwarders.lookup(lower_qname) else {
             // --- recursion: no forward zone, so resolve from the root. ---
@@ -956,6 +1049,19 @@ impl Pipeline {
             .request_duration
             .observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// Publish the configured bounds of the pipeline's limits (for reports).
+fn set_maxima(limits: &sekisho_limits::Limits, config: &PipelineConfig) {
+    use sekisho_limits::Limit;
+    limits.set_max(
+        Limit::RecursiveClients,
+        u64::try_from(config.recursive_clients).unwrap_or(u64::MAX),
+    );
+    limits.set_max(
+        Limit::ClientsPerQuery,
+        u64::try_from(config.clients_per_query).unwrap_or(u64::MAX),
+    );
 }
 
 /// RR types the RD=0 answers look up.

@@ -315,7 +315,7 @@ fn a_broken_zone_file_keeps_the_last_good_policy_and_reports_file_line() {
         Some("192.0.2.12"),
         "the good set stays in force"
     );
-    let metrics = http_get(&format!("127.0.38.23:9153"), "/metrics");
+    let metrics = http_get("127.0.38.23:9153", "/metrics");
     assert!(
         metrics.contains(
             r#"sekisho_rpz_hits_total{action="Local-Data",trigger="QNAME",zone="block."}"#

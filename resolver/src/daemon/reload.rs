@@ -21,6 +21,8 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
         edns_buffer_size: config.server.edns_buffer_size,
         query_timeout: config.server.query_timeout,
         log_client_ip: config.logging.log_client_ip,
+        recursive_clients: config.server.recursive_clients,
+        clients_per_query: config.server.clients_per_query,
     }
 }
 

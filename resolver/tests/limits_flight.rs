@@ -1,0 +1,257 @@
+//! Cache misses in flight, seen from clients: identical questions share one
+//! upstream query (`clients-per-query` bounds the clients waiting on it),
+//! and `recursive-clients` bounds the misses waiting on the network while
+//! cache hits go on being answered. Each limit engages, is counted in
+//! `sekishoctl limits` and the log (once per change of state), and lets go
+//! when the load stops. The upstream is the test's own [`Responder`].
+//! Each test owns 127.0.93.0/24.
+
+mod common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::*;
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+/// Sekisho forwarding `fw.test.` to `upstream`, with extra `[server]` lines.
+fn config(s: &Scratch, tag: &str, listen: &str, upstream: &str, server: &str) -> String {
+    format!(
+        r#"[server]
+listen = ["{listen}"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "{dir}"
+{server}
+
+[[forward-zone]]
+name = "fw.test."
+forward-addr = ["{upstream}"]
+
+[dnssec]
+validation = "no"
+
+[control]
+socket = "{dir}/control-{tag}.sock"
+
+[metrics]
+listen = "none"
+"#,
+        dir = s.path.display()
+    )
+}
+
+/// The upstream: `slow*` answered after 600 ms, `dead*` never, the rest at once.
+fn responder(addr: &str) -> Responder {
+    start_responder(addr, "fw.test.", |name, _| {
+        let a = Canned::A {
+            addr: "192.0.2.93".parse().expect("ip"),
+            ttl: 300,
+        };
+        if name.starts_with("slow") {
+            (a, Duration::from_millis(600))
+        } else if name.starts_with("dead") {
+            (Canned::Silent, Duration::ZERO)
+        } else {
+            (a, Duration::ZERO)
+        }
+    })
+}
+
+/// `n` clients, each on its own socket, send the same question at once; the
+/// rcode each got (None: no answer within 5 s).
+fn same_question_at_once(server: SocketAddr, name: &str, n: usize) -> Vec<Option<ResponseCode>> {
+    let barrier = Arc::new(Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let barrier = barrier.clone();
+            let name = name.to_owned();
+            std::thread::spawn(move || {
+                let sock = UdpSocket::bind("127.0.93.100:0").expect("bind");
+                sock.set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
+                let q = make_query(&name, RecordType::A, Some(1232));
+                let bytes = q.to_vec().expect("encode");
+                barrier.wait();
+                sock.send_to(&bytes, server).expect("send");
+                let mut buf = [0u8; 4096];
+                let n = sock.recv(&mut buf).ok()?;
+                let reply = Message::from_vec(&buf[..n]).ok()?;
+                check_reply(&q, &reply);
+                Some(reply.metadata.response_code)
+            })
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("client thread"))
+        .collect()
+}
+
+/// `sekishoctl limits --json`: (held, drops) of `limit`.
+fn limit(sock: &std::path::Path, limit: &str) -> (i64, u64) {
+    let (code, out, err) = ctl(sock, &["--json", "limits"]);
+    assert_eq!(code, 0, "sekishoctl limits: {out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let row = v["limits"]
+        .as_array()
+        .expect("limits")
+        .iter()
+        .find(|r| r["limit"] == limit)
+        .unwrap_or_else(|| panic!("{limit} missing: {out}"));
+    (
+        row["held"].as_i64().expect("held"),
+        row["drops"].as_u64().expect("drops"),
+    )
+}
+
+/// Log lines containing all of `words`.
+fn log_lines(p: &Proc, words: &[&str]) -> usize {
+    p.log_text()
+        .lines()
+        .filter(|l| words.iter().all(|w| l.contains(w)))
+        .count()
+}
+
+#[test]
+fn identical_questions_in_flight_reach_the_upstream_once() {
+    let s = Scratch::new("flight-share");
+    let up = responder("127.0.93.1:5353");
+    let listen: SocketAddr = "127.0.93.2:5300".parse().expect("addr");
+    let cfg = config(&s, "share", "127.0.93.2:5300", "127.0.93.1@5353", "");
+    let _sk = start_sekisho(&s.path, "share", &cfg, listen);
+
+    let got = same_question_at_once(listen, "slow1.fw.test.", 50);
+    assert!(
+        got.iter().all(|r| *r == Some(ResponseCode::NoError)),
+        "every client answered: {got:?}"
+    );
+    assert_eq!(
+        up.count("slow1.fw.test."),
+        1,
+        "50 identical questions in flight, one upstream query"
+    );
+}
+
+#[test]
+fn clients_per_query_caps_the_clients_waiting_on_one_fetch_and_lets_go() {
+    let s = Scratch::new("flight-cpq");
+    let up = responder("127.0.93.11:5353");
+    let listen: SocketAddr = "127.0.93.12:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "cpq",
+        "127.0.93.12:5300",
+        "127.0.93.11@5353",
+        "clients-per-query = 10",
+    );
+    let sk = start_sekisho(&s.path, "cpq", &cfg, listen);
+    let sock = s.path.join("control-cpq.sock");
+
+    let got = same_question_at_once(listen, "slow2.fw.test.", 40);
+    let answered = got
+        .iter()
+        .filter(|r| **r == Some(ResponseCode::NoError))
+        .count();
+    let refused = got
+        .iter()
+        .filter(|r| **r == Some(ResponseCode::ServFail))
+        .count();
+    assert_eq!((answered, refused), (10, 30), "{got:?}");
+    assert_eq!(up.count("slow2.fw.test."), 1);
+    assert_eq!(limit(&sock, "clients-per-query").1, 30);
+    // Logged once when it engaged and once when the fetch ended, not per client.
+    assert!(eventually(Duration::from_secs(2), || {
+        log_lines(&sk, &["limit released", "clients-per-query"]) == 1
+    }));
+    assert_eq!(log_lines(&sk, &["limit engaged", "clients-per-query"]), 1);
+    // Let go: the next burst for another name is answered whole.
+    let again = same_question_at_once(listen, "slow3.fw.test.", 10);
+    assert!(
+        again.iter().all(|r| *r == Some(ResponseCode::NoError)),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn recursive_clients_bounds_misses_in_flight_and_never_a_cache_hit() {
+    let s = Scratch::new("flight-rc");
+    let _up = responder("127.0.93.21:5353");
+    let listen: SocketAddr = "127.0.93.22:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "rc",
+        "127.0.93.22:5300",
+        "127.0.93.21@5353",
+        "recursive-clients = 20\nquery-timeout = \"2s\"",
+    );
+    let sk = start_sekisho(&s.path, "rc", &cfg, listen);
+    let sock = s.path.join("control-rc.sock");
+    // A name in the cache before the flood.
+    let warm = query(listen, "www.fw.test.", RecordType::A);
+    assert_eq!(warm.metadata.response_code, ResponseCode::NoError);
+
+    // 300 misses under a zone that never answers, sent as fast as one socket
+    // can; the answers are read on another thread (they come faster than a
+    // socket buffer holds).
+    let flood = UdpSocket::bind("127.0.93.101:0").expect("bind");
+    flood
+        .set_read_timeout(Some(Duration::from_secs(4)))
+        .expect("timeout");
+    let reader = flood.try_clone().expect("clone");
+    let servfails = std::thread::spawn(move || {
+        let mut servfails = 0;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.recv(&mut buf) {
+            if Message::from_vec(&buf[..n])
+                .is_ok_and(|m| m.metadata.response_code == ResponseCode::ServFail)
+            {
+                servfails += 1;
+            }
+            if servfails == 300 {
+                break;
+            }
+        }
+        servfails
+    });
+    for i in 0..300 {
+        let q = make_query(&format!("dead{i}.fw.test."), RecordType::A, None);
+        flood
+            .send_to(&q.to_vec().expect("encode"), listen)
+            .expect("send");
+    }
+    // The bound holds while the flood waits on the network...
+    assert!(
+        eventually(Duration::from_secs(1), || limit(&sock, "recursive-clients")
+            .1
+            >= 200),
+        "drops {:?}",
+        limit(&sock, "recursive-clients")
+    );
+    let (held, _) = limit(&sock, "recursive-clients");
+    assert!(held <= 20 && held > 0, "held {held}");
+    // ...and the cached name is answered from the cache meanwhile.
+    let t = Instant::now();
+    let hit = query(listen, "www.fw.test.", RecordType::A);
+    assert_eq!(hit.metadata.response_code, ResponseCode::NoError);
+    assert!(!hit.answers.is_empty());
+    assert!(t.elapsed() < Duration::from_secs(1));
+    // Every client of the flood got SERVFAIL, at once or at its deadline.
+    let servfails = servfails.join().expect("reader");
+    assert_eq!(servfails, 300);
+    // Once the flood has drained the limit lets go, logged once each way.
+    assert!(eventually(Duration::from_secs(5), || limit(
+        &sock,
+        "recursive-clients"
+    )
+    .0 == 0));
+    assert!(eventually(Duration::from_secs(2), || {
+        log_lines(&sk, &["limit released", "recursive-clients"]) == 1
+    }));
+    assert_eq!(log_lines(&sk, &["limit engaged", "recursive-clients"]), 1);
+    // And new misses are resolved again.
+    let after = query(listen, "fresh.fw.test.", RecordType::A);
+    assert_eq!(after.metadata.response_code, ResponseCode::NoError);
+}
