@@ -29,6 +29,7 @@ pub mod forwarded;
 pub(crate) mod infra;
 pub(crate) mod iter;
 pub mod net;
+pub(crate) mod quota;
 pub(crate) mod validate;
 
 use std::net::IpAddr;
@@ -105,8 +106,20 @@ pub struct RecursorConfig {
     pub allow_ipv6: bool,
     /// Port of authoritative servers (53; tests may change it).
     pub port: u16,
-    /// Upper bound on queries sent for one client query.
+    /// Upper bound on queries sent for one client query
+    /// (`server.max-recursion-queries`).
     pub max_queries: u32,
+    /// Most queries in flight to the servers of one zone; 0 = no limit
+    /// (`server.fetches-per-zone`).
+    pub fetches_per_zone: usize,
+    /// Most queries in flight to one server address; 0 = no limit
+    /// (`server.fetches-per-server`).
+    pub fetches_per_server: usize,
+    /// Most NS names of one referral whose addresses are looked up
+    /// (`server.max-ns-address-queries`, NXNSAttack).
+    pub max_ns_address_queries: u32,
+    /// Where the recursor's bounds count drops and use (the daemon's).
+    pub limits: Arc<sekisho_limits::Limits>,
 }
 
 /// The iterative, validating resolver. Shared by all queries.
@@ -117,6 +130,8 @@ pub struct Recursor {
     pub(crate) infra: Infra,
     /// How authoritative servers are reached.
     pub(crate) exchange: Arc<dyn Exchange>,
+    /// Queries in flight per zone and per server.
+    pub(crate) quotas: quota::Quotas,
 }
 
 impl std::fmt::Debug for Recursor {
@@ -170,6 +185,7 @@ impl Recursor {
             .collect();
         Recursor {
             infra: Infra::new(hints),
+            quotas: quota::Quotas::new(&config),
             config,
             exchange,
         }
@@ -201,6 +217,7 @@ impl Recursor {
             depth: 0,
             deadline,
             via: None,
+            exhausted: false,
         };
         let mut steps: Vec<(Name, Step)> = Vec::new();
         let mut delegations = Vec::new();
