@@ -377,7 +377,7 @@ async fn when_every_server_of_the_zone_is_at_its_quota_the_resolution_fails_at_o
     assert_eq!(limits.drops(Limit::FetchesPerServer), 1);
     gate.send(true).expect("gate");
     for _ in 0..2 {
-        next(&mut rx, "a held resolution after the gate opened").await;
+        let _ = next(&mut rx, "a held resolution after the gate opened").await;
     }
     until("the slots given back", || {
         limits.held(Limit::FetchesPerServer) == 0
