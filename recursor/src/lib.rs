@@ -7,6 +7,7 @@
 //!           iter::lookup ─▶ net::Exchange (sockets, or scripted in tests)
 //!                        ─▶ classify (sans-I/O) ─▶ referral / answer / denial
 //!           infra: zone cuts, SRTT, steps, zone security (bounded caches)
+//!           quota: queries in flight per zone and per server (fail fast past them)
 //!       validate::validate_step per name (unless CD, validation off, or domain-insecure)
 //!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)
 //!        + RPZ facts (CNAME chain, addresses, delegations for NSDNAME/NSIP)
