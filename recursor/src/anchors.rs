@@ -6,14 +6,18 @@
 //!  server.root-hints  (zone file: NS + A/AAAA)  ── or ──  IANA root hints (built in)
 //!  dnssec.trust-anchor-file (DS or DNSKEY, zone file) ── or ── root KSK-2017 + KSK-2024 DS
 //!  dnssec.validation: auto = file or built-in anchor; yes = file required; no = off
+//!  server.max-recursion-queries, fetches-per-zone, fetches-per-server,
+//!  max-ns-address-queries: the bounds on the work of one query and one zone
 //! ```
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use sekisho_conf::{Config, Validation};
+use sekisho_limits::Limits;
 use sekisho_zonefile::ParseOptions;
 
 use super::RecursorConfig;
@@ -92,7 +96,13 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
         qname_minimisation: true,
         allow_ipv6: false,
         port: 53,
-        max_queries: 200,
+        max_queries: config.server.max_recursion_queries,
+        fetches_per_zone: config.server.fetches_per_zone,
+        fetches_per_server: config.server.fetches_per_server,
+        max_ns_address_queries: config.server.max_ns_address_queries,
+        // The daemon puts its own in (`metrics.limits`), so that the counts
+        // reach the metrics and `sekishoctl limits`.
+        limits: Arc::new(Limits::new()),
     })
 }
 

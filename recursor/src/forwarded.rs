@@ -94,6 +94,7 @@ pub async fn check_forwarded(
         depth: 0,
         deadline,
         via: Some(group.clone()),
+        exhausted: false,
     };
     match judge(recursor, &msg, &qname, qtype, &mut b).await {
         Ok(Ok(true)) => Checked::Secure,
@@ -247,10 +248,7 @@ impl Recursor {
         qtype: RecordType,
         b: &mut Budget,
     ) -> Result<Step, Failure> {
-        if b.queries >= b.max_queries {
-            return Err(Failure::new("query budget exhausted", None));
-        }
-        b.queries += 1;
+        b.charge(&self.config.limits)?;
         let msg = forward(group, name, qtype, b.deadline).await?;
         let chain = follow_chain(&msg, name, qtype, &Name::root(), MAX_CHAIN);
         let kind = match msg.metadata.response_code {

@@ -7,6 +7,8 @@
 //!    loop (≤ MAX_REFERRALS):
 //!       probe = QNAME minimised (RFC 9156: one label below the cut, type A) or the full name
 //!       ask the cut's servers in SRTT order (glue, else resolve NS names, bounded depth)
+//!         each query holds a slot of its zone's and its server's fetch quota (quota.rs):
+//!         zone full ─▶ fail at once; server full ─▶ the next server
 //!       Referral ─▶ cache the cut, descend          Lame ─▶ next server
 //!       answer to a minimised probe ─▶ one more label; NXDOMAIN ─▶ relaxed: full name
 //!       Answer / NXDOMAIN / NODATA for the full name ─▶ Step (cached)
@@ -14,7 +16,12 @@
 //!
 //! Every network query is charged to a [`Budget`] shared by the whole client
 //! query (aliases, NS address lookups and DNSSEC key fetches included), so
-//! a hostile or broken hierarchy ends in SERVFAIL after bounded work.
+//! a hostile or broken hierarchy ends in SERVFAIL after bounded work
+//! (`server.max-recursion-queries`). A referral whose NS names come without
+//! glue has at most `server.max-ns-address-queries` of them resolved, for
+//! the whole time the resolution uses that referral: a zone that lists
+//! fifty names in a domain it wants flooded (NXNSAttack, CVE-2020-12662)
+//! gets that many address lookups, not fifty.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +35,7 @@ use super::classify::{classify, follow_chain, Class};
 use super::infra::{Cut, NameServer, Step, StepKind};
 use super::net::{ExchangeError, Transport};
 use super::{Ede, Failure, Recursor};
+use sekisho_limits::{Limit, Limits};
 use sekisho_upstream::matches_query;
 
 /// Referrals and minimisation steps allowed for one name.
@@ -38,8 +46,6 @@ pub(crate) const MAX_CHAIN: usize = 12;
 const MAX_DEPTH: u8 = 6;
 /// Servers tried for one question.
 const MAX_TRIES: usize = 6;
-/// NS names whose addresses are looked up for one question.
-const MAX_NS_LOOKUPS: usize = 3;
 /// Bounds on one try's timeout.
 const MIN_TRY: Duration = Duration::from_millis(200);
 /// Upper bound on one try's timeout.
@@ -60,6 +66,34 @@ pub(crate) struct Budget {
     pub(crate) deadline: Instant,
     /// Ask this forwarder instead of iterating (validation of forwarded answers).
     pub(crate) via: Option<std::sync::Arc<sekisho_upstream::Group>>,
+    /// The budget ran out (counted once, however many lookups then fail).
+    pub(crate) exhausted: bool,
+}
+
+impl Budget {
+    /// Charge one query, or fail when the budget is spent; the first
+    /// failure counts a `max-recursion-queries` drop.
+    pub(crate) fn charge(&mut self, limits: &Limits) -> Result<(), Failure> {
+        if self.queries >= self.max_queries {
+            if !self.exhausted {
+                self.exhausted = true;
+                limits.dropped(Limit::MaxRecursionQueries, None);
+                tracing::debug!(queries = self.queries, "query budget exhausted");
+            }
+            return Err(Failure::new("query budget exhausted", None));
+        }
+        self.queries += 1;
+        Ok(())
+    }
+}
+
+/// The NS names of one referral whose addresses were looked up.
+#[derive(Debug, Default)]
+struct NsLookups {
+    /// Names looked up so far, found or not (never looked up twice).
+    done: Vec<Name>,
+    /// The bound stopped a lookup (counted once per referral).
+    cut_short: bool,
 }
 
 /// A boxed future (lookups recurse).
@@ -100,11 +134,12 @@ impl Recursor {
     ) -> Result<Step, Failure> {
         let ds = qtype == RecordType::DS;
         let mut cut = self.infra.closest(name, ds, Instant::now());
+        let mut lookups = NsLookups::default();
         let mut probe = self.first_probe(&cut.zone, name);
         for _ in 0..MAX_REFERRALS {
             let minimised = probe != *name;
             let ptype = if minimised { RecordType::A } else { qtype };
-            let (msg, class) = self.ask(&cut, &probe, ptype, b).await?;
+            let (msg, class) = self.ask(&mut cut, &mut lookups, &probe, ptype, b).await?;
             match class {
                 Class::Referral {
                     child,
@@ -138,6 +173,7 @@ impl Recursor {
                         zone: child,
                         servers,
                     };
+                    lookups = NsLookups::default();
                     probe = self.first_probe(&cut.zone, name);
                 }
                 _ if minimised => {
@@ -232,22 +268,28 @@ impl Recursor {
         probe
     }
 
-    /// Ask the servers of `cut` until one gives a usable answer.
+    /// Ask the servers of `cut` until one gives a usable answer. Addresses
+    /// looked up for its NS names are kept in `cut` (and in infra) for the
+    /// next question to the same referral; `lookups` bounds how many names
+    /// are looked up for it.
     async fn ask(
         &self,
-        cut: &Cut,
+        cut: &mut Cut,
+        lookups: &mut NsLookups,
         qname: &Name,
         qtype: RecordType,
         b: &mut Budget,
     ) -> Result<(Message, Class), Failure> {
         let mut tried: Vec<IpAddr> = Vec::new();
-        let mut servers = cut.servers.clone();
-        let mut looked_up = 0;
+        // Servers skipped because their fetch quota is full.
+        let mut busy: Vec<IpAddr> = Vec::new();
+        let zone_key = cut.zone.to_lowercase().to_string();
         loop {
-            let mut addrs: Vec<IpAddr> = servers
+            let mut addrs: Vec<IpAddr> = cut
+                .servers
                 .iter()
                 .flat_map(|s| s.addrs.iter().copied())
-                .filter(|a| !tried.contains(a))
+                .filter(|a| !tried.contains(a) && !busy.contains(a))
                 .filter(|a| self.config.allow_ipv6 || a.is_ipv4())
                 .collect();
             addrs.sort_by_key(|a| self.infra.rtt(*a));
@@ -256,6 +298,24 @@ impl Recursor {
                 if tried.len() >= MAX_TRIES {
                     break;
                 }
+                let Some(_zone_slot) = self.quotas.zone.enter(&zone_key, || {
+                    format!(
+                        "{} queries in flight to the servers of the zone",
+                        self.config.fetches_per_zone
+                    )
+                }) else {
+                    return Err(self.zone_full(&zone_key));
+                };
+                let server_key = addr.to_string();
+                let Some(_server_slot) = self.quotas.server.enter(&server_key, || {
+                    format!(
+                        "{} queries in flight to the server",
+                        self.config.fetches_per_server
+                    )
+                }) else {
+                    busy.push(addr);
+                    continue;
+                };
                 tried.push(addr);
                 if let Some(r) = self.try_server(addr, &cut.zone, qname, qtype, b).await? {
                     return Ok(r);
@@ -264,26 +324,41 @@ impl Recursor {
             }
             // No untried address: look up the next name server without one. Names
             // inside the zone itself cannot be resolved without glue (a loop).
-            let Some(i) = servers
-                .iter()
-                .position(|s| s.addrs.is_empty() && !cut.zone.zone_of(&s.name))
-            else {
+            let Some(i) = cut.servers.iter().position(|s| {
+                s.addrs.is_empty() && !cut.zone.zone_of(&s.name) && !lookups.done.contains(&s.name)
+            }) else {
                 break;
             };
-            if looked_up >= MAX_NS_LOOKUPS {
+            if lookups.done.len() >= self.config.max_ns_address_queries as usize {
+                if !lookups.cut_short {
+                    lookups.cut_short = true;
+                    self.config.limits.dropped(Limit::NsAddressQueries, None);
+                    tracing::debug!(zone = %cut.zone, looked_up = lookups.done.len(), servers = cut.servers.len(), "no more NS address lookups for this referral");
+                }
                 break;
             }
-            looked_up += 1;
-            let ns = servers[i].name.clone();
+            let ns = cut.servers[i].name.clone();
+            lookups.done.push(ns.clone());
             let addrs = self.ns_addresses(&ns, b).await;
-            if addrs.is_empty() {
-                // Mark it so the loop moves on (an address that is never asked).
-                servers[i].addrs = vec![IpAddr::from([0, 0, 0, 0])];
-                tried.push(IpAddr::from([0, 0, 0, 0]));
-            } else {
+            if !addrs.is_empty() {
                 self.infra.set_addrs(&cut.zone, &ns, &addrs);
-                servers[i].addrs = addrs;
+                cut.servers[i].addrs = addrs;
             }
+        }
+        if let Some(first) = busy.first() {
+            // Every server left to ask was at its quota: the fetch limit, not
+            // the servers, ended this resolution.
+            self.config
+                .limits
+                .dropped(Limit::FetchesPerServer, Some(&first.to_string()));
+            tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), busy = busy.len(), "servers of the zone at their fetch quota");
+            return Err(Failure::new(
+                "fetch limit for the servers of a zone",
+                Some(Ede::new(
+                    0,
+                    format!("fetch limit for the servers of {}", cut.zone),
+                )),
+            ));
         }
         tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), "no server of the zone gave a usable answer");
         Err(Failure::new(
@@ -293,6 +368,18 @@ impl Recursor {
                 format!("no usable answer from the servers of {}", cut.zone),
             )),
         ))
+    }
+
+    /// The failure of a query refused by the zone's fetch quota, counted.
+    fn zone_full(&self, zone_key: &str) -> Failure {
+        self.config
+            .limits
+            .dropped(Limit::FetchesPerZone, Some(zone_key));
+        tracing::debug!(zone = zone_key, "zone at its fetch quota");
+        Failure::new(
+            "fetch limit for the zone",
+            Some(Ede::new(0, format!("fetch limit for zone {zone_key}"))),
+        )
     }
 
     /// One question to one server; `None` = lame or unreachable, try another.
@@ -310,11 +397,7 @@ impl Recursor {
             if now >= b.deadline {
                 return Err(Failure::new("out of time", None));
             }
-            if b.queries >= b.max_queries {
-                tracing::debug!(queries = b.queries, "query budget exhausted");
-                return Err(Failure::new("query budget exhausted", None));
-            }
-            b.queries += 1;
+            b.charge(&self.config.limits)?;
             let srtt = Duration::from_millis(u64::from(self.infra.rtt(addr)));
             let timeout = (srtt * 3).clamp(MIN_TRY, MAX_TRY).min(b.deadline - now);
             // A fresh random ID per query (RFC 5452 section 4.3), kept for a TCP retry.

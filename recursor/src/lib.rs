@@ -7,6 +7,7 @@
 //!           iter::lookup ─▶ net::Exchange (sockets, or scripted in tests)
 //!                        ─▶ classify (sans-I/O) ─▶ referral / answer / denial
 //!           infra: zone cuts, SRTT, steps, zone security (bounded caches)
+//!           quota: queries in flight per zone and per server (fail fast past them)
 //!       validate::validate_step per name (unless CD, validation off, or domain-insecure)
 //!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)
 //!        + RPZ facts (CNAME chain, addresses, delegations for NSDNAME/NSIP)
@@ -29,6 +30,7 @@ pub mod forwarded;
 pub(crate) mod infra;
 pub(crate) mod iter;
 pub mod net;
+pub(crate) mod quota;
 pub(crate) mod validate;
 
 use std::net::IpAddr;
@@ -105,8 +107,20 @@ pub struct RecursorConfig {
     pub allow_ipv6: bool,
     /// Port of authoritative servers (53; tests may change it).
     pub port: u16,
-    /// Upper bound on queries sent for one client query.
+    /// Upper bound on queries sent for one client query
+    /// (`server.max-recursion-queries`).
     pub max_queries: u32,
+    /// Most queries in flight to the servers of one zone; 0 = no limit
+    /// (`server.fetches-per-zone`).
+    pub fetches_per_zone: usize,
+    /// Most queries in flight to one server address; 0 = no limit
+    /// (`server.fetches-per-server`).
+    pub fetches_per_server: usize,
+    /// Most NS names of one referral whose addresses are looked up
+    /// (`server.max-ns-address-queries`, NXNSAttack).
+    pub max_ns_address_queries: u32,
+    /// Where the recursor's bounds count drops and use (the daemon's).
+    pub limits: Arc<sekisho_limits::Limits>,
 }
 
 /// The iterative, validating resolver. Shared by all queries.
@@ -117,6 +131,8 @@ pub struct Recursor {
     pub(crate) infra: Infra,
     /// How authoritative servers are reached.
     pub(crate) exchange: Arc<dyn Exchange>,
+    /// Queries in flight per zone and per server.
+    pub(crate) quotas: quota::Quotas,
 }
 
 impl std::fmt::Debug for Recursor {
@@ -170,6 +186,7 @@ impl Recursor {
             .collect();
         Recursor {
             infra: Infra::new(hints),
+            quotas: quota::Quotas::new(&config),
             config,
             exchange,
         }
@@ -201,6 +218,7 @@ impl Recursor {
             depth: 0,
             deadline,
             via: None,
+            exhausted: false,
         };
         let mut steps: Vec<(Name, Step)> = Vec::new();
         let mut delegations = Vec::new();

@@ -13,9 +13,10 @@
 //! servers, timeouts, truncation, DNSSEC chains) can then be tested without
 //! starting servers, by scenario files whose scripted authorities answer
 //! in process (`testdata/recursor/`, run by `recursor/tests/scenarios.rs`).
-//! It is also the one place every query to an authority goes through, so
-//! limits on sockets and on fetches in flight per server will wrap it
-//! (an `Exchange` that holds a permit and delegates to another).
+//! The fetch quotas per zone and per server (`quota.rs`) are taken around
+//! each call in `iter.rs` rather than inside an `Exchange`: only there is
+//! it known which zone a query is for, and which other server to ask when
+//! one is at its quota.
 //!
 //! Adding a test case is adding a file: copy the closest
 //! `testdata/recursor/NN-*.scn`, describe the zones (signed at load time

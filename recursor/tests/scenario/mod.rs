@@ -16,11 +16,13 @@ pub(crate) mod zone;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use sekisho_cache::{CacheLimits, PacketCache};
+use sekisho_limits::{Limit, Limits};
 use sekisho_recursor::{Recursor, RecursorConfig};
 
 use exchange::{Logged, Scripted};
@@ -38,6 +40,7 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
     let mut sc = parse::parse(text)?;
     let (zones, anchors) = zone::load_all(&sc.zones, sc.config.trust_anchor)?;
     let scripted = Scripted::new(&mut sc, zones)?;
+    let limits = Arc::new(Limits::new());
     let config = RecursorConfig {
         root_hints: hints(&sc.hints)?,
         anchors,
@@ -47,6 +50,10 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         allow_ipv6: false,
         port: 53,
         max_queries: sc.config.max_queries,
+        fetches_per_zone: sc.config.fetches_per_zone,
+        fetches_per_server: sc.config.fetches_per_server,
+        max_ns_address_queries: sc.config.max_ns_address_queries,
+        limits: limits.clone(),
     };
     let recursor = Recursor::with_exchange(config, scripted.clone());
     let cache = PacketCache::new(CacheLimits {
@@ -63,11 +70,17 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
     let mut failures = String::new();
     let mut total = 0;
     for q in &sc.queries {
+        let before = drops(&limits);
         let outcome = rt.block_on(ask(&recursor, &cache, q));
         let log = scripted.take_log();
         total += log.len();
+        let dropped: Vec<u64> = drops(&limits)
+            .iter()
+            .zip(before)
+            .map(|(after, before)| after - before)
+            .collect();
         let errors = match outcome {
-            Ok(o) => check(q, &o, &log),
+            Ok(o) => check(q, &o, &log, &dropped),
             Err(e) => vec![e],
         };
         if !errors.is_empty() {
@@ -99,6 +112,11 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
     } else {
         Err(failures)
     }
+}
+
+/// The drop counters of every limit, in [`Limit::ALL`] order.
+fn drops(limits: &Limits) -> Vec<u64> {
+    Limit::ALL.iter().map(|l| limits.drops(*l)).collect()
 }
 
 /// Root hints from the `hints` block: NS names of `.` with their addresses.
@@ -189,8 +207,9 @@ fn show(r: &Record) -> String {
     format!("{} {} {}", r.name, r.record_type(), r.data)
 }
 
-/// Every unmet expectation of `q`.
-fn check(q: &QuerySpec, o: &Outcome, log: &[Logged]) -> Vec<String> {
+/// Every unmet expectation of `q`; `dropped` holds the drops each limit
+/// counted for it, in [`Limit::ALL`] order.
+fn check(q: &QuerySpec, o: &Outcome, log: &[Logged], dropped: &[u64]) -> Vec<String> {
     let mut errs = Vec::new();
     let m = &o.msg;
     let data: Vec<&Record> = m
@@ -276,6 +295,15 @@ fn check(q: &QuerySpec, o: &Outcome, log: &[Logged]) -> Vec<String> {
                 .find(|l| log_matches(p, l))
                 .map(|l| format!("not-sent {p}: but {l} was sent")),
             Expect::Log(_) => None,
+            Expect::Drops(l, n) => {
+                let got = Limit::ALL
+                    .iter()
+                    .position(|x| x == l)
+                    .and_then(|i| dropped.get(i))
+                    .copied()
+                    .unwrap_or(0);
+                (got != *n).then(|| format!("drops {} {n}: counted {got}", l.as_label()))
+            }
         };
         if let Some(f) = fail {
             errs.push(format!("line {line}: expected {f}; {}", summary()));

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{Name, Record, RecordType};
+use sekisho_limits::Limit;
 use sekisho_recursor::{DnssecResult, Transport};
 use sekisho_zonefile::ParseOptions;
 
@@ -49,6 +50,12 @@ pub(crate) struct Config {
     pub(crate) domain_insecure: Vec<Name>,
     /// `max-queries N`.
     pub(crate) max_queries: u32,
+    /// `fetches-per-zone N` (0 = off).
+    pub(crate) fetches_per_zone: usize,
+    /// `fetches-per-server N` (0 = off).
+    pub(crate) fetches_per_server: usize,
+    /// `max-ns-address-queries N`.
+    pub(crate) max_ns_address_queries: u32,
     /// `trust-anchor ds|dnskey|wrong|none`; `None` = ds when the root is signed.
     pub(crate) trust_anchor: Option<Anchor>,
 }
@@ -60,6 +67,9 @@ impl Default for Config {
             qname_minimisation: true,
             domain_insecure: Vec::new(),
             max_queries: 200,
+            fetches_per_zone: 200,
+            fetches_per_server: 400,
+            max_ns_address_queries: 10,
             trust_anchor: None,
         }
     }
@@ -313,6 +323,8 @@ pub(crate) enum Expect {
     NotSent(LogPattern),
     /// `log ...` lines: the exact sequence of queries.
     Log(LogPattern),
+    /// `drops LIMIT N`: the limit counted N drops for this question.
+    Drops(Limit, u64),
 }
 
 /// A `query` block.
@@ -347,6 +359,19 @@ pub(crate) fn name(s: &str) -> Result<Name, String> {
         format!("{s}.")
     };
     Name::from_str(&s).map_err(|e| format!("bad name {s:?}: {e}"))
+}
+
+/// A decimal number.
+fn number<T: FromStr>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|_| format!("bad number {s:?}"))
+}
+
+/// A limit by its label (`sekisho_limit_drops_total{limit}`).
+fn limit(s: &str) -> Result<Limit, String> {
+    Limit::ALL
+        .into_iter()
+        .find(|l| l.as_label() == s)
+        .ok_or_else(|| format!("unknown limit {s:?}"))
 }
 
 /// `yes`/`no`.
@@ -530,9 +555,10 @@ fn config_line(c: &mut Config, line: &str) -> Result<(), String> {
         ["validate", v] => c.validate = yes_no(v)?,
         ["qname-minimisation", v] => c.qname_minimisation = yes_no(v)?,
         ["domain-insecure", n] => c.domain_insecure.push(name(n)?),
-        ["max-queries", n] => {
-            c.max_queries = n.parse().map_err(|_| format!("bad number {n:?}"))?;
-        }
+        ["max-queries", n] => c.max_queries = number(n)?,
+        ["fetches-per-zone", n] => c.fetches_per_zone = number(n)?,
+        ["fetches-per-server", n] => c.fetches_per_server = number(n)?,
+        ["max-ns-address-queries", n] => c.max_ns_address_queries = number(n)?,
         ["trust-anchor", a] => {
             c.trust_anchor = Some(match *a {
                 "ds" => Anchor::Ds,
@@ -751,6 +777,10 @@ fn query(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<QuerySpec,
             ["sent", p @ ..] => Expect::Sent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["not-sent", p @ ..] => Expect::NotSent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["log", p @ ..] => Expect::Log(log_pattern(p).map_err(|e| at(*n, e))?),
+            ["drops", l, k] => Expect::Drops(
+                limit(l).map_err(|e| at(*n, e))?,
+                number(k).map_err(|e| at(*n, e))?,
+            ),
             _ => return Err(at(*n, format!("unknown expectation {l:?}"))),
         };
         spec.expect.push((*n, e));
