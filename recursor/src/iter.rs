@@ -298,13 +298,21 @@ impl Recursor {
                 if tried.len() >= MAX_TRIES {
                     break;
                 }
-                let Some(_zone_slot) = self.quotas.zone.enter(&zone_key, || {
-                    format!(
-                        "{} queries in flight to the servers of the zone",
-                        self.config.fetches_per_zone
-                    )
-                }) else {
-                    return Err(self.zone_full(&zone_key));
+                // The root and top-level zones are exempt from the zone quota (their
+                // servers are built for the whole Internet's load, and a cold cache
+                // sends every miss through them); their servers' quota still applies.
+                let _zone_slot = if cut.zone.num_labels() < 2 {
+                    None
+                } else {
+                    let Some(slot) = self.quotas.zone.enter(&zone_key, || {
+                        format!(
+                            "{} queries in flight to the servers of the zone",
+                            self.config.fetches_per_zone
+                        )
+                    }) else {
+                        return Err(self.zone_full(&zone_key));
+                    };
+                    Some(slot)
                 };
                 let server_key = addr.to_string();
                 let Some(_server_slot) = self.quotas.server.enter(&server_key, || {

@@ -396,7 +396,8 @@ pub async fn fetch(
                 servfail(&qname, qtype),
                 Vec::new(),
                 false,
-                f.ede.or(Some(Ede::new(2, f.reason))),
+                // RFC 8914 code 0 (Other) with the reason: no more specific code applies.
+                f.ede.or(Some(Ede::new(0, f.reason))),
             )
         }
     };
