@@ -222,7 +222,8 @@ impl Drop for ClientSlot {
         entry.open = entry.open.saturating_sub(1);
         if entry.engaged && entry.open < c.per_ip {
             entry.engaged = false;
-            c.limits.release(Limit::TcpClientsPerIp, &self.ip.to_string());
+            c.limits
+                .release(Limit::TcpClientsPerIp, &self.ip.to_string());
         }
         if entry.open == 0 {
             open.remove(&self.ip);
@@ -507,8 +508,11 @@ async fn serve_connection(
     }
     if stuck {
         // The client has not taken an answer for tcp-idle-timeout: reset the
-        // connection now instead of waiting on it any longer.
-        counters.dropped(Limit::TcpWriteTimeout, None);
+        // connection now instead of waiting on it any longer. (A writer that
+        // has just ended counted its own write timeout.)
+        if !writer.is_finished() {
+            counters.dropped(Limit::TcpWriteTimeout, None);
+        }
         tracing::debug!(%peer, "tcp client takes no answers; connection reset");
         let _ = socket2::SockRef::from(rd.as_ref()).set_linger(Some(Duration::ZERO));
         writer.abort();
@@ -594,9 +598,7 @@ mod tests {
         let clients = Arc::new(TcpClients::new(2, limits.clone()));
         let a: IpAddr = "192.0.2.1".parse().expect("ip");
         let b: IpAddr = "192.0.2.2".parse().expect("ip");
-        let mut held: Vec<ClientSlot> = (0..2)
-            .map(|_| clients.admit(a).expect("room"))
-            .collect();
+        let mut held: Vec<ClientSlot> = (0..2).map(|_| clients.admit(a).expect("room")).collect();
         assert!(clients.admit(a).is_none());
         assert!(clients.admit(a).is_none());
         assert!(limits.is_engaged(Limit::TcpClientsPerIp, "192.0.2.1"));
@@ -609,7 +611,9 @@ mod tests {
         held.push(clients.admit(a).expect("room again"));
         assert!(!limits.is_engaged(Limit::TcpClientsPerIp, "192.0.2.1"));
         // An IPv4-mapped address is the same client.
-        assert!(clients.admit("::ffff:192.0.2.1".parse().expect("ip")).is_none());
+        assert!(clients
+            .admit("::ffff:192.0.2.1".parse().expect("ip"))
+            .is_none());
         drop(held);
         drop(other);
         assert_eq!(clients.addresses(), 0, "no entry is kept at zero");

@@ -211,8 +211,7 @@ impl RateLimiter {
         b.last = now;
         if b.tokens >= 1.0 {
             b.tokens -= 1.0;
-            if b.engaged.is_some() && now.saturating_sub(b.last_limited) >= nanos(RELEASE_AFTER)
-            {
+            if b.engaged.is_some() && now.saturating_sub(b.last_limited) >= nanos(RELEASE_AFTER) {
                 self.let_go(b);
             }
             return Verdict::Answer;

@@ -86,7 +86,12 @@ fn drops(metrics: &str, limit: &str) -> f64 {
 /// The value of `sekisho_limit_held{limit}`.
 fn held(metrics: &str, limit: &str) -> f64 {
     let body = http_get(metrics, "/metrics");
-    metric_value(&body, "sekisho_limit_held", &[&format!("limit=\"{limit}\"")]).unwrap_or(0.0)
+    metric_value(
+        &body,
+        "sekisho_limit_held",
+        &[&format!("limit=\"{limit}\"")],
+    )
+    .unwrap_or(0.0)
 }
 
 /// A TCP connection to `server` from source address `from`, with a receive
@@ -211,7 +216,10 @@ fn a_fifth_connection_from_one_address_is_closed_while_other_addresses_connect()
         let mut c = connect_from("127.0.150.10", listen, None);
         ask(&mut c, "www.limits.test.", RecordType::A).is_some()
     });
-    assert!(again, "a new connection is accepted once the four have closed");
+    assert!(
+        again,
+        "a new connection is accepted once the four have closed"
+    );
     assert_eq!(drops(metrics, "tcp-clients-per-ip"), 2.0);
 
     let log = sk.log_text();
@@ -224,8 +232,7 @@ fn a_fifth_connection_from_one_address_is_closed_while_other_addresses_connect()
     assert_eq!(lines("limit engaged"), 1, "{log}");
     assert_eq!(lines("limit released"), 1, "{log}");
     assert!(
-        !log
-            .lines()
+        !log.lines()
             .any(|l| l.contains("limit engaged") && l.contains("127.0.150.11")),
         "the other address never engaged"
     );
