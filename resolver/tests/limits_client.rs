@@ -535,3 +535,87 @@ fn a_reload_switches_the_rate_limit_on() {
     assert!(drops(metrics, "rate-limit") >= 150.0);
     assert!(sk.is_running());
 }
+
+#[test]
+fn a_thousand_clients_that_never_read_give_their_tcp_slots_back() {
+    let s = Scratch::new("limits-tcp-thousand");
+    let (_nsd, _unbound) = start_example_upstream(&s, "127.0.159.1", "127.0.159.2");
+    let listen: SocketAddr = "127.0.159.3:5300".parse().expect("addr");
+    let metrics = "127.0.159.3:9153";
+    // tcp-max-connections and tcp-clients-per-ip at their defaults (1024, 16).
+    let cfg = config(
+        &s,
+        "127.0.159.3:5300",
+        metrics,
+        "example1.jp.",
+        "127.0.159.2@5353",
+        "tcp-write-timeout = \"2s\"",
+        "",
+    );
+    let sk = start_sekisho(&s.path, "tcp-thousand", &cfg, listen);
+    query_tcp(listen, "big.example1.jp.", RecordType::TXT);
+    let mut batch = Vec::new();
+    for _ in 0..QUERIES_PER_STUCK_CLIENT {
+        let q = make_query("big.example1.jp.", RecordType::TXT, None)
+            .to_vec()
+            .expect("encode");
+        batch.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        batch.extend_from_slice(&q);
+    }
+
+    // 1,008 clients, 16 from each of 63 addresses, each with a small window
+    // and segment size (so that a few answers fill what the kernel holds for
+    // it), send their queries and never read.
+    let started = Instant::now();
+    let mut stuck = Vec::new();
+    for host in 1..=63u8 {
+        for _ in 0..16 {
+            let sock =
+                Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("socket");
+            sock.set_recv_buffer_size(4096).expect("rcvbuf");
+            sock.set_tcp_mss(1000).expect("mss");
+            let src: SocketAddr = format!("127.0.160.{host}:0").parse().expect("source");
+            sock.bind(&src.into()).expect("bind");
+            sock.connect_timeout(&listen.into(), Duration::from_secs(5))
+                .expect("connect");
+            let mut c: TcpStream = sock.into();
+            c.write_all(&batch).expect("write the queries");
+            stuck.push(c);
+        }
+    }
+
+    // Every one is given up within bounded time, and counted.
+    let all_counted = eventually(Duration::from_secs(60), || {
+        drops(metrics, "tcp-write-timeout") >= 1008.0
+    });
+    assert!(
+        all_counted,
+        "{} of 1008 stuck connections given up after {:?}\n{}",
+        drops(metrics, "tcp-write-timeout"),
+        started.elapsed(),
+        sk.log_text()
+    );
+    drop(stuck);
+    let free = eventually(Duration::from_secs(10), || {
+        held(metrics, "tcp-clients-per-ip") == 0.0
+    });
+    assert!(free, "slots still held");
+
+    // Their slots are usable again: 1,000 new connections, all open at once, all answered.
+    let mut fresh = Vec::new();
+    for host in 1..=100u8 {
+        for _ in 0..10 {
+            let mut c = connect_from(&format!("127.0.161.{host}"), listen, None);
+            assert!(
+                ask(&mut c, "www.example1.jp.", RecordType::A).is_some(),
+                "fresh connection {} is served",
+                fresh.len()
+            );
+            fresh.push(c);
+        }
+    }
+    assert_eq!(drops(metrics, "tcp-clients-per-ip"), 0.0);
+}
+
+/// Queries each client of the thousand sends (about 3 KB of answer each).
+const QUERIES_PER_STUCK_CLIENT: usize = 40;
