@@ -107,6 +107,10 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
         None,
         None,
         sekisho_resolver::chaos::ChaosConfig::default(),
+        Arc::new(sekisho_resolver::ratelimit::RateLimiter::new(
+            &sekisho_conf::RateLimit::default(),
+            pipeline.metrics.limits.clone(),
+        )),
     );
     let names: Vec<String> = (0..1000).map(|i| format!("host{i}.test.")).collect();
     let mut key = Vec::new();

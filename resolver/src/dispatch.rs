@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!  listener ─▶ parse (staged; errors answered by the pipeline's reject)
+//!          ─▶ UDP: rate limit per client prefix ─▶ nothing, or every slip-th an empty TC=1
 //!          ─▶ opcode NOTIFY ─────────────────────▶ secondary role (allow-notify, TSIG)
 //!          ─▶ class not IN ──────────────────────▶ crate::chaos (version.bind...; allow-query)
 //!          ─▶ AXFR/IXFR, SOA at a served apex ───▶ primary role (allow-transfer, TSIG)
@@ -19,6 +20,10 @@
 //! `allow-transfer` are. The pipeline's fast path handles queries only; it
 //! knows neither TSIG nor the two roles. Without a primary role configured the
 //! transfer layer costs one `Option` test per packet.
+//!
+//! The rate limit (`crate::ratelimit`) comes first after decoding, before any
+//! other work, and only for UDP; with `queries-per-second = 0` it costs one
+//! settings load and a comparison per packet.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +37,7 @@ use sekisho_wire::{self as wire, rcode};
 use crate::chaos::{self, ChaosConfig};
 use crate::metrics::{Proto, Source};
 use crate::pipeline::{Pipeline, Step};
+use crate::ratelimit::{RateLimiter, Verdict};
 
 /// The request router the listeners call.
 #[derive(Debug)]
@@ -44,23 +50,34 @@ pub struct Dispatch {
     primary: Option<Arc<Primary>>,
     /// The CHAOS answers (`version.bind`, `hostname.bind`...); swapped whole.
     chaos: ArcSwap<ChaosConfig>,
+    /// Queries a second per client prefix (UDP).
+    rate_limit: Arc<RateLimiter>,
 }
 
 impl Dispatch {
     /// Routes to `pipeline`, `notify` and `primary` (the roles are `None` when not
-    /// configured) and answers CHAOS queries with `chaos`.
+    /// configured), answers CHAOS queries with `chaos` and limits UDP clients with
+    /// `rate_limit`.
     pub fn new(
         pipeline: Arc<Pipeline>,
         notify: Option<Arc<Distribution>>,
         primary: Option<Arc<Primary>>,
         chaos: ChaosConfig,
+        rate_limit: Arc<RateLimiter>,
     ) -> Dispatch {
         Dispatch {
             pipeline,
             notify,
             primary,
             chaos: ArcSwap::from_pointee(chaos),
+            rate_limit,
         }
+    }
+
+    /// The per-prefix rate limit (its sweeper is run by the daemon; a reload
+    /// calls [`RateLimiter::reconfigure`]).
+    pub fn rate_limit(&self) -> &Arc<RateLimiter> {
+        &self.rate_limit
     }
 
     /// A reload: answer CHAOS queries with `chaos` (`[server]` identity,
@@ -89,6 +106,16 @@ impl Dispatch {
             Err(e) => return self.pipeline.reject(packet, e, out),
         };
         self.pipeline.count_query(&query, client, proto);
+        if proto == Proto::Udp {
+            match self.rate_limit.check(client.ip()) {
+                Verdict::Answer => {}
+                Verdict::Drop => return Step::Drop,
+                Verdict::Slip => {
+                    self.slip(packet, &query, out);
+                    return Step::Reply;
+                }
+            }
+        }
         if query.opcode == wire::OPCODE_NOTIFY {
             return self.notify(packet, &query, client, out);
         }
@@ -165,6 +192,24 @@ impl Dispatch {
         }
         self.pipeline.metrics.response(outcome.rcode, Source::Local);
         Step::Reply
+    }
+
+    /// A rate-limited query's turn to slip: an empty answer with TC=1 echoing
+    /// the question, so a real client retries over TCP.
+    fn slip(&self, packet: &[u8], query: &wire::Query<'_>, out: &mut Vec<u8>) {
+        *out = wire::error_response(
+            packet,
+            Some(query),
+            rcode::NOERROR,
+            self.pipeline.edns_buffer_size(),
+        );
+        // error_response always writes a whole header.
+        if let Some(flags) = out.get_mut(2) {
+            *flags |= 0x02;
+        }
+        self.pipeline
+            .metrics
+            .response(rcode::NOERROR, Source::Local);
     }
 
     /// The secondary role answers a NOTIFY (REFUSED when no zone is transferred).

@@ -15,6 +15,7 @@
 //! see docs/architecture.md):
 //! - [`listen`]: UDP workers and TCP listeners (RFC 7766).
 //! - [`dispatch`]: the layers in front of the pipeline (NOTIFY, zone transfers, queries).
+//! - [`ratelimit`]: queries a second per client prefix (UDP), checked first by [`dispatch`].
 //! - [`chaos`]: CHAOS-class answers (`version.bind`...) and the other non-IN classes.
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
 //! - [`flight`]: cache misses in flight: the recursive-clients slots and the
@@ -34,3 +35,4 @@ pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod ratelimit;

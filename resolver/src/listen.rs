@@ -15,24 +15,49 @@
 //!
 //! TCP (RFC 7766): queries on one connection are read as they come
 //! (pipelining), answered as they finish (out of order), and written by one
-//! writer task. A connection idle for `tcp-idle-timeout` is closed; at most
-//! `tcp-max-connections` are open (a new one past that is closed at once,
-//! so a flood cannot grow the table); at most `tcp-max-pipelined` queries
-//! of one connection are in flight.
+//! writer task. The bounds, each checked where the work happens:
+//!
+//! ```text
+//!  accept ─▶ tcp-clients-per-ip (per address) ─▶ tcp-max-connections (all) ─▶ connection
+//!            full: closed at once, counted          full: closed at once
+//!  connection: reader ──answers──▶ channel (tcp-max-pipelined) ──▶ writer ──▶ socket
+//!              idle: no query for tcp-idle-timeout, or answers not taken
+//!                    for tcp-idle-timeout                writes stuck for
+//!                                                        tcp-write-timeout
+//! ```
+//!
+//! - At most `tcp-clients-per-ip` connections are open from one client
+//!   address (counted as `tcp-clients-per-ip`, engaged and released once per
+//!   change per address) and `tcp-max-connections` in all; a connection past
+//!   either is closed at once. The per-address table has an entry only for
+//!   addresses with a connection open, so it is bounded by the open
+//!   connections.
+//! - At most `tcp-max-pipelined` queries of one connection are in flight.
+//! - A connection with no query for `tcp-idle-timeout` is closed.
+//! - A client that does not read its answers cannot hold its slot: a write
+//!   that has not completed within `tcp-write-timeout` closes the connection,
+//!   and so does a reader that could not hand an answer to the writer (or
+//!   wait for a slot while the writer is full) for `tcp-idle-timeout`; both
+//!   are counted as `tcp-write-timeout`. Such a connection is reset (`SO_LINGER`
+//!   0) rather than closed, so the answers it never read do not stay in the
+//!   kernel either.
 //!
 //! Shutdown: every loop watches a `watch` channel; spawned queries are
 //! counted in [`InFlight`] so the daemon can drain them before exiting.
 
+use std::collections::HashMap;
 use std::io::ErrorKind;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use sekisho_limits::{Limit, Limits};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::dispatch::Dispatch;
 use crate::metrics::{Proto, Refusal};
@@ -94,6 +119,116 @@ pub struct TcpLimits {
     pub max_connections: usize,
     /// Queries in flight per connection at most.
     pub max_pipelined: usize,
+    /// Close a connection whose client has not taken an answer within this long.
+    pub write_timeout: Duration,
+}
+
+/// Open client TCP connections per client address, shared by every TCP
+/// listener: enforces `tcp-clients-per-ip`.
+///
+/// An address has an entry only while it has a connection open, so the
+/// table never holds more entries than there are open connections.
+#[derive(Debug)]
+pub struct TcpClients {
+    /// Most connections from one address.
+    per_ip: usize,
+    /// Open connections by address, and whether the address is at its cap.
+    open: Mutex<HashMap<IpAddr, PerIp>>,
+    /// Drop counters and the engage/release log lines; `held` of
+    /// `tcp-clients-per-ip` is the number of open client TCP connections.
+    limits: Arc<Limits>,
+}
+
+/// One client address in [`TcpClients`].
+#[derive(Debug, Default)]
+struct PerIp {
+    /// Connections open.
+    open: usize,
+    /// A connection was refused since it last had room (logged as engaged).
+    engaged: bool,
+}
+
+/// One admitted connection's place in [`TcpClients`]; given back on drop.
+#[derive(Debug)]
+pub struct ClientSlot {
+    /// The table.
+    clients: Arc<TcpClients>,
+    /// The client address.
+    ip: IpAddr,
+}
+
+impl TcpClients {
+    /// At most `per_ip` connections from one address (at least one).
+    pub fn new(per_ip: usize, limits: Arc<Limits>) -> TcpClients {
+        let per_ip = per_ip.max(1);
+        limits.set_max(Limit::TcpClientsPerIp, per_ip as u64);
+        TcpClients {
+            per_ip,
+            open: Mutex::new(HashMap::new()),
+            limits,
+        }
+    }
+
+    /// A place for one more connection from `ip`, or `None` (counted, and the
+    /// address logged when it reaches its cap) when it has `per_ip` open.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        let ip = ip.to_canonical();
+        let mut open = self.lock();
+        let entry = open.entry(ip).or_default();
+        if entry.open >= self.per_ip {
+            let key = ip.to_string();
+            if !entry.engaged {
+                entry.engaged = true;
+                // Under our lock, so engage and release reach `Limits` in the
+                // order the flag changed.
+                self.limits.engage(
+                    Limit::TcpClientsPerIp,
+                    &key,
+                    &format!("{} TCP connections open from the address", self.per_ip),
+                );
+            }
+            drop(open);
+            self.limits.dropped(Limit::TcpClientsPerIp, Some(&key));
+            return None;
+        }
+        entry.open += 1;
+        drop(open);
+        self.limits.add_held(Limit::TcpClientsPerIp, 1);
+        Some(ClientSlot {
+            clients: self.clone(),
+            ip,
+        })
+    }
+
+    /// Addresses with a connection open now.
+    pub fn addresses(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// The table (a poisoned lock still holds consistent counts).
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, PerIp>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let c = &self.clients;
+        c.limits.add_held(Limit::TcpClientsPerIp, -1);
+        let mut open = c.lock();
+        let Some(entry) = open.get_mut(&self.ip) else {
+            return;
+        };
+        entry.open = entry.open.saturating_sub(1);
+        if entry.engaged && entry.open < c.per_ip {
+            entry.engaged = false;
+            c.limits
+                .release(Limit::TcpClientsPerIp, &self.ip.to_string());
+        }
+        if entry.open == 0 {
+            open.remove(&self.ip);
+        }
+    }
 }
 
 /// Bind `workers` UDP sockets on `addr` with SO_REUSEPORT (blocking sockets,
@@ -220,6 +355,7 @@ pub async fn serve_tcp(
     inflight: Arc<InFlight>,
     limits: TcpLimits,
     connections: Arc<AtomicUsize>,
+    clients: Arc<TcpClients>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -233,6 +369,11 @@ pub async fn serve_tcp(
                 }
             },
             _ = stop.changed() => return,
+        };
+        // Per address first: a client at its own cap does not use a slot of the total.
+        let Some(slot) = clients.admit(peer.ip()) else {
+            drop(stream);
+            continue;
         };
         if connections.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
             connections.fetch_sub(1, Ordering::AcqRel);
@@ -250,8 +391,19 @@ pub async fn serve_tcp(
         tokio::spawn(async move {
             serve_connection(stream, peer, p, i, limits, s).await;
             c.fetch_sub(1, Ordering::AcqRel);
+            drop(slot);
         });
     }
+}
+
+/// How a wait of the reader for the writer or a pipelining slot ended.
+enum Handoff<T> {
+    /// Done.
+    Done(T),
+    /// The writer has gone (the connection is closing).
+    WriterGone,
+    /// The writer has taken nothing for `tcp-idle-timeout`: the client does not read.
+    Stuck,
 }
 
 /// One TCP connection: read frames, answer each as it completes.
@@ -263,23 +415,19 @@ async fn serve_connection(
     limits: TcpLimits,
     mut stop: watch::Receiver<bool>,
 ) {
-    let (mut rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(limits.max_pipelined.max(1));
-    let writer = tokio::spawn(async move {
-        let mut frame = Vec::with_capacity(4096);
-        while let Some(msg) = rx.recv().await {
-            let Ok(len) = u16::try_from(msg.len()) else {
-                continue;
-            };
-            frame.clear();
-            frame.extend_from_slice(&len.to_be_bytes());
-            frame.extend_from_slice(&msg);
-            if wr.write_all(&frame).await.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
+    let (mut rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(limits.max_pipelined.max(1));
+    let counters = dispatch.pipeline().metrics.limits.clone();
+    let mut writer = tokio::spawn(write_answers(
+        wr,
+        rx,
+        limits.write_timeout,
+        counters.clone(),
+        peer,
+    ));
+    // Set once `writer` has been awaited to its end (or aborted).
+    let mut writer_ended = false;
+    let mut stuck = false;
     let permits = Arc::new(Semaphore::new(limits.max_pipelined.max(1)));
     let mut out = Vec::with_capacity(4096);
     let mut key = Vec::with_capacity(272);
@@ -288,6 +436,11 @@ async fn serve_connection(
         let read = tokio::select! {
             r = tokio::time::timeout(limits.idle_timeout, rd.read_exact(&mut len)) => r,
             _ = stop.changed() => break,
+            // The writer gave up (write timeout or error): nothing more can be answered.
+            _ = &mut writer => {
+                writer_ended = true;
+                break;
+            }
         };
         match read {
             Ok(Ok(_)) => {}
@@ -299,24 +452,33 @@ async fn serve_connection(
             _ => break,
         }
         match dispatch.handle_fast(&packet, peer, Proto::Tcp, &mut out, &mut key) {
-            Step::Reply => {
-                if tx.send(out.clone()).await.is_err() {
+            Step::Reply => match hand_over(&tx, out.clone(), limits.idle_timeout).await {
+                Handoff::Done(()) => {}
+                Handoff::WriterGone => break,
+                Handoff::Stuck => {
+                    stuck = true;
                     break;
                 }
-            }
+            },
             Step::Drop => {
                 if packet.len() < sekisho_wire::HEADER_LEN {
                     break; // a runt frame: the stream is out of sync
                 }
             }
             Step::Resolve => {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
+                let permit = match slot(&permits, &tx, limits.idle_timeout).await {
+                    Handoff::Done(p) => p,
+                    Handoff::WriterGone => break,
+                    Handoff::Stuck => {
+                        stuck = true;
+                        break;
+                    }
                 };
                 let guard = inflight.enter();
                 let (p, t) = (dispatch.clone(), tx.clone());
                 tokio::spawn(async move {
                     if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Tcp).await {
+                        // Fails at once when the writer has gone.
                         let _ = t.send(answer).await;
                     }
                     drop(permit);
@@ -326,8 +488,13 @@ async fn serve_connection(
             Step::Transfer => {
                 // Primary role: one query, several frames, written in order by the
                 // writer task as the transfer produces them (the channel bounds memory).
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
+                let permit = match slot(&permits, &tx, limits.idle_timeout).await {
+                    Handoff::Done(p) => p,
+                    Handoff::WriterGone => break,
+                    Handoff::Stuck => {
+                        stuck = true;
+                        break;
+                    }
                 };
                 let guard = inflight.enter();
                 let (p, t) = (dispatch.clone(), tx.clone());
@@ -339,7 +506,117 @@ async fn serve_connection(
             }
         }
     }
-    // Let in-flight answers go out, then close.
+    if stuck {
+        // The client has not taken an answer for tcp-idle-timeout: reset the
+        // connection now instead of waiting on it any longer. (A writer that
+        // has just ended counted its own write timeout.)
+        if !writer.is_finished() {
+            counters.dropped(Limit::TcpWriteTimeout, None);
+        }
+        tracing::debug!(%peer, "tcp client takes no answers; connection reset");
+        let _ = socket2::SockRef::from(rd.as_ref()).set_linger(Some(Duration::ZERO));
+        writer.abort();
+    }
+    // Otherwise let in-flight answers go out (each write bounded by the write
+    // timeout), then close.
     drop(tx);
-    let _ = writer.await;
+    if !writer_ended {
+        let _ = writer.await;
+    }
+}
+
+/// Hand `answer` to the writer, waiting at most `idle` while its channel is full.
+async fn hand_over(tx: &mpsc::Sender<Vec<u8>>, answer: Vec<u8>, idle: Duration) -> Handoff<()> {
+    match tokio::time::timeout(idle, tx.send(answer)).await {
+        Ok(Ok(())) => Handoff::Done(()),
+        Ok(Err(_)) => Handoff::WriterGone,
+        Err(_) => Handoff::Stuck,
+    }
+}
+
+/// Wait for a pipelining slot. Slots come back as queries finish, which the
+/// query deadline bounds; but an answer cannot finish while the writer is
+/// full, so a wait of `idle` with the writer's channel full means the client
+/// does not read.
+async fn slot(
+    permits: &Arc<Semaphore>,
+    tx: &mpsc::Sender<Vec<u8>>,
+    idle: Duration,
+) -> Handoff<OwnedSemaphorePermit> {
+    loop {
+        match tokio::time::timeout(idle, permits.clone().acquire_owned()).await {
+            Ok(Ok(p)) => return Handoff::Done(p),
+            Ok(Err(_)) => return Handoff::WriterGone,
+            Err(_) if tx.is_closed() => return Handoff::WriterGone,
+            Err(_) if tx.capacity() == 0 => return Handoff::Stuck,
+            // Slow resolutions, not a stuck client: keep waiting.
+            Err(_) => {}
+        }
+    }
+}
+
+/// The writer of one connection: frames the answers from `rx` and writes them
+/// in turn. A write that takes longer than `write_timeout` (the client does
+/// not read) ends it, counted, with the connection set to reset on close.
+async fn write_answers(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    write_timeout: Duration,
+    limits: Arc<Limits>,
+    peer: SocketAddr,
+) {
+    let mut frame = Vec::with_capacity(4096);
+    while let Some(msg) = rx.recv().await {
+        let Ok(len) = u16::try_from(msg.len()) else {
+            continue;
+        };
+        frame.clear();
+        frame.extend_from_slice(&len.to_be_bytes());
+        frame.extend_from_slice(&msg);
+        match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                limits.dropped(Limit::TcpWriteTimeout, None);
+                tracing::debug!(%peer, "tcp client did not take an answer within tcp-write-timeout; connection reset");
+                // The unread answers are dropped with the connection.
+                let _ = socket2::SockRef::from(wr.as_ref()).set_linger(Some(Duration::ZERO));
+                return;
+            }
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_past_its_cap_is_refused_counted_and_logged_once_per_change() {
+        let limits = Arc::new(Limits::new());
+        let clients = Arc::new(TcpClients::new(2, limits.clone()));
+        let a: IpAddr = "192.0.2.1".parse().expect("ip");
+        let b: IpAddr = "192.0.2.2".parse().expect("ip");
+        let mut held: Vec<ClientSlot> = (0..2).map(|_| clients.admit(a).expect("room")).collect();
+        assert!(clients.admit(a).is_none());
+        assert!(clients.admit(a).is_none());
+        assert!(limits.is_engaged(Limit::TcpClientsPerIp, "192.0.2.1"));
+        assert_eq!(limits.drops(Limit::TcpClientsPerIp), 2);
+        let other = clients.admit(b).expect("another address has room");
+        assert_eq!(limits.held(Limit::TcpClientsPerIp), 3);
+        // One closes: room again, and the address is let go.
+        held.pop();
+        assert!(!limits.is_engaged(Limit::TcpClientsPerIp, "192.0.2.1"));
+        held.push(clients.admit(a).expect("room again"));
+        assert!(!limits.is_engaged(Limit::TcpClientsPerIp, "192.0.2.1"));
+        // An IPv4-mapped address is the same client.
+        assert!(clients
+            .admit("::ffff:192.0.2.1".parse().expect("ip"))
+            .is_none());
+        drop(held);
+        drop(other);
+        assert_eq!(clients.addresses(), 0, "no entry is kept at zero");
+        assert_eq!(limits.held(Limit::TcpClientsPerIp), 0);
+    }
 }

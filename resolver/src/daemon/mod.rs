@@ -49,9 +49,10 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::dispatch::Dispatch;
-use crate::listen::{self, InFlight, TcpLimits};
+use crate::listen::{self, InFlight, TcpClients, TcpLimits};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::ratelimit::RateLimiter;
 use handler::State;
 
 /// What the daemon is told from outside.
@@ -218,6 +219,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         Some(secondary.clone()),
         Some(primary.clone()),
         crate::chaos::ChaosConfig::from_server(&config.server),
+        Arc::new(RateLimiter::new(&config.rate_limit, metrics.limits.clone())),
     ));
     let workers = match config.server.udp_workers {
         0 => std::thread::available_parallelism()
@@ -350,7 +352,20 @@ impl Daemon {
             idle_timeout: config.server.tcp_idle_timeout,
             max_connections: config.server.tcp_max_connections,
             max_pipelined: config.server.tcp_max_pipelined,
+            write_timeout: config.server.tcp_write_timeout,
         };
+        // Shared by every TCP listener: the cap is per client address, whatever it connects to.
+        let tcp_clients = Arc::new(TcpClients::new(
+            config.server.tcp_clients_per_ip,
+            metrics.limits.clone(),
+        ));
+        metrics.limits.set_max(
+            sekisho_limits::Limit::TcpWriteTimeout,
+            // Whole seconds, rounded up.
+            config.server.tcp_write_timeout.as_secs()
+                + u64::from(config.server.tcp_write_timeout.subsec_nanos() > 0),
+        );
+        tasks.spawn(dispatch.rate_limit().clone().run(stop_rx.clone()));
         for (addr, socket) in tcp_sockets {
             let listener = listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
                 addr,
@@ -363,6 +378,7 @@ impl Daemon {
                 inflight.clone(),
                 tcp_limits,
                 tcp_connections.clone(),
+                tcp_clients.clone(),
                 stop_rx.clone(),
             ));
         }

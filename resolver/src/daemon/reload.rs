@@ -79,6 +79,7 @@ pub(super) fn reload(
             state
                 .dispatch
                 .reconfigure_chaos(crate::chaos::ChaosConfig::from_server(&new.server));
+            state.dispatch.rate_limit().reconfigure(&new.rate_limit);
             state
                 .pipeline
                 .query_log
@@ -92,7 +93,7 @@ pub(super) fn reload(
                 );
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log, CHAOS identity and version)");
+            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log, CHAOS identity and version, rate-limit)");
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");
