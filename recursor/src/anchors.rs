@@ -93,6 +93,11 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
         allow_ipv6: false,
         port: 53,
         max_queries: 200,
+        max_ttl: config.cache.max_ttl,
+        max_cache_bytes: usize::try_from(sekisho_cache::recursor_share(
+            config.cache.max_cache_size,
+        ))
+        .unwrap_or(usize::MAX),
     })
 }
 

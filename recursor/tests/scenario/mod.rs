@@ -47,6 +47,8 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         allow_ipv6: false,
         port: 53,
         max_queries: sc.config.max_queries,
+        max_ttl: Duration::from_secs(86_400),
+        max_cache_bytes: 64 << 20,
     };
     let recursor = Recursor::with_exchange(config, scripted.clone());
     let cache = PacketCache::new(CacheLimits {
@@ -55,6 +57,8 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         max_ttl: 86_400,
         max_negative_ttl: 3600,
         servfail_ttl: 0,
+        max_bytes: 64 << 20,
+        max_stale: 0,
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
