@@ -11,13 +11,13 @@
 //!
 //! Why CLOCK: a FIFO throws out a popular entry as soon as enough new names
 //! have passed through, which is exactly what a scan of one-time names (a
-//! random-subdomain flood, a crawler) does. CLOCK (Corbató's second-chance
-//! algorithm, as in page replacement and in the "CLOCK" caches of
-//! memcached's segmented LRU and S3-FIFO) keeps one "used" bit per entry: a
-//! hit sets it with one relaxed atomic store, and the eviction hand clears
-//! set bits as it passes and evicts the first entry whose bit is clear. An
-//! entry hit at least once per turn of the hand survives any number of
-//! one-time entries.
+//! random-subdomain flood, a crawler) does. CLOCK (the second-chance
+//! algorithm of virtual-memory page replacement, an approximation of LRU)
+//! keeps one "used" bit per entry: a hit sets it with one relaxed atomic
+//! store, and the eviction hand clears set bits as it passes and evicts the
+//! first entry whose bit is clear. An entry hit at least once per turn of
+//! the hand survives any number of one-time entries. Unlike an exact LRU, a
+//! hit moves nothing, so it needs no write to shared list pointers.
 //!
 //! Expired entries go before any live one: when the map is over a bound,
 //! the entry that expired first (kept in `by_expiry`) is removed while one
