@@ -160,7 +160,7 @@ impl<K, V> Default for ClockMap<K, V> {
 impl<K, V> ClockMap<K, V> {
     /// Bytes the map itself uses per entry, charged on top of the heap bytes
     /// of key and value: the slot (key and value inline, expiry, hash, used
-    /// bit) and the index shares of [`INDEX_OVERHEAD`].
+    /// bit) and its shares of the hash table and the expiry index.
     pub const ENTRY_OVERHEAD: usize = size_of::<Option<Slot<K, V>>>() + INDEX_OVERHEAD;
 
     /// An empty map.
