@@ -83,6 +83,8 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
         max_ttl: 86400,
         max_negative_ttl: 3600,
         servfail_ttl: 1,
+        max_bytes: 1 << 30,
+        max_stale: sekisho_cache::MAX_STALE,
     };
     let pipeline = Arc::new(Pipeline::new(
         PipelineConfig {

@@ -14,25 +14,72 @@
 //! TTLs count down: each stored TTL field is rewritten as
 //! `original - age` on the way out. Negative answers live for
 //! `min(SOA TTL, SOA MINIMUM)` (RFC 2308 section 5), capped by
-//! `max-negative-ttl`. The cache is bounded in entries; when a shard is full
-//! the oldest insertion is evicted (FIFO; expired entries go first as they
-//! are met). Stored responses carry no OPT record; the caller appends one
-//! when the client used EDNS.
+//! `max-negative-ttl`. Stored responses carry no OPT record; the caller
+//! appends one when the client used EDNS.
+//!
+//! Bounds and eviction ([`clock`]): the cache is bounded in entries
+//! (`cache.max-entries`) and in bytes (its share of `cache.max-cache-size`,
+//! see [`packet_share`]), each shard holding a 1/[`SHARDS`] part of both.
+//! Each entry is charged its key, its wire bytes, its TTL offsets, its
+//! policy facts and a fixed overhead ([`PacketCache::ENTRY_OVERHEAD`]);
+//! [`PacketCache::bytes`] is the running total. When a shard is over a
+//! bound, expired entries go first, then CLOCK evicts what was not hit
+//! since the hand last passed, so popular names outlive a scan of one-time
+//! names. A hit pays one relaxed atomic store (the entry's used bit) on top
+//! of the shard lock it always took.
+//!
+//! Stale answers and prefetch: an expired entry is kept for
+//! [`CacheLimits::max_stale`] (RFC 8767's "maximum stale timer";
+//! [`MAX_STALE`] when stale answers are on) and still counts towards the
+//! bounds. [`PacketCache::lookup`] serves fresh entries only;
+//! [`PacketCache::lookup_stale`] also serves an expired one with every TTL
+//! set to the stale-answer TTL, for when the authorities do not answer.
+//! [`PacketCache::lookup_hit`] is `lookup` that also says, once per stored
+//! answer, that a hit came in the last tenth of the answer's TTL, so the
+//! caller can refresh it before it expires (Unbound's `prefetch`).
 //!
 //! The cache holds real data only. Policy (RPZ) is applied after a lookup,
 //! so a policy change takes effect at once without flushing anything.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+pub mod clock;
+pub mod size;
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sekisho_rpz::ResponseFacts;
 
+use clock::{Bounds, ClockMap, Removed};
+
 use sekisho_wire::{self as wire, Query, HEADER_LEN, TYPE_OPT, TYPE_SOA};
 
 /// Number of independently locked shards (a power of two).
-const SHARDS: usize = 64;
+pub const SHARDS: usize = 64;
+
+/// How long an expired answer is kept for stale serving when stale answers
+/// are on: one day. RFC 8767 section 5 suggests a maximum stale timer of one
+/// to three days (BIND's `max-stale-ttl` is 12 hours, Unbound's
+/// `serve-expired-ttl` is commonly set to a day); the shortest suggested
+/// keeps the memory spent on answers nobody refreshes small.
+pub const MAX_STALE: u32 = 86_400;
+
+/// The recursor's share of `cache.max-cache-size`: a quarter. The packet
+/// cache answers every repeat question and holds each answer once per
+/// (name, type, DO, CD), so it gets the rest; the recursor's caches (zone
+/// cuts, steps, zone security, server RTTs) hold decoded records that serve
+/// new questions under known zones.
+pub fn recursor_share(max_cache_size: u64) -> u64 {
+    max_cache_size / 4
+}
+
+/// The packet cache's share of `cache.max-cache-size`: what
+/// [`recursor_share`] leaves.
+pub fn packet_share(max_cache_size: u64) -> u64 {
+    max_cache_size - recursor_share(max_cache_size)
+}
 
 /// Cache sizing and TTL clamps (from `[cache]` in the config).
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +94,12 @@ pub struct CacheLimits {
     pub max_negative_ttl: u32,
     /// Lifetime of a cached SERVFAIL (0 = not cached).
     pub servfail_ttl: u32,
+    /// Upper bound on the bytes charged for stored responses (the packet
+    /// cache's share of `cache.max-cache-size`, [`packet_share`]).
+    pub max_bytes: u64,
+    /// Seconds an expired response is kept for [`PacketCache::lookup_stale`]
+    /// ([`MAX_STALE`] with stale answers on; 0 = dropped once met expired).
+    pub max_stale: u32,
 }
 
 /// What a lookup found.
@@ -71,17 +124,15 @@ impl CacheKind {
     }
 }
 
-/// One stored response.
+/// One stored response (its key and expiry are kept by the [`ClockMap`]).
 #[derive(Debug)]
 struct Entry {
     /// The response.
     response: Prepared,
     /// When it was stored.
     stored: Instant,
-    /// When it stops being served.
-    expires: Instant,
-    /// Insertion number, to tell a replaced entry from the one queued for eviction.
-    generation: u64,
+    /// A hit has already been told to prefetch this answer.
+    prefetch_told: AtomicBool,
 }
 
 /// A response normalised for serving and caching: no OPT, ID zero,
@@ -116,6 +167,24 @@ impl Prepared {
     /// The response code.
     pub fn rcode(&self) -> u8 {
         self.wire[3] & 0x0f
+    }
+
+    /// Heap bytes it owns: wire bytes, TTL offsets and policy facts.
+    pub fn heap_bytes(&self) -> usize {
+        size::vec_heap::<u8>(self.wire.len())
+            + size::vec_heap::<u16>(self.ttl_offsets.len())
+            + self.facts.as_deref().map_or(0, size::facts_heap)
+    }
+
+    /// Copy into `out` with every TTL set to `ttl` (a stale answer, RFC 8767
+    /// section 4).
+    pub fn write_with_ttl(&self, out: &mut Vec<u8>, ttl: u32) {
+        out.clear();
+        out.extend_from_slice(&self.wire);
+        for &off in self.ttl_offsets.iter() {
+            let off = usize::from(off);
+            out[off..off + 4].copy_from_slice(&ttl.to_be_bytes());
+        }
     }
 
     /// Copy into `out` with `age` seconds taken off every TTL.
@@ -194,47 +263,85 @@ fn patch_for_client(out: &mut [u8], client: &ClientEcho<'_>) {
 }
 
 /// One lock's worth of the cache.
-#[derive(Debug, Default)]
-struct Shard {
-    /// Stored responses by key.
-    map: HashMap<Box<[u8]>, Entry>,
-    /// Insertion order for eviction: (key, generation).
-    order: VecDeque<(Box<[u8]>, u64)>,
-}
+type Shard = ClockMap<Box<[u8]>, Entry>;
 
 /// Counters the metrics endpoint reads.
 #[derive(Debug, Default)]
 pub struct CacheStats {
-    /// Entries evicted to make room.
+    /// Live entries evicted to make room.
     pub evictions: AtomicU64,
-    /// Entries dropped because they expired.
+    /// Expired entries dropped (past the stale window, or first to make room).
     pub expirations: AtomicU64,
 }
 
-/// A sharded, bounded packet cache.
+/// What a lookup served.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The kind of answer.
+    pub kind: CacheKind,
+    /// Its policy facts, when stored with them.
+    pub facts: Option<Arc<ResponseFacts>>,
+    /// The answer had expired and was served with the stale-answer TTL
+    /// ([`PacketCache::lookup_stale`] only).
+    pub stale: bool,
+    /// The hit came in the last tenth of the answer's TTL and no earlier hit
+    /// of this stored answer was told so: refresh it now
+    /// ([`PacketCache::lookup_hit`] only).
+    pub prefetch: bool,
+}
+
+/// Which lookup is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// Fresh answers only.
+    Fresh,
+    /// Fresh answers, and the prefetch signal.
+    FreshOrPrefetch,
+    /// Fresh answers, else expired ones within the stale window with this TTL.
+    Stale(u32),
+}
+
+/// A sharded packet cache bounded in entries and bytes.
 #[derive(Debug)]
 pub struct PacketCache {
     /// The shards.
     shards: Box<[Mutex<Shard>]>,
-    /// Entries allowed per shard.
-    per_shard: usize,
+    /// Keyed hashing (SipHash with a random key): query names are the
+    /// client's choice, so the table must not be open to chosen collisions.
+    hasher: RandomState,
+    /// What each shard may hold.
+    bounds: Bounds,
     /// TTL clamps.
     limits: CacheLimits,
-    /// Monotonic insertion counter.
-    generation: AtomicU64,
+    /// Bytes charged over all shards.
+    bytes: AtomicUsize,
     /// Eviction counters.
     pub stats: CacheStats,
 }
 
 impl PacketCache {
+    /// Bytes charged per entry on top of its key and [`Prepared::heap_bytes`]:
+    /// the shard's slot, table and expiry-index share, and the allocator's
+    /// header of the key.
+    pub const ENTRY_OVERHEAD: usize = Shard::ENTRY_OVERHEAD + clock::ALLOC_HEADER;
+
     /// An empty cache with these limits.
     pub fn new(limits: CacheLimits) -> Self {
-        let per_shard = limits.max_entries.div_ceil(SHARDS).max(1);
+        let per_shard = |total: u64| {
+            usize::try_from(total.div_ceil(SHARDS as u64))
+                .unwrap_or(usize::MAX)
+                .max(1)
+        };
         PacketCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            per_shard,
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            hasher: RandomState::new(),
+            bounds: Bounds {
+                max_bytes: per_shard(limits.max_bytes),
+                max_entries: limits.max_entries.div_ceil(SHARDS).max(1),
+                keep_expired: Duration::from_secs(u64::from(limits.max_stale)),
+            },
             limits,
-            generation: AtomicU64::new(0),
+            bytes: AtomicUsize::new(0),
             stats: CacheStats::default(),
         }
     }
@@ -255,19 +362,14 @@ impl PacketCache {
         key.push(u8::from(dnssec_ok) | (u8::from(cd) << 1));
     }
 
-    /// Which shard holds `key`.
-    fn shard(&self, key: &[u8]) -> &Mutex<Shard> {
-        // FNV-1a: cheap, and keys are short.
-        let mut h: u32 = 0x811c_9dc5;
-        for b in key {
-            h ^= u32::from(*b);
-            h = h.wrapping_mul(0x0100_0193);
-        }
-        &self.shards[(h as usize) & (SHARDS - 1)]
+    /// Which shard holds the key with this hash (bits the table does not
+    /// use for its own bucket choice or tags).
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        &self.shards[((hash >> 32) as usize) & (SHARDS - 1)]
     }
 
-    /// Serve `key` into `out` as the answer to the query `client` echoes.
-    /// Returns the kind of answer served, or `None` on a miss.
+    /// Serve `key` into `out` as the answer to the query `client` echoes,
+    /// if fresh. Returns the kind of answer and its facts, or `None`.
     pub fn lookup(
         &self,
         key: &[u8],
@@ -275,65 +377,134 @@ impl PacketCache {
         now: Instant,
         out: &mut Vec<u8>,
     ) -> Option<(CacheKind, Option<Arc<ResponseFacts>>)> {
-        let found = {
-            let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-            let entry = shard.map.get(key)?;
-            if now >= entry.expires {
-                shard.map.remove(key);
-                self.stats.expirations.fetch_add(1, Ordering::Relaxed);
-                return None;
+        self.serve(key, client, now, out, Want::Fresh)
+            .map(|h| (h.kind, h.facts))
+    }
+
+    /// [`lookup`](Self::lookup) that also reports [`Hit::prefetch`]. Call it
+    /// only when prefetch is on: the signal is given once per stored answer.
+    pub fn lookup_hit(
+        &self,
+        key: &[u8],
+        client: &ClientEcho<'_>,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Option<Hit> {
+        self.serve(key, client, now, out, Want::FreshOrPrefetch)
+    }
+
+    /// Serve a fresh answer as [`lookup`](Self::lookup) does, or else one
+    /// expired less than [`CacheLimits::max_stale`] ago with every TTL set to
+    /// `stale_ttl` (RFC 8767: for when resolving it again failed). Cached
+    /// SERVFAILs are never served stale.
+    pub fn lookup_stale(
+        &self,
+        key: &[u8],
+        client: &ClientEcho<'_>,
+        now: Instant,
+        stale_ttl: u32,
+        out: &mut Vec<u8>,
+    ) -> Option<Hit> {
+        self.serve(key, client, now, out, Want::Stale(stale_ttl))
+    }
+
+    /// The lookups' common path.
+    fn serve(
+        &self,
+        key: &[u8],
+        client: &ClientEcho<'_>,
+        now: Instant,
+        out: &mut Vec<u8>,
+        want: Want,
+    ) -> Option<Hit> {
+        let hash = self.hasher.hash_one(key);
+        let hit = {
+            let shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
+            let slot = shard.get(hash, key)?;
+            let entry = slot.value();
+            let expires = slot.expires();
+            let mut hit = Hit {
+                kind: entry.response.kind,
+                facts: None,
+                stale: false,
+                prefetch: false,
+            };
+            if now < expires {
+                let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs())
+                    .unwrap_or(u32::MAX);
+                entry.response.write_to(out, age);
+                if want == Want::FreshOrPrefetch {
+                    hit.prefetch = in_last_tenth(expires - now, entry.response.ttl)
+                        && !entry.prefetch_told.swap(true, Ordering::Relaxed);
+                }
+            } else {
+                let Want::Stale(ttl) = want else {
+                    return None;
+                };
+                if hit.kind == CacheKind::Failure || now - expires >= self.bounds.keep_expired {
+                    return None;
+                }
+                entry.response.write_with_ttl(out, ttl);
+                hit.stale = true;
             }
-            let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs())
-                .unwrap_or(u32::MAX);
-            entry.response.write_to(out, age);
-            (entry.response.kind, entry.response.facts.clone())
+            slot.touch();
+            hit.facts = entry.response.facts.clone();
+            hit
         };
         patch_for_client(out, client);
-        Some(found)
+        Some(hit)
     }
 
     /// Store a prepared response under `key`; `false` if it is not
-    /// cacheable (zero TTL, truncated, negative without SOA...).
+    /// cacheable (zero TTL, truncated, negative without SOA...) or larger
+    /// than a shard's share of the byte bound.
     pub fn insert(&self, key: &[u8], response: Prepared, now: Instant) -> bool {
         if response.ttl == 0 {
             return false;
         }
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        let hash = self.hasher.hash_one(key);
+        let heap = key.len() + clock::ALLOC_HEADER + response.heap_bytes();
+        let expires = now + Duration::from_secs(u64::from(response.ttl));
         let entry = Entry {
-            expires: now + Duration::from_secs(u64::from(response.ttl)),
             response,
             stored: now,
-            generation,
+            prefetch_told: AtomicBool::new(false),
         };
-        let mut shard = self.shard(key).lock().unwrap_or_else(|p| p.into_inner());
-        let key: Box<[u8]> = key.into();
-        shard.order.push_back((key.clone(), generation));
-        shard.map.insert(key, entry);
-        while shard.map.len() > self.per_shard {
-            let Some((old_key, old_gen)) = shard.order.pop_front() else {
-                break;
-            };
-            if shard
-                .map
-                .get(&old_key)
-                .is_some_and(|e| e.generation == old_gen)
-            {
-                let expired = shard.map.get(&old_key).is_some_and(|e| now >= e.expires);
-                shard.map.remove(&old_key);
-                let counter = if expired {
-                    &self.stats.expirations
-                } else {
-                    &self.stats.evictions
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
+        let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
+        let before = shard.bytes();
+        let result = shard.insert(hash, key.into(), entry, expires, heap, now, &self.bounds);
+        self.charge(before, shard.bytes());
+        drop(shard);
+        match result {
+            Ok(removed) => {
+                self.count(removed);
+                true
             }
+            Err(_) => false,
         }
-        // Keep the order queue from growing without bound through replacements.
-        if shard.order.len() > 2 * self.per_shard + 16 {
-            let Shard { map, order } = &mut *shard;
-            order.retain(|(k, g)| map.get(k).is_some_and(|e| e.generation == *g));
+    }
+
+    /// Move the running byte total by a shard's change from `before` to `after`.
+    fn charge(&self, before: usize, after: usize) {
+        if after >= before {
+            self.bytes.fetch_add(after - before, Ordering::Relaxed);
+        } else {
+            self.bytes.fetch_sub(before - after, Ordering::Relaxed);
         }
-        true
+    }
+
+    /// Count what an insert removed.
+    fn count(&self, removed: Removed) {
+        if removed.evicted > 0 {
+            self.stats
+                .evictions
+                .fetch_add(removed.evicted as u64, Ordering::Relaxed);
+        }
+        if removed.expired > 0 {
+            self.stats
+                .expirations
+                .fetch_add(removed.expired as u64, Ordering::Relaxed);
+        }
     }
 
     /// The TTL clamps in force.
@@ -341,11 +512,18 @@ impl PacketCache {
         &self.limits
     }
 
-    /// Number of stored responses (expired ones not yet met included).
+    /// Bytes charged for all stored responses (expired ones still kept
+    /// included); at most [`CacheLimits::max_bytes`] rounded up to a
+    /// multiple of [`SHARDS`].
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Number of stored responses (expired ones still kept included).
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).map.len())
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
     }
 
@@ -356,7 +534,14 @@ impl PacketCache {
 
     /// Drop everything; returns how many entries went.
     pub fn flush(&self) -> usize {
-        self.flush_matching(|_| true)
+        let mut n = 0;
+        for s in self.shards.iter() {
+            let mut shard = s.lock().unwrap_or_else(|p| p.into_inner());
+            let before = shard.bytes();
+            n += shard.clear();
+            self.charge(before, 0);
+        }
+        n
     }
 
     /// Drop every entry whose key (lower-case wire name first) satisfies `f`.
@@ -364,15 +549,19 @@ impl PacketCache {
         let mut n = 0;
         for s in self.shards.iter() {
             let mut shard = s.lock().unwrap_or_else(|p| p.into_inner());
-            let before = shard.map.len();
-            shard.map.retain(|k, _| !f(k));
-            n += before - shard.map.len();
-            if shard.map.is_empty() {
-                shard.order.clear();
-            }
+            let before = shard.bytes();
+            n += shard.remove_if(|k, _| f(k));
+            self.charge(before, shard.bytes());
         }
         n
     }
+}
+
+/// True when `remaining` is at most a tenth of `ttl` seconds.
+fn in_last_tenth(remaining: Duration, ttl: u32) -> bool {
+    remaining
+        .checked_mul(10)
+        .is_some_and(|r| r <= Duration::from_secs(u64::from(ttl)))
 }
 
 /// Walk `response`, strip OPT, clamp TTLs and compute the lifetime
@@ -482,6 +671,8 @@ mod tests {
             max_ttl: 86400,
             max_negative_ttl: 3600,
             servfail_ttl: 1,
+            max_bytes: 1 << 30,
+            max_stale: 0,
         }
     }
 
@@ -758,24 +949,224 @@ mod tests {
         assert_eq!(prep(&c, &r).ttl, 600);
     }
 
+    /// A positive answer for `q` with `n` A records.
+    fn answer(q: &str, n: u8, ttl: u32) -> Vec<u8> {
+        let records = (0..n).map(|i| a(q, ttl, [192, 0, 2, i])).collect();
+        response(q, ResponseCode::NoError, records, vec![])
+    }
+
     #[test]
-    fn the_cache_stays_within_its_bound_by_evicting_the_oldest() {
+    fn the_cache_stays_within_its_entry_bound() {
         let mut l = limits();
         l.max_entries = SHARDS; // one per shard
         let c = PacketCache::new(l);
         let t0 = Instant::now();
         for i in 0..1000 {
             let q = format!("n{i}.example.jp.");
-            let r = response(
-                &q,
-                ResponseCode::NoError,
-                vec![a(&q, 300, [192, 0, 2, 1])],
-                vec![],
-            );
-            assert!(c.insert(&key(&q), prep(&c, &r), t0));
+            assert!(c.insert(&key(&q), prep(&c, &answer(&q, 1, 300)), t0));
         }
         assert!(c.len() <= SHARDS);
         assert!(c.stats.evictions.load(Ordering::Relaxed) >= (1000 - SHARDS) as u64);
+    }
+
+    #[test]
+    fn an_insert_heavy_load_keeps_the_bytes_within_the_bound() {
+        let mut l = limits();
+        l.max_bytes = (SHARDS * 2048) as u64;
+        let c = PacketCache::new(l);
+        let t0 = Instant::now();
+        let mut stored = 0usize;
+        for i in 0..20_000u32 {
+            let q = format!("load{i}.example.jp.");
+            let r = answer(&q, (i % 8) as u8 + 1, 300);
+            let k = key(&q);
+            let p = prep(&c, &r);
+            // What the entry owns, at the least: its key and its wire bytes.
+            let floor = k.len() + r.len();
+            assert!(c.insert(&k, p, t0));
+            stored += floor;
+            assert!(
+                c.bytes() <= l.max_bytes as usize,
+                "{} bytes after {i} inserts",
+                c.bytes()
+            );
+        }
+        assert!(
+            stored > 10 * l.max_bytes as usize,
+            "the load is over the bound"
+        );
+        assert!(c.bytes() > l.max_bytes as usize / 2, "the space is used");
+        assert!(c.stats.evictions.load(Ordering::Relaxed) > 15_000);
+        let per_entry = c.bytes() / c.len();
+        assert!(per_entry > 100, "{per_entry} bytes per entry");
+        c.flush();
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn an_entry_is_charged_at_least_its_key_and_wire_bytes() {
+        let c = PacketCache::new(limits());
+        let r = answer("w.example.jp.", 4, 300);
+        let k = key("w.example.jp.");
+        assert!(c.insert(&k, prep(&c, &r), Instant::now()));
+        assert!(c.bytes() >= k.len() + r.len() + PacketCache::ENTRY_OVERHEAD);
+        assert_eq!(c.flush_matching(|_| true), 1);
+        assert_eq!(c.bytes(), 0);
+    }
+
+    #[test]
+    fn frequently_hit_entries_survive_a_scan_of_one_time_entries() {
+        let mut l = limits();
+        l.max_entries = SHARDS * 20;
+        let c = PacketCache::new(l);
+        let t0 = Instant::now();
+        let hot: Vec<String> = (0..32).map(|i| format!("hot{i}.example.jp.")).collect();
+        for q in &hot {
+            assert!(c.insert(&key(q), prep(&c, &answer(q, 1, 300)), t0));
+        }
+        let mut out = Vec::new();
+        for i in 0..20_000 {
+            let q = format!("scan{i}.example.jp.");
+            assert!(c.insert(&key(&q), prep(&c, &answer(&q, 1, 300)), t0));
+            if i % 100 == 99 {
+                for h in &hot {
+                    let qw = wire_name(h);
+                    assert!(
+                        c.lookup(&key(h), &echo(1, &qw), t0, &mut out).is_some(),
+                        "{h} evicted after {i} one-time entries"
+                    );
+                }
+            }
+        }
+        assert!(c.len() <= SHARDS * 20);
+    }
+
+    #[test]
+    fn expired_entries_are_evicted_before_live_ones() {
+        let mut l = limits();
+        l.max_entries = SHARDS * 80;
+        l.max_stale = MAX_STALE;
+        let c = PacketCache::new(l);
+        let t0 = Instant::now();
+        let put = |prefix: &str, n: usize, ttl: u32, at: Instant| {
+            for i in 0..n {
+                let q = format!("{prefix}{i}.example.jp.");
+                assert!(c.insert(&key(&q), prep(&c, &answer(&q, 1, ttl)), at));
+            }
+        };
+        // 2400 answers that will have expired, 300 that will not; then 2500
+        // more: the shards overflow (about 81 entries for 80 places each on
+        // average), and the live ones alone fit (about 44; more than 80 in a
+        // shard is a one-in-a-million chance).
+        put("old", 2400, 5, t0);
+        let t1 = t0 + Duration::from_secs(10);
+        put("live", 300, 300, t1);
+        put("new", 2500, 300, t1);
+        let mut out = Vec::new();
+        for i in 0..300 {
+            let q = format!("live{i}.example.jp.");
+            let qw = wire_name(&q);
+            assert!(
+                c.lookup(&key(&q), &echo(1, &qw), t1, &mut out).is_some(),
+                "{q}"
+            );
+        }
+        assert_eq!(c.stats.evictions.load(Ordering::Relaxed), 0);
+        assert!(c.stats.expirations.load(Ordering::Relaxed) > 0);
+        assert!(c.len() <= SHARDS * 80);
+    }
+
+    /// The wire form of `q`.
+    fn wire_name(q: &str) -> Vec<u8> {
+        let k = key(q);
+        k[..k.len() - 5].to_vec()
+    }
+
+    #[test]
+    fn expired_answers_are_served_stale_only_when_asked_and_within_the_window() {
+        let mut l = limits();
+        l.max_stale = 600;
+        let c = PacketCache::new(l);
+        let t0 = Instant::now();
+        let q = "s.example.jp.";
+        let qw = wire_name(q);
+        assert!(c.insert(&key(q), prep(&c, &answer(q, 2, 60)), t0));
+        let mut out = Vec::new();
+        let t1 = t0 + Duration::from_secs(100);
+        assert!(c.lookup(&key(q), &echo(1, &qw), t1, &mut out).is_none());
+        let hit = c
+            .lookup_stale(&key(q), &echo(2, &qw), t1, 30, &mut out)
+            .expect("stale");
+        assert!(hit.stale);
+        let m = Message::from_vec(&out).expect("decodes");
+        assert_eq!(m.metadata.id, 2);
+        assert!(m.answers.iter().all(|r| r.ttl == 30), "{m:?}");
+        // A fresh answer through the same call is not stale.
+        let fresh = c
+            .lookup_stale(
+                &key(q),
+                &echo(3, &qw),
+                t0 + Duration::from_secs(10),
+                30,
+                &mut out,
+            )
+            .expect("fresh");
+        assert!(!fresh.stale);
+        assert_eq!(Message::from_vec(&out).expect("decodes").answers[0].ttl, 50);
+        // Past the window: gone.
+        let t2 = t0 + Duration::from_secs(60 + 600);
+        assert!(c
+            .lookup_stale(&key(q), &echo(4, &qw), t2, 30, &mut out)
+            .is_none());
+
+        // Without a window nothing is served stale.
+        let c0 = PacketCache::new(limits());
+        assert!(c0.insert(&key(q), prep(&c0, &answer(q, 1, 60)), t0));
+        assert!(c0
+            .lookup_stale(&key(q), &echo(5, &qw), t1, 30, &mut out)
+            .is_none());
+    }
+
+    #[test]
+    fn a_cached_servfail_is_never_served_stale() {
+        let mut l = limits();
+        l.max_stale = 600;
+        l.servfail_ttl = 5;
+        let c = PacketCache::new(l);
+        let t0 = Instant::now();
+        let q = "f.example.jp.";
+        let r = response(q, ResponseCode::ServFail, vec![], vec![]);
+        assert!(c.insert(&key(q), prep(&c, &r), t0));
+        let mut out = Vec::new();
+        let t1 = t0 + Duration::from_secs(10);
+        assert!(c
+            .lookup_stale(&key(q), &echo(1, &wire_name(q)), t1, 30, &mut out)
+            .is_none());
+    }
+
+    #[test]
+    fn a_hit_in_the_last_tenth_of_the_ttl_asks_for_a_prefetch_once_per_stored_answer() {
+        let c = PacketCache::new(limits());
+        let t0 = Instant::now();
+        let q = "p.example.jp.";
+        let qw = wire_name(q);
+        let store = |at| assert!(c.insert(&key(q), prep(&c, &answer(q, 1, 100)), at));
+        store(t0);
+        let mut out = Vec::new();
+        let at = |s| t0 + Duration::from_secs(s);
+        let hit = |t| {
+            c.lookup_hit(&key(q), &echo(1, &qw), t, &mut Vec::new())
+                .expect("hit")
+        };
+        assert!(!hit(at(89)).prefetch, "11 s of 100 left");
+        // The plain lookup never takes the signal.
+        assert!(c.lookup(&key(q), &echo(1, &qw), at(91), &mut out).is_some());
+        assert!(hit(at(91)).prefetch, "9 s of 100 left");
+        assert!(!hit(at(92)).prefetch, "told once");
+        // Refreshed: a new stored answer, a new signal when its time comes.
+        store(at(93));
+        assert!(!hit(at(94)).prefetch);
+        assert!(hit(at(184)).prefetch);
     }
 
     #[test]

@@ -103,6 +103,11 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
         // The daemon puts its own in (`metrics.limits`), so that the counts
         // reach the metrics and `sekishoctl limits`.
         limits: Arc::new(Limits::new()),
+        max_ttl: config.cache.max_ttl,
+        max_cache_bytes: usize::try_from(sekisho_cache::recursor_share(
+            config.cache.max_cache_size,
+        ))
+        .unwrap_or(usize::MAX),
     })
 }
 

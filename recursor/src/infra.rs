@@ -9,24 +9,33 @@
 //!  zones:  zone ─▶ Secure(DNSKEYs) | Insecure | Bogus(why), expiry
 //! ```
 //!
-//! Every map is bounded: when one exceeds its limit it is cleared of expired
-//! entries, then emptied if still full (a cold start is cheaper than an
-//! unbounded map under a random-name flood). Locks are never held across
-//! an `.await`.
+//! Every map is bounded in bytes, each by its share of the recursor's part of
+//! `cache.max-cache-size` ([`InfraLimits::max_bytes`]: steps 1/2, cuts 1/4,
+//! zone security 1/8, non-cuts and RTTs 1/16 each). Each entry is charged
+//! the heap bytes of its key and value (records by their wire size) plus the
+//! map's per-entry overhead; see `sekisho_cache::clock`. Over its bound a map
+//! drops expired entries first, then evicts by CLOCK: entries used since the
+//! hand last passed stay, so the cuts of popular zones outlive a flood of
+//! one-time names. Lifetimes are capped by `cache.max-ttl`
+//! ([`InfraLimits::max_ttl`]); an RTT is forgotten after [`RTT_TTL`]
+//! without a new sample. Locks are never held across an `.await`.
 
-use std::collections::HashMap;
-use std::hash::Hash;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{Name, Record};
+use sekisho_cache::clock::{Bounds, ClockMap};
+use sekisho_cache::size;
 use sekisho_rpz::Delegation;
 
 use super::Ede;
 
-/// Upper bound on entries per map.
-const MAX_ENTRIES: usize = 100_000;
+/// How long a server's smoothed RTT is kept without a new sample (Unbound's
+/// `infra-host-ttl`): after that a server that once timed out is tried afresh.
+const RTT_TTL: Duration = Duration::from_secs(900);
 /// RTT assumed for a server never asked (ms): low, so new servers get tried.
 const UNKNOWN_RTT_MS: u32 = 50;
 /// RTT charged for a timeout (ms), before smoothing.
@@ -87,68 +96,155 @@ pub(crate) enum ZoneSecurity {
     Bogus(Ede),
 }
 
-/// An entry with an expiry.
-#[derive(Debug, Clone)]
-struct Timed<T> {
-    /// The value.
-    value: T,
-    /// When it stops being used.
-    expires: Instant,
+/// Heap bytes of a key or value, for the byte bounds (estimates; see
+/// `sekisho_cache::size`).
+trait Footprint {
+    /// Bytes this value owns on the heap (its inline part is the map's).
+    fn heap_bytes(&self) -> usize;
 }
 
-/// A bounded map of expiring entries behind one lock.
+impl Footprint for Name {
+    fn heap_bytes(&self) -> usize {
+        size::name_heap(self)
+    }
+}
+
+impl Footprint for (Name, u16) {
+    fn heap_bytes(&self) -> usize {
+        size::name_heap(&self.0)
+    }
+}
+
+impl Footprint for IpAddr {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl Footprint for u32 {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl Footprint for () {
+    fn heap_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl Footprint for Vec<NameServer> {
+    fn heap_bytes(&self) -> usize {
+        size::vec_heap::<NameServer>(self.len())
+            + self
+                .iter()
+                .map(|s| size::name_heap(&s.name) + size::vec_heap::<IpAddr>(s.addrs.len()))
+                .sum::<usize>()
+    }
+}
+
+impl Footprint for Step {
+    fn heap_bytes(&self) -> usize {
+        size::name_heap(&self.zone)
+            + size::records_heap(&self.answers)
+            + size::records_heap(&self.authority)
+            + self.next.as_ref().map_or(0, size::name_heap)
+    }
+}
+
+impl Footprint for ZoneSecurity {
+    fn heap_bytes(&self) -> usize {
+        match self {
+            ZoneSecurity::Secure(keys) => size::records_heap(keys),
+            ZoneSecurity::Insecure => 0,
+            ZoneSecurity::Bogus(ede) => ede.text.len(),
+        }
+    }
+}
+
+/// A map of expiring entries bounded in bytes, behind one lock.
 #[derive(Debug)]
 struct TimedMap<K, V> {
     /// The entries.
-    map: Mutex<HashMap<K, Timed<V>>>,
+    map: Mutex<ClockMap<K, V>>,
+    /// Keyed hashing: names come from the network.
+    hasher: RandomState,
+    /// What the map may hold (expired entries are not kept: the recursor
+    /// never serves them).
+    bounds: Bounds,
 }
 
-impl<K: Eq + Hash, V: Clone> TimedMap<K, V> {
-    /// An empty map.
-    fn new() -> Self {
+impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
+    /// An empty map of at most `max_bytes`.
+    fn new(max_bytes: usize) -> Self {
         TimedMap {
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(ClockMap::new()),
+            hasher: RandomState::new(),
+            bounds: Bounds {
+                max_bytes,
+                max_entries: usize::MAX,
+                keep_expired: Duration::ZERO,
+            },
         }
+    }
+
+    /// The lock.
+    fn lock(&self) -> std::sync::MutexGuard<'_, ClockMap<K, V>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The live value for `k`.
     fn get(&self, k: &K, now: Instant) -> Option<V> {
-        let m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(k)
-            .filter(|t| t.expires > now)
-            .map(|t| t.value.clone())
+        let hash = self.hasher.hash_one(k);
+        let m = self.lock();
+        let slot = m.get(hash, k).filter(|s| s.expires() > now)?;
+        slot.touch();
+        Some(slot.value().clone())
     }
 
-    /// Store `v` for `ttl`.
+    /// Store `v` for `ttl`; nothing when it alone exceeds the bound.
     fn put(&self, k: K, v: V, ttl: Duration, now: Instant) {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= MAX_ENTRIES {
-            m.retain(|_, t| t.expires > now);
-            if m.len() >= MAX_ENTRIES {
-                m.clear();
-            }
-        }
-        m.insert(
-            k,
-            Timed {
-                value: v,
-                expires: now + ttl,
-            },
-        );
+        let hash = self.hasher.hash_one(&k);
+        let heap = k.heap_bytes() + v.heap_bytes();
+        let expires = now.checked_add(ttl).unwrap_or(now);
+        // An entry larger than the whole bound is not kept; nothing to do.
+        let _ = self
+            .lock()
+            .insert(hash, k, v, expires, heap, now, &self.bounds);
     }
 
-    /// Change the live value for `k` in place.
+    /// Change the value for `k` in place.
     fn update(&self, k: &K, f: impl FnOnce(&mut V)) {
-        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = m.get_mut(k) {
-            f(&mut t.value);
-        }
+        let hash = self.hasher.hash_one(k);
+        self.lock().update(hash, k, |v| {
+            f(v);
+            v.heap_bytes()
+        });
+    }
+
+    /// Drop the entries whose key satisfies `f`; returns how many.
+    fn remove_if(&self, f: impl Fn(&K) -> bool) -> usize {
+        self.lock().remove_if(|k, _| f(k))
+    }
+
+    /// Bytes charged.
+    fn bytes(&self) -> usize {
+        self.lock().bytes()
     }
 
     /// Drop everything.
     fn clear(&self) {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.lock().clear();
     }
+}
+
+/// Bounds of the recursor's caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InfraLimits {
+    /// Bytes of all maps together.
+    pub(crate) max_bytes: usize,
+    /// Longest lifetime of any entry (`cache.max-ttl`), in seconds.
+    pub(crate) max_ttl: u32,
 }
 
 /// All caches of the recursor.
@@ -157,7 +253,7 @@ pub(crate) struct Infra {
     /// Zone cuts by zone.
     cuts: TimedMap<Name, Vec<NameServer>>,
     /// Smoothed RTT by server address (ms).
-    rtt: Mutex<HashMap<IpAddr, u32>>,
+    rtt: TimedMap<IpAddr, u32>,
     /// Steps by (name, type).
     steps: TimedMap<(Name, u16), Step>,
     /// Zone security by zone.
@@ -167,19 +263,28 @@ pub(crate) struct Infra {
     noncuts: TimedMap<Name, ()>,
     /// The root hints, used when nothing better is cached.
     hints: Vec<NameServer>,
+    /// Longest lifetime of any entry, in seconds.
+    max_ttl: u32,
 }
 
 impl Infra {
-    /// Empty caches over these root hints.
-    pub(crate) fn new(hints: Vec<NameServer>) -> Infra {
+    /// Empty caches over these root hints, within `limits`.
+    pub(crate) fn new(hints: Vec<NameServer>, limits: InfraLimits) -> Infra {
+        let share = |div: usize| limits.max_bytes / div;
         Infra {
-            cuts: TimedMap::new(),
-            rtt: Mutex::new(HashMap::new()),
-            steps: TimedMap::new(),
-            zones: TimedMap::new(),
-            noncuts: TimedMap::new(),
+            steps: TimedMap::new(share(2)),
+            cuts: TimedMap::new(share(4)),
+            zones: TimedMap::new(share(8)),
+            noncuts: TimedMap::new(share(16)),
+            rtt: TimedMap::new(share(16)),
             hints,
+            max_ttl: limits.max_ttl,
         }
+    }
+
+    /// `ttl` seconds capped by `cache.max-ttl`, at least `floor`.
+    fn lifetime(&self, ttl: u32, floor: u32) -> Duration {
+        Duration::from_secs(u64::from(ttl.min(self.max_ttl).max(floor)))
     }
 
     /// The deepest known cut at or above `name` (strictly above when
@@ -206,12 +311,9 @@ impl Infra {
 
     /// Remember a zone cut.
     pub(crate) fn put_cut(&self, zone: Name, servers: Vec<NameServer>, ttl: u32, now: Instant) {
-        self.cuts.put(
-            zone,
-            servers,
-            Duration::from_secs(u64::from(ttl.max(5))),
-            now,
-        );
+        // At least 5 s, even under a smaller max-ttl: a cut that vanished at
+        // once would send every query of the zone back to the root.
+        self.cuts.put(zone, servers, self.lifetime(ttl, 5), now);
     }
 
     /// Record resolved addresses of a name server of `zone`.
@@ -249,10 +351,7 @@ impl Infra {
     /// Smoothed RTT of `addr` in ms.
     pub(crate) fn rtt(&self, addr: IpAddr) -> u32 {
         self.rtt
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&addr)
-            .copied()
+            .get(&addr, Instant::now())
             .unwrap_or(UNKNOWN_RTT_MS)
     }
 
@@ -262,12 +361,10 @@ impl Infra {
         let sample = sample.map_or(TIMEOUT_RTT_MS, |d| {
             u32::try_from(d.as_millis()).unwrap_or(u32::MAX).max(1)
         });
-        let mut m = self.rtt.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= MAX_ENTRIES {
-            m.clear();
-        }
-        let e = m.entry(addr).or_insert(sample);
-        *e = ((u64::from(*e) * 7 + u64::from(sample) * 3) / 10) as u32;
+        let now = Instant::now();
+        let old = self.rtt.get(&addr, now).unwrap_or(sample);
+        let srtt = ((u64::from(old) * 7 + u64::from(sample) * 3) / 10) as u32;
+        self.rtt.put(addr, srtt, RTT_TTL, now);
     }
 
     /// A cached step.
@@ -278,12 +375,8 @@ impl Infra {
     /// Cache a step for `ttl` seconds.
     pub(crate) fn put_step(&self, name: Name, qtype: u16, step: Step, ttl: u32, now: Instant) {
         if ttl > 0 {
-            self.steps.put(
-                (name, qtype),
-                step,
-                Duration::from_secs(u64::from(ttl)),
-                now,
-            );
+            self.steps
+                .put((name, qtype), step, self.lifetime(ttl, 0), now);
         }
     }
 
@@ -294,15 +387,13 @@ impl Infra {
 
     /// Cache the security of `zone` for `ttl` seconds.
     pub(crate) fn put_zone(&self, zone: Name, sec: ZoneSecurity, ttl: u32, now: Instant) {
-        self.zones
-            .put(zone, sec, Duration::from_secs(u64::from(ttl.max(1))), now);
+        self.zones.put(zone, sec, self.lifetime(ttl, 1), now);
     }
 
     /// Remember that `name` is no zone cut, for `ttl` seconds.
     pub(crate) fn put_noncut(&self, name: Name, ttl: u32, now: Instant) {
         if ttl > 0 {
-            self.noncuts
-                .put(name, (), Duration::from_secs(u64::from(ttl)), now);
+            self.noncuts.put(name, (), self.lifetime(ttl, 0), now);
         }
     }
 
@@ -311,12 +402,41 @@ impl Infra {
         self.noncuts.get(name, now).is_some()
     }
 
-    /// Forget everything learnt (the hints stay).
+    /// Forget everything learnt about names (the hints and RTTs stay).
     pub(crate) fn flush(&self) {
         self.noncuts.clear();
         self.cuts.clear();
         self.steps.clear();
         self.zones.clear();
+    }
+
+    /// Forget what is cached for `name` itself: its answers of every type,
+    /// its zone cut, its zone's security state, its non-cut mark. Returns
+    /// how many entries went.
+    pub(crate) fn flush_name(&self, name: &Name) -> usize {
+        self.flush_where(|n| n == name)
+    }
+
+    /// Forget what is cached for `name` and every name below it.
+    pub(crate) fn flush_tree(&self, name: &Name) -> usize {
+        self.flush_where(|n| name.zone_of(n))
+    }
+
+    /// Forget what is cached for the names `doomed` picks.
+    fn flush_where(&self, doomed: impl Fn(&Name) -> bool) -> usize {
+        self.steps.remove_if(|(n, _)| doomed(n))
+            + self.cuts.remove_if(|n| doomed(n))
+            + self.zones.remove_if(|n| doomed(n))
+            + self.noncuts.remove_if(|n| doomed(n))
+    }
+
+    /// Bytes charged over all maps.
+    pub(crate) fn bytes(&self) -> usize {
+        self.steps.bytes()
+            + self.cuts.bytes()
+            + self.zones.bytes()
+            + self.noncuts.bytes()
+            + self.rtt.bytes()
     }
 }
 
@@ -329,6 +449,14 @@ mod tests {
         Name::from_str(s).expect("name")
     }
 
+    /// Bounds that never engage.
+    fn big() -> InfraLimits {
+        InfraLimits {
+            max_bytes: 1 << 30,
+            max_ttl: 86_400,
+        }
+    }
+
     fn ns(name: &str, ip: [u8; 4]) -> NameServer {
         NameServer {
             name: n(name),
@@ -338,7 +466,7 @@ mod tests {
 
     #[test]
     fn the_closest_cut_is_the_deepest_cached_one_and_ds_looks_above() {
-        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])]);
+        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])], big());
         let now = Instant::now();
         infra.put_cut(
             n("example."),
@@ -370,7 +498,7 @@ mod tests {
 
     #[test]
     fn expired_cuts_are_not_used() {
-        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])]);
+        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])], big());
         let then = Instant::now();
         infra.put_cut(
             n("example."),
@@ -387,11 +515,165 @@ mod tests {
 
     #[test]
     fn timeouts_push_a_server_behind_a_fast_one() {
-        let infra = Infra::new(Vec::new());
+        let infra = Infra::new(Vec::new(), big());
         let slow = IpAddr::from([127, 0, 20, 1]);
         let fast = IpAddr::from([127, 0, 20, 2]);
         infra.record_rtt(slow, None);
         infra.record_rtt(fast, Some(Duration::from_millis(5)));
         assert!(infra.rtt(fast) < infra.rtt(slow));
+    }
+
+    fn step(zone: &str, owner: &str, ip: [u8; 4]) -> Step {
+        Step {
+            zone: n(zone),
+            kind: StepKind::Answer,
+            answers: vec![Record::from_rdata(
+                n(owner),
+                300,
+                hickory_proto::rr::RData::A(hickory_proto::rr::rdata::A::from(
+                    std::net::Ipv4Addr::from(ip),
+                )),
+            )],
+            authority: Vec::new(),
+            next: None,
+        }
+    }
+
+    #[test]
+    fn lifetimes_are_capped_by_max_ttl() {
+        let infra = Infra::new(
+            Vec::new(),
+            InfraLimits {
+                max_ttl: 60,
+                ..big()
+            },
+        );
+        let now = Instant::now();
+        let name = n("www.example.");
+        infra.put_step(
+            name.clone(),
+            1,
+            step("example.", "www.example.", [192, 0, 2, 1]),
+            86_400,
+            now,
+        );
+        infra.put_cut(
+            n("example."),
+            vec![ns("ns1.example.", [127, 0, 20, 4])],
+            86_400,
+            now,
+        );
+        infra.put_zone(n("example."), ZoneSecurity::Insecure, 86_400, now);
+        infra.put_noncut(n("www.example."), 86_400, now);
+        let t = now + Duration::from_secs(59);
+        assert!(infra.step(&name, 1, t).is_some());
+        assert_eq!(infra.closest(&name, false, t).zone, n("example."));
+        let t = now + Duration::from_secs(61);
+        assert!(infra.step(&name, 1, t).is_none());
+        assert!(infra.closest(&name, false, t).zone.is_root());
+        assert!(infra.zone(&n("example."), t).is_none());
+        assert!(!infra.is_noncut(&name, t));
+    }
+
+    #[test]
+    fn a_flood_of_one_time_names_stays_within_the_bytes_and_spares_popular_entries() {
+        let limits = InfraLimits {
+            max_bytes: 512 * 1024,
+            max_ttl: 86_400,
+        };
+        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])], limits);
+        let now = Instant::now();
+        infra.put_cut(
+            n("popular."),
+            vec![ns("ns1.popular.", [127, 0, 20, 9])],
+            3600,
+            now,
+        );
+        infra.put_step(
+            n("www.popular."),
+            1,
+            step("popular.", "www.popular.", [192, 0, 2, 9]),
+            3600,
+            now,
+        );
+        for i in 0..20_000u32 {
+            let zone = format!("z{i}.flood.");
+            let owner = format!("x.{zone}");
+            infra.put_cut(
+                n(&zone),
+                vec![ns(&format!("ns.{zone}"), [127, 0, 20, 2])],
+                3600,
+                now,
+            );
+            infra.put_step(n(&owner), 1, step(&zone, &owner, [192, 0, 2, 2]), 3600, now);
+            infra.put_noncut(n(&owner), 3600, now);
+            assert!(
+                infra.bytes() <= limits.max_bytes,
+                "{} bytes at {i}",
+                infra.bytes()
+            );
+            if i % 100 == 0 {
+                assert_eq!(
+                    infra.closest(&n("www.popular."), false, now).zone,
+                    n("popular."),
+                    "popular cut evicted after {i} names"
+                );
+                assert!(
+                    infra.step(&n("www.popular."), 1, now).is_some(),
+                    "popular step evicted after {i}"
+                );
+            }
+        }
+        assert!(
+            infra.bytes() > limits.max_bytes / 2,
+            "{} bytes: the space is used",
+            infra.bytes()
+        );
+        // Full maps are not emptied: the last names are still there.
+        assert!(infra.step(&n("x.z19999.flood."), 1, now).is_some());
+        assert_eq!(
+            infra.closest(&n("x.z19999.flood."), false, now).zone,
+            n("z19999.flood.")
+        );
+    }
+
+    #[test]
+    fn flush_name_takes_one_name_and_flush_tree_a_subtree() {
+        let infra = Infra::new(vec![ns("a.root.", [127, 0, 20, 1])], big());
+        let now = Instant::now();
+        for (zone, owner) in [
+            ("example.", "a.example."),
+            ("example.", "b.a.example."),
+            ("other.", "a.other."),
+        ] {
+            infra.put_step(n(owner), 1, step(zone, owner, [192, 0, 2, 1]), 300, now);
+            infra.put_step(n(owner), 28, step(zone, owner, [192, 0, 2, 1]), 300, now);
+        }
+        infra.put_cut(
+            n("a.example."),
+            vec![ns("ns.a.example.", [127, 0, 20, 3])],
+            300,
+            now,
+        );
+        infra.put_cut(
+            n("other."),
+            vec![ns("ns.other.", [127, 0, 20, 3])],
+            300,
+            now,
+        );
+        let before = infra.bytes();
+        assert_eq!(
+            infra.flush_name(&n("A.example.")),
+            3,
+            "two types and the cut"
+        );
+        assert!(infra.bytes() < before);
+        assert!(infra.step(&n("a.example."), 1, now).is_none());
+        assert!(infra.step(&n("b.a.example."), 1, now).is_some());
+        assert!(infra.closest(&n("b.a.example."), false, now).zone.is_root());
+        assert_eq!(infra.flush_tree(&n("example.")), 2);
+        assert!(infra.step(&n("b.a.example."), 28, now).is_none());
+        assert!(infra.step(&n("a.other."), 1, now).is_some());
+        assert_eq!(infra.closest(&n("a.other."), false, now).zone, n("other."));
     }
 }

@@ -35,13 +35,13 @@ pub(crate) mod validate;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, OpCode, Query as MsgQuery, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use sekisho_rpz::{Delegation, ResponseFacts};
 
-use infra::{Infra, NameServer, Step, StepKind};
+use infra::{Infra, InfraLimits, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
 pub use net::{Exchange, ExchangeError, ExchangeFuture, NetExchange, Transport};
 use sekisho_cache::{ClientEcho, PacketCache, Prepared};
@@ -121,6 +121,11 @@ pub struct RecursorConfig {
     pub max_ns_address_queries: u32,
     /// Where the recursor's bounds count drops and use (the daemon's).
     pub limits: Arc<sekisho_limits::Limits>,
+    /// Longest time anything stays in the recursor's caches (`cache.max-ttl`).
+    pub max_ttl: Duration,
+    /// Bytes the recursor's caches may hold together: its share of
+    /// `cache.max-cache-size` (`sekisho_cache::recursor_share`).
+    pub max_cache_bytes: usize,
 }
 
 /// The iterative, validating resolver. Shared by all queries.
@@ -184,9 +189,13 @@ impl Recursor {
                 addrs: addrs.clone(),
             })
             .collect();
+        let limits = InfraLimits {
+            max_bytes: config.max_cache_bytes,
+            max_ttl: u32::try_from(config.max_ttl.as_secs()).unwrap_or(u32::MAX),
+        };
         Recursor {
-            infra: Infra::new(hints),
             quotas: quota::Quotas::new(&config),
+            infra: Infra::new(hints, limits),
             config,
             exchange,
         }
@@ -200,6 +209,25 @@ impl Recursor {
     /// Forget everything learnt (`sekishoctl flush`).
     pub fn flush(&self) {
         self.infra.flush();
+    }
+
+    /// Forget what is cached for `name` itself: its answers of every type,
+    /// its zone cut and its zone's security state (`sekishoctl flushname`).
+    /// Returns how many entries went.
+    pub fn flush_name(&self, name: &Name) -> usize {
+        self.infra.flush_name(name)
+    }
+
+    /// Forget what is cached for `name` and every name below it
+    /// (`sekishoctl flushtree`). Returns how many entries went.
+    pub fn flush_tree(&self, name: &Name) -> usize {
+        self.infra.flush_tree(name)
+    }
+
+    /// Bytes the recursor's caches hold now, as charged against
+    /// [`RecursorConfig::max_cache_bytes`].
+    pub fn cache_bytes(&self) -> usize {
+        self.infra.bytes()
     }
 
     /// Resolve (`qname`, `qtype`) from the root. `dnssec_ok` keeps DNSSEC

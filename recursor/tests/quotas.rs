@@ -176,6 +176,8 @@ fn recursor(
         fetches_per_server: per_server,
         max_ns_address_queries: 10,
         limits: limits.clone(),
+        max_ttl: std::time::Duration::from_secs(86_400),
+        max_cache_bytes: 64 << 20,
     };
     (Arc::new(Recursor::with_exchange(config, auth)), limits)
 }

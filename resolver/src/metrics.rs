@@ -540,11 +540,19 @@ impl Metrics {
         self.upstreams.handles(label)
     }
 
-    /// Bring state gauges up to date before a scrape: cache size and
-    /// evictions, policy zones (process figures are collected at scrape).
-    pub fn refresh(&self, cache_entries: usize, evictions: u64, zones: &[sekisho_api::ZoneStatus]) {
+    /// Bring state gauges up to date before a scrape: cache entries, bytes
+    /// (packet cache plus the recursor's caches) and evictions, policy zones (process figures are collected at scrape).
+    pub fn refresh(
+        &self,
+        cache_entries: usize,
+        evictions: u64,
+        cache_bytes: usize,
+        zones: &[sekisho_api::ZoneStatus],
+    ) {
         self.cache_entries
             .set(i64::try_from(cache_entries).unwrap_or(i64::MAX));
+        self.cache_bytes
+            .set(i64::try_from(cache_bytes).unwrap_or(i64::MAX));
         let prev = self.scrape.evictions.swap(evictions, Ordering::Relaxed);
         self.cache_evictions.inc_by(evictions.saturating_sub(prev));
         {

@@ -3,11 +3,13 @@
 //! upstream SERVFAIL for `servfail-ttl`. The upstream is a [`Responder`]
 //! run by the test, which counts every query that reaches it; TTLs of 3 s
 //! are used so that "kept" and "expired" are each one query apart.
-//! Each test owns 127.0.71.0/24.
+//! Recursion's caches are checked against a responder acting as the root
+//! server (port 53, as recursion asks). Each test owns 127.0.71.0/24.
 
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -255,4 +257,123 @@ fn an_upstream_servfail_is_cached_for_servfail_ttl_and_no_longer() {
         2,
         "servfail-ttl = 0: not cached"
     );
+}
+
+/// A sekisho that resolves from the root (no forward zone) with `root_hints`,
+/// DNSSEC validation off.
+fn recursive_config(s: &Scratch, tag: &str, listen: &str, root_hints: &Path) -> String {
+    format!(
+        r#"[server]
+listen = ["{listen}"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "{dir}"
+root-hints = "{hints}"
+
+[dnssec]
+validation = "no"
+
+[control]
+socket = "{dir}/control-{tag}.sock"
+
+[metrics]
+listen = "none"
+"#,
+        dir = s.path.display(),
+        hints = root_hints.display()
+    )
+}
+
+/// `sekisho_cache_bytes` from `sekishoctl stats`.
+fn cache_bytes(sock: &Path) -> f64 {
+    let (code, out, err) = ctl(sock, &["stats"]);
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .find_map(|l| l.strip_prefix("sekisho_cache_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sekisho_cache_bytes in {out}"))
+}
+
+#[test]
+fn flushname_and_flushtree_also_empty_the_recursors_caches() {
+    let s = Scratch::new("cache-flushrec");
+    // The root server is the test's responder, on port 53 as recursion needs:
+    // it answers A for every name under flush.test. and NODATA otherwise (so
+    // the minimised probes for test. and flush.test. find no zone cut).
+    let root = "127.0.71.31";
+    let up = start_responder(&format!("{root}:53"), ".", |name, qtype| {
+        let canned = if qtype == RecordType::A && name.ends_with(".flush.test.") {
+            Canned::A {
+                addr: "192.0.2.31".parse().expect("ip"),
+                ttl: 300,
+            }
+        } else {
+            Canned::NoData {
+                soa_ttl: 300,
+                minimum: 300,
+            }
+        };
+        (canned, Duration::ZERO)
+    });
+    let hints = s.file(
+        "root.hints",
+        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
+    );
+    let listen: SocketAddr = "127.0.71.32:5300".parse().expect("addr");
+    let cfg = recursive_config(&s, "flushrec", "127.0.71.32:5300", &hints);
+    let _sk = start_sekisho(&s.path, "flushrec", &cfg, listen);
+    let sock = s.path.join("control-flushrec.sock");
+    let ask = |name: &str| {
+        let m = query(listen, name, RecordType::A);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
+        assert_eq!(m.answers.len(), 1, "{name}: {m:?}");
+    };
+
+    ask("www.flush.test.");
+    let first = up.count("www.flush.test.");
+    assert!(first >= 1, "resolved at the root server");
+    ask("www.flush.test.");
+    assert_eq!(up.count("www.flush.test."), first, "cached");
+    assert!(cache_bytes(&sock) > 0.0);
+
+    // The packet cache alone would still be refilled from the recursor's
+    // step cache without a query: flushname must empty both.
+    let (code, out, err) = ctl(&sock, &["flushname", "www.flush.test."]);
+    assert_eq!(code, 0, "{out}{err}");
+    ask("www.flush.test.");
+    let second = up.count("www.flush.test.");
+    assert!(second > first, "asked again after flushname");
+
+    ask("a.x.flush.test.");
+    let a = up.count("a.x.flush.test.");
+    // A name outside the tree (NODATA from the root), cached in both too.
+    let other = query(listen, "www.other.test.", RecordType::A);
+    assert_eq!(other.metadata.response_code, ResponseCode::NoError);
+    let o = up.count("www.other.test.");
+    let (code, out, err) = ctl(&sock, &["flushtree", "flush.test."]);
+    assert_eq!(code, 0, "{out}{err}");
+    ask("a.x.flush.test.");
+    ask("www.flush.test.");
+    assert!(
+        up.count("a.x.flush.test.") > a,
+        "asked again after flushtree"
+    );
+    assert!(
+        up.count("www.flush.test.") > second,
+        "asked again after flushtree"
+    );
+    query(listen, "www.other.test.", RecordType::A);
+    assert_eq!(
+        up.count("www.other.test."),
+        o,
+        "outside the tree: still cached"
+    );
+
+    // `flush` empties the answers and what the recursor learnt about names;
+    // only its per-server round-trip times stay.
+    let before = cache_bytes(&sock);
+    let (code, _, err) = ctl(&sock, &["flush"]);
+    assert_eq!(code, 0, "{err}");
+    let after = cache_bytes(&sock);
+    assert!(after < before, "{after} bytes after flush, {before} before");
 }

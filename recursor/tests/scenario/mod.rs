@@ -54,6 +54,8 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         fetches_per_server: sc.config.fetches_per_server,
         max_ns_address_queries: sc.config.max_ns_address_queries,
         limits: limits.clone(),
+        max_ttl: Duration::from_secs(86_400),
+        max_cache_bytes: 64 << 20,
     };
     let recursor = Recursor::with_exchange(config, scripted.clone());
     let cache = PacketCache::new(CacheLimits {
@@ -62,6 +64,8 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         max_ttl: 86_400,
         max_negative_ttl: 3600,
         servfail_ttl: 0,
+        max_bytes: 64 << 20,
+        max_stale: 0,
     });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -55,23 +55,31 @@ impl control::Handler for State {
                         message: format!("flushed {n} cache entries"),
                     }
                 }
-                Request::Flushname { name } => match wire_name(&name) {
-                    Ok(w) => {
-                        let n = self
+                Request::Flushname { name } => match name_and_wire(&name) {
+                    Ok((parsed, w)) => {
+                        let mut n = self
                             .pipeline
                             .cache
                             .flush_matching(|k| k.len() == w.len() + 5 && k.starts_with(&w));
+                        // The recursor's answers, cut and zone state for the name too,
+                        // or the next query would refill the packet cache from them.
+                        if let Some(r) = self.pipeline.recursor() {
+                            n += r.flush_name(&parsed);
+                        }
                         Reply::Done {
                             message: format!("flushed {n} cache entries for {name}"),
                         }
                     }
                     Err(e) => Reply::Error { message: e },
                 },
-                Request::Flushtree { name } => match wire_name(&name) {
-                    Ok(w) => {
-                        let n = self.pipeline.cache.flush_matching(|k| {
+                Request::Flushtree { name } => match name_and_wire(&name) {
+                    Ok((parsed, w)) => {
+                        let mut n = self.pipeline.cache.flush_matching(|k| {
                             k.len() >= 5 && is_at_or_below(&k[..k.len() - 5], &w)
                         });
+                        if let Some(r) = self.pipeline.recursor() {
+                            n += r.flush_tree(&parsed);
+                        }
                         Reply::Done {
                             message: format!("flushed {n} cache entries at or below {name}"),
                         }
@@ -135,6 +143,7 @@ impl control::Handler for State {
                     p.metrics.refresh(
                         p.cache.len(),
                         p.cache.stats.evictions.load(Ordering::Relaxed),
+                        p.cache.bytes() + p.recursor().map_or(0, |r| r.cache_bytes()),
                         &self.policy.status(),
                     );
                     let text = String::from_utf8_lossy(&p.metrics.render()).into_owned();
@@ -287,13 +296,20 @@ fn check_reply(r: Result<String, String>) -> Reply {
 
 /// Lower-cased wire form of a presentation name.
 pub(super) fn wire_name(name: &str) -> Result<Vec<u8>, String> {
+    name_and_wire(name).map(|(_, w)| w)
+}
+
+/// A control argument as a lower-case, fully qualified name and its wire form.
+fn name_and_wire(name: &str) -> Result<(hickory_proto::rr::Name, Vec<u8>), String> {
     use hickory_proto::serialize::binary::BinEncodable;
     let n = hickory_proto::rr::Name::from_ascii(name)
         .map_err(|e| format!("invalid name {name:?}: {e}"))?;
     let mut n = n.to_lowercase();
     n.set_fqdn(true);
-    n.to_bytes()
-        .map_err(|e| format!("invalid name {name:?}: {e}"))
+    let w = n
+        .to_bytes()
+        .map_err(|e| format!("invalid name {name:?}: {e}"))?;
+    Ok((n, w))
 }
 
 /// True when wire name `name` equals `apex` or lies below it.

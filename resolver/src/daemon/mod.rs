@@ -183,6 +183,15 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         max_ttl: secs(config.cache.max_ttl),
         max_negative_ttl: secs(config.cache.max_negative_ttl),
         servfail_ttl: secs(config.cache.servfail_ttl),
+        // Its share of max-cache-size; the recursor's caches get the rest
+        // (`sekisho_cache::recursor_share`, in `anchors::recursor_config`).
+        max_bytes: sekisho_cache::packet_share(config.cache.max_cache_size),
+        // Expired answers are kept for stale serving only when it is on.
+        max_stale: if config.cache.stale_answer_enable {
+            sekisho_cache::MAX_STALE
+        } else {
+            0
+        },
     });
     // Primary role first: served zones are captured from the first load on.
     let primary = Primary::new(&config, metrics.registry())?;
@@ -340,6 +349,7 @@ impl Daemon {
                 p.metrics.refresh(
                     p.cache.len(),
                     p.cache.stats.evictions.load(Ordering::Relaxed),
+                    p.cache.bytes() + p.recursor().map_or(0, |r| r.cache_bytes()),
                     &scrape.policy.status(),
                 );
                 p.metrics.render()
