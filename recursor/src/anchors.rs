@@ -1,6 +1,6 @@
 //! Where recursion starts and what it trusts: root hints and trust anchors,
 //! from files or built in, and the [`RecursorConfig`] built from `[server]`
-//! and `[dnssec]`.
+//! and `[dnssec]` (validation, anchors, and the bounds on validation work).
 //!
 //! ```text
 //!  server.root-hints  (zone file: NS + A/AAAA)  ── or ──  IANA root hints (built in)
@@ -93,6 +93,11 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
         allow_ipv6: false,
         port: 53,
         max_queries: 200,
+        max_validations: config.dnssec.max_validations_per_query,
+        max_nsec3_hashes: config.dnssec.max_nsec3_hashes_per_query,
+        bogus_ttl: config.dnssec.bogus_ttl,
+        // The daemon replaces it with its own (`metrics.limits`).
+        limits: std::sync::Arc::new(sekisho_limits::Limits::new()),
     })
 }
 

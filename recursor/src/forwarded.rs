@@ -26,7 +26,8 @@ use hickory_proto::rr::{Name, Record, RecordType};
 use super::classify::follow_chain;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::iter::{Budget, MAX_CHAIN};
-use super::validate::no_ds_proof_checked;
+use super::bogus::Verdict;
+use super::validate::{limit_ede, no_ds_proof_checked, Work};
 use super::{is_dnssec_type, DnssecResult, Ede, Failure, Recursor};
 use sekisho_upstream::Group;
 use sekisho_wire::Query;
@@ -88,6 +89,12 @@ pub async fn check_forwarded(
     if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
         return Checked::NotJudged;
     }
+    // A failure remembered for bogus-ttl is not validated again.
+    match recursor.bogus.get(&qname, qtype, Instant::now()) {
+        Some(Verdict::Bogus(e)) => return Checked::Bogus(e),
+        Some(Verdict::Stopped(limit)) => return Checked::Bogus(limit_ede(limit)),
+        None => {}
+    }
     let mut b = Budget {
         queries: 0,
         max_queries: recursor.config.max_queries,
@@ -95,7 +102,16 @@ pub async fn check_forwarded(
         deadline,
         via: Some(group.clone()),
     };
-    match judge(recursor, &msg, &qname, qtype, &mut b).await {
+    let mut w = recursor.work(deadline);
+    let result = judge(recursor, &msg, &qname, qtype, &mut b, &mut w).await;
+    let bogus = match &result {
+        Ok(Err(e)) => Some(e),
+        _ => None,
+    };
+    recursor
+        .bogus
+        .finish(&qname, qtype, &w, bogus, Instant::now());
+    match result {
         Ok(Ok(true)) => Checked::Secure,
         Ok(Ok(false)) => Checked::Insecure,
         Ok(Err(e)) => {
@@ -116,8 +132,17 @@ async fn judge(
     qname: &Name,
     qtype: RecordType,
     b: &mut Budget,
+    w: &mut Work,
 ) -> Result<Result<bool, Ede>, Failure> {
     let chain = follow_chain(msg, qname, qtype, &Name::root(), MAX_CHAIN);
+    // NSEC/NSEC3 of the authority section, with their RRSIGs: the proof a
+    // wildcard answer needs (RFC 4035 section 5.3.4).
+    let proofs: Vec<Record> = msg
+        .authorities
+        .iter()
+        .filter(|x| denial_or_its_sig(x))
+        .cloned()
+        .collect();
     let mut secure = true;
     // Group the chain's records by owner: one step per owner.
     let mut owners: Vec<Name> = Vec::new();
@@ -133,7 +158,7 @@ async fn judge(
             .filter(|x| x.name == *owner)
             .cloned()
             .collect();
-        match verdict(r, owner, qtype, records, Vec::new(), StepKind::Answer, b).await? {
+        match verdict(r, owner, qtype, records, proofs.clone(), StepKind::Answer, b, w).await? {
             Ok(s) => secure &= s,
             Err(e) => return Ok(Err(e)),
         }
@@ -153,7 +178,7 @@ async fn judge(
             .filter(|x| x.record_type() != RecordType::NS)
             .cloned()
             .collect();
-        match verdict(r, &last, qtype, Vec::new(), authority, kind, b).await? {
+        match verdict(r, &last, qtype, Vec::new(), authority, kind, b, w).await? {
             Ok(s) => secure &= s,
             Err(e) => return Ok(Err(e)),
         }
@@ -161,7 +186,17 @@ async fn judge(
     Ok(Ok(secure))
 }
 
+/// True for NSEC, NSEC3 and the RRSIGs over them.
+fn denial_or_its_sig(x: &Record) -> bool {
+    matches!(x.record_type(), RecordType::NSEC | RecordType::NSEC3)
+        || matches!(
+            super::classify::rrsig_covers(x),
+            Some(RecordType::NSEC | RecordType::NSEC3)
+        )
+}
+
 /// Validate one owner's records (or one denial) from a forwarder.
+#[allow(clippy::too_many_arguments)]
 async fn verdict(
     r: &Recursor,
     name: &Name,
@@ -170,14 +205,16 @@ async fn verdict(
     authority: Vec<Record>,
     kind: StepKind,
     b: &mut Budget,
+    w: &mut Work,
 ) -> Result<Result<bool, Ede>, Failure> {
     if r.exempt(name) {
         return Ok(Ok(false));
     }
-    let signer = answers
-        .iter()
-        .chain(&authority)
-        .find_map(super::validate::rrsig_signer);
+    // The signer of the data (or, for a denial, of the proof) names the zone.
+    let signer = match kind {
+        StepKind::Answer => answers.iter().find_map(super::validate::rrsig_signer),
+        _ => authority.iter().find_map(super::validate::rrsig_signer),
+    };
     let step = Step {
         zone: signer.clone().unwrap_or_else(Name::root),
         kind,
@@ -186,17 +223,16 @@ async fn verdict(
         next: None,
     };
     if signer.is_some() {
-        return r.validate_step(name, qtype, &step, b).await;
+        return r.validate_step(name, qtype, &step, b, w).await;
     }
     // Unsigned: fine only below an insecure delegation (or an exemption).
-    let owner = step
-        .answers
-        .iter()
-        .chain(&step.authority)
-        .map(|x| x.name.clone())
-        .next()
-        .unwrap_or_else(|| name.clone());
-    match r.security_above(&owner, b).await? {
+    let owner = match kind {
+        StepKind::Answer => step.answers.first(),
+        _ => step.authority.first(),
+    }
+    .map(|x| x.name.clone())
+    .unwrap_or_else(|| name.clone());
+    match r.security_above(&owner, b, w).await? {
         ZoneSecurity::Secure(_) => Ok(Err(Ede::new(
             10,
             "unsigned answer from a signed zone (no RRSIG)".to_string(),
@@ -210,9 +246,14 @@ impl Recursor {
     /// The security of the closest enclosing zone of `name`, found by walking
     /// DS down from the root (RFC 4035 section 5.2): the first delegation proven
     /// to have no DS makes everything below it insecure.
-    async fn security_above(&self, name: &Name, b: &mut Budget) -> Result<ZoneSecurity, Failure> {
+    async fn security_above(
+        &self,
+        name: &Name,
+        b: &mut Budget,
+        w: &mut Work,
+    ) -> Result<ZoneSecurity, Failure> {
         let mut zone = Name::root();
-        let mut sec = self.zone_security(&zone, b).await?;
+        let mut sec = self.zone_security(&zone, b, w).await?;
         let labels = usize::from(name.num_labels());
         for n in 1..=labels {
             let keys = match &sec {
@@ -228,10 +269,10 @@ impl Recursor {
                 && ds.answers.iter().any(|x| x.record_type() == RecordType::DS)
             {
                 zone = a;
-                sec = self.zone_security(&zone, b).await?;
+                sec = self.zone_security(&zone, b, w).await?;
                 continue;
             }
-            if no_ds_proof_checked(&a, &ds.authority, &keys) {
+            if no_ds_proof_checked(&a, &ds.authority, &keys, w)? {
                 return Ok(ZoneSecurity::Insecure);
             }
             // Not a delegation (or not provably one): still inside `zone`.

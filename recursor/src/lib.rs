@@ -11,7 +11,8 @@
 //!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)
 //!        + RPZ facts (CNAME chain, addresses, delegations for NSDNAME/NSIP)
 //!     ─▶ Prepared ─▶ packet cache (bogus answers are not cached there;
-//!        the zone verdict is, in infra, for 60 s)
+//!        the zone verdict is, in infra, and the failed answer, in bogus,
+//!        for dnssec.bogus-ttl)
 //! ```
 //!
 //! Iteration follows RFC 1034 section 5.3.3 with RFC 9156 QNAME
@@ -24,6 +25,7 @@
 //! docs/recursion.md.
 
 pub mod anchors;
+pub(crate) mod bogus;
 pub(crate) mod classify;
 pub mod forwarded;
 pub(crate) mod infra;
@@ -33,14 +35,16 @@ pub(crate) mod validate;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, OpCode, Query as MsgQuery, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use sekisho_rpz::{Delegation, ResponseFacts};
 
+use bogus::{BogusCache, Verdict};
 use infra::{Infra, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
+use validate::Work;
 pub use net::{Exchange, ExchangeError, ExchangeFuture, NetExchange, Transport};
 use sekisho_cache::{ClientEcho, PacketCache, Prepared};
 use sekisho_wire::Query;
@@ -107,6 +111,16 @@ pub struct RecursorConfig {
     pub port: u16,
     /// Upper bound on queries sent for one client query.
     pub max_queries: u32,
+    /// Upper bound on signature checks for one client query
+    /// (`dnssec.max-validations-per-query`).
+    pub max_validations: u32,
+    /// Upper bound on NSEC3 hash rounds for one client query
+    /// (`dnssec.max-nsec3-hashes-per-query`).
+    pub max_nsec3_hashes: u32,
+    /// How long a failed validation is remembered (`dnssec.bogus-ttl`).
+    pub bogus_ttl: Duration,
+    /// Where the recursor's bounds count drops (the daemon's `metrics.limits`).
+    pub limits: Arc<sekisho_limits::Limits>,
 }
 
 /// The iterative, validating resolver. Shared by all queries.
@@ -117,6 +131,8 @@ pub struct Recursor {
     pub(crate) infra: Infra,
     /// How authoritative servers are reached.
     pub(crate) exchange: Arc<dyn Exchange>,
+    /// Failed validations, remembered for `bogus_ttl`.
+    pub(crate) bogus: BogusCache,
 }
 
 impl std::fmt::Debug for Recursor {
@@ -168,8 +184,18 @@ impl Recursor {
                 addrs: addrs.clone(),
             })
             .collect();
+        let limits = &config.limits;
+        limits.set_max(
+            sekisho_limits::Limit::MaxValidations,
+            u64::from(config.max_validations),
+        );
+        limits.set_max(
+            sekisho_limits::Limit::Nsec3Hashes,
+            u64::from(config.max_nsec3_hashes),
+        );
         Recursor {
             infra: Infra::new(hints),
+            bogus: BogusCache::new(config.bogus_ttl, limits.clone()),
             config,
             exchange,
         }
@@ -183,6 +209,21 @@ impl Recursor {
     /// Forget everything learnt (`sekishoctl flush`).
     pub fn flush(&self) {
         self.infra.flush();
+        self.bogus.clear();
+    }
+
+    /// DNSSEC work done so far: signature checks and NSEC3 hash rounds.
+    pub fn validation_work(&self) -> (u64, u64) {
+        self.bogus.work()
+    }
+
+    /// The validation work allowed to one client query finishing by `deadline`.
+    pub(crate) fn work(&self, deadline: Instant) -> Work {
+        Work::new(
+            self.config.max_validations,
+            self.config.max_nsec3_hashes,
+            deadline,
+        )
     }
 
     /// Resolve (`qname`, `qtype`) from the root. `dnssec_ok` keeps DNSSEC
@@ -195,6 +236,22 @@ impl Recursor {
         cd: bool,
         deadline: Instant,
     ) -> Result<Resolution, Failure> {
+        let validating = self.config.validate && !cd;
+        if validating {
+            // A failure remembered for bogus-ttl: no queries, no checks.
+            match self.bogus.get(qname, qtype, Instant::now()) {
+                Some(Verdict::Bogus(ede)) => {
+                    return Ok(Resolution {
+                        wire: servfail(qname, qtype),
+                        secure: false,
+                        bogus: Some(ede),
+                        delegations: Vec::new(),
+                    })
+                }
+                Some(Verdict::Stopped(limit)) => return Err(Verdict::failure(limit)),
+                None => {}
+            }
+        }
         let mut b = Budget {
             queries: 0,
             max_queries: self.config.max_queries,
@@ -220,10 +277,20 @@ impl Recursor {
             }
         }
         let mut secure = false;
-        if self.config.validate && !cd {
+        if validating {
             secure = true;
+            let mut w = self.work(deadline);
             for (name, step) in &steps {
-                match self.validate_step(name, qtype, step, &mut b).await? {
+                let verdict = self.validate_step(name, qtype, step, &mut b, &mut w).await;
+                let bogus = match &verdict {
+                    Ok(Err(ede)) => Some(ede),
+                    _ => None,
+                };
+                if verdict.is_err() || bogus.is_some() {
+                    self.bogus
+                        .finish(qname, qtype, &w, bogus, Instant::now());
+                }
+                match verdict? {
                     Ok(s) => secure &= s,
                     Err(ede) => {
                         tracing::debug!(%qtype, zone = %step.zone, ede = ede.code, reason = %ede.text, "answer is bogus");
@@ -236,6 +303,7 @@ impl Recursor {
                     }
                 }
             }
+            self.bogus.finish(qname, qtype, &w, None, Instant::now());
         }
         tracing::debug!(%qtype, queries = b.queries, secure, "resolved");
         Ok(Resolution {

@@ -16,15 +16,17 @@ pub(crate) mod zone;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use sekisho_cache::{CacheLimits, PacketCache};
+use sekisho_limits::{Limit, Limits};
 use sekisho_recursor::{Recursor, RecursorConfig};
 
 use exchange::{Logged, Scripted};
-use parse::{Expect, LogPattern, QuerySpec};
+use parse::{Counted, Expect, LogPattern, QuerySpec};
 
 /// Run the scenario in `path`: `Ok` with a one-line summary, or every
 /// failure with the query log.
@@ -38,6 +40,7 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
     let mut sc = parse::parse(text)?;
     let (zones, anchors) = zone::load_all(&sc.zones, sc.config.trust_anchor)?;
     let scripted = Scripted::new(&mut sc, zones)?;
+    let limits = Arc::new(Limits::new());
     let config = RecursorConfig {
         root_hints: hints(&sc.hints)?,
         anchors,
@@ -47,6 +50,10 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         allow_ipv6: false,
         port: 53,
         max_queries: sc.config.max_queries,
+        max_validations: sc.config.max_validations,
+        max_nsec3_hashes: sc.config.max_nsec3_hashes,
+        bogus_ttl: Duration::from_secs(sc.config.bogus_ttl),
+        limits: limits.clone(),
     };
     let recursor = Recursor::with_exchange(config, scripted.clone());
     let cache = PacketCache::new(CacheLimits {
@@ -62,12 +69,25 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         .map_err(|e| format!("runtime: {e}"))?;
     let mut failures = String::new();
     let mut total = 0;
+    let counters = |l: &Limits| {
+        let (checks, hashes) = recursor.validation_work();
+        Counters {
+            checks,
+            hashes,
+            drops: Limit::ALL.map(|x| l.drops(x)),
+        }
+    };
     for q in &sc.queries {
+        let before = counters(&limits);
         let outcome = rt.block_on(ask(&recursor, &cache, q));
+        let after = counters(&limits);
         let log = scripted.take_log();
         total += log.len();
         let errors = match outcome {
-            Ok(o) => check(q, &o, &log),
+            Ok(mut o) => {
+                o.counted = after.minus(&before);
+                check(q, &o, &log)
+            }
             Err(e) => vec![e],
         };
         if !errors.is_empty() {
@@ -124,6 +144,40 @@ fn hints(records: &[Record]) -> Result<Vec<(Name, Vec<IpAddr>)>, String> {
     Ok(out)
 }
 
+/// Work and drop counters, read around a question.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    /// Signature checks.
+    checks: u64,
+    /// NSEC3 hash rounds.
+    hashes: u64,
+    /// Drops per limit, in [`Limit::ALL`] order.
+    drops: [u64; Limit::ALL.len()],
+}
+
+impl Counters {
+    /// What was added since `before`.
+    fn minus(&self, before: &Counters) -> Counters {
+        Counters {
+            checks: self.checks - before.checks,
+            hashes: self.hashes - before.hashes,
+            drops: std::array::from_fn(|i| self.drops[i] - before.drops[i]),
+        }
+    }
+
+    /// One counter.
+    fn get(&self, what: Counted) -> u64 {
+        match what {
+            Counted::Checks => self.checks,
+            Counted::Hashes => self.hashes,
+            Counted::Drops(l) => Limit::ALL
+                .iter()
+                .position(|x| *x == l)
+                .map_or(0, |i| self.drops[i]),
+        }
+    }
+}
+
 /// What the client got.
 struct Outcome {
     /// The response.
@@ -132,6 +186,8 @@ struct Outcome {
     ede: Option<u16>,
     /// The validator's verdict.
     dnssec: Option<sekisho_recursor::DnssecResult>,
+    /// Validation work and limit drops during the question.
+    counted: Counters,
 }
 
 /// Ask `q` through the pipeline's entry point, as a client would.
@@ -167,6 +223,7 @@ async fn ask(recursor: &Recursor, cache: &PacketCache, q: &QuerySpec) -> Result<
         msg,
         ede: f.ede.map(|e| e.code),
         dnssec: f.dnssec,
+        counted: Counters::default(),
     })
 }
 
@@ -265,6 +322,16 @@ fn check(q: &QuerySpec, o: &Outcome, log: &[Logged]) -> Vec<String> {
                         "queries {} {n}: the servers saw {}",
                         if *exact { "==" } else { "<=" },
                         log.len()
+                    )
+                })
+            }
+            Expect::Count { what, n, exact } => {
+                let got = o.counted.get(*what);
+                let bad = if *exact { got != *n } else { got > *n };
+                bad.then(|| {
+                    format!(
+                        "{what:?} {} {n}: counted {got}",
+                        if *exact { "==" } else { "<=" }
                     )
                 })
             }

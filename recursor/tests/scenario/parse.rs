@@ -49,6 +49,12 @@ pub(crate) struct Config {
     pub(crate) domain_insecure: Vec<Name>,
     /// `max-queries N`.
     pub(crate) max_queries: u32,
+    /// `max-validations N`: signature checks per client query.
+    pub(crate) max_validations: u32,
+    /// `max-nsec3-hashes N`: NSEC3 hash rounds per client query.
+    pub(crate) max_nsec3_hashes: u32,
+    /// `bogus-ttl SECONDS`: how long failed validations are remembered.
+    pub(crate) bogus_ttl: u64,
     /// `trust-anchor ds|dnskey|wrong|none`; `None` = ds when the root is signed.
     pub(crate) trust_anchor: Option<Anchor>,
 }
@@ -60,6 +66,9 @@ impl Default for Config {
             qname_minimisation: true,
             domain_insecure: Vec::new(),
             max_queries: 200,
+            max_validations: 32,
+            max_nsec3_hashes: 150,
+            bogus_ttl: 60,
             trust_anchor: None,
         }
     }
@@ -237,6 +246,11 @@ pub(crate) struct ReplySpec {
     pub(crate) additional: Vec<Record>,
     /// Misbehaviours of this reply.
     pub(crate) modes: Modes,
+    /// `signed`: records the server's zones hold carry their RRSIGs (DO=1).
+    pub(crate) signed: bool,
+    /// `replay QNAME`: the zone's answer for QNAME, its answer owners renamed
+    /// to the question (a replayed wildcard answer).
+    pub(crate) replay: Option<Name>,
     /// Where the block starts.
     pub(crate) line: usize,
 }
@@ -307,12 +321,33 @@ pub(crate) enum Expect {
         /// `==` rather than `<=`.
         exact: bool,
     },
+    /// `checks|hashes|drops LIMIT <=|== N`: validation work and limit drops
+    /// counted during this question.
+    Count {
+        /// What is counted.
+        what: Counted,
+        /// The bound.
+        n: u64,
+        /// `==` rather than `<=`.
+        exact: bool,
+    },
     /// `sent ADDR QNAME QTYPE [udp|tcp]`: some server saw this query.
     Sent(LogPattern),
     /// `not-sent ...`: no server saw a query like this.
     NotSent(LogPattern),
     /// `log ...` lines: the exact sequence of queries.
     Log(LogPattern),
+}
+
+/// A counter read before and after a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// Signature checks.
+    Checks,
+    /// NSEC3 hash rounds.
+    Hashes,
+    /// Drops counted for this limit.
+    Drops(sekisho_limits::Limit),
 }
 
 /// A `query` block.
@@ -533,6 +568,15 @@ fn config_line(c: &mut Config, line: &str) -> Result<(), String> {
         ["max-queries", n] => {
             c.max_queries = n.parse().map_err(|_| format!("bad number {n:?}"))?;
         }
+        ["max-validations", n] => {
+            c.max_validations = n.parse().map_err(|_| format!("bad number {n:?}"))?;
+        }
+        ["max-nsec3-hashes", n] => {
+            c.max_nsec3_hashes = n.parse().map_err(|_| format!("bad number {n:?}"))?;
+        }
+        ["bogus-ttl", n] => {
+            c.bogus_ttl = n.parse().map_err(|_| format!("bad number {n:?}"))?;
+        }
         ["trust-anchor", a] => {
             c.trust_anchor = Some(match *a {
                 "ds" => Anchor::Ds,
@@ -631,6 +675,8 @@ fn reply(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<ReplySpec,
         authority: Vec::new(),
         additional: Vec::new(),
         modes: Modes::default(),
+        signed: false,
+        replay: None,
         line: no,
     };
     for (n, l) in body {
@@ -660,6 +706,8 @@ fn reply(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<ReplySpec,
             "answer" => r.answer.push(record(rest, *n)?),
             "authority" => r.authority.push(record(rest, *n)?),
             "additional" => r.additional.push(record(rest, *n)?),
+            "signed" => r.signed = true,
+            "replay" => r.replay = Some(name(rest).map_err(|e| at(*n, e))?),
             _ => return Err(at(*n, format!("unknown reply line {l:?}"))),
         }
     }
@@ -748,6 +796,28 @@ fn query(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<QuerySpec,
                     _ => return Err(at(*n, "queries <= N or queries == N")),
                 },
             },
+            ["checks" | "hashes", op, k] | ["drops", _, op, k] => {
+                let what = match w.as_slice() {
+                    ["checks", ..] => Counted::Checks,
+                    ["hashes", ..] => Counted::Hashes,
+                    [_, l, ..] => Counted::Drops(
+                        sekisho_limits::Limit::ALL
+                            .into_iter()
+                            .find(|x| x.as_label() == *l)
+                            .ok_or_else(|| at(*n, format!("unknown limit {l:?}")))?,
+                    ),
+                    _ => return Err(at(*n, "checks|hashes|drops LIMIT <=|== N")),
+                };
+                Expect::Count {
+                    what,
+                    n: k.parse().map_err(|_| at(*n, format!("bad number {k:?}")))?,
+                    exact: match *op {
+                        "<=" => false,
+                        "==" => true,
+                        _ => return Err(at(*n, "<= N or == N")),
+                    },
+                }
+            }
             ["sent", p @ ..] => Expect::Sent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["not-sent", p @ ..] => Expect::NotSent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["log", p @ ..] => Expect::Log(log_pattern(p).map_err(|e| at(*n, e))?),

@@ -193,7 +193,8 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
     // Zones are loaded before the listeners open, so the first query is filtered.
     sekisho_policy::initial_load(&policy, Duration::from_secs(300)).await;
     // Names without a forward zone are resolved from the root.
-    let recursor = sekisho_recursor::anchors::recursor_config(&config)?;
+    let mut recursor = sekisho_recursor::anchors::recursor_config(&config)?;
+    recursor.limits = metrics.limits.clone();
     tracing::info!(
         root_servers = recursor.root_hints.len(),
         validation = recursor.validate,
