@@ -962,6 +962,61 @@ fn as_nsec3(r: &Record) -> Option<&NSEC3> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    fn n(s: &str) -> Name {
+        Name::from_str(s).expect("name")
+    }
+
+    #[test]
+    fn signature_checks_stop_at_the_bound_and_name_the_zone() {
+        let mut w = Work::new(3, 150, Instant::now() + Duration::from_secs(60));
+        for _ in 0..3 {
+            w.check(&n("trap.test.")).expect("within the bound");
+        }
+        let f = w.check(&n("trap.test.")).expect_err("the fourth check is refused");
+        assert_eq!(f.ede.map(|e| e.code), Some(0));
+        assert_eq!(w.checks, 3);
+        assert_eq!(w.stopped, Some((Limit::MaxValidations, n("trap.test."))));
+    }
+
+    #[test]
+    fn nsec3_hashes_cost_their_iterations_plus_one() {
+        let mut w = Work::new(32, 25, Instant::now() + Duration::from_secs(60));
+        w.hash(&n("n3.test."), 10).expect("11 rounds");
+        w.hash(&n("n3.test."), 10).expect("22 rounds");
+        w.hash(&n("n3.test."), 10).expect_err("33 rounds would pass 25");
+        assert_eq!(w.hashes, 22);
+        assert_eq!(w.stopped, Some((Limit::Nsec3Hashes, n("n3.test."))));
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_validation_between_checks() {
+        let mut w = Work::new(32, 150, Instant::now());
+        let f = w.check(&n("slow.test.")).expect_err("out of time");
+        assert_eq!(f.reason, "out of time");
+        assert!(w.hash(&n("slow.test."), 0).is_err());
+        // Not a work bound: nothing to count or remember.
+        assert_eq!(w.stopped, None);
+        assert_eq!((w.checks, w.hashes), (0, 0));
+    }
+
+    #[test]
+    fn the_closest_encloser_of_an_nsec_span_is_the_deeper_common_ancestor() {
+        let q = n("foo.wild.test.");
+        assert_eq!(
+            nsec_closest_encloser(&q, &n("*.wild.test."), &n("x.wild.test.")),
+            n("wild.test.")
+        );
+        // A span inside b.wild.test: the wildcard at wild.test cannot apply.
+        assert_eq!(
+            nsec_closest_encloser(&n("x.b.wild.test."), &n("b.wild.test."), &n("y.b.wild.test.")),
+            n("b.wild.test.")
+        );
+        assert!(nsec_covers(&n("*.wild.test."), &n("x.wild.test."), &q));
+        assert!(!nsec_covers(&n("*.wild.test."), &n("x.wild.test."), &n("x.wild.test.")));
+    }
 
     #[test]
     fn base32hex_decodes_an_nsec3_owner_label() {
