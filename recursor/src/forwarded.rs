@@ -44,7 +44,8 @@ pub enum Checked {
     /// Not checked: validation off, CD=1, or an answer that is not data or
     /// a denial (SERVFAIL, REFUSED, unreadable).
     NotJudged,
-    /// Validation failed: SERVFAIL with this EDE.
+    /// Validation failed, or could not finish (a key fetch failed, a work
+    /// bound stopped it): SERVFAIL with this EDE.
     Bogus(Ede),
 }
 
@@ -57,7 +58,10 @@ impl Checked {
             Checked::Insecure => Some(DnssecResult::Insecure),
             Checked::Exempt => Some(DnssecResult::Nta),
             Checked::NotJudged => None,
-            Checked::Bogus(_) => Some(DnssecResult::Bogus),
+            // As for recursion: only a DNSSEC failure (EDE 6-12) is a verdict;
+            // a stop by a work bound (EDE 0) or a failed key fetch is not.
+            Checked::Bogus(e) if e.is_bogus() => Some(DnssecResult::Bogus),
+            Checked::Bogus(_) => None,
         }
     }
 }
