@@ -4,7 +4,9 @@
 //! A query to an address no `server` line declares, or to a port other
 //! than 53, gets no answer (as an unreachable server); a server that serves
 //! no zone for the name answers REFUSED (a lame server, as NSD and BIND do).
-//! Timeouts are reported at once: no test waits for one.
+//! Timeouts are reported at once: no test waits for one. A `reply` block
+//! may take records from the zones: `signed` adds the zone's RRSIGs to the
+//! records it lists, `replay` serves the zone's answer for another name.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
