@@ -225,14 +225,24 @@ mod tests {
         let c = BogusCache::new(Duration::from_secs(60), Arc::new(Limits::new()));
         let t0 = Instant::now();
         let w = Work::new(32, 150, t0 + Duration::from_secs(5));
-        c.finish(&n("www.bad.test."), RecordType::A, &w, Some(&Ede::new(6, "x")), t0);
+        c.finish(
+            &n("www.bad.test."),
+            RecordType::A,
+            &w,
+            Some(&Ede::new(6, "x")),
+            t0,
+        );
         assert_eq!(
             c.get(&n("www.bad.test."), RecordType::A, t0),
             Some(Verdict::Bogus(Ede::new(6, "x")))
         );
         assert_eq!(c.get(&n("www.bad.test."), RecordType::AAAA, t0), None);
         assert_eq!(
-            c.get(&n("www.bad.test."), RecordType::A, t0 + Duration::from_secs(61)),
+            c.get(
+                &n("www.bad.test."),
+                RecordType::A,
+                t0 + Duration::from_secs(61)
+            ),
             None
         );
     }
@@ -242,7 +252,13 @@ mod tests {
         let c = BogusCache::new(Duration::ZERO, Arc::new(Limits::new()));
         let t0 = Instant::now();
         let w = Work::new(32, 150, t0 + Duration::from_secs(5));
-        c.finish(&n("www.bad.test."), RecordType::A, &w, Some(&Ede::new(6, "x")), t0);
+        c.finish(
+            &n("www.bad.test."),
+            RecordType::A,
+            &w,
+            Some(&Ede::new(6, "x")),
+            t0,
+        );
         assert_eq!(c.get(&n("www.bad.test."), RecordType::A, t0), None);
     }
 }

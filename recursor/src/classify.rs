@@ -245,10 +245,7 @@ pub(crate) fn denial_records(msg: &Message, zone: &Name) -> Vec<Record> {
         .filter(|r| zone.zone_of(&r.name))
         .filter(|r| {
             matches!(r.record_type(), RecordType::NSEC | RecordType::NSEC3)
-                || matches!(
-                    rrsig_covers(r),
-                    Some(RecordType::NSEC | RecordType::NSEC3)
-                )
+                || matches!(rrsig_covers(r), Some(RecordType::NSEC | RecordType::NSEC3))
         })
         .cloned()
         .collect()

@@ -23,10 +23,10 @@ use std::time::Instant;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as MsgQuery, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 
+use super::bogus::Verdict;
 use super::classify::follow_chain;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::iter::{Budget, MAX_CHAIN};
-use super::bogus::Verdict;
 use super::validate::{limit_ede, no_ds_proof_checked, Work};
 use super::{is_dnssec_type, DnssecResult, Ede, Failure, Recursor};
 use sekisho_upstream::Group;
@@ -162,7 +162,18 @@ async fn judge(
             .filter(|x| x.name == *owner)
             .cloned()
             .collect();
-        match verdict(r, owner, qtype, records, proofs.clone(), StepKind::Answer, b, w).await? {
+        match verdict(
+            r,
+            owner,
+            qtype,
+            records,
+            proofs.clone(),
+            StepKind::Answer,
+            b,
+            w,
+        )
+        .await?
+        {
             Ok(s) => secure &= s,
             Err(e) => return Ok(Err(e)),
         }

@@ -44,10 +44,10 @@ use sekisho_rpz::{Delegation, ResponseFacts};
 use bogus::{BogusCache, Verdict};
 use infra::{Infra, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
-use validate::Work;
 pub use net::{Exchange, ExchangeError, ExchangeFuture, NetExchange, Transport};
 use sekisho_cache::{ClientEcho, PacketCache, Prepared};
 use sekisho_wire::Query;
+use validate::Work;
 
 /// An Extended DNS Error (RFC 8914): info code and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,8 +287,7 @@ impl Recursor {
                     _ => None,
                 };
                 if verdict.is_err() || bogus.is_some() {
-                    self.bogus
-                        .finish(qname, qtype, &w, bogus, Instant::now());
+                    self.bogus.finish(qname, qtype, &w, bogus, Instant::now());
                 }
                 match verdict? {
                     Ok(s) => secure &= s,

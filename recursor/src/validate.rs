@@ -342,7 +342,9 @@ impl Recursor {
                 if !wildcard_proof(x, &step.authority, w)? {
                     return Ok(Err(Ede::new(
                         12,
-                        format!("wildcard answer in {zone} without proof that no closer name exists"),
+                        format!(
+                            "wildcard answer in {zone} without proof that no closer name exists"
+                        ),
                     )));
                 }
             }
@@ -764,8 +766,7 @@ impl<'w> Hasher<'w> {
     /// The NSEC3 hash of `name` with the parameters of `n` (owned by `owner`);
     /// `None` for an unsupported algorithm or too many iterations.
     fn hash(&mut self, name: &Name, owner: &Name, n: &NSEC3) -> Result<Option<Vec<u8>>, Failure> {
-        if n.hash_algorithm() != Nsec3HashAlgorithm::SHA1 || n.iterations() > MAX_NSEC3_ITERATIONS
-        {
+        if n.hash_algorithm() != Nsec3HashAlgorithm::SHA1 || n.iterations() > MAX_NSEC3_ITERATIONS {
             return Ok(None);
         }
         let name = name.to_lowercase();
@@ -975,7 +976,9 @@ mod tests {
         for _ in 0..3 {
             w.check(&n("trap.test.")).expect("within the bound");
         }
-        let f = w.check(&n("trap.test.")).expect_err("the fourth check is refused");
+        let f = w
+            .check(&n("trap.test."))
+            .expect_err("the fourth check is refused");
         assert_eq!(f.ede.map(|e| e.code), Some(0));
         assert_eq!(w.checks, 3);
         assert_eq!(w.stopped, Some((Limit::MaxValidations, n("trap.test."))));
@@ -986,7 +989,8 @@ mod tests {
         let mut w = Work::new(32, 25, Instant::now() + Duration::from_secs(60));
         w.hash(&n("n3.test."), 10).expect("11 rounds");
         w.hash(&n("n3.test."), 10).expect("22 rounds");
-        w.hash(&n("n3.test."), 10).expect_err("33 rounds would pass 25");
+        w.hash(&n("n3.test."), 10)
+            .expect_err("33 rounds would pass 25");
         assert_eq!(w.hashes, 22);
         assert_eq!(w.stopped, Some((Limit::Nsec3Hashes, n("n3.test."))));
     }
@@ -1011,11 +1015,19 @@ mod tests {
         );
         // A span inside b.wild.test: the wildcard at wild.test cannot apply.
         assert_eq!(
-            nsec_closest_encloser(&n("x.b.wild.test."), &n("b.wild.test."), &n("y.b.wild.test.")),
+            nsec_closest_encloser(
+                &n("x.b.wild.test."),
+                &n("b.wild.test."),
+                &n("y.b.wild.test.")
+            ),
             n("b.wild.test.")
         );
         assert!(nsec_covers(&n("*.wild.test."), &n("x.wild.test."), &q));
-        assert!(!nsec_covers(&n("*.wild.test."), &n("x.wild.test."), &n("x.wild.test.")));
+        assert!(!nsec_covers(
+            &n("*.wild.test."),
+            &n("x.wild.test."),
+            &n("x.wild.test.")
+        ));
     }
 
     #[test]
