@@ -396,6 +396,7 @@ fn keys_security(
         .iter()
         .filter(|r| rrsig_covers(r) == Some(RecordType::DNSKEY))
         .collect();
+    let keys = zone_keys(&keys);
     Ok(match verify_rrset(&set, &sigs, &keys, unix_now(), w)? {
         Ok(_) => ZoneSecurity::Secure(
             step.answers
@@ -435,6 +436,7 @@ pub(crate) fn verify_all(
         }
         sets.push((&r.name, t));
     }
+    let keys = zone_keys(keys);
     let mut expanded = Vec::new();
     for (name, t) in sets {
         let set: Vec<&Record> = records
@@ -445,7 +447,7 @@ pub(crate) fn verify_all(
             .iter()
             .filter(|r| r.name == *name && rrsig_covers(r) == Some(t))
             .collect();
-        match verify_rrset(&set, &sigs, keys, now, w)? {
+        match verify_rrset(&set, &sigs, &keys, now, w)? {
             // RFC 4034 section 3.1.3: fewer RRSIG labels than the owner has
             // (a leading "*" not counted) ─▶ synthesised from a wildcard.
             Ok(labels) if labels < name.num_labels() => expanded.push(Expanded {
@@ -459,14 +461,42 @@ pub(crate) fn verify_all(
     Ok(Ok(expanded))
 }
 
+/// A DNSKEY that may sign (zone key bit, not revoked), with its owner and
+/// key tag computed once per verification rather than once per RRSIG.
+struct ZoneKey<'a> {
+    /// The owner (the signer name an RRSIG must carry).
+    owner: &'a Name,
+    /// The key.
+    key: &'a DNSKEY,
+    /// Its key tag (RFC 4034 appendix B).
+    tag: u16,
+}
+
+/// The keys of `keys` that may sign, with their tags.
+fn zone_keys(keys: &[Record]) -> Vec<ZoneKey<'_>> {
+    keys.iter()
+        .filter_map(|r| {
+            let key = as_dnskey(r)?;
+            if key.revoke() || !key.zone_key() {
+                return None;
+            }
+            Some(ZoneKey {
+                owner: &r.name,
+                key,
+                tag: key.calculate_key_tag().ok()?,
+            })
+        })
+        .collect()
+}
+
 /// Verify one RRset against its RRSIGs with any of `keys` (RFC 4035
 /// section 5.3): the label count of the RRSIG that verified, or why none did.
 /// Each RRSIG is tried only with keys of its signer, key tag and algorithm
 /// (at most [`MAX_KEYS_PER_SIG`]), and each try is charged to `w`.
-pub(crate) fn verify_rrset(
+fn verify_rrset(
     set: &[&Record],
     sigs: &[&Record],
-    keys: &[Record],
+    keys: &[ZoneKey<'_>],
     now: u32,
     w: &mut Work,
 ) -> Result<Result<u8, Ede>, Failure> {
@@ -475,7 +505,7 @@ pub(crate) fn verify_rrset(
         return Ok(Ok(u8::MAX));
     };
     // Zone, not owner: query names stay out of the log unless the query log is on.
-    let zone = keys.first().map(|k| k.name.clone()).unwrap_or_default();
+    let zone = keys.first().map(|k| k.owner.clone()).unwrap_or_default();
     let what = || format!("{} in {zone}", first.record_type());
     if sigs.is_empty() {
         return Ok(Err(Ede::new(10, format!("no RRSIG for {}", what()))));
@@ -498,18 +528,16 @@ pub(crate) fn verify_rrset(
         // RFC 4035 section 5.3.1: the signer, key tag and algorithm select the key.
         let candidates = keys
             .iter()
-            .filter(|key| key.name == input.signer_name)
-            .filter_map(as_dnskey)
             .filter(|k| {
-                !k.revoke()
-                    && k.zone_key()
-                    && k.public_key().algorithm() == input.algorithm
-                    && k.calculate_key_tag().ok() == Some(input.key_tag)
+                k.tag == input.key_tag
+                    && k.key.public_key().algorithm() == input.algorithm
+                    && *k.owner == input.signer_name
             })
             .take(MAX_KEYS_PER_SIG);
         for k in candidates {
             w.check(&zone)?;
-            if k.verify_rrsig(&first.name, first.dns_class, sig, records.iter())
+            if k.key
+                .verify_rrsig(&first.name, first.dns_class, sig, records.iter())
                 .is_ok()
             {
                 return Ok(Ok(input.num_labels));
