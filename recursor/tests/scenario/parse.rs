@@ -321,8 +321,8 @@ pub(crate) enum Expect {
         /// `==` rather than `<=`.
         exact: bool,
     },
-    /// `checks|hashes|drops LIMIT <=|== N`: validation work and limit drops
-    /// counted during this question.
+    /// `checks|hashes <=|== N`, `drops LIMIT N`: validation work and limit
+    /// drops counted during this question.
     Count {
         /// What is counted.
         what: Counted,
@@ -796,28 +796,29 @@ fn query(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<QuerySpec,
                     _ => return Err(at(*n, "queries <= N or queries == N")),
                 },
             },
-            ["checks" | "hashes", op, k] | ["drops", _, op, k] => {
-                let what = match w.as_slice() {
-                    ["checks", ..] => Counted::Checks,
-                    ["hashes", ..] => Counted::Hashes,
-                    [_, l, ..] => Counted::Drops(
-                        sekisho_limits::Limit::ALL
-                            .into_iter()
-                            .find(|x| x.as_label() == *l)
-                            .ok_or_else(|| at(*n, format!("unknown limit {l:?}")))?,
-                    ),
-                    _ => return Err(at(*n, "checks|hashes|drops LIMIT <=|== N")),
-                };
-                Expect::Count {
-                    what,
-                    n: k.parse().map_err(|_| at(*n, format!("bad number {k:?}")))?,
-                    exact: match *op {
-                        "<=" => false,
-                        "==" => true,
-                        _ => return Err(at(*n, "<= N or == N")),
-                    },
-                }
-            }
+            ["checks" | "hashes", op, k] => Expect::Count {
+                what: if w[0] == "checks" {
+                    Counted::Checks
+                } else {
+                    Counted::Hashes
+                },
+                n: k.parse().map_err(|_| at(*n, format!("bad number {k:?}")))?,
+                exact: match *op {
+                    "<=" => false,
+                    "==" => true,
+                    _ => return Err(at(*n, "checks|hashes <= N or == N")),
+                },
+            },
+            ["drops", l, k] => Expect::Count {
+                what: Counted::Drops(
+                    sekisho_limits::Limit::ALL
+                        .into_iter()
+                        .find(|x| x.as_label() == *l)
+                        .ok_or_else(|| at(*n, format!("unknown limit {l:?}")))?,
+                ),
+                n: k.parse().map_err(|_| at(*n, format!("bad number {k:?}")))?,
+                exact: true,
+            },
             ["sent", p @ ..] => Expect::Sent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["not-sent", p @ ..] => Expect::NotSent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["log", p @ ..] => Expect::Log(log_pattern(p).map_err(|e| at(*n, e))?),
