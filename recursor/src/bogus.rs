@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{Name, RecordType};
 use sekisho_limits::{Limit, Limits};
+use sekisho_rpz::Delegation;
 
 use super::validate::{limit_ede, Work};
 use super::{Ede, Failure};
@@ -37,8 +38,9 @@ const MAX_ENGAGED: usize = 256;
 /// Why an answer failed validation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
-    /// The data is bogus: SERVFAIL with this EDE.
-    Bogus(Ede),
+    /// The data is bogus: SERVFAIL with this EDE; the zone cuts on the way,
+    /// for the policy's NSDNAME/NSIP triggers, as the first answer had them.
+    Bogus(Ede, Vec<Delegation>),
     /// A work bound stopped validation: SERVFAIL with EDE 0.
     Stopped(Limit),
 }
@@ -135,7 +137,7 @@ impl BogusCache {
         name: &Name,
         qtype: RecordType,
         w: &Work,
-        bogus: Option<&Ede>,
+        bogus: Option<(&Ede, &[Delegation])>,
         now: Instant,
     ) {
         self.checks
@@ -146,8 +148,8 @@ impl BogusCache {
             self.engage(*limit, zone, now);
             self.limits.dropped(*limit, Some(&zone.to_string()));
             self.put(name, qtype, Verdict::Stopped(*limit), now);
-        } else if let Some(e) = bogus {
-            self.put(name, qtype, Verdict::Bogus(e.clone()), now);
+        } else if let Some((e, cuts)) = bogus {
+            self.put(name, qtype, Verdict::Bogus(e.clone(), cuts.to_vec()), now);
         }
         self.release_quiet(now);
     }
@@ -229,12 +231,12 @@ mod tests {
             &n("www.bad.test."),
             RecordType::A,
             &w,
-            Some(&Ede::new(6, "x")),
+            Some((&Ede::new(6, "x"), &[])),
             t0,
         );
         assert_eq!(
             c.get(&n("www.bad.test."), RecordType::A, t0),
-            Some(Verdict::Bogus(Ede::new(6, "x")))
+            Some(Verdict::Bogus(Ede::new(6, "x"), Vec::new()))
         );
         assert_eq!(c.get(&n("www.bad.test."), RecordType::AAAA, t0), None);
         assert_eq!(
@@ -256,7 +258,7 @@ mod tests {
             &n("www.bad.test."),
             RecordType::A,
             &w,
-            Some(&Ede::new(6, "x")),
+            Some((&Ede::new(6, "x"), &[])),
             t0,
         );
         assert_eq!(c.get(&n("www.bad.test."), RecordType::A, t0), None);

@@ -95,7 +95,7 @@ pub async fn check_forwarded(
     }
     // A failure remembered for bogus-ttl is not validated again.
     match recursor.bogus.get(&qname, qtype, Instant::now()) {
-        Some(Verdict::Bogus(e)) => return Checked::Bogus(e),
+        Some(Verdict::Bogus(e, _)) => return Checked::Bogus(e),
         Some(Verdict::Stopped(limit)) => return Checked::Bogus(limit_ede(limit)),
         None => {}
     }
@@ -109,7 +109,7 @@ pub async fn check_forwarded(
     let mut w = recursor.work(deadline);
     let result = judge(recursor, &msg, &qname, qtype, &mut b, &mut w).await;
     let bogus = match &result {
-        Ok(Err(e)) => Some(e),
+        Ok(Err(e)) => Some((e, &[][..])),
         _ => None,
     };
     recursor

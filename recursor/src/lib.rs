@@ -240,12 +240,12 @@ impl Recursor {
         if validating {
             // A failure remembered for bogus-ttl: no queries, no checks.
             match self.bogus.get(qname, qtype, Instant::now()) {
-                Some(Verdict::Bogus(ede)) => {
+                Some(Verdict::Bogus(ede, delegations)) => {
                     return Ok(Resolution {
                         wire: servfail(qname, qtype),
                         secure: false,
                         bogus: Some(ede),
-                        delegations: Vec::new(),
+                        delegations,
                     })
                 }
                 Some(Verdict::Stopped(limit)) => return Err(Verdict::failure(limit)),
@@ -283,7 +283,7 @@ impl Recursor {
             for (name, step) in &steps {
                 let verdict = self.validate_step(name, qtype, step, &mut b, &mut w).await;
                 let bogus = match &verdict {
-                    Ok(Err(ede)) => Some(ede),
+                    Ok(Err(ede)) => Some((ede, delegations.as_slice())),
                     _ => None,
                 };
                 if verdict.is_err() || bogus.is_some() {
