@@ -230,6 +230,13 @@ async fn verdict(
         StepKind::Answer => answers.iter().find_map(super::validate::rrsig_signer),
         _ => authority.iter().find_map(super::validate::rrsig_signer),
     };
+    let mut authority = authority;
+    if let (StepKind::Answer, Some(z)) = (kind, &signer) {
+        // Only the signer's own NSEC/NSEC3 can prove its wildcard expansion.
+        authority.retain(|x| {
+            z.zone_of(&x.name) && super::validate::rrsig_signer(x).is_none_or(|s| s == *z)
+        });
+    }
     let step = Step {
         zone: signer.clone().unwrap_or_else(Name::root),
         kind,

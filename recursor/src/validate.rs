@@ -298,9 +298,15 @@ impl Recursor {
             return Ok(Ok(false));
         }
         // The signer may be a zone below the one whose servers answered (one
-        // server for parent and child); it must still enclose the owner.
+        // server for parent and child); it must still enclose the owner. For
+        // data, the data's signer: the NSEC/NSEC3 kept with an answer only
+        // back up a wildcard expansion of it.
         let mut zone = step.zone.clone();
-        for r in step.answers.iter().chain(&step.authority) {
+        let denial: &[Record] = match step.kind {
+            StepKind::Answer => &[],
+            _ => &step.authority,
+        };
+        for r in step.answers.iter().chain(denial) {
             if let Some(s) = as_rrsig(r) {
                 let signer = &s.input().signer_name;
                 if zone.zone_of(signer) && signer.zone_of(&r.name) {
