@@ -141,12 +141,7 @@ async fn judge(
     let chain = follow_chain(msg, qname, qtype, &Name::root(), MAX_CHAIN);
     // NSEC/NSEC3 of the authority section, with their RRSIGs: the proof a
     // wildcard answer needs (RFC 4035 section 5.3.4).
-    let proofs: Vec<Record> = msg
-        .authorities
-        .iter()
-        .filter(|x| denial_or_its_sig(x))
-        .cloned()
-        .collect();
+    let proofs = super::classify::denial_records(msg, &Name::root());
     let mut secure = true;
     // Group the chain's records by owner: one step per owner.
     let mut owners: Vec<Name> = Vec::new();
@@ -199,15 +194,6 @@ async fn judge(
         }
     }
     Ok(Ok(secure))
-}
-
-/// True for NSEC, NSEC3 and the RRSIGs over them.
-fn denial_or_its_sig(x: &Record) -> bool {
-    matches!(x.record_type(), RecordType::NSEC | RecordType::NSEC3)
-        || matches!(
-            super::classify::rrsig_covers(x),
-            Some(RecordType::NSEC | RecordType::NSEC3)
-        )
 }
 
 /// Validate one owner's records (or one denial) from a forwarder.
