@@ -54,6 +54,11 @@ const MAX_ZONE_TTL: u32 = 3600;
 /// key per tag; a collision during a key roll makes two.
 pub(crate) const MAX_KEYS_PER_SIG: usize = 2;
 
+/// DS records of one zone matched against its keys (PowerDNS
+/// `max-ds-per-zone` is 8): each match of a DS with a key of the same tag
+/// costs a digest, and a parent may publish any number of DS.
+const MAX_DS_PER_ZONE: usize = 8;
+
 /// The validation work one client query may cause, and the deadline it
 /// must finish by. Created with the query's [`Budget`] and passed next to it.
 #[derive(Debug)]
@@ -267,6 +272,7 @@ impl Recursor {
         let usable: Vec<&DS> = ds
             .iter()
             .filter(|d| d.algorithm().is_supported() && d.digest_type().is_supported())
+            .take(MAX_DS_PER_ZONE)
             .collect();
         if usable.is_empty() {
             // RFC 4035 section 5.2: only unsupported algorithms ─▶ treat as unsigned.
