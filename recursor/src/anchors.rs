@@ -1,6 +1,6 @@
 //! Where recursion starts and what it trusts: root hints and trust anchors,
 //! from files or built in, and the [`RecursorConfig`] built from `[server]`
-//! and `[dnssec]`.
+//! and `[dnssec]` (validation, anchors, and the bounds on validation work).
 //!
 //! ```text
 //!  server.root-hints  (zone file: NS + A/AAAA)  ── or ──  IANA root hints (built in)
@@ -108,6 +108,9 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
             config.cache.max_cache_size,
         ))
         .unwrap_or(usize::MAX),
+        max_validations: config.dnssec.max_validations_per_query,
+        max_nsec3_hashes: config.dnssec.max_nsec3_hashes_per_query,
+        bogus_ttl: config.dnssec.bogus_ttl,
     })
 }
 

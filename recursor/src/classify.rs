@@ -236,6 +236,21 @@ pub(crate) fn follow_chain(
     chain
 }
 
+/// The NSEC and NSEC3 records of the authority section within `zone`, with
+/// their RRSIGs: with an answer, the proof that a wildcard expansion was
+/// due (RFC 4035 section 3.1.3.3, RFC 5155 section 7.2.6).
+pub(crate) fn denial_records(msg: &Message, zone: &Name) -> Vec<Record> {
+    msg.authorities
+        .iter()
+        .filter(|r| zone.zone_of(&r.name))
+        .filter(|r| {
+            matches!(r.record_type(), RecordType::NSEC | RecordType::NSEC3)
+                || matches!(rrsig_covers(r), Some(RecordType::NSEC | RecordType::NSEC3))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The type an RRSIG record covers.
 pub(crate) fn rrsig_covers(r: &Record) -> Option<RecordType> {
     match &r.data {

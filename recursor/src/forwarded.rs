@@ -23,10 +23,11 @@ use std::time::Instant;
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query as MsgQuery, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 
+use super::bogus::Verdict;
 use super::classify::follow_chain;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::iter::{Budget, MAX_CHAIN};
-use super::validate::no_ds_proof_checked;
+use super::validate::{limit_ede, no_ds_proof_checked, Work};
 use super::{is_dnssec_type, DnssecResult, Ede, Failure, Recursor};
 use sekisho_upstream::Group;
 use sekisho_wire::Query;
@@ -43,7 +44,8 @@ pub enum Checked {
     /// Not checked: validation off, CD=1, or an answer that is not data or
     /// a denial (SERVFAIL, REFUSED, unreadable).
     NotJudged,
-    /// Validation failed: SERVFAIL with this EDE.
+    /// Validation failed, or could not finish (a key fetch failed, a work
+    /// bound stopped it): SERVFAIL with this EDE.
     Bogus(Ede),
 }
 
@@ -56,7 +58,10 @@ impl Checked {
             Checked::Insecure => Some(DnssecResult::Insecure),
             Checked::Exempt => Some(DnssecResult::Nta),
             Checked::NotJudged => None,
-            Checked::Bogus(_) => Some(DnssecResult::Bogus),
+            // As for recursion: only a DNSSEC failure (EDE 6-12) is a verdict;
+            // a stop by a work bound (EDE 0) or a failed key fetch is not.
+            Checked::Bogus(e) if e.is_bogus() => Some(DnssecResult::Bogus),
+            Checked::Bogus(_) => None,
         }
     }
 }
@@ -88,6 +93,12 @@ pub async fn check_forwarded(
     if rcode != ResponseCode::NoError && rcode != ResponseCode::NXDomain {
         return Checked::NotJudged;
     }
+    // A failure remembered for bogus-ttl is not validated again.
+    match recursor.bogus.get(&qname, qtype, Instant::now()) {
+        Some(Verdict::Bogus(e, _)) => return Checked::Bogus(e),
+        Some(Verdict::Stopped(limit)) => return Checked::Bogus(limit_ede(limit)),
+        None => {}
+    }
     let mut b = Budget {
         queries: 0,
         max_queries: recursor.config.max_queries,
@@ -96,7 +107,16 @@ pub async fn check_forwarded(
         via: Some(group.clone()),
         exhausted: false,
     };
-    match judge(recursor, &msg, &qname, qtype, &mut b).await {
+    let mut w = recursor.work(deadline);
+    let result = judge(recursor, &msg, &qname, qtype, &mut b, &mut w).await;
+    let bogus = match &result {
+        Ok(Err(e)) => Some((e, &[][..])),
+        _ => None,
+    };
+    recursor
+        .bogus
+        .finish(&qname, qtype, &w, bogus, Instant::now());
+    match result {
         Ok(Ok(true)) => Checked::Secure,
         Ok(Ok(false)) => Checked::Insecure,
         Ok(Err(e)) => {
@@ -117,8 +137,12 @@ async fn judge(
     qname: &Name,
     qtype: RecordType,
     b: &mut Budget,
+    w: &mut Work,
 ) -> Result<Result<bool, Ede>, Failure> {
     let chain = follow_chain(msg, qname, qtype, &Name::root(), MAX_CHAIN);
+    // NSEC/NSEC3 of the authority section, with their RRSIGs: the proof a
+    // wildcard answer needs (RFC 4035 section 5.3.4).
+    let proofs = super::classify::denial_records(msg, &Name::root());
     let mut secure = true;
     // Group the chain's records by owner: one step per owner.
     let mut owners: Vec<Name> = Vec::new();
@@ -134,7 +158,18 @@ async fn judge(
             .filter(|x| x.name == *owner)
             .cloned()
             .collect();
-        match verdict(r, owner, qtype, records, Vec::new(), StepKind::Answer, b).await? {
+        match verdict(
+            r,
+            owner,
+            qtype,
+            records,
+            proofs.clone(),
+            StepKind::Answer,
+            b,
+            w,
+        )
+        .await?
+        {
             Ok(s) => secure &= s,
             Err(e) => return Ok(Err(e)),
         }
@@ -154,7 +189,7 @@ async fn judge(
             .filter(|x| x.record_type() != RecordType::NS)
             .cloned()
             .collect();
-        match verdict(r, &last, qtype, Vec::new(), authority, kind, b).await? {
+        match verdict(r, &last, qtype, Vec::new(), authority, kind, b, w).await? {
             Ok(s) => secure &= s,
             Err(e) => return Ok(Err(e)),
         }
@@ -163,6 +198,7 @@ async fn judge(
 }
 
 /// Validate one owner's records (or one denial) from a forwarder.
+#[allow(clippy::too_many_arguments)]
 async fn verdict(
     r: &Recursor,
     name: &Name,
@@ -171,14 +207,23 @@ async fn verdict(
     authority: Vec<Record>,
     kind: StepKind,
     b: &mut Budget,
+    w: &mut Work,
 ) -> Result<Result<bool, Ede>, Failure> {
     if r.exempt(name) {
         return Ok(Ok(false));
     }
-    let signer = answers
-        .iter()
-        .chain(&authority)
-        .find_map(super::validate::rrsig_signer);
+    // The signer of the data (or, for a denial, of the proof) names the zone.
+    let signer = match kind {
+        StepKind::Answer => answers.iter().find_map(super::validate::rrsig_signer),
+        _ => authority.iter().find_map(super::validate::rrsig_signer),
+    };
+    let mut authority = authority;
+    if let (StepKind::Answer, Some(z)) = (kind, &signer) {
+        // Only the signer's own NSEC/NSEC3 can prove its wildcard expansion.
+        authority.retain(|x| {
+            z.zone_of(&x.name) && super::validate::rrsig_signer(x).is_none_or(|s| s == *z)
+        });
+    }
     let step = Step {
         zone: signer.clone().unwrap_or_else(Name::root),
         kind,
@@ -187,17 +232,16 @@ async fn verdict(
         next: None,
     };
     if signer.is_some() {
-        return r.validate_step(name, qtype, &step, b).await;
+        return r.validate_step(name, qtype, &step, b, w).await;
     }
     // Unsigned: fine only below an insecure delegation (or an exemption).
-    let owner = step
-        .answers
-        .iter()
-        .chain(&step.authority)
-        .map(|x| x.name.clone())
-        .next()
-        .unwrap_or_else(|| name.clone());
-    match r.security_above(&owner, b).await? {
+    let owner = match kind {
+        StepKind::Answer => step.answers.first(),
+        _ => step.authority.first(),
+    }
+    .map(|x| x.name.clone())
+    .unwrap_or_else(|| name.clone());
+    match r.security_above(&owner, b, w).await? {
         ZoneSecurity::Secure(_) => Ok(Err(Ede::new(
             10,
             "unsigned answer from a signed zone (no RRSIG)".to_string(),
@@ -211,9 +255,14 @@ impl Recursor {
     /// The security of the closest enclosing zone of `name`, found by walking
     /// DS down from the root (RFC 4035 section 5.2): the first delegation proven
     /// to have no DS makes everything below it insecure.
-    async fn security_above(&self, name: &Name, b: &mut Budget) -> Result<ZoneSecurity, Failure> {
+    async fn security_above(
+        &self,
+        name: &Name,
+        b: &mut Budget,
+        w: &mut Work,
+    ) -> Result<ZoneSecurity, Failure> {
         let mut zone = Name::root();
-        let mut sec = self.zone_security(&zone, b).await?;
+        let mut sec = self.zone_security(&zone, b, w).await?;
         let labels = usize::from(name.num_labels());
         for n in 1..=labels {
             let keys = match &sec {
@@ -229,10 +278,10 @@ impl Recursor {
                 && ds.answers.iter().any(|x| x.record_type() == RecordType::DS)
             {
                 zone = a;
-                sec = self.zone_security(&zone, b).await?;
+                sec = self.zone_security(&zone, b, w).await?;
                 continue;
             }
-            if no_ds_proof_checked(&a, &ds.authority, &keys) {
+            if no_ds_proof_checked(&a, &ds.authority, &keys, w)? {
                 return Ok(ZoneSecurity::Insecure);
             }
             // Not a delegation (or not provably one): still inside `zone`.

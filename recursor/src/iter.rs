@@ -200,7 +200,8 @@ impl Recursor {
                         zone: cut.zone.clone(),
                         kind: StepKind::Answer,
                         answers: chain.records,
-                        authority: Vec::new(),
+                        // The NSEC/NSEC3 a wildcard answer is proven with.
+                        authority: super::classify::denial_records(&msg, &cut.zone),
                         next: chain.next,
                     };
                     self.infra.put_step(

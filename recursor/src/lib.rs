@@ -12,7 +12,8 @@
 //!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)
 //!        + RPZ facts (CNAME chain, addresses, delegations for NSDNAME/NSIP)
 //!     ─▶ Prepared ─▶ packet cache (bogus answers are not cached there;
-//!        the zone verdict is, in infra, for 60 s)
+//!        the zone verdict is, in infra, and the failed answer, in bogus,
+//!        for dnssec.bogus-ttl)
 //! ```
 //!
 //! Iteration follows RFC 1034 section 5.3.3 with RFC 9156 QNAME
@@ -25,6 +26,7 @@
 //! docs/recursion.md.
 
 pub mod anchors;
+pub(crate) mod bogus;
 pub(crate) mod classify;
 pub mod forwarded;
 pub(crate) mod infra;
@@ -41,11 +43,13 @@ use hickory_proto::op::{Message, OpCode, Query as MsgQuery, ResponseCode};
 use hickory_proto::rr::{Name, Record, RecordType};
 use sekisho_rpz::{Delegation, ResponseFacts};
 
+use bogus::{BogusCache, Verdict};
 use infra::{Infra, InfraLimits, NameServer, Step, StepKind};
 use iter::{Budget, MAX_CHAIN};
 pub use net::{Exchange, ExchangeError, ExchangeFuture, NetExchange, Transport};
 use sekisho_cache::{ClientEcho, PacketCache, Prepared};
 use sekisho_wire::Query;
+use validate::Work;
 
 /// An Extended DNS Error (RFC 8914): info code and text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +130,14 @@ pub struct RecursorConfig {
     /// Bytes the recursor's caches may hold together: its share of
     /// `cache.max-cache-size` (`sekisho_cache::recursor_share`).
     pub max_cache_bytes: usize,
+    /// Upper bound on signature checks for one client query
+    /// (`dnssec.max-validations-per-query`).
+    pub max_validations: u32,
+    /// Upper bound on NSEC3 hash rounds for one client query
+    /// (`dnssec.max-nsec3-hashes-per-query`).
+    pub max_nsec3_hashes: u32,
+    /// How long a failed validation is remembered (`dnssec.bogus-ttl`).
+    pub bogus_ttl: Duration,
 }
 
 /// The iterative, validating resolver. Shared by all queries.
@@ -138,6 +150,8 @@ pub struct Recursor {
     pub(crate) exchange: Arc<dyn Exchange>,
     /// Queries in flight per zone and per server.
     pub(crate) quotas: quota::Quotas,
+    /// Failed validations, remembered for `bogus_ttl`.
+    pub(crate) bogus: BogusCache,
 }
 
 impl std::fmt::Debug for Recursor {
@@ -189,13 +203,23 @@ impl Recursor {
                 addrs: addrs.clone(),
             })
             .collect();
-        let limits = InfraLimits {
+        let infra_limits = InfraLimits {
             max_bytes: config.max_cache_bytes,
             max_ttl: u32::try_from(config.max_ttl.as_secs()).unwrap_or(u32::MAX),
         };
+        let limits = &config.limits;
+        limits.set_max(
+            sekisho_limits::Limit::MaxValidations,
+            u64::from(config.max_validations),
+        );
+        limits.set_max(
+            sekisho_limits::Limit::Nsec3Hashes,
+            u64::from(config.max_nsec3_hashes),
+        );
         Recursor {
             quotas: quota::Quotas::new(&config),
-            infra: Infra::new(hints, limits),
+            infra: Infra::new(hints, infra_limits),
+            bogus: BogusCache::new(config.bogus_ttl, limits.clone()),
             config,
             exchange,
         }
@@ -209,6 +233,21 @@ impl Recursor {
     /// Forget everything learnt (`sekishoctl flush`).
     pub fn flush(&self) {
         self.infra.flush();
+        self.bogus.clear();
+    }
+
+    /// DNSSEC work done so far: signature checks and NSEC3 hash rounds.
+    pub fn validation_work(&self) -> (u64, u64) {
+        self.bogus.work()
+    }
+
+    /// The validation work allowed to one client query finishing by `deadline`.
+    pub(crate) fn work(&self, deadline: Instant) -> Work {
+        Work::new(
+            self.config.max_validations,
+            self.config.max_nsec3_hashes,
+            deadline,
+        )
     }
 
     /// Forget what is cached for `name` itself: its answers of every type,
@@ -240,6 +279,22 @@ impl Recursor {
         cd: bool,
         deadline: Instant,
     ) -> Result<Resolution, Failure> {
+        let validating = self.config.validate && !cd;
+        if validating {
+            // A failure remembered for bogus-ttl: no queries, no checks.
+            match self.bogus.get(qname, qtype, Instant::now()) {
+                Some(Verdict::Bogus(ede, delegations)) => {
+                    return Ok(Resolution {
+                        wire: servfail(qname, qtype),
+                        secure: false,
+                        bogus: Some(ede),
+                        delegations,
+                    })
+                }
+                Some(Verdict::Stopped(limit)) => return Err(Verdict::failure(limit)),
+                None => {}
+            }
+        }
         let mut b = Budget {
             queries: 0,
             max_queries: self.config.max_queries,
@@ -266,10 +321,19 @@ impl Recursor {
             }
         }
         let mut secure = false;
-        if self.config.validate && !cd {
+        if validating {
             secure = true;
+            let mut w = self.work(deadline);
             for (name, step) in &steps {
-                match self.validate_step(name, qtype, step, &mut b).await? {
+                let verdict = self.validate_step(name, qtype, step, &mut b, &mut w).await;
+                let bogus = match &verdict {
+                    Ok(Err(ede)) => Some((ede, delegations.as_slice())),
+                    _ => None,
+                };
+                if verdict.is_err() || bogus.is_some() {
+                    self.bogus.finish(qname, qtype, &w, bogus, Instant::now());
+                }
+                match verdict? {
                     Ok(s) => secure &= s,
                     Err(ede) => {
                         tracing::debug!(%qtype, zone = %step.zone, ede = ede.code, reason = %ede.text, "answer is bogus");
@@ -282,6 +346,7 @@ impl Recursor {
                     }
                 }
             }
+            self.bogus.finish(qname, qtype, &w, None, Instant::now());
         }
         tracing::debug!(%qtype, queries = b.queries, secure, "resolved");
         Ok(Resolution {

@@ -1,4 +1,5 @@
-//! DNSSEC validation: chain of trust, signatures and denial proofs.
+//! DNSSEC validation: chain of trust, signatures and denial proofs, with
+//! bounded work.
 //!
 //! ```text
 //!  zone_security(Z):   NTA above Z ─▶ Insecure
@@ -7,32 +8,147 @@
 //!                        P insecure ─▶ Insecure        P bogus ─▶ Bogus
 //!                        DS signed by P ─▶ DNSKEY Z must match a DS and sign itself ─▶ Secure(keys)
 //!                        no DS, proven by P's NSEC/NSEC3 ─▶ Insecure, else Bogus
-//!  step validation:    answer RRsets and denial records verified with the zone's keys
+//!  step validation:    answer RRsets and denial records verified with the zone's keys;
+//!                      a wildcard expansion needs the proof that no closer name exists
+//!  every signature check and NSEC3 hash is charged to the query's Work:
+//!                      past a bound, or past the deadline ─▶ stop (SERVFAIL, EDE 0)
 //! ```
 //!
 //! RFC 4033-4035 (DNSSEC), RFC 5155 (NSEC3), RFC 6840 (clarifications),
 //! RFC 9276 (NSEC3 iteration limit). Signatures and digests are computed by
 //! hickory-proto's `dnssec-ring` code; this module decides what to verify
-//! against what. Results per zone are cached in [`super::infra`].
+//! against what, and how much of it one client query may cost. Results per
+//! zone are cached in [`super::infra`]; failed answers in [`super::bogus`].
 //! Failures carry an Extended DNS Error (RFC 8914).
+//!
+//! Work bounds (KeyTrap, CVE-2023-50387, and CVE-2023-50868): a hostile
+//! zone can publish many DNSKEYs sharing one key tag and many RRSIGs, so
+//! that "try every key for every signature" (RFC 4035 section 5.3.1) costs
+//! thousands of public-key operations per answer, or NSEC3 records with
+//! many iterations, so that a denial proof costs thousands of hashes. So an
+//! RRSIG is only tried with keys of its signer, key tag and algorithm, with
+//! at most [`MAX_KEYS_PER_SIG`] of them; every signature check and every
+//! NSEC3 hash (iterations + 1 hash rounds) is charged to a [`Work`] that
+//! lives for one client query, and validation stops at
+//! `dnssec.max-validations-per-query` or `dnssec.max-nsec3-hashes-per-query`.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::dnssec::rdata::{DNSSECRData, DNSKEY, DS, NSEC, NSEC3, RRSIG};
 use hickory_proto::dnssec::{Nsec3HashAlgorithm, PublicKey, Verifier};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
+use sekisho_limits::Limit;
 
 use super::classify::rrsig_covers;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::iter::{BoxFut, Budget};
 use super::{Ede, Failure, Recursor};
 
-/// RFC 9276 section 3.2: NSEC3 with more iterations than this counts as insecure.
+/// RFC 9276 section 3.2: NSEC3 with more iterations than this counts as
+/// insecure (Unbound's and BIND's ceiling); such records are never hashed.
 const MAX_NSEC3_ITERATIONS: u16 = 150;
-/// How long a bogus verdict is kept (s), so a broken zone is not re-fetched per query.
-const BOGUS_TTL: u32 = 60;
 /// Upper bound on how long any zone verdict is kept (s).
 const MAX_ZONE_TTL: u32 = 3600;
+/// Keys tried for one RRSIG: those of its signer, key tag and algorithm,
+/// at most this many (PowerDNS `max-dnskeys` is 2). Honest zones have one
+/// key per tag; a collision during a key roll makes two.
+pub(crate) const MAX_KEYS_PER_SIG: usize = 2;
+
+/// DS records of one zone matched against its keys (PowerDNS
+/// `max-ds-per-zone` is 8): each match of a DS with a key of the same tag
+/// costs a digest, and a parent may publish any number of DS.
+const MAX_DS_PER_ZONE: usize = 8;
+
+/// The validation work one client query may cause, and the deadline it
+/// must finish by. Created with the query's [`Budget`] and passed next to it.
+#[derive(Debug)]
+pub(crate) struct Work {
+    /// Signature checks (public-key operations) so far.
+    pub(crate) checks: u32,
+    /// Upper bound on checks (`dnssec.max-validations-per-query`).
+    max_checks: u32,
+    /// NSEC3 hash rounds so far (a hash with N iterations is N + 1 rounds).
+    pub(crate) hashes: u32,
+    /// Upper bound on hash rounds (`dnssec.max-nsec3-hashes-per-query`).
+    max_hashes: u32,
+    /// When the client stops waiting.
+    deadline: Instant,
+    /// The bound that stopped validation, and the zone it stopped in.
+    pub(crate) stopped: Option<(Limit, Name)>,
+}
+
+impl Work {
+    /// Nothing done yet.
+    pub(crate) fn new(max_checks: u32, max_hashes: u32, deadline: Instant) -> Work {
+        Work {
+            checks: 0,
+            max_checks,
+            hashes: 0,
+            max_hashes,
+            deadline,
+            stopped: None,
+        }
+    }
+
+    /// Charge one signature check on a record of `zone`; `Err` ends validation.
+    fn check(&mut self, zone: &Name) -> Result<(), Failure> {
+        self.in_time()?;
+        if self.checks >= self.max_checks {
+            return Err(self.stop(Limit::MaxValidations, zone));
+        }
+        self.checks += 1;
+        Ok(())
+    }
+
+    /// Charge one NSEC3 hash with `iterations` for a record of `zone`.
+    fn hash(&mut self, zone: &Name, iterations: u16) -> Result<(), Failure> {
+        self.in_time()?;
+        let cost = u32::from(iterations) + 1;
+        if self.hashes.saturating_add(cost) > self.max_hashes {
+            return Err(self.stop(Limit::Nsec3Hashes, zone));
+        }
+        self.hashes += cost;
+        Ok(())
+    }
+
+    /// `Err` once the deadline has passed (checked between checks, not only
+    /// between sends: a slow proof must not outlive its client).
+    fn in_time(&self) -> Result<(), Failure> {
+        if Instant::now() >= self.deadline {
+            return Err(Failure::new("out of time", None));
+        }
+        Ok(())
+    }
+
+    /// Record that `limit` stopped validation in `zone`.
+    fn stop(&mut self, limit: Limit, zone: &Name) -> Failure {
+        tracing::debug!(limit = limit.as_label(), %zone, checks = self.checks, hashes = self.hashes, "validation work bound reached");
+        if self.stopped.is_none() {
+            self.stopped = Some((limit, zone.clone()));
+        }
+        Failure::new("validation work bound reached", Some(limit_ede(limit)))
+    }
+}
+
+/// The EDE of an answer whose validation a work bound stopped: 0 (Other),
+/// as the answer is not known to be bogus, only too costly to check.
+pub(crate) fn limit_ede(limit: Limit) -> Ede {
+    let what = match limit {
+        Limit::Nsec3Hashes => "NSEC3 hash limit per query reached (max-nsec3-hashes-per-query)",
+        _ => "signature check limit per query reached (max-validations-per-query)",
+    };
+    Ede::new(0, format!("DNSSEC validation stopped: {what}"))
+}
+
+/// A verified RRset that was synthesised from a wildcard (RFC 4035 section
+/// 5.3.4): its owner and the label count of the RRSIG that verified it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Expanded {
+    /// The owner (the question's name).
+    owner: Name,
+    /// The RRSIG's labels: the wildcard is `*.` + the owner's last `labels` labels.
+    labels: u8,
+}
 
 impl Recursor {
     /// The DNSSEC state of `zone`, cached.
@@ -40,6 +156,7 @@ impl Recursor {
         &'a self,
         zone: &'a Name,
         b: &'a mut Budget,
+        w: &'a mut Work,
     ) -> BoxFut<'a, Result<ZoneSecurity, Failure>> {
         Box::pin(async move {
             if self.exempt(zone) {
@@ -48,20 +165,23 @@ impl Recursor {
             if let Some(s) = self.infra.zone(zone, Instant::now()) {
                 return Ok(s);
             }
+            // A bound or the deadline (Err) leaves no verdict to cache.
             let (sec, ttl) = if zone.is_root() {
-                self.root_security(b).await?
+                self.root_security(b, w).await?
             } else {
-                self.child_security(zone, b).await?
+                self.child_security(zone, b, w).await?
             };
             if let ZoneSecurity::Bogus(e) = &sec {
                 tracing::debug!(%zone, ede = e.code, reason = %e.text, "zone is bogus");
             }
             let ttl = match sec {
-                ZoneSecurity::Bogus(_) => BOGUS_TTL,
+                ZoneSecurity::Bogus(_) => self.bogus.ttl_secs(),
                 _ => ttl.min(MAX_ZONE_TTL),
             };
-            self.infra
-                .put_zone(zone.clone(), sec.clone(), ttl, Instant::now());
+            if ttl > 0 {
+                self.infra
+                    .put_zone(zone.clone(), sec.clone(), ttl, Instant::now());
+            }
             Ok(sec)
         })
     }
@@ -72,7 +192,11 @@ impl Recursor {
     }
 
     /// The root's keys, checked against the configured trust anchor.
-    async fn root_security(&self, b: &mut Budget) -> Result<(ZoneSecurity, u32), Failure> {
+    async fn root_security(
+        &self,
+        b: &mut Budget,
+        w: &mut Work,
+    ) -> Result<(ZoneSecurity, u32), Failure> {
         let root = Name::root();
         let step = self.lookup(&root, RecordType::DNSKEY, b).await?;
         let anchors = &self.config.anchors;
@@ -97,15 +221,14 @@ impl Recursor {
                     || ds.iter().any(|d| ds_matches(d, &root, key))
             })
             .collect();
-        Ok((
-            self.keys_security(
-                &root,
-                &step,
-                &trusted,
-                ds.is_empty() && anchor_keys.is_empty(),
-            ),
-            ttl,
-        ))
+        let sec = keys_security(
+            &root,
+            &step,
+            &trusted,
+            ds.is_empty() && anchor_keys.is_empty(),
+            w,
+        )?;
+        Ok((sec, ttl))
     }
 
     /// A child zone's state from its DS (at the parent) and its DNSKEY set.
@@ -113,23 +236,24 @@ impl Recursor {
         &self,
         zone: &Name,
         b: &mut Budget,
+        w: &mut Work,
     ) -> Result<(ZoneSecurity, u32), Failure> {
         let ds_step = self.lookup(zone, RecordType::DS, b).await?;
         let mut parent = ds_step.zone.clone();
         if parent == *zone || !parent.zone_of(zone) {
             parent = zone.base_name();
         }
-        let pkeys = match self.zone_security(&parent, b).await? {
+        let pkeys = match self.zone_security(&parent, b, w).await? {
             ZoneSecurity::Secure(k) => k,
             other => return Ok((other, MAX_ZONE_TTL)),
         };
         let now = unix_now();
         if ds_step.kind != StepKind::Answer {
             // No DS: the parent must prove it (RFC 4035 section 5.2), then the child is insecure.
-            if let Err(e) = verify_all(&ds_step.authority, &pkeys, now) {
+            if let Err(e) = verify_all(&ds_step.authority, &pkeys, now, w)? {
                 return Ok((ZoneSecurity::Bogus(e), 0));
             }
-            return Ok(match no_ds_proof(zone, &ds_step.authority) {
+            return Ok(match no_ds_proof(zone, &ds_step.authority, w)? {
                 true => (ZoneSecurity::Insecure, negative_ttl(&ds_step.authority)),
                 false => (
                     ZoneSecurity::Bogus(Ede::new(12, format!("no proof that {zone} has no DS"))),
@@ -137,7 +261,7 @@ impl Recursor {
                 ),
             });
         }
-        if let Err(e) = verify_all(&ds_step.answers, &pkeys, now) {
+        if let Err(e) = verify_all(&ds_step.answers, &pkeys, now, w)? {
             return Ok((ZoneSecurity::Bogus(e), 0));
         }
         let ds: Vec<DS> = ds_step
@@ -148,6 +272,7 @@ impl Recursor {
         let usable: Vec<&DS> = ds
             .iter()
             .filter(|d| d.algorithm().is_supported() && d.digest_type().is_supported())
+            .take(MAX_DS_PER_ZONE)
             .collect();
         if usable.is_empty() {
             // RFC 4035 section 5.2: only unsupported algorithms ─▶ treat as unsigned.
@@ -160,65 +285,34 @@ impl Recursor {
             .filter(|r| as_dnskey(r).is_some_and(|k| usable.iter().any(|d| ds_matches(d, zone, k))))
             .collect();
         let ttl = min_ttl(&key_step.answers).min(min_ttl(&ds_step.answers));
-        Ok((self.keys_security(zone, &key_step, &trusted, false), ttl))
-    }
-
-    /// Secure when the DNSKEY set in `step` is signed by one of `trusted`.
-    fn keys_security(
-        &self,
-        zone: &Name,
-        step: &Step,
-        trusted: &[&Record],
-        no_anchor: bool,
-    ) -> ZoneSecurity {
-        if no_anchor {
-            return ZoneSecurity::Insecure;
-        }
-        if trusted.is_empty() {
-            return ZoneSecurity::Bogus(Ede::new(
-                9,
-                format!("no DNSKEY of {zone} matches its DS or trust anchor"),
-            ));
-        }
-        let keys: Vec<Record> = trusted.iter().map(|r| (*r).clone()).collect();
-        let set: Vec<&Record> = step
-            .answers
-            .iter()
-            .filter(|r| r.record_type() == RecordType::DNSKEY)
-            .collect();
-        let sigs: Vec<&Record> = step
-            .answers
-            .iter()
-            .filter(|r| rrsig_covers(r) == Some(RecordType::DNSKEY))
-            .collect();
-        match verify_rrset(&set, &sigs, &keys, unix_now()) {
-            Ok(()) => ZoneSecurity::Secure(
-                step.answers
-                    .iter()
-                    .filter(|r| r.record_type() == RecordType::DNSKEY)
-                    .cloned()
-                    .collect(),
-            ),
-            Err(e) => ZoneSecurity::Bogus(e),
-        }
+        Ok((keys_security(zone, &key_step, &trusted, false, w)?, ttl))
     }
 
     /// Validate one step of a resolution (the data or denial for `name`).
-    /// `Ok(true)` = secure, `Ok(false)` = insecure, `Err` = bogus.
+    /// `Ok(Ok(true))` = secure, `Ok(Ok(false))` = insecure, `Ok(Err)` =
+    /// bogus, `Err` = not judged (a lookup failed, a work bound or the
+    /// deadline stopped validation).
     pub(crate) async fn validate_step(
         &self,
         name: &Name,
         qtype: RecordType,
         step: &Step,
         b: &mut Budget,
+        w: &mut Work,
     ) -> Result<Result<bool, Ede>, Failure> {
         if self.exempt(name) {
             return Ok(Ok(false));
         }
         // The signer may be a zone below the one whose servers answered (one
-        // server for parent and child); it must still enclose the owner.
+        // server for parent and child); it must still enclose the owner. For
+        // data, the data's signer: the NSEC/NSEC3 kept with an answer only
+        // back up a wildcard expansion of it.
         let mut zone = step.zone.clone();
-        for r in step.answers.iter().chain(&step.authority) {
+        let denial: &[Record] = match step.kind {
+            StepKind::Answer => &[],
+            _ => &step.authority,
+        };
+        for r in step.answers.iter().chain(denial) {
             if let Some(s) = as_rrsig(r) {
                 let signer = &s.input().signer_name;
                 if zone.zone_of(signer) && signer.zone_of(&r.name) {
@@ -226,7 +320,7 @@ impl Recursor {
                 }
             }
         }
-        let keys = match self.zone_security(&zone, b).await? {
+        let keys = match self.zone_security(&zone, b, w).await? {
             ZoneSecurity::Secure(k) => k,
             ZoneSecurity::Insecure => return Ok(Ok(false)),
             ZoneSecurity::Bogus(e) => return Ok(Err(e)),
@@ -243,30 +337,88 @@ impl Recursor {
             .filter(|r| !(has_dname && r.record_type() == RecordType::CNAME))
             .cloned()
             .collect();
-        if let Err(e) = verify_all(&answers, &keys, now) {
-            return Ok(Err(e));
-        }
-        if step.kind != StepKind::Answer {
-            if let Err(e) = verify_all(&step.authority, &keys, now) {
+        let expanded = match verify_all(&answers, &keys, now, w)? {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
+        if step.kind == StepKind::Answer {
+            if expanded.is_empty() {
+                return Ok(Ok(true));
+            }
+            // RFC 4035 section 5.3.4, RFC 5155 section 8.8: a wildcard answer is
+            // only as good as the proof that the name asked for does not exist.
+            if let Err(e) = verify_all(&step.authority, &keys, now, w)? {
                 return Ok(Err(e));
             }
-            let proven = match step.kind {
-                StepKind::NxDomain => nxdomain_proof(name, &step.authority),
-                _ => nodata_proof(name, qtype, &step.authority),
-            };
-            match proven {
-                Proof::Secure => {}
-                Proof::OptOut => return Ok(Ok(false)),
-                Proof::Missing => {
+            for x in &expanded {
+                if !wildcard_proof(x, &step.authority, w)? {
                     return Ok(Err(Ede::new(
                         12,
-                        format!("no valid denial of existence for {qtype} in {zone}"),
-                    )))
+                        format!(
+                            "wildcard answer in {zone} without proof that no closer name exists"
+                        ),
+                    )));
                 }
             }
+            return Ok(Ok(true));
         }
-        Ok(Ok(true))
+        if let Err(e) = verify_all(&step.authority, &keys, now, w)? {
+            return Ok(Err(e));
+        }
+        let proven = match step.kind {
+            StepKind::NxDomain => nxdomain_proof(name, &step.authority, w)?,
+            _ => nodata_proof(name, qtype, &step.authority, w)?,
+        };
+        match proven {
+            Proof::Secure => Ok(Ok(true)),
+            Proof::OptOut => Ok(Ok(false)),
+            Proof::Missing => Ok(Err(Ede::new(
+                12,
+                format!("no valid denial of existence for {qtype} in {zone}"),
+            ))),
+        }
     }
+}
+
+/// Secure when the DNSKEY set in `step` is signed by one of `trusted`.
+fn keys_security(
+    zone: &Name,
+    step: &Step,
+    trusted: &[&Record],
+    no_anchor: bool,
+    w: &mut Work,
+) -> Result<ZoneSecurity, Failure> {
+    if no_anchor {
+        return Ok(ZoneSecurity::Insecure);
+    }
+    if trusted.is_empty() {
+        return Ok(ZoneSecurity::Bogus(Ede::new(
+            9,
+            format!("no DNSKEY of {zone} matches its DS or trust anchor"),
+        )));
+    }
+    let keys: Vec<Record> = trusted.iter().map(|r| (*r).clone()).collect();
+    let set: Vec<&Record> = step
+        .answers
+        .iter()
+        .filter(|r| r.record_type() == RecordType::DNSKEY)
+        .collect();
+    let sigs: Vec<&Record> = step
+        .answers
+        .iter()
+        .filter(|r| rrsig_covers(r) == Some(RecordType::DNSKEY))
+        .collect();
+    let keys = zone_keys(&keys);
+    Ok(match verify_rrset(&set, &sigs, &keys, unix_now(), w)? {
+        Ok(_) => ZoneSecurity::Secure(
+            step.answers
+                .iter()
+                .filter(|r| r.record_type() == RecordType::DNSKEY)
+                .cloned()
+                .collect(),
+        ),
+        Err(e) => ZoneSecurity::Bogus(e),
+    })
 }
 
 /// The result of checking a denial of existence.
@@ -280,8 +432,14 @@ enum Proof {
     Missing,
 }
 
-/// Verify every RRset in `records` (RRSIGs excluded) with `keys`.
-pub(crate) fn verify_all(records: &[Record], keys: &[Record], now: u32) -> Result<(), Ede> {
+/// Verify every RRset in `records` (RRSIGs excluded) with `keys`; the
+/// RRsets that verified as wildcard expansions are returned.
+pub(crate) fn verify_all(
+    records: &[Record],
+    keys: &[Record],
+    now: u32,
+    w: &mut Work,
+) -> Result<Result<Vec<Expanded>, Ede>, Failure> {
     let mut sets: Vec<(&Name, RecordType)> = Vec::new();
     for r in records {
         let t = r.record_type();
@@ -290,6 +448,8 @@ pub(crate) fn verify_all(records: &[Record], keys: &[Record], now: u32) -> Resul
         }
         sets.push((&r.name, t));
     }
+    let keys = zone_keys(keys);
+    let mut expanded = Vec::new();
     for (name, t) in sets {
         let set: Vec<&Record> = records
             .iter()
@@ -299,28 +459,71 @@ pub(crate) fn verify_all(records: &[Record], keys: &[Record], now: u32) -> Resul
             .iter()
             .filter(|r| r.name == *name && rrsig_covers(r) == Some(t))
             .collect();
-        verify_rrset(&set, &sigs, keys, now)?;
+        match verify_rrset(&set, &sigs, &keys, now, w)? {
+            // RFC 4034 section 3.1.3: fewer RRSIG labels than the owner has
+            // (a leading "*" not counted) ─▶ synthesised from a wildcard.
+            Ok(labels) if labels < name.num_labels() => expanded.push(Expanded {
+                owner: name.clone(),
+                labels,
+            }),
+            Ok(_) => {}
+            Err(e) => return Ok(Err(e)),
+        }
     }
-    Ok(())
+    Ok(Ok(expanded))
 }
 
-/// Verify one RRset against its RRSIGs with any of `keys` (RFC 4035 section 5.3).
-pub(crate) fn verify_rrset(
+/// A DNSKEY that may sign (zone key bit, not revoked), with its owner and
+/// key tag computed once per verification rather than once per RRSIG.
+struct ZoneKey<'a> {
+    /// The owner (the signer name an RRSIG must carry).
+    owner: &'a Name,
+    /// The key.
+    key: &'a DNSKEY,
+    /// Its key tag (RFC 4034 appendix B).
+    tag: u16,
+}
+
+/// The keys of `keys` that may sign, with their tags.
+fn zone_keys(keys: &[Record]) -> Vec<ZoneKey<'_>> {
+    keys.iter()
+        .filter_map(|r| {
+            let key = as_dnskey(r)?;
+            if key.revoke() || !key.zone_key() {
+                return None;
+            }
+            Some(ZoneKey {
+                owner: &r.name,
+                key,
+                tag: key.calculate_key_tag().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// Verify one RRset against its RRSIGs with any of `keys` (RFC 4035
+/// section 5.3): the label count of the RRSIG that verified, or why none did.
+/// Each RRSIG is tried only with keys of its signer, key tag and algorithm
+/// (at most [`MAX_KEYS_PER_SIG`]), and each try is charged to `w`.
+fn verify_rrset(
     set: &[&Record],
     sigs: &[&Record],
-    keys: &[Record],
+    keys: &[ZoneKey<'_>],
     now: u32,
-) -> Result<(), Ede> {
+    w: &mut Work,
+) -> Result<Result<u8, Ede>, Failure> {
     let Some(first) = set.first() else {
-        return Ok(());
+        // Nothing to verify, nothing synthesised.
+        return Ok(Ok(u8::MAX));
     };
     // Zone, not owner: query names stay out of the log unless the query log is on.
-    let zone = keys.first().map(|k| k.name.to_string()).unwrap_or_default();
+    let zone = keys.first().map(|k| k.owner.clone()).unwrap_or_default();
     let what = || format!("{} in {zone}", first.record_type());
     if sigs.is_empty() {
-        return Err(Ede::new(10, format!("no RRSIG for {}", what())));
+        return Ok(Err(Ede::new(10, format!("no RRSIG for {}", what()))));
     }
     let mut why = Ede::new(6, format!("no RRSIG of {} verifies", what()));
+    let records: Vec<Record> = set.iter().map(|r| (*r).clone()).collect();
     for sig in sigs.iter().filter_map(|r| as_rrsig(r)) {
         let input = sig.input();
         let inception = input.sig_inception.get();
@@ -334,25 +537,26 @@ pub(crate) fn verify_rrset(
             why = Ede::new(7, format!("RRSIG of {} expired", what()));
             continue;
         }
-        for key in keys {
-            let Some(k) = as_dnskey(key) else { continue };
-            if key.name != input.signer_name
-                || k.revoke()
-                || !k.zone_key()
-                || k.public_key().algorithm() != input.algorithm
-                || k.calculate_key_tag().ok() != Some(input.key_tag)
-            {
-                continue;
-            }
-            let records: Vec<Record> = set.iter().map(|r| (*r).clone()).collect();
-            if k.verify_rrsig(&first.name, first.dns_class, sig, records.iter())
+        // RFC 4035 section 5.3.1: the signer, key tag and algorithm select the key.
+        let candidates = keys
+            .iter()
+            .filter(|k| {
+                k.tag == input.key_tag
+                    && k.key.public_key().algorithm() == input.algorithm
+                    && *k.owner == input.signer_name
+            })
+            .take(MAX_KEYS_PER_SIG);
+        for k in candidates {
+            w.check(&zone)?;
+            if k.key
+                .verify_rrsig(&first.name, first.dns_class, sig, records.iter())
                 .is_ok()
             {
-                return Ok(());
+                return Ok(Ok(input.num_labels));
             }
         }
     }
-    Err(why)
+    Ok(Err(why))
 }
 
 /// The signer of an RRSIG record.
@@ -361,69 +565,95 @@ pub(crate) fn rrsig_signer(r: &Record) -> Option<Name> {
 }
 
 /// [`no_ds_proof`] over denial records that verify with the parent's `keys`.
-pub(crate) fn no_ds_proof_checked(zone: &Name, authority: &[Record], keys: &[Record]) -> bool {
-    verify_all(authority, keys, unix_now()).is_ok() && no_ds_proof(zone, authority)
+pub(crate) fn no_ds_proof_checked(
+    zone: &Name,
+    authority: &[Record],
+    keys: &[Record],
+    w: &mut Work,
+) -> Result<bool, Failure> {
+    Ok(verify_all(authority, keys, unix_now(), w)?.is_ok() && no_ds_proof(zone, authority, w)?)
 }
 
 /// Proof that `zone` has no DS at its parent: NSEC at the cut with NS and
-/// without DS/SOA, NSEC3 likewise, or an opt-out NSEC3 span.
-fn no_ds_proof(zone: &Name, authority: &[Record]) -> bool {
+/// without DS/SOA, NSEC3 likewise, or an opt-out NSEC3 span. NSEC3 with
+/// more than [`MAX_NSEC3_ITERATIONS`] counts as proof (insecure, RFC 9276
+/// section 3.2), as for the other denials.
+fn no_ds_proof(zone: &Name, authority: &[Record], w: &mut Work) -> Result<bool, Failure> {
     for r in authority {
         if let Some(n) = as_nsec(r) {
             if r.name == *zone {
                 let types: Vec<RecordType> = n.type_bit_maps().collect();
-                return types.contains(&RecordType::NS)
+                return Ok(types.contains(&RecordType::NS)
                     && !types.contains(&RecordType::DS)
-                    && !types.contains(&RecordType::SOA);
+                    && !types.contains(&RecordType::SOA));
             }
         }
     }
-    let nsec3: Vec<(&Record, &NSEC3)> = authority
-        .iter()
-        .filter_map(|r| as_nsec3(r).map(|n| (r, n)))
-        .collect();
+    let nsec3 = nsec3_records(authority);
     if nsec3.is_empty() {
-        return false;
+        return Ok(false);
     }
-    if let Some((_, n)) = nsec3_match(zone, &nsec3) {
+    if too_many_iterations(&nsec3) {
+        return Ok(true);
+    }
+    let mut h = Hasher::new(w);
+    if let Some((_, n)) = h.matching(zone, &nsec3)? {
         let types: Vec<RecordType> = n.type_bit_maps().collect();
-        return !types.contains(&RecordType::DS) && !types.contains(&RecordType::SOA);
+        return Ok(!types.contains(&RecordType::DS) && !types.contains(&RecordType::SOA));
     }
     // Opt-out (RFC 5155 section 8.6): the closest encloser proven, next closer covered by an opt-out span.
-    matches!(nsec3_closest_encloser(zone, &nsec3), Some((_, true)))
+    Ok(matches!(h.closest_encloser(zone, &nsec3)?, Some((_, true))))
 }
 
-/// Proof that `name` has no `qtype` (NODATA).
-fn nodata_proof(name: &Name, qtype: RecordType, authority: &[Record]) -> Proof {
-    for r in authority {
-        if let Some(n) = as_nsec(r) {
-            if r.name == *name {
-                let types: Vec<RecordType> = n.type_bit_maps().collect();
-                return if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
-                    Proof::Missing
-                } else {
-                    Proof::Secure
-                };
-            }
-        }
-    }
-    let nsec3: Vec<(&Record, &NSEC3)> = authority
-        .iter()
-        .filter_map(|r| as_nsec3(r).map(|n| (r, n)))
-        .collect();
-    if nsec3
-        .iter()
-        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
-    {
-        return Proof::OptOut;
-    }
-    if let Some((_, n)) = nsec3_match(name, &nsec3) {
-        let types: Vec<RecordType> = n.type_bit_maps().collect();
-        return if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
+/// Proof that `name` has no `qtype` (NODATA), also at a wildcard.
+fn nodata_proof(
+    name: &Name,
+    qtype: RecordType,
+    authority: &[Record],
+    w: &mut Work,
+) -> Result<Proof, Failure> {
+    let lacks = |types: Vec<RecordType>| {
+        if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
             Proof::Missing
         } else {
             Proof::Secure
+        }
+    };
+    for r in authority {
+        if let Some(n) = as_nsec(r) {
+            if r.name == *name {
+                return Ok(lacks(n.type_bit_maps().collect()));
+            }
+        }
+    }
+    // Wildcard NODATA (RFC 4035 section 3.1.3.4): an NSEC proving `name`
+    // does not exist, and the NSEC of the wildcard at its closest encloser
+    // without the type.
+    for r in authority {
+        let Some(n) = as_nsec(r) else { continue };
+        if !nsec_covers(&r.name, n.next_domain_name(), name) {
+            continue;
+        }
+        let Some(wild) = wildcard_at(&nsec_closest_encloser(name, &r.name, n.next_domain_name()))
+        else {
+            continue;
         };
+        let at_wildcard = authority
+            .iter()
+            .filter(|x| x.name == wild)
+            .filter_map(as_nsec)
+            .any(|wn| lacks(wn.type_bit_maps().collect()) == Proof::Secure);
+        if at_wildcard {
+            return Ok(Proof::Secure);
+        }
+    }
+    let nsec3 = nsec3_records(authority);
+    if too_many_iterations(&nsec3) {
+        return Ok(Proof::OptOut);
+    }
+    let mut h = Hasher::new(w);
+    if let Some((_, n)) = h.matching(name, &nsec3)? {
+        return Ok(lacks(n.type_bit_maps().collect()));
     }
     // An empty non-terminal under NSEC (RFC 4035 section 3.1.3.2): an NSEC whose
     // next name is below `name` proves `name` exists without data.
@@ -432,107 +662,244 @@ fn nodata_proof(name: &Name, qtype: RecordType, authority: &[Record]) -> Proof {
             r.name < *name && name.zone_of(n.next_domain_name()) && *name != *n.next_domain_name()
         })
     }) {
-        return Proof::Secure;
+        return Ok(Proof::Secure);
     }
-    // NSEC3 DS NODATA under opt-out (RFC 5155 section 8.6).
-    if qtype == RecordType::DS {
-        if let Some((_, true)) = nsec3_closest_encloser(name, &nsec3) {
-            return Proof::OptOut;
+    if nsec3.is_empty() {
+        return Ok(Proof::Missing);
+    }
+    match h.closest_encloser(name, &nsec3)? {
+        // NSEC3 wildcard NODATA (RFC 5155 section 8.7): the closest encloser
+        // proof, and the wildcard at it matched without the type.
+        Some((ce, opt_out)) => {
+            if let Some(wild) = wildcard_at(&ce) {
+                if let Some((_, n)) = h.matching(&wild, &nsec3)? {
+                    if lacks(n.type_bit_maps().collect()) == Proof::Secure {
+                        return Ok(Proof::Secure);
+                    }
+                }
+            }
+            // NSEC3 DS NODATA under opt-out (RFC 5155 section 8.6).
+            if qtype == RecordType::DS && opt_out {
+                return Ok(Proof::OptOut);
+            }
+            Ok(Proof::Missing)
         }
+        None => Ok(Proof::Missing),
     }
-    Proof::Missing
 }
 
 /// Proof that `name` does not exist (NXDOMAIN).
-fn nxdomain_proof(name: &Name, authority: &[Record]) -> Proof {
-    let nsec_covers = authority.iter().any(|r| {
-        as_nsec(r).is_some_and(|n| {
-            let next = n.next_domain_name();
-            (r.name < *name && *name < *next)
-                || (r.name < *name && next < &r.name && next.zone_of(name))
-        })
-    });
-    if nsec_covers {
-        return Proof::Secure;
-    }
-    let nsec3: Vec<(&Record, &NSEC3)> = authority
+fn nxdomain_proof(name: &Name, authority: &[Record], w: &mut Work) -> Result<Proof, Failure> {
+    let nsec_covers_name = authority
         .iter()
-        .filter_map(|r| as_nsec3(r).map(|n| (r, n)))
-        .collect();
-    if nsec3
-        .iter()
-        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
-    {
-        return Proof::OptOut;
+        .any(|r| as_nsec(r).is_some_and(|n| nsec_covers(&r.name, n.next_domain_name(), name)));
+    if nsec_covers_name {
+        return Ok(Proof::Secure);
     }
-    match nsec3_closest_encloser(name, &nsec3) {
+    let nsec3 = nsec3_records(authority);
+    if too_many_iterations(&nsec3) {
+        return Ok(Proof::OptOut);
+    }
+    Ok(match Hasher::new(w).closest_encloser(name, &nsec3)? {
         Some((_, false)) => Proof::Secure,
         Some((_, true)) => Proof::OptOut,
         None => Proof::Missing,
-    }
-}
-
-/// RFC 5155 section 8.3: the closest encloser of `name` (an ancestor with a
-/// matching NSEC3) whose next closer name is covered by an NSEC3.
-/// Returns the encloser and whether the covering NSEC3 has opt-out.
-fn nsec3_closest_encloser(name: &Name, nsec3: &[(&Record, &NSEC3)]) -> Option<(Name, bool)> {
-    let mut next_closer = name.clone();
-    let mut ce = name.base_name();
-    loop {
-        if nsec3_match(&ce, nsec3).is_some() {
-            let (_, n) = nsec3_cover(&next_closer, nsec3)?;
-            return Some((ce, n.opt_out()));
-        }
-        if ce.is_root() {
-            return None;
-        }
-        next_closer = ce.clone();
-        ce = ce.base_name();
-    }
-}
-
-/// The NSEC3 record whose owner hash equals the hash of `name`.
-fn nsec3_match<'a>(
-    name: &Name,
-    nsec3: &[(&'a Record, &'a NSEC3)],
-) -> Option<(&'a Record, &'a NSEC3)> {
-    nsec3.iter().copied().find(|(r, n)| {
-        let (Some(h), Some(owner)) = (nsec3_hash(name, n), owner_hash(&r.name)) else {
-            return false;
-        };
-        h == owner && r.name.base_name().zone_of(name)
     })
 }
 
-/// The NSEC3 record whose span covers the hash of `name`.
-fn nsec3_cover<'a>(
-    name: &Name,
-    nsec3: &[(&'a Record, &'a NSEC3)],
-) -> Option<(&'a Record, &'a NSEC3)> {
-    nsec3.iter().copied().find(|(r, n)| {
-        let (Some(h), Some(owner)) = (nsec3_hash(name, n), owner_hash(&r.name)) else {
-            return false;
-        };
-        let next = n.next_hashed_owner_name();
-        if owner.as_slice() < next {
-            owner.as_slice() < h.as_slice() && h.as_slice() < next
-        } else {
-            // The last span wraps around to the first hash.
-            h.as_slice() > owner.as_slice() || h.as_slice() < next
-        }
-    })
+/// RFC 4035 section 5.3.4 and RFC 5155 section 8.8: the wildcard answer
+/// `x` is proven when an NSEC or NSEC3 shows that the name asked for does
+/// not exist below the wildcard's parent (its closest encloser): NSEC
+/// covering the owner with that closest encloser, or NSEC3 covering the
+/// next closer name. Without it, a signed wildcard answer could be replayed
+/// for a name that exists with other data.
+fn wildcard_proof(x: &Expanded, authority: &[Record], w: &mut Work) -> Result<bool, Failure> {
+    let ce = x.owner.trim_to(usize::from(x.labels));
+    let by_nsec = authority.iter().any(|r| {
+        as_nsec(r).is_some_and(|n| {
+            nsec_covers(&r.name, n.next_domain_name(), &x.owner)
+                && nsec_closest_encloser(&x.owner, &r.name, n.next_domain_name()) == ce
+        })
+    });
+    if by_nsec {
+        return Ok(true);
+    }
+    let nsec3 = nsec3_records(authority);
+    if nsec3.is_empty() {
+        return Ok(false);
+    }
+    if too_many_iterations(&nsec3) {
+        // Treated as insecure elsewhere; here it cannot prove anything.
+        return Ok(false);
+    }
+    let next_closer = x.owner.trim_to(usize::from(x.labels) + 1);
+    Ok(Hasher::new(w).covering(&next_closer, &nsec3)?.is_some())
 }
 
-/// The NSEC3 hash of `name` with the parameters of `n`.
-fn nsec3_hash(name: &Name, n: &NSEC3) -> Option<Vec<u8>> {
-    if n.hash_algorithm() != Nsec3HashAlgorithm::SHA1 || n.iterations() > MAX_NSEC3_ITERATIONS {
-        return None;
+/// True when the NSEC span from `owner` to `next` covers `name` (the last
+/// NSEC of a zone wraps around to the apex).
+fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
+    (owner < name && name < next) || (owner < name && next < owner && next.zone_of(name))
+}
+
+/// The closest encloser of `name` an NSEC from `owner` to `next` implies:
+/// the longer of `name`'s common ancestors with either end.
+fn nsec_closest_encloser(name: &Name, owner: &Name, next: &Name) -> Name {
+    let a = common_ancestor(name, owner);
+    let b = common_ancestor(name, next);
+    if a.iter().count() >= b.iter().count() {
+        a
+    } else {
+        b
     }
-    let d = n
-        .hash_algorithm()
-        .hash(n.salt(), &name.to_lowercase(), n.iterations())
-        .ok()?;
-    Some(d.as_ref().to_vec())
+}
+
+/// The longest common suffix of two names.
+fn common_ancestor(a: &Name, b: &Name) -> Name {
+    // Label counts with a leading "*" counted (`num_labels` leaves it out).
+    let mut n = a.trim_to(a.iter().count().min(b.iter().count()));
+    while !n.is_root() && !n.zone_of(b) {
+        n = n.base_name();
+    }
+    n
+}
+
+/// `*.` + `ce`.
+fn wildcard_at(ce: &Name) -> Option<Name> {
+    Name::from_ascii("*").ok()?.append_domain(ce).ok()
+}
+
+/// The NSEC3 records of a section.
+fn nsec3_records(authority: &[Record]) -> Vec<(&Record, &NSEC3)> {
+    authority
+        .iter()
+        .filter_map(|r| as_nsec3(r).map(|n| (r, n)))
+        .collect()
+}
+
+/// True when some NSEC3 has more iterations than RFC 9276 lets us hash:
+/// the denial is treated as insecure (no hash is computed for it).
+fn too_many_iterations(nsec3: &[(&Record, &NSEC3)]) -> bool {
+    nsec3
+        .iter()
+        .any(|(_, n)| n.iterations() > MAX_NSEC3_ITERATIONS)
+}
+
+/// NSEC3 hashing for one proof: each distinct (name, salt, iterations) is
+/// hashed once and charged to the query's [`Work`].
+struct Hasher<'w> {
+    /// Where the hashes are charged.
+    w: &'w mut Work,
+    /// Hashes computed so far: name, salt, iterations, digest.
+    memo: Vec<(Name, Vec<u8>, u16, Vec<u8>)>,
+}
+
+impl<'w> Hasher<'w> {
+    /// No hash computed yet.
+    fn new(w: &'w mut Work) -> Hasher<'w> {
+        Hasher {
+            w,
+            memo: Vec::new(),
+        }
+    }
+
+    /// The NSEC3 hash of `name` with the parameters of `n` (owned by `owner`);
+    /// `None` for an unsupported algorithm or too many iterations.
+    fn hash(&mut self, name: &Name, owner: &Name, n: &NSEC3) -> Result<Option<Vec<u8>>, Failure> {
+        if n.hash_algorithm() != Nsec3HashAlgorithm::SHA1 || n.iterations() > MAX_NSEC3_ITERATIONS {
+            return Ok(None);
+        }
+        let name = name.to_lowercase();
+        if let Some((_, _, _, d)) = self
+            .memo
+            .iter()
+            .find(|(m, s, i, _)| *m == name && s == n.salt() && *i == n.iterations())
+        {
+            return Ok(Some(d.clone()));
+        }
+        self.w.hash(&owner.base_name(), n.iterations())?;
+        let Ok(d) = n.hash_algorithm().hash(n.salt(), &name, n.iterations()) else {
+            return Ok(None);
+        };
+        let d = d.as_ref().to_vec();
+        self.memo
+            .push((name, n.salt().to_vec(), n.iterations(), d.clone()));
+        Ok(Some(d))
+    }
+
+    /// RFC 5155 section 8.3: the closest encloser of `name` (an ancestor with a
+    /// matching NSEC3) whose next closer name is covered by an NSEC3.
+    /// Returns the encloser and whether the covering NSEC3 has opt-out.
+    fn closest_encloser(
+        &mut self,
+        name: &Name,
+        nsec3: &[(&Record, &NSEC3)],
+    ) -> Result<Option<(Name, bool)>, Failure> {
+        if nsec3.is_empty() {
+            return Ok(None);
+        }
+        let mut next_closer = name.clone();
+        let mut ce = name.base_name();
+        loop {
+            if self.matching(&ce, nsec3)?.is_some() {
+                return Ok(self
+                    .covering(&next_closer, nsec3)?
+                    .map(|(_, n)| (ce, n.opt_out())));
+            }
+            if ce.is_root() {
+                return Ok(None);
+            }
+            next_closer = ce.clone();
+            ce = ce.base_name();
+        }
+    }
+
+    /// The NSEC3 record whose owner hash equals the hash of `name`.
+    fn matching<'a>(
+        &mut self,
+        name: &Name,
+        nsec3: &[(&'a Record, &'a NSEC3)],
+    ) -> Result<Option<(&'a Record, &'a NSEC3)>, Failure> {
+        for &(r, n) in nsec3 {
+            if !r.name.base_name().zone_of(name) {
+                continue;
+            }
+            let (Some(h), Some(owner)) = (self.hash(name, &r.name, n)?, owner_hash(&r.name)) else {
+                continue;
+            };
+            if h == owner {
+                return Ok(Some((r, n)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The NSEC3 record whose span covers the hash of `name`.
+    fn covering<'a>(
+        &mut self,
+        name: &Name,
+        nsec3: &[(&'a Record, &'a NSEC3)],
+    ) -> Result<Option<(&'a Record, &'a NSEC3)>, Failure> {
+        for &(r, n) in nsec3 {
+            if !r.name.base_name().zone_of(name) {
+                continue;
+            }
+            let (Some(h), Some(owner)) = (self.hash(name, &r.name, n)?, owner_hash(&r.name)) else {
+                continue;
+            };
+            let next = n.next_hashed_owner_name();
+            let covers = if owner.as_slice() < next {
+                owner.as_slice() < h.as_slice() && h.as_slice() < next
+            } else {
+                // The last span wraps around to the first hash.
+                h.as_slice() > owner.as_slice() || h.as_slice() < next
+            };
+            if covers {
+                return Ok(Some((r, n)));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// The hash in an NSEC3 owner name's first label (base32hex, RFC 4648 section 7).
@@ -636,6 +1003,72 @@ fn as_nsec3(r: &Record) -> Option<&NSEC3> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    fn n(s: &str) -> Name {
+        Name::from_str(s).expect("name")
+    }
+
+    #[test]
+    fn signature_checks_stop_at_the_bound_and_name_the_zone() {
+        let mut w = Work::new(3, 150, Instant::now() + Duration::from_secs(60));
+        for _ in 0..3 {
+            w.check(&n("trap.test.")).expect("within the bound");
+        }
+        let f = w
+            .check(&n("trap.test."))
+            .expect_err("the fourth check is refused");
+        assert_eq!(f.ede.map(|e| e.code), Some(0));
+        assert_eq!(w.checks, 3);
+        assert_eq!(w.stopped, Some((Limit::MaxValidations, n("trap.test."))));
+    }
+
+    #[test]
+    fn nsec3_hashes_cost_their_iterations_plus_one() {
+        let mut w = Work::new(32, 25, Instant::now() + Duration::from_secs(60));
+        w.hash(&n("n3.test."), 10).expect("11 rounds");
+        w.hash(&n("n3.test."), 10).expect("22 rounds");
+        w.hash(&n("n3.test."), 10)
+            .expect_err("33 rounds would pass 25");
+        assert_eq!(w.hashes, 22);
+        assert_eq!(w.stopped, Some((Limit::Nsec3Hashes, n("n3.test."))));
+    }
+
+    #[test]
+    fn a_passed_deadline_stops_validation_between_checks() {
+        let mut w = Work::new(32, 150, Instant::now());
+        let f = w.check(&n("slow.test.")).expect_err("out of time");
+        assert_eq!(f.reason, "out of time");
+        assert!(w.hash(&n("slow.test."), 0).is_err());
+        // Not a work bound: nothing to count or remember.
+        assert_eq!(w.stopped, None);
+        assert_eq!((w.checks, w.hashes), (0, 0));
+    }
+
+    #[test]
+    fn the_closest_encloser_of_an_nsec_span_is_the_deeper_common_ancestor() {
+        let q = n("foo.wild.test.");
+        assert_eq!(
+            nsec_closest_encloser(&q, &n("*.wild.test."), &n("x.wild.test.")),
+            n("wild.test.")
+        );
+        // A span inside b.wild.test: the wildcard at wild.test cannot apply.
+        assert_eq!(
+            nsec_closest_encloser(
+                &n("x.b.wild.test."),
+                &n("b.wild.test."),
+                &n("y.b.wild.test.")
+            ),
+            n("b.wild.test.")
+        );
+        assert!(nsec_covers(&n("*.wild.test."), &n("x.wild.test."), &q));
+        assert!(!nsec_covers(
+            &n("*.wild.test."),
+            &n("x.wild.test."),
+            &n("x.wild.test.")
+        ));
+    }
 
     #[test]
     fn base32hex_decodes_an_nsec3_owner_label() {

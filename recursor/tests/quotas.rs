@@ -178,6 +178,9 @@ fn recursor(
         limits: limits.clone(),
         max_ttl: std::time::Duration::from_secs(86_400),
         max_cache_bytes: 64 << 20,
+        max_validations: 32,
+        max_nsec3_hashes: 150,
+        bogus_ttl: std::time::Duration::from_secs(60),
     };
     (Arc::new(Recursor::with_exchange(config, auth)), limits)
 }

@@ -384,6 +384,8 @@ const CASES: &[(&str, RecordType, Want, bool)] = &[
         Want::Data("192.0.2.15"),
         true,
     ),
+    // Wildcard NODATA: the NSEC covering the name and the wildcard's own NSEC.
+    ("foo.wild.secure.test.", RecordType::TXT, Want::NoData, true),
     ("nothere.secure.test.", RecordType::A, Want::NxDomain, true),
     ("www.secure.test.", RecordType::MX, Want::NoData, true),
     ("www.test.", RecordType::A, Want::Data("192.0.2.2"), true),

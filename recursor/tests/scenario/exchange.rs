@@ -4,7 +4,9 @@
 //! A query to an address no `server` line declares, or to a port other
 //! than 53, gets no answer (as an unreachable server); a server that serves
 //! no zone for the name answers REFUSED (a lame server, as NSD and BIND do).
-//! Timeouts are reported at once: no test waits for one.
+//! Timeouts are reported at once: no test waits for one. A `reply` block
+//! may take records from the zones: `signed` adds the zone's RRSIGs to the
+//! records it lists, `replay` serves the zone's answer for another name.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -164,11 +166,44 @@ impl Scripted {
         }
         match reply {
             Some(r) => {
-                m.metadata.response_code = r.rcode;
-                m.metadata.authoritative = r.aa;
-                m.answers = r.answer.clone();
-                m.authorities = r.authority.clone();
-                m.additionals = r.additional.clone();
+                let zone_of = |n: &Name| {
+                    s.zones
+                        .iter()
+                        .map(|i| &self.zones[*i])
+                        .filter(|z| z.holds(n))
+                        .max_by_key(|z| z.apex.num_labels())
+                };
+                if let Some(from) = &r.replay {
+                    // The zone's own answer for another name, renamed.
+                    if let Some(z) = zone_of(from) {
+                        z.respond(from, qtype, dnssec_ok, &mut m);
+                        for a in &mut m.answers {
+                            if a.name == *from {
+                                a.name = qname.clone();
+                            }
+                        }
+                    }
+                } else {
+                    m.metadata.response_code = r.rcode;
+                    m.metadata.authoritative = r.aa;
+                    m.answers = r.answer.clone();
+                    m.authorities = r.authority.clone();
+                    m.additionals = r.additional.clone();
+                    if r.signed && dnssec_ok {
+                        for section in [&mut m.answers, &mut m.authorities] {
+                            let sigs: Vec<_> = section
+                                .iter()
+                                .filter_map(|x| zone_of(&x.name).map(|z| z.signatures(x)))
+                                .flatten()
+                                .collect();
+                            for sig in sigs {
+                                if !section.contains(&sig) {
+                                    section.push(sig);
+                                }
+                            }
+                        }
+                    }
+                }
             }
             None => {
                 // The deepest zone holding the name; for DS at a zone's apex,

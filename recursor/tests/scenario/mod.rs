@@ -26,7 +26,7 @@ use sekisho_limits::{Limit, Limits};
 use sekisho_recursor::{Recursor, RecursorConfig};
 
 use exchange::{Logged, Scripted};
-use parse::{Expect, LogPattern, QuerySpec};
+use parse::{Counted, Expect, LogPattern, QuerySpec};
 
 /// Run the scenario in `path`: `Ok` with a one-line summary, or every
 /// failure with the query log.
@@ -56,6 +56,9 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         limits: limits.clone(),
         max_ttl: Duration::from_secs(86_400),
         max_cache_bytes: 64 << 20,
+        max_validations: sc.config.max_validations,
+        max_nsec3_hashes: sc.config.max_nsec3_hashes,
+        bogus_ttl: Duration::from_secs(sc.config.bogus_ttl),
     };
     let recursor = Recursor::with_exchange(config, scripted.clone());
     let cache = PacketCache::new(CacheLimits {
@@ -73,18 +76,25 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         .map_err(|e| format!("runtime: {e}"))?;
     let mut failures = String::new();
     let mut total = 0;
+    let counters = |l: &Limits| {
+        let (checks, hashes) = recursor.validation_work();
+        Counters {
+            checks,
+            hashes,
+            drops: Limit::ALL.map(|x| l.drops(x)),
+        }
+    };
     for q in &sc.queries {
-        let before = drops(&limits);
+        let before = counters(&limits);
         let outcome = rt.block_on(ask(&recursor, &cache, q));
+        let after = counters(&limits);
         let log = scripted.take_log();
         total += log.len();
-        let dropped: Vec<u64> = drops(&limits)
-            .iter()
-            .zip(before)
-            .map(|(after, before)| after - before)
-            .collect();
         let errors = match outcome {
-            Ok(o) => check(q, &o, &log, &dropped),
+            Ok(mut o) => {
+                o.counted = after.minus(&before);
+                check(q, &o, &log)
+            }
             Err(e) => vec![e],
         };
         if !errors.is_empty() {
@@ -119,10 +129,6 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
 }
 
 /// The drop counters of every limit, in [`Limit::ALL`] order.
-fn drops(limits: &Limits) -> Vec<u64> {
-    Limit::ALL.iter().map(|l| limits.drops(*l)).collect()
-}
-
 /// Root hints from the `hints` block: NS names of `.` with their addresses.
 fn hints(records: &[Record]) -> Result<Vec<(Name, Vec<IpAddr>)>, String> {
     let out: Vec<(Name, Vec<IpAddr>)> = records
@@ -146,6 +152,40 @@ fn hints(records: &[Record]) -> Result<Vec<(Name, Vec<IpAddr>)>, String> {
     Ok(out)
 }
 
+/// Work and drop counters, read around a question.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counters {
+    /// Signature checks.
+    checks: u64,
+    /// NSEC3 hash rounds.
+    hashes: u64,
+    /// Drops per limit, in [`Limit::ALL`] order.
+    drops: [u64; Limit::ALL.len()],
+}
+
+impl Counters {
+    /// What was added since `before`.
+    fn minus(&self, before: &Counters) -> Counters {
+        Counters {
+            checks: self.checks - before.checks,
+            hashes: self.hashes - before.hashes,
+            drops: std::array::from_fn(|i| self.drops[i] - before.drops[i]),
+        }
+    }
+
+    /// One counter.
+    fn get(&self, what: Counted) -> u64 {
+        match what {
+            Counted::Checks => self.checks,
+            Counted::Hashes => self.hashes,
+            Counted::Drops(l) => Limit::ALL
+                .iter()
+                .position(|x| *x == l)
+                .map_or(0, |i| self.drops[i]),
+        }
+    }
+}
+
 /// What the client got.
 struct Outcome {
     /// The response.
@@ -154,6 +194,8 @@ struct Outcome {
     ede: Option<u16>,
     /// The validator's verdict.
     dnssec: Option<sekisho_recursor::DnssecResult>,
+    /// Validation work and limit drops during the question.
+    counted: Counters,
 }
 
 /// Ask `q` through the pipeline's entry point, as a client would.
@@ -189,6 +231,7 @@ async fn ask(recursor: &Recursor, cache: &PacketCache, q: &QuerySpec) -> Result<
         msg,
         ede: f.ede.map(|e| e.code),
         dnssec: f.dnssec,
+        counted: Counters::default(),
     })
 }
 
@@ -213,7 +256,7 @@ fn show(r: &Record) -> String {
 
 /// Every unmet expectation of `q`; `dropped` holds the drops each limit
 /// counted for it, in [`Limit::ALL`] order.
-fn check(q: &QuerySpec, o: &Outcome, log: &[Logged], dropped: &[u64]) -> Vec<String> {
+fn check(q: &QuerySpec, o: &Outcome, log: &[Logged]) -> Vec<String> {
     let mut errs = Vec::new();
     let m = &o.msg;
     let data: Vec<&Record> = m
@@ -291,6 +334,16 @@ fn check(q: &QuerySpec, o: &Outcome, log: &[Logged], dropped: &[u64]) -> Vec<Str
                     )
                 })
             }
+            Expect::Count { what, n, exact } => {
+                let got = o.counted.get(*what);
+                let bad = if *exact { got != *n } else { got > *n };
+                bad.then(|| {
+                    format!(
+                        "{what:?} {} {n}: counted {got}",
+                        if *exact { "==" } else { "<=" }
+                    )
+                })
+            }
             Expect::Sent(p) => {
                 (!log.iter().any(|l| log_matches(p, l))).then(|| format!("sent {p}: no such query"))
             }
@@ -299,15 +352,6 @@ fn check(q: &QuerySpec, o: &Outcome, log: &[Logged], dropped: &[u64]) -> Vec<Str
                 .find(|l| log_matches(p, l))
                 .map(|l| format!("not-sent {p}: but {l} was sent")),
             Expect::Log(_) => None,
-            Expect::Drops(l, n) => {
-                let got = Limit::ALL
-                    .iter()
-                    .position(|x| x == l)
-                    .and_then(|i| dropped.get(i))
-                    .copied()
-                    .unwrap_or(0);
-                (got != *n).then(|| format!("drops {} {n}: counted {got}", l.as_label()))
-            }
         };
         if let Some(f) = fail {
             errs.push(format!("line {line}: expected {f}; {}", summary()));

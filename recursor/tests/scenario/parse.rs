@@ -56,6 +56,12 @@ pub(crate) struct Config {
     pub(crate) fetches_per_server: usize,
     /// `max-ns-address-queries N`.
     pub(crate) max_ns_address_queries: u32,
+    /// `max-validations N`: signature checks per client query.
+    pub(crate) max_validations: u32,
+    /// `max-nsec3-hashes N`: NSEC3 hash rounds per client query.
+    pub(crate) max_nsec3_hashes: u32,
+    /// `bogus-ttl SECONDS`: how long failed validations are remembered.
+    pub(crate) bogus_ttl: u64,
     /// `trust-anchor ds|dnskey|wrong|none`; `None` = ds when the root is signed.
     pub(crate) trust_anchor: Option<Anchor>,
 }
@@ -70,6 +76,9 @@ impl Default for Config {
             fetches_per_zone: 200,
             fetches_per_server: 400,
             max_ns_address_queries: 10,
+            max_validations: 32,
+            max_nsec3_hashes: 150,
+            bogus_ttl: 60,
             trust_anchor: None,
         }
     }
@@ -247,6 +256,11 @@ pub(crate) struct ReplySpec {
     pub(crate) additional: Vec<Record>,
     /// Misbehaviours of this reply.
     pub(crate) modes: Modes,
+    /// `signed`: records the server's zones hold carry their RRSIGs (DO=1).
+    pub(crate) signed: bool,
+    /// `replay QNAME`: the zone's answer for QNAME, its answer owners renamed
+    /// to the question (a replayed wildcard answer).
+    pub(crate) replay: Option<Name>,
     /// Where the block starts.
     pub(crate) line: usize,
 }
@@ -317,14 +331,33 @@ pub(crate) enum Expect {
         /// `==` rather than `<=`.
         exact: bool,
     },
+    /// `checks|hashes <=|== N`, `drops LIMIT N`: validation work and limit
+    /// drops counted during this question.
+    Count {
+        /// What is counted.
+        what: Counted,
+        /// The bound.
+        n: u64,
+        /// `==` rather than `<=`.
+        exact: bool,
+    },
     /// `sent ADDR QNAME QTYPE [udp|tcp]`: some server saw this query.
     Sent(LogPattern),
     /// `not-sent ...`: no server saw a query like this.
     NotSent(LogPattern),
     /// `log ...` lines: the exact sequence of queries.
     Log(LogPattern),
-    /// `drops LIMIT N`: the limit counted N drops for this question.
-    Drops(Limit, u64),
+}
+
+/// A counter read before and after a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// Signature checks.
+    Checks,
+    /// NSEC3 hash rounds.
+    Hashes,
+    /// Drops counted for this limit.
+    Drops(sekisho_limits::Limit),
 }
 
 /// A `query` block.
@@ -559,6 +592,15 @@ fn config_line(c: &mut Config, line: &str) -> Result<(), String> {
         ["fetches-per-zone", n] => c.fetches_per_zone = number(n)?,
         ["fetches-per-server", n] => c.fetches_per_server = number(n)?,
         ["max-ns-address-queries", n] => c.max_ns_address_queries = number(n)?,
+        ["max-validations", n] => {
+            c.max_validations = n.parse().map_err(|_| format!("bad number {n:?}"))?;
+        }
+        ["max-nsec3-hashes", n] => {
+            c.max_nsec3_hashes = n.parse().map_err(|_| format!("bad number {n:?}"))?;
+        }
+        ["bogus-ttl", n] => {
+            c.bogus_ttl = n.parse().map_err(|_| format!("bad number {n:?}"))?;
+        }
         ["trust-anchor", a] => {
             c.trust_anchor = Some(match *a {
                 "ds" => Anchor::Ds,
@@ -657,6 +699,8 @@ fn reply(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<ReplySpec,
         authority: Vec::new(),
         additional: Vec::new(),
         modes: Modes::default(),
+        signed: false,
+        replay: None,
         line: no,
     };
     for (n, l) in body {
@@ -686,6 +730,8 @@ fn reply(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<ReplySpec,
             "answer" => r.answer.push(record(rest, *n)?),
             "authority" => r.authority.push(record(rest, *n)?),
             "additional" => r.additional.push(record(rest, *n)?),
+            "signed" => r.signed = true,
+            "replay" => r.replay = Some(name(rest).map_err(|e| at(*n, e))?),
             _ => return Err(at(*n, format!("unknown reply line {l:?}"))),
         }
     }
@@ -774,13 +820,27 @@ fn query(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<QuerySpec,
                     _ => return Err(at(*n, "queries <= N or queries == N")),
                 },
             },
+            ["checks" | "hashes", op, k] => Expect::Count {
+                what: if w[0] == "checks" {
+                    Counted::Checks
+                } else {
+                    Counted::Hashes
+                },
+                n: k.parse().map_err(|_| at(*n, format!("bad number {k:?}")))?,
+                exact: match *op {
+                    "<=" => false,
+                    "==" => true,
+                    _ => return Err(at(*n, "checks|hashes <= N or == N")),
+                },
+            },
+            ["drops", l, k] => Expect::Count {
+                what: Counted::Drops(limit(l).map_err(|e| at(*n, e))?),
+                n: k.parse().map_err(|_| at(*n, format!("bad number {k:?}")))?,
+                exact: true,
+            },
             ["sent", p @ ..] => Expect::Sent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["not-sent", p @ ..] => Expect::NotSent(log_pattern(p).map_err(|e| at(*n, e))?),
             ["log", p @ ..] => Expect::Log(log_pattern(p).map_err(|e| at(*n, e))?),
-            ["drops", l, k] => Expect::Drops(
-                limit(l).map_err(|e| at(*n, e))?,
-                number(k).map_err(|e| at(*n, e))?,
-            ),
             _ => return Err(at(*n, format!("unknown expectation {l:?}"))),
         };
         spec.expect.push((*n, e));

@@ -444,6 +444,17 @@ impl Zone {
         }
     }
 
+    /// The RRSIGs this zone holds over the RRset of `r`, if `r` is in it.
+    pub(crate) fn signatures(&self, r: &Record) -> Vec<Record> {
+        let held = self
+            .rrset(&r.name, r.record_type())
+            .is_some_and(|set| set.iter().any(|x| x.data == r.data));
+        if !held {
+            return Vec::new();
+        }
+        self.sigs_of(&r.name, r.record_type())
+    }
+
     /// Whether this zone can answer for `qname` at all.
     pub(crate) fn holds(&self, qname: &Name) -> bool {
         self.apex.zone_of(qname)
