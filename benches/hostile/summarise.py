@@ -45,6 +45,9 @@ def attack_summary(d, sc):
         if not t:
             return "?"
         return "%d/%d conn., %d closed" % (t["connected"], t["clients"], t["closed_by_server_at_end"])
+    f = load(os.path.join(d, "attack.json"))
+    if f:
+        return "%s q/s sent, %d%% answered" % (f"{f['rate']:,.0f}", round(100 * f["answers"] / f["sent"]) if f["sent"] else 0)
     try:
         text = open(os.path.join(d, "attack.txt")).read()
     except OSError:

@@ -200,6 +200,74 @@ def cmd_warm(a):
                     break
 
 
+# --- hostile clients --------------------------------------------------------
+
+def cmd_flood(a):
+    """Sends at a fixed rate without waiting for answers (as an attacker does);
+    counts the answers that come back. Names are unique random labels under
+    the given zones, or the lines of a file, cycled."""
+    socks = []
+    for _ in range(a.sockets):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        s.bind((a.source, 0))
+        s.connect((a.server, a.port))
+        s.setblocking(False)
+        socks.append(s)
+    edns = struct.pack("!BHHIH", 0, 41, 1232, 0x8000 if a.dnssec else 0, 0)
+    tail_a = struct.pack("!HH", 1, 1) + edns
+    if a.names:
+        fixed = []
+        for line in open(a.names):
+            f = line.split()
+            if f:
+                fixed.append(encode_name(f[0]) + struct.pack("!HH", TYPES.get(f[1] if len(f) > 1 else "A", 1), 1) + edns)
+        suffixes = None
+    else:
+        suffixes = [encode_name(z) for z in a.zones.split(",")]
+    salt = "%06x" % random.getrandbits(24)
+    rcodes = {}
+    sent = errors = answers = 0
+    start = time.monotonic()
+    end = start + a.duration
+    nsock = len(socks)
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        due = min(int((now - start) * a.rate) - sent, 5000)
+        for _ in range(max(0, due)):
+            qid = sent & 0xFFFF
+            head = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1)
+            if suffixes is None:
+                body = fixed[sent % len(fixed)]
+            else:
+                label = ("q%s%x" % (salt, sent)).encode()
+                body = bytes([len(label)]) + label + suffixes[sent % len(suffixes)] + tail_a
+            try:
+                socks[sent % nsock].send(head + body)
+            except OSError:
+                errors += 1
+            sent += 1
+        for s in socks:
+            for _ in range(2000):
+                try:
+                    data = s.recv(4096)
+                except (BlockingIOError, ConnectionRefusedError):
+                    break
+                if len(data) >= 4:
+                    answers += 1
+                    rc = data[3] & 0xF
+                    rcodes[rc] = rcodes.get(rc, 0) + 1
+        time.sleep(0.002)
+    took = time.monotonic() - start
+    names = {0: "NOERROR", 2: "SERVFAIL", 3: "NXDOMAIN", 5: "REFUSED"}
+    out = {"sent": sent, "seconds": took, "rate": sent / took, "send_errors": errors, "answers": answers,
+           "rcodes": {names.get(k, str(k)): v for k, v in sorted(rcodes.items())}}
+    json.dump(out, open(a.out, "w"))
+
+
 # --- hostile authorities --------------------------------------------------
 
 def cmd_sink(a):
@@ -525,6 +593,17 @@ def main():
     s.add_argument("--source", default="127.0.0.1")
     s.add_argument("--names", required=True)
     s.add_argument("--timeout", type=float, default=2.0)
+    s = sub.add_parser("flood")
+    s.add_argument("--server", required=True)
+    s.add_argument("--port", type=int, default=53)
+    s.add_argument("--source", required=True)
+    s.add_argument("--rate", type=float, required=True)
+    s.add_argument("--duration", type=float, required=True)
+    s.add_argument("--zones", help="comma list: unique random names under these")
+    s.add_argument("--names", help="file of 'name type' lines, cycled")
+    s.add_argument("--sockets", type=int, default=8)
+    s.add_argument("--dnssec", action="store_true", help="set DO")
+    s.add_argument("--out", required=True)
     s = sub.add_parser("sink")
     s.add_argument("--addr", required=True)
     s.add_argument("--max-seconds", type=float, default=3600)
