@@ -136,27 +136,37 @@ def main():
         print()
     print("## Sekisho against the best peer\n")
     print("Best peer: of Unbound, BIND and PowerDNS in the same pass (PowerDNS's tuned pass is its default), the one "
-          "whose legitimate clients got the largest answered share. Ratios Sekisho / peer: answered share "
-          "(higher is better), miss p99 (lower is better).\n")
-    print("| pass | scenario | best peer | Sekisho answered | peer answered | ratio | Sekisho miss p99 ms "
-          "| peer miss p99 ms | ratio |")
+          "whose legitimate clients got the largest answered share (hits and misses together; ties: the lower miss "
+          "p99). Each cell: Sekisho / best peer (ratio). Answered: higher is better; p99, CPU, RSS: lower is better.\n")
+    print("| pass | scenario | best peer | hits answered | misses answered | hit p99 ms | miss p99 ms | CPU s | RSS MiB |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+
+    def cell(x, y, fmt):
+        if x is None or y is None:
+            return "%s / %s" % (fmt(x) if x is not None else "-", fmt(y) if y is not None else "-")
+        return "%s / %s (%s)" % (fmt(x), fmt(y), "%.2f" % (x / y) if y else "-")
+
     for pss in passes:
         for sc in SCENARIOS:
             sk = results.get((pss, "sekisho", sc))
             peers = []
             for r in RESOLVERS[1:]:
-                v = results.get((pss, r, sc)) or results.get(("default", r, sc) if r == "pdns" else None)
+                v = results.get((pss, r, sc)) or (results.get(("default", r, sc)) if r == "pdns" else None)
                 if v:
                     peers.append((share(v), -(v["legit"]["miss"]["p99_ms"] or 1e9), r, v))
             if not sk or not peers:
                 continue
             _, _, best, bv = max(peers)
-            a, b = share(sk), share(bv)
-            p1, p2 = sk["legit"]["miss"]["p99_ms"], bv["legit"]["miss"]["p99_ms"]
+            L, P = sk["legit"], bv["legit"]
             print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                pss, sc, NAMES[best], pct(a), pct(b), "%.2f" % (a / b) if b else "-", ms(p1), ms(p2),
-                "%.2f" % (p1 / p2) if p1 and p2 else "-"))
+                pss, sc, NAMES[best],
+                cell(L["hit"]["answered_share"], P["hit"]["answered_share"], pct),
+                cell(L["miss"]["answered_share"], P["miss"]["answered_share"], pct),
+                cell(L["hit"]["p99_ms"], P["hit"]["p99_ms"], ms),
+                cell(L["miss"]["p99_ms"], P["miss"]["p99_ms"], ms),
+                cell(sk["sample"].get("cpu_s"), bv["sample"].get("cpu_s"), lambda x: "%.1f" % x),
+                cell((sk["sample"].get("rss_kib_max") or 0) / 1024 or None,
+                     (bv["sample"].get("rss_kib_max") or 0) / 1024 or None, lambda x: "%.0f" % x)))
     print()
     print("Scenarios:\n")
     for sc in SCENARIOS:
