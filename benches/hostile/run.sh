@@ -286,7 +286,7 @@ logging {
 };
 zone "." { type hint; file "$MI/hints/root.hints"; };
 EOC
-    named-checkconf "$d/named.conf" 2>/dev/null || named-checkconf "$d/named.conf"
+    named-checkconf "$d/named.conf" >/dev/null 2>&1 || named-checkconf "$d/named.conf"
     ;;
   pdns)
     # PowerDNS Recursor's defaults already bound per-query work, TCP clients and
@@ -368,7 +368,7 @@ measure() { # pass resolver scenario
   if [ -n "$attack_pid" ]; then wait "$attack_pid" || true; attack_pid=""; fi
   [ -f "$d/dnsperf.txt" ] && { grep -v '^\[Timeout\]' "$d/dnsperf.txt" > "$o/attack.txt" || true; }
   if [ "$r" = sekisho ] && command -v curl >/dev/null; then
-    curl -s -m 2 "http://$a:9153/metrics" | grep -E '^sekisho_(limit|recursions|cache_bytes)' > "$o/metrics.txt" || true
+    curl -s -m 5 "http://$a:9153/metrics" | grep -E '^sekisho_(limit|recursions|cache_bytes)' > "$o/metrics.txt" || true
   fi
   kill -0 "$server_pid" 2>/dev/null && echo alive > "$o/state" || echo exited > "$o/state"
   stop_server
