@@ -284,6 +284,12 @@ impl Recursor {
         let mut tried: Vec<IpAddr> = Vec::new();
         // Servers skipped because their fetch quota is full.
         let mut busy: Vec<IpAddr> = Vec::new();
+        // Servers that did not answer in time: asked once more, with the
+        // longer timeout their raised RTT gives, when every server has been
+        // tried (a slow zone is slow, not dead: BIND and Unbound back off
+        // and retry too). At most MAX_TRIES queries in all.
+        let mut timed_out: Vec<IpAddr> = Vec::new();
+        let mut retried = false;
         let zone_key = cut.zone.to_lowercase().to_string();
         loop {
             let mut addrs: Vec<IpAddr> = cut
@@ -326,7 +332,10 @@ impl Recursor {
                     continue;
                 };
                 tried.push(addr);
-                if let Some(r) = self.try_server(addr, &cut.zone, qname, qtype, b).await? {
+                if let Some(r) = self
+                    .try_server(addr, &cut.zone, qname, qtype, b, &mut timed_out)
+                    .await?
+                {
                     return Ok(r);
                 }
                 continue;
@@ -336,6 +345,13 @@ impl Recursor {
             let Some(i) = cut.servers.iter().position(|s| {
                 s.addrs.is_empty() && !cut.zone.zone_of(&s.name) && !lookups.done.contains(&s.name)
             }) else {
+                if !retried && !timed_out.is_empty() && tried.len() < MAX_TRIES {
+                    // Second round: only the servers that timed out.
+                    retried = true;
+                    tried.retain(|a| !timed_out.contains(a));
+                    timed_out.clear();
+                    continue;
+                }
                 break;
             };
             if lookups.done.len() >= self.config.max_ns_address_queries as usize {
@@ -399,6 +415,7 @@ impl Recursor {
         qname: &Name,
         qtype: RecordType,
         b: &mut Budget,
+        timed_out: &mut Vec<IpAddr>,
     ) -> Result<Option<(Message, Class)>, Failure> {
         let mut edns = true;
         for _ in 0..2 {
@@ -417,6 +434,9 @@ impl Recursor {
                 Ok(w) => w,
                 Err(e) => {
                     self.infra.record_rtt(addr, None);
+                    if matches!(e, crate::net::ExchangeError::Timeout) {
+                        timed_out.push(addr);
+                    }
                     tracing::debug!(server = %addr, %zone, error = %e, "server did not answer");
                     return Ok(None);
                 }
