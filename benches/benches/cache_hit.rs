@@ -95,6 +95,8 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
             log_client_ip: sekisho_conf::ClientIpLog::default(),
             recursive_clients: 10_000,
             clients_per_query: 100,
+            stale_answer_ttl: Some(30),
+            prefetch: true,
         },
         PacketCache::new(limits),
         ForwardTable::default(),

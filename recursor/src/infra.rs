@@ -222,6 +222,12 @@ impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
         });
     }
 
+    /// Drop the entry for `k`, if any.
+    fn remove(&self, k: &K) -> bool {
+        let hash = self.hasher.hash_one(k);
+        self.lock().remove(hash, k)
+    }
+
     /// Drop the entries whose key satisfies `f`; returns how many.
     fn remove_if(&self, f: impl Fn(&K) -> bool) -> usize {
         self.lock().remove_if(|k, _| f(k))
@@ -408,6 +414,11 @@ impl Infra {
         self.cuts.clear();
         self.steps.clear();
         self.zones.clear();
+    }
+
+    /// Forget the answer step cached for (`name`, `qtype`) only.
+    pub(crate) fn forget_step(&self, name: &Name, qtype: u16) -> bool {
+        self.steps.remove(&(name.clone(), qtype))
     }
 
     /// Forget what is cached for `name` itself: its answers of every type,

@@ -257,6 +257,14 @@ impl Recursor {
         self.infra.flush_name(name)
     }
 
+    /// Forget the cached answer for (`name`, `qtype`) only, so that the next
+    /// resolution asks the authority again (prefetch of a popular answer about
+    /// to expire). Returns whether there was one.
+    pub fn forget_answer(&self, name: &Name, qtype: RecordType) -> bool {
+        self.infra
+            .forget_step(&name.to_lowercase(), u16::from(qtype))
+    }
+
     /// Forget what is cached for `name` and every name below it
     /// (`sekishoctl flushtree`). Returns how many entries went.
     pub fn flush_tree(&self, name: &Name) -> usize {

@@ -45,7 +45,7 @@ use sekisho_rpz::{
 
 use crate::flight::{Coalescer, Join, Slots};
 use crate::metrics::{Metrics, Proto, Refusal, Source};
-use sekisho_cache::{CacheKind, ClientEcho, PacketCache, Prepared};
+use sekisho_cache::{CacheKind, ClientEcho, Hit, PacketCache, Prepared};
 use sekisho_upstream::forward::ForwardTable;
 use sekisho_wire::{self as wire, rcode, Query, WireError, HEADER_LEN};
 
@@ -67,6 +67,11 @@ pub struct PipelineConfig {
     pub recursive_clients: usize,
     /// Most clients sharing one fetch (`clients-per-query`).
     pub clients_per_query: usize,
+    /// TTL of a stale answer served when resolving fails (RFC 8767); `None`:
+    /// stale answers are off (`stale-answer-enable`).
+    pub stale_answer_ttl: Option<u32>,
+    /// Refresh answers hit in the last tenth of their TTL (`prefetch`).
+    pub prefetch: bool,
 }
 
 /// What the fast path decided.
@@ -107,7 +112,14 @@ pub struct Pipeline {
     slots: Slots,
     /// Identical questions in flight share one fetch (`clients-per-query`).
     coalescer: Coalescer<Fetched>,
+    /// Queries whose cached answer is to be refreshed (prefetch).
+    prefetch_tx: tokio::sync::mpsc::Sender<Vec<u8>>,
+    /// Its receiving end, until the daemon takes it ([`Pipeline::prefetch_queue`]).
+    prefetch_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>>,
 }
+
+/// Prefetches waiting to start; more are dropped (the answers are still cached).
+const PREFETCH_QUEUE: usize = 1024;
 
 /// A real answer, ready for the client except OPT and truncation.
 #[derive(Debug, Clone)]
@@ -122,6 +134,20 @@ struct Fetched {
     ede: Option<sekisho_recursor::Ede>,
 }
 
+impl Fetched {
+    /// A SERVFAIL that is not a DNSSEC verdict (those are never replaced by
+    /// stale data): resolving failed.
+    fn failed(&self) -> bool {
+        self.wire
+            .get(3)
+            .is_some_and(|b| b & 0x0f == rcode::SERVFAIL)
+            && !self
+                .ede
+                .as_ref()
+                .is_some_and(sekisho_recursor::Ede::is_bogus)
+    }
+}
+
 impl Pipeline {
     /// A pipeline over these parts.
     pub fn new(
@@ -133,7 +159,10 @@ impl Pipeline {
         recursor: Option<Arc<sekisho_recursor::Recursor>>,
     ) -> Pipeline {
         set_maxima(&metrics.limits, &config);
+        let (prefetch_tx, prefetch_rx) = tokio::sync::mpsc::channel(PREFETCH_QUEUE);
         Pipeline {
+            prefetch_tx,
+            prefetch_rx: std::sync::Mutex::new(Some(prefetch_rx)),
             slots: Slots::new(metrics.limits.clone()),
             coalescer: Coalescer::new(metrics.limits.clone()),
             query_log: std::sync::atomic::AtomicBool::new(false),
@@ -259,11 +288,34 @@ impl Pipeline {
             query.cd,
             key,
         );
-        let Some((kind, facts)) = self.cache.lookup(key, &ClientEcho::of(query), started, out)
+        let echo = ClientEcho::of(query);
+        let hit = if config.prefetch {
+            self.cache.lookup_hit(key, &echo, started, out)
+        } else {
+            self.cache
+                .lookup(key, &echo, started, out)
+                .map(|(kind, facts)| Hit {
+                    kind,
+                    facts,
+                    stale: false,
+                    prefetch: false,
+                })
+        };
+        let Some(Hit {
+            kind,
+            facts,
+            prefetch,
+            ..
+        }) = hit
         else {
             self.metrics.cache_misses.inc();
             return Step::Resolve;
         };
+        if prefetch {
+            // In the last tenth of its TTL: refreshed in the background (at most
+            // once per stored answer; dropped when the queue is full).
+            let _ = self.prefetch_tx.try_send(packet.to_vec());
+        }
         let policy = self.policy.load();
         if !policy.zones().is_empty() {
             let wire = &key[..query.qname_wire().len()];
@@ -476,15 +528,106 @@ impl Pipeline {
         // A miss that needs the network: it takes a recursive-clients slot for
         // as long as it waits, and shares the fetch with identical questions.
         let config = self.config.load_full();
-        let slot = self.slots.admit(config.recursive_clients, Instant::now())?;
-        tokio::select! {
-            biased;
-            () = slot.evicted() => {
-                tracing::debug!("recursion slot taken by a newer query");
-                None
+        let fetched = match self.slots.admit(config.recursive_clients, Instant::now()) {
+            None => None,
+            Some(slot) => tokio::select! {
+                biased;
+                () = slot.evicted() => {
+                    tracing::debug!("recursion slot taken by a newer query");
+                    None
+                }
+                f = self.fetch_shared(key, lower_qname, query, deadline, config.clients_per_query) => f,
+            },
+        };
+        match (config.stale_answer_ttl, &fetched) {
+            (Some(ttl), f) if f.as_ref().is_none_or(Fetched::failed) => {
+                self.stale(key, lower_qname, query, ttl).or(fetched)
             }
-            f = self.fetch_shared(key, lower_qname, query, deadline, config.clients_per_query) => f,
+            _ => fetched,
         }
+    }
+
+    /// RFC 8767: resolving failed (no authority or upstream answered, a
+    /// limit refused it), so an answer that expired less than a day ago is
+    /// served with TTL `ttl` and EDE 3 (Stale Answer).
+    fn stale(
+        &self,
+        key: &[u8],
+        lower_qname: &[u8],
+        query: &Query<'_>,
+        ttl: u32,
+    ) -> Option<Fetched> {
+        let mut wire = Vec::new();
+        let hit =
+            self.cache
+                .lookup_stale(key, &ClientEcho::of(query), Instant::now(), ttl, &mut wire)?;
+        tracing::debug!(
+            stale = hit.stale,
+            "resolving failed; answered from the cache"
+        );
+        Some(Fetched {
+            facts: hit.facts.or_else(|| facts_of(&wire, lower_qname)),
+            wire,
+            source: Source::Cache,
+            ede: hit
+                .stale
+                .then(|| sekisho_recursor::Ede::new(3, "stale answer: resolving failed")),
+        })
+    }
+
+    /// Refresh the cached answer to `packet`'s question before it expires
+    /// (prefetch): the network is asked again and the cache updated, with
+    /// nobody waiting for the answer. Skipped when half the recursion slots
+    /// are taken or the question is already being fetched.
+    pub async fn prefetch(&self, packet: &[u8]) {
+        let Ok(query) = wire::parse_query(packet) else {
+            return;
+        };
+        let config = self.config.load_full();
+        if self.slots.len() >= config.recursive_clients / 2 {
+            return;
+        }
+        let mut key = Vec::with_capacity(HEADER_LEN + 260);
+        PacketCache::key_into(
+            query.qname_wire(),
+            query.qtype,
+            query.qclass,
+            query.dnssec_ok(),
+            query.cd,
+            &mut key,
+        );
+        let lower_qname = key[..query.qname_wire().len()].to_vec();
+        let Some(slot) = self.slots.admit(config.recursive_clients, Instant::now()) else {
+            return;
+        };
+        let Join::Lead(lead) = self
+            .coalescer
+            .join(&key, config.clients_per_query, String::new)
+        else {
+            return;
+        };
+        if self.forwarders.load().lookup(&lower_qname).is_none() {
+            // The recursor would answer from its own cache, as old as ours.
+            if let (Some(r), Some(name)) = (&self.recursor, name_from_wire(&lower_qname)) {
+                r.forget_answer(&name, RecordType::from(query.qtype));
+            }
+        }
+        let deadline = Instant::now() + config.query_timeout;
+        let fetched = tokio::select! {
+            biased;
+            () = slot.evicted() => None,
+            f = self.fetch_network(&key, &lower_qname, &query, deadline) => f,
+        };
+        lead.publish(fetched);
+    }
+
+    /// The receiving end of the prefetch queue, for the task that runs
+    /// [`Pipeline::prefetch`] (the daemon takes it once).
+    pub fn prefetch_queue(&self) -> Option<tokio::sync::mpsc::Receiver<Vec<u8>>> {
+        self.prefetch_rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// One fetch per question in flight: the first client runs it, the

@@ -255,3 +255,123 @@ fn recursive_clients_bounds_misses_in_flight_and_never_a_cache_hit() {
     let after = query(listen, "fresh.fw.test.", RecordType::A);
     assert_eq!(after.metadata.response_code, ResponseCode::NoError);
 }
+
+/// An upstream whose answers for `flip*` (TTL 2) and `pre*` (TTL 5) can be
+/// switched off: then it never answers them.
+fn switchable(addr: &str, on: Arc<std::sync::atomic::AtomicBool>) -> Responder {
+    start_responder(addr, "fw.test.", move |name, _| {
+        let ttl = if name.starts_with("flip") { 2 } else { 5 };
+        if on.load(std::sync::atomic::Ordering::SeqCst) {
+            (
+                Canned::A {
+                    addr: "192.0.2.94".parse().expect("ip"),
+                    ttl,
+                },
+                Duration::ZERO,
+            )
+        } else {
+            (Canned::Silent, Duration::ZERO)
+        }
+    })
+}
+
+/// Ask `name` A with EDNS; the reply and its EDE code, if any.
+fn ask_ede(server: SocketAddr, name: &str) -> (Message, Option<u16>) {
+    let q = make_query(name, RecordType::A, Some(1232));
+    let raw = exchange_udp(
+        None,
+        server,
+        &q.to_vec().expect("encode"),
+        Duration::from_secs(5),
+    )
+    .unwrap_or_else(|| panic!("no answer for {name}"));
+    (Message::from_vec(&raw).expect("decode"), ede_code(&raw))
+}
+
+#[test]
+fn an_expired_answer_is_served_stale_when_the_upstream_stops_answering() {
+    let s = Scratch::new("flight-stale");
+    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let _up = switchable("127.0.93.31:5353", on.clone());
+    let listen: SocketAddr = "127.0.93.32:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "stale",
+        "127.0.93.32:5300",
+        "127.0.93.31@5353",
+        "query-timeout = \"2s\"",
+    );
+    let _sk = start_sekisho(&s.path, "stale", &cfg, listen);
+    let fresh = query(listen, "flip.fw.test.", RecordType::A);
+    assert_eq!(fresh.answers.len(), 1);
+    // The upstream goes silent and the answer expires.
+    on.store(false, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(2500));
+    let (stale, ede) = ask_ede(listen, "flip.fw.test.");
+    assert_eq!(stale.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(stale.answers.len(), 1, "{stale:?}");
+    assert_eq!(stale.answers[0].ttl, 30, "stale-answer-ttl");
+    assert_eq!(ede, Some(3), "EDE 3 (Stale Answer)");
+    // A name never cached still fails.
+    let never = query(listen, "flop.fw.test.", RecordType::A);
+    assert_eq!(never.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[test]
+fn stale_answers_are_off_when_disabled() {
+    let s = Scratch::new("flight-nostale");
+    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let _up = switchable("127.0.93.41:5353", on.clone());
+    let listen: SocketAddr = "127.0.93.42:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "nostale",
+        "127.0.93.42:5300",
+        "127.0.93.41@5353",
+        "query-timeout = \"2s\"",
+    )
+    .replace(
+        "[dnssec]",
+        "[cache]\nstale-answer-enable = false\n\n[dnssec]",
+    );
+    let _sk = start_sekisho(&s.path, "nostale", &cfg, listen);
+    assert_eq!(
+        query(listen, "flip.fw.test.", RecordType::A).answers.len(),
+        1
+    );
+    on.store(false, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(2500));
+    let m = query(listen, "flip.fw.test.", RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[test]
+fn a_popular_answer_is_refreshed_before_it_expires() {
+    let s = Scratch::new("flight-prefetch");
+    let on = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let up = switchable("127.0.93.51:5353", on);
+    let listen: SocketAddr = "127.0.93.52:5300".parse().expect("addr");
+    let cfg = config(&s, "pre", "127.0.93.52:5300", "127.0.93.51@5353", "");
+    let _sk = start_sekisho(&s.path, "pre", &cfg, listen);
+    let t0 = Instant::now();
+    assert_eq!(
+        query(listen, "pre.fw.test.", RecordType::A).answers.len(),
+        1
+    );
+    assert_eq!(up.count("pre.fw.test."), 1);
+    // In the last tenth of the 5 s TTL: answered from the cache at once, and
+    // refreshed behind the client's back.
+    std::thread::sleep(Duration::from_millis(4600).saturating_sub(t0.elapsed()));
+    let late = query(listen, "pre.fw.test.", RecordType::A);
+    assert_eq!(late.answers.len(), 1);
+    assert!(late.answers[0].ttl <= 1, "served from the cache: {late:?}");
+    assert!(eventually(Duration::from_secs(2), || up
+        .count("pre.fw.test.")
+        == 2));
+    // Past the first answer's expiry the refreshed one is served: no third query.
+    std::thread::sleep(Duration::from_millis(5600).saturating_sub(t0.elapsed()));
+    let after = query(listen, "pre.fw.test.", RecordType::A);
+    assert_eq!(after.answers.len(), 1);
+    assert!(after.answers[0].ttl >= 3, "{after:?}");
+    assert_eq!(up.count("pre.fw.test."), 2);
+}

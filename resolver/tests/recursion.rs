@@ -260,47 +260,6 @@ fn ask(
     (Message::from_vec(&raw).expect("decode"), raw)
 }
 
-/// The INFO-CODE of the first EDE option in the OPT record of `raw`.
-fn ede_code(raw: &[u8]) -> Option<u16> {
-    fn skip_name(p: &[u8], mut i: usize) -> Option<usize> {
-        loop {
-            let l = *p.get(i)?;
-            if l & 0xc0 == 0xc0 {
-                return Some(i + 2);
-            }
-            i += 1 + usize::from(l);
-            if l == 0 {
-                return Some(i);
-            }
-        }
-    }
-    let count = |i: usize| usize::from(u16::from_be_bytes([raw[i], raw[i + 1]]));
-    let (qd, rest) = (count(4), count(6) + count(8) + count(10));
-    let mut i = 12;
-    for _ in 0..qd {
-        i = skip_name(raw, i)? + 4;
-    }
-    for _ in 0..rest {
-        i = skip_name(raw, i)?;
-        let t = u16::from_be_bytes([raw[i], raw[i + 1]]);
-        let rdlen = count(i + 8);
-        let rdata = raw.get(i + 10..i + 10 + rdlen)?;
-        i += 10 + rdlen;
-        if t == 41 {
-            let mut j = 0;
-            while j + 4 <= rdata.len() {
-                let code = u16::from_be_bytes([rdata[j], rdata[j + 1]]);
-                let len = usize::from(u16::from_be_bytes([rdata[j + 2], rdata[j + 3]]));
-                if code == 15 && len >= 2 {
-                    return Some(u16::from_be_bytes([rdata[j + 4], rdata[j + 5]]));
-                }
-                j += 4 + len;
-            }
-        }
-    }
-    None
-}
-
 /// The answer data (A, AAAA, CNAME target, TXT) as text.
 fn data(m: &Message) -> Vec<String> {
     m.answers

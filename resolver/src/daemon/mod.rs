@@ -376,6 +376,9 @@ impl Daemon {
                 + u64::from(config.server.tcp_write_timeout.subsec_nanos() > 0),
         );
         tasks.spawn(dispatch.rate_limit().clone().run(stop_rx.clone()));
+        if let Some(queue) = state.pipeline.prefetch_queue() {
+            tasks.spawn(run_prefetch(state.pipeline.clone(), queue, stop_rx.clone()));
+        }
         for (addr, socket) in tcp_sockets {
             let listener = listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
                 addr,
@@ -505,4 +508,24 @@ fn spawn_os_signals(tx: mpsc::Sender<Signal>) {
             }
         }
     });
+}
+
+/// Refresh popular answers before they expire: each query the pipeline puts
+/// on the queue is resolved again in a task of its own (bounded by the
+/// recursion slots, see `Pipeline::prefetch`), until shutdown.
+async fn run_prefetch(
+    pipeline: Arc<Pipeline>,
+    mut queue: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            packet = queue.recv() => {
+                let Some(packet) = packet else { return };
+                let p = pipeline.clone();
+                tokio::spawn(async move { p.prefetch(&packet).await });
+            }
+            _ = stop.changed() => return,
+        }
+    }
 }

@@ -23,6 +23,11 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
         log_client_ip: config.logging.log_client_ip,
         recursive_clients: config.server.recursive_clients,
         clients_per_query: config.server.clients_per_query,
+        stale_answer_ttl: config
+            .cache
+            .stale_answer_enable
+            .then(|| u32::try_from(config.cache.stale_answer_ttl.as_secs()).unwrap_or(u32::MAX)),
+        prefetch: config.cache.prefetch,
     }
 }
 
