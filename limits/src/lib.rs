@@ -108,6 +108,9 @@ struct KeyState {
     since: Instant,
 }
 
+/// The key table: per limit, per key.
+type Keys = HashMap<Limit, HashMap<String, KeyState>>;
+
 /// Drop counters, current use, and the keys each limit is engaged for.
 #[derive(Debug)]
 pub struct Limits {
@@ -117,8 +120,8 @@ pub struct Limits {
     held: [AtomicI64; Limit::ALL.len()],
     /// The configured maximum per limit, for reports (0 = none or off).
     max: [AtomicU64; Limit::ALL.len()],
-    /// Keys by (limit, key).
-    keys: Mutex<HashMap<(Limit, String), KeyState>>,
+    /// Keys by limit, then key (looked up by `&str`: a drop allocates nothing).
+    keys: Mutex<Keys>,
 }
 
 impl Default for Limits {
@@ -148,7 +151,7 @@ impl Limits {
     pub fn dropped(&self, limit: Limit, key: Option<&str>) {
         self.drops[limit.index()].fetch_add(1, Ordering::Relaxed);
         if let Some(key) = key {
-            if let Some(state) = self.lock().get_mut(&(limit, key.to_owned())) {
+            if let Some(state) = self.lock().get_mut(&limit).and_then(|m| m.get_mut(key)) {
                 state.drops += 1;
             }
         }
@@ -174,18 +177,18 @@ impl Limits {
     pub fn engage(&self, limit: Limit, key: &str, detail: &str) -> bool {
         let mut keys = self.lock();
         let now = Instant::now();
-        if let Some(state) = keys.get_mut(&(limit, key.to_owned())) {
+        if let Some(state) = keys.get_mut(&limit).and_then(|m| m.get_mut(key)) {
             if state.engaged {
                 return false;
             }
             state.engaged = true;
             state.since = now;
         } else {
-            if keys.len() >= MAX_KEYS {
+            if keys.values().map(HashMap::len).sum::<usize>() >= MAX_KEYS {
                 forget_one(&mut keys);
             }
-            keys.insert(
-                (limit, key.to_owned()),
+            keys.entry(limit).or_default().insert(
+                key.to_owned(),
                 KeyState {
                     engaged: true,
                     drops: 0,
@@ -202,7 +205,7 @@ impl Limits {
     /// this call changed the state.
     pub fn release(&self, limit: Limit, key: &str) -> bool {
         let mut keys = self.lock();
-        let Some(state) = keys.get_mut(&(limit, key.to_owned())) else {
+        let Some(state) = keys.get_mut(&limit).and_then(|m| m.get_mut(key)) else {
             return false;
         };
         if !state.engaged {
@@ -226,7 +229,8 @@ impl Limits {
     /// Whether `limit` is engaged for `key` now.
     pub fn is_engaged(&self, limit: Limit, key: &str) -> bool {
         self.lock()
-            .get(&(limit, key.to_owned()))
+            .get(&limit)
+            .and_then(|m| m.get(key))
             .is_some_and(|s| s.engaged)
     }
 
@@ -246,7 +250,8 @@ impl Limits {
         let mut keys: Vec<LimitKeyStatus> = self
             .lock()
             .iter()
-            .map(|((l, key), s)| LimitKeyStatus {
+            .flat_map(|(l, m)| m.iter().map(move |(key, s)| (l, key, s)))
+            .map(|(l, key, s)| LimitKeyStatus {
                 limit: l.as_label().to_owned(),
                 key: key.clone(),
                 engaged: s.engaged,
@@ -261,7 +266,7 @@ impl Limits {
     }
 
     /// The key table (a poisoned lock still holds consistent counters).
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(Limit, String), KeyState>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
         self.keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -270,13 +275,16 @@ impl Limits {
 
 /// Forget the released key that changed state longest ago (or, when all are
 /// engaged, the oldest), to make room.
-fn forget_one(keys: &mut HashMap<(Limit, String), KeyState>) {
+fn forget_one(keys: &mut Keys) {
     let victim = keys
         .iter()
-        .min_by_key(|(_, s)| (s.engaged, s.since))
-        .map(|(k, _)| k.clone());
-    if let Some(k) = victim {
-        keys.remove(&k);
+        .flat_map(|(l, m)| m.iter().map(move |(k, s)| (*l, k, s)))
+        .min_by_key(|(_, _, s)| (s.engaged, s.since))
+        .map(|(l, k, _)| (l, k.clone()));
+    if let Some((l, k)) = victim {
+        if let Some(m) = keys.get_mut(&l) {
+            m.remove(&k);
+        }
     }
 }
 
