@@ -369,16 +369,7 @@ impl Pipeline {
         let started = Instant::now();
         let query = wire::parse_query(packet).ok()?;
         let deadline = started + self.config.load().query_timeout;
-        let mut key = Vec::with_capacity(HEADER_LEN + 260);
-        PacketCache::key_into(
-            query.qname_wire(),
-            query.qtype,
-            query.qclass,
-            query.dnssec_ok(),
-            query.cd,
-            &mut key,
-        );
-        let lower_qname = key[..query.qname_wire().len()].to_vec();
+        let (key, lower_qname) = question_key(&query);
         let policy = self.policy.load_full();
         let qname = if policy.zones().is_empty() {
             None
@@ -587,16 +578,7 @@ impl Pipeline {
         if self.slots.len() >= config.recursive_clients / 2 {
             return;
         }
-        let mut key = Vec::with_capacity(HEADER_LEN + 260);
-        PacketCache::key_into(
-            query.qname_wire(),
-            query.qtype,
-            query.qclass,
-            query.dnssec_ok(),
-            query.cd,
-            &mut key,
-        );
-        let lower_qname = key[..query.qname_wire().len()].to_vec();
+        let (key, lower_qname) = question_key(&query);
         let Some(slot) = self.slots.admit(config.recursive_clients, Instant::now()) else {
             return;
         };
@@ -1192,6 +1174,22 @@ impl Pipeline {
             .request_duration
             .observe(started.elapsed().as_secs_f64());
     }
+}
+
+/// The cache key of `query`'s question, and its name in lower case (the
+/// key's first bytes).
+fn question_key(query: &Query<'_>) -> (Vec<u8>, Vec<u8>) {
+    let mut key = Vec::with_capacity(HEADER_LEN + 260);
+    PacketCache::key_into(
+        query.qname_wire(),
+        query.qtype,
+        query.qclass,
+        query.dnssec_ok(),
+        query.cd,
+        &mut key,
+    );
+    let lower_qname = key[..query.qname_wire().len()].to_vec();
+    (key, lower_qname)
 }
 
 /// Publish the configured bounds of the pipeline's limits (for reports).
