@@ -150,6 +150,9 @@ pub struct Prepared {
     /// CNAME chain and addresses for the policy post-check, computed once
     /// when the answer is stored (absent when no policy was loaded then).
     pub facts: Option<Arc<ResponseFacts>>,
+    /// The Extended DNS Error (code, text) a stored failure was answered
+    /// with, so that a repeat within `servfail-ttl` says why as the first did.
+    pub ede: Option<(u16, Arc<str>)>,
 }
 
 impl Prepared {
@@ -174,6 +177,7 @@ impl Prepared {
         size::vec_heap::<u8>(self.wire.len())
             + size::vec_heap::<u16>(self.ttl_offsets.len())
             + self.facts.as_deref().map_or(0, size::facts_heap)
+            + self.ede.as_ref().map_or(0, |(_, t)| t.len() + 16)
     }
 
     /// Copy into `out` with every TTL set to `ttl` (a stale answer, RFC 8767
@@ -288,6 +292,8 @@ pub struct Hit {
     /// of this stored answer was told so: refresh it now
     /// ([`PacketCache::lookup_hit`] only).
     pub prefetch: bool,
+    /// The Extended DNS Error stored with a failure.
+    pub ede: Option<(u16, Arc<str>)>,
 }
 
 /// Which lookup is asking.
@@ -393,6 +399,18 @@ impl PacketCache {
         self.serve(key, client, now, out, Want::FreshOrPrefetch)
     }
 
+    /// [`lookup`](Self::lookup) with everything the hit carries (the EDE of
+    /// a stored failure); never uses up the prefetch signal.
+    pub fn lookup_full(
+        &self,
+        key: &[u8],
+        client: &ClientEcho<'_>,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Option<Hit> {
+        self.serve(key, client, now, out, Want::Fresh)
+    }
+
     /// Serve a fresh answer as [`lookup`](Self::lookup) does, or else one
     /// expired less than [`CacheLimits::max_stale`] ago with every TTL set to
     /// `stale_ttl` (RFC 8767: for when resolving it again failed). Cached
@@ -428,6 +446,7 @@ impl PacketCache {
                 facts: None,
                 stale: false,
                 prefetch: false,
+                ede: entry.response.ede.clone(),
             };
             if now < expires {
                 let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs())
@@ -465,12 +484,23 @@ impl PacketCache {
         let hash = self.hasher.hash_one(key);
         let heap = key.len() + clock::ALLOC_HEADER + response.heap_bytes();
         let expires = now + Duration::from_secs(u64::from(response.ttl));
+        let failure = response.kind == CacheKind::Failure;
         let entry = Entry {
             response,
             stored: now,
             prefetch_told: AtomicBool::new(false),
         };
         let mut shard = self.shard(hash).lock().unwrap_or_else(|p| p.into_inner());
+        if failure {
+            // A failure never replaces an answer still held (fresh, or expired
+            // within the stale window): that one is better served stale.
+            if let Some(slot) = shard.get(hash, key) {
+                let kept_until = slot.expires() + self.bounds.keep_expired;
+                if slot.value().response.kind != CacheKind::Failure && now < kept_until {
+                    return false;
+                }
+            }
+        }
         let before = shard.bytes();
         let result = shard.insert(hash, key.into(), entry, expires, heap, now, &self.bounds);
         self.charge(before, shard.bytes());
@@ -653,6 +683,7 @@ fn prepare(response: &[u8], limits: &CacheLimits) -> Option<Prepared> {
         ttl,
         kind,
         facts: None,
+        ede: None,
     })
 }
 
@@ -689,6 +720,45 @@ mod tests {
             wants_ad: true,
             qname_wire,
         }
+    }
+
+    #[test]
+    fn a_stored_failure_keeps_its_ede_and_never_replaces_a_held_answer() {
+        let c = PacketCache::new(CacheLimits {
+            max_stale: 3600,
+            ..limits()
+        });
+        let q = b"\x01f\x07example\x02jp\x00";
+        let mut k = Vec::new();
+        PacketCache::key_into(q, 1, 1, false, false, &mut k);
+        let mut fail = Message::new(7, MessageType::Response, OpCode::Query);
+        fail.add_query(Query::query(name("f.example.jp."), RecordType::A));
+        fail.metadata.response_code = ResponseCode::ServFail;
+        let fail = fail.to_vec().expect("encode");
+        let t0 = Instant::now();
+        // Nothing held: the failure is stored (servfail-ttl) with its EDE.
+        let mut p = prep(&c, &fail);
+        p.ede = Some((22, Arc::from("no usable answer")));
+        assert!(c.insert(&k, p, t0));
+        let mut out = Vec::new();
+        let hit = c.lookup_full(&k, &echo(1, q), t0, &mut out).expect("hit");
+        assert_eq!(hit.kind, CacheKind::Failure);
+        assert_eq!(hit.ede.as_ref().map(|(c, _)| *c), Some(22));
+        // An answer held, even expired within the stale window, is kept.
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(name("f.example.jp."), RecordType::A));
+        m.add_answer(a("f.example.jp.", 2, [192, 0, 2, 1]));
+        let t1 = t0 + Duration::from_secs(5);
+        assert!(c.insert(&k, prep(&c, &m.to_vec().expect("encode")), t1));
+        let later = t1 + Duration::from_secs(10);
+        assert!(
+            !c.insert(&k, prep(&c, &fail), later),
+            "a failure over a held answer"
+        );
+        let stale = c
+            .lookup_stale(&k, &echo(2, q), later, 30, &mut out)
+            .expect("the answer is still there");
+        assert!(stale.stale);
     }
 
     #[test]

@@ -518,12 +518,14 @@ pub async fn fetch(
     let mut out = Vec::new();
     prepared.serve(&ClientEcho::of(query), &mut out);
     let facts = prepared.facts.clone();
-    if ede.is_none() {
-        // Failures carry an EDE and are not stored: the zone verdict is
-        // cached in the recursor, so a repeat costs no network traffic and
-        // still says why.
-        cache.insert(key, prepared, Instant::now());
-    }
+    // Failures are stored too, with their EDE, for `servfail-ttl` (the
+    // SERVFAIL's cache lifetime), so a repeat within it costs no network
+    // traffic and still says why; a failure never replaces an answer the
+    // cache still holds (see `PacketCache::insert`).
+    prepared.ede = ede
+        .as_ref()
+        .map(|e| (e.code, std::sync::Arc::from(e.text.as_str())));
+    cache.insert(key, prepared, Instant::now());
     Some(Fetched {
         wire: out,
         facts,

@@ -292,14 +292,7 @@ impl Pipeline {
         let hit = if config.prefetch {
             self.cache.lookup_hit(key, &echo, started, out)
         } else {
-            self.cache
-                .lookup(key, &echo, started, out)
-                .map(|(kind, facts)| Hit {
-                    kind,
-                    facts,
-                    stale: false,
-                    prefetch: false,
-                })
+            self.cache.lookup_full(key, &echo, started, out)
         };
         let Some(Hit {
             kind,
@@ -311,6 +304,10 @@ impl Pipeline {
             self.metrics.cache_misses.inc();
             return Step::Resolve;
         };
+        if kind == CacheKind::Failure {
+            // A stored failure carries its EDE, which the async path adds.
+            return Step::Resolve;
+        }
         if prefetch {
             // In the last tenth of its TTL: refreshed in the background (at most
             // once per stored answer; dropped when the queue is full).
@@ -498,11 +495,11 @@ impl Pipeline {
         resolve: bool,
     ) -> Option<Fetched> {
         let mut wire = Vec::new();
-        if let Some((_, facts)) =
+        if let Some(hit) =
             self.cache
-                .lookup(key, &ClientEcho::of(query), Instant::now(), &mut wire)
+                .lookup_full(key, &ClientEcho::of(query), Instant::now(), &mut wire)
         {
-            let facts = match facts {
+            let facts = match hit.facts {
                 Some(f) => Some(f),
                 None => facts_of(&wire, lower_qname),
             };
@@ -510,7 +507,9 @@ impl Pipeline {
                 wire,
                 facts,
                 source: Source::Cache,
-                ede: None,
+                ede: hit
+                    .ede
+                    .map(|(code, text)| sekisho_recursor::Ede::new(code, text.as_ref())),
             });
         }
         if !resolve {
@@ -552,17 +551,20 @@ impl Pipeline {
         let hit =
             self.cache
                 .lookup_stale(key, &ClientEcho::of(query), Instant::now(), ttl, &mut wire)?;
-        tracing::debug!(
-            stale = hit.stale,
-            "resolving failed; answered from the cache"
-        );
+        if !hit.stale {
+            // Fresh: the failure just stored, or an answer another client's
+            // fetch stored meanwhile; the caller keeps its own outcome.
+            return None;
+        }
+        tracing::debug!("resolving failed; a stale answer from the cache");
         Some(Fetched {
             facts: hit.facts.or_else(|| facts_of(&wire, lower_qname)),
             wire,
             source: Source::Cache,
-            ede: hit
-                .stale
-                .then(|| sekisho_recursor::Ede::new(3, "stale answer: resolving failed")),
+            ede: Some(sekisho_recursor::Ede::new(
+                3,
+                "stale answer: resolving failed",
+            )),
         })
     }
 

@@ -377,3 +377,55 @@ fn flushname_and_flushtree_also_empty_the_recursors_caches() {
     let after = cache_bytes(&sock);
     assert!(after < before, "{after} bytes after flush, {before} before");
 }
+
+#[test]
+fn a_recursion_failure_is_cached_for_servfail_ttl_with_its_ede() {
+    let s = Scratch::new("cache-failrec");
+    // The root server answers nothing under dead.test. (and NODATA for the rest).
+    let root = "127.0.71.41";
+    let up = start_responder(&format!("{root}:53"), ".", |name, _| {
+        if name.ends_with("dead.test.") {
+            (Canned::Silent, Duration::ZERO)
+        } else {
+            (
+                Canned::NoData {
+                    soa_ttl: 300,
+                    minimum: 300,
+                },
+                Duration::ZERO,
+            )
+        }
+    });
+    let hints = s.file(
+        "root.hints",
+        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
+    );
+    let listen: SocketAddr = "127.0.71.42:5300".parse().expect("addr");
+    let cfg = recursive_config(&s, "failrec", "127.0.71.42:5300", &hints)
+        .replace("directory = ", "query-timeout = \"3s\"\ndirectory = ")
+        + "\n[cache]\nservfail-ttl = \"5s\"\n";
+    let _sk = start_sekisho(&s.path, "failrec", &cfg, listen);
+    let ask = || {
+        let q = make_query("www.dead.test.", RecordType::A, Some(1232));
+        let raw = exchange_udp(
+            None,
+            listen,
+            &q.to_vec().expect("encode"),
+            Duration::from_secs(5),
+        )
+        .expect("an answer");
+        let m = Message::from_vec(&raw).expect("decode");
+        (m.metadata.response_code, ede_code(&raw))
+    };
+    assert_eq!(ask(), (ResponseCode::ServFail, Some(22)));
+    let sent = up.total();
+    assert!(sent >= 1);
+    // Within servfail-ttl: the same failure and why, and nothing sent.
+    let t = std::time::Instant::now();
+    assert_eq!(ask(), (ResponseCode::ServFail, Some(22)));
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "answered from the cache"
+    );
+    assert_eq!(up.total(), sent, "no query to the authority");
+}

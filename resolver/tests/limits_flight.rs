@@ -198,7 +198,7 @@ fn recursive_clients_bounds_misses_in_flight_and_never_a_cache_hit() {
     // socket buffer holds).
     let flood = UdpSocket::bind("127.0.93.101:0").expect("bind");
     flood
-        .set_read_timeout(Some(Duration::from_secs(4)))
+        .set_read_timeout(Some(Duration::from_secs(8)))
         .expect("timeout");
     let reader = flood.try_clone().expect("clone");
     let servfails = std::thread::spawn(move || {
