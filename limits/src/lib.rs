@@ -87,6 +87,15 @@ impl Limit {
         }
     }
 
+    /// Whether this limit's keys are zone names (so they may be metric label
+    /// values: zones come from the DNS tree, never a client address).
+    pub fn keyed_by_zone(self) -> bool {
+        matches!(
+            self,
+            Limit::FetchesPerZone | Limit::MaxValidations | Limit::Nsec3Hashes
+        )
+    }
+
     /// Index into the counter arrays.
     fn index(self) -> usize {
         self as usize

@@ -215,6 +215,8 @@ const LIMIT_DROPS_HELP: &str =
     "Queries or connections dropped or answered SERVFAIL by a limit on hostile traffic, by limit";
 /// Help text of `sekisho_limit_held`.
 const LIMIT_HELD_HELP: &str = "What a limit holds now (in flight, waiting, open), by limit";
+/// Help text of `sekisho_limit_zone_drops_total`.
+const ZONE_DROPS_HELP: &str = "Drops by a per-zone limit (fetches-per-zone, max-validations, nsec3-hashes), by limit and zone; only the zones `sekishoctl limits` still holds (at most 1,024, released ones forgotten first)";
 /// Help text of `sekisho_recursions_in_flight`.
 const IN_FLIGHT_HELP: &str =
     "Client queries being resolved now (bounded by server.recursive-clients)";
@@ -235,6 +237,12 @@ impl LimitsCollector {
                 "sekisho_limit_held".into(),
                 LIMIT_HELD_HELP.into(),
                 label,
+                HashMap::new(),
+            )?,
+            Desc::new(
+                "sekisho_limit_zone_drops_total".into(),
+                ZONE_DROPS_HELP.into(),
+                vec!["limit".to_owned(), "zone".to_owned()],
                 HashMap::new(),
             )?,
             Desc::new(
@@ -264,8 +272,27 @@ impl LimitsCollector {
         }
         let in_flight = IntGauge::new("sekisho_recursions_in_flight", IN_FLIGHT_HELP)?;
         in_flight.set(self.limits.held(Limit::RecursiveClients));
+        let zones = IntCounterVec::new(
+            Opts::new("sekisho_limit_zone_drops_total", ZONE_DROPS_HELP),
+            &["limit", "zone"],
+        )?;
+        let mut any_zone = false;
+        for k in self.limits.report().keys {
+            if Limit::ALL
+                .iter()
+                .any(|l| l.keyed_by_zone() && l.as_label() == k.limit)
+            {
+                zones
+                    .with_label_values(&[k.limit.as_str(), k.key.as_str()])
+                    .inc_by(k.drops);
+                any_zone = true;
+            }
+        }
         let mut out = drops.collect();
         out.extend(held.collect());
+        if any_zone {
+            out.extend(zones.collect());
+        }
         out.extend(in_flight.collect());
         Ok(out)
     }
@@ -675,6 +702,21 @@ mod tests {
         assert!(text.contains("sekisho_limit_drops_total{limit=\"recursive-clients\"} 0"));
         assert!(text.contains("sekisho_recursions_in_flight 7"));
         assert!(text.contains("sekisho_limit_held{limit=\"recursive-clients\"} 7"));
+        // Per zone, for the limits keyed by zone only (never a client prefix).
+        m.limits
+            .engage(Limit::FetchesPerZone, "slow.example.", "test");
+        m.limits
+            .dropped(Limit::FetchesPerZone, Some("slow.example."));
+        m.limits.engage(Limit::RateLimit, "192.0.2.0/24", "test");
+        m.limits.dropped(Limit::RateLimit, Some("192.0.2.0/24"));
+        let text = String::from_utf8(m.render()).expect("utf-8");
+        assert!(text.contains(
+            "sekisho_limit_zone_drops_total{limit=\"fetches-per-zone\",zone=\"slow.example.\"} 1"
+        ));
+        assert!(
+            !text.contains("192.0.2.0/24"),
+            "no client prefix in a label"
+        );
     }
 
     #[test]
