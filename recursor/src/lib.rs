@@ -486,6 +486,9 @@ pub async fn fetch(
     use hickory_proto::serialize::binary::BinDecodable;
     let qname = Name::from_bytes(lower_qname).ok()?;
     let qtype = RecordType::from(query.qtype);
+    // A refusal by a fetch quota cost nothing and says nothing about the name:
+    // storing it would only fill the cache with the names of a flood.
+    let mut refused = false;
     let (wire, delegations, secure, ede) = match recursor
         .resolve(&qname, qtype, query.dnssec_ok(), query.cd, deadline)
         .await
@@ -493,6 +496,7 @@ pub async fn fetch(
         Ok(r) => (r.wire, r.delegations, r.secure, r.bogus),
         Err(f) => {
             tracing::debug!(%qtype, reason = f.reason, "recursion failed");
+            refused = f.reason.starts_with(iter::FETCH_LIMIT);
             (
                 servfail(&qname, qtype),
                 Vec::new(),
@@ -525,7 +529,9 @@ pub async fn fetch(
     prepared.ede = ede
         .as_ref()
         .map(|e| (e.code, std::sync::Arc::from(e.text.as_str())));
-    cache.insert(key, prepared, Instant::now());
+    if !refused {
+        cache.insert(key, prepared, Instant::now());
+    }
     Some(Fetched {
         wire: out,
         facts,
