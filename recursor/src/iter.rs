@@ -44,13 +44,6 @@ const MAX_REFERRALS: usize = 24;
 pub(crate) const MAX_CHAIN: usize = 12;
 /// Nesting of lookups inside lookups (NS addresses, DS/DNSKEY).
 const MAX_DEPTH: u8 = 6;
-/// What failure reasons of the fetch quotas start with (`crate::fetch` does
-/// not store them: they say nothing about the name).
-pub(crate) const FETCH_LIMIT: &str = "fetch limit";
-/// The failure reason when every server of a zone is at its quota.
-const FETCH_LIMIT_SERVERS: &str = "fetch limit for the servers of a zone";
-/// The failure reason when the zone is at its quota.
-const FETCH_LIMIT_ZONE: &str = "fetch limit for the zone";
 /// Servers tried for one question.
 const MAX_TRIES: usize = 6;
 /// Bounds on one try's timeout.
@@ -384,12 +377,9 @@ impl Recursor {
                 .limits
                 .dropped(Limit::FetchesPerServer, Some(&first.to_string()));
             tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), busy = busy.len(), "servers of the zone at their fetch quota");
-            return Err(Failure::new(
-                FETCH_LIMIT_SERVERS,
-                Some(Ede::new(
-                    0,
-                    format!("fetch limit for the servers of {}", cut.zone),
-                )),
+            return Err(Failure::refused(
+                "fetch limit for the servers of a zone",
+                Ede::new(0, format!("fetch limit for the servers of {}", cut.zone)),
             ));
         }
         tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), "no server of the zone gave a usable answer");
@@ -408,9 +398,9 @@ impl Recursor {
             .limits
             .dropped(Limit::FetchesPerZone, Some(zone_key));
         tracing::debug!(zone = zone_key, "zone at its fetch quota");
-        Failure::new(
-            FETCH_LIMIT_ZONE,
-            Some(Ede::new(0, format!("fetch limit for zone {zone_key}"))),
+        Failure::refused(
+            "fetch limit for the zone",
+            Ede::new(0, format!("fetch limit for zone {zone_key}")),
         )
     }
 

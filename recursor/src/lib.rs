@@ -85,12 +85,28 @@ pub struct Failure {
     pub reason: &'static str,
     /// What the client is told, if anything.
     pub ede: Option<Ede>,
+    /// A fetch quota refused the resolution: it says nothing about the name,
+    /// so it is not stored as the name's failure.
+    pub refused: bool,
 }
 
 impl Failure {
     /// A failure with this reason.
     pub(crate) fn new(reason: &'static str, ede: Option<Ede>) -> Failure {
-        Failure { reason, ede }
+        Failure {
+            reason,
+            ede,
+            refused: false,
+        }
+    }
+
+    /// A resolution a fetch quota refused.
+    pub(crate) fn refused(reason: &'static str, ede: Ede) -> Failure {
+        Failure {
+            reason,
+            ede: Some(ede),
+            refused: true,
+        }
     }
 }
 
@@ -496,7 +512,7 @@ pub async fn fetch(
         Ok(r) => (r.wire, r.delegations, r.secure, r.bogus),
         Err(f) => {
             tracing::debug!(%qtype, reason = f.reason, "recursion failed");
-            refused = f.reason.starts_with(iter::FETCH_LIMIT);
+            refused = f.refused;
             (
                 servfail(&qname, qtype),
                 Vec::new(),

@@ -115,9 +115,8 @@ impl Slots {
                 .map(|(id, _)| *id);
             self.limits
                 .dropped(Limit::RecursiveClients, Some(SLOTS_KEY));
-            let full = table.len() >= max;
             match oldest {
-                Some(id) if full => {
+                Some(id) => {
                     if let Some(h) = table.remove(&id) {
                         // notify_one keeps the permit if the holder is not
                         // waiting yet: it sees it at its first poll.

@@ -911,15 +911,8 @@ impl Pipeline {
             ad: query.ad,
             ..sub
         };
-        let mut key = Vec::new();
-        PacketCache::key_into(
-            &lower,
-            query.qtype,
-            query.qclass,
-            query.dnssec_ok(),
-            query.cd,
-            &mut key,
-        );
+        // `sub` carries the query's CD bit and EDNS (DO), so its key is the one.
+        let (key, _) = question_key(&sub);
         let fetched = self.fetch(&key, &lower, &sub, deadline, query.rd).await?;
         Message::from_vec(&fetched.wire).ok()
     }
