@@ -332,10 +332,19 @@ impl Recursor {
                     continue;
                 };
                 tried.push(addr);
-                if let Some(r) = self
+                let timeouts = timed_out.len();
+                let result = self
                     .try_server(addr, &cut.zone, qname, qtype, b, &mut timed_out)
-                    .await?
-                {
+                    .await;
+                // What the server did feeds its adaptive quota: a timeout, or
+                // anything else that came back (a lame answer is still an
+                // answer); a resolution out of time or budget says nothing.
+                if result.is_ok() {
+                    self.quotas
+                        .server
+                        .outcome(&server_key, timed_out.len() > timeouts);
+                }
+                if let Some(r) = result? {
                     return Ok(r);
                 }
                 continue;

@@ -35,11 +35,25 @@
 //! a key when a query is refused for it, and releases when the key's count
 //! falls to 90 % of the quota (rounded down) or less, so a zone hovering at
 //! its quota logs one line when it starts shedding load and one when it
-//! stops, not one per query. BIND's adaptive quota (lowering a server's
-//! quota as its answers time out) is not implemented: the quotas are fixed.
+//! stops, not one per query.
+//!
+//! The server quota adapts to congestion, as BIND's does (`fetch-quota-params`
+//! at its defaults): every [`WINDOW`] outcomes (answers and timeouts) of a
+//! server, the share of timeouts is folded into a moving average (the new
+//! window weighs [`DISCOUNT`]); above [`HIGH`] the server's quota steps down
+//! by 12 % (to at least one query), below [`LOW`] it steps back up, until it
+//! is the configured quota again. A server that stops answering under a
+//! flood therefore ends up with one query in flight instead of
+//! `fetches-per-server`, and the recursor turns to the zone's other servers.
+//! A lowered server is logged once when it is first lowered and once when it
+//! is back at its full quota. A server's state is kept while it is lowered or
+//! counting a window (at most [`TRACKED_KEYS`] servers; past that a server
+//! with no query in flight is forgotten, i.e. starts afresh) and forgotten
+//! after [`IDLE_RESET`] without an outcome. The zone quota is fixed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use sekisho_limits::{Limit, Limits};
 
@@ -69,10 +83,29 @@ impl Quotas {
         );
         Quotas {
             zone: Quota::new(Limit::FetchesPerZone, config.fetches_per_zone, limits),
-            server: Quota::new(Limit::FetchesPerServer, config.fetches_per_server, limits),
+            server: Quota::new(Limit::FetchesPerServer, config.fetches_per_server, limits)
+                .adaptive(),
         }
     }
 }
+
+/// Outcomes per recalculation of a server's timeout ratio (BIND: 100).
+pub(crate) const WINDOW: u32 = 100;
+/// Below this moving timeout ratio a lowered quota steps up (BIND: 0.1).
+pub(crate) const LOW: f64 = 0.1;
+/// Above this moving timeout ratio the quota steps down (BIND: 0.3).
+pub(crate) const HIGH: f64 = 0.3;
+/// Weight of the newest window in the moving ratio (BIND: 0.7).
+pub(crate) const DISCOUNT: f64 = 0.7;
+/// Factor of one step down (BIND's table falls by about 12 % a step).
+const STEP: f64 = 0.88;
+/// Steps down at most (0.88^60 of any quota up to 100,000 is below one).
+const MAX_STEPS: u8 = 60;
+/// Servers remembered at most with no query in flight (lowered, or in the
+/// middle of a window).
+pub(crate) const TRACKED_KEYS: usize = 4096;
+/// A lowered server with no outcome for this long starts afresh.
+pub(crate) const IDLE_RESET: Duration = Duration::from_secs(300);
 
 /// Queries in flight per key, at most `max` each.
 #[derive(Debug)]
@@ -81,6 +114,8 @@ pub(crate) struct Quota {
     limit: Limit,
     /// The quota; 0 = no limit (nothing is counted).
     max: usize,
+    /// Lower a key's quota while its queries time out (see the module docs).
+    adapts: bool,
     /// Where drops, use and state changes are reported.
     limits: Arc<Limits>,
     /// Keys with queries in flight.
@@ -94,6 +129,34 @@ struct Count {
     in_flight: usize,
     /// The limit is engaged for this key (see the module docs).
     engaged: bool,
+    /// Adaptive quotas only: how the key's servers are doing.
+    health: Health,
+}
+
+/// Timeouts against answers of one server, and what its quota became.
+#[derive(Debug, Default)]
+struct Health {
+    /// Outcomes in the current window.
+    outcomes: u32,
+    /// Timeouts among them.
+    timeouts: u32,
+    /// Moving timeout ratio over the windows so far.
+    ratio: f64,
+    /// Steps down from the configured quota (0 = the configured quota).
+    steps: u8,
+    /// When the last outcome came (`None`: never).
+    last: Option<Instant>,
+}
+
+impl Health {
+    /// The quota after `steps` steps down from `max`: at least one.
+    fn quota(&self, max: usize) -> usize {
+        if self.steps == 0 {
+            return max;
+        }
+        let q = (max as f64) * STEP.powi(i32::from(self.steps));
+        (q as usize).max(1)
+    }
 }
 
 /// One query's place in a [`Quota`]; gives it back when dropped.
@@ -110,9 +173,81 @@ impl Quota {
         Quota {
             limit,
             max,
+            adapts: false,
             limits: limits.clone(),
             table: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same quota, lowered per key while the key's queries time out.
+    pub(crate) fn adaptive(mut self) -> Quota {
+        self.adapts = true;
+        self
+    }
+
+    /// One query to `key` ended: answered, or timed out. Every [`WINDOW`]
+    /// outcomes the key's quota may step down or up (adaptive quotas only).
+    pub(crate) fn outcome(&self, key: &str, timed_out: bool) {
+        if !self.adapts || self.max == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let mut table = self.lock();
+        let Some(count) = table.get_mut(key) else {
+            // Not in flight and never lowered: nothing to learn from one outcome.
+            return;
+        };
+        let h = &mut count.health;
+        h.last = Some(now);
+        h.outcomes += 1;
+        h.timeouts += u32::from(timed_out);
+        if h.outcomes < WINDOW {
+            return;
+        }
+        let window = f64::from(h.timeouts) / f64::from(h.outcomes);
+        h.ratio = h.ratio * (1.0 - DISCOUNT) + window * DISCOUNT;
+        h.outcomes = 0;
+        h.timeouts = 0;
+        let before = h.steps;
+        if h.ratio > HIGH && h.steps < MAX_STEPS {
+            h.steps += 1;
+        } else if h.ratio < LOW && h.steps > 0 {
+            h.steps -= 1;
+        }
+        let (after, ratio, quota) = (h.steps, h.ratio, h.quota(self.max));
+        drop(table);
+        match (before, after) {
+            (0, 1) => tracing::info!(
+                limit = self.limit.as_label(),
+                server = key,
+                quota,
+                timeout_ratio = ratio,
+                "fetch quota of a server lowered: its queries time out"
+            ),
+            (1, 0) => tracing::info!(
+                limit = self.limit.as_label(),
+                server = key,
+                quota,
+                timeout_ratio = ratio,
+                "fetch quota of a server restored"
+            ),
+            (b, a) if b != a => tracing::debug!(
+                limit = self.limit.as_label(),
+                server = key,
+                quota,
+                timeout_ratio = ratio,
+                "fetch quota of a server changed"
+            ),
+            _ => {}
+        }
+    }
+
+    /// The quota of `key` now (the configured one unless adapted).
+    #[cfg(test)]
+    fn quota_of(&self, key: &str) -> usize {
+        self.lock()
+            .get(key)
+            .map_or(self.max, |c| c.health.quota(self.max))
     }
 
     /// A slot for one more query to `key`, or `None` when `key` already has
@@ -125,7 +260,10 @@ impl Quota {
         }
         let mut table = self.lock();
         let count = table.entry(key.to_owned()).or_default();
-        if count.in_flight < self.max {
+        if count.health.last.is_some_and(|t| t.elapsed() >= IDLE_RESET) {
+            count.health = Health::default();
+        }
+        if count.in_flight < count.health.quota(self.max) {
             count.in_flight += 1;
             drop(table);
             self.limits.add_held(self.limit, 1);
@@ -150,12 +288,16 @@ impl Quota {
             return;
         };
         count.in_flight = count.in_flight.saturating_sub(1);
-        let release = count.engaged && count.in_flight <= self.release_at();
+        let release = count.engaged && count.in_flight <= release_at(count.health.quota(self.max));
         if release {
             count.engaged = false;
         }
-        // `release_at` is never negative, so a key at zero is not engaged.
-        if count.in_flight == 0 {
+        // `release_at` is never negative, so a key at zero is not engaged. A
+        // key lowered or in the middle of a window is remembered (bounded),
+        // so that its next queries meet the lowered quota and its outcomes
+        // add up also when it has one query at a time.
+        let tracked = count.health.steps > 0 || count.health.outcomes > 0;
+        if count.in_flight == 0 && (!tracked || table.len() > TRACKED_KEYS) {
             table.remove(key);
         }
         drop(table);
@@ -177,18 +319,18 @@ impl Quota {
         self.lock().len()
     }
 
-    /// The count at or below which an engaged key is released: 90 % of
-    /// the quota, rounded down.
-    fn release_at(&self) -> usize {
-        // max * 9 / 10 without overflow for any usize.
-        self.max / 10 * 9 + self.max % 10 * 9 / 10
-    }
-
     /// The key table (a poisoned lock still holds consistent counts: every
     /// change is one field update).
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Count>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The count at or below which an engaged key is released: 90 % of its
+/// quota `max`, rounded down.
+fn release_at(max: usize) -> usize {
+    // max * 9 / 10 without overflow for any usize.
+    max / 10 * 9 + max % 10 * 9 / 10
 }
 
 impl Drop for Slot<'_> {
@@ -277,9 +419,67 @@ mod tests {
         drop(slots);
     }
 
+    fn server_quota(max: usize) -> Quota {
+        Quota::new(Limit::FetchesPerServer, max, &Arc::new(Limits::new())).adaptive()
+    }
+
+    /// `n` outcomes for `key`, each with a query in flight as in the recursor.
+    fn outcomes(q: &Quota, key: &str, n: u32, timed_out: bool) {
+        for _ in 0..n {
+            let slot = q.enter(key, String::new).expect("room for one");
+            q.outcome(key, timed_out);
+            drop(slot);
+        }
+    }
+
+    #[test]
+    fn a_server_whose_queries_time_out_gets_a_smaller_quota_and_it_comes_back() {
+        let q = server_quota(400);
+        outcomes(&q, "192.0.2.1", WINDOW - 1, true);
+        assert_eq!(q.quota_of("192.0.2.1"), 400, "not before a whole window");
+        outcomes(&q, "192.0.2.1", 1, true);
+        assert_eq!(q.quota_of("192.0.2.1"), 352, "one step: 400 * 0.88");
+        // Lowered keys are remembered with nothing in flight.
+        assert_eq!(q.keys(), 1);
+        outcomes(&q, "192.0.2.1", 60 * WINDOW, true);
+        assert_eq!(q.quota_of("192.0.2.1"), 1, "never below one query");
+        // The quota is enforced: one in flight, the second refused.
+        let one = q.enter("192.0.2.1", String::new).expect("one");
+        assert!(q.enter("192.0.2.1", String::new).is_none());
+        drop(one);
+        // Other servers keep theirs.
+        assert_eq!(q.quota_of("192.0.2.2"), 400);
+        // Answers again: the ratio falls below LOW within a few windows, then
+        // one step up per window until the configured quota.
+        outcomes(&q, "192.0.2.1", 100 * WINDOW, false);
+        assert_eq!(q.quota_of("192.0.2.1"), 400);
+        assert_eq!(q.keys(), 0, "restored, between windows: forgotten");
+        outcomes(&q, "192.0.2.1", 1, false);
+        assert_eq!(q.keys(), 1, "counting a window");
+    }
+
+    #[test]
+    fn a_timeout_ratio_between_the_thresholds_changes_nothing() {
+        let q = server_quota(100);
+        // 20 % timeouts: above LOW, below HIGH.
+        for _ in 0..20 {
+            outcomes(&q, "192.0.2.1", WINDOW / 5, true);
+            outcomes(&q, "192.0.2.1", WINDOW * 4 / 5, false);
+        }
+        assert_eq!(q.quota_of("192.0.2.1"), 100);
+    }
+
+    #[test]
+    fn the_zone_quota_does_not_adapt() {
+        let (q, _) = quota(10);
+        outcomes(&q, "z.", 10 * WINDOW, true);
+        assert_eq!(q.quota_of("z."), 10);
+        assert_eq!(q.keys(), 0);
+    }
+
     #[test]
     fn ninety_percent_is_rounded_down_without_overflow() {
-        let at = |max| quota(max).0.release_at();
+        let at = release_at;
         assert_eq!((at(1), at(3), at(10), at(200)), (0, 2, 9, 180));
         assert_eq!(at(usize::MAX), usize::MAX / 10 * 9 + 4);
     }

@@ -406,3 +406,66 @@ async fn when_every_server_of_the_zone_is_at_its_quota_the_resolution_fails_at_o
     assert!(!limits.is_engaged(Limit::FetchesPerServer, "127.0.98.4"));
     assert!(!limits.is_engaged(Limit::FetchesPerServer, "127.0.98.5"));
 }
+
+#[tokio::test]
+async fn a_server_whose_queries_time_out_under_load_is_given_fewer_queries_at_once() {
+    let (auth, gate) = Authorities::new(&[SILENT]);
+    let (r, limits) = recursor(auth.clone(), 0, 50);
+    // The gate open: every query to ns.silent. times out at once.
+    gate.send(true).expect("gate");
+    for i in 0..300 {
+        let deadline = Instant::now() + SOON;
+        let out = r
+            .resolve(
+                &name(&format!("t{i}.silent.test.")),
+                RecordType::A,
+                false,
+                false,
+                deadline,
+            )
+            .await;
+        assert!(out.is_err(), "ns.silent. never answers");
+    }
+    let timeouts = auth.seen(SILENT);
+    assert!(timeouts >= 300, "{timeouts} queries to ns.silent.");
+    // Shut: the next queries wait. Fewer than fetches-per-server get through.
+    gate.send(false).expect("gate");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    for i in 0..50 {
+        spawn(&r, &format!("w{i}.silent.test."), &tx);
+    }
+    let mut refused = 0;
+    let started = Instant::now();
+    let admitted = loop {
+        while let Ok((_, out)) = rx.try_recv() {
+            assert_eq!(
+                ede(&out),
+                Some((0, "fetch limit for the servers of silent.test.".to_owned()))
+            );
+            refused += 1;
+        }
+        let waiting = auth.waiting(SILENT);
+        if waiting + refused == 50 {
+            break waiting;
+        }
+        assert!(
+            started.elapsed() < SOON,
+            "{waiting} waiting and {refused} refused of 50 after {SOON:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert!(
+        (1..50).contains(&admitted),
+        "{admitted} of 50 in flight to a server that kept timing out (quota 50)"
+    );
+    assert!(limits.is_engaged(Limit::FetchesPerServer, "127.0.98.2"));
+    assert_eq!(limits.drops(Limit::FetchesPerServer), refused as u64);
+    gate.send(true).expect("gate");
+    for _ in 0..admitted {
+        let _ = next(&mut rx, "a held resolution after the gate opened").await;
+    }
+    until("the slots given back", || {
+        limits.held(Limit::FetchesPerServer) == 0
+    })
+    .await;
+}
