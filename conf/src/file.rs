@@ -110,6 +110,9 @@ pub(crate) struct ServerSpec {
     /// Fetches in flight to the servers of one zone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) fetches_per_zone: Option<i64>,
+    /// What a query refused by `fetches-per-zone` gets: drop | fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fetches_per_zone_response: Option<String>,
     /// Fetches in flight to one server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) fetches_per_server: Option<i64>,

@@ -48,8 +48,8 @@ pub use error::{ConfigError, Problem};
 pub use model::{
     defaults, Cache, ClientIpLog, Config, Control, Dnssec, Ede, ExpireAction, ForwardZone,
     HealthCheck, HealthMode, Key, LazyMode, LogFormat, Logging, Metrics, PolicyOverride,
-    PolicyZone, RateLimit, ResponsePolicy, Selection, Server, TsigAlgorithm, UpstreamAddr,
-    Validation,
+    PolicyZone, QuotaResponse, RateLimit, ResponsePolicy, Selection, Server, TsigAlgorithm,
+    UpstreamAddr, Validation,
 };
 pub use reload::restart_only_changes;
 pub use secret::Secret;

@@ -328,6 +328,9 @@ pub struct Server {
     /// Most fetches in flight to the servers of one zone; 0 = no limit (BIND
     /// `fetches-per-zone`).
     pub fetches_per_zone: usize,
+    /// What a query refused by `fetches-per-zone` gets (BIND's `drop`/`fail`
+    /// modifier of `fetches-per-zone`).
+    pub fetches_per_zone_response: QuotaResponse,
     /// Most fetches in flight to one authoritative server; 0 = no limit (BIND
     /// `fetches-per-server`).
     pub fetches_per_server: usize,
@@ -365,6 +368,7 @@ impl Default for Server {
             recursive_clients: defaults::RECURSIVE_CLIENTS,
             clients_per_query: defaults::CLIENTS_PER_QUERY,
             fetches_per_zone: defaults::FETCHES_PER_ZONE,
+            fetches_per_zone_response: QuotaResponse::default(),
             fetches_per_server: defaults::FETCHES_PER_SERVER,
             max_recursion_queries: defaults::MAX_RECURSION_QUERIES,
             max_ns_address_queries: defaults::MAX_NS_ADDRESS_QUERIES,
@@ -440,6 +444,19 @@ impl Default for Cache {
             prefetch: true,
         }
     }
+}
+
+word_enum! {
+    /// `server.fetches-per-zone-response`: what a client query refused by the
+    /// zone's fetch quota gets (BIND's modifier of `fetches-per-zone`).
+    pub enum QuotaResponse {
+        /// No answer at all, as BIND's default: a flood of random names under a
+        /// slow zone gets nothing back, and costs no reply.
+        Drop = "drop",
+        /// SERVFAIL with EDE 0 ("fetch limit for zone NAME").
+        Fail = "fail",
+    }
+    default Drop;
 }
 
 word_enum! {

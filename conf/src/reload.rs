@@ -47,6 +47,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         recursive_clients: _, // reload
         clients_per_query: _, // reload
         fetches_per_zone,
+        fetches_per_zone_response: _, // reload
         fetches_per_server,
         max_recursion_queries,
         max_ns_address_queries,

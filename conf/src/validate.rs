@@ -408,6 +408,11 @@ impl Validator {
                 0,
                 1_000_000,
             ),
+            fetches_per_zone_response: self.word(
+                "server.fetches-per-zone-response",
+                &spec.fetches_per_zone_response,
+                d.fetches_per_zone_response,
+            ),
             fetches_per_server: self.int(
                 "server.fetches-per-server",
                 spec.fetches_per_server,

@@ -387,6 +387,7 @@ impl Recursor {
                 .dropped(Limit::FetchesPerServer, Some(&first.to_string()));
             tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), busy = busy.len(), "servers of the zone at their fetch quota");
             return Err(Failure::refused(
+                Limit::FetchesPerServer,
                 "fetch limit for the servers of a zone",
                 Ede::new(0, format!("fetch limit for the servers of {}", cut.zone)),
             ));
@@ -402,12 +403,13 @@ impl Recursor {
     }
 
     /// The failure of a query refused by the zone's fetch quota, counted.
-    fn zone_full(&self, zone_key: &str) -> Failure {
+    pub(crate) fn zone_full(&self, zone_key: &str) -> Failure {
         self.config
             .limits
             .dropped(Limit::FetchesPerZone, Some(zone_key));
         tracing::debug!(zone = zone_key, "zone at its fetch quota");
         Failure::refused(
+            Limit::FetchesPerZone,
             "fetch limit for the zone",
             Ede::new(0, format!("fetch limit for zone {zone_key}")),
         )

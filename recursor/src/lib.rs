@@ -85,9 +85,10 @@ pub struct Failure {
     pub reason: &'static str,
     /// What the client is told, if anything.
     pub ede: Option<Ede>,
-    /// A fetch quota refused the resolution: it says nothing about the name,
-    /// so it is not stored as the name's failure.
-    pub refused: bool,
+    /// The fetch quota that refused the resolution (`fetches-per-zone` or
+    /// `fetches-per-server`): it says nothing about the name, so it is not
+    /// stored as the name's failure.
+    pub refused: Option<sekisho_limits::Limit>,
 }
 
 impl Failure {
@@ -96,16 +97,16 @@ impl Failure {
         Failure {
             reason,
             ede,
-            refused: false,
+            refused: None,
         }
     }
 
-    /// A resolution a fetch quota refused.
-    pub(crate) fn refused(reason: &'static str, ede: Ede) -> Failure {
+    /// A resolution the fetch quota `limit` refused.
+    pub(crate) fn refused(limit: sekisho_limits::Limit, reason: &'static str, ede: Ede) -> Failure {
         Failure {
             reason,
             ede: Some(ede),
-            refused: true,
+            refused: Some(limit),
         }
     }
 }
@@ -250,6 +251,33 @@ impl Recursor {
     pub fn flush(&self) {
         self.infra.flush();
         self.bogus.clear();
+    }
+
+    /// Whether a query for `qname`/`qtype` that missed the packet cache
+    /// would be refused by `fetches-per-zone` right now: its closest known
+    /// zone cut (below the top-level zones) has its quota in flight and the
+    /// recursor holds nothing for the name that would answer it without a
+    /// query. Then the refusal is counted as [`Recursor::resolve`] would
+    /// count it and returned, so the caller can answer (or drop) at once
+    /// instead of starting a resolution only to be refused: under a random-
+    /// subdomain flood that is most queries. `None`: resolve as usual (the
+    /// quota is checked again where the query would be sent).
+    pub fn at_zone_quota(&self, qname: &Name, qtype: RecordType) -> Option<Failure> {
+        if self.config.fetches_per_zone == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let zone = self.infra.closest_zone(qname, now)?;
+        if zone.num_labels() < 2 {
+            return None;
+        }
+        let key = zone.to_lowercase().to_string();
+        if !self.quotas.zone.is_full(&key)
+            || self.infra.step(qname, u16::from(qtype), now).is_some()
+        {
+            return None;
+        }
+        Some(self.zone_full(&key))
     }
 
     /// DNSSEC work done so far: signature checks and NSEC3 hash rounds.
@@ -437,6 +465,9 @@ pub struct Fetched {
     /// The validator's verdict; `None` when nothing was judged (validation
     /// off, CD=1, or the resolution failed for another reason).
     pub dnssec: Option<DnssecResult>,
+    /// The fetch quota that refused the resolution, if one did (the answer
+    /// is then a SERVFAIL, not stored).
+    pub refused: Option<sekisho_limits::Limit>,
 }
 
 /// The outcome of validating one answer, as counted in
@@ -504,7 +535,7 @@ pub async fn fetch(
     let qtype = RecordType::from(query.qtype);
     // A refusal by a fetch quota cost nothing and says nothing about the name:
     // storing it would only fill the cache with the names of a flood.
-    let mut refused = false;
+    let mut refused = None;
     let (wire, delegations, secure, ede) = match recursor
         .resolve(&qname, qtype, query.dnssec_ok(), query.cd, deadline)
         .await
@@ -545,7 +576,7 @@ pub async fn fetch(
     prepared.ede = ede
         .as_ref()
         .map(|e| (e.code, std::sync::Arc::from(e.text.as_str())));
-    if !refused {
+    if refused.is_none() {
         cache.insert(key, prepared, Instant::now());
     }
     Some(Fetched {
@@ -553,6 +584,7 @@ pub async fn fetch(
         facts,
         ede,
         dnssec,
+        refused,
     })
 }
 
@@ -575,6 +607,7 @@ pub fn bogus(
         facts: None,
         ede: Some(ede),
         dnssec: Some(DnssecResult::Bogus),
+        refused: None,
     })
 }
 

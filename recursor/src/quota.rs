@@ -280,6 +280,17 @@ impl Quota {
         None
     }
 
+    /// Whether `key` has its quota in flight now (the next
+    /// [`enter`](Self::enter) would be refused). Counts nothing.
+    pub(crate) fn is_full(&self, key: &str) -> bool {
+        if self.max == 0 {
+            return false;
+        }
+        self.lock()
+            .get(key)
+            .is_some_and(|c| c.in_flight >= c.health.quota(self.max))
+    }
+
     /// One query to `key` is over: count it down, release the limit when
     /// the count has fallen far enough, and forget the key at zero.
     fn leave(&self, key: &str) {

@@ -469,3 +469,47 @@ async fn a_server_whose_queries_time_out_under_load_is_given_fewer_queries_at_on
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_zone_at_its_quota_is_known_before_a_resolution_starts() {
+    let (auth, gate) = Authorities::new(&[SILENT]);
+    let (r, limits) = recursor(auth.clone(), 2, 0);
+    let before = |q: &str| r.at_zone_quota(&name(q), RecordType::A);
+    // Nothing known about the zone yet: resolve as usual.
+    assert!(before("a.silent.test.").is_none());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    spawn(&r, "n1.silent.test.", &tx);
+    spawn(&r, "n2.silent.test.", &tx);
+    until("two queries held at ns.silent.", || {
+        auth.waiting(SILENT) == 2
+    })
+    .await;
+    // Full: a new name under the zone is refused up front, counted as a
+    // resolution would be, and says why.
+    let refused = before("n3.silent.test.").expect("refused up front");
+    assert_eq!(
+        refused.refused,
+        Some(Limit::FetchesPerZone),
+        "{}",
+        refused.reason
+    );
+    assert_eq!(
+        refused.ede.map(|e| (e.code, e.text)),
+        Some((0, "fetch limit for zone silent.test.".to_owned()))
+    );
+    assert_eq!(limits.drops(Limit::FetchesPerZone), 1);
+    // Other zones, and the top-level zone above it, are not affected.
+    assert!(before("www.healthy.test.").is_none());
+    assert!(before("test.").is_none());
+    assert_eq!(auth.seen(SILENT), 2, "nothing sent for the refused name");
+    gate.send(true).expect("gate");
+    for _ in 0..2 {
+        let _ = next(&mut rx, "a held resolution after the gate opened").await;
+    }
+    until("the slots given back", || {
+        limits.held(Limit::FetchesPerZone) == 0
+    })
+    .await;
+    assert!(before("n3.silent.test.").is_none(), "room again");
+    assert_eq!(limits.drops(Limit::FetchesPerZone), 1);
+}

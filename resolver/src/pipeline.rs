@@ -46,6 +46,7 @@ use sekisho_rpz::{
 use crate::flight::{Coalescer, Join, Slots};
 use crate::metrics::{Metrics, Proto, Refusal, Source};
 use sekisho_cache::{CacheKind, ClientEcho, Hit, PacketCache, Prepared};
+use sekisho_limits::Limit;
 use sekisho_upstream::forward::ForwardTable;
 use sekisho_wire::{self as wire, rcode, Query, WireError, HEADER_LEN};
 
@@ -72,6 +73,9 @@ pub struct PipelineConfig {
     pub stale_answer_ttl: Option<u32>,
     /// Refresh answers hit in the last tenth of their TTL (`prefetch`).
     pub prefetch: bool,
+    /// Queries refused by `fetches-per-zone` get no answer, not SERVFAIL
+    /// (`fetches-per-zone-response = "drop"`).
+    pub zone_quota_drop: bool,
 }
 
 /// What the fast path decided.
@@ -132,6 +136,8 @@ struct Fetched {
     source: Source,
     /// Extended DNS Error for the client's OPT (recursion failures, bogus answers).
     ede: Option<sekisho_recursor::Ede>,
+    /// The fetch quota that refused the resolution, if one did.
+    refused: Option<Limit>,
 }
 
 impl Fetched {
@@ -302,7 +308,7 @@ impl Pipeline {
         }) = hit
         else {
             self.metrics.cache_misses.inc();
-            return Step::Resolve;
+            return self.refuse_at_zone_quota(packet, query, ip, &config, key, out, started);
         };
         if kind == CacheKind::Failure {
             // A stored failure carries its EDE, which the async path adds.
@@ -360,6 +366,69 @@ impl Pipeline {
         Step::Reply
     }
 
+    /// A cache miss for a name whose zone is at its `fetches-per-zone` quota
+    /// is refused here, on the listener's thread, as the resolution would
+    /// refuse it after the hand-over to the runtime: dropped, or SERVFAIL
+    /// with EDE 0 (`fetches-per-zone-response`), counted once by the
+    /// recursor. Under a random-subdomain flood that is most queries, and
+    /// answering them here spares each a task, a wake-up of the runtime and
+    /// a resolution that would only be refused. Anything else that could
+    /// change the outcome sends the query on ([`Step::Resolve`]): a forward
+    /// zone, a policy rule that decides before resolution, a stale answer to
+    /// serve instead.
+    #[allow(clippy::too_many_arguments)]
+    fn refuse_at_zone_quota(
+        &self,
+        packet: &[u8],
+        query: &Query<'_>,
+        ip: IpAddr,
+        config: &PipelineConfig,
+        key: &[u8],
+        out: &mut Vec<u8>,
+        started: Instant,
+    ) -> Step {
+        let Some(recursor) = self.recursor.as_ref() else {
+            return Step::Resolve;
+        };
+        let lower_qname = &key[..query.qname_wire().len()];
+        if self.forwarders.load().lookup(lower_qname).is_some() {
+            return Step::Resolve;
+        }
+        let Some(qname) = name_from_wire(lower_qname) else {
+            return Step::Resolve;
+        };
+        let policy = self.policy.load();
+        if !policy.zones().is_empty()
+            && matches!(
+                policy.check_query(&policy_query(query, ip, &qname, lower_qname)),
+                QueryFlow::Break(_)
+            )
+        {
+            return Step::Resolve;
+        }
+        if let Some(ttl) = config.stale_answer_ttl {
+            let echo = ClientEcho::of(query);
+            if self
+                .cache
+                .lookup_stale(key, &echo, started, ttl, out)
+                .is_some()
+            {
+                return Step::Resolve;
+            }
+        }
+        let Some(failure) = recursor.at_zone_quota(&qname, RecordType::from(query.qtype)) else {
+            return Step::Resolve;
+        };
+        if config.zone_quota_drop {
+            return Step::Drop;
+        }
+        *out = self.servfail(packet, query, started);
+        if let Some(ede) = &failure.ede {
+            sekisho_recursor::append_ede(out, ede);
+        }
+        Step::Reply
+    }
+
     /// Resolve a packet the fast path could not answer, applying policy.
     /// `None` = send nothing.
     pub async fn resolve(&self, packet: &[u8], client: IpAddr, proto: Proto) -> Option<Vec<u8>> {
@@ -399,6 +468,15 @@ impl Pipeline {
             } else {
                 self.metrics.cache_misses.inc();
             }
+        }
+        if fetched
+            .as_ref()
+            .is_some_and(|f| f.refused == Some(Limit::FetchesPerZone))
+            && self.config.load().zone_quota_drop
+        {
+            // `fetches-per-zone-response = "drop"`: no answer (counted as the
+            // limit's drop where it refused).
+            return None;
         }
         // qname-wait-recurse: rules that wait for the response are applied to
         // a real answer only; when resolution fails the client gets the
@@ -510,6 +588,7 @@ impl Pipeline {
                 ede: hit
                     .ede
                     .map(|(code, text)| sekisho_recursor::Ede::new(code, text.as_ref())),
+                refused: None,
             });
         }
         if !resolve {
@@ -565,6 +644,7 @@ impl Pipeline {
                 3,
                 "stale answer: resolving failed",
             )),
+            refused: None,
         })
     }
 
@@ -658,6 +738,7 @@ impl Pipeline {
                             facts: facts.or_else(|| f.facts.clone()),
                             source: f.source,
                             ede: f.ede.clone(),
+                            refused: None,
                         });
                     }
                     let mut f = f.clone();
@@ -705,6 +786,7 @@ impl Pipeline {
                 facts: f.facts,
                 source: Source::Recursion,
                 ede: f.ede,
+                refused: f.refused,
             });
         };
         // Asked with DO=1 when the answer is to be validated, even for a DO=0
@@ -741,6 +823,7 @@ impl Pipeline {
                         facts: None,
                         source: Source::Upstream,
                         ede: f.ede,
+                        refused: None,
                     });
                 }
             }
@@ -780,6 +863,7 @@ impl Pipeline {
             facts,
             source: Source::Upstream,
             ede: None,
+            refused: None,
         })
     }
 

@@ -259,31 +259,6 @@ fn an_upstream_servfail_is_cached_for_servfail_ttl_and_no_longer() {
     );
 }
 
-/// A sekisho that resolves from the root (no forward zone) with `root_hints`,
-/// DNSSEC validation off.
-fn recursive_config(s: &Scratch, tag: &str, listen: &str, root_hints: &Path) -> String {
-    format!(
-        r#"[server]
-listen = ["{listen}"]
-allow-query = ["127.0.0.0/8"]
-allow-recursion = ["127.0.0.0/8"]
-directory = "{dir}"
-root-hints = "{hints}"
-
-[dnssec]
-validation = "no"
-
-[control]
-socket = "{dir}/control-{tag}.sock"
-
-[metrics]
-listen = "none"
-"#,
-        dir = s.path.display(),
-        hints = root_hints.display()
-    )
-}
-
 /// `sekisho_cache_bytes` from `sekishoctl stats`.
 fn cache_bytes(sock: &Path) -> f64 {
     let (code, out, err) = ctl(sock, &["stats"]);

@@ -375,3 +375,163 @@ fn a_popular_answer_is_refreshed_before_it_expires() {
     assert!(after.answers[0].ttl >= 3, "{after:?}");
     assert_eq!(up.count("pre.fw.test."), 2);
 }
+
+/// A root server (port 53 on `root`) that delegates `sink.test.` to a
+/// server on `sink` that never answers, and answers A for `*.ok.test.`
+/// itself (NODATA for the rest, so minimised probes find no other cut).
+/// Returns both and the root hints file.
+fn sink_world(
+    s: &Scratch,
+    root: &'static str,
+    sink: &'static str,
+) -> (Responder, Responder, std::path::PathBuf) {
+    let sink_ip: std::net::Ipv4Addr = sink.parse().expect("ip");
+    let up = start_responder(&format!("{root}:53"), ".", move |name, qtype| {
+        let canned = if name.ends_with("sink.test.") {
+            Canned::Referral {
+                zone: "sink.test.",
+                ns: "ns.sink.test.",
+                addr: sink_ip,
+            }
+        } else if qtype == RecordType::A && name.ends_with(".ok.test.") {
+            Canned::A {
+                addr: "192.0.2.94".parse().expect("ip"),
+                ttl: 300,
+            }
+        } else {
+            Canned::NoData {
+                soa_ttl: 300,
+                minimum: 300,
+            }
+        };
+        (canned, Duration::ZERO)
+    });
+    let dead = start_responder(&format!("{sink}:53"), "sink.test.", |_, _| {
+        (Canned::Silent, Duration::ZERO)
+    });
+    let hints = s.file(
+        "root.hints",
+        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
+    );
+    (up, dead, hints)
+}
+
+/// Send `n` queries for unique names under `sink.test.` from `from`; the
+/// replies that came within `wait`, as (rcode, EDE).
+fn sink_flood(
+    server: SocketAddr,
+    from: &str,
+    prefix: &str,
+    n: usize,
+    wait: Duration,
+) -> Vec<(ResponseCode, Option<u16>)> {
+    let sock = UdpSocket::bind(format!("{from}:0")).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    for i in 0..n {
+        let q = make_query(
+            &format!("{prefix}{i}.sink.test."),
+            RecordType::A,
+            Some(1232),
+        );
+        sock.send_to(&q.to_vec().expect("encode"), server)
+            .expect("send");
+    }
+    let until = Instant::now() + wait;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < until {
+        if let Ok(len) = sock.recv(&mut buf) {
+            if let Ok(m) = Message::from_vec(&buf[..len]) {
+                got.push((m.metadata.response_code, ede_code(&buf[..len])));
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn fetches_per_zone_drops_a_floods_excess_and_other_zones_go_on() {
+    let s = Scratch::new("flight-fpz");
+    let (_root, dead, hints) = sink_world(&s, "127.0.93.60", "127.0.93.61");
+    let listen: SocketAddr = "127.0.93.62:5300".parse().expect("addr");
+    let cfg = recursive_config(&s, "fpz", "127.0.93.62:5300", &hints).replace(
+        "directory = ",
+        "fetches-per-zone = 4\nquery-timeout = \"3s\"\ndirectory = ",
+    );
+    let sk = start_sekisho(&s.path, "fpz", &cfg, listen);
+    let sock = s.path.join("control-fpz.sock");
+
+    // 40 names under the dead zone at once, and a healthy name meanwhile.
+    let flood = std::thread::spawn(move || {
+        sink_flood(listen, "127.0.93.102", "f", 40, Duration::from_secs(7))
+    });
+    assert!(
+        eventually(Duration::from_secs(2), || limit(&sock, "fetches-per-zone")
+            .1
+            >= 36),
+        "drops {:?}",
+        limit(&sock, "fetches-per-zone")
+    );
+    assert_eq!(limit(&sock, "fetches-per-zone").0, 4, "the quota in flight");
+    let ok = query(listen, "www.ok.test.", RecordType::A);
+    assert_eq!(ok.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(ok.answers.len(), 1);
+    // Only the four let through ever get an answer (SERVFAIL at their
+    // deadline); the 36 refused get nothing ("drop", BIND's default).
+    let got = flood.join().expect("flood");
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got.iter().all(|(rc, _)| *rc == ResponseCode::ServFail),
+        "{got:?}"
+    );
+    assert_eq!(limit(&sock, "fetches-per-zone").1, 36);
+    // Nothing past the quota reached the server: each of the four was asked,
+    // then asked once more after its timeout.
+    assert!(
+        dead.total() <= 8,
+        "{} queries to the dead server",
+        dead.total()
+    );
+    // Let go, logged once each way; the zone's next name is sent again.
+    assert!(eventually(Duration::from_secs(3), || {
+        limit(&sock, "fetches-per-zone").0 == 0
+    }));
+    assert!(eventually(Duration::from_secs(2), || {
+        log_lines(&sk, &["limit released", "fetches-per-zone"]) == 1
+    }));
+    assert_eq!(log_lines(&sk, &["limit engaged", "fetches-per-zone"]), 1);
+    let before = dead.total();
+    let _ = sink_flood(
+        listen,
+        "127.0.93.102",
+        "again",
+        1,
+        Duration::from_millis(300),
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || dead.total() > before),
+        "let through again"
+    );
+}
+
+#[test]
+fn fetches_per_zone_response_fail_answers_the_excess_servfail_with_why() {
+    let s = Scratch::new("flight-fpzf");
+    let (_root, _dead, hints) = sink_world(&s, "127.0.93.63", "127.0.93.64");
+    let listen: SocketAddr = "127.0.93.65:5300".parse().expect("addr");
+    let cfg = recursive_config(&s, "fpzf", "127.0.93.65:5300", &hints).replace(
+        "directory = ",
+        "fetches-per-zone = 4\nfetches-per-zone-response = \"fail\"\nquery-timeout = \"2s\"\ndirectory = ",
+    );
+    let _sk = start_sekisho(&s.path, "fpzf", &cfg, listen);
+    let sock = s.path.join("control-fpzf.sock");
+    // Within a second: the 16 past the quota, SERVFAIL with EDE 0.
+    let fast = sink_flood(listen, "127.0.93.103", "f", 20, Duration::from_secs(1));
+    assert_eq!(fast.len(), 16, "{fast:?}");
+    assert!(
+        fast.iter().all(|r| *r == (ResponseCode::ServFail, Some(0))),
+        "{fast:?}"
+    );
+    assert_eq!(limit(&sock, "fetches-per-zone").1, 16);
+}

@@ -28,6 +28,8 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
             .stale_answer_enable
             .then(|| u32::try_from(config.cache.stale_answer_ttl.as_secs()).unwrap_or(u32::MAX)),
         prefetch: config.cache.prefetch,
+        zone_quota_drop: config.server.fetches_per_zone_response
+            == sekisho_conf::QuotaResponse::Drop,
     }
 }
 

@@ -583,6 +583,13 @@ pub enum Canned {
     ServFail,
     /// No answer at all.
     Silent,
+    /// A referral: `zone` is delegated to the server `ns` at `addr` (NS in
+    /// AUTHORITY, its A as glue), not authoritative.
+    Referral {
+        zone: &'static str,
+        ns: &'static str,
+        addr: std::net::Ipv4Addr,
+    },
 }
 
 /// A tiny authoritative UDP server for one zone, run on a thread of the
@@ -681,6 +688,17 @@ pub fn start_responder(
                         r.metadata.response_code = ResponseCode::ServFail;
                     }
                     Canned::Silent => continue,
+                    Canned::Referral { zone, ns, addr } => {
+                        use hickory_proto::rr::rdata::NS;
+                        r.metadata.authoritative = false;
+                        let ns = Name::from_ascii(ns).expect("ns name");
+                        r.add_authorities([Record::from_rdata(
+                            Name::from_ascii(zone).expect("zone name"),
+                            300,
+                            RData::NS(NS(ns.clone())),
+                        )]);
+                        r.add_additionals([Record::from_rdata(ns, 300, RData::A(A(addr)))]);
+                    }
                 }
                 pending.push((Instant::now() + delay, r.to_vec().expect("encode"), peer));
                 m.fetch_max(pending.len(), Ordering::SeqCst);
@@ -776,4 +794,29 @@ pub fn ede_code(raw: &[u8]) -> Option<u16> {
         }
     }
     None
+}
+
+/// A sekisho that resolves from the root (no forward zone) with `root_hints`,
+/// DNSSEC validation off.
+pub fn recursive_config(s: &Scratch, tag: &str, listen: &str, root_hints: &Path) -> String {
+    format!(
+        r#"[server]
+listen = ["{listen}"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "{dir}"
+root-hints = "{hints}"
+
+[dnssec]
+validation = "no"
+
+[control]
+socket = "{dir}/control-{tag}.sock"
+
+[metrics]
+listen = "none"
+"#,
+        dir = s.path.display(),
+        hints = root_hints.display()
+    )
 }
