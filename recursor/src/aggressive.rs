@@ -695,8 +695,8 @@ fn step(zone: &Name, kind: StepKind, soa: &Held, proofs: &[Held], now: Instant) 
 impl Recursor {
     /// A negative answer for (`name`, `qtype`) from validated denials, when
     /// `dnssec.aggressive-nsec` is on, the name is not under a
-    /// `domain-insecure` name and its zone (the deepest cached cut; for DS
-    /// the one above the name) is known secure. The caller validates (no
+    /// `domain-insecure` name and the zone whose denials are used is known
+    /// secure. The caller validates (no
     /// CD). `Err` when the NSEC3 hash bound or the deadline stopped it.
     pub(crate) fn synthesise(
         &self,
@@ -708,8 +708,24 @@ impl Recursor {
             return Ok(None);
         }
         let now = Instant::now();
-        let zone = self.infra.closest(name, qtype == RecordType::DS, now).zone;
-        if !self.infra.denials.holds(&zone)
+        let ds = qtype == RecordType::DS;
+        // The deepest zone with kept denials at or above the name (strictly
+        // above for DS, which the parent serves). It may lie below the
+        // deepest cached cut (one server for parent and child: no referral),
+        // never above it: the name would be another zone's.
+        let cut = self.infra.closest(name, ds, now).zone;
+        let mut zone = if ds && !name.is_root() {
+            name.base_name()
+        } else {
+            name.clone()
+        };
+        while !self.infra.denials.holds(&zone) {
+            if zone == cut || zone.is_root() {
+                return Ok(None);
+            }
+            zone = zone.base_name();
+        }
+        if !cut.zone_of(&zone)
             || !matches!(self.infra.zone(&zone, now), Some(ZoneSecurity::Secure(_)))
         {
             return Ok(None);
