@@ -206,6 +206,9 @@ pub(crate) struct DnssecSpec {
     /// How long a bogus answer is cached.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) bogus_ttl: Option<TextOrInt>,
+    /// RFC 8198: answer from validated NSEC/NSEC3 records in the cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) aggressive_nsec: Option<bool>,
 }
 
 /// One `[[forward-zone]]`.

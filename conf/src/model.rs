@@ -110,6 +110,9 @@ pub mod defaults {
     pub const MAX_NSEC3_HASHES_PER_QUERY: u32 = 150;
     /// `dnssec.bogus-ttl` (Unbound `val-bogus-ttl`).
     pub const BOGUS_TTL: Duration = Duration::from_secs(60);
+    /// `dnssec.aggressive-nsec` (BIND `synth-from-dnssec`, Unbound `aggressive-nsec`):
+    /// on, as BIND 9.18 ships it; see docs/config.md for why.
+    pub const AGGRESSIVE_NSEC: bool = true;
 
     /// `cache.max-entries`.
     pub const CACHE_MAX_ENTRIES: usize = 1_000_000;
@@ -490,6 +493,10 @@ pub struct Dnssec {
     pub max_nsec3_hashes_per_query: u32,
     /// How long a bogus answer is cached (Unbound `val-bogus-ttl`).
     pub bogus_ttl: Duration,
+    /// RFC 8198: answer NXDOMAIN and NODATA from validated NSEC/NSEC3 records
+    /// already in the cache, without asking (Unbound `aggressive-nsec`, BIND
+    /// `synth-from-dnssec`).
+    pub aggressive_nsec: bool,
 }
 
 impl Default for Dnssec {
@@ -501,6 +508,7 @@ impl Default for Dnssec {
             max_validations_per_query: defaults::MAX_VALIDATIONS_PER_QUERY,
             max_nsec3_hashes_per_query: defaults::MAX_NSEC3_HASHES_PER_QUERY,
             bogus_ttl: defaults::BOGUS_TTL,
+            aggressive_nsec: defaults::AGGRESSIVE_NSEC,
         }
     }
 }

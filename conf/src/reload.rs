@@ -149,4 +149,12 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn turning_aggressive_nsec_off_is_a_restart_only_dnssec_change() {
+        let old = Config::embedded_default();
+        let mut new = old.clone();
+        new.dnssec.aggressive_nsec = !old.dnssec.aggressive_nsec;
+        assert_eq!(restart_only_changes(&old, &new), ["dnssec"]);
+    }
 }

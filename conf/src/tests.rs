@@ -91,6 +91,7 @@ fn every_default_matches_the_documented_value() {
     assert_eq!(c.dnssec.validation, Validation::Auto);
     assert!(c.dnssec.domain_insecure.is_empty());
     assert_eq!(c.dnssec.trust_anchor_file, None);
+    assert!(c.dnssec.aggressive_nsec, "RFC 8198 is on by default");
 
     assert!(c.forward_zones.is_empty());
     assert!(c.keys.is_empty());

@@ -587,6 +587,7 @@ impl Validator {
                 1_000_000,
             ),
             bogus_ttl: self.duration("dnssec.bogus-ttl", &spec.bogus_ttl, d.bogus_ttl),
+            aggressive_nsec: spec.aggressive_nsec.unwrap_or(d.aggressive_nsec),
         }
     }
 

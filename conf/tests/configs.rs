@@ -82,6 +82,7 @@ fn the_full_example_sets_every_value_as_written() {
         b"sekisho-test-key-not-a-real-secret!"
     );
     assert_eq!(config.keys[1].secret.as_bytes(), b"sekisho-inline-test-key");
+    assert!(!config.dnssec.aggressive_nsec);
     assert_eq!(config.response_policy.zones.len(), 3);
     assert_eq!(
         config.response_policy.zones[1].policy.to_string(),

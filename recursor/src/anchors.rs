@@ -111,6 +111,7 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
         max_validations: config.dnssec.max_validations_per_query,
         max_nsec3_hashes: config.dnssec.max_nsec3_hashes_per_query,
         bogus_ttl: config.dnssec.bogus_ttl,
+        aggressive_nsec: config.dnssec.aggressive_nsec,
     })
 }
 

@@ -232,7 +232,7 @@ async fn verdict(
         next: None,
     };
     if signer.is_some() {
-        return r.validate_step(name, qtype, &step, b, w).await;
+        return r.validate_step(name, qtype, &step, false, b, w).await;
     }
     // Unsigned: fine only below an insecure delegation (or an exemption).
     let owner = match kind {

@@ -7,11 +7,12 @@
 //!  rtt:    address ─▶ smoothed RTT (ms), as in BIND's SRTT / Unbound's infra cache
 //!  steps:  (name, type) ─▶ what its zone's servers said, expiry
 //!  zones:  zone ─▶ Secure(DNSKEYs) | Insecure | Bogus(why), expiry
+//!  denials: zone ─▶ validated SOA, NSEC and NSEC3 records (RFC 8198, super::aggressive)
 //! ```
 //!
 //! Every map is bounded in bytes, each by its share of the recursor's part of
-//! `cache.max-cache-size` ([`InfraLimits::max_bytes`]: steps 1/2, cuts 1/4,
-//! zone security 1/8, non-cuts and RTTs 1/16 each). Each entry is charged
+//! `cache.max-cache-size` ([`InfraLimits::max_bytes`]: steps 7/16, cuts 1/4,
+//! zone security 1/8, non-cuts, RTTs and validated denials 1/16 each). Each entry is charged
 //! the heap bytes of its key and value (records by their wire size) plus the
 //! map's per-entry overhead; see `sekisho_cache::clock`. Over its bound a map
 //! drops expired entries first, then evicts by CLOCK: entries used since the
@@ -31,6 +32,7 @@ use sekisho_cache::clock::{Bounds, ClockMap};
 use sekisho_cache::size;
 use sekisho_rpz::Delegation;
 
+use super::aggressive::Denials;
 use super::Ede;
 
 /// How long a server's smoothed RTT is kept without a new sample (Unbound's
@@ -279,6 +281,8 @@ pub(crate) struct Infra {
     /// Names a minimised probe showed are no zone cut (RFC 9156 section 2.3:
     /// the next query for a name below them skips that label).
     noncuts: TimedMap<Name, ()>,
+    /// Validated NSEC/NSEC3 records per zone, for RFC 8198 answers.
+    pub(crate) denials: Denials,
     /// The root hints, used when nothing better is cached.
     hints: Vec<NameServer>,
     /// Longest lifetime of any entry, in seconds.
@@ -290,14 +294,20 @@ impl Infra {
     pub(crate) fn new(hints: Vec<NameServer>, limits: InfraLimits) -> Infra {
         let share = |div: usize| limits.max_bytes / div;
         Infra {
-            steps: TimedMap::new(share(2)),
+            steps: TimedMap::new(limits.max_bytes / 16 * 7),
             cuts: TimedMap::new(share(4)),
             zones: TimedMap::new(share(8)),
             noncuts: TimedMap::new(share(16)),
             rtt: TimedMap::new(share(16)),
+            denials: Denials::new(share(16)),
             hints,
             max_ttl: limits.max_ttl,
         }
+    }
+
+    /// Longest lifetime of any entry (`cache.max-ttl`), in seconds.
+    pub(crate) fn max_ttl(&self) -> u32 {
+        self.max_ttl
     }
 
     /// `ttl` seconds capped by `cache.max-ttl`, at least `floor`.
@@ -439,6 +449,7 @@ impl Infra {
         self.cuts.clear();
         self.steps.clear();
         self.zones.clear();
+        self.denials.clear();
     }
 
     /// Forget the answer step cached for (`name`, `qtype`) only.
@@ -447,15 +458,16 @@ impl Infra {
     }
 
     /// Forget what is cached for `name` itself: its answers of every type,
-    /// its zone cut, its zone's security state, its non-cut mark. Returns
-    /// how many entries went.
+    /// its zone cut, its zone's security state, its non-cut mark, and the
+    /// validated denials that could deny it. Returns how many entries went.
     pub(crate) fn flush_name(&self, name: &Name) -> usize {
-        self.flush_where(|n| n == name)
+        self.flush_where(|n| n == name) + self.denials.flush(name, false)
     }
 
-    /// Forget what is cached for `name` and every name below it.
+    /// Forget what is cached for `name` and every name below it, the
+    /// validated denials of those names included.
     pub(crate) fn flush_tree(&self, name: &Name) -> usize {
-        self.flush_where(|n| name.zone_of(n))
+        self.flush_where(|n| name.zone_of(n)) + self.denials.flush(name, true)
     }
 
     /// Forget what is cached for the names `doomed` picks.
@@ -473,6 +485,7 @@ impl Infra {
             + self.zones.bytes()
             + self.noncuts.bytes()
             + self.rtt.bytes()
+            + self.denials.bytes()
     }
 }
 

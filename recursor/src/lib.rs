@@ -8,6 +8,7 @@
 //!                        ─▶ classify (sans-I/O) ─▶ referral / answer / denial
 //!           infra: zone cuts, SRTT, steps, zone security (bounded caches)
 //!           quota: queries in flight per zone and per server (fail fast past them)
+//!           aggressive: NXDOMAIN/NODATA from validated NSEC/NSEC3 (RFC 8198), no query
 //!       validate::validate_step per name (unless CD, validation off, or domain-insecure)
 //!     ─▶ wire answer (AD when secure; RRSIG/NSEC only with DO)
 //!        + RPZ facts (CNAME chain, addresses, delegations for NSDNAME/NSIP)
@@ -22,9 +23,11 @@
 //! 4033-4035, RFC 5155, RFC 6840; bogus answers become SERVFAIL with an
 //! Extended DNS Error (RFC 8914) and a debug log line with the reason;
 //! `domain-insecure` names are negative trust anchors (RFC 7646).
+//! Validated denials are used aggressively (RFC 8198, RFC 9077).
 //! Why this is our own code and not hickory-resolver's recursor:
 //! docs/recursion.md.
 
+pub(crate) mod aggressive;
 pub mod anchors;
 pub(crate) mod bogus;
 pub(crate) mod classify;
@@ -36,6 +39,7 @@ pub(crate) mod quota;
 pub(crate) mod validate;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -155,6 +159,10 @@ pub struct RecursorConfig {
     pub max_nsec3_hashes: u32,
     /// How long a failed validation is remembered (`dnssec.bogus-ttl`).
     pub bogus_ttl: Duration,
+    /// Answer NXDOMAIN and NODATA from validated NSEC/NSEC3 records already
+    /// in the caches (RFC 8198; `dnssec.aggressive-nsec`). Off: they are
+    /// neither kept nor used.
+    pub aggressive_nsec: bool,
 }
 
 /// The iterative, validating resolver. Shared by all queries.
@@ -169,6 +177,8 @@ pub struct Recursor {
     pub(crate) quotas: quota::Quotas,
     /// Failed validations, remembered for `bogus_ttl`.
     pub(crate) bogus: BogusCache,
+    /// Answers synthesised from validated denials (RFC 8198).
+    pub(crate) aggressive_answers: AtomicU64,
 }
 
 impl std::fmt::Debug for Recursor {
@@ -239,6 +249,7 @@ impl Recursor {
             bogus: BogusCache::new(config.bogus_ttl, limits.clone()),
             config,
             exchange,
+            aggressive_answers: AtomicU64::new(0),
         }
     }
 
@@ -278,6 +289,12 @@ impl Recursor {
             return None;
         }
         Some(self.zone_full(&key))
+    }
+
+    /// Answers synthesised so far from validated NSEC/NSEC3 records without
+    /// asking the zone's servers (RFC 8198).
+    pub fn aggressive_answers(&self) -> u64 {
+        self.aggressive_answers.load(Ordering::Relaxed)
     }
 
     /// DNSSEC work done so far: signature checks and NSEC3 hash rounds.
@@ -356,10 +373,29 @@ impl Recursor {
             exhausted: false,
         };
         let mut steps: Vec<(Name, Step)> = Vec::new();
+        // Steps synthesised from validated denials (RFC 8198): already
+        // verified when their records were stored.
+        let mut synthesised: Vec<usize> = Vec::new();
+        // Steps from the step cache, not fresh from the zone's servers.
+        let mut cached: Vec<usize> = Vec::new();
         let mut delegations = Vec::new();
+        let mut w = self.work(deadline);
         let mut cur = qname.clone();
         for position in 0..=MAX_CHAIN {
-            let step = self.lookup(&cur, qtype, &mut b).await?;
+            let step = if let Some(s) = self.infra.step(&cur, u16::from(qtype), Instant::now()) {
+                cached.push(steps.len());
+                s
+            } else if let Some(s) = match validating {
+                true => self.synthesise(&cur, qtype, &mut w).inspect_err(|_| {
+                    self.bogus.finish(qname, qtype, &w, None, Instant::now());
+                })?,
+                false => None,
+            } {
+                synthesised.push(steps.len());
+                s
+            } else {
+                self.lookup(&cur, qtype, &mut b).await?
+            };
             delegations.extend(self.infra.path(&cur, position, Instant::now()));
             let next = step.next.clone();
             steps.push((cur.clone(), step));
@@ -375,9 +411,14 @@ impl Recursor {
         let mut secure = false;
         if validating {
             secure = true;
-            let mut w = self.work(deadline);
-            for (name, step) in &steps {
-                let verdict = self.validate_step(name, qtype, step, &mut b, &mut w).await;
+            for (i, (name, step)) in steps.iter().enumerate() {
+                if synthesised.contains(&i) {
+                    continue;
+                }
+                let fresh = !cached.contains(&i);
+                let verdict = self
+                    .validate_step(name, qtype, step, fresh, &mut b, &mut w)
+                    .await;
                 let bogus = match &verdict {
                     Ok(Err(ede)) => Some((ede, delegations.as_slice())),
                     _ => None,
@@ -400,7 +441,10 @@ impl Recursor {
             }
             self.bogus.finish(qname, qtype, &w, None, Instant::now());
         }
-        tracing::debug!(%qtype, queries = b.queries, secure, "resolved");
+        if !synthesised.is_empty() {
+            self.aggressive_answers.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::debug!(%qtype, queries = b.queries, secure, synthesised = synthesised.len(), "resolved");
         Ok(Resolution {
             wire: answer(qname, qtype, &steps, dnssec_ok, secure),
             secure,

@@ -46,7 +46,7 @@ use super::{Ede, Failure, Recursor};
 
 /// RFC 9276 section 3.2: NSEC3 with more iterations than this counts as
 /// insecure (Unbound's and BIND's ceiling); such records are never hashed.
-const MAX_NSEC3_ITERATIONS: u16 = 150;
+pub(crate) const MAX_NSEC3_ITERATIONS: u16 = 150;
 /// Upper bound on how long any zone verdict is kept (s).
 const MAX_ZONE_TTL: u32 = 3600;
 /// Keys tried for one RRSIG: those of its signer, key tag and algorithm,
@@ -291,12 +291,16 @@ impl Recursor {
     /// Validate one step of a resolution (the data or denial for `name`).
     /// `Ok(Ok(true))` = secure, `Ok(Ok(false))` = insecure, `Ok(Err)` =
     /// bogus, `Err` = not judged (a lookup failed, a work bound or the
-    /// deadline stopped validation).
+    /// deadline stopped validation). `keep`: the step is fresh from the
+    /// zone's servers, and a denial proven secure is kept for RFC 8198
+    /// answers (a step from the step cache is not kept again: that would
+    /// stretch its records' lifetime past their TTL).
     pub(crate) async fn validate_step(
         &self,
         name: &Name,
         qtype: RecordType,
         step: &Step,
+        keep: bool,
         b: &mut Budget,
         w: &mut Work,
     ) -> Result<Result<bool, Ede>, Failure> {
@@ -362,15 +366,30 @@ impl Recursor {
             }
             return Ok(Ok(true));
         }
-        if let Err(e) = verify_all(&step.authority, &keys, now, w)? {
-            return Ok(Err(e));
-        }
+        let expanded = match verify_all(&step.authority, &keys, now, w)? {
+            Ok(x) => x,
+            Err(e) => return Ok(Err(e)),
+        };
         let proven = match step.kind {
             StepKind::NxDomain => nxdomain_proof(name, &step.authority, w)?,
             _ => nodata_proof(name, qtype, &step.authority, w)?,
         };
         match proven {
-            Proof::Secure => Ok(Ok(true)),
+            Proof::Secure => {
+                if keep && self.config.aggressive_nsec {
+                    let owners: Vec<Name> = expanded.into_iter().map(|x| x.owner).collect();
+                    let kept = self.infra.denials.store(
+                        &zone,
+                        &step.authority,
+                        &owners,
+                        self.infra.max_ttl(),
+                        now,
+                        Instant::now(),
+                    );
+                    tracing::trace!(%zone, kept, "validated denial kept");
+                }
+                Ok(Ok(true))
+            }
             Proof::OptOut => Ok(Ok(false)),
             Proof::Missing => Ok(Err(Ede::new(
                 12,
@@ -738,13 +757,13 @@ fn wildcard_proof(x: &Expanded, authority: &[Record], w: &mut Work) -> Result<bo
 
 /// True when the NSEC span from `owner` to `next` covers `name` (the last
 /// NSEC of a zone wraps around to the apex).
-fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
+pub(crate) fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
     (owner < name && name < next) || (owner < name && next < owner && next.zone_of(name))
 }
 
 /// The closest encloser of `name` an NSEC from `owner` to `next` implies:
 /// the longer of `name`'s common ancestors with either end.
-fn nsec_closest_encloser(name: &Name, owner: &Name, next: &Name) -> Name {
+pub(crate) fn nsec_closest_encloser(name: &Name, owner: &Name, next: &Name) -> Name {
     let a = common_ancestor(name, owner);
     let b = common_ancestor(name, next);
     if a.iter().count() >= b.iter().count() {
@@ -765,7 +784,7 @@ fn common_ancestor(a: &Name, b: &Name) -> Name {
 }
 
 /// `*.` + `ce`.
-fn wildcard_at(ce: &Name) -> Option<Name> {
+pub(crate) fn wildcard_at(ce: &Name) -> Option<Name> {
     Name::from_ascii("*").ok()?.append_domain(ce).ok()
 }
 
@@ -787,7 +806,7 @@ fn too_many_iterations(nsec3: &[(&Record, &NSEC3)]) -> bool {
 
 /// NSEC3 hashing for one proof: each distinct (name, salt, iterations) is
 /// hashed once and charged to the query's [`Work`].
-struct Hasher<'w> {
+pub(crate) struct Hasher<'w> {
     /// Where the hashes are charged.
     w: &'w mut Work,
     /// Hashes computed so far: name, salt, iterations, digest.
@@ -796,7 +815,7 @@ struct Hasher<'w> {
 
 impl<'w> Hasher<'w> {
     /// No hash computed yet.
-    fn new(w: &'w mut Work) -> Hasher<'w> {
+    pub(crate) fn new(w: &'w mut Work) -> Hasher<'w> {
         Hasher {
             w,
             memo: Vec::new(),
@@ -805,7 +824,12 @@ impl<'w> Hasher<'w> {
 
     /// The NSEC3 hash of `name` with the parameters of `n` (owned by `owner`);
     /// `None` for an unsupported algorithm or too many iterations.
-    fn hash(&mut self, name: &Name, owner: &Name, n: &NSEC3) -> Result<Option<Vec<u8>>, Failure> {
+    pub(crate) fn hash(
+        &mut self,
+        name: &Name,
+        owner: &Name,
+        n: &NSEC3,
+    ) -> Result<Option<Vec<u8>>, Failure> {
         if n.hash_algorithm() != Nsec3HashAlgorithm::SHA1 || n.iterations() > MAX_NSEC3_ITERATIONS {
             return Ok(None);
         }
@@ -903,7 +927,7 @@ impl<'w> Hasher<'w> {
 }
 
 /// The hash in an NSEC3 owner name's first label (base32hex, RFC 4648 section 7).
-fn owner_hash(owner: &Name) -> Option<Vec<u8>> {
+pub(crate) fn owner_hash(owner: &Name) -> Option<Vec<u8>> {
     let label = owner.iter().next()?;
     base32hex_decode(label)
 }
@@ -953,7 +977,7 @@ fn negative_ttl(authority: &[Record]) -> u32 {
 }
 
 /// Seconds since the epoch, as RRSIG times count them.
-fn unix_now() -> u32 {
+pub(crate) fn unix_now() -> u32 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as u32)
@@ -977,7 +1001,7 @@ pub(crate) fn as_dnskey(r: &Record) -> Option<&DNSKEY> {
 }
 
 /// The RRSIG inside a record.
-fn as_rrsig(r: &Record) -> Option<&RRSIG> {
+pub(crate) fn as_rrsig(r: &Record) -> Option<&RRSIG> {
     match &r.data {
         RData::DNSSEC(DNSSECRData::RRSIG(s)) => Some(s),
         _ => None,
@@ -985,7 +1009,7 @@ fn as_rrsig(r: &Record) -> Option<&RRSIG> {
 }
 
 /// The NSEC inside a record.
-fn as_nsec(r: &Record) -> Option<&NSEC> {
+pub(crate) fn as_nsec(r: &Record) -> Option<&NSEC> {
     match &r.data {
         RData::DNSSEC(DNSSECRData::NSEC(n)) => Some(n),
         _ => None,
@@ -993,7 +1017,7 @@ fn as_nsec(r: &Record) -> Option<&NSEC> {
 }
 
 /// The NSEC3 inside a record.
-fn as_nsec3(r: &Record) -> Option<&NSEC3> {
+pub(crate) fn as_nsec3(r: &Record) -> Option<&NSEC3> {
     match &r.data {
         RData::DNSSEC(DNSSECRData::NSEC3(n)) => Some(n),
         _ => None,

@@ -181,6 +181,7 @@ fn recursor(
         max_validations: 32,
         max_nsec3_hashes: 150,
         bogus_ttl: std::time::Duration::from_secs(60),
+        aggressive_nsec: true,
     };
     (Arc::new(Recursor::with_exchange(config, auth)), limits)
 }

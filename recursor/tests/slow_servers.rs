@@ -99,6 +99,7 @@ async fn a_server_slower_than_the_first_timeout_is_asked_again_and_answers() {
         max_validations: 32,
         max_nsec3_hashes: 150,
         bogus_ttl: Duration::from_secs(60),
+        aggressive_nsec: true,
     };
     let r = Recursor::with_exchange(config, auth.clone());
     let deadline = Instant::now() + Duration::from_secs(4);

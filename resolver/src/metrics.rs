@@ -169,6 +169,9 @@ pub struct Metrics {
     pub cache_entries: IntGauge,
     /// Evictions (set at scrape from the cache's counter).
     pub cache_evictions: IntCounter,
+    /// Answers the recursor synthesised from validated NSEC/NSEC3 (RFC 8198;
+    /// set at scrape from its counter).
+    pub aggressive_answers: IntCounter,
     /// Per-upstream families (registered by the upstream crate).
     pub upstreams: sekisho_upstream::UpstreamFamily,
     /// Config reloads by result.
@@ -313,6 +316,8 @@ impl prometheus::core::Collector for LimitsCollector {
 struct Scrape {
     /// Cache evictions.
     evictions: AtomicU64,
+    /// Answers synthesised from validated denials.
+    aggressive: AtomicU64,
     /// Failures per zone.
     zone_failures: Mutex<HashMap<String, u64>>,
 }
@@ -405,6 +410,11 @@ impl Metrics {
             "Cache entries evicted to stay within max-entries",
         )?;
         registry.register(Box::new(cache_evictions.clone()))?;
+        let aggressive_answers = IntCounter::new(
+            "sekisho_recursor_aggressive_answers_total",
+            "NXDOMAIN and NODATA answers synthesised from validated NSEC/NSEC3 records without a query (RFC 8198, dnssec.aggressive-nsec)",
+        )?;
+        registry.register(Box::new(aggressive_answers.clone()))?;
         let cache_bytes = IntGauge::new(
             "sekisho_cache_bytes",
             "Bytes held by the caches (answers, and the recursor's records, delegations and keys); bounded by cache.max-cache-size",
@@ -511,6 +521,7 @@ impl Metrics {
             cache_misses,
             cache_entries,
             cache_evictions,
+            aggressive_answers,
             cache_bytes,
             limits,
             refused,
@@ -621,6 +632,17 @@ impl Metrics {
         &self.registry
     }
 
+    /// Bring `sekisho_recursor_aggressive_answers_total` up to the
+    /// recursor's count (`Recursor::aggressive_answers`), before a scrape.
+    pub fn refresh_recursor(&self, aggressive_answers: u64) {
+        let prev = self
+            .scrape
+            .aggressive
+            .swap(aggressive_answers, Ordering::Relaxed);
+        self.aggressive_answers
+            .inc_by(aggressive_answers.saturating_sub(prev));
+    }
+
     /// Text exposition of everything registered.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 * 1024);
@@ -674,6 +696,18 @@ mod tests {
             text.contains(r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="other"} 1"#)
         );
         assert!(text.contains(r#"sekisho_queries_total{family="ipv4",proto="udp",qtype="A"} 0"#));
+    }
+
+    #[test]
+    fn the_aggressive_answer_counter_follows_the_recursor_count() {
+        let m = Metrics::new().expect("registry");
+        m.refresh_recursor(3);
+        m.refresh_recursor(5);
+        let text = String::from_utf8(m.render()).expect("utf8");
+        assert!(
+            text.contains("sekisho_recursor_aggressive_answers_total 5"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use sekisho_limits::{Limit, Limits};
 use sekisho_recursor::{Recursor, RecursorConfig};
 
 use exchange::{Logged, Scripted};
-use parse::{Counted, Expect, LogPattern, QuerySpec};
+use parse::{Action, Counted, Expect, LogPattern, QuerySpec};
 
 /// Run the scenario in `path`: `Ok` with a one-line summary, or every
 /// failure with the query log.
@@ -59,6 +59,7 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         max_validations: sc.config.max_validations,
         max_nsec3_hashes: sc.config.max_nsec3_hashes,
         bogus_ttl: Duration::from_secs(sc.config.bogus_ttl),
+        aggressive_nsec: sc.config.aggressive_nsec,
     };
     let recursor = Recursor::with_exchange(config, scripted.clone());
     let cache = PacketCache::new(CacheLimits {
@@ -81,10 +82,23 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         Counters {
             checks,
             hashes,
+            aggressive: recursor.aggressive_answers(),
             drops: Limit::ALL.map(|x| l.drops(x)),
         }
     };
     for q in &sc.queries {
+        for a in &q.before {
+            match a {
+                Action::FlushAll => recursor.flush(),
+                Action::FlushName(n) => {
+                    recursor.flush_name(n);
+                }
+                Action::FlushTree(n) => {
+                    recursor.flush_tree(n);
+                }
+                Action::Wait(s) => std::thread::sleep(Duration::from_secs(*s)),
+            }
+        }
         let before = counters(&limits);
         let outcome = rt.block_on(ask(&recursor, &cache, q));
         let after = counters(&limits);
@@ -159,6 +173,8 @@ struct Counters {
     checks: u64,
     /// NSEC3 hash rounds.
     hashes: u64,
+    /// Answers synthesised from validated denials.
+    aggressive: u64,
     /// Drops per limit, in [`Limit::ALL`] order.
     drops: [u64; Limit::ALL.len()],
 }
@@ -169,6 +185,7 @@ impl Counters {
         Counters {
             checks: self.checks - before.checks,
             hashes: self.hashes - before.hashes,
+            aggressive: self.aggressive - before.aggressive,
             drops: std::array::from_fn(|i| self.drops[i] - before.drops[i]),
         }
     }
@@ -178,6 +195,7 @@ impl Counters {
         match what {
             Counted::Checks => self.checks,
             Counted::Hashes => self.hashes,
+            Counted::Aggressive => self.aggressive,
             Counted::Drops(l) => Limit::ALL
                 .iter()
                 .position(|x| *x == l)

@@ -64,6 +64,8 @@ pub(crate) struct Config {
     pub(crate) bogus_ttl: u64,
     /// `trust-anchor ds|dnskey|wrong|none`; `None` = ds when the root is signed.
     pub(crate) trust_anchor: Option<Anchor>,
+    /// `aggressive-nsec yes|no`: RFC 8198 answers from validated denials.
+    pub(crate) aggressive_nsec: bool,
 }
 
 impl Default for Config {
@@ -80,6 +82,7 @@ impl Default for Config {
             max_nsec3_hashes: 150,
             bogus_ttl: 60,
             trust_anchor: None,
+            aggressive_nsec: true,
         }
     }
 }
@@ -358,6 +361,21 @@ pub(crate) enum Counted {
     Hashes,
     /// Drops counted for this limit.
     Drops(sekisho_limits::Limit),
+    /// Answers synthesised from validated denials (RFC 8198).
+    Aggressive,
+}
+
+/// What is done to the recursor before a question (`flush` and `wait` lines).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// `flush all`: `Recursor::flush`.
+    FlushAll,
+    /// `flush name NAME`: `Recursor::flush_name`.
+    FlushName(Name),
+    /// `flush tree NAME`: `Recursor::flush_tree`.
+    FlushTree(Name),
+    /// `wait SECONDS`: let time pass (really: TTLs run on the clock).
+    Wait(u64),
 }
 
 /// A `query` block.
@@ -375,6 +393,8 @@ pub(crate) struct QuerySpec {
     pub(crate) ad: bool,
     /// Expectations with their lines.
     pub(crate) expect: Vec<(usize, Expect)>,
+    /// `flush` and `wait` lines written before the block, done first.
+    pub(crate) before: Vec<Action>,
     /// Where the block starts.
     pub(crate) line: usize,
 }
@@ -486,6 +506,8 @@ fn strip_comment(line: &str) -> &str {
 pub(crate) fn parse(text: &str) -> Result<Scenario, String> {
     let lines: Vec<&str> = text.lines().collect();
     let mut sc = Scenario::default();
+    // `flush` and `wait` lines waiting for the next query block.
+    let mut pending: Vec<Action> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         let no = i + 1;
@@ -529,13 +551,19 @@ pub(crate) fn parse(text: &str) -> Result<Scenario, String> {
             "query" => {
                 let (body, next) = block(&lines, i, no)?;
                 i = next;
-                sc.queries.push(query(&words, &body, no)?);
+                let mut q = query(&words, &body, no)?;
+                q.before = std::mem::take(&mut pending);
+                sc.queries.push(q);
             }
+            "flush" | "wait" => pending.push(action(&words).map_err(|e| at(no, e))?),
             other => return Err(at(no, format!("unknown keyword {other:?}"))),
         }
     }
     if sc.queries.is_empty() {
         return Err("no query block: a scenario must ask something".into());
+    }
+    if !pending.is_empty() {
+        return Err("flush or wait after the last query block".into());
     }
     if sc.hints.is_empty() {
         return Err("no hints block: the recursor needs root hints".into());
@@ -580,6 +608,17 @@ fn join(body: &[(usize, &str)]) -> String {
     s
 }
 
+/// A `flush all|name NAME|tree NAME` or `wait SECONDS` line.
+fn action(words: &[&str]) -> Result<Action, String> {
+    Ok(match words {
+        ["flush", "all"] => Action::FlushAll,
+        ["flush", "name", n] => Action::FlushName(name(n)?),
+        ["flush", "tree", n] => Action::FlushTree(name(n)?),
+        ["wait", s] => Action::Wait(number(s)?),
+        _ => return Err("flush all|name NAME|tree NAME, or wait SECONDS".into()),
+    })
+}
+
 /// One line of the `config` block.
 fn config_line(c: &mut Config, line: &str) -> Result<(), String> {
     let w: Vec<&str> = line.split_whitespace().collect();
@@ -587,6 +626,7 @@ fn config_line(c: &mut Config, line: &str) -> Result<(), String> {
         [] => {}
         ["validate", v] => c.validate = yes_no(v)?,
         ["qname-minimisation", v] => c.qname_minimisation = yes_no(v)?,
+        ["aggressive-nsec", v] => c.aggressive_nsec = yes_no(v)?,
         ["domain-insecure", n] => c.domain_insecure.push(name(n)?),
         ["max-queries", n] => c.max_queries = number(n)?,
         ["fetches-per-zone", n] => c.fetches_per_zone = number(n)?,
@@ -774,6 +814,7 @@ fn query(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<QuerySpec,
         cd: false,
         ad: false,
         expect: Vec::new(),
+        before: Vec::new(),
         line: no,
     };
     for f in &words[3..] {
@@ -820,17 +861,17 @@ fn query(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<QuerySpec,
                     _ => return Err(at(*n, "queries <= N or queries == N")),
                 },
             },
-            ["checks" | "hashes", op, k] => Expect::Count {
-                what: if w[0] == "checks" {
-                    Counted::Checks
-                } else {
-                    Counted::Hashes
+            ["checks" | "hashes" | "aggressive", op, k] => Expect::Count {
+                what: match w[0] {
+                    "checks" => Counted::Checks,
+                    "hashes" => Counted::Hashes,
+                    _ => Counted::Aggressive,
                 },
                 n: k.parse().map_err(|_| at(*n, format!("bad number {k:?}")))?,
                 exact: match *op {
                     "<=" => false,
                     "==" => true,
-                    _ => return Err(at(*n, "checks|hashes <= N or == N")),
+                    _ => return Err(at(*n, "checks|hashes|aggressive <= N or == N")),
                 },
             },
             ["drops", l, k] => Expect::Count {

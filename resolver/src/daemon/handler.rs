@@ -146,6 +146,9 @@ impl control::Handler for State {
                         p.cache.bytes() + p.recursor().map_or(0, |r| r.cache_bytes()),
                         &self.policy.status(),
                     );
+                    if let Some(r) = p.recursor() {
+                        p.metrics.refresh_recursor(r.aggressive_answers());
+                    }
                     let text = String::from_utf8_lossy(&p.metrics.render()).into_owned();
                     let lines = text
                         .lines()

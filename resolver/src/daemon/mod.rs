@@ -352,6 +352,9 @@ impl Daemon {
                     p.cache.bytes() + p.recursor().map_or(0, |r| r.cache_bytes()),
                     &scrape.policy.status(),
                 );
+                if let Some(r) = p.recursor() {
+                    p.metrics.refresh_recursor(r.aggressive_answers());
+                }
                 p.metrics.render()
             });
             tasks.spawn(sekisho_http::serve_metrics(l, render, stop_rx.clone()));
