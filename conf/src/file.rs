@@ -116,6 +116,9 @@ pub(crate) struct ServerSpec {
     /// Fetches in flight to one server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) fetches_per_server: Option<i64>,
+    /// What a query refused by `fetches-per-server` gets: drop | fail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) fetches_per_server_response: Option<String>,
     /// Queries sent for one client query.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) max_recursion_queries: Option<i64>,

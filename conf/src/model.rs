@@ -337,6 +337,9 @@ pub struct Server {
     /// Most fetches in flight to one authoritative server; 0 = no limit (BIND
     /// `fetches-per-server`).
     pub fetches_per_server: usize,
+    /// What a query refused by `fetches-per-server` gets (BIND's modifier of
+    /// `fetches-per-server`; its default is `fail`).
+    pub fetches_per_server_response: QuotaResponse,
     /// Most queries sent to authorities for one client query (BIND
     /// `max-recursion-queries`).
     pub max_recursion_queries: u32,
@@ -373,6 +376,7 @@ impl Default for Server {
             fetches_per_zone: defaults::FETCHES_PER_ZONE,
             fetches_per_zone_response: QuotaResponse::default(),
             fetches_per_server: defaults::FETCHES_PER_SERVER,
+            fetches_per_server_response: QuotaResponse::Fail,
             max_recursion_queries: defaults::MAX_RECURSION_QUERIES,
             max_ns_address_queries: defaults::MAX_NS_ADDRESS_QUERIES,
             tcp_clients_per_ip: defaults::TCP_CLIENTS_PER_IP,
@@ -450,13 +454,15 @@ impl Default for Cache {
 }
 
 word_enum! {
-    /// `server.fetches-per-zone-response`: what a client query refused by the
-    /// zone's fetch quota gets (BIND's modifier of `fetches-per-zone`).
+    /// `server.fetches-per-zone-response` and `server.fetches-per-server-response`:
+    /// what a client query refused by a fetch quota gets (BIND's modifier of
+    /// `fetches-per-zone` and `fetches-per-server`).
     pub enum QuotaResponse {
         /// No answer at all, as BIND's default: a flood of random names under a
         /// slow zone gets nothing back, and costs no reply.
         Drop = "drop",
-        /// SERVFAIL with EDE 0 ("fetch limit for zone NAME").
+        /// SERVFAIL with EDE 0 ("fetch limit for zone NAME", "fetch limit
+        /// for the servers of NAME"): BIND's default for `fetches-per-server`.
         Fail = "fail",
     }
     default Drop;

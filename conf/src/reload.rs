@@ -49,6 +49,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         fetches_per_zone,
         fetches_per_zone_response: _, // reload
         fetches_per_server,
+        fetches_per_server_response: _, // reload
         max_recursion_queries,
         max_ns_address_queries,
         tcp_clients_per_ip,

@@ -420,6 +420,11 @@ impl Validator {
                 0,
                 1_000_000,
             ),
+            fetches_per_server_response: self.word(
+                "server.fetches-per-server-response",
+                &spec.fetches_per_server_response,
+                d.fetches_per_server_response,
+            ),
             max_recursion_queries: self.int(
                 "server.max-recursion-queries",
                 spec.max_recursion_queries,

@@ -204,18 +204,6 @@ impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
         Some(slot.value().clone())
     }
 
-    /// Whether `k` has a live value (marked as used, as [`get`](Self::get) does).
-    fn contains(&self, k: &K, now: Instant) -> bool {
-        let hash = self.hasher.hash_one(k);
-        let m = self.lock();
-        m.get(hash, k)
-            .filter(|s| s.expires() > now)
-            .is_some_and(|slot| {
-                slot.touch();
-                true
-            })
-    }
-
     /// Store `v` for `ttl`; nothing when it alone exceeds the bound.
     fn put(&self, k: K, v: V, ttl: Duration, now: Instant) {
         let hash = self.hasher.hash_one(&k);
@@ -337,13 +325,13 @@ impl Infra {
         }
     }
 
-    /// The deepest known cut at or above `name`, without its servers;
-    /// `None` when only the root's is known.
-    pub(crate) fn closest_zone(&self, name: &Name, now: Instant) -> Option<Name> {
+    /// The deepest known cut at or above `name` below the root; `None` when
+    /// only the root's is known.
+    pub(crate) fn closest_cut(&self, name: &Name, now: Instant) -> Option<Cut> {
         let mut n = name.clone();
         while !n.is_root() {
-            if self.cuts.contains(&n, now) {
-                return Some(n);
+            if let Some(servers) = self.cuts.get(&n, now) {
+                return Some(Cut { zone: n, servers });
             }
             n = n.base_name();
         }

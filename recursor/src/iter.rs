@@ -382,15 +382,8 @@ impl Recursor {
         if let Some(first) = busy.first() {
             // Every server left to ask was at its quota: the fetch limit, not
             // the servers, ended this resolution.
-            self.config
-                .limits
-                .dropped(Limit::FetchesPerServer, Some(&first.to_string()));
             tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), busy = busy.len(), "servers of the zone at their fetch quota");
-            return Err(Failure::refused(
-                Limit::FetchesPerServer,
-                "fetch limit for the servers of a zone",
-                Ede::new(0, format!("fetch limit for the servers of {}", cut.zone)),
-            ));
+            return Err(self.servers_full(&cut.zone, *first));
         }
         tracing::debug!(zone = %cut.zone, %qtype, tried = tried.len(), "no server of the zone gave a usable answer");
         Err(Failure::new(
@@ -400,6 +393,19 @@ impl Recursor {
                 format!("no usable answer from the servers of {}", cut.zone),
             )),
         ))
+    }
+
+    /// The failure of a query refused because every server of `zone` left
+    /// to ask is at its fetch quota, counted under the `first` of them.
+    pub(crate) fn servers_full(&self, zone: &Name, first: IpAddr) -> Failure {
+        self.config
+            .limits
+            .dropped(Limit::FetchesPerServer, Some(&first.to_string()));
+        Failure::refused(
+            Limit::FetchesPerServer,
+            "fetch limit for the servers of a zone",
+            Ede::new(0, format!("fetch limit for the servers of {zone}")),
+        )
     }
 
     /// The failure of a query refused by the zone's fetch quota, counted.

@@ -265,30 +265,41 @@ impl Recursor {
     }
 
     /// Whether a query for `qname`/`qtype` that missed the packet cache
-    /// would be refused by `fetches-per-zone` right now: its closest known
-    /// zone cut (below the top-level zones) has its quota in flight and the
-    /// recursor holds nothing for the name that would answer it without a
-    /// query. Then the refusal is counted as [`Recursor::resolve`] would
-    /// count it and returned, so the caller can answer (or drop) at once
-    /// instead of starting a resolution only to be refused: under a random-
-    /// subdomain flood that is most queries. `None`: resolve as usual (the
-    /// quota is checked again where the query would be sent).
-    pub fn at_zone_quota(&self, qname: &Name, qtype: RecordType) -> Option<Failure> {
-        if self.config.fetches_per_zone == 0 {
-            return None;
-        }
+    /// would be refused by a fetch quota right now: its closest known zone
+    /// cut (below the top-level zones) has `fetches-per-zone` in flight, or
+    /// every known address of the cut's servers has its `fetches-per-server`
+    /// (adaptive) in flight, and the recursor holds nothing for the name that
+    /// would answer it without a query. Then the refusal is counted as
+    /// [`Recursor::resolve`] would count it and returned, so the caller can
+    /// answer (or drop) at once instead of starting a resolution only to be
+    /// refused: under a random-subdomain flood that is most queries. `None`:
+    /// resolve as usual (the quotas are checked again where the query would
+    /// be sent).
+    pub fn at_fetch_quota(&self, qname: &Name, qtype: RecordType) -> Option<Failure> {
         let now = Instant::now();
-        let zone = self.infra.closest_zone(qname, now)?;
-        if zone.num_labels() < 2 {
+        let cut = self.infra.closest_cut(qname, now)?;
+        if cut.zone.num_labels() < 2 || self.infra.step(qname, u16::from(qtype), now).is_some() {
             return None;
         }
-        let key = zone.to_lowercase().to_string();
-        if !self.quotas.zone.is_full(&key)
-            || self.infra.step(qname, u16::from(qtype), now).is_some()
-        {
+        let zone_key = cut.zone.to_lowercase().to_string();
+        if self.quotas.zone.is_full(&zone_key) {
+            return Some(self.zone_full(&zone_key));
+        }
+        let mut addrs = cut
+            .servers
+            .iter()
+            .flat_map(|s| s.addrs.iter())
+            .filter(|a| self.config.allow_ipv6 || a.is_ipv4())
+            .peekable();
+        let first = **addrs.peek()?;
+        // A server without a known address could still be looked up and asked.
+        if cut.servers.iter().any(|s| s.addrs.is_empty()) {
             return None;
         }
-        Some(self.zone_full(&key))
+        if !addrs.all(|a| self.quotas.server.is_full(&a.to_string())) {
+            return None;
+        }
+        Some(self.servers_full(&cut.zone, first))
     }
 
     /// Answers synthesised so far from validated NSEC/NSEC3 records without

@@ -461,6 +461,16 @@ async fn a_server_whose_queries_time_out_under_load_is_given_fewer_queries_at_on
     );
     assert!(limits.is_engaged(Limit::FetchesPerServer, "127.0.98.2"));
     assert_eq!(limits.drops(Limit::FetchesPerServer), refused as u64);
+    // The next name under the zone is known to be refused before it starts.
+    let up_front = r
+        .at_fetch_quota(&name("next.silent.test."), RecordType::A)
+        .expect("refused up front");
+    assert_eq!(up_front.refused, Some(Limit::FetchesPerServer));
+    assert_eq!(
+        up_front.ede.map(|e| (e.code, e.text)),
+        Some((0, "fetch limit for the servers of silent.test.".to_owned()))
+    );
+    assert_eq!(limits.drops(Limit::FetchesPerServer), refused as u64 + 1);
     gate.send(true).expect("gate");
     for _ in 0..admitted {
         let _ = next(&mut rx, "a held resolution after the gate opened").await;
@@ -475,7 +485,7 @@ async fn a_server_whose_queries_time_out_under_load_is_given_fewer_queries_at_on
 async fn a_zone_at_its_quota_is_known_before_a_resolution_starts() {
     let (auth, gate) = Authorities::new(&[SILENT]);
     let (r, limits) = recursor(auth.clone(), 2, 0);
-    let before = |q: &str| r.at_zone_quota(&name(q), RecordType::A);
+    let before = |q: &str| r.at_fetch_quota(&name(q), RecordType::A);
     // Nothing known about the zone yet: resolve as usual.
     assert!(before("a.silent.test.").is_none());
     let (tx, mut rx) = mpsc::unbounded_channel();

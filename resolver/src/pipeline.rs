@@ -76,6 +76,19 @@ pub struct PipelineConfig {
     /// Queries refused by `fetches-per-zone` get no answer, not SERVFAIL
     /// (`fetches-per-zone-response = "drop"`).
     pub zone_quota_drop: bool,
+    /// The same for `fetches-per-server` (`fetches-per-server-response`).
+    pub server_quota_drop: bool,
+}
+
+impl PipelineConfig {
+    /// Whether a query refused by the fetch quota `limit` gets no answer.
+    fn drops(&self, limit: Option<Limit>) -> bool {
+        match limit {
+            Some(Limit::FetchesPerZone) => self.zone_quota_drop,
+            Some(Limit::FetchesPerServer) => self.server_quota_drop,
+            _ => false,
+        }
+    }
 }
 
 /// What the fast path decided.
@@ -308,7 +321,7 @@ impl Pipeline {
         }) = hit
         else {
             self.metrics.cache_misses.inc();
-            return self.refuse_at_zone_quota(packet, query, ip, &config, key, out, started);
+            return self.refuse_at_fetch_quota(packet, query, ip, &config, key, out, started);
         };
         if kind == CacheKind::Failure {
             // A stored failure carries its EDE, which the async path adds.
@@ -366,18 +379,19 @@ impl Pipeline {
         Step::Reply
     }
 
-    /// A cache miss for a name whose zone is at its `fetches-per-zone` quota
+    /// A cache miss for a name whose zone is at its `fetches-per-zone` quota,
+    /// or whose zone's servers are all at their `fetches-per-server` quota,
     /// is refused here, on the listener's thread, as the resolution would
     /// refuse it after the hand-over to the runtime: dropped, or SERVFAIL
-    /// with EDE 0 (`fetches-per-zone-response`), counted once by the
-    /// recursor. Under a random-subdomain flood that is most queries, and
+    /// with EDE 0 (`fetches-per-zone-response`, `fetches-per-server-response`),
+    /// counted once by the recursor. Under a random-subdomain flood that is most queries, and
     /// answering them here spares each a task, a wake-up of the runtime and
     /// a resolution that would only be refused. Anything else that could
     /// change the outcome sends the query on ([`Step::Resolve`]): a forward
     /// zone, a policy rule that decides before resolution, a stale answer to
     /// serve instead.
     #[allow(clippy::too_many_arguments)]
-    fn refuse_at_zone_quota(
+    fn refuse_at_fetch_quota(
         &self,
         packet: &[u8],
         query: &Query<'_>,
@@ -416,10 +430,10 @@ impl Pipeline {
                 return Step::Resolve;
             }
         }
-        let Some(failure) = recursor.at_zone_quota(&qname, RecordType::from(query.qtype)) else {
+        let Some(failure) = recursor.at_fetch_quota(&qname, RecordType::from(query.qtype)) else {
             return Step::Resolve;
         };
-        if config.zone_quota_drop {
+        if config.drops(failure.refused) {
             return Step::Drop;
         }
         *out = self.servfail(packet, query, started);
@@ -471,11 +485,10 @@ impl Pipeline {
         }
         if fetched
             .as_ref()
-            .is_some_and(|f| f.refused == Some(Limit::FetchesPerZone))
-            && self.config.load().zone_quota_drop
+            .is_some_and(|f| self.config.load().drops(f.refused))
         {
-            // `fetches-per-zone-response = "drop"`: no answer (counted as the
-            // limit's drop where it refused).
+            // `fetches-per-zone-response` / `fetches-per-server-response` =
+            // "drop": no answer (counted as the limit's drop where it refused).
             return None;
         }
         // qname-wait-recurse: rules that wait for the response are applied to

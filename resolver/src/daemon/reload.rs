@@ -30,6 +30,8 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
         prefetch: config.cache.prefetch,
         zone_quota_drop: config.server.fetches_per_zone_response
             == sekisho_conf::QuotaResponse::Drop,
+        server_quota_drop: config.server.fetches_per_server_response
+            == sekisho_conf::QuotaResponse::Drop,
     }
 }
 
