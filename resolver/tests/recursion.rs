@@ -841,6 +841,26 @@ fn recursion_and_validation_over_the_mini_internet() {
     assert!(validations(&text, "secure") >= 1.0, "{text}");
     assert_eq!(validations(&text, "bogus"), 0.0, "{text}");
 
+    // RFC 8198 (aggressive-nsec, on by default): the NSEC records of one
+    // validated NXDOMAIN under secure.test. (ns1 -> sip covers nx1 and nx2;
+    // the apex's NSEC covers the wildcard) answer the second name without a
+    // query, as securely as the first: NXDOMAIN, AD, the NSEC proof for DO.
+    let aggressive = |text: &str| metric_sample(text, "sekisho_recursor_aggressive_answers_total ");
+    let before = aggressive(&http_get(METRICS_B, "/metrics"));
+    for name in ["nx1.secure.test.", "nx2.secure.test."] {
+        let (m, _) = ask(b, name, RecordType::A, true, false);
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}");
+        assert!(m.metadata.authentic_data, "{name}: secure");
+        assert!(
+            m.authorities
+                .iter()
+                .any(|r| r.record_type() == RecordType::NSEC),
+            "{name}: the NSEC proof for a DO client: {m:?}"
+        );
+    }
+    let after = aggressive(&http_get(METRICS_B, "/metrics"));
+    assert_eq!(after, before + 1.0, "nx2 synthesised from nx1's proof");
+
     // RPZ on the delegation path: NSDNAME (badns.example is served by
     // ns1.evil-ns.example) and NSIP (badip.example's server is 127.0.20.7).
     for name in ["www.badns.example.", "www.badip.example."] {
