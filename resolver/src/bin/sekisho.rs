@@ -43,6 +43,8 @@ struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the resolver (the default).
