@@ -49,10 +49,11 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::dispatch::Dispatch;
-use crate::listen::{self, InFlight, TcpClients, TcpLimits};
+use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::ratelimit::RateLimiter;
+use crate::tls::{ServerCert, ALPN_DOT};
 use handler::State;
 
 /// What the daemon is told from outside.
@@ -87,6 +88,17 @@ pub enum DaemonError {
         /// The cause.
         #[source]
         source: tls::TlsSetupError,
+    },
+    /// The certificate or key of the TLS listeners is unusable (the message names the key).
+    #[error(transparent)]
+    ServerTls(#[from] crate::tls::TlsFileError),
+    /// A configured feature this build does not serve yet.
+    #[error("{key}: {reason}")]
+    Unsupported {
+        /// The configuration key.
+        key: &'static str,
+        /// Why.
+        reason: &'static str,
     },
     /// The control socket could not be opened.
     #[error(transparent)]
@@ -145,6 +157,10 @@ pub struct Daemon {
     udp_sockets: Vec<(SocketAddr, std::net::UdpSocket)>,
     /// Bound TCP sockets (not listening yet), with their listen address.
     tcp_sockets: Vec<(SocketAddr, Socket)>,
+    /// Bound DNS over TLS sockets (not listening yet), with their listen address.
+    tls_sockets: Vec<(SocketAddr, Socket)>,
+    /// The certificate of the TLS listeners (`None`: no TLS listener).
+    server_cert: Option<Arc<ServerCert>>,
     /// The control socket.
     control: UnixListener,
     /// The metrics endpoint, if configured.
@@ -254,6 +270,29 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         udp_sockets.extend(udp.into_iter().map(|sock| (addr, sock)));
         tcp_sockets.push((addr, tcp));
     }
+    if !config.server.listen_https.is_empty() {
+        return Err(DaemonError::Unsupported {
+            key: "server.listen-https",
+            reason: "DNS over HTTPS is not served yet; leave it empty",
+        });
+    }
+    let server_cert = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key))
+            if !config.server.listen_tls.is_empty() || !config.server.listen_https.is_empty() =>
+        {
+            Some(ServerCert::load(cert, key)?)
+        }
+        _ => None,
+    };
+    let mut tls_sockets = Vec::new();
+    for &addr in &config.server.listen_tls {
+        let tcp = listen::bind_tcp(addr).map_err(|source| DaemonError::Bind {
+            addr,
+            proto: "tls",
+            source,
+        })?;
+        tls_sockets.push((addr, tcp));
+    }
     let control = control::bind(&config.control.socket)?;
     let metrics_listener = match config.metrics.listen {
         Some(addr) => Some(
@@ -282,6 +321,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         signals: signal_tx.clone(),
         policy: policy.clone(),
         distribution: secondary.clone(),
+        server_cert: server_cert.clone(),
     });
     Ok(Daemon {
         config,
@@ -297,6 +337,8 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         tcp_connections,
         udp_sockets,
         tcp_sockets,
+        tls_sockets,
+        server_cert,
         control,
         metrics_listener,
         signal_tx,
@@ -328,6 +370,8 @@ impl Daemon {
             tcp_connections,
             udp_sockets,
             tcp_sockets,
+            tls_sockets,
+            server_cert,
             control,
             metrics_listener,
             signal_tx: _,
@@ -363,6 +407,7 @@ impl Daemon {
             max_connections: config.server.tcp_max_connections,
             max_pipelined: config.server.tcp_max_pipelined,
             write_timeout: config.server.tcp_write_timeout,
+            handshake_timeout: config.server.tls_handshake_timeout,
         };
         // Shared by every TCP listener: the cap is per client address, whatever it connects to.
         let tcp_clients = Arc::new(TcpClients::new(
@@ -371,29 +416,34 @@ impl Daemon {
         ));
         metrics.limits.set_max(
             sekisho_limits::Limit::TcpWriteTimeout,
-            // Whole seconds, rounded up.
-            config.server.tcp_write_timeout.as_secs()
-                + u64::from(config.server.tcp_write_timeout.subsec_nanos() > 0),
+            whole_seconds(config.server.tcp_write_timeout),
         );
         tasks.spawn(dispatch.rate_limit().clone().run(stop_rx.clone()));
         if let Some(queue) = state.pipeline.prefetch_queue() {
             tasks.spawn(run_prefetch(state.pipeline.clone(), queue, stop_rx.clone()));
         }
+        let streams = StreamContext {
+            dispatch: dispatch.clone(),
+            inflight: inflight.clone(),
+            limits: tcp_limits,
+            connections: tcp_connections.clone(),
+            clients: tcp_clients,
+            stop: stop_rx.clone(),
+        };
         for (addr, socket) in tcp_sockets {
-            let listener = listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
-                addr,
-                proto: "tcp",
-                source,
-            })?;
-            tasks.spawn(listen::serve_tcp(
-                listener,
-                dispatch.clone(),
-                inflight.clone(),
-                tcp_limits,
-                tcp_connections.clone(),
-                tcp_clients.clone(),
-                stop_rx.clone(),
-            ));
+            let listener = start_listening(addr, socket, "tcp")?;
+            tasks.spawn(listen::serve_tcp(listener, streams.clone()));
+        }
+        if let Some(cert) = &server_cert {
+            metrics.limits.set_max(
+                sekisho_limits::Limit::TlsHandshakeTimeout,
+                whole_seconds(config.server.tls_handshake_timeout),
+            );
+            let dot = cert.server_config(&[ALPN_DOT])?;
+            for (addr, socket) in tls_sockets {
+                let listener = start_listening(addr, socket, "tls")?;
+                tasks.spawn(listen::serve_tls(listener, dot.clone(), streams.clone()));
+            }
         }
         let mut udp_workers = Vec::new();
         for (addr, sock) in udp_sockets {
@@ -416,6 +466,7 @@ impl Daemon {
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             listen = %state.listen.join(" "),
+            listen_tls = ?config.server.listen_tls,
             udp_workers = workers,
             forward_zones = config.forward_zones.len(),
             control = %config.control.socket.display(),
@@ -475,6 +526,24 @@ pub async fn run(
         spawn_os_signals(daemon.signals());
     }
     daemon.serve(std::future::pending()).await
+}
+
+/// `listen()` on a socket bound by [`build`]; an error names the address.
+fn start_listening(
+    addr: SocketAddr,
+    socket: Socket,
+    proto: &'static str,
+) -> Result<TcpListener, DaemonError> {
+    listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
+        addr,
+        proto,
+        source,
+    })
+}
+
+/// `d` in whole seconds, rounded up (a limit's maximum in reports).
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Tell systemd (`sd_notify(3)`) when it is listening; advisory, so a

@@ -570,6 +570,18 @@ pub fn metric_value(body: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// `sekisho_limit_drops_total{limit="LIMIT"}` scraped from the metrics
+/// endpoint at `metrics` (0 when not exported).
+pub fn limit_drops(metrics: &str, limit: &str) -> f64 {
+    let body = http_get(metrics, "/metrics");
+    metric_value(
+        &body,
+        "sekisho_limit_drops_total",
+        &[&format!("limit=\"{limit}\"")],
+    )
+    .unwrap_or(0.0)
+}
+
 /// What [`Responder`] answers for one question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Canned {
