@@ -442,16 +442,22 @@ pub(crate) async fn handshake(
             None
         }
         Err(_) => {
-            ctx.dispatch
-                .pipeline()
-                .metrics
-                .limits
-                .dropped(Limit::TlsHandshakeTimeout, None);
-            tracing::debug!(%peer, "tls handshake not finished within tls-handshake-timeout; connection reset");
-            reset_on_close(socket);
+            handshake_timed_out(socket, peer, ctx);
             None
         }
     }
+}
+
+/// A TLS handshake on `socket` did not finish within `tls-handshake-timeout`:
+/// counted, logged, and the connection set to reset when it is dropped.
+pub(crate) fn handshake_timed_out(socket: &TcpStream, peer: SocketAddr, ctx: &StreamContext) {
+    ctx.dispatch
+        .pipeline()
+        .metrics
+        .limits
+        .dropped(Limit::TlsHandshakeTimeout, None);
+    tracing::debug!(%peer, "tls handshake not finished within tls-handshake-timeout; connection reset");
+    reset_on_close(socket);
 }
 
 /// One admitted connection's places in the connection counts; given back on drop.
@@ -471,7 +477,7 @@ impl Drop for ConnSlot {
 impl StreamContext {
     /// A place for a connection from `peer`, or `None` (counted) when its
     /// address or the listeners together are at their cap.
-    fn admit(&self, peer: SocketAddr) -> Option<ConnSlot> {
+    pub(crate) fn admit(&self, peer: SocketAddr) -> Option<ConnSlot> {
         // Per address first: a client at its own cap does not use a slot of the total.
         let client = self.clients.admit(peer.ip())?;
         if self.connections.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
@@ -523,7 +529,7 @@ pub(crate) async fn accept_loop(
 /// tokio's own split halves do, so a reader and a writer never steal each
 /// other's wake-ups.
 #[derive(Debug, Clone)]
-pub struct SharedTcp(Arc<TcpStream>);
+pub struct SharedTcp(pub(crate) Arc<TcpStream>);
 
 impl AsyncRead for SharedTcp {
     fn poll_read(

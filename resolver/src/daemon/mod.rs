@@ -49,11 +49,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::dispatch::Dispatch;
+use crate::doh::{DohAccept, DohHandler};
 use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::ratelimit::RateLimiter;
-use crate::tls::{ServerCert, ALPN_DOT};
+use crate::tls::{ServerCert, ALPN_DOT, ALPN_H2, ALPN_HTTP1};
 use handler::State;
 
 /// What the daemon is told from outside.
@@ -92,14 +93,6 @@ pub enum DaemonError {
     /// The certificate or key of the TLS listeners is unusable (the message names the key).
     #[error(transparent)]
     ServerTls(#[from] crate::tls::TlsFileError),
-    /// A configured feature this build does not serve yet.
-    #[error("{key}: {reason}")]
-    Unsupported {
-        /// The configuration key.
-        key: &'static str,
-        /// Why.
-        reason: &'static str,
-    },
     /// The control socket could not be opened.
     #[error(transparent)]
     Control(#[from] control::ControlError),
@@ -159,6 +152,8 @@ pub struct Daemon {
     tcp_sockets: Vec<(SocketAddr, Socket)>,
     /// Bound DNS over TLS sockets (not listening yet), with their listen address.
     tls_sockets: Vec<(SocketAddr, Socket)>,
+    /// Bound DNS over HTTPS sockets (not listening yet), with their listen address.
+    https_sockets: Vec<(SocketAddr, Socket)>,
     /// The certificate of the TLS listeners (`None`: no TLS listener).
     server_cert: Option<Arc<ServerCert>>,
     /// The control socket.
@@ -270,12 +265,6 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         udp_sockets.extend(udp.into_iter().map(|sock| (addr, sock)));
         tcp_sockets.push((addr, tcp));
     }
-    if !config.server.listen_https.is_empty() {
-        return Err(DaemonError::Unsupported {
-            key: "server.listen-https",
-            reason: "DNS over HTTPS is not served yet; leave it empty",
-        });
-    }
     let server_cert = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key))
             if !config.server.listen_tls.is_empty() || !config.server.listen_https.is_empty() =>
@@ -284,15 +273,8 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         }
         _ => None,
     };
-    let mut tls_sockets = Vec::new();
-    for &addr in &config.server.listen_tls {
-        let tcp = listen::bind_tcp(addr).map_err(|source| DaemonError::Bind {
-            addr,
-            proto: "tls",
-            source,
-        })?;
-        tls_sockets.push((addr, tcp));
-    }
+    let tls_sockets = bind_streams(&config.server.listen_tls, "tls")?;
+    let https_sockets = bind_streams(&config.server.listen_https, "https")?;
     let control = control::bind(&config.control.socket)?;
     let metrics_listener = match config.metrics.listen {
         Some(addr) => Some(
@@ -338,6 +320,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         udp_sockets,
         tcp_sockets,
         tls_sockets,
+        https_sockets,
         server_cert,
         control,
         metrics_listener,
@@ -371,6 +354,7 @@ impl Daemon {
             udp_sockets,
             tcp_sockets,
             tls_sockets,
+            https_sockets,
             server_cert,
             control,
             metrics_listener,
@@ -444,6 +428,21 @@ impl Daemon {
                 let listener = start_listening(addr, socket, "tls")?;
                 tasks.spawn(listen::serve_tls(listener, dot.clone(), streams.clone()));
             }
+            if !https_sockets.is_empty() {
+                let web = cert.server_config(&[ALPN_H2, ALPN_HTTP1])?;
+                let mut listeners = Vec::new();
+                for (addr, socket) in https_sockets {
+                    let listener = start_listening(addr, socket, "https")?;
+                    listeners.push(DohAccept::new(listener, web.clone(), streams.clone()));
+                }
+                tasks.spawn(sekisho_http::serve(
+                    listeners,
+                    DohHandler::new(streams.clone(), config.server.https_path.clone()),
+                    doh_server_config(&config),
+                    Arc::new(sekisho_http::ServerStats::default()),
+                    stop_rx.clone(),
+                ));
+            }
         }
         let mut udp_workers = Vec::new();
         for (addr, sock) in udp_sockets {
@@ -467,6 +466,7 @@ impl Daemon {
             version = env!("CARGO_PKG_VERSION"),
             listen = %state.listen.join(" "),
             listen_tls = ?config.server.listen_tls,
+            listen_https = ?config.server.listen_https,
             udp_workers = workers,
             forward_zones = config.forward_zones.len(),
             control = %config.control.socket.display(),
@@ -528,6 +528,26 @@ pub async fn run(
     daemon.serve(std::future::pending()).await
 }
 
+/// Binds a stream socket (not listening yet) on each of `addrs`; an error names
+/// the address and `proto`.
+fn bind_streams(
+    addrs: &[SocketAddr],
+    proto: &'static str,
+) -> Result<Vec<(SocketAddr, Socket)>, DaemonError> {
+    addrs
+        .iter()
+        .map(|&addr| {
+            listen::bind_tcp(addr)
+                .map(|socket| (addr, socket))
+                .map_err(|source| DaemonError::Bind {
+                    addr,
+                    proto,
+                    source,
+                })
+        })
+        .collect()
+}
+
 /// `listen()` on a socket bound by [`build`]; an error names the address.
 fn start_listening(
     addr: SocketAddr,
@@ -539,6 +559,19 @@ fn start_listening(
         proto,
         source,
     })
+}
+
+/// The HTTP limits of DNS over HTTPS: the connection caps are the stream
+/// listeners' (checked at accept, shared with TCP and DoT), the timeouts
+/// those of a TCP connection, and HTTP/2 streams per connection are
+/// `tcp-max-pipelined`.
+fn doh_server_config(config: &Config) -> sekisho_http::ServerConfig {
+    let mut http = sekisho_http::ServerConfig::new("dns-over-https");
+    http.max_connections = config.server.tcp_max_connections;
+    http.header_read_timeout = config.server.tcp_idle_timeout;
+    http.idle_timeout = config.server.tcp_idle_timeout;
+    http.max_streams = u32::try_from(config.server.tcp_max_pipelined).unwrap_or(u32::MAX);
+    http
 }
 
 /// `d` in whole seconds, rounded up (a limit's maximum in reports).

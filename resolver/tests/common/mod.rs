@@ -31,6 +31,10 @@ impl Scratch {
     }
 
     pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        self.file_bytes(name, content.as_bytes())
+    }
+
+    pub fn file_bytes(&self, name: &str, content: &[u8]) -> PathBuf {
         let p = self.path.join(name);
         std::fs::write(&p, content).expect("write scratch file");
         p

@@ -1,7 +1,8 @@
-//! DNS over TLS (RFC 7858) against the real `sekisho` binary, from real
-//! clients: `kdig +tls` (Knot), `dig +tls` (BIND 9.18), `openssl s_client`,
-//! and a rustls client of the test's own where a test needs to hold a
-//! connection or pipeline frames exactly.
+//! DNS over TLS (RFC 7858) and DNS over HTTPS (RFC 8484) against the real
+//! `sekisho` binary, from real clients: `kdig +tls`/`+https` (Knot), `dig
+//! +tls`/`+https` (BIND 9.18), `openssl s_client`, `curl`, and a rustls
+//! client of the test's own where a test needs to hold a connection or
+//! pipeline frames exactly.
 //!
 //! The upstream is a [`Responder`] for `dot.test.`; a policy zone rewrites
 //! `bad.dot.test.`. Certificates are made by `openssl` at test time. Each
@@ -33,13 +34,15 @@ struct Setup {
     plain: SocketAddr,
     /// DNS over TLS.
     tls: SocketAddr,
+    /// DNS over HTTPS.
+    https: SocketAddr,
     /// The metrics endpoint.
     metrics: String,
     certs: Certs,
     _up: Responder,
 }
 
-/// `sekisho` on `ip` (plain DNS on 5300, DoT on 8530, metrics on 9153),
+/// `sekisho` on `ip` (plain DNS on 5300, DoT on 8530, DoH on 4430, metrics on 9153),
 /// forwarding `dot.test.` to a responder on `up_ip`, with `extra` lines in
 /// `[server]`.
 fn setup(tag: &str, ip: &str, up_ip: &str, extra: &str) -> Setup {
@@ -60,10 +63,12 @@ fn setup(tag: &str, ip: &str, up_ip: &str, extra: &str) -> Setup {
     );
     let plain: SocketAddr = format!("{ip}:5300").parse().expect("addr");
     let tls: SocketAddr = format!("{ip}:8530").parse().expect("addr");
+    let https: SocketAddr = format!("{ip}:4430").parse().expect("addr");
     let cfg = format!(
         r#"[server]
 listen = ["{plain}"]
 listen-tls = ["{tls}"]
+listen-https = ["{https}"]
 tls-cert-file = "{cert}"
 tls-key-file = "{key}"
 allow-query = ["127.0.0.0/8"]
@@ -94,12 +99,14 @@ listen = "{ip}:9153"
     );
     let sk = start_sekisho(&s.path, tag, &cfg, plain);
     wait_tcp(tls, Duration::from_secs(10));
+    wait_tcp(https, Duration::from_secs(10));
     Setup {
         metrics: format!("{ip}:9153"),
         s,
         sk,
         plain,
         tls,
+        https,
         certs,
         _up: up,
     }
@@ -123,33 +130,48 @@ fn run(program: &str, args: &[String]) -> (bool, String) {
 
 /// `kdig` over TLS, verifying the server's certificate against the test CA.
 fn kdig_tls(st: &Setup, extra: &[&str]) -> (bool, String) {
+    kdig_at(st, st.tls, extra)
+}
+
+/// `kdig` to `addr` (`extra` chooses +tls or +https), verifying the
+/// server's certificate against the test CA.
+fn kdig_at(st: &Setup, addr: SocketAddr, extra: &[&str]) -> (bool, String) {
+    ask_at("kdig", "+retry=0", st, addr, extra)
+}
+
+/// `program` (kdig or dig, one try: `once`) to `addr`, verifying the
+/// server's certificate against the test CA, with `extra` arguments.
+fn ask_at(
+    program: &str,
+    once: &str,
+    st: &Setup,
+    addr: SocketAddr,
+    extra: &[&str],
+) -> (bool, String) {
     let mut args = vec![
-        format!("@{}", st.tls.ip()),
+        format!("@{}", addr.ip()),
         "-p".into(),
-        st.tls.port().to_string(),
+        addr.port().to_string(),
         format!("+tls-ca={}", st.certs.ca.display()),
         format!("+tls-hostname={CERT_NAME}"),
         "+time=5".into(),
-        "+retry=0".into(),
+        once.into(),
     ];
     args.extend(extra.iter().map(|a| a.to_string()));
-    run("kdig", &args)
+    run(program, &args)
 }
 
 /// `dig` (BIND 9.18) over TLS, verifying the certificate against the test CA.
 fn dig_tls(st: &Setup, extra: &[&str]) -> (bool, String) {
-    let mut args = vec![
-        format!("@{}", st.tls.ip()),
-        "-p".into(),
-        st.tls.port().to_string(),
-        "+tls".into(),
-        format!("+tls-ca={}", st.certs.ca.display()),
-        format!("+tls-hostname={CERT_NAME}"),
-        "+time=5".into(),
-        "+tries=1".into(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    run("dig", &args)
+    let mut with_tls = vec!["+tls"];
+    with_tls.extend_from_slice(extra);
+    dig_at(st, st.tls, &with_tls)
+}
+
+/// `dig` to `addr` (`extra` chooses +tls or +https), verifying the
+/// certificate against the test CA.
+fn dig_at(st: &Setup, addr: SocketAddr, extra: &[&str]) -> (bool, String) {
+    ask_at("dig", "+tries=1", st, addr, extra)
 }
 
 /// The A records of an answer, as text, sorted.
@@ -279,14 +301,31 @@ fn served_subject(addr: SocketAddr) -> String {
 #[test]
 fn kdig_and_dig_over_tls_get_the_udp_answers_including_a_policy_rewrite() {
     let st = setup("dot-answers", "127.0.170.1", "127.0.170.2", "");
+    same_answers_as_udp(&st, "tls", |name| {
+        vec![
+            ("kdig +tls", kdig_tls(&st, &["+tls", "+short", name, "A"])),
+            ("dig +tls", dig_tls(&st, &["+short", name, "A"])),
+        ]
+    });
+}
+
+/// Asks `www.dot.test.` (forwarded) and `bad.dot.test.` (rewritten by the
+/// policy zone) over UDP and with each client `ask` runs, which must all
+/// print the UDP answer with `+short`; then checks the queries were counted
+/// under `proto`.
+fn same_answers_as_udp(
+    st: &Setup,
+    proto: &str,
+    ask: impl Fn(&str) -> Vec<(&'static str, (bool, String))>,
+) {
+    let mut asked = 0.0;
     for name in ["www.dot.test.", "bad.dot.test."] {
         let udp = a_records(&query(st.plain, name, RecordType::A));
-        let (ok, k) = kdig_tls(&st, &["+tls", "+short", name, "A"]);
-        assert!(ok, "kdig +tls {name}:\n{k}");
-        assert_eq!(short_lines(&k), udp, "kdig +tls {name}:\n{k}");
-        let (ok, d) = dig_tls(&st, &["+short", name, "A"]);
-        assert!(ok, "dig +tls {name}:\n{d}");
-        assert_eq!(short_lines(&d), udp, "dig +tls {name}:\n{d}");
+        for (client, (ok, out)) in ask(name) {
+            assert!(ok, "{client} {name}:\n{out}");
+            assert_eq!(short_lines(&out), udp, "{client} {name}:\n{out}");
+            asked += 1.0;
+        }
     }
     // The rewrite is the policy's, not the upstream's.
     assert_eq!(
@@ -295,15 +334,19 @@ fn kdig_and_dig_over_tls_get_the_udp_answers_including_a_policy_rewrite() {
     );
     // The queries are counted under their own transport.
     let body = http_get(&st.metrics, "/metrics");
-    let tls_queries = metric_value(
+    let counted = metric_value(
         &body,
         "sekisho_queries_total",
-        &["proto=\"tls\"", "family=\"ipv4\"", "qtype=\"A\""],
+        &[
+            &format!("proto=\"{proto}\""),
+            "family=\"ipv4\"",
+            "qtype=\"A\"",
+        ],
     )
     .unwrap_or(0.0);
     assert!(
-        tls_queries >= 4.0,
-        "tls queries counted: {tls_queries}\n{body}"
+        counted >= asked,
+        "{proto} queries counted: {counted} of {asked}"
     );
 }
 
@@ -485,6 +528,15 @@ fn tcp_clients_per_ip_counts_tls_and_tcp_connections_together() {
         "127.0.170.42",
         "tcp-clients-per-ip = 2\ntcp-idle-timeout = \"30s\"",
     );
+    // The set-up's readiness probes have closed their connections first.
+    assert!(eventually(Duration::from_secs(5), || {
+        let body = http_get(&st.metrics, "/metrics");
+        metric_value(
+            &body,
+            "sekisho_limit_held",
+            &["limit=\"tcp-clients-per-ip\""],
+        ) == Some(0.0)
+    }));
     let mut tcp = TcpStream::connect(st.plain).expect("tcp");
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -614,5 +666,203 @@ listen = "none"
     assert!(
         text.contains("server.tls-cert-file") && text.contains("missing.pem"),
         "names the key and file:\n{text}"
+    );
+}
+
+/// What `curl` saw: status, HTTP version, response headers and body.
+struct Curl {
+    status: u16,
+    version: String,
+    headers: String,
+    body: Vec<u8>,
+}
+
+/// `curl` to `path_and_query` on the DoH listener, by the certificate's
+/// name (checked against the test CA), with `args` added.
+fn curl(st: &Setup, path_and_query: &str, args: &[&str]) -> Curl {
+    let body = st.s.path.join(format!("curl-body-{}", rand_id()));
+    let url = format!("https://{CERT_NAME}:{}{path_and_query}", st.https.port());
+    let mut all: Vec<String> = vec![
+        "-sS".into(),
+        "--max-time".into(),
+        "10".into(),
+        "--cacert".into(),
+        st.certs.ca.display().to_string(),
+        "--resolve".into(),
+        format!("{CERT_NAME}:{}:{}", st.https.port(), st.https.ip()),
+        "-D".into(),
+        "-".into(),
+        "-o".into(),
+        body.display().to_string(),
+        "-w".into(),
+        "\n%{http_code} %{http_version}".into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    all.push(url);
+    let (ok, out) = run("curl", &all);
+    assert!(ok, "curl {all:?}:\n{out}");
+    let (headers, last) = out.trim_end().rsplit_once('\n').expect("status line");
+    let (code, version) = last.split_once(' ').expect("code and version");
+    Curl {
+        status: code.parse().expect("status"),
+        version: version.to_string(),
+        headers: headers.to_ascii_lowercase(),
+        body: std::fs::read(&body).unwrap_or_default(),
+    }
+}
+
+/// A query for `name` A with DNS ID `id`, in wire format.
+fn wire_query(name: &str, id: u16) -> (Message, Vec<u8>) {
+    let mut q = make_query(name, RecordType::A, Some(1232));
+    q.metadata.id = id;
+    let bytes = q.to_vec().expect("encode");
+    (q, bytes)
+}
+
+/// The `max-age` of a Cache-Control header in `headers` (lower case).
+fn max_age(headers: &str) -> Option<u32> {
+    headers
+        .lines()
+        .find_map(|l| l.strip_prefix("cache-control:"))
+        .and_then(|v| v.trim().strip_prefix("max-age="))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// 127.0.171.1 (sekisho), .2 (upstream).
+#[test]
+fn kdig_and_dig_over_https_get_and_post_get_the_udp_answers_including_a_policy_rewrite() {
+    let st = setup("doh-answers", "127.0.171.1", "127.0.171.2", "");
+    same_answers_as_udp(&st, "https", |name| {
+        let q = [name, "A", "+short"];
+        let post = ["+https=/dns-query"];
+        let get = ["+https=/dns-query", "+https-get"];
+        vec![
+            (
+                "kdig +https (POST)",
+                kdig_at(&st, st.https, &[&post[..], &q].concat()),
+            ),
+            (
+                "kdig +https-get",
+                kdig_at(&st, st.https, &[&get[..], &q].concat()),
+            ),
+            (
+                "dig +https (POST)",
+                dig_at(&st, st.https, &[&post[..], &q].concat()),
+            ),
+            (
+                "dig +https-get",
+                dig_at(
+                    &st,
+                    st.https,
+                    &[&["+https-get=/dns-query"][..], &q].concat(),
+                ),
+            ),
+        ]
+    });
+}
+
+/// 127.0.171.11 (sekisho), .12 (upstream).
+#[test]
+fn doh_answers_carry_the_query_id_and_a_cache_control_of_the_smallest_ttl() {
+    let st = setup("doh-curl", "127.0.171.11", "127.0.171.12", "");
+    // GET, ID 0 as RFC 8484 asks, over HTTP/2 and HTTP/1.1.
+    let (q, bytes) = wire_query("get.dot.test.", 0);
+    let dns = data_encoding::BASE64URL_NOPAD.encode(&bytes);
+    for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
+        let r = curl(&st, &format!("/dns-query?dns={dns}"), &[flag]);
+        assert_eq!(r.status, 200, "{}", r.headers);
+        assert_eq!(r.version, version);
+        assert!(
+            r.headers.contains("content-type: application/dns-message"),
+            "{}",
+            r.headers
+        );
+        let age = max_age(&r.headers).expect("cache-control: max-age");
+        assert!(age > 0 && age <= 300, "max-age {age} is the answer's TTL");
+        let m = Message::from_vec(&r.body).expect("a DNS message");
+        check_reply(&q, &m);
+        assert_eq!(a_records(&m), vec!["192.0.2.170".to_string()]);
+    }
+    // POST echoes a non-zero ID too.
+    let (q, bytes) = wire_query("post.dot.test.", 0x1234);
+    let file = st.s.file_bytes("post.bin", &bytes);
+    let r = curl(
+        &st,
+        "/dns-query",
+        &[
+            "-H",
+            "content-type: application/dns-message",
+            "--data-binary",
+            &format!("@{}", file.display()),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.headers);
+    let m = Message::from_vec(&r.body).expect("a DNS message");
+    check_reply(&q, &m);
+    assert!(max_age(&r.headers).is_some_and(|a| a <= 300));
+    // A policy rewrite: max-age is the rewrite's TTL (the zone's 300 s).
+    let (q, bytes) = wire_query("bad.dot.test.", 0);
+    let dns = data_encoding::BASE64URL_NOPAD.encode(&bytes);
+    let r = curl(&st, &format!("/dns-query?dns={dns}"), &[]);
+    let m = Message::from_vec(&r.body).expect("a DNS message");
+    check_reply(&q, &m);
+    assert_eq!(a_records(&m), vec!["192.0.2.99".to_string()]);
+    assert!(
+        max_age(&r.headers).is_some_and(|a| a > 0 && a <= 300),
+        "{}",
+        r.headers
+    );
+}
+
+/// 127.0.171.21 (sekisho), .22 (upstream).
+#[test]
+fn doh_refuses_bad_requests_with_the_rfc_8484_status_codes() {
+    let st = setup("doh-errors", "127.0.171.21", "127.0.171.22", "");
+    let (_, bytes) = wire_query("www.dot.test.", 0);
+    let dns = data_encoding::BASE64URL_NOPAD.encode(&bytes);
+    let good = st.s.file_bytes("good.bin", &bytes);
+    let big = st.s.file_bytes("big.bin", &vec![0u8; 70_000]);
+    let post = |file: &std::path::Path, content_type: &str| {
+        curl(
+            &st,
+            "/dns-query",
+            &[
+                "-H",
+                &format!("content-type: {content_type}"),
+                "--data-binary",
+                &format!("@{}", file.display()),
+            ],
+        )
+    };
+    // The `dns` parameter: not base64url, missing, or not a DNS query.
+    assert_eq!(curl(&st, "/dns-query?dns=%21%21%21", &[]).status, 400);
+    assert_eq!(curl(&st, "/dns-query", &[]).status, 400);
+    assert_eq!(curl(&st, "/dns-query?dns=AAAA", &[]).status, 400);
+    // Another path.
+    assert_eq!(curl(&st, &format!("/other?dns={dns}"), &[]).status, 404);
+    // Another method; Allow says which.
+    let put = curl(&st, &format!("/dns-query?dns={dns}"), &["-X", "PUT"]);
+    assert_eq!(put.status, 405);
+    assert!(put.headers.contains("allow: get, post"), "{}", put.headers);
+    // Over 65535 bytes.
+    assert_eq!(post(&big, "application/dns-message").status, 413);
+    // Another content type.
+    assert_eq!(post(&good, "text/plain").status, 415);
+    // And the good request is answered.
+    assert_eq!(post(&good, "application/dns-message").status, 200);
+    // A silent client on the DoH port is closed after the handshake timeout too.
+    let mut silent = TcpStream::connect(st.https).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    let r = silent.read(&mut buf);
+    assert!(matches!(r, Ok(0)) || r.is_err(), "closed: {r:?}");
+    assert!(
+        eventually(Duration::from_secs(2), || limit_drops(
+            &st.metrics,
+            "tls-handshake-timeout"
+        ) >= 1.0),
+        "counted as tls-handshake-timeout"
     );
 }
