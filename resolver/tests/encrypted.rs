@@ -71,9 +71,7 @@ listen-tls = ["{tls}"]
 listen-https = ["{https}"]
 tls-cert-file = "{cert}"
 tls-key-file = "{key}"
-allow-query = ["127.0.0.0/8"]
-allow-recursion = ["127.0.0.0/8"]
-directory = "{d}"
+{acl}directory = "{d}"
 {extra}
 
 [[forward-zone]]
@@ -96,6 +94,12 @@ listen = "{ip}:9153"
         d = s.path.display(),
         cert = certs.cert.display(),
         key = certs.key.display(),
+        // A test may set its own access lists in `extra`.
+        acl = if extra.contains("allow-query") {
+            ""
+        } else {
+            "allow-query = [\"127.0.0.0/8\"]\nallow-recursion = [\"127.0.0.0/8\"]\n"
+        },
     );
     let sk = start_sekisho(&s.path, tag, &cfg, plain);
     wait_tcp(tls, Duration::from_secs(10));
@@ -864,5 +868,47 @@ fn doh_refuses_bad_requests_with_the_rfc_8484_status_codes() {
             "tls-handshake-timeout"
         ) >= 1.0),
         "counted as tls-handshake-timeout"
+    );
+}
+
+/// 127.0.171.31 (sekisho), .32 (upstream); only 127.0.171.33 may query.
+#[test]
+fn the_access_lists_see_the_client_address_over_tls_and_https() {
+    let st = setup(
+        "enc-acl",
+        "127.0.171.31",
+        "127.0.171.32",
+        "allow-query = [\"127.0.171.33/32\"]\nallow-recursion = [\"127.0.171.33/32\"]",
+    );
+    // kdig connects from 127.0.0.1, which the lists do not admit.
+    let (ok, k) = kdig_tls(&st, &["+tls", "www.dot.test.", "A"]);
+    assert!(ok && k.contains("status: REFUSED"), "DoT: {k}");
+    let (ok, k) = kdig_at(&st, st.https, &["+https=/dns-query", "www.dot.test.", "A"]);
+    assert!(ok && k.contains("status: REFUSED"), "DoH: {k}");
+    assert_eq!(st._up.count("www.dot.test."), 0, "nothing was forwarded");
+    // From the admitted address, both are answered.
+    let (ok, k) = kdig_tls(
+        &st,
+        &["-b", "127.0.171.33", "+tls", "+short", "www.dot.test.", "A"],
+    );
+    assert!(
+        ok && short_lines(&k) == ["192.0.2.170"],
+        "DoT from .33: {k}"
+    );
+    let (ok, k) = kdig_at(
+        &st,
+        st.https,
+        &[
+            "-b",
+            "127.0.171.33",
+            "+https=/dns-query",
+            "+short",
+            "www.dot.test.",
+            "A",
+        ],
+    );
+    assert!(
+        ok && short_lines(&k) == ["192.0.2.170"],
+        "DoH from .33: {k}"
     );
 }
