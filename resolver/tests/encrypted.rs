@@ -873,7 +873,7 @@ fn doh_refuses_bad_requests_with_the_rfc_8484_status_codes() {
 
 /// 127.0.171.31 (sekisho), .32 (upstream); only 127.0.171.33 may query.
 #[test]
-fn the_access_lists_see_the_client_address_over_tls_and_https() {
+fn the_access_lists_see_the_client_address_over_tls_and_https_and_status_lists_them() {
     let st = setup(
         "enc-acl",
         "127.0.171.31",
@@ -886,6 +886,14 @@ fn the_access_lists_see_the_client_address_over_tls_and_https() {
     let (ok, k) = kdig_at(&st, st.https, &["+https=/dns-query", "www.dot.test.", "A"]);
     assert!(ok && k.contains("status: REFUSED"), "DoH: {k}");
     assert_eq!(st._up.count("www.dot.test."), 0, "nothing was forwarded");
+    // `sekishoctl status` lists the encrypted listeners with their scheme.
+    let (code, out, err) = ctl(&st.s.path.join("control.sock"), &["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("tls://127.0.171.31:8530")
+            && out.contains("https://127.0.171.31:4430/dns-query"),
+        "status: {out}"
+    );
     // From the admitted address, both are answered.
     let (ok, k) = kdig_tls(
         &st,

@@ -298,7 +298,27 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         inflight: inflight.clone(),
         tcp_connections: tcp_connections.clone(),
         groups: std::sync::Mutex::new(forwarding.groups),
-        listen: config.server.listen.iter().map(|a| a.to_string()).collect(),
+        // Plain addresses as they are; the encrypted ones with their scheme.
+        listen: config
+            .server
+            .listen
+            .iter()
+            .map(|a| a.to_string())
+            .chain(
+                config
+                    .server
+                    .listen_tls
+                    .iter()
+                    .map(|a| format!("tls://{a}")),
+            )
+            .chain(
+                config
+                    .server
+                    .listen_https
+                    .iter()
+                    .map(|a| format!("https://{a}{}", config.server.https_path)),
+            )
+            .collect(),
         started: Instant::now(),
         signals: signal_tx.clone(),
         policy: policy.clone(),
