@@ -6,7 +6,8 @@
 //!
 //! The upstream is a [`Responder`] for `dot.test.`; a policy zone rewrites
 //! `bad.dot.test.`. Certificates are made by `openssl` at test time. Each
-//! test owns addresses in 127.0.170.0/24 (listed at the test).
+//! test owns addresses in 127.0.170.0/24 (DoT) or 127.0.171.0/24 (DoH),
+//! listed at the test.
 
 mod common;
 
@@ -122,7 +123,7 @@ fn run(program: &str, args: &[String]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}); install it: apt-get install knot-dnsutils dnsutils openssl")
+            panic!("cannot run {program} ({e}); install it: apt-get install knot-dnsutils dnsutils openssl curl")
         });
     let text = format!(
         "{}{}",
@@ -292,9 +293,15 @@ fn s_client(addr: SocketAddr, args: &[&str], hold: Duration) -> String {
     )
 }
 
-/// The subject line `openssl s_client` prints for the certificate served at `addr`.
+/// The subject line `openssl s_client` prints for the certificate served at
+/// `addr` to a client offering ALPN `dot`.
 fn served_subject(addr: SocketAddr) -> String {
-    let text = s_client(addr, &["-alpn", "dot"], Duration::ZERO);
+    served_subject_alpn(addr, "dot")
+}
+
+/// [`served_subject`] offering ALPN `alpn`.
+fn served_subject_alpn(addr: SocketAddr, alpn: &str) -> String {
+    let text = s_client(addr, &["-alpn", alpn], Duration::ZERO);
     text.lines()
         .find(|l| l.starts_with("subject="))
         .unwrap_or_else(|| panic!("no subject in s_client output:\n{text}"))
@@ -600,6 +607,11 @@ fn a_reload_serves_the_new_certificate_while_open_connections_go_on() {
         "reload says so: {out}"
     );
     let subject = served_subject(st.tls);
+    let web = served_subject_alpn(st.https, "h2");
+    assert!(
+        web.contains("renewed.test.invalid"),
+        "DoH shares the certificate: {web}"
+    );
     assert!(
         subject.contains("renewed.test.invalid"),
         "new handshakes see the new certificate: {subject}"
@@ -637,23 +649,24 @@ fn a_reload_serves_the_new_certificate_while_open_connections_go_on() {
     exchange(&mut before, "still.dot.test.");
 }
 
-/// 127.0.170.61: nothing listens; the daemon must refuse to start.
-#[test]
-fn a_missing_certificate_file_refuses_start_and_names_the_key() {
-    let s = Scratch::new("dot-nocert");
+/// Starts `sekisho` with DoT on 127.0.170.61 and the given certificate and
+/// key files; returns whether it exited with an error, and its output.
+fn start_with_files(s: &Scratch, cert: &Path, key: &Path) -> (bool, String) {
     let cfg = format!(
         r#"[server]
 listen = ["127.0.170.61:5300"]
 listen-tls = ["127.0.170.61:8530"]
-tls-cert-file = "{d}/missing.pem"
-tls-key-file = "{d}/missing.key"
+tls-cert-file = "{cert}"
+tls-key-file = "{key}"
 directory = "{d}"
 [control]
 socket = "{d}/control.sock"
 [metrics]
 listen = "none"
 "#,
-        d = s.path.display()
+        d = s.path.display(),
+        cert = cert.display(),
+        key = key.display(),
     );
     let cf = s.file("sekisho.toml", &cfg);
     let out = Command::new(env!("CARGO_BIN_EXE_sekisho"))
@@ -666,10 +679,30 @@ listen = "none"
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!out.status.success(), "refused to start:\n{text}");
+    (!out.status.success(), text)
+}
+
+/// 127.0.170.61: nothing may listen there; the daemon must refuse to start.
+#[test]
+fn a_missing_certificate_or_a_key_of_another_certificate_refuses_start_and_names_the_key() {
+    let s = Scratch::new("dot-nocert");
+    let (refused, text) =
+        start_with_files(&s, &s.path.join("missing.pem"), &s.path.join("missing.key"));
+    assert!(refused, "refused to start:\n{text}");
     assert!(
         text.contains("server.tls-cert-file") && text.contains("missing.pem"),
         "names the key and file:\n{text}"
+    );
+    // A certificate with the key of another one.
+    let one = make_certs(&s.path, CERT_NAME, "127.0.170.61");
+    let other_dir = s.path.join("other");
+    std::fs::create_dir_all(&other_dir).expect("dir");
+    let other = make_certs(&other_dir, CERT_NAME, "127.0.170.61");
+    let (refused, text) = start_with_files(&s, &one.cert, &other.key);
+    assert!(refused, "refused to start:\n{text}");
+    assert!(
+        text.contains("server.tls-key-file") && text.contains(&other.key.display().to_string()),
+        "names the key file:\n{text}"
     );
 }
 
