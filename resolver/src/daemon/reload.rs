@@ -109,21 +109,24 @@ pub(super) fn reload(
 }
 
 /// SIGHUP: the TLS listeners' certificate and key, read again from the files
-/// `new` names. Bad files keep the certificate in use; connections already
+/// `new` names, on the blocking pool (file reads stay off the runtime's
+/// workers). Bad files keep the certificate in use; connections already
 /// open are never touched either way.
 fn reload_cert(new: &Config, state: &State) {
-    let Some(cert) = &state.server_cert else {
+    let Some(cert) = state.server_cert.clone() else {
         return;
     };
-    let (Some(cert_file), Some(key_file)) = (&new.server.tls_cert_file, &new.server.tls_key_file)
-    else {
+    let (Some(cert_file), Some(key_file)) = (
+        new.server.tls_cert_file.clone(),
+        new.server.tls_key_file.clone(),
+    ) else {
         // The listeners stay until a restart, and so does their certificate.
         return;
     };
-    match cert.reload(Some((cert_file, key_file))) {
+    tokio::task::spawn_blocking(move || match cert.reload(Some((&cert_file, &key_file))) {
         Ok(path) => tracing::info!(cert = %path.display(), "tls certificate reloaded"),
         Err(error) => {
             tracing::error!(%error, "tls certificate reload failed; the certificate in use is kept")
         }
-    }
+    });
 }
