@@ -366,7 +366,7 @@ async fn send_from_task(socket: Arc<std::net::UdpSocket>, answer: Vec<u8>, peer:
     }
 }
 
-/// What every stream listener (TCP, DNS over TLS) shares: the query path,
+/// What every stream listener (TCP, DNS over TLS, DNS over HTTPS) shares: the query path,
 /// the connection bounds and their counts, and the stop signal.
 #[derive(Debug, Clone)]
 pub struct StreamContext {
@@ -423,7 +423,7 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ct
 /// `limits.handshake_timeout`: a client that connects and never finishes
 /// its handshake is reset and counted (`tls-handshake-timeout`). `None` when
 /// the handshake failed, timed out or the daemon is stopping.
-pub(crate) async fn handshake(
+async fn handshake(
     acceptor: &tokio_rustls::TlsAcceptor,
     socket: &Arc<TcpStream>,
     peer: SocketAddr,
@@ -779,7 +779,14 @@ async fn write_answers<W: AsyncWrite + Unpin>(
         frame.clear();
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&msg);
-        match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
+        // The flush matters under TLS: when the socket is full, the TLS stream
+        // takes the answer into its own buffer and says it is written; without
+        // a flush it would wait there for the next answer. (A no-op on TCP.)
+        let write = async {
+            wr.write_all(&frame).await?;
+            wr.flush().await
+        };
+        match tokio::time::timeout(write_timeout, write).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return,
             Err(_) => {

@@ -212,6 +212,16 @@ fn rustls_client(
     ca: &Path,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    rustls_over(tcp, ca, versions)
+}
+
+/// A rustls client (as [`rustls_client`]) over a connected `tcp`.
+fn rustls_over(
+    tcp: TcpStream,
+    ca: &Path,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).expect("ca file") {
         roots.add(c.expect("ca pem")).expect("ca cert");
@@ -226,7 +236,6 @@ fn rustls_client(
     config.alpn_protocols = vec![b"dot".to_vec()];
     let name = ServerName::try_from(CERT_NAME).expect("server name");
     let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let mut stream = rustls::StreamOwned::new(conn, tcp);
@@ -405,6 +414,59 @@ fn pipelined_queries_on_one_tls_connection_are_all_answered() {
         check_reply(q, &m);
         assert_eq!(a_records(&m), vec!["192.0.2.170".to_string()]);
     }
+}
+
+/// 127.0.170.71 (sekisho), .72 (upstream).
+#[test]
+fn answers_held_while_a_client_does_not_read_all_arrive_at_once_when_it_reads() {
+    let st = setup(
+        "dot-late-reader",
+        "127.0.170.71",
+        "127.0.170.72",
+        "tcp-idle-timeout = \"30s\"\ntcp-write-timeout = \"30s\"",
+    );
+    // A small receive window, so the server's socket fills while the client
+    // does not read and the TLS layer is left holding answers.
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket
+        .connect_timeout(&st.tls.into(), Duration::from_secs(2))
+        .expect("connect");
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut c = rustls_over(tcp, &st.certs.ca, rustls::ALL_VERSIONS);
+    let queries: Vec<Message> = (0..1700)
+        .map(|i| make_query(&format!("late{i}.dot.test."), RecordType::A, Some(1232)))
+        .collect();
+    for q in &queries {
+        send(&mut c, q);
+    }
+    // Every answer is ready long before the client reads. 1700 answers are
+    // more than the sockets hold here, so the last ones can wait in the
+    // server's TLS buffer; a writer that did not flush it left them there
+    // until something else woke it (in trials without the flush, some runs
+    // stalled 15 s or more, others did not: a guard, not a sure reproduction).
+    std::thread::sleep(Duration::from_secs(2));
+    let reading = Instant::now();
+    let mut ids: std::collections::HashSet<u16> = queries.iter().map(|q| q.metadata.id).collect();
+    for n in 0..queries.len() {
+        let mut len = [0u8; 2];
+        if let Err(e) = c.read_exact(&mut len) {
+            panic!("answer {n} of {} did not come: {e}", queries.len());
+        }
+        let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        c.read_exact(&mut buf).expect("answer");
+        let m = Message::from_vec(&buf).expect("decode");
+        ids.remove(&m.metadata.id);
+    }
+    assert!(ids.is_empty(), "{} queries unanswered", ids.len());
+    assert!(
+        reading.elapsed() < Duration::from_secs(8),
+        "the answers came at once, not after {:?}",
+        reading.elapsed()
+    );
 }
 
 /// 127.0.170.21 (sekisho), .22 (upstream).
