@@ -131,6 +131,24 @@ pub(crate) struct ServerSpec {
     /// Longest wait for a client to take an answer off a TCP connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tcp_write_timeout: Option<TextOrInt>,
+    /// Addresses to answer DNS over TLS on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) listen_tls: Option<Vec<String>>,
+    /// Addresses to answer DNS over HTTPS on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) listen_https: Option<Vec<String>>,
+    /// The URL path of DNS over HTTPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) https_path: Option<String>,
+    /// PEM certificate chain of the TLS listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_cert_file: Option<String>,
+    /// PEM private key of the TLS listeners.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_key_file: Option<String>,
+    /// Longest TLS handshake of a client connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls_handshake_timeout: Option<TextOrInt>,
 }
 
 /// `[rate-limit]`: per client prefix.

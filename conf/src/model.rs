@@ -88,6 +88,13 @@ pub mod defaults {
     pub const TCP_CLIENTS_PER_IP: usize = 16;
     /// `server.tcp-write-timeout`: how long an answer may wait for the client to read.
     pub const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Port of a `server.listen-https` address when none is written.
+    pub const HTTPS_PORT: u16 = 443;
+    /// `server.https-path`: the path RFC 8484's examples use (section 4.1.1).
+    pub const HTTPS_PATH: &str = "/dns-query";
+    /// `server.tls-handshake-timeout`: a TLS handshake is two round trips, so a few
+    /// seconds are generous; a client that takes longer holds a connection slot for nothing.
+    pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
     /// `rate-limit.ipv4-prefix-length` (Unbound groups by address; BIND RRL by /24).
     pub const RATE_LIMIT_IPV4_PREFIX: u8 = 24;
@@ -350,6 +357,19 @@ pub struct Server {
     pub tcp_clients_per_ip: usize,
     /// Close a TCP connection whose client has not taken an answer within this long.
     pub tcp_write_timeout: Duration,
+    /// Addresses to answer DNS over TLS on (RFC 7858; port 853 when none is written).
+    pub listen_tls: Vec<SocketAddr>,
+    /// Addresses to answer DNS over HTTPS on (RFC 8484; port 443 when none is written).
+    pub listen_https: Vec<SocketAddr>,
+    /// The URL path DNS over HTTPS answers on.
+    pub https_path: String,
+    /// PEM certificate chain of the TLS listeners; set when `listen_tls` or
+    /// `listen_https` is not empty. Re-read on reload.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the TLS listeners; set with `tls_cert_file`. Re-read on reload.
+    pub tls_key_file: Option<PathBuf>,
+    /// Close a TLS client connection whose handshake has not finished within this long.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Default for Server {
@@ -381,6 +401,12 @@ impl Default for Server {
             max_ns_address_queries: defaults::MAX_NS_ADDRESS_QUERIES,
             tcp_clients_per_ip: defaults::TCP_CLIENTS_PER_IP,
             tcp_write_timeout: defaults::TCP_WRITE_TIMEOUT,
+            listen_tls: Vec::new(),
+            listen_https: Vec::new(),
+            https_path: defaults::HTTPS_PATH.to_string(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
         }
     }
 }

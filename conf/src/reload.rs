@@ -7,7 +7,7 @@
 //! exactly the settings marked "reload" below (access lists, EDNS buffer,
 //! query deadline, client-address logging, the query log, forward zones, the
 //! CHAOS identity and version, the recursion and waiting-client caps, the
-//! rate limit).
+//! rate limit, the TLS listeners' certificate and key, read again).
 
 use crate::model::{Config, Logging, Server};
 
@@ -54,6 +54,12 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         max_ns_address_queries,
         tcp_clients_per_ip,
         tcp_write_timeout,
+        listen_tls,
+        listen_https,
+        https_path,
+        tls_cert_file: _, // reload: the certificate and key are read again and swapped
+        tls_key_file: _,  // reload
+        tls_handshake_timeout,
     } = server;
     let mut check = |changed: bool, key: &'static str| {
         if changed {
@@ -103,6 +109,14 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check(
         *tcp_write_timeout != o.tcp_write_timeout,
         "server.tcp-write-timeout",
+    );
+    // The encrypted listeners are bound at start, as `listen`.
+    check(*listen_tls != o.listen_tls, "server.listen-tls");
+    check(*listen_https != o.listen_https, "server.listen-https");
+    check(*https_path != o.https_path, "server.https-path");
+    check(
+        *tls_handshake_timeout != o.tls_handshake_timeout,
+        "server.tls-handshake-timeout",
     );
     // The CHAOS answers are set up once, when the query router is built.
     // Whole tables that a reload does not apply: any new key in them is restart-only too.
@@ -157,5 +171,31 @@ mod tests {
         let mut new = old.clone();
         new.dnssec.aggressive_nsec = !old.dnssec.aggressive_nsec;
         assert_eq!(restart_only_changes(&old, &new), ["dnssec"]);
+    }
+
+    #[test]
+    fn the_tls_files_reload_and_the_encrypted_listeners_need_a_restart() {
+        let old = Config::embedded_default();
+        let mut new = old.clone();
+        new.server.tls_cert_file = Some("/etc/sekisho/new.pem".into());
+        new.server.tls_key_file = Some("/etc/sekisho/new.key".into());
+        assert!(restart_only_changes(&old, &new).is_empty());
+        new.server
+            .listen_tls
+            .push("127.0.0.1:853".parse().expect("addr"));
+        new.server
+            .listen_https
+            .push("127.0.0.1:443".parse().expect("addr"));
+        new.server.https_path = "/q".into();
+        new.server.tls_handshake_timeout += std::time::Duration::from_secs(1);
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            [
+                "server.listen-tls",
+                "server.listen-https",
+                "server.https-path",
+                "server.tls-handshake-timeout"
+            ]
+        );
     }
 }

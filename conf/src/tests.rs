@@ -80,6 +80,12 @@ fn every_default_matches_the_documented_value() {
     assert_eq!(s.version, "");
     assert!(!s.hide_identity);
     assert!(!s.hide_version);
+    assert!(s.listen_tls.is_empty());
+    assert!(s.listen_https.is_empty());
+    assert_eq!(s.https_path, "/dns-query");
+    assert_eq!(s.tls_cert_file, None);
+    assert_eq!(s.tls_key_file, None);
+    assert_eq!(s.tls_handshake_timeout, Duration::from_secs(5));
 
     let cache = &c.cache;
     assert_eq!(cache.max_entries, 1_000_000);
@@ -342,6 +348,11 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[server]\nlisten = []", "server.listen: []: at least one address is needed"),
     ("[server]\nlisten = [\"::1\", \"[::1]:53\"]", "server.listen[1]: \"[::1]:53\": [::1]:53 is listed twice"),
     ("[server]\nlisten = [\"nope\"]", "server.listen[0]: \"nope\": `nope` is not an IP address"),
+    ("[server]\nlisten-tls = [\"::1\", \"[::1]:853\"]\ntls-cert-file = \"c\"\ntls-key-file = \"k\"", "server.listen-tls[1]: \"[::1]:853\": [::1]:853 is listed twice"),
+    ("[server]\nlisten-tls = [\"127.0.0.1\"]\ntls-key-file = \"k\"", "server.tls-cert-file: missing: listen-tls and listen-https need a certificate chain (PEM)"),
+    ("[server]\nlisten-https = [\"127.0.0.1\"]\ntls-cert-file = \"c\"", "server.tls-key-file: missing: listen-tls and listen-https need a private key (PEM)"),
+    ("[server]\nhttps-path = \"dns-query\"", "server.https-path: \"dns-query\": an absolute URL path is needed"),
+    ("[server]\ntls-handshake-timeout = \"0s\"", "server.tls-handshake-timeout: \"0s\": must be longer than zero"),
     ("[server]\nallow-query = [\"10.0.0.0/40\"]", "server.allow-query[0]: \"10.0.0.0/40\": not an address or prefix"),
     ("[server]\nallow-recursion = [\"10.0.0.1/8\"]", "server.allow-recursion[0]: \"10.0.0.1/8\": host bits set"),
     ("[server]\ndirectory = \"\"", "server.directory: \"\": empty path"),
@@ -600,6 +611,24 @@ fn dot_upstreams_default_to_port_853_and_inherit_the_zone_auth_name() {
         c.forward_zones[0].forward_addr[0].socket_addr(),
         "192.0.2.1:853".parse::<SocketAddr>().unwrap()
     );
+}
+
+#[test]
+fn encrypted_listen_addresses_default_to_their_own_ports() {
+    let c = parse("[server]\nlisten-tls = [\"192.0.2.53\"]\nlisten-https = [\"192.0.2.53\"]\ntls-cert-file = \"c.pem\"\ntls-key-file = \"k.pem\"").unwrap();
+    assert_eq!(
+        c.server.listen_tls,
+        vec!["192.0.2.53:853".parse::<SocketAddr>().unwrap()]
+    );
+    assert_eq!(
+        c.server.listen_https,
+        vec!["192.0.2.53:443".parse::<SocketAddr>().unwrap()]
+    );
+    assert!(c
+        .server
+        .tls_cert_file
+        .as_deref()
+        .is_some_and(|p| p.ends_with("c.pem")));
 }
 
 #[test]

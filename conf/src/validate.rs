@@ -320,20 +320,49 @@ impl Validator {
                 if list.is_empty() {
                     self.problem("server.listen", "[]: at least one address is needed");
                 }
-                let mut addrs: Vec<SocketAddr> = Vec::with_capacity(list.len());
-                for (i, text) in list.iter().enumerate() {
-                    let path = format!("server.listen[{i}]");
-                    match parse_socket_addr(text, defaults::DNS_PORT) {
-                        Ok(addr) if addrs.contains(&addr) && addr.port() != 0 => {
-                            self.problem(path, format!("{text:?}: {addr} is listed twice"));
-                        }
-                        Ok(addr) => addrs.push(addr),
-                        Err(reason) => self.problem(path, format!("{text:?}: {reason}")),
-                    }
-                }
-                addrs
+                self.listen_addrs("server.listen", list, defaults::DNS_PORT)
             }
         };
+        let listen_tls = match &spec.listen_tls {
+            None => d.listen_tls,
+            Some(list) => self.listen_addrs("server.listen-tls", list, defaults::DOT_PORT),
+        };
+        let listen_https = match &spec.listen_https {
+            None => d.listen_https,
+            Some(list) => self.listen_addrs("server.listen-https", list, defaults::HTTPS_PORT),
+        };
+        let https_path = match &spec.https_path {
+            None => d.https_path,
+            Some(text)
+                if !text.starts_with('/')
+                    || text.contains(['?', '#'])
+                    || text.contains(char::is_whitespace) =>
+            {
+                self.problem(
+                    "server.https-path",
+                    format!("{text:?}: an absolute URL path is needed (starting with /, no query, fragment or spaces)"),
+                );
+                d.https_path
+            }
+            Some(text) => text.clone(),
+        };
+        let tls_cert_file = self.path("server.tls-cert-file", &spec.tls_cert_file);
+        let tls_key_file = self.path("server.tls-key-file", &spec.tls_key_file);
+        if !listen_tls.is_empty() || !listen_https.is_empty() {
+            // Checked here so `--check-config` says so; the files are read at start and reload.
+            if tls_cert_file.is_none() {
+                self.problem(
+                    "server.tls-cert-file",
+                    "missing: listen-tls and listen-https need a certificate chain (PEM)",
+                );
+            }
+            if tls_key_file.is_none() {
+                self.problem(
+                    "server.tls-key-file",
+                    "missing: listen-tls and listen-https need a private key (PEM)",
+                );
+            }
+        }
         Server {
             listen,
             allow_query: self.prefixes("server.allow-query", &spec.allow_query, d.allow_query),
@@ -451,7 +480,33 @@ impl Validator {
                 &spec.tcp_write_timeout,
                 d.tcp_write_timeout,
             ),
+            listen_tls,
+            listen_https,
+            https_path,
+            tls_cert_file,
+            tls_key_file,
+            tls_handshake_timeout: self.positive_duration(
+                "server.tls-handshake-timeout",
+                &spec.tls_handshake_timeout,
+                d.tls_handshake_timeout,
+            ),
         }
+    }
+
+    /// A list of listen addresses at `path`; `default_port` when none is written.
+    fn listen_addrs(&mut self, path: &str, list: &[String], default_port: u16) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = Vec::with_capacity(list.len());
+        for (i, text) in list.iter().enumerate() {
+            let path = format!("{path}[{i}]");
+            match parse_socket_addr(text, default_port) {
+                Ok(addr) if addrs.contains(&addr) && addr.port() != 0 => {
+                    self.problem(path, format!("{text:?}: {addr} is listed twice"));
+                }
+                Ok(addr) => addrs.push(addr),
+                Err(reason) => self.problem(path, format!("{text:?}: {reason}")),
+            }
+        }
+        addrs
     }
 
     /// `[rate-limit]`.

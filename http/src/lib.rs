@@ -1,5 +1,6 @@
 //! The HTTP server side of Sekisho: one accept-and-serve loop shared by the
-//! metrics endpoint, the warning page and (later) DNS over HTTPS.
+//! metrics endpoint, the warning page and DNS over HTTPS (whose DNS side is
+//! the resolver's `doh` module).
 //!
 //! ```text
 //!  listener(s) ─accept─▶ AcceptBackoff ──error──▶ pause 100 ms … 1 s, log once per change

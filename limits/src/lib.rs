@@ -52,11 +52,13 @@ pub enum Limit {
     MaxValidations,
     /// NSEC3 hash computations for one client query.
     Nsec3Hashes,
+    /// TLS client connections closed because the handshake did not finish in time.
+    TlsHandshakeTimeout,
 }
 
 impl Limit {
     /// Every limit, in the order reports list them.
-    pub const ALL: [Limit; 11] = [
+    pub const ALL: [Limit; 12] = [
         Limit::RecursiveClients,
         Limit::ClientsPerQuery,
         Limit::FetchesPerZone,
@@ -68,6 +70,7 @@ impl Limit {
         Limit::TcpWriteTimeout,
         Limit::MaxValidations,
         Limit::Nsec3Hashes,
+        Limit::TlsHandshakeTimeout,
     ];
 
     /// The label value and report name (the configuration key's words).
@@ -84,6 +87,7 @@ impl Limit {
             Limit::TcpWriteTimeout => "tcp-write-timeout",
             Limit::MaxValidations => "max-validations",
             Limit::Nsec3Hashes => "nsec3-hashes",
+            Limit::TlsHandshakeTimeout => "tls-handshake-timeout",
         }
     }
 

@@ -124,7 +124,7 @@ impl Dispatch {
         }
         if let Some(p) = &self.primary {
             if query.opcode == wire::OPCODE_QUERY && p.wants(query.qtype, packet, client.ip()) {
-                if proto == Proto::Tcp {
+                if proto.is_stream() {
                     return Step::Transfer;
                 }
                 return match p.answer_udp(packet, client) {

@@ -2,7 +2,7 @@
 //! daemon that builds every part and serves it.
 //!
 //! ```text
-//!  client ─UDP/TCP─▶ listen ─▶ dispatch ─┬─ NOTIFY ─────────▶ sekisho_secondary
+//!  client ─UDP/TCP/DoT/DoH─▶ listen, doh ─▶ dispatch ─┬─ NOTIFY ─────────▶ sekisho_secondary
 //!                                        ├─ AXFR/IXFR ──────▶ sekisho_primary
 //!                                        └─ query ─▶ pipeline: ACL ─▶ policy pre-check ─▶ cache ─hit─▶ respond
 //!                                                                                       │ miss
@@ -13,7 +13,10 @@
 //!
 //! Module ownership (the roles beside the query path are crates of their own,
 //! see docs/architecture.md):
-//! - [`listen`]: UDP workers and TCP listeners (RFC 7766).
+//! - [`listen`]: UDP workers, TCP listeners (RFC 7766) and DNS over TLS
+//!   listeners (RFC 7858), one connection handler for both stream kinds.
+//! - [`doh`]: DNS over HTTPS (RFC 8484) on `sekisho_http`'s server loop.
+//! - [`tls`]: the TLS listeners' certificate (swapped by a reload) and rustls settings.
 //! - [`dispatch`]: the layers in front of the pipeline (NOTIFY, zone transfers, queries).
 //! - [`ratelimit`]: queries a second per client prefix (UDP), checked first by [`dispatch`].
 //! - [`chaos`]: CHAOS-class answers (`version.bind`...) and the other non-IN classes.
@@ -30,9 +33,11 @@ pub mod chaos;
 pub mod control;
 pub mod daemon;
 pub mod dispatch;
+pub mod doh;
 pub mod flight;
 pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
 pub mod ratelimit;
+pub mod tls;

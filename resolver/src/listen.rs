@@ -1,4 +1,4 @@
-//! UDP and TCP listeners.
+//! UDP, TCP and DNS over TLS listeners.
 //!
 //! UDP: each listen address gets one socket per worker, all bound with
 //! `SO_REUSEPORT` so the kernel spreads datagrams across them. A worker is an
@@ -42,20 +42,35 @@
 //!   0) rather than closed, so the answers it never read do not stay in the
 //!   kernel either.
 //!
+//! DNS over TLS (RFC 7858) is TCP with a TLS session in between: the same
+//! accept-time caps (a TLS connection counts against `tcp-clients-per-ip`
+//! and `tcp-max-connections` like a TCP one), then a handshake bounded by
+//! `tls-handshake-timeout` (a client that connects and never finishes it is
+//! reset and counted), then the very same connection handler
+//! ([`serve_connection`], generic over the stream halves):
+//!
+//! ```text
+//!  accept ─▶ caps ─▶ TLS handshake (tls-handshake-timeout) ─▶ split ─▶ reader / writer as above
+//! ```
+//!
+//! The handler keeps the TCP socket itself ([`SharedTcp`]) beside the halves
+//! it reads and writes, so it can reset a connection under TLS as under TCP.
+//!
 //! Shutdown: every loop watches a `watch` channel; spawned queries are
 //! counted in [`InFlight`] so the daemon can drain them before exiting.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use sekisho_limits::{Limit, Limits};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -121,6 +136,9 @@ pub struct TcpLimits {
     pub max_pipelined: usize,
     /// Close a connection whose client has not taken an answer within this long.
     pub write_timeout: Duration,
+    /// Close a TLS connection whose handshake has not finished within this long
+    /// (TLS listeners only).
+    pub handshake_timeout: Duration,
 }
 
 /// Open client TCP connections per client address, shared by every TCP
@@ -348,16 +366,140 @@ async fn send_from_task(socket: Arc<std::net::UdpSocket>, answer: Vec<u8>, peer:
     }
 }
 
-/// Accept TCP connections on `listener` until `stop` turns true.
-pub async fn serve_tcp(
-    listener: TcpListener,
-    dispatch: Arc<Dispatch>,
-    inflight: Arc<InFlight>,
-    limits: TcpLimits,
+/// What every stream listener (TCP, DNS over TLS, DNS over HTTPS) shares: the query path,
+/// the connection bounds and their counts, and the stop signal.
+#[derive(Debug, Clone)]
+pub struct StreamContext {
+    /// The request router.
+    pub dispatch: Arc<Dispatch>,
+    /// Queries in flight, for the drain at shutdown.
+    pub inflight: Arc<InFlight>,
+    /// The bounds.
+    pub limits: TcpLimits,
+    /// Open client connections, all stream listeners together (`tcp-max-connections`).
+    pub connections: Arc<AtomicUsize>,
+    /// Open connections per client address (`tcp-clients-per-ip`), all listeners together.
+    pub clients: Arc<TcpClients>,
+    /// Turns true at shutdown.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Accept TCP connections on `listener` until `ctx.stop` turns true.
+pub async fn serve_tcp(listener: TcpListener, ctx: StreamContext) {
+    let on_accept = |stream: TcpStream, peer: SocketAddr, slot: ConnSlot| {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let socket = Arc::new(stream);
+            let (rd, wr) = (SharedTcp(socket.clone()), SharedTcp(socket.clone()));
+            serve_connection(rd, wr, socket, peer, Proto::Tcp, ctx).await;
+            drop(slot);
+        });
+    };
+    accept_loop(&listener, &ctx, on_accept).await;
+}
+
+/// Accept DNS over TLS connections (RFC 7858) on `listener` until
+/// `ctx.stop` turns true: the TCP bounds, then a TLS handshake of at most
+/// `tls-handshake-timeout` with `tls` (ALPN `dot`), then the same
+/// connection handling as TCP.
+pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ctx: StreamContext) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let on_accept = |stream: TcpStream, peer: SocketAddr, slot: ConnSlot| {
+        let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let socket = Arc::new(stream);
+            let Some(tls) = handshake(&acceptor, &socket, peer, &ctx).await else {
+                return;
+            };
+            let (rd, wr) = tokio::io::split(tls);
+            serve_connection(rd, wr, socket, peer, Proto::Tls, ctx).await;
+            drop(slot);
+        });
+    };
+    accept_loop(&listener, &ctx, on_accept).await;
+}
+
+/// The server side of a TLS handshake on `socket`, bounded by
+/// `limits.handshake_timeout`: a client that connects and never finishes
+/// its handshake is reset and counted (`tls-handshake-timeout`). `None` when
+/// the handshake failed, timed out or the daemon is stopping.
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    socket: &Arc<TcpStream>,
+    peer: SocketAddr,
+    ctx: &StreamContext,
+) -> Option<tokio_rustls::server::TlsStream<SharedTcp>> {
+    let accept = acceptor.accept(SharedTcp(socket.clone()));
+    let mut stop = ctx.stop.clone();
+    let result = tokio::select! {
+        r = tokio::time::timeout(ctx.limits.handshake_timeout, accept) => r,
+        _ = stop.changed() => return None,
+    };
+    match result {
+        Ok(Ok(tls)) => Some(tls),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "tls handshake failed");
+            None
+        }
+        Err(_) => {
+            handshake_timed_out(socket, peer, ctx);
+            None
+        }
+    }
+}
+
+/// A TLS handshake on `socket` did not finish within `tls-handshake-timeout`:
+/// counted, logged, and the connection set to reset when it is dropped.
+pub(crate) fn handshake_timed_out(socket: &TcpStream, peer: SocketAddr, ctx: &StreamContext) {
+    ctx.dispatch
+        .pipeline()
+        .metrics
+        .limits
+        .dropped(Limit::TlsHandshakeTimeout, None);
+    tracing::debug!(%peer, "tls handshake not finished within tls-handshake-timeout; connection reset");
+    reset_on_close(socket);
+}
+
+/// One admitted connection's places in the connection counts; given back on drop.
+pub(crate) struct ConnSlot {
+    /// Its place in the per-address table.
+    _client: ClientSlot,
+    /// The count of all open connections, decremented on drop.
     connections: Arc<AtomicUsize>,
-    clients: Arc<TcpClients>,
-    mut stop: watch::Receiver<bool>,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl StreamContext {
+    /// A place for a connection from `peer`, or `None` (counted) when its
+    /// address or the listeners together are at their cap.
+    pub(crate) fn admit(&self, peer: SocketAddr) -> Option<ConnSlot> {
+        // Per address first: a client at its own cap does not use a slot of the total.
+        let client = self.clients.admit(peer.ip())?;
+        if self.connections.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            self.dispatch.pipeline().metrics.refused(Refusal::TcpLimit);
+            return None;
+        }
+        Some(ConnSlot {
+            _client: client,
+            connections: self.connections.clone(),
+        })
+    }
+}
+
+/// Accept connections on `listener` until `ctx.stop` turns true, closing at
+/// once those past the connection caps and handing the others to `on_accept`.
+pub(crate) async fn accept_loop(
+    listener: &TcpListener,
+    ctx: &StreamContext,
+    mut on_accept: impl FnMut(TcpStream, SocketAddr, ConnSlot),
 ) {
+    let mut stop = ctx.stop.clone();
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -370,30 +512,81 @@ pub async fn serve_tcp(
             },
             _ = stop.changed() => return,
         };
-        // Per address first: a client at its own cap does not use a slot of the total.
-        let Some(slot) = clients.admit(peer.ip()) else {
+        let Some(slot) = ctx.admit(peer) else {
             drop(stream);
             continue;
         };
-        if connections.fetch_add(1, Ordering::AcqRel) >= limits.max_connections {
-            connections.fetch_sub(1, Ordering::AcqRel);
-            dispatch.pipeline().metrics.refused(Refusal::TcpLimit);
-            drop(stream);
-            continue;
-        }
         let _ = stream.set_nodelay(true);
-        let (p, i, c, s) = (
-            dispatch.clone(),
-            inflight.clone(),
-            connections.clone(),
-            stop.clone(),
-        );
-        tokio::spawn(async move {
-            serve_connection(stream, peer, p, i, limits, s).await;
-            c.fetch_sub(1, Ordering::AcqRel);
-            drop(slot);
-        });
+        on_accept(stream, peer, slot);
     }
+}
+
+/// A client connection's TCP socket, shared by its reader and its writer (or
+/// by the TLS session over it), while the connection code keeps a handle of
+/// its own to reset the connection (`SO_LINGER` 0) whatever runs on top.
+///
+/// Reads and writes use the socket's readiness for each direction apart, as
+/// tokio's own split halves do, so a reader and a writer never steal each
+/// other's wake-ups.
+#[derive(Debug, Clone)]
+pub struct SharedTcp(pub(crate) Arc<TcpStream>);
+
+impl AsyncRead for SharedTcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                // Readiness was stale: wait again.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedTcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Ok(n) => return Poll::Ready(Ok(n)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // Nothing is buffered here.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = socket2::SockRef::from(&*self.0).shutdown(std::net::Shutdown::Write);
+        Poll::Ready(match r {
+            // The peer has gone already: nothing left to shut.
+            Err(e) if e.kind() == ErrorKind::NotConnected => Ok(()),
+            r => r,
+        })
+    }
+}
+
+/// Makes closing `socket` reset the connection (`SO_LINGER` 0), so answers a
+/// client never read do not stay in the kernel.
+fn reset_on_close(socket: &TcpStream) {
+    let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
 }
 
 /// How a wait of the reader for the writer or a pipelining slot ended.
@@ -406,20 +599,32 @@ enum Handoff<T> {
     Stuck,
 }
 
-/// One TCP connection: read frames, answer each as it completes.
-async fn serve_connection(
-    stream: TcpStream,
+/// One client connection with RFC 7766 framing, over TCP or TLS: read
+/// frames from `rd`, answer each as it completes through a writer task on
+/// `wr`. `socket` is the TCP socket under both, for resets.
+async fn serve_connection<R, W>(
+    mut rd: R,
+    wr: W,
+    socket: Arc<TcpStream>,
     peer: SocketAddr,
-    dispatch: Arc<Dispatch>,
-    inflight: Arc<InFlight>,
-    limits: TcpLimits,
-    mut stop: watch::Receiver<bool>,
-) {
-    let (mut rd, wr) = stream.into_split();
+    proto: Proto,
+    ctx: StreamContext,
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let StreamContext {
+        dispatch,
+        inflight,
+        limits,
+        mut stop,
+        ..
+    } = ctx;
     let (tx, rx) = mpsc::channel::<Vec<u8>>(limits.max_pipelined.max(1));
     let counters = dispatch.pipeline().metrics.limits.clone();
     let mut writer = tokio::spawn(write_answers(
         wr,
+        socket.clone(),
         rx,
         limits.write_timeout,
         counters.clone(),
@@ -451,7 +656,7 @@ async fn serve_connection(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        match dispatch.handle_fast(&packet, peer, Proto::Tcp, &mut out, &mut key) {
+        match dispatch.handle_fast(&packet, peer, proto, &mut out, &mut key) {
             Step::Reply => match hand_over(&tx, out.clone(), limits.idle_timeout).await {
                 Handoff::Done(()) => {}
                 Handoff::WriterGone => break,
@@ -477,7 +682,7 @@ async fn serve_connection(
                 let guard = inflight.enter();
                 let (p, t) = (dispatch.clone(), tx.clone());
                 tokio::spawn(async move {
-                    if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Tcp).await {
+                    if let Some(answer) = p.resolve(&packet, peer.ip(), proto).await {
                         // Fails at once when the writer has gone.
                         let _ = t.send(answer).await;
                     }
@@ -513,8 +718,8 @@ async fn serve_connection(
         if !writer.is_finished() {
             counters.dropped(Limit::TcpWriteTimeout, None);
         }
-        tracing::debug!(%peer, "tcp client takes no answers; connection reset");
-        let _ = socket2::SockRef::from(rd.as_ref()).set_linger(Some(Duration::ZERO));
+        tracing::debug!(%peer, transport = proto.as_label(), "client takes no answers; connection reset");
+        reset_on_close(&socket);
         writer.abort();
     }
     // Otherwise let in-flight answers go out (each write bounded by the write
@@ -558,8 +763,9 @@ async fn slot(
 /// The writer of one connection: frames the answers from `rx` and writes them
 /// in turn. A write that takes longer than `write_timeout` (the client does
 /// not read) ends it, counted, with the connection set to reset on close.
-async fn write_answers(
-    mut wr: OwnedWriteHalf,
+async fn write_answers<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    socket: Arc<TcpStream>,
     mut rx: mpsc::Receiver<Vec<u8>>,
     write_timeout: Duration,
     limits: Arc<Limits>,
@@ -573,14 +779,21 @@ async fn write_answers(
         frame.clear();
         frame.extend_from_slice(&len.to_be_bytes());
         frame.extend_from_slice(&msg);
-        match tokio::time::timeout(write_timeout, wr.write_all(&frame)).await {
+        // The flush matters under TLS: when the socket is full, the TLS stream
+        // takes the answer into its own buffer and says it is written; without
+        // a flush it would wait there for the next answer. (A no-op on TCP.)
+        let write = async {
+            wr.write_all(&frame).await?;
+            wr.flush().await
+        };
+        match tokio::time::timeout(write_timeout, write).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return,
             Err(_) => {
                 limits.dropped(Limit::TcpWriteTimeout, None);
-                tracing::debug!(%peer, "tcp client did not take an answer within tcp-write-timeout; connection reset");
+                tracing::debug!(%peer, "client did not take an answer within tcp-write-timeout; connection reset");
                 // The unread answers are dropped with the connection.
-                let _ = socket2::SockRef::from(wr.as_ref()).set_linger(Some(Duration::ZERO));
+                reset_on_close(&socket);
                 return;
             }
         }

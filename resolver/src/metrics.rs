@@ -47,15 +47,30 @@ pub enum Proto {
     Udp,
     /// TCP.
     Tcp,
+    /// DNS over TLS (RFC 7858).
+    Tls,
+    /// DNS over HTTPS (RFC 8484).
+    Https,
 }
 
 impl Proto {
+    /// Every transport, in the order of the query counters.
+    pub const ALL: [Proto; 4] = [Proto::Udp, Proto::Tcp, Proto::Tls, Proto::Https];
+
     /// Label value.
     pub fn as_label(&self) -> &'static str {
         match self {
             Proto::Udp => "udp",
             Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+            Proto::Https => "https",
         }
+    }
+
+    /// Whether answers go back on a byte stream with RFC 7766 framing (no
+    /// truncation, zone transfers possible).
+    pub fn is_stream(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Tls)
     }
 }
 
@@ -342,10 +357,10 @@ impl Metrics {
         )?;
         registry.register(Box::new(queries_vec.clone()))?;
         let mut queries = Vec::new();
-        for proto in ["udp", "tcp"] {
+        for proto in Proto::ALL {
             for family in ["ipv4", "ipv6"] {
                 for (_, name) in QTYPES.iter().chain(std::iter::once(&(0, "other"))) {
-                    queries.push(queries_vec.with_label_values(&[proto, family, name]));
+                    queries.push(queries_vec.with_label_values(&[proto.as_label(), family, name]));
                 }
             }
         }
@@ -542,8 +557,8 @@ impl Metrics {
             .iter()
             .position(|(t, _)| *t == qtype)
             .unwrap_or(QTYPES.len());
-        let idx =
-            (usize::from(proto == Proto::Tcp) * 2 + usize::from(ipv6)) * (QTYPES.len() + 1) + q;
+        // `Proto::ALL` is in declaration order, so the discriminant is the index.
+        let idx = (proto as usize * 2 + usize::from(ipv6)) * (QTYPES.len() + 1) + q;
         if let Some(c) = self.queries.get(idx) {
             c.inc();
         }

@@ -913,10 +913,11 @@ impl Pipeline {
             hit.action.as_str(),
         );
         let request = Message::from_vec(packet).ok()?;
-        let transport = if proto == Proto::Tcp {
-            Transport::Tcp
-        } else {
+        // RPZ's TCP-only action and friends: DoT and DoH are not UDP.
+        let transport = if proto == Proto::Udp {
             Transport::Udp
+        } else {
+            Transport::Tcp
         };
         match decision.rewrite(&request, real, transport) {
             Rewrite::Unchanged => None,

@@ -72,17 +72,6 @@ fn responder(addr: &str) -> Responder {
     })
 }
 
-/// The value of `sekisho_limit_drops_total{limit}` (0 before the first drop).
-fn drops(metrics: &str, limit: &str) -> f64 {
-    let body = http_get(metrics, "/metrics");
-    metric_value(
-        &body,
-        "sekisho_limit_drops_total",
-        &[&format!("limit=\"{limit}\"")],
-    )
-    .unwrap_or(0.0)
-}
-
 /// The value of `sekisho_limit_held{limit}`.
 fn held(metrics: &str, limit: &str) -> f64 {
     let body = http_get(metrics, "/metrics");
@@ -203,7 +192,7 @@ fn a_fifth_connection_from_one_address_is_closed_while_other_addresses_connect()
     // A sixth, refused the same way: still one log line for the address.
     let mut sixth = connect_from("127.0.150.10", listen, None);
     assert!(ask(&mut sixth, "www.limits.test.", RecordType::A).is_none());
-    assert_eq!(drops(metrics, "tcp-clients-per-ip"), 2.0);
+    assert_eq!(limit_drops(metrics, "tcp-clients-per-ip"), 2.0);
 
     // Another address is not affected, and the four held ones are still served.
     let mut other = connect_from("127.0.150.11", listen, None);
@@ -222,7 +211,7 @@ fn a_fifth_connection_from_one_address_is_closed_while_other_addresses_connect()
         ask(&mut again, "www.limits.test.", RecordType::A).is_some(),
         "a new connection is accepted once the four have closed"
     );
-    assert_eq!(drops(metrics, "tcp-clients-per-ip"), 2.0);
+    assert_eq!(limit_drops(metrics, "tcp-clients-per-ip"), 2.0);
 
     let log = sk.log_text();
     let lines = |what: &str| {
@@ -336,13 +325,13 @@ fn stuck_clients(tag: &str, net: u8, timeouts: &str) {
 
     // Each stuck connection is given up within the shorter timeout (2 s), and counted.
     let all_counted = eventually(Duration::from_secs(15), || {
-        drops(metrics, "tcp-write-timeout") >= 3.0
+        limit_drops(metrics, "tcp-write-timeout") >= 3.0
     });
     let took = started.elapsed();
     assert!(
         all_counted,
         "the stuck connections were not given up: {} counted after {took:?}\n{}",
-        drops(metrics, "tcp-write-timeout"),
+        limit_drops(metrics, "tcp-write-timeout"),
         sk.log_text()
     );
     assert!(took < Duration::from_secs(15), "{took:?}");
@@ -448,7 +437,7 @@ fn a_prefix_over_its_rate_gets_its_quota_and_tc_slips_and_is_let_go_after_a_paus
         (150..=260).contains(&truncated),
         "about half of the 450 limited got TC=1: {truncated}"
     );
-    let dropped = drops(metrics, "rate-limit");
+    let dropped = limit_drops(metrics, "rate-limit");
     assert!((420.0..=460.0).contains(&dropped), "counted: {dropped}");
 
     // Another prefix, and an exempt one, are not limited meanwhile.
@@ -532,7 +521,7 @@ fn a_reload_switches_the_rate_limit_on() {
         (15..=40).contains(&answers) && truncated > 50,
         "limited after the reload: {answers} answered, {truncated} TC=1"
     );
-    assert!(drops(metrics, "rate-limit") >= 150.0);
+    assert!(limit_drops(metrics, "rate-limit") >= 150.0);
     assert!(sk.is_running());
 }
 
@@ -586,12 +575,12 @@ fn a_thousand_clients_that_never_read_give_their_tcp_slots_back() {
 
     // Every one is given up within bounded time, and counted.
     let all_counted = eventually(Duration::from_secs(60), || {
-        drops(metrics, "tcp-write-timeout") >= 1008.0
+        limit_drops(metrics, "tcp-write-timeout") >= 1008.0
     });
     assert!(
         all_counted,
         "{} of 1008 stuck connections given up after {:?}\n{}",
-        drops(metrics, "tcp-write-timeout"),
+        limit_drops(metrics, "tcp-write-timeout"),
         started.elapsed(),
         sk.log_text()
     );
@@ -614,7 +603,7 @@ fn a_thousand_clients_that_never_read_give_their_tcp_slots_back() {
             fresh.push(c);
         }
     }
-    assert_eq!(drops(metrics, "tcp-clients-per-ip"), 0.0);
+    assert_eq!(limit_drops(metrics, "tcp-clients-per-ip"), 0.0);
 }
 
 /// Queries each client of the thousand sends (about 3 KB of answer each).

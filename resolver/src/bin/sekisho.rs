@@ -43,8 +43,7 @@ struct Cli {
 }
 
 /// Subcommands.
-// Parsed once at start-up and never moved around: boxing the large variant
-// would buy nothing.
+// Parsed once per process: the size of the largest variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {

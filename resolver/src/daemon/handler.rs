@@ -38,6 +38,96 @@ pub(super) struct State {
     pub(super) policy: Arc<PolicyStore>,
     /// Transferred policy zones (refresh / retransfer).
     pub(super) distribution: Arc<Distribution>,
+    /// The TLS listeners' certificate (`None`: no TLS listener); read again on reload.
+    pub(super) server_cert: Option<Arc<crate::tls::ServerCert>>,
+}
+
+impl State {
+    /// `sekishoctl reload [zone]`: the policy zones (one, or all).
+    async fn reload_policy(&self, zone: Option<&str>) -> Reply {
+        match self.policy.load(zone).await {
+            Ok(outcomes) => {
+                let failed: Vec<String> = outcomes
+                    .iter()
+                    .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.zone)))
+                    .collect();
+                if failed.is_empty() {
+                    let lines: Vec<String> = outcomes
+                        .iter()
+                        .filter_map(|o| {
+                            o.result.as_ref().ok().map(|(n, s)| {
+                                format!("{}: serial {} {n} rules", o.zone, s.unwrap_or(0))
+                            })
+                        })
+                        .collect();
+                    Reply::Done {
+                        message: format!(
+                            "reloaded {}",
+                            if lines.is_empty() {
+                                "nothing (no zone files)".into()
+                            } else {
+                                lines.join(", ")
+                            }
+                        ),
+                    }
+                } else {
+                    Reply::Error {
+                        message: format!(
+                            "reload failed, previous version kept: {}",
+                            failed.join("; ")
+                        ),
+                    }
+                }
+            }
+            Err(e) => Reply::Error { message: e },
+        }
+    }
+
+    /// `sekishoctl reload`: the TLS listeners' certificate and key, read again
+    /// (off the runtime's threads); `reply` is the policy reload's, extended.
+    /// Bad files keep the certificate in use, and the reply says why.
+    async fn reload_cert(&self, reply: Reply) -> Reply {
+        let Some(cert) = self.server_cert.clone() else {
+            return reply;
+        };
+        let result = tokio::task::spawn_blocking(move || cert.reload(None))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match (reply, result) {
+            (Reply::Done { message }, Ok(path)) => {
+                tracing::info!(cert = %path.display(), "tls certificate reloaded");
+                Reply::Done {
+                    message: format!(
+                        "{message}; TLS certificate reloaded from {}",
+                        path.display()
+                    ),
+                }
+            }
+            (Reply::Error { message }, Ok(path)) => {
+                tracing::info!(cert = %path.display(), "tls certificate reloaded");
+                Reply::Error {
+                    message: format!(
+                        "{message}; TLS certificate reloaded from {}",
+                        path.display()
+                    ),
+                }
+            }
+            (reply, Ok(_)) => reply,
+            (reply, Err(error)) => {
+                tracing::error!(%error, "tls certificate reload failed; the certificate in use is kept");
+                let before = match reply {
+                    Reply::Done { message } | Reply::Error { message } => format!("{message}; "),
+                    _ => String::new(),
+                };
+                Reply::Error {
+                    message: format!(
+                        "{before}TLS certificate reload failed, previous certificate kept: {error}"
+                    ),
+                }
+            }
+        }
+    }
 }
 
 impl control::Handler for State {
@@ -86,44 +176,14 @@ impl control::Handler for State {
                     }
                     Err(e) => Reply::Error { message: e },
                 },
-                Request::Reload { zone } => match self.policy.load(zone.as_deref()).await {
-                    Ok(outcomes) => {
-                        let failed: Vec<String> = outcomes
-                            .iter()
-                            .filter_map(|o| {
-                                o.result.as_ref().err().map(|e| format!("{}: {e}", o.zone))
-                            })
-                            .collect();
-                        if failed.is_empty() {
-                            let lines: Vec<String> = outcomes
-                                .iter()
-                                .filter_map(|o| {
-                                    o.result.as_ref().ok().map(|(n, s)| {
-                                        format!("{}: serial {} {n} rules", o.zone, s.unwrap_or(0))
-                                    })
-                                })
-                                .collect();
-                            Reply::Done {
-                                message: format!(
-                                    "reloaded {}",
-                                    if lines.is_empty() {
-                                        "nothing (no zone files)".into()
-                                    } else {
-                                        lines.join(", ")
-                                    }
-                                ),
-                            }
-                        } else {
-                            Reply::Error {
-                                message: format!(
-                                    "reload failed, previous version kept: {}",
-                                    failed.join("; ")
-                                ),
-                            }
-                        }
+                Request::Reload { zone } => {
+                    let reply = self.reload_policy(zone.as_deref()).await;
+                    // A whole reload (no zone named) reads the TLS certificate again too.
+                    match zone {
+                        None => self.reload_cert(reply).await,
+                        Some(_) => reply,
                     }
-                    Err(e) => Reply::Error { message: e },
-                },
+                }
                 Request::Zones => Reply::Zones {
                     zones: self.policy.status(),
                 },

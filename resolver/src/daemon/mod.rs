@@ -49,10 +49,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::dispatch::Dispatch;
-use crate::listen::{self, InFlight, TcpClients, TcpLimits};
+use crate::doh::{DohAccept, DohHandler};
+use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::ratelimit::RateLimiter;
+use crate::tls::{ServerCert, ALPN_DOT, ALPN_H2, ALPN_HTTP1};
 use handler::State;
 
 /// What the daemon is told from outside.
@@ -88,6 +90,9 @@ pub enum DaemonError {
         #[source]
         source: tls::TlsSetupError,
     },
+    /// The certificate or key of the TLS listeners is unusable (the message names the key).
+    #[error(transparent)]
+    ServerTls(#[from] crate::tls::TlsFileError),
     /// The control socket could not be opened.
     #[error(transparent)]
     Control(#[from] control::ControlError),
@@ -145,6 +150,12 @@ pub struct Daemon {
     udp_sockets: Vec<(SocketAddr, std::net::UdpSocket)>,
     /// Bound TCP sockets (not listening yet), with their listen address.
     tcp_sockets: Vec<(SocketAddr, Socket)>,
+    /// Bound DNS over TLS sockets (not listening yet), with their listen address.
+    tls_sockets: Vec<(SocketAddr, Socket)>,
+    /// Bound DNS over HTTPS sockets (not listening yet), with their listen address.
+    https_sockets: Vec<(SocketAddr, Socket)>,
+    /// The certificate of the TLS listeners (`None`: no TLS listener).
+    server_cert: Option<Arc<ServerCert>>,
     /// The control socket.
     control: UnixListener,
     /// The metrics endpoint, if configured.
@@ -254,6 +265,16 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         udp_sockets.extend(udp.into_iter().map(|sock| (addr, sock)));
         tcp_sockets.push((addr, tcp));
     }
+    let server_cert = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
+        (Some(cert), Some(key))
+            if !config.server.listen_tls.is_empty() || !config.server.listen_https.is_empty() =>
+        {
+            Some(ServerCert::load(cert, key)?)
+        }
+        _ => None,
+    };
+    let tls_sockets = bind_streams(&config.server.listen_tls, "tls")?;
+    let https_sockets = bind_streams(&config.server.listen_https, "https")?;
     let control = control::bind(&config.control.socket)?;
     let metrics_listener = match config.metrics.listen {
         Some(addr) => Some(
@@ -277,11 +298,32 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         inflight: inflight.clone(),
         tcp_connections: tcp_connections.clone(),
         groups: std::sync::Mutex::new(forwarding.groups),
-        listen: config.server.listen.iter().map(|a| a.to_string()).collect(),
+        // Plain addresses as they are; the encrypted ones with their scheme.
+        listen: config
+            .server
+            .listen
+            .iter()
+            .map(|a| a.to_string())
+            .chain(
+                config
+                    .server
+                    .listen_tls
+                    .iter()
+                    .map(|a| format!("tls://{a}")),
+            )
+            .chain(
+                config
+                    .server
+                    .listen_https
+                    .iter()
+                    .map(|a| format!("https://{a}{}", config.server.https_path)),
+            )
+            .collect(),
         started: Instant::now(),
         signals: signal_tx.clone(),
         policy: policy.clone(),
         distribution: secondary.clone(),
+        server_cert: server_cert.clone(),
     });
     Ok(Daemon {
         config,
@@ -297,6 +339,9 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         tcp_connections,
         udp_sockets,
         tcp_sockets,
+        tls_sockets,
+        https_sockets,
+        server_cert,
         control,
         metrics_listener,
         signal_tx,
@@ -328,6 +373,9 @@ impl Daemon {
             tcp_connections,
             udp_sockets,
             tcp_sockets,
+            tls_sockets,
+            https_sockets,
+            server_cert,
             control,
             metrics_listener,
             signal_tx: _,
@@ -366,6 +414,7 @@ impl Daemon {
             max_connections: config.server.tcp_max_connections,
             max_pipelined: config.server.tcp_max_pipelined,
             write_timeout: config.server.tcp_write_timeout,
+            handshake_timeout: config.server.tls_handshake_timeout,
         };
         // Shared by every TCP listener: the cap is per client address, whatever it connects to.
         let tcp_clients = Arc::new(TcpClients::new(
@@ -374,29 +423,49 @@ impl Daemon {
         ));
         metrics.limits.set_max(
             sekisho_limits::Limit::TcpWriteTimeout,
-            // Whole seconds, rounded up.
-            config.server.tcp_write_timeout.as_secs()
-                + u64::from(config.server.tcp_write_timeout.subsec_nanos() > 0),
+            whole_seconds(config.server.tcp_write_timeout),
         );
         tasks.spawn(dispatch.rate_limit().clone().run(stop_rx.clone()));
         if let Some(queue) = state.pipeline.prefetch_queue() {
             tasks.spawn(run_prefetch(state.pipeline.clone(), queue, stop_rx.clone()));
         }
+        let streams = StreamContext {
+            dispatch: dispatch.clone(),
+            inflight: inflight.clone(),
+            limits: tcp_limits,
+            connections: tcp_connections.clone(),
+            clients: tcp_clients,
+            stop: stop_rx.clone(),
+        };
         for (addr, socket) in tcp_sockets {
-            let listener = listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
-                addr,
-                proto: "tcp",
-                source,
-            })?;
-            tasks.spawn(listen::serve_tcp(
-                listener,
-                dispatch.clone(),
-                inflight.clone(),
-                tcp_limits,
-                tcp_connections.clone(),
-                tcp_clients.clone(),
-                stop_rx.clone(),
-            ));
+            let listener = start_listening(addr, socket, "tcp")?;
+            tasks.spawn(listen::serve_tcp(listener, streams.clone()));
+        }
+        if let Some(cert) = &server_cert {
+            metrics.limits.set_max(
+                sekisho_limits::Limit::TlsHandshakeTimeout,
+                whole_seconds(config.server.tls_handshake_timeout),
+            );
+            let dot = cert.server_config(&[ALPN_DOT])?;
+            for (addr, socket) in tls_sockets {
+                let listener = start_listening(addr, socket, "tls")?;
+                tasks.spawn(listen::serve_tls(listener, dot.clone(), streams.clone()));
+            }
+            if !https_sockets.is_empty() {
+                let web = cert.server_config(&[ALPN_H2, ALPN_HTTP1])?;
+                let mut listeners = Vec::new();
+                for (addr, socket) in https_sockets {
+                    let listener = start_listening(addr, socket, "https")?;
+                    listeners.push(DohAccept::new(listener, web.clone(), streams.clone()));
+                }
+                tasks.spawn(sekisho_http::serve(
+                    listeners,
+                    DohHandler::new(streams.clone(), config.server.https_path.clone()),
+                    doh_server_config(&config),
+                    Arc::new(sekisho_http::ServerStats::default()),
+                    stop_rx.clone(),
+                ));
+            }
         }
         let mut udp_workers = Vec::new();
         for (addr, sock) in udp_sockets {
@@ -419,6 +488,8 @@ impl Daemon {
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             listen = %state.listen.join(" "),
+            listen_tls = ?config.server.listen_tls,
+            listen_https = ?config.server.listen_https,
             udp_workers = workers,
             forward_zones = config.forward_zones.len(),
             control = %config.control.socket.display(),
@@ -478,6 +549,57 @@ pub async fn run(
         spawn_os_signals(daemon.signals());
     }
     daemon.serve(std::future::pending()).await
+}
+
+/// Binds a stream socket (not listening yet) on each of `addrs`; an error names
+/// the address and `proto`.
+fn bind_streams(
+    addrs: &[SocketAddr],
+    proto: &'static str,
+) -> Result<Vec<(SocketAddr, Socket)>, DaemonError> {
+    addrs
+        .iter()
+        .map(|&addr| {
+            listen::bind_tcp(addr)
+                .map(|socket| (addr, socket))
+                .map_err(|source| DaemonError::Bind {
+                    addr,
+                    proto,
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// `listen()` on a socket bound by [`build`]; an error names the address.
+fn start_listening(
+    addr: SocketAddr,
+    socket: Socket,
+    proto: &'static str,
+) -> Result<TcpListener, DaemonError> {
+    listen::listen_tcp(socket).map_err(|source| DaemonError::Bind {
+        addr,
+        proto,
+        source,
+    })
+}
+
+/// The HTTP limits of DNS over HTTPS: the connection caps are the stream
+/// listeners' (checked at accept, shared with TCP and DoT), the timeouts
+/// those of a TCP connection, and HTTP/2 streams per connection are
+/// `tcp-max-pipelined`.
+fn doh_server_config(config: &Config) -> sekisho_http::ServerConfig {
+    let mut http = sekisho_http::ServerConfig::new("dns-over-https");
+    http.max_connections = config.server.tcp_max_connections;
+    http.header_read_timeout = config.server.tcp_idle_timeout;
+    http.idle_timeout = config.server.tcp_idle_timeout;
+    http.max_streams = u32::try_from(config.server.tcp_max_pipelined).unwrap_or(u32::MAX);
+    http
+}
+
+/// `d` in whole seconds, rounded up (a limit's maximum in reports).
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// Tell systemd (`sd_notify(3)`) when it is listening; advisory, so a

@@ -93,6 +93,7 @@ pub(super) fn reload(
                 .pipeline
                 .query_log
                 .store(new.logging.query_log, Ordering::Relaxed);
+            reload_cert(&new, state);
             let restart = sekisho_conf::restart_only_changes(started, &new);
             if !restart.is_empty() {
                 tracing::warn!(
@@ -102,11 +103,34 @@ pub(super) fn reload(
                 );
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log, CHAOS identity and version, rate-limit)");
+            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log, CHAOS identity and version, rate-limit, TLS certificate)");
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");
             metrics.config_reloads.with_label_values(&["failure"]).inc();
         }
     }
+}
+
+/// SIGHUP: the TLS listeners' certificate and key, read again from the files
+/// `new` names, on the blocking pool (file reads stay off the runtime's
+/// workers). Bad files keep the certificate in use; connections already
+/// open are never touched either way.
+fn reload_cert(new: &Config, state: &State) {
+    let Some(cert) = state.server_cert.clone() else {
+        return;
+    };
+    let (Some(cert_file), Some(key_file)) = (
+        new.server.tls_cert_file.clone(),
+        new.server.tls_key_file.clone(),
+    ) else {
+        // The listeners stay until a restart, and so does their certificate.
+        return;
+    };
+    tokio::task::spawn_blocking(move || match cert.reload(Some((&cert_file, &key_file))) {
+        Ok(path) => tracing::info!(cert = %path.display(), "tls certificate reloaded"),
+        Err(error) => {
+            tracing::error!(%error, "tls certificate reload failed; the certificate in use is kept")
+        }
+    });
 }

@@ -31,6 +31,10 @@ impl Scratch {
     }
 
     pub fn file(&self, name: &str, content: &str) -> PathBuf {
+        self.file_bytes(name, content.as_bytes())
+    }
+
+    pub fn file_bytes(&self, name: &str, content: &[u8]) -> PathBuf {
         let p = self.path.join(name);
         std::fs::write(&p, content).expect("write scratch file");
         p
@@ -568,6 +572,18 @@ pub fn metric_value(body: &str, name: &str, labels: &[&str]) -> Option<f64> {
         })
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
+}
+
+/// `sekisho_limit_drops_total{limit="LIMIT"}` scraped from the metrics
+/// endpoint at `metrics` (0 when not exported).
+pub fn limit_drops(metrics: &str, limit: &str) -> f64 {
+    let body = http_get(metrics, "/metrics");
+    metric_value(
+        &body,
+        "sekisho_limit_drops_total",
+        &[&format!("limit=\"{limit}\"")],
+    )
+    .unwrap_or(0.0)
 }
 
 /// What [`Responder`] answers for one question.
