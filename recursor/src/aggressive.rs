@@ -65,8 +65,8 @@ use sekisho_cache::size;
 use super::classify::rrsig_covers;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::validate::{
-    as_nsec, as_nsec3, as_rrsig, nsec_covers, nsec_wildcard, owner_hash, wildcard_at,
-    Hasher, Work, MAX_NSEC3_ITERATIONS,
+    as_nsec, as_nsec3, as_rrsig, nsec_covers, nsec_wildcard, owner_hash, wildcard_at, Hasher, Work,
+    MAX_NSEC3_ITERATIONS,
 };
 use super::{Failure, Recursor};
 

@@ -778,7 +778,11 @@ fn nxdomain_proof(name: &Name, authority: &[Record], w: &mut Work) -> Result<Pro
     // RFC 5155 sections 8.4 and 9.2: an opt-out span over the next closer
     // name may hide an unsigned delegation, so the name's absence is not
     // proven: insecure, not secure.
-    Ok(if opt_out { Proof::OptOut } else { Proof::Secure })
+    Ok(if opt_out {
+        Proof::OptOut
+    } else {
+        Proof::Secure
+    })
 }
 
 /// RFC 4035 section 5.3.4 and RFC 5155 section 8.8: the wildcard answer
