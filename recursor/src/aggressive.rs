@@ -65,8 +65,8 @@ use sekisho_cache::size;
 use super::classify::rrsig_covers;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::validate::{
-    as_nsec, as_nsec3, as_rrsig, nsec_closest_encloser, nsec_covers, owner_hash, wildcard_at,
-    Hasher, Work, MAX_NSEC3_ITERATIONS,
+    as_nsec, as_nsec3, as_rrsig, nsec_covers, nsec_wildcard, owner_hash, wildcard_at, Hasher, Work,
+    MAX_NSEC3_ITERATIONS,
 };
 use super::{Failure, Recursor};
 
@@ -644,11 +644,10 @@ fn nsec_proof(
     }
     // NXDOMAIN (RFC 4035 section 3.1.3.2): the name covered, and the
     // wildcard that could have matched it, at the closest encloser, too.
-    let ce = nsec_closest_encloser(name, owner, next);
-    if !zone.zone_of(&ce) {
+    let wild = nsec_wildcard(name, owner, next)?;
+    if !zone.zone_of(&wild.base_name()) {
         return None;
     }
-    let wild = wildcard_at(&ce)?;
     if nsec_covers(owner, next, &wild) {
         return Some((StepKind::NxDomain, vec![held.clone()]));
     }

@@ -10,6 +10,9 @@
 //!                        no DS, proven by P's NSEC/NSEC3 ─▶ Insecure, else Bogus
 //!  step validation:    answer RRsets and denial records verified with the zone's keys;
 //!                      a wildcard expansion needs the proof that no closer name exists
+//!                      NXDOMAIN: the name denied and *.<closest encloser> denied
+//!                      NODATA: the name's (or its wildcard's) NSEC/NSEC3 without the type
+//!                      NSEC/NSEC3 that verified as wildcard expansions deny nothing
 //!  every signature check and NSEC3 hash is charged to the query's Work:
 //!                      past a bound, or past the deadline ─▶ stop (SERVFAIL, EDE 0)
 //! ```
@@ -351,11 +354,13 @@ impl Recursor {
             }
             // RFC 4035 section 5.3.4, RFC 5155 section 8.8: a wildcard answer is
             // only as good as the proof that the name asked for does not exist.
-            if let Err(e) = verify_all(&step.authority, &keys, now, w)? {
-                return Ok(Err(e));
-            }
+            let denial_expanded = match verify_all(&step.authority, &keys, now, w)? {
+                Ok(x) => x,
+                Err(e) => return Ok(Err(e)),
+            };
+            let authority = denial_records(&step.authority, &denial_expanded);
             for x in &expanded {
-                if !wildcard_proof(x, &step.authority, w)? {
+                if !wildcard_proof(x, &authority, w)? {
                     return Ok(Err(Ede::new(
                         12,
                         format!(
@@ -370,9 +375,10 @@ impl Recursor {
             Ok(x) => x,
             Err(e) => return Ok(Err(e)),
         };
+        let authority = denial_records(&step.authority, &expanded);
         let proven = match step.kind {
-            StepKind::NxDomain => nxdomain_proof(name, &step.authority, w)?,
-            _ => nodata_proof(name, qtype, &step.authority, w)?,
+            StepKind::NxDomain => nxdomain_proof(name, &authority, w)?,
+            _ => nodata_proof(name, qtype, &authority, w)?,
         };
         match proven {
             Proof::Secure => {
@@ -653,8 +659,7 @@ fn nodata_proof(
         if !nsec_covers(&r.name, n.next_domain_name(), name) {
             continue;
         }
-        let Some(wild) = wildcard_at(&nsec_closest_encloser(name, &r.name, n.next_domain_name()))
-        else {
+        let Some(wild) = nsec_wildcard(name, &r.name, n.next_domain_name()) else {
             continue;
         };
         let at_wildcard = authority
@@ -707,22 +712,76 @@ fn nodata_proof(
     }
 }
 
-/// Proof that `name` does not exist (NXDOMAIN).
-fn nxdomain_proof(name: &Name, authority: &[Record], w: &mut Work) -> Result<Proof, Failure> {
-    let nsec_covers_name = authority
+/// The records of a verified authority section a denial proof may use:
+/// all but those owned by a name whose RRset verified as a wildcard
+/// expansion (`expanded`). An NSEC or NSEC3 is signed together with its
+/// owner name; one "expanded" from a wildcard owner carries a next name
+/// the signer never wrote for the name it now stands at, and could deny
+/// names that exist (RFC 4035 section 5.3.4: the expansion rules prove a
+/// wildcard answer, not non-existence). Authoritative servers never put
+/// such records in a denial.
+fn denial_records(authority: &[Record], expanded: &[Expanded]) -> Vec<Record> {
+    authority
         .iter()
-        .any(|r| as_nsec(r).is_some_and(|n| nsec_covers(&r.name, n.next_domain_name(), name)));
-    if nsec_covers_name {
-        return Ok(Proof::Secure);
+        .filter(|r| !expanded.iter().any(|x| x.owner == r.name))
+        .cloned()
+        .collect()
+}
+
+/// Proof that `name` does not exist (NXDOMAIN): RFC 4035 section 5.4 and
+/// RFC 7129 section 3 with NSEC, RFC 5155 section 8.4 with NSEC3. Both
+/// need two facts: no name `name` (an NSEC covering it; NSEC3: the closest
+/// encloser proof) and no wildcard at the closest encloser that would have
+/// answered it (an NSEC or NSEC3 covering `*.<closest encloser>`, which may
+/// be the same record). Without the second, an attacker could strip a
+/// wildcard answer and keep the NSEC that came with it as an NXDOMAIN.
+fn nxdomain_proof(name: &Name, authority: &[Record], w: &mut Work) -> Result<Proof, Failure> {
+    let nsecs: Vec<(&Name, &Name)> = authority
+        .iter()
+        .filter_map(|r| as_nsec(r).map(|n| (&r.name, n.next_domain_name())))
+        .collect();
+    let covered = |target: &Name| {
+        nsecs
+            .iter()
+            .any(|(owner, next)| nsec_covers(owner, next, target))
+    };
+    for (owner, next) in &nsecs {
+        if !nsec_covers(owner, next, name) {
+            continue;
+        }
+        if nsec_wildcard(name, owner, next).is_some_and(|wild| covered(&wild)) {
+            return Ok(Proof::Secure);
+        }
     }
     let nsec3 = nsec3_records(authority);
     if too_many_iterations(&nsec3) {
         return Ok(Proof::OptOut);
     }
-    Ok(match Hasher::new(w).closest_encloser(name, &nsec3)? {
-        Some((_, false)) => Proof::Secure,
-        Some((_, true)) => Proof::OptOut,
-        None => Proof::Missing,
+    if nsec3.is_empty() {
+        return Ok(Proof::Missing);
+    }
+    let mut h = Hasher::new(w);
+    // A matching NSEC3 says the name exists (RFC 5155 section 8.4: the
+    // closest encloser must not be the name itself).
+    if h.matching(name, &nsec3)?.is_some() {
+        return Ok(Proof::Missing);
+    }
+    let Some((ce, opt_out)) = h.closest_encloser(name, &nsec3)? else {
+        return Ok(Proof::Missing);
+    };
+    let Some(wild) = wildcard_at(&ce) else {
+        return Ok(Proof::Missing);
+    };
+    if h.covering(&wild, &nsec3)?.is_none() {
+        return Ok(Proof::Missing);
+    }
+    // RFC 5155 sections 8.4 and 9.2: an opt-out span over the next closer
+    // name may hide an unsigned delegation, so the name's absence is not
+    // proven: insecure, not secure.
+    Ok(if opt_out {
+        Proof::OptOut
+    } else {
+        Proof::Secure
     })
 }
 
@@ -763,7 +822,7 @@ pub(crate) fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
 
 /// The closest encloser of `name` an NSEC from `owner` to `next` implies:
 /// the longer of `name`'s common ancestors with either end.
-pub(crate) fn nsec_closest_encloser(name: &Name, owner: &Name, next: &Name) -> Name {
+fn nsec_closest_encloser(name: &Name, owner: &Name, next: &Name) -> Name {
     let a = common_ancestor(name, owner);
     let b = common_ancestor(name, next);
     if a.iter().count() >= b.iter().count() {
@@ -781,6 +840,14 @@ fn common_ancestor(a: &Name, b: &Name) -> Name {
         n = n.base_name();
     }
     n
+}
+
+/// The wildcard that could have answered `name`, which an NSEC from `owner`
+/// to `next` covers: `*.` + the closest encloser the span implies (RFC 4592
+/// section 4.1). An NXDOMAIN needs it denied too; a wildcard NODATA needs
+/// its NSEC without the type.
+pub(crate) fn nsec_wildcard(name: &Name, owner: &Name, next: &Name) -> Option<Name> {
+    wildcard_at(&nsec_closest_encloser(name, owner, next))
 }
 
 /// `*.` + `ce`.

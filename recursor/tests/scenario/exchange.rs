@@ -189,6 +189,12 @@ impl Scripted {
                     m.answers = r.answer.clone();
                     m.authorities = r.authority.clone();
                     m.additionals = r.additional.clone();
+                    for (from, t, to) in &r.renamed {
+                        if let Some(z) = zone_of(from) {
+                            m.authorities
+                                .extend(z.rrset_renamed(from, *t, to, dnssec_ok));
+                        }
+                    }
                     if r.signed && dnssec_ok {
                         for section in [&mut m.answers, &mut m.authorities] {
                             let sigs: Vec<_> = section

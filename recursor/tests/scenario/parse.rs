@@ -264,6 +264,11 @@ pub(crate) struct ReplySpec {
     /// `replay QNAME`: the zone's answer for QNAME, its answer owners renamed
     /// to the question (a replayed wildcard answer).
     pub(crate) replay: Option<Name>,
+    /// `renamed FROM TYPE TO`: the zone's RRset (FROM, TYPE) with its RRSIGs
+    /// (signed zones, DO=1), owners renamed to TO, added to the authority
+    /// section: a record signed at a wildcard owner "expanded" to a name an
+    /// attacker picks (the RRSIG still verifies, as a wildcard expansion).
+    pub(crate) renamed: Vec<(Name, RecordType, Name)>,
     /// Where the block starts.
     pub(crate) line: usize,
 }
@@ -741,6 +746,7 @@ fn reply(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<ReplySpec,
         modes: Modes::default(),
         signed: false,
         replay: None,
+        renamed: Vec::new(),
         line: no,
     };
     for (n, l) in body {
@@ -772,6 +778,16 @@ fn reply(words: &[&str], body: &[(usize, &str)], no: usize) -> Result<ReplySpec,
             "additional" => r.additional.push(record(rest, *n)?),
             "signed" => r.signed = true,
             "replay" => r.replay = Some(name(rest).map_err(|e| at(*n, e))?),
+            "renamed" => {
+                let [from, t, to] = rest.split_whitespace().collect::<Vec<_>>()[..] else {
+                    return Err(at(*n, "renamed FROM TYPE TO"));
+                };
+                r.renamed.push((
+                    name(from).map_err(|e| at(*n, e))?,
+                    record_type(t).map_err(|e| at(*n, e))?,
+                    name(to).map_err(|e| at(*n, e))?,
+                ));
+            }
             _ => return Err(at(*n, format!("unknown reply line {l:?}"))),
         }
     }

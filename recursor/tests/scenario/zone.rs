@@ -455,6 +455,25 @@ impl Zone {
         self.sigs_of(&r.name, r.record_type())
     }
 
+    /// The RRset (`from`, `t`), with its RRSIGs for DO=1 in a signed zone,
+    /// every owner renamed to `to` (the RRSIGs keep their label count).
+    pub(crate) fn rrset_renamed(
+        &self,
+        from: &Name,
+        t: RecordType,
+        to: &Name,
+        dnssec: bool,
+    ) -> Vec<Record> {
+        let mut out = self.rrset(from, t).cloned().unwrap_or_default();
+        if dnssec && self.signed {
+            out.extend(self.sigs_of(from, t));
+        }
+        for r in &mut out {
+            r.name = to.clone();
+        }
+        out
+    }
+
     /// Whether this zone can answer for `qname` at all.
     pub(crate) fn holds(&self, qname: &Name) -> bool {
         self.apex.zone_of(qname)
