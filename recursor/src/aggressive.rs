@@ -65,8 +65,8 @@ use sekisho_cache::size;
 use super::classify::rrsig_covers;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::validate::{
-    as_nsec, as_nsec3, as_rrsig, nsec_covers, nsec_wildcard, owner_hash, wildcard_at, Hasher, Work,
-    MAX_NSEC3_ITERATIONS,
+    as_nsec, as_nsec3, as_rrsig, below_cut_or_dname, nodata_holds, nsec_covers, nsec_wildcard,
+    owner_hash, wildcard_at, Hasher, Work, MAX_NSEC3_ITERATIONS,
 };
 use super::{Failure, Recursor};
 
@@ -461,7 +461,7 @@ impl Denials {
         if let Some(m) = matching(&d) {
             let types = m.record().and_then(as_nsec3).map(types_of3);
             return Ok(match types {
-                Some(t) if nodata_holds(&t, qtype, *name == *zone) => {
+                Some(t) if nodata_holds(&t, qtype, name, zone) => {
                     Some((soa, StepKind::NoData, vec![m]))
                 }
                 _ => None,
@@ -479,7 +479,7 @@ impl Denials {
                 let Some(t) = m.record().and_then(as_nsec3).map(types_of3) else {
                     return Ok(None);
                 };
-                if below_cut_or_dname(&t, ce == *zone) {
+                if below_cut_or_dname(&t, &ce, zone) {
                     return Ok(None);
                 }
                 let Some(nc) = hash(&next_closer)? else {
@@ -589,29 +589,6 @@ fn types_of3(n: &NSEC3) -> Vec<RecordType> {
     n.type_bit_maps().collect()
 }
 
-/// True when a record at a name with `types` proves that it has no
-/// `qtype`: the type is absent, and so is CNAME (the name would be an
-/// alias); at a delegation point (NS without SOA) only DS is the parent's to
-/// deny, every other type is the child's; at a zone apex DS is the parent's.
-fn nodata_holds(types: &[RecordType], qtype: RecordType, apex: bool) -> bool {
-    if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
-        return false;
-    }
-    let cut = types.contains(&RecordType::NS) && !types.contains(&RecordType::SOA);
-    match qtype {
-        RecordType::DS => !apex && !types.contains(&RecordType::SOA),
-        _ => !cut,
-    }
-}
-
-/// True when names below an owner with `types` are not the zone's to deny:
-/// a delegation point (NS without SOA, RFC 4035 section 5.4) or a DNAME
-/// (RFC 6672 section 5.3.2).
-fn below_cut_or_dname(types: &[RecordType], apex: bool) -> bool {
-    (!apex && types.contains(&RecordType::NS) && !types.contains(&RecordType::SOA))
-        || types.contains(&RecordType::DNAME)
-}
-
 /// The NSEC proof of a negative answer for (`name`, `qtype`) in `zone`.
 fn nsec_proof(
     z: &ZoneDenials,
@@ -626,7 +603,7 @@ fn nsec_proof(
     let next = nsec.next_domain_name();
     if owner == name {
         // RFC 4035 section 3.1.3.1: the name exists without the type.
-        return nodata_holds(&types, qtype, owner == zone)
+        return nodata_holds(&types, qtype, owner, zone)
             .then(|| (StepKind::NoData, vec![held.clone()]));
     }
     if !nsec_covers(owner, next, name) {
@@ -634,7 +611,7 @@ fn nsec_proof(
     }
     // Below a delegation or a DNAME the span proves nothing (the names
     // there are another zone's, or are aliases).
-    if owner.zone_of(name) && below_cut_or_dname(&types, owner == zone) {
+    if owner.zone_of(name) && below_cut_or_dname(&types, owner, zone) {
         return None;
     }
     // An empty non-terminal (RFC 4035 section 3.1.3.2): the name exists

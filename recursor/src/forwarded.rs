@@ -281,7 +281,7 @@ impl Recursor {
                 sec = self.zone_security(&zone, b, w).await?;
                 continue;
             }
-            if no_ds_proof_checked(&a, &ds.authority, &keys, w)? {
+            if no_ds_proof_checked(&a, &zone, &ds.authority, &keys, w)? {
                 return Ok(ZoneSecurity::Insecure);
             }
             // Not a delegation (or not provably one): still inside `zone`.

@@ -256,7 +256,7 @@ impl Recursor {
             if let Err(e) = verify_all(&ds_step.authority, &pkeys, now, w)? {
                 return Ok((ZoneSecurity::Bogus(e), 0));
             }
-            return Ok(match no_ds_proof(zone, &ds_step.authority, w)? {
+            return Ok(match no_ds_proof(zone, &parent, &ds_step.authority, w)? {
                 true => (ZoneSecurity::Insecure, negative_ttl(&ds_step.authority)),
                 false => (
                     ZoneSecurity::Bogus(Ede::new(12, format!("no proof that {zone} has no DS"))),
@@ -360,7 +360,7 @@ impl Recursor {
             };
             let authority = denial_records(&step.authority, &denial_expanded);
             for x in &expanded {
-                if !wildcard_proof(x, &authority, w)? {
+                if !wildcard_proof(x, &zone, &authority, w)? {
                     return Ok(Err(Ede::new(
                         12,
                         format!(
@@ -377,8 +377,8 @@ impl Recursor {
         };
         let authority = denial_records(&step.authority, &expanded);
         let proven = match step.kind {
-            StepKind::NxDomain => nxdomain_proof(name, &authority, w)?,
-            _ => nodata_proof(name, qtype, &authority, w)?,
+            StepKind::NxDomain => nxdomain_proof(name, &zone, &authority, w)?,
+            _ => nodata_proof(name, qtype, &zone, &authority, w)?,
         };
         match proven {
             Proof::Secure => {
@@ -592,18 +592,25 @@ pub(crate) fn rrsig_signer(r: &Record) -> Option<Name> {
 /// [`no_ds_proof`] over denial records that verify with the parent's `keys`.
 pub(crate) fn no_ds_proof_checked(
     zone: &Name,
+    parent: &Name,
     authority: &[Record],
     keys: &[Record],
     w: &mut Work,
 ) -> Result<bool, Failure> {
-    Ok(verify_all(authority, keys, unix_now(), w)?.is_ok() && no_ds_proof(zone, authority, w)?)
+    Ok(verify_all(authority, keys, unix_now(), w)?.is_ok() && no_ds_proof(zone, parent, authority, w)?)
 }
 
-/// Proof that `zone` has no DS at its parent: NSEC at the cut with NS and
-/// without DS/SOA, NSEC3 likewise, or an opt-out NSEC3 span. NSEC3 with
+/// Proof that `zone` has no DS at its parent `parent`: NSEC at the cut with
+/// NS and without DS/SOA, NSEC3 likewise, or an opt-out NSEC3 span (whose
+/// closest encloser is no delegation point or DNAME of `parent`). NSEC3 with
 /// more than [`MAX_NSEC3_ITERATIONS`] counts as proof (insecure, RFC 9276
 /// section 3.2), as for the other denials.
-fn no_ds_proof(zone: &Name, authority: &[Record], w: &mut Work) -> Result<bool, Failure> {
+fn no_ds_proof(
+    zone: &Name,
+    parent: &Name,
+    authority: &[Record],
+    w: &mut Work,
+) -> Result<bool, Failure> {
     for r in authority {
         if let Some(n) = as_nsec(r) {
             if r.name == *zone {
@@ -627,27 +634,32 @@ fn no_ds_proof(zone: &Name, authority: &[Record], w: &mut Work) -> Result<bool, 
         return Ok(!types.contains(&RecordType::DS) && !types.contains(&RecordType::SOA));
     }
     // Opt-out (RFC 5155 section 8.6): the closest encloser proven, next closer covered by an opt-out span.
-    Ok(matches!(h.closest_encloser(zone, &nsec3)?, Some((_, true))))
+    Ok(matches!(
+        h.closest_encloser(zone, parent, &nsec3)?,
+        Some((_, true))
+    ))
 }
 
 /// Proof that `name` has no `qtype` (NODATA), also at a wildcard.
 fn nodata_proof(
     name: &Name,
     qtype: RecordType,
+    zone: &Name,
     authority: &[Record],
     w: &mut Work,
 ) -> Result<Proof, Failure> {
-    let lacks = |types: Vec<RecordType>| {
-        if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
-            Proof::Missing
-        } else {
+    // At a delegation point only DS is denied (see `nodata_holds`).
+    let lacks = |types: Vec<RecordType>, owner: &Name| {
+        if nodata_holds(&types, qtype, owner, zone) {
             Proof::Secure
+        } else {
+            Proof::Missing
         }
     };
     for r in authority {
         if let Some(n) = as_nsec(r) {
             if r.name == *name {
-                return Ok(lacks(n.type_bit_maps().collect()));
+                return Ok(lacks(types_of(n), name));
             }
         }
     }
@@ -656,7 +668,7 @@ fn nodata_proof(
     // without the type.
     for r in authority {
         let Some(n) = as_nsec(r) else { continue };
-        if !nsec_covers(&r.name, n.next_domain_name(), name) {
+        if !nsec_denies(&r.name, n, zone, name) {
             continue;
         }
         let Some(wild) = nsec_wildcard(name, &r.name, n.next_domain_name()) else {
@@ -666,7 +678,7 @@ fn nodata_proof(
             .iter()
             .filter(|x| x.name == wild)
             .filter_map(as_nsec)
-            .any(|wn| lacks(wn.type_bit_maps().collect()) == Proof::Secure);
+            .any(|wn| lacks(types_of(wn), &wild) == Proof::Secure);
         if at_wildcard {
             return Ok(Proof::Secure);
         }
@@ -677,13 +689,18 @@ fn nodata_proof(
     }
     let mut h = Hasher::new(w);
     if let Some((_, n)) = h.matching(name, &nsec3)? {
-        return Ok(lacks(n.type_bit_maps().collect()));
+        return Ok(lacks(n.type_bit_maps().collect(), name));
     }
     // An empty non-terminal under NSEC (RFC 4035 section 3.1.3.2): an NSEC whose
     // next name is below `name` proves `name` exists without data.
+    // Not one at a delegation point or DNAME above `name`: the names below
+    // are not its zone's.
     if authority.iter().any(|r| {
         as_nsec(r).is_some_and(|n| {
-            r.name < *name && name.zone_of(n.next_domain_name()) && *name != *n.next_domain_name()
+            r.name < *name
+                && name.zone_of(n.next_domain_name())
+                && *name != *n.next_domain_name()
+                && !(r.name.zone_of(name) && below_cut_or_dname(&types_of(n), &r.name, zone))
         })
     }) {
         return Ok(Proof::Secure);
@@ -691,13 +708,13 @@ fn nodata_proof(
     if nsec3.is_empty() {
         return Ok(Proof::Missing);
     }
-    match h.closest_encloser(name, &nsec3)? {
+    match h.closest_encloser(name, zone, &nsec3)? {
         // NSEC3 wildcard NODATA (RFC 5155 section 8.7): the closest encloser
         // proof, and the wildcard at it matched without the type.
         Some((ce, opt_out)) => {
             if let Some(wild) = wildcard_at(&ce) {
                 if let Some((_, n)) = h.matching(&wild, &nsec3)? {
-                    if lacks(n.type_bit_maps().collect()) == Proof::Secure {
+                    if lacks(n.type_bit_maps().collect(), &wild) == Proof::Secure {
                         return Ok(Proof::Secure);
                     }
                 }
@@ -735,21 +752,27 @@ fn denial_records(authority: &[Record], expanded: &[Expanded]) -> Vec<Record> {
 /// answered it (an NSEC or NSEC3 covering `*.<closest encloser>`, which may
 /// be the same record). Without the second, an attacker could strip a
 /// wildcard answer and keep the NSEC that came with it as an NXDOMAIN.
-fn nxdomain_proof(name: &Name, authority: &[Record], w: &mut Work) -> Result<Proof, Failure> {
-    let nsecs: Vec<(&Name, &Name)> = authority
+fn nxdomain_proof(
+    name: &Name,
+    zone: &Name,
+    authority: &[Record],
+    w: &mut Work,
+) -> Result<Proof, Failure> {
+    let nsecs: Vec<(&Name, &NSEC)> = authority
         .iter()
-        .filter_map(|r| as_nsec(r).map(|n| (&r.name, n.next_domain_name())))
+        .filter_map(|r| as_nsec(r).map(|n| (&r.name, n)))
         .collect();
-    let covered = |target: &Name| {
+    // An NSEC at a delegation point or a DNAME denies nothing below it.
+    let denied = |target: &Name| {
         nsecs
             .iter()
-            .any(|(owner, next)| nsec_covers(owner, next, target))
+            .any(|(owner, n)| nsec_denies(owner, n, zone, target))
     };
-    for (owner, next) in &nsecs {
-        if !nsec_covers(owner, next, name) {
+    for (owner, n) in &nsecs {
+        if !nsec_denies(owner, n, zone, name) {
             continue;
         }
-        if nsec_wildcard(name, owner, next).is_some_and(|wild| covered(&wild)) {
+        if nsec_wildcard(name, owner, n.next_domain_name()).is_some_and(|wild| denied(&wild)) {
             return Ok(Proof::Secure);
         }
     }
@@ -766,7 +789,7 @@ fn nxdomain_proof(name: &Name, authority: &[Record], w: &mut Work) -> Result<Pro
     if h.matching(name, &nsec3)?.is_some() {
         return Ok(Proof::Missing);
     }
-    let Some((ce, opt_out)) = h.closest_encloser(name, &nsec3)? else {
+    let Some((ce, opt_out)) = h.closest_encloser(name, zone, &nsec3)? else {
         return Ok(Proof::Missing);
     };
     let Some(wild) = wildcard_at(&ce) else {
@@ -791,11 +814,16 @@ fn nxdomain_proof(name: &Name, authority: &[Record], w: &mut Work) -> Result<Pro
 /// covering the owner with that closest encloser, or NSEC3 covering the
 /// next closer name. Without it, a signed wildcard answer could be replayed
 /// for a name that exists with other data.
-fn wildcard_proof(x: &Expanded, authority: &[Record], w: &mut Work) -> Result<bool, Failure> {
+fn wildcard_proof(
+    x: &Expanded,
+    zone: &Name,
+    authority: &[Record],
+    w: &mut Work,
+) -> Result<bool, Failure> {
     let ce = x.owner.trim_to(usize::from(x.labels));
     let by_nsec = authority.iter().any(|r| {
         as_nsec(r).is_some_and(|n| {
-            nsec_covers(&r.name, n.next_domain_name(), &x.owner)
+            nsec_denies(&r.name, n, zone, &x.owner)
                 && nsec_closest_encloser(&x.owner, &r.name, n.next_domain_name()) == ce
         })
     });
@@ -812,6 +840,55 @@ fn wildcard_proof(x: &Expanded, authority: &[Record], w: &mut Work) -> Result<bo
     }
     let next_closer = x.owner.trim_to(usize::from(x.labels) + 1);
     Ok(Hasher::new(w).covering(&next_closer, &nsec3)?.is_some())
+}
+
+/// True when an NSEC or NSEC3 at `owner` (in `zone`) listing `types`
+/// proves that `owner` has no `qtype`: the type is absent, and so is CNAME
+/// (the name would be an alias). At a delegation point (NS without SOA) the
+/// parent is authoritative only for DS (and its own NSEC/NSEC3 and RRSIG,
+/// which are never asked as NODATA): every other type is the child's, so
+/// the parent's record denies none of them (RFC 4035 section 5.4, RFC 6840
+/// section 4.1, RFC 5155 section 8.5). DS is the parent's: a record with SOA
+/// (the child's apex) never denies it, except at the root, which has no
+/// parent.
+pub(crate) fn nodata_holds(
+    types: &[RecordType],
+    qtype: RecordType,
+    owner: &Name,
+    zone: &Name,
+) -> bool {
+    if types.contains(&qtype) || types.contains(&RecordType::CNAME) {
+        return false;
+    }
+    let soa = types.contains(&RecordType::SOA);
+    let cut = types.contains(&RecordType::NS) && !soa;
+    match qtype {
+        RecordType::DS => owner.is_root() || (owner != zone && !soa),
+        _ => !cut,
+    }
+}
+
+/// True when names below `owner` (in `zone`), whose NSEC or NSEC3 lists
+/// `types`, are not the zone's to deny: a delegation point (NS without
+/// SOA: the names are the child zone's, RFC 4035 section 5.4, RFC 6840
+/// section 4.1, RFC 5155 section 8.3) or a DNAME (they are aliases, RFC
+/// 6672 section 5.3.2).
+pub(crate) fn below_cut_or_dname(types: &[RecordType], owner: &Name, zone: &Name) -> bool {
+    (owner != zone && types.contains(&RecordType::NS) && !types.contains(&RecordType::SOA))
+        || types.contains(&RecordType::DNAME)
+}
+
+/// True when the NSEC at `owner` (in `zone`) proves that `name` does not
+/// exist: its span covers the name, and the name is not below a delegation
+/// point or DNAME at `owner` (see [`below_cut_or_dname`]).
+fn nsec_denies(owner: &Name, n: &NSEC, zone: &Name, name: &Name) -> bool {
+    nsec_covers(owner, n.next_domain_name(), name)
+        && !(owner.zone_of(name) && below_cut_or_dname(&types_of(n), owner, zone))
+}
+
+/// The types an NSEC record lists.
+fn types_of(n: &NSEC) -> Vec<RecordType> {
+    n.type_bit_maps().collect()
 }
 
 /// True when the NSEC span from `owner` to `next` covers `name` (the last
@@ -921,9 +998,13 @@ impl<'w> Hasher<'w> {
     /// RFC 5155 section 8.3: the closest encloser of `name` (an ancestor with a
     /// matching NSEC3) whose next closer name is covered by an NSEC3.
     /// Returns the encloser and whether the covering NSEC3 has opt-out.
+    /// `None` also when the encloser's NSEC3 is a delegation point's (NS
+    /// without SOA) or has DNAME: it comes from the parent side of a cut, or
+    /// the names below are aliases, and proves nothing below it.
     fn closest_encloser(
         &mut self,
         name: &Name,
+        zone: &Name,
         nsec3: &[(&Record, &NSEC3)],
     ) -> Result<Option<(Name, bool)>, Failure> {
         if nsec3.is_empty() {
@@ -932,7 +1013,11 @@ impl<'w> Hasher<'w> {
         let mut next_closer = name.clone();
         let mut ce = name.base_name();
         loop {
-            if self.matching(&ce, nsec3)?.is_some() {
+            if let Some((_, m)) = self.matching(&ce, nsec3)? {
+                let types: Vec<RecordType> = m.type_bit_maps().collect();
+                if below_cut_or_dname(&types, &ce, zone) {
+                    return Ok(None);
+                }
                 return Ok(self
                     .covering(&next_closer, nsec3)?
                     .map(|(_, n)| (ce, n.opt_out())));
