@@ -597,7 +597,8 @@ pub(crate) fn no_ds_proof_checked(
     keys: &[Record],
     w: &mut Work,
 ) -> Result<bool, Failure> {
-    Ok(verify_all(authority, keys, unix_now(), w)?.is_ok() && no_ds_proof(zone, parent, authority, w)?)
+    Ok(verify_all(authority, keys, unix_now(), w)?.is_ok()
+        && no_ds_proof(zone, parent, authority, w)?)
 }
 
 /// Proof that `zone` has no DS at its parent `parent`: NSEC at the cut with
@@ -1243,6 +1244,34 @@ mod tests {
             &n("*.wild.test."),
             &n("x.wild.test."),
             &n("x.wild.test.")
+        ));
+    }
+
+    #[test]
+    fn at_a_delegation_point_only_ds_is_denied_and_nothing_below_it() {
+        use RecordType::{A, CNAME, DNAME, DS, NS, NSEC, RRSIG, SOA};
+        let (zone, cut) = (n("test."), n("child.test."));
+        let deleg = [NS, RRSIG, NSEC];
+        assert!(nodata_holds(&deleg, DS, &cut, &zone));
+        assert!(!nodata_holds(&deleg, A, &cut, &zone));
+        assert!(!nodata_holds(&[NS, DS, RRSIG, NSEC], DS, &cut, &zone));
+        assert!(below_cut_or_dname(&deleg, &cut, &zone));
+        // The apex: NS with SOA is no cut; DS is the parent's, except at the root.
+        let apex = [SOA, NS, RRSIG, NSEC];
+        assert!(nodata_holds(&apex, A, &zone, &zone));
+        assert!(!nodata_holds(&apex, DS, &zone, &zone));
+        assert!(nodata_holds(&apex, DS, &Name::root(), &Name::root()));
+        assert!(!below_cut_or_dname(&apex, &zone, &zone));
+        // A DNAME owner: its own types are deniable, names below it are not.
+        let dname = [DNAME, RRSIG, NSEC];
+        assert!(nodata_holds(&dname, A, &n("dn.test."), &zone));
+        assert!(below_cut_or_dname(&dname, &n("dn.test."), &zone));
+        // A CNAME owner has every type (the alias's).
+        assert!(!nodata_holds(
+            &[CNAME, RRSIG, NSEC],
+            A,
+            &n("c.test."),
+            &zone
         ));
     }
 
