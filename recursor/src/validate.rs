@@ -13,6 +13,7 @@
 //!                      NXDOMAIN: the name denied and *.<closest encloser> denied
 //!                      NODATA: the name's (or its wildcard's) NSEC/NSEC3 without the type
 //!                      NSEC/NSEC3 that verified as wildcard expansions deny nothing
+//!                      NSEC/NSEC3 at a cut (NS, no SOA) or DNAME: nothing below; at a cut only DS
 //!  every signature check and NSEC3 hash is charged to the query's Work:
 //!                      past a bound, or past the deadline ─▶ stop (SERVFAIL, EDE 0)
 //! ```
