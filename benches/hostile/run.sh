@@ -43,6 +43,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SEKISHO_BIN=${SEKISHO_BIN:-$ROOT/target/release/sekisho}
 OUT=${OUT:-$ROOT/benches/results/$(date -u +%F)-hostile}
+# Never write over an earlier run's results: a second run the same day gets the time too.
+[ -e "$OUT" ] && OUT="$OUT-$(date -u +%H%M)"
 RESOLVERS=${RESOLVERS:-"sekisho unbound bind pdns"}
 PASSES=${PASSES:-"default tuned"}
 SCENARIOS=${SCENARIOS:-"base sink slow crafted tcp heavy"}
