@@ -822,3 +822,81 @@ health-check = {{ mode = "lazy", check-interval = "200ms", failed-interval = "50
         "one log line per state change, not per query:\n{log}"
     );
 }
+
+#[test]
+fn one_zone_mixes_plain_dot_and_doh_upstreams_each_reached_over_its_own_transport() {
+    let s = Scratch::new("mixed");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.193.1", 5353, &[("example1.jp.", &zone)]);
+    let certs = make_certs(&s.path, "up.test.invalid", "127.0.193.3");
+    let stub = "127.0.193.1@5353";
+    let plain = start_unbound_on(
+        &s.path,
+        "127.0.193.2",
+        5353,
+        UnboundListener::Plain,
+        "example1.jp.",
+        stub,
+    );
+    let dot = start_unbound_on(
+        &s.path,
+        "127.0.193.3",
+        8853,
+        UnboundListener::Tls(&certs),
+        "example1.jp.",
+        stub,
+    );
+    let doh = start_unbound_on(
+        &s.path,
+        "127.0.193.4",
+        8444,
+        UnboundListener::Https(&certs),
+        "example1.jp.",
+        stub,
+    );
+    let addrs = [
+        "127.0.193.2@5353".to_owned(),
+        "tls://127.0.193.3@8853#up.test.invalid".to_owned(),
+        "https://127.0.193.4:8444/dns-query#up.test.invalid".to_owned(),
+    ];
+    let extra = format!(
+        "selection = \"round-robin\"\ntls-ca-file = \"{}\"",
+        certs.ca.display()
+    );
+    let listen: SocketAddr = "127.0.193.5:5300".parse().expect("addr");
+    let cfg = config(&s, "127.0.193.5:5300", &addrs, &extra, "");
+    let sk = start_sekisho(&s.path, "mixed", &cfg, listen);
+
+    for i in 0..12 {
+        let m = query(listen, &format!("m{i}.example1.jp."), RecordType::A);
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NXDomain,
+            "{}",
+            sk.log_text()
+        );
+    }
+    let m = query(listen, "www.example1.jp.", RecordType::A);
+    assert_eq!(a_record(&m), Some("192.0.2.1".parse().expect("ip")));
+    let saw = |p: &Proc| {
+        (0..12)
+            .filter(|i| unbound_queries_for(p, &format!("m{i}.example1.jp")) > 0)
+            .count()
+    };
+    // Round robin over three: each saw a third, each over its own listener
+    // (the DoT and DoH Unbounds listen for nothing else).
+    assert_eq!(
+        (saw(&plain), saw(&dot), saw(&doh)),
+        (4, 4, 4),
+        "{}",
+        sk.log_text()
+    );
+    assert!(unbound_stat(&s.path, "127.0.193.4", "num.query.https") >= 4);
+    let status = ctl(&s.path.join("control.sock"), &["status"]).1;
+    for (addr, transport) in addrs.iter().zip(["udp", "tls", "https"]) {
+        assert!(
+            status.contains(&format!("{addr} ({transport}): up")),
+            "{status}"
+        );
+    }
+}
