@@ -122,6 +122,16 @@ pub enum UpstreamError {
     /// No upstream could be tried before the deadline.
     #[error("no upstream available")]
     NoUpstream,
+    /// The upstream's spec lacks what its transport needs (TLS settings
+    /// for DoT and DoH, the URL for DoH); nothing is sent rather than sent
+    /// in clear or to a guessed URL.
+    #[error("{transport} upstream without {missing}")]
+    Incomplete {
+        /// The transport (`tls`, `https`).
+        transport: &'static str,
+        /// What is missing.
+        missing: &'static str,
+    },
 }
 
 impl UpstreamError {
@@ -130,7 +140,9 @@ impl UpstreamError {
         match self {
             UpstreamError::Timeout | UpstreamError::NoUpstream => "timeout",
             UpstreamError::Network(_) => "network",
-            UpstreamError::Tls(_) | UpstreamError::Http(HttpError::NoH2) => "tls",
+            UpstreamError::Tls(_)
+            | UpstreamError::Http(HttpError::NoH2)
+            | UpstreamError::Incomplete { .. } => "tls",
             UpstreamError::Http(_) => "http",
             UpstreamError::Closed => "closed",
             UpstreamError::BadResponse => "bad_response",
@@ -403,13 +415,21 @@ impl Upstream {
                 Ok(Conn::Stream(Arc::new(StreamConn::start(tls))))
             }
             (Transport::Https, Some((config, name))) => {
-                // Set together by whoever built the spec; a spec without a
-                // URL is refused rather than guessed.
-                let uri = self.spec.doh_uri.clone().ok_or(UpstreamError::NoUpstream)?;
+                let uri = self.spec.doh_uri.clone().ok_or(UpstreamError::Incomplete {
+                    transport: "https",
+                    missing: "a URL",
+                })?;
                 let conn = HttpsConn::connect(tcp, config.clone(), name.clone(), uri).await?;
                 Ok(Conn::Https(Arc::new(conn)))
             }
-            _ => Ok(Conn::Stream(Arc::new(StreamConn::start(tcp)))),
+            // Never fall back to clear text for an encrypted transport.
+            (Transport::Tls | Transport::Https, None) => Err(UpstreamError::Incomplete {
+                transport: self.spec.transport.as_str(),
+                missing: "TLS settings",
+            }),
+            (Transport::Udp | Transport::Tcp, _) => {
+                Ok(Conn::Stream(Arc::new(StreamConn::start(tcp))))
+            }
         }
     }
 
@@ -599,6 +619,66 @@ impl Group {
                 });
             }
             tokio::time::sleep(tick).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use health::{LazyMode, Mode};
+    use tokio::io::AsyncReadExt;
+
+    /// An upstream at `addr` with `transport` and no TLS settings.
+    fn bare(addr: SocketAddr, transport: Transport) -> Upstream {
+        let params = HealthParams {
+            mode: Mode::None,
+            check_interval: Duration::from_secs(1),
+            failed_interval: Duration::from_secs(1),
+            rise: 1,
+            max_failures: 1,
+            threshold: 50,
+            sample_size: 10,
+            min_sample_count: 1,
+            lazy_mode: LazyMode::TimeoutOnly,
+        };
+        let family = UpstreamFamily::register(&prometheus::Registry::new()).unwrap();
+        let spec = UpstreamSpec {
+            addr,
+            transport,
+            tls: None,
+            doh_uri: None,
+            label: "test".into(),
+        };
+        Upstream::new(spec, params, family.handles("test"))
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_upstream_without_tls_settings_sends_nothing_in_clear() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x00\x00\x01\x00\x01";
+        for transport in [Transport::Tls, Transport::Https] {
+            let up = bare(addr, transport);
+            let err = up
+                .exchange(query, Duration::from_secs(2))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    UpstreamError::Incomplete {
+                        missing: "TLS settings",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert_eq!(err.as_label(), "tls");
+            // The connection was opened, then closed without a byte.
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(conn.read(&mut buf).await.unwrap(), 0);
         }
     }
 }
