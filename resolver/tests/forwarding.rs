@@ -900,3 +900,56 @@ fn one_zone_mixes_plain_dot_and_doh_upstreams_each_reached_over_its_own_transpor
         );
     }
 }
+
+#[test]
+fn a_doh_answer_that_is_not_200_counts_as_an_http_error_and_the_next_upstream_answers() {
+    let s = Scratch::new("doh-404");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.194.1", 5353, &[("example1.jp.", &zone)]);
+    let certs = make_certs(&s.path, "doh.test.invalid", "127.0.194.2");
+    let unbound = start_unbound_on(
+        &s.path,
+        "127.0.194.2",
+        8444,
+        UnboundListener::Https(&certs),
+        "example1.jp.",
+        "127.0.194.1@5353",
+    );
+    // The same server twice: first at a path it does not serve (404), then right.
+    let wrong = "https://127.0.194.2:8444/no-such-path#doh.test.invalid";
+    let right = "https://127.0.194.2:8444/dns-query#doh.test.invalid";
+    let extra = format!(
+        "selection = \"ordered\"\ntls-ca-file = \"{}\"",
+        certs.ca.display()
+    );
+    let listen: SocketAddr = "127.0.194.3:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "127.0.194.3:5300",
+        &[wrong.into(), right.into()],
+        &extra,
+        "",
+    )
+    .replace("listen = \"none\"", "listen = \"127.0.194.3:9153\"");
+    let sk = start_sekisho(&s.path, "doh-404", &cfg, listen);
+
+    let m = query(listen, "www.example1.jp.", RecordType::A);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(a_record(&m), Some("192.0.2.1".parse().expect("ip")));
+    assert_eq!(unbound_queries_for(&unbound, "www.example1.jp"), 1);
+    let metrics = http_get("127.0.194.3:9153", "/metrics");
+    let http_errors = metric_value(
+        &metrics,
+        "sekisho_upstream_errors_total",
+        &[&format!("upstream=\"{wrong}\""), r#"reason="http""#],
+    );
+    assert!(
+        http_errors.is_some_and(|n| n >= 1.0),
+        "the 404 is counted as an http error: {http_errors:?}\n{metrics}"
+    );
+}
