@@ -49,7 +49,7 @@ pub use model::{
     defaults, Cache, ClientIpLog, Config, Control, Dnssec, Ede, ExpireAction, ForwardZone,
     HealthCheck, HealthMode, Key, LazyMode, LogFormat, Logging, Metrics, PolicyOverride,
     PolicyZone, QuotaResponse, RateLimit, ResponsePolicy, Selection, Server, TsigAlgorithm,
-    UpstreamAddr, Validation,
+    UpstreamAddr, UpstreamScheme, Validation,
 };
 pub use reload::restart_only_changes;
 pub use secret::Secret;

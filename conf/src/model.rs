@@ -138,6 +138,10 @@ pub mod defaults {
     pub const DNS_PORT: u16 = 53;
     /// Upstream port for DNS over TLS (RFC 7858).
     pub const DOT_PORT: u16 = 853;
+    /// Upstream port for DNS over HTTPS (RFC 8484): the HTTPS port.
+    pub const DOH_PORT: u16 = 443;
+    /// URL path of a DNS over HTTPS upstream written without one (RFC 8484's example).
+    pub const DOH_PATH: &str = "/dns-query";
 
     /// `health-check.check-interval`.
     pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -583,17 +587,40 @@ pub struct ForwardZone {
     pub health_check: HealthCheck,
 }
 
-/// An upstream or primary server: address, port and optional TLS name.
+/// An upstream or primary server: address, port, optional TLS name and the transport the
+/// entry names itself.
 ///
-/// Displays in Unbound's form, `ip@port` or `ip@port#name`.
+/// Displays as written in the configuration's canonical form: Unbound's `ip@port` or
+/// `ip@port#name`, `tls://ip@port#name`, or `https://ip:port/path#name`. The display is also
+/// the upstream's metric label, so the label shows the transport of an explicit entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UpstreamAddr {
     /// The server's address.
     pub ip: IpAddr,
-    /// The server's port (53, or 853 under DoT, unless written).
+    /// The server's port (53, 853 under DoT or 443 under DoH, unless written).
     pub port: u16,
-    /// Name the server's TLS certificate must carry; for DoT always set after validation.
+    /// Name the server's TLS certificate must carry; for DoT and DoH always set after
+    /// validation.
     pub auth_name: Option<String>,
+    /// The transport named by the entry itself; [`UpstreamScheme::Zone`] follows the zone's
+    /// `forward-tls-upstream` and `forward-tcp-upstream`.
+    pub scheme: UpstreamScheme,
+}
+
+/// The transport an upstream entry names by its scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum UpstreamScheme {
+    /// No scheme: the zone's `forward-tls-upstream` / `forward-tcp-upstream` decide, as in
+    /// Unbound.
+    #[default]
+    Zone,
+    /// `tls://`: DNS over TLS (RFC 7858) whatever the zone says.
+    Tls,
+    /// `https://`: DNS over HTTPS (RFC 8484), POSTed to `path`.
+    Https {
+        /// The URL path, starting with `/` (`/dns-query` unless written).
+        path: String,
+    },
 }
 
 impl UpstreamAddr {
@@ -605,7 +632,13 @@ impl UpstreamAddr {
 
 impl fmt::Display for UpstreamAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.ip, self.port)?;
+        match &self.scheme {
+            UpstreamScheme::Zone => write!(f, "{}@{}", self.ip, self.port)?,
+            UpstreamScheme::Tls => write!(f, "tls://{}@{}", self.ip, self.port)?,
+            UpstreamScheme::Https { path } => {
+                write!(f, "https://{}{path}", self.socket_addr())?;
+            }
+        }
         if let Some(name) = &self.auth_name {
             write!(f, "#{name}")?;
         }

@@ -383,6 +383,17 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"192.0.2.1\"]\ntls-auth-name = \"\"", "forward-zone[0].tls-auth-name: \"\": empty TLS authentication name"),
     ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"192.0.2.1\"]\ntls-ca-file = \"\"", "forward-zone[0].tls-ca-file: \"\": empty path"),
     ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"192.0.2.1\"]\nforward-tls-upstream = true", "forward-zone[0].forward-addr[0]: \"192.0.2.1@853\": DNS over TLS needs the server's certificate name"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"https://dns.example.net/dns-query\"]", "forward-zone[0].forward-addr[0]: \"https://dns.example.net/dns-query\": `dns.example.net` is not an IP address: Sekisho does not resolve the names of its own upstreams; write the address and put the name after `#`, e.g. \"https://192.0.2.9/dns-query#dns.example.net\""),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"https://dns.example.net:8443/dns-query#dns.example.net\"]", "forward-zone[0].forward-addr[0]: \"https://dns.example.net:8443/dns-query#dns.example.net\": `dns.example.net:8443` is not an IP address"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"https://192.0.2.9/dns-query\"]", "forward-zone[0].forward-addr[0]: \"https://192.0.2.9:443/dns-query\": DNS over HTTPS needs the server's certificate name: write \"https://192.0.2.9:443/dns-query#dns.example\" or set tls-auth-name"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"tls://192.0.2.9\"]", "forward-zone[0].forward-addr[0]: \"tls://192.0.2.9@853\": DNS over TLS needs the server's certificate name"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"https://192.0.2.9/dns-query?dns=x#d.example\"]", "forward-zone[0].forward-addr[0]: \"https://192.0.2.9/dns-query?dns=x#d.example\": a query string is not used: queries are sent with POST"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"https://192.0.2.9:0/dns-query#d.example\"]", "forward-zone[0].forward-addr[0]: \"https://192.0.2.9:0/dns-query#d.example\": port 0 is not a valid upstream port"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"https:///dns-query#d.example\"]", "forward-zone[0].forward-addr[0]: \"https:///dns-query#d.example\": no host in the URL"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"quic://192.0.2.9#d.example\"]", "forward-zone[0].forward-addr[0]: \"quic://192.0.2.9#d.example\": unknown scheme"),
+    ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"https://192.0.2.9/q#d.example\", \"https://192.0.2.9:443/q#d.example\"]", "forward-zone[0].forward-addr[1]: \"https://192.0.2.9:443/q#d.example\": listed twice"),
+    ("[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"https://192.0.2.1/dns-query#d.example\"]", "response-policy.zone[0].primaries[0]: \"https://192.0.2.1:443/dns-query#d.example\": transfers run over plain DNS"),
+    ("[[response-policy.zone]]\nname = \"block\"\nalso-notify = [\"tls://192.0.2.1#d.example\"]", "response-policy.zone[0].also-notify[0]: \"tls://192.0.2.1@853#d.example\": NOTIFY run over plain DNS"),
     ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"192.0.2.1\"]\nselection = \"fastest\"", "forward-zone[0].selection: \"fastest\": expected one of"),
     ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"192.0.2.1\"]\ntimeout = \"0ms\"", "forward-zone[0].timeout: \"0ms\": must be longer than zero"),
     ("[[forward-zone]]\nname = \".\"\nforward-addr = [\"192.0.2.1\"]\n[[forward-zone]]\nname = \".\"\nforward-addr = [\"192.0.2.2\"]", "forward-zone[1].name: \".\": already used by forward-zone[0]"),
@@ -742,11 +753,61 @@ fn metrics_can_be_disabled_or_given_an_address_without_a_port() {
 }
 
 #[test]
+fn one_zone_mixes_plain_dot_and_doh_entries_each_with_its_own_default_port() {
+    let c = parse(
+        "[[forward-zone]]\nname = \".\"\ntls-auth-name = \"zone.example\"\n\
+         forward-addr = [\"192.0.2.1\", \"tls://192.0.2.2\", \"192.0.2.3@853#dot.example\", \
+         \"https://192.0.2.4/dns-query#doh.example\", \"HTTPS://[2001:db8::4]:8443#doh.example\", \
+         \"https://192.0.2.5/q\"]",
+    )
+    .unwrap();
+    let z = &c.forward_zones[0];
+    assert!(!z.forward_tls_upstream);
+    let got: Vec<String> = z.forward_addr.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            // Without a scheme the zone decides: plain here, and no name is filled in.
+            "192.0.2.1@53",
+            "tls://192.0.2.2@853#zone.example",
+            "192.0.2.3@853#dot.example",
+            "https://192.0.2.4:443/dns-query#doh.example",
+            "https://[2001:db8::4]:8443/dns-query#doh.example",
+            "https://192.0.2.5:443/q#zone.example",
+        ]
+    );
+    assert_eq!(
+        z.forward_addr[3].scheme,
+        UpstreamScheme::Https {
+            path: "/dns-query".into()
+        }
+    );
+    assert_eq!(z.forward_addr[0].scheme, UpstreamScheme::Zone);
+    assert_eq!(z.forward_addr[1].scheme, UpstreamScheme::Tls);
+}
+
+#[test]
+fn with_forward_tls_upstream_entries_without_a_scheme_stay_dot_beside_doh_entries() {
+    let c = parse(
+        "[[forward-zone]]\nname = \".\"\nforward-tls-upstream = true\n\
+         forward-addr = [\"192.0.2.1#dot.example\", \"https://192.0.2.4#doh.example\"]",
+    )
+    .unwrap();
+    let z = &c.forward_zones[0];
+    assert_eq!(z.forward_addr[0].to_string(), "192.0.2.1@853#dot.example");
+    assert_eq!(
+        z.forward_addr[1].to_string(),
+        "https://192.0.2.4:443/dns-query#doh.example"
+    );
+}
+
+#[test]
 fn upstream_addresses_display_in_unbound_form() {
     let plain = UpstreamAddr {
         ip: "2001:db8::1".parse().unwrap(),
         port: 53,
         auth_name: None,
+        scheme: UpstreamScheme::Zone,
     };
     assert_eq!(plain.to_string(), "2001:db8::1@53");
     let dot = UpstreamAddr {

@@ -28,7 +28,8 @@ use crate::file::{
 };
 use crate::model::{
     defaults, Cache, Config, Control, Dnssec, ForwardZone, HealthCheck, Key, Logging, Metrics,
-    PolicyOverride, PolicyZone, RateLimit, ResponsePolicy, Server, UpstreamAddr, Validation,
+    PolicyOverride, PolicyZone, RateLimit, ResponsePolicy, Server, UpstreamAddr, UpstreamScheme,
+    Validation,
 };
 use crate::secret::Secret;
 use crate::values::{
@@ -254,8 +255,14 @@ impl Validator {
             AddrSpec::Text(text) => match parse_upstream(text) {
                 Ok(raw) => Some(UpstreamAddr {
                     ip: raw.ip,
-                    port: raw.port.unwrap_or(default_port),
+                    // An explicit scheme brings its own default port.
+                    port: raw.port.unwrap_or(match raw.scheme {
+                        UpstreamScheme::Zone => default_port,
+                        UpstreamScheme::Tls => defaults::DOT_PORT,
+                        UpstreamScheme::Https { .. } => defaults::DOH_PORT,
+                    }),
                     auth_name: raw.auth_name,
+                    scheme: raw.scheme,
                 }),
                 Err(reason) => {
                     self.problem(path, format!("{text:?}: {reason}"));
@@ -298,6 +305,7 @@ impl Validator {
                     ip: ip?,
                     port: port?,
                     auth_name: auth_name?,
+                    scheme: UpstreamScheme::Zone,
                 })
             }
         }
@@ -719,22 +727,27 @@ impl Validator {
                 Vec::new()
             }
         };
-        if tls {
-            // Sekisho authenticates DoT upstreams by name; Unbound without `#name` and
-            // PowerDNS without `validate_certificate` would accept any certificate.
-            for (i, addr) in forward_addr.iter_mut().enumerate() {
-                if addr.auth_name.is_none() {
-                    addr.auth_name.clone_from(&tls_auth_name);
-                }
-                if addr.auth_name.is_none() {
-                    self.problem(
-                        format!("{path}.forward-addr[{i}]"),
-                        format!(
-                            "\"{addr}\": DNS over TLS needs the server's certificate name: \
-                             write \"{addr}#dns.example\" or set tls-auth-name"
-                        ),
-                    );
-                }
+        // Sekisho authenticates DoT and DoH upstreams by name; Unbound without `#name` and
+        // PowerDNS without `validate_certificate` would accept any certificate. Entries
+        // without a scheme are DoT when the zone says so; `tls://` and `https://` entries
+        // always are TLS, whatever the zone says.
+        for (i, addr) in forward_addr.iter_mut().enumerate() {
+            let what = match addr.scheme {
+                UpstreamScheme::Zone if !tls => continue,
+                UpstreamScheme::Zone | UpstreamScheme::Tls => "DNS over TLS",
+                UpstreamScheme::Https { .. } => "DNS over HTTPS",
+            };
+            if addr.auth_name.is_none() {
+                addr.auth_name.clone_from(&tls_auth_name);
+            }
+            if addr.auth_name.is_none() {
+                self.problem(
+                    format!("{path}.forward-addr[{i}]"),
+                    format!(
+                        "\"{addr}\": {what} needs the server's certificate name: \
+                         write \"{addr}#dns.example\" or set tls-auth-name"
+                    ),
+                );
             }
         }
         let health_check =
@@ -1006,6 +1019,13 @@ impl Validator {
             Some(list) => {
                 let addrs = self.upstreams(&key_path("primaries"), list, defaults::DNS_PORT);
                 for (i, addr) in addrs.iter().enumerate() {
+                    if addr.scheme != UpstreamScheme::Zone {
+                        self.problem(
+                            format!("{path}.primaries[{i}]"),
+                            format!("\"{addr}\": transfers run over plain DNS; write the address without a scheme"),
+                        );
+                        continue;
+                    }
                     if addr.auth_name.is_some() {
                         self.problem(
                             format!("{path}.primaries[{i}]"),
@@ -1058,6 +1078,13 @@ impl Validator {
             Some(list) => {
                 let addrs = self.upstreams(&key_path("also-notify"), list, defaults::DNS_PORT);
                 for (i, addr) in addrs.iter().enumerate() {
+                    if addr.scheme != UpstreamScheme::Zone {
+                        self.problem(
+                            format!("{path}.also-notify[{i}]"),
+                            format!("\"{addr}\": NOTIFY run over plain DNS; write the address without a scheme"),
+                        );
+                        continue;
+                    }
                     if addr.auth_name.is_some() {
                         self.problem(
                             format!("{path}.also-notify[{i}]"),

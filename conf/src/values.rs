@@ -10,7 +10,7 @@
 //! | duration | `"500ms"`, `"30s"`, `"5m"`, `"1h"`, `"1d"`, `"1w"`, `"1h30m"`, `"30"` | [`parse_duration`] |
 //! | size | `"4096"`, `"64KiB"`, `"512MiB"`, `"1GB"` | [`parse_size`] |
 //! | socket address | `"ip"`, `"ip@port"`, `"ip:port"`, `"[v6]:port"` | [`parse_socket_addr`] |
-//! | upstream address | the above plus `"#auth-name"` (Unbound `forward-addr`) | [`parse_upstream`] |
+//! | upstream address | the above plus `"#auth-name"` (Unbound `forward-addr`); `"tls://…"`; `"https://ip[:port]/path#auth-name"` | [`parse_upstream`] |
 //! | prefix | `"10.0.0.0/8"`, `"2001:db8::/32"`, `"192.0.2.1"` | [`parse_prefix`] |
 //! | domain name | `"example.jp"`, `"example.jp."`, `"."` | [`parse_name`] |
 
@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use hickory_proto::rr::Name;
 use ipnet::IpNet;
+
+use crate::model::{defaults::DOH_PATH, UpstreamScheme};
 
 /// Parses a duration: one or more `<number><unit>` groups (`"1h30m"`), or a bare number of
 /// seconds.
@@ -209,14 +211,32 @@ pub(crate) struct RawUpstream {
     pub(crate) port: Option<u16>,
     /// The name after `#`, if one was written.
     pub(crate) auth_name: Option<String>,
+    /// The transport the entry names itself (`tls://`, `https://`), if any.
+    pub(crate) scheme: UpstreamScheme,
 }
 
 /// Parses an upstream address in Unbound's `forward-addr` form: `ip`, `ip@port`,
-/// `ip@port#name`, `ip#name`, plus `ip:port` and `[v6]:port` (each also with `#name`).
+/// `ip@port#name`, `ip#name`, plus `ip:port` and `[v6]:port` (each also with `#name`);
+/// `tls://` before any of these names DNS over TLS whatever the zone says; and a DNS over
+/// HTTPS URL, `https://ip[:port][/path][#name]` (see [`parse_https_upstream`]).
 ///
 /// Port 0 is refused here: nobody serves DNS on it.
 pub(crate) fn parse_upstream(text: &str) -> Result<RawUpstream, String> {
     let text = text.trim();
+    if let Some(rest) = strip_scheme(text, "https://") {
+        return parse_https_upstream(rest);
+    }
+    let (text, scheme) = match strip_scheme(text, "tls://") {
+        Some(rest) => (rest, UpstreamScheme::Tls),
+        None => (text, UpstreamScheme::Zone),
+    };
+    if text.contains("://") {
+        return Err(
+            "unknown scheme; write \"ip@port\", \"tls://ip@port#name\" or \
+                    \"https://ip/path#name\""
+                .into(),
+        );
+    }
     let (addr, auth_name) = match text.split_once('#') {
         Some((addr, name)) => (addr, Some(parse_auth_name(name)?)),
         None => (text, None),
@@ -229,7 +249,87 @@ pub(crate) fn parse_upstream(text: &str) -> Result<RawUpstream, String> {
         ip,
         port,
         auth_name,
+        scheme,
     })
+}
+
+/// `text` without its leading `scheme` (compared case-insensitively, as RFC 3986 says).
+fn strip_scheme<'a>(text: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = text.get(..scheme.len())?;
+    head.eq_ignore_ascii_case(scheme)
+        .then(|| &text[scheme.len()..])
+}
+
+/// Parses what follows `https://` in a DNS over HTTPS upstream: `ip[:port][/path][#name]`,
+/// the IPv6 address in brackets as in any URL.
+///
+/// The host must be an IP address. A resolver that had to resolve its own upstream's name
+/// would ask that upstream (or itself) first, a loop; so, as in a DoT entry, the address is
+/// where to connect and the name after `#` is what the certificate must carry (it is also the
+/// HTTP `:authority`). The path defaults to `/dns-query`, RFC 8484's example and the common
+/// choice. A query string is refused: queries are sent with POST and the body is the message.
+fn parse_https_upstream(rest: &str) -> Result<RawUpstream, String> {
+    let (rest, auth_name) = match rest.split_once('#') {
+        Some((rest, name)) => (rest, Some(parse_auth_name(name)?)),
+        None => (rest, None),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, DOH_PATH),
+    };
+    if authority.is_empty() {
+        return Err("no host in the URL".into());
+    }
+    let (ip, port) = match split_url_authority(authority) {
+        Some(parts) => parts,
+        None => {
+            return Err(format!(
+                "`{authority}` is not an IP address: Sekisho does not resolve the names of its \
+                 own upstreams; write the address and put the name after `#`, e.g. \
+                 \"https://192.0.2.9/dns-query#{host}\"",
+                host = authority.split(':').next().unwrap_or(authority)
+            ))
+        }
+    };
+    let port = match port {
+        None => None,
+        Some(p) => match parse_port(p)? {
+            0 => return Err("port 0 is not a valid upstream port".into()),
+            p => Some(p),
+        },
+    };
+    if path.contains('?') {
+        return Err("a query string is not used: queries are sent with POST".into());
+    }
+    if !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("invalid URL path `{path}`"));
+    }
+    Ok(RawUpstream {
+        ip,
+        port,
+        auth_name,
+        scheme: UpstreamScheme::Https {
+            path: path.to_owned(),
+        },
+    })
+}
+
+/// Splits a URL authority `ip`, `ip:port`, `[v6]` or `[v6]:port` into the address and the
+/// port text; `None` when the host is not an IP address.
+fn split_url_authority(authority: &str) -> Option<(IpAddr, Option<&str>)> {
+    if let Some(inner) = authority.strip_prefix('[') {
+        let (host, after) = inner.split_once(']')?;
+        let ip = host.parse::<std::net::Ipv6Addr>().ok()?;
+        return match after {
+            "" => Some((IpAddr::V6(ip), None)),
+            _ => Some((IpAddr::V6(ip), Some(after.strip_prefix(':')?))),
+        };
+    }
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (authority, None),
+    };
+    Some((IpAddr::V4(host.parse().ok()?), port))
 }
 
 /// Checks a TLS authentication name (the name in the upstream's certificate) and returns it
@@ -418,6 +518,75 @@ mod tests {
         assert!(parse_upstream("192.0.2.1@99999#x.example")
             .unwrap_err()
             .contains("port out of range"));
+    }
+
+    #[test]
+    fn https_upstreams_take_an_ip_host_an_optional_port_and_path_and_the_name_after_the_hash() {
+        let up = parse_upstream("https://192.0.2.9/dns-query#dns.example.net").unwrap();
+        assert_eq!(up.ip, "192.0.2.9".parse::<IpAddr>().unwrap());
+        assert_eq!(up.port, None);
+        assert_eq!(up.auth_name.as_deref(), Some("dns.example.net"));
+        assert_eq!(
+            up.scheme,
+            UpstreamScheme::Https {
+                path: "/dns-query".into()
+            }
+        );
+
+        let up = parse_upstream("https://[2001:db8::9]:8443/resolve#DNS.example.").unwrap();
+        assert_eq!(up.port, Some(8443));
+        assert_eq!(up.auth_name.as_deref(), Some("dns.example"));
+        assert_eq!(
+            up.scheme,
+            UpstreamScheme::Https {
+                path: "/resolve".into()
+            }
+        );
+
+        // No path: RFC 8484's example path.
+        let up = parse_upstream("https://192.0.2.9:8443").unwrap();
+        assert_eq!((up.port, up.auth_name), (Some(8443), None));
+        assert_eq!(
+            up.scheme,
+            UpstreamScheme::Https {
+                path: DOH_PATH.into()
+            }
+        );
+    }
+
+    #[test]
+    fn https_upstreams_reject_host_names_query_strings_and_bad_ports() {
+        let err = parse_upstream("https://dns.example.net/dns-query").unwrap_err();
+        assert!(err.contains("not an IP address"), "{err}");
+        assert!(
+            err.contains("https://192.0.2.9/dns-query#dns.example.net"),
+            "{err}"
+        );
+        assert!(parse_upstream("https://[2001:db8::9/q#a.example").is_err());
+        assert!(parse_upstream("https://[2001:db8::9]x/q#a.example").is_err());
+        assert!(parse_upstream("https://192.0.2.9:/q#a.example").is_err());
+        assert!(parse_upstream("https://192.0.2.9:70000/q#a.example")
+            .unwrap_err()
+            .contains("port out of range"));
+        assert!(parse_upstream("https://192.0.2.9/q?dns=AAAB#a.example")
+            .unwrap_err()
+            .contains("query string"));
+        assert!(parse_upstream("https://192.0.2.9/a b#a.example").is_err());
+        assert!(parse_upstream("https://192.0.2.9/q#").is_err());
+    }
+
+    #[test]
+    fn tls_scheme_marks_an_entry_dot_and_other_schemes_are_refused() {
+        let up = parse_upstream("TLS://192.0.2.1@853#dns.example").unwrap();
+        assert_eq!(up.scheme, UpstreamScheme::Tls);
+        assert_eq!(up.port, Some(853));
+        assert_eq!(
+            parse_upstream("192.0.2.1").unwrap().scheme,
+            UpstreamScheme::Zone
+        );
+        assert!(parse_upstream("udp://192.0.2.1")
+            .unwrap_err()
+            .contains("unknown scheme"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Forwarding end to end against real peers: NSD as the authoritative
-//! source, Unbound as the upstream (plain and DNS-over-TLS), the real
-//! `sekisho` binary in between. Each test owns 127.0.3X.0/24.
+//! source, Unbound as the upstream (plain, DNS over TLS and DNS over HTTPS), the real
+//! `sekisho` binary in between. Each test owns 127.0.3X.0/24 (DNS over
+//! HTTPS: 127.0.19X.0/24).
 
 mod common;
 
@@ -586,4 +587,369 @@ fn tcp_queries_pipelined_on_one_connection_are_all_answered() {
     }
     got.sort_unstable();
     assert_eq!(got, ids);
+}
+
+#[test]
+fn answers_come_over_doh_on_one_reused_connection_and_the_upstream_counts_them_as_https() {
+    let s = Scratch::new("doh");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.190.1", 5353, &[("example1.jp.", &zone)]);
+    let certs = make_certs(&s.path, "doh.test.invalid", "127.0.190.2");
+    // Sekisho is told port 8443; Unbound's DoH listener sits behind the
+    // counting front on 8444, so every TLS connection Sekisho opens is seen.
+    let front = dot_front(
+        "127.0.190.2:8443".parse().expect("addr"),
+        "127.0.190.2:8444".parse().expect("addr"),
+    );
+    let unbound = start_unbound_on(
+        &s.path,
+        "127.0.190.2",
+        8444,
+        UnboundListener::Https(&certs),
+        "example1.jp.",
+        "127.0.190.1@5353",
+    );
+    let upstream = "https://127.0.190.2:8443/dns-query#doh.test.invalid";
+    let extra = format!("tls-ca-file = \"{}\"", certs.ca.display());
+    let listen: SocketAddr = "127.0.190.3:5300".parse().expect("addr");
+    let cfg = config(&s, "127.0.190.3:5300", &[upstream.into()], &extra, "")
+        .replace("listen = \"none\"", "listen = \"127.0.190.3:9153\"");
+    let mut sk = start_sekisho(&s.path, "doh", &cfg, listen);
+
+    // The answers are the authority's.
+    let m = query(listen, "www.example1.jp.", RecordType::A);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(a_record(&m), Some("192.0.2.1".parse().expect("ip")));
+    let m = query_tcp(listen, "bad.example1.jp.", RecordType::A);
+    assert_eq!(a_record(&m), Some("198.51.100.66".parse().expect("ip")));
+    let m = query(listen, "alias.example1.jp.", RecordType::A);
+    assert!(
+        m.answers
+            .iter()
+            .any(|r| matches!(&r.data, RData::CNAME(c) if c.0.to_ascii() == "www.example1.jp.")),
+        "{m:?}"
+    );
+    assert_eq!(a_record(&m), Some("192.0.2.1".parse().expect("ip")));
+
+    // Many more, six clients at once: HTTP/2 streams on the same connection.
+    let clients: Vec<_> = (0..6)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    let m = query(listen, &format!("n{t}-{i}.example1.jp."), RecordType::A);
+                    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{m:?}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client thread");
+    }
+    let sent = 3 + 6 * 5;
+
+    assert_eq!(
+        front.plaintext.load(Ordering::SeqCst),
+        0,
+        "nothing reached the upstream's address and port in clear"
+    );
+    assert_eq!(
+        front.tls.load(Ordering::SeqCst),
+        1,
+        "one TLS connection carried every query"
+    );
+    assert_eq!(unbound_queries_for(&unbound, "www.example1.jp"), 1);
+    assert_eq!(unbound_queries_for(&unbound, "n5-4.example1.jp"), 1);
+    let https = unbound_stat(&s.path, "127.0.190.2", "num.query.https");
+    assert!(
+        https >= sent,
+        "Unbound counted {https} queries over HTTPS, expected at least {sent}"
+    );
+    let metrics = http_get("127.0.190.3:9153", "/metrics");
+    let label = format!("upstream=\"{upstream}\"");
+    let queries = metric_value(&metrics, "sekisho_upstream_queries_total", &[&label]);
+    assert!(
+        queries.is_some_and(|n| n >= sent as f64),
+        "the upstream's metrics carry its https:// label: {queries:?}\n{metrics}"
+    );
+    for reason in ["http", "tls", "closed", "bad_response"] {
+        let n = metric_value(
+            &metrics,
+            "sekisho_upstream_errors_total",
+            &[&label, &format!("reason=\"{reason}\"")],
+        );
+        assert_eq!(n, Some(0.0), "no {reason} errors");
+    }
+    let status = ctl(&s.path.join("control.sock"), &["status"]).1;
+    assert!(
+        status.contains(&format!("{upstream} (https): up")),
+        "{status}"
+    );
+    assert_eq!(sk.stop(), Some(0), "clean exit on SIGTERM");
+}
+
+#[test]
+fn a_doh_upstream_whose_certificate_does_not_carry_the_auth_name_is_not_used() {
+    let s = Scratch::new("doh-name");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.192.1", 5353, &[("example1.jp.", &zone)]);
+    let certs = make_certs(&s.path, "doh.test.invalid", "127.0.192.2");
+    let unbound = start_unbound_on(
+        &s.path,
+        "127.0.192.2",
+        8444,
+        UnboundListener::Https(&certs),
+        "example1.jp.",
+        "127.0.192.1@5353",
+    );
+    let extra = format!("tls-ca-file = \"{}\"", certs.ca.display());
+    let listen: SocketAddr = "127.0.192.3:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "127.0.192.3:5300",
+        &["https://127.0.192.2:8444/dns-query#wrong.test.invalid".into()],
+        &extra,
+        "",
+    );
+    let sk = start_sekisho(&s.path, "doh-name", &cfg, listen);
+    let m = query(listen, "www.example1.jp.", RecordType::A);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::ServFail,
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(
+        unbound_queries_for(&unbound, "www.example1.jp"),
+        0,
+        "no query went over an unauthenticated channel"
+    );
+}
+
+#[test]
+fn doh_queries_fail_over_to_a_live_doh_upstream_and_lazy_checks_bring_the_dead_one_back() {
+    let s = Scratch::new("doh-failover");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.191.1", 5353, &[("example1.jp.", &zone)]);
+    let certs = make_certs(&s.path, "doh.test.invalid", "127.0.191.2");
+    let doh = |ip: &str| {
+        start_unbound_on(
+            &s.path,
+            ip,
+            8444,
+            UnboundListener::Https(&certs),
+            "example1.jp.",
+            "127.0.191.1@5353",
+        )
+    };
+    let mut first = doh("127.0.191.2");
+    let second = doh("127.0.191.3");
+    let hc = format!(
+        r#"tls-ca-file = "{}"
+selection = "ordered"
+timeout = "300ms"
+health-check = {{ mode = "lazy", check-interval = "200ms", failed-interval = "500ms", rise = 2, max-failures = 3, threshold = 30, sample-size = 20, min-sample-count = 3, lazy-mode = "timeout-only", check-name = "probe.example1.jp.", check-type = "A" }}"#,
+        certs.ca.display()
+    );
+    let (up1, up2) = (
+        "https://127.0.191.2:8444/dns-query#doh.test.invalid",
+        "https://127.0.191.3:8444/dns-query#doh.test.invalid",
+    );
+    let listen: SocketAddr = "127.0.191.4:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "127.0.191.4:5300",
+        &[up1.into(), up2.into()],
+        &hc,
+        "query-timeout = \"3s\"",
+    );
+    let sk = start_sekisho(&s.path, "doh-failover", &cfg, listen);
+    let sock = s.path.join("control.sock");
+
+    for i in 0..10 {
+        let m = query(listen, &format!("n{i}.example1.jp."), RecordType::A);
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+    }
+    assert_eq!(unbound_queries_for(&first, "n9.example1.jp"), 1);
+    assert_eq!(
+        unbound_queries_for(&second, "n9.example1.jp"),
+        0,
+        "ordered selection keeps to the first"
+    );
+
+    // The first goes away (its HTTP/2 connection with it): answers come from the second.
+    first.stop();
+    for i in 0..10 {
+        let m = query(listen, &format!("f{i}.example1.jp."), RecordType::A);
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NXDomain,
+            "failover answer {i}: {}",
+            sk.log_text()
+        );
+    }
+    assert!(unbound_queries_for(&second, "f9.example1.jp") >= 1);
+    assert!(unbound_stat(&s.path, "127.0.191.3", "num.query.https") >= 1);
+    assert!(
+        eventually(Duration::from_secs(5), || ctl(&sock, &["status"])
+            .1
+            .contains(&format!("{up1} (https): down"))),
+        "first upstream marked down: {}",
+        ctl(&sock, &["status"]).1
+    );
+
+    // Back on the same address: probes over DoH bring it up after rise=2.
+    let first = doh("127.0.191.2");
+    assert!(
+        eventually(Duration::from_secs(10), || ctl(&sock, &["status"])
+            .1
+            .contains(&format!("{up1} (https): up"))),
+        "restarted upstream back up: {}",
+        ctl(&sock, &["status"]).1
+    );
+    assert!(
+        unbound_queries_for(&first, "probe.example1.jp") >= 2,
+        "it was probed over DoH until rise successes"
+    );
+    let log = sk.log_text();
+    assert_eq!(
+        log.matches("upstream marked down").count(),
+        1,
+        "one log line per state change, not per query:\n{log}"
+    );
+}
+
+#[test]
+fn one_zone_mixes_plain_dot_and_doh_upstreams_each_reached_over_its_own_transport() {
+    let s = Scratch::new("mixed");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.193.1", 5353, &[("example1.jp.", &zone)]);
+    let certs = make_certs(&s.path, "up.test.invalid", "127.0.193.3");
+    let stub = "127.0.193.1@5353";
+    let plain = start_unbound_on(
+        &s.path,
+        "127.0.193.2",
+        5353,
+        UnboundListener::Plain,
+        "example1.jp.",
+        stub,
+    );
+    let dot = start_unbound_on(
+        &s.path,
+        "127.0.193.3",
+        8853,
+        UnboundListener::Tls(&certs),
+        "example1.jp.",
+        stub,
+    );
+    let doh = start_unbound_on(
+        &s.path,
+        "127.0.193.4",
+        8444,
+        UnboundListener::Https(&certs),
+        "example1.jp.",
+        stub,
+    );
+    let addrs = [
+        "127.0.193.2@5353".to_owned(),
+        "tls://127.0.193.3@8853#up.test.invalid".to_owned(),
+        "https://127.0.193.4:8444/dns-query#up.test.invalid".to_owned(),
+    ];
+    let extra = format!(
+        "selection = \"round-robin\"\ntls-ca-file = \"{}\"",
+        certs.ca.display()
+    );
+    let listen: SocketAddr = "127.0.193.5:5300".parse().expect("addr");
+    let cfg = config(&s, "127.0.193.5:5300", &addrs, &extra, "");
+    let sk = start_sekisho(&s.path, "mixed", &cfg, listen);
+
+    for i in 0..12 {
+        let m = query(listen, &format!("m{i}.example1.jp."), RecordType::A);
+        assert_eq!(
+            m.metadata.response_code,
+            ResponseCode::NXDomain,
+            "{}",
+            sk.log_text()
+        );
+    }
+    let m = query(listen, "www.example1.jp.", RecordType::A);
+    assert_eq!(a_record(&m), Some("192.0.2.1".parse().expect("ip")));
+    let saw = |p: &Proc| {
+        (0..12)
+            .filter(|i| unbound_queries_for(p, &format!("m{i}.example1.jp")) > 0)
+            .count()
+    };
+    // Round robin over three: each saw a third, each over its own listener
+    // (the DoT and DoH Unbounds listen for nothing else).
+    assert_eq!(
+        (saw(&plain), saw(&dot), saw(&doh)),
+        (4, 4, 4),
+        "{}",
+        sk.log_text()
+    );
+    assert!(unbound_stat(&s.path, "127.0.193.4", "num.query.https") >= 4);
+    let status = ctl(&s.path.join("control.sock"), &["status"]).1;
+    for (addr, transport) in addrs.iter().zip(["udp", "tls", "https"]) {
+        assert!(
+            status.contains(&format!("{addr} ({transport}): up")),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn a_doh_answer_that_is_not_200_counts_as_an_http_error_and_the_next_upstream_answers() {
+    let s = Scratch::new("doh-404");
+    let zone = s.file("example1.jp.zone", &example_zone("example1.jp."));
+    let _nsd = start_nsd(&s.path, "127.0.194.1", 5353, &[("example1.jp.", &zone)]);
+    let certs = make_certs(&s.path, "doh.test.invalid", "127.0.194.2");
+    let unbound = start_unbound_on(
+        &s.path,
+        "127.0.194.2",
+        8444,
+        UnboundListener::Https(&certs),
+        "example1.jp.",
+        "127.0.194.1@5353",
+    );
+    // The same server twice: first at a path it does not serve (404), then right.
+    let wrong = "https://127.0.194.2:8444/no-such-path#doh.test.invalid";
+    let right = "https://127.0.194.2:8444/dns-query#doh.test.invalid";
+    let extra = format!(
+        "selection = \"ordered\"\ntls-ca-file = \"{}\"",
+        certs.ca.display()
+    );
+    let listen: SocketAddr = "127.0.194.3:5300".parse().expect("addr");
+    let cfg = config(
+        &s,
+        "127.0.194.3:5300",
+        &[wrong.into(), right.into()],
+        &extra,
+        "",
+    )
+    .replace("listen = \"none\"", "listen = \"127.0.194.3:9153\"");
+    let sk = start_sekisho(&s.path, "doh-404", &cfg, listen);
+
+    let m = query(listen, "www.example1.jp.", RecordType::A);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(a_record(&m), Some("192.0.2.1".parse().expect("ip")));
+    assert_eq!(unbound_queries_for(&unbound, "www.example1.jp"), 1);
+    let metrics = http_get("127.0.194.3:9153", "/metrics");
+    let http_errors = metric_value(
+        &metrics,
+        "sekisho_upstream_errors_total",
+        &[&format!("upstream=\"{wrong}\""), r#"reason="http""#],
+    );
+    assert!(
+        http_errors.is_some_and(|n| n >= 1.0),
+        "the 404 is counted as an http error: {http_errors:?}\n{metrics}"
+    );
 }

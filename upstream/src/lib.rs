@@ -5,19 +5,26 @@
 //!     │  order = selection policy over usable upstreams (down ones last)
 //!     ▼
 //!  Upstream::exchange ──UDP (TC ⇒ TCP)──┐
-//!                     ──TCP pipelined───┼──▶ validated answer + Outcome ──▶ Health
-//!                     ──DoT pipelined───┘
+//!                     ──TCP pipelined───┤
+//!                     ──DoT pipelined───┼──▶ validated answer + Outcome ──▶ Health
+//!                     ──DoH, h2 streams─┘
 //! ```
 //!
-//! A query whose upstream fails (timeout, network or TLS error) is tried on
-//! the next upstream in order while the client's deadline allows. Each
-//! upstream keeps its TCP/TLS connection open and reuses it with pipelined
-//! queries; a failed connect backs off exponentially (100 ms doubling to
-//! 10 s) so a dead upstream costs nothing per query. Health transitions are
-//! logged once per change, never per query.
+//! The transport is a property of each upstream, not of the group: one
+//! forward zone may mix plain, DoT and DoH upstreams, and health checks,
+//! selection and failover treat them alike. A query whose upstream fails
+//! (timeout, network, TLS or HTTP error) is tried on the next upstream in
+//! order while the client's deadline allows. Each upstream keeps its
+//! TCP/TLS connection (for DoH, its HTTP/2 connection) open and reuses it
+//! for concurrent queries; a failed connect backs off exponentially
+//! (100 ms doubling to 10 s) so a dead upstream costs nothing per query.
+//! Health transitions are logged once per change, never per query.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod forward;
 pub mod health;
+pub mod https;
 pub mod metrics;
 pub(crate) mod stream;
 pub mod tls;
@@ -33,6 +40,7 @@ use tokio::net::{TcpStream, UdpSocket};
 
 pub use forward::ForwardTable;
 use health::{Health, HealthParams, Outcome, State};
+use https::HttpsConn;
 pub use metrics::{UpstreamFamily, UpstreamMetrics, UPSTREAM_REASONS};
 use sekisho_wire::{self as wire, HEADER_LEN};
 use stream::StreamConn;
@@ -46,6 +54,44 @@ pub enum Transport {
     Tcp,
     /// DNS over TLS (RFC 7858).
     Tls,
+    /// DNS over HTTPS (RFC 8484): HTTP/2 POSTs over TLS.
+    Https,
+}
+
+impl Transport {
+    /// Bounded label for status output and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Https => "https",
+        }
+    }
+}
+
+/// Why an HTTP exchange with a DoH upstream failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The TLS handshake did not settle on HTTP/2 (ALPN `h2`).
+    #[error("the server did not agree to HTTP/2 (ALPN h2)")]
+    NoH2,
+    /// HTTP/2 failed on the connection or the stream.
+    #[error("HTTP/2: {0}")]
+    Protocol(#[source] hyper::Error),
+    /// The answer's status was not 200.
+    #[error("HTTP status {status}")]
+    Status {
+        /// The status code received.
+        status: u16,
+    },
+    /// The answer was not `application/dns-message`.
+    #[error("content type {content_type:?}, not application/dns-message")]
+    ContentType {
+        /// The `Content-Type` received (empty when none).
+        content_type: String,
+    },
 }
 
 /// Why an exchange with an upstream failed.
@@ -61,6 +107,9 @@ pub enum UpstreamError {
     /// The TLS handshake failed (includes certificate name mismatch).
     #[error("TLS handshake failed: {0}")]
     Tls(std::io::Error),
+    /// The DoH upstream failed at the HTTP layer (status, content type, h2).
+    #[error("DNS over HTTPS: {0}")]
+    Http(#[from] HttpError),
     /// The connection closed before the answer came.
     #[error("connection closed")]
     Closed,
@@ -73,6 +122,16 @@ pub enum UpstreamError {
     /// No upstream could be tried before the deadline.
     #[error("no upstream available")]
     NoUpstream,
+    /// The upstream's spec lacks what its transport needs (TLS settings
+    /// for DoT and DoH, the URL for DoH); nothing is sent rather than sent
+    /// in clear or to a guessed URL.
+    #[error("{transport} upstream without {missing}")]
+    Incomplete {
+        /// The transport (`tls`, `https`).
+        transport: &'static str,
+        /// What is missing.
+        missing: &'static str,
+    },
 }
 
 impl UpstreamError {
@@ -81,7 +140,10 @@ impl UpstreamError {
         match self {
             UpstreamError::Timeout | UpstreamError::NoUpstream => "timeout",
             UpstreamError::Network(_) => "network",
-            UpstreamError::Tls(_) => "tls",
+            UpstreamError::Tls(_)
+            | UpstreamError::Http(HttpError::NoH2)
+            | UpstreamError::Incomplete { .. } => "tls",
+            UpstreamError::Http(_) => "http",
             UpstreamError::Closed => "closed",
             UpstreamError::BadResponse => "bad_response",
             UpstreamError::Busy => "busy",
@@ -104,9 +166,13 @@ pub struct UpstreamSpec {
     pub addr: SocketAddr,
     /// Transport.
     pub transport: Transport,
-    /// TLS settings (DoT only): client config and the name to verify.
+    /// TLS settings (DoT and DoH): client config and the name to verify.
+    /// For DoH the config must offer ALPN `h2` ([`tls::with_alpn_h2`]).
     pub tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
-    /// Label for logs and metrics, in Unbound's `ip@port#name` form.
+    /// The URL queries are POSTed to (DoH only; [`https::doh_uri`]).
+    pub doh_uri: Option<http::Uri>,
+    /// Label for logs and metrics, as configured (`ip@port#name`,
+    /// `https://ip:port/path#name`).
     pub label: String,
 }
 
@@ -119,13 +185,40 @@ struct Backoff {
     until: Option<Instant>,
 }
 
+/// An open connection to an upstream: DNS over TCP/TLS, or HTTP/2.
+#[derive(Debug, Clone)]
+enum Conn {
+    /// Length-framed DNS over TCP or TLS, pipelined.
+    Stream(Arc<StreamConn>),
+    /// HTTP/2 over TLS, one stream per query.
+    Https(Arc<HttpsConn>),
+}
+
+impl Conn {
+    /// False once the connection has failed or been closed.
+    fn is_alive(&self) -> bool {
+        match self {
+            Conn::Stream(c) => c.is_alive(),
+            Conn::Https(c) => c.is_alive(),
+        }
+    }
+
+    /// One query on this connection.
+    async fn exchange(&self, query: &[u8]) -> Result<Vec<u8>, UpstreamError> {
+        match self {
+            Conn::Stream(c) => c.exchange(query).await,
+            Conn::Https(c) => c.exchange(query).await,
+        }
+    }
+}
+
 /// One upstream resolver.
 #[derive(Debug)]
 pub struct Upstream {
     /// What and where.
     pub spec: UpstreamSpec,
-    /// Open TCP/TLS connection, reused by all queries.
-    conn: tokio::sync::Mutex<Option<Arc<StreamConn>>>,
+    /// Open TCP/TLS/HTTP2 connection, reused by all queries.
+    conn: tokio::sync::Mutex<Option<Conn>>,
     /// Connect backoff.
     backoff: Mutex<Backoff>,
     /// Queries in flight (least-outstanding selection).
@@ -224,7 +317,7 @@ impl Upstream {
                 }
                 Ok(answer)
             }
-            Transport::Tcp | Transport::Tls => self.exchange_stream(query).await,
+            Transport::Tcp | Transport::Tls | Transport::Https => self.exchange_stream(query).await,
         }
     }
 
@@ -251,8 +344,10 @@ impl Upstream {
         }
     }
 
-    /// One exchange over the shared TCP/TLS connection; a connection that
-    /// turns out dead is replaced once.
+    /// One exchange over the shared TCP/TLS/HTTP2 connection; a connection
+    /// that turns out dead is replaced once. Both kinds hand back the answer
+    /// with the ID it travelled with (DoH: the query's, restored), so one
+    /// check of the question serves both.
     async fn exchange_stream(&self, query: &[u8]) -> Result<Vec<u8>, UpstreamError> {
         for attempt in 0..2 {
             let conn = self.connection().await?;
@@ -275,7 +370,7 @@ impl Upstream {
     }
 
     /// The open connection, or a new one (subject to backoff).
-    async fn connection(&self) -> Result<Arc<StreamConn>, UpstreamError> {
+    async fn connection(&self) -> Result<Conn, UpstreamError> {
         let mut slot = self.conn.lock().await;
         if let Some(c) = slot.as_ref() {
             if c.is_alive() {
@@ -291,7 +386,6 @@ impl Upstream {
         match self.connect().await {
             Ok(c) => {
                 *self.backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
-                let c = Arc::new(c);
                 *slot = Some(c.clone());
                 Ok(c)
             }
@@ -306,8 +400,9 @@ impl Upstream {
         }
     }
 
-    /// Open a TCP connection, with TLS on top for DoT.
-    async fn connect(&self) -> Result<StreamConn, UpstreamError> {
+    /// Open a TCP connection, with TLS on top for DoT, and HTTP/2 on that
+    /// for DoH.
+    async fn connect(&self) -> Result<Conn, UpstreamError> {
         let tcp = TcpStream::connect(self.spec.addr).await?;
         let _ = tcp.set_nodelay(true);
         match (&self.spec.transport, &self.spec.tls) {
@@ -317,9 +412,24 @@ impl Upstream {
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(UpstreamError::Tls)?;
-                Ok(StreamConn::start(tls))
+                Ok(Conn::Stream(Arc::new(StreamConn::start(tls))))
             }
-            _ => Ok(StreamConn::start(tcp)),
+            (Transport::Https, Some((config, name))) => {
+                let uri = self.spec.doh_uri.clone().ok_or(UpstreamError::Incomplete {
+                    transport: "https",
+                    missing: "a URL",
+                })?;
+                let conn = HttpsConn::connect(tcp, config.clone(), name.clone(), uri).await?;
+                Ok(Conn::Https(Arc::new(conn)))
+            }
+            // Never fall back to clear text for an encrypted transport.
+            (Transport::Tls | Transport::Https, None) => Err(UpstreamError::Incomplete {
+                transport: self.spec.transport.as_str(),
+                missing: "TLS settings",
+            }),
+            (Transport::Udp | Transport::Tcp, _) => {
+                Ok(Conn::Stream(Arc::new(StreamConn::start(tcp))))
+            }
         }
     }
 
@@ -509,6 +619,66 @@ impl Group {
                 });
             }
             tokio::time::sleep(tick).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use health::{LazyMode, Mode};
+    use tokio::io::AsyncReadExt;
+
+    /// An upstream at `addr` with `transport` and no TLS settings.
+    fn bare(addr: SocketAddr, transport: Transport) -> Upstream {
+        let params = HealthParams {
+            mode: Mode::None,
+            check_interval: Duration::from_secs(1),
+            failed_interval: Duration::from_secs(1),
+            rise: 1,
+            max_failures: 1,
+            threshold: 50,
+            sample_size: 10,
+            min_sample_count: 1,
+            lazy_mode: LazyMode::TimeoutOnly,
+        };
+        let family = UpstreamFamily::register(&prometheus::Registry::new()).unwrap();
+        let spec = UpstreamSpec {
+            addr,
+            transport,
+            tls: None,
+            doh_uri: None,
+            label: "test".into(),
+        };
+        Upstream::new(spec, params, family.handles("test"))
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_upstream_without_tls_settings_sends_nothing_in_clear() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x00\x00\x01\x00\x01";
+        for transport in [Transport::Tls, Transport::Https] {
+            let up = bare(addr, transport);
+            let err = up
+                .exchange(query, Duration::from_secs(2))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    UpstreamError::Incomplete {
+                        missing: "TLS settings",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert_eq!(err.as_label(), "tls");
+            // The connection was opened, then closed without a byte.
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(conn.read(&mut buf).await.unwrap(), 0);
         }
     }
 }

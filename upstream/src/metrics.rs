@@ -13,10 +13,11 @@ use prometheus::{
 };
 
 /// Upstream error reasons (label `reason`).
-pub const UPSTREAM_REASONS: [&str; 6] = [
+pub const UPSTREAM_REASONS: [&str; 7] = [
     "timeout",
     "network",
     "tls",
+    "http",
     "closed",
     "bad_response",
     "busy",

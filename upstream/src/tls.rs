@@ -1,4 +1,5 @@
-//! TLS client settings for DNS-over-TLS upstreams (RFC 7858, RFC 8310).
+//! TLS client settings for DNS-over-TLS and DNS-over-HTTPS upstreams
+//! (RFC 7858, RFC 8310, RFC 8484).
 //!
 //! Sekisho authenticates the upstream by default ("strict privacy" of
 //! RFC 8310): the certificate must chain to the configured CA file (or to the
@@ -6,7 +7,9 @@
 //! `#auth-name`, as Unbound checks `forward-addr: ip@853#name`. Without an
 //! auth name the certificate must carry the upstream's IP address. There is
 //! no opportunistic mode: a handshake that fails authentication fails the
-//! query, so no plaintext fallback can leak queries.
+//! query, so no plaintext fallback can leak queries. DoH upstreams are
+//! authenticated the same way, with the same roots, and offer ALPN `h2`
+//! only ([`with_alpn_h2`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -78,4 +81,13 @@ pub fn server_name(
             .map_err(|_| TlsSetupError::AuthName { name: n.to_owned() }),
         None => Ok(ServerName::IpAddress(ip.into())),
     }
+}
+
+/// A copy of `config` that offers ALPN `h2` only, for DoH upstreams (RFC 8484
+/// section 5.2 names HTTP/2 the minimum). DoT keeps a config without ALPN:
+/// RFC 7858 does not use it.
+pub fn with_alpn_h2(config: &ClientConfig) -> Arc<ClientConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
 }

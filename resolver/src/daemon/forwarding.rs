@@ -1,14 +1,17 @@
 //! The `[[forward-zone]]` table built from the configuration: one upstream
-//! group per zone, each upstream with its health parameters, TLS settings
-//! and metric handles. Built at start-up and again on every reload.
+//! group per zone, each upstream with its own transport (its entry's scheme,
+//! else the zone's flags), health parameters, TLS settings and metric
+//! handles. Built at start-up and again on every reload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use sekisho_conf::Config;
+use sekisho_conf::{Config, UpstreamScheme};
 use sekisho_upstream::health::{self, HealthParams};
-use sekisho_upstream::{tls, ForwardTable, Group, Selection, Transport, Upstream, UpstreamSpec};
+use sekisho_upstream::{
+    https, tls, ForwardTable, Group, Selection, Transport, Upstream, UpstreamSpec,
+};
 
 use super::handler::wire_name;
 use super::DaemonError;
@@ -31,22 +34,33 @@ pub(super) fn build_forwarding(
     let mut groups = Vec::new();
     for fz in &config.forward_zones {
         let zone = fz.name.to_ascii();
-        let tls_config = if fz.forward_tls_upstream {
-            Some(
-                tls::client_config(fz.tls_ca_file.as_deref()).map_err(|source| {
-                    DaemonError::Tls {
-                        zone: zone.clone(),
-                        source,
-                    }
-                })?,
-            )
+        // The transport is per address: an entry's own scheme, else the zone's flags.
+        let transport_of = |scheme: &UpstreamScheme| match scheme {
+            UpstreamScheme::Https { .. } => Transport::Https,
+            UpstreamScheme::Tls => Transport::Tls,
+            UpstreamScheme::Zone => match (fz.forward_tls_upstream, fz.forward_tcp_upstream) {
+                (true, _) => Transport::Tls,
+                (false, true) => Transport::Tcp,
+                (false, false) => Transport::Udp,
+            },
+        };
+        // One TLS client config per zone (its CA file), and its h2 copy for DoH,
+        // built only when some upstream of the zone uses TLS.
+        let needs_tls = fz
+            .forward_addr
+            .iter()
+            .any(|a| matches!(transport_of(&a.scheme), Transport::Tls | Transport::Https));
+        let tls_config = if needs_tls {
+            let dot = tls::client_config(fz.tls_ca_file.as_deref()).map_err(|source| {
+                DaemonError::Tls {
+                    zone: zone.clone(),
+                    source,
+                }
+            })?;
+            let doh = tls::with_alpn_h2(&dot);
+            Some((dot, doh))
         } else {
             None
-        };
-        let transport = match (fz.forward_tls_upstream, fz.forward_tcp_upstream) {
-            (true, _) => Transport::Tls,
-            (false, true) => Transport::Tcp,
-            (false, false) => Transport::Udp,
         };
         let hc = &fz.health_check;
         let params = HealthParams {
@@ -69,10 +83,16 @@ pub(super) fn build_forwarding(
         };
         let mut upstreams = Vec::new();
         for a in &fz.forward_addr {
+            let transport = transport_of(&a.scheme);
             let auth = a.auth_name.clone().or_else(|| fz.tls_auth_name.clone());
-            let tls = match &tls_config {
+            let config = match (&tls_config, transport) {
+                (Some((dot, _)), Transport::Tls) => Some(dot.clone()),
+                (Some((_, doh)), Transport::Https) => Some(doh.clone()),
+                _ => None,
+            };
+            let tls = match config {
                 Some(c) => Some((
-                    c.clone(),
+                    c,
                     tls::server_name(auth.as_deref(), a.ip).map_err(|source| DaemonError::Tls {
                         zone: zone.clone(),
                         source,
@@ -81,10 +101,23 @@ pub(super) fn build_forwarding(
                 None => None,
             };
             let label = a.to_string();
+            let doh_uri = match (&a.scheme, &tls) {
+                (UpstreamScheme::Https { path }, Some((_, name))) => {
+                    Some(https::doh_uri(name, a.port, path).map_err(|source| {
+                        DaemonError::DohUrl {
+                            zone: zone.clone(),
+                            upstream: label.clone(),
+                            source,
+                        }
+                    })?)
+                }
+                _ => None,
+            };
             let spec = UpstreamSpec {
                 addr: SocketAddr::new(a.ip, a.port),
                 transport,
                 tls,
+                doh_uri,
                 label: label.clone(),
             };
             upstreams.push(Arc::new(Upstream::new(

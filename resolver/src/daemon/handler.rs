@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use sekisho_policy::PolicyStore;
 use sekisho_secondary::Distribution;
-use sekisho_upstream::{Group, Transport};
+use sekisho_upstream::Group;
 use tokio::sync::mpsc;
 
 use super::Signal;
@@ -324,12 +324,7 @@ impl State {
                 g.upstreams.iter().map(move |u| UpstreamStatus {
                     zone: zone.clone(),
                     upstream: u.spec.label.clone(),
-                    transport: match u.spec.transport {
-                        Transport::Udp => "udp",
-                        Transport::Tcp => "tcp",
-                        Transport::Tls => "tls",
-                    }
-                    .into(),
+                    transport: u.spec.transport.as_str().into(),
                     state: u.state().as_str().into(),
                     outstanding: u.outstanding(),
                 })

@@ -90,6 +90,17 @@ pub enum DaemonError {
         #[source]
         source: tls::TlsSetupError,
     },
+    /// A DNS over HTTPS upstream's URL cannot be built from its address, name and path.
+    #[error("forward-zone {zone}: {upstream}: not a usable URL: {source}")]
+    DohUrl {
+        /// The forward zone.
+        zone: String,
+        /// The upstream as configured.
+        upstream: String,
+        /// The cause.
+        #[source]
+        source: http::Error,
+    },
     /// The certificate or key of the TLS listeners is unusable (the message names the key).
     #[error(transparent)]
     ServerTls(#[from] crate::tls::TlsFileError),

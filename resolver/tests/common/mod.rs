@@ -392,6 +392,18 @@ pub fn make_certs(dir: &Path, name: &str, ip: &str) -> Certs {
     }
 }
 
+/// What an Unbound started by a test listens with on its address and port.
+#[derive(Clone, Copy)]
+pub enum UnboundListener<'a> {
+    /// Plain DNS over UDP and TCP.
+    Plain,
+    /// DNS over TLS (`tls-port`).
+    Tls(&'a Certs),
+    /// DNS over HTTPS (`https-port`, HTTP/2 at `/dns-query`), with a control
+    /// socket so the test can read `num.query.https` ([`unbound_stat`]).
+    Https(&'a Certs),
+}
+
 /// Unbound on ip@port (plain) or with a DoT listener, resolving `stub_zone`
 /// from `stub_addr`, logging every query it receives.
 pub fn start_unbound(
@@ -402,18 +414,48 @@ pub fn start_unbound(
     stub_zone: &str,
     stub_addr: &str,
 ) -> Proc {
+    let listener = match tls {
+        Some(c) => UnboundListener::Tls(c),
+        None => UnboundListener::Plain,
+    };
+    start_unbound_on(dir, ip, port, listener, stub_zone, stub_addr)
+}
+
+/// Unbound on ip@port with `listener`, resolving `stub_zone` from
+/// `stub_addr`, logging every query it receives.
+pub fn start_unbound_on(
+    dir: &Path,
+    ip: &str,
+    port: u16,
+    listener: UnboundListener<'_>,
+    stub_zone: &str,
+    stub_addr: &str,
+) -> Proc {
     let d = dir.join(format!("unbound-{ip}"));
     std::fs::create_dir_all(&d).expect("unbound dir");
-    let tls_lines = match tls {
-        Some(c) => format!(
-            "  tls-port: {port}\n  tls-service-key: \"{}\"\n  tls-service-pem: \"{}\"\n",
+    let keys = |c: &Certs| {
+        format!(
+            "  tls-service-key: \"{}\"\n  tls-service-pem: \"{}\"\n",
             c.key.display(),
             c.cert.display()
+        )
+    };
+    let (tls_lines, control) = match listener {
+        UnboundListener::Plain => (String::new(), String::new()),
+        UnboundListener::Tls(c) => (format!("  tls-port: {port}\n{}", keys(c)), String::new()),
+        UnboundListener::Https(c) => (
+            format!(
+                "  https-port: {port}\n  http-endpoint: \"/dns-query\"\n  extended-statistics: yes\n{}",
+                keys(c)
+            ),
+            format!(
+                "remote-control:\n  control-enable: yes\n  control-interface: \"{}/ctl.sock\"\n  control-use-cert: no\n",
+                d.display()
+            ),
         ),
-        None => String::new(),
     };
     let conf = format!(
-        "server:\n  interface: {ip}@{port}\n{tls_lines}  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  log-queries: yes\n  num-threads: 1\n  so-reuseport: no\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n  module-config: \"iterator\"\n  incoming-num-tcp: 64\n  msg-cache-size: 4m\n  rrset-cache-size: 4m\nstub-zone:\n  name: \"{stub_zone}\"\n  stub-addr: {stub_addr}\n",
+        "server:\n  interface: {ip}@{port}\n{tls_lines}  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  log-queries: yes\n  num-threads: 1\n  so-reuseport: no\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n  module-config: \"iterator\"\n  incoming-num-tcp: 64\n  msg-cache-size: 4m\n  rrset-cache-size: 4m\nstub-zone:\n  name: \"{stub_zone}\"\n  stub-addr: {stub_addr}\n{control}",
         d = d.display()
     );
     let cf = d.join("unbound.conf");
@@ -424,12 +466,31 @@ pub fn start_unbound(
         d.join("unbound.log"),
     );
     let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
-    if tls.is_some() {
-        wait_tcp(addr, Duration::from_secs(10));
-    } else {
-        wait_dns(addr, stub_zone, Duration::from_secs(10));
+    match listener {
+        UnboundListener::Plain => wait_dns(addr, stub_zone, Duration::from_secs(10)),
+        UnboundListener::Tls(_) | UnboundListener::Https(_) => {
+            wait_tcp(addr, Duration::from_secs(10))
+        }
     }
     p
+}
+
+/// One counter of `unbound-control stats_noreset` of the Unbound started
+/// by [`start_unbound_on`] with a DoH listener on `ip` (0 when absent).
+pub fn unbound_stat(dir: &Path, ip: &str, key: &str) -> u64 {
+    let cf = dir.join(format!("unbound-{ip}")).join("unbound.conf");
+    let out = Command::new("unbound-control")
+        .arg("-c")
+        .arg(&cf)
+        .arg("stats_noreset")
+        .output()
+        .expect("unbound-control runs (apt-get install unbound)");
+    assert!(out.status.success(), "unbound-control: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Count query-log lines of an Unbound mentioning `name` (case-insensitive).
