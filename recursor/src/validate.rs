@@ -377,10 +377,11 @@ impl Recursor {
             Err(e) => return Ok(Err(e)),
         };
         let authority = denial_records(&step.authority, &expanded);
-        let proven = match step.kind {
-            StepKind::NxDomain => nxdomain_proof(name, &zone, &authority, w)?,
-            _ => nodata_proof(name, qtype, &zone, &authority, w)?,
-        };
+        // NSEC3 proofs hash names (up to the per-query bound): CPU work too.
+        let proven = off_runtime(|| match step.kind {
+            StepKind::NxDomain => nxdomain_proof(name, &zone, &authority, w),
+            _ => nodata_proof(name, qtype, &zone, &authority, w),
+        })?;
         match proven {
             Proof::Secure => {
                 if keep && self.config.aggressive_nsec {
@@ -461,6 +462,31 @@ enum Proof {
 /// Verify every RRset in `records` (RRSIGs excluded) with `keys`; the
 /// RRsets that verified as wildcard expansions are returned.
 pub(crate) fn verify_all(
+    records: &[Record],
+    keys: &[Record],
+    now: u32,
+    w: &mut Work,
+) -> Result<Result<Vec<Expanded>, Ede>, Failure> {
+    off_runtime(|| verify_sets(records, keys, now, w))
+}
+
+/// Run CPU-bound validation work (signature checks, NSEC3 hashing) without
+/// holding a runtime worker: on the daemon's multi-threaded runtime the
+/// worker hands its other tasks to another thread while this one computes
+/// (`tokio::task::block_in_place`), so answers waiting on the network are
+/// not queued behind a crafted zone's signatures; the work itself stays
+/// bounded per query by [`Work`]. Elsewhere (a current-thread runtime, as
+/// in tests, or no runtime) it simply runs.
+pub(crate) fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// [`verify_all`] on the calling thread.
+fn verify_sets(
     records: &[Record],
     keys: &[Record],
     now: u32,
@@ -1186,6 +1212,41 @@ mod tests {
 
     fn n(s: &str) -> Name {
         Name::from_str(s).expect("name")
+    }
+
+    #[test]
+    fn validation_work_lets_the_runtimes_other_tasks_run_meanwhile() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        // One worker: without the hand-over the task below could not run
+        // until the work ended.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("runtime");
+        let ran = rt.block_on(async {
+            let flag = Arc::new(AtomicBool::new(false));
+            let seen = flag.clone();
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                flag.store(true, Ordering::SeqCst);
+            });
+            tokio::spawn(async move {
+                // The "work": waits (bounded) for the other task to have run.
+                off_runtime(|| {
+                    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    while !seen.load(Ordering::SeqCst) && std::time::Instant::now() < until {
+                        std::thread::yield_now();
+                    }
+                    seen.load(Ordering::SeqCst)
+                })
+            })
+            .await
+            .expect("task")
+        });
+        assert!(ran, "the other task ran while the work was computing");
+        // Off the runtime (and on a current-thread one) it just runs.
+        assert_eq!(off_runtime(|| 7), 7);
     }
 
     #[test]
