@@ -430,7 +430,8 @@ pub async fn serve_tcp(listener: TcpListener, ctx: StreamContext) {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let socket = Arc::new(stream);
-            let Some(client) = proxied_client(&socket, peer, &mut slot, &ctx).await else {
+            let Some(client) = proxied_client(&socket, peer, Proto::Tcp, &mut slot, &ctx).await
+            else {
                 return;
             };
             let (rd, wr) = (SharedTcp(socket.clone()), SharedTcp(socket.clone()));
@@ -452,7 +453,8 @@ pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ct
         tokio::spawn(async move {
             let socket = Arc::new(stream);
             // A load balancer's header comes before the TLS handshake (dnsdist sends it so).
-            let Some(client) = proxied_client(&socket, peer, &mut slot, &ctx).await else {
+            let Some(client) = proxied_client(&socket, peer, Proto::Tls, &mut slot, &ctx).await
+            else {
                 return;
             };
             let Some(tls) = handshake(&acceptor, &socket, client, &ctx).await else {
@@ -553,16 +555,43 @@ impl StreamContext {
 /// balancer of `proxy-protocol-from`, the address its PROXY header names,
 /// admitted to `tcp-clients-per-ip` now. `None` when the connection must be
 /// closed (no valid header in time, or the client at its cap; both counted).
+///
+/// With `proxy-protocol-from` set, a connection from anyone else that opens
+/// with a PROXY header is closed and counted; one that sends nothing within
+/// `tcp-idle-timeout` (TCP) or `tls-handshake-timeout` (DoT, counted as the
+/// handshake's timeout) is closed as the connection code would close it.
 async fn proxied_client(
     socket: &Arc<TcpStream>,
     peer: SocketAddr,
+    proto: Proto,
     slot: &mut ConnSlot,
     ctx: &StreamContext,
 ) -> Option<SocketAddr> {
-    if slot.client.is_some() {
+    let Some(proxy) = &ctx.proxy else {
         return Some(peer);
+    };
+    if slot.client.is_some() {
+        // Not a load balancer: served as always, unless it opens with a PROXY header.
+        let wait = match proto {
+            Proto::Tls => ctx.limits.handshake_timeout,
+            _ => ctx.limits.idle_timeout,
+        };
+        return match opens_with_signature(socket, wait).await {
+            Opening::Other => Some(peer),
+            Opening::Signature => {
+                proxy.stranger_connection(peer.ip());
+                None
+            }
+            Opening::Nothing if proto == Proto::Tls => {
+                handshake_timed_out(socket, peer, ctx);
+                None
+            }
+            Opening::Nothing => {
+                tracing::debug!(%peer, "client sent nothing within tcp-idle-timeout; connection closed");
+                None
+            }
+        };
     }
-    let proxy = ctx.proxy.as_ref()?;
     let mut rd = SharedTcp(socket.clone());
     let read = proxy.read_header(&mut rd, peer, ctx.limits.idle_timeout);
     let mut stop = ctx.stop.clone();
@@ -606,6 +635,44 @@ pub(crate) async fn accept_loop(
         let _ = stream.set_nodelay(true);
         on_accept(stream, peer, slot);
     }
+}
+
+/// How a connection from an address not in `proxy-protocol-from` opens.
+enum Opening {
+    /// With the PROXY v2 signature.
+    Signature,
+    /// With anything else (a DNS frame, a TLS ClientHello), or it closed.
+    Other,
+    /// With nothing yet, after the time allowed.
+    Nothing,
+}
+
+/// Whether the first octets `socket` has received are the PROXY v2
+/// signature, seen with `peek` so that they stay unread. Waits at most
+/// `limit` for them (a DNS or TLS client speaks first). One `peek` tells a
+/// DNS frame or a TLS ClientHello apart; only octets that match the start
+/// of the signature are waited on for more.
+async fn opens_with_signature(socket: &TcpStream, limit: Duration) -> Opening {
+    let look = async {
+        let mut buf = [0u8; sekisho_wire::proxy::SIGNATURE.len()];
+        loop {
+            let Ok(n) = socket.peek(&mut buf).await else {
+                return Opening::Other;
+            };
+            let seen = &buf[..n];
+            if n == 0 || !sekisho_wire::proxy::SIGNATURE.starts_with(seen) {
+                return Opening::Other;
+            }
+            if n == buf.len() {
+                return Opening::Signature;
+            }
+            // A part of the signature so far: `peek` would return it again at once.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(limit, look)
+        .await
+        .unwrap_or(Opening::Nothing)
 }
 
 /// A client connection's TCP socket, shared by its reader and its writer (or

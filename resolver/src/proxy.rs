@@ -22,8 +22,9 @@
 //! A header is trusted from the listed addresses only: anyone could write
 //! one, so a datagram from elsewhere that starts with the signature is not
 //! taken as DNS (it would decode as an IQUERY) but dropped. A connection
-//! from elsewhere is served as DNS as always; a header on it fails as a
-//! malformed frame.
+//! from elsewhere is served as DNS as always, but one whose first octets are
+//! the signature is closed at once (they would read as a frame of 3338
+//! octets that never comes); the listener tells by peeking, without reading.
 //!
 //! Drops are counted as `limit="proxy-protocol"`, keyed by the sender's
 //! address: logged once when its drops start and once when a second has
@@ -176,6 +177,12 @@ impl ProxyProtocol {
                 None
             }
         }
+    }
+
+    /// A connection from `ip`, not a load balancer, opened with a PROXY
+    /// header: counted (and logged as a datagram's would be) before it is closed.
+    pub fn stranger_connection(&self, ip: IpAddr) {
+        self.refuse(ip, Refusal::Stranger);
     }
 
     /// Counts a drop from `ip`; logs it when `ip` had none before.
