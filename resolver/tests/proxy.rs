@@ -278,3 +278,208 @@ fn client_ip_policy_applies_through_dnsdist_and_strangers_headers_are_dropped() 
     );
     drop(dnsdist);
 }
+
+/// The load balancer of the direct test: the test itself, writing the headers.
+const BALANCER: &str = "127.0.182.1";
+/// The instance of the direct test.
+const DIRECT: &str = "127.0.182.2";
+/// The name the test certificate is made for.
+const CERT_NAME: &str = "dot.test.invalid";
+
+/// A rustls DoT client over `tcp` (on which a PROXY header may have gone
+/// first), trusting `ca`; the handshake is done on return (`None`: it failed).
+fn tls_over(
+    tcp: TcpStream,
+    ca: &std::path::Path,
+) -> Option<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).expect("ca file") {
+        roots.add(c.expect("ca pem")).expect("ca cert");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"dot".to_vec()];
+    let name = ServerName::try_from(CERT_NAME).expect("server name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).ok()?;
+    }
+    Some(stream)
+}
+
+/// One framed query for `probe.example.` on `stream`; the answer's RCODE and
+/// first A record, or `None` when the connection gives no answer.
+fn ask(
+    stream: &mut (impl Read + Write),
+) -> Option<(hickory_proto::op::ResponseCode, Option<String>)> {
+    let q = make_query("probe.example.", RecordType::A, Some(1232));
+    let bytes = q.to_vec().expect("encode");
+    let mut frame = (bytes.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&bytes);
+    stream.write_all(&frame).ok()?;
+    stream.flush().ok()?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut buf).ok()?;
+    let m = hickory_proto::op::Message::from_vec(&buf).ok()?;
+    check_reply(&q, &m);
+    let a = m.answers.iter().find_map(|r| match &r.data {
+        hickory_proto::rr::RData::A(a) => Some(a.0.to_string()),
+        _ => None,
+    });
+    Some((m.metadata.response_code, a))
+}
+
+/// A connection from the load balancer to `to` that has sent a PROXY header naming `client`.
+fn balanced(to: SocketAddr, client: &str) -> TcpStream {
+    let mut c = connect_from(BALANCER, to);
+    c.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let header = encode(
+        SocketAddr::new(client.parse().expect("ip"), 5555),
+        to,
+        Transport::Stream,
+    );
+    c.write_all(&header).expect("header");
+    c
+}
+
+#[test]
+fn a_load_balancers_tcp_and_dot_connections_are_served_for_the_client_their_header_names() {
+    use hickory_proto::op::ResponseCode;
+    let s = Scratch::new("proxy-direct");
+    s.file("block.rpz", ZONE);
+    let certs = make_certs(&s.path, CERT_NAME, DIRECT);
+    let plain: SocketAddr = format!("{DIRECT}:{PORT}").parse().expect("addr");
+    let tls: SocketAddr = format!("{DIRECT}:8853").parse().expect("addr");
+    let metrics = format!("{DIRECT}:9153");
+    let cfg = format!(
+        r#"[server]
+listen = ["{plain}"]
+listen-tls = ["{tls}"]
+tls-cert-file = "{cert}"
+tls-key-file = "{key}"
+allow-query = ["127.0.180.0/24", "127.0.182.0/24"]
+allow-recursion = ["127.0.180.0/24", "127.0.182.0/24"]
+directory = "{d}"
+proxy-protocol-from = ["{BALANCER}"]
+tcp-clients-per-ip = 1
+[dnssec]
+validation = "no"
+[[response-policy.zone]]
+name = "block."
+file = "block.rpz"
+[control]
+socket = "{d}/control.sock"
+[metrics]
+listen = "{metrics}"
+"#,
+        cert = certs.cert.display(),
+        key = certs.key.display(),
+        d = s.path.display(),
+    );
+    let sk = start_sekisho(&s.path, "direct", &cfg, plain);
+
+    // TCP: the client-IP rule follows the header's client, connection by connection.
+    let mut listed = balanced(plain, LISTED);
+    assert_eq!(
+        ask(&mut listed),
+        Some((ResponseCode::NXDomain, None)),
+        "{}",
+        sk.log_text()
+    );
+    let mut other = balanced(plain, OTHER);
+    assert_eq!(
+        ask(&mut other),
+        Some((ResponseCode::NoError, Some("192.0.2.1".into())))
+    );
+    // tcp-clients-per-ip = 1 counts the header's clients, not the load
+    // balancer: two connections from it are open, and a second one for
+    // LISTED is closed.
+    let before = limit_drops(&metrics, "tcp-clients-per-ip");
+    let mut again = balanced(plain, LISTED);
+    assert_eq!(ask(&mut again), None, "LISTED is at its cap");
+    assert!(limit_drops(&metrics, "tcp-clients-per-ip") > before);
+    // Later queries on the open connections keep their client.
+    assert_eq!(ask(&mut listed), Some((ResponseCode::NXDomain, None)));
+    drop((listed, other, again));
+
+    // DoT: the header before the TLS handshake, as dnsdist sends it. (Retried
+    // while the closed connections above still hold the clients' one place.)
+    let over_tls = |client: &str| {
+        let mut dot = tls_over(balanced(tls, client), &certs.ca)?;
+        ask(&mut dot)
+    };
+    assert!(
+        eventually(Duration::from_secs(3), || over_tls(LISTED)
+            == Some((ResponseCode::NXDomain, None))),
+        "DoT for the listed client gets the rule's NXDOMAIN"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || over_tls(OTHER)
+            == Some((ResponseCode::NoError, Some("192.0.2.1".into())))),
+        "DoT for another client gets the local data"
+    );
+    // A health check's LOCAL header: the load balancer itself is the client.
+    let mut local = connect_from(BALANCER, plain);
+    local
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    local
+        .write_all(&sekisho_wire::proxy::encode_local())
+        .expect("header");
+    assert_eq!(
+        ask(&mut local),
+        Some((ResponseCode::NoError, Some("192.0.2.1".into())))
+    );
+    drop(local);
+
+    // From the load balancer, no header: the connection is closed and the
+    // datagram dropped, both counted.
+    assert_eq!(limit_drops(&metrics, "proxy-protocol"), 0.0);
+    let mut bare = connect_from(BALANCER, plain);
+    bare.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    assert_eq!(ask(&mut bare), None, "no answer without a header");
+    let udp = query_udp_from(
+        Some(BALANCER.parse().expect("ip")),
+        plain,
+        "probe.example.",
+        RecordType::A,
+        None,
+        Duration::from_millis(700),
+    );
+    assert!(
+        udp.is_none(),
+        "no answer to a bare datagram from the load balancer"
+    );
+    assert!(
+        eventually(Duration::from_secs(2), || limit_drops(
+            &metrics,
+            "proxy-protocol"
+        ) >= 2.0),
+        "both counted"
+    );
+    // Over UDP with a header, the carried client again.
+    let sock = UdpSocket::bind((BALANCER, 0)).expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    sock.send_to(&proxied_query(Transport::Dgram, plain), plain)
+        .expect("send");
+    let mut buf = [0u8; 1232];
+    let (n, from) = sock
+        .recv_from(&mut buf)
+        .expect("answer to the load balancer");
+    assert_eq!(from, plain);
+    let m = hickory_proto::op::Message::from_vec(&buf[..n]).expect("decode");
+    assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
+}
