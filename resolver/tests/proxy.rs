@@ -139,6 +139,16 @@ fn client_ip_policy_applies_through_dnsdist_and_strangers_headers_are_dropped() 
         })
         .collect();
     let conf = s.file("dnsdist.conf", &dnsdist_config());
+    let check = Command::new("dnsdist")
+        .args(["--check-config", "-C"])
+        .arg(&conf)
+        .output()
+        .expect("dnsdist runs (apt-get install dnsdist)");
+    assert!(
+        check.status.success(),
+        "dnsdist refuses the configuration: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
     let dnsdist = Proc::spawn(
         "dnsdist",
         Command::new("dnsdist")
