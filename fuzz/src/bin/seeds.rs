@@ -73,7 +73,11 @@ fn proxy_seeds() -> Seeds {
     let query = raw_query(0x1234, [1, 0], "example.", 1, None);
     let mut v4 = encode(at("192.0.2.7:4000"), at("192.0.2.1:53"), Transport::Dgram);
     v4.extend_from_slice(&query);
-    let v6 = encode(at("[2001:db8::7]:4000"), at("[2001:db8::1]:853"), Transport::Stream);
+    let v6 = encode(
+        at("[2001:db8::7]:4000"),
+        at("[2001:db8::1]:853"),
+        Transport::Stream,
+    );
     let mut tlvs = encode(at("192.0.2.7:1"), at("192.0.2.1:2"), Transport::Stream);
     let extra: &[u8] = b"\x02\x00\x09a.example\x04\x00\x00";
     tlvs[15] += extra.len() as u8;
@@ -85,7 +89,10 @@ fn proxy_seeds() -> Seeds {
         ("local".into(), encode_local()),
         ("tlvs".into(), tlvs),
         ("truncated".into(), truncated),
-        ("text-v1".into(), b"PROXY TCP4 192.0.2.7 192.0.2.1 4000 53\r\n".to_vec()),
+        (
+            "text-v1".into(),
+            b"PROXY TCP4 192.0.2.7 192.0.2.1 4000 53\r\n".to_vec(),
+        ),
     ]
 }
 
