@@ -149,6 +149,9 @@ pub(crate) struct ServerSpec {
     /// Longest TLS handshake of a client connection.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls_handshake_timeout: Option<TextOrInt>,
+    /// Load balancers whose datagrams and connections start with a PROXY v2 header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) proxy_protocol_from: Option<Vec<String>>,
 }
 
 /// `[rate-limit]`: per client prefix.

@@ -374,6 +374,10 @@ pub struct Server {
     pub tls_key_file: Option<PathBuf>,
     /// Close a TLS client connection whose handshake has not finished within this long.
     pub tls_handshake_timeout: Duration,
+    /// Load balancers (dnsdist, HAProxy) whose UDP datagrams and TCP and DoT
+    /// connections start with a PROXY protocol v2 header naming the client;
+    /// empty = off.
+    pub proxy_protocol_from: Vec<IpNet>,
 }
 
 impl Default for Server {
@@ -411,6 +415,7 @@ impl Default for Server {
             tls_cert_file: None,
             tls_key_file: None,
             tls_handshake_timeout: defaults::TLS_HANDSHAKE_TIMEOUT,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }

@@ -60,6 +60,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         tls_cert_file: _, // reload: the certificate and key are read again and swapped
         tls_key_file: _,  // reload
         tls_handshake_timeout,
+        proxy_protocol_from,
     } = server;
     let mut check = |changed: bool, key: &'static str| {
         if changed {
@@ -117,6 +118,11 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check(
         *tls_handshake_timeout != o.tls_handshake_timeout,
         "server.tls-handshake-timeout",
+    );
+    // The listeners are given the load balancers' addresses when they start.
+    check(
+        *proxy_protocol_from != o.proxy_protocol_from,
+        "server.proxy-protocol-from",
     );
     // The CHAOS answers are set up once, when the query router is built.
     // Whole tables that a reload does not apply: any new key in them is restart-only too.
@@ -196,6 +202,19 @@ mod tests {
                 "server.https-path",
                 "server.tls-handshake-timeout"
             ]
+        );
+    }
+
+    #[test]
+    fn the_load_balancers_of_the_proxy_protocol_need_a_restart() {
+        let old = Config::embedded_default();
+        let mut new = old.clone();
+        new.server
+            .proxy_protocol_from
+            .push("192.0.2.1/32".parse().expect("prefix"));
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            ["server.proxy-protocol-from"]
         );
     }
 }

@@ -86,6 +86,7 @@ fn every_default_matches_the_documented_value() {
     assert_eq!(s.tls_cert_file, None);
     assert_eq!(s.tls_key_file, None);
     assert_eq!(s.tls_handshake_timeout, Duration::from_secs(5));
+    assert!(s.proxy_protocol_from.is_empty(), "PROXY protocol off");
 
     let cache = &c.cache;
     assert_eq!(cache.max_entries, 1_000_000);
@@ -353,6 +354,7 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[server]\nlisten-https = [\"127.0.0.1\"]\ntls-cert-file = \"c\"", "server.tls-key-file: missing: listen-tls and listen-https need a private key (PEM)"),
     ("[server]\nhttps-path = \"dns-query\"", "server.https-path: \"dns-query\": an absolute URL path is needed"),
     ("[server]\ntls-handshake-timeout = \"0s\"", "server.tls-handshake-timeout: \"0s\": must be longer than zero"),
+    ("[server]\nproxy-protocol-from = [\"192.0.2.1/33\"]", "server.proxy-protocol-from[0]: \"192.0.2.1/33\": not an address or prefix"),
     ("[server]\nallow-query = [\"10.0.0.0/40\"]", "server.allow-query[0]: \"10.0.0.0/40\": not an address or prefix"),
     ("[server]\nallow-recursion = [\"10.0.0.1/8\"]", "server.allow-recursion[0]: \"10.0.0.1/8\": host bits set"),
     ("[server]\ndirectory = \"\"", "server.directory: \"\": empty path"),
@@ -622,6 +624,20 @@ fn dot_upstreams_default_to_port_853_and_inherit_the_zone_auth_name() {
         c.forward_zones[0].forward_addr[0].socket_addr(),
         "192.0.2.1:853".parse::<SocketAddr>().unwrap()
     );
+}
+
+#[test]
+fn proxy_protocol_sources_are_prefixes_or_single_addresses() {
+    let c =
+        parse("[server]\nproxy-protocol-from = [\"192.0.2.1\", \"10.1.0.0/16\", \"2001:db8::1\"]")
+            .unwrap();
+    let shown: Vec<String> = c
+        .server
+        .proxy_protocol_from
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["192.0.2.1/32", "10.1.0.0/16", "2001:db8::1/128"]);
 }
 
 #[test]

@@ -498,6 +498,11 @@ impl Validator {
                 &spec.tls_handshake_timeout,
                 d.tls_handshake_timeout,
             ),
+            proxy_protocol_from: self.prefixes(
+                "server.proxy-protocol-from",
+                &spec.proxy_protocol_from,
+                d.proxy_protocol_from,
+            ),
         }
     }
 

@@ -54,11 +54,14 @@ pub enum Limit {
     Nsec3Hashes,
     /// TLS client connections closed because the handshake did not finish in time.
     TlsHandshakeTimeout,
+    /// Datagrams and connections dropped for their PROXY protocol header: a
+    /// load balancer's without a valid one, anyone else's with one.
+    ProxyProtocol,
 }
 
 impl Limit {
     /// Every limit, in the order reports list them.
-    pub const ALL: [Limit; 12] = [
+    pub const ALL: [Limit; 13] = [
         Limit::RecursiveClients,
         Limit::ClientsPerQuery,
         Limit::FetchesPerZone,
@@ -71,6 +74,7 @@ impl Limit {
         Limit::MaxValidations,
         Limit::Nsec3Hashes,
         Limit::TlsHandshakeTimeout,
+        Limit::ProxyProtocol,
     ];
 
     /// The label value and report name (the configuration key's words).
@@ -88,6 +92,7 @@ impl Limit {
             Limit::MaxValidations => "max-validations",
             Limit::Nsec3Hashes => "nsec3-hashes",
             Limit::TlsHandshakeTimeout => "tls-handshake-timeout",
+            Limit::ProxyProtocol => "proxy-protocol",
         }
     }
 

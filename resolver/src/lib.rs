@@ -16,6 +16,8 @@
 //! - [`listen`]: UDP workers, TCP listeners (RFC 7766) and DNS over TLS
 //!   listeners (RFC 7858), one connection handler for both stream kinds.
 //! - [`doh`]: DNS over HTTPS (RFC 8484) on `sekisho_http`'s server loop.
+//! - [`proxy`]: PROXY protocol v2 headers of the load balancers in
+//!   `proxy-protocol-from` (the carried client address), read by [`listen`].
 //! - [`tls`]: the TLS listeners' certificate (swapped by a reload) and rustls settings.
 //! - [`dispatch`]: the layers in front of the pipeline (NOTIFY, zone transfers, queries).
 //! - [`ratelimit`]: queries a second per client prefix (UDP), checked first by [`dispatch`].
@@ -39,5 +41,6 @@ pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod proxy;
 pub mod ratelimit;
 pub mod tls;

@@ -56,6 +56,20 @@
 //! The handler keeps the TCP socket itself ([`SharedTcp`]) beside the halves
 //! it reads and writes, so it can reset a connection under TLS as under TCP.
 //!
+//! Behind a load balancer (`proxy-protocol-from`, `crate::proxy`): a UDP
+//! worker takes the PROXY v2 header off each datagram of a load balancer and
+//! serves the query behind it with the header's client (the answer goes back
+//! to the load balancer); a load balancer's TCP or DoT connection takes only
+//! a place in `tcp-max-connections` at accept, then its header is read
+//! (before any TLS, within `tcp-idle-timeout`) and the client it names takes
+//! the place in `tcp-clients-per-ip`; the connection is served for that
+//! client throughout:
+//!
+//! ```text
+//!  accept (load balancer) ─▶ tcp-max-connections ─▶ PROXY header ─▶ tcp-clients-per-ip (client)
+//!                         ─▶ [TLS handshake] ─▶ connection, client = the header's source
+//! ```
+//!
 //! Shutdown: every loop watches a `watch` channel; spawned queries are
 //! counted in [`InFlight`] so the daemon can drain them before exiting.
 
@@ -77,6 +91,7 @@ use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use crate::dispatch::Dispatch;
 use crate::metrics::{Proto, Refusal};
 use crate::pipeline::Step;
+use crate::proxy::ProxyProtocol;
 
 /// Counts queries being resolved, so shutdown can wait for them.
 #[derive(Debug, Default)]
@@ -292,29 +307,43 @@ pub fn listen_tcp(socket: Socket) -> std::io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
+/// What a UDP worker serves with: the query path, the drain count, the
+/// load balancers of the PROXY protocol, the stop signal and the runtime.
+#[derive(Debug, Clone)]
+pub struct UdpContext {
+    /// The request router.
+    pub dispatch: Arc<Dispatch>,
+    /// Queries in flight, for the drain at shutdown.
+    pub inflight: Arc<InFlight>,
+    /// `proxy-protocol-from` (`None`: off).
+    pub proxy: Option<Arc<ProxyProtocol>>,
+    /// Turns true at shutdown.
+    pub stop: watch::Receiver<bool>,
+    /// Where queries that need the network are resolved.
+    pub runtime: tokio::runtime::Handle,
+}
+
 /// Serve UDP on `socket` (from [`bind_udp`]) on a thread of its own until
-/// `stop` turns true; queries that need the network are resolved on `runtime`.
+/// `ctx.stop` turns true; queries that need the network are resolved on `ctx.runtime`.
 pub fn spawn_udp_worker(
     name: String,
     socket: std::net::UdpSocket,
-    dispatch: Arc<Dispatch>,
-    inflight: Arc<InFlight>,
-    stop: watch::Receiver<bool>,
-    runtime: tokio::runtime::Handle,
+    ctx: UdpContext,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(name)
-        .spawn(move || serve_udp(socket, &dispatch, &inflight, &stop, &runtime))
+        .spawn(move || serve_udp(socket, &ctx))
 }
 
 /// The loop of a UDP worker thread.
-fn serve_udp(
-    socket: std::net::UdpSocket,
-    dispatch: &Arc<Dispatch>,
-    inflight: &Arc<InFlight>,
-    stop: &watch::Receiver<bool>,
-    runtime: &tokio::runtime::Handle,
-) {
+fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext) {
+    let UdpContext {
+        dispatch,
+        inflight,
+        proxy,
+        stop,
+        runtime,
+    } = ctx;
     let socket = Arc::new(socket);
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
@@ -330,8 +359,16 @@ fn serve_udp(
                 continue;
             }
         };
-        let packet = &buf[..n];
-        match dispatch.handle_fast(packet, peer, Proto::Udp, &mut out, &mut key) {
+        // The sender gets the answer; the client is the sender, or the one a
+        // load balancer's PROXY header names (one branch when that is off).
+        let (packet, client) = match proxy {
+            None => (&buf[..n], peer),
+            Some(p) => match p.datagram(&buf[..n], peer) {
+                Some(x) => x,
+                None => continue,
+            },
+        };
+        match dispatch.handle_fast(packet, client, Proto::Udp, &mut out, &mut key) {
             Step::Reply => {
                 // Blocks only while the socket's send buffer is full.
                 let _ = socket.send_to(&out, peer);
@@ -343,7 +380,7 @@ fn serve_udp(
                 let packet = packet.to_vec();
                 let (p, s) = (dispatch.clone(), socket.clone());
                 runtime.spawn(async move {
-                    if let Some(answer) = p.resolve(&packet, peer.ip(), Proto::Udp).await {
+                    if let Some(answer) = p.resolve(&packet, client.ip(), Proto::Udp).await {
                         send_from_task(s, answer, peer).await;
                     }
                     drop(guard);
@@ -380,18 +417,25 @@ pub struct StreamContext {
     pub connections: Arc<AtomicUsize>,
     /// Open connections per client address (`tcp-clients-per-ip`), all listeners together.
     pub clients: Arc<TcpClients>,
+    /// `proxy-protocol-from` (`None`: off): whose TCP and DoT connections start
+    /// with a PROXY header (DoH ignores it).
+    pub proxy: Option<Arc<ProxyProtocol>>,
     /// Turns true at shutdown.
     pub stop: watch::Receiver<bool>,
 }
 
 /// Accept TCP connections on `listener` until `ctx.stop` turns true.
 pub async fn serve_tcp(listener: TcpListener, ctx: StreamContext) {
-    let on_accept = |stream: TcpStream, peer: SocketAddr, slot: ConnSlot| {
+    let on_accept = |stream: TcpStream, peer: SocketAddr, mut slot: ConnSlot| {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let socket = Arc::new(stream);
+            let Some(client) = proxied_client(&socket, peer, Proto::Tcp, &mut slot, &ctx).await
+            else {
+                return;
+            };
             let (rd, wr) = (SharedTcp(socket.clone()), SharedTcp(socket.clone()));
-            serve_connection(rd, wr, socket, peer, Proto::Tcp, ctx).await;
+            serve_connection(rd, wr, socket, client, Proto::Tcp, ctx).await;
             drop(slot);
         });
     };
@@ -404,15 +448,20 @@ pub async fn serve_tcp(listener: TcpListener, ctx: StreamContext) {
 /// connection handling as TCP.
 pub async fn serve_tls(listener: TcpListener, tls: Arc<rustls::ServerConfig>, ctx: StreamContext) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let on_accept = |stream: TcpStream, peer: SocketAddr, slot: ConnSlot| {
+    let on_accept = |stream: TcpStream, peer: SocketAddr, mut slot: ConnSlot| {
         let (ctx, acceptor) = (ctx.clone(), acceptor.clone());
         tokio::spawn(async move {
             let socket = Arc::new(stream);
-            let Some(tls) = handshake(&acceptor, &socket, peer, &ctx).await else {
+            // A load balancer's header comes before the TLS handshake (dnsdist sends it so).
+            let Some(client) = proxied_client(&socket, peer, Proto::Tls, &mut slot, &ctx).await
+            else {
+                return;
+            };
+            let Some(tls) = handshake(&acceptor, &socket, client, &ctx).await else {
                 return;
             };
             let (rd, wr) = tokio::io::split(tls);
-            serve_connection(rd, wr, socket, peer, Proto::Tls, ctx).await;
+            serve_connection(rd, wr, socket, client, Proto::Tls, ctx).await;
             drop(slot);
         });
     };
@@ -462,8 +511,9 @@ pub(crate) fn handshake_timed_out(socket: &TcpStream, peer: SocketAddr, ctx: &St
 
 /// One admitted connection's places in the connection counts; given back on drop.
 pub(crate) struct ConnSlot {
-    /// Its place in the per-address table.
-    _client: ClientSlot,
+    /// Its place in the per-address table (`None` for a load balancer's
+    /// connection until its PROXY header names the client).
+    client: Option<ClientSlot>,
     /// The count of all open connections, decremented on drop.
     connections: Arc<AtomicUsize>,
 }
@@ -480,16 +530,77 @@ impl StreamContext {
     pub(crate) fn admit(&self, peer: SocketAddr) -> Option<ConnSlot> {
         // Per address first: a client at its own cap does not use a slot of the total.
         let client = self.clients.admit(peer.ip())?;
+        let mut slot = self.admit_total()?;
+        slot.client = Some(client);
+        Some(slot)
+    }
+
+    /// A place for a connection in `tcp-max-connections` only, or `None`
+    /// (counted) when the listeners together are at their cap: a load
+    /// balancer's connection, whose client is known once its header is read.
+    fn admit_total(&self) -> Option<ConnSlot> {
         if self.connections.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
             self.connections.fetch_sub(1, Ordering::AcqRel);
             self.dispatch.pipeline().metrics.refused(Refusal::TcpLimit);
             return None;
         }
         Some(ConnSlot {
-            _client: client,
+            client: None,
             connections: self.connections.clone(),
         })
     }
+}
+
+/// The client of a connection from `peer`: `peer` itself, or, from a load
+/// balancer of `proxy-protocol-from`, the address its PROXY header names,
+/// admitted to `tcp-clients-per-ip` now. `None` when the connection must be
+/// closed (no valid header in time, or the client at its cap; both counted).
+///
+/// With `proxy-protocol-from` set, a connection from anyone else that opens
+/// with a PROXY header is closed and counted; one that sends nothing within
+/// `tcp-idle-timeout` (TCP) or `tls-handshake-timeout` (DoT, counted as the
+/// handshake's timeout) is closed as the connection code would close it.
+async fn proxied_client(
+    socket: &Arc<TcpStream>,
+    peer: SocketAddr,
+    proto: Proto,
+    slot: &mut ConnSlot,
+    ctx: &StreamContext,
+) -> Option<SocketAddr> {
+    let Some(proxy) = &ctx.proxy else {
+        return Some(peer);
+    };
+    if slot.client.is_some() {
+        // Not a load balancer: served as always, unless it opens with a PROXY header.
+        let wait = match proto {
+            Proto::Tls => ctx.limits.handshake_timeout,
+            _ => ctx.limits.idle_timeout,
+        };
+        return match opens_with_signature(socket, wait).await {
+            Opening::Other => Some(peer),
+            Opening::Signature => {
+                proxy.stranger_connection(peer.ip());
+                None
+            }
+            Opening::Nothing if proto == Proto::Tls => {
+                handshake_timed_out(socket, peer, ctx);
+                None
+            }
+            Opening::Nothing => {
+                tracing::debug!(%peer, "client sent nothing within tcp-idle-timeout; connection closed");
+                None
+            }
+        };
+    }
+    let mut rd = SharedTcp(socket.clone());
+    let read = proxy.read_header(&mut rd, peer, ctx.limits.idle_timeout);
+    let mut stop = ctx.stop.clone();
+    let client = tokio::select! {
+        c = read => c?,
+        _ = stop.changed() => return None,
+    };
+    slot.client = Some(ctx.clients.admit(client.ip())?);
+    Some(client)
 }
 
 /// Accept connections on `listener` until `ctx.stop` turns true, closing at
@@ -512,13 +623,56 @@ pub(crate) async fn accept_loop(
             },
             _ = stop.changed() => return,
         };
-        let Some(slot) = ctx.admit(peer) else {
+        // A load balancer's connection is admitted per client once its header is read.
+        let slot = match &ctx.proxy {
+            Some(p) if p.is_proxy(peer.ip()) => ctx.admit_total(),
+            _ => ctx.admit(peer),
+        };
+        let Some(slot) = slot else {
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         on_accept(stream, peer, slot);
     }
+}
+
+/// How a connection from an address not in `proxy-protocol-from` opens.
+enum Opening {
+    /// With the PROXY v2 signature.
+    Signature,
+    /// With anything else (a DNS frame, a TLS ClientHello), or it closed.
+    Other,
+    /// With nothing yet, after the time allowed.
+    Nothing,
+}
+
+/// Whether the first octets `socket` has received are the PROXY v2
+/// signature, seen with `peek` so that they stay unread. Waits at most
+/// `limit` for them (a DNS or TLS client speaks first). One `peek` tells a
+/// DNS frame or a TLS ClientHello apart; only octets that match the start
+/// of the signature are waited on for more.
+async fn opens_with_signature(socket: &TcpStream, limit: Duration) -> Opening {
+    let look = async {
+        let mut buf = [0u8; sekisho_wire::proxy::SIGNATURE.len()];
+        loop {
+            let Ok(n) = socket.peek(&mut buf).await else {
+                return Opening::Other;
+            };
+            let seen = &buf[..n];
+            if n == 0 || !sekisho_wire::proxy::SIGNATURE.starts_with(seen) {
+                return Opening::Other;
+            }
+            if n == buf.len() {
+                return Opening::Signature;
+            }
+            // A part of the signature so far: `peek` would return it again at once.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(limit, look)
+        .await
+        .unwrap_or(Opening::Nothing)
 }
 
 /// A client connection's TCP socket, shared by its reader and its writer (or

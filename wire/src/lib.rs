@@ -13,8 +13,13 @@
 //! builds a hickory `Message` (the allocation-heavy path, measured in
 //! hickory's own issue tracker). Everything here is bounds-checked: a crafted
 //! datagram yields a [`WireError`], never a panic.
+//!
+//! [`proxy`] reads the PROXY protocol v2 header a load balancer puts in front
+//! of a datagram or connection, before any of this.
 
 use std::fmt;
+
+pub mod proxy;
 
 /// Length of the fixed DNS header (RFC 1035 section 4.1.1).
 pub const HEADER_LEN: usize = 12;

@@ -43,13 +43,14 @@ type Seeds = Vec<(String, Vec<u8>)>;
 fn write_all(out: &Path) -> Result<usize, String> {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
     let recording = Recording::load(&testdata.join("xfr/bind918-axfr-hmac-sha256.txt"))?;
-    let targets: [(&str, Seeds); 6] = [
+    let targets: [(&str, Seeds); 7] = [
         ("query", query_seeds()),
         ("zonefile", zonefile_seeds(&testdata)?),
         ("xfr", xfr_seeds(&recording)?),
         ("tsig", tsig_seeds(&recording)),
         ("notify", notify_seeds()),
         ("http_head", http_seeds()),
+        ("proxy", proxy_seeds()),
     ];
     let mut n = 0;
     for (target, seeds) in targets {
@@ -62,6 +63,37 @@ fn write_all(out: &Path) -> Result<usize, String> {
         }
     }
     Ok(n)
+}
+
+/// PROXY v2 headers: IPv4 and IPv6 over UDP and TCP with a query behind,
+/// LOCAL, with TLVs, truncated, and the text version 1.
+fn proxy_seeds() -> Seeds {
+    use sekisho_wire::proxy::{encode, encode_local, Transport};
+    let at = |s: &str| s.parse::<std::net::SocketAddr>().expect("constant address");
+    let query = raw_query(0x1234, [1, 0], "example.", 1, None);
+    let mut v4 = encode(at("192.0.2.7:4000"), at("192.0.2.1:53"), Transport::Dgram);
+    v4.extend_from_slice(&query);
+    let v6 = encode(
+        at("[2001:db8::7]:4000"),
+        at("[2001:db8::1]:853"),
+        Transport::Stream,
+    );
+    let mut tlvs = encode(at("192.0.2.7:1"), at("192.0.2.1:2"), Transport::Stream);
+    let extra: &[u8] = b"\x02\x00\x09a.example\x04\x00\x00";
+    tlvs[15] += extra.len() as u8;
+    tlvs.extend_from_slice(extra);
+    let truncated = v4[..20].to_vec();
+    vec![
+        ("v4-dgram-query".into(), v4),
+        ("v6-stream".into(), v6),
+        ("local".into(), encode_local()),
+        ("tlvs".into(), tlvs),
+        ("truncated".into(), truncated),
+        (
+            "text-v1".into(),
+            b"PROXY TCP4 192.0.2.7 192.0.2.1 4000 53\r\n".to_vec(),
+        ),
+    ]
 }
 
 /// A name from constant text.

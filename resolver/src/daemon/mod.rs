@@ -50,9 +50,10 @@ use tokio::sync::{mpsc, watch};
 use crate::control;
 use crate::dispatch::Dispatch;
 use crate::doh::{DohAccept, DohHandler};
-use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits};
+use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits, UdpContext};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::proxy::ProxyProtocol;
 use crate::ratelimit::RateLimiter;
 use crate::tls::{ServerCert, ALPN_DOT, ALPN_H2, ALPN_HTTP1};
 use handler::State;
@@ -440,12 +441,21 @@ impl Daemon {
         if let Some(queue) = state.pipeline.prefetch_queue() {
             tasks.spawn(run_prefetch(state.pipeline.clone(), queue, stop_rx.clone()));
         }
+        // The load balancers of the PROXY protocol (`None`: off), shared by UDP, TCP and DoT.
+        let proxy = ProxyProtocol::new(
+            config.server.proxy_protocol_from.clone(),
+            metrics.limits.clone(),
+        );
+        if let Some(p) = &proxy {
+            tasks.spawn(p.clone().run(stop_rx.clone()));
+        }
         let streams = StreamContext {
             dispatch: dispatch.clone(),
             inflight: inflight.clone(),
             limits: tcp_limits,
             connections: tcp_connections.clone(),
             clients: tcp_clients,
+            proxy: proxy.clone(),
             stop: stop_rx.clone(),
         };
         for (addr, socket) in tcp_sockets {
@@ -480,14 +490,15 @@ impl Daemon {
         }
         let mut udp_workers = Vec::new();
         for (addr, sock) in udp_sockets {
-            match listen::spawn_udp_worker(
-                format!("sekisho-udp-{}", udp_workers.len()),
-                sock,
-                dispatch.clone(),
-                inflight.clone(),
-                stop_rx.clone(),
-                tokio::runtime::Handle::current(),
-            ) {
+            let ctx = UdpContext {
+                dispatch: dispatch.clone(),
+                inflight: inflight.clone(),
+                proxy: proxy.clone(),
+                stop: stop_rx.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            match listen::spawn_udp_worker(format!("sekisho-udp-{}", udp_workers.len()), sock, ctx)
+            {
                 Ok(worker) => udp_workers.push(worker),
                 Err(source) => {
                     // The workers already started stop with everything else.
@@ -501,6 +512,7 @@ impl Daemon {
             listen = %state.listen.join(" "),
             listen_tls = ?config.server.listen_tls,
             listen_https = ?config.server.listen_https,
+            proxy_protocol_from = ?config.server.proxy_protocol_from,
             udp_workers = workers,
             forward_zones = config.forward_zones.len(),
             control = %config.control.socket.display(),
