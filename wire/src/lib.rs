@@ -558,7 +558,10 @@ mod tests {
     fn responses_are_recognised_so_they_can_be_dropped() {
         let mut p = make_query(1, "a.jp", 1, None);
         p[2] |= 0x80;
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::IsResponse);
+        assert_eq!(
+            parse_query(&p).expect_err("an error"),
+            WireError::IsResponse
+        );
     }
 
     #[test]
@@ -566,30 +569,33 @@ mod tests {
         let mut p = make_query(1, "a.jp", 1, None);
         p[2] |= 2 << 3; // STATUS
         assert_eq!(
-            parse_query(&p).unwrap_err(),
+            parse_query(&p).expect_err("an error"),
             WireError::NotImplemented { opcode: 2 }
         );
     }
 
     #[test]
     fn short_packets_and_bad_counts_are_refused_with_a_reason() {
-        assert_eq!(parse_query(&[0; 5]).unwrap_err(), WireError::TooShort);
+        assert_eq!(
+            parse_query(&[0; 5]).expect_err("an error"),
+            WireError::TooShort
+        );
         let mut p = make_query(1, "a.jp", 1, None);
         p[5] = 2;
         assert_eq!(
-            parse_query(&p).unwrap_err(),
+            parse_query(&p).expect_err("an error"),
             WireError::Malformed(Malformed::QuestionCount)
         );
         let mut p = make_query(1, "a.jp", 1, None);
         p[11] = 1; // ARCOUNT 1 with no record
         assert_eq!(
-            parse_query(&p).unwrap_err(),
+            parse_query(&p).expect_err("an error"),
             WireError::Malformed(Malformed::BadRecord)
         );
         let mut p = make_query(1, "a.jp", 1, None);
         p.push(0);
         assert_eq!(
-            parse_query(&p).unwrap_err(),
+            parse_query(&p).expect_err("an error"),
             WireError::Malformed(Malformed::TrailingData)
         );
     }
@@ -599,20 +605,20 @@ mod tests {
         let mut p = make_query(1, "a.jp", 1, None);
         p.truncate(14);
         assert_eq!(
-            parse_query(&p).unwrap_err(),
+            parse_query(&p).expect_err("an error"),
             WireError::Malformed(Malformed::BadName)
         );
         let mut p = make_query(1, "", 1, None);
         p[12] = 0xc0;
         p.insert(13, 12);
         assert_eq!(
-            parse_query(&p).unwrap_err(),
+            parse_query(&p).expect_err("an error"),
             WireError::Malformed(Malformed::CompressedQuestion)
         );
         let long = vec!["a".repeat(63); 5].join(".");
         let p = make_query(1, &long, 1, None);
         assert_eq!(
-            parse_query(&p).unwrap_err(),
+            parse_query(&p).expect_err("an error"),
             WireError::Malformed(Malformed::BadName)
         );
     }
@@ -622,7 +628,10 @@ mod tests {
         let mut p = make_query(1, "a.jp", 1, Some((1232, false)));
         let opt_ttl = p.len() - 6;
         p[opt_ttl + 1] = 1;
-        assert_eq!(parse_query(&p).unwrap_err(), WireError::BadVersion);
+        assert_eq!(
+            parse_query(&p).expect_err("an error"),
+            WireError::BadVersion
+        );
         let r = badvers_response(&p, 1232);
         assert_eq!(&r[..2], &p[..2]);
         assert_eq!(r[r.len() - 6], 1, "extended rcode upper bits carry BADVERS");
