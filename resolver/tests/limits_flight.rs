@@ -535,3 +535,45 @@ fn fetches_per_zone_response_fail_answers_the_excess_servfail_with_why() {
     );
     assert_eq!(limit(&sock, "fetches-per-zone").1, 16);
 }
+
+#[test]
+fn fetches_per_server_fails_the_excess_for_a_zone_whose_servers_are_all_busy() {
+    let s = Scratch::new("flight-fps");
+    let (_root, dead, hints) = sink_world(&s, "127.0.93.66", "127.0.93.67");
+    let listen: SocketAddr = "127.0.93.68:5300".parse().expect("addr");
+    let cfg = recursive_config(&s, "fps", "127.0.93.68:5300", &hints).replace(
+        "directory = ",
+        "fetches-per-zone = 0\nfetches-per-server = 3\nquery-timeout = \"2s\"\ndirectory = ",
+    );
+    let sk = start_sekisho(&s.path, "fps", &cfg, listen);
+    let sock = s.path.join("control-fps.sock");
+    // One name first, so the zone's cut is known (the root's server has the
+    // same quota of 3, and 20 questions at once would meet it there first).
+    let warm = std::thread::spawn(move || {
+        sink_flood(listen, "127.0.93.104", "warm", 1, Duration::from_millis(10))
+    });
+    assert!(eventually(Duration::from_secs(2), || dead.total() == 1));
+    // Two more wait at the only server of sink.test.; the other 18 are
+    // answered at once (BIND's default for this quota: fail), and say why.
+    let fast = sink_flood(listen, "127.0.93.105", "f", 20, Duration::from_secs(1));
+    assert_eq!(fast.len(), 18, "{fast:?}");
+    assert!(
+        fast.iter().all(|r| *r == (ResponseCode::ServFail, Some(0))),
+        "{fast:?}"
+    );
+    assert_eq!(limit(&sock, "fetches-per-server").1, 18);
+    // The three asked, and asked once more after a timeout: never more.
+    assert!((3..=6).contains(&dead.total()), "{} sent", dead.total());
+    let _ = warm.join();
+    // The root's server is not held back meanwhile: other zones resolve.
+    let ok = query(listen, "www.ok.test.", RecordType::A);
+    assert_eq!(ok.metadata.response_code, ResponseCode::NoError);
+    // Let go once the three have timed out, logged once each way.
+    assert!(eventually(Duration::from_secs(5), || {
+        limit(&sock, "fetches-per-server").0 == 0
+    }));
+    assert!(eventually(Duration::from_secs(2), || {
+        log_lines(&sk, &["limit released", "fetches-per-server"]) == 1
+    }));
+    assert_eq!(log_lines(&sk, &["limit engaged", "fetches-per-server"]), 1);
+}
