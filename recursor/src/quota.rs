@@ -33,9 +33,11 @@
 //! the quota are in flight. The *engaged* state, which is only for the log
 //! and `sekishoctl limits`, changes with hysteresis: the limit engages for
 //! a key when a query is refused for it, and releases when the key's count
-//! falls to 90 % of the quota (rounded down) or less, so a zone hovering at
-//! its quota logs one line when it starts shedding load and one when it
-//! stops, not one per query.
+//! falls to 90 % of the quota (rounded down) or less and nothing has been
+//! refused for it for [`RELEASE_HOLD`] (or at once when nothing is in flight
+//! any more), so a zone hovering at its quota logs one line when it starts
+//! shedding load and one when it stops, not one per query nor one per
+//! swing of a busy server's count around 90 %.
 //!
 //! The server quota adapts to congestion, as BIND's does (`fetch-quota-params`
 //! at its defaults): every [`WINDOW`] outcomes (answers and timeouts) of a
@@ -89,6 +91,8 @@ impl Quotas {
     }
 }
 
+/// An engaged key is released no sooner than this after its last refusal.
+pub(crate) const RELEASE_HOLD: Duration = Duration::from_secs(1);
 /// Outcomes per recalculation of a server's timeout ratio (BIND: 100).
 pub(crate) const WINDOW: u32 = 100;
 /// Below this moving timeout ratio a lowered quota steps up (BIND: 0.1).
@@ -116,6 +120,8 @@ pub(crate) struct Quota {
     max: usize,
     /// Lower a key's quota while its queries time out (see the module docs).
     adapts: bool,
+    /// How long after its last refusal an engaged key may be released.
+    hold: Duration,
     /// Where drops, use and state changes are reported.
     limits: Arc<Limits>,
     /// Keys with queries in flight.
@@ -127,8 +133,9 @@ pub(crate) struct Quota {
 struct Count {
     /// Queries in flight.
     in_flight: usize,
-    /// The limit is engaged for this key (see the module docs).
-    engaged: bool,
+    /// The limit is engaged for this key: when it last refused a query
+    /// (see the module docs).
+    engaged: Option<Instant>,
     /// Adaptive quotas only: how the key's servers are doing.
     health: Health,
 }
@@ -174,6 +181,7 @@ impl Quota {
             limit,
             max,
             adapts: false,
+            hold: RELEASE_HOLD,
             limits: limits.clone(),
             table: Mutex::new(HashMap::new()),
         }
@@ -271,8 +279,8 @@ impl Quota {
                 held: Some((self, key.to_owned())),
             });
         }
-        let engage = !count.engaged;
-        count.engaged = true;
+        let engage = count.engaged.is_none();
+        count.engaged = Some(Instant::now());
         drop(table);
         if engage {
             self.limits.engage(self.limit, key, &detail());
@@ -299,9 +307,13 @@ impl Quota {
             return;
         };
         count.in_flight = count.in_flight.saturating_sub(1);
-        let release = count.engaged && count.in_flight <= release_at(count.health.quota(self.max));
+        let release = count.engaged.is_some_and(|at| {
+            count.in_flight == 0
+                || (count.in_flight <= release_at(count.health.quota(self.max))
+                    && at.elapsed() >= self.hold)
+        });
         if release {
-            count.engaged = false;
+            count.engaged = None;
         }
         // `release_at` is never negative, so a key at zero is not engaged. A
         // key lowered or in the middle of a window is remembered (bounded),
@@ -356,9 +368,31 @@ impl Drop for Slot<'_> {
 mod tests {
     use super::*;
 
+    /// A zone quota that releases as soon as the count allows.
     fn quota(max: usize) -> (Quota, Arc<Limits>) {
         let limits = Arc::new(Limits::new());
-        (Quota::new(Limit::FetchesPerZone, max, &limits), limits)
+        let mut q = Quota::new(Limit::FetchesPerZone, max, &limits);
+        q.hold = Duration::ZERO;
+        (q, limits)
+    }
+
+    #[test]
+    fn a_key_stays_engaged_for_the_hold_after_its_last_refusal_unless_it_empties() {
+        let limits = Arc::new(Limits::new());
+        let mut q = Quota::new(Limit::FetchesPerZone, 20, &limits);
+        q.hold = Duration::from_secs(3600);
+        let mut slots: Vec<_> = (0..20).map(|_| enter(&q, "z.").expect("room")).collect();
+        assert!(enter(&q, "z.").is_none());
+        slots.truncate(10);
+        assert!(
+            limits.is_engaged(Limit::FetchesPerZone, "z."),
+            "below 90 % but refused within the hold: no swing in the log"
+        );
+        drop(slots);
+        assert!(
+            !limits.is_engaged(Limit::FetchesPerZone, "z."),
+            "nothing in flight: released"
+        );
     }
 
     fn enter<'a>(q: &'a Quota, key: &str) -> Option<Slot<'a>> {
