@@ -6,8 +6,9 @@
 //!
 //! The upstream is a [`Responder`] for `dot.test.`; a policy zone rewrites
 //! `bad.dot.test.`. Certificates are made by `openssl` at test time. Each
-//! test owns addresses in 127.0.170.0/24 (DoT) or 127.0.171.0/24 (DoH),
-//! listed at the test.
+//! test owns addresses in 127.0.170.0/24 (DoT), 127.0.171.0/24 (DoH) or
+//! 127.0.200.0/24 (Unbound forwarding to Sekisho over DoT), listed at the
+//! test.
 
 mod common;
 
@@ -1015,3 +1016,144 @@ fn the_access_lists_see_the_client_address_over_tls_and_https_and_status_lists_t
         "DoH from .33: {k}"
     );
 }
+
+/// Debian's Unbound as a forwarder in front of Sekisho: `forward-zone "."`
+/// with `forward-tls-upstream: yes`, the address carrying the certificate
+/// name (`ip@port#name`) and `tls-cert-bundle` the test CA, so Unbound
+/// verifies Sekisho's certificate. A client asking Unbound in plain DNS
+/// gets Sekisho's answers, the forwarded one and the policy rewrite, and
+/// Sekisho counts them as DoT queries only.
+///
+/// 127.0.200.1 (sekisho), .2 (upstream), .3 (Unbound).
+#[test]
+fn unbound_forwarding_over_tls_gets_the_forwarded_answer_and_the_policy_rewrite() {
+    let st = setup("dot-unbound", "127.0.200.1", "127.0.200.2", "");
+    let unbound = start_unbound_forwarding_over_tls(&st, "127.0.200.3", 5300);
+    let at: SocketAddr = "127.0.200.3:5300".parse().expect("addr");
+
+    for (name, want) in [
+        ("www.dot.test.", "192.0.2.170"),
+        ("bad.dot.test.", "192.0.2.99"),
+    ] {
+        let (ok, out) = dig_plain(at, name);
+        assert!(
+            ok,
+            "dig {name} via Unbound:\n{out}\nunbound log:\n{}",
+            unbound.log_text()
+        );
+        assert_eq!(
+            short_lines(&out),
+            vec![want.to_string()],
+            "dig {name} via Unbound:\n{out}\nunbound log:\n{}\nsekisho log:\n{}",
+            unbound.log_text(),
+            st.sk.log_text()
+        );
+    }
+
+    // Both questions reached Sekisho over DoT, and none over plain DNS:
+    // Unbound did not fall back to UDP or TCP.
+    let body = http_get(&st.metrics, "/metrics");
+    let over = |proto: &str| {
+        metric_value(
+            &body,
+            "sekisho_queries_total",
+            &[&format!("proto=\"{proto}\""), "qtype=\"A\""],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(
+        over("tls") >= 2.0,
+        "DoT queries counted: {}\n{body}",
+        over("tls")
+    );
+    assert_eq!(over("udp"), 0.0, "UDP queries counted:\n{body}");
+    assert_eq!(over("tcp"), 0.0, "TCP queries counted:\n{body}");
+    // A second ask is answered from Unbound's cache: Sekisho sees no
+    // new query.
+    let (ok, out) = dig_plain(at, "www.dot.test.");
+    assert!(ok, "second dig via Unbound:\n{out}");
+    assert_eq!(short_lines(&out), vec!["192.0.2.170".to_string()]);
+    let again = http_get(&st.metrics, "/metrics");
+    assert_eq!(
+        metric_value(
+            &again,
+            "sekisho_queries_total",
+            &["proto=\"tls\"", "qtype=\"A\""]
+        ),
+        metric_value(
+            &body,
+            "sekisho_queries_total",
+            &["proto=\"tls\"", "qtype=\"A\""]
+        ),
+        "a cached answer of Unbound reached Sekisho"
+    );
+}
+
+/// `dig` in plain DNS over UDP to `at`, one try, `+short`.
+fn dig_plain(at: SocketAddr, name: &str) -> (bool, String) {
+    run(
+        "dig",
+        &[
+            format!("@{}", at.ip()),
+            "-p".into(),
+            at.port().to_string(),
+            "+time=5".into(),
+            "+tries=1".into(),
+            "+short".into(),
+            name.into(),
+            "A".into(),
+        ],
+    )
+}
+
+/// Debian's Unbound on `ip`@`port` (plain DNS) forwarding everything to
+/// the DoT listener of `st`, verifying its certificate for [`CERT_NAME`]
+/// against the test CA. Iterator only: no validation, no root hints used.
+fn start_unbound_forwarding_over_tls(st: &Setup, ip: &str, port: u16) -> Proc {
+    let d = st.s.path.join(format!("unbound-{ip}"));
+    std::fs::create_dir_all(&d).expect("unbound dir");
+    let conf = format!(
+        "server:
+  interface: {ip}@{port}
+  do-daemonize: no
+  username: \"\"
+  chroot: \"\"
+  directory: \"{d}\"
+  pidfile: \"{d}/unbound.pid\"
+  use-syslog: no
+  logfile: \"\"
+  verbosity: 1
+  log-queries: yes
+  num-threads: 1
+  so-reuseport: no
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  module-config: \"iterator\"
+  tls-cert-bundle: \"{ca}\"
+  # Unbound answers `test.` (RFC 6761) itself unless told not to.
+  local-zone: \"test.\" nodefault
+forward-zone:
+  name: \".\"
+  forward-tls-upstream: yes
+  forward-addr: {sk}@{sk_port}#{CERT_NAME}
+",
+        d = d.display(),
+        ca = st.certs.ca.display(),
+        sk = st.tls.ip(),
+        sk_port = st.tls.port(),
+    );
+    let cf = d.join("unbound.conf");
+    std::fs::write(&cf, conf).expect("unbound.conf");
+    let p = Proc::spawn(
+        "unbound",
+        Command::new("unbound").arg("-d").arg("-c").arg(&cf),
+        d.join("unbound.log"),
+    );
+    let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+    // Asking through Unbound is the readiness check: an answer came from
+    // Sekisho over DoT. `dot.test.` SOA is forwarded by Sekisho.
+    wait_dns(addr, "dot.test.", Duration::from_secs(10));
+    p
+}
+
