@@ -137,6 +137,12 @@ pub(crate) struct ServerSpec {
     /// Addresses to answer DNS over HTTPS on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) listen_https: Option<Vec<String>>,
+    /// Addresses to answer DNS over HTTP (no TLS; behind a TLS-terminating proxy) on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) listen_http: Option<Vec<String>>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers name the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) http_proxy_from: Option<Vec<String>>,
     /// The URL path of DNS over HTTPS.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) https_path: Option<String>,

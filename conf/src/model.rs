@@ -90,6 +90,8 @@ pub mod defaults {
     pub const TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
     /// Port of a `server.listen-https` address when none is written.
     pub const HTTPS_PORT: u16 = 443;
+    /// Port of a `server.listen-http` address when none is written.
+    pub const HTTP_PORT: u16 = 80;
     /// `server.https-path`: the path RFC 8484's examples use (section 4.1.1).
     pub const HTTPS_PATH: &str = "/dns-query";
     /// `server.tls-handshake-timeout`: a TLS handshake is two round trips, so a few
@@ -365,7 +367,15 @@ pub struct Server {
     pub listen_tls: Vec<SocketAddr>,
     /// Addresses to answer DNS over HTTPS on (RFC 8484; port 443 when none is written).
     pub listen_https: Vec<SocketAddr>,
-    /// The URL path DNS over HTTPS answers on.
+    /// Addresses to answer DNS over HTTP on, without TLS (HTTP/1.1 and h2c
+    /// prior knowledge, on `https_path`), for a TLS-terminating proxy in
+    /// front (port 80 when none is written).
+    pub listen_http: Vec<SocketAddr>,
+    /// The proxies in front of `listen_http`: only requests from these
+    /// addresses have their `X-Forwarded-For` or `Forwarded: for=` header
+    /// taken as the client address; empty = the headers are never trusted.
+    pub http_proxy_from: Vec<IpNet>,
+    /// The URL path DNS over HTTPS (and over HTTP) answers on.
     pub https_path: String,
     /// PEM certificate chain of the TLS listeners; set when `listen_tls` or
     /// `listen_https` is not empty. Re-read on reload.
@@ -411,6 +421,8 @@ impl Default for Server {
             tcp_write_timeout: defaults::TCP_WRITE_TIMEOUT,
             listen_tls: Vec::new(),
             listen_https: Vec::new(),
+            listen_http: Vec::new(),
+            http_proxy_from: Vec::new(),
             https_path: defaults::HTTPS_PATH.to_string(),
             tls_cert_file: None,
             tls_key_file: None,

@@ -56,6 +56,8 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         tcp_write_timeout,
         listen_tls,
         listen_https,
+        listen_http,
+        http_proxy_from,
         https_path,
         tls_cert_file: _, // reload: the certificate and key are read again and swapped
         tls_key_file: _,  // reload
@@ -114,6 +116,12 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     // The encrypted listeners are bound at start, as `listen`.
     check(*listen_tls != o.listen_tls, "server.listen-tls");
     check(*listen_https != o.listen_https, "server.listen-https");
+    check(*listen_http != o.listen_http, "server.listen-http");
+    // The DoH-over-HTTP listeners are given their proxies when they start.
+    check(
+        *http_proxy_from != o.http_proxy_from,
+        "server.http-proxy-from",
+    );
     check(*https_path != o.https_path, "server.https-path");
     check(
         *tls_handshake_timeout != o.tls_handshake_timeout,
@@ -192,6 +200,12 @@ mod tests {
         new.server
             .listen_https
             .push("127.0.0.1:443".parse().expect("addr"));
+        new.server
+            .listen_http
+            .push("127.0.0.1:8053".parse().expect("addr"));
+        new.server
+            .http_proxy_from
+            .push("127.0.0.1/32".parse().expect("prefix"));
         new.server.https_path = "/q".into();
         new.server.tls_handshake_timeout += std::time::Duration::from_secs(1);
         assert_eq!(
@@ -199,6 +213,8 @@ mod tests {
             [
                 "server.listen-tls",
                 "server.listen-https",
+                "server.listen-http",
+                "server.http-proxy-from",
                 "server.https-path",
                 "server.tls-handshake-timeout"
             ]

@@ -355,6 +355,7 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[server]\nhttps-path = \"dns-query\"", "server.https-path: \"dns-query\": an absolute URL path is needed"),
     ("[server]\ntls-handshake-timeout = \"0s\"", "server.tls-handshake-timeout: \"0s\": must be longer than zero"),
     ("[server]\nproxy-protocol-from = [\"192.0.2.1/33\"]", "server.proxy-protocol-from[0]: \"192.0.2.1/33\": not an address or prefix"),
+    ("[server]\nhttp-proxy-from = [\"127.0.0.1\", \"proxy\"]", "server.http-proxy-from[1]: \"proxy\": not an address or prefix"),
     ("[server]\nallow-query = [\"10.0.0.0/40\"]", "server.allow-query[0]: \"10.0.0.0/40\": not an address or prefix"),
     ("[server]\nallow-recursion = [\"10.0.0.1/8\"]", "server.allow-recursion[0]: \"10.0.0.1/8\": host bits set"),
     ("[server]\ndirectory = \"\"", "server.directory: \"\": empty path"),
@@ -638,6 +639,29 @@ fn proxy_protocol_sources_are_prefixes_or_single_addresses() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(shown, ["192.0.2.1/32", "10.1.0.0/16", "2001:db8::1/128"]);
+}
+
+#[test]
+fn plain_http_doh_needs_no_certificate_and_defaults_to_port_80() {
+    let c = parse("[server]\nlisten-http = [\"127.0.0.1\", \"127.0.0.1:8053\"]").unwrap();
+    assert_eq!(
+        c.server.listen_http,
+        vec![
+            "127.0.0.1:80".parse::<SocketAddr>().unwrap(),
+            "127.0.0.1:8053".parse::<SocketAddr>().unwrap()
+        ]
+    );
+    // Without http-proxy-from every forwarding header is ignored.
+    assert!(c.server.http_proxy_from.is_empty());
+    assert!(c.server.tls_cert_file.is_none());
+    let c = parse("[server]\nlisten-http = [\"127.0.0.1:8053\"]\nhttp-proxy-from = [\"127.0.0.2\", \"10.0.0.0/8\"]").unwrap();
+    let shown: Vec<String> = c
+        .server
+        .http_proxy_from
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(shown, ["127.0.0.2/32", "10.0.0.0/8"]);
 }
 
 #[test]

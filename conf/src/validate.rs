@@ -339,6 +339,10 @@ impl Validator {
             None => d.listen_https,
             Some(list) => self.listen_addrs("server.listen-https", list, defaults::HTTPS_PORT),
         };
+        let listen_http = match &spec.listen_http {
+            None => d.listen_http,
+            Some(list) => self.listen_addrs("server.listen-http", list, defaults::HTTP_PORT),
+        };
         let https_path = match &spec.https_path {
             None => d.https_path,
             Some(text)
@@ -490,6 +494,12 @@ impl Validator {
             ),
             listen_tls,
             listen_https,
+            listen_http,
+            http_proxy_from: self.prefixes(
+                "server.http-proxy-from",
+                &spec.http_proxy_from,
+                d.http_proxy_from,
+            ),
             https_path,
             tls_cert_file,
             tls_key_file,

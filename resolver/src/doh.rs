@@ -11,6 +11,14 @@
 //!         ─▶ 200 application/dns-message, Cache-Control: max-age=<smallest TTL>
 //! ```
 //!
+//! Plain HTTP (`listen-http`): the same requests over HTTP/1.1 or HTTP/2
+//! with prior knowledge (h2c), no TLS, for a proxy that terminates TLS in
+//! front ([`HttpAccept`]). A connection from a proxy of `http-proxy-from`
+//! counts in `tcp-max-connections` only (it carries many clients), and the
+//! client of each of its requests is the one its `X-Forwarded-For` or
+//! `Forwarded` header names ([`crate::forwarded`]); any other connection is
+//! a client of its own, admitted as on HTTPS, whose headers are ignored.
+//!
 //! The HTTP side is the one server loop of `sekisho_http` (also behind the
 //! metrics endpoint and the warning page); this module gives it connections
 //! through [`DohAccept`], and answers requests with [`DohHandler`]. The TLS
@@ -38,6 +46,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 
+use ipnet::IpNet;
+
+use crate::forwarded::{client_address, ClientSource};
 use crate::listen::{handshake_timed_out, ConnSlot, SharedTcp, StreamContext};
 use crate::metrics::Proto;
 use crate::pipeline::Step;
@@ -101,6 +112,94 @@ impl sekisho_http::Accept for DohAccept {
             };
             return Ok((io, peer));
         }
+    }
+}
+
+/// The listeners of `sekisho_http::serve` for DoH over plain HTTP: a TCP
+/// listener whose connections pass the stream listeners' caps (a trusted
+/// proxy's only the total) and then speak HTTP/1.1 or h2c.
+pub struct HttpAccept {
+    /// The socket.
+    listener: TcpListener,
+    /// `http-proxy-from`.
+    proxies: Arc<[IpNet]>,
+    /// The caps and counts shared with TCP, DoT and DoH.
+    ctx: StreamContext,
+}
+
+impl HttpAccept {
+    /// Connections of `listener`, admitted by `ctx`'s caps; those from
+    /// `proxies` by `tcp-max-connections` only.
+    pub fn new(listener: TcpListener, proxies: Arc<[IpNet]>, ctx: StreamContext) -> HttpAccept {
+        HttpAccept {
+            listener,
+            proxies,
+            ctx,
+        }
+    }
+}
+
+impl sekisho_http::Accept for HttpAccept {
+    type Io = HttpIo;
+
+    async fn accept(&mut self) -> std::io::Result<(HttpIo, SocketAddr)> {
+        loop {
+            let (stream, peer) = self.listener.accept().await?;
+            let ip = peer.ip().to_canonical();
+            let slot = if self.proxies.iter().any(|net| net.contains(&ip)) {
+                self.ctx.admit_total()
+            } else {
+                self.ctx.admit(peer)
+            };
+            // Past a cap: closed at once (and counted by `admit`), as on TCP.
+            let Some(slot) = slot else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            return Ok((
+                HttpIo {
+                    stream,
+                    _slot: slot,
+                },
+                peer,
+            ));
+        }
+    }
+}
+
+/// One DoH connection over plain HTTP: the TCP stream and its place in the caps.
+pub struct HttpIo {
+    /// The connection.
+    stream: TcpStream,
+    /// Its place in the connection caps, given back when the connection ends.
+    _slot: ConnSlot,
+}
+
+impl AsyncRead for HttpIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for HttpIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
 
@@ -215,12 +314,25 @@ pub struct DohHandler {
     ctx: StreamContext,
     /// `https-path`.
     path: String,
+    /// `http-proxy-from` on the plain HTTP listeners; empty on HTTPS,
+    /// where no forwarding header is read.
+    proxies: Arc<[IpNet]>,
 }
 
 impl DohHandler {
-    /// Answers on `path` through `ctx`'s dispatch.
+    /// Answers on `path` through `ctx`'s dispatch; the peer is the client.
     pub fn new(ctx: StreamContext, path: String) -> DohHandler {
-        DohHandler { ctx, path }
+        DohHandler {
+            ctx,
+            path,
+            proxies: Arc::from([]),
+        }
+    }
+
+    /// Answers on `path` through `ctx`'s dispatch; a request from one of
+    /// `proxies` is from the client its forwarding header names.
+    pub fn behind_proxies(ctx: StreamContext, path: String, proxies: Arc<[IpNet]>) -> DohHandler {
+        DohHandler { ctx, path, proxies }
     }
 
     /// The DNS message of a request, or the HTTP status that refuses it.
@@ -295,8 +407,13 @@ impl sekisho_http::Handler for DohHandler {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<sekisho_http::Body> {
+        // Read before the request is consumed; only from a trusted proxy.
+        let (client, source) = client_address(req.headers(), peer, &self.proxies);
+        if source != ClientSource::Peer {
+            tracing::trace!(%peer, %client, ?source, "client named by a trusted proxy");
+        }
         let result = match self.message(req).await {
-            Ok(packet) => self.answer(&packet, peer).await,
+            Ok(packet) => self.answer(&packet, client).await,
             Err(status) => Err(status),
         };
         match result {

@@ -15,7 +15,10 @@
 //! see docs/architecture.md):
 //! - [`listen`]: UDP workers, TCP listeners (RFC 7766) and DNS over TLS
 //!   listeners (RFC 7858), one connection handler for both stream kinds.
-//! - [`doh`]: DNS over HTTPS (RFC 8484) on `sekisho_http`'s server loop.
+//! - [`doh`]: DNS over HTTPS (RFC 8484) on `sekisho_http`'s server loop, and
+//!   the same over plain HTTP behind a TLS-terminating proxy (`listen-http`).
+//! - [`forwarded`]: the client address a trusted HTTP proxy names
+//!   (`X-Forwarded-For`, `Forwarded`), read by [`doh`].
 //! - [`proxy`]: PROXY protocol v2 headers of the load balancers in
 //!   `proxy-protocol-from` (the carried client address), read by [`listen`].
 //! - [`tls`]: the TLS listeners' certificate (swapped by a reload) and rustls settings.
@@ -37,6 +40,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod doh;
 pub mod flight;
+pub mod forwarded;
 pub mod listen;
 pub mod logging;
 pub mod metrics;

@@ -538,7 +538,7 @@ impl StreamContext {
     /// A place for a connection in `tcp-max-connections` only, or `None`
     /// (counted) when the listeners together are at their cap: a load
     /// balancer's connection, whose client is known once its header is read.
-    fn admit_total(&self) -> Option<ConnSlot> {
+    pub(crate) fn admit_total(&self) -> Option<ConnSlot> {
         if self.connections.fetch_add(1, Ordering::AcqRel) >= self.limits.max_connections {
             self.connections.fetch_sub(1, Ordering::AcqRel);
             self.dispatch.pipeline().metrics.refused(Refusal::TcpLimit);

@@ -5,9 +5,11 @@
 //! pipeline frames exactly.
 //!
 //! The upstream is a [`Responder`] for `dot.test.`; a policy zone rewrites
-//! `bad.dot.test.`. Certificates are made by `openssl` at test time. Each
-//! test owns addresses in 127.0.170.0/24 (DoT) or 127.0.171.0/24 (DoH),
-//! listed at the test.
+//! `bad.dot.test.`, and a client-IP rule answers NXDOMAIN to 192.0.2.7 (a
+//! client only a trusted HTTP proxy can name). Certificates are made by `openssl` at test time. Each
+//! test owns addresses in 127.0.170.0/24 (DoT), 127.0.171.0/24 (DoH) or
+//! 127.0.200.0/24 (Unbound forwarding to Sekisho over DoT) or
+//! 127.0.201.0/24 (DoH over plain HTTP behind a proxy), listed at the test.
 
 mod common;
 
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use hickory_proto::op::Message;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{RData, RecordType};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
@@ -60,7 +62,7 @@ fn setup(tag: &str, ip: &str, up_ip: &str, extra: &str) -> Setup {
     let certs = make_certs(&s.path, CERT_NAME, ip);
     s.file(
         "block.rpz",
-        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.dot.test A 192.0.2.99\n",
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.dot.test A 192.0.2.99\n32.7.2.0.192.rpz-client-ip CNAME .\n",
     );
     let plain: SocketAddr = format!("{ip}:5300").parse().expect("addr");
     let tls: SocketAddr = format!("{ip}:8530").parse().expect("addr");
@@ -1014,4 +1016,266 @@ fn the_access_lists_see_the_client_address_over_tls_and_https_and_status_lists_t
         ok && short_lines(&k) == ["192.0.2.170"],
         "DoH from .33: {k}"
     );
+}
+
+/// Debian's Unbound as a forwarder in front of Sekisho: `forward-zone "."`
+/// with `forward-tls-upstream: yes`, the address carrying the certificate
+/// name (`ip@port#name`) and `tls-cert-bundle` the test CA, so Unbound
+/// verifies Sekisho's certificate. A client asking Unbound in plain DNS
+/// gets Sekisho's answers, the forwarded one and the policy rewrite, and
+/// Sekisho counts them as DoT queries only.
+///
+/// 127.0.200.1 (sekisho), .2 (upstream), .3 (Unbound).
+#[test]
+fn unbound_forwarding_over_tls_gets_the_forwarded_answer_and_the_policy_rewrite() {
+    let st = setup("dot-unbound", "127.0.200.1", "127.0.200.2", "");
+    let unbound = start_unbound_forwarding_over_tls(&st, "127.0.200.3", 5300);
+    let at: SocketAddr = "127.0.200.3:5300".parse().expect("addr");
+
+    for (name, want) in [
+        ("www.dot.test.", "192.0.2.170"),
+        ("bad.dot.test.", "192.0.2.99"),
+    ] {
+        let (ok, out) = dig_plain(at, name);
+        assert!(
+            ok,
+            "dig {name} via Unbound:\n{out}\nunbound log:\n{}",
+            unbound.log_text()
+        );
+        assert_eq!(
+            short_lines(&out),
+            vec![want.to_string()],
+            "dig {name} via Unbound:\n{out}\nunbound log:\n{}\nsekisho log:\n{}",
+            unbound.log_text(),
+            st.sk.log_text()
+        );
+    }
+
+    // Both questions reached Sekisho over DoT, and none over plain DNS:
+    // Unbound did not fall back to UDP or TCP.
+    let body = http_get(&st.metrics, "/metrics");
+    let over = |proto: &str| {
+        metric_value(
+            &body,
+            "sekisho_queries_total",
+            &[&format!("proto=\"{proto}\""), "qtype=\"A\""],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(
+        over("tls") >= 2.0,
+        "DoT queries counted: {}\n{body}",
+        over("tls")
+    );
+    assert_eq!(over("udp"), 0.0, "UDP queries counted:\n{body}");
+    assert_eq!(over("tcp"), 0.0, "TCP queries counted:\n{body}");
+    // A second ask is answered from Unbound's cache: Sekisho sees no
+    // new query.
+    let (ok, out) = dig_plain(at, "www.dot.test.");
+    assert!(ok, "second dig via Unbound:\n{out}");
+    assert_eq!(short_lines(&out), vec!["192.0.2.170".to_string()]);
+    let again = http_get(&st.metrics, "/metrics");
+    assert_eq!(
+        metric_value(
+            &again,
+            "sekisho_queries_total",
+            &["proto=\"tls\"", "qtype=\"A\""]
+        ),
+        metric_value(
+            &body,
+            "sekisho_queries_total",
+            &["proto=\"tls\"", "qtype=\"A\""]
+        ),
+        "a cached answer of Unbound reached Sekisho"
+    );
+}
+
+/// `dig` in plain DNS over UDP to `at`, one try, `+short`.
+fn dig_plain(at: SocketAddr, name: &str) -> (bool, String) {
+    run(
+        "dig",
+        &[
+            format!("@{}", at.ip()),
+            "-p".into(),
+            at.port().to_string(),
+            "+time=5".into(),
+            "+tries=1".into(),
+            "+short".into(),
+            name.into(),
+            "A".into(),
+        ],
+    )
+}
+
+/// Debian's Unbound on `ip`@`port` (plain DNS) forwarding everything to
+/// the DoT listener of `st`, verifying its certificate for [`CERT_NAME`]
+/// against the test CA. Iterator only: no validation, no root hints used.
+fn start_unbound_forwarding_over_tls(st: &Setup, ip: &str, port: u16) -> Proc {
+    let d = st.s.path.join(format!("unbound-{ip}"));
+    std::fs::create_dir_all(&d).expect("unbound dir");
+    let conf = format!(
+        "server:
+  interface: {ip}@{port}
+  do-daemonize: no
+  username: \"\"
+  chroot: \"\"
+  directory: \"{d}\"
+  pidfile: \"{d}/unbound.pid\"
+  use-syslog: no
+  logfile: \"\"
+  verbosity: 1
+  log-queries: yes
+  num-threads: 1
+  so-reuseport: no
+  do-ip6: no
+  access-control: 127.0.0.0/8 allow
+  do-not-query-localhost: no
+  module-config: \"iterator\"
+  tls-cert-bundle: \"{ca}\"
+  # Unbound answers `test.` (RFC 6761) itself unless told not to.
+  local-zone: \"test.\" nodefault
+forward-zone:
+  name: \".\"
+  forward-tls-upstream: yes
+  forward-addr: {sk}@{sk_port}#{CERT_NAME}
+",
+        d = d.display(),
+        ca = st.certs.ca.display(),
+        sk = st.tls.ip(),
+        sk_port = st.tls.port(),
+    );
+    let cf = d.join("unbound.conf");
+    std::fs::write(&cf, conf).expect("unbound.conf");
+    let p = Proc::spawn(
+        "unbound",
+        Command::new("unbound").arg("-d").arg("-c").arg(&cf),
+        d.join("unbound.log"),
+    );
+    let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+    // Asking through Unbound is the readiness check: an answer came from
+    // Sekisho over DoT. `dot.test.` SOA is forwarded by Sekisho.
+    wait_dns(addr, "dot.test.", Duration::from_secs(10));
+    p
+}
+
+/// DoH over plain HTTP (`listen-http`): requests from the proxy of
+/// `http-proxy-from` are from the client their `X-Forwarded-For` (last
+/// entry) or `Forwarded: for=` names, so the client-IP rule for 192.0.2.7
+/// matches and the access list sees the named client; from any other
+/// address the same headers are ignored. HTTP/1.1 and h2c both.
+///
+/// 127.0.201.1 (sekisho, HTTP on 8053), .2 (upstream), .10 (the trusted
+/// proxy), .11 (a client sending the same headers).
+#[test]
+fn forwarding_headers_name_the_client_only_from_a_trusted_proxy() {
+    let st = setup(
+        "doh-http-proxy",
+        "127.0.201.1",
+        "127.0.201.2",
+        "allow-query = [\"127.0.0.0/8\", \"192.0.2.0/24\"]
+allow-recursion = [\"127.0.0.0/8\", \"192.0.2.0/24\"]
+listen-http = [\"127.0.201.1:8053\"]
+http-proxy-from = [\"127.0.201.10\"]",
+    );
+    let http: SocketAddr = "127.0.201.1:8053".parse().expect("addr");
+    wait_tcp(http, Duration::from_secs(10));
+    let (proxy, stranger) = ("127.0.201.10", "127.0.201.11");
+    let ask = |from: &str, header: Option<&str>, h2c: bool| {
+        let (_, wire) = wire_query("www.dot.test.", 0);
+        let mut args: Vec<String> = vec!["--interface".into(), from.into()];
+        if let Some(h) = header {
+            args.extend(["-H".into(), h.into()]);
+        }
+        if h2c {
+            args.push("--http2-prior-knowledge".into());
+        }
+        let answer = plain_http_post(&st, http, &wire, &args);
+        let m = Message::from_vec(&answer).expect("a DNS answer");
+        (m.metadata.response_code, a_records(&m))
+    };
+    let served = (ResponseCode::NoError, vec!["192.0.2.170".to_string()]);
+    let rewritten = (ResponseCode::NXDomain, vec![]);
+    let refused = (ResponseCode::Refused, vec![]);
+
+    // The proxy itself, naming nobody: its own address, no rule.
+    assert_eq!(ask(proxy, None, false), served, "proxy, no header");
+    // The proxy names 192.0.2.7: the client-IP rule matches (HTTP/1.1, h2c).
+    for h2c in [false, true] {
+        assert_eq!(
+            ask(proxy, Some("X-Forwarded-For: 203.0.113.5, 192.0.2.7"), h2c),
+            rewritten,
+            "proxy, X-Forwarded-For, h2c {h2c}"
+        );
+        assert_eq!(
+            ask(
+                proxy,
+                Some("Forwarded: for=\"192.0.2.7:4711\";proto=https"),
+                h2c
+            ),
+            rewritten,
+            "proxy, Forwarded, h2c {h2c}"
+        );
+    }
+    // Only the last entry counts: a client's own first entry is not believed,
+    // and the access list sees the named client (198.51.100.9 is not allowed).
+    assert_eq!(
+        ask(
+            proxy,
+            Some("X-Forwarded-For: 192.0.2.7, 198.51.100.9"),
+            false
+        ),
+        refused,
+        "proxy, X-Forwarded-For naming a client outside allow-query"
+    );
+    // Anyone else sending the same headers is itself the client.
+    for h2c in [false, true] {
+        assert_eq!(
+            ask(stranger, Some("X-Forwarded-For: 192.0.2.7"), h2c),
+            served,
+            "stranger, X-Forwarded-For, h2c {h2c}"
+        );
+        assert_eq!(
+            ask(stranger, Some("Forwarded: for=192.0.2.7"), h2c),
+            served,
+            "stranger, Forwarded, h2c {h2c}"
+        );
+    }
+    assert_eq!(
+        ask(stranger, Some("X-Forwarded-For: 198.51.100.9"), false),
+        served,
+        "stranger, X-Forwarded-For naming a client outside allow-query"
+    );
+    // The rule fired for the named client, by the client-IP trigger.
+    let log = st.sk.log_text();
+    assert!(
+        log.contains("rpz-client-ip"),
+        "no client-IP rewrite logged:\n{log}"
+    );
+}
+
+/// POSTs `wire` to the plain HTTP DoH listener at `at` with `curl` and
+/// `args`; the body of its 200 answer.
+fn plain_http_post(st: &Setup, at: SocketAddr, wire: &[u8], args: &[String]) -> Vec<u8> {
+    let id = rand_id();
+    let query = st.s.file_bytes(&format!("http-query-{id}"), wire);
+    let body = st.s.path.join(format!("http-body-{id}"));
+    let mut all: Vec<String> = vec![
+        "-sS".into(),
+        "--max-time".into(),
+        "10".into(),
+        "-H".into(),
+        "Content-Type: application/dns-message".into(),
+        "--data-binary".into(),
+        format!("@{}", query.display()),
+        "-o".into(),
+        body.display().to_string(),
+        "-w".into(),
+        "%{http_code} %{http_version}".into(),
+    ];
+    all.extend(args.iter().cloned());
+    all.push(format!("http://{at}/dns-query"));
+    let (ok, out) = run("curl", &all);
+    assert!(ok, "curl {all:?}:\n{out}");
+    assert!(out.starts_with("200 "), "curl {all:?}: {out}");
+    std::fs::read(&body).expect("answer body")
 }

@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::dispatch::Dispatch;
-use crate::doh::{DohAccept, DohHandler};
+use crate::doh::{DohAccept, DohHandler, HttpAccept};
 use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits, UdpContext};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -166,6 +166,8 @@ pub struct Daemon {
     tls_sockets: Vec<(SocketAddr, Socket)>,
     /// Bound DNS over HTTPS sockets (not listening yet), with their listen address.
     https_sockets: Vec<(SocketAddr, Socket)>,
+    /// Bound DNS over plain HTTP sockets (`listen-http`; not listening yet).
+    http_sockets: Vec<(SocketAddr, Socket)>,
     /// The certificate of the TLS listeners (`None`: no TLS listener).
     server_cert: Option<Arc<ServerCert>>,
     /// The control socket.
@@ -287,6 +289,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
     };
     let tls_sockets = bind_streams(&config.server.listen_tls, "tls")?;
     let https_sockets = bind_streams(&config.server.listen_https, "https")?;
+    let http_sockets = bind_streams(&config.server.listen_http, "http")?;
     let control = control::bind(&config.control.socket)?;
     let metrics_listener = match config.metrics.listen {
         Some(addr) => Some(
@@ -330,6 +333,13 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
                     .iter()
                     .map(|a| format!("https://{a}{}", config.server.https_path)),
             )
+            .chain(
+                config
+                    .server
+                    .listen_http
+                    .iter()
+                    .map(|a| format!("http://{a}{}", config.server.https_path)),
+            )
             .collect(),
         started: Instant::now(),
         signals: signal_tx.clone(),
@@ -353,6 +363,7 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         tcp_sockets,
         tls_sockets,
         https_sockets,
+        http_sockets,
         server_cert,
         control,
         metrics_listener,
@@ -387,6 +398,7 @@ impl Daemon {
             tcp_sockets,
             tls_sockets,
             https_sockets,
+            http_sockets,
             server_cert,
             control,
             metrics_listener,
@@ -488,6 +500,26 @@ impl Daemon {
                 ));
             }
         }
+        // DoH over plain HTTP, behind a TLS-terminating proxy: no certificate.
+        if !http_sockets.is_empty() {
+            let proxies: Arc<[ipnet::IpNet]> = Arc::from(config.server.http_proxy_from.clone());
+            let mut listeners = Vec::new();
+            for (addr, socket) in http_sockets {
+                let listener = start_listening(addr, socket, "http")?;
+                listeners.push(HttpAccept::new(listener, proxies.clone(), streams.clone()));
+            }
+            tasks.spawn(sekisho_http::serve(
+                listeners,
+                DohHandler::behind_proxies(
+                    streams.clone(),
+                    config.server.https_path.clone(),
+                    proxies,
+                ),
+                doh_server_config(&config),
+                Arc::new(sekisho_http::ServerStats::default()),
+                stop_rx.clone(),
+            ));
+        }
         let mut udp_workers = Vec::new();
         for (addr, sock) in udp_sockets {
             let ctx = UdpContext {
@@ -512,6 +544,8 @@ impl Daemon {
             listen = %state.listen.join(" "),
             listen_tls = ?config.server.listen_tls,
             listen_https = ?config.server.listen_https,
+            listen_http = ?config.server.listen_http,
+            http_proxy_from = ?config.server.http_proxy_from,
             proxy_protocol_from = ?config.server.proxy_protocol_from,
             udp_workers = workers,
             forward_zones = config.forward_zones.len(),
