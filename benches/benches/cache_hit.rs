@@ -97,6 +97,8 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
             clients_per_query: 100,
             stale_answer_ttl: Some(30),
             prefetch: true,
+            zone_quota_drop: true,
+            server_quota_drop: false,
         },
         PacketCache::new(limits),
         ForwardTable::default(),
