@@ -60,6 +60,18 @@ pub struct Bounds {
     pub keep_expired: Duration,
 }
 
+impl Bounds {
+    /// A bound in bytes alone: any number of entries, expired ones dropped
+    /// once met (the recursor's maps, which never serve expired data).
+    pub fn bytes(max_bytes: usize) -> Bounds {
+        Bounds {
+            max_bytes,
+            max_entries: usize::MAX,
+            keep_expired: Duration::ZERO,
+        }
+    }
+}
+
 /// One stored entry.
 #[derive(Debug)]
 pub struct Slot<K, V> {

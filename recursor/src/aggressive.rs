@@ -237,11 +237,7 @@ impl Denials {
         Denials {
             map: Mutex::new(ClockMap::new()),
             hasher: RandomState::new(),
-            bounds: Bounds {
-                max_bytes,
-                max_entries: usize::MAX,
-                keep_expired: Duration::ZERO,
-            },
+            bounds: Bounds::bytes(max_bytes),
         }
     }
 

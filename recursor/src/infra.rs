@@ -182,11 +182,7 @@ impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
         TimedMap {
             map: Mutex::new(ClockMap::new()),
             hasher: RandomState::new(),
-            bounds: Bounds {
-                max_bytes,
-                max_entries: usize::MAX,
-                keep_expired: Duration::ZERO,
-            },
+            bounds: Bounds::bytes(max_bytes),
         }
     }
 

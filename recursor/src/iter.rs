@@ -290,7 +290,7 @@ impl Recursor {
         // and retry too). At most MAX_TRIES queries in all.
         let mut timed_out: Vec<IpAddr> = Vec::new();
         let mut retried = false;
-        let zone_key = cut.zone.to_lowercase().to_string();
+        let zone_key = super::quota::zone_key(&cut.zone);
         loop {
             let mut addrs: Vec<IpAddr> = cut
                 .servers
@@ -305,21 +305,20 @@ impl Recursor {
                 if tried.len() >= MAX_TRIES {
                     break;
                 }
-                // The root and top-level zones are exempt from the zone quota (their
-                // servers are built for the whole Internet's load, and a cold cache
-                // sends every miss through them); their servers' quota still applies.
-                let _zone_slot = if cut.zone.num_labels() < 2 {
-                    None
-                } else {
-                    let Some(slot) = self.quotas.zone.enter(&zone_key, || {
-                        format!(
-                            "{} queries in flight to the servers of the zone",
-                            self.config.fetches_per_zone
-                        )
-                    }) else {
-                        return Err(self.zone_full(&zone_key));
-                    };
-                    Some(slot)
+                // The root and top-level zones are exempt (`quota::zone_key`).
+                let _zone_slot = match &zone_key {
+                    None => None,
+                    Some(key) => {
+                        let Some(slot) = self.quotas.zone.enter(key, || {
+                            format!(
+                                "{} queries in flight to the servers of the zone",
+                                self.config.fetches_per_zone
+                            )
+                        }) else {
+                            return Err(self.zone_full(key));
+                        };
+                        Some(slot)
+                    }
                 };
                 let server_key = addr.to_string();
                 let Some(_server_slot) = self.quotas.server.enter(&server_key, || {

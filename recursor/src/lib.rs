@@ -278,10 +278,10 @@ impl Recursor {
     pub fn at_fetch_quota(&self, qname: &Name, qtype: RecordType) -> Option<Failure> {
         let now = Instant::now();
         let cut = self.infra.closest_cut(qname, now)?;
-        if cut.zone.num_labels() < 2 || self.infra.step(qname, u16::from(qtype), now).is_some() {
+        let zone_key = quota::zone_key(&cut.zone)?;
+        if self.infra.step(qname, u16::from(qtype), now).is_some() {
             return None;
         }
-        let zone_key = cut.zone.to_lowercase().to_string();
         if self.quotas.zone.is_full(&zone_key) {
             return Some(self.zone_full(&zone_key));
         }

@@ -61,6 +61,14 @@ use sekisho_limits::{Limit, Limits};
 
 use super::RecursorConfig;
 
+/// The key of `zone` in the zone quota, or `None` for the root and the
+/// top-level zones, which are exempt: their servers are built for the whole
+/// Internet's load, and a cold cache sends every miss through them (their
+/// servers' quota still applies).
+pub(crate) fn zone_key(zone: &hickory_proto::rr::Name) -> Option<String> {
+    (zone.num_labels() >= 2).then(|| zone.to_lowercase().to_string())
+}
+
 /// The two fetch quotas of a recursor.
 #[derive(Debug)]
 pub(crate) struct Quotas {
