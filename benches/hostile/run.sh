@@ -33,7 +33,9 @@
 #        RESOLVERS ("sekisho unbound bind pdns"), PASSES ("default tuned"),
 #        SCENARIOS ("base sink slow crafted tcp heavy"), WINDOW (20), RAMP (3),
 #        FLOOD_QPS (20000), CRAFT_QPS (2000), HEAVY_QPS (50000), TCP_CLIENTS (2000),
-#        HIT_RATE (200), MISS_RATE (50), THREADS (2)
+#        HIT_RATE (200), MISS_RATE (50), THREADS (2),
+#        SEKISHO_SERVER (lines added to Sekisho's [server] table, e.g.
+#        'fetches-per-server = 0' to measure one setting)
 # Loopback only. Needs root (port 53, `ip addr add` on lo), named, nsd,
 # dnssec-signzone, unbound, pdns_recursor, dnsperf, dig, python3 with the
 # `cryptography` module. Holds /tmp/sekisho-bench.lock (shared with the other
@@ -197,7 +199,7 @@ txt.secure.test TXT
 secure.test MX
 www.test A
 EOQ
-MISS_ZONES=wild.corp.example,wild.secure.test
+MISS_ZONES=${MISS_ZONES:-wild.corp.example,wild.secure.test}
 ATTACK_S=$((RAMP + WINDOW + 3))
 
 # --- resolvers -------------------------------------------------------------------
@@ -215,6 +217,7 @@ allow-recursion = ["127.0.0.0/8"]
 directory = "$d/state"
 threads = $THREADS
 root-hints = "$MI/hints/root.hints"
+${SEKISHO_SERVER:-}
 [dnssec]
 validation = "yes"
 trust-anchor-file = "$MI/trust/root.ds"

@@ -324,7 +324,7 @@ pub struct Server {
     pub query_timeout: Duration,
     /// UDP sockets/workers (one `SO_REUSEPORT` socket each); 0 = one per CPU.
     pub udp_workers: usize,
-    /// Runtime worker threads; 0 = one per CPU.
+    /// Runtime worker threads; 0 = one per CPU ([`Server::runtime_threads`]).
     pub threads: usize,
     /// Text of the CHAOS `hostname.bind` / `id.server` TXT answer; empty means the host
     /// name, read when the answer is set up (BIND `hostname`/`server-id`, Unbound `identity`).
@@ -388,6 +388,17 @@ pub struct Server {
     /// connections start with a PROXY protocol v2 header naming the client;
     /// empty = off.
     pub proxy_protocol_from: Vec<IpNet>,
+}
+
+impl Server {
+    /// The runtime worker threads `threads` stands for: itself, or one per
+    /// CPU for 0 (2 when the CPUs cannot be counted).
+    pub fn runtime_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 impl Default for Server {

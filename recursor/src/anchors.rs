@@ -112,6 +112,7 @@ pub fn recursor_config(config: &Config) -> Result<RecursorConfig, AnchorError> {
         max_nsec3_hashes: config.dnssec.max_nsec3_hashes_per_query,
         bogus_ttl: config.dnssec.bogus_ttl,
         aggressive_nsec: config.dnssec.aggressive_nsec,
+        validation_threads: config.server.runtime_threads(),
     })
 }
 

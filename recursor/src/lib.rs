@@ -31,6 +31,7 @@ pub(crate) mod aggressive;
 pub mod anchors;
 pub(crate) mod bogus;
 pub(crate) mod classify;
+pub(crate) mod cpu;
 pub mod forwarded;
 pub(crate) mod infra;
 pub(crate) mod iter;
@@ -163,6 +164,9 @@ pub struct RecursorConfig {
     /// in the caches (RFC 8198; `dnssec.aggressive-nsec`). Off: they are
     /// neither kept nor used.
     pub aggressive_nsec: bool,
+    /// Validations computing at once (the daemon's runtime worker
+    /// threads); the waiting ones take turns by zone ([`cpu`]). 0 = no bound.
+    pub validation_threads: usize,
 }
 
 /// The iterative, validating resolver. Shared by all queries.
@@ -179,6 +183,8 @@ pub struct Recursor {
     pub(crate) bogus: BogusCache,
     /// Answers synthesised from validated denials (RFC 8198).
     pub(crate) aggressive_answers: AtomicU64,
+    /// Validations computing at once, by turns per zone.
+    pub(crate) cpu: cpu::CpuGate,
 }
 
 impl std::fmt::Debug for Recursor {
@@ -247,6 +253,7 @@ impl Recursor {
             quotas: quota::Quotas::new(&config),
             infra: Infra::new(hints, infra_limits),
             bogus: BogusCache::new(config.bogus_ttl, limits.clone()),
+            cpu: cpu::CpuGate::new(config.validation_threads),
             config,
             exchange,
             aggressive_answers: AtomicU64::new(0),

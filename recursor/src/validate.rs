@@ -115,6 +115,23 @@ impl Work {
         Ok(())
     }
 
+    /// The same bounds and deadline, nothing done: for work whose verdict
+    /// is kept for every query ([`Recursor::key_verdict`]), so that it does
+    /// not depend on what the query that happens to compute it spent before.
+    fn fresh(&self) -> Work {
+        Work::new(self.max_checks, self.max_hashes, self.deadline)
+    }
+
+    /// Charge `other`'s work to this query as well (capped at the bounds:
+    /// the next check or hash past them stops it), and its stop, if any.
+    fn add(&mut self, other: &Work) {
+        self.checks = self.checks.saturating_add(other.checks).min(self.max_checks);
+        self.hashes = self.hashes.saturating_add(other.hashes).min(self.max_hashes);
+        if self.stopped.is_none() {
+            self.stopped.clone_from(&other.stopped);
+        }
+    }
+
     /// `Err` once the deadline has passed (checked between checks, not only
     /// between sends: a slow proof must not outlive its client).
     fn in_time(&self) -> Result<(), Failure> {
@@ -225,13 +242,10 @@ impl Recursor {
                     || ds.iter().any(|d| ds_matches(d, &root, key))
             })
             .collect();
-        let sec = keys_security(
-            &root,
-            &step,
-            &trusted,
-            ds.is_empty() && anchor_keys.is_empty(),
-            w,
-        )?;
+        let no_anchor = ds.is_empty() && anchor_keys.is_empty();
+        let sec = self
+            .key_verdict(&root, &step, &trusted, no_anchor, w)
+            .await?;
         Ok((sec, ttl))
     }
 
@@ -251,6 +265,7 @@ impl Recursor {
             ZoneSecurity::Secure(k) => k,
             other => return Ok((other, MAX_ZONE_TTL)),
         };
+        let pass = self.cpu.enter(zone).await;
         let now = unix_now();
         if ds_step.kind != StepKind::Answer {
             // No DS: the parent must prove it (RFC 4035 section 5.2), then the child is insecure.
@@ -282,6 +297,7 @@ impl Recursor {
             // RFC 4035 section 5.2: only unsupported algorithms ─▶ treat as unsigned.
             return Ok((ZoneSecurity::Insecure, min_ttl(&ds_step.answers)));
         }
+        drop(pass);
         let key_step = self.lookup(zone, RecordType::DNSKEY, b).await?;
         let trusted: Vec<&Record> = key_step
             .answers
@@ -289,7 +305,36 @@ impl Recursor {
             .filter(|r| as_dnskey(r).is_some_and(|k| usable.iter().any(|d| ds_matches(d, zone, k))))
             .collect();
         let ttl = min_ttl(&key_step.answers).min(min_ttl(&ds_step.answers));
-        Ok((keys_security(zone, &key_step, &trusted, false, w)?, ttl))
+        let sec = self.key_verdict(zone, &key_step, &trusted, false, w).await?;
+        Ok((sec, ttl))
+    }
+
+    /// [`keys_security`] for `zone`'s DNSKEY set, in the zone's turn at the
+    /// CPU gate and off the runtime's workers. The verdict is cached for
+    /// every query under the zone, so it is computed with bounds of its own
+    /// (then charged to `w`): a key set that needs more signature checks than
+    /// one query may make (KeyTrap: many RRSIGs with the key's tag) is bogus
+    /// for `bogus-ttl`, instead of being checked again, up to the bound, for
+    /// every query that reaches the zone.
+    async fn key_verdict(
+        &self,
+        zone: &Name,
+        step: &Step,
+        trusted: &[&Record],
+        no_anchor: bool,
+        w: &mut Work,
+    ) -> Result<ZoneSecurity, Failure> {
+        let _pass = self.cpu.enter(zone).await;
+        let mut own = w.fresh();
+        let verdict = off_runtime(|| keys_security(zone, step, trusted, no_anchor, &mut own));
+        w.add(&own);
+        match verdict {
+            Ok(sec) => Ok(sec),
+            Err(_) if own.stopped.is_some() => Ok(ZoneSecurity::Bogus(limit_ede(
+                own.stopped.as_ref().map_or(Limit::MaxValidations, |(l, _)| *l),
+            ))),
+            Err(f) => Err(f),
+        }
     }
 
     /// Validate one step of a resolution (the data or denial for `name`).
@@ -333,6 +378,8 @@ impl Recursor {
             ZoneSecurity::Insecure => return Ok(Ok(false)),
             ZoneSecurity::Bogus(e) => return Ok(Err(e)),
         };
+        // The rest computes (no more awaits): in the zone's turn.
+        let _pass = self.cpu.enter(&zone).await;
         let now = unix_now();
         // A CNAME synthesised from a DNAME is unsigned (RFC 6672 section 5.3.1).
         let has_dname = step

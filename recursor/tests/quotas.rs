@@ -179,6 +179,7 @@ fn recursor(
         max_ttl: std::time::Duration::from_secs(86_400),
         max_cache_bytes: 64 << 20,
         max_validations: 32,
+        validation_threads: 2,
         max_nsec3_hashes: 150,
         bogus_ttl: std::time::Duration::from_secs(60),
         aggressive_nsec: true,

@@ -97,6 +97,7 @@ async fn a_server_slower_than_the_first_timeout_is_asked_again_and_answers() {
         max_ttl: Duration::from_secs(86_400),
         max_cache_bytes: 1 << 20,
         max_validations: 32,
+        validation_threads: 2,
         max_nsec3_hashes: 150,
         bogus_ttl: Duration::from_secs(60),
         aggressive_nsec: true,

@@ -57,6 +57,7 @@ pub(crate) fn run_text(text: &str) -> Result<String, String> {
         max_ttl: Duration::from_secs(86_400),
         max_cache_bytes: 64 << 20,
         max_validations: sc.config.max_validations,
+        validation_threads: 2,
         max_nsec3_hashes: sc.config.max_nsec3_hashes,
         bogus_ttl: Duration::from_secs(sc.config.bogus_ttl),
         aggressive_nsec: sc.config.aggressive_nsec,

@@ -141,12 +141,7 @@ fn run_daemon(path: Option<PathBuf>) -> Result<(), ExitError> {
         })?,
     };
     logging::init(&config.logging);
-    let threads = match config.server.threads {
-        0 => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2),
-        n => n,
-    };
+    let threads = config.server.runtime_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
