@@ -196,6 +196,16 @@ impl std::fmt::Debug for Recursor {
     }
 }
 
+/// Which fetch quota a query would meet now ([`Recursor::fetch_quota_full`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaFull {
+    /// The zone (its quota key) has `fetches-per-zone` in flight.
+    Zone(String),
+    /// Every known server of the zone has its `fetches-per-server` in
+    /// flight; the first is named in the count.
+    Servers(Name, IpAddr),
+}
+
 /// One finished resolution.
 #[derive(Debug, Clone)]
 pub struct Resolution {
@@ -276,13 +286,16 @@ impl Recursor {
     /// cut (below the top-level zones) has `fetches-per-zone` in flight, or
     /// every known address of the cut's servers has its `fetches-per-server`
     /// (adaptive) in flight, and the recursor holds nothing for the name that
-    /// would answer it without a query. Then the refusal is counted as
-    /// [`Recursor::resolve`] would count it and returned, so the caller can
-    /// answer (or drop) at once instead of starting a resolution only to be
-    /// refused: under a random-subdomain flood that is most queries. `None`:
-    /// resolve as usual (the quotas are checked again where the query would
-    /// be sent).
-    pub fn at_fetch_quota(&self, qname: &Name, qtype: RecordType) -> Option<Failure> {
+    /// would answer it without a query. Counts nothing, and costs two atomic
+    /// loads while no zone or server is at its quota; the caller decides
+    /// whether to refuse ([`Recursor::refuse`]) or to resolve as usual (the
+    /// quotas are checked again where the query would be sent). Under a
+    /// random-subdomain flood that is most queries, refused at once instead
+    /// of starting a resolution only to be refused.
+    pub fn fetch_quota_full(&self, qname: &Name, qtype: RecordType) -> Option<QuotaFull> {
+        if !self.any_fetch_quota_full() {
+            return None;
+        }
         let now = Instant::now();
         let cut = self.infra.closest_cut(qname, now)?;
         let zone_key = quota::zone_key(&cut.zone)?;
@@ -290,7 +303,7 @@ impl Recursor {
             return None;
         }
         if self.quotas.zone.is_full(&zone_key) {
-            return Some(self.zone_full(&zone_key));
+            return Some(QuotaFull::Zone(zone_key));
         }
         let mut addrs = cut
             .servers
@@ -306,7 +319,28 @@ impl Recursor {
         if !addrs.all(|a| self.quotas.server.is_full(&a.to_string())) {
             return None;
         }
-        Some(self.servers_full(&cut.zone, first))
+        Some(QuotaFull::Servers(cut.zone, first))
+    }
+
+    /// Whether any zone or server has its fetch quota in flight now (two
+    /// atomic loads): when not, [`Recursor::fetch_quota_full`] is `None` for
+    /// every name.
+    pub fn any_fetch_quota_full(&self) -> bool {
+        self.quotas.zone.any_full() || self.quotas.server.any_full()
+    }
+
+    /// The refusal of a query [`Recursor::fetch_quota_full`] found at a
+    /// quota, counted as [`Recursor::resolve`] would count it.
+    pub fn refuse(&self, full: &QuotaFull) -> Failure {
+        match full {
+            QuotaFull::Zone(key) => self.zone_full(key),
+            QuotaFull::Servers(zone, first) => self.servers_full(zone, *first),
+        }
+    }
+
+    /// [`Recursor::fetch_quota_full`], refused and counted.
+    pub fn at_fetch_quota(&self, qname: &Name, qtype: RecordType) -> Option<Failure> {
+        self.fetch_quota_full(qname, qtype).map(|f| self.refuse(&f))
     }
 
     /// Answers synthesised so far from validated NSEC/NSEC3 records without

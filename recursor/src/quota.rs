@@ -54,6 +54,7 @@
 //! after [`IDLE_RESET`] without an outcome. The zone quota is fixed.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -134,6 +135,9 @@ pub(crate) struct Quota {
     limits: Arc<Limits>,
     /// Keys with queries in flight.
     table: Mutex<HashMap<String, Count>>,
+    /// Keys with their quota in flight now: while 0, [`Quota::is_full`]
+    /// answers without the lock (the common case on every cache miss).
+    full_keys: AtomicUsize,
 }
 
 /// The state of one key.
@@ -146,6 +150,8 @@ struct Count {
     engaged: Option<Instant>,
     /// Adaptive quotas only: how the key's servers are doing.
     health: Health,
+    /// Counted in [`Quota::full_keys`]: the quota is in flight.
+    full: bool,
 }
 
 /// Timeouts against answers of one server, and what its quota became.
@@ -192,6 +198,7 @@ impl Quota {
             hold: RELEASE_HOLD,
             limits: limits.clone(),
             table: Mutex::new(HashMap::new()),
+            full_keys: AtomicUsize::new(0),
         }
     }
 
@@ -231,6 +238,7 @@ impl Quota {
             h.steps -= 1;
         }
         let (after, ratio, quota) = (h.steps, h.ratio, h.quota(self.max));
+        self.refresh_full(count);
         drop(table);
         match (before, after) {
             (0, 1) => tracing::info!(
@@ -281,6 +289,7 @@ impl Quota {
         }
         if count.in_flight < count.health.quota(self.max) {
             count.in_flight += 1;
+            self.refresh_full(count);
             drop(table);
             self.limits.add_held(self.limit, 1);
             return Some(Slot {
@@ -296,10 +305,15 @@ impl Quota {
         None
     }
 
+    /// Whether any key has its quota in flight now (an atomic load).
+    pub(crate) fn any_full(&self) -> bool {
+        self.max != 0 && self.full_keys.load(Ordering::Relaxed) > 0
+    }
+
     /// Whether `key` has its quota in flight now (the next
     /// [`enter`](Self::enter) would be refused). Counts nothing.
     pub(crate) fn is_full(&self, key: &str) -> bool {
-        if self.max == 0 {
+        if self.max == 0 || self.full_keys.load(Ordering::Relaxed) == 0 {
             return false;
         }
         self.lock()
@@ -315,6 +329,7 @@ impl Quota {
             return;
         };
         count.in_flight = count.in_flight.saturating_sub(1);
+        self.refresh_full(count);
         let release = count.engaged.is_some_and(|at| {
             count.in_flight == 0
                 || (count.in_flight <= release_at(count.health.quota(self.max))
@@ -335,6 +350,20 @@ impl Quota {
         self.limits.add_held(self.limit, -1);
         if release {
             self.limits.release(self.limit, key);
+        }
+    }
+
+    /// Keep `count.full` and [`Quota::full_keys`] true to the count and
+    /// quota of the key now.
+    fn refresh_full(&self, count: &mut Count) {
+        let full = count.in_flight >= count.health.quota(self.max);
+        if full != count.full {
+            count.full = full;
+            if full {
+                self.full_keys.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.full_keys.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -461,6 +490,34 @@ mod tests {
         drop(s);
         assert!(!limits.is_engaged(Limit::FetchesPerZone, "one."));
         assert_eq!(q.keys(), 0);
+    }
+
+    #[test]
+    fn any_full_follows_the_keys_at_their_quota_also_when_a_quota_adapts() {
+        let (q, _) = quota(2);
+        assert!(!q.any_full());
+        let a = enter(&q, "a.").expect("room");
+        assert!(!q.any_full() && !q.is_full("a."));
+        let b = enter(&q, "a.").expect("room");
+        assert!(q.any_full() && q.is_full("a."));
+        let c = enter(&q, "b.").expect("another key");
+        assert!(enter(&q, "a.").is_none());
+        drop(b);
+        assert!(!q.any_full(), "a. below its quota, b. too");
+        drop((a, c));
+        assert!(!q.any_full());
+        // An adaptive quota lowered to one: one query in flight makes it full,
+        // the outcome that lowers it makes a key full without a new query.
+        let s = server_quota(2);
+        let one = s.enter("192.0.2.1", String::new).expect("room");
+        assert!(!s.any_full());
+        for _ in 0..WINDOW {
+            s.outcome("192.0.2.1", true);
+        }
+        assert_eq!(s.quota_of("192.0.2.1"), 1);
+        assert!(s.any_full(), "lowered under a query in flight: full");
+        drop(one);
+        assert!(!s.any_full());
     }
 
     #[test]

@@ -401,7 +401,13 @@ impl Pipeline {
         out: &mut Vec<u8>,
         started: Instant,
     ) -> Step {
-        let Some(recursor) = self.recursor.as_ref() else {
+        // Two atomic loads while no zone or server is at its quota: every
+        // miss passes here.
+        let Some(recursor) = self
+            .recursor
+            .as_ref()
+            .filter(|r| r.any_fetch_quota_full())
+        else {
             return Step::Resolve;
         };
         let lower_qname = &key[..query.qname_wire().len()];
@@ -409,6 +415,11 @@ impl Pipeline {
             return Step::Resolve;
         }
         let Some(qname) = name_from_wire(lower_qname) else {
+            return Step::Resolve;
+        };
+        // The quota before the policy and stale checks: they run only for a
+        // query it would refuse.
+        let Some(full) = recursor.fetch_quota_full(&qname, RecordType::from(query.qtype)) else {
             return Step::Resolve;
         };
         let policy = self.policy.load();
@@ -430,9 +441,7 @@ impl Pipeline {
                 return Step::Resolve;
             }
         }
-        let Some(failure) = recursor.at_fetch_quota(&qname, RecordType::from(query.qtype)) else {
-            return Step::Resolve;
-        };
+        let failure = recursor.refuse(&full);
         if config.drops(failure.refused) {
             return Step::Drop;
         }
