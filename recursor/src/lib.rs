@@ -477,6 +477,12 @@ impl Recursor {
                 };
                 if verdict.is_err() || bogus.is_some() {
                     self.bogus.finish(qname, qtype, &w, bogus, Instant::now());
+                    // The verdict is remembered for bogus-ttl; the records that
+                    // failed are not kept (a flood of random names under a
+                    // crafted zone would fill the step cache with them).
+                    if fresh {
+                        self.forget_answer(name, qtype);
+                    }
                 }
                 match verdict? {
                     Ok(s) => secure &= s,
