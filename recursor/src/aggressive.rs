@@ -15,6 +15,11 @@
 //!                  *.<closest encloser> covered                                       ─▶ NXDOMAIN
 //!     └─▶ a Step like the zone's own negative answer (SOA, the proofs, their RRSIGs),
 //!         secure, with the TTL left of its records; on to the answer and the packet cache
+//!  validate_step: a wildcard answer proven secure with NSEC (no closer name)
+//!     └─▶ Denials::store_wildcards(zone, *.<ce> RRset + RRSIGs, the NSEC that proved it)
+//!  synthesise, first:  *.<ce> of the type kept, and a kept NSEC of it covering the name
+//!                      with <ce> as the closest encloser                             ─▶ the
+//!                      wildcard's RRset and RRSIGs under the name, the NSEC as proof
 //! ```
 //!
 //! Why: a random-subdomain flood against a signed zone ("water torture")
@@ -46,8 +51,16 @@
 //! going first. NSEC3 hashes computed to look a name up are charged to the
 //! query's [`Work`] like the validator's.
 //!
-//! Not done: wildcard answers (RFC 8198 section 5.3) are not synthesised;
-//! a name whose closest encloser has a wildcard goes to the zone's servers.
+//! Wildcard answers (RFC 8198 section 5.3) are synthesised with NSEC only
+//! (as BIND 9.18 does; Unbound's aggressive NSEC is NSEC-only altogether):
+//! a wildcard RRset is kept with the NSEC records that proved, for the names
+//! it answered, that no closer name exists, and answers a new name that one
+//! of those NSEC covers with the same closest encloser. A wildcard CNAME or
+//! a type not yet seen goes to the servers, as do NSEC3 zones. A zone keeps
+//! at most [`MAX_PER_ZONE`] wildcard RRsets, each with at most
+//! [`MAX_PROOFS`] NSEC records; their lifetime is that of the RRset, its
+//! RRSIGs and `cache.max-ttl`, and a proof's that of the NSEC and its
+//! RRSIGs, each capped by the other when answering.
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
@@ -56,7 +69,7 @@ use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use hickory_proto::dnssec::rdata::NSEC3;
+use hickory_proto::dnssec::rdata::{NSEC, NSEC3};
 use hickory_proto::dnssec::Nsec3HashAlgorithm;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use sekisho_cache::clock::{Bounds, ClockMap, ALLOC_HEADER};
@@ -65,8 +78,9 @@ use sekisho_cache::size;
 use super::classify::rrsig_covers;
 use super::infra::{Step, StepKind, ZoneSecurity};
 use super::validate::{
-    as_nsec, as_nsec3, as_rrsig, below_cut_or_dname, nodata_holds, nsec_covers, nsec_wildcard,
-    owner_hash, wildcard_at, Hasher, Work, MAX_NSEC3_ITERATIONS,
+    as_nsec, as_nsec3, as_rrsig, below_cut_or_dname, nodata_holds, nsec_closest_encloser,
+    nsec_covers, nsec_denies, nsec_wildcard, owner_hash, wildcard_at, Hasher, Work,
+    MAX_NSEC3_ITERATIONS,
 };
 use super::{Failure, Recursor};
 
@@ -74,6 +88,9 @@ use super::{Failure, Recursor};
 /// one zone cannot take the whole store, and a lookup stays a few B-tree
 /// steps.
 pub(crate) const MAX_PER_ZONE: usize = 1024;
+
+/// NSEC records kept per wildcard RRset (the spans that proved its answers).
+pub(crate) const MAX_PROOFS: usize = 8;
 
 /// What a B-tree holds per entry beyond the key and value themselves: its
 /// share of node headers and spare room (nodes are between half and full).
@@ -110,6 +127,30 @@ struct ZoneDenials {
     nsec: BTreeMap<Name, Held>,
     /// NSEC3 records by the hash in their owner name.
     nsec3: BTreeMap<Vec<u8>, Held>,
+    /// Wildcard RRsets by owner (`*.<closest encloser>`, lower case) and type.
+    wild: BTreeMap<(Name, u16), Wild>,
+}
+
+/// A validated wildcard RRset and the NSEC records that proved its answers.
+#[derive(Debug, Clone)]
+struct Wild {
+    /// The RRset under the wildcard's own name, then its RRSIGs.
+    rrset: Held,
+    /// NSEC records (with RRSIGs), each covering a name the wildcard answered.
+    proofs: Vec<Held>,
+}
+
+impl Wild {
+    /// Bytes it owns on the heap.
+    fn heap_bytes(&self) -> usize {
+        self.rrset.heap_bytes()
+            + self
+                .proofs
+                .iter()
+                .map(|h| size_of::<Held>() + h.heap_bytes())
+                .sum::<usize>()
+            + ALLOC_HEADER
+    }
 }
 
 impl ZoneDenials {
@@ -134,7 +175,14 @@ impl ZoneDenials {
                     + h.heap_bytes()
             })
             .sum();
-        soa + nsec + nsec3
+        let wild: usize = self
+            .wild
+            .iter()
+            .map(|((k, _), w)| {
+                size_of::<((Name, u16), Wild)>() + BTREE_OVERHEAD + size::name_heap(k) + w.heap_bytes()
+            })
+            .sum();
+        soa + nsec + nsec3 + wild
     }
 
     /// When the last of its records expires.
@@ -143,6 +191,7 @@ impl ZoneDenials {
             .iter()
             .chain(self.nsec.values())
             .chain(self.nsec3.values())
+            .chain(self.wild.values().map(|w| &w.rrset))
             .map(|h| h.expires)
             .max()
     }
@@ -154,6 +203,10 @@ impl ZoneDenials {
         }
         self.nsec.retain(|_, h| h.expires > now);
         self.nsec3.retain(|_, h| h.expires > now);
+        self.wild.retain(|_, w| {
+            w.proofs.retain(|h| h.expires > now);
+            w.rrset.expires > now && !w.proofs.is_empty()
+        });
     }
 
     /// The live SOA.
@@ -344,6 +397,132 @@ impl Denials {
         kept
     }
 
+    /// Keep the wildcard RRsets of a validated answer of `zone`: `expanded`
+    /// names each owner whose RRset verified as a wildcard expansion, with
+    /// the label count of the RRSIG that verified it; `answers` holds those
+    /// RRsets and their RRSIGs, `denials` the verified NSEC/NSEC3 records of
+    /// the answer. An RRset is kept only with an NSEC that proves its owner
+    /// has no closer match (NSEC3 zones: nothing is kept). `max_ttl` caps
+    /// every lifetime (`cache.max-ttl`); `unix` is the time RRSIGs are
+    /// judged at. Returns how many RRsets were kept.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn store_wildcards(
+        &self,
+        zone: &Name,
+        answers: &[Record],
+        expanded: &[(Name, u8)],
+        denials: &[Record],
+        max_ttl: u32,
+        unix: u32,
+        now: Instant,
+    ) -> usize {
+        let mut kept: Vec<((Name, u16), Wild)> = Vec::new();
+        for (owner, labels) in expanded {
+            let ce = owner.trim_to(usize::from(*labels));
+            let Some(wild) = wildcard_at(&ce) else {
+                continue;
+            };
+            if !zone.zone_of(&ce) {
+                continue;
+            }
+            let proofs: Vec<Held> = denials
+                .iter()
+                .filter(|r| {
+                    as_nsec(r).is_some_and(|n| {
+                        zone.zone_of(n.next_domain_name())
+                            && proves_wildcard(&r.name, n, zone, owner, &ce)
+                    })
+                })
+                .filter_map(|r| held(zone, r, denials, max_ttl, unix, now))
+                .collect();
+            if proofs.is_empty() {
+                continue;
+            }
+            let mut types: Vec<RecordType> = Vec::new();
+            for r in answers.iter().filter(|r| r.name == *owner) {
+                let t = r.record_type();
+                if t != RecordType::RRSIG && !types.contains(&t) {
+                    types.push(t);
+                }
+            }
+            let renamed = |r: &Record| {
+                let mut r = r.clone();
+                r.name = wild.clone();
+                r
+            };
+            for t in types {
+                let set: Vec<Record> = answers
+                    .iter()
+                    .filter(|r| r.name == *owner && r.record_type() == t)
+                    .map(renamed)
+                    .collect();
+                let sigs: Vec<Record> = answers
+                    .iter()
+                    .filter(|r| r.name == *owner && rrsig_covers(r) == Some(t))
+                    .filter(|r| as_rrsig(r).is_some_and(|s| s.input().num_labels == *labels))
+                    .map(renamed)
+                    .collect();
+                let Some(rrset) = held_set(zone, set, &sigs, max_ttl, unix, now) else {
+                    continue;
+                };
+                kept.push((
+                    (wild.to_lowercase(), u16::from(t)),
+                    Wild {
+                        rrset,
+                        proofs: proofs.clone(),
+                    },
+                ));
+            }
+        }
+        let n = kept.len();
+        if n == 0 {
+            return 0;
+        }
+        let key = zone.to_lowercase();
+        let hash = self.hasher.hash_one(&key);
+        let mut m = self.lock();
+        let mut z = ZoneDenials::default();
+        m.update(hash, &key, |v| {
+            z = std::mem::take(v);
+            0
+        });
+        z.prune(now);
+        for (k, mut w) in kept {
+            if let Some(old) = z.wild.remove(&k) {
+                // Spans proven before stay usable: the newest first, at most MAX_PROOFS.
+                for p in old.proofs {
+                    let owner = p.record().map(|r| r.name.clone());
+                    let known = w
+                        .proofs
+                        .iter()
+                        .any(|q| q.record().map(|r| r.name.clone()) == owner);
+                    if !known {
+                        w.proofs.push(p);
+                    }
+                }
+                w.proofs.truncate(MAX_PROOFS);
+            }
+            z.wild.insert(k, w);
+        }
+        while z.wild.len() > MAX_PER_ZONE {
+            let Some(k) = z
+                .wild
+                .iter()
+                .min_by_key(|(_, w)| w.rrset.expires)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            z.wild.remove(&k);
+        }
+        let Some(expires) = z.expires() else {
+            return 0;
+        };
+        let heap = size::name_heap(&key) + z.heap_bytes();
+        let _ = m.insert(hash, key, z, expires, heap, now, &self.bounds);
+        n
+    }
+
     /// Forget everything.
     pub(crate) fn clear(&self) {
         self.lock().clear();
@@ -368,7 +547,7 @@ impl Denials {
         m.remove_if(|zone, z| {
             let hit = doomed(zone);
             if hit {
-                gone += z.nsec.len() + z.nsec3.len();
+                gone += z.nsec.len() + z.nsec3.len() + z.wild.len();
             }
             hit
         });
@@ -385,7 +564,9 @@ impl Denials {
                         || next.is_some_and(|n| nsec_covers(owner, n, &top)))
                 });
                 z.nsec3.clear();
-                gone += before - z.nsec.len();
+                gone += before - z.nsec.len() + z.wild.len();
+                // A wildcard above could answer the flushed names: it goes too.
+                z.wild.clear();
                 z.heap_bytes()
             });
         }
@@ -410,6 +591,12 @@ impl Denials {
         w: &mut Work,
         now: Instant,
     ) -> Result<Option<Step>, Failure> {
+        if let Some(step) = self
+            .with_zone(zone, |z| wildcard_answer(z, zone, name, qtype, now))
+            .flatten()
+        {
+            return Ok(Some(step));
+        }
         let by_nsec = self
             .with_zone(zone, |z| {
                 let soa = z.soa(now)?.clone();
@@ -529,6 +716,19 @@ fn held(
     unix: u32,
     now: Instant,
 ) -> Option<Held> {
+    held_set(zone, vec![r.clone()], authority, cap, unix, now)
+}
+
+/// [`held`] for the RRset `set` (one owner, one type).
+fn held_set(
+    zone: &Name,
+    set: Vec<Record>,
+    authority: &[Record],
+    cap: u32,
+    unix: u32,
+    now: Instant,
+) -> Option<Held> {
+    let r = set.first()?;
     let t = r.record_type();
     let sigs: Vec<&Record> = authority
         .iter()
@@ -550,13 +750,13 @@ fn held(
         .filter_map(|s| as_rrsig(s))
         .map(|sig| sig.input().sig_expiration.get().wrapping_sub(unix))
         .max()?;
-    let ttl = r.ttl.min(cap).min(left);
+    let ttl = set.iter().map(|x| x.ttl).min()?.min(cap).min(left);
     if ttl == 0 {
         return None;
     }
-    let mut records = Vec::with_capacity(1 + sigs.len());
-    records.push(r.clone());
+    let mut records = Vec::with_capacity(set.len() + sigs.len());
     records.extend(sigs.into_iter().cloned());
+    records.splice(0..0, set);
     for x in &mut records {
         x.ttl = ttl;
     }
@@ -631,6 +831,89 @@ fn nsec_proof(
         return None;
     }
     Some((StepKind::NxDomain, vec![held.clone(), wheld.clone()]))
+}
+
+/// True when the NSEC at `owner` proves that `name` has no closer match
+/// than the wildcard at `ce` (RFC 4035 section 5.3.4): it covers the name
+/// (not below a cut or DNAME), the name owns nothing below it (not an empty
+/// non-terminal), and the closest encloser it implies is `ce`.
+fn proves_wildcard(owner: &Name, n: &NSEC, zone: &Name, name: &Name, ce: &Name) -> bool {
+    let next = n.next_domain_name();
+    nsec_denies(owner, n, zone, name)
+        && !name.zone_of(next)
+        && nsec_closest_encloser(name, owner, next) == *ce
+}
+
+/// The answer for (`name`, `qtype`) from a kept wildcard RRset of `zone`,
+/// with a kept NSEC that proves the name has no closer match (module docs).
+fn wildcard_answer(
+    z: &ZoneDenials,
+    zone: &Name,
+    name: &Name,
+    qtype: RecordType,
+    now: Instant,
+) -> Option<Step> {
+    if z.wild.is_empty() || qtype == RecordType::DS || qtype == RecordType::ANY {
+        return None;
+    }
+    let lower = name.to_lowercase();
+    let mut ce = lower.base_name();
+    while zone.zone_of(&ce) {
+        let found = wildcard_at(&ce).and_then(|wild| z.wild.get(&(wild, u16::from(qtype))));
+        if let Some(w) = found.filter(|w| w.rrset.expires > now) {
+            // The closest encloser is unique: the one wildcard that could
+            // answer, proven here or not at all.
+            let proof = w.proofs.iter().find(|h| {
+                h.expires > now
+                    && h.record().is_some_and(|r| {
+                        as_nsec(r).is_some_and(|n| proves_wildcard(&r.name, n, zone, &lower, &ce))
+                    })
+            })?;
+            return wild_step(zone, name, w, proof, now);
+        }
+        if ce == *zone || ce.is_root() {
+            break;
+        }
+        ce = ce.base_name();
+    }
+    None
+}
+
+/// The wildcard's RRset and RRSIGs under `name`, the NSEC as the proof,
+/// every TTL what is left of the shorter-lived of the two.
+fn wild_step(zone: &Name, name: &Name, w: &Wild, proof: &Held, now: Instant) -> Option<Step> {
+    let expires = w.rrset.expires.min(proof.expires);
+    let left = u32::try_from(expires.checked_duration_since(now)?.as_secs()).ok()?;
+    if left == 0 {
+        return None;
+    }
+    let answers = w
+        .rrset
+        .records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.name = name.clone();
+            r.ttl = left;
+            r
+        })
+        .collect();
+    let authority = proof
+        .records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            r.ttl = left;
+            r
+        })
+        .collect();
+    Some(Step {
+        zone: zone.clone(),
+        kind: StepKind::Answer,
+        answers,
+        authority,
+        next: None,
+    })
 }
 
 /// The step a zone's servers would have given: its SOA and the proofs with

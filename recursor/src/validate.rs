@@ -417,6 +417,20 @@ impl Recursor {
                     )));
                 }
             }
+            if keep && self.config.aggressive_nsec {
+                let owners: Vec<(Name, u8)> =
+                    expanded.into_iter().map(|x| (x.owner, x.labels)).collect();
+                let kept = self.infra.denials.store_wildcards(
+                    &zone,
+                    &answers,
+                    &owners,
+                    &authority,
+                    self.infra.max_ttl(),
+                    now,
+                    Instant::now(),
+                );
+                tracing::trace!(%zone, kept, "validated wildcard kept");
+            }
             return Ok(Ok(true));
         }
         let expanded = match verify_all(&step.authority, &keys, now, w)? {
@@ -956,7 +970,7 @@ pub(crate) fn below_cut_or_dname(types: &[RecordType], owner: &Name, zone: &Name
 /// True when the NSEC at `owner` (in `zone`) proves that `name` does not
 /// exist: its span covers the name, and the name is not below a delegation
 /// point or DNAME at `owner` (see [`below_cut_or_dname`]).
-fn nsec_denies(owner: &Name, n: &NSEC, zone: &Name, name: &Name) -> bool {
+pub(crate) fn nsec_denies(owner: &Name, n: &NSEC, zone: &Name, name: &Name) -> bool {
     nsec_covers(owner, n.next_domain_name(), name)
         && !(owner.zone_of(name) && below_cut_or_dname(&types_of(n), owner, zone))
 }
@@ -974,7 +988,7 @@ pub(crate) fn nsec_covers(owner: &Name, next: &Name, name: &Name) -> bool {
 
 /// The closest encloser of `name` an NSEC from `owner` to `next` implies:
 /// the longer of `name`'s common ancestors with either end.
-fn nsec_closest_encloser(name: &Name, owner: &Name, next: &Name) -> Name {
+pub(crate) fn nsec_closest_encloser(name: &Name, owner: &Name, next: &Name) -> Name {
     let a = common_ancestor(name, owner);
     let b = common_ancestor(name, next);
     if a.iter().count() >= b.iter().count() {
