@@ -4,6 +4,7 @@
 //! ```text
 //!  listener ─▶ parse (staged; errors answered by the pipeline's reject)
 //!          ─▶ UDP: rate limit per client prefix ─▶ nothing, or every slip-th an empty TC=1
+//!          ─▶ DoT, DoH: the same buckets ────────▶ REFUSED (plain TCP is not limited)
 //!          ─▶ opcode NOTIFY ─────────────────────▶ secondary role (allow-notify, TSIG)
 //!          ─▶ class not IN ──────────────────────▶ crate::chaos (version.bind...; allow-query)
 //!          ─▶ AXFR/IXFR, SOA at a served apex ───▶ primary role (allow-transfer, TSIG)
@@ -22,8 +23,9 @@
 //! transfer layer costs one `Option` test per packet.
 //!
 //! The rate limit (`crate::ratelimit`) comes first after decoding, before any
-//! other work, and only for UDP; with `queries-per-second = 0` it costs one
-//! settings load and a comparison per packet.
+//! other work, for UDP, DoT and DoH (not plain TCP: a slipped UDP client
+//! retries there); with `queries-per-second = 0` it costs one settings load
+//! and a comparison per packet.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,7 +52,7 @@ pub struct Dispatch {
     primary: Option<Arc<Primary>>,
     /// The CHAOS answers (`version.bind`, `hostname.bind`...); swapped whole.
     chaos: ArcSwap<ChaosConfig>,
-    /// Queries a second per client prefix (UDP).
+    /// Queries a second per client prefix (UDP, DoT, DoH).
     rate_limit: Arc<RateLimiter>,
 }
 
@@ -106,9 +108,15 @@ impl Dispatch {
             Err(e) => return self.pipeline.reject(packet, e, out),
         };
         self.pipeline.count_query(&query, client, proto);
-        if proto == Proto::Udp {
+        if proto != Proto::Tcp {
             match self.rate_limit.check(client.ip()) {
                 Verdict::Answer => {}
+                // DoT and DoH: nothing to slip (TC=1 means nothing there) and
+                // a pipelined or HTTP client would wait for a reply: REFUSED.
+                Verdict::Drop | Verdict::Slip if proto != Proto::Udp => {
+                    self.limited(packet, &query, out);
+                    return Step::Reply;
+                }
                 Verdict::Drop => return Step::Drop,
                 Verdict::Slip => {
                     self.slip(packet, &query, out);
@@ -210,6 +218,19 @@ impl Dispatch {
         self.pipeline
             .metrics
             .response(rcode::NOERROR, Source::Local);
+    }
+
+    /// A rate-limited query over DoT or DoH: REFUSED, echoing the question.
+    fn limited(&self, packet: &[u8], query: &wire::Query<'_>, out: &mut Vec<u8>) {
+        *out = wire::error_response(
+            packet,
+            Some(query),
+            rcode::REFUSED,
+            self.pipeline.edns_buffer_size(),
+        );
+        self.pipeline
+            .metrics
+            .response(rcode::REFUSED, Source::Local);
     }
 
     /// The secondary role answers a NOTIFY (REFUSED when no zone is transferred).

@@ -1,11 +1,12 @@
 //! Queries a second per client prefix (`[rate-limit]`), checked for every
-//! UDP query right after it is decoded, before any other work.
+//! UDP, DoT and DoH query right after it is decoded, before any other work.
 //!
 //! ```text
 //!  UDP query ─▶ decode ─▶ RateLimiter::check(client)
 //!                            ├─ off, exempt, or a token left ─▶ Answer (the pipeline runs)
 //!                            └─ bucket empty ─┬─ every slip-th ─▶ Slip: empty TC=1 answer
 //!                                             └─ the others ────▶ Drop: nothing sent
+//!  DoT, DoH query: the same bucket; limited ─▶ REFUSED (crate::dispatch)
 //! ```
 //!
 //! Each client prefix (`ipv4-prefix-length`, `ipv6-prefix-length`) has a
@@ -15,10 +16,15 @@
 //! real client behind a spoofed-at prefix retries over TCP (BIND RRL's
 //! `slip`); `slip = 0` drops them all.
 //!
-//! Only UDP is limited, as BIND's RRL: the limit is against spoofed sources
-//! and reflection, which TCP's handshake rules out, and a slipped client
-//! must be able to retry over TCP. TCP has its own bounds (`crate::listen`:
-//! connections per address, pipelining, idle and write timeouts).
+//! Plain TCP is not limited, as in BIND's RRL: over UDP the limit is against
+//! spoofed sources and reflection, which TCP's handshake rules out, and a
+//! slipped client must be able to retry over TCP; TCP has its own bounds
+//! (`crate::listen`: connections per address, pipelining, idle and write
+//! timeouts). DoT and DoH share the prefix's bucket: there the limit is
+//! against a subscriber's own machine sending too much (malware resolving
+//! over DoH), and a limited query is answered REFUSED rather than dropped,
+//! so that a client with queries pipelined on a connection, or an HTTP
+//! request, is not left waiting.
 //!
 //! Logging: a prefix is logged when it becomes limited and once more when a
 //! whole second has passed without a limited query from it (checked on its

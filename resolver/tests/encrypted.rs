@@ -1275,3 +1275,65 @@ fn plain_http_post(st: &Setup, at: SocketAddr, wire: &[u8], args: &[String]) -> 
     assert!(out.starts_with("200 "), "curl {all:?}: {out}");
     std::fs::read(&body).expect("answer body")
 }
+
+/// 127.0.170.81 (Sekisho), 127.0.170.82 (upstream). Clients connect from
+/// 127.0.0.1: the prefix 127.0.0.0/24, not exempt here.
+#[test]
+fn the_rate_limit_answers_dot_and_doh_over_it_refused_and_spares_plain_tcp() {
+    let st = setup(
+        "dot-rate",
+        "127.0.170.81",
+        "127.0.170.82",
+        "[rate-limit]\nqueries-per-second = 20\nexempt = []",
+    );
+    // Let the start-up probes' tokens come back, then cache the name over TCP
+    // (not limited).
+    std::thread::sleep(Duration::from_millis(1500));
+    let cached = query_tcp(st.plain, "www.dot.test.", RecordType::A);
+    assert_eq!(cached.metadata.response_code, ResponseCode::NoError);
+
+    // 100 queries pipelined on one DoT connection: every one gets a reply,
+    // about one second's worth (20) answered, the rest REFUSED.
+    let mut c = rustls_client(st.tls, &st.certs.ca, rustls::ALL_VERSIONS);
+    let queries: Vec<Message> = (0..100)
+        .map(|_| make_query("www.dot.test.", RecordType::A, Some(1232)))
+        .collect();
+    for q in &queries {
+        send(&mut c, q);
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for _ in 0..queries.len() {
+        let m = receive(&mut c);
+        match m.metadata.response_code {
+            ResponseCode::NoError => answered += 1,
+            ResponseCode::Refused => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        (15..=40).contains(&answered),
+        "about 20 of 100 answered: {answered} (REFUSED {refused})"
+    );
+    assert_eq!(answered + refused, 100, "every pipelined query got a reply");
+    let drops = limit_drops(&st.metrics, "rate-limit");
+    assert!(drops >= refused as f64, "counted: {drops} for {refused} refused");
+
+    // DoH from the same prefix, its bucket empty: REFUSED over HTTP too.
+    let (_, k) = kdig_at(&st, st.https, &["+https", "www.dot.test.", "A"]);
+    assert!(k.contains("status: REFUSED"), "kdig +https:\n{k}");
+
+    // Plain TCP is not limited: a slipped UDP client retries there.
+    let over_tcp = query_tcp(st.plain, "www.dot.test.", RecordType::A);
+    assert_eq!(over_tcp.metadata.response_code, ResponseCode::NoError);
+
+    // After a pause DoT is answered again.
+    std::thread::sleep(Duration::from_millis(1500));
+    let (ok, k) = kdig_tls(&st, &["+tls", "+short", "www.dot.test.", "A"]);
+    assert!(ok && short_lines(&k) == vec!["192.0.2.170"], "kdig +tls:\n{k}");
+    let log = st.sk.log_text();
+    let engaged: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("limit engaged") && l.contains("rate-limit"))
+        .collect();
+    assert_eq!(engaged.len(), 1, "one line, not one per query: {engaged:?}");
+}
