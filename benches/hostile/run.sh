@@ -34,6 +34,8 @@
 #        SCENARIOS ("base sink slow crafted tcp heavy"), WINDOW (20), RAMP (3),
 #        FLOOD_QPS (20000), CRAFT_QPS (2000), HEAVY_QPS (50000), TCP_CLIENTS (2000),
 #        HIT_RATE (200), MISS_RATE (50), THREADS (2),
+#        MISS_ZONES ("wild.corp.example,wild.secure.test": the wildcard zones
+#        the legitimate misses go to),
 #        SEKISHO_SERVER (lines added to Sekisho's [server] table, e.g.
 #        'fetches-per-server = 0' to measure one setting)
 # Loopback only. Needs root (port 53, `ip addr add` on lo), named, nsd,
