@@ -719,8 +719,13 @@ fn no_ds_proof(
     }
     let mut h = Hasher::new(w);
     if let Some((_, n)) = h.matching(zone, &nsec3)? {
+        // RFC 5155 section 8.9: the NSEC3 of the cut must have NS (else the
+        // name is no delegation, and a referral to it is forged) and
+        // neither DS nor SOA.
         let types: Vec<RecordType> = n.type_bit_maps().collect();
-        return Ok(!types.contains(&RecordType::DS) && !types.contains(&RecordType::SOA));
+        return Ok(types.contains(&RecordType::NS)
+            && !types.contains(&RecordType::DS)
+            && !types.contains(&RecordType::SOA));
     }
     // Opt-out (RFC 5155 section 8.6): the closest encloser proven, next closer covered by an opt-out span.
     Ok(matches!(
