@@ -179,7 +179,10 @@ impl ZoneDenials {
             .wild
             .iter()
             .map(|((k, _), w)| {
-                size_of::<((Name, u16), Wild)>() + BTREE_OVERHEAD + size::name_heap(k) + w.heap_bytes()
+                size_of::<((Name, u16), Wild)>()
+                    + BTREE_OVERHEAD
+                    + size::name_heap(k)
+                    + w.heap_bytes()
             })
             .sum();
         soa + nsec + nsec3 + wild
@@ -372,29 +375,35 @@ impl Denials {
         if kept == 0 || soa.is_none() {
             return 0;
         }
+        self.merge(zone, now, |z| {
+            z.soa = soa;
+            z.nsec.extend(nsec);
+            z.nsec3.extend(nsec3);
+            trim(&mut z.nsec, |h| h.expires);
+            trim(&mut z.nsec3, |h| h.expires);
+        });
+        kept
+    }
+
+    /// Take `zone`'s records out of the map, drop what expired, let `add`
+    /// add to them, and put them back, charged their bytes and expiring with
+    /// the latest of them (a zone larger than the whole bound is not kept).
+    fn merge(&self, zone: &Name, now: Instant, add: impl FnOnce(&mut ZoneDenials)) {
         let key = zone.to_lowercase();
         let hash = self.hasher.hash_one(&key);
         let mut m = self.lock();
-        // Take the zone's records out, add, and put them back with the
-        // expiry of the latest one.
         let mut z = ZoneDenials::default();
         m.update(hash, &key, |v| {
             z = std::mem::take(v);
             0
         });
         z.prune(now);
-        z.soa = soa;
-        z.nsec.extend(nsec);
-        z.nsec3.extend(nsec3);
-        trim(&mut z.nsec);
-        trim(&mut z.nsec3);
+        add(&mut z);
         let Some(expires) = z.expires() else {
-            return 0;
+            return;
         };
         let heap = size::name_heap(&key) + z.heap_bytes();
-        // A zone larger than the whole bound is not kept; nothing to do.
         let _ = m.insert(hash, key, z, expires, heap, now, &self.bounds);
-        kept
     }
 
     /// Keep the wildcard RRsets of a validated answer of `zone`: `expanded`
@@ -478,48 +487,7 @@ impl Denials {
         if n == 0 {
             return 0;
         }
-        let key = zone.to_lowercase();
-        let hash = self.hasher.hash_one(&key);
-        let mut m = self.lock();
-        let mut z = ZoneDenials::default();
-        m.update(hash, &key, |v| {
-            z = std::mem::take(v);
-            0
-        });
-        z.prune(now);
-        for (k, mut w) in kept {
-            if let Some(old) = z.wild.remove(&k) {
-                // Spans proven before stay usable: the newest first, at most MAX_PROOFS.
-                for p in old.proofs {
-                    let owner = p.record().map(|r| r.name.clone());
-                    let known = w
-                        .proofs
-                        .iter()
-                        .any(|q| q.record().map(|r| r.name.clone()) == owner);
-                    if !known {
-                        w.proofs.push(p);
-                    }
-                }
-                w.proofs.truncate(MAX_PROOFS);
-            }
-            z.wild.insert(k, w);
-        }
-        while z.wild.len() > MAX_PER_ZONE {
-            let Some(k) = z
-                .wild
-                .iter()
-                .min_by_key(|(_, w)| w.rrset.expires)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            z.wild.remove(&k);
-        }
-        let Some(expires) = z.expires() else {
-            return 0;
-        };
-        let heap = size::name_heap(&key) + z.heap_bytes();
-        let _ = m.insert(hash, key, z, expires, heap, now, &self.bounds);
+        self.merge(zone, now, |z| merge_wild(z, kept));
         n
     }
 
@@ -766,12 +734,35 @@ fn held_set(
     })
 }
 
+/// Add the wildcard RRsets `kept` to `z`: a new RRset replaces the kept one
+/// of its owner and type, and keeps the spans proven before (the newest
+/// first, at most [`MAX_PROOFS`]).
+fn merge_wild(z: &mut ZoneDenials, kept: Vec<((Name, u16), Wild)>) {
+    for (k, mut w) in kept {
+        if let Some(old) = z.wild.remove(&k) {
+            for p in old.proofs {
+                let owner = p.record().map(|r| r.name.clone());
+                let known = w
+                    .proofs
+                    .iter()
+                    .any(|q| q.record().map(|r| r.name.clone()) == owner);
+                if !known {
+                    w.proofs.push(p);
+                }
+            }
+            w.proofs.truncate(MAX_PROOFS);
+        }
+        z.wild.insert(k, w);
+    }
+    trim(&mut z.wild, |w| w.rrset.expires);
+}
+
 /// Keep at most [`MAX_PER_ZONE`] entries, dropping the soonest to expire.
-fn trim<K: Ord + Clone>(m: &mut BTreeMap<K, Held>) {
+fn trim<K: Ord + Clone, V>(m: &mut BTreeMap<K, V>, expires: impl Fn(&V) -> Instant) {
     while m.len() > MAX_PER_ZONE {
         let Some(k) = m
             .iter()
-            .min_by_key(|(_, h)| h.expires)
+            .min_by_key(|(_, v)| expires(v))
             .map(|(k, _)| k.clone())
         else {
             return;

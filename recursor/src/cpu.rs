@@ -77,12 +77,18 @@ impl CpuGate {
     /// gate.
     pub(crate) fn enter(&self, zone: &Name) -> Entry<'_> {
         if self.slots == 0 {
-            return Entry { gate: self, wait: Wait::Ungated };
+            return Entry {
+                gate: self,
+                wait: Wait::Ungated,
+            };
         }
         let mut st = self.lock();
         if st.out < self.slots && st.turns.is_empty() {
             st.out += 1;
-            return Entry { gate: self, wait: Wait::Held };
+            return Entry {
+                gate: self,
+                wait: Wait::Held,
+            };
         }
         let (tx, rx) = oneshot::channel();
         match st.waiting.get_mut(zone) {
@@ -92,7 +98,10 @@ impl CpuGate {
                 st.turns.push_back(zone.clone());
             }
         }
-        Entry { gate: self, wait: Wait::Queued(rx) }
+        Entry {
+            gate: self,
+            wait: Wait::Queued(rx),
+        }
     }
 
     /// A pass is over: hand its slot to the next zone's first waiter still
@@ -258,7 +267,10 @@ mod tests {
         let order = order.lock().expect("order");
         assert_eq!(order.len(), 11);
         let at = order.iter().position(|s| s == "honest").expect("ran");
-        assert!(at <= 1, "the honest zone's turn came second at the latest: {order:?}");
+        assert!(
+            at <= 1,
+            "the honest zone's turn came second at the latest: {order:?}"
+        );
         assert_eq!(gate.out(), 0);
     }
 

@@ -125,8 +125,14 @@ impl Work {
     /// Charge `other`'s work to this query as well (capped at the bounds:
     /// the next check or hash past them stops it), and its stop, if any.
     fn add(&mut self, other: &Work) {
-        self.checks = self.checks.saturating_add(other.checks).min(self.max_checks);
-        self.hashes = self.hashes.saturating_add(other.hashes).min(self.max_hashes);
+        self.checks = self
+            .checks
+            .saturating_add(other.checks)
+            .min(self.max_checks);
+        self.hashes = self
+            .hashes
+            .saturating_add(other.hashes)
+            .min(self.max_hashes);
         if self.stopped.is_none() {
             self.stopped.clone_from(&other.stopped);
         }
@@ -305,7 +311,9 @@ impl Recursor {
             .filter(|r| as_dnskey(r).is_some_and(|k| usable.iter().any(|d| ds_matches(d, zone, k))))
             .collect();
         let ttl = min_ttl(&key_step.answers).min(min_ttl(&ds_step.answers));
-        let sec = self.key_verdict(zone, &key_step, &trusted, false, w).await?;
+        let sec = self
+            .key_verdict(zone, &key_step, &trusted, false, w)
+            .await?;
         Ok((sec, ttl))
     }
 
@@ -331,7 +339,9 @@ impl Recursor {
         match verdict {
             Ok(sec) => Ok(sec),
             Err(_) if own.stopped.is_some() => Ok(ZoneSecurity::Bogus(limit_ede(
-                own.stopped.as_ref().map_or(Limit::MaxValidations, |(l, _)| *l),
+                own.stopped
+                    .as_ref()
+                    .map_or(Limit::MaxValidations, |(l, _)| *l),
             ))),
             Err(f) => Err(f),
         }

@@ -403,11 +403,7 @@ impl Pipeline {
     ) -> Step {
         // Two atomic loads while no zone or server is at its quota: every
         // miss passes here.
-        let Some(recursor) = self
-            .recursor
-            .as_ref()
-            .filter(|r| r.any_fetch_quota_full())
-        else {
+        let Some(recursor) = self.recursor.as_ref().filter(|r| r.any_fetch_quota_full()) else {
             return Step::Resolve;
         };
         let lower_qname = &key[..query.qname_wire().len()];

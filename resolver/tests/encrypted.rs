@@ -1316,7 +1316,10 @@ fn the_rate_limit_answers_dot_and_doh_over_it_refused_and_spares_plain_tcp() {
     );
     assert_eq!(answered + refused, 100, "every pipelined query got a reply");
     let drops = limit_drops(&st.metrics, "rate-limit");
-    assert!(drops >= refused as f64, "counted: {drops} for {refused} refused");
+    assert!(
+        drops >= refused as f64,
+        "counted: {drops} for {refused} refused"
+    );
 
     // DoH from the same prefix, its bucket empty: REFUSED over HTTP too.
     let (_, k) = kdig_at(&st, st.https, &["+https", "www.dot.test.", "A"]);
@@ -1329,7 +1332,10 @@ fn the_rate_limit_answers_dot_and_doh_over_it_refused_and_spares_plain_tcp() {
     // After a pause DoT is answered again.
     std::thread::sleep(Duration::from_millis(1500));
     let (ok, k) = kdig_tls(&st, &["+tls", "+short", "www.dot.test.", "A"]);
-    assert!(ok && short_lines(&k) == vec!["192.0.2.170"], "kdig +tls:\n{k}");
+    assert!(
+        ok && short_lines(&k) == vec!["192.0.2.170"],
+        "kdig +tls:\n{k}"
+    );
     let log = st.sk.log_text();
     let engaged: Vec<&str> = log
         .lines()
