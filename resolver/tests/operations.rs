@@ -1,6 +1,7 @@
 //! Operating the daemon: the Prometheus endpoint checked by a real parser
 //! (`promtool check metrics`), counters that move, the query log, the
-//! read-only stats verb, and SIGHUP with a broken configuration.
+//! read-only stats verb, SIGHUP with a broken configuration, and the shipped
+//! alert rules (`promtool check rules`, `promtool test rules`).
 //! Each test owns 127.0.37.0/24.
 
 mod common;
@@ -385,4 +386,50 @@ fn an_upstream_removed_by_sighup_is_no_longer_exported() {
         "the zone now forwards to the kept upstream only"
     );
     assert_eq!(sk.stop(), Some(0));
+}
+
+/// The alert rules shipped in `resolver/dist/prometheus`: promtool accepts
+/// them, their rule tests (for every alert a series that must raise it and
+/// one that must not) pass, and every metric they use is one the code
+/// exports under that name.
+#[test]
+fn the_shipped_alert_rules_check_and_their_promtool_tests_pass() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/prometheus");
+    let promtool = |args: &[&str]| {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("promtool (apt-get install prometheus) must be installed");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = promtool(&["check", "rules", "sekisho-alerts.yml"]);
+    assert!(ok && text.contains("SUCCESS: 7 rules found"), "{text}");
+    let (ok, text) = promtool(&["test", "rules", "sekisho-alerts.test.yml"]);
+    assert!(ok && text.contains("SUCCESS"), "{text}");
+
+    let rules = std::fs::read_to_string(dir.join("sekisho-alerts.yml")).expect("rules");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources: String = ["resolver/src/metrics.rs", "upstream/src/metrics.rs"]
+        .iter()
+        .map(|p| std::fs::read_to_string(root.join(p)).expect("metrics source"))
+        .collect();
+    let mut names: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("sekisho_"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 6, "{names:?}");
+    for n in names {
+        assert!(
+            sources.contains(&format!("\"{n}\"")),
+            "the rules use {n}, which no metrics source registers"
+        );
+    }
 }
