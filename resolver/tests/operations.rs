@@ -414,22 +414,71 @@ fn the_shipped_alert_rules_check_and_their_promtool_tests_pass() {
     assert!(ok && text.contains("SUCCESS"), "{text}");
 
     let rules = std::fs::read_to_string(dir.join("sekisho-alerts.yml")).expect("rules");
+    assert_registered("the alert rules", &rules);
+}
+
+/// Every `sekisho_*` metric `text` names (a histogram by its `_bucket`
+/// series too) is registered under that name by the code.
+fn assert_registered(what: &str, text: &str) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let sources: String = ["resolver/src/metrics.rs", "upstream/src/metrics.rs"]
         .iter()
         .map(|p| std::fs::read_to_string(root.join(p)).expect("metrics source"))
         .collect();
-    let mut names: Vec<&str> = rules
+    let mut names: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .filter(|w| w.starts_with("sekisho_"))
+        .map(|w| w.strip_suffix("_bucket").unwrap_or(w))
         .collect();
     names.sort_unstable();
     names.dedup();
-    assert!(names.len() >= 6, "{names:?}");
+    assert!(names.len() >= 6, "{what}: {names:?}");
     for n in names {
         assert!(
             sources.contains(&format!("\"{n}\"")),
-            "the rules use {n}, which no metrics source registers"
+            "{what} use {n}, which no metrics source registers"
         );
     }
+}
+
+/// The Grafana dashboard in `resolver/dist/grafana`: valid JSON, every
+/// panel query valid PromQL (promtool checks them as recording rules, with
+/// Grafana's variables filled in) over metrics the code registers.
+#[test]
+fn the_shipped_dashboard_queries_parse_with_promtool_and_name_registered_metrics() {
+    let s = Scratch::new("ops-dashboard");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("dist/grafana/sekisho-dashboard.json");
+    let text = std::fs::read_to_string(&path).expect("dashboard");
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let panels = dash["panels"].as_array().expect("panels");
+    let exprs: Vec<String> = panels
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect();
+    assert!(exprs.len() >= panels.len(), "a query per panel: {exprs:?}");
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, e) in exprs.iter().enumerate() {
+        let filled = e
+            .replace("$__rate_interval", "5m")
+            .replace("$instance", ".*");
+        rules.push_str(&format!(
+            "      - record: sekisho_dashboard_panel_{i}\n        expr: '{}'\n",
+            filled.replace('\'', "''")
+        ));
+    }
+    let file = s.file("dashboard-rules.yml", &rules);
+    let out = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output()
+        .expect("promtool (apt-get install prometheus) must be installed");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}\n{rules}");
+    assert_registered("the dashboard's queries", &exprs.join("\n"));
 }
