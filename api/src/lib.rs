@@ -84,6 +84,21 @@ pub enum Request {
     },
     /// What each limit on hostile traffic holds now and has dropped.
     Limits,
+    /// Stop validating a name and the names below it for a while: a
+    /// negative trust anchor (RFC 7646; BIND `rndc nta`).
+    NtaAdd {
+        /// The name.
+        name: String,
+        /// How long (`"1h"`, `"30m"`...; the daemon's default when absent).
+        lifetime: Option<String>,
+    },
+    /// Remove a negative trust anchor.
+    NtaRemove {
+        /// The name.
+        name: String,
+    },
+    /// The negative trust anchors in force.
+    NtaList,
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -113,6 +128,11 @@ pub enum Reply {
     },
     /// `limits`.
     Limits(LimitsReport),
+    /// `nta list`: the negative trust anchors in force, by name.
+    Ntas {
+        /// One entry per anchor.
+        ntas: Vec<Nta>,
+    },
     /// A verb that did something; the message says what.
     Done {
         /// Human-readable summary.
@@ -123,6 +143,15 @@ pub enum Reply {
         /// Why.
         message: String,
     },
+}
+
+/// One negative trust anchor.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Nta {
+    /// The name (validation is off at and below it).
+    pub name: String,
+    /// Seconds until it expires.
+    pub seconds_left: u64,
 }
 
 /// Output of `status`.

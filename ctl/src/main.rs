@@ -106,8 +106,33 @@ enum Verb {
     /// What each limit on hostile traffic holds now and has dropped, and the zones,
     /// servers and client prefixes limits engaged for.
     Limits,
+    /// Negative trust anchors (RFC 7646): stop validating a zone whose DNSSEC is broken, for a while.
+    Nta {
+        /// add, remove or list.
+        #[command(subcommand)]
+        action: NtaVerb,
+    },
     /// Stop the daemon gracefully.
     Stop,
+}
+
+/// `nta` actions.
+#[derive(Debug, Subcommand)]
+enum NtaVerb {
+    /// Stop validating NAME and below for LIFETIME (default 1h, at most 1w); the caches forget the tree.
+    Add {
+        /// The name.
+        name: String,
+        /// How long, as in the configuration ("30m", "1h", "2d").
+        lifetime: Option<String>,
+    },
+    /// Validate NAME again; the caches forget the tree.
+    Remove {
+        /// The name.
+        name: String,
+    },
+    /// The anchors in force and the time each has left.
+    List,
 }
 
 /// `querylog` argument.
@@ -145,6 +170,11 @@ impl Verb {
             Verb::Flushname { name } => Request::Flushname { name },
             Verb::Flushtree { name } => Request::Flushtree { name },
             Verb::Limits => Request::Limits,
+            Verb::Nta { action } => match action {
+                NtaVerb::Add { name, lifetime } => Request::NtaAdd { name, lifetime },
+                NtaVerb::Remove { name } => Request::NtaRemove { name },
+                NtaVerb::List => Request::NtaList,
+            },
             Verb::Stop => Request::Stop,
         }
     }
@@ -263,6 +293,17 @@ fn print(reply: Reply, json: bool) -> Result<(), CtlError> {
             } else {
                 Err(CtlError::NoMatch)
             }
+        }
+        Reply::Ntas { ntas } => {
+            if !json {
+                if ntas.is_empty() {
+                    println!("no negative trust anchors");
+                }
+                for n in &ntas {
+                    println!("{} expires in {} s", n.name, n.seconds_left);
+                }
+            }
+            Ok(())
         }
         Reply::Done { message } => {
             if !json {

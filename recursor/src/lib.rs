@@ -36,6 +36,7 @@ pub mod forwarded;
 pub(crate) mod infra;
 pub(crate) mod iter;
 pub mod net;
+pub mod nta;
 pub(crate) mod quota;
 pub(crate) mod validate;
 
@@ -185,6 +186,8 @@ pub struct Recursor {
     pub(crate) aggressive_answers: AtomicU64,
     /// Validations computing at once, by turns per zone.
     pub(crate) cpu: cpu::CpuGate,
+    /// Negative trust anchors set at run time (`sekishoctl nta`).
+    pub(crate) ntas: nta::Ntas,
 }
 
 impl std::fmt::Debug for Recursor {
@@ -264,6 +267,7 @@ impl Recursor {
             infra: Infra::new(hints, infra_limits),
             bogus: BogusCache::new(config.bogus_ttl, limits.clone()),
             cpu: cpu::CpuGate::new(config.validation_threads),
+            ntas: nta::Ntas::default(),
             config,
             exchange,
             aggressive_answers: AtomicU64::new(0),
@@ -378,6 +382,24 @@ impl Recursor {
             .forget_step(&name.to_lowercase(), u16::from(qtype))
     }
 
+    /// Stop validating `name` and the names below it for `lifetime` (at
+    /// most [`nta::MAX_LIFETIME`]): a negative trust anchor (RFC 7646,
+    /// `sekishoctl nta add`). The caller flushes what the caches hold for
+    /// the tree, so that answers judged before are judged again.
+    pub fn nta_add(&self, name: &Name, lifetime: Duration) {
+        self.ntas.add(name, lifetime, Instant::now());
+    }
+
+    /// Remove the negative trust anchor at `name`; whether there was one.
+    pub fn nta_remove(&self, name: &Name) -> bool {
+        self.ntas.remove(name, Instant::now())
+    }
+
+    /// The negative trust anchors in force, with the time each has left.
+    pub fn ntas(&self) -> Vec<(Name, Duration)> {
+        self.ntas.list(Instant::now())
+    }
+
     /// Forget what is cached for `name` and every name below it
     /// (`sekishoctl flushtree`). Returns how many entries went.
     pub fn flush_tree(&self, name: &Name) -> usize {
@@ -402,8 +424,13 @@ impl Recursor {
     ) -> Result<Resolution, Failure> {
         let validating = self.config.validate && !cd;
         if validating {
-            // A failure remembered for bogus-ttl: no queries, no checks.
-            match self.bogus.get(qname, qtype, Instant::now()) {
+            // A failure remembered for bogus-ttl: no queries, no checks
+            // (unless a negative trust anchor was set since).
+            match self
+                .bogus
+                .get(qname, qtype, Instant::now())
+                .filter(|_| !self.exempt(qname))
+            {
                 Some(Verdict::Bogus(ede, delegations)) => {
                     return Ok(Resolution {
                         wire: servfail(qname, qtype),

@@ -213,9 +213,11 @@ impl Recursor {
         })
     }
 
-    /// True when `name` is at or below a `domain-insecure` name (RFC 7646).
+    /// True when `name` is at or below a `domain-insecure` name or a
+    /// negative trust anchor set at run time (RFC 7646).
     pub(crate) fn exempt(&self, name: &Name) -> bool {
         self.config.domain_insecure.iter().any(|d| d.zone_of(name))
+            || self.ntas.covers(name, std::time::Instant::now())
     }
 
     /// The root's keys, checked against the configured trust anchor.

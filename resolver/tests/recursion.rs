@@ -815,6 +815,40 @@ fn recursion_and_validation_over_the_mini_internet() {
     let m = query_tcp(a, "www.secure.test.", RecordType::A);
     assert_eq!(data(&m), vec!["192.0.2.10".to_string()]);
 
+    // A negative trust anchor set at run time (RFC 7646): the bogus zone,
+    // failed and remembered above, resolves at once without AD, until the
+    // anchor is removed.
+    let sock_a = s.path.join("a.sock");
+    let (code, out, err) = ctl(&sock_a, &["nta", "add", "bogus.test", "10m"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("bogus.test. added for 600 s"), "{out}");
+    let (m, _) = ask(a, "www.bogus.test.", RecordType::A, true, false);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::NoError,
+        "{}",
+        log_a()
+    );
+    assert_eq!(data(&m), vec!["192.0.2.20".to_string()]);
+    assert!(!m.metadata.authentic_data);
+    let (m, _) = ask(a, "www.bogus2.test.", RecordType::A, true, false);
+    assert_eq!(
+        m.metadata.response_code,
+        ResponseCode::ServFail,
+        "another bogus zone is still judged"
+    );
+    let (code, out, _) = ctl(&sock_a, &["nta", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("bogus.test. expires in 5"), "{out}");
+    let (code, out, err) = ctl(&sock_a, &["nta", "remove", "bogus.test"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (m, _) = ask(a, "www.bogus.test.", RecordType::A, true, false);
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    let (code, _, err) = ctl(&sock_a, &["nta", "remove", "bogus.test"]);
+    assert_ne!(code, 0, "nothing left to remove: {err}");
+    let (code, out, _) = ctl(&sock_a, &["nta", "list"]);
+    assert_eq!((code, out.trim()), (0, "no negative trust anchors"));
+
     // The bogus zones resolve once exempted (domain-insecure), without AD;
     // everything else is still validated.
     for (name, want) in [

@@ -164,17 +164,45 @@ impl control::Handler for State {
                 },
                 Request::Flushtree { name } => match name_and_wire(&name) {
                     Ok((parsed, w)) => {
-                        let mut n = self.pipeline.cache.flush_matching(|k| {
-                            k.len() >= 5 && is_at_or_below(&k[..k.len() - 5], &w)
-                        });
-                        if let Some(r) = self.pipeline.recursor() {
-                            n += r.flush_tree(&parsed);
-                        }
+                        let n = self.flush_tree(&parsed, &w);
                         Reply::Done {
                             message: format!("flushed {n} cache entries at or below {name}"),
                         }
                     }
                     Err(e) => Reply::Error { message: e },
+                },
+                Request::NtaAdd { name, lifetime } => self.nta_add(&name, lifetime.as_deref()),
+                Request::NtaRemove { name } => {
+                    match (name_and_wire(&name), self.pipeline.recursor()) {
+                        (Err(e), _) => Reply::Error { message: e },
+                        (Ok(_), None) => no_validation(),
+                        (Ok((parsed, w)), Some(r)) => {
+                            if !r.nta_remove(&parsed) {
+                                return Reply::Error {
+                                    message: format!("no negative trust anchor at {parsed}"),
+                                };
+                            }
+                            // Answers given unvalidated are judged again.
+                            self.flush_tree(&parsed, &w);
+                            tracing::info!(name = %parsed, "negative trust anchor removed");
+                            Reply::Done {
+                                message: format!("negative trust anchor {parsed} removed"),
+                            }
+                        }
+                    }
+                }
+                Request::NtaList => match self.pipeline.recursor() {
+                    None => no_validation(),
+                    Some(r) => Reply::Ntas {
+                        ntas: r
+                            .ntas()
+                            .into_iter()
+                            .map(|(n, left)| sekisho_api::Nta {
+                                name: n.to_string(),
+                                seconds_left: left.as_secs(),
+                            })
+                            .collect(),
+                    },
                 },
                 Request::Reload { zone } => {
                     let reply = self.reload_policy(zone.as_deref()).await;
@@ -237,6 +265,52 @@ impl control::Handler for State {
 }
 
 impl State {
+    /// Drop what the packet cache and the recursor's caches hold at or below
+    /// `name` (`wire`: its lower-case wire form); how many entries went.
+    fn flush_tree(&self, name: &hickory_proto::rr::Name, wire: &[u8]) -> usize {
+        let mut n = self
+            .pipeline
+            .cache
+            .flush_matching(|k| k.len() >= 5 && is_at_or_below(&k[..k.len() - 5], wire));
+        if let Some(r) = self.pipeline.recursor() {
+            n += r.flush_tree(name);
+        }
+        n
+    }
+
+    /// `nta add NAME [LIFETIME]`: stop validating the tree for the lifetime
+    /// (an hour by default, at most a week) and drop what the caches hold
+    /// for it, so that answers failed before are asked for again.
+    fn nta_add(&self, name: &str, lifetime: Option<&str>) -> Reply {
+        use sekisho_recursor::nta::{DEFAULT_LIFETIME, MAX_LIFETIME};
+        let (parsed, w) = match name_and_wire(name) {
+            Ok(x) => x,
+            Err(e) => return Reply::Error { message: e },
+        };
+        let life = match lifetime.map(sekisho_conf::parse_duration) {
+            None => DEFAULT_LIFETIME,
+            Some(Ok(d)) if !d.is_zero() => d.min(MAX_LIFETIME),
+            Some(Ok(_)) => {
+                return Reply::Error {
+                    message: "a negative trust anchor needs a lifetime above 0".into(),
+                }
+            }
+            Some(Err(e)) => return Reply::Error { message: e },
+        };
+        let Some(r) = self.pipeline.recursor() else {
+            return no_validation();
+        };
+        r.nta_add(&parsed, life);
+        let flushed = self.flush_tree(&parsed, &w);
+        tracing::info!(name = %parsed, lifetime_s = life.as_secs(), flushed, "negative trust anchor added");
+        Reply::Done {
+            message: format!(
+                "negative trust anchor {parsed} added for {} s",
+                life.as_secs()
+            ),
+        }
+    }
+
     /// `sekishoctl test NAME [TYPE] [--client IP]`: which rule applies and why.
     fn test(&self, name: &str, qtype: Option<&str>, client: Option<&str>) -> Reply {
         use std::str::FromStr;
@@ -358,6 +432,13 @@ pub(super) fn wire_name(name: &str) -> Result<Vec<u8>, String> {
 }
 
 /// A control argument as a lower-case, fully qualified name and its wire form.
+/// The reply to an `nta` verb when nothing is validated here.
+fn no_validation() -> Reply {
+    Reply::Error {
+        message: "no recursion here (forwarding only or validation off): nothing to anchor".into(),
+    }
+}
+
 fn name_and_wire(name: &str) -> Result<(hickory_proto::rr::Name, Vec<u8>), String> {
     use hickory_proto::serialize::binary::BinEncodable;
     let n = hickory_proto::rr::Name::from_ascii(name)
