@@ -99,6 +99,17 @@ pub enum Request {
     },
     /// The negative trust anchors in force.
     NtaList,
+    /// One page of a policy zone's rules (Unbound `list_local_data`).
+    RpzList {
+        /// The policy zone.
+        zone: String,
+        /// Only owners containing this (case-insensitive); all when absent.
+        pattern: Option<String>,
+        /// Matching rules to skip.
+        offset: usize,
+        /// Rules at most in the page.
+        limit: usize,
+    },
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -128,6 +139,17 @@ pub enum Reply {
     },
     /// `limits`.
     Limits(LimitsReport),
+    /// `rpz list`: one page of a zone's rules.
+    Rules {
+        /// The zone.
+        zone: String,
+        /// Matching rules in all (the page is `offset..offset + rules.len()`).
+        total: usize,
+        /// Matching rules skipped before the page.
+        offset: usize,
+        /// The page.
+        rules: Vec<RuleLine>,
+    },
     /// `nta list`: the negative trust anchors in force, by name.
     Ntas {
         /// One entry per anchor.
@@ -143,6 +165,29 @@ pub enum Reply {
         /// Why.
         message: String,
     },
+}
+
+/// One policy rule as `rpz list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RuleLine {
+    /// The owner name in the policy zone (the trigger encoded, zone apex included).
+    pub owner: String,
+    /// QNAME, CLIENT-IP, IP, NSDNAME or NSIP.
+    pub trigger: String,
+    /// NXDOMAIN, NODATA, PASSTHRU, DROP, TCP-ONLY, Local-Data or CNAME (BIND's words).
+    pub action: String,
+    /// The records of a Local-Data rule, or the target of a CNAME one.
+    pub data: Vec<String>,
+}
+
+impl std::fmt::Display for RuleLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}", self.owner, self.trigger, self.action)?;
+        for d in &self.data {
+            write!(f, " {d}")?;
+        }
+        Ok(())
+    }
 }
 
 /// One negative trust anchor.

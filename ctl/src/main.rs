@@ -106,6 +106,12 @@ enum Verb {
     /// What each limit on hostile traffic holds now and has dropped, and the zones,
     /// servers and client prefixes limits engaged for.
     Limits,
+    /// Policy zones' rules.
+    Rpz {
+        /// list.
+        #[command(subcommand)]
+        action: RpzVerb,
+    },
     /// Negative trust anchors (RFC 7646): stop validating a zone whose DNSSEC is broken, for a while.
     Nta {
         /// add, remove or list.
@@ -114,6 +120,25 @@ enum Verb {
     },
     /// Stop the daemon gracefully.
     Stop,
+}
+
+/// `rpz` actions.
+#[derive(Debug, Subcommand)]
+enum RpzVerb {
+    /// One page of ZONE's rules now served (owner, trigger, action, data), those whose owner
+    /// contains PATTERN (case-insensitive) when given.
+    List {
+        /// The policy zone.
+        zone: String,
+        /// A part of the owner name.
+        pattern: Option<String>,
+        /// Matching rules to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: usize,
+        /// Rules at most on the page.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
 }
 
 /// `nta` actions.
@@ -170,6 +195,20 @@ impl Verb {
             Verb::Flushname { name } => Request::Flushname { name },
             Verb::Flushtree { name } => Request::Flushtree { name },
             Verb::Limits => Request::Limits,
+            Verb::Rpz {
+                action:
+                    RpzVerb::List {
+                        zone,
+                        pattern,
+                        offset,
+                        limit,
+                    },
+            } => Request::RpzList {
+                zone,
+                pattern,
+                offset,
+                limit,
+            },
             Verb::Nta { action } => match action {
                 NtaVerb::Add { name, lifetime } => Request::NtaAdd { name, lifetime },
                 NtaVerb::Remove { name } => Request::NtaRemove { name },
@@ -293,6 +332,21 @@ fn print(reply: Reply, json: bool) -> Result<(), CtlError> {
             } else {
                 Err(CtlError::NoMatch)
             }
+        }
+        Reply::Rules {
+            zone,
+            total,
+            offset,
+            rules,
+        } => {
+            if !json {
+                rules.iter().for_each(|r| println!("{r}"));
+                match rules.len() {
+                    0 => println!("no rules at {offset} of {total} in {zone}"),
+                    n => println!("rules {}-{} of {total} in {zone}", offset + 1, offset + n),
+                }
+            }
+            Ok(())
         }
         Reply::Ntas { ntas } => {
             if !json {

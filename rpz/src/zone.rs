@@ -437,6 +437,36 @@ impl ZoneRules {
         out
     }
 
+    /// One page of the rules whose owner `keep` accepts: the `limit` after
+    /// the first `offset` of them, and how many there are in all. The order
+    /// is the index's, fixed for one version of the zone. Only the page's
+    /// rules are decoded, so listing a million-rule zone a page at a time
+    /// costs a walk of the index, not a copy of it.
+    pub fn rules_page(
+        &self,
+        keep: impl Fn(&Name) -> bool,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<Rule>) {
+        let mut total = 0;
+        let mut out = Vec::new();
+        self.for_each_rule(|layer, kind, rule| {
+            let (owner, value, ttl) = self.rule_parts(layer, rule);
+            if !keep(&owner) {
+                return;
+            }
+            if total >= offset && out.len() < limit {
+                out.push(Rule {
+                    action: decode_action(layer, value, ttl, &owner),
+                    owner,
+                    kind,
+                });
+            }
+            total += 1;
+        });
+        (total, out)
+    }
+
     /// Visit every live rule as (layer, kind, reference), overlay entries shadowing the base.
     fn for_each_rule<'a>(&'a self, mut visit: impl FnMut(&'a Index, TriggerKind, RuleRef)) {
         let layers: Vec<&Index> = std::iter::once(&*self.base)

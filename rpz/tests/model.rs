@@ -359,3 +359,41 @@ fn a_delta_of_a_thousand_changes_to_a_large_zone_applies_without_a_recompile() {
     // Generous bound for debug builds on a small machine; release figures are in docs/rpz.md.
     assert!(took.as_secs() < 5, "delta took {took:?}");
 }
+
+#[test]
+fn a_page_of_rules_is_the_filtered_walk_cut_at_offset_and_limit_and_sees_the_overlay() {
+    let apex = name("page.rpz.");
+    let rec = |o: &str, t: &str| cname_record(o, &apex, t);
+    let records: Vec<Record> = (0..30)
+        .map(|i| rec(&format!("n{i}.bad"), "."))
+        .chain((0..5).map(|i| rec(&format!("m{i}.good"), "rpz-passthru.")))
+        .collect();
+    let (base, _) = ZoneRules::compile(ZoneSettings::new(apex.clone()), records);
+    // A delta: one bad rule gone, one changed to NODATA.
+    let (z, _) = base.apply_delta(
+        &[rec("n0.bad", "."), rec("n1.bad", ".")],
+        &[rec("n1.bad", "*.")],
+    );
+    let bad = |n: &Name| n.to_ascii().contains(".bad.");
+    let (total, all) = z.rules_page(bad, 0, 1000);
+    assert_eq!((total, all.len()), (29, 29), "n0 removed");
+    let key = |r: &Rule| (r.owner.to_ascii(), r.action.to_string());
+    let every: Vec<_> = all.iter().map(key).collect();
+    assert!(every.contains(&("n1.bad.page.rpz.".to_owned(), "NODATA".to_owned())));
+    // Pages are consecutive slices of the same walk.
+    let mut paged = Vec::new();
+    for offset in (0..29).step_by(10) {
+        let (t, page) = z.rules_page(bad, offset, 10);
+        assert_eq!(t, 29);
+        paged.extend(page.iter().map(key));
+    }
+    assert_eq!(paged, every);
+    let (t, none) = z.rules_page(bad, 29, 10);
+    assert_eq!((t, none.len()), (29, 0), "past the end");
+    let (t, good) = z.rules_page(|n: &Name| n.to_ascii().contains(".good."), 0, 2);
+    assert_eq!((t, good.len()), (5, 2));
+    assert!(
+        good.iter().all(|r| r.action.to_string() == "PASSTHRU"),
+        "{good:?}"
+    );
+}

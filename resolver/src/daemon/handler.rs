@@ -191,6 +191,12 @@ impl control::Handler for State {
                         }
                     }
                 }
+                Request::RpzList {
+                    zone,
+                    pattern,
+                    offset,
+                    limit,
+                } => self.rpz_list(&zone, pattern.as_deref(), offset, limit),
                 Request::NtaList => match self.pipeline.recursor() {
                     None => no_validation(),
                     Some(r) => Reply::Ntas {
@@ -308,6 +314,51 @@ impl State {
                 "negative trust anchor {parsed} added for {} s",
                 life.as_secs()
             ),
+        }
+    }
+
+    /// `rpz list ZONE [PATTERN]`: one page of the zone's rules now served,
+    /// those whose owner contains PATTERN (case-insensitive).
+    fn rpz_list(&self, zone: &str, pattern: Option<&str>, offset: usize, limit: usize) -> Reply {
+        use sekisho_rpz::Action;
+        let (apex, _) = match name_and_wire(zone) {
+            Ok(x) => x,
+            Err(e) => return Reply::Error { message: e },
+        };
+        let set = self.pipeline.policy();
+        let Some(rules) = set.zone(&apex) else {
+            return Reply::Error {
+                message: format!("no policy zone {apex}"),
+            };
+        };
+        let pattern = pattern.map(str::to_ascii_lowercase);
+        let keep = |owner: &hickory_proto::rr::Name| {
+            pattern
+                .as_deref()
+                .is_none_or(|p| owner.to_ascii().to_ascii_lowercase().contains(p))
+        };
+        let (total, page) = rules.rules_page(keep, offset, limit);
+        let rules = page
+            .into_iter()
+            .map(|r| sekisho_api::RuleLine {
+                owner: r.owner.to_ascii(),
+                trigger: r.kind.as_str().to_owned(),
+                action: r.action.as_str().to_owned(),
+                data: match &r.action {
+                    Action::LocalData(records) => records
+                        .iter()
+                        .map(|x| format!("{} {}", x.record_type(), x.data))
+                        .collect(),
+                    Action::Cname { target, .. } => vec![target.to_ascii()],
+                    _ => Vec::new(),
+                },
+            })
+            .collect();
+        Reply::Rules {
+            zone: apex.to_ascii(),
+            total,
+            offset,
+            rules,
         }
     }
 
