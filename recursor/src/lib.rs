@@ -342,11 +342,6 @@ impl Recursor {
         }
     }
 
-    /// [`Recursor::fetch_quota_full`], refused and counted.
-    pub fn at_fetch_quota(&self, qname: &Name, qtype: RecordType) -> Option<Failure> {
-        self.fetch_quota_full(qname, qtype).map(|f| self.refuse(&f))
-    }
-
     /// Answers synthesised so far from validated NSEC/NSEC3 records without
     /// asking the zone's servers (RFC 8198).
     pub fn aggressive_answers(&self) -> u64 {

@@ -67,9 +67,15 @@ impl Ntas {
         v
     }
 
+    /// True when no anchor was ever set or all were removed (an atomic
+    /// load: every validation asks, before reading the clock).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Relaxed) == 0
+    }
+
     /// True when a live anchor is at or above `name`.
     pub(crate) fn covers(&self, name: &Name, now: Instant) -> bool {
-        if self.len.load(Ordering::Relaxed) == 0 {
+        if self.is_empty() {
             return false;
         }
         let l = self.list.read().unwrap_or_else(PoisonError::into_inner);

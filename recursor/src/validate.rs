@@ -217,7 +217,7 @@ impl Recursor {
     /// negative trust anchor set at run time (RFC 7646).
     pub(crate) fn exempt(&self, name: &Name) -> bool {
         self.config.domain_insecure.iter().any(|d| d.zone_of(name))
-            || self.ntas.covers(name, std::time::Instant::now())
+            || (!self.ntas.is_empty() && self.ntas.covers(name, std::time::Instant::now()))
     }
 
     /// The root's keys, checked against the configured trust anchor.
@@ -338,14 +338,10 @@ impl Recursor {
         let mut own = w.fresh();
         let verdict = off_runtime(|| keys_security(zone, step, trusted, no_anchor, &mut own));
         w.add(&own);
-        match verdict {
-            Ok(sec) => Ok(sec),
-            Err(_) if own.stopped.is_some() => Ok(ZoneSecurity::Bogus(limit_ede(
-                own.stopped
-                    .as_ref()
-                    .map_or(Limit::MaxValidations, |(l, _)| *l),
-            ))),
-            Err(f) => Err(f),
+        match (verdict, &own.stopped) {
+            (Ok(sec), _) => Ok(sec),
+            (Err(_), Some((limit, _))) => Ok(ZoneSecurity::Bogus(limit_ede(*limit))),
+            (Err(f), None) => Err(f),
         }
     }
 

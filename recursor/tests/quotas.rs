@@ -464,7 +464,8 @@ async fn a_server_whose_queries_time_out_under_load_is_given_fewer_queries_at_on
     assert_eq!(limits.drops(Limit::FetchesPerServer), refused as u64);
     // The next name under the zone is known to be refused before it starts.
     let up_front = r
-        .at_fetch_quota(&name("next.silent.test."), RecordType::A)
+        .fetch_quota_full(&name("next.silent.test."), RecordType::A)
+        .map(|full| r.refuse(&full))
         .expect("refused up front");
     assert_eq!(up_front.refused, Some(Limit::FetchesPerServer));
     assert_eq!(
@@ -486,7 +487,10 @@ async fn a_server_whose_queries_time_out_under_load_is_given_fewer_queries_at_on
 async fn a_zone_at_its_quota_is_known_before_a_resolution_starts() {
     let (auth, gate) = Authorities::new(&[SILENT]);
     let (r, limits) = recursor(auth.clone(), 2, 0);
-    let before = |q: &str| r.at_fetch_quota(&name(q), RecordType::A);
+    let before = |q: &str| {
+        r.fetch_quota_full(&name(q), RecordType::A)
+            .map(|full| r.refuse(&full))
+    };
     // Nothing known about the zone yet: resolve as usual.
     assert!(before("a.silent.test.").is_none());
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -1140,13 +1140,7 @@ forward-zone:
         sk = st.tls.ip(),
         sk_port = st.tls.port(),
     );
-    let cf = d.join("unbound.conf");
-    std::fs::write(&cf, conf).expect("unbound.conf");
-    let p = Proc::spawn(
-        "unbound",
-        Command::new("unbound").arg("-d").arg("-c").arg(&cf),
-        d.join("unbound.log"),
-    );
+    let p = spawn_unbound(&d, &conf);
     let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
     // Asking through Unbound is the readiness check: an answer came from
     // Sekisho over DoT. `dot.test.` SOA is forwarded by Sekisho.

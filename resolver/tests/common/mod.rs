@@ -458,13 +458,7 @@ pub fn start_unbound_on(
         "server:\n  interface: {ip}@{port}\n{tls_lines}  do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  verbosity: 1\n  log-queries: yes\n  num-threads: 1\n  so-reuseport: no\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  do-not-query-localhost: no\n  module-config: \"iterator\"\n  incoming-num-tcp: 64\n  msg-cache-size: 4m\n  rrset-cache-size: 4m\nstub-zone:\n  name: \"{stub_zone}\"\n  stub-addr: {stub_addr}\n{control}",
         d = d.display()
     );
-    let cf = d.join("unbound.conf");
-    std::fs::write(&cf, conf).expect("unbound.conf");
-    let p = Proc::spawn(
-        "unbound",
-        Command::new("unbound").arg("-d").arg("-c").arg(&cf),
-        d.join("unbound.log"),
-    );
+    let p = spawn_unbound(&d, &conf);
     let addr: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
     match listener {
         UnboundListener::Plain => wait_dns(addr, stub_zone, Duration::from_secs(10)),
@@ -477,6 +471,18 @@ pub fn start_unbound_on(
 
 /// One counter of `unbound-control stats_noreset` of the Unbound started
 /// by [`start_unbound_on`] with a DoH listener on `ip` (0 when absent).
+/// Unbound in the foreground with `conf` (written to `dir/unbound.conf`),
+/// logging to `dir/unbound.log`. The caller waits for it to be ready.
+pub fn spawn_unbound(dir: &Path, conf: &str) -> Proc {
+    let cf = dir.join("unbound.conf");
+    std::fs::write(&cf, conf).expect("unbound.conf");
+    Proc::spawn(
+        "unbound",
+        Command::new("unbound").arg("-d").arg("-c").arg(&cf),
+        dir.join("unbound.log"),
+    )
+}
+
 pub fn unbound_stat(dir: &Path, ip: &str, key: &str) -> u64 {
     let cf = dir.join(format!("unbound-{ip}")).join("unbound.conf");
     let out = Command::new("unbound-control")
