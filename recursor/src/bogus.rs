@@ -204,6 +204,15 @@ impl BogusCache {
         )
     }
 
+    /// Forget the remembered failures of `top` (and of every name below it
+    /// when `subtree`); how many went.
+    pub(crate) fn flush(&self, top: &Name, subtree: bool) -> usize {
+        let mut m = self.answers.lock().unwrap_or_else(|p| p.into_inner());
+        let before = m.len();
+        m.retain(|(n, _), _| !(if subtree { top.zone_of(n) } else { n == top }));
+        before - m.len()
+    }
+
     /// Forget every remembered failure.
     pub(crate) fn clear(&self) {
         self.answers
@@ -220,6 +229,35 @@ mod tests {
 
     fn n(s: &str) -> Name {
         Name::from_str(s).expect("name")
+    }
+
+    #[test]
+    fn flushes_forget_the_name_or_the_tree() {
+        let c = BogusCache::new(Duration::from_secs(60), Arc::new(Limits::new()));
+        let t0 = Instant::now();
+        let w = Work::new(32, 150, t0 + Duration::from_secs(5));
+        let bad = |name: &str| {
+            c.finish(
+                &n(name),
+                RecordType::A,
+                &w,
+                Some((&Ede::new(6, "x"), &[])),
+                t0,
+            )
+        };
+        for name in [
+            "bad.test.",
+            "www.bad.test.",
+            "a.www.bad.test.",
+            "other.test.",
+        ] {
+            bad(name);
+        }
+        let held = |name: &str| c.get(&n(name), RecordType::A, t0).is_some();
+        assert_eq!(c.flush(&n("www.bad.test."), false), 1);
+        assert!(!held("www.bad.test.") && held("a.www.bad.test."));
+        assert_eq!(c.flush(&n("bad.test."), true), 2);
+        assert!(!held("bad.test.") && !held("a.www.bad.test.") && held("other.test."));
     }
 
     #[test]

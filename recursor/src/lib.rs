@@ -366,7 +366,7 @@ impl Recursor {
     /// its zone cut and its zone's security state (`sekishoctl flushname`).
     /// Returns how many entries went.
     pub fn flush_name(&self, name: &Name) -> usize {
-        self.infra.flush_name(name)
+        self.infra.flush_name(name) + self.bogus.flush(name, false)
     }
 
     /// Forget the cached answer for (`name`, `qtype`) only, so that the next
@@ -398,7 +398,7 @@ impl Recursor {
     /// Forget what is cached for `name` and every name below it
     /// (`sekishoctl flushtree`). Returns how many entries went.
     pub fn flush_tree(&self, name: &Name) -> usize {
-        self.infra.flush_tree(name)
+        self.infra.flush_tree(name) + self.bogus.flush(name, true)
     }
 
     /// Bytes the recursor's caches hold now, as charged against
@@ -419,13 +419,8 @@ impl Recursor {
     ) -> Result<Resolution, Failure> {
         let validating = self.config.validate && !cd;
         if validating {
-            // A failure remembered for bogus-ttl: no queries, no checks
-            // (unless a negative trust anchor was set since).
-            match self
-                .bogus
-                .get(qname, qtype, Instant::now())
-                .filter(|_| !self.exempt(qname))
-            {
+            // A failure remembered for bogus-ttl: no queries, no checks.
+            match self.bogus.get(qname, qtype, Instant::now()) {
                 Some(Verdict::Bogus(ede, delegations)) => {
                     return Ok(Resolution {
                         wire: servfail(qname, qtype),
