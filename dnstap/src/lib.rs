@@ -1,0 +1,1 @@
+//! dnstap output (filled in next).

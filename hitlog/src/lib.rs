@@ -1,0 +1,1 @@
+//! Policy hit records (filled in next).
