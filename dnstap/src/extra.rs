@@ -1,5 +1,5 @@
-//! The `Dnstap.extra` text: the policy hit in words, for readers that do
-//! not decode `Message.policy` (dnstap-ldns 0.2.1, BIND 9.18 dnstap-read).
+//! The `Dnstap.extra` text: the policy hit in words, for consumers that do
+//! not decode `Message.policy` (added to dnstap.proto in 2021).
 //!
 //! ```text
 //! rpz zone=<zone> rule=<owner> trigger=<MATCH> action=<ACTION> value=<value>[ <caller extra>]

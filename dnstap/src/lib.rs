@@ -29,21 +29,25 @@
 //!
 //! - `Message.policy` (field 15, added to dnstap.proto in 2021): type
 //!   `"RPZ"`, the rule's owner name, action, match and matched value;
-//! - `Dnstap.extra`, as text, because readers older than that field
-//!   (Debian 12's dnstap-ldns 0.2.1, BIND 9.18's dnstap-read) print `extra`
-//!   and skip unknown fields. The format is defined in `extra`:
-//!   `rpz zone=Z rule=OWNER trigger=QNAME action=NXDOMAIN value=NAME`,
-//!   then the caller's [`Event::extra`] (e.g. `client=k:3fa2...`).
+//! - `Dnstap.extra`, as text, for consumers that know only the original
+//!   schema or pass `extra` through as an opaque annotation (CoreDNS fills
+//!   it from a template; collectors expose it). The format is defined in
+//!   `extra`: `rpz zone=Z rule=OWNER trigger=QNAME action=NXDOMAIN
+//!   value=NAME`, then the caller's [`Event::extra`] (e.g. `client=k:3fa2`).
+//!
+//! Note: the readers Debian 12 ships, dnstap-ldns 0.2.1 and BIND 9.18's
+//! dnstap-read, print neither field (only identity, version and message);
+//! `fstrm_dump` shows both as bytes, which the integration tests check.
 //!
 //! Convention: neither BIND nor PowerDNS puts RPZ hits in dnstap. BIND
 //! logs them to its `rpz` category as `rpz QNAME NXDOMAIN rewrite NAME via
 //! OWNER`; PowerDNS Recursor puts them in its own protobuf stream
 //! (`appliedPolicy` = the zone, `appliedPolicyTrigger`, `appliedPolicyHit`,
 //! `appliedPolicyType`). We follow dnstap.proto's `Policy` for the
-//! structured field and, for the text, BIND's words with PowerDNS's zone
-//! and hit as `key=value` pairs, so a line is both greppable and parseable;
-//! the trigger and action words are the `Policy` enum names so both forms
-//! agree.
+//! structured field and, for the text, BIND's leading `rpz` word with
+//! PowerDNS's zone/trigger/hit items as `key=value` pairs, so a line is
+//! both greppable and parseable; the trigger and action words are the
+//! `Policy` enum names, so both forms agree.
 //!
 //! # Client addresses
 //!
