@@ -414,8 +414,9 @@ impl Dnstap {
     }
 
     /// Encodes `event` and queues it for the writer. Never blocks: a full
-    /// queue, an output that is shut down, an unwanted kind or an oversized
-    /// frame drops it (counted, except the unwanted kind).
+    /// queue or an oversized frame drops it and counts the drop. A kind not
+    /// wanted (every kind, after [`Dnstap::shutdown`]) is ignored without
+    /// counting, as the caller should have asked [`Dnstap::wants`] first.
     pub fn send(&self, event: &Event<'_>) {
         if !self.wants(event.kind) {
             return;
