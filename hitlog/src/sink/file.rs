@@ -2,9 +2,15 @@
 //!
 //! Rotation renames `path` to `path.1` after shifting `path.1` to
 //! `path.2` and so on up to `path.{keep}`, which the shift overwrites (so
-//! the oldest goes); with `keep` 0 the full file is deleted. A file that
-//! already exists at start is appended to, and rotated at the first line if
-//! its modification time lies in an earlier interval.
+//! the oldest goes); with `keep` 0 the full file is deleted. Rotation
+//! happens when a line arrives: before the line that would take the file
+//! past the size limit, and before the first line of a new interval (so a
+//! quiet night leaves no empty files). A file that already exists at start
+//! is appended to, and rotated at the first line if its modification time
+//! lies in an earlier interval. An empty file is never rotated.
+//!
+//! A write that fails part-way (a full disk) may leave a partial line; the
+//! next line after recovery starts on the same text line.
 //!
 //! The file is opened with `O_APPEND | O_CREAT`, but its directory is never
 //! created: a log directory that is missing is usually an unmounted
