@@ -110,6 +110,26 @@ pub enum Request {
         /// Rules at most in the page.
         limit: usize,
     },
+    /// The clients with most hits in a policy zone, as the zone's `log-client-ip` shows them.
+    RpzTopClients {
+        /// The policy zone.
+        zone: String,
+        /// The window, as a duration (`"1h"`); the default is an hour.
+        since: Option<String>,
+        /// Entries at most.
+        limit: usize,
+    },
+    /// The query names with most hits in a policy zone.
+    RpzTopNames {
+        /// The policy zone.
+        zone: String,
+        /// The window, as a duration (`"1h"`); the default is an hour.
+        since: Option<String>,
+        /// Entries at most.
+        limit: usize,
+    },
+    /// Close and open the hit record file again (after logrotate moved it).
+    ReopenLogs,
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -150,6 +170,17 @@ pub enum Reply {
         /// The page.
         rules: Vec<RuleLine>,
     },
+    /// `rpz top-clients`, `rpz top-names`: heavy hitters of a zone, most hits first.
+    Top {
+        /// The zone.
+        zone: String,
+        /// The window in seconds.
+        since_seconds: u64,
+        /// What is counted: `clients` or `names`.
+        what: String,
+        /// The entries.
+        entries: Vec<TopEntry>,
+    },
     /// `nta list`: the negative trust anchors in force, by name.
     Ntas {
         /// One entry per anchor.
@@ -188,6 +219,17 @@ impl std::fmt::Display for RuleLine {
         }
         Ok(())
     }
+}
+
+/// One heavy hitter: a client (as the zone's policy shows it) or a query name.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TopEntry {
+    /// The client or the name.
+    pub key: String,
+    /// Hits counted (an overestimate by at most `error`).
+    pub count: u64,
+    /// The sketch's bound on the overestimate; 0 = exact.
+    pub error: u64,
 }
 
 /// One negative trust anchor.

@@ -92,7 +92,6 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
             allow_recursion: vec!["127.0.0.0/8".parse().expect("net")],
             edns_buffer_size: 1232,
             query_timeout: Duration::from_secs(4),
-            log_client_ip: sekisho_conf::ClientIpLog::default(),
             recursive_clients: 10_000,
             clients_per_query: 100,
             stale_answer_ttl: Some(30),
@@ -137,6 +136,7 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
     }
     let queries: Vec<Vec<u8>> = names.iter().map(|n| query(n)).collect();
     let client: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let server: SocketAddr = "127.0.0.1:53".parse().expect("addr");
     let mut out = Vec::with_capacity(4096);
     let mut g = c.benchmark_group("cache_hit");
     g.throughput(Throughput::Elements(1));
@@ -144,7 +144,8 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
     g.bench_function(label, |b| {
         b.iter(|| {
             i = (i + 1) % queries.len();
-            let step = dispatch.handle_fast(&queries[i], client, Proto::Udp, &mut out, &mut key);
+            let step =
+                dispatch.handle_fast(&queries[i], client, server, Proto::Udp, &mut out, &mut key);
             assert_eq!(step, Step::Reply);
         })
     });

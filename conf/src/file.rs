@@ -47,6 +47,8 @@ pub(crate) struct Spec {
     pub(crate) metrics: MetricsSpec,
     /// `[logging]`.
     pub(crate) logging: LoggingSpec,
+    /// `[dnstap]`.
+    pub(crate) dnstap: DnstapSpec,
 }
 
 /// `[server]`: listeners, access lists, paths and transport limits.
@@ -398,6 +400,9 @@ pub(crate) struct PolicyZoneSpec {
     /// Log hits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) log: Option<bool>,
+    /// Per-zone client address policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_client_ip: Option<String>,
     /// Per-zone `max-policy-ttl`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) max_policy_ttl: Option<TextOrInt>,
@@ -467,12 +472,57 @@ pub(crate) struct LoggingSpec {
     /// tracing level or filter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) level: Option<String>,
-    /// `none`, `masked` or `full`.
+    /// `none`, `masked`, `keyed-hash` or `full`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) log_client_ip: Option<String>,
+    /// `masked`: IPv4 bits kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_client_ipv4_prefix: Option<i64>,
+    /// `masked`: IPv6 bits kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_client_ipv6_prefix: Option<i64>,
+    /// `keyed-hash`: secret file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_client_key_file: Option<String>,
+    /// `keyed-hash`: key period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) log_client_key_rotate: Option<TextOrInt>,
     /// Log every query.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) query_log: Option<bool>,
+    /// Hit records: a file path, `"syslog"` or `""` (off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rpz_log: Option<String>,
+    /// `json` or `bind`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rpz_log_format: Option<String>,
+    /// Syslog socket path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) syslog_socket: Option<String>,
+    /// Rotation size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rotate_size: Option<TextOrInt>,
+    /// Rotated files kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rotate_keep: Option<i64>,
+    /// Rotation interval (`0` = off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rotate_interval: Option<TextOrInt>,
+}
+
+/// `[dnstap]`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
+pub(crate) struct DnstapSpec {
+    /// Unix socket of the collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) socket: Option<String>,
+    /// TCP address of the collector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) address: Option<String>,
+    /// Message types written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) messages: Option<Vec<String>>,
 }
 
 /// A value that may be written as a string with a unit (`"30s"`, `"512MiB"`) or as a bare

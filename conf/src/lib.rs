@@ -46,10 +46,11 @@ mod values;
 pub use acl::allows;
 pub use error::{ConfigError, Problem};
 pub use model::{
-    defaults, Cache, ClientIpLog, Config, Control, Dnssec, Ede, ExpireAction, ForwardZone,
-    HealthCheck, HealthMode, Key, LazyMode, LogFormat, Logging, Metrics, PolicyOverride,
-    PolicyZone, QuotaResponse, RateLimit, ResponsePolicy, Selection, Server, TsigAlgorithm,
-    UpstreamAddr, UpstreamScheme, Validation,
+    defaults, Cache, ClientIpLog, Config, Control, Dnssec, Dnstap, DnstapDestination,
+    DnstapMessage, Ede, ExpireAction, ForwardZone, HealthCheck, HealthMode, Key, LazyMode,
+    LogFormat, Logging, Metrics, PolicyOverride, PolicyZone, QuotaResponse, RateLimit,
+    ResponsePolicy, RpzLog, RpzLogFormat, Selection, Server, TsigAlgorithm, UpstreamAddr,
+    UpstreamScheme, Validation,
 };
 pub use reload::restart_only_changes;
 pub use secret::Secret;

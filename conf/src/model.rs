@@ -190,6 +190,18 @@ pub mod defaults {
     pub const METRICS_PORT: u16 = 9153;
     /// `logging.level`.
     pub const LOG_LEVEL: &str = "info";
+    /// `logging.log-client-ipv4-prefix`: a /24 names a network, not a subscriber.
+    pub const LOG_CLIENT_IPV4_PREFIX: u8 = 24;
+    /// `logging.log-client-ipv6-prefix`: a /56 is one subscriber's delegation at most ISPs.
+    pub const LOG_CLIENT_IPV6_PREFIX: u8 = 56;
+    /// `logging.log-client-key-rotate`: one day.
+    pub const LOG_CLIENT_KEY_ROTATE: Duration = Duration::from_secs(86_400);
+    /// `logging.syslog-socket`.
+    pub const SYSLOG_SOCKET: &str = "/dev/log";
+    /// `logging.rotate-size`: 100 MiB.
+    pub const ROTATE_SIZE: u64 = 100 * 1024 * 1024;
+    /// `logging.rotate-keep`.
+    pub const ROTATE_KEEP: usize = 10;
 }
 
 /// Declares an enum whose values are written as fixed words in the file, with `as_str`,
@@ -284,6 +296,8 @@ pub struct Config {
     pub metrics: Metrics,
     /// `[logging]`: log format, level and privacy.
     pub logging: Logging,
+    /// `[dnstap]`: dnstap output.
+    pub dnstap: Dnstap,
 }
 
 impl Config {
@@ -987,6 +1001,8 @@ pub struct PolicyZone {
     pub policy: PolicyOverride,
     /// Log a line for each rewrite by this zone (BIND `log`).
     pub log: bool,
+    /// How this zone's hits show the client (default `logging.log-client-ip`).
+    pub log_client_ip: ClientIpLog,
     /// TTL ceiling for answers rewritten by this zone.
     pub max_policy_ttl: Duration,
     /// Rewrite even DNSSEC-secure answers.
@@ -1071,12 +1087,83 @@ word_enum! {
     pub enum ClientIpLog {
         /// Never log client addresses.
         None = "none",
-        /// Log the /24 (IPv4) or /56 (IPv6) network only.
+        /// Log the network only: `log-client-ipv4-prefix` and `log-client-ipv6-prefix`
+        /// bits (/24 and /56 by default).
         Masked = "masked",
+        /// A pseudonym: HMAC-SHA256 of the address with a key that changes every
+        /// `log-client-key-rotate`; one client can be followed within a period and
+        /// identified only by whoever holds `log-client-key-file`.
+        KeyedHash = "keyed-hash",
         /// Log full addresses.
         Full = "full",
     }
     default Masked;
+}
+
+word_enum! {
+    /// `logging.rpz-log-format`: what one policy hit record looks like.
+    pub enum RpzLogFormat {
+        /// One JSON object per hit, one field per fact.
+        Json = "json",
+        /// BIND's `rpz` log line.
+        Bind = "bind",
+    }
+    default Json;
+}
+
+/// `logging.rpz-log`: where policy hit records go besides the main log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RpzLog {
+    /// Appended to this file, rotated by size and time.
+    File(PathBuf),
+    /// Sent to syslog (RFC 5424) on `logging.syslog-socket`.
+    Syslog,
+}
+
+word_enum! {
+    /// `dnstap.messages`: which dnstap message types are written.
+    pub enum DnstapMessage {
+        /// A query as a client sent it.
+        ClientQuery = "client-query",
+        /// The answer sent to a client (with the policy hit, if any).
+        ClientResponse = "client-response",
+        /// A query sent to an authority while recursing.
+        ResolverQuery = "resolver-query",
+        /// An authority's answer.
+        ResolverResponse = "resolver-response",
+        /// A query sent to a forwarder.
+        ForwarderQuery = "forwarder-query",
+        /// A forwarder's answer.
+        ForwarderResponse = "forwarder-response",
+    }
+    default ClientQuery;
+}
+
+/// `dnstap.socket` or `dnstap.address`: the collector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DnstapDestination {
+    /// A Unix stream socket (`fstrm_capture -u`, `dnstap-ldns -u`).
+    Unix(PathBuf),
+    /// A TCP address.
+    Tcp(SocketAddr),
+}
+
+/// `[dnstap]`: dnstap output, off unless a collector is named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dnstap {
+    /// The collector; `None` = no dnstap.
+    pub destination: Option<DnstapDestination>,
+    /// The message types written.
+    pub messages: Vec<DnstapMessage>,
+}
+
+impl Default for Dnstap {
+    fn default() -> Self {
+        Dnstap {
+            destination: None,
+            messages: vec![DnstapMessage::ClientQuery, DnstapMessage::ClientResponse],
+        }
+    }
 }
 
 /// `[logging]`.
@@ -1087,10 +1174,32 @@ pub struct Logging {
     /// A tracing level (`trace`..`error`, `off`) or an `EnvFilter`-style list of
     /// `target=level` directives.
     pub level: String,
-    /// How client addresses appear in logs.
+    /// How client addresses appear in logs, hit records, dnstap and `rpz top-clients`;
+    /// policy zones may override it.
     pub log_client_ip: ClientIpLog,
+    /// `masked`: the IPv4 prefix length kept.
+    pub log_client_ipv4_prefix: u8,
+    /// `masked`: the IPv6 prefix length kept.
+    pub log_client_ipv6_prefix: u8,
+    /// `keyed-hash`: the secret the period keys derive from; `None` = random per process
+    /// (pseudonyms then cannot be traced back by anyone).
+    pub log_client_key_file: Option<PathBuf>,
+    /// `keyed-hash`: how long one key (and so one pseudonym per client) lasts.
+    pub log_client_key_rotate: Duration,
     /// Log every query (switchable at run time with `sekishoctl querylog`).
     pub query_log: bool,
+    /// Structured policy hit records; `None` = only the main log's line.
+    pub rpz_log: Option<RpzLog>,
+    /// Format of `rpz-log` records.
+    pub rpz_log_format: RpzLogFormat,
+    /// The syslog socket `rpz-log = "syslog"` writes to.
+    pub syslog_socket: PathBuf,
+    /// `rpz-log` file: rotated past this many bytes.
+    pub rotate_size: u64,
+    /// `rpz-log` file: rotated files kept (`FILE.1` .. `FILE.N`).
+    pub rotate_keep: usize,
+    /// `rpz-log` file: also rotated at multiples of this interval; `None` = by size only.
+    pub rotate_interval: Option<Duration>,
 }
 
 impl Default for Logging {
@@ -1099,7 +1208,17 @@ impl Default for Logging {
             format: LogFormat::default(),
             level: defaults::LOG_LEVEL.to_owned(),
             log_client_ip: ClientIpLog::default(),
+            log_client_ipv4_prefix: defaults::LOG_CLIENT_IPV4_PREFIX,
+            log_client_ipv6_prefix: defaults::LOG_CLIENT_IPV6_PREFIX,
+            log_client_key_file: None,
+            log_client_key_rotate: defaults::LOG_CLIENT_KEY_ROTATE,
             query_log: false,
+            rpz_log: None,
+            rpz_log_format: RpzLogFormat::default(),
+            syslog_socket: PathBuf::from(defaults::SYSLOG_SOCKET),
+            rotate_size: defaults::ROTATE_SIZE,
+            rotate_keep: defaults::ROTATE_KEEP,
+            rotate_interval: None,
         }
     }
 }

@@ -5,11 +5,11 @@
 //! added to the model does not compile until it is classified here: applied
 //! in place by a reload, or named as needing a restart. The daemon applies
 //! exactly the settings marked "reload" below (access lists, EDNS buffer,
-//! query deadline, client-address logging, the query log, forward zones, the
+//! query deadline, client-address logging (global and per zone), the query log, forward zones, the
 //! CHAOS identity and version, the recursion and waiting-client caps, the
 //! rate limit, the TLS listeners' certificate and key, read again).
 
-use crate::model::{Config, Logging, Server};
+use crate::model::{ClientIpLog, Config, Logging, ResponsePolicy, Server};
 
 /// Keys whose change between `old` (the running configuration) and `new`
 /// a reload does not apply; empty when a reload applies everything.
@@ -26,6 +26,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         control,
         metrics,
         logging,
+        dnstap,
     } = new;
     let Server {
         listen,
@@ -137,18 +138,67 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check(*cache != old.cache, "cache");
     check(*dnssec != old.dnssec, "dnssec");
     check(*tsig_keys != old.keys, "key");
-    check(*response_policy != old.response_policy, "response-policy");
+    // A zone's client address policy is applied by a reload (it may follow a change of
+    // `logging.log-client-ip`); the rest of the table needs a restart.
+    check(
+        !same_but_client_ip(response_policy, &old.response_policy),
+        "response-policy",
+    );
     check(*control != old.control, "control");
     check(*metrics != old.metrics, "metrics");
+    check(*dnstap != old.dnstap, "dnstap");
     let Logging {
         format,
         level,
-        log_client_ip: _, // reload
-        query_log: _,     // reload
+        log_client_ip: _,          // reload
+        log_client_ipv4_prefix: _, // reload
+        log_client_ipv6_prefix: _, // reload
+        log_client_key_file,
+        log_client_key_rotate,
+        query_log: _, // reload
+        rpz_log,
+        rpz_log_format,
+        syslog_socket,
+        rotate_size,
+        rotate_keep,
+        rotate_interval,
     } = logging;
-    check(*format != old.logging.format, "logging.format");
-    check(*level != old.logging.level, "logging.level");
+    let o = &old.logging;
+    check(*format != o.format, "logging.format");
+    check(*level != o.level, "logging.level");
+    check(
+        *log_client_key_file != o.log_client_key_file,
+        "logging.log-client-key-file",
+    );
+    check(
+        *log_client_key_rotate != o.log_client_key_rotate,
+        "logging.log-client-key-rotate",
+    );
+    check(*rpz_log != o.rpz_log, "logging.rpz-log");
+    check(
+        *rpz_log_format != o.rpz_log_format,
+        "logging.rpz-log-format",
+    );
+    check(*syslog_socket != o.syslog_socket, "logging.syslog-socket");
+    check(*rotate_size != o.rotate_size, "logging.rotate-size");
+    check(*rotate_keep != o.rotate_keep, "logging.rotate-keep");
+    check(
+        *rotate_interval != o.rotate_interval,
+        "logging.rotate-interval",
+    );
     keys
+}
+
+/// Whether two `[response-policy]` tables differ at most in their zones' `log-client-ip`.
+fn same_but_client_ip(new: &ResponsePolicy, old: &ResponsePolicy) -> bool {
+    let strip = |policy: &ResponsePolicy| {
+        let mut policy = policy.clone();
+        for zone in &mut policy.zones {
+            zone.log_client_ip = ClientIpLog::default();
+        }
+        policy
+    };
+    new.zones.len() == old.zones.len() && strip(new) == strip(old)
 }
 
 #[cfg(test)]

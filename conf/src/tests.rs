@@ -121,6 +121,12 @@ fn every_default_matches_the_documented_value() {
     assert_eq!(c.logging.format, LogFormat::Text);
     assert_eq!(c.logging.level, "info");
     assert_eq!(c.logging.log_client_ip, ClientIpLog::Masked);
+    assert_eq!(c.logging.log_client_ipv4_prefix, 24);
+    assert_eq!(c.logging.log_client_ipv6_prefix, 56);
+    assert_eq!(c.logging.log_client_key_rotate, Duration::from_secs(86_400));
+    assert_eq!(c.logging.rotate_size, 100 * 1024 * 1024);
+    assert_eq!(c.logging.rotate_keep, 10);
+    assert_eq!(c.logging.rpz_log_format, RpzLogFormat::Json);
     assert!(!c.logging.query_log);
 }
 
@@ -453,8 +459,66 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[metrics]\nlisten = \"127.0.0.1:99999\"", "metrics.listen: \"127.0.0.1:99999\": port out of range"),
     ("[logging]\nformat = \"xml\"", "logging.format: \"xml\": expected one of \"text\" or \"json\""),
     ("[logging]\nlevel = \"loud\"", "logging.level: \"loud\": `loud` is not a level"),
-    ("[logging]\nlog-client-ip = \"partial\"", "logging.log-client-ip: \"partial\": expected one of \"none\", \"masked\" or \"full\""),
+    ("[logging]\nlog-client-ip = \"partial\"", "logging.log-client-ip: \"partial\": expected one of \"none\", \"masked\", \"keyed-hash\" or \"full\""),
+    ("[logging]\nlog-client-ipv4-prefix = 33", "logging.log-client-ipv4-prefix: 33: must be between 0 and 32"),
+    ("[logging]\nlog-client-ipv6-prefix = -1", "logging.log-client-ipv6-prefix: -1: must be between 0 and 128"),
+    ("[logging]\nlog-client-key-rotate = \"0s\"", "logging.log-client-key-rotate: \"0s\": must be longer than zero"),
+    ("[logging]\nrpz-log-format = \"csv\"", "logging.rpz-log-format: \"csv\": expected one of \"json\" or \"bind\""),
+    ("[logging]\nrotate-size = 0", "logging.rotate-size: 0: must be more than zero"),
+    ("[logging]\nrotate-keep = 0", "logging.rotate-keep: 0: must be between 1 and 1000"),
+    ("[logging]\nrotate-interval = \"1y\"", "logging.rotate-interval: \"1y\": unknown unit `y`"),
+    ("[dnstap]\nsocket = \"/run/t.sock\"\naddress = \"127.0.0.1:6000\"", "dnstap: both socket and address: name one collector"),
+    ("[dnstap]\naddress = \"127.0.0.1\"", "dnstap.address: \"127.0.0.1\": needs a port"),
+    ("[dnstap]\nmessages = [\"client-query\", \"auth-query\"]", "dnstap.messages[1]: \"auth-query\": expected one of"),
+    ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nlog-client-ip = \"hashed\"", "response-policy.zone[0].log-client-ip: \"hashed\": expected one of"),
 ];
+
+#[test]
+fn hit_output_keys_parse_and_zones_inherit_the_client_address_policy() {
+    let c = parse(
+        "[logging]\nlog-client-ip = \"keyed-hash\"\nlog-client-ipv4-prefix = 16\nlog-client-key-file = \"keys/hit.key\"\n\
+         log-client-key-rotate = \"6h\"\nrpz-log = \"log/rpz.jsonl\"\nrotate-size = \"1MiB\"\nrotate-keep = 3\nrotate-interval = \"1d\"\n\
+         [dnstap]\naddress = \"127.0.0.1:6000\"\nmessages = [\"client-response\", \"resolver-query\"]\n\
+         [[response-policy.zone]]\nname = \"abuse\"\nfile = \"a.rpz\"\nlog-client-ip = \"none\"\n\
+         [[response-policy.zone]]\nname = \"malware\"\nfile = \"m.rpz\"\n",
+    )
+    .unwrap();
+    let l = &c.logging;
+    assert_eq!(l.log_client_ip, ClientIpLog::KeyedHash);
+    assert_eq!(
+        (l.log_client_ipv4_prefix, l.log_client_ipv6_prefix),
+        (16, 56)
+    );
+    assert!(l
+        .log_client_key_file
+        .as_ref()
+        .unwrap()
+        .ends_with("keys/hit.key"));
+    assert_eq!(l.log_client_key_rotate, Duration::from_secs(6 * 3600));
+    match &l.rpz_log {
+        Some(RpzLog::File(path)) => assert!(path.ends_with("log/rpz.jsonl"), "{path:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!((l.rotate_size, l.rotate_keep), (1 << 20, 3));
+    assert_eq!(l.rotate_interval, Some(Duration::from_secs(86_400)));
+    assert_eq!(
+        c.dnstap.destination,
+        Some(DnstapDestination::Tcp("127.0.0.1:6000".parse().unwrap()))
+    );
+    assert_eq!(
+        c.dnstap.messages,
+        [DnstapMessage::ClientResponse, DnstapMessage::ResolverQuery]
+    );
+    let zones = &c.response_policy.zones;
+    assert_eq!(zones[0].log_client_ip, ClientIpLog::None);
+    assert_eq!(zones[1].log_client_ip, ClientIpLog::KeyedHash, "inherited");
+    let syslog = parse("[logging]\nrpz-log = \"syslog\"").unwrap();
+    assert_eq!(syslog.logging.rpz_log, Some(RpzLog::Syslog));
+    let d = parse("").unwrap();
+    assert_eq!(d.logging.rpz_log, None);
+    assert_eq!(d.dnstap.destination, None);
+    assert_eq!(d.logging.rotate_interval, None);
+}
 
 #[test]
 fn each_validation_error_names_the_key_path_and_the_value() {

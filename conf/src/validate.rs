@@ -22,14 +22,14 @@ use ipnet::IpNet;
 
 use crate::error::Problem;
 use crate::file::{
-    AddrSpec, CacheSpec, ControlSpec, DnssecSpec, ForwardZoneSpec, HealthCheckSpec, KeySpec,
-    LoggingSpec, MetricsSpec, PolicyZoneSpec, RateLimitSpec, ResponsePolicySpec, ServerSpec, Spec,
-    TextOrInt,
+    AddrSpec, CacheSpec, ControlSpec, DnssecSpec, DnstapSpec, ForwardZoneSpec, HealthCheckSpec,
+    KeySpec, LoggingSpec, MetricsSpec, PolicyZoneSpec, RateLimitSpec, ResponsePolicySpec,
+    ServerSpec, Spec, TextOrInt,
 };
 use crate::model::{
-    defaults, Cache, Config, Control, Dnssec, ForwardZone, HealthCheck, Key, Logging, Metrics,
-    PolicyOverride, PolicyZone, RateLimit, ResponsePolicy, Server, UpstreamAddr, UpstreamScheme,
-    Validation,
+    defaults, Cache, ClientIpLog, Config, Control, Dnssec, Dnstap, DnstapDestination,
+    DnstapMessage, ForwardZone, HealthCheck, Key, Logging, Metrics, PolicyOverride, PolicyZone,
+    RateLimit, ResponsePolicy, RpzLog, Server, UpstreamAddr, UpstreamScheme, Validation,
 };
 use crate::secret::Secret;
 use crate::values::{
@@ -78,10 +78,12 @@ pub(crate) fn validate(spec: Spec, base: &Base) -> Result<Config, Vec<Problem>> 
         .iter()
         .filter_map(|key| parse_name(key.name.as_deref()?).ok())
         .collect();
-    let response_policy = v.response_policy(&spec.response_policy, &key_names);
+    let logging = v.logging(&spec.logging);
+    let response_policy =
+        v.response_policy(&spec.response_policy, &key_names, logging.log_client_ip);
     let control = v.control(&spec.control, base);
     let metrics = v.metrics(&spec.metrics);
-    let logging = v.logging(&spec.logging);
+    let dnstap = v.dnstap(&spec.dnstap);
     if v.problems.is_empty() {
         Ok(Config {
             server,
@@ -94,6 +96,7 @@ pub(crate) fn validate(spec: Spec, base: &Base) -> Result<Config, Vec<Problem>> 
             control,
             metrics,
             logging,
+            dnstap,
         })
     } else {
         Err(v.problems)
@@ -966,7 +969,13 @@ impl Validator {
     }
 
     /// `[response-policy]` and its zones; `keys` are the names of the `[[key]]`s.
-    fn response_policy(&mut self, spec: &ResponsePolicySpec, keys: &[Name]) -> ResponsePolicy {
+    /// `client_ip` is `logging.log-client-ip`, which zones inherit.
+    fn response_policy(
+        &mut self,
+        spec: &ResponsePolicySpec,
+        keys: &[Name],
+        client_ip: ClientIpLog,
+    ) -> ResponsePolicy {
         let d = ResponsePolicy::default();
         let mut policy = ResponsePolicy {
             max_policy_ttl: self.duration(
@@ -994,7 +1003,7 @@ impl Validator {
         let mut seen: HashMap<Name, usize> = HashMap::new();
         for (i, zone_spec) in spec.zone.iter().enumerate() {
             let path = format!("response-policy.zone[{i}]");
-            let Some(zone) = self.policy_zone(&path, zone_spec, &policy, keys) else {
+            let Some(zone) = self.policy_zone(&path, zone_spec, &policy, keys, client_ip) else {
                 continue;
             };
             if let Some(first) = seen.get(&zone.name) {
@@ -1020,6 +1029,7 @@ impl Validator {
         spec: &PolicyZoneSpec,
         global: &ResponsePolicy,
         keys: &[Name],
+        client_ip: ClientIpLog,
     ) -> Option<PolicyZone> {
         let key_path = |k: &str| format!("{path}.{k}");
         let name = match &spec.name {
@@ -1119,6 +1129,7 @@ impl Validator {
             allow_notify,
             policy,
             log: spec.log.unwrap_or(true),
+            log_client_ip: self.word(&key_path("log-client-ip"), &spec.log_client_ip, client_ip),
             max_policy_ttl: self.duration(
                 &key_path("max-policy-ttl"),
                 &spec.max_policy_ttl,
@@ -1255,7 +1266,107 @@ impl Validator {
                 &spec.log_client_ip,
                 d.log_client_ip,
             ),
+            log_client_ipv4_prefix: self.int(
+                "logging.log-client-ipv4-prefix",
+                spec.log_client_ipv4_prefix,
+                d.log_client_ipv4_prefix,
+                0,
+                32,
+            ),
+            log_client_ipv6_prefix: self.int(
+                "logging.log-client-ipv6-prefix",
+                spec.log_client_ipv6_prefix,
+                d.log_client_ipv6_prefix,
+                0,
+                128,
+            ),
+            log_client_key_file: self
+                .path("logging.log-client-key-file", &spec.log_client_key_file),
+            log_client_key_rotate: self.positive_duration(
+                "logging.log-client-key-rotate",
+                &spec.log_client_key_rotate,
+                d.log_client_key_rotate,
+            ),
             query_log: spec.query_log.unwrap_or(d.query_log),
+            rpz_log: match spec.rpz_log.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(word) if word.eq_ignore_ascii_case("syslog") => Some(RpzLog::Syslog),
+                Some(_) => self
+                    .path("logging.rpz-log", &spec.rpz_log)
+                    .map(RpzLog::File),
+            },
+            rpz_log_format: self.word(
+                "logging.rpz-log-format",
+                &spec.rpz_log_format,
+                d.rpz_log_format,
+            ),
+            syslog_socket: self
+                .path("logging.syslog-socket", &spec.syslog_socket)
+                .unwrap_or(d.syslog_socket),
+            rotate_size: self.size("logging.rotate-size", &spec.rotate_size, d.rotate_size),
+            rotate_keep: self.int(
+                "logging.rotate-keep",
+                spec.rotate_keep,
+                d.rotate_keep,
+                1,
+                1000,
+            ),
+            rotate_interval: Some(self.duration(
+                "logging.rotate-interval",
+                &spec.rotate_interval,
+                Duration::ZERO,
+            ))
+            .filter(|interval| !interval.is_zero()),
+        }
+    }
+
+    /// `[dnstap]`.
+    fn dnstap(&mut self, spec: &DnstapSpec) -> Dnstap {
+        let d = Dnstap::default();
+        let socket = self.path("dnstap.socket", &spec.socket);
+        let address = match &spec.address {
+            None => None,
+            Some(text) => match parse_socket_addr(text, 0) {
+                Ok(addr) if addr.port() != 0 => Some(addr),
+                Ok(_) => {
+                    self.problem("dnstap.address", format!("{text:?}: needs a port"));
+                    None
+                }
+                Err(reason) => {
+                    self.problem("dnstap.address", format!("{text:?}: {reason}"));
+                    None
+                }
+            },
+        };
+        let destination = match (socket, address) {
+            (Some(_), Some(_)) => {
+                self.problem("dnstap", "both socket and address: name one collector");
+                None
+            }
+            (Some(path), None) => Some(DnstapDestination::Unix(path)),
+            (None, Some(addr)) => Some(DnstapDestination::Tcp(addr)),
+            (None, None) => None,
+        };
+        let messages = match &spec.messages {
+            None => d.messages,
+            Some(words) => {
+                let mut kinds = Vec::with_capacity(words.len());
+                for (i, word) in words.iter().enumerate() {
+                    match DnstapMessage::from_str(word.trim()) {
+                        Ok(kind) if !kinds.contains(&kind) => kinds.push(kind),
+                        Ok(_) => {}
+                        Err(reason) => self.problem(
+                            format!("dnstap.messages[{i}]"),
+                            format!("{word:?}: {reason}"),
+                        ),
+                    }
+                }
+                kinds
+            }
+        };
+        Dnstap {
+            destination,
+            messages,
         }
     }
 }

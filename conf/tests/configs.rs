@@ -189,9 +189,12 @@ fn an_unknown_key_in_any_table_of_the_full_example_is_rejected() {
         accepted.len()
     );
     for (expected, written) in accepted {
+        // `[dnstap]` takes `socket` or `address`, never both: full.toml writes `socket`,
+        // and `address` is parsed by the conf unit tests.
+        let exclusive = |key: &str| expected.contains(&"socket".to_owned()) && key == "address";
         let unused: Vec<&String> = expected
             .iter()
-            .filter(|key| !written.contains(*key))
+            .filter(|key| !written.contains(*key) && !exclusive(key))
             .collect();
         assert!(
             unused.is_empty(),

@@ -106,9 +106,9 @@ enum Verb {
     /// What each limit on hostile traffic holds now and has dropped, and the zones,
     /// servers and client prefixes limits engaged for.
     Limits,
-    /// Policy zones' rules.
+    /// Policy zones: their rules, and who hit them.
     Rpz {
-        /// list.
+        /// list, top-clients or top-names.
         #[command(subcommand)]
         action: RpzVerb,
     },
@@ -118,6 +118,8 @@ enum Verb {
         #[command(subcommand)]
         action: NtaVerb,
     },
+    /// Close and reopen the policy hit record file (logging.rpz-log), after logrotate moved it.
+    ReopenLogs,
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -137,6 +139,28 @@ enum RpzVerb {
         offset: usize,
         /// Rules at most on the page.
         #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// The clients with most hits in ZONE (as its log-client-ip shows them: none under "none").
+    TopClients {
+        /// The policy zone.
+        zone: String,
+        /// The window (e.g. 15m, 1h, 1d; at most 1d).
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Entries at most.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// The query names with most hits in ZONE.
+    TopNames {
+        /// The policy zone.
+        zone: String,
+        /// The window (e.g. 15m, 1h, 1d; at most 1d).
+        #[arg(long, default_value = "1h")]
+        since: String,
+        /// Entries at most.
+        #[arg(long, default_value_t = 20)]
         limit: usize,
     },
 }
@@ -195,20 +219,30 @@ impl Verb {
             Verb::Flushname { name } => Request::Flushname { name },
             Verb::Flushtree { name } => Request::Flushtree { name },
             Verb::Limits => Request::Limits,
-            Verb::Rpz {
-                action:
-                    RpzVerb::List {
-                        zone,
-                        pattern,
-                        offset,
-                        limit,
-                    },
-            } => Request::RpzList {
-                zone,
-                pattern,
-                offset,
-                limit,
+            Verb::Rpz { action } => match action {
+                RpzVerb::List {
+                    zone,
+                    pattern,
+                    offset,
+                    limit,
+                } => Request::RpzList {
+                    zone,
+                    pattern,
+                    offset,
+                    limit,
+                },
+                RpzVerb::TopClients { zone, since, limit } => Request::RpzTopClients {
+                    zone,
+                    since: Some(since),
+                    limit,
+                },
+                RpzVerb::TopNames { zone, since, limit } => Request::RpzTopNames {
+                    zone,
+                    since: Some(since),
+                    limit,
+                },
             },
+            Verb::ReopenLogs => Request::ReopenLogs,
             Verb::Nta { action } => match action {
                 NtaVerb::Add { name, lifetime } => Request::NtaAdd { name, lifetime },
                 NtaVerb::Remove { name } => Request::NtaRemove { name },
@@ -344,6 +378,25 @@ fn print(reply: Reply, json: bool) -> Result<(), CtlError> {
                 match rules.len() {
                     0 => println!("no rules at {offset} of {total} in {zone}"),
                     n => println!("rules {}-{} of {total} in {zone}", offset + 1, offset + n),
+                }
+            }
+            Ok(())
+        }
+        Reply::Top {
+            zone,
+            since_seconds,
+            what,
+            entries,
+        } => {
+            if !json {
+                if entries.is_empty() {
+                    println!("no {what} with hits in {zone} in the last {since_seconds} s");
+                }
+                for e in &entries {
+                    match e.error {
+                        0 => println!("{} {}", e.count, e.key),
+                        err => println!("{} {} (may be over by {err})", e.count, e.key),
+                    }
                 }
             }
             Ok(())

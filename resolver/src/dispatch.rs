@@ -9,6 +9,7 @@
 //!          ─▶ class not IN ──────────────────────▶ crate::chaos (version.bind...; allow-query)
 //!          ─▶ AXFR/IXFR, SOA at a served apex ───▶ primary role (allow-transfer, TSIG)
 //!          ─▶ everything else ───────────────────▶ query pipeline (ACL, policy, cache, resolve)
+//!  answer known ─▶ dnstap: the query and the answer, the client shown as the deciding policy says
 //! ```
 //!
 //! Classes other than IN never reach the pipeline: CHAOS queries are answered from
@@ -29,6 +30,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
@@ -93,9 +95,38 @@ impl Dispatch {
         &self.pipeline
     }
 
-    /// Handle `packet` from `client` without waiting on anything. On
-    /// [`Step::Reply`], `out` holds the answer, sized for `proto`.
+    /// Handle `packet` from `client`, which came to our address `local`,
+    /// without waiting on anything. On [`Step::Reply`], `out` holds the
+    /// answer, sized for `proto`.
     pub fn handle_fast(
+        &self,
+        packet: &[u8],
+        client: SocketAddr,
+        local: SocketAddr,
+        proto: Proto,
+        out: &mut Vec<u8>,
+        key: &mut Vec<u8>,
+    ) -> Step {
+        let step = self.route(packet, client, proto, out, key);
+        // dnstap: one branch when it is off. A query sent on to `resolve` is
+        // written there, with its answer.
+        if self.pipeline.outputs().tap().is_some() && step != Step::Resolve {
+            let answer = (step == Step::Reply).then_some(&out[..]);
+            self.pipeline.outputs().tap_client(
+                packet,
+                answer,
+                client,
+                local,
+                proto,
+                SystemTime::now(),
+                None,
+            );
+        }
+        step
+    }
+
+    /// The layers of [`Dispatch::handle_fast`], in order.
+    fn route(
         &self,
         packet: &[u8],
         client: SocketAddr,
@@ -152,10 +183,30 @@ impl Dispatch {
     pub async fn resolve(
         &self,
         packet: &[u8],
-        client: std::net::IpAddr,
+        client: SocketAddr,
+        local: SocketAddr,
         proto: Proto,
     ) -> Option<Vec<u8>> {
-        self.pipeline.resolve(packet, client, proto).await
+        let outputs = self.pipeline.outputs();
+        if outputs.tap().is_none() {
+            return self.pipeline.resolve(packet, client.ip(), proto).await;
+        }
+        let received = SystemTime::now();
+        let mut note = None;
+        let answer = self
+            .pipeline
+            .resolve_noted(packet, client.ip(), proto, &mut note)
+            .await;
+        outputs.tap_client(
+            packet,
+            answer.as_deref(),
+            client,
+            local,
+            proto,
+            received,
+            note.as_ref(),
+        );
+        answer
     }
 
     /// Primary role: answers a transfer request that [`Step::Transfer`] announced,

@@ -317,6 +317,9 @@ pub struct DohHandler {
     /// `http-proxy-from` on the plain HTTP listeners; empty on HTTPS,
     /// where no forwarding header is read.
     proxies: Arc<[IpNet]>,
+    /// dnstap's response address: the listeners' first address (one handler
+    /// serves every listener of its kind).
+    local: SocketAddr,
 }
 
 impl DohHandler {
@@ -326,13 +329,24 @@ impl DohHandler {
             ctx,
             path,
             proxies: Arc::from([]),
+            local: SocketAddr::from(([0, 0, 0, 0], 0)),
         }
+    }
+
+    /// The handler with `local` as the address dnstap shows as ours.
+    pub fn at(self, local: SocketAddr) -> DohHandler {
+        DohHandler { local, ..self }
     }
 
     /// Answers on `path` through `ctx`'s dispatch; a request from one of
     /// `proxies` is from the client its forwarding header names.
     pub fn behind_proxies(ctx: StreamContext, path: String, proxies: Arc<[IpNet]>) -> DohHandler {
-        DohHandler { ctx, path, proxies }
+        DohHandler {
+            ctx,
+            path,
+            proxies,
+            local: SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
     }
 
     /// The DNS message of a request, or the HTTP status that refuses it.
@@ -385,13 +399,13 @@ impl DohHandler {
         let dispatch = &self.ctx.dispatch;
         let mut out = Vec::with_capacity(512);
         let mut key = Vec::with_capacity(272);
-        match dispatch.handle_fast(packet, peer, Proto::Https, &mut out, &mut key) {
+        match dispatch.handle_fast(packet, peer, self.local, Proto::Https, &mut out, &mut key) {
             Step::Reply => Ok(out),
             Step::Resolve => {
                 let _guard = self.ctx.inflight.enter();
                 // No answer at all: a policy DROP, or the query was shed.
                 dispatch
-                    .resolve(packet, peer.ip(), Proto::Https)
+                    .resolve(packet, peer, self.local, Proto::Https)
                     .await
                     .ok_or(StatusCode::GATEWAY_TIMEOUT)
             }

@@ -41,6 +41,7 @@ pub mod dispatch;
 pub mod doh;
 pub mod flight;
 pub mod forwarded;
+pub mod hits;
 pub mod listen;
 pub mod logging;
 pub mod metrics;

@@ -344,6 +344,10 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext) {
         stop,
         runtime,
     } = ctx;
+    // dnstap's response address: the address this worker's socket is bound to.
+    let local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let socket = Arc::new(socket);
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
@@ -368,7 +372,7 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext) {
                 None => continue,
             },
         };
-        match dispatch.handle_fast(packet, client, Proto::Udp, &mut out, &mut key) {
+        match dispatch.handle_fast(packet, client, local, Proto::Udp, &mut out, &mut key) {
             Step::Reply => {
                 // Blocks only while the socket's send buffer is full.
                 let _ = socket.send_to(&out, peer);
@@ -380,7 +384,7 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext) {
                 let packet = packet.to_vec();
                 let (p, s) = (dispatch.clone(), socket.clone());
                 runtime.spawn(async move {
-                    if let Some(answer) = p.resolve(&packet, client.ip(), Proto::Udp).await {
+                    if let Some(answer) = p.resolve(&packet, client, local, Proto::Udp).await {
                         send_from_task(s, answer, peer).await;
                     }
                     drop(guard);
@@ -776,6 +780,10 @@ async fn serve_connection<R, W>(
     } = ctx;
     let (tx, rx) = mpsc::channel::<Vec<u8>>(limits.max_pipelined.max(1));
     let counters = dispatch.pipeline().metrics.limits.clone();
+    // dnstap's response address.
+    let local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut writer = tokio::spawn(write_answers(
         wr,
         socket.clone(),
@@ -810,7 +818,7 @@ async fn serve_connection<R, W>(
             Ok(Ok(_)) => {}
             _ => break,
         }
-        match dispatch.handle_fast(&packet, peer, proto, &mut out, &mut key) {
+        match dispatch.handle_fast(&packet, peer, local, proto, &mut out, &mut key) {
             Step::Reply => match hand_over(&tx, out.clone(), limits.idle_timeout).await {
                 Handoff::Done(()) => {}
                 Handoff::WriterGone => break,
@@ -836,7 +844,7 @@ async fn serve_connection<R, W>(
                 let guard = inflight.enter();
                 let (p, t) = (dispatch.clone(), tx.clone());
                 tokio::spawn(async move {
-                    if let Some(answer) = p.resolve(&packet, peer.ip(), proto).await {
+                    if let Some(answer) = p.resolve(&packet, peer, local, proto).await {
                         // Fails at once when the writer has gone.
                         let _ = t.send(answer).await;
                     }

@@ -187,6 +187,10 @@ pub struct Metrics {
     /// Answers the recursor synthesised from validated NSEC/NSEC3 (RFC 8198;
     /// set at scrape from its counter).
     pub aggressive_answers: IntCounter,
+    /// Policy hit records written to `rpz-log` or dropped (set at scrape).
+    rpz_log_records: IntCounterVec,
+    /// dnstap frames sent or dropped (set at scrape).
+    dnstap_frames: IntCounterVec,
     /// Per-upstream families (registered by the upstream crate).
     pub upstreams: sekisho_upstream::UpstreamFamily,
     /// Config reloads by result.
@@ -333,6 +337,10 @@ struct Scrape {
     evictions: AtomicU64,
     /// Answers synthesised from validated denials.
     aggressive: AtomicU64,
+    /// Hit records written and dropped, as last exported.
+    records: [AtomicU64; 2],
+    /// dnstap frames sent and dropped, as last exported.
+    frames: [AtomicU64; 2],
     /// Failures per zone.
     zone_failures: Mutex<HashMap<String, u64>>,
 }
@@ -430,6 +438,22 @@ impl Metrics {
             "NXDOMAIN and NODATA answers synthesised from validated NSEC/NSEC3 records without a query (RFC 8198, dnssec.aggressive-nsec)",
         )?;
         registry.register(Box::new(aggressive_answers.clone()))?;
+        let rpz_log_records = IntCounterVec::new(
+            Opts::new(
+                "sekisho_rpz_log_records_total",
+                "Policy hit records written to logging.rpz-log, or dropped (queue full, file or syslog unwritable)",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(rpz_log_records.clone()))?;
+        let dnstap_frames = IntCounterVec::new(
+            Opts::new(
+                "sekisho_dnstap_frames_total",
+                "dnstap frames sent to the collector, or dropped (queue full, collector slow or absent)",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(dnstap_frames.clone()))?;
         let cache_bytes = IntGauge::new(
             "sekisho_cache_bytes",
             "Bytes held by the caches (answers, and the recursor's records, delegations and keys); bounded by cache.max-cache-size",
@@ -537,6 +561,8 @@ impl Metrics {
             cache_entries,
             cache_evictions,
             aggressive_answers,
+            rpz_log_records,
+            dnstap_frames,
             cache_bytes,
             limits,
             refused,
@@ -656,6 +682,42 @@ impl Metrics {
             .swap(aggressive_answers, Ordering::Relaxed);
         self.aggressive_answers
             .inc_by(aggressive_answers.saturating_sub(prev));
+    }
+
+    /// Bring `sekisho_rpz_log_records_total` and `sekisho_dnstap_frames_total`
+    /// up to the hit outputs' counts, before a scrape.
+    pub fn refresh_outputs_of(&self, outputs: &crate::hits::Outputs) {
+        self.refresh_outputs(outputs.record_counts(), outputs.frame_counts());
+    }
+
+    /// The same from the counts: (written or sent, dropped); `None` for an
+    /// output that is off.
+    pub fn refresh_outputs(&self, records: Option<(u64, u64)>, frames: Option<(u64, u64)>) {
+        let bump =
+            |family: &IntCounterVec, last: &[AtomicU64; 2], now: (u64, u64), words: [&str; 2]| {
+                for (i, value) in [now.0, now.1].into_iter().enumerate() {
+                    let prev = last[i].swap(value, Ordering::Relaxed);
+                    family
+                        .with_label_values(&[words[i]])
+                        .inc_by(value.saturating_sub(prev));
+                }
+            };
+        if let Some(now) = records {
+            bump(
+                &self.rpz_log_records,
+                &self.scrape.records,
+                now,
+                ["written", "dropped"],
+            );
+        }
+        if let Some(now) = frames {
+            bump(
+                &self.dnstap_frames,
+                &self.scrape.frames,
+                now,
+                ["sent", "dropped"],
+            );
+        }
     }
 
     /// Text exposition of everything registered.

@@ -38,12 +38,12 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
 use ipnet::IpNet;
-use sekisho_conf::ClientIpLog;
 use sekisho_rpz::{
     Decision, PolicyQuery, PolicySet, QueryFlow, ResponseFacts, Rewrite, Transport, Verdict,
 };
 
 use crate::flight::{Coalescer, Join, Slots};
+use crate::hits::{HitReport, Outputs, PolicyNote};
 use crate::metrics::{Metrics, Proto, Refusal, Source};
 use sekisho_cache::{CacheKind, ClientEcho, Hit, PacketCache, Prepared};
 use sekisho_limits::Limit;
@@ -62,8 +62,6 @@ pub struct PipelineConfig {
     pub edns_buffer_size: u16,
     /// Overall deadline for answering a query.
     pub query_timeout: Duration,
-    /// How client addresses appear in policy log lines.
-    pub log_client_ip: ClientIpLog,
     /// Most client queries waiting on the network (`recursive-clients`).
     pub recursive_clients: usize,
     /// Most clients sharing one fetch (`clients-per-query`).
@@ -133,6 +131,8 @@ pub struct Pipeline {
     prefetch_tx: tokio::sync::mpsc::Sender<Vec<u8>>,
     /// Its receiving end, until the daemon takes it ([`Pipeline::prefetch_queue`]).
     prefetch_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>>,
+    /// Where policy hits go, and how clients are shown in every log line.
+    outputs: Arc<Outputs>,
 }
 
 /// Prefetches waiting to start; more are dropped (the answers are still cached).
@@ -185,6 +185,7 @@ impl Pipeline {
             slots: Slots::new(metrics.limits.clone()),
             coalescer: Coalescer::new(metrics.limits.clone()),
             query_log: std::sync::atomic::AtomicBool::new(false),
+            outputs: Arc::new(Outputs::main_log_only()),
             config: ArcSwap::from_pointee(config),
             cache,
             forwarders: ArcSwap::from_pointee(forwarders),
@@ -204,8 +205,20 @@ impl Pipeline {
         }
     }
 
-    /// Replace the per-query settings (access lists, EDNS size, deadline,
-    /// log-client-ip): queries that start afterwards see the new ones.
+    /// The pipeline with these hit outputs instead of the main log's line
+    /// alone.
+    pub fn with_outputs(mut self, outputs: Arc<Outputs>) -> Pipeline {
+        self.outputs = outputs;
+        self
+    }
+
+    /// The hit outputs (top-clients, reopen-logs, reload of the client policies).
+    pub fn outputs(&self) -> &Arc<Outputs> {
+        &self.outputs
+    }
+
+    /// Replace the per-query settings (access lists, EDNS size, deadline):
+    /// queries that start afterwards see the new ones.
     pub fn reconfigure(&self, config: PipelineConfig) {
         set_maxima(&self.metrics.limits, &config);
         self.config.store(Arc::new(config));
@@ -451,6 +464,18 @@ impl Pipeline {
     /// Resolve a packet the fast path could not answer, applying policy.
     /// `None` = send nothing.
     pub async fn resolve(&self, packet: &[u8], client: IpAddr, proto: Proto) -> Option<Vec<u8>> {
+        self.resolve_noted(packet, client, proto, &mut None).await
+    }
+
+    /// [`Pipeline::resolve`], leaving in `note` what dnstap needs of the
+    /// policy hit that decided the answer, if one did.
+    pub async fn resolve_noted(
+        &self,
+        packet: &[u8],
+        client: IpAddr,
+        proto: Proto,
+        note: &mut Option<PolicyNote>,
+    ) -> Option<Vec<u8>> {
         let started = Instant::now();
         let query = wire::parse_query(packet).ok()?;
         let deadline = started + self.config.load().query_timeout;
@@ -467,7 +492,9 @@ impl Pipeline {
         };
         if let (QueryFlow::Break(decision), Some(n)) = (&flow, &qname) {
             if let Some(answer) = self
-                .rewrite(decision, packet, &query, client, n, None, proto, deadline)
+                .rewrite(
+                    decision, packet, &query, client, n, None, proto, deadline, note,
+                )
                 .await
             {
                 self.metrics
@@ -527,6 +554,7 @@ impl Pipeline {
                     real.as_ref(),
                     proto,
                     deadline,
+                    note,
                 )
                 .await
             {
@@ -546,7 +574,9 @@ impl Pipeline {
                     &ResponseFacts::default(),
                 );
                 if let Some(answer) = self
-                    .rewrite(&decision, packet, &query, client, n, None, proto, deadline)
+                    .rewrite(
+                        &decision, packet, &query, client, n, None, proto, deadline, note,
+                    )
                     .await
                 {
                     self.metrics
@@ -898,26 +928,35 @@ impl Pipeline {
         real: Option<&Message>,
         proto: Proto,
         deadline: Instant,
+        note: &mut Option<PolicyNote>,
     ) -> Option<Option<Vec<u8>>> {
         let qtype = RecordType::from(query.qtype);
         for h in &decision.disabled {
-            if h.zone.settings().log {
-                tracing::info!(target: "rpz", "client {} ({}): {}", self.client_label(client), qname_text(qname), h.log_line(qname, qtype));
-            }
+            self.outputs.disabled_hit(h, qname, qtype, client);
         }
         let hit = match &decision.verdict {
             Verdict::Match(h) => h,
             Verdict::NoMatch | Verdict::DnssecExempt(_) => return None,
         };
-        if hit.zone.settings().log {
-            tracing::info!(target: "rpz", "client {} ({}): {}", self.client_label(client), qname_text(qname), hit.log_line(qname, qtype));
-        }
+        let mut report = |answer: Option<&[u8]>| {
+            *note = self.outputs.hit(&HitReport {
+                hit,
+                qname,
+                qtype,
+                client,
+                proto,
+                answer,
+            });
+        };
         self.metrics.rpz_hit(
             &hit.zone.name().to_ascii(),
             hit.kind().as_str(),
             hit.action.as_str(),
         );
-        let request = Message::from_vec(packet).ok()?;
+        let Ok(request) = Message::from_vec(packet) else {
+            report(None);
+            return None;
+        };
         // RPZ's TCP-only action and friends: DoT and DoH are not UDP.
         let transport = if proto == Proto::Udp {
             Transport::Udp
@@ -925,8 +964,12 @@ impl Pipeline {
             Transport::Tcp
         };
         match decision.rewrite(&request, real, transport) {
-            Rewrite::Unchanged => None,
+            Rewrite::Unchanged => {
+                report(None);
+                None
+            }
             Rewrite::Drop => {
+                report(None);
                 self.metrics.refused(Refusal::PolicyDrop);
                 Some(None)
             }
@@ -971,11 +1014,15 @@ impl Pipeline {
                         message.add_answers(extra.answers);
                     }
                 }
-                let mut out = message.to_vec().ok()?;
+                let Ok(mut out) = message.to_vec() else {
+                    report(None);
+                    return None;
+                };
                 let buf = self.edns_buffer_size();
                 if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
                     out = wire::truncated_response(&out, query, buf);
                 }
+                report(Some(&out));
                 self.metrics.response(out[3] & 0x0f, Source::Policy);
                 Some(Some(out))
             }
@@ -1176,29 +1223,11 @@ impl Pipeline {
         Message::from_vec(&out).ok()
     }
 
-    /// A client address as the log shows it (`log-client-ip`).
+    /// A client address as a line of no zone shows it (`log-client-ip`).
     fn client_label(&self, ip: IpAddr) -> String {
-        match self.config.load().log_client_ip {
-            ClientIpLog::None => "-".into(),
-            ClientIpLog::Full => format!("{ip}#0"),
-            ClientIpLog::Masked => match ip {
-                IpAddr::V4(v4) => {
-                    let o = v4.octets();
-                    format!("{}.{}.{}.0#0", o[0], o[1], o[2])
-                }
-                IpAddr::V6(v6) => {
-                    let mut s = v6.segments();
-                    s[3] &= 0xff00;
-                    for x in &mut s[4..] {
-                        *x = 0;
-                    }
-                    format!("{}#0", std::net::Ipv6Addr::from(s))
-                }
-            },
-        }
+        self.outputs.label(ip)
     }
 
-    /// Distribution: a NOTIFY, answered by the zone-transfer side, or REFUSED when
     /// Answer a packet that failed staged decoding.
     pub fn reject(&self, packet: &[u8], e: WireError, out: &mut Vec<u8>) -> Step {
         let buf = self.config.load().edns_buffer_size;
@@ -1407,15 +1436,6 @@ fn name_from_wire(wire: &[u8]) -> Option<Name> {
 }
 
 /// A name as BIND prints it in the rpz line (no trailing dot).
-fn qname_text(n: &Name) -> String {
-    let s = n.to_ascii();
-    if s.len() > 1 {
-        s.trim_end_matches('.').to_owned()
-    } else {
-        s
-    }
-}
-
 /// Policy facts (CNAME chain, addresses, signed) of an answer.
 fn facts_of(answer: &[u8], lower_qname: &[u8]) -> Option<Arc<ResponseFacts>> {
     let m = Message::from_vec(answer).ok()?;

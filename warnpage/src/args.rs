@@ -34,7 +34,7 @@ pub struct WarnArgs {
     pub metrics: Option<SocketAddr>,
 
     /// Client addresses in the access log: none, masked (/24, /56) or full.
-    #[arg(long, value_name = "WORD", default_value = "none", value_parser = ClientIpLog::from_str)]
+    #[arg(long, value_name = "WORD", default_value = "none", value_parser = parse_client_ip)]
     pub log_client_ip: ClientIpLog,
 
     /// Connections served at once over all listeners; more are closed at once
@@ -55,6 +55,15 @@ fn parse_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 /// A connection count of at least 1.
+/// `--log-client-ip`: the resolver's words but `keyed-hash`, whose key and period are
+/// resolver settings; the page's log keeps no pseudonyms.
+fn parse_client_ip(s: &str) -> Result<ClientIpLog, String> {
+    match ClientIpLog::from_str(s)? {
+        ClientIpLog::KeyedHash => Err("expected one of \"none\", \"masked\" or \"full\" (keyed-hash is for the resolver's logs)".into()),
+        mode => Ok(mode),
+    }
+}
+
 fn parse_max_connections(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
@@ -187,6 +196,10 @@ mod tests {
             ),
             (
                 &["--listen", "127.0.0.1:0", "--log-client-ip", "some"][..],
+                "--log-client-ip",
+            ),
+            (
+                &["--listen", "127.0.0.1:0", "--log-client-ip", "keyed-hash"][..],
                 "--log-client-ip",
             ),
             (

@@ -179,7 +179,8 @@ impl Handler for WarnHandler {
 /// A client address as the access log shows it.
 fn client_label(mode: ClientIpLog, ip: IpAddr) -> String {
     match mode {
-        ClientIpLog::None => "-".into(),
+        // `--log-client-ip keyed-hash` is refused when the arguments are read.
+        ClientIpLog::None | ClientIpLog::KeyedHash => "-".into(),
         ClientIpLog::Full => ip.to_string(),
         ClientIpLog::Masked => match ip {
             IpAddr::V4(v4) => {

@@ -16,6 +16,11 @@ use crate::control::{self, Reply, Request, Status, UpstreamStatus};
 use crate::listen::InFlight;
 use crate::pipeline::Pipeline;
 
+/// `rpz top-clients` and `top-names` without `--since`: the last hour.
+const TOP_DEFAULT_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The longest window: what the heavy-hitter tables keep (a day).
+const TOP_MAX_WINDOW: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// A running daemon's shared state, for the control handler.
 pub(super) struct State {
     /// The query path.
@@ -197,6 +202,18 @@ impl control::Handler for State {
                     offset,
                     limit,
                 } => self.rpz_list(&zone, pattern.as_deref(), offset, limit),
+                Request::RpzTopClients { zone, since, limit } => {
+                    self.rpz_top(&zone, since.as_deref(), limit, true)
+                }
+                Request::RpzTopNames { zone, since, limit } => {
+                    self.rpz_top(&zone, since.as_deref(), limit, false)
+                }
+                Request::ReopenLogs => {
+                    self.pipeline.outputs().reopen();
+                    Reply::Done {
+                        message: "log files reopened".into(),
+                    }
+                }
                 Request::NtaList => match self.pipeline.recursor() {
                     None => no_validation(),
                     Some(r) => Reply::Ntas {
@@ -243,6 +260,7 @@ impl control::Handler for State {
                     if let Some(r) = p.recursor() {
                         p.metrics.refresh_recursor(r.aggressive_answers());
                     }
+                    p.metrics.refresh_outputs_of(p.outputs());
                     let text = String::from_utf8_lossy(&p.metrics.render()).into_owned();
                     let lines = text
                         .lines()
@@ -319,6 +337,50 @@ impl State {
 
     /// `rpz list ZONE [PATTERN]`: one page of the zone's rules now served,
     /// those whose owner contains PATTERN (case-insensitive).
+    /// `rpz top-clients` (`clients`) or `rpz top-names`: the heavy hitters of
+    /// a zone that exists, over `since` (an hour by default, a day at most).
+    fn rpz_top(&self, zone: &str, since: Option<&str>, limit: usize, clients: bool) -> Reply {
+        let (apex, _) = match name_and_wire(zone) {
+            Ok(x) => x,
+            Err(e) => return Reply::Error { message: e },
+        };
+        if self.pipeline.policy().zone(&apex).is_none() {
+            return Reply::Error {
+                message: format!("no policy zone {apex}"),
+            };
+        }
+        let since = match since.map(sekisho_conf::parse_duration) {
+            None => TOP_DEFAULT_WINDOW,
+            Some(Ok(d)) if !d.is_zero() => d.min(TOP_MAX_WINDOW),
+            Some(Ok(_)) => {
+                return Reply::Error {
+                    message: "--since must be longer than zero".into(),
+                }
+            }
+            Some(Err(e)) => return Reply::Error { message: e },
+        };
+        let outputs = self.pipeline.outputs();
+        let top = if clients {
+            outputs.top_clients(&apex, since, limit)
+        } else {
+            outputs.top_names(&apex, since, limit)
+        };
+        Reply::Top {
+            zone: apex.to_ascii(),
+            since_seconds: since.as_secs(),
+            what: if clients { "clients" } else { "names" }.into(),
+            entries: top
+                .unwrap_or_default()
+                .into_iter()
+                .map(|t| sekisho_api::TopEntry {
+                    key: t.key,
+                    count: t.count,
+                    error: t.error,
+                })
+                .collect(),
+        }
+    }
+
     fn rpz_list(&self, zone: &str, pattern: Option<&str>, offset: usize, limit: usize) -> Reply {
         use sekisho_rpz::Action;
         let (apex, _) = match name_and_wire(zone) {

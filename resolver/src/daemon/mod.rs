@@ -123,6 +123,9 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// The hit outputs could not be set up (the message names the key).
+    #[error(transparent)]
+    Outputs(#[from] crate::hits::OutputsError),
     /// The state directory could not be created.
     #[error("directory {path}: {source}")]
     Directory {
@@ -236,14 +239,18 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         domain_insecure = recursor.domain_insecure.len(),
         "recursion ready"
     );
-    let pipeline = Arc::new(Pipeline::new(
-        reload::pipeline_config(&config),
-        cache,
-        forwarding.table,
-        metrics.clone(),
-        policy.live(),
-        Some(Arc::new(sekisho_recursor::Recursor::new(recursor))),
-    ));
+    let outputs = Arc::new(crate::hits::Outputs::build(&config)?);
+    let pipeline = Arc::new(
+        Pipeline::new(
+            reload::pipeline_config(&config),
+            cache,
+            forwarding.table,
+            metrics.clone(),
+            policy.live(),
+            Some(Arc::new(sekisho_recursor::Recursor::new(recursor))),
+        )
+        .with_outputs(outputs),
+    );
     pipeline
         .query_log
         .store(config.logging.query_log, Ordering::Relaxed);
@@ -427,6 +434,7 @@ impl Daemon {
                 if let Some(r) = p.recursor() {
                     p.metrics.refresh_recursor(r.aggressive_answers());
                 }
+                p.metrics.refresh_outputs_of(p.outputs());
                 p.metrics.render()
             });
             tasks.spawn(sekisho_http::serve_metrics(l, render, stop_rx.clone()));
@@ -486,6 +494,7 @@ impl Daemon {
             }
             if !https_sockets.is_empty() {
                 let web = cert.server_config(&[ALPN_H2, ALPN_HTTP1])?;
+                let first = https_sockets[0].0;
                 let mut listeners = Vec::new();
                 for (addr, socket) in https_sockets {
                     let listener = start_listening(addr, socket, "https")?;
@@ -493,7 +502,7 @@ impl Daemon {
                 }
                 tasks.spawn(sekisho_http::serve(
                     listeners,
-                    DohHandler::new(streams.clone(), config.server.https_path.clone()),
+                    DohHandler::new(streams.clone(), config.server.https_path.clone()).at(first),
                     doh_server_config(&config),
                     Arc::new(sekisho_http::ServerStats::default()),
                     stop_rx.clone(),
@@ -503,6 +512,7 @@ impl Daemon {
         // DoH over plain HTTP, behind a TLS-terminating proxy: no certificate.
         if !http_sockets.is_empty() {
             let proxies: Arc<[ipnet::IpNet]> = Arc::from(config.server.http_proxy_from.clone());
+            let first = http_sockets[0].0;
             let mut listeners = Vec::new();
             for (addr, socket) in http_sockets {
                 let listener = start_listening(addr, socket, "http")?;
@@ -514,7 +524,8 @@ impl Daemon {
                     streams.clone(),
                     config.server.https_path.clone(),
                     proxies,
-                ),
+                )
+                .at(first),
                 doh_server_config(&config),
                 Arc::new(sekisho_http::ServerStats::default()),
                 stop_rx.clone(),
@@ -567,6 +578,9 @@ impl Daemon {
                         Ok(now) => systemd_notify(&[sd_notify::NotifyState::Reloading, now]),
                         Err(_) => systemd_notify(&[sd_notify::NotifyState::Reloading]),
                     }
+                    // SIGHUP also reopens the hit record file (logrotate's
+                    // postrotate), whether or not the configuration reloads.
+                    state.pipeline.outputs().reopen();
                     reload::reload(&config, config_path.as_deref(), &state, &metrics, &stop_rx);
                     let _ = policy.load(None).await;
                     systemd_notify(&[sd_notify::NotifyState::Ready]);
@@ -588,6 +602,9 @@ impl Daemon {
             }
         })
         .await;
+        // Hit records still queued are written (bounded: a stuck disk cannot hold the exit).
+        let outputs = state.pipeline.outputs().clone();
+        let _ = tokio::task::spawn_blocking(move || outputs.shutdown(Duration::from_secs(1))).await;
         let _ = std::fs::remove_file(&config.control.socket);
         tracing::info!("sekisho stopped");
         Ok(())

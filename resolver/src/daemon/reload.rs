@@ -20,7 +20,6 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
         allow_recursion: config.server.allow_recursion.clone(),
         edns_buffer_size: config.server.edns_buffer_size,
         query_timeout: config.server.query_timeout,
-        log_client_ip: config.logging.log_client_ip,
         recursive_clients: config.server.recursive_clients,
         clients_per_query: config.server.clients_per_query,
         stale_answer_ttl: config
@@ -85,6 +84,7 @@ pub(super) fn reload(
             }
             *state.groups.lock().unwrap_or_else(|p| p.into_inner()) = f.groups;
             state.pipeline.reconfigure(pipeline_config(&new));
+            state.pipeline.outputs().reconfigure(&new);
             state
                 .dispatch
                 .reconfigure_chaos(crate::chaos::ChaosConfig::from_server(&new.server));
@@ -103,7 +103,7 @@ pub(super) fn reload(
                 );
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip, query-log, CHAOS identity and version, rate-limit, TLS certificate)");
+            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");

@@ -1,0 +1,548 @@
+//! Where a policy hit goes, and how each output shows the client.
+//!
+//! ```text
+//!  pipeline rewrite ─▶ Outputs::hit ─┬─ main log: BIND's `rpz` line (target "rpz"), if the zone logs
+//!                                    ├─ rpz-log: JSON or BIND record ─▶ queue ─▶ file (rotated) | syslog
+//!                                    ├─ heavy hitters per zone: clients, names (`rpz top-clients|top-names`)
+//!                                    └─ dnstap client-response: the answer with the policy (crate::dispatch)
+//! ```
+//!
+//! Every output shows the client as the zone's `log-client-ip` says
+//! (`none`, `masked`, `keyed-hash`, `full`; `logging.log-client-ip` for
+//! zones that do not set it and for lines that belong to no zone, such as
+//! the query log). The rule is applied here, once per hit, so no output can
+//! forget it: a child-abuse list with `none` leaves no address in the log,
+//! the records, dnstap or the top-clients table, while a malware list with
+//! `keyed-hash` lets the operator follow one subscriber through a day.
+//!
+//! Nothing here waits: the record queue and dnstap drop (and count) what
+//! does not fit, and the heavy-hitter tables are bounded whatever the
+//! number of clients. Prometheus keeps totals only, never a client label.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::{Name, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
+use sekisho_conf::{ClientIpLog, Config, DnstapDestination, Logging, RpzLog, RpzLogFormat};
+use sekisho_dnstap::{Dnstap, Event, Kind, PolicyHit};
+use sekisho_hitlog::{
+    ClientPolicy, ClientView, Destination, HeavyHitters, HitLog, HitRecord, KeyRing, SyslogTarget,
+    Top,
+};
+use sekisho_rpz::{Action, Hit, Trigger, TriggerKind};
+
+use crate::metrics::Proto;
+
+/// Records waiting for the writer thread; more are dropped and counted.
+const RECORD_QUEUE: usize = 65_536;
+/// dnstap frames waiting for the writer thread; more are dropped and counted.
+const FRAME_QUEUE: usize = 65_536;
+/// Heavy-hitter counters per time bucket and table.
+const TOP_CAPACITY: usize = 512;
+/// One heavy-hitter bucket covers this long...
+const TOP_BUCKET: Duration = Duration::from_secs(300);
+/// ...and this many are kept: 24 hours.
+const TOP_BUCKETS: usize = 288;
+/// Facility of syslog records: local0.
+const SYSLOG_FACILITY: u8 = 16;
+
+/// The client address policies in force; swapped whole by a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Privacy {
+    /// `logging.log-client-ip` with its prefix lengths.
+    default: ClientPolicy,
+    /// Zones' own `log-client-ip`, by zone name (lower case).
+    zones: HashMap<Name, ClientPolicy>,
+}
+
+impl Privacy {
+    /// The policies `config` asks for.
+    fn of(config: &Config) -> Privacy {
+        let l = &config.logging;
+        Privacy {
+            default: client_policy(l.log_client_ip, l),
+            zones: config
+                .response_policy
+                .zones
+                .iter()
+                .map(|z| (z.name.to_lowercase(), client_policy(z.log_client_ip, l)))
+                .collect(),
+        }
+    }
+}
+
+/// The hit outputs' policy for a `log-client-ip` word.
+fn client_policy(word: ClientIpLog, l: &Logging) -> ClientPolicy {
+    match word {
+        ClientIpLog::None => ClientPolicy::None,
+        ClientIpLog::Masked => ClientPolicy::Masked {
+            v4: l.log_client_ipv4_prefix,
+            v6: l.log_client_ipv6_prefix,
+        },
+        ClientIpLog::KeyedHash => ClientPolicy::KeyedHash,
+        ClientIpLog::Full => ClientPolicy::Full,
+    }
+}
+
+/// One zone's heavy hitters.
+#[derive(Debug)]
+struct ZoneTops {
+    /// Clients as the zone's policy shows them (nothing under `none`).
+    clients: HeavyHitters,
+    /// Query names that hit.
+    names: HeavyHitters,
+}
+
+/// The hit outputs of one daemon.
+#[derive(Debug)]
+pub struct Outputs {
+    /// Keys of `keyed-hash` pseudonyms.
+    keys: KeyRing,
+    /// Who is shown how.
+    privacy: ArcSwap<Privacy>,
+    /// `rpz-log`, with its record format.
+    log: Option<(HitLog, RpzLogFormat)>,
+    /// Heavy hitters by zone name (as written in the zone's SOA, lower case).
+    tops: Mutex<HashMap<Name, Arc<ZoneTops>>>,
+    /// dnstap, when a collector is configured.
+    tap: Option<Dnstap>,
+}
+
+/// A hit, as the pipeline reports it once the answer is known.
+#[derive(Debug)]
+pub struct HitReport<'a> {
+    /// The hit.
+    pub hit: &'a Hit,
+    /// The client's query name and type.
+    pub qname: &'a Name,
+    /// The client's query type.
+    pub qtype: RecordType,
+    /// The client (the PROXY or HTTP proxy's client when one is trusted).
+    pub client: IpAddr,
+    /// The transport the query came on.
+    pub proto: Proto,
+    /// The answer the policy made (`None`: DROP sends nothing, PASSTHRU the real answer).
+    pub answer: Option<&'a [u8]>,
+}
+
+/// What dnstap's client frames carry of a policy hit.
+#[derive(Debug)]
+pub struct PolicyNote {
+    /// The policy zone.
+    zone: String,
+    /// The rule's owner, wire format.
+    rule: Vec<u8>,
+    /// What matched.
+    trigger: sekisho_dnstap::Trigger,
+    /// What was done.
+    action: sekisho_dnstap::Action,
+    /// The name (wire) or address (bytes) that matched.
+    value: Vec<u8>,
+    /// The client as the zone's policy shows it.
+    view: ClientView,
+}
+
+/// dnstap's word for an RPZ trigger.
+fn tap_trigger(kind: TriggerKind) -> sekisho_dnstap::Trigger {
+    use sekisho_dnstap::Trigger as T;
+    match kind {
+        TriggerKind::Qname => T::Qname,
+        TriggerKind::ClientIp => T::ClientIp,
+        TriggerKind::ResponseIp => T::ResponseIp,
+        TriggerKind::NsDname => T::NsName,
+        TriggerKind::NsIp => T::NsIp,
+    }
+}
+
+/// dnstap's word for an RPZ action (a CNAME rewrite is local data to it).
+fn tap_action(action: &Action) -> sekisho_dnstap::Action {
+    use sekisho_dnstap::Action as A;
+    match action {
+        Action::Nxdomain => A::Nxdomain,
+        Action::Nodata => A::Nodata,
+        Action::Passthru => A::Pass,
+        Action::Drop => A::Drop,
+        Action::TcpOnly => A::Truncate,
+        Action::LocalData(_) | Action::Cname { .. } => A::LocalData,
+    }
+}
+
+/// Why the outputs could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputsError {
+    /// `logging.log-client-key-file` could not be used.
+    #[error("logging.log-client-key-file: {0}")]
+    Key(#[from] sekisho_hitlog::KeyError),
+    /// The dnstap writer thread could not be started.
+    #[error("dnstap: {0}")]
+    Dnstap(#[source] std::io::Error),
+}
+
+/// The dnstap output `config` asks for (`None`: no collector named). The
+/// collector need not be there yet: the writer connects when it can.
+fn dnstap(config: &Config) -> Result<Option<Dnstap>, OutputsError> {
+    let Some(dest) = &config.dnstap.destination else {
+        return Ok(None);
+    };
+    let destination = match dest {
+        DnstapDestination::Unix(path) => sekisho_dnstap::Destination::Unix(path.clone()),
+        DnstapDestination::Tcp(addr) => sekisho_dnstap::Destination::Tcp(*addr),
+    };
+    let kinds = config
+        .dnstap
+        .messages
+        .iter()
+        .filter_map(|m| Kind::from_word(m.as_str()))
+        .collect();
+    // The names `hostname.bind` and `version.bind` answer with.
+    let chaos = crate::chaos::ChaosConfig::from_server(&config.server);
+    sekisho_dnstap::Dnstap::start(sekisho_dnstap::Config {
+        destination,
+        identity: chaos.identity.into_bytes(),
+        version: chaos.version.into_bytes(),
+        kinds,
+        queue: FRAME_QUEUE,
+    })
+    .map(Some)
+    .map_err(OutputsError::Dnstap)
+}
+
+impl Outputs {
+    /// Outputs for `config`: opens nothing that can fail at start except the
+    /// key file (a missing log directory or syslog is a state the writer
+    /// recovers from, not a reason to refuse to serve).
+    pub fn build(config: &Config) -> Result<Outputs, OutputsError> {
+        let l = &config.logging;
+        let keys = match &l.log_client_key_file {
+            Some(path) => KeyRing::from_file(path, l.log_client_key_rotate)?,
+            None => KeyRing::random(l.log_client_key_rotate),
+        };
+        let log = l.rpz_log.as_ref().map(|dest| {
+            let destination = match dest {
+                RpzLog::File(path) => Destination::File {
+                    path: path.clone(),
+                    rotate_size: l.rotate_size,
+                    rotate_keep: l.rotate_keep,
+                    rotate_interval: l.rotate_interval,
+                },
+                RpzLog::Syslog => Destination::Syslog {
+                    target: SyslogTarget::Unix(l.syslog_socket.clone()),
+                    facility: SYSLOG_FACILITY,
+                    app_name: "sekisho".into(),
+                },
+            };
+            (HitLog::start(destination, RECORD_QUEUE), l.rpz_log_format)
+        });
+        Ok(Outputs {
+            keys,
+            privacy: ArcSwap::from_pointee(Privacy::of(config)),
+            log,
+            tops: Mutex::new(HashMap::new()),
+            tap: dnstap(config)?,
+        })
+    }
+
+    /// Outputs that only write the main log's line, masked as by default
+    /// (tests and benches that build a pipeline by hand).
+    pub fn main_log_only() -> Outputs {
+        let config = Config::embedded_default();
+        Outputs {
+            keys: KeyRing::random(config.logging.log_client_key_rotate),
+            privacy: ArcSwap::from_pointee(Privacy::of(&config)),
+            log: None,
+            tops: Mutex::new(HashMap::new()),
+            tap: None,
+        }
+    }
+
+    /// A reload: the client address policies of `config` from now on.
+    pub fn reconfigure(&self, config: &Config) {
+        let privacy = Privacy::of(config);
+        if **self.privacy.load() != privacy {
+            self.privacy.store(Arc::new(privacy));
+        }
+    }
+
+    /// How `client` is shown for `zone` (`None`: a line of no zone).
+    pub fn view(&self, zone: Option<&Name>, client: IpAddr) -> ClientView {
+        let privacy = self.privacy.load();
+        let policy = zone
+            .and_then(|z| privacy.zones.get(z).copied())
+            .unwrap_or(privacy.default);
+        ClientView::of(policy, &self.keys, client, SystemTime::now())
+    }
+
+    /// The BIND-style client label of a line that belongs to no zone.
+    pub fn label(&self, client: IpAddr) -> String {
+        self.view(None, client).bind_label()
+    }
+
+    /// A would-be hit in a zone with `policy disabled`: BIND logs it, nothing
+    /// else sees it.
+    pub fn disabled_hit(&self, hit: &Hit, qname: &Name, qtype: RecordType, client: IpAddr) {
+        if hit.zone.settings().log {
+            let view = self.view(Some(hit.zone.name()), client);
+            tracing::info!(target: "rpz", "client {} ({}): {}", view.bind_label(), qname_text(qname), hit.log_line(qname, qtype));
+        }
+    }
+
+    /// A hit that decided an answer: to every output. Returns what dnstap's
+    /// client frames need of it (`None` when dnstap is off).
+    pub fn hit(&self, report: &HitReport<'_>) -> Option<PolicyNote> {
+        let hit = report.hit;
+        let zone = hit.zone.name();
+        let view = self.view(Some(zone), report.client);
+        let detail = hit.log_line(report.qname, report.qtype).to_string();
+        let qname = qname_text(report.qname);
+        if hit.zone.settings().log {
+            tracing::info!(target: "rpz", "client {} ({}): {}", view.bind_label(), qname, detail);
+        }
+        if let Some((log, format)) = &self.log {
+            let zone_text = trim_dot(zone.to_ascii());
+            let rule = trim_dot(hit.owner.to_ascii());
+            let qtype = report.qtype.to_string();
+            let rcode = answer_rcode(report.answer);
+            let ede = report.answer.and(hit.zone.settings().ede);
+            let record = HitRecord {
+                time: SystemTime::now(),
+                zone: &zone_text,
+                rule: &rule,
+                trigger: hit.kind().as_str(),
+                action: hit.action.as_str(),
+                qname: &qname,
+                qtype: &qtype,
+                client: &view,
+                transport: transport_word(report.proto),
+                rcode: &rcode,
+                ede,
+            };
+            log.write(match format {
+                RpzLogFormat::Json => record.to_json(),
+                RpzLogFormat::Bind => record.bind_line(&detail),
+            });
+        }
+        let tops = self.tops_of(zone);
+        let now = Instant::now();
+        tops.names.record(&qname, now);
+        if let Some(key) = view.json() {
+            tops.clients.record(&key, now);
+        }
+        self.tap.as_ref()?;
+        Some(PolicyNote {
+            zone: zone.to_ascii(),
+            rule: hit.owner.to_bytes().unwrap_or_default(),
+            trigger: tap_trigger(hit.kind()),
+            action: tap_action(&hit.action),
+            value: match &hit.trigger {
+                Trigger::Qname { name, .. } | Trigger::NsDname { ns: name, .. } => {
+                    name.to_bytes().unwrap_or_default()
+                }
+                Trigger::ClientIp { address, .. }
+                | Trigger::ResponseIp { address, .. }
+                | Trigger::NsIp { address, .. } => match address {
+                    IpAddr::V4(a) => a.octets().to_vec(),
+                    IpAddr::V6(a) => a.octets().to_vec(),
+                },
+            },
+            view,
+        })
+    }
+
+    /// dnstap: the client's query and our answer (`None`: nothing sent) as
+    /// two frames, written when the answer is known, so the client is shown
+    /// as the policy that decided the answer says (the query frame of a name
+    /// on a list whose zone shows no client carries no address either).
+    /// `received` is when the query came; `local` the listener's address.
+    #[allow(clippy::too_many_arguments)]
+    pub fn tap_client(
+        &self,
+        query: &[u8],
+        answer: Option<&[u8]>,
+        client: SocketAddr,
+        local: SocketAddr,
+        proto: Proto,
+        received: SystemTime,
+        note: Option<&PolicyNote>,
+    ) {
+        let Some(tap) = &self.tap else { return };
+        let wants_query = tap.wants(Kind::ClientQuery);
+        let wants_answer = answer.is_some() && tap.wants(Kind::ClientResponse);
+        if !wants_query && !wants_answer {
+            return;
+        }
+        let own;
+        let view = match note {
+            Some(n) => &n.view,
+            None => {
+                own = self.view(None, client.ip());
+                &own
+            }
+        };
+        let query_address = view.address().map(|ip| {
+            // The port says as much as the address: kept with the full address only.
+            let port = if ip == client.ip() { client.port() } else { 0 };
+            SocketAddr::new(ip, port)
+        });
+        let extra = match view {
+            ClientView::Pseudonym(p) => Some(format!("client={p}")),
+            _ => None,
+        };
+        let transport = match proto {
+            Proto::Udp => sekisho_dnstap::Transport::Udp,
+            Proto::Tcp => sekisho_dnstap::Transport::Tcp,
+            Proto::Tls => sekisho_dnstap::Transport::Dot,
+            Proto::Https => sekisho_dnstap::Transport::Doh,
+        };
+        let policy = note.map(|n| PolicyHit {
+            zone: &n.zone,
+            rule: &n.rule,
+            trigger: n.trigger,
+            action: n.action,
+            value: &n.value,
+        });
+        let mut event = Event {
+            kind: Kind::ClientQuery,
+            transport,
+            query_address,
+            response_address: local,
+            query_time: Some(received),
+            response_time: None,
+            query_zone: None,
+            message: query,
+            policy: None,
+            extra: extra.as_deref().map(str::as_bytes),
+        };
+        if wants_query {
+            tap.send(&event);
+        }
+        if let (true, Some(answer)) = (wants_answer, answer) {
+            event.kind = Kind::ClientResponse;
+            event.response_time = Some(SystemTime::now());
+            event.message = answer;
+            event.policy = policy;
+            tap.send(&event);
+        }
+    }
+
+    /// The heavy-hitter tables of `zone`, made on its first hit.
+    fn tops_of(&self, zone: &Name) -> Arc<ZoneTops> {
+        let mut tops = self.tops.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = tops.get(zone) {
+            return t.clone();
+        }
+        let t = Arc::new(ZoneTops {
+            clients: HeavyHitters::new(TOP_CAPACITY, TOP_BUCKET, TOP_BUCKETS),
+            names: HeavyHitters::new(TOP_CAPACITY, TOP_BUCKET, TOP_BUCKETS),
+        });
+        tops.insert(zone.to_lowercase(), t.clone());
+        t
+    }
+
+    /// `rpz top-clients ZONE`: the clients with most hits in `zone` within
+    /// `since`, as the zone's policy shows them. `None`: the zone had no hit.
+    pub fn top_clients(&self, zone: &Name, since: Duration, n: usize) -> Option<Vec<Top>> {
+        let tops = self.existing_tops(zone)?;
+        Some(tops.clients.top(since, n, Instant::now()))
+    }
+
+    /// `rpz top-names ZONE`: the query names with most hits in `zone`.
+    pub fn top_names(&self, zone: &Name, since: Duration, n: usize) -> Option<Vec<Top>> {
+        let tops = self.existing_tops(zone)?;
+        Some(tops.names.top(since, n, Instant::now()))
+    }
+
+    /// The tables of a zone that had a hit.
+    fn existing_tops(&self, zone: &Name) -> Option<Arc<ZoneTops>> {
+        let tops = self.tops.lock().unwrap_or_else(|p| p.into_inner());
+        tops.get(&zone.to_lowercase()).cloned()
+    }
+
+    /// Whether `zone` (any case) shows no client in any output.
+    pub fn hides_clients(&self, zone: &Name) -> bool {
+        let privacy = self.privacy.load();
+        privacy
+            .zones
+            .get(&zone.to_lowercase())
+            .copied()
+            .unwrap_or(privacy.default)
+            == ClientPolicy::None
+    }
+
+    /// `sekishoctl reopen-logs` and SIGHUP: the record file is closed and
+    /// opened again before the next record (logrotate's move-then-reopen).
+    pub fn reopen(&self) {
+        if let Some((log, _)) = &self.log {
+            log.reopen();
+        }
+    }
+
+    /// Records written and dropped so far (`None`: no `rpz-log`).
+    pub fn record_counts(&self) -> Option<(u64, u64)> {
+        self.log.as_ref().map(|(log, _)| {
+            let s = log.stats();
+            (s.written, s.dropped)
+        })
+    }
+
+    /// dnstap frames sent and dropped so far (`None`: no dnstap).
+    pub fn frame_counts(&self) -> Option<(u64, u64)> {
+        self.tap.as_ref().map(|tap| {
+            let s = tap.stats();
+            (s.sent, s.dropped)
+        })
+    }
+
+    /// The dnstap output, when a collector is configured.
+    pub fn tap(&self) -> Option<&Dnstap> {
+        self.tap.as_ref()
+    }
+
+    /// Writes what is queued, within `limit` (shutdown).
+    pub fn shutdown(&self, limit: Duration) {
+        if let Some((log, _)) = &self.log {
+            log.shutdown(limit);
+        }
+        if let Some(tap) = &self.tap {
+            tap.shutdown(limit);
+        }
+    }
+}
+
+/// The rcode of the answer the policy made (`"-"`: none: DROP, or PASSTHRU,
+/// whose real answer is sent unchanged).
+fn answer_rcode(answer: Option<&[u8]>) -> String {
+    match answer.and_then(|wire| wire.get(3)) {
+        Some(&low) => hickory_proto::op::ResponseCode::from(0, low & 0x0f)
+            .to_str()
+            .to_owned(),
+        None => "-".into(),
+    }
+}
+
+/// The transport word of hit records.
+pub fn transport_word(proto: Proto) -> &'static str {
+    match proto {
+        Proto::Udp => "udp",
+        Proto::Tcp => "tcp",
+        Proto::Tls => "dot",
+        Proto::Https => "doh",
+    }
+}
+
+/// A name as BIND's log shows it: no trailing dot, except the root.
+fn trim_dot(text: String) -> String {
+    if text.len() > 1 {
+        text.trim_end_matches('.').to_owned()
+    } else {
+        text
+    }
+}
+
+/// The query name for log lines and records.
+fn qname_text(name: &Name) -> String {
+    trim_dot(name.to_ascii())
+}
