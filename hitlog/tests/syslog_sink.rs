@@ -193,3 +193,30 @@ fn a_missing_syslog_socket_drops_lines_until_it_appears() {
     log.shutdown(Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn udp_to_a_closed_port_does_not_flap() {
+    // A port that was just free: nobody listens there now.
+    let addr = UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port");
+    let log = HitLog::start(
+        Destination::Syslog {
+            target: SyslogTarget::Udp(addr),
+            facility: 16,
+            app_name: "sekisho".to_owned(),
+        },
+        16,
+    );
+    // ICMP port unreachable must not turn the log unhealthy once a second.
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_millis(1500) {
+        log.write(format!("line-{n}"));
+        n += 1;
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(log.stats().healthy, "after {n} lines: {:?}", log.stats());
+    }
+    log.shutdown(Duration::from_secs(5));
+    assert_eq!(log.stats().written, n);
+}

@@ -34,13 +34,13 @@ const SEVERITY_INFO: u16 = 6;
 /// The largest facility code (23 = local7).
 const MAX_FACILITY: u8 = 23;
 
-/// A connected socket to the syslog receiver.
+/// A socket to the syslog receiver.
 #[derive(Debug)]
 enum Socket {
-    /// A local daemon.
+    /// A local daemon, connected.
     Unix(UnixDatagram),
-    /// A remote or local receiver over UDP.
-    Udp(UdpSocket),
+    /// A remote or local receiver over UDP; not connected, see [`SyslogOut::open`].
+    Udp(UdpSocket, SocketAddr),
 }
 
 /// A syslog receiver and the fixed part of every header.
@@ -114,6 +114,12 @@ impl Output for SyslogOut {
         self.socket.is_some()
     }
 
+    /// Connects a Unix socket (a missing or dead daemon is an error here
+    /// or at the next send). A UDP socket is bound but not connected: a
+    /// connected one would report an ICMP port unreachable at the send
+    /// after it, so a receiver that is down would flap between healthy and
+    /// unhealthy once a second; unconnected, only a local error (no route)
+    /// makes UDP unhealthy, as with any syslog client.
     fn open(&mut self) -> io::Result<()> {
         self.socket = None;
         let socket = match &self.target {
@@ -130,8 +136,7 @@ impl Output for SyslogOut {
                 };
                 let s = UdpSocket::bind(local)?;
                 s.set_write_timeout(Some(SEND_TIMEOUT))?;
-                s.connect(addr)?;
-                Socket::Udp(s)
+                Socket::Udp(s, *addr)
             }
         };
         self.socket = Some(socket);
@@ -150,7 +155,7 @@ impl Output for SyslogOut {
         self.buf.push_str(line);
         let sent = match &self.socket {
             Some(Socket::Unix(s)) => s.send(self.buf.as_bytes())?,
-            Some(Socket::Udp(s)) => s.send(self.buf.as_bytes())?,
+            Some(Socket::Udp(s, addr)) => s.send_to(self.buf.as_bytes(), addr)?,
             None => return Err(io::Error::new(io::ErrorKind::NotConnected, "not open")),
         };
         if sent < self.buf.len() {
