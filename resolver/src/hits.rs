@@ -317,7 +317,7 @@ impl Outputs {
                 qtype: &qtype,
                 client: &view,
                 transport: transport_word(report.proto),
-                rcode: &rcode,
+                rcode,
                 ede,
             };
             log.write(match format {
@@ -514,12 +514,10 @@ impl Outputs {
 
 /// The rcode of the answer the policy made (`"-"`: none: DROP, or PASSTHRU,
 /// whose real answer is sent unchanged).
-fn answer_rcode(answer: Option<&[u8]>) -> String {
+fn answer_rcode(answer: Option<&[u8]>) -> &'static str {
     match answer.and_then(|wire| wire.get(3)) {
-        Some(&low) => hickory_proto::op::ResponseCode::from(0, low & 0x0f)
-            .to_str()
-            .to_owned(),
-        None => "-".into(),
+        Some(&low) => crate::metrics::rcode_word(low & 0x0f),
+        None => "-",
     }
 }
 

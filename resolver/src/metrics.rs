@@ -116,6 +116,12 @@ const RCODES: [&str; 7] = [
     "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other",
 ];
 
+/// The mnemonic of an answer's rcode (its header's low four bits) as the
+/// `rcode` label and hit records write it: `other` beyond REFUSED.
+pub fn rcode_word(rcode: u8) -> &'static str {
+    RCODES[usize::from(rcode).min(RCODES.len() - 1)]
+}
+
 /// Why a query was refused or dropped before resolution (label `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {

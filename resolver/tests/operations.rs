@@ -484,7 +484,7 @@ fn the_shipped_dashboard_queries_parse_with_promtool_and_name_registered_metrics
 }
 
 /// `sekishoctl rpz list`: a zone's rules as served, filtered and paged, in
-/// text and JSON; an unknown zone is an error. 127.0.37.21.
+/// text and JSON; an unknown zone is an error. 127.0.37.51.
 #[test]
 fn rpz_list_shows_a_zones_rules_filtered_and_paged() {
     let s = Scratch::new("ops-rpz-list");
@@ -496,8 +496,8 @@ fn rpz_list_shows_a_zones_rules_filtered_and_paged() {
     }
     zone.push_str("warn.example A 192.0.2.10\nok.example CNAME rpz-passthru.\n");
     s.file("block.rpz", &zone);
-    let listen: SocketAddr = "127.0.37.21:5300".parse().expect("addr");
-    let _sk = start_sekisho(&s.path, "rpzlist", &config(&s, "127.0.37.21", ""), listen);
+    let listen: SocketAddr = "127.0.37.51:5300".parse().expect("addr");
+    let _sk = start_sekisho(&s.path, "rpzlist", &config(&s, "127.0.37.51", ""), listen);
     let sock = s.path.join("control.sock");
 
     let (code, out, err) = ctl(&sock, &["rpz", "list", "block", "warn"]);
