@@ -33,6 +33,7 @@ use sekisho_hitlog::{
     ClientPolicy, ClientView, Destination, HeavyHitters, HitLog, HitRecord, KeyRing, SyslogTarget,
     Top,
 };
+use sekisho_recursor::{Exchange, ExchangeFuture, Transport as RecursorTransport};
 use sekisho_rpz::{Action, Hit, Trigger, TriggerKind};
 
 use crate::metrics::Proto;
@@ -127,6 +128,73 @@ pub struct HitReport<'a> {
     pub proto: Proto,
     /// The answer the policy made (`None`: DROP sends nothing, PASSTHRU the real answer).
     pub answer: Option<&'a [u8]>,
+}
+
+/// The recursor's exchanges with authorities, written to dnstap as
+/// resolver-query and resolver-response frames when those are asked for.
+/// The query frame is written when the query leaves, the response frame
+/// when the answer comes (none on a timeout); our side's address is left
+/// out (each query has a random port of its own).
+#[derive(Debug)]
+pub struct TappedExchange<E> {
+    /// The exchange that does the work.
+    inner: E,
+    /// Where the frames go.
+    tap: Dnstap,
+}
+
+impl<E: Exchange> TappedExchange<E> {
+    /// `inner`, tapped when `outputs` write resolver frames (`Err(inner)`
+    /// otherwise, to be used as it is).
+    pub fn wrap(inner: E, outputs: &Outputs) -> Result<TappedExchange<E>, E> {
+        match &outputs.tap {
+            Some(tap) if tap.wants(Kind::ResolverQuery) || tap.wants(Kind::ResolverResponse) => {
+                Ok(TappedExchange {
+                    inner,
+                    tap: tap.clone(),
+                })
+            }
+            _ => Err(inner),
+        }
+    }
+}
+
+impl<E: Exchange> Exchange for TappedExchange<E> {
+    fn exchange<'a>(
+        &'a self,
+        server: SocketAddr,
+        query: &'a [u8],
+        transport: RecursorTransport,
+        timeout: Duration,
+    ) -> ExchangeFuture<'a> {
+        Box::pin(async move {
+            let sent = SystemTime::now();
+            let mut event = Event {
+                kind: Kind::ResolverQuery,
+                transport: match transport {
+                    RecursorTransport::Udp => sekisho_dnstap::Transport::Udp,
+                    RecursorTransport::Tcp => sekisho_dnstap::Transport::Tcp,
+                },
+                query_address: None,
+                response_address: server,
+                query_time: Some(sent),
+                response_time: None,
+                query_zone: None,
+                message: query,
+                policy: None,
+                extra: None,
+            };
+            self.tap.send(&event);
+            let answer = self.inner.exchange(server, query, transport, timeout).await;
+            if let Ok(bytes) = &answer {
+                event.kind = Kind::ResolverResponse;
+                event.response_time = Some(SystemTime::now());
+                event.message = bytes;
+                self.tap.send(&event);
+            }
+            answer
+        })
+    }
 }
 
 /// What dnstap's client frames carry of a policy hit.

@@ -357,3 +357,89 @@ fn hitlog_keys(key: &Path, clients: [&str; 3]) -> Vec<String> {
         .map(|c| ring.pseudonym(c.parse::<IpAddr>().expect("ip"), SystemTime::now()))
         .collect()
 }
+
+/// The record file's directory disappears: queries are answered as before,
+/// the loss is counted and logged once, and records resume by themselves
+/// when it is back; `sekishoctl reopen-logs` after logrotate's move writes
+/// to a new file. 127.0.210.21.
+#[test]
+fn a_record_file_that_goes_away_loses_records_not_queries_and_comes_back() {
+    let s = Scratch::new("hitlog-gone");
+    let ip = "127.0.210.21";
+    s.file_bytes("hit.key", b"0123456789abcdef0123456789abcdef");
+    let listen: SocketAddr = format!("{ip}:5300").parse().expect("addr");
+    let sk = start_sekisho(&s.path, "gone", &config(&s, ip, None), listen);
+    let sock = s.path.join("control.sock");
+    let dir = s.path.join("log");
+    let log = dir.join("rpz.jsonl");
+    assert_eq!(dig_from(ip, ip, "cc3.malware.example"), "NXDOMAIN");
+    assert!(eventually(Duration::from_secs(5), || records(
+        &log,
+        "malware-full"
+    )
+    .len()
+        == 1));
+
+    std::fs::remove_dir_all(&dir).expect("remove the log directory");
+    for _ in 0..5 {
+        assert_eq!(dig_from(ip, ip, "cc3.malware.example"), "NXDOMAIN");
+    }
+    let dropped = || {
+        let (_, body) = http_get(&format!("{ip}:9153"), "/metrics")
+            .split_once("\r\n\r\n")
+            .map(|(h, b)| (h.to_owned(), b.to_owned()))
+            .unwrap_or_default();
+        metric_value(
+            &body,
+            "sekisho_rpz_log_records_total",
+            &["result=\"dropped\""],
+        )
+        .unwrap_or(0.0)
+    };
+    // The writer notices within a second that its file is gone; records
+    // from then on are dropped and counted, and every query is answered.
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            assert_eq!(dig_from(ip, ip, "cc3.malware.example"), "NXDOMAIN");
+            dropped() >= 1.0
+        }),
+        "no record counted as dropped"
+    );
+    // Records come back by themselves once the directory is there again.
+    std::fs::create_dir_all(&dir).expect("directory back");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            dig_from(ip, ip, "cc3.malware.example");
+            !records(&log, "malware-full").is_empty()
+        }),
+        "records did not resume"
+    );
+    let text = sk.log_text();
+    let warns: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("rpz-log"))
+        .collect();
+    assert_eq!(
+        warns.len(),
+        1,
+        "one warning per change of state: {warns:#?}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains("INFO") && l.contains("hit log resumed after dropped lines")),
+        "{text}"
+    );
+
+    // logrotate: move, then reopen-logs; the next record is in a new file.
+    let moved = dir.join("rpz.jsonl.1");
+    std::fs::rename(&log, &moved).expect("rotate");
+    let (code, out, err) = ctl(&sock, &["reopen-logs"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("reopened"), "{out}");
+    assert_eq!(dig_from(ip, ip, "child.abuse.example"), "NXDOMAIN");
+    assert!(
+        eventually(Duration::from_secs(5), || records(&log, "abuse").len() == 1),
+        "no record in the reopened file"
+    );
+    assert!(records(&moved, "abuse").is_empty());
+}

@@ -240,6 +240,13 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         "recursion ready"
     );
     let outputs = Arc::new(crate::hits::Outputs::build(&config)?);
+    // dnstap's resolver frames, when asked for, are written by a wrapper
+    // around the recursor's network exchange.
+    let exchange: Arc<dyn sekisho_recursor::Exchange> =
+        match crate::hits::TappedExchange::wrap(sekisho_recursor::NetExchange, &outputs) {
+            Ok(tapped) => Arc::new(tapped),
+            Err(net) => Arc::new(net),
+        };
     let pipeline = Arc::new(
         Pipeline::new(
             reload::pipeline_config(&config),
@@ -247,7 +254,9 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
             forwarding.table,
             metrics.clone(),
             policy.live(),
-            Some(Arc::new(sekisho_recursor::Recursor::new(recursor))),
+            Some(Arc::new(sekisho_recursor::Recursor::with_exchange(
+                recursor, exchange,
+            ))),
         )
         .with_outputs(outputs),
     );
