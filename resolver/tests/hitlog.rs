@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use common::*;
+use hickory_proto::rr::RecordType;
 
 /// Policy zones: one name blocked in each, one zone per address policy.
 const ZONES: [(&str, &str, &str); 4] = [
@@ -442,4 +443,93 @@ fn a_record_file_that_goes_away_loses_records_not_queries_and_comes_back() {
         "no record in the reopened file"
     );
     assert!(records(&moved, "abuse").is_empty());
+}
+
+/// dnstap with the collector absent at start: queries are answered and the
+/// frames dropped and counted; once `fstrm_capture` listens, frames flow by
+/// themselves, resolver-query and resolver-response frames included (the
+/// root server is the test's responder on 127.0.210.32:53). 127.0.210.31.
+#[test]
+fn dnstap_frames_resume_when_the_collector_comes_and_include_the_resolvers() {
+    let s = Scratch::new("hitlog-dnstap");
+    let root = "127.0.210.32";
+    let _up = start_responder(&format!("{root}:53"), ".", |name, qtype| {
+        let canned = if qtype == RecordType::A && name.ends_with(".tap.test.") {
+            Canned::A {
+                addr: "192.0.2.32".parse().expect("ip"),
+                ttl: 1,
+            }
+        } else {
+            Canned::NoData {
+                soa_ttl: 300,
+                minimum: 300,
+            }
+        };
+        (canned, Duration::ZERO)
+    });
+    let hints = s.file(
+        "root.hints",
+        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
+    );
+    let ip = "127.0.210.31";
+    let listen: SocketAddr = format!("{ip}:5300").parse().expect("addr");
+    let sock = s.path.join("dnstap.sock");
+    let cfg = recursive_config(&s, "tap", &format!("{ip}:5300"), &hints)
+        .replace("listen = \"none\"", &format!("listen = \"{ip}:9153\""))
+        + &format!(
+            "\n[dnstap]\nsocket = \"{}\"\nmessages = [\"client-query\", \"client-response\", \"resolver-query\", \"resolver-response\"]\n",
+            sock.display()
+        );
+    let _sk = start_sekisho(&s.path, "tap", &cfg, listen);
+    let frames = |result: &str| {
+        let body = http_get(&format!("{ip}:9153"), "/metrics");
+        metric_value(
+            &body,
+            "sekisho_dnstap_frames_total",
+            &[&format!("result=\"{result}\"")],
+        )
+        .unwrap_or(0.0)
+    };
+    let ask = |name: &str| {
+        let m = query(listen, name, RecordType::A);
+        assert_eq!(m.answers.len(), 1, "{name}: {m:?}");
+    };
+    ask("a.tap.test.");
+    assert!(
+        eventually(Duration::from_secs(5), || frames("dropped") >= 2.0),
+        "frames without a collector are counted as dropped"
+    );
+    assert_eq!(frames("sent"), 0.0);
+
+    let file = s.path.join("tap.fstrm");
+    let mut capture = start_capture(&s, &sock, &file);
+    // The writer retries within its backoff (1 s, doubling): keep asking
+    // (new names: each one is resolved) until frames are sent.
+    let mut n = 0;
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            n += 1;
+            ask(&format!("n{n}.tap.test."));
+            frames("sent") >= 4.0
+        }),
+        "frames did not resume"
+    );
+    // Let the last frames reach the file, then close it.
+    std::thread::sleep(Duration::from_millis(300));
+    capture.stop();
+    let yaml = read_with("dnstap-read", &["-y"], &file);
+    for kind in [
+        "CLIENT_QUERY",
+        "CLIENT_RESPONSE",
+        "RESOLVER_QUERY",
+        "RESOLVER_RESPONSE",
+    ] {
+        assert!(yaml.contains(&format!("type: {kind}")), "{kind}: {yaml}");
+    }
+    assert!(
+        yaml.contains(&format!("response_address: \"{root}\"")),
+        "the root server answers the resolver frames: {yaml}"
+    );
+    // What was dropped while the collector was away is not replayed.
+    assert!(!yaml.contains("a.tap.test."), "{yaml}");
 }
