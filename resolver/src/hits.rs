@@ -35,6 +35,7 @@ use sekisho_hitlog::{
 };
 use sekisho_recursor::{Exchange, ExchangeFuture, Transport as RecursorTransport};
 use sekisho_rpz::{Action, Hit, Trigger, TriggerKind};
+use sekisho_upstream::{Observer, Transport as UpstreamTransport, UpstreamSpec};
 
 use crate::metrics::Proto;
 
@@ -194,6 +195,48 @@ impl<E: Exchange> Exchange for TappedExchange<E> {
             }
             answer
         })
+    }
+}
+
+/// dnstap's forwarder-query and forwarder-response frames, as the upstream
+/// crate's observer of every query sent to a forwarder.
+#[derive(Debug)]
+struct ForwarderTap(Dnstap);
+
+impl ForwarderTap {
+    /// A frame of `kind` for an exchange with `spec`'s server.
+    fn send(&self, kind: Kind, spec: &UpstreamSpec, message: &[u8], sent: SystemTime) {
+        if !self.0.wants(kind) {
+            return;
+        }
+        let response = kind == Kind::ForwarderResponse;
+        self.0.send(&Event {
+            kind,
+            transport: match spec.transport {
+                UpstreamTransport::Udp => sekisho_dnstap::Transport::Udp,
+                UpstreamTransport::Tcp => sekisho_dnstap::Transport::Tcp,
+                UpstreamTransport::Tls => sekisho_dnstap::Transport::Dot,
+                UpstreamTransport::Https => sekisho_dnstap::Transport::Doh,
+            },
+            query_address: None,
+            response_address: spec.addr,
+            query_time: Some(sent),
+            response_time: response.then(SystemTime::now),
+            query_zone: None,
+            message,
+            policy: None,
+            extra: None,
+        });
+    }
+}
+
+impl Observer for ForwarderTap {
+    fn query(&self, spec: &UpstreamSpec, query: &[u8], sent: SystemTime) {
+        self.send(Kind::ForwarderQuery, spec, query, sent);
+    }
+
+    fn answer(&self, spec: &UpstreamSpec, _query: &[u8], answer: &[u8], sent: SystemTime) {
+        self.send(Kind::ForwarderResponse, spec, answer, sent);
     }
 }
 
@@ -562,6 +605,16 @@ impl Outputs {
             let s = tap.stats();
             (s.sent, s.dropped)
         })
+    }
+
+    /// The observer that writes dnstap's forwarder frames, when they are
+    /// asked for.
+    pub fn forwarder_observer(&self) -> Option<Arc<dyn Observer>> {
+        let tap = self.tap.as_ref()?;
+        if !tap.wants(Kind::ForwarderQuery) && !tap.wants(Kind::ForwarderResponse) {
+            return None;
+        }
+        Some(Arc::new(ForwarderTap(tap.clone())))
     }
 
     /// The dnstap output, when a collector is configured.

@@ -447,8 +447,9 @@ fn a_record_file_that_goes_away_loses_records_not_queries_and_comes_back() {
 
 /// dnstap with the collector absent at start: queries are answered and the
 /// frames dropped and counted; once `fstrm_capture` listens, frames flow by
-/// themselves, resolver-query and resolver-response frames included (the
-/// root server is the test's responder on 127.0.210.32:53). 127.0.210.31.
+/// themselves, resolver and forwarder frames included (the root server is
+/// the test's responder on 127.0.210.32:53, the forwarder another on
+/// 127.0.210.33:5353). 127.0.210.31.
 #[test]
 fn dnstap_frames_resume_when_the_collector_comes_and_include_the_resolvers() {
     let s = Scratch::new("hitlog-dnstap");
@@ -471,13 +472,25 @@ fn dnstap_frames_resume_when_the_collector_comes_and_include_the_resolvers() {
         "root.hints",
         &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
     );
+    // A forward zone's resolver, for the forwarder frames.
+    let fwd = "127.0.210.33";
+    let _fwd = start_responder(&format!("{fwd}:5353"), "fwd.test.", |_, _| {
+        (
+            Canned::A {
+                addr: "192.0.2.33".parse().expect("ip"),
+                ttl: 1,
+            },
+            Duration::ZERO,
+        )
+    });
     let ip = "127.0.210.31";
     let listen: SocketAddr = format!("{ip}:5300").parse().expect("addr");
     let sock = s.path.join("dnstap.sock");
     let cfg = recursive_config(&s, "tap", &format!("{ip}:5300"), &hints)
         .replace("listen = \"none\"", &format!("listen = \"{ip}:9153\""))
         + &format!(
-            "\n[dnstap]\nsocket = \"{}\"\nmessages = [\"client-query\", \"client-response\", \"resolver-query\", \"resolver-response\"]\n",
+            "\n[[forward-zone]]\nname = \"fwd.test.\"\nforward-addr = [\"{fwd}@5353\"]\n\
+             [dnstap]\nsocket = \"{}\"\nmessages = [\"client-query\", \"client-response\", \"resolver-query\", \"resolver-response\", \"forwarder-query\", \"forwarder-response\"]\n",
             sock.display()
         );
     let _sk = start_sekisho(&s.path, "tap", &cfg, listen);
@@ -514,6 +527,8 @@ fn dnstap_frames_resume_when_the_collector_comes_and_include_the_resolvers() {
         }),
         "frames did not resume"
     );
+    ask("www.fwd.test.");
+    assert!(eventually(Duration::from_secs(5), || frames("sent") >= 6.0));
     // Let the last frames reach the file, then close it.
     std::thread::sleep(Duration::from_millis(300));
     capture.stop();
@@ -523,12 +538,18 @@ fn dnstap_frames_resume_when_the_collector_comes_and_include_the_resolvers() {
         "CLIENT_RESPONSE",
         "RESOLVER_QUERY",
         "RESOLVER_RESPONSE",
+        "FORWARDER_QUERY",
+        "FORWARDER_RESPONSE",
     ] {
         assert!(yaml.contains(&format!("type: {kind}")), "{kind}: {yaml}");
     }
     assert!(
         yaml.contains(&format!("response_address: \"{root}\"")),
         "the root server answers the resolver frames: {yaml}"
+    );
+    assert!(
+        yaml.contains(&format!("response_address: \"{fwd}\"")),
+        "the forwarder answers the forwarder frames: {yaml}"
     );
     // What was dropped while the collector was away is not replayed.
     assert!(!yaml.contains("a.tap.test."), "{yaml}");

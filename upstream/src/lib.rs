@@ -212,6 +212,16 @@ impl Conn {
     }
 }
 
+/// Sees every query sent to an upstream and its answer: how dnstap's
+/// forwarder frames are written without this crate knowing dnstap.
+/// Called on the query's task; an implementation must not block.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// `query` is about to go to `spec`'s server, at `sent`.
+    fn query(&self, spec: &UpstreamSpec, query: &[u8], sent: std::time::SystemTime);
+    /// `answer` came back for `query`, sent at `sent`.
+    fn answer(&self, spec: &UpstreamSpec, query: &[u8], answer: &[u8], sent: std::time::SystemTime);
+}
+
 /// One upstream resolver.
 #[derive(Debug)]
 pub struct Upstream {
@@ -227,6 +237,8 @@ pub struct Upstream {
     health: Mutex<Health>,
     /// Metric handles.
     metrics: UpstreamMetrics,
+    /// Sees queries and answers (dnstap), when set.
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// Decrements the outstanding count when a query ends, however it ends.
@@ -248,7 +260,13 @@ impl Upstream {
             outstanding: AtomicUsize::new(0),
             health: Mutex::new(Health::new(health, Instant::now())),
             metrics,
+            observer: None,
         }
+    }
+
+    /// The upstream with `observer` told of every query and answer.
+    pub fn with_observer(self, observer: Option<Arc<dyn Observer>>) -> Upstream {
+        Upstream { observer, ..self }
     }
 
     /// Current health state.
@@ -275,10 +293,17 @@ impl Upstream {
         let _in_flight = InFlight(&self.outstanding);
         self.metrics.queries.inc();
         let started = Instant::now();
+        let sent = std::time::SystemTime::now();
+        if let Some(o) = &self.observer {
+            o.query(&self.spec, query, sent);
+        }
         let result = match tokio::time::timeout(timeout, self.exchange_inner(query)).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout),
         };
+        if let (Some(o), Ok(answer)) = (&self.observer, &result) {
+            o.answer(&self.spec, query, answer, sent);
+        }
         let outcome = match &result {
             Ok(answer) if answer[3] & 0x0f == wire::rcode::SERVFAIL => Outcome::ServFail,
             Ok(_) => Outcome::Success,

@@ -29,6 +29,7 @@ pub(super) struct Forwarding {
 pub(super) fn build_forwarding(
     config: &Config,
     metrics: &Metrics,
+    observer: Option<Arc<dyn sekisho_upstream::Observer>>,
 ) -> Result<Forwarding, DaemonError> {
     let mut table = Vec::new();
     let mut groups = Vec::new();
@@ -120,11 +121,10 @@ pub(super) fn build_forwarding(
                 doh_uri,
                 label: label.clone(),
             };
-            upstreams.push(Arc::new(Upstream::new(
-                spec,
-                params.clone(),
-                metrics.upstream(&label),
-            )));
+            upstreams.push(Arc::new(
+                Upstream::new(spec, params.clone(), metrics.upstream(&label))
+                    .with_observer(observer.clone()),
+            ));
         }
         let selection = match fz.selection {
             sekisho_conf::Selection::Ordered => Selection::Ordered,

@@ -203,7 +203,10 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         source,
     })?;
     let metrics = Arc::new(Metrics::new()?);
-    let forwarding = forwarding::build_forwarding(&config, &metrics)?;
+    // Hit records, dnstap and the client address policies, before anything
+    // that writes to them.
+    let outputs = Arc::new(crate::hits::Outputs::build(&config)?);
+    let forwarding = forwarding::build_forwarding(&config, &metrics, outputs.forwarder_observer())?;
     let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
     let cache = PacketCache::new(CacheLimits {
         max_entries: config.cache.max_entries,
@@ -239,7 +242,6 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         domain_insecure = recursor.domain_insecure.len(),
         "recursion ready"
     );
-    let outputs = Arc::new(crate::hits::Outputs::build(&config)?);
     // dnstap's resolver frames, when asked for, are written by a wrapper
     // around the recursor's network exchange.
     let exchange: Arc<dyn sekisho_recursor::Exchange> =

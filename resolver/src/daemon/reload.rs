@@ -58,7 +58,7 @@ pub(super) fn reload(
             return;
         }
     };
-    match build_forwarding(&new, metrics) {
+    match build_forwarding(&new, metrics, state.pipeline.outputs().forwarder_observer()) {
         Ok(f) => {
             state.pipeline.forwarders.store(Arc::new(f.table));
             // Upstreams that left the configuration stop being exported.
