@@ -197,6 +197,19 @@ fn each_address_policy_shows_in_every_output_as_the_zone_says() {
         std::fs::read_to_string(&log)
     );
     let pseudonyms = hitlog_keys(&key, CLIENTS);
+    // The operator, holding the key, finds the same with the command line.
+    let out = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .args(["client-pseudonym", "--config"])
+        .arg(s.path.join("sekisho-policies.toml"))
+        .args(CLIENTS)
+        .output()
+        .expect("sekisho client-pseudonym");
+    assert!(out.status.success(), "{out:?}");
+    let shown: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split(' ').nth(1).unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(shown, pseudonyms);
     let expect_client = |zone: &str, client: &str| -> Option<String> {
         match zone {
             "abuse" => None,

@@ -68,6 +68,25 @@ enum Command {
     },
     /// Serve the warning page blocked clients land on.
     WarnPage(sekisho_warnpage::WarnArgs),
+    /// Print the keyed-hash pseudonym of each ADDRESS (log-client-ip = "keyed-hash"),
+    /// to check whether a suspect address is behind one seen in the logs.
+    ClientPseudonym {
+        /// Take logging.log-client-key-file and log-client-key-rotate from this configuration.
+        #[arg(short, long, value_name = "FILE", conflicts_with = "key_file")]
+        config: Option<PathBuf>,
+        /// The secret file (as logging.log-client-key-file).
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<PathBuf>,
+        /// The key period (as logging.log-client-key-rotate).
+        #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = sekisho_conf::parse_duration)]
+        rotate: std::time::Duration,
+        /// The moment whose period is wanted, in seconds since the Unix epoch (default: now).
+        #[arg(long, value_name = "SECONDS")]
+        at: Option<u64>,
+        /// Client addresses.
+        #[arg(required = true, value_name = "ADDRESS")]
+        addresses: Vec<std::net::IpAddr>,
+    },
 }
 
 /// `sekisho rpz ...`.
@@ -92,13 +111,16 @@ enum ExitError {
     /// The daemon could not start.
     #[error("{0}")]
     Start(String),
+    /// `client-pseudonym` has no usable key.
+    #[error("client-pseudonym: {0}")]
+    Pseudonym(String),
 }
 
 impl ExitError {
     /// The exit status: the only place exit codes are decided.
     fn code(&self) -> u8 {
         match self {
-            ExitError::Config(_) => 1,
+            ExitError::Config(_) | ExitError::Pseudonym(_) => 1,
             ExitError::Build(e) if e.is_usage() => 2,
             ExitError::Build(_) => 1,
             ExitError::WarnPage(e) if e.is_usage() => 2,
@@ -180,6 +202,39 @@ fn run(cli: Cli) -> Result<(), ExitError> {
         }) => sekisho_listbuild::run(args)
             .map(|_| ())
             .map_err(ExitError::Build),
+        Some(Command::ClientPseudonym {
+            config,
+            key_file,
+            rotate,
+            at,
+            addresses,
+        }) => {
+            let (key_file, rotate) = match config {
+                Some(path) => {
+                    let c = Config::load(&path).map_err(|e| ExitError::Config(e.to_string()))?;
+                    (
+                        c.logging.log_client_key_file,
+                        c.logging.log_client_key_rotate,
+                    )
+                }
+                None => (key_file, rotate),
+            };
+            let key_file = key_file.ok_or_else(|| {
+                ExitError::Pseudonym(
+                    "no key file: pseudonyms made with a random per-process key cannot be traced back (give --key-file or a --config with logging.log-client-key-file)".into(),
+                )
+            })?;
+            let ring = sekisho_hitlog::KeyRing::from_file(&key_file, rotate)
+                .map_err(|e| ExitError::Pseudonym(e.to_string()))?;
+            let when = match at {
+                Some(secs) => std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+                None => std::time::SystemTime::now(),
+            };
+            for ip in addresses {
+                println!("{ip} {}", ring.pseudonym(ip, when));
+            }
+            Ok(())
+        }
         Some(Command::WarnPage(args)) => {
             logging::init(&sekisho_conf::Logging::default());
             sekisho_warnpage::run_blocking(args).map_err(ExitError::WarnPage)
