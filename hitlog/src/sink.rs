@@ -50,6 +50,13 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the writer waits for a line before it looks at its timers.
 const IDLE_WAKE: Duration = Duration::from_millis(200);
 
+/// Lines the writer takes from the queue at most before it looks at its
+/// flags (reopen, closing) and timers again.
+const BURST: usize = 1024;
+
+/// How long the writer lets lines gather after it emptied the queue.
+const LINGER: Duration = Duration::from_millis(2);
+
 /// Where the hit lines of a log go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
@@ -318,7 +325,26 @@ impl Writer {
                 break;
             }
             match msg {
-                Ok(Msg::Line(line)) => self.line(&line),
+                Ok(Msg::Line(line)) => {
+                    self.line(&line);
+                    // Take what else is queued; when the queue ran dry, let
+                    // lines gather instead of being woken for each (a sender
+                    // wakes a writer waiting in `recv`, not a sleeping one).
+                    let mut taken = 1;
+                    while taken < BURST {
+                        match rx.try_recv() {
+                            Ok(Msg::Line(line)) => {
+                                self.line(&line);
+                                taken += 1;
+                            }
+                            Ok(Msg::Wake) => {}
+                            Err(_) => break,
+                        }
+                    }
+                    if taken < BURST {
+                        std::thread::sleep(LINGER);
+                    }
+                }
                 Ok(Msg::Wake) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }

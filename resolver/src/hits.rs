@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -52,17 +52,28 @@ const TOP_BUCKETS: usize = 288;
 /// Facility of syslog records: local0.
 const SYSLOG_FACILITY: u8 = 16;
 
-/// The client address policies in force; swapped whole by a reload.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The client address policies in force, with each zone's heavy hitters;
+/// swapped whole by a reload. The zones are the running ones: a reload
+/// changes their policies but adds or removes none (that takes a restart).
+#[derive(Debug)]
 struct Privacy {
     /// `logging.log-client-ip` with its prefix lengths.
     default: ClientPolicy,
-    /// Zones' own `log-client-ip`, by zone name (lower case).
-    zones: HashMap<Name, ClientPolicy>,
+    /// Each running zone's policy and tables, by zone name.
+    zones: HashMap<Name, ZoneOut>,
+}
+
+/// One policy zone's outputs.
+#[derive(Debug, Clone)]
+struct ZoneOut {
+    /// Its `log-client-ip`.
+    policy: ClientPolicy,
+    /// Its heavy hitters.
+    tops: Arc<ZoneTops>,
 }
 
 impl Privacy {
-    /// The policies `config` asks for.
+    /// The policies `config` asks for, with empty tables.
     fn of(config: &Config) -> Privacy {
         let l = &config.logging;
         Privacy {
@@ -71,9 +82,59 @@ impl Privacy {
                 .response_policy
                 .zones
                 .iter()
-                .map(|z| (z.name.to_lowercase(), client_policy(z.log_client_ip, l)))
+                .map(|z| {
+                    let out = ZoneOut {
+                        policy: client_policy(z.log_client_ip, l),
+                        tops: Arc::new(ZoneTops::new()),
+                    };
+                    (z.name.clone(), out)
+                })
                 .collect(),
         }
+    }
+
+    /// A reload: the running zones with the policies `config` gives them
+    /// (a zone `config` no longer names keeps its own until the restart
+    /// that removes it). A zone whose policy changed starts its client
+    /// table afresh, so a tightened policy shows nothing the old one allowed.
+    fn reload(&self, config: &Config) -> Privacy {
+        let wanted = Privacy::of(config);
+        let zones = self
+            .zones
+            .iter()
+            .map(|(name, out)| {
+                let policy = wanted.zones.get(name).map_or(out.policy, |w| w.policy);
+                let tops = if policy == out.policy {
+                    out.tops.clone()
+                } else {
+                    Arc::new(ZoneTops {
+                        clients: ZoneTops::table(),
+                        names: out.tops.names.clone(),
+                    })
+                };
+                (name.clone(), ZoneOut { policy, tops })
+            })
+            .collect();
+        Privacy {
+            default: wanted.default,
+            zones,
+        }
+    }
+
+    /// The policy of `zone` (`None`: a line of no zone).
+    fn policy(&self, zone: Option<&Name>) -> ClientPolicy {
+        zone.and_then(|z| self.zones.get(z))
+            .map_or(self.default, |z| z.policy)
+    }
+}
+
+/// How strict a policy is: the lower, the less it shows.
+fn strictness(policy: ClientPolicy) -> u8 {
+    match policy {
+        ClientPolicy::None => 0,
+        ClientPolicy::KeyedHash => 1,
+        ClientPolicy::Masked { .. } => 2,
+        ClientPolicy::Full => 3,
     }
 }
 
@@ -94,9 +155,24 @@ fn client_policy(word: ClientIpLog, l: &Logging) -> ClientPolicy {
 #[derive(Debug)]
 struct ZoneTops {
     /// Clients as the zone's policy shows them (nothing under `none`).
-    clients: HeavyHitters,
+    clients: Arc<HeavyHitters>,
     /// Query names that hit.
-    names: HeavyHitters,
+    names: Arc<HeavyHitters>,
+}
+
+impl ZoneTops {
+    /// Empty tables.
+    fn new() -> ZoneTops {
+        ZoneTops {
+            clients: ZoneTops::table(),
+            names: ZoneTops::table(),
+        }
+    }
+
+    /// One empty table.
+    fn table() -> Arc<HeavyHitters> {
+        Arc::new(HeavyHitters::new(TOP_CAPACITY, TOP_BUCKET, TOP_BUCKETS))
+    }
 }
 
 /// The hit outputs of one daemon.
@@ -108,8 +184,6 @@ pub struct Outputs {
     privacy: ArcSwap<Privacy>,
     /// `rpz-log`, with its record format.
     log: Option<(HitLog, RpzLogFormat)>,
-    /// Heavy hitters by zone name (as written in the zone's SOA, lower case).
-    tops: Mutex<HashMap<Name, Arc<ZoneTops>>>,
     /// dnstap, when a collector is configured.
     tap: Option<Dnstap>,
 }
@@ -240,9 +314,21 @@ impl Observer for ForwarderTap {
     }
 }
 
-/// What dnstap's client frames carry of a policy hit.
+/// What dnstap's client frames carry of the policy that decided an answer.
 #[derive(Debug)]
 pub struct PolicyNote {
+    /// The hit, for the answer frame's `policy` (`None`: not wanted, or a
+    /// would-be hit of a disabled zone).
+    hit: Option<TapHit>,
+    /// The client as the deciding zone's policy shows it.
+    view: ClientView,
+    /// Whether that policy is `full` (the client's port is shown too).
+    full: bool,
+}
+
+/// A policy hit as dnstap's `Policy` field carries it.
+#[derive(Debug)]
+struct TapHit {
     /// The policy zone.
     zone: String,
     /// The rule's owner, wire format.
@@ -251,10 +337,9 @@ pub struct PolicyNote {
     trigger: sekisho_dnstap::Trigger,
     /// What was done.
     action: sekisho_dnstap::Action,
-    /// The name (wire) or address (bytes) that matched.
+    /// The name (wire) or address (bytes) that matched; a client address
+    /// only as the zone's policy shows it.
     value: Vec<u8>,
-    /// The client as the zone's policy shows it.
-    view: ClientView,
 }
 
 /// dnstap's word for an RPZ trigger.
@@ -352,7 +437,6 @@ impl Outputs {
             keys,
             privacy: ArcSwap::from_pointee(Privacy::of(config)),
             log,
-            tops: Mutex::new(HashMap::new()),
             tap: dnstap(config)?,
         })
     }
@@ -365,25 +449,19 @@ impl Outputs {
             keys: KeyRing::random(config.logging.log_client_key_rotate),
             privacy: ArcSwap::from_pointee(Privacy::of(&config)),
             log: None,
-            tops: Mutex::new(HashMap::new()),
             tap: None,
         }
     }
 
     /// A reload: the client address policies of `config` from now on.
     pub fn reconfigure(&self, config: &Config) {
-        let privacy = Privacy::of(config);
-        if **self.privacy.load() != privacy {
-            self.privacy.store(Arc::new(privacy));
-        }
+        let privacy = self.privacy.load().reload(config);
+        self.privacy.store(Arc::new(privacy));
     }
 
     /// How `client` is shown for `zone` (`None`: a line of no zone).
     pub fn view(&self, zone: Option<&Name>, client: IpAddr) -> ClientView {
-        let privacy = self.privacy.load();
-        let policy = zone
-            .and_then(|z| privacy.zones.get(z).copied())
-            .unwrap_or(privacy.default);
+        let policy = self.privacy.load().policy(zone);
         ClientView::of(policy, &self.keys, client, SystemTime::now())
     }
 
@@ -392,13 +470,38 @@ impl Outputs {
         self.view(None, client).bind_label()
     }
 
-    /// A would-be hit in a zone with `policy disabled`: BIND logs it, nothing
-    /// else sees it.
-    pub fn disabled_hit(&self, hit: &Hit, qname: &Name, qtype: RecordType, client: IpAddr) {
-        if hit.zone.settings().log {
-            let view = self.view(Some(hit.zone.name()), client);
+    /// Would-be hits in zones with `policy disabled`: BIND logs them,
+    /// nothing else counts them. When no enabled zone decided the answer,
+    /// dnstap shows the client as the strictest of these zones says
+    /// (returned as a note without a policy; `None` when dnstap is off or
+    /// there were none).
+    pub fn disabled_hits(
+        &self,
+        hits: &[Hit],
+        qname: &Name,
+        qtype: RecordType,
+        client: IpAddr,
+    ) -> Option<PolicyNote> {
+        let privacy = self.privacy.load();
+        for hit in hits.iter().filter(|h| h.zone.settings().log) {
+            let view = ClientView::of(
+                privacy.policy(Some(hit.zone.name())),
+                &self.keys,
+                client,
+                SystemTime::now(),
+            );
             tracing::info!(target: "rpz", "client {} ({}): {}", view.bind_label(), qname_text(qname), hit.log_line(qname, qtype));
         }
+        self.tap.as_ref()?;
+        let strictest = hits
+            .iter()
+            .map(|h| privacy.policy(Some(h.zone.name())))
+            .min_by_key(|p| strictness(*p))?;
+        Some(PolicyNote {
+            hit: None,
+            view: ClientView::of(strictest, &self.keys, client, SystemTime::now()),
+            full: strictest == ClientPolicy::Full,
+        })
     }
 
     /// A hit that decided an answer: to every output. Returns what dnstap's
@@ -406,11 +509,14 @@ impl Outputs {
     pub fn hit(&self, report: &HitReport<'_>) -> Option<PolicyNote> {
         let hit = report.hit;
         let zone = hit.zone.name();
-        let view = self.view(Some(zone), report.client);
-        let detail = hit.log_line(report.qname, report.qtype).to_string();
+        let privacy = self.privacy.load();
+        let out = privacy.zones.get(zone);
+        let policy = out.map_or(privacy.default, |z| z.policy);
+        let view = ClientView::of(policy, &self.keys, report.client, SystemTime::now());
+        let detail = || hit.log_line(report.qname, report.qtype).to_string();
         let qname = qname_text(report.qname);
         if hit.zone.settings().log {
-            tracing::info!(target: "rpz", "client {} ({}): {}", view.bind_label(), qname, detail);
+            tracing::info!(target: "rpz", "client {} ({}): {}", view.bind_label(), qname, detail());
         }
         if let Some((log, format)) = &self.log {
             let zone_text = trim_dot(zone.to_ascii());
@@ -433,33 +539,55 @@ impl Outputs {
             };
             log.write(match format {
                 RpzLogFormat::Json => record.to_json(),
-                RpzLogFormat::Bind => record.bind_line(&detail),
+                RpzLogFormat::Bind => record.bind_line(&detail()),
             });
         }
-        let tops = self.tops_of(zone);
-        let now = Instant::now();
-        tops.names.record(&qname, now);
-        if let Some(key) = view.json() {
-            tops.clients.record(&key, now);
+        if let Some(out) = out {
+            let now = Instant::now();
+            out.tops.names.record(&qname, now);
+            if let Some(key) = view.json() {
+                out.tops.clients.record(&key, now);
+            }
         }
-        self.tap.as_ref()?;
+        let tap = self.tap.as_ref()?;
+        let full = policy == ClientPolicy::Full;
+        if !tap.wants(Kind::ClientResponse) {
+            // The query frame needs only the view.
+            return Some(PolicyNote {
+                hit: None,
+                view,
+                full,
+            });
+        }
+        let address_bytes = |address: &IpAddr| match address {
+            IpAddr::V4(a) => a.octets().to_vec(),
+            IpAddr::V6(a) => a.octets().to_vec(),
+        };
+        let value = match &hit.trigger {
+            Trigger::Qname { name, .. } | Trigger::NsDname { ns: name, .. } => {
+                name.to_bytes().unwrap_or_default()
+            }
+            // What matched a client-IP rule is the client: shown only as
+            // the zone's policy shows the client.
+            Trigger::ClientIp { .. } => view
+                .address()
+                .as_ref()
+                .map(address_bytes)
+                .unwrap_or_default(),
+            Trigger::ResponseIp { address, .. } | Trigger::NsIp { address, .. } => {
+                address_bytes(address)
+            }
+        };
         Some(PolicyNote {
-            zone: zone.to_ascii(),
-            rule: hit.owner.to_bytes().unwrap_or_default(),
-            trigger: tap_trigger(hit.kind()),
-            action: tap_action(&hit.action),
-            value: match &hit.trigger {
-                Trigger::Qname { name, .. } | Trigger::NsDname { ns: name, .. } => {
-                    name.to_bytes().unwrap_or_default()
-                }
-                Trigger::ClientIp { address, .. }
-                | Trigger::ResponseIp { address, .. }
-                | Trigger::NsIp { address, .. } => match address {
-                    IpAddr::V4(a) => a.octets().to_vec(),
-                    IpAddr::V6(a) => a.octets().to_vec(),
-                },
-            },
+            hit: Some(TapHit {
+                zone: zone.to_ascii(),
+                rule: hit.owner.to_bytes().unwrap_or_default(),
+                trigger: tap_trigger(hit.kind()),
+                action: tap_action(&hit.action),
+                value,
+            }),
             view,
+            full,
         })
     }
 
@@ -486,17 +614,17 @@ impl Outputs {
             return;
         }
         let own;
-        let view = match note {
-            Some(n) => &n.view,
+        let (view, full) = match note {
+            Some(n) => (&n.view, n.full),
             None => {
-                own = self.view(None, client.ip());
-                &own
+                let policy = self.privacy.load().default;
+                own = ClientView::of(policy, &self.keys, client.ip(), SystemTime::now());
+                (&own, policy == ClientPolicy::Full)
             }
         };
         let query_address = view.address().map(|ip| {
             // The port says as much as the address: kept with the full address only.
-            let port = if ip == client.ip() { client.port() } else { 0 };
-            SocketAddr::new(ip, port)
+            SocketAddr::new(ip, if full { client.port() } else { 0 })
         });
         let extra = match view {
             ClientView::Pseudonym(p) => Some(format!("client={p}")),
@@ -508,12 +636,12 @@ impl Outputs {
             Proto::Tls => sekisho_dnstap::Transport::Dot,
             Proto::Https => sekisho_dnstap::Transport::Doh,
         };
-        let policy = note.map(|n| PolicyHit {
-            zone: &n.zone,
-            rule: &n.rule,
-            trigger: n.trigger,
-            action: n.action,
-            value: &n.value,
+        let policy = note.and_then(|n| n.hit.as_ref()).map(|h| PolicyHit {
+            zone: &h.zone,
+            rule: &h.rule,
+            trigger: h.trigger,
+            action: h.action,
+            value: &h.value,
         });
         let mut event = Event {
             kind: Kind::ClientQuery,
@@ -539,48 +667,22 @@ impl Outputs {
         }
     }
 
-    /// The heavy-hitter tables of `zone`, made on its first hit.
-    fn tops_of(&self, zone: &Name) -> Arc<ZoneTops> {
-        let mut tops = self.tops.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = tops.get(zone) {
-            return t.clone();
-        }
-        let t = Arc::new(ZoneTops {
-            clients: HeavyHitters::new(TOP_CAPACITY, TOP_BUCKET, TOP_BUCKETS),
-            names: HeavyHitters::new(TOP_CAPACITY, TOP_BUCKET, TOP_BUCKETS),
-        });
-        tops.insert(zone.to_lowercase(), t.clone());
-        t
-    }
-
     /// `rpz top-clients ZONE`: the clients with most hits in `zone` within
-    /// `since`, as the zone's policy shows them. `None`: the zone had no hit.
+    /// `since`, as the zone's policy shows them (none under `none`).
+    /// `None`: no such zone.
     pub fn top_clients(&self, zone: &Name, since: Duration, n: usize) -> Option<Vec<Top>> {
-        let tops = self.existing_tops(zone)?;
-        Some(tops.clients.top(since, n, Instant::now()))
+        let privacy = self.privacy.load();
+        let out = privacy.zones.get(zone)?;
+        if out.policy == ClientPolicy::None {
+            return Some(Vec::new());
+        }
+        Some(out.tops.clients.top(since, n, Instant::now()))
     }
 
     /// `rpz top-names ZONE`: the query names with most hits in `zone`.
     pub fn top_names(&self, zone: &Name, since: Duration, n: usize) -> Option<Vec<Top>> {
-        let tops = self.existing_tops(zone)?;
-        Some(tops.names.top(since, n, Instant::now()))
-    }
-
-    /// The tables of a zone that had a hit.
-    fn existing_tops(&self, zone: &Name) -> Option<Arc<ZoneTops>> {
-        let tops = self.tops.lock().unwrap_or_else(|p| p.into_inner());
-        tops.get(&zone.to_lowercase()).cloned()
-    }
-
-    /// Whether `zone` (any case) shows no client in any output.
-    pub fn hides_clients(&self, zone: &Name) -> bool {
-        let privacy = self.privacy.load();
-        privacy
-            .zones
-            .get(&zone.to_lowercase())
-            .copied()
-            .unwrap_or(privacy.default)
-            == ClientPolicy::None
+        let out = self.privacy.load().zones.get(zone)?.tops.clone();
+        Some(out.names.top(since, n, Instant::now()))
     }
 
     /// `sekishoctl reopen-logs` and SIGHUP: the record file is closed and

@@ -931,8 +931,13 @@ impl Pipeline {
         note: &mut Option<PolicyNote>,
     ) -> Option<Option<Vec<u8>>> {
         let qtype = RecordType::from(query.qtype);
-        for h in &decision.disabled {
-            self.outputs.disabled_hit(h, qname, qtype, client);
+        if !decision.disabled.is_empty() {
+            let seen = self
+                .outputs
+                .disabled_hits(&decision.disabled, qname, qtype, client);
+            if note.is_none() {
+                *note = seen;
+            }
         }
         let hit = match &decision.verdict {
             Verdict::Match(h) => h,
@@ -953,9 +958,12 @@ impl Pipeline {
             hit.kind().as_str(),
             hit.action.as_str(),
         );
+        // A query the staged decoder took but hickory cannot: SERVFAIL, never
+        // the unfiltered answer.
         let Ok(request) = Message::from_vec(packet) else {
-            report(None);
-            return None;
+            let out = self.servfail(packet, query, Instant::now());
+            report(Some(&out));
+            return Some(Some(out));
         };
         // RPZ's TCP-only action and friends: DoT and DoH are not UDP.
         let transport = if proto == Proto::Udp {
@@ -1015,8 +1023,9 @@ impl Pipeline {
                     }
                 }
                 let Ok(mut out) = message.to_vec() else {
-                    report(None);
-                    return None;
+                    let out = self.servfail(packet, query, Instant::now());
+                    report(Some(&out));
+                    return Some(Some(out));
                 };
                 let buf = self.edns_buffer_size();
                 if proto == Proto::Udp && out.len() > query.udp_limit(buf) {

@@ -293,15 +293,16 @@ impl Upstream {
         let _in_flight = InFlight(&self.outstanding);
         self.metrics.queries.inc();
         let started = Instant::now();
-        let sent = std::time::SystemTime::now();
-        if let Some(o) = &self.observer {
+        let sent = self.observer.as_ref().map(|o| {
+            let sent = std::time::SystemTime::now();
             o.query(&self.spec, query, sent);
-        }
+            sent
+        });
         let result = match tokio::time::timeout(timeout, self.exchange_inner(query)).await {
             Ok(r) => r,
             Err(_) => Err(UpstreamError::Timeout),
         };
-        if let (Some(o), Ok(answer)) = (&self.observer, &result) {
+        if let (Some(o), Some(sent), Ok(answer)) = (&self.observer, sent, &result) {
             o.answer(&self.spec, query, answer, sent);
         }
         let outcome = match &result {
