@@ -342,6 +342,9 @@ pub struct ZoneStatus {
     /// Unix time the copy expires without contact with a primary.
     #[serde(default)]
     pub expires: Option<u64>,
+    /// Seconds between SOA checks after a success (the SOA refresh, clamped).
+    #[serde(default)]
+    pub refresh_interval: Option<u64>,
     /// The copy went past its SOA expire without contact.
     #[serde(default)]
     pub expired: bool,

@@ -213,6 +213,10 @@ pub struct Metrics {
     zone_last_success: IntGaugeVec,
     /// Per transferred policy zone: Unix time its copy expires without a primary.
     zone_expiry: IntGaugeVec,
+    /// Per transferred policy zone: Unix time the primaries last confirmed our copy.
+    zone_last_refresh: IntGaugeVec,
+    /// Per transferred policy zone: its refresh interval (SOA refresh, clamped).
+    zone_refresh_interval: IntGaugeVec,
     /// Per policy zone: seconds the last successful load took.
     zone_load_duration: GaugeVec,
     /// Per policy zone: failed loads or transfers.
@@ -524,6 +528,20 @@ impl Metrics {
             ),
             &["zone"],
         )?;
+        let zone_last_refresh = IntGaugeVec::new(
+            Opts::new(
+                "sekisho_rpz_zone_last_refresh_timestamp_seconds",
+                "Unix time the primaries last confirmed a transferred policy zone's copy (SOA check or transfer)",
+            ),
+            &["zone"],
+        )?;
+        let zone_refresh_interval = IntGaugeVec::new(
+            Opts::new(
+                "sekisho_rpz_zone_refresh_interval_seconds",
+                "Seconds between checks of a transferred policy zone (its SOA refresh within min-refresh and max-refresh)",
+            ),
+            &["zone"],
+        )?;
         let zone_load_duration = GaugeVec::new(
             Opts::new(
                 "sekisho_rpz_load_duration_seconds",
@@ -538,7 +556,14 @@ impl Metrics {
             ),
             &["zone"],
         )?;
-        for c in [&zone_serial, &zone_rules, &zone_last_success, &zone_expiry] {
+        for c in [
+            &zone_serial,
+            &zone_rules,
+            &zone_last_success,
+            &zone_expiry,
+            &zone_last_refresh,
+            &zone_refresh_interval,
+        ] {
             registry.register(Box::new(c.clone()))?;
         }
         registry.register(Box::new(zone_load_duration.clone()))?;
@@ -553,6 +578,8 @@ impl Metrics {
             zone_rules,
             zone_last_success,
             zone_expiry,
+            zone_last_refresh,
+            zone_refresh_interval,
             zone_load_duration,
             zone_failures,
             scrape: Scrape::default(),
@@ -660,6 +687,16 @@ impl Metrics {
                 // Only zones fed by a primary expire.
                 if let Some(t) = z.expires {
                     self.zone_expiry
+                        .with_label_values(&[name])
+                        .set(i64::try_from(t).unwrap_or(i64::MAX));
+                }
+                if let Some(t) = z.last_refresh {
+                    self.zone_last_refresh
+                        .with_label_values(&[name])
+                        .set(i64::try_from(t).unwrap_or(i64::MAX));
+                }
+                if let Some(t) = z.refresh_interval {
+                    self.zone_refresh_interval
                         .with_label_values(&[name])
                         .set(i64::try_from(t).unwrap_or(i64::MAX));
                 }

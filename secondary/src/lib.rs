@@ -549,8 +549,10 @@ impl ZoneTask {
         let have_copy = self.live_serial().is_some();
         let expires = have_copy.then(|| unix_at(self.timer.expires_at()));
         let expired = self.expired;
+        let interval = self.timer.plan().refresh.as_secs();
         self.store().update_status(&self.zone.config.name, |st| {
             st.next_refresh = Some(next);
+            st.refresh_interval = Some(interval);
             st.expires = expires;
             st.expired = expired;
         });
