@@ -415,6 +415,23 @@ fn axfr_then_notify_and_ixfr_make_a_new_rule_live_and_the_copy_is_saved() {
         .expect("clock")
         .as_secs();
     assert!(expiry > now, "expiry {expiry} not after now {now}");
+    // What the stale-zone alert compares: the SOA refresh (3600, within the
+    // clamps) and when the primary last confirmed the copy.
+    assert_eq!(
+        metric_sample(
+            &metrics,
+            "sekisho_rpz_zone_refresh_interval_seconds{zone=\"block.\"} "
+        ),
+        3600.0
+    );
+    let confirmed = metric_sample(
+        &metrics,
+        "sekisho_rpz_zone_last_refresh_timestamp_seconds{zone=\"block.\"} ",
+    ) as u64;
+    assert!(
+        confirmed + 120 > now && confirmed <= now + 1,
+        "last refresh {confirmed}, now {now}"
+    );
 }
 
 #[test]
