@@ -8,6 +8,8 @@
 #   hitlog   + rpz-log JSON records to a file
 #   dnstap   + dnstap client-query and client-response for every query, to
 #              fstrm_capture writing a file
+#   dnstapnull the same, fstrm_capture writing to /dev/null (the collector's
+#              own disk work off the machine's two cores)
 #   both     rpz-log and dnstap together
 #   bindline zone `log = true` (BIND's line in the main log, the default)
 #
@@ -64,7 +66,7 @@ config() {
   local log=false rpzlog="" tap=""
   case $1 in
     hitlog) rpzlog="rpz-log = \"$W/rpz.jsonl\"";;
-    dnstap) tap="[dnstap]
+    dnstap|dnstapnull) tap="[dnstap]
 socket = \"$W/dnstap.sock\"
 messages = [\"client-query\", \"client-response\"]";;
     both) rpzlog="rpz-log = \"$W/rpz.jsonl\""; tap="[dnstap]
@@ -104,8 +106,10 @@ measure() {
   local name=$1 round=$2 cap="" d
   rm -f "$W/rpz.jsonl" "$W/dnstap.fstrm" "$W/dnstap.sock"
   config "$name" > "$W/$name.toml"
-  if [[ $name == dnstap || $name == both ]]; then
-    fstrm_capture -t protobuf:dnstap.Dnstap -u "$W/dnstap.sock" -w "$W/dnstap.fstrm" > "$W/fstrm.log" 2>&1 &
+  if [[ $name == dnstap || $name == dnstapnull || $name == both ]]; then
+    local file=$W/dnstap.fstrm
+    [[ $name == dnstapnull ]] && file=/dev/null
+    fstrm_capture -t protobuf:dnstap.Dnstap -u "$W/dnstap.sock" -w "$file" > "$W/fstrm-$name-$round.log" 2>&1 &
     cap=$!
     for _ in $(seq 50); do [ -S "$W/dnstap.sock" ] && break; sleep 0.1; done
   fi
@@ -129,7 +133,7 @@ measure() {
   awk '/Queries per second/ {print $4}' "$OUT/$name-$round.dnsperf"
 }
 
-VARIANTS=${VARIANTS:-"off hitlog dnstap both bindline"}
+VARIANTS=${VARIANTS:-"off hitlog dnstap dnstapnull both bindline"}
 declare -A runs
 for r in $(seq "$ROUNDS"); do
   for v in $VARIANTS; do
