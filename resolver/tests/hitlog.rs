@@ -567,3 +567,53 @@ fn dnstap_frames_resume_when_the_collector_comes_and_include_the_resolvers() {
     // What was dropped while the collector was away is not replayed.
     assert!(!yaml.contains("a.tap.test."), "{yaml}");
 }
+
+/// `rpz-log = "syslog"`: each hit is one RFC 5424 datagram on
+/// `syslog-socket` (here the test's own socket), with the JSON record as its
+/// message and the client as the zone says (`none`: absent). 127.0.210.41.
+#[test]
+fn hit_records_go_to_syslog_as_rfc5424_datagrams() {
+    let s = Scratch::new("hitlog-syslog");
+    let ip = "127.0.210.41";
+    s.file_bytes("hit.key", b"0123456789abcdef0123456789abcdef");
+    let dev_log = s.path.join("log.sock");
+    let receiver = std::os::unix::net::UnixDatagram::bind(&dev_log).expect("bind syslog socket");
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let cfg = config(&s, ip, None).replace(
+        &format!("rpz-log = \"{}/log/rpz.jsonl\"", s.path.display()),
+        &format!(
+            "rpz-log = \"syslog\"\nsyslog-socket = \"{}\"",
+            dev_log.display()
+        ),
+    );
+    let listen: SocketAddr = format!("{ip}:5300").parse().expect("addr");
+    let _sk = start_sekisho(&s.path, "syslog", &cfg, listen);
+    let mut got = Vec::new();
+    for name in ["cc3.malware.example", "child.abuse.example"] {
+        assert_eq!(dig_from(ip, ip, name), "NXDOMAIN");
+        let mut buf = vec![0u8; 8192];
+        let n = receiver.recv(&mut buf).expect("a syslog datagram per hit");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    for d in &got {
+        // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG; local0.info = 134.
+        let parts: Vec<&str> = d.splitn(8, ' ').collect();
+        assert_eq!(parts.len(), 8, "{d}");
+        assert_eq!(parts[0], "<134>1", "{d}");
+        assert!(parts[1].ends_with('Z'), "{d}");
+        assert_eq!(parts[3], "sekisho", "{d}");
+        assert_eq!(parts[5..7], ["-", "-"], "{d}");
+        let record: serde_json::Value = serde_json::from_str(parts[7]).expect("JSON message");
+        assert_eq!(record["action"], "NXDOMAIN");
+    }
+    let full: serde_json::Value =
+        serde_json::from_str(got[0].splitn(8, ' ').nth(7).expect("msg")).expect("json");
+    assert_eq!(full["zone"], "malware-full");
+    assert_eq!(full["client"], ip);
+    let none: serde_json::Value =
+        serde_json::from_str(got[1].splitn(8, ' ').nth(7).expect("msg")).expect("json");
+    assert_eq!(none["zone"], "abuse");
+    assert!(none.get("client").is_none(), "{none}");
+}
