@@ -250,3 +250,27 @@ fn clones_share_one_writer() {
     assert_eq!(log.stats().written, 400);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A full disk (`/dev/full` answers every write with ENOSPC): lines are
+/// dropped and counted, the log is unhealthy, and `write` never blocks.
+#[test]
+fn a_full_disk_drops_and_counts_lines() {
+    let log = HitLog::start(plain(Path::new("/dev/full")), 64);
+    let started = Instant::now();
+    for i in 0..3 {
+        log.write(format!("line {i}"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "write blocked"
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || log.stats().dropped == 3),
+        "{:?}",
+        log.stats()
+    );
+    let stats = log.stats();
+    assert_eq!(stats.written, 0);
+    assert!(!stats.healthy);
+    log.shutdown(Duration::from_secs(1));
+}

@@ -456,6 +456,18 @@ fn a_record_file_that_goes_away_loses_records_not_queries_and_comes_back() {
         "no record in the reopened file"
     );
     assert!(records(&moved, "abuse").is_empty());
+
+    // The same with SIGHUP, as logrotate's postrotate usually sends it.
+    let moved2 = dir.join("rpz.jsonl.2");
+    std::fs::rename(&log, &moved2).expect("rotate again");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            dig_from(ip, ip, "cc1.malware.example");
+            !records(&log, "malware-masked").is_empty()
+        }),
+        "no record in the file reopened by SIGHUP"
+    );
 }
 
 /// dnstap with the collector absent at start: queries are answered and the
