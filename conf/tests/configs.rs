@@ -238,3 +238,13 @@ fn the_reference_documents_every_key_of_the_full_example() {
         "docs/config.md does not mention {missing:?}"
     );
 }
+
+/// The configuration the Debian package installs as /etc/sekisho/sekisho.toml loads.
+#[test]
+fn the_packaged_configuration_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../resolver/dist/debian/sekisho.toml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.server.directory, Path::new("/var/lib/sekisho"));
+    assert_eq!(c.control.socket, Path::new("/run/sekisho/control.sock"));
+    assert!(c.server.listen.iter().all(|a| a.ip().is_loopback() && a.port() == 53));
+}
