@@ -41,11 +41,11 @@ mod tests {
             "{page}"
         );
         assert!(
-            page.contains(".SH\nDESCRIPTION\n.PP\nIntro.\n.SH\n[server]\n"),
+            page.contains(".SH\nDESCRIPTION\n.PP\nIntro.\n.SH\n\\%[server]\n"),
             "{page}"
         );
         assert!(
-            page.contains(".TP\n\\fBlisten\\fR\nlist of addresses; \\fB[\"127.0.0.1:5300\"]\\fR; Where to answer.\n"),
+            page.contains(".TP\n\\fB\\%listen\\fR\nlist of addresses; \\fB\\%[\"127.0.0.1:5300\"]\\fR; Where to answer.\n"),
             "{page}"
         );
     }

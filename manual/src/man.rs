@@ -464,7 +464,7 @@ mod tests {
     fn extra_sections_come_from_markdown() {
         let page = page();
         assert!(
-            page.contains(".SH\nEXIT STATUS\n.TP\n\\fB0\\fR\nSuccess.\n"),
+            page.contains(".SH\nEXIT STATUS\n.TP\n\\fB\\%0\\fR\nSuccess.\n"),
             "{page}"
         );
     }

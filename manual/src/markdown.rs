@@ -9,7 +9,8 @@
 //!   - item (+ indented lines)    -> .IP \(bu 2     (indented paragraphs -> .IP)
 //!   ```lang fenced code ```      -> .nf ... .fi    (indented by .RS outside lists)
 //!   | key | type | default | ... -> one .TP per row: tag = first cell,
-//!                                   body = "type; default; meaning" (later columns "; Header: cell")
+//!                                   body = "type; default; meaning" (later columns on their
+//!                                   own lines as "Header: cell")
 //! ```
 //!
 //! and inline: `` `code` `` and `**bold**` become `\fB..\fR`, `[text](target)` keeps its text,
@@ -90,7 +91,8 @@ pub(crate) fn render(markdown: &str, out: &mut Roff, h1_title: Option<&str>) {
 }
 
 /// Renders a table as one `.TP` entry per row: the first cell is the tag, the next three cells
-/// are joined as "type; default; meaning", and any further cell is added as "; Header: cell"
+/// are joined as "type; default; meaning", and any further cell follows on a line of its own as
+/// "Header: cell"
 /// (config.md's "BIND / Unbound" column would mean nothing without its header).
 fn table(out: &mut Roff, header: &[String], rows: &[Vec<String>]) {
     for row in rows {
@@ -98,6 +100,7 @@ fn table(out: &mut Roff, header: &[String], rows: &[Vec<String>]) {
             continue;
         };
         let mut parts = Vec::new();
+        let mut labelled = Vec::new();
         for (i, cell) in rest.iter().enumerate() {
             if cell.is_empty() {
                 continue;
@@ -105,7 +108,7 @@ fn table(out: &mut Roff, header: &[String], rows: &[Vec<String>]) {
             let column = i + 1;
             match header.get(column) {
                 Some(name) if column > 3 && !name.is_empty() => {
-                    parts.push(format!("{}: {}", inline(name, true), inline(cell, true)));
+                    labelled.push(format!("{}: {}", inline(name, true), inline(cell, true)));
                 }
                 _ => parts.push(inline(cell, true)),
             }
@@ -113,6 +116,10 @@ fn table(out: &mut Roff, header: &[String], rows: &[Vec<String>]) {
         out.control("TP", &[]);
         out.text(&inline(key, true));
         out.text(&parts.join("; "));
+        for line in labelled {
+            out.control("br", &[]);
+            out.text(&line);
+        }
     }
 }
 
@@ -281,7 +288,8 @@ pub(crate) fn inline(s: &str, fonts: bool) -> String {
                     _ => code,
                 };
                 out.push_str(&roff::text(&std::mem::take(&mut plain)));
-                push_font(&mut out, &roff::literal(code), fonts);
+                // `\%` keeps groff from hyphenating a key or a command at a line end.
+                push_font(&mut out, &format!("\\%{}", roff::literal(code)), fonts);
                 rest = &rest[2 * ticks + end..];
                 continue;
             }
@@ -361,7 +369,7 @@ mod tests {
     fn code_spans_become_bold_with_minus_hyphens() {
         assert_eq!(
             inline("set `tcp-idle-timeout` in kebab-case", true),
-            r"set \fBtcp\-idle\-timeout\fR in kebab-case"
+            r"set \fB\%tcp\-idle\-timeout\fR in kebab-case"
         );
     }
 
@@ -372,7 +380,7 @@ mod tests {
                 "see [`[[forward-zone]]`](#forward-zone) and [RFC](https://x/)",
                 true
             ),
-            r"see \fB[[forward\-zone]]\fR and RFC"
+            r"see \fB\%[[forward\-zone]]\fR and RFC"
         );
         assert_eq!(inline("a [b] c", true), "a [b] c");
     }
@@ -390,7 +398,7 @@ mod tests {
         let md = "| key | type | default | meaning | BIND |\n|---|---|---|---|---|\n\
                   | `listen` | list | `[]` | Where to `listen`. | `listen-on` |\n";
         let out = page(md);
-        assert!(out.contains(".TP\n\\fBlisten\\fR\nlist; \\fB[]\\fR; Where to \\fBlisten\\fR.; BIND: \\fBlisten\\-on\\fR\n"), "{out}");
+        assert!(out.contains(".TP\n\\fB\\%listen\\fR\nlist; \\fB\\%[]\\fR; Where to \\fB\\%listen\\fR.\n.br\nBIND: \\fB\\%listen\\-on\\fR\n"), "{out}");
     }
 
     #[test]
@@ -413,7 +421,7 @@ mod tests {
         let out = page("# Title\n## `[server]`\n### Sub\n```toml\nname = \".\"\n```\n");
         assert_eq!(
             out,
-            ".SH\nTitle\n.SH\n[server]\n.SS\nSub\n.PP\n.RS 4\n.nf\nname = \".\"\n.fi\n.RE\n"
+            ".SH\nTitle\n.SH\n\\%[server]\n.SS\nSub\n.PP\n.RS 4\n.nf\nname = \".\"\n.fi\n.RE\n"
         );
     }
 }

@@ -205,7 +205,7 @@ fn config_page_has_a_tagged_entry_for_every_key_of_config_md() {
     assert!(keys.len() > 100, "config.md has {} key rows", keys.len());
     for key in &keys {
         let tag = format!(
-            ".TP\n\\fB{}\\fR\n",
+            ".TP\n\\fB\\%{}\\fR\n",
             key.replace('\\', "\\e").replace('-', "\\-")
         );
         assert!(page.contains(&tag), "no .TP entry for {key:?}");
