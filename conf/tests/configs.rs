@@ -246,5 +246,9 @@ fn the_packaged_configuration_loads() {
     let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.server.directory, Path::new("/var/lib/sekisho"));
     assert_eq!(c.control.socket, Path::new("/run/sekisho/control.sock"));
-    assert!(c.server.listen.iter().all(|a| a.ip().is_loopback() && a.port() == 53));
+    assert!(c
+        .server
+        .listen
+        .iter()
+        .all(|a| a.ip().is_loopback() && a.port() == 53));
 }

@@ -122,6 +122,28 @@ enum Verb {
     ReopenLogs,
     /// Stop the daemon gracefully.
     Stop,
+    /// Write sekishoctl.8 and a bash completion into DIR (packaging; needs no daemon).
+    #[command(hide = true)]
+    GenerateManual {
+        /// Where the files go.
+        dir: PathBuf,
+        /// The date on the page (YYYY-MM-DD).
+        #[arg(long, default_value = "")]
+        date: String,
+    },
+}
+
+/// What a command line asks for.
+enum Action {
+    /// A request to the daemon.
+    Ask(Request),
+    /// The manual page and completion, written to a directory.
+    Manual {
+        /// The directory.
+        dir: PathBuf,
+        /// The page's date.
+        date: String,
+    },
 }
 
 /// `rpz` actions.
@@ -194,6 +216,15 @@ enum OnOff {
 }
 
 impl Verb {
+    /// What this verb does: a request to the daemon, or (packaging only) the
+    /// manual.
+    fn action(self) -> Action {
+        if let Verb::GenerateManual { dir, date } = self {
+            return Action::Manual { dir, date };
+        }
+        Action::Ask(self.request())
+    }
+
     /// The request this verb sends.
     fn request(self) -> Request {
         match self {
@@ -249,6 +280,9 @@ impl Verb {
                 NtaVerb::List => Request::NtaList,
             },
             Verb::Stop => Request::Stop,
+            // Never sent: `action` answers it without the daemon. The
+            // harmless read-only request keeps this match total.
+            Verb::GenerateManual { .. } => Request::Status,
         }
     }
 }
@@ -285,13 +319,18 @@ enum CtlError {
     /// `test` found no rule (not an error message, only an exit status).
     #[error("")]
     NoMatch,
+    /// `generate-manual` could not write its files.
+    #[error("generate-manual: {0}")]
+    Manual(std::io::Error),
 }
 
 impl CtlError {
     /// The exit status: the only place exit codes are decided.
     fn exit_code(&self) -> u8 {
         match self {
-            CtlError::Daemon(_) | CtlError::NoMatch | CtlError::Io { .. } => 1,
+            CtlError::Daemon(_) | CtlError::NoMatch | CtlError::Io { .. } | CtlError::Manual(_) => {
+                1
+            }
             CtlError::Config(_) => 2,
             CtlError::NotRunning { .. } => 3,
             CtlError::Permission { .. } => 4,
@@ -424,6 +463,10 @@ fn print(reply: Reply, json: bool) -> Result<(), CtlError> {
 
 /// Run the parsed command line.
 fn run(cli: Cli) -> Result<(), CtlError> {
+    let request = match cli.verb.action() {
+        Action::Ask(request) => request,
+        Action::Manual { dir, date } => return write_manual(&dir, &date).map_err(CtlError::Manual),
+    };
     let socket = match (cli.socket, cli.config) {
         (Some(s), _) => s,
         (None, Some(f)) => {
@@ -434,8 +477,34 @@ fn run(cli: Cli) -> Result<(), CtlError> {
         }
         (None, None) => sekisho_conf::default_runtime_dir().join("control.sock"),
     };
-    let reply = call(&socket, &cli.verb.request()).map_err(|e| CtlError::of_io(socket, e))?;
+    let reply = call(&socket, &request).map_err(|e| CtlError::of_io(socket, e))?;
     print(reply, cli.json)
+}
+
+/// sekishoctl.8 and sekishoctl.bash in `dir`, from this command line's own
+/// definitions (what `--help` shows).
+fn write_manual(dir: &std::path::Path, date: &str) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let page = sekisho_manual::man_page(
+        &cmd,
+        "8",
+        date,
+        env!("CARGO_PKG_VERSION"),
+        &[
+            (
+                "EXIT STATUS",
+                "0 success; 1 the daemon reported an error (unknown zone, bad name, failed reload) or test found no rule; 2 usage error; 3 the daemon is not running; 4 the socket may not be used (permissions).",
+            ),
+            ("SEE ALSO", "sekisho(8), sekisho.toml(5)"),
+        ],
+    );
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("sekishoctl.8"), page)?;
+    std::fs::write(
+        dir.join("sekishoctl.bash"),
+        sekisho_manual::bash_completion(&cmd),
+    )
 }
 
 fn main() -> ExitCode {

@@ -276,24 +276,12 @@ fn flushname_and_flushtree_also_empty_the_recursors_caches() {
     // it answers A for every name under flush.test. and NODATA otherwise (so
     // the minimised probes for test. and flush.test. find no zone cut).
     let root = "127.0.71.31";
-    let up = start_responder(&format!("{root}:53"), ".", |name, qtype| {
-        let canned = if qtype == RecordType::A && name.ends_with(".flush.test.") {
-            Canned::A {
-                addr: "192.0.2.31".parse().expect("ip"),
-                ttl: 300,
-            }
-        } else {
-            Canned::NoData {
-                soa_ttl: 300,
-                minimum: 300,
-            }
-        };
-        (canned, Duration::ZERO)
-    });
-    let hints = s.file(
-        "root.hints",
-        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
+    let up = start_responder(
+        &format!("{root}:53"),
+        ".",
+        a_under(".flush.test.", "192.0.2.31", 300),
     );
+    let hints = root_hints(&s, root);
     let listen: SocketAddr = "127.0.71.32:5300".parse().expect("addr");
     let cfg = recursive_config(&s, "flushrec", "127.0.71.32:5300", &hints);
     let _sk = start_sekisho(&s.path, "flushrec", &cfg, listen);
@@ -371,10 +359,7 @@ fn a_recursion_failure_is_cached_for_servfail_ttl_with_its_ede() {
             )
         }
     });
-    let hints = s.file(
-        "root.hints",
-        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
-    );
+    let hints = root_hints(&s, root);
     let listen: SocketAddr = "127.0.71.42:5300".parse().expect("addr");
     let cfg = recursive_config(&s, "failrec", "127.0.71.42:5300", &hints)
         .replace("directory = ", "query-timeout = \"3s\"\ndirectory = ")

@@ -479,24 +479,12 @@ fn a_record_file_that_goes_away_loses_records_not_queries_and_comes_back() {
 fn dnstap_frames_resume_when_the_collector_comes_and_include_the_resolvers() {
     let s = Scratch::new("hitlog-dnstap");
     let root = "127.0.210.32";
-    let _up = start_responder(&format!("{root}:53"), ".", |name, qtype| {
-        let canned = if qtype == RecordType::A && name.ends_with(".tap.test.") {
-            Canned::A {
-                addr: "192.0.2.32".parse().expect("ip"),
-                ttl: 1,
-            }
-        } else {
-            Canned::NoData {
-                soa_ttl: 300,
-                minimum: 300,
-            }
-        };
-        (canned, Duration::ZERO)
-    });
-    let hints = s.file(
-        "root.hints",
-        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
+    let _up = start_responder(
+        &format!("{root}:53"),
+        ".",
+        a_under(".tap.test.", "192.0.2.32", 1),
     );
+    let hints = root_hints(&s, root);
     // A forward zone's resolver, for the forwarder frames.
     let fwd = "127.0.210.33";
     let _fwd = start_responder(&format!("{fwd}:5353"), "fwd.test.", |_, _| {

@@ -409,10 +409,7 @@ fn sink_world(
     let dead = start_responder(&format!("{sink}:53"), "sink.test.", |_, _| {
         (Canned::Silent, Duration::ZERO)
     });
-    let hints = s.file(
-        "root.hints",
-        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
-    );
+    let hints = root_hints(s, root);
     (up, dead, hints)
 }
 

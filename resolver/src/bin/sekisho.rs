@@ -68,6 +68,15 @@ enum Command {
     },
     /// Serve the warning page blocked clients land on.
     WarnPage(sekisho_warnpage::WarnArgs),
+    /// Write sekisho.8, sekisho.toml.5 and a bash completion into DIR (packaging).
+    #[command(hide = true)]
+    GenerateManual {
+        /// Where the files go.
+        dir: PathBuf,
+        /// The date on the pages (YYYY-MM-DD).
+        #[arg(long, default_value = "")]
+        date: String,
+    },
     /// Print the keyed-hash pseudonym of each ADDRESS (log-client-ip = "keyed-hash"),
     /// to check whether a suspect address is behind one seen in the logs.
     ClientPseudonym {
@@ -111,6 +120,9 @@ enum ExitError {
     /// The daemon could not start.
     #[error("{0}")]
     Start(String),
+    /// `generate-manual` could not write its files.
+    #[error("generate-manual: {0}")]
+    Manual(std::io::Error),
     /// `client-pseudonym` has no usable key.
     #[error("client-pseudonym: {0}")]
     Pseudonym(String),
@@ -120,7 +132,7 @@ impl ExitError {
     /// The exit status: the only place exit codes are decided.
     fn code(&self) -> u8 {
         match self {
-            ExitError::Config(_) | ExitError::Pseudonym(_) => 1,
+            ExitError::Config(_) | ExitError::Pseudonym(_) | ExitError::Manual(_) => 1,
             ExitError::Build(e) if e.is_usage() => 2,
             ExitError::Build(_) => 1,
             ExitError::WarnPage(e) if e.is_usage() => 2,
@@ -178,6 +190,46 @@ fn run_daemon(path: Option<PathBuf>) -> Result<(), ExitError> {
         })
 }
 
+/// The reference of the configuration, docs/config.md, for sekisho.toml(5).
+const CONFIG_REFERENCE: &str = include_str!("../../../docs/config.md");
+
+/// sekisho.8, sekisho.toml.5 and sekisho.bash in `dir`: the commands' page
+/// from the same clap definitions as `--help`, the configuration's from
+/// docs/config.md.
+fn write_manual(dir: &std::path::Path, date: &str) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let version = env!("CARGO_PKG_VERSION");
+    let page = sekisho_manual::man_page(
+        &cmd,
+        "8",
+        date,
+        version,
+        &[
+            (
+                "EXIT STATUS",
+                "0 success; 1 invalid configuration (every problem is printed with its key path); 2 usage error; 3 the daemon could not start (a port in use, an unreadable file).",
+            ),
+            (
+                "SIGNALS",
+                "SIGHUP reloads the configuration and the policy zones (a bad new configuration is refused and the running one kept) and reopens the rpz-log file; SIGTERM and SIGINT stop accepting queries, drain those in flight for up to 2 s and exit 0.",
+            ),
+            ("FILES", "/etc/sekisho/sekisho.toml, /var/lib/sekisho, /var/log/sekisho, /run/sekisho/control.sock"),
+            ("SEE ALSO", "sekishoctl(8), sekisho.toml(5), /usr/share/doc/sekisho/operations.md"),
+        ],
+    );
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("sekisho.8"), page)?;
+    std::fs::write(
+        dir.join("sekisho.toml.5"),
+        sekisho_manual::config_page(CONFIG_REFERENCE, date, version),
+    )?;
+    std::fs::write(
+        dir.join("sekisho.bash"),
+        sekisho_manual::bash_completion(&cmd),
+    )
+}
+
 /// Run the parsed command line.
 fn run(cli: Cli) -> Result<(), ExitError> {
     if cli.print_default_config {
@@ -203,6 +255,9 @@ fn run(cli: Cli) -> Result<(), ExitError> {
         }) => sekisho_listbuild::run(args)
             .map(|_| ())
             .map_err(ExitError::Build),
+        Some(Command::GenerateManual { dir, date }) => {
+            write_manual(&dir, &date).map_err(ExitError::Manual)
+        }
         Some(Command::ClientPseudonym {
             config,
             key_file,

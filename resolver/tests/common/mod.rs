@@ -879,6 +879,38 @@ pub fn ede_code(raw: &[u8]) -> Option<u16> {
     None
 }
 
+/// Root hints naming one root server, `a.root.test.` at `root` (a test's
+/// responder on port 53), written to the scratch directory.
+pub fn root_hints(s: &Scratch, root: &str) -> PathBuf {
+    s.file(
+        "root.hints",
+        &format!(". 3600 IN NS a.root.test.\na.root.test. 3600 IN A {root}\n"),
+    )
+}
+
+/// A responder rule: A `addr` (TTL `ttl`) for every name ending in `suffix`,
+/// NODATA for the rest (so the minimised probes above find no zone cut).
+pub fn a_under(
+    suffix: &'static str,
+    addr: &'static str,
+    ttl: u32,
+) -> impl Fn(&str, RecordType) -> (Canned, Duration) + Send + 'static {
+    move |name, qtype| {
+        let canned = if qtype == RecordType::A && name.ends_with(suffix) {
+            Canned::A {
+                addr: addr.parse().expect("ip"),
+                ttl,
+            }
+        } else {
+            Canned::NoData {
+                soa_ttl: 300,
+                minimum: 300,
+            }
+        };
+        (canned, Duration::ZERO)
+    }
+}
+
 /// A sekisho that resolves from the root (no forward zone) with `root_hints`,
 /// DNSSEC validation off.
 pub fn recursive_config(s: &Scratch, tag: &str, listen: &str, root_hints: &Path) -> String {
