@@ -130,6 +130,14 @@ pub enum Request {
     },
     /// Close and open the hit record file again (after logrotate moved it).
     ReopenLogs,
+    /// Switch a policy zone on or off until the next restart (Unbound's
+    /// `rpz_enable`/`rpz_disable`): an off zone takes no part in any answer.
+    RpzEnable {
+        /// The policy zone.
+        zone: String,
+        /// On (true) or off.
+        enabled: bool,
+    },
     /// Stop the daemon gracefully.
     Stop,
 }
@@ -348,6 +356,9 @@ pub struct ZoneStatus {
     /// The copy went past its SOA expire without contact.
     #[serde(default)]
     pub expired: bool,
+    /// Switched off at run time (`sekishoctl rpz disable`): its rules are not applied.
+    #[serde(default)]
+    pub disabled: bool,
     /// Primary role: secondaries seen transferring this zone, by address.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secondaries: Vec<SecondaryStatus>,
@@ -374,6 +385,9 @@ impl std::fmt::Display for ZoneStatus {
         }
         if let Some(e) = &self.last_error {
             write!(f, ", last error: {e}")?;
+        }
+        if self.disabled {
+            write!(f, ", DISABLED (sekishoctl rpz enable)")?;
         }
         // Primary role: the journal and each secondary on lines of their own.
         if let Some(j) = &self.journal {

@@ -108,7 +108,7 @@ enum Verb {
     Limits,
     /// Policy zones: their rules, and who hit them.
     Rpz {
-        /// list, top-clients or top-names.
+        /// list, top-clients, top-names, enable or disable.
         #[command(subcommand)]
         action: RpzVerb,
     },
@@ -173,6 +173,17 @@ enum RpzVerb {
         /// Entries at most.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+    },
+    /// Stop applying ZONE's rules until `rpz enable` or a restart (Unbound's rpz_disable);
+    /// its loads and transfers go on.
+    Disable {
+        /// The policy zone.
+        zone: String,
+    },
+    /// Apply ZONE's rules again after `rpz disable`.
+    Enable {
+        /// The policy zone.
+        zone: String,
     },
     /// The query names with most hits in ZONE.
     TopNames {
@@ -271,6 +282,14 @@ impl Verb {
                     zone,
                     since: Some(since),
                     limit,
+                },
+                RpzVerb::Enable { zone } => Request::RpzEnable {
+                    zone,
+                    enabled: true,
+                },
+                RpzVerb::Disable { zone } => Request::RpzEnable {
+                    zone,
+                    enabled: false,
                 },
             },
             Verb::ReopenLogs => Request::ReopenLogs,

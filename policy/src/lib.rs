@@ -366,6 +366,31 @@ impl PolicyStore {
         self.loading.lock().await
     }
 
+    /// Switches the zone named `zone` on or off (one pointer swap; its rules,
+    /// loads and transfers go on either way). Returns whether that changed
+    /// anything; `Err` names an unknown zone. Until the next restart: the
+    /// configuration says which zones exist, this only pauses one.
+    pub fn set_enabled(&self, zone: &str, enabled: bool) -> Result<bool, String> {
+        let name = {
+            let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+            zones
+                .iter()
+                .find(|(c, _)| same_name(&c.name, zone))
+                .map(|(c, _)| c.name.clone())
+                .ok_or_else(|| format!("no policy zone {zone}"))?
+        };
+        let before = self.live.load().is_enabled(&name);
+        if before == Some(enabled) {
+            return Ok(false);
+        }
+        self.live.rcu(|set| {
+            set.with_zone_enabled(&name, enabled)
+                .unwrap_or_else(|| (**set).clone())
+        });
+        self.update_status(&name, |st| st.disabled = !enabled);
+        Ok(true)
+    }
+
     /// Publishes `rules` as the live version of its zone (one pointer swap, the same
     /// `rcu` as a file load) and updates that zone's status with `f`.
     pub fn install(&self, rules: Arc<ZoneRules>, f: impl FnOnce(&mut ZoneStatus)) {

@@ -545,3 +545,65 @@ fn rpz_list_shows_a_zones_rules_filtered_and_paged() {
     assert_eq!(code, 1);
     assert!(err.contains("no policy zone nonesuch."), "{err}");
 }
+
+/// `sekishoctl rpz disable|enable ZONE`: a switched-off zone takes no part
+/// (the next zone decides), `zones` says so, a reload keeps it off, enable
+/// brings it back; an unknown zone is an error. 127.0.37.61.
+#[test]
+fn rpz_disable_and_enable_switch_a_zone_at_run_time() {
+    let s = Scratch::new("ops-rpz-enable");
+    s.file("block.rpz", ZONE);
+    s.file(
+        "first.rpz",
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp CNAME .\n",
+    );
+    // "first" comes before "block" (the shared config's zone) in precedence.
+    let cfg = config(&s, "127.0.37.61", "").replace(
+        "[[response-policy.zone]]\nname = \"block.\"",
+        "[[response-policy.zone]]\nname = \"first.\"\nfile = \"first.rpz\"\n[[response-policy.zone]]\nname = \"block.\"",
+    );
+    let listen: SocketAddr = "127.0.37.61:5300".parse().expect("addr");
+    let _sk = start_sekisho(&s.path, "rpzenable", &cfg, listen);
+    let sock = s.path.join("control.sock");
+    let answer = || {
+        let m = query(listen, "bad.example1.jp.", RecordType::A);
+        (
+            m.metadata.response_code,
+            m.answers
+                .iter()
+                .map(|r| r.data.to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    use hickory_proto::op::ResponseCode;
+    assert_eq!(answer(), (ResponseCode::NXDomain, vec![]), "first. decides");
+
+    let (code, out, err) = ctl(&sock, &["rpz", "disable", "first"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("policy zone first disabled"), "{out}");
+    assert_eq!(
+        answer(),
+        (ResponseCode::NoError, vec!["192.0.2.10".to_owned()]),
+        "block. decides once first. is off"
+    );
+    let (_, zones, _) = ctl(&sock, &["zones"]);
+    assert!(
+        zones
+            .lines()
+            .any(|l| l.starts_with("policy zone first.") && l.contains("DISABLED")),
+        "{zones}"
+    );
+    // A reload of the zone does not switch it back on.
+    let (code, _, err) = ctl(&sock, &["reload", "first"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(answer().0, ResponseCode::NoError);
+    let (_, again, _) = ctl(&sock, &["rpz", "disable", "first."]);
+    assert!(again.contains("already disabled"), "{again}");
+
+    let (code, _, err) = ctl(&sock, &["rpz", "enable", "FIRST"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(answer(), (ResponseCode::NXDomain, vec![]));
+    let (code, _, err) = ctl(&sock, &["rpz", "disable", "nonesuch"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no policy zone nonesuch"), "{err}");
+}

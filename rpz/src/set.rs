@@ -281,12 +281,43 @@ pub struct PolicySet {
     zones: Vec<Arc<ZoneRules>>,
     /// Set-wide options.
     options: SetOptions,
+    /// Zones switched off at run time (`sekishoctl rpz disable`), by
+    /// position: they take no part, as if absent, and keep their rules and
+    /// updates for `rpz enable`.
+    off: Vec<bool>,
 }
 
 impl PolicySet {
     /// A set of zones in configuration order.
     pub fn new(zones: Vec<Arc<ZoneRules>>, options: SetOptions) -> Self {
-        Self { zones, options }
+        let off = vec![false; zones.len()];
+        Self {
+            zones,
+            options,
+            off,
+        }
+    }
+
+    /// Whether the zone named `name` takes part (`None`: no such zone).
+    pub fn is_enabled(&self, name: &Name) -> Option<bool> {
+        let i = self.zones.iter().position(|z| z.name() == name)?;
+        Some(self.off.get(i) != Some(&true))
+    }
+
+    /// A copy of the set with the zone named `name` switched on or off
+    /// (`None`: no such zone). Cheap: the vectors of `Arc`s and flags are
+    /// copied, no rule.
+    pub fn with_zone_enabled(&self, name: &Name, enabled: bool) -> Option<PolicySet> {
+        let i = self.zones.iter().position(|z| z.name() == name)?;
+        let mut off = self.off.clone();
+        if let Some(flag) = off.get_mut(i) {
+            *flag = !enabled;
+        }
+        Some(PolicySet {
+            zones: self.zones.clone(),
+            options: self.options,
+            off,
+        })
     }
 
     /// The zones, in precedence order.
@@ -322,17 +353,23 @@ impl PolicySet {
         PolicySet {
             zones,
             options: self.options,
+            off: self.off.clone(),
         }
     }
 
-    /// Whether zone `z` takes part for this query (`recursive-only` and RD).
-    fn applies(z: &ZoneRules, q: &PolicyQuery<'_>) -> bool {
-        q.recursion_desired || !z.settings().recursive_only
+    /// Whether zone `i` (`z`) takes part for this query: not switched off,
+    /// and `recursive-only` against RD.
+    fn applies(&self, i: usize, z: &ZoneRules, q: &PolicyQuery<'_>) -> bool {
+        self.off.get(i) != Some(&true) && (q.recursion_desired || !z.settings().recursive_only)
     }
 
     /// Whether no zone takes part for this query (`QueryFlow::Skip`).
     fn skips(&self, q: &PolicyQuery<'_>) -> bool {
-        !self.zones.iter().any(|z| Self::applies(z, q))
+        !self
+            .zones
+            .iter()
+            .enumerate()
+            .any(|(i, z)| self.applies(i, z, q))
     }
 
     /// The check before cache and resolution.
@@ -349,7 +386,7 @@ impl PolicySet {
         // found here once the response is known (BIND's qname_skip_recurse mask).
         let mut earlier_needs_response = false;
         for (i, z) in self.zones.iter().enumerate() {
-            if !Self::applies(z, q) {
+            if !self.applies(i, z, q) {
                 continue;
             }
             let raw = z
@@ -477,7 +514,7 @@ impl PolicySet {
                 &chain_probe
             };
             for (i, z) in self.zones.iter().enumerate() {
-                if !Self::applies(z, q) {
+                if !self.applies(i, z, q) {
                     continue;
                 }
                 let Some(raw) = best_in_zone(z, q, probe, p, last, facts, verify) else {

@@ -424,3 +424,51 @@ fn explain_reports_which_zone_rule_trigger_and_action_apply() {
     );
     assert!(matches!(d.verdict, Verdict::NoMatch));
 }
+
+// ----- Zones switched off at run time (`sekishoctl rpz disable`) ----------------------------
+
+#[test]
+fn a_zone_switched_off_takes_no_part_until_switched_on_and_new_versions_stay_off() {
+    let s = set(vec![
+        zone("first.", "bad.example CNAME ."),
+        zone("second.", "bad.example A 192.0.2.10"),
+    ]);
+    let zone_of =
+        |s: &PolicySet| hit(s, "bad.example.", RecordType::A).map(|h| h.zone.name().clone());
+    assert_eq!(zone_of(&s), Some(name("first.")));
+    assert_eq!(s.is_enabled(&name("first.")), Some(true));
+
+    let off = s.with_zone_enabled(&name("first."), false).expect("zone");
+    assert_eq!(off.is_enabled(&name("first.")), Some(false));
+    assert_eq!(
+        zone_of(&off),
+        Some(name("second.")),
+        "the next zone decides"
+    );
+    // The fast paths see it too: with both off nothing matches.
+    let both = off
+        .with_zone_enabled(&name("second."), false)
+        .expect("zone");
+    assert_eq!(zone_of(&both), None);
+    let n = name("bad.example.");
+    assert!(matches!(
+        both.check_query(&query(&n, RecordType::A)),
+        QueryFlow::Skip
+    ));
+
+    // A new version of the switched-off zone (a reload, a transfer) stays off.
+    let reloaded = off.with_zone_replaced(Arc::new(zone("first.", "bad.example CNAME *.")));
+    assert_eq!(reloaded.is_enabled(&name("first.")), Some(false));
+    assert_eq!(zone_of(&reloaded), Some(name("second.")));
+    let on = reloaded
+        .with_zone_enabled(&name("first."), true)
+        .expect("zone");
+    let h = hit(&on, "bad.example.", RecordType::A).expect("hit");
+    assert_eq!(
+        (h.zone.name().clone(), h.action.clone()),
+        (name("first."), Action::Nodata),
+        "the new version applies once switched on"
+    );
+    assert!(s.with_zone_enabled(&name("nonesuch."), false).is_none());
+    assert_eq!(s.is_enabled(&name("nonesuch.")), None);
+}

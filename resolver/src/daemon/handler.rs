@@ -208,6 +208,24 @@ impl control::Handler for State {
                 Request::RpzTopNames { zone, since, limit } => {
                     self.rpz_top(&zone, since.as_deref(), limit, false)
                 }
+                Request::RpzEnable { zone, enabled } => {
+                    match self.policy.set_enabled(&zone, enabled) {
+                        Err(message) => Reply::Error { message },
+                        Ok(changed) => {
+                            let state = if enabled { "enabled" } else { "disabled" };
+                            if changed {
+                                tracing::warn!(zone = %zone, "policy zone {state} by sekishoctl until the next restart");
+                            }
+                            Reply::Done {
+                                message: if changed {
+                                    format!("policy zone {zone} {state}")
+                                } else {
+                                    format!("policy zone {zone} was already {state}")
+                                },
+                            }
+                        }
+                    }
+                }
                 Request::ReopenLogs => {
                     self.pipeline.outputs().reopen();
                     Reply::Done {
