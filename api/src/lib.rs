@@ -130,6 +130,16 @@ pub enum Request {
     },
     /// Close and open the hit record file again (after logrotate moved it).
     ReopenLogs,
+    /// Write the answer cache's fresh entries to a file (Unbound's `dump_cache`).
+    DumpCache {
+        /// The file, an absolute path (the daemon's working directory is not the caller's).
+        file: String,
+    },
+    /// Read a dump into the answer cache (Unbound's `load_cache`).
+    LoadCache {
+        /// The file, an absolute path.
+        file: String,
+    },
     /// Switch a policy zone on or off until the next restart (Unbound's
     /// `rpz_enable`/`rpz_disable`): an off zone takes no part in any answer.
     RpzEnable {

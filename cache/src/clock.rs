@@ -389,6 +389,13 @@ impl<K, V> ClockMap<K, V> {
         }
     }
 
+    /// Calls `f` with every entry's key, value and expiry (read only).
+    pub fn for_each(&self, mut f: impl FnMut(&K, &V, Instant)) {
+        for s in self.slots.iter().flatten() {
+            f(&s.key, &s.value, s.expires);
+        }
+    }
+
     /// Remove every entry for which `drop` is true; returns how many.
     pub fn remove_if(&mut self, mut drop: impl FnMut(&K, &V) -> bool) -> usize {
         let doomed: Vec<u32> = self

@@ -42,6 +42,7 @@
 //! so a policy change takes effect at once without flushing anything.
 
 pub mod clock;
+pub mod saved;
 pub mod size;
 
 use std::collections::hash_map::RandomState;
@@ -572,6 +573,32 @@ impl PacketCache {
             self.charge(before, 0);
         }
         n
+    }
+
+    /// Every answer still fresh at `now`, for a dump (`sekishoctl
+    /// dump-cache`, the save on stop): its key, and its wire bytes with the
+    /// TTLs it would be served with now. Failures (SERVFAIL kept for
+    /// `servfail-ttl`) are left out: a restart should ask again. One shard
+    /// is locked at a time, for a copy of its answers.
+    pub fn fresh_entries(&self, now: Instant) -> Vec<saved::Saved> {
+        let mut out = Vec::new();
+        for s in self.shards.iter() {
+            let shard = s.lock().unwrap_or_else(|p| p.into_inner());
+            shard.for_each(|key, entry, expires| {
+                if expires <= now || entry.response.kind == CacheKind::Failure {
+                    return;
+                }
+                let age = u32::try_from(now.saturating_duration_since(entry.stored).as_secs())
+                    .unwrap_or(u32::MAX);
+                let mut wire = Vec::with_capacity(entry.response.wire.len());
+                entry.response.write_to(&mut wire, age);
+                out.push(saved::Saved {
+                    key: key.to_vec(),
+                    wire,
+                });
+            });
+        }
+        out
     }
 
     /// Drop every entry whose key (lower-case wire name first) satisfies `f`.

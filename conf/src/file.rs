@@ -214,6 +214,12 @@ pub(crate) struct CacheSpec {
     /// Refresh popular names before they expire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) prefetch: Option<bool>,
+    /// Cache dump written on stop, read on start (`""` = off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) save_file: Option<String>,
+    /// Oldest dump read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) save_max_age: Option<TextOrInt>,
 }
 
 /// `[dnssec]`.

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -190,6 +190,11 @@ pub mod defaults {
     pub const METRICS_PORT: u16 = 9153;
     /// `logging.level`.
     pub const LOG_LEVEL: &str = "info";
+    /// `cache.save-file`, in the state directory.
+    pub const CACHE_SAVE_FILE: &str = "cache.dump";
+    /// `cache.save-max-age`: a day; answers older than that are mostly
+    /// expired anyway, and an old dump is more likely a forgotten one.
+    pub const CACHE_SAVE_MAX_AGE: Duration = Duration::from_secs(86_400);
     /// `logging.log-client-ipv4-prefix`: a /24 names a network, not a subscriber.
     pub const LOG_CLIENT_IPV4_PREFIX: u8 = 24;
     /// `logging.log-client-ipv6-prefix`: a /56 is one subscriber's delegation at most ISPs.
@@ -479,6 +484,11 @@ pub struct Cache {
     pub stale_answer_ttl: Duration,
     /// Refresh a name asked for in the last tenth of its TTL (Unbound `prefetch`).
     pub prefetch: bool,
+    /// Where the answer cache is saved on stop and read on start (a restart
+    /// or an upgrade does not start cold); `None` = neither.
+    pub save_file: Option<PathBuf>,
+    /// A saved cache older than this is not read.
+    pub save_max_age: Duration,
 }
 
 /// `[rate-limit]`: per client prefix (Unbound `ip-ratelimit`, dnsdist `MaxQPSIPRule`).
@@ -521,6 +531,8 @@ impl Default for Cache {
             stale_answer_enable: true,
             stale_answer_ttl: defaults::STALE_ANSWER_TTL,
             prefetch: true,
+            save_file: Some(Path::new(defaults::DIRECTORY).join(defaults::CACHE_SAVE_FILE)),
+            save_max_age: defaults::CACHE_SAVE_MAX_AGE,
         }
     }
 }

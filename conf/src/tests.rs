@@ -238,6 +238,7 @@ fn the_embedded_default_differs_from_an_empty_file_only_in_paths_metrics_and_the
     let empty = Config::default();
     embedded.server.directory = empty.server.directory.clone();
     embedded.control.socket = empty.control.socket.clone();
+    embedded.cache.save_file = empty.cache.save_file.clone();
     embedded.metrics.listen = None;
     embedded.response_policy.zones.clear();
     assert!(

@@ -623,6 +623,16 @@ impl Validator {
                 d.stale_answer_ttl,
             ),
             prefetch: spec.prefetch.unwrap_or(d.prefetch),
+            save_file: match spec.save_file.as_deref().map(str::trim) {
+                None => Some(join_clean(&self.directory, defaults::CACHE_SAVE_FILE)),
+                Some("") => None,
+                Some(_) => self.path("cache.save-file", &spec.save_file),
+            },
+            save_max_age: self.positive_duration(
+                "cache.save-max-age",
+                &spec.save_max_age,
+                d.save_max_age,
+            ),
         };
         if cache.min_ttl > cache.max_ttl {
             self.problem(

@@ -120,6 +120,16 @@ enum Verb {
     },
     /// Close and reopen the policy hit record file (logging.rpz-log), after logrotate moved it.
     ReopenLogs,
+    /// Write the answer cache's fresh entries to FILE (as on stop, cache.save-file).
+    DumpCache {
+        /// The file (written by the daemon, as its user).
+        file: PathBuf,
+    },
+    /// Read a cache dump from FILE into the answer cache (TTLs lose the time since the dump).
+    LoadCache {
+        /// The file (read by the daemon, as its user).
+        file: PathBuf,
+    },
     /// Stop the daemon gracefully.
     Stop,
     /// Write sekishoctl.8 and a bash completion into DIR (packaging; needs no daemon).
@@ -293,6 +303,12 @@ impl Verb {
                 },
             },
             Verb::ReopenLogs => Request::ReopenLogs,
+            Verb::DumpCache { file } => Request::DumpCache {
+                file: absolute(&file),
+            },
+            Verb::LoadCache { file } => Request::LoadCache {
+                file: absolute(&file),
+            },
             Verb::Nta { action } => match action {
                 NtaVerb::Add { name, lifetime } => Request::NtaAdd { name, lifetime },
                 NtaVerb::Remove { name } => Request::NtaRemove { name },
@@ -498,6 +514,15 @@ fn run(cli: Cli) -> Result<(), CtlError> {
     };
     let reply = call(&socket, &request).map_err(|e| CtlError::of_io(socket, e))?;
     print(reply, cli.json)
+}
+
+/// `path` made absolute against our working directory: the daemon runs
+/// elsewhere. (Left as given when that fails; the daemon then says why.)
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// sekishoctl.8 and sekishoctl.bash in `dir`, from this command line's own

@@ -224,6 +224,61 @@ impl Pipeline {
         self.config.store(Arc::new(config));
     }
 
+    /// Writes the answer cache's fresh entries to `path` (written beside it
+    /// and renamed into place, so a crash never leaves half a dump).
+    /// Returns how many. Blocking file I/O: call it off the runtime's threads.
+    pub fn dump_cache(&self, path: &std::path::Path) -> std::io::Result<usize> {
+        let entries = self.cache.fresh_entries(Instant::now());
+        let bytes = sekisho_cache::saved::encode(&entries, env!("CARGO_PKG_VERSION"), unix_now());
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)?;
+        Ok(entries.len())
+    }
+
+    /// Reads a dump from `path` into the answer cache: every TTL loses the
+    /// time since the dump, what has expired is dropped, each answer is
+    /// normalised and given its policy facts as a fresh one would be.
+    /// Returns how many were stored; a dump that cannot be used (see
+    /// `sekisho_cache::saved`) is refused whole. Blocking file I/O.
+    pub fn load_cache(&self, path: &std::path::Path, max_age: Duration) -> Result<usize, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dump =
+            sekisho_cache::saved::decode(&bytes, env!("CARGO_PKG_VERSION"), unix_now(), max_age)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+        let age = u32::try_from(dump.age).unwrap_or(u32::MAX);
+        let with_facts = !self.policy.load().zones().is_empty();
+        let limits = self.cache.limits();
+        let now = Instant::now();
+        let mut stored = 0;
+        let mut aged = Vec::new();
+        for e in &dump.entries {
+            let Some(saved) = Prepared::new(&e.wire, limits) else {
+                continue;
+            };
+            if saved.ttl <= age {
+                continue;
+            }
+            saved.write_to(&mut aged, age);
+            let Some(mut prepared) = Prepared::new(&aged, limits) else {
+                continue;
+            };
+            // Normalising clears AD; it was set when the answer was stored
+            // validated (the dump is ours, from the state directory).
+            if e.wire.get(3).is_some_and(|b| b & 0x20 != 0) {
+                prepared.set_authentic_data();
+            }
+            if with_facts {
+                let qname_len = sekisho_wire::skip_name(&e.key, 0).unwrap_or(0);
+                prepared.facts = facts_of(&aged, &e.key[..qname_len]);
+            }
+            if self.cache.insert(&e.key, prepared, now) {
+                stored += 1;
+            }
+        }
+        Ok(stored)
+    }
+
     /// The recursor, if recursion is on.
     pub fn recursor(&self) -> Option<&Arc<sekisho_recursor::Recursor>> {
         self.recursor.as_ref()
@@ -1455,4 +1510,11 @@ fn facts_of(answer: &[u8], lower_qname: &[u8]) -> Option<Arc<ResponseFacts>> {
 /// True for an IPv4 address carried as ::ffff:a.b.c.d.
 fn is_v4_mapped(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

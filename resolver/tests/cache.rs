@@ -389,3 +389,84 @@ fn a_recursion_failure_is_cached_for_servfail_ttl_with_its_ede() {
     );
     assert_eq!(up.total(), sent, "no query to the authority");
 }
+
+/// A restart does not start cold: the answers are saved on stop
+/// (`cache.save-file`) and read on start with the time since taken off
+/// their TTLs; `sekishoctl dump-cache` and `load-cache` do the same at any
+/// time; a damaged dump is ignored with one line, the cache starting empty.
+/// 127.0.71.61 (daemon), 127.0.71.62 (upstream).
+#[test]
+fn a_restart_keeps_the_cache_and_a_damaged_dump_is_ignored() {
+    let s = Scratch::new("cache-saved");
+    let up = responder("127.0.71.62:5353");
+    let listen: SocketAddr = "127.0.71.61:5300".parse().expect("addr");
+    let cfg = config(&s, "saved", "127.0.71.61:5300", "127.0.71.62@5353", "");
+    let sock = s.path.join("control-saved.sock");
+    let a = |name: &str| {
+        let m = query(listen, name, RecordType::A);
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
+        assert_eq!(m.answers.len(), 1, "{name}: {m:?}");
+        m.answers[0].ttl
+    };
+    let mut sk = start_sekisho(&s.path, "saved", &cfg, listen);
+    let names = ["one.neg.test.", "two.neg.test.", "three.neg.test."];
+    for n in names {
+        a(n);
+    }
+    let asked = up.total();
+    assert!(asked >= 3);
+    sk.stop();
+    assert!(sk.log_text().contains("cache saved"), "{}", sk.log_text());
+    let dump = s.path.join("cache.dump");
+    assert!(dump.exists());
+
+    // Restarted: answered from the saved cache, the upstream not asked.
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut sk = start_sekisho(&s.path, "saved", &cfg, listen);
+    assert!(
+        sk.log_text().contains("saved cache loaded"),
+        "{}",
+        sk.log_text()
+    );
+    for n in names {
+        let ttl = a(n);
+        assert!(
+            (1..300).contains(&ttl),
+            "{n}: TTL {ttl} counts down across the restart"
+        );
+    }
+    assert_eq!(up.total(), asked, "answered from the saved cache");
+
+    // dump-cache / flush / load-cache.
+    let other = s.path.join("by-hand.dump");
+    let (code, out, err) = ctl(&sock, &["dump-cache", other.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 answers written"), "{out}");
+    let (code, _, err) = ctl(&sock, &["flush"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = ctl(&sock, &["load-cache", other.to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("3 answers loaded"), "{out}");
+    a("two.neg.test.");
+    assert_eq!(up.total(), asked, "answered from the loaded dump");
+    let (code, _, err) = ctl(&sock, &["load-cache", "/nonexistent/cache.dump"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("/nonexistent/cache.dump"), "{err}");
+    sk.stop();
+
+    // A damaged dump: ignored, one line, the upstream asked again.
+    let mut bytes = std::fs::read(&dump).expect("dump");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&dump, bytes).expect("damage");
+    let sk = start_sekisho(&s.path, "saved", &cfg, listen);
+    let log = sk.log_text();
+    let ignored: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("saved cache ignored"))
+        .collect();
+    assert_eq!(ignored.len(), 1, "{log}");
+    assert!(ignored[0].contains("checksum"), "{}", ignored[0]);
+    a("one.neg.test.");
+    assert!(up.total() > asked, "asked again after the damaged dump");
+}

@@ -226,6 +226,37 @@ impl control::Handler for State {
                         }
                     }
                 }
+                Request::DumpCache { file } => {
+                    let p = self.pipeline.clone();
+                    let path = std::path::PathBuf::from(&file);
+                    match tokio::task::spawn_blocking(move || p.dump_cache(&path)).await {
+                        Ok(Ok(n)) => Reply::Done {
+                            message: format!("{n} answers written to {file}"),
+                        },
+                        Ok(Err(e)) => Reply::Error {
+                            message: format!("{file}: {e}"),
+                        },
+                        Err(e) => Reply::Error {
+                            message: e.to_string(),
+                        },
+                    }
+                }
+                Request::LoadCache { file } => {
+                    let p = self.pipeline.clone();
+                    let path = std::path::PathBuf::from(&file);
+                    // An operator's load is not bound by `save-max-age`: a
+                    // dump is read whatever its age (expired answers still go).
+                    let any_age = std::time::Duration::from_secs(u64::MAX / 4);
+                    match tokio::task::spawn_blocking(move || p.load_cache(&path, any_age)).await {
+                        Ok(Ok(n)) => Reply::Done {
+                            message: format!("{n} answers loaded from {file}"),
+                        },
+                        Ok(Err(message)) => Reply::Error { message },
+                        Err(e) => Reply::Error {
+                            message: e.to_string(),
+                        },
+                    }
+                }
                 Request::ReopenLogs => {
                     self.pipeline.outputs().reopen();
                     Reply::Done {

@@ -262,6 +262,24 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         )
         .with_outputs(outputs),
     );
+    // The answers saved when the last run stopped: a restart or an upgrade
+    // does not start cold. Read before the listeners open.
+    if let Some(path) = config.cache.save_file.clone() {
+        let (p, max_age) = (pipeline.clone(), config.cache.save_max_age);
+        let loaded = tokio::task::spawn_blocking(move || {
+            path.exists().then(|| (p.load_cache(&path, max_age), path))
+        })
+        .await;
+        match loaded {
+            Ok(Some((Ok(n), path))) => {
+                tracing::info!(file = %path.display(), answers = n, "saved cache loaded")
+            }
+            Ok(Some((Err(reason), _))) => {
+                tracing::warn!(%reason, "saved cache ignored; starting with an empty cache")
+            }
+            Ok(None) | Err(_) => {}
+        }
+    }
     pipeline
         .query_log
         .store(config.logging.query_log, Ordering::Relaxed);
@@ -606,6 +624,19 @@ impl Daemon {
         let _ = stop_tx.send(true);
         inflight.drain(Duration::from_secs(2)).await;
         while tasks.join_next().await.is_some() {}
+        // The answers for the next start (`cache.save-file`).
+        if let Some(path) = config.cache.save_file.clone() {
+            let p = state.pipeline.clone();
+            match tokio::task::spawn_blocking(move || (p.dump_cache(&path), path)).await {
+                Ok((Ok(n), path)) => {
+                    tracing::info!(file = %path.display(), answers = n, "cache saved")
+                }
+                Ok((Err(e), path)) => {
+                    tracing::warn!(file = %path.display(), error = %e, "cache not saved")
+                }
+                Err(_) => {}
+            }
+        }
         // They see `stop` within their receive timeout.
         let _ = tokio::task::spawn_blocking(move || {
             for w in udp_workers {
