@@ -52,7 +52,7 @@ pub use model::{
     ResponsePolicy, RpzLog, RpzLogFormat, Selection, Server, TsigAlgorithm, UpstreamAddr,
     UpstreamScheme, Validation,
 };
-pub use reload::restart_only_changes;
+pub use reload::{policy_reloadable, restart_only_changes};
 pub use secret::Secret;
 pub use values::parse_duration;
 

@@ -5,11 +5,12 @@
 //! added to the model does not compile until it is classified here: applied
 //! in place by a reload, or named as needing a restart. The daemon applies
 //! exactly the settings marked "reload" below (access lists, EDNS buffer,
-//! query deadline, client-address logging (global and per zone), the query log, forward zones, the
+//! query deadline, client-address logging (global and per zone), the query log, forward zones,
+//! policy zones loaded from files (added, removed, reordered, changed), the
 //! CHAOS identity and version, the recursion and waiting-client caps, the
 //! rate limit, the TLS listeners' certificate and key, read again).
 
-use crate::model::{ClientIpLog, Config, Logging, ResponsePolicy, Server};
+use crate::model::{ClientIpLog, Config, Logging, PolicyZone, ResponsePolicy, Server};
 
 /// Keys whose change between `old` (the running configuration) and `new`
 /// a reload does not apply; empty when a reload applies everything.
@@ -138,11 +139,12 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     check(*cache != old.cache, "cache");
     check(*dnssec != old.dnssec, "dnssec");
     check(*tsig_keys != old.keys, "key");
-    // A zone's client address policy is applied by a reload (it may follow a change of
-    // `logging.log-client-ip`); the rest of the table needs a restart.
+    // Policy zones loaded from files are added, removed, reordered and changed by a
+    // reload (and so are the table's own settings); zones taken from primaries or served
+    // to secondaries keep their transfer tasks, so a change to them needs a restart.
     check(
-        !same_but_client_ip(response_policy, &old.response_policy),
-        "response-policy",
+        !policy_reloadable(response_policy, &old.response_policy),
+        "response-policy (zones with primaries, also-notify or allow-transfer)",
     );
     check(*control != old.control, "control");
     check(*metrics != old.metrics, "metrics");
@@ -189,21 +191,88 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-/// Whether two `[response-policy]` tables differ at most in their zones' `log-client-ip`.
-fn same_but_client_ip(new: &ResponsePolicy, old: &ResponsePolicy) -> bool {
-    let strip = |policy: &ResponsePolicy| {
-        let mut policy = policy.clone();
-        for zone in &mut policy.zones {
-            zone.log_client_ip = ClientIpLog::default();
-        }
+/// Whether a reload can apply the change from `old` to `new`: the zones with a
+/// transfer role (primaries to take them from, or served to secondaries) are the same,
+/// with the same settings and in the same order among themselves (their
+/// `log-client-ip` aside); file-only zones and the table's settings may change freely.
+pub fn policy_reloadable(new: &ResponsePolicy, old: &ResponsePolicy) -> bool {
+    let transferred = |policy: &ResponsePolicy| -> Vec<PolicyZone> {
         policy
+            .zones
+            .iter()
+            .filter(|z| !z.primaries.is_empty() || z.is_served())
+            .map(|z| PolicyZone {
+                log_client_ip: ClientIpLog::default(),
+                ..z.clone()
+            })
+            .collect()
     };
-    new.zones.len() == old.zones.len() && strip(new) == strip(old)
+    transferred(new) == transferred(old)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_zones_change_by_reload_and_zones_with_transfer_roles_need_a_restart() {
+        let text = |zones: &str| {
+            format!(
+                "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0c2VjcmV0c2VjcmV0\"\n{zones}"
+            )
+        };
+        let file =
+            |n: &str| format!("[[response-policy.zone]]\nname = \"{n}\"\nfile = \"{n}.rpz\"\n");
+        let fed =
+            "[[response-policy.zone]]\nname = \"fed\"\nprimaries = [\"192.0.2.1\"]\nkey = \"k\"\n";
+        let load = |zones: &str| {
+            Config::from_toml_str(
+                &text(zones),
+                std::path::Path::new("/etc/sekisho/sekisho.toml"),
+            )
+            .expect("config")
+        };
+        let old = load(&format!("{}{fed}", file("a")));
+        // Added, reordered, removed file zones, a file zone's own settings: a reload.
+        for new in [
+            format!("{}{}{fed}", file("b"), file("a")),
+            format!("{fed}{}", file("b")),
+            format!("{fed}"),
+            format!("{}max-policy-ttl = \"1m\"\nlog = false\n{fed}", file("a")),
+        ] {
+            let new = load(&new);
+            assert!(policy_reloadable(
+                &new.response_policy,
+                &old.response_policy
+            ));
+            assert!(
+                restart_only_changes(&old, &new).is_empty(),
+                "{:?}",
+                restart_only_changes(&old, &new)
+            );
+        }
+        // The transferred zone removed, another one added, or its settings changed
+        // through the table it inherits from: a restart.
+        let fed2 = fed.replace("\"fed\"", "\"fed2\"");
+        for new in [
+            file("a"),
+            format!("{}{fed}{fed2}", file("a")),
+            format!(
+                "[response-policy]\nmax-policy-ttl = \"1m\"\n{}{fed}",
+                file("a")
+            ),
+        ] {
+            let new = load(&new);
+            assert!(!policy_reloadable(
+                &new.response_policy,
+                &old.response_policy
+            ));
+            assert_eq!(
+                restart_only_changes(&old, &new),
+                ["response-policy (zones with primaries, also-notify or allow-transfer)"]
+            );
+        }
+    }
 
     #[test]
     fn reloadable_keys_need_no_restart_and_the_others_are_named() {

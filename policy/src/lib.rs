@@ -149,6 +149,10 @@ pub struct PolicyStore {
     directory: PathBuf,
     /// Told of every new version (the primary role), if any.
     sink: Option<Arc<dyn VersionSink>>,
+    /// The `[response-policy]` table in force: each load compiles a zone with
+    /// the settings it gives (`zone_settings`), so a reload that changed them
+    /// takes effect with the zone's next load.
+    table: Mutex<ResponsePolicy>,
 }
 
 /// Map a configured zone to the compiler's settings.
@@ -195,18 +199,7 @@ impl PolicyStore {
         let status = rp
             .zones
             .iter()
-            .map(|z| {
-                let st = ZoneStatus {
-                    name: z.name.to_ascii(),
-                    primaries: z.primaries.iter().map(|p| p.to_string()).collect(),
-                    file: z
-                        .file
-                        .as_ref()
-                        .map(|f| directory.join(f).display().to_string()),
-                    ..ZoneStatus::default()
-                };
-                (z.clone(), st)
-            })
+            .map(|z| (z.clone(), fresh_status(z, directory)))
             .collect();
         PolicyStore {
             live: Arc::new(ArcSwap::from_pointee(PolicySet::new(zones, options))),
@@ -214,7 +207,62 @@ impl PolicyStore {
             loading: tokio::sync::Mutex::new(()),
             directory: directory.to_owned(),
             sink,
+            table: Mutex::new(rp.clone()),
         }
+    }
+
+    /// The `[response-policy]` table in force (the zones queries see, in order).
+    pub fn table(&self) -> ResponsePolicy {
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A reload's `[response-policy]`: zones added (empty until their first
+    /// load), removed, reordered, or with new settings (served with their
+    /// current rules until their next load compiles them anew), and the
+    /// table's own settings. A zone keeps its rules, status and `rpz
+    /// disable` across it. The caller loads the zones afterwards
+    /// ([`PolicyStore::load`]). Zones with transfer roles must not change
+    /// here (`sekisho_conf::policy_reloadable`): their tasks were started
+    /// with the daemon.
+    pub async fn reconfigure(&self, rp: &ResponsePolicy) {
+        let _serial = self.loading.lock().await;
+        let live = self.live.load_full();
+        let mut zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rules = Vec::with_capacity(rp.zones.len());
+        let mut status = Vec::with_capacity(rp.zones.len());
+        for z in &rp.zones {
+            rules.push(
+                live.zone(&z.name)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(ZoneRules::empty(zone_settings(z, rp)))),
+            );
+            let mut st = zones
+                .iter()
+                .find(|(c, _)| c.name == z.name)
+                .map_or_else(|| fresh_status(z, &self.directory), |(_, st)| st.clone());
+            st.file = fresh_status(z, &self.directory).file;
+            status.push((z.clone(), st));
+        }
+        let options = SetOptions {
+            qname_wait_recurse: rp.qname_wait_recurse,
+        };
+        let mut set = PolicySet::new(rules, options);
+        for z in &rp.zones {
+            if live.is_enabled(&z.name) == Some(false) {
+                if let Some(off) = set.with_zone_enabled(&z.name, false) {
+                    set = off;
+                }
+            }
+        }
+        let (before, after) = (zones.len(), status.len());
+        *zones = status;
+        *self.table.lock().unwrap_or_else(|p| p.into_inner()) = rp.clone();
+        self.live.store(Arc::new(set));
+        tracing::info!(
+            zones_before = before,
+            zones = after,
+            "policy zones reconfigured"
+        );
     }
 
     /// Tells the sink (primary role) that zone `zone` was transferred whole.
@@ -271,17 +319,11 @@ impl PolicyStore {
         let _serial = self.loading.lock().await;
         let (configs, rp_settings): (Vec<PolicyZone>, Vec<ZoneSettings>) = {
             let zones = self.zones.lock().unwrap_or_else(|p| p.into_inner());
-            let live = self.live.load();
+            let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
             zones
                 .iter()
                 .filter(|(z, _)| only.is_none_or(|n| same_name(&z.name, n)))
-                .map(|(z, _)| {
-                    let settings = live
-                        .zone(&z.name)
-                        .map(|r| r.settings().clone())
-                        .unwrap_or_else(|| ZoneSettings::new(z.name.clone()));
-                    (z.clone(), settings)
-                })
+                .map(|(z, _)| (z.clone(), zone_settings(z, &table)))
                 .unzip()
         };
         if let Some(n) = only {
@@ -413,6 +455,19 @@ impl PolicyStore {
         if let Some((_, st)) = zones.iter_mut().find(|(c, _)| c.name == z.name) {
             f(st);
         }
+    }
+}
+
+/// The status of a zone nothing has been loaded into yet.
+fn fresh_status(z: &PolicyZone, directory: &Path) -> ZoneStatus {
+    ZoneStatus {
+        name: z.name.to_ascii(),
+        primaries: z.primaries.iter().map(|p| p.to_string()).collect(),
+        file: z
+            .file
+            .as_ref()
+            .map(|f| directory.join(f).display().to_string()),
+        ..ZoneStatus::default()
     }
 }
 

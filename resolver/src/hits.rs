@@ -27,7 +27,9 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
-use sekisho_conf::{ClientIpLog, Config, DnstapDestination, Logging, RpzLog, RpzLogFormat};
+use sekisho_conf::{
+    ClientIpLog, Config, DnstapDestination, Logging, ResponsePolicy, RpzLog, RpzLogFormat,
+};
 use sekisho_dnstap::{Dnstap, Event, Kind, PolicyHit};
 use sekisho_hitlog::{
     ClientPolicy, ClientView, Destination, HeavyHitters, HitLog, HitRecord, KeyRing, SyslogTarget,
@@ -93,30 +95,37 @@ impl Privacy {
         }
     }
 
-    /// A reload: the running zones with the policies `config` gives them
-    /// (a zone `config` no longer names keeps its own until the restart
-    /// that removes it). A zone whose policy changed starts its client
-    /// table afresh, so a tightened policy shows nothing the old one allowed.
-    fn reload(&self, config: &Config) -> Privacy {
-        let wanted = Privacy::of(config);
-        let zones = self
+    /// A reload: the zones of `running` (the policy zones in force after
+    /// it) with the policies `config` gives them. A zone kept keeps its
+    /// tables, but a zone whose policy changed starts its client table
+    /// afresh, so a tightened policy shows nothing the old one allowed.
+    fn reload(&self, config: &Config, running: &ResponsePolicy) -> Privacy {
+        let l = &config.logging;
+        let wanted: HashMap<&Name, ClientIpLog> = config
+            .response_policy
             .zones
             .iter()
-            .map(|(name, out)| {
-                let policy = wanted.zones.get(name).map_or(out.policy, |w| w.policy);
-                let tops = if policy == out.policy {
-                    out.tops.clone()
-                } else {
-                    Arc::new(ZoneTops {
+            .map(|z| (&z.name, z.log_client_ip))
+            .collect();
+        let zones = running
+            .zones
+            .iter()
+            .map(|z| {
+                let word = wanted.get(&z.name).copied().unwrap_or(z.log_client_ip);
+                let policy = client_policy(word, l);
+                let tops = match self.zones.get(&z.name) {
+                    Some(out) if out.policy == policy => out.tops.clone(),
+                    Some(out) => Arc::new(ZoneTops {
                         clients: ZoneTops::table(),
                         names: out.tops.names.clone(),
-                    })
+                    }),
+                    None => Arc::new(ZoneTops::new()),
                 };
-                (name.clone(), ZoneOut { policy, tops })
+                (z.name.clone(), ZoneOut { policy, tops })
             })
             .collect();
         Privacy {
-            default: wanted.default,
+            default: client_policy(l.log_client_ip, l),
             zones,
         }
     }
@@ -453,9 +462,10 @@ impl Outputs {
         }
     }
 
-    /// A reload: the client address policies of `config` from now on.
-    pub fn reconfigure(&self, config: &Config) {
-        let privacy = self.privacy.load().reload(config);
+    /// A reload: the client address policies of `config` from now on, for
+    /// the policy zones of `running` (those in force after the reload).
+    pub fn reconfigure(&self, config: &Config, running: &ResponsePolicy) {
+        let privacy = self.privacy.load().reload(config, running);
         self.privacy.store(Arc::new(privacy));
     }
 

@@ -607,3 +607,62 @@ fn rpz_disable_and_enable_switch_a_zone_at_run_time() {
     assert_eq!(code, 1);
     assert!(err.contains("no policy zone nonesuch"), "{err}");
 }
+
+/// SIGHUP adds, reorders and removes policy zones loaded from files: a zone
+/// added in front decides at once, `zones` lists the new order, removing it
+/// gives the decision back; nothing restarts. 127.0.37.71.
+#[test]
+fn sighup_adds_and_removes_policy_zones_from_files() {
+    let s = Scratch::new("ops-rpz-reload");
+    s.file("block.rpz", ZONE);
+    s.file(
+        "first.rpz",
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp CNAME .\n",
+    );
+    let base = config(&s, "127.0.37.71", "");
+    let with_first = base.replace(
+        "[[response-policy.zone]]\nname = \"block.\"",
+        "[[response-policy.zone]]\nname = \"first.\"\nfile = \"first.rpz\"\n[[response-policy.zone]]\nname = \"block.\"",
+    );
+    assert_ne!(base, with_first);
+    let listen: SocketAddr = "127.0.37.71:5300".parse().expect("addr");
+    let sk = start_sekisho(&s.path, "rpzreload", &base, listen);
+    let cfg_path = s.path.join("sekisho-rpzreload.toml");
+    let sock = s.path.join("control.sock");
+    use hickory_proto::op::ResponseCode;
+    let rcode = || {
+        query(listen, "bad.example1.jp.", RecordType::A)
+            .metadata
+            .response_code
+    };
+    assert_eq!(rcode(), ResponseCode::NoError, "block.'s local data");
+
+    std::fs::write(&cfg_path, &with_first).expect("config");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || rcode()
+            == ResponseCode::NXDomain),
+        "the zone added in front decides"
+    );
+    let (_, zones, _) = ctl(&sock, &["zones"]);
+    let order: Vec<&str> = zones
+        .lines()
+        .filter_map(|l| l.strip_prefix("policy zone "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(order, ["first.", "block."], "{zones}");
+
+    std::fs::write(&cfg_path, &base).expect("config");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || rcode() == ResponseCode::NoError),
+        "removed: block. decides again"
+    );
+    let (_, zones, _) = ctl(&sock, &["zones"]);
+    assert!(!zones.contains("first."), "{zones}");
+    assert!(
+        !sk.log_text().contains("take effect only after a restart"),
+        "{}",
+        sk.log_text()
+    );
+}

@@ -610,7 +610,16 @@ impl Daemon {
                     // SIGHUP also reopens the hit record file (logrotate's
                     // postrotate), whether or not the configuration reloads.
                     state.pipeline.outputs().reopen();
-                    reload::reload(&config, config_path.as_deref(), &state, &metrics, &stop_rx);
+                    let taken =
+                        reload::reload(&config, config_path.as_deref(), &state, &metrics, &stop_rx);
+                    if let Some(new) = taken {
+                        // Policy zones from files: added, removed, reordered
+                        // (those with transfer roles keep what they started with).
+                        if sekisho_conf::policy_reloadable(&new.response_policy, &policy.table()) {
+                            policy.reconfigure(&new.response_policy).await;
+                        }
+                        state.pipeline.outputs().reconfigure(&new, &policy.table());
+                    }
                     let _ = policy.load(None).await;
                     systemd_notify(&[sd_notify::NotifyState::Ready]);
                 }

@@ -35,27 +35,29 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
 }
 
 /// SIGHUP: re-read the file; keep everything as it is if it is invalid.
+/// Returns the new configuration when it was taken, for the parts applied
+/// by the caller (policy zones, hit outputs).
 pub(super) fn reload(
     started: &Config,
     path: Option<&std::path::Path>,
     state: &State,
     metrics: &Metrics,
     stop: &watch::Receiver<bool>,
-) {
+) -> Option<Config> {
     let Some(path) = path else {
         tracing::warn!("reload requested but the daemon runs on the embedded default config; nothing to re-read");
         metrics
             .config_reloads
             .with_label_values(&["unchanged"])
             .inc();
-        return;
+        return None;
     };
     let new = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(config = %path.display(), error = %e, "reload refused: the new configuration is invalid; keeping the running one");
             metrics.config_reloads.with_label_values(&["failure"]).inc();
-            return;
+            return None;
         }
     };
     match build_forwarding(&new, metrics, state.pipeline.outputs().forwarder_observer()) {
@@ -84,7 +86,6 @@ pub(super) fn reload(
             }
             *state.groups.lock().unwrap_or_else(|p| p.into_inner()) = f.groups;
             state.pipeline.reconfigure(pipeline_config(&new));
-            state.pipeline.outputs().reconfigure(&new);
             state
                 .dispatch
                 .reconfigure_chaos(crate::chaos::ChaosConfig::from_server(&new.server));
@@ -103,11 +104,13 @@ pub(super) fn reload(
                 );
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
+            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, policy zones from files, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
+            Some(new)
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");
             metrics.config_reloads.with_label_values(&["failure"]).inc();
+            None
         }
     }
 }
