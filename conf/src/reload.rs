@@ -237,7 +237,7 @@ mod tests {
         for new in [
             format!("{}{}{fed}", file("b"), file("a")),
             format!("{fed}{}", file("b")),
-            format!("{fed}"),
+            fed.to_string(),
             format!("{}max-policy-ttl = \"1m\"\nlog = false\n{fed}", file("a")),
         ] {
             let new = load(&new);
