@@ -174,8 +174,7 @@ fn run_daemon(path: Option<PathBuf>) -> Result<(), ExitError> {
             ExitError::Config(format!("refusing to start: invalid configuration\n{e}"))
         })?,
     };
-    // Held to the end: what the log writer has queued is written on the way out.
-    let _log = logging::init(&config.logging);
+    logging::init(&config.logging);
     let threads = config.server.runtime_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -292,7 +291,7 @@ fn run(cli: Cli) -> Result<(), ExitError> {
             Ok(())
         }
         Some(Command::WarnPage(args)) => {
-            let _log = logging::init(&sekisho_conf::Logging::default());
+            logging::init(&sekisho_conf::Logging::default());
             sekisho_warnpage::run_blocking(args).map_err(ExitError::WarnPage)
         }
     }
