@@ -2,6 +2,9 @@
 //! writing, size rotation, reopen after logrotate, and a log directory
 //! that disappears and returns.
 
+mod common;
+use common::wait_until;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,20 +25,6 @@ fn plain(path: &Path) -> Destination {
         rotate_size: 0,
         rotate_keep: 0,
         rotate_interval: None,
-    }
-}
-
-/// Polls `cond` every 10 ms for at most `limit`; whether it came true.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

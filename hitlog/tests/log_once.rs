@@ -5,6 +5,9 @@
 //! process-wide subscriber; this file holds one test so nothing else in
 //! this test binary logs.
 
+mod common;
+use common::wait_until;
+
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -76,20 +79,6 @@ impl Subscriber for Catcher {
     fn enter(&self, _: &Id) {}
 
     fn exit(&self, _: &Id) {}
-}
-
-/// Polls `cond` every 10 ms for at most `limit`; whether it came true.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The syslog destination of a `HitLog`: RFC 5424 datagrams to a Unix
 //! datagram socket and to UDP, read back and parsed here.
 
+mod common;
+use common::wait_until;
+
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
@@ -14,20 +17,6 @@ fn test_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create the test directory");
     d
-}
-
-/// Polls `cond` every 10 ms for at most `limit`; whether it came true.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The fields of an RFC 5424 message as this crate writes them.

@@ -469,15 +469,10 @@ impl Outputs {
         self.privacy.store(Arc::new(privacy));
     }
 
-    /// How `client` is shown for `zone` (`None`: a line of no zone).
-    pub fn view(&self, zone: Option<&Name>, client: IpAddr) -> ClientView {
-        let policy = self.privacy.load().policy(zone);
-        ClientView::of(policy, &self.keys, client, SystemTime::now())
-    }
-
     /// The BIND-style client label of a line that belongs to no zone.
     pub fn label(&self, client: IpAddr) -> String {
-        self.view(None, client).bind_label()
+        let policy = self.privacy.load().default;
+        ClientView::of(policy, &self.keys, client, SystemTime::now()).bind_label()
     }
 
     /// Would-be hits in zones with `policy disabled`: BIND logs them,

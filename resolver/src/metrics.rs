@@ -729,13 +729,10 @@ impl Metrics {
 
     /// Bring `sekisho_rpz_log_records_total` and `sekisho_dnstap_frames_total`
     /// up to the hit outputs' counts, before a scrape.
+    /// (The counts are (written or sent, dropped); `None` for an output
+    /// that is off.)
     pub fn refresh_outputs_of(&self, outputs: &crate::hits::Outputs) {
-        self.refresh_outputs(outputs.record_counts(), outputs.frame_counts());
-    }
-
-    /// The same from the counts: (written or sent, dropped); `None` for an
-    /// output that is off.
-    pub fn refresh_outputs(&self, records: Option<(u64, u64)>, frames: Option<(u64, u64)>) {
+        let (records, frames) = (outputs.record_counts(), outputs.frame_counts());
         let bump =
             |family: &IntCounterVec, last: &[AtomicU64; 2], now: (u64, u64), words: [&str; 2]| {
                 for (i, value) in [now.0, now.1].into_iter().enumerate() {
