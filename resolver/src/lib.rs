@@ -15,6 +15,7 @@
 //! see docs/architecture.md):
 //! - [`listen`]: UDP workers, TCP listeners (RFC 7766) and DNS over TLS
 //!   listeners (RFC 7858), one connection handler for both stream kinds.
+//! - [`udp_batch`]: the UDP workers' batched system calls (`recvmmsg`, `sendmmsg`).
 //! - [`doh`]: DNS over HTTPS (RFC 8484) on `sekisho_http`'s server loop, and
 //!   the same over plain HTTP behind a TLS-terminating proxy (`listen-http`).
 //! - [`forwarded`]: the client address a trusted HTTP proxy names
@@ -49,3 +50,4 @@ pub mod pipeline;
 pub mod proxy;
 pub mod ratelimit;
 pub mod tls;
+pub mod udp_batch;

@@ -1292,6 +1292,17 @@ impl Pipeline {
         self.outputs.label(ip)
     }
 
+    /// A datagram longer than a UDP worker keeps, of which `packet` is the
+    /// start: no query is that long, so it is refused as [`Pipeline::reject`]
+    /// refuses what its start shows, or as trailing data (FORMERR).
+    pub fn reject_cut(&self, packet: &[u8], out: &mut Vec<u8>) -> Step {
+        let e = match wire::parse_query(packet) {
+            Err(e) => e,
+            Ok(_) => WireError::Malformed(wire::Malformed::TrailingData),
+        };
+        self.reject(packet, e, out)
+    }
+
     /// Answer a packet that failed staged decoding.
     pub fn reject(&self, packet: &[u8], e: WireError, out: &mut Vec<u8>) -> Step {
         let buf = self.config.load().edns_buffer_size;
