@@ -45,6 +45,12 @@ pub(super) struct State {
     pub(super) distribution: Arc<Distribution>,
     /// The TLS listeners' certificate (`None`: no TLS listener); read again on reload.
     pub(super) server_cert: Option<Arc<crate::tls::ServerCert>>,
+    /// Hand-over requests of new processes, to the serve loop.
+    pub(super) takeover: mpsc::Sender<(std::os::unix::net::UnixStream, u32)>,
+    /// A hand-over is under way (a second request is refused).
+    pub(super) handing_over: std::sync::atomic::AtomicBool,
+    /// The last hand-over's progress, watched by `upgrade`.
+    pub(super) handovers: tokio::sync::watch::Sender<super::upgrade::HandOverEvent>,
 }
 
 impl State {
@@ -332,8 +338,21 @@ impl control::Handler for State {
                         message: "stopping".into(),
                     }
                 }
+                Request::Upgrade => self.upgrade().await,
+                // `control::serve_one` gives these to `take_over`.
+                Request::TakeOver { .. } => Reply::Error {
+                    message: "a take-over needs the connection itself".into(),
+                },
             }
         })
+    }
+
+    fn take_over(
+        &self,
+        stream: std::os::unix::net::UnixStream,
+        pid: u32,
+    ) -> Result<(), (std::os::unix::net::UnixStream, String)> {
+        self.start_take_over(stream, pid)
     }
 }
 

@@ -7,9 +7,12 @@
 //!          ─▶ first policy load ─▶ recursor ─▶ query pipeline ─▶ secondary role
 //!          ─▶ dispatch (layers in front of the pipeline)
 //!          ─▶ listen sockets bound, control socket and metrics endpoint bound
+//!             (or taken from the daemon this one replaces: `build_taking`, `sockets`)
 //!  serve:  health probes, transfers, NOTIFY senders, control, metrics
 //!          ─▶ TCP listen() and UDP workers last ─▶ "sekisho ready" (and READY=1)
 //!          ─▶ signals: Reload (re-read the file) | Stop ─▶ drain ─▶ stopped
+//!          ─▶ a new process's TakeOver: the sockets handed over (`upgrade`);
+//!             once it serves ─▶ drain ─▶ stopped (no cache save)
 //! ```
 //!
 //! Every part is built before anything is served, with no setter called
@@ -29,6 +32,10 @@
 mod forwarding;
 mod handler;
 mod reload;
+mod sockets;
+mod upgrade;
+
+pub use upgrade::TAKE_OVER_WAIT;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -50,6 +57,7 @@ use tokio::sync::{mpsc, watch};
 use crate::control;
 use crate::dispatch::Dispatch;
 use crate::doh::{DohAccept, DohHandler, HttpAccept};
+use crate::handover::{Handed, Inherited, Serving, SocketKind};
 use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits, UdpContext};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -183,6 +191,13 @@ pub struct Daemon {
     signal_rx: mpsc::Receiver<Signal>,
     /// UDP workers per listen address.
     workers: usize,
+    /// A copy of every socket above, for a hand-over to a new process.
+    handable: Vec<Handed>,
+    /// The connection to the daemon this one replaces (`--take-over`),
+    /// told once this one serves.
+    inherited: Option<Inherited>,
+    /// Hand-over requests of new processes, from the control socket.
+    takeover_rx: mpsc::Receiver<(std::os::unix::net::UnixStream, u32)>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -198,6 +213,17 @@ impl std::fmt::Debug for Daemon {
 /// `None` for the embedded default): policy zones are loaded and every
 /// socket is bound, but nothing is served until [`Daemon::serve`].
 pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, DaemonError> {
+    build_taking(config, config_path, None).await
+}
+
+/// Build as [`build`] does, in a process that replaces a running daemon:
+/// the sockets `inherited` holds are taken where kind and address match
+/// (the others are bound), and its saved answers are loaded.
+pub async fn build_taking(
+    config: Config,
+    config_path: Option<PathBuf>,
+    mut inherited: Option<Inherited>,
+) -> Result<Daemon, DaemonError> {
     std::fs::create_dir_all(&config.server.directory).map_err(|source| DaemonError::Directory {
         path: config.server.directory.clone(),
         source,
@@ -262,12 +288,23 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         )
         .with_outputs(outputs),
     );
-    // The answers saved when the last run stopped: a restart or an upgrade
-    // does not start cold. Read before the listeners open.
-    if let Some(path) = config.cache.save_file.clone() {
+    // The answers saved when the last run stopped, or by the daemon this
+    // one replaces: a restart or an upgrade does not start cold. Read before
+    // the listeners open.
+    let saved = match &inherited {
+        Some(i) => i.cache_file.clone(),
+        None => config.cache.save_file.clone(),
+    };
+    if let Some(path) = saved {
         let (p, max_age) = (pipeline.clone(), config.cache.save_max_age);
+        // A file written for the hand-over only (no `save-file`) is not kept.
+        let scratch = config.cache.save_file.as_ref() != Some(&path);
         let loaded = tokio::task::spawn_blocking(move || {
-            path.exists().then(|| (p.load_cache(&path, max_age), path))
+            let loaded = path.exists().then(|| p.load_cache(&path, max_age));
+            if scratch {
+                let _ = std::fs::remove_file(&path);
+            }
+            loaded.map(|r| (r, path))
         })
         .await;
         match loaded {
@@ -297,23 +334,19 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
             .unwrap_or(1),
         n => n,
     };
-    // Listen sockets are bound here (a bind error stops the start-up) and served only in
+    // Listen sockets are bound (or taken from the daemon this one replaces)
+    // here, where a bind error stops the start-up, and served only in
     // `serve`, after everything else is up.
+    let mut sockets = sockets::Sockets {
+        inherited: inherited.as_mut(),
+        handable: Vec::new(),
+    };
     let mut udp_sockets = Vec::new();
     let mut tcp_sockets = Vec::new();
     for &addr in &config.server.listen {
-        let udp = listen::bind_udp(addr, workers).map_err(|source| DaemonError::Bind {
-            addr,
-            proto: "udp",
-            source,
-        })?;
-        let tcp = listen::bind_tcp(addr).map_err(|source| DaemonError::Bind {
-            addr,
-            proto: "tcp",
-            source,
-        })?;
+        let udp = sockets.udp(addr, workers)?;
         udp_sockets.extend(udp.into_iter().map(|sock| (addr, sock)));
-        tcp_sockets.push((addr, tcp));
+        tcp_sockets.push((addr, sockets.stream(SocketKind::Tcp, addr)?));
     }
     let server_cert = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key))
@@ -323,23 +356,21 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         }
         _ => None,
     };
-    let tls_sockets = bind_streams(&config.server.listen_tls, "tls")?;
-    let https_sockets = bind_streams(&config.server.listen_https, "https")?;
-    let http_sockets = bind_streams(&config.server.listen_http, "http")?;
-    let control = control::bind(&config.control.socket)?;
+    let tls_sockets = sockets.streams(SocketKind::Tls, &config.server.listen_tls)?;
+    let https_sockets = sockets.streams(SocketKind::Https, &config.server.listen_https)?;
+    let http_sockets = sockets.streams(SocketKind::Http, &config.server.listen_http)?;
+    let control = sockets.control(&config.control.socket)?;
     let metrics_listener = match config.metrics.listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| DaemonError::Bind {
-                    addr,
-                    proto: "tcp",
-                    source,
-                })?,
-        ),
+        Some(addr) => Some(sockets.metrics(addr).await?),
         None => None,
     };
+    let handable = sockets.handable;
+    if let Some(i) = inherited.as_mut() {
+        i.close_unused();
+    }
     let (signal_tx, signal_rx) = mpsc::channel::<Signal>(8);
+    // One hand-over at a time (`State::take_over` refuses a second).
+    let (takeover_tx, takeover_rx) = mpsc::channel(1);
     let inflight = Arc::new(InFlight::default());
     let tcp_connections = Arc::new(AtomicUsize::new(0));
     let groups: Vec<Arc<Group>> = forwarding.groups.iter().map(|(_, g)| g.clone()).collect();
@@ -382,6 +413,9 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         policy: policy.clone(),
         distribution: secondary.clone(),
         server_cert: server_cert.clone(),
+        takeover: takeover_tx,
+        handing_over: std::sync::atomic::AtomicBool::new(false),
+        handovers: watch::channel(upgrade::HandOverEvent::None).0,
     });
     Ok(Daemon {
         config,
@@ -406,6 +440,9 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         signal_tx,
         signal_rx,
         workers,
+        handable,
+        inherited,
+        takeover_rx,
     })
 }
 
@@ -441,7 +478,11 @@ impl Daemon {
             signal_tx: _,
             mut signal_rx,
             workers,
+            handable,
+            inherited,
+            mut takeover_rx,
         } = self;
+        let handable = Arc::new(handable);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         for g in groups {
@@ -593,12 +634,37 @@ impl Daemon {
             metrics = ?config.metrics.listen,
             "sekisho ready"
         );
-        systemd_notify(&[sd_notify::NotifyState::Ready]);
+        match inherited {
+            None => systemd_notify(&[sd_notify::NotifyState::Ready]),
+            Some(inherited) => upgrade::serving(inherited).await,
+        }
+        // Outcomes of hand-overs to new processes (at most one runs at a time).
+        let (outcome_tx, mut outcome_rx) = mpsc::channel(1);
+        let mut handed_over: Option<Serving> = None;
         tokio::pin!(shutdown);
         loop {
             let signal = tokio::select! {
                 s = signal_rx.recv() => s.unwrap_or(Signal::Stop),
                 () = &mut shutdown => Signal::Stop,
+                Some((stream, pid)) = takeover_rx.recv() => {
+                    let job = upgrade::HandOverJob {
+                        stream,
+                        pid,
+                        cache_file: upgrade::cache_file(&config),
+                        sockets: handable.clone(),
+                    };
+                    tokio::spawn(job.run(state.clone(), outcome_tx.clone()));
+                    continue;
+                }
+                Some(outcome) = outcome_rx.recv() => {
+                    match upgrade::settle(&state, outcome) {
+                        Some(serving) => {
+                            handed_over = Some(serving);
+                            break;
+                        }
+                        None => continue,
+                    }
+                }
             };
             match signal {
                 Signal::Stop => break,
@@ -629,12 +695,21 @@ impl Daemon {
             in_flight = inflight.count(),
             "stopping: draining queries in flight"
         );
-        systemd_notify(&[sd_notify::NotifyState::Stopping]);
+        // After a hand-over the service goes on, in the new process.
+        if handed_over.is_none() {
+            systemd_notify(&[sd_notify::NotifyState::Stopping]);
+        }
         let _ = stop_tx.send(true);
         inflight.drain(Duration::from_secs(2)).await;
         while tasks.join_next().await.is_some() {}
-        // The answers for the next start (`cache.save-file`).
-        if let Some(path) = config.cache.save_file.clone() {
+        // The answers for the next start (`cache.save-file`); after a
+        // hand-over they were saved for the new process, which serves now.
+        if let Some(path) = config
+            .cache
+            .save_file
+            .clone()
+            .filter(|_| handed_over.is_none())
+        {
             let p = state.pipeline.clone();
             match tokio::task::spawn_blocking(move || (p.dump_cache(&path), path)).await {
                 Ok((Ok(n), path)) => {
@@ -656,7 +731,14 @@ impl Daemon {
         // Hit records still queued are written (bounded: a stuck disk cannot hold the exit).
         let outputs = state.pipeline.outputs().clone();
         let _ = tokio::task::spawn_blocking(move || outputs.shutdown(Duration::from_secs(1))).await;
-        let _ = std::fs::remove_file(&config.control.socket);
+        // The new process may answer on the same path now.
+        let control_taken = handed_over
+            .iter()
+            .flat_map(|s| &s.taken)
+            .any(|h| h.kind == SocketKind::Control);
+        if !control_taken {
+            let _ = std::fs::remove_file(&config.control.socket);
+        }
         tracing::info!("sekisho stopped");
         Ok(())
     }
@@ -669,31 +751,22 @@ pub async fn run(
     config_path: Option<PathBuf>,
     os_signals: bool,
 ) -> Result<(), DaemonError> {
-    let daemon = build(config, config_path).await?;
+    run_taking(config, config_path, os_signals, None).await
+}
+
+/// [`run`] in a process that replaces a running daemon (`--take-over`):
+/// built with [`build_taking`]; once it serves, the old one is told and stops.
+pub async fn run_taking(
+    config: Config,
+    config_path: Option<PathBuf>,
+    os_signals: bool,
+    inherited: Option<Inherited>,
+) -> Result<(), DaemonError> {
+    let daemon = build_taking(config, config_path, inherited).await?;
     if os_signals {
         spawn_os_signals(daemon.signals());
     }
     daemon.serve(std::future::pending()).await
-}
-
-/// Binds a stream socket (not listening yet) on each of `addrs`; an error names
-/// the address and `proto`.
-fn bind_streams(
-    addrs: &[SocketAddr],
-    proto: &'static str,
-) -> Result<Vec<(SocketAddr, Socket)>, DaemonError> {
-    addrs
-        .iter()
-        .map(|&addr| {
-            listen::bind_tcp(addr)
-                .map(|socket| (addr, socket))
-                .map_err(|source| DaemonError::Bind {
-                    addr,
-                    proto,
-                    source,
-                })
-        })
-        .collect()
 }
 
 /// `listen()` on a socket bound by [`build`]; an error names the address.
