@@ -33,8 +33,8 @@ pub(super) struct State {
     pub(super) tcp_connections: Arc<AtomicUsize>,
     /// Forward groups by zone, for status; replaced on reload.
     pub(super) groups: std::sync::Mutex<Vec<(String, Arc<Group>)>>,
-    /// Addresses served.
-    pub(super) listen: Vec<String>,
+    /// Addresses served (changed by a reload).
+    pub(super) listen: std::sync::Mutex<Vec<String>>,
     /// Start time.
     pub(super) started: Instant,
     /// To ask the main loop to stop.
@@ -589,7 +589,11 @@ impl State {
             version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
             uptime_seconds: self.started.elapsed().as_secs(),
-            listen: self.listen.clone(),
+            listen: self
+                .listen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             cache_entries: self.pipeline.cache.len(),
             queries_in_flight: self.inflight.count(),
             tcp_connections: self.tcp_connections.load(Ordering::Relaxed),

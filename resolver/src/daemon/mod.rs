@@ -31,6 +31,7 @@
 
 mod forwarding;
 mod handler;
+mod listeners;
 mod reload;
 mod sockets;
 mod upgrade;
@@ -39,6 +40,7 @@ pub use upgrade::TAKE_OVER_WAIT;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -56,7 +58,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::dispatch::Dispatch;
-use crate::doh::{DohAccept, DohHandler, HttpAccept};
+
 use crate::handover::{Handed, Inherited, Serving, SocketKind};
 use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits, UdpContext};
 use crate::metrics::Metrics;
@@ -122,6 +124,16 @@ pub enum DaemonError {
     /// Root hints or trust anchors could not be loaded.
     #[error("recursion: {0}")]
     Recursion(#[from] sekisho_recursor::anchors::AnchorError),
+    /// A listener a reload adds cannot be served (the message names key and address).
+    #[error("{key} {addr}: {reason}")]
+    Listener {
+        /// The configuration key.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// A UDP worker thread could not be started.
     #[error("cannot start a UDP worker thread for {addr}: {source}")]
     Worker {
@@ -380,34 +392,7 @@ pub async fn build_taking(
         inflight: inflight.clone(),
         tcp_connections: tcp_connections.clone(),
         groups: std::sync::Mutex::new(forwarding.groups),
-        // Plain addresses as they are; the encrypted ones with their scheme.
-        listen: config
-            .server
-            .listen
-            .iter()
-            .map(|a| a.to_string())
-            .chain(
-                config
-                    .server
-                    .listen_tls
-                    .iter()
-                    .map(|a| format!("tls://{a}")),
-            )
-            .chain(
-                config
-                    .server
-                    .listen_https
-                    .iter()
-                    .map(|a| format!("https://{a}{}", config.server.https_path)),
-            )
-            .chain(
-                config
-                    .server
-                    .listen_http
-                    .iter()
-                    .map(|a| format!("http://{a}{}", config.server.https_path)),
-            )
-            .collect(),
+        listen: std::sync::Mutex::new(listen_names(&config)),
         started: Instant::now(),
         signals: signal_tx.clone(),
         policy: policy.clone(),
@@ -456,7 +441,7 @@ impl Daemon {
     /// and stop every part.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let Daemon {
-            config,
+            mut config,
             config_path,
             metrics,
             dispatch,
@@ -482,7 +467,6 @@ impl Daemon {
             inherited,
             mut takeover_rx,
         } = self;
-        let handable = Arc::new(handable);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         for g in groups {
@@ -548,81 +532,81 @@ impl Daemon {
             proxy: proxy.clone(),
             stop: stop_rx.clone(),
         };
-        for (addr, socket) in tcp_sockets {
-            let listener = start_listening(addr, socket, "tcp")?;
-            tasks.spawn(listen::serve_tcp(listener, streams.clone()));
-        }
-        if let Some(cert) = &server_cert {
-            metrics.limits.set_max(
-                sekisho_limits::Limit::TlsHandshakeTimeout,
-                whole_seconds(config.server.tls_handshake_timeout),
-            );
-            let dot = cert.server_config(&[ALPN_DOT])?;
-            for (addr, socket) in tls_sockets {
-                let listener = start_listening(addr, socket, "tls")?;
-                tasks.spawn(listen::serve_tls(listener, dot.clone(), streams.clone()));
-            }
-            if !https_sockets.is_empty() {
-                let web = cert.server_config(&[ALPN_H2, ALPN_HTTP1])?;
-                let first = https_sockets[0].0;
-                let mut listeners = Vec::new();
-                for (addr, socket) in https_sockets {
-                    let listener = start_listening(addr, socket, "https")?;
-                    listeners.push(DohAccept::new(listener, web.clone(), streams.clone()));
-                }
-                tasks.spawn(sekisho_http::serve(
-                    listeners,
-                    DohHandler::new(streams.clone(), config.server.https_path.clone()).at(first),
-                    doh_server_config(&config),
-                    Arc::new(sekisho_http::ServerStats::default()),
-                    stop_rx.clone(),
-                ));
-            }
-        }
-        // DoH over plain HTTP, behind a TLS-terminating proxy: no certificate.
-        if !http_sockets.is_empty() {
-            let proxies: Arc<[ipnet::IpNet]> = Arc::from(config.server.http_proxy_from.clone());
-            let first = http_sockets[0].0;
-            let mut listeners = Vec::new();
-            for (addr, socket) in http_sockets {
-                let listener = start_listening(addr, socket, "http")?;
-                listeners.push(HttpAccept::new(listener, proxies.clone(), streams.clone()));
-            }
-            tasks.spawn(sekisho_http::serve(
-                listeners,
-                DohHandler::behind_proxies(
-                    streams.clone(),
-                    config.server.https_path.clone(),
-                    proxies,
+        let (dot, web) = match &server_cert {
+            Some(cert) => {
+                metrics.limits.set_max(
+                    sekisho_limits::Limit::TlsHandshakeTimeout,
+                    whole_seconds(config.server.tls_handshake_timeout),
+                );
+                (
+                    Some(cert.server_config(&[ALPN_DOT])?),
+                    Some(cert.server_config(&[ALPN_H2, ALPN_HTTP1])?),
                 )
-                .at(first),
-                doh_server_config(&config),
-                Arc::new(sekisho_http::ServerStats::default()),
-                stop_rx.clone(),
-            ));
-        }
-        let mut udp_workers = Vec::new();
-        for (addr, sock) in udp_sockets {
-            let ctx = UdpContext {
+            }
+            None => (None, None),
+        };
+        let mut listeners = listeners::Listeners::new(listeners::Kit {
+            streams,
+            udp: UdpContext {
                 dispatch: dispatch.clone(),
                 inflight: inflight.clone(),
                 proxy: proxy.clone(),
                 stop: stop_rx.clone(),
                 runtime: tokio::runtime::Handle::current(),
-            };
-            match listen::spawn_udp_worker(format!("sekisho-udp-{}", udp_workers.len()), sock, ctx)
-            {
-                Ok(worker) => udp_workers.push(worker),
-                Err(source) => {
-                    // The workers already started stop with everything else.
-                    let _ = stop_tx.send(true);
-                    return Err(DaemonError::Worker { addr, source });
-                }
+            },
+            dot,
+            web,
+            https_path: config.server.https_path.clone(),
+            http_proxies: Arc::from(config.server.http_proxy_from.clone()),
+            http: doh_server_config(&config),
+            workers,
+        });
+        // Each listener with its sockets and their copies; what is left
+        // (control, metrics) is handed over as it is.
+        let mut handable = handable;
+        let mut copies_of = |kind: SocketKind, addr: SocketAddr| {
+            let (mine, rest): (Vec<Handed>, Vec<Handed>) = std::mem::take(&mut handable)
+                .into_iter()
+                .partition(|h| h.socket.kind == kind && h.socket.address == addr.to_string());
+            handable = rest;
+            mine
+        };
+        let mut bound = Vec::new();
+        for (addr, socket) in tcp_sockets {
+            bound.push(((SocketKind::Tcp, addr), listeners::Bound::Stream(socket)));
+        }
+        for (kind, sockets) in [
+            (SocketKind::Tls, tls_sockets),
+            (SocketKind::Https, https_sockets),
+            (SocketKind::Http, http_sockets),
+        ] {
+            for (addr, socket) in sockets {
+                bound.push(((kind, addr), listeners::Bound::Stream(socket)));
             }
         }
+        let mut udp_by_addr: Vec<(SocketAddr, Vec<std::net::UdpSocket>)> = Vec::new();
+        for (addr, sock) in udp_sockets {
+            match udp_by_addr.iter_mut().find(|(a, _)| *a == addr) {
+                Some((_, v)) => v.push(sock),
+                None => udp_by_addr.push((addr, vec![sock])),
+            }
+        }
+        for (addr, sockets) in udp_by_addr {
+            bound.push(((SocketKind::Udp, addr), listeners::Bound::Udp(sockets)));
+        }
+        for (key, b) in bound {
+            let copies = copies_of(key.0, key.1);
+            if let Err(e) = listeners.start(key, b, copies) {
+                // The listeners already started stop with everything else.
+                let _ = stop_tx.send(true);
+                let _ = listeners.stop().await;
+                return Err(e);
+            }
+        }
+        let fixed = handable;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
-            listen = %state.listen.join(" "),
+            listen = %listen_names(&config).join(" "),
             listen_tls = ?config.server.listen_tls,
             listen_https = ?config.server.listen_https,
             listen_http = ?config.server.listen_http,
@@ -647,11 +631,15 @@ impl Daemon {
                 s = signal_rx.recv() => s.unwrap_or(Signal::Stop),
                 () = &mut shutdown => Signal::Stop,
                 Some((stream, pid)) = takeover_rx.recv() => {
+                    let mut sockets = listeners.handable();
+                    sockets.extend(fixed.iter().filter_map(|h| {
+                        Handed::copy(h.socket.kind, h.socket.address.clone(), h.fd.as_fd()).ok()
+                    }));
                     let job = upgrade::HandOverJob {
                         stream,
                         pid,
                         cache_file: upgrade::cache_file(&config),
-                        sockets: handable.clone(),
+                        sockets: Arc::new(sockets),
                     };
                     tokio::spawn(job.run(state.clone(), outcome_tx.clone()));
                     continue;
@@ -676,9 +664,26 @@ impl Daemon {
                     // SIGHUP also reopens the hit record file (logrotate's
                     // postrotate), whether or not the configuration reloads.
                     state.pipeline.outputs().reopen();
-                    let taken =
-                        reload::reload(&config, config_path.as_deref(), &state, &metrics, &stop_rx);
-                    if let Some(new) = taken {
+                    let taken = reload::reload(
+                        &config,
+                        config_path.as_deref(),
+                        &state,
+                        &metrics,
+                        &stop_rx,
+                        &listeners,
+                    );
+                    if let Some((new, prepared)) = taken {
+                        // Listen addresses: the added ones were bound by the
+                        // reload; now they are served and the removed ones stop.
+                        if !prepared.is_empty() {
+                            listeners.apply(prepared);
+                            config.server.listen = new.server.listen.clone();
+                            config.server.listen_tls = new.server.listen_tls.clone();
+                            config.server.listen_https = new.server.listen_https.clone();
+                            config.server.listen_http = new.server.listen_http.clone();
+                            *state.listen.lock().unwrap_or_else(|p| p.into_inner()) =
+                                listen_names(&config);
+                        }
                         // Policy zones from files: added, removed, reordered
                         // (those with transfer roles keep what they started with).
                         if sekisho_conf::policy_reloadable(&new.response_policy, &policy.table()) {
@@ -700,8 +705,10 @@ impl Daemon {
             systemd_notify(&[sd_notify::NotifyState::Stopping]);
         }
         let _ = stop_tx.send(true);
+        listeners.stop_all();
         inflight.drain(Duration::from_secs(2)).await;
         while tasks.join_next().await.is_some() {}
+        let udp_workers = listeners.stop().await;
         // The answers for the next start (`cache.save-file`); after a
         // hand-over they were saved for the new process, which serves now.
         if let Some(path) = config
@@ -767,6 +774,27 @@ pub async fn run_taking(
         spawn_os_signals(daemon.signals());
     }
     daemon.serve(std::future::pending()).await
+}
+
+/// The addresses served, for `status`: plain ones as they are, the
+/// encrypted ones with their scheme.
+fn listen_names(config: &Config) -> Vec<String> {
+    let s = &config.server;
+    s.listen
+        .iter()
+        .map(|a| a.to_string())
+        .chain(s.listen_tls.iter().map(|a| format!("tls://{a}")))
+        .chain(
+            s.listen_https
+                .iter()
+                .map(|a| format!("https://{a}{}", s.https_path)),
+        )
+        .chain(
+            s.listen_http
+                .iter()
+                .map(|a| format!("http://{a}{}", s.https_path)),
+        )
+        .collect()
 }
 
 /// `listen()` on a socket bound by [`build`]; an error names the address.
