@@ -3,11 +3,15 @@
 //! answer what they have in flight, unchanged ones are not touched (a
 //! connection open across the reload goes on), and an address that cannot
 //! be bound makes the whole reload change nothing, naming key and address.
+//! DoT and DoH listeners move the same way (checked with `kdig`), and the
+//! first one added to a daemon that loaded no certificate is refused.
 //! Each test owns addresses in 127.0.220.0/24.
 
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -216,4 +220,134 @@ fn a_reload_adds_and_removes_listeners_and_drains_the_removed_ones() {
     assert_eq!(r.metadata.response_code, ResponseCode::NoError);
     assert_eq!(r.answers.len(), 1);
     assert!(udp(a, "w.up.test.").is_some());
+}
+
+/// `kdig` over TLS (`+tls`) or HTTPS (`+https=/dns-query`) to `addr`, the
+/// certificate checked against `ca`: whether it got an A record for `name`.
+fn kdig_answers(addr: &str, ca: &Path, how: &str, name: &str) -> (bool, String) {
+    let addr: SocketAddr = addr.parse().expect("addr");
+    let out = Command::new("kdig")
+        .args([
+            format!("@{}", addr.ip()),
+            "-p".into(),
+            addr.port().to_string(),
+            format!("+tls-ca={}", ca.display()),
+            format!("+tls-hostname={CERT_NAME}"),
+            "+time=3".into(),
+            "+retry=0".into(),
+            how.into(),
+            name.into(),
+            "A".into(),
+            "+short".into(),
+        ])
+        .output()
+        .expect("kdig (apt-get install knot-dnsutils)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success() && text.trim() == "192.0.2.8", text)
+}
+
+/// The name the test certificate is made for.
+const CERT_NAME: &str = "reload.test.invalid";
+
+/// A config with DoT and DoH addresses (`tls`, `https`: TOML lists' insides)
+/// and, with `certs`, the certificate.
+fn tls_config(s: &Scratch, tls: &str, https: &str, certs: Option<&Certs>) -> String {
+    let files = certs.map_or(String::new(), |c| {
+        format!(
+            "tls-cert-file = \"{}\"\ntls-key-file = \"{}\"\n",
+            c.cert.display(),
+            c.key.display()
+        )
+    });
+    config(s, r#""127.0.220.31:5300""#, "", "127.0.0.0/8")
+        .replace(
+            "listen-http = []\n",
+            &format!("listen-tls = [{tls}]\nlisten-https = [{https}]\n{files}"),
+        )
+        .replace("127.0.220.29@5300", "127.0.220.39@5300")
+}
+
+#[test]
+fn a_reload_moves_encrypted_listeners_and_refuses_the_first_one_without_a_certificate() {
+    let s = Scratch::new("listen-reload-tls");
+    for ip in ["127.0.220.31", "127.0.220.32", "127.0.220.39"] {
+        add_loopback(ip);
+    }
+    let _up = start_responder("127.0.220.39:5300", "up.test.", |_, _| {
+        (
+            Canned::A {
+                addr: Ipv4Addr::new(192, 0, 2, 8),
+                ttl: 600,
+            },
+            Duration::ZERO,
+        )
+    });
+    let certs = make_certs(&s.path, CERT_NAME, "127.0.220.31");
+    let (t1, t2, h) = (
+        "127.0.220.31:8530",
+        "127.0.220.32:8530",
+        "127.0.220.32:4430",
+    );
+    // Started without encrypted listeners: no certificate is loaded.
+    let sk = start_sekisho(
+        &s.path,
+        "lrt",
+        &tls_config(&s, "", "", None),
+        "127.0.220.31:5300".parse().expect("addr"),
+    );
+    let cf = s.path.join("sekisho-lrt.toml");
+    std::fs::write(&cf, tls_config(&s, &format!(r#""{t1}""#), "", Some(&certs))).expect("write");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .contains("reload refused: a new listen address cannot be served")),
+        "{}",
+        sk.log_text()
+    );
+    assert!(
+        sk.log_text()
+            .contains("server.listen-tls 127.0.220.31:8530: no TLS certificate loaded"),
+        "{}",
+        sk.log_text()
+    );
+    assert!(!tcp_open(t1));
+    drop(sk);
+
+    // Started with DoT on one address, then moved, and DoH added.
+    let sk = start_sekisho(
+        &s.path,
+        "lrt",
+        &tls_config(&s, &format!(r#""{t1}""#), "", Some(&certs)),
+        "127.0.220.31:5300".parse().expect("addr"),
+    );
+    wait_tcp(t1.parse().expect("addr"), Duration::from_secs(10));
+    let (ok, out) = kdig_answers(t1, &certs.ca, "+tls", "a.up.test.");
+    assert!(ok, "{out}\n{}", sk.log_text());
+    std::fs::write(
+        &cf,
+        tls_config(
+            &s,
+            &format!(r#""{t2}""#),
+            &format!(r#""{h}""#),
+            Some(&certs),
+        ),
+    )
+    .expect("write");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .contains("listeners changed by reload")),
+        "{}",
+        sk.log_text()
+    );
+    let (ok, out) = kdig_answers(t2, &certs.ca, "+tls", "b.up.test.");
+    assert!(ok, "DoT on the added address: {out}\n{}", sk.log_text());
+    let (ok, out) = kdig_answers(h, &certs.ca, "+https=/dns-query", "c.up.test.");
+    assert!(ok, "DoH on the added address: {out}\n{}", sk.log_text());
+    assert!(
+        eventually(Duration::from_secs(3), || !tcp_open(t1)),
+        "the removed DoT address stops accepting"
+    );
 }
