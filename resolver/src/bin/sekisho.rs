@@ -239,7 +239,7 @@ fn write_manual(dir: &std::path::Path, date: &str) -> std::io::Result<()> {
             ),
             (
                 "SIGNALS",
-                "SIGHUP reloads the configuration and the policy zones (a bad new configuration is refused and the running one kept) and reopens the rpz-log file; SIGTERM and SIGINT stop accepting queries, drain those in flight for up to 2 s and exit 0.",
+                "SIGHUP reloads the configuration and the policy zones (a bad new configuration is refused and the running one kept) and reopens the rpz-log file; SIGTERM and SIGINT stop accepting queries, drain those in flight for up to 2 s and exit 0. A binary upgrade loses no query: sekishoctl upgrade starts the binary now on disk with --take-over, which takes the running daemon's sockets and saved cache over its control socket; the old process then drains and exits 0, or goes on serving if the new one fails.",
             ),
             ("FILES", "/etc/sekisho/sekisho.toml, /var/lib/sekisho, /var/log/sekisho, /run/sekisho/control.sock"),
             ("SEE ALSO", "sekishoctl(8), sekisho.toml(5), /usr/share/doc/sekisho/operations.md"),
