@@ -337,3 +337,58 @@ fn a_take_over_that_fails_leaves_the_old_process_serving() {
         || std::fs::read_to_string(format!("/proc/{new_pid}/stat"))
             .is_ok_and(|st| st.contains(") Z "))));
 }
+
+#[test]
+fn a_second_take_over_while_one_is_under_way_is_refused_with_its_reason() {
+    use std::io::{BufRead, BufReader, Write};
+    let s = Scratch::new("upgrade-busy");
+    for ip in ["127.0.220.41", "127.0.220.42"] {
+        add_loopback(ip);
+    }
+    let _up = upstream("127.0.220.42:5300");
+    let listen: SocketAddr = "127.0.220.41:5300".parse().expect("addr");
+    let mut old = start_sekisho(
+        &s.path,
+        "busy",
+        &config(&s, "127.0.220.41:5300", "127.0.220.42@5300", ""),
+        listen,
+    );
+    let sock = s.path.join("control.sock");
+    // A first taker that asks, reads the announcement and then says nothing.
+    let mut first = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    first
+        .write_all(b"{\"verb\":\"take-over\",\"pid\":1}\n")
+        .expect("ask");
+    let mut line = String::new();
+    BufReader::new(&first)
+        .read_line(&mut line)
+        .expect("announcement");
+    assert!(line.contains("\"hand-over\""), "{line}");
+    assert!(line.contains("\"control\""), "{line}");
+
+    let cf = s.path.join("sekisho-busy.toml");
+    let mut second = take_over(&cf, &s.path.join("sekisho-second.log"));
+    assert_eq!(exit_code(&mut second, Duration::from_secs(30)), Some(3));
+    assert!(
+        second
+            .log_text()
+            .contains("the running daemon refused: a socket hand-over is already under way"),
+        "{}",
+        second.log_text()
+    );
+    // The first taker goes away before serving: one line, and nothing else changes.
+    drop(first);
+    let failed = "socket hand-over failed; this process goes on serving";
+    assert!(
+        eventually(Duration::from_secs(5), || old.log_text().contains(failed)),
+        "{}",
+        old.log_text()
+    );
+    assert_eq!(old.log_text().matches(failed).count(), 1);
+    assert!(old.is_running());
+    assert_eq!(status_pid(&sock), Some(u64::from(old.child.id())));
+    assert_eq!(
+        query(listen, "after.up.test.", RecordType::A).answers.len(),
+        1
+    );
+}
