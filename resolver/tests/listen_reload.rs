@@ -47,6 +47,17 @@ listen = "none"
     )
 }
 
+/// Writes `config` to `file`, sends SIGHUP to `sk` and waits for it to log `line`.
+fn reload_with(sk: &Proc, file: &Path, config: String, line: &str) {
+    std::fs::write(file, config).expect("write");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk.log_text().contains(line)),
+        "{}",
+        sk.log_text()
+    );
+}
+
 /// Whether anything answers a TCP connection at `addr`.
 fn tcp_open(addr: &str) -> bool {
     TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_millis(500)).is_ok()
@@ -125,7 +136,8 @@ fn a_reload_adds_and_removes_listeners_and_drains_the_removed_ones() {
         == 1));
     let asked = Instant::now();
 
-    std::fs::write(
+    reload_with(
+        &sk,
         &cf,
         config(
             &s,
@@ -133,15 +145,7 @@ fn a_reload_adds_and_removes_listeners_and_drains_the_removed_ones() {
             r#""127.0.220.23:8053""#,
             "127.0.0.0/8",
         ),
-    )
-    .expect("write");
-    sk.signal("HUP");
-    assert!(
-        eventually(Duration::from_secs(5), || sk
-            .log_text()
-            .contains("listeners changed by reload")),
-        "{}",
-        sk.log_text()
+        "listeners changed by reload",
     );
     assert!(
         asked.elapsed() < Duration::from_millis(1400),
@@ -192,7 +196,8 @@ fn a_reload_adds_and_removes_listeners_and_drains_the_removed_ones() {
 
     // An address that cannot be bound (TEST-NET-1 is on no interface): the
     // whole reload changes nothing, and the log names key and address.
-    std::fs::write(
+    reload_with(
+        &sk,
         &cf,
         config(
             &s,
@@ -200,15 +205,7 @@ fn a_reload_adds_and_removes_listeners_and_drains_the_removed_ones() {
             r#""127.0.220.23:8053""#,
             "127.0.220.99/32",
         ),
-    )
-    .expect("write");
-    sk.signal("HUP");
-    assert!(
-        eventually(Duration::from_secs(5), || sk
-            .log_text()
-            .contains("reload refused: a new listen address cannot be served")),
-        "{}",
-        sk.log_text()
+        "reload refused: a new listen address cannot be served",
     );
     assert!(
         sk.log_text().contains("server.listen 192.0.2.1:5300"),
@@ -296,14 +293,11 @@ fn a_reload_moves_encrypted_listeners_and_refuses_the_first_one_without_a_certif
         "127.0.220.31:5300".parse().expect("addr"),
     );
     let cf = s.path.join("sekisho-lrt.toml");
-    std::fs::write(&cf, tls_config(&s, &format!(r#""{t1}""#), "", Some(&certs))).expect("write");
-    sk.signal("HUP");
-    assert!(
-        eventually(Duration::from_secs(5), || sk
-            .log_text()
-            .contains("reload refused: a new listen address cannot be served")),
-        "{}",
-        sk.log_text()
+    reload_with(
+        &sk,
+        &cf,
+        tls_config(&s, &format!(r#""{t1}""#), "", Some(&certs)),
+        "reload refused: a new listen address cannot be served",
     );
     assert!(
         sk.log_text()
@@ -324,7 +318,8 @@ fn a_reload_moves_encrypted_listeners_and_refuses_the_first_one_without_a_certif
     wait_tcp(t1.parse().expect("addr"), Duration::from_secs(10));
     let (ok, out) = kdig_answers(t1, &certs.ca, "+tls", "a.up.test.");
     assert!(ok, "{out}\n{}", sk.log_text());
-    std::fs::write(
+    reload_with(
+        &sk,
         &cf,
         tls_config(
             &s,
@@ -332,15 +327,7 @@ fn a_reload_moves_encrypted_listeners_and_refuses_the_first_one_without_a_certif
             &format!(r#""{h}""#),
             Some(&certs),
         ),
-    )
-    .expect("write");
-    sk.signal("HUP");
-    assert!(
-        eventually(Duration::from_secs(5), || sk
-            .log_text()
-            .contains("listeners changed by reload")),
-        "{}",
-        sk.log_text()
+        "listeners changed by reload",
     );
     let (ok, out) = kdig_answers(t2, &certs.ca, "+tls", "b.up.test.");
     assert!(ok, "DoT on the added address: {out}\n{}", sk.log_text());

@@ -96,6 +96,53 @@ fn exit_code(p: &mut Proc, limit: Duration) -> Option<i32> {
     None
 }
 
+/// A daemon forwarding to a [`Responder`], each on its own address; the
+/// scratch directory goes last, after the processes that write into it.
+struct Old {
+    /// The daemon.
+    sk: Proc,
+    /// Its upstream.
+    up: Responder,
+    /// Where it answers.
+    listen: SocketAddr,
+    /// Its control socket.
+    sock: std::path::PathBuf,
+    /// Its configuration, as written.
+    config: String,
+    /// Its directory.
+    s: Scratch,
+}
+
+/// Starts a daemon on `ip`:5300 (tagged `tag`) with its upstream on `up_ip`:5300.
+fn start_old(tag: &str, ip: &str, up_ip: &str) -> Old {
+    let s = Scratch::new(&format!("upgrade-{tag}"));
+    for a in [ip, up_ip] {
+        add_loopback(a);
+    }
+    let up = upstream(&format!("{up_ip}:5300"));
+    let listen: SocketAddr = format!("{ip}:5300").parse().expect("addr");
+    let config = config(&s, &listen.to_string(), &format!("{up_ip}@5300"), "");
+    let sk = start_sekisho(&s.path, tag, &config, listen);
+    Old {
+        sk,
+        up,
+        listen,
+        sock: s.path.join("control.sock"),
+        config,
+        s,
+    }
+}
+
+/// `p` logs `line` once, and only once, within 5 s.
+fn logged_once(p: &Proc, line: &str) {
+    assert!(
+        eventually(Duration::from_secs(5), || p.log_text().contains(line)),
+        "{}",
+        p.log_text()
+    );
+    assert_eq!(p.log_text().matches(line).count(), 1, "{}", p.log_text());
+}
+
 /// What a client saw: queries sent, and those that got no answer in 2 s.
 #[derive(Debug, Default)]
 struct Tally {
@@ -240,15 +287,14 @@ fn a_take_over_under_load_loses_no_query_and_keeps_the_cache() {
 
 #[test]
 fn a_take_over_that_fails_leaves_the_old_process_serving() {
-    let s = Scratch::new("upgrade-fail");
-    for ip in ["127.0.220.11", "127.0.220.12"] {
-        add_loopback(ip);
-    }
-    let up = upstream("127.0.220.12:5300");
-    let listen: SocketAddr = "127.0.220.11:5300".parse().expect("addr");
-    let good = config(&s, "127.0.220.11:5300", "127.0.220.12@5300", "");
-    let mut old = start_sekisho(&s.path, "fail", &good, listen);
-    let sock = s.path.join("control.sock");
+    let Old {
+        sk: mut old,
+        up,
+        listen,
+        sock,
+        config: good,
+        s,
+    } = start_old("fail", "127.0.220.11", "127.0.220.12");
     let old_pid = u64::from(old.child.id());
     assert_eq!(
         query(listen, "kept.up.test.", RecordType::A).answers.len(),
@@ -273,13 +319,10 @@ fn a_take_over_that_fails_leaves_the_old_process_serving() {
         "{}",
         new.log_text()
     );
-    let failed = "socket hand-over failed; this process goes on serving";
-    assert!(
-        eventually(Duration::from_secs(5), || old.log_text().contains(failed)),
-        "{}",
-        old.log_text()
+    logged_once(
+        &old,
+        "socket hand-over failed; this process goes on serving",
     );
-    assert_eq!(old.log_text().matches(failed).count(), 1);
     assert!(old.is_running());
     assert_eq!(status_pid(&sock), Some(old_pid));
     assert_eq!(
@@ -295,12 +338,9 @@ fn a_take_over_that_fails_leaves_the_old_process_serving() {
     let (code, _, err) = ctl(&sock, &["upgrade"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("upgrade failed"), "{err}");
-    let exited = "upgrade failed: the new process exited before taking over";
-    assert_eq!(
-        old.log_text().matches(exited).count(),
-        1,
-        "{}",
-        old.log_text()
+    logged_once(
+        &old,
+        "upgrade failed: the new process exited before taking over",
     );
     assert!(old.is_running());
     assert_eq!(
@@ -341,19 +381,14 @@ fn a_take_over_that_fails_leaves_the_old_process_serving() {
 #[test]
 fn a_second_take_over_while_one_is_under_way_is_refused_with_its_reason() {
     use std::io::{BufRead, BufReader, Write};
-    let s = Scratch::new("upgrade-busy");
-    for ip in ["127.0.220.41", "127.0.220.42"] {
-        add_loopback(ip);
-    }
-    let _up = upstream("127.0.220.42:5300");
-    let listen: SocketAddr = "127.0.220.41:5300".parse().expect("addr");
-    let mut old = start_sekisho(
-        &s.path,
-        "busy",
-        &config(&s, "127.0.220.41:5300", "127.0.220.42@5300", ""),
+    let Old {
+        sk: mut old,
+        up: _up,
         listen,
-    );
-    let sock = s.path.join("control.sock");
+        sock,
+        s,
+        ..
+    } = start_old("busy", "127.0.220.41", "127.0.220.42");
     // A first taker that asks, reads the announcement and then says nothing.
     let mut first = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
     first
@@ -378,13 +413,10 @@ fn a_second_take_over_while_one_is_under_way_is_refused_with_its_reason() {
     );
     // The first taker goes away before serving: one line, and nothing else changes.
     drop(first);
-    let failed = "socket hand-over failed; this process goes on serving";
-    assert!(
-        eventually(Duration::from_secs(5), || old.log_text().contains(failed)),
-        "{}",
-        old.log_text()
+    logged_once(
+        &old,
+        "socket hand-over failed; this process goes on serving",
     );
-    assert_eq!(old.log_text().matches(failed).count(), 1);
     assert!(old.is_running());
     assert_eq!(status_pid(&sock), Some(u64::from(old.child.id())));
     assert_eq!(
