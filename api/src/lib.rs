@@ -150,6 +150,78 @@ pub enum Request {
     },
     /// Stop the daemon gracefully.
     Stop,
+    /// Start the binary at the daemon's own path with `--take-over` and its
+    /// original arguments, and report whether it took the sockets over
+    /// (nginx's binary upgrade, in one verb).
+    Upgrade,
+    /// Sent by a new process started with `--take-over`: save the answer
+    /// cache and hand every bound socket over on this connection
+    /// ([`Reply::HandOver`], then the descriptors), then wait for [`Serving`].
+    TakeOver {
+        /// The new process.
+        pid: u32,
+    },
+}
+
+/// The kind of a socket handed over on a binary upgrade; with its address it
+/// names the configuration entry the socket serves.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum SocketKind {
+    /// A UDP socket of one worker (`server.listen`; one per worker).
+    Udp,
+    /// A TCP listener (`server.listen`).
+    Tcp,
+    /// A DNS over TLS listener (`server.listen-tls`).
+    Tls,
+    /// A DNS over HTTPS listener (`server.listen-https`).
+    Https,
+    /// A DNS over plain HTTP listener (`server.listen-http`).
+    Http,
+    /// The metrics endpoint (`metrics.listen`).
+    Metrics,
+    /// The control socket (`control.socket`; its address is the path).
+    Control,
+}
+
+impl std::fmt::Display for SocketKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SocketKind::Udp => "udp",
+            SocketKind::Tcp => "tcp",
+            SocketKind::Tls => "tls",
+            SocketKind::Https => "https",
+            SocketKind::Http => "http",
+            SocketKind::Metrics => "metrics",
+            SocketKind::Control => "control",
+        })
+    }
+}
+
+/// One socket of a hand-over: what it serves. The descriptors follow the
+/// [`Reply::HandOver`] line in the order of its list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+pub struct HandedSocket {
+    /// What it serves.
+    pub kind: SocketKind,
+    /// `ip:port`, or the path of the control socket.
+    pub address: String,
+}
+
+impl std::fmt::Display for HandedSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind, self.address)
+    }
+}
+
+/// The last line of a hand-over, from the new process: it serves on the
+/// sockets it took, so the old one may stop.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Serving {
+    /// The new process.
+    pub pid: u32,
+    /// The handed-over sockets it serves (the others it closed).
+    pub taken: Vec<HandedSocket>,
 }
 
 /// A control reply.
@@ -203,6 +275,15 @@ pub enum Reply {
     Ntas {
         /// One entry per anchor.
         ntas: Vec<Nta>,
+    },
+    /// The answer to [`Request::TakeOver`]: the sockets whose descriptors
+    /// follow on the connection, in this order.
+    HandOver {
+        /// Where the answer cache was saved for the new process (`None`: not
+        /// saved; the new process starts cold).
+        cache_file: Option<String>,
+        /// The sockets.
+        sockets: Vec<HandedSocket>,
     },
     /// A verb that did something; the message says what.
     Done {

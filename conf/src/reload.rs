@@ -8,7 +8,9 @@
 //! query deadline, client-address logging (global and per zone), the query log, forward zones,
 //! policy zones loaded from files (added, removed, reordered, changed), the
 //! CHAOS identity and version, the recursion and waiting-client caps, the
-//! rate limit, the TLS listeners' certificate and key, read again).
+//! rate limit, the TLS listeners' certificate and key, read again, and the
+//! listen addresses of every kind: added ones bound and served, removed ones
+//! stopped and drained, the others untouched).
 
 use crate::model::{ClientIpLog, Config, Logging, PolicyZone, ResponsePolicy, Server};
 
@@ -30,8 +32,8 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         dnstap,
     } = new;
     let Server {
-        listen,
-        allow_query: _,     // reload
+        listen: _, // reload: added addresses bound (or the reload refused), removed ones drained
+        allow_query: _, // reload
         allow_recursion: _, // reload
         directory,
         root_hints,
@@ -56,9 +58,9 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         max_ns_address_queries,
         tcp_clients_per_ip,
         tcp_write_timeout,
-        listen_tls,
-        listen_https,
-        listen_http,
+        listen_tls: _, // reload, as listen (the certificate must have been loaded at start)
+        listen_https: _, // reload, as listen-tls
+        listen_http: _, // reload, as listen
         http_proxy_from,
         https_path,
         tls_cert_file: _, // reload: the certificate and key are read again and swapped
@@ -72,7 +74,6 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         }
     };
     let o = &old.server;
-    check(*listen != o.listen, "server.listen");
     check(*directory != o.directory, "server.directory");
     check(*root_hints != o.root_hints, "server.root-hints");
     check(
@@ -115,10 +116,6 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         *tcp_write_timeout != o.tcp_write_timeout,
         "server.tcp-write-timeout",
     );
-    // The encrypted listeners are bound at start, as `listen`.
-    check(*listen_tls != o.listen_tls, "server.listen-tls");
-    check(*listen_https != o.listen_https, "server.listen-https");
-    check(*listen_http != o.listen_http, "server.listen-http");
     // The DoH-over-HTTP listeners are given their proxies when they start.
     check(
         *http_proxy_from != o.http_proxy_from,
@@ -284,17 +281,13 @@ mod tests {
         new.forward_zones.clear();
         assert!(restart_only_changes(&old, &new).is_empty());
         new.server.listen.clear();
+        assert!(restart_only_changes(&old, &new).is_empty());
         new.server.tcp_max_pipelined += 1;
         new.cache.max_entries += 1;
         new.logging.level = "debug".into();
         assert_eq!(
             restart_only_changes(&old, &new),
-            [
-                "server.listen",
-                "server.tcp-max-pipelined",
-                "cache",
-                "logging.level"
-            ]
+            ["server.tcp-max-pipelined", "cache", "logging.level"]
         );
     }
 
@@ -307,7 +300,7 @@ mod tests {
     }
 
     #[test]
-    fn the_tls_files_reload_and_the_encrypted_listeners_need_a_restart() {
+    fn the_tls_files_and_the_encrypted_listeners_reload_and_their_settings_need_a_restart() {
         let old = Config::embedded_default();
         let mut new = old.clone();
         new.server.tls_cert_file = Some("/etc/sekisho/new.pem".into());
@@ -322,6 +315,7 @@ mod tests {
         new.server
             .listen_http
             .push("127.0.0.1:8053".parse().expect("addr"));
+        assert!(restart_only_changes(&old, &new).is_empty());
         new.server
             .http_proxy_from
             .push("127.0.0.1/32".parse().expect("prefix"));
@@ -330,9 +324,6 @@ mod tests {
         assert_eq!(
             restart_only_changes(&old, &new),
             [
-                "server.listen-tls",
-                "server.listen-https",
-                "server.listen-http",
                 "server.http-proxy-from",
                 "server.https-path",
                 "server.tls-handshake-timeout"

@@ -132,6 +132,10 @@ enum Verb {
     },
     /// Stop the daemon gracefully.
     Stop,
+    /// Binary upgrade without lost queries: the daemon starts the binary now at its own path
+    /// with `--take-over`, hands it every socket and its saved cache, and exits once the new
+    /// process serves; if that fails, the running daemon goes on serving (exit 1, and why).
+    Upgrade,
     /// Write sekishoctl.8 and a bash completion into DIR (packaging; needs no daemon).
     #[command(hide = true)]
     GenerateManual {
@@ -315,6 +319,7 @@ impl Verb {
                 NtaVerb::List => Request::NtaList,
             },
             Verb::Stop => Request::Stop,
+            Verb::Upgrade => Request::Upgrade,
             // Never sent: `action` answers it without the daemon. The
             // harmless read-only request keeps this match total.
             Verb::GenerateManual { .. } => Request::Status,
@@ -493,6 +498,10 @@ fn print(reply: Reply, json: bool) -> Result<(), CtlError> {
             Ok(())
         }
         Reply::Error { message } => Err(CtlError::Daemon(message)),
+        // Only a new daemon asks for a hand-over.
+        Reply::HandOver { .. } => Err(CtlError::Daemon(
+            "unexpected hand-over reply from the daemon".into(),
+        )),
     }
 }
 

@@ -24,6 +24,15 @@ pub type ReplyFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Re
 pub trait Handler: Send + Sync + 'static {
     /// Answer one request.
     fn handle(&self, request: Request) -> ReplyFuture<'_>;
+
+    /// A new process on `stream` asks for the sockets (`Request::TakeOver`,
+    /// crate::handover): the daemon takes the connection over, or gives it
+    /// back with the reason it refuses.
+    fn take_over(
+        &self,
+        stream: std::os::unix::net::UnixStream,
+        pid: u32,
+    ) -> Result<(), (std::os::unix::net::UnixStream, String)>;
 }
 
 /// Why the control socket could not be opened.
@@ -39,6 +48,10 @@ pub struct ControlError {
 
 /// Bound on one client's read and write (a reload of a large zone takes a while).
 const IO_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How long a stopping daemon waits for the replies still being written
+/// (`stop`, `upgrade`: their callers want to read them).
+const REPLY_GRACE: Duration = Duration::from_secs(1);
 
 /// Bind the control socket at `path` (replacing a stale one), mode 0600.
 pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
@@ -64,12 +77,14 @@ pub fn bind(path: &Path) -> Result<UnixListener, ControlError> {
     Ok(listener)
 }
 
-/// Serve control requests until `stop` turns true.
+/// Serve control requests until `stop` turns true, then give the replies
+/// being written a moment to go out.
 pub async fn serve(
     listener: UnixListener,
     handler: std::sync::Arc<dyn Handler>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut clients = tokio::task::JoinSet::new();
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -79,13 +94,18 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = stop.changed() => return,
+            Some(_) = clients.join_next(), if !clients.is_empty() => continue,
+            _ = stop.changed() => break,
         };
         let h = handler.clone();
-        tokio::spawn(async move {
+        clients.spawn(async move {
             let _ = tokio::time::timeout(IO_TIMEOUT, serve_one(stream, h)).await;
         });
     }
+    let _ = tokio::time::timeout(REPLY_GRACE, async {
+        while clients.join_next().await.is_some() {}
+    })
+    .await;
 }
 
 /// Read one request line, write one reply line.
@@ -98,6 +118,23 @@ async fn serve_one(
     let mut rd = BufReader::new(rd.take(MAX_REQUEST as u64));
     rd.read_line(&mut line).await?;
     let reply = match sekisho_api::decode::<Request>(&line) {
+        // The connection itself goes to the daemon (nothing follows the
+        // request line until the daemon answers, so nothing is buffered).
+        Ok(Request::TakeOver { pid }) => {
+            let stream = rd
+                .into_inner()
+                .into_inner()
+                .reunite(wr)
+                .map_err(std::io::Error::other)?;
+            let Err((stream, message)) = handler.take_over(stream.into_std()?, pid) else {
+                return Ok(());
+            };
+            let mut stream = UnixStream::from_std(stream)?;
+            let out =
+                sekisho_api::encode(&Reply::Error { message }).map_err(std::io::Error::other)?;
+            stream.write_all(&out).await?;
+            return stream.shutdown().await;
+        }
         Ok(req) => handler.handle(req).await,
         Err(e) => Reply::Error {
             message: format!("bad request: {e}"),

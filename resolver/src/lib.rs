@@ -30,6 +30,8 @@
 //! - [`flight`]: cache misses in flight: the recursive-clients slots and the
 //!   sharing of one fetch among identical questions.
 //! - [`control`]: the daemon's side of the `sekishoctl` socket (types in `sekisho_api`).
+//! - [`handover`]: a binary upgrade's conversation: the running daemon's
+//!   sockets and saved cache passed to a new process over the control socket.
 //! - [`metrics`]: the Prometheus registry and the query path's metrics.
 //! - [`logging`]: the log subscriber.
 //! - [`daemon`]: [`daemon::build`] constructs every part from a `Config`,
@@ -42,6 +44,7 @@ pub mod dispatch;
 pub mod doh;
 pub mod flight;
 pub mod forwarded;
+pub mod handover;
 pub mod hits;
 pub mod listen;
 pub mod logging;

@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! sekisho [run] [--config FILE]     run (the embedded default configuration without FILE)
+//! sekisho ... --take-over           run, taking the sockets and cache of the daemon running
+//!                                   on the same control socket (binary upgrade)
 //! sekisho check-config FILE         validate FILE, print every problem
 //! sekisho print-default-config      the embedded default, commented (also --print-default-config)
 //! sekisho rpz build ...             blocking lists -> policy zone (sekisho-listbuild)
@@ -19,7 +21,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sekisho_conf::Config;
-use sekisho_resolver::logging;
+use sekisho_resolver::daemon::TAKE_OVER_WAIT;
+use sekisho_resolver::{handover, logging};
 
 /// An RPZ-capable caching and recursive DNS resolver.
 #[derive(Debug, Parser)]
@@ -37,6 +40,11 @@ struct Cli {
     /// Print the embedded default configuration and exit.
     #[arg(long)]
     print_default_config: bool,
+    /// Replace the daemon running with this configuration without losing a query: take its
+    /// saved cache and its sockets over its control socket, serve, then let it stop
+    /// (what `sekishoctl upgrade` starts).
+    #[arg(long)]
+    take_over: bool,
     /// What to do (default: run).
     #[command(subcommand)]
     command: Option<Command>,
@@ -52,6 +60,9 @@ enum Command {
         /// Run with this configuration file instead of the embedded default.
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
+        /// Replace the daemon running with this configuration (see `sekisho --help`).
+        #[arg(long)]
+        take_over: bool,
     },
     /// Validate a configuration file and print every problem with its key path.
     CheckConfig {
@@ -160,8 +171,10 @@ fn write_sample_zone(config: &Config) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `sekisho [run]`: load the configuration, build the runtime, serve until stopped.
-fn run_daemon(path: Option<PathBuf>) -> Result<(), ExitError> {
+/// `sekisho [run]`: load the configuration, build the runtime, serve until
+/// stopped; with `take_over`, first take the sockets of the daemon running
+/// on the configuration's control socket.
+fn run_daemon(path: Option<PathBuf>, take_over: bool) -> Result<(), ExitError> {
     let config = match &path {
         None => {
             let config = Config::embedded_default();
@@ -175,6 +188,19 @@ fn run_daemon(path: Option<PathBuf>) -> Result<(), ExitError> {
         })?,
     };
     logging::init(&config.logging);
+    let inherited = if take_over {
+        let socket = config.control.socket.clone();
+        let inherited = handover::take_over(&socket, TAKE_OVER_WAIT).map_err(|e| {
+            ExitError::Start(format!(
+                "cannot take over from the daemon on {}: {e}",
+                socket.display()
+            ))
+        })?;
+        tracing::info!(control = %socket.display(), "sockets taken from the running daemon");
+        Some(inherited)
+    } else {
+        None
+    };
     let threads = config.server.runtime_threads();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -182,7 +208,9 @@ fn run_daemon(path: Option<PathBuf>) -> Result<(), ExitError> {
         .build()
         .map_err(|e| ExitError::Start(format!("cannot start the runtime: {e}")))?;
     runtime
-        .block_on(sekisho_resolver::daemon::run(config, path, true))
+        .block_on(sekisho_resolver::daemon::run_taking(
+            config, path, true, inherited,
+        ))
         .map_err(|e| {
             tracing::error!(error = %e, "start-up failed");
             ExitError::Start(e.to_string())
@@ -211,7 +239,7 @@ fn write_manual(dir: &std::path::Path, date: &str) -> std::io::Result<()> {
             ),
             (
                 "SIGNALS",
-                "SIGHUP reloads the configuration and the policy zones (a bad new configuration is refused and the running one kept) and reopens the rpz-log file; SIGTERM and SIGINT stop accepting queries, drain those in flight for up to 2 s and exit 0.",
+                "SIGHUP reloads the configuration and the policy zones (a bad new configuration is refused and the running one kept) and reopens the rpz-log file; SIGTERM and SIGINT stop accepting queries, drain those in flight for up to 2 s and exit 0. A binary upgrade loses no query: sekishoctl upgrade starts the binary now on disk with --take-over, which takes the running daemon's sockets and saved cache over its control socket; the old process then drains and exits 0, or goes on serving if the new one fails.",
             ),
             ("FILES", "/etc/sekisho/sekisho.toml, /var/lib/sekisho, /var/log/sekisho, /run/sekisho/control.sock"),
             ("SEE ALSO", "sekishoctl(8), sekisho.toml(5), /usr/share/doc/sekisho/operations.md"),
@@ -236,8 +264,10 @@ fn run(cli: Cli) -> Result<(), ExitError> {
         return Ok(());
     }
     match cli.command {
-        None => run_daemon(cli.config),
-        Some(Command::Run { config }) => run_daemon(config.or(cli.config)),
+        None => run_daemon(cli.config, cli.take_over),
+        Some(Command::Run { config, take_over }) => {
+            run_daemon(config.or(cli.config), take_over || cli.take_over)
+        }
         Some(Command::PrintDefaultConfig) => {
             print!("{}", sekisho_conf::EMBEDDED_DEFAULT_TOML);
             Ok(())

@@ -33,8 +33,8 @@ pub(super) struct State {
     pub(super) tcp_connections: Arc<AtomicUsize>,
     /// Forward groups by zone, for status; replaced on reload.
     pub(super) groups: std::sync::Mutex<Vec<(String, Arc<Group>)>>,
-    /// Addresses served.
-    pub(super) listen: Vec<String>,
+    /// Addresses served (changed by a reload).
+    pub(super) listen: std::sync::Mutex<Vec<String>>,
     /// Start time.
     pub(super) started: Instant,
     /// To ask the main loop to stop.
@@ -45,6 +45,12 @@ pub(super) struct State {
     pub(super) distribution: Arc<Distribution>,
     /// The TLS listeners' certificate (`None`: no TLS listener); read again on reload.
     pub(super) server_cert: Option<Arc<crate::tls::ServerCert>>,
+    /// Hand-over requests of new processes, to the serve loop.
+    pub(super) takeover: mpsc::Sender<(std::os::unix::net::UnixStream, u32)>,
+    /// A hand-over is under way (a second request is refused).
+    pub(super) handing_over: std::sync::atomic::AtomicBool,
+    /// The last hand-over's progress, watched by `upgrade`.
+    pub(super) handovers: tokio::sync::watch::Sender<super::upgrade::HandOverEvent>,
 }
 
 impl State {
@@ -332,8 +338,21 @@ impl control::Handler for State {
                         message: "stopping".into(),
                     }
                 }
+                Request::Upgrade => self.upgrade().await,
+                // `control::serve_one` gives these to `take_over`.
+                Request::TakeOver { .. } => Reply::Error {
+                    message: "a take-over needs the connection itself".into(),
+                },
             }
         })
+    }
+
+    fn take_over(
+        &self,
+        stream: std::os::unix::net::UnixStream,
+        pid: u32,
+    ) -> Result<(), (std::os::unix::net::UnixStream, String)> {
+        self.start_take_over(stream, pid)
     }
 }
 
@@ -570,7 +589,11 @@ impl State {
             version: env!("CARGO_PKG_VERSION").into(),
             pid: std::process::id(),
             uptime_seconds: self.started.elapsed().as_secs(),
-            listen: self.listen.clone(),
+            listen: self
+                .listen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             cache_entries: self.pipeline.cache.len(),
             queries_in_flight: self.inflight.count(),
             tcp_connections: self.tcp_connections.load(Ordering::Relaxed),

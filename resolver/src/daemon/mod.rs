@@ -7,9 +7,12 @@
 //!          ─▶ first policy load ─▶ recursor ─▶ query pipeline ─▶ secondary role
 //!          ─▶ dispatch (layers in front of the pipeline)
 //!          ─▶ listen sockets bound, control socket and metrics endpoint bound
+//!             (or taken from the daemon this one replaces: `build_taking`, `sockets`)
 //!  serve:  health probes, transfers, NOTIFY senders, control, metrics
 //!          ─▶ TCP listen() and UDP workers last ─▶ "sekisho ready" (and READY=1)
 //!          ─▶ signals: Reload (re-read the file) | Stop ─▶ drain ─▶ stopped
+//!          ─▶ a new process's TakeOver: the sockets handed over (`upgrade`);
+//!             once it serves ─▶ drain ─▶ stopped (no cache save)
 //! ```
 //!
 //! Every part is built before anything is served, with no setter called
@@ -28,10 +31,16 @@
 
 mod forwarding;
 mod handler;
+mod listeners;
 mod reload;
+mod sockets;
+mod upgrade;
+
+pub use upgrade::TAKE_OVER_WAIT;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -49,7 +58,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::control;
 use crate::dispatch::Dispatch;
-use crate::doh::{DohAccept, DohHandler, HttpAccept};
+
+use crate::handover::{Handed, Inherited, Serving, SocketKind};
 use crate::listen::{self, InFlight, StreamContext, TcpClients, TcpLimits, UdpContext};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -114,6 +124,16 @@ pub enum DaemonError {
     /// Root hints or trust anchors could not be loaded.
     #[error("recursion: {0}")]
     Recursion(#[from] sekisho_recursor::anchors::AnchorError),
+    /// A listener a reload adds cannot be served (the message names key and address).
+    #[error("{key} {addr}: {reason}")]
+    Listener {
+        /// The configuration key.
+        key: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// A UDP worker thread could not be started.
     #[error("cannot start a UDP worker thread for {addr}: {source}")]
     Worker {
@@ -183,6 +203,13 @@ pub struct Daemon {
     signal_rx: mpsc::Receiver<Signal>,
     /// UDP workers per listen address.
     workers: usize,
+    /// A copy of every socket above, for a hand-over to a new process.
+    handable: Vec<Handed>,
+    /// The connection to the daemon this one replaces (`--take-over`),
+    /// told once this one serves.
+    inherited: Option<Inherited>,
+    /// Hand-over requests of new processes, from the control socket.
+    takeover_rx: mpsc::Receiver<(std::os::unix::net::UnixStream, u32)>,
 }
 
 impl std::fmt::Debug for Daemon {
@@ -198,6 +225,17 @@ impl std::fmt::Debug for Daemon {
 /// `None` for the embedded default): policy zones are loaded and every
 /// socket is bound, but nothing is served until [`Daemon::serve`].
 pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemon, DaemonError> {
+    build_taking(config, config_path, None).await
+}
+
+/// Build as [`build`] does, in a process that replaces a running daemon:
+/// the sockets `inherited` holds are taken where kind and address match
+/// (the others are bound), and its saved answers are loaded.
+pub async fn build_taking(
+    config: Config,
+    config_path: Option<PathBuf>,
+    mut inherited: Option<Inherited>,
+) -> Result<Daemon, DaemonError> {
     std::fs::create_dir_all(&config.server.directory).map_err(|source| DaemonError::Directory {
         path: config.server.directory.clone(),
         source,
@@ -262,12 +300,23 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         )
         .with_outputs(outputs),
     );
-    // The answers saved when the last run stopped: a restart or an upgrade
-    // does not start cold. Read before the listeners open.
-    if let Some(path) = config.cache.save_file.clone() {
+    // The answers saved when the last run stopped, or by the daemon this
+    // one replaces: a restart or an upgrade does not start cold. Read before
+    // the listeners open.
+    let saved = match &inherited {
+        Some(i) => i.cache_file.clone(),
+        None => config.cache.save_file.clone(),
+    };
+    if let Some(path) = saved {
         let (p, max_age) = (pipeline.clone(), config.cache.save_max_age);
+        // A file written for the hand-over only (no `save-file`) is not kept.
+        let scratch = config.cache.save_file.as_ref() != Some(&path);
         let loaded = tokio::task::spawn_blocking(move || {
-            path.exists().then(|| (p.load_cache(&path, max_age), path))
+            let loaded = path.exists().then(|| p.load_cache(&path, max_age));
+            if scratch {
+                let _ = std::fs::remove_file(&path);
+            }
+            loaded.map(|r| (r, path))
         })
         .await;
         match loaded {
@@ -297,23 +346,19 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
             .unwrap_or(1),
         n => n,
     };
-    // Listen sockets are bound here (a bind error stops the start-up) and served only in
+    // Listen sockets are bound (or taken from the daemon this one replaces)
+    // here, where a bind error stops the start-up, and served only in
     // `serve`, after everything else is up.
+    let mut sockets = sockets::Sockets {
+        inherited: inherited.as_mut(),
+        handable: Vec::new(),
+    };
     let mut udp_sockets = Vec::new();
     let mut tcp_sockets = Vec::new();
     for &addr in &config.server.listen {
-        let udp = listen::bind_udp(addr, workers).map_err(|source| DaemonError::Bind {
-            addr,
-            proto: "udp",
-            source,
-        })?;
-        let tcp = listen::bind_tcp(addr).map_err(|source| DaemonError::Bind {
-            addr,
-            proto: "tcp",
-            source,
-        })?;
+        let udp = sockets.udp(addr, workers)?;
         udp_sockets.extend(udp.into_iter().map(|sock| (addr, sock)));
-        tcp_sockets.push((addr, tcp));
+        tcp_sockets.push((addr, sockets.stream(SocketKind::Tcp, addr)?));
     }
     let server_cert = match (&config.server.tls_cert_file, &config.server.tls_key_file) {
         (Some(cert), Some(key))
@@ -323,23 +368,21 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         }
         _ => None,
     };
-    let tls_sockets = bind_streams(&config.server.listen_tls, "tls")?;
-    let https_sockets = bind_streams(&config.server.listen_https, "https")?;
-    let http_sockets = bind_streams(&config.server.listen_http, "http")?;
-    let control = control::bind(&config.control.socket)?;
+    let tls_sockets = sockets.streams(SocketKind::Tls, &config.server.listen_tls)?;
+    let https_sockets = sockets.streams(SocketKind::Https, &config.server.listen_https)?;
+    let http_sockets = sockets.streams(SocketKind::Http, &config.server.listen_http)?;
+    let control = sockets.control(&config.control.socket)?;
     let metrics_listener = match config.metrics.listen {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| DaemonError::Bind {
-                    addr,
-                    proto: "tcp",
-                    source,
-                })?,
-        ),
+        Some(addr) => Some(sockets.metrics(addr).await?),
         None => None,
     };
+    let handable = sockets.handable;
+    if let Some(i) = inherited.as_mut() {
+        i.close_unused();
+    }
     let (signal_tx, signal_rx) = mpsc::channel::<Signal>(8);
+    // One hand-over at a time (`State::take_over` refuses a second).
+    let (takeover_tx, takeover_rx) = mpsc::channel(1);
     let inflight = Arc::new(InFlight::default());
     let tcp_connections = Arc::new(AtomicUsize::new(0));
     let groups: Vec<Arc<Group>> = forwarding.groups.iter().map(|(_, g)| g.clone()).collect();
@@ -349,39 +392,15 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         inflight: inflight.clone(),
         tcp_connections: tcp_connections.clone(),
         groups: std::sync::Mutex::new(forwarding.groups),
-        // Plain addresses as they are; the encrypted ones with their scheme.
-        listen: config
-            .server
-            .listen
-            .iter()
-            .map(|a| a.to_string())
-            .chain(
-                config
-                    .server
-                    .listen_tls
-                    .iter()
-                    .map(|a| format!("tls://{a}")),
-            )
-            .chain(
-                config
-                    .server
-                    .listen_https
-                    .iter()
-                    .map(|a| format!("https://{a}{}", config.server.https_path)),
-            )
-            .chain(
-                config
-                    .server
-                    .listen_http
-                    .iter()
-                    .map(|a| format!("http://{a}{}", config.server.https_path)),
-            )
-            .collect(),
+        listen: std::sync::Mutex::new(listen_names(&config)),
         started: Instant::now(),
         signals: signal_tx.clone(),
         policy: policy.clone(),
         distribution: secondary.clone(),
         server_cert: server_cert.clone(),
+        takeover: takeover_tx,
+        handing_over: std::sync::atomic::AtomicBool::new(false),
+        handovers: watch::channel(upgrade::HandOverEvent::None).0,
     });
     Ok(Daemon {
         config,
@@ -406,6 +425,9 @@ pub async fn build(config: Config, config_path: Option<PathBuf>) -> Result<Daemo
         signal_tx,
         signal_rx,
         workers,
+        handable,
+        inherited,
+        takeover_rx,
     })
 }
 
@@ -419,7 +441,7 @@ impl Daemon {
     /// and stop every part.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
         let Daemon {
-            config,
+            mut config,
             config_path,
             metrics,
             dispatch,
@@ -441,6 +463,9 @@ impl Daemon {
             signal_tx: _,
             mut signal_rx,
             workers,
+            handable,
+            inherited,
+            mut takeover_rx,
         } = self;
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
@@ -507,81 +532,81 @@ impl Daemon {
             proxy: proxy.clone(),
             stop: stop_rx.clone(),
         };
-        for (addr, socket) in tcp_sockets {
-            let listener = start_listening(addr, socket, "tcp")?;
-            tasks.spawn(listen::serve_tcp(listener, streams.clone()));
-        }
-        if let Some(cert) = &server_cert {
-            metrics.limits.set_max(
-                sekisho_limits::Limit::TlsHandshakeTimeout,
-                whole_seconds(config.server.tls_handshake_timeout),
-            );
-            let dot = cert.server_config(&[ALPN_DOT])?;
-            for (addr, socket) in tls_sockets {
-                let listener = start_listening(addr, socket, "tls")?;
-                tasks.spawn(listen::serve_tls(listener, dot.clone(), streams.clone()));
-            }
-            if !https_sockets.is_empty() {
-                let web = cert.server_config(&[ALPN_H2, ALPN_HTTP1])?;
-                let first = https_sockets[0].0;
-                let mut listeners = Vec::new();
-                for (addr, socket) in https_sockets {
-                    let listener = start_listening(addr, socket, "https")?;
-                    listeners.push(DohAccept::new(listener, web.clone(), streams.clone()));
-                }
-                tasks.spawn(sekisho_http::serve(
-                    listeners,
-                    DohHandler::new(streams.clone(), config.server.https_path.clone()).at(first),
-                    doh_server_config(&config),
-                    Arc::new(sekisho_http::ServerStats::default()),
-                    stop_rx.clone(),
-                ));
-            }
-        }
-        // DoH over plain HTTP, behind a TLS-terminating proxy: no certificate.
-        if !http_sockets.is_empty() {
-            let proxies: Arc<[ipnet::IpNet]> = Arc::from(config.server.http_proxy_from.clone());
-            let first = http_sockets[0].0;
-            let mut listeners = Vec::new();
-            for (addr, socket) in http_sockets {
-                let listener = start_listening(addr, socket, "http")?;
-                listeners.push(HttpAccept::new(listener, proxies.clone(), streams.clone()));
-            }
-            tasks.spawn(sekisho_http::serve(
-                listeners,
-                DohHandler::behind_proxies(
-                    streams.clone(),
-                    config.server.https_path.clone(),
-                    proxies,
+        let (dot, web) = match &server_cert {
+            Some(cert) => {
+                metrics.limits.set_max(
+                    sekisho_limits::Limit::TlsHandshakeTimeout,
+                    whole_seconds(config.server.tls_handshake_timeout),
+                );
+                (
+                    Some(cert.server_config(&[ALPN_DOT])?),
+                    Some(cert.server_config(&[ALPN_H2, ALPN_HTTP1])?),
                 )
-                .at(first),
-                doh_server_config(&config),
-                Arc::new(sekisho_http::ServerStats::default()),
-                stop_rx.clone(),
-            ));
-        }
-        let mut udp_workers = Vec::new();
-        for (addr, sock) in udp_sockets {
-            let ctx = UdpContext {
+            }
+            None => (None, None),
+        };
+        let mut listeners = listeners::Listeners::new(listeners::Kit {
+            streams,
+            udp: UdpContext {
                 dispatch: dispatch.clone(),
                 inflight: inflight.clone(),
                 proxy: proxy.clone(),
                 stop: stop_rx.clone(),
                 runtime: tokio::runtime::Handle::current(),
-            };
-            match listen::spawn_udp_worker(format!("sekisho-udp-{}", udp_workers.len()), sock, ctx)
-            {
-                Ok(worker) => udp_workers.push(worker),
-                Err(source) => {
-                    // The workers already started stop with everything else.
-                    let _ = stop_tx.send(true);
-                    return Err(DaemonError::Worker { addr, source });
-                }
+            },
+            dot,
+            web,
+            https_path: config.server.https_path.clone(),
+            http_proxies: Arc::from(config.server.http_proxy_from.clone()),
+            http: doh_server_config(&config),
+            workers,
+        });
+        // Each listener with its sockets and their copies; what is left
+        // (control, metrics) is handed over as it is.
+        let mut handable = handable;
+        let mut copies_of = |kind: SocketKind, addr: SocketAddr| {
+            let (mine, rest): (Vec<Handed>, Vec<Handed>) = std::mem::take(&mut handable)
+                .into_iter()
+                .partition(|h| h.socket.kind == kind && h.socket.address == addr.to_string());
+            handable = rest;
+            mine
+        };
+        let mut bound = Vec::new();
+        for (addr, socket) in tcp_sockets {
+            bound.push(((SocketKind::Tcp, addr), listeners::Bound::Stream(socket)));
+        }
+        for (kind, sockets) in [
+            (SocketKind::Tls, tls_sockets),
+            (SocketKind::Https, https_sockets),
+            (SocketKind::Http, http_sockets),
+        ] {
+            for (addr, socket) in sockets {
+                bound.push(((kind, addr), listeners::Bound::Stream(socket)));
             }
         }
+        let mut udp_by_addr: Vec<(SocketAddr, Vec<std::net::UdpSocket>)> = Vec::new();
+        for (addr, sock) in udp_sockets {
+            match udp_by_addr.iter_mut().find(|(a, _)| *a == addr) {
+                Some((_, v)) => v.push(sock),
+                None => udp_by_addr.push((addr, vec![sock])),
+            }
+        }
+        for (addr, sockets) in udp_by_addr {
+            bound.push(((SocketKind::Udp, addr), listeners::Bound::Udp(sockets)));
+        }
+        for (key, b) in bound {
+            let copies = copies_of(key.0, key.1);
+            if let Err(e) = listeners.start(key, b, copies) {
+                // The listeners already started stop with everything else.
+                let _ = stop_tx.send(true);
+                let _ = listeners.stop().await;
+                return Err(e);
+            }
+        }
+        let fixed = handable;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
-            listen = %state.listen.join(" "),
+            listen = %listen_names(&config).join(" "),
             listen_tls = ?config.server.listen_tls,
             listen_https = ?config.server.listen_https,
             listen_http = ?config.server.listen_http,
@@ -593,12 +618,41 @@ impl Daemon {
             metrics = ?config.metrics.listen,
             "sekisho ready"
         );
-        systemd_notify(&[sd_notify::NotifyState::Ready]);
+        match inherited {
+            None => systemd_notify(&[sd_notify::NotifyState::Ready]),
+            Some(inherited) => upgrade::serving(inherited).await,
+        }
+        // Outcomes of hand-overs to new processes (at most one runs at a time).
+        let (outcome_tx, mut outcome_rx) = mpsc::channel(1);
+        let mut handed_over: Option<Serving> = None;
         tokio::pin!(shutdown);
         loop {
             let signal = tokio::select! {
                 s = signal_rx.recv() => s.unwrap_or(Signal::Stop),
                 () = &mut shutdown => Signal::Stop,
+                Some((stream, pid)) = takeover_rx.recv() => {
+                    let mut sockets = listeners.handable();
+                    sockets.extend(fixed.iter().filter_map(|h| {
+                        Handed::copy(h.socket.kind, h.socket.address.clone(), h.fd.as_fd()).ok()
+                    }));
+                    let job = upgrade::HandOverJob {
+                        stream,
+                        pid,
+                        cache_file: upgrade::cache_file(&config),
+                        sockets: Arc::new(sockets),
+                    };
+                    tokio::spawn(job.run(state.clone(), outcome_tx.clone()));
+                    continue;
+                }
+                Some(outcome) = outcome_rx.recv() => {
+                    match upgrade::settle(&state, outcome) {
+                        Some(serving) => {
+                            handed_over = Some(serving);
+                            break;
+                        }
+                        None => continue,
+                    }
+                }
             };
             match signal {
                 Signal::Stop => break,
@@ -610,9 +664,26 @@ impl Daemon {
                     // SIGHUP also reopens the hit record file (logrotate's
                     // postrotate), whether or not the configuration reloads.
                     state.pipeline.outputs().reopen();
-                    let taken =
-                        reload::reload(&config, config_path.as_deref(), &state, &metrics, &stop_rx);
-                    if let Some(new) = taken {
+                    let taken = reload::reload(
+                        &config,
+                        config_path.as_deref(),
+                        &state,
+                        &metrics,
+                        &stop_rx,
+                        &listeners,
+                    );
+                    if let Some((new, prepared)) = taken {
+                        // Listen addresses: the added ones were bound by the
+                        // reload; now they are served and the removed ones stop.
+                        if !prepared.is_empty() {
+                            listeners.apply(prepared);
+                            config.server.listen = new.server.listen.clone();
+                            config.server.listen_tls = new.server.listen_tls.clone();
+                            config.server.listen_https = new.server.listen_https.clone();
+                            config.server.listen_http = new.server.listen_http.clone();
+                            *state.listen.lock().unwrap_or_else(|p| p.into_inner()) =
+                                listen_names(&config);
+                        }
                         // Policy zones from files: added, removed, reordered
                         // (those with transfer roles keep what they started with).
                         if sekisho_conf::policy_reloadable(&new.response_policy, &policy.table()) {
@@ -629,12 +700,23 @@ impl Daemon {
             in_flight = inflight.count(),
             "stopping: draining queries in flight"
         );
-        systemd_notify(&[sd_notify::NotifyState::Stopping]);
+        // After a hand-over the service goes on, in the new process.
+        if handed_over.is_none() {
+            systemd_notify(&[sd_notify::NotifyState::Stopping]);
+        }
         let _ = stop_tx.send(true);
+        listeners.stop_all();
         inflight.drain(Duration::from_secs(2)).await;
         while tasks.join_next().await.is_some() {}
-        // The answers for the next start (`cache.save-file`).
-        if let Some(path) = config.cache.save_file.clone() {
+        let udp_workers = listeners.stop().await;
+        // The answers for the next start (`cache.save-file`); after a
+        // hand-over they were saved for the new process, which serves now.
+        if let Some(path) = config
+            .cache
+            .save_file
+            .clone()
+            .filter(|_| handed_over.is_none())
+        {
             let p = state.pipeline.clone();
             match tokio::task::spawn_blocking(move || (p.dump_cache(&path), path)).await {
                 Ok((Ok(n), path)) => {
@@ -656,7 +738,14 @@ impl Daemon {
         // Hit records still queued are written (bounded: a stuck disk cannot hold the exit).
         let outputs = state.pipeline.outputs().clone();
         let _ = tokio::task::spawn_blocking(move || outputs.shutdown(Duration::from_secs(1))).await;
-        let _ = std::fs::remove_file(&config.control.socket);
+        // The new process may answer on the same path now.
+        let control_taken = handed_over
+            .iter()
+            .flat_map(|s| &s.taken)
+            .any(|h| h.kind == SocketKind::Control);
+        if !control_taken {
+            let _ = std::fs::remove_file(&config.control.socket);
+        }
         tracing::info!("sekisho stopped");
         Ok(())
     }
@@ -669,30 +758,42 @@ pub async fn run(
     config_path: Option<PathBuf>,
     os_signals: bool,
 ) -> Result<(), DaemonError> {
-    let daemon = build(config, config_path).await?;
+    run_taking(config, config_path, os_signals, None).await
+}
+
+/// [`run`] in a process that replaces a running daemon (`--take-over`):
+/// built with [`build_taking`]; once it serves, the old one is told and stops.
+pub async fn run_taking(
+    config: Config,
+    config_path: Option<PathBuf>,
+    os_signals: bool,
+    inherited: Option<Inherited>,
+) -> Result<(), DaemonError> {
+    let daemon = build_taking(config, config_path, inherited).await?;
     if os_signals {
         spawn_os_signals(daemon.signals());
     }
     daemon.serve(std::future::pending()).await
 }
 
-/// Binds a stream socket (not listening yet) on each of `addrs`; an error names
-/// the address and `proto`.
-fn bind_streams(
-    addrs: &[SocketAddr],
-    proto: &'static str,
-) -> Result<Vec<(SocketAddr, Socket)>, DaemonError> {
-    addrs
+/// The addresses served, for `status`: plain ones as they are, the
+/// encrypted ones with their scheme.
+fn listen_names(config: &Config) -> Vec<String> {
+    let s = &config.server;
+    s.listen
         .iter()
-        .map(|&addr| {
-            listen::bind_tcp(addr)
-                .map(|socket| (addr, socket))
-                .map_err(|source| DaemonError::Bind {
-                    addr,
-                    proto,
-                    source,
-                })
-        })
+        .map(|a| a.to_string())
+        .chain(s.listen_tls.iter().map(|a| format!("tls://{a}")))
+        .chain(
+            s.listen_https
+                .iter()
+                .map(|a| format!("https://{a}{}", s.https_path)),
+        )
+        .chain(
+            s.listen_http
+                .iter()
+                .map(|a| format!("http://{a}{}", s.https_path)),
+        )
         .collect()
 }
 

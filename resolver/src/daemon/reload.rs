@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::forwarding::build_forwarding;
 use super::handler::State;
+use super::listeners::{Listeners, Prepared};
 use crate::metrics::Metrics;
 use crate::pipeline::PipelineConfig;
 
@@ -34,16 +35,18 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
     }
 }
 
-/// SIGHUP: re-read the file; keep everything as it is if it is invalid.
-/// Returns the new configuration when it was taken, for the parts applied
-/// by the caller (policy zones, hit outputs).
+/// SIGHUP: re-read the file; keep everything as it is if it is invalid or
+/// an address it adds cannot be bound. Returns the new configuration when
+/// it was taken, with the listeners it adds (bound) and removes, for the
+/// parts applied by the caller (listeners, policy zones, hit outputs).
 pub(super) fn reload(
     started: &Config,
     path: Option<&std::path::Path>,
     state: &State,
     metrics: &Metrics,
     stop: &watch::Receiver<bool>,
-) -> Option<Config> {
+    listeners: &Listeners,
+) -> Option<(Config, Prepared)> {
     let Some(path) = path else {
         tracing::warn!("reload requested but the daemon runs on the embedded default config; nothing to re-read");
         metrics
@@ -56,6 +59,16 @@ pub(super) fn reload(
         Ok(c) => c,
         Err(e) => {
             tracing::error!(config = %path.display(), error = %e, "reload refused: the new configuration is invalid; keeping the running one");
+            metrics.config_reloads.with_label_values(&["failure"]).inc();
+            return None;
+        }
+    };
+    // New listen addresses are bound before anything is applied: one that
+    // cannot be makes the whole reload change nothing.
+    let prepared = match listeners.prepare(&new) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(config = %path.display(), error = %e, "reload refused: a new listen address cannot be served; keeping the running configuration");
             metrics.config_reloads.with_label_values(&["failure"]).inc();
             return None;
         }
@@ -104,8 +117,8 @@ pub(super) fn reload(
                 );
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded (access lists, forward zones, policy zones from files, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
-            Some(new)
+            tracing::info!(config = %path.display(), "configuration reloaded (listen addresses, access lists, forward zones, policy zones from files, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
+            Some((new, prepared))
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# A binary upgrade under load: one Sekisho (release build) forwarding `test.`
+# (1,000 names) to NSD, warmed, then dnsperf at $RATE q/s of cache hits for
+# $PHASE seconds, `sekisho --take-over` (what `sekishoctl upgrade` starts)
+# taking the sockets and the cache over, and $PHASE seconds more against the
+# new process. Prints what dnsperf sent and lost over the whole run, how long
+# the take-over took, and the cache-hit rate of the $PHASE seconds before
+# the take-over (the old process's counters) and after it (the new one's,
+# which start at zero). Loopback only (127.0.54.0/24); every run is bounded
+# (-l and timeout).
+#
+# dnsperf and the daemons share the machine's cores: a run on a busy machine
+# still counts lost queries truly, but the rates are not capacity.
+# The measuring part holds flock /tmp/sekisho-bench.lock, shared with the
+# other benchmarks, so two benchmarks never overlap (it waits for the lock).
+#
+# usage: benches/scripts/upgrade_under_load.sh [PHASE] [RATE]   (repo root, after
+#        cargo build --release -p sekisho-resolver; default 60 s, 20000 q/s;
+#        `upgrade_under_load.sh 5` is a smoke run)
+set -euo pipefail
+PHASE=${1:-60}
+RATE=${2:-20000}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${SEKISHO_BIN_DIR:-$ROOT/target/release}
+W=${TMPDIR:-/tmp}/sekisho-bench-upgrade
+BENCH_LOCK=/tmp/sekisho-bench.lock
+NSD=127.0.54.1
+SK=127.0.54.2
+for c in nsd dnsperf dig curl flock; do
+  command -v $c >/dev/null || { echo "need $c (apt-get install nsd dnsperf dnsutils curl util-linux)"; exit 2; }
+done
+[ -x "$BIN/sekisho" ] || { echo "no $BIN/sekisho: cargo build --release -p sekisho-resolver"; exit 2; }
+rm -rf "$W"; mkdir -p "$W"
+
+{ echo '$ORIGIN test.'; echo '$TTL 86400'; echo '@ SOA ns hostmaster 1 3600 600 86400 60'; echo '@ NS ns'; echo "ns A $NSD"
+  for i in $(seq 0 999); do echo "host$i A 192.0.2.$((i % 250 + 1))"; done; } > "$W/test.zone"
+for i in $(seq 0 999); do echo "host$i.test A"; done > "$W/queries.txt"
+cat > "$W/nsd.conf" <<EOC
+server:
+  ip-address: $NSD@5300
+  server-count: 1
+  username: ""
+  chroot: ""
+  database: ""
+  zonelistfile: "$W/zone.list"
+  xfrdfile: "$W/xfrd.state"
+  pidfile: "$W/nsd.pid"
+remote-control:
+  control-enable: no
+zone:
+  name: "test."
+  zonefile: "$W/test.zone"
+EOC
+cat > "$W/sekisho.toml" <<EOC
+[server]
+listen = ["$SK:5300"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "$W"
+[dnssec]
+validation = "no"
+[[forward-zone]]
+name = "."
+forward-addr = ["$NSD@5300"]
+[control]
+socket = "$W/control.sock"
+[metrics]
+listen = "$SK:9153"
+[logging]
+level = "info"
+EOC
+"$BIN/sekisho" check-config "$W/sekisho.toml" >/dev/null
+
+pids=()
+cleanup() {
+  set +e
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Cache hits and misses of the process answering now, summed over labels.
+counters() {
+  curl -s --max-time 5 "http://$SK:9153/metrics" \
+    | awk '/^sekisho_cache_hits_total/ {h += $NF} /^sekisho_cache_misses_total/ {m += $NF} END {printf "%d %d\n", h, m}'
+}
+
+exec 9> "$BENCH_LOCK"
+if ! flock -n 9; then echo "waiting for $BENCH_LOCK (another benchmark is measuring)"; flock 9; fi
+dig +time=1 +tries=1 @$SK -p 5300 . SOA >/dev/null 2>&1 && { echo "something already answers on $SK:5300; refusing"; exit 3; }
+
+nsd -d -c "$W/nsd.conf" > "$W/nsd.log" 2>&1 & pids+=($!)
+"$BIN/sekisho" --config "$W/sekisho.toml" > "$W/sekisho-old.log" 2>&1 & old=$!; pids+=($old)
+for _ in $(seq 100); do dig +time=1 +tries=1 @$SK -p 5300 host0.test A >/dev/null 2>&1 && break; sleep 0.1; done
+# Warm: every name asked twice, so the run is cache hits only.
+for _ in 1 2; do timeout 60 dnsperf -s $SK -p 5300 -d "$W/queries.txt" -n 1 -q 100 > /dev/null 2>&1 || true; done
+
+timeout $((2 * PHASE + 60)) dnsperf -s $SK -p 5300 -d "$W/queries.txt" -l $((2 * PHASE + 2)) -Q "$RATE" \
+  -q 2000 -c 8 -T 1 > "$W/dnsperf.out" 2>&1 & perf=$!
+sleep 1
+read -r h0 m0 < <(counters)
+sleep "$PHASE"
+read -r h1 m1 < <(counters)
+t0=$(date +%s.%N)
+"$BIN/sekisho" --config "$W/sekisho.toml" --take-over > "$W/sekisho-new.log" 2>&1 &
+new=$!; pids+=($new)
+for _ in $(seq 300); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+t1=$(date +%s.%N)
+wait "$old" && old_status=0 || old_status=$?
+sleep "$PHASE"
+read -r h2 m2 < <(counters)
+wait "$perf" || true
+
+sent=$(awk '/Queries sent/ {print $3}' "$W/dnsperf.out")
+lost=$(awk '/Queries lost/ {print $3}' "$W/dnsperf.out")
+qps=$(awk '/Queries per second/ {print $4}' "$W/dnsperf.out")
+echo "upgrade under load: dnsperf at $RATE q/s of cache hits, ${PHASE}s before and ${PHASE}s after the take-over"
+echo "sent $sent, lost $lost (dnsperf: $qps q/s over the run)"
+awk -v a="$t0" -v b="$t1" -v s="$old_status" 'BEGIN { printf "take-over: old process exited %s after %.2f s\n", s, b - a }'
+awk -v h="$((h1 - h0))" -v m="$((m1 - m0))" 'BEGIN { printf "cache-hit rate before: %.4f (%d hits, %d misses)\n", (h + m) ? h / (h + m) : 0, h, m }'
+awk -v h="$h2" -v m="$m2" 'BEGIN { printf "cache-hit rate after:  %.4f (%d hits, %d misses)\n", (h + m) ? h / (h + m) : 0, h, m }'
+grep -h "saved cache loaded\|socket hand-over" "$W/sekisho-old.log" "$W/sekisho-new.log" | sed 's/^/  /' || true
+[ "$old_status" = 0 ] && [ "${lost:-1}" = 0 ]
