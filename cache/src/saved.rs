@@ -15,11 +15,14 @@
 //! ```
 //!
 //! All integers big-endian. A file that is not one (wrong magic), of
-//! another format or another build, truncated, with a bad checksum or
-//! older than the caller allows is refused whole with a [`SavedError`]
-//! that says which: a cache is an optimisation, and a half-read one is not
-//! worth a doubt. This module only encodes and decodes; the caller
-//! re-prepares each answer (`Prepared::new`) and stores it.
+//! another format, truncated, with a bad checksum or older than the caller
+//! allows is refused whole with a [`SavedError`] that says which: a cache
+//! is an optimisation, and a half-read one is not worth a doubt. A dump of
+//! another build of the same format is read (an upgrade keeps its cache):
+//! the reader re-prepares each answer (`Prepared::new`) as it would a fresh
+//! one, so what the writer normalised does not matter, and the format
+//! number changes whenever the key or the layout does. The writer's version
+//! is reported ([`Dump::writer`]). This module only encodes and decodes.
 
 use std::time::Duration;
 
@@ -50,15 +53,6 @@ pub enum SavedError {
     Format {
         /// The file's format.
         found: u32,
-    },
-    /// A dump written by another build (answers are normalised by the
-    /// build that stored them).
-    #[error("cache dump written by sekisho {found}, this is {expected}")]
-    Version {
-        /// The writer's version.
-        found: String,
-        /// Ours.
-        expected: String,
     },
     /// Cut short, or a length that runs past the end.
     #[error("cache dump truncated")]
@@ -119,6 +113,8 @@ pub fn encode(entries: &[Saved], version: &str, saved_at: u64) -> Vec<u8> {
 /// What a dump holds, read back.
 #[derive(Debug)]
 pub struct Dump {
+    /// The version of the build that wrote it.
+    pub writer: String,
     /// When it was written (Unix seconds).
     pub saved_at: u64,
     /// Seconds between the dump and `now` given to [`decode`] (0 when the
@@ -153,14 +149,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads a dump written by build `version`, at Unix time `now`; refuses one
-/// older than `max_age`.
-pub fn decode(
-    bytes: &[u8],
-    version: &str,
-    now: u64,
-    max_age: Duration,
-) -> Result<Dump, SavedError> {
+/// Reads a dump at Unix time `now`; refuses one older than `max_age`.
+pub fn decode(bytes: &[u8], now: u64, max_age: Duration) -> Result<Dump, SavedError> {
     if !bytes.starts_with(MAGIC) {
         return Err(SavedError::NotADump);
     }
@@ -177,14 +167,8 @@ pub fn decode(
         return Err(SavedError::Format { found: format });
     }
     let [vlen] = r.array::<1>()?;
-    let found = String::from_utf8_lossy(r.take(usize::from(vlen))?).into_owned();
-    if found != version {
-        return Err(SavedError::Version {
-            found,
-            expected: version.to_owned(),
-        });
-    }
-    // The checksum after the header checks: a dump of another build may
+    let writer = String::from_utf8_lossy(r.take(usize::from(vlen))?).into_owned();
+    // The checksum after the header checks: a dump of another format may
     // lay its body out differently, and says so more usefully above.
     if sum != fnv1a(body).to_be_bytes() {
         return Err(SavedError::Checksum);
@@ -210,6 +194,7 @@ pub fn decode(
         return Err(SavedError::Truncated);
     }
     Ok(Dump {
+        writer,
         saved_at,
         age,
         entries,
@@ -221,8 +206,8 @@ mod tests {
     use super::*;
 
     /// The error `decode` gives (a test failure when it reads the bytes).
-    fn refused(bytes: &[u8], version: &str, now: u64) -> SavedError {
-        match decode(bytes, version, now, DAY) {
+    fn refused(bytes: &[u8], now: u64) -> SavedError {
+        match decode(bytes, now, DAY) {
             Ok(d) => panic!("read {} entries from a bad dump", d.entries.len()),
             Err(e) => e,
         }
@@ -246,51 +231,45 @@ mod tests {
     #[test]
     fn a_dump_reads_back_whole_with_its_age() {
         let bytes = encode(&sample(), "0.1.0", 1_000);
-        let d = decode(&bytes, "0.1.0", 1_060, DAY).expect("reads");
+        let d = decode(&bytes, 1_060, DAY).expect("reads");
         assert_eq!((d.saved_at, d.age), (1_000, 60));
         assert_eq!(d.entries, sample());
         // The clock went back: age 0, not an error.
-        assert_eq!(decode(&bytes, "0.1.0", 900, DAY).expect("reads").age, 0);
+        assert_eq!(decode(&bytes, 900, DAY).expect("reads").age, 0);
         let empty = encode(&[], "0.1.0", 5);
-        assert!(decode(&empty, "0.1.0", 5, DAY)
-            .expect("reads")
-            .entries
-            .is_empty());
+        assert!(decode(&empty, 5, DAY).expect("reads").entries.is_empty());
     }
 
     #[test]
     fn a_bad_dump_is_refused_whole_and_says_why() {
         let bytes = encode(&sample(), "0.1.0", 1_000);
+        assert_eq!(refused(b"# unbound cache\n", 1_000), SavedError::NotADump);
+        // Another build of the same format is read, and named.
+        let other_build = encode(&sample(), "0.2.0", 1_000);
+        let d = decode(&other_build, 1_000, DAY).expect("reads");
         assert_eq!(
-            refused(b"# unbound cache\n", "0.1.0", 1_000),
-            SavedError::NotADump
+            (d.writer.as_str(), d.entries.len()),
+            ("0.2.0", sample().len())
         );
-        assert!(matches!(
-            refused(&bytes, "0.2.0", 1_000),
-            SavedError::Version { .. }
-        ));
         let mut other_format = bytes.clone();
         other_format[MAGIC.len() + 3] = 9;
         assert_eq!(
-            refused(&other_format, "0.1.0", 1_000),
+            refused(&other_format, 1_000),
             SavedError::Format { found: 9 }
         );
         // Every cut is refused, never read in part (and never a panic).
         for cut in 0..bytes.len() {
-            assert!(
-                decode(&bytes[..cut], "0.1.0", 1_000, DAY).is_err(),
-                "cut at {cut}"
-            );
+            assert!(decode(&bytes[..cut], 1_000, DAY).is_err(), "cut at {cut}");
         }
         // Any flipped bit after the header is caught.
         let header = MAGIC.len() + 4 + 1 + 5;
         for i in header..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x10;
-            assert!(decode(&bad, "0.1.0", 1_000, DAY).is_err(), "flip at {i}");
+            assert!(decode(&bad, 1_000, DAY).is_err(), "flip at {i}");
         }
         assert_eq!(
-            refused(&bytes, "0.1.0", 1_000 + 90_000),
+            refused(&bytes, 1_000 + 90_000),
             SavedError::TooOld {
                 age: 90_000,
                 limit: 86_400

@@ -243,9 +243,15 @@ impl Pipeline {
     /// `sekisho_cache::saved`) is refused whole. Blocking file I/O.
     pub fn load_cache(&self, path: &std::path::Path, max_age: Duration) -> Result<usize, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let dump =
-            sekisho_cache::saved::decode(&bytes, env!("CARGO_PKG_VERSION"), unix_now(), max_age)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+        let dump = sekisho_cache::saved::decode(&bytes, unix_now(), max_age)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        if dump.writer != env!("CARGO_PKG_VERSION") {
+            tracing::info!(
+                file = %path.display(),
+                written_by = %dump.writer,
+                "saved cache of another sekisho build read (an upgrade)"
+            );
+        }
         let age = u32::try_from(dump.age).unwrap_or(u32::MAX);
         let with_facts = !self.policy.load().zones().is_empty();
         let limits = self.cache.limits();
