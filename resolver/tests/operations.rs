@@ -724,4 +724,8 @@ fn sekishoctl_reload_reads_the_configuration_as_sighup_does_and_says_why_it_refu
     let (code, out, err) = ctl(&sock, &["reload"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(rcode(), ResponseCode::NoError, "block. decides again");
+    assert!(
+        sk.log_text().contains("reload refused"),
+        "the refusal is in the log too"
+    );
 }
