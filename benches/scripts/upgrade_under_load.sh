@@ -37,21 +37,6 @@ rm -rf "$W"; mkdir -p "$W"
 
 . "$ROOT/benches/scripts/common.sh"
 bench_test_zone "$W" $NSD 1000
-server:
-  ip-address: $NSD@5300
-  server-count: 1
-  username: ""
-  chroot: ""
-  database: ""
-  zonelistfile: "$W/zone.list"
-  xfrdfile: "$W/xfrd.state"
-  pidfile: "$W/nsd.pid"
-remote-control:
-  control-enable: no
-zone:
-  name: "test."
-  zonefile: "$W/test.zone"
-EOC
 cat > "$W/sekisho.toml" <<EOC
 [server]
 listen = ["$SK:5300"]
