@@ -2,13 +2,17 @@
 # Cache-hit throughput, Sekisho vs Unbound, same machine, same setup:
 # NSD authoritative for `test.` (1,000 names) on 127.0.50.1, each resolver
 # forwarding everything to it, warmed twice, then dnsperf for $SECS seconds
-# at unlimited rate over the same 1,000 names. Prints q/s for both and the
-# ratio. Loopback only; every run is bounded (-l and timeout).
+# at unlimited rate over the same 1,000 names. The same dnsperf also runs
+# against the machine's ceiling, `udp-echo` (a server that only flips the QR
+# bit, batched like Sekisho's UDP workers, on 127.0.50.4 with $THREADS
+# threads). Prints q/s for the three and the ratios. Loopback only; every
+# run is bounded (-l and timeout).
 #
 # dnsperf and the resolver share the machine's cores: the figures are
 # relative (compare the ratio), not capacity.
 #
-# usage: benches/scripts/cache_vs_unbound.sh [SECS]   (from the repo root, after cargo build --release)
+# usage: benches/scripts/cache_vs_unbound.sh [SECS]   (from the repo root, after
+#        cargo build --release -p sekisho-resolver -p sekisho-benches --bin udp-echo)
 set -euo pipefail
 SECS=${1:-15}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -85,6 +89,7 @@ trap cleanup EXIT
 nsd -d -c "$W/nsd.conf" > "$W/nsd.log" 2>&1 & pids+=($!)
 unbound -d -c "$W/unbound.conf" > "$W/unbound.log" 2>&1 & pids+=($!)
 "$BIN/sekisho" --config "$W/sekisho.toml" > "$W/sekisho.log" 2>&1 & pids+=($!)
+"$BIN/udp-echo" 127.0.50.4:53 "$THREADS" $((4 * SECS + 300)) > "$W/echo.log" 2>&1 & pids+=($!)
 sleep 1
 
 run() { # name addr
@@ -94,8 +99,11 @@ run() { # name addr
 }
 u=$(run unbound 127.0.50.2)
 s=$(run sekisho 127.0.50.3)
+e=$(run echo 127.0.50.4)
 lost_u=$(awk '/Queries lost/ {print $3}' "$W/unbound.dnsperf")
 lost_s=$(awk '/Queries lost/ {print $3}' "$W/sekisho.dnsperf")
+lost_e=$(awk '/Queries lost/ {print $3}' "$W/echo.dnsperf")
 echo "cache-hit throughput, dnsperf ${SECS}s, 1,000 cached names, $(nproc) cores shared with dnsperf"
-printf '%-8s %12s q/s  lost %s\n' unbound "$u" "$lost_u" sekisho "$s" "$lost_s"
-awk -v s="$s" -v u="$u" 'BEGIN { if (u > 0) printf "ratio sekisho/unbound: %.2f\n", s / u }'
+printf '%-8s %12s q/s  lost %s\n' unbound "$u" "$lost_u" sekisho "$s" "$lost_s" udp-echo "$e" "$lost_e"
+awk -v s="$s" -v u="$u" -v e="$e" 'BEGIN { if (u > 0) printf "ratio sekisho/unbound: %.2f\n", s / u
+  if (e > 0) printf "share of the ceiling (udp-echo): sekisho %.2f, unbound %.2f\n", s / e, u / e }'
