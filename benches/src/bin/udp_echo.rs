@@ -38,7 +38,7 @@ fn main() {
         .map(|socket| {
             std::thread::spawn(move || {
                 let mut batch = Batch::default();
-                let mut outs: Vec<Vec<u8>> = vec![Vec::with_capacity(512); BATCH];
+                let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(512)).collect();
                 let mut echoed = 0u64;
                 while Instant::now() < until {
                     let Ok(n) = batch.recv(&socket) else {
