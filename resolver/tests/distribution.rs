@@ -1494,3 +1494,347 @@ zone "block" {{
         "{log}"
     );
 }
+
+// ----- reload (SIGHUP) of zones with transfer roles, as `rndc reconfig` -------------
+// These tests own 127.0.240.0/24.
+
+/// A secret both sides move to in the key-change test.
+const NEW_SECRET: &str = "bmV3LXNlY3JldC1mb3ItdGhlLXJlbG9hZC10ZXN0LTMyYg==";
+
+/// Sekisho's configuration with `key_block`, everything forwarded to the test's
+/// responder at `upstream`, and `zones` (whole `[[response-policy.zone]]` tables).
+fn reload_config(
+    scratch: &Path,
+    listen: SocketAddr,
+    upstream: &str,
+    key_block: &str,
+    zones: &str,
+) -> String {
+    format!(
+        r#"[server]
+listen = ["{listen}"]
+allow-query = ["127.0.0.0/8"]
+allow-recursion = ["127.0.0.0/8"]
+directory = "{d}"
+{key_block}
+[[forward-zone]]
+name = "."
+forward-addr = ["{upstream}"]
+[dnssec]
+validation = "no"
+[response-policy]
+qname-wait-recurse = false
+{zones}
+[control]
+socket = "{d}/control.sock"
+[metrics]
+listen = "{mip}:9153"
+"#,
+        d = scratch.display(),
+        mip = listen.ip(),
+    )
+}
+
+/// The `block` zone taken from `primary` with the key, checked every second.
+fn block_zone(primary: &str) -> String {
+    format!(
+        "[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"{primary}\"]\nkey = \"block-tsig-key\"\nfile = \"block.rpz\"\nmin-refresh = \"1s\"\nmax-refresh = \"1s\"\n"
+    )
+}
+
+/// Writes `config` to the daemon's file (the one `start_sekisho` wrote for
+/// `tag`), sends SIGHUP and waits for the `nth` "configuration reloaded" line.
+fn reload_to(sk: &Proc, scratch: &Path, tag: &str, config: &str, nth: usize) {
+    std::fs::write(scratch.join(format!("sekisho-{tag}.toml")), config).expect("config");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || sk
+            .log_text()
+            .matches("configuration reloaded")
+            .count()
+            >= nth),
+        "reload {nth} not taken; log:\n{}",
+        sk.log_text()
+    );
+}
+
+/// SOA queries for `block` BIND has logged (`rndc querylog on`).
+fn bind_soa_queries(bind: &Bind) -> usize {
+    bind.proc.log_text().matches("query: block IN SOA").count()
+}
+
+#[test]
+fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_it_stops() {
+    let s = Scratch::new("dist-reload-add");
+    let listen: SocketAddr = format!("127.0.240.2:{SEKISHO_PORT}").parse().expect("addr");
+    add_loopback("127.0.240.2");
+    add_loopback("127.0.240.3");
+    let up = start_responder(
+        "127.0.240.3:5302",
+        ".",
+        a_under(".cached.test.", "192.0.2.99", 3600),
+    );
+    let bind = Bind::start(&s.path, "127.0.240.1", listen, &zone_text(1, &[1]));
+    bind.rndc(&["querylog", "on"]);
+    let key = key_block("hmac-sha256", SECRET);
+    let without = reload_config(&s.path, listen, "127.0.240.3@5302", &key, "");
+    let sk = start_sekisho(&s.path, "add", &without, listen);
+    let metrics_at = SocketAddr::new(listen.ip(), 9153);
+
+    // A name in the cache, asked in a loop through the reloads.
+    assert_eq!(
+        answer_a(listen, "www.cached.test.").as_deref(),
+        Some("192.0.2.99")
+    );
+    let asked = up.count("www.cached.test.");
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let r = running.clone();
+    let looper = thread::spawn(move || {
+        let (mut ok, mut lost) = (0u32, 0u32);
+        while r.load(std::sync::atomic::Ordering::SeqCst) {
+            match answer_a_within(listen, "www.cached.test.", Duration::from_secs(1)) {
+                Some(a) if a == "192.0.2.99" => ok += 1,
+                _ => lost += 1,
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        (ok, lost)
+    });
+    let hits_before = metric_or_zero(
+        &scrape(metrics_at),
+        "sekisho_cache_hits_total{type=\"success\"} ",
+    );
+
+    // (1) Added by reload: transferred from BIND, then deciding.
+    let with = reload_config(
+        &s.path,
+        listen,
+        "127.0.240.3@5302",
+        &key,
+        &block_zone(&format!("127.0.240.1@{BIND_PORT}")),
+    );
+    reload_to(&sk, &s.path, "add", &with, 1);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || s.path.join("block.rpz").exists()),
+        "no saved copy"
+    );
+
+    // (2) Removed by reload: no longer deciding, its task ends.
+    assert!(
+        eventually(Duration::from_secs(5), || bind_soa_queries(&bind) >= 2),
+        "the task does not check every second; named log:\n{}",
+        bind.proc.log_text()
+    );
+    reload_to(&sk, &s.path, "add", &without, 2);
+    assert!(
+        eventually(Duration::from_secs(5), || answer_a(
+            listen,
+            "blocked1.example.jp."
+        )
+        .is_none()),
+        "the removed zone still decides; log:\n{}",
+        sk.log_text()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .contains("policy zone task stopped")),
+        "{}",
+        sk.log_text()
+    );
+    thread::sleep(Duration::from_millis(1500));
+    let soa_after = bind_soa_queries(&bind);
+    thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        bind_soa_queries(&bind),
+        soa_after,
+        "SOA queries go on after the zone was removed"
+    );
+
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (ok, lost) = looper.join().expect("query loop");
+    assert_eq!(lost, 0, "{lost} of {} queries lost", ok + lost);
+    assert!(ok > 50, "only {ok} answers");
+    // The cache was kept: the upstream was not asked again, the answers were hits.
+    assert_eq!(
+        up.count("www.cached.test."),
+        asked,
+        "the cached name was asked upstream again"
+    );
+    let hits_after = metric_or_zero(
+        &scrape(metrics_at),
+        "sekisho_cache_hits_total{type=\"success\"} ",
+    );
+    assert!(
+        hits_after >= hits_before + f64::from(ok),
+        "cache hits {hits_before} -> {hits_after} for {ok} answers"
+    );
+    println!("{ok} answers, none lost, across two reloads");
+}
+
+#[test]
+fn a_key_changed_by_reload_signs_the_next_transfer_and_a_mismatch_keeps_the_old_rules() {
+    let s = Scratch::new("dist-reload-key");
+    let listen: SocketAddr = format!("127.0.240.12:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    add_loopback("127.0.240.12");
+    add_loopback("127.0.240.13");
+    let _up = start_responder(
+        "127.0.240.13:5302",
+        ".",
+        a_under(".cached.test.", "192.0.2.99", 3600),
+    );
+    let bind = Bind::start(&s.path, "127.0.240.11", listen, &zone_text(1, &[1]));
+    let zone =
+        block_zone(&format!("127.0.240.11@{BIND_PORT}")).replace("max-refresh = \"1s\"\n", "");
+    let config = |secret: &str| {
+        reload_config(
+            &s.path,
+            listen,
+            "127.0.240.13@5302",
+            &key_block("hmac-sha256", secret),
+            &zone,
+        )
+    };
+    let sk = start_sekisho(&s.path, "key", &config(SECRET), listen);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+
+    // Both sides move to a new secret: the next NOTIFY-triggered transfer uses it.
+    let named_conf = bind.dir.join("named.conf");
+    let text = std::fs::read_to_string(&named_conf).expect("named.conf");
+    std::fs::write(&named_conf, text.replace(SECRET, NEW_SECRET)).expect("named.conf");
+    bind.rndc(&["reconfig"]);
+    reload_to(&sk, &s.path, "key", &config(NEW_SECRET), 1);
+    bind.publish(&zone_text(2, &[1, 2]));
+    wait_rule(
+        &sk,
+        listen,
+        "blocked2.example.jp.",
+        "192.0.2.2",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        zone_status(&s.path.join("control.sock"))["last_transfer_kind"],
+        "ixfr"
+    );
+
+    // Only Sekisho changes: the transfer fails, the rules stay, one log line.
+    let failed = "policy zone refresh failed; the live version stays in force";
+    let before = sk.log_text().matches(failed).count();
+    reload_to(&sk, &s.path, "key", &config(WRONG_SECRET), 2);
+    bind.publish(&zone_text(3, &[1, 2, 3]));
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .matches(failed)
+            .count()
+            > before),
+        "{}",
+        sk.log_text()
+    );
+    thread::sleep(Duration::from_secs(4));
+    assert_eq!(answer_a(listen, "blocked3.example.jp."), None);
+    assert_eq!(
+        answer_a(listen, "blocked2.example.jp.").as_deref(),
+        Some("192.0.2.2")
+    );
+    assert_eq!(zone_status(&s.path.join("control.sock"))["serial"], 2);
+    assert_eq!(
+        sk.log_text().matches(failed).count(),
+        before + 1,
+        "{}",
+        sk.log_text()
+    );
+}
+
+/// `dig AXFR block` at `server` from `source`: whether the transfer worked.
+fn dig_axfr(source: &str, server: SocketAddr) -> (bool, String) {
+    let out = Command::new("dig")
+        .args(["-b", source, &format!("@{}", server.ip())])
+        .args(["-p", &server.port().to_string(), "block.", "AXFR"])
+        .output()
+        .expect("dig runs (apt-get install bind9-dnsutils)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ok = text.matches("\tSOA\t").count() == 2 && !text.contains("Transfer failed");
+    (ok, text)
+}
+
+#[test]
+fn allow_transfer_changed_by_reload_lets_the_new_address_in_and_refuses_the_old() {
+    let s = Scratch::new("dist-reload-allow");
+    let listen: SocketAddr = format!("127.0.240.22:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    for ip in [
+        "127.0.240.22",
+        "127.0.240.23",
+        "127.0.240.24",
+        "127.0.240.25",
+    ] {
+        add_loopback(ip);
+    }
+    let _up = start_responder(
+        "127.0.240.25:5302",
+        ".",
+        a_under(".cached.test.", "192.0.2.99", 3600),
+    );
+    s.file("served.rpz", &zone_text(7, &[1]));
+    let config = |allowed: &str| {
+        reload_config(
+            &s.path,
+            listen,
+            "127.0.240.25@5302",
+            "",
+            &format!(
+                "[[response-policy.zone]]\nname = \"block\"\nfile = \"served.rpz\"\nallow-transfer = [\"{allowed}/32\"]\n"
+            ),
+        )
+    };
+    let sk = start_sekisho(&s.path, "allow", &config("127.0.240.23"), listen);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+    assert!(eventually(Duration::from_secs(5), || dig_axfr(
+        "127.0.240.23",
+        listen
+    )
+    .0));
+    let (ok, text) = dig_axfr("127.0.240.24", listen);
+    assert!(!ok, "{text}");
+
+    reload_to(&sk, &s.path, "allow", &config("127.0.240.24"), 1);
+    let (ok, text) = dig_axfr("127.0.240.24", listen);
+    assert!(ok, "newly allowed: {text}\n{}", sk.log_text());
+    let (ok, text) = dig_axfr("127.0.240.23", listen);
+    assert!(!ok, "no longer allowed: {text}");
+    assert!(
+        sk.log_text()
+            .contains("zone transfer refused: not in allow-transfer"),
+        "{}",
+        sk.log_text()
+    );
+    // The zone was not served again: the reload's file load found it unchanged.
+    assert!(
+        sk.log_text().contains("served zone unchanged at serial 7"),
+        "{}",
+        sk.log_text()
+    );
+}

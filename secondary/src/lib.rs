@@ -110,6 +110,9 @@ struct Zone {
     force_axfr: AtomicBool,
     /// Which SOA checks NOTIFYs cause (coalescing) and flood detection.
     gate: Mutex<Gate>,
+    /// Turned true when a reload removed the zone or changed its settings: its
+    /// task ends after the check it may be running, and installs nothing more.
+    retired: watch::Sender<bool>,
 }
 
 impl Zone {
@@ -123,15 +126,20 @@ impl Zone {
         self.requested.store(true, Ordering::Relaxed);
         self.wake.notify_one();
     }
+
+    /// Whether a reload replaced this zone (its task must end).
+    fn is_retired(&self) -> bool {
+        *self.retired.borrow()
+    }
 }
 
 /// The distribution side of the daemon. See the module docs.
 #[derive(Debug)]
 pub struct Distribution {
-    /// Zones with primaries, in configuration order.
-    zones: Vec<Arc<Zone>>,
-    /// Every configured key, to verify signed NOTIFYs.
-    keys: Vec<TsigKey>,
+    /// Zones with primaries, in configuration order (replaced whole by a reload).
+    zones: Mutex<Arc<Vec<Arc<Zone>>>>,
+    /// Every configured key, to verify signed NOTIFYs (replaced whole by a reload).
+    keys: Mutex<Arc<Vec<TsigKey>>>,
     /// The policy store the zones are published through.
     store: Arc<PolicyStore>,
     /// `sekisho_notify_total{zone,result}`.
@@ -225,25 +233,15 @@ impl Distribution {
             .zones
             .iter()
             .filter(|z| !z.primaries.is_empty())
-            .map(|z| {
-                Arc::new(Zone {
-                    config: z.clone(),
-                    label: z.name.to_ascii(),
-                    key: z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key),
-                    wake: tokio::sync::Notify::new(),
-                    requested: AtomicBool::new(false),
-                    force_axfr: AtomicBool::new(false),
-                    gate: Mutex::new(Gate::new()),
-                })
-            })
+            .map(|z| new_zone(z, config))
             .collect();
         for z in &zones {
             // Present from the start, so a scrape shows 0 rather than nothing.
             notify_soa_checks.with_label_values(&[z.label.as_str()]);
         }
         Ok(Arc::new(Distribution {
-            zones,
-            keys: config.keys.iter().map(tsig_key).collect(),
+            zones: Mutex::new(Arc::new(zones)),
+            keys: Mutex::new(Arc::new(config.keys.iter().map(tsig_key).collect())),
             store,
             notify_total,
             transfers_total,
@@ -294,7 +292,7 @@ impl Distribution {
                 }
                 let at = now();
                 let mut flooding = false;
-                for zone in &self.zones {
+                for zone in self.zones().iter() {
                     let ended = {
                         let mut gate = zone.gate();
                         let ended = gate.flood_ended(at);
@@ -328,22 +326,103 @@ impl Distribution {
     /// turns true.
     pub fn spawn(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
         tokio::spawn(self.clone().watch_floods(stop.clone()));
-        for zone in &self.zones {
-            let span = tracing::info_span!("policy_zone", zone = %zone.label);
-            tokio::spawn(
-                ZoneTask::new(self.clone(), zone.clone())
-                    .run(stop.clone())
-                    .instrument(span),
-            );
+        for zone in self.zones().iter() {
+            self.spawn_zone(zone, stop);
         }
     }
 
+    /// Starts the task of one zone, seeded from its live version (the saved
+    /// copy loaded before it, if any); it ends when `stop` turns true or a
+    /// reload retires the zone.
+    fn spawn_zone(self: &Arc<Self>, zone: &Arc<Zone>, stop: &watch::Receiver<bool>) {
+        let span = tracing::info_span!("policy_zone", zone = %zone.label);
+        tokio::spawn(
+            ZoneTask::new(self.clone(), zone.clone())
+                .run(stop.clone())
+                .instrument(span),
+        );
+    }
+
+    /// The zones with primaries now (a snapshot: a reload replaces the list).
+    fn zones(&self) -> Arc<Vec<Arc<Zone>>> {
+        self.zones.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The configured keys now (a snapshot: a reload replaces them).
+    fn keys(&self) -> Arc<Vec<TsigKey>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A reload's zones and keys, as BIND's `rndc reconfig` applies them: a zone
+    /// with the same settings and key keeps its task (no new transfer); an added
+    /// zone gets a task, seeded from the live version as at start, so the caller
+    /// reconfigures and loads the policy store first; a removed zone's task ends;
+    /// a changed zone's task ends and a new one with the new settings checks its
+    /// primaries at once, from the serial held (the rules stay live meanwhile).
+    /// NOTIFYs are verified with the new keys from here on. Starting a task
+    /// cannot fail: everything it needs was checked with the configuration.
+    pub fn reconfigure(
+        self: &Arc<Self>,
+        config: &Config,
+        stop: &watch::Receiver<bool>,
+    ) -> Reconfigured {
+        let old = self.zones();
+        let mut done = Reconfigured::default();
+        let mut zones = Vec::new();
+        for z in config
+            .response_policy
+            .zones
+            .iter()
+            .filter(|z| !z.primaries.is_empty())
+        {
+            let key = z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key);
+            match old.iter().find(|o| o.config.name == z.name) {
+                Some(o) if same_task(&o.config, z) && o.key == key => {
+                    done.unchanged.push(o.label.clone());
+                    zones.push(o.clone());
+                }
+                Some(o) => {
+                    let _ = o.retired.send(true);
+                    let new = new_zone(z, config);
+                    // The new primaries or key are tried now, not at the next refresh.
+                    new.request_check();
+                    done.restarted.push(new.label.clone());
+                    zones.push(new);
+                }
+                None => {
+                    let new = new_zone(z, config);
+                    self.notify_soa_checks
+                        .with_label_values(&[new.label.as_str()]);
+                    done.added.push(new.label.clone());
+                    zones.push(new);
+                }
+            }
+        }
+        for o in old.iter() {
+            if !zones.iter().any(|z| z.config.name == o.config.name) {
+                let _ = o.retired.send(true);
+                done.removed.push(o.label.clone());
+            }
+        }
+        let zones = Arc::new(zones);
+        *self.keys.lock().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(config.keys.iter().map(tsig_key).collect());
+        *self.zones.lock().unwrap_or_else(|p| p.into_inner()) = zones.clone();
+        for z in zones.iter() {
+            if !old.iter().any(|o| Arc::ptr_eq(o, z)) {
+                self.spawn_zone(z, stop);
+            }
+        }
+        done
+    }
+
     /// The zone called `name` (trailing dot optional, any case).
-    fn zone_named(&self, name: &str) -> Option<&Arc<Zone>> {
+    fn zone_named(&self, name: &str) -> Option<Arc<Zone>> {
         let text = name.trim_end_matches('.');
-        self.zones
+        self.zones()
             .iter()
             .find(|z| z.label.trim_end_matches('.').eq_ignore_ascii_case(text))
+            .cloned()
     }
 
     /// `sekishoctl refresh ZONE` (`axfr` false) and `retransfer ZONE` (`axfr` true):
@@ -372,6 +451,44 @@ impl Distribution {
             zone.label
         ))
     }
+}
+
+/// What a reload did to the zones with primaries (zone names, in order).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconfigured {
+    /// Zones that got a task.
+    pub added: Vec<String>,
+    /// Zones whose task ended.
+    pub removed: Vec<String>,
+    /// Zones whose task was replaced by one with the new settings.
+    pub restarted: Vec<String>,
+    /// Zones whose task goes on as it was.
+    pub unchanged: Vec<String>,
+}
+
+/// A zone's task for `z` (not started), with its key from `config`.
+fn new_zone(z: &PolicyZone, config: &Config) -> Arc<Zone> {
+    Arc::new(Zone {
+        config: z.clone(),
+        label: z.name.to_ascii(),
+        key: z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key),
+        wake: tokio::sync::Notify::new(),
+        requested: AtomicBool::new(false),
+        force_axfr: AtomicBool::new(false),
+        gate: Mutex::new(Gate::new()),
+        retired: watch::channel(false).0,
+    })
+}
+
+/// Whether a task started for `old` serves `new` as it is: the same settings,
+/// leaving aside `log-client-ip` (read by the query path, not the task). The
+/// settings the compiler reads (policy, TTL cap, ...) count too: a restarted
+/// task is cheap (no transfer unless the primary's serial is newer).
+fn same_task(old: &PolicyZone, new: &PolicyZone) -> bool {
+    PolicyZone {
+        log_client_ip: new.log_client_ip,
+        ..old.clone()
+    } == *new
 }
 
 /// The result of one successful check.
@@ -417,6 +534,9 @@ enum CheckError {
         /// What is live.
         ours: Option<u32>,
     },
+    /// A reload replaced the zone while its transfer ran: the new task decides.
+    #[error("the zone was reconfigured during the transfer; its new task takes over")]
+    Retired,
     /// A compile or apply thread failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -429,6 +549,7 @@ impl CheckError {
             CheckError::Xfr { source, .. } => source.as_metrics_label(),
             CheckError::SerialBackwards { .. } => "serial_backwards",
             CheckError::StaleBase { .. } => "stale_base",
+            CheckError::Retired => "retired",
             CheckError::Internal(_) => "internal",
         }
     }
@@ -439,7 +560,7 @@ impl CheckError {
             CheckError::Xfr { primary, .. }
             | CheckError::SerialBackwards { primary, .. }
             | CheckError::StaleBase { primary, .. } => Some(*primary),
-            CheckError::Internal(_) => None,
+            CheckError::Retired | CheckError::Internal(_) => None,
         }
     }
 }
@@ -566,7 +687,12 @@ impl ZoneTask {
                 "policy zone has primaries but no file: transferred versions are not kept across restarts"
             );
         }
+        let mut retired = self.zone.retired.subscribe();
         loop {
+            if self.zone.is_retired() {
+                tracing::info!(zone = %self.zone.label, "policy zone task stopped: the zone was removed or reconfigured by a reload");
+                return;
+            }
             self.publish_timers();
             let mut due = self.timer.next(now()).at();
             if let Some(at) = self.zone.gate().queued_at() {
@@ -575,10 +701,14 @@ impl ZoneTask {
             tokio::select! {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
                 _ = self.zone.wake.notified() => {}
+                _ = retired.changed() => continue,
                 _ = stop.changed() => return,
             }
             if *stop.borrow() {
                 return;
+            }
+            if self.zone.is_retired() {
+                continue;
             }
             if self.zone.requested.swap(false, Ordering::Relaxed) {
                 self.timer.on_notify();
@@ -599,6 +729,8 @@ impl ZoneTask {
             self.zone.gate().finish(self.live_serial().map(Serial));
             match result {
                 Ok(checked) => self.on_success(checked),
+                // The zone left (or changed) meanwhile: nothing to book.
+                Err(_) if self.zone.is_retired() => {}
                 Err(errors) => self.on_failure(errors).await,
             }
         }
@@ -834,6 +966,9 @@ impl ZoneTask {
             .ok_or_else(|| CheckError::Internal("transfer without SOA".into()))?;
         let serial = Serial(soa_rdata.serial);
         let _guard = self.dist.store.exclusive().await;
+        if self.zone.is_retired() {
+            return Err(CheckError::Retired);
+        }
         let settings = match self.store().zone_rules(&self.zone.config.name) {
             Some(r) => r.settings().clone(),
             None => return Err(CheckError::Internal("zone not in the policy set".into())),
@@ -901,6 +1036,9 @@ impl ZoneTask {
             .ok_or_else(|| CheckError::Internal("transfer without SOA".into()))?;
         let serial = Serial(soa_rdata.serial);
         let _guard = self.dist.store.exclusive().await;
+        if self.zone.is_retired() {
+            return Err(CheckError::Retired);
+        }
         let Some(live) = self.store().zone_rules(&self.zone.config.name) else {
             return Err(CheckError::Internal("zone not in the policy set".into()));
         };

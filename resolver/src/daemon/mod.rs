@@ -684,14 +684,20 @@ impl Daemon {
                             *state.listen.lock().unwrap_or_else(|p| p.into_inner()) =
                                 listen_names(&config);
                         }
-                        // Policy zones from files: added, removed, reordered
-                        // (those with transfer roles keep what they started with).
-                        if sekisho_conf::policy_reloadable(&new.response_policy, &policy.table()) {
-                            policy.reconfigure(&new.response_policy).await;
-                        }
+                        // Policy zones, with or without transfer roles: added,
+                        // removed, reordered, changed; the primary role serves the
+                        // new zone list before the load below captures versions.
+                        policy.reconfigure(&new.response_policy).await;
+                        let served = primary.reconfigure(&new, &stop_rx);
                         state.pipeline.outputs().reconfigure(&new, &policy.table());
+                        // Saved copies of added zones are loaded before their
+                        // transfer tasks start, which seed their timers from them.
+                        let _ = policy.load(None).await;
+                        let transferred = secondary.reconfigure(&new, &stop_rx);
+                        reload::log_zone_changes(&served, &transferred);
+                    } else {
+                        let _ = policy.load(None).await;
                     }
-                    let _ = policy.load(None).await;
                     systemd_notify(&[sd_notify::NotifyState::Ready]);
                 }
             }
