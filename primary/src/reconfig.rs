@@ -98,7 +98,7 @@ impl Primary {
         }
         for o in old.iter() {
             if !zones.iter().any(|z| z.name == o.name) {
-                let _ = o.retired.send(true);
+                o.retired.send_replace(true);
                 done.removed.push(o.label.clone());
             }
         }

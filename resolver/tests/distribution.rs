@@ -1587,6 +1587,10 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
         Some("192.0.2.99")
     );
     let asked = up.count("www.cached.test.");
+    let hits_before = metric_or_zero(
+        &scrape(metrics_at),
+        "sekisho_cache_hits_total{type=\"success\"} ",
+    );
     let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let r = running.clone();
     let looper = thread::spawn(move || {
@@ -1600,10 +1604,6 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
         }
         (ok, lost)
     });
-    let hits_before = metric_or_zero(
-        &scrape(metrics_at),
-        "sekisho_cache_hits_total{type=\"success\"} ",
-    );
 
     // (1) Added by reload: transferred from BIND, then deciding.
     let with = reload_config(
@@ -1759,6 +1759,26 @@ fn a_key_changed_by_reload_signs_the_next_transfer_and_a_mismatch_keeps_the_old_
         "{}",
         sk.log_text()
     );
+
+    // A reload that removes the key the zone still names is refused whole,
+    // naming the zone's key path.
+    std::fs::write(
+        s.path.join("sekisho-key.toml"),
+        reload_config(&s.path, listen, "127.0.240.13@5302", "", &zone),
+    )
+    .expect("config");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk.log_text().lines().any(|l| l
+            .contains("reload refused")
+            && l.contains("response-policy.zone[0].key"))),
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(
+        answer_a(listen, "blocked2.example.jp.").as_deref(),
+        Some("192.0.2.2")
+    );
 }
 
 /// `dig AXFR block` at `server` from `source`: whether the transfer worked.
@@ -1830,6 +1850,27 @@ fn allow_transfer_changed_by_reload_lets_the_new_address_in_and_refuses_the_old(
             .contains("zone transfer refused: not in allow-transfer"),
         "{}",
         sk.log_text()
+    );
+    // A target added to also-notify is sent NOTIFY for the current serial.
+    let secondary = UdpSocket::bind("127.0.240.26:5303").expect("bind");
+    secondary
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let notified = config("127.0.240.24").replace(
+        "allow-transfer",
+        "also-notify = [\"127.0.240.26@5303\"]\nallow-transfer",
+    );
+    reload_to(&sk, &s.path, "allow", &notified, 2);
+    let mut buf = [0u8; 512];
+    let (n, from) = secondary.recv_from(&mut buf).expect("a NOTIFY");
+    let m = Message::from_vec(&buf[..n]).expect("message");
+    assert_eq!(m.metadata.op_code, OpCode::Notify);
+    assert_eq!(from.ip(), listen.ip(), "sent from the listen address");
+    assert!(
+        m.answers
+            .iter()
+            .any(|r| matches!(&r.data, RData::SOA(soa) if soa.serial == 7)),
+        "{m:?}"
     );
     // The zone was not served again: the reload's file load found it unchanged.
     assert!(

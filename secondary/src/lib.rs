@@ -382,7 +382,8 @@ impl Distribution {
                     zones.push(o.clone());
                 }
                 Some(o) => {
-                    let _ = o.retired.send(true);
+                    // `send_replace`: the flag turns even before the task subscribed.
+                    o.retired.send_replace(true);
                     let new = new_zone(z, config);
                     // The new primaries or key are tried now, not at the next refresh.
                     new.request_check();
@@ -400,7 +401,7 @@ impl Distribution {
         }
         for o in old.iter() {
             if !zones.iter().any(|z| z.config.name == o.config.name) {
-                let _ = o.retired.send(true);
+                o.retired.send_replace(true);
                 done.removed.push(o.label.clone());
             }
         }
