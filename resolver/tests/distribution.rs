@@ -1626,13 +1626,38 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
         "no saved copy"
     );
 
-    // (2) Removed by reload: no longer deciding, its task ends.
+    // A reload that leaves the zone as it is: its task goes on, no new transfer.
+    let axfrs = || bind.proc.log_text().matches("query: block IN AXFR").count();
+    let transfers = axfrs();
+    assert!(transfers >= 1, "named log:\n{}", bind.proc.log_text());
+    reload_to(
+        &sk,
+        &s.path,
+        "add",
+        &with.replace(
+            "127.0.0.0/8\"]\ndirectory",
+            "127.0.0.0/8\", \"10.0.0.0/8\"]\ndirectory",
+        ),
+        2,
+    );
     assert!(
         eventually(Duration::from_secs(5), || bind_soa_queries(&bind) >= 2),
         "the task does not check every second; named log:\n{}",
         bind.proc.log_text()
     );
-    reload_to(&sk, &s.path, "add", &without, 2);
+    assert_eq!(axfrs(), transfers, "transferred again");
+    assert!(
+        !sk.log_text().contains("policy zone task stopped"),
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(
+        answer_a(listen, "blocked1.example.jp.").as_deref(),
+        Some("192.0.2.1")
+    );
+
+    // (2) Removed by reload: no longer deciding, its task ends.
+    reload_to(&sk, &s.path, "add", &without, 3);
     assert!(
         eventually(Duration::from_secs(5), || answer_a(
             listen,
