@@ -113,6 +113,8 @@ struct Zone {
     /// Turned true when a reload removed the zone or changed its settings: its
     /// task ends after the check it may be running, and installs nothing more.
     retired: watch::Sender<bool>,
+    /// Whether its task was started (once: at start, or by [`Distribution::start_new`]).
+    started: AtomicBool,
 }
 
 impl Zone {
@@ -335,6 +337,9 @@ impl Distribution {
     /// copy loaded before it, if any); it ends when `stop` turns true or a
     /// reload retires the zone.
     fn spawn_zone(self: &Arc<Self>, zone: &Arc<Zone>, stop: &watch::Receiver<bool>) {
+        if zone.started.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let span = tracing::info_span!("policy_zone", zone = %zone.label);
         tokio::spawn(
             ZoneTask::new(self.clone(), zone.clone())
@@ -354,18 +359,16 @@ impl Distribution {
     }
 
     /// A reload's zones and keys, as BIND's `rndc reconfig` applies them: a zone
-    /// with the same settings and key keeps its task (no new transfer); an added
-    /// zone gets a task, seeded from the live version as at start, so the caller
-    /// reconfigures and loads the policy store first; a removed zone's task ends;
-    /// a changed zone's task ends and a new one with the new settings checks its
-    /// primaries at once, from the serial held (the rules stay live meanwhile).
-    /// NOTIFYs are verified with the new keys from here on. Starting a task
-    /// cannot fail: everything it needs was checked with the configuration.
-    pub fn reconfigure(
-        self: &Arc<Self>,
-        config: &Config,
-        stop: &watch::Receiver<bool>,
-    ) -> Reconfigured {
+    /// with the same settings and key keeps its task (no new transfer); a removed
+    /// zone's task ends; a changed zone's task ends and its successor, started
+    /// by [`Distribution::start_new`], checks its primaries at once, from the
+    /// serial held (the rules stay live meanwhile); an added zone's task is
+    /// started there too. NOTIFYs are verified with the new keys from here on
+    /// (one for a zone whose task is not started yet wakes it when it starts).
+    /// The caller reconfigures the policy store before, and loads it between
+    /// this and `start_new`, so new tasks are seeded from the saved copies as
+    /// at start.
+    pub fn reconfigure(&self, config: &Config) -> Reconfigured {
         let old = self.zones();
         let mut done = Reconfigured::default();
         let mut zones = Vec::new();
@@ -408,13 +411,18 @@ impl Distribution {
         let zones = Arc::new(zones);
         *self.keys.lock().unwrap_or_else(|p| p.into_inner()) =
             Arc::new(config.keys.iter().map(tsig_key).collect());
-        *self.zones.lock().unwrap_or_else(|p| p.into_inner()) = zones.clone();
-        for z in zones.iter() {
-            if !old.iter().any(|o| Arc::ptr_eq(o, z)) {
-                self.spawn_zone(z, stop);
-            }
-        }
+        *self.zones.lock().unwrap_or_else(|p| p.into_inner()) = zones;
         done
+    }
+
+    /// Starts the tasks of the zones a reload added or changed (see
+    /// [`Distribution::reconfigure`]); they end as those started with the
+    /// daemon do. Starting a task cannot fail: everything it needs was checked
+    /// with the configuration.
+    pub fn start_new(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
+        for z in self.zones().iter() {
+            self.spawn_zone(z, stop);
+        }
     }
 
     /// The zone called `name` (trailing dot optional, any case).
@@ -478,6 +486,7 @@ fn new_zone(z: &PolicyZone, config: &Config) -> Arc<Zone> {
         force_axfr: AtomicBool::new(false),
         gate: Mutex::new(Gate::new()),
         retired: watch::channel(false).0,
+        started: AtomicBool::new(false),
     })
 }
 

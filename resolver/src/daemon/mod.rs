@@ -689,11 +689,14 @@ impl Daemon {
                         // new zone list before the load below captures versions.
                         policy.reconfigure(&new.response_policy).await;
                         let served = primary.reconfigure(&new, &stop_rx);
+                        // Removed and changed zones' tasks end before the load, so
+                        // none of them installs a version meanwhile.
+                        let transferred = secondary.reconfigure(&new);
                         state.pipeline.outputs().reconfigure(&new, &policy.table());
                         // Saved copies of added zones are loaded before their
                         // transfer tasks start, which seed their timers from them.
                         let _ = policy.load(None).await;
-                        let transferred = secondary.reconfigure(&new, &stop_rx);
+                        secondary.start_new(&stop_rx);
                         reload::log_zone_changes(&served, &transferred);
                     } else {
                         let _ = policy.load(None).await;
