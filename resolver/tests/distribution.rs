@@ -1558,6 +1558,25 @@ fn reload_to(sk: &Proc, scratch: &Path, tag: &str, config: &str, nth: usize) {
     );
 }
 
+/// Waits for the `nth` log line holding `needle` (the reload's per-role
+/// lines come after its "configuration reloaded").
+fn wait_lines(sk: &Proc, needle: &str, nth: usize) {
+    assert!(
+        eventually(Duration::from_secs(10), || sk
+            .log_text()
+            .matches(needle)
+            .count()
+            >= nth),
+        "no {nth}th {needle:?}; log:\n{}",
+        sk.log_text()
+    );
+}
+
+/// The line of a reload that changed zones with primaries.
+const TRANSFERRED_RECONFIGURED: &str = "policy zones with primaries reconfigured";
+/// The line of a reload that changed served zones.
+const SERVED_RECONFIGURED: &str = "served policy zones reconfigured";
+
 /// SOA queries for `block` BIND has logged (`rndc querylog on`).
 fn bind_soa_queries(bind: &Bind) -> usize {
     bind.proc.log_text().matches("query: block IN SOA").count()
@@ -1683,6 +1702,30 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
         "SOA queries go on after the zone was removed"
     );
 
+    // Added again: seeded from its saved copy, as at start (no new AXFR: the
+    // primary's serial is the copy's). The "reloaded" line comes before the
+    // zones are loaded, hence the wait.
+    let transfers = axfrs();
+    reload_to(&sk, &s.path, "add", &with, 4);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(5),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || bind_soa_queries(&bind)
+            > soa_after),
+        "the new task does not check; named log:\n{}",
+        bind.proc.log_text()
+    );
+    assert_eq!(
+        axfrs(),
+        transfers,
+        "transferred again despite the saved copy"
+    );
+
     running.store(false, std::sync::atomic::Ordering::SeqCst);
     let (ok, lost) = looper.join().expect("query loop");
     assert_eq!(lost, 0, "{lost} of {} queries lost", ok + lost);
@@ -1744,6 +1787,7 @@ fn a_key_changed_by_reload_signs_the_next_transfer_and_a_mismatch_keeps_the_old_
     std::fs::write(&named_conf, text.replace(SECRET, NEW_SECRET)).expect("named.conf");
     bind.rndc(&["reconfig"]);
     reload_to(&sk, &s.path, "key", &config(NEW_SECRET), 1);
+    wait_lines(&sk, TRANSFERRED_RECONFIGURED, 1);
     bind.publish(&zone_text(2, &[1, 2]));
     wait_rule(
         &sk,
@@ -1761,6 +1805,7 @@ fn a_key_changed_by_reload_signs_the_next_transfer_and_a_mismatch_keeps_the_old_
     let failed = "policy zone refresh failed; the live version stays in force";
     let before = sk.log_text().matches(failed).count();
     reload_to(&sk, &s.path, "key", &config(WRONG_SECRET), 2);
+    wait_lines(&sk, TRANSFERRED_RECONFIGURED, 2);
     bind.publish(&zone_text(3, &[1, 2, 3]));
     assert!(
         eventually(Duration::from_secs(5), || sk
@@ -1866,6 +1911,7 @@ fn allow_transfer_changed_by_reload_lets_the_new_address_in_and_refuses_the_old(
     assert!(!ok, "{text}");
 
     reload_to(&sk, &s.path, "allow", &config("127.0.240.24"), 1);
+    wait_lines(&sk, SERVED_RECONFIGURED, 1);
     let (ok, text) = dig_axfr("127.0.240.24", listen);
     assert!(ok, "newly allowed: {text}\n{}", sk.log_text());
     let (ok, text) = dig_axfr("127.0.240.23", listen);
