@@ -49,7 +49,8 @@ pub enum Request {
         /// The apex of the tree.
         name: String,
     },
-    /// Re-read policy zone files (all, or the one named).
+    /// Re-read the configuration and every policy zone file, as SIGHUP does
+    /// (no zone named), or the one named zone's file.
     Reload {
         /// The zone, or all zones.
         zone: Option<String>,

@@ -16,14 +16,17 @@
 #
 # usage: benches/scripts/upgrade_under_load.sh [PHASE] [RATE]   (repo root, after
 #        cargo build --release -p sekisho-resolver; default 60 s, 20000 q/s;
-#        `upgrade_under_load.sh 5` is a smoke run)
+#        `upgrade_under_load.sh 5` is a smoke run; NEW_BIN=path takes over with
+#        another build)
 set -euo pipefail
 PHASE=${1:-60}
 RATE=${2:-20000}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${SEKISHO_BIN_DIR:-$ROOT/target/release}
+# The build that takes over (default: the same one); another build of the same
+# dump format keeps the cache.
+NEW_BIN=${NEW_BIN:-$BIN/sekisho}
 W=${TMPDIR:-/tmp}/sekisho-bench-upgrade
-BENCH_LOCK=/tmp/sekisho-bench.lock
 NSD=127.0.54.1
 SK=127.0.54.2
 for c in nsd dnsperf dig curl flock; do
@@ -32,25 +35,8 @@ done
 [ -x "$BIN/sekisho" ] || { echo "no $BIN/sekisho: cargo build --release -p sekisho-resolver"; exit 2; }
 rm -rf "$W"; mkdir -p "$W"
 
-{ echo '$ORIGIN test.'; echo '$TTL 86400'; echo '@ SOA ns hostmaster 1 3600 600 86400 60'; echo '@ NS ns'; echo "ns A $NSD"
-  for i in $(seq 0 999); do echo "host$i A 192.0.2.$((i % 250 + 1))"; done; } > "$W/test.zone"
-for i in $(seq 0 999); do echo "host$i.test A"; done > "$W/queries.txt"
-cat > "$W/nsd.conf" <<EOC
-server:
-  ip-address: $NSD@5300
-  server-count: 1
-  username: ""
-  chroot: ""
-  database: ""
-  zonelistfile: "$W/zone.list"
-  xfrdfile: "$W/xfrd.state"
-  pidfile: "$W/nsd.pid"
-remote-control:
-  control-enable: no
-zone:
-  name: "test."
-  zonefile: "$W/test.zone"
-EOC
+. "$ROOT/benches/scripts/common.sh"
+bench_test_zone "$W" $NSD 1000
 cat > "$W/sekisho.toml" <<EOC
 [server]
 listen = ["$SK:5300"]
@@ -80,14 +66,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Cache hits and misses of the process answering now, summed over labels.
-counters() {
-  curl -s --max-time 5 "http://$SK:9153/metrics" \
-    | awk '/^sekisho_cache_hits_total/ {h += $NF} /^sekisho_cache_misses_total/ {m += $NF} END {printf "%d %d\n", h, m}'
-}
-
-exec 9> "$BENCH_LOCK"
-if ! flock -n 9; then echo "waiting for $BENCH_LOCK (another benchmark is measuring)"; flock 9; fi
+bench_lock
 dig +time=1 +tries=1 @$SK -p 5300 . SOA >/dev/null 2>&1 && { echo "something already answers on $SK:5300; refusing"; exit 3; }
 
 nsd -d -c "$W/nsd.conf" > "$W/nsd.log" 2>&1 & pids+=($!)
@@ -99,17 +78,17 @@ for _ in 1 2; do timeout 60 dnsperf -s $SK -p 5300 -d "$W/queries.txt" -n 1 -q 1
 timeout $((2 * PHASE + 60)) dnsperf -s $SK -p 5300 -d "$W/queries.txt" -l $((2 * PHASE + 2)) -Q "$RATE" \
   -q 2000 -c 8 -T 1 > "$W/dnsperf.out" 2>&1 & perf=$!
 sleep 1
-read -r h0 m0 < <(counters)
+read -r h0 m0 < <(bench_counters $SK:9153)
 sleep "$PHASE"
-read -r h1 m1 < <(counters)
+read -r h1 m1 < <(bench_counters $SK:9153)
 t0=$(date +%s.%N)
-"$BIN/sekisho" --config "$W/sekisho.toml" --take-over > "$W/sekisho-new.log" 2>&1 &
+"$NEW_BIN" --config "$W/sekisho.toml" --take-over > "$W/sekisho-new.log" 2>&1 &
 new=$!; pids+=($new)
 for _ in $(seq 300); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
 t1=$(date +%s.%N)
 wait "$old" && old_status=0 || old_status=$?
 sleep "$PHASE"
-read -r h2 m2 < <(counters)
+read -r h2 m2 < <(bench_counters $SK:9153)
 wait "$perf" || true
 
 sent=$(awk '/Queries sent/ {print $3}' "$W/dnsperf.out")

@@ -57,7 +57,7 @@ struct Cli {
 enum Verb {
     /// Daemon state, cache, upstreams and policy zones.
     Status,
-    /// Re-read policy zone files (all, or ZONE); a failed load keeps the old version.
+    /// Re-read the configuration and every policy zone file, as SIGHUP (or only ZONE's file); a refused configuration or a failed load keeps what runs
     Reload {
         /// One zone only.
         zone: Option<String>,

@@ -1558,6 +1558,15 @@ fn reload_to(sk: &Proc, scratch: &Path, tag: &str, config: &str, nth: usize) {
     );
 }
 
+/// Writes `config` to the daemon's file (as [`reload_to`]) and runs
+/// `sekishoctl reload`, which answers once the zones are loaded.
+fn reload_by_ctl(scratch: &Path, tag: &str, config: &str) {
+    std::fs::write(scratch.join(format!("sekisho-{tag}.toml")), config).expect("config");
+    let (code, out, err) = ctl(&scratch.join("control.sock"), &["reload"]);
+    assert_eq!(code, 0, "sekishoctl reload: {out}{err}");
+    assert!(out.contains("configuration reloaded"), "{out}");
+}
+
 /// Waits for the `nth` log line holding `needle` (the reload's per-role
 /// lines come after its "configuration reloaded").
 fn wait_lines(sk: &Proc, needle: &str, nth: usize) {
@@ -1624,7 +1633,8 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
         (ok, lost)
     });
 
-    // (1) Added by reload: transferred from BIND, then deciding.
+    // (1) Added by reload (`sekishoctl reload`; SIGHUP below): transferred
+    // from BIND, then deciding.
     let with = reload_config(
         &s.path,
         listen,
@@ -1632,7 +1642,7 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
         &key,
         &block_zone(&format!("127.0.240.1@{BIND_PORT}")),
     );
-    reload_to(&sk, &s.path, "add", &with, 1);
+    reload_by_ctl(&s.path, "add", &with);
     wait_rule(
         &sk,
         listen,
@@ -1706,7 +1716,7 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
     // primary's serial is the copy's). The "reloaded" line comes before the
     // zones are loaded, hence the wait.
     let transfers = axfrs();
-    reload_to(&sk, &s.path, "add", &with, 4);
+    reload_by_ctl(&s.path, "add", &with);
     wait_rule(
         &sk,
         listen,

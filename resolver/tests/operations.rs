@@ -664,3 +664,68 @@ fn sighup_adds_and_removes_policy_zones_from_files() {
         sk.log_text()
     );
 }
+
+#[test]
+fn sekishoctl_reload_reads_the_configuration_as_sighup_does_and_says_why_it_refuses() {
+    let s = Scratch::new("ops-ctl-reload");
+    s.file("block.rpz", ZONE);
+    s.file(
+        "first.rpz",
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp CNAME .\n",
+    );
+    let base = config(&s, "127.0.37.81", "");
+    let with_first = base.replace(
+        "[[response-policy.zone]]\nname = \"block.\"",
+        "[[response-policy.zone]]\nname = \"first.\"\nfile = \"first.rpz\"\n[[response-policy.zone]]\nname = \"block.\"",
+    );
+    let listen: SocketAddr = "127.0.37.81:5300".parse().expect("addr");
+    let sk = start_sekisho(&s.path, "ctlreload", &base, listen);
+    let cfg_path = s.path.join("sekisho-ctlreload.toml");
+    let sock = s.path.join("control.sock");
+    use hickory_proto::op::ResponseCode;
+    let rcode = || {
+        query(listen, "bad.example1.jp.", RecordType::A)
+            .metadata
+            .response_code
+    };
+    assert_eq!(rcode(), ResponseCode::NoError, "block.'s local data");
+
+    // A zone added in the file decides as soon as the verb has answered.
+    std::fs::write(&cfg_path, &with_first).expect("config");
+    let (code, out, err) = ctl(&sock, &["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("configuration reloaded") && out.contains("first."),
+        "{out}"
+    );
+    assert_eq!(
+        rcode(),
+        ResponseCode::NXDomain,
+        "the zone added in front decides"
+    );
+
+    // A broken file: refused with the key named, exit 1, nothing changed.
+    std::fs::write(
+        &cfg_path,
+        base.replace("[server]\n", "[server]\nedns-buffer-size = \"lots\"\n"),
+    )
+    .expect("config");
+    let (code, out, err) = ctl(&sock, &["reload"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains("reload refused") && said.contains("edns-buffer-size"),
+        "{said}"
+    );
+    assert_eq!(rcode(), ResponseCode::NXDomain, "first. still decides");
+
+    // Back to the base file: the zone leaves.
+    std::fs::write(&cfg_path, &base).expect("config");
+    let (code, out, err) = ctl(&sock, &["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(rcode(), ResponseCode::NoError, "block. decides again");
+    assert!(
+        sk.log_text().contains("reload refused"),
+        "the refusal is in the log too"
+    );
+}

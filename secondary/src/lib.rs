@@ -159,6 +159,9 @@ pub struct Distribution {
     /// NOTIFY senders already logged as refused, with the reason (log once per
     /// peer and reason; bounded).
     strangers: Mutex<HashSet<(IpAddr, &'static str)>>,
+    /// The daemon's stop signal, kept by [`Distribution::spawn`] for the tasks
+    /// a reload starts later.
+    stop: Mutex<Option<watch::Receiver<bool>>>,
 }
 
 /// The sans-secret-in-logs conversion of a configured key.
@@ -252,6 +255,7 @@ impl Distribution {
             pacer: Pacer::new(SOA_QUERIES_PER_SECOND),
             flood_wake: tokio::sync::Notify::new(),
             strangers: Mutex::new(HashSet::new()),
+            stop: Mutex::new(None),
         }))
     }
 
@@ -327,6 +331,7 @@ impl Distribution {
     /// Starts one task per zone and the NOTIFY flood watcher; they end when `stop`
     /// turns true.
     pub fn spawn(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
+        *self.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop.clone());
         tokio::spawn(self.clone().watch_floods(stop.clone()));
         for zone in self.zones().iter() {
             self.spawn_zone(zone, stop);
@@ -417,11 +422,14 @@ impl Distribution {
 
     /// Starts the tasks of the zones a reload added or changed (see
     /// [`Distribution::reconfigure`]); they end as those started with the
-    /// daemon do. Starting a task cannot fail: everything it needs was checked
-    /// with the configuration.
-    pub fn start_new(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
+    /// daemon do. Nothing before [`Distribution::spawn`]. Starting a task
+    /// cannot fail: everything it needs was checked with the configuration.
+    pub fn start_new(self: &Arc<Self>) {
+        let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return;
+        };
         for z in self.zones().iter() {
-            self.spawn_zone(z, stop);
+            self.spawn_zone(z, &stop);
         }
     }
 

@@ -55,6 +55,41 @@ pub(super) struct State {
 
 impl State {
     /// `sekishoctl reload [zone]`: the policy zones (one, or all).
+    /// `sekishoctl reload`: the configuration re-read and applied by the
+    /// daemon's loop, as on SIGHUP, then every zone file; a refused
+    /// configuration changes nothing and loads no zone.
+    async fn reload_all(&self) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.signals.send(Signal::ReloadConfig(tx)).await.is_err() {
+            return Reply::Error {
+                message: "the daemon is stopping".into(),
+            };
+        }
+        match rx.await {
+            // (The embedded default, `false`, has no file: the zones and the
+            // certificate only.) The certificate is read once more here for the reply.
+            Ok(Ok(read)) => {
+                let loaded = self.reload_policy(None).await;
+                // Transfer tasks of zones the reload added or changed start
+                // now, seeded from the saved copies just loaded.
+                self.distribution.start_new();
+                let reply = match loaded {
+                    Reply::Done { message } if read => Reply::Done {
+                        message: format!("configuration reloaded; {message}"),
+                    },
+                    other => other,
+                };
+                self.reload_cert(reply).await
+            }
+            Ok(Err(why)) => Reply::Error {
+                message: format!("reload refused, nothing changed: {why}"),
+            },
+            Err(_) => Reply::Error {
+                message: "the daemon is stopping".into(),
+            },
+        }
+    }
+
     async fn reload_policy(&self, zone: Option<&str>) -> Reply {
         match self.policy.load(zone).await {
             Ok(outcomes) => {
@@ -282,14 +317,10 @@ impl control::Handler for State {
                             .collect(),
                     },
                 },
-                Request::Reload { zone } => {
-                    let reply = self.reload_policy(zone.as_deref()).await;
-                    // A whole reload (no zone named) reads the TLS certificate again too.
-                    match zone {
-                        None => self.reload_cert(reply).await,
-                        Some(_) => reply,
-                    }
-                }
+                Request::Reload { zone: Some(zone) } => self.reload_policy(Some(&zone)).await,
+                // A whole reload is what SIGHUP does (as BIND's `rndc reload`): the
+                // configuration first (the TLS certificate with it), then the zone files.
+                Request::Reload { zone: None } => self.reload_all().await,
                 Request::Zones => Reply::Zones {
                     zones: self.policy.status(),
                 },

@@ -69,12 +69,17 @@ use crate::tls::{ServerCert, ALPN_DOT, ALPN_H2, ALPN_HTTP1};
 use handler::State;
 
 /// What the daemon is told from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Signal {
     /// Stop gracefully (SIGTERM, SIGINT, `sekishoctl stop`).
     Stop,
-    /// Re-read the configuration (SIGHUP).
+    /// Re-read the configuration and the policy zone files (SIGHUP).
     Reload,
+    /// Re-read the configuration for `sekishoctl reload` (the caller then
+    /// reloads the zone files and reports): answered `Ok(true)` when the
+    /// file was re-read and applied, `Ok(false)` when there is none (the
+    /// embedded default), `Err(why)` when it was refused and nothing changed.
+    ReloadConfig(tokio::sync::oneshot::Sender<Result<bool, String>>),
 }
 
 /// Why the daemon could not start.
@@ -654,9 +659,13 @@ impl Daemon {
                     }
                 }
             };
-            match signal {
+            let asked = match signal {
                 Signal::Stop => break,
-                Signal::Reload => {
+                Signal::Reload => None,
+                Signal::ReloadConfig(reply) => Some(reply),
+            };
+            {
+                {
                     match sd_notify::NotifyState::monotonic_usec_now() {
                         Ok(now) => systemd_notify(&[sd_notify::NotifyState::Reloading, now]),
                         Err(_) => systemd_notify(&[sd_notify::NotifyState::Reloading]),
@@ -672,7 +681,11 @@ impl Daemon {
                         &stop_rx,
                         &listeners,
                     );
-                    if let Some((new, prepared)) = taken {
+                    let outcome = taken.as_ref().map(|_| true).or_else(|e| match e {
+                        reload::Refused::NoFile => Ok(false),
+                        reload::Refused::Invalid(why) => Err(why.clone()),
+                    });
+                    if let Ok((new, prepared)) = taken {
                         // Listen addresses: the added ones were bound by the
                         // reload; now they are served and the removed ones stop.
                         if !prepared.is_empty() {
@@ -693,13 +706,20 @@ impl Daemon {
                         // none of them installs a version meanwhile.
                         let transferred = secondary.reconfigure(&new);
                         state.pipeline.outputs().reconfigure(&new, &policy.table());
-                        // Saved copies of added zones are loaded before their
-                        // transfer tasks start, which seed their timers from them.
-                        let _ = policy.load(None).await;
-                        secondary.start_new(&stop_rx);
                         reload::log_zone_changes(&served, &transferred);
-                    } else {
-                        let _ = policy.load(None).await;
+                    }
+                    // Saved copies of added zones are loaded before their
+                    // transfer tasks start, which seed their timers from them.
+                    match asked {
+                        // `sekishoctl reload` reloads the zone files itself, reports,
+                        // then starts the new tasks.
+                        Some(reply) => {
+                            let _ = reply.send(outcome);
+                        }
+                        None => {
+                            let _ = policy.load(None).await;
+                            secondary.start_new();
+                        }
                     }
                     systemd_notify(&[sd_notify::NotifyState::Ready]);
                 }
@@ -714,10 +734,18 @@ impl Daemon {
             systemd_notify(&[sd_notify::NotifyState::Stopping]);
         }
         let _ = stop_tx.send(true);
-        listeners.stop_all();
+        let udp_workers = listeners.stop().await;
+        // The UDP workers first (they see `stop` within their receive
+        // timeout): a datagram one took after the signal is in flight once
+        // it has returned, so the drain below waits for its answer too.
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in udp_workers {
+                let _ = w.join();
+            }
+        })
+        .await;
         inflight.drain(Duration::from_secs(2)).await;
         while tasks.join_next().await.is_some() {}
-        let udp_workers = listeners.stop().await;
         // The answers for the next start (`cache.save-file`); after a
         // hand-over they were saved for the new process, which serves now.
         if let Some(path) = config
@@ -737,13 +765,6 @@ impl Daemon {
                 Err(_) => {}
             }
         }
-        // They see `stop` within their receive timeout.
-        let _ = tokio::task::spawn_blocking(move || {
-            for w in udp_workers {
-                let _ = w.join();
-            }
-        })
-        .await;
         // Hit records still queued are written (bounded: a stuck disk cannot hold the exit).
         let outputs = state.pipeline.outputs().clone();
         let _ = tokio::task::spawn_blocking(move || outputs.shutdown(Duration::from_secs(1))).await;

@@ -35,10 +35,21 @@ pub(super) fn pipeline_config(config: &Config) -> PipelineConfig {
     }
 }
 
+/// Why a reload changed nothing.
+#[derive(Debug)]
+pub(super) enum Refused {
+    /// The daemon runs on the embedded default: there is no file to re-read.
+    NoFile,
+    /// The new configuration cannot be applied; the reason, naming the file
+    /// and the key or address.
+    Invalid(String),
+}
+
 /// SIGHUP: re-read the file; keep everything as it is if it is invalid or
 /// an address it adds cannot be bound. Returns the new configuration when
 /// it was taken, with the listeners it adds (bound) and removes, for the
 /// parts applied by the caller (listeners, policy zones, hit outputs).
+/// A refusal was logged (and counted) here.
 pub(super) fn reload(
     started: &Config,
     path: Option<&std::path::Path>,
@@ -46,21 +57,21 @@ pub(super) fn reload(
     metrics: &Metrics,
     stop: &watch::Receiver<bool>,
     listeners: &Listeners,
-) -> Option<(Config, Prepared)> {
+) -> Result<(Config, Prepared), Refused> {
     let Some(path) = path else {
         tracing::warn!("reload requested but the daemon runs on the embedded default config; nothing to re-read");
         metrics
             .config_reloads
             .with_label_values(&["unchanged"])
             .inc();
-        return None;
+        return Err(Refused::NoFile);
     };
     let new = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(config = %path.display(), error = %e, "reload refused: the new configuration is invalid; keeping the running one");
             metrics.config_reloads.with_label_values(&["failure"]).inc();
-            return None;
+            return Err(Refused::Invalid(format!("{}: {e}", path.display())));
         }
     };
     // New listen addresses are bound before anything is applied: one that
@@ -70,7 +81,7 @@ pub(super) fn reload(
         Err(e) => {
             tracing::error!(config = %path.display(), error = %e, "reload refused: a new listen address cannot be served; keeping the running configuration");
             metrics.config_reloads.with_label_values(&["failure"]).inc();
-            return None;
+            return Err(Refused::Invalid(format!("{}: {e}", path.display())));
         }
     };
     match build_forwarding(&new, metrics, state.pipeline.outputs().forwarder_observer()) {
@@ -118,12 +129,12 @@ pub(super) fn reload(
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
             tracing::info!(config = %path.display(), "configuration reloaded (listen addresses, access lists, forward zones, policy zones and their transfer roles, keys, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
-            Some((new, prepared))
+            Ok((new, prepared))
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; keeping the running configuration");
             metrics.config_reloads.with_label_values(&["failure"]).inc();
-            None
+            Err(Refused::Invalid(e.to_string()))
         }
     }
 }
