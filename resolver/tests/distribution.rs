@@ -215,6 +215,27 @@ fn sekisho_config(
     key_block: &str,
     zone_extra: &str,
 ) -> String {
+    daemon_config(
+        scratch,
+        listen,
+        key_block,
+        "",
+        &format!(
+            "[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"{primary}\"]\nfile = \"block.rpz\"\nmin-refresh = \"1s\"\n{zone_extra}\n"
+        ),
+    )
+}
+
+/// Sekisho on `listen` with `key_block`, `tables` (forward zones and the like)
+/// and the policy `zones` (whole `[[response-policy.zone]]` tables); control
+/// socket and metrics as every test here expects them.
+fn daemon_config(
+    scratch: &Path,
+    listen: SocketAddr,
+    key_block: &str,
+    tables: &str,
+    zones: &str,
+) -> String {
     format!(
         r#"[server]
 listen = ["{listen}"]
@@ -222,14 +243,10 @@ allow-query = ["127.0.0.0/8"]
 allow-recursion = ["127.0.0.0/8"]
 directory = "{d}"
 {key_block}
+{tables}
 [response-policy]
 qname-wait-recurse = false
-[[response-policy.zone]]
-name = "block"
-primaries = ["{primary}"]
-file = "block.rpz"
-min-refresh = "1s"
-{zone_extra}
+{zones}
 [control]
 socket = "{d}/control.sock"
 [metrics]
@@ -1510,29 +1527,10 @@ fn reload_config(
     key_block: &str,
     zones: &str,
 ) -> String {
-    format!(
-        r#"[server]
-listen = ["{listen}"]
-allow-query = ["127.0.0.0/8"]
-allow-recursion = ["127.0.0.0/8"]
-directory = "{d}"
-{key_block}
-[[forward-zone]]
-name = "."
-forward-addr = ["{upstream}"]
-[dnssec]
-validation = "no"
-[response-policy]
-qname-wait-recurse = false
-{zones}
-[control]
-socket = "{d}/control.sock"
-[metrics]
-listen = "{mip}:9153"
-"#,
-        d = scratch.display(),
-        mip = listen.ip(),
-    )
+    let tables = format!(
+        "[[forward-zone]]\nname = \".\"\nforward-addr = [\"{upstream}\"]\n[dnssec]\nvalidation = \"no\"\n"
+    );
+    daemon_config(scratch, listen, key_block, &tables, zones)
 }
 
 /// The `block` zone taken from `primary` with the key, checked every second.
