@@ -1589,18 +1589,30 @@ fn bind_soa_queries(bind: &Bind) -> usize {
     bind.proc.log_text().matches("query: block IN SOA").count()
 }
 
-#[test]
-fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_it_stops() {
-    let s = Scratch::new("dist-reload-add");
-    let listen: SocketAddr = format!("127.0.240.2:{SEKISHO_PORT}").parse().expect("addr");
-    add_loopback("127.0.240.2");
-    add_loopback("127.0.240.3");
+/// The peers of a reload test: BIND serving `block` at serial 1 on
+/// 127.0.240.`first` (NOTIFYing Sekisho), Sekisho's address (the next one)
+/// and the upstream responder (the one after), which answers names under
+/// `cached.test.` with 192.0.2.99 (TTL 1 h) and NODATA for the rest.
+fn reload_peers(test: &str, first: u8) -> (Scratch, SocketAddr, Responder, Bind) {
+    let s = Scratch::new(test);
+    let ip = |n: u8| format!("127.0.240.{n}");
+    let listen: SocketAddr = format!("{}:{SEKISHO_PORT}", ip(first + 1))
+        .parse()
+        .expect("addr");
+    add_loopback(&ip(first + 1));
+    add_loopback(&ip(first + 2));
     let up = start_responder(
-        "127.0.240.3:5302",
+        &format!("{}:5302", ip(first + 2)),
         ".",
         a_under(".cached.test.", "192.0.2.99", 3600),
     );
-    let bind = Bind::start(&s.path, "127.0.240.1", listen, &zone_text(1, &[1]));
+    let bind = Bind::start(&s.path, &ip(first), listen, &zone_text(1, &[1]));
+    (s, listen, up, bind)
+}
+
+#[test]
+fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_it_stops() {
+    let (s, listen, up, bind) = reload_peers("dist-reload-add", 1);
     bind.rndc(&["querylog", "on"]);
     let key = key_block("hmac-sha256", SECRET);
     let without = reload_config(&s.path, listen, "127.0.240.3@5302", &key, "");
@@ -1757,18 +1769,7 @@ fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_i
 
 #[test]
 fn a_key_changed_by_reload_signs_the_next_transfer_and_a_mismatch_keeps_the_old_rules() {
-    let s = Scratch::new("dist-reload-key");
-    let listen: SocketAddr = format!("127.0.240.12:{SEKISHO_PORT}")
-        .parse()
-        .expect("addr");
-    add_loopback("127.0.240.12");
-    add_loopback("127.0.240.13");
-    let _up = start_responder(
-        "127.0.240.13:5302",
-        ".",
-        a_under(".cached.test.", "192.0.2.99", 3600),
-    );
-    let bind = Bind::start(&s.path, "127.0.240.11", listen, &zone_text(1, &[1]));
+    let (s, listen, _up, bind) = reload_peers("dist-reload-key", 11);
     let zone =
         block_zone(&format!("127.0.240.11@{BIND_PORT}")).replace("max-refresh = \"1s\"\n", "");
     let config = |secret: &str| {
