@@ -35,6 +35,15 @@
 //! follows `on-expire`: `keep` goes on enforcing the copy, logged at ERROR; `stop`
 //! empties the zone, as BIND stops serving an expired secondary.
 //!
+//! Reload (SIGHUP, `sekishoctl reload`), as BIND's `rndc reconfig`:
+//! [`Distribution::reconfigure`] swaps the zone list and the keys NOTIFYs are
+//! verified with; a zone with the same settings and key keeps its task, a removed
+//! or changed one's task is retired (it ends after the check it may be running and
+//! installs nothing more); [`Distribution::start_new`], called once the zone files
+//! and saved copies are loaded, starts the tasks of added and changed zones, seeded
+//! from the live version as at start. A changed zone's new task checks at once,
+//! from the serial held, so its rules stay live until it transfers.
+//!
 //! The TSIG secret is only handed to `sekisho_xfr`; `TsigKey`'s `Debug` redacts it
 //! and nothing here formats it.
 
