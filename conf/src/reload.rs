@@ -6,13 +6,14 @@
 //! in place by a reload, or named as needing a restart. The daemon applies
 //! exactly the settings marked "reload" below (access lists, EDNS buffer,
 //! query deadline, client-address logging (global and per zone), the query log, forward zones,
-//! policy zones loaded from files (added, removed, reordered, changed), the
+//! policy zones (added, removed, reordered, changed, with their transfer roles:
+//! primaries, key, timers, `allow-transfer`, `also-notify`), the `[[key]]` tables, the
 //! CHAOS identity and version, the recursion and waiting-client caps, the
 //! rate limit, the TLS listeners' certificate and key, read again, and the
 //! listen addresses of every kind: added ones bound and served, removed ones
 //! stopped and drained, the others untouched).
 
-use crate::model::{ClientIpLog, Config, Logging, PolicyZone, ResponsePolicy, Server};
+use crate::model::{Config, Logging, ResponsePolicy, Server};
 
 /// Keys whose change between `old` (the running configuration) and `new`
 /// a reload does not apply; empty when a reload applies everything.
@@ -24,7 +25,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         dnssec,
         rate_limit: _,    // reload: the limiter's settings are swapped
         forward_zones: _, // reload: the forward-zone table is rebuilt and swapped
-        keys: tsig_keys,
+        keys: _,          // reload: transfers, NOTIFY and allow-transfer use the new secrets
         response_policy,
         control,
         metrics,
@@ -135,13 +136,13 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     // Whole tables that a reload does not apply: any new key in them is restart-only too.
     check(*cache != old.cache, "cache");
     check(*dnssec != old.dnssec, "dnssec");
-    check(*tsig_keys != old.keys, "key");
-    // Policy zones loaded from files are added, removed, reordered and changed by a
-    // reload (and so are the table's own settings); zones taken from primaries or served
-    // to secondaries keep their transfer tasks, so a change to them needs a restart.
+    // Policy zones are added, removed, reordered and changed by a reload, with
+    // their transfer tasks and served lists (and so are the table's own settings);
+    // only the journal of a zone served before and after keeps the size it was
+    // built with.
     check(
         !policy_reloadable(response_policy, &old.response_policy),
-        "response-policy (zones with primaries, also-notify or allow-transfer)",
+        "response-policy.zone.journal-size",
     );
     check(*control != old.control, "control");
     check(*metrics != old.metrics, "metrics");
@@ -188,23 +189,18 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     keys
 }
 
-/// Whether a reload can apply the change from `old` to `new`: the zones with a
-/// transfer role (primaries to take them from, or served to secondaries) are the same,
-/// with the same settings and in the same order among themselves (their
-/// `log-client-ip` aside); file-only zones and the table's settings may change freely.
+/// Whether a reload applies all of the change from `old` to `new`: every zone
+/// served to secondaries in both keeps its `journal-size` (the journal is sized
+/// when the zone is first served). Everything else in the table reloads: zones
+/// with or without primaries are added, removed, reordered and changed, and
+/// served zones get their new `allow-transfer` and `also-notify`.
 pub fn policy_reloadable(new: &ResponsePolicy, old: &ResponsePolicy) -> bool {
-    let transferred = |policy: &ResponsePolicy| -> Vec<PolicyZone> {
-        policy
-            .zones
+    new.zones.iter().filter(|z| z.is_served()).all(|z| {
+        old.zones
             .iter()
-            .filter(|z| !z.primaries.is_empty() || z.is_served())
-            .map(|z| PolicyZone {
-                log_client_ip: ClientIpLog::default(),
-                ..z.clone()
-            })
-            .collect()
-    };
-    transferred(new) == transferred(old)
+            .find(|o| o.name == z.name && o.is_served())
+            .is_none_or(|o| o.journal_size == z.journal_size)
+    })
 }
 
 #[cfg(test)]
@@ -212,7 +208,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn file_zones_change_by_reload_and_zones_with_transfer_roles_need_a_restart() {
+    fn policy_zones_change_by_reload_with_their_transfer_roles_and_keys() {
         let text = |zones: &str| {
             format!(
                 "[[key]]\nname = \"k\"\nalgorithm = \"hmac-sha256\"\nsecret = \"c2VjcmV0c2VjcmV0c2VjcmV0\"\n{zones}"
@@ -248,8 +244,9 @@ mod tests {
                 restart_only_changes(&old, &new)
             );
         }
-        // The transferred zone removed, another one added, or its settings changed
-        // through the table it inherits from: a restart.
+        // The transferred zone removed, another one added, its primaries, timers or
+        // served lists changed, or its settings changed through the table it
+        // inherits from, or the key's secret changed: a reload too.
         let fed2 = fed.replace("\"fed\"", "\"fed2\"");
         for new in [
             file("a"),
@@ -258,17 +255,48 @@ mod tests {
                 "[response-policy]\nmax-policy-ttl = \"1m\"\n{}{fed}",
                 file("a")
             ),
+            format!(
+                "{}{}",
+                file("a"),
+                fed.replace("192.0.2.1", "192.0.2.2")
+            ),
+            format!("{}{fed}min-refresh = \"1m\"\nallow-transfer = [\"192.0.2.9\"]\nalso-notify = [\"192.0.2.9\"]\n", file("a")),
         ] {
             let new = load(&new);
-            assert!(!policy_reloadable(
+            assert!(policy_reloadable(
                 &new.response_policy,
                 &old.response_policy
             ));
-            assert_eq!(
-                restart_only_changes(&old, &new),
-                ["response-policy (zones with primaries, also-notify or allow-transfer)"]
+            assert!(
+                restart_only_changes(&old, &new).is_empty(),
+                "{:?}",
+                restart_only_changes(&old, &new)
             );
         }
+        let mut new = old.clone();
+        new.keys[0].secret = crate::Secret::new(b"another secret".to_vec());
+        assert!(restart_only_changes(&old, &new).is_empty());
+        // A served zone's journal keeps the size it was built with.
+        let served = |size: &str| {
+            load(&format!(
+                "{fed}allow-transfer = [\"192.0.2.9\"]\njournal-size = \"{size}\"\n"
+            ))
+        };
+        assert_eq!(
+            restart_only_changes(&served("1MiB"), &served("2MiB")),
+            ["response-policy.zone.journal-size"]
+        );
+        assert!(restart_only_changes(&old, &served("2MiB")).is_empty());
+    }
+
+    #[test]
+    fn a_reload_that_removes_a_key_a_zone_still_names_is_refused_with_the_key_path() {
+        let zone =
+            "[[response-policy.zone]]\nname = \"fed\"\nprimaries = [\"192.0.2.1\"]\nkey = \"k\"\n";
+        let error = Config::from_toml_str(zone, std::path::Path::new("/etc/sekisho/sekisho.toml"))
+            .expect_err("a zone names a key that is gone")
+            .to_string();
+        assert!(error.contains("response-policy.zone[0].key"), "{error}");
     }
 
     #[test]

@@ -221,9 +221,9 @@ impl PolicyStore {
     /// current rules until their next load compiles them anew), and the
     /// table's own settings. A zone keeps its rules, status and `rpz
     /// disable` across it. The caller loads the zones afterwards
-    /// ([`PolicyStore::load`]). Zones with transfer roles must not change
-    /// here (`sekisho_conf::policy_reloadable`): their tasks were started
-    /// with the daemon.
+    /// ([`PolicyStore::load`]) and starts, stops or restarts the transfer
+    /// tasks of zones with primaries (a removed zone's rules leave the set
+    /// here, so its task can no longer install any).
     pub async fn reconfigure(&self, rp: &ResponsePolicy) {
         let _serial = self.loading.lock().await;
         let live = self.live.load_full();
@@ -240,7 +240,9 @@ impl PolicyStore {
                 .iter()
                 .find(|(c, _)| c.name == z.name)
                 .map_or_else(|| fresh_status(z, &self.directory), |(_, st)| st.clone());
-            st.file = fresh_status(z, &self.directory).file;
+            let fresh = fresh_status(z, &self.directory);
+            st.file = fresh.file;
+            st.primaries = fresh.primaries;
             status.push((z.clone(), st));
         }
         let options = SetOptions {

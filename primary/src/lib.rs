@@ -26,10 +26,13 @@
 //! Each secondary's last serial (from its IXFR requests; the served serial after an
 //! AXFR) is kept per peer address for `sekishoctl zones`.
 //!
-//! Configuration is read at start-up; `reconfig` does not change what is served.
+//! A reload (`reconfig.rs`) adds and removes served zones and swaps each kept
+//! zone's `allow-transfer`, `also-notify` and key, and the keys requests are
+//! verified with, without re-reading or re-serving a zone.
 
 mod journal;
 mod notify;
+mod reconfig;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -46,6 +49,7 @@ use sekisho_xfr::{Delta, Serial, TsigKey};
 use tokio::sync::{mpsc, watch};
 
 pub use journal::{Journal, JournalEntry, ZoneVersion, MAX_VERSIONS};
+pub use reconfig::Reconfigured;
 
 /// Metric: transfer requests served, by zone, type and result.
 pub const XFR_SERVED_TOTAL: &str = "sekisho_xfr_requests_total";
@@ -112,14 +116,10 @@ struct Served {
     name: Name,
     /// Name as text (bounded metric label: from config).
     label: String,
-    /// `allow-transfer` prefixes.
-    allow: Vec<ipnet::IpNet>,
-    /// `allow-transfer` key names.
-    allow_keys: Vec<Name>,
-    /// `also-notify` targets.
-    also_notify: Vec<SocketAddr>,
-    /// The zone's key, signing NOTIFYs.
-    key: Option<TsigKey>,
+    /// Who may transfer it and who is notified (swapped whole by a reload).
+    access: Mutex<Arc<Access>>,
+    /// Turned true when a reload stops serving the zone (its NOTIFY task ends).
+    retired: watch::Sender<bool>,
     /// Journal bound in bytes.
     journal_size: usize,
     /// Current version and journal.
@@ -130,11 +130,45 @@ struct Served {
     changed: watch::Sender<u64>,
 }
 
+/// The settings of a served zone that a reload swaps.
+#[derive(Debug, PartialEq, Eq)]
+struct Access {
+    /// `allow-transfer` prefixes.
+    allow: Vec<ipnet::IpNet>,
+    /// `allow-transfer` key names.
+    allow_keys: Vec<Name>,
+    /// `also-notify` targets.
+    also_notify: Vec<SocketAddr>,
+    /// The zone's key, signing NOTIFYs.
+    key: Option<TsigKey>,
+}
+
+impl Access {
+    /// The settings of zone `z`, with its key from `config`.
+    fn of(z: &sekisho_conf::PolicyZone, config: &Config) -> Access {
+        Access {
+            allow: z.allow_transfer.clone(),
+            allow_keys: z.allow_transfer_keys.clone(),
+            also_notify: z.also_notify.clone(),
+            key: z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key),
+        }
+    }
+}
+
 impl Served {
     /// Whether a request from `ip`, signed by `key`, may transfer the zone.
     fn allows(&self, ip: IpAddr, key: Option<&TsigKey>) -> bool {
-        sekisho_conf::allows(&self.allow, ip)
-            || key.is_some_and(|k| self.allow_keys.contains(&k.name))
+        let access = self.access();
+        sekisho_conf::allows(&access.allow, ip)
+            || key.is_some_and(|k| access.allow_keys.contains(&k.name))
+    }
+
+    /// Its `allow-transfer`, `also-notify` and key now.
+    fn access(&self) -> Arc<Access> {
+        self.access
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records a request from `ip`.
@@ -165,10 +199,10 @@ impl Served {
 /// The primary role. See the module docs.
 #[derive(Debug)]
 pub struct Primary {
-    /// Zones with `allow-transfer` or `also-notify`.
-    zones: Vec<Arc<Served>>,
-    /// Every configured key, to verify signed requests.
-    keys: Vec<TsigKey>,
+    /// Zones with `allow-transfer` or `also-notify` (replaced whole by a reload).
+    zones: Mutex<Arc<Vec<Arc<Served>>>>,
+    /// Every configured key, to verify signed requests (replaced whole by a reload).
+    keys: Mutex<Arc<Vec<TsigKey>>>,
     /// Our listen addresses, to send NOTIFY from (secondaries check the source).
     listen: Vec<SocketAddr>,
     /// `sekisho_xfr_requests_total{zone,type,result}`.
@@ -226,24 +260,11 @@ impl Primary {
             .zones
             .iter()
             .filter(|z| z.is_served())
-            .map(|z| {
-                Arc::new(Served {
-                    name: z.name.clone(),
-                    label: z.name.to_ascii(),
-                    allow: z.allow_transfer.clone(),
-                    allow_keys: z.allow_transfer_keys.clone(),
-                    also_notify: z.also_notify.clone(),
-                    key: z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key),
-                    journal_size: usize::try_from(z.journal_size).unwrap_or(usize::MAX),
-                    data: Mutex::new(ZoneData::default()),
-                    peers: Mutex::new(HashMap::new()),
-                    changed: watch::channel(0).0,
-                })
-            })
+            .map(|z| Served::new(z, config))
             .collect();
         Ok(Arc::new(Primary {
-            zones,
-            keys: config.keys.iter().map(tsig_key).collect(),
+            zones: Mutex::new(Arc::new(zones)),
+            keys: Mutex::new(Arc::new(config.keys.iter().map(tsig_key).collect())),
             listen: config.server.listen.clone(),
             served_total,
             notify_total,
@@ -252,8 +273,18 @@ impl Primary {
     }
 
     /// The served zone called `name`.
-    fn zone(&self, name: &Name) -> Option<&Arc<Served>> {
-        self.zones.iter().find(|z| z.name == *name)
+    fn zone(&self, name: &Name) -> Option<Arc<Served>> {
+        self.zones().iter().find(|z| z.name == *name).cloned()
+    }
+
+    /// The served zones now (a snapshot: a reload replaces the list).
+    fn zones(&self) -> Arc<Vec<Arc<Served>>> {
+        self.zones.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The configured keys now (a snapshot: a reload replaces them).
+    fn keys(&self) -> Arc<Vec<TsigKey>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Whether zone `name` is served (its records must be captured on load).
@@ -266,7 +297,7 @@ impl Primary {
     /// Publishes a new version of zone `name` from its records (the SOA among them);
     /// the encoding and the difference run on a blocking thread.
     pub async fn publish(&self, name: &Name, records: Arc<Vec<Record>>) {
-        let Some(zone) = self.zone(name).cloned() else {
+        let Some(zone) = self.zone(name) else {
             return;
         };
         let label = zone.label.clone();
@@ -285,7 +316,7 @@ impl Primary {
     /// `serial` (edited again meanwhile), nothing is published and the next reload
     /// catches up, so a served version always matches an enforced one.
     pub async fn publish_file(&self, name: &Name, path: std::path::PathBuf, serial: u32) {
-        let Some(zone) = self.zone(name).cloned() else {
+        let Some(zone) = self.zone(name) else {
             return;
         };
         let label = zone.label.clone();
@@ -329,7 +360,7 @@ impl Primary {
     /// to the current one; `soa` is the new SOA. Without a current version nothing
     /// can be applied and the next full transfer publishes the zone.
     pub async fn publish_deltas(&self, name: &Name, deltas: &[Delta], soa: &Record) {
-        let Some(zone) = self.zone(name).cloned() else {
+        let Some(zone) = self.zone(name) else {
             return;
         };
         let Some(current) = zone.current() else {
@@ -380,8 +411,8 @@ impl Primary {
     pub fn wants(&self, qtype: u16, packet: &[u8], client: IpAddr) -> bool {
         match RecordType::from(qtype) {
             RecordType::AXFR | RecordType::IXFR => true,
-            RecordType::SOA if !self.zones.is_empty() => {
-                match serve::parse_request(packet, &self.keys, unix_now()) {
+            RecordType::SOA if !self.zones().is_empty() => {
+                match serve::parse_request(packet, &self.keys(), unix_now()) {
                     Ok(r) => self
                         .zone(&r.zone)
                         .is_some_and(|z| z.allows(client, r.key())),
@@ -416,12 +447,13 @@ impl Primary {
     /// Checks a request and decides what to send: one message, or a stream.
     pub fn prepare(&self, packet: &[u8], client: SocketAddr, tcp: bool) -> Answer {
         let now = unix_now();
-        let request = match serve::parse_request(packet, &self.keys, now) {
+        let keys = self.keys();
+        let request = match serve::parse_request(packet, &keys, now) {
             Ok(r) => r,
             Err(e) => {
                 self.count("unknown", "unknown", e.as_metrics_label());
                 tracing::debug!(peer = %client, error = %e, "transfer request rejected");
-                return match serve::error_response(packet, &e, &self.keys, now) {
+                return match serve::error_response(packet, &e, &keys, now) {
                     Some(m) => Answer::One(m),
                     None => Answer::Nothing,
                 };
@@ -442,7 +474,7 @@ impl Primary {
         };
         if !zone.allows(client.ip(), request.key()) {
             self.count(&zone.label, kind, "refused");
-            self.log_refused(client, zone, kind);
+            self.log_refused(client, &zone, kind);
             zone.saw(client.ip(), None, "refused");
             return one(ResponseCode::Refused);
         }

@@ -30,30 +30,45 @@ const ATTEMPTS: u32 = 5;
 const FIRST_WAIT: Duration = Duration::from_secs(2);
 
 impl Primary {
-    /// Starts one NOTIFY task per zone with `also-notify`; they end when `stop` turns true.
+    /// Starts one NOTIFY task per served zone (one whose `also-notify` is empty
+    /// sends nothing until a reload gives it targets); they end when `stop`
+    /// turns true.
     pub fn spawn_notifiers(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
-        for zone in self.zones.iter().filter(|z| !z.also_notify.is_empty()) {
-            let span = tracing::info_span!("notify_out", zone = %zone.label);
-            tokio::spawn(tracing::Instrument::instrument(
-                self.clone().notify_loop(zone.clone(), stop.clone()),
-                span,
-            ));
+        for zone in self.zones().iter() {
+            self.spawn_notifier(zone, stop);
         }
     }
 
-    /// Waits for new versions of `zone` and notifies its secondaries of each.
+    /// Starts the NOTIFY task of `zone`; it ends when `stop` turns true or a
+    /// reload stops serving the zone.
+    pub(crate) fn spawn_notifier(
+        self: &Arc<Self>,
+        zone: &Arc<Served>,
+        stop: &watch::Receiver<bool>,
+    ) {
+        let span = tracing::info_span!("notify_out", zone = %zone.label);
+        tokio::spawn(tracing::Instrument::instrument(
+            self.clone().notify_loop(zone.clone(), stop.clone()),
+            span,
+        ));
+    }
+
+    /// Waits for new versions of `zone` and notifies its secondaries of each
+    /// (the `also-notify` list in force when the version appears).
     async fn notify_loop(self: Arc<Self>, zone: Arc<Served>, mut stop: watch::Receiver<bool>) {
         let mut changed = zone.changed.subscribe();
+        let mut retired = zone.retired.subscribe();
         loop {
             tokio::select! {
                 r = changed.changed() => if r.is_err() { return },
+                _ = retired.changed() => return,
                 _ = stop.changed() => return,
             }
             let round = *changed.borrow_and_update();
             let Some(version) = zone.current() else {
                 continue;
             };
-            for &target in &zone.also_notify {
+            for &target in &zone.access().also_notify {
                 let (p, z, v) = (self.clone(), zone.clone(), version.clone());
                 tokio::spawn(async move { p.notify_one(&z, &v, target, round).await });
             }
@@ -94,7 +109,7 @@ impl Primary {
                 return;
             };
             let now = unix_now();
-            let (bytes, verifier) = match &zone.key {
+            let (bytes, verifier) = match &zone.access().key {
                 Some(key) => match sign_request(key, &msg, now) {
                     Ok((signed, mac)) => (signed, Some(ResponseVerifier::new(key.clone(), mac))),
                     Err(e) => {

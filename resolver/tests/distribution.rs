@@ -215,6 +215,27 @@ fn sekisho_config(
     key_block: &str,
     zone_extra: &str,
 ) -> String {
+    daemon_config(
+        scratch,
+        listen,
+        key_block,
+        "",
+        &format!(
+            "[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"{primary}\"]\nfile = \"block.rpz\"\nmin-refresh = \"1s\"\n{zone_extra}\n"
+        ),
+    )
+}
+
+/// Sekisho on `listen` with `key_block`, `tables` (forward zones and the like)
+/// and the policy `zones` (whole `[[response-policy.zone]]` tables); control
+/// socket and metrics as every test here expects them.
+fn daemon_config(
+    scratch: &Path,
+    listen: SocketAddr,
+    key_block: &str,
+    tables: &str,
+    zones: &str,
+) -> String {
     format!(
         r#"[server]
 listen = ["{listen}"]
@@ -222,14 +243,10 @@ allow-query = ["127.0.0.0/8"]
 allow-recursion = ["127.0.0.0/8"]
 directory = "{d}"
 {key_block}
+{tables}
 [response-policy]
 qname-wait-recurse = false
-[[response-policy.zone]]
-name = "block"
-primaries = ["{primary}"]
-file = "block.rpz"
-min-refresh = "1s"
-{zone_extra}
+{zones}
 [control]
 socket = "{d}/control.sock"
 [metrics]
@@ -1492,5 +1509,453 @@ zone "block" {{
     assert!(
         log.contains("refused notify from non-primary: 127.0.40.94"),
         "{log}"
+    );
+}
+
+// ----- reload (SIGHUP) of zones with transfer roles, as `rndc reconfig` -------------
+// These tests own 127.0.240.0/24.
+
+/// A secret both sides move to in the key-change test.
+const NEW_SECRET: &str = "bmV3LXNlY3JldC1mb3ItdGhlLXJlbG9hZC10ZXN0LTMyYg==";
+
+/// Sekisho's configuration with `key_block`, everything forwarded to the test's
+/// responder at `upstream`, and `zones` (whole `[[response-policy.zone]]` tables).
+fn reload_config(
+    scratch: &Path,
+    listen: SocketAddr,
+    upstream: &str,
+    key_block: &str,
+    zones: &str,
+) -> String {
+    let tables = format!(
+        "[[forward-zone]]\nname = \".\"\nforward-addr = [\"{upstream}\"]\n[dnssec]\nvalidation = \"no\"\n"
+    );
+    daemon_config(scratch, listen, key_block, &tables, zones)
+}
+
+/// The `block` zone taken from `primary` with the key, checked every second.
+fn block_zone(primary: &str) -> String {
+    format!(
+        "[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"{primary}\"]\nkey = \"block-tsig-key\"\nfile = \"block.rpz\"\nmin-refresh = \"1s\"\nmax-refresh = \"1s\"\n"
+    )
+}
+
+/// Writes `config` to the daemon's file (the one `start_sekisho` wrote for
+/// `tag`), sends SIGHUP and waits for the `nth` "configuration reloaded" line.
+fn reload_to(sk: &Proc, scratch: &Path, tag: &str, config: &str, nth: usize) {
+    std::fs::write(scratch.join(format!("sekisho-{tag}.toml")), config).expect("config");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(10), || sk
+            .log_text()
+            .matches("configuration reloaded")
+            .count()
+            >= nth),
+        "reload {nth} not taken; log:\n{}",
+        sk.log_text()
+    );
+}
+
+/// Writes `config` to the daemon's file (as [`reload_to`]) and runs
+/// `sekishoctl reload`, which answers once the zones are loaded.
+fn reload_by_ctl(scratch: &Path, tag: &str, config: &str) {
+    std::fs::write(scratch.join(format!("sekisho-{tag}.toml")), config).expect("config");
+    let (code, out, err) = ctl(&scratch.join("control.sock"), &["reload"]);
+    assert_eq!(code, 0, "sekishoctl reload: {out}{err}");
+    assert!(out.contains("configuration reloaded"), "{out}");
+}
+
+/// Waits for the `nth` log line holding `needle` (the reload's per-role
+/// lines come after its "configuration reloaded").
+fn wait_lines(sk: &Proc, needle: &str, nth: usize) {
+    assert!(
+        eventually(Duration::from_secs(10), || sk
+            .log_text()
+            .matches(needle)
+            .count()
+            >= nth),
+        "no {nth}th {needle:?}; log:\n{}",
+        sk.log_text()
+    );
+}
+
+/// The line of a reload that changed zones with primaries.
+const TRANSFERRED_RECONFIGURED: &str = "policy zones with primaries reconfigured";
+/// The line of a reload that changed served zones.
+const SERVED_RECONFIGURED: &str = "served policy zones reconfigured";
+
+/// SOA queries for `block` BIND has logged (`rndc querylog on`).
+fn bind_soa_queries(bind: &Bind) -> usize {
+    bind.proc.log_text().matches("query: block IN SOA").count()
+}
+
+/// The peers of a reload test: BIND serving `block` at serial 1 on
+/// 127.0.240.`first` (NOTIFYing Sekisho), Sekisho's address (the next one)
+/// and the upstream responder (the one after), which answers names under
+/// `cached.test.` with 192.0.2.99 (TTL 1 h) and NODATA for the rest.
+fn reload_peers(test: &str, first: u8) -> (Scratch, SocketAddr, Responder, Bind) {
+    let s = Scratch::new(test);
+    let ip = |n: u8| format!("127.0.240.{n}");
+    let listen: SocketAddr = format!("{}:{SEKISHO_PORT}", ip(first + 1))
+        .parse()
+        .expect("addr");
+    add_loopback(&ip(first + 1));
+    add_loopback(&ip(first + 2));
+    let up = start_responder(
+        &format!("{}:5302", ip(first + 2)),
+        ".",
+        a_under(".cached.test.", "192.0.2.99", 3600),
+    );
+    let bind = Bind::start(&s.path, &ip(first), listen, &zone_text(1, &[1]));
+    (s, listen, up, bind)
+}
+
+#[test]
+fn a_zone_added_by_reload_transfers_and_decides_with_no_query_lost_and_removed_it_stops() {
+    let (s, listen, up, bind) = reload_peers("dist-reload-add", 1);
+    bind.rndc(&["querylog", "on"]);
+    let key = key_block("hmac-sha256", SECRET);
+    let without = reload_config(&s.path, listen, "127.0.240.3@5302", &key, "");
+    let sk = start_sekisho(&s.path, "add", &without, listen);
+    let metrics_at = SocketAddr::new(listen.ip(), 9153);
+
+    // A name in the cache, asked in a loop through the reloads.
+    assert_eq!(
+        answer_a(listen, "www.cached.test.").as_deref(),
+        Some("192.0.2.99")
+    );
+    let asked = up.count("www.cached.test.");
+    let hits_before = metric_or_zero(
+        &scrape(metrics_at),
+        "sekisho_cache_hits_total{type=\"success\"} ",
+    );
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let r = running.clone();
+    let looper = thread::spawn(move || {
+        let (mut ok, mut lost) = (0u32, 0u32);
+        while r.load(std::sync::atomic::Ordering::SeqCst) {
+            match answer_a_within(listen, "www.cached.test.", Duration::from_secs(1)) {
+                Some(a) if a == "192.0.2.99" => ok += 1,
+                _ => lost += 1,
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        (ok, lost)
+    });
+
+    // (1) Added by reload (`sekishoctl reload`; SIGHUP below): transferred
+    // from BIND, then deciding.
+    let with = reload_config(
+        &s.path,
+        listen,
+        "127.0.240.3@5302",
+        &key,
+        &block_zone(&format!("127.0.240.1@{BIND_PORT}")),
+    );
+    reload_by_ctl(&s.path, "add", &with);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || s.path.join("block.rpz").exists()),
+        "no saved copy"
+    );
+
+    // A reload that leaves the zone as it is: its task goes on, no new transfer.
+    let axfrs = || bind.proc.log_text().matches("query: block IN AXFR").count();
+    let transfers = axfrs();
+    assert!(transfers >= 1, "named log:\n{}", bind.proc.log_text());
+    reload_to(
+        &sk,
+        &s.path,
+        "add",
+        &with.replace(
+            "127.0.0.0/8\"]\ndirectory",
+            "127.0.0.0/8\", \"10.0.0.0/8\"]\ndirectory",
+        ),
+        2,
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || bind_soa_queries(&bind) >= 2),
+        "the task does not check every second; named log:\n{}",
+        bind.proc.log_text()
+    );
+    assert_eq!(axfrs(), transfers, "transferred again");
+    assert!(
+        !sk.log_text().contains("policy zone task stopped"),
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(
+        answer_a(listen, "blocked1.example.jp.").as_deref(),
+        Some("192.0.2.1")
+    );
+
+    // (2) Removed by reload: no longer deciding, its task ends.
+    reload_to(&sk, &s.path, "add", &without, 3);
+    assert!(
+        eventually(Duration::from_secs(5), || answer_a(
+            listen,
+            "blocked1.example.jp."
+        )
+        .is_none()),
+        "the removed zone still decides; log:\n{}",
+        sk.log_text()
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .contains("policy zone task stopped")),
+        "{}",
+        sk.log_text()
+    );
+    thread::sleep(Duration::from_millis(1500));
+    let soa_after = bind_soa_queries(&bind);
+    thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        bind_soa_queries(&bind),
+        soa_after,
+        "SOA queries go on after the zone was removed"
+    );
+
+    // Added again: seeded from its saved copy, as at start (no new AXFR: the
+    // primary's serial is the copy's). The "reloaded" line comes before the
+    // zones are loaded, hence the wait.
+    let transfers = axfrs();
+    reload_by_ctl(&s.path, "add", &with);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(5),
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || bind_soa_queries(&bind)
+            > soa_after),
+        "the new task does not check; named log:\n{}",
+        bind.proc.log_text()
+    );
+    assert_eq!(
+        axfrs(),
+        transfers,
+        "transferred again despite the saved copy"
+    );
+
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (ok, lost) = looper.join().expect("query loop");
+    assert_eq!(lost, 0, "{lost} of {} queries lost", ok + lost);
+    assert!(ok > 50, "only {ok} answers");
+    // The cache was kept: the upstream was not asked again, the answers were hits.
+    assert_eq!(
+        up.count("www.cached.test."),
+        asked,
+        "the cached name was asked upstream again"
+    );
+    let hits_after = metric_or_zero(
+        &scrape(metrics_at),
+        "sekisho_cache_hits_total{type=\"success\"} ",
+    );
+    assert!(
+        hits_after >= hits_before + f64::from(ok),
+        "cache hits {hits_before} -> {hits_after} for {ok} answers"
+    );
+    println!("{ok} answers, none lost, across two reloads");
+}
+
+#[test]
+fn a_key_changed_by_reload_signs_the_next_transfer_and_a_mismatch_keeps_the_old_rules() {
+    let (s, listen, _up, bind) = reload_peers("dist-reload-key", 11);
+    let zone =
+        block_zone(&format!("127.0.240.11@{BIND_PORT}")).replace("max-refresh = \"1s\"\n", "");
+    let config = |secret: &str| {
+        reload_config(
+            &s.path,
+            listen,
+            "127.0.240.13@5302",
+            &key_block("hmac-sha256", secret),
+            &zone,
+        )
+    };
+    let sk = start_sekisho(&s.path, "key", &config(SECRET), listen);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+
+    // Both sides move to a new secret: the next NOTIFY-triggered transfer uses it.
+    let named_conf = bind.dir.join("named.conf");
+    let text = std::fs::read_to_string(&named_conf).expect("named.conf");
+    std::fs::write(&named_conf, text.replace(SECRET, NEW_SECRET)).expect("named.conf");
+    bind.rndc(&["reconfig"]);
+    reload_to(&sk, &s.path, "key", &config(NEW_SECRET), 1);
+    wait_lines(&sk, TRANSFERRED_RECONFIGURED, 1);
+    bind.publish(&zone_text(2, &[1, 2]));
+    wait_rule(
+        &sk,
+        listen,
+        "blocked2.example.jp.",
+        "192.0.2.2",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        zone_status(&s.path.join("control.sock"))["last_transfer_kind"],
+        "ixfr"
+    );
+
+    // Only Sekisho changes: the transfer fails, the rules stay, one log line.
+    let failed = "policy zone refresh failed; the live version stays in force";
+    let before = sk.log_text().matches(failed).count();
+    reload_to(&sk, &s.path, "key", &config(WRONG_SECRET), 2);
+    wait_lines(&sk, TRANSFERRED_RECONFIGURED, 2);
+    bind.publish(&zone_text(3, &[1, 2, 3]));
+    assert!(
+        eventually(Duration::from_secs(5), || sk
+            .log_text()
+            .matches(failed)
+            .count()
+            > before),
+        "{}",
+        sk.log_text()
+    );
+    thread::sleep(Duration::from_secs(4));
+    assert_eq!(answer_a(listen, "blocked3.example.jp."), None);
+    assert_eq!(
+        answer_a(listen, "blocked2.example.jp.").as_deref(),
+        Some("192.0.2.2")
+    );
+    assert_eq!(zone_status(&s.path.join("control.sock"))["serial"], 2);
+    assert_eq!(
+        sk.log_text().matches(failed).count(),
+        before + 1,
+        "{}",
+        sk.log_text()
+    );
+
+    // A reload that removes the key the zone still names is refused whole,
+    // naming the zone's key path.
+    std::fs::write(
+        s.path.join("sekisho-key.toml"),
+        reload_config(&s.path, listen, "127.0.240.13@5302", "", &zone),
+    )
+    .expect("config");
+    sk.signal("HUP");
+    assert!(
+        eventually(Duration::from_secs(5), || sk.log_text().lines().any(|l| l
+            .contains("reload refused")
+            && l.contains("response-policy.zone[0].key"))),
+        "{}",
+        sk.log_text()
+    );
+    assert_eq!(
+        answer_a(listen, "blocked2.example.jp.").as_deref(),
+        Some("192.0.2.2")
+    );
+}
+
+/// `dig AXFR block` at `server` from `source`: whether the transfer worked.
+fn dig_axfr(source: &str, server: SocketAddr) -> (bool, String) {
+    let out = Command::new("dig")
+        .args(["-b", source, &format!("@{}", server.ip())])
+        .args(["-p", &server.port().to_string(), "block.", "AXFR"])
+        .output()
+        .expect("dig runs (apt-get install bind9-dnsutils)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let ok = text.matches("\tSOA\t").count() == 2 && !text.contains("Transfer failed");
+    (ok, text)
+}
+
+#[test]
+fn allow_transfer_changed_by_reload_lets_the_new_address_in_and_refuses_the_old() {
+    let s = Scratch::new("dist-reload-allow");
+    let listen: SocketAddr = format!("127.0.240.22:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    for ip in [
+        "127.0.240.22",
+        "127.0.240.23",
+        "127.0.240.24",
+        "127.0.240.25",
+    ] {
+        add_loopback(ip);
+    }
+    let _up = start_responder(
+        "127.0.240.25:5302",
+        ".",
+        a_under(".cached.test.", "192.0.2.99", 3600),
+    );
+    s.file("served.rpz", &zone_text(7, &[1]));
+    let config = |allowed: &str| {
+        reload_config(
+            &s.path,
+            listen,
+            "127.0.240.25@5302",
+            "",
+            &format!(
+                "[[response-policy.zone]]\nname = \"block\"\nfile = \"served.rpz\"\nallow-transfer = [\"{allowed}/32\"]\n"
+            ),
+        )
+    };
+    let sk = start_sekisho(&s.path, "allow", &config("127.0.240.23"), listen);
+    wait_rule(
+        &sk,
+        listen,
+        "blocked1.example.jp.",
+        "192.0.2.1",
+        Duration::from_secs(10),
+    );
+    assert!(eventually(Duration::from_secs(5), || dig_axfr(
+        "127.0.240.23",
+        listen
+    )
+    .0));
+    let (ok, text) = dig_axfr("127.0.240.24", listen);
+    assert!(!ok, "{text}");
+
+    reload_to(&sk, &s.path, "allow", &config("127.0.240.24"), 1);
+    wait_lines(&sk, SERVED_RECONFIGURED, 1);
+    let (ok, text) = dig_axfr("127.0.240.24", listen);
+    assert!(ok, "newly allowed: {text}\n{}", sk.log_text());
+    let (ok, text) = dig_axfr("127.0.240.23", listen);
+    assert!(!ok, "no longer allowed: {text}");
+    assert!(
+        sk.log_text()
+            .contains("zone transfer refused: not in allow-transfer"),
+        "{}",
+        sk.log_text()
+    );
+    // A target added to also-notify is sent NOTIFY for the current serial.
+    let secondary = UdpSocket::bind("127.0.240.26:5303").expect("bind");
+    secondary
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let notified = config("127.0.240.24").replace(
+        "allow-transfer",
+        "also-notify = [\"127.0.240.26@5303\"]\nallow-transfer",
+    );
+    reload_to(&sk, &s.path, "allow", &notified, 2);
+    let mut buf = [0u8; 512];
+    let (n, from) = secondary.recv_from(&mut buf).expect("a NOTIFY");
+    let m = Message::from_vec(&buf[..n]).expect("message");
+    assert_eq!(m.metadata.op_code, OpCode::Notify);
+    assert_eq!(from.ip(), listen.ip(), "sent from the listen address");
+    assert!(
+        m.answers
+            .iter()
+            .any(|r| matches!(&r.data, RData::SOA(soa) if soa.serial == 7)),
+        "{m:?}"
+    );
+    // The zone was not served again: the reload's file load found it unchanged.
+    assert!(
+        sk.log_text().contains("served zone unchanged at serial 7"),
+        "{}",
+        sk.log_text()
     );
 }

@@ -35,6 +35,15 @@
 //! follows `on-expire`: `keep` goes on enforcing the copy, logged at ERROR; `stop`
 //! empties the zone, as BIND stops serving an expired secondary.
 //!
+//! Reload (SIGHUP, `sekishoctl reload`), as BIND's `rndc reconfig`:
+//! [`Distribution::reconfigure`] swaps the zone list and the keys NOTIFYs are
+//! verified with; a zone with the same settings and key keeps its task, a removed
+//! or changed one's task is retired (it ends after the check it may be running and
+//! installs nothing more); [`Distribution::start_new`], called once the zone files
+//! and saved copies are loaded, starts the tasks of added and changed zones, seeded
+//! from the live version as at start. A changed zone's new task checks at once,
+//! from the serial held, so its rules stay live until it transfers.
+//!
 //! The TSIG secret is only handed to `sekisho_xfr`; `TsigKey`'s `Debug` redacts it
 //! and nothing here formats it.
 
@@ -110,6 +119,11 @@ struct Zone {
     force_axfr: AtomicBool,
     /// Which SOA checks NOTIFYs cause (coalescing) and flood detection.
     gate: Mutex<Gate>,
+    /// Turned true when a reload removed the zone or changed its settings: its
+    /// task ends after the check it may be running, and installs nothing more.
+    retired: watch::Sender<bool>,
+    /// Whether its task was started (once: at start, or by [`Distribution::start_new`]).
+    started: AtomicBool,
 }
 
 impl Zone {
@@ -123,15 +137,20 @@ impl Zone {
         self.requested.store(true, Ordering::Relaxed);
         self.wake.notify_one();
     }
+
+    /// Whether a reload replaced this zone (its task must end).
+    fn is_retired(&self) -> bool {
+        *self.retired.borrow()
+    }
 }
 
 /// The distribution side of the daemon. See the module docs.
 #[derive(Debug)]
 pub struct Distribution {
-    /// Zones with primaries, in configuration order.
-    zones: Vec<Arc<Zone>>,
-    /// Every configured key, to verify signed NOTIFYs.
-    keys: Vec<TsigKey>,
+    /// Zones with primaries, in configuration order (replaced whole by a reload).
+    zones: Mutex<Arc<Vec<Arc<Zone>>>>,
+    /// Every configured key, to verify signed NOTIFYs (replaced whole by a reload).
+    keys: Mutex<Arc<Vec<TsigKey>>>,
     /// The policy store the zones are published through.
     store: Arc<PolicyStore>,
     /// `sekisho_notify_total{zone,result}`.
@@ -149,6 +168,9 @@ pub struct Distribution {
     /// NOTIFY senders already logged as refused, with the reason (log once per
     /// peer and reason; bounded).
     strangers: Mutex<HashSet<(IpAddr, &'static str)>>,
+    /// The daemon's stop signal, kept by [`Distribution::spawn`] for the tasks
+    /// a reload starts later.
+    stop: Mutex<Option<watch::Receiver<bool>>>,
 }
 
 /// The sans-secret-in-logs conversion of a configured key.
@@ -225,25 +247,15 @@ impl Distribution {
             .zones
             .iter()
             .filter(|z| !z.primaries.is_empty())
-            .map(|z| {
-                Arc::new(Zone {
-                    config: z.clone(),
-                    label: z.name.to_ascii(),
-                    key: z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key),
-                    wake: tokio::sync::Notify::new(),
-                    requested: AtomicBool::new(false),
-                    force_axfr: AtomicBool::new(false),
-                    gate: Mutex::new(Gate::new()),
-                })
-            })
+            .map(|z| new_zone(z, config))
             .collect();
         for z in &zones {
             // Present from the start, so a scrape shows 0 rather than nothing.
             notify_soa_checks.with_label_values(&[z.label.as_str()]);
         }
         Ok(Arc::new(Distribution {
-            zones,
-            keys: config.keys.iter().map(tsig_key).collect(),
+            zones: Mutex::new(Arc::new(zones)),
+            keys: Mutex::new(Arc::new(config.keys.iter().map(tsig_key).collect())),
             store,
             notify_total,
             transfers_total,
@@ -252,6 +264,7 @@ impl Distribution {
             pacer: Pacer::new(SOA_QUERIES_PER_SECOND),
             flood_wake: tokio::sync::Notify::new(),
             strangers: Mutex::new(HashSet::new()),
+            stop: Mutex::new(None),
         }))
     }
 
@@ -294,7 +307,7 @@ impl Distribution {
                 }
                 let at = now();
                 let mut flooding = false;
-                for zone in &self.zones {
+                for zone in self.zones().iter() {
                     let ended = {
                         let mut gate = zone.gate();
                         let ended = gate.flood_ended(at);
@@ -327,23 +340,115 @@ impl Distribution {
     /// Starts one task per zone and the NOTIFY flood watcher; they end when `stop`
     /// turns true.
     pub fn spawn(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
+        *self.stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop.clone());
         tokio::spawn(self.clone().watch_floods(stop.clone()));
-        for zone in &self.zones {
-            let span = tracing::info_span!("policy_zone", zone = %zone.label);
-            tokio::spawn(
-                ZoneTask::new(self.clone(), zone.clone())
-                    .run(stop.clone())
-                    .instrument(span),
-            );
+        for zone in self.zones().iter() {
+            self.spawn_zone(zone, stop);
+        }
+    }
+
+    /// Starts the task of one zone, seeded from its live version (the saved
+    /// copy loaded before it, if any); it ends when `stop` turns true or a
+    /// reload retires the zone.
+    fn spawn_zone(self: &Arc<Self>, zone: &Arc<Zone>, stop: &watch::Receiver<bool>) {
+        if zone.started.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let span = tracing::info_span!("policy_zone", zone = %zone.label);
+        tokio::spawn(
+            ZoneTask::new(self.clone(), zone.clone())
+                .run(stop.clone())
+                .instrument(span),
+        );
+    }
+
+    /// The zones with primaries now (a snapshot: a reload replaces the list).
+    fn zones(&self) -> Arc<Vec<Arc<Zone>>> {
+        self.zones.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The configured keys now (a snapshot: a reload replaces them).
+    fn keys(&self) -> Arc<Vec<TsigKey>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A reload's zones and keys, as BIND's `rndc reconfig` applies them: a zone
+    /// with the same settings and key keeps its task (no new transfer); a removed
+    /// zone's task ends; a changed zone's task ends and its successor, started
+    /// by [`Distribution::start_new`], checks its primaries at once, from the
+    /// serial held (the rules stay live meanwhile); an added zone's task is
+    /// started there too. NOTIFYs are verified with the new keys from here on
+    /// (one for a zone whose task is not started yet wakes it when it starts).
+    /// The caller reconfigures the policy store before, and loads it between
+    /// this and `start_new`, so new tasks are seeded from the saved copies as
+    /// at start.
+    pub fn reconfigure(&self, config: &Config) -> Reconfigured {
+        let old = self.zones();
+        let mut done = Reconfigured::default();
+        let mut zones = Vec::new();
+        for z in config
+            .response_policy
+            .zones
+            .iter()
+            .filter(|z| !z.primaries.is_empty())
+        {
+            let key = z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key);
+            match old.iter().find(|o| o.config.name == z.name) {
+                Some(o) if same_task(&o.config, z) && o.key == key => {
+                    done.unchanged.push(o.label.clone());
+                    zones.push(o.clone());
+                }
+                Some(o) => {
+                    // `send_replace`: the flag turns even before the task subscribed.
+                    o.retired.send_replace(true);
+                    let new = new_zone(z, config);
+                    // The new primaries or key are tried now, not at the next refresh.
+                    new.request_check();
+                    done.restarted.push(new.label.clone());
+                    zones.push(new);
+                }
+                None => {
+                    let new = new_zone(z, config);
+                    self.notify_soa_checks
+                        .with_label_values(&[new.label.as_str()]);
+                    done.added.push(new.label.clone());
+                    zones.push(new);
+                }
+            }
+        }
+        for o in old.iter() {
+            if !zones.iter().any(|z| z.config.name == o.config.name) {
+                o.retired.send_replace(true);
+                done.removed.push(o.label.clone());
+            }
+        }
+        let zones = Arc::new(zones);
+        *self.keys.lock().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(config.keys.iter().map(tsig_key).collect());
+        *self.zones.lock().unwrap_or_else(|p| p.into_inner()) = zones;
+        done
+    }
+
+    /// Starts the tasks of the zones a reload added or changed (see
+    /// [`Distribution::reconfigure`]); they end as those started with the
+    /// daemon do. Nothing before [`Distribution::spawn`]. Starting a task
+    /// cannot fail: everything it needs was checked with the configuration.
+    pub fn start_new(self: &Arc<Self>) {
+        let Some(stop) = self.stop.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return;
+        };
+        for z in self.zones().iter() {
+            self.spawn_zone(z, &stop);
         }
     }
 
     /// The zone called `name` (trailing dot optional, any case).
-    fn zone_named(&self, name: &str) -> Option<&Arc<Zone>> {
+    fn zone_named(&self, name: &str) -> Option<Arc<Zone>> {
         let text = name.trim_end_matches('.');
-        self.zones
+        self.zones()
             .iter()
             .find(|z| z.label.trim_end_matches('.').eq_ignore_ascii_case(text))
+            .cloned()
     }
 
     /// `sekishoctl refresh ZONE` (`axfr` false) and `retransfer ZONE` (`axfr` true):
@@ -372,6 +477,45 @@ impl Distribution {
             zone.label
         ))
     }
+}
+
+/// What a reload did to the zones with primaries (zone names, in order).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconfigured {
+    /// Zones that got a task.
+    pub added: Vec<String>,
+    /// Zones whose task ended.
+    pub removed: Vec<String>,
+    /// Zones whose task was replaced by one with the new settings.
+    pub restarted: Vec<String>,
+    /// Zones whose task goes on as it was.
+    pub unchanged: Vec<String>,
+}
+
+/// A zone's task for `z` (not started), with its key from `config`.
+fn new_zone(z: &PolicyZone, config: &Config) -> Arc<Zone> {
+    Arc::new(Zone {
+        config: z.clone(),
+        label: z.name.to_ascii(),
+        key: z.key.as_deref().and_then(|k| config.key(k)).map(tsig_key),
+        wake: tokio::sync::Notify::new(),
+        requested: AtomicBool::new(false),
+        force_axfr: AtomicBool::new(false),
+        gate: Mutex::new(Gate::new()),
+        retired: watch::channel(false).0,
+        started: AtomicBool::new(false),
+    })
+}
+
+/// Whether a task started for `old` serves `new` as it is: the same settings,
+/// leaving aside `log-client-ip` (read by the query path, not the task). The
+/// settings the compiler reads (policy, TTL cap, ...) count too: a restarted
+/// task is cheap (no transfer unless the primary's serial is newer).
+fn same_task(old: &PolicyZone, new: &PolicyZone) -> bool {
+    PolicyZone {
+        log_client_ip: new.log_client_ip,
+        ..old.clone()
+    } == *new
 }
 
 /// The result of one successful check.
@@ -417,6 +561,9 @@ enum CheckError {
         /// What is live.
         ours: Option<u32>,
     },
+    /// A reload replaced the zone while its transfer ran: the new task decides.
+    #[error("the zone was reconfigured during the transfer; its new task takes over")]
+    Retired,
     /// A compile or apply thread failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -429,6 +576,7 @@ impl CheckError {
             CheckError::Xfr { source, .. } => source.as_metrics_label(),
             CheckError::SerialBackwards { .. } => "serial_backwards",
             CheckError::StaleBase { .. } => "stale_base",
+            CheckError::Retired => "retired",
             CheckError::Internal(_) => "internal",
         }
     }
@@ -439,7 +587,7 @@ impl CheckError {
             CheckError::Xfr { primary, .. }
             | CheckError::SerialBackwards { primary, .. }
             | CheckError::StaleBase { primary, .. } => Some(*primary),
-            CheckError::Internal(_) => None,
+            CheckError::Retired | CheckError::Internal(_) => None,
         }
     }
 }
@@ -566,7 +714,12 @@ impl ZoneTask {
                 "policy zone has primaries but no file: transferred versions are not kept across restarts"
             );
         }
+        let mut retired = self.zone.retired.subscribe();
         loop {
+            if self.zone.is_retired() {
+                tracing::info!(zone = %self.zone.label, "policy zone task stopped: the zone was removed or reconfigured by a reload");
+                return;
+            }
             self.publish_timers();
             let mut due = self.timer.next(now()).at();
             if let Some(at) = self.zone.gate().queued_at() {
@@ -575,10 +728,14 @@ impl ZoneTask {
             tokio::select! {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
                 _ = self.zone.wake.notified() => {}
+                _ = retired.changed() => continue,
                 _ = stop.changed() => return,
             }
             if *stop.borrow() {
                 return;
+            }
+            if self.zone.is_retired() {
+                continue;
             }
             if self.zone.requested.swap(false, Ordering::Relaxed) {
                 self.timer.on_notify();
@@ -599,6 +756,8 @@ impl ZoneTask {
             self.zone.gate().finish(self.live_serial().map(Serial));
             match result {
                 Ok(checked) => self.on_success(checked),
+                // The zone left (or changed) meanwhile: nothing to book.
+                Err(_) if self.zone.is_retired() => {}
                 Err(errors) => self.on_failure(errors).await,
             }
         }
@@ -834,6 +993,9 @@ impl ZoneTask {
             .ok_or_else(|| CheckError::Internal("transfer without SOA".into()))?;
         let serial = Serial(soa_rdata.serial);
         let _guard = self.dist.store.exclusive().await;
+        if self.zone.is_retired() {
+            return Err(CheckError::Retired);
+        }
         let settings = match self.store().zone_rules(&self.zone.config.name) {
             Some(r) => r.settings().clone(),
             None => return Err(CheckError::Internal("zone not in the policy set".into())),
@@ -901,6 +1063,9 @@ impl ZoneTask {
             .ok_or_else(|| CheckError::Internal("transfer without SOA".into()))?;
         let serial = Serial(soa_rdata.serial);
         let _guard = self.dist.store.exclusive().await;
+        if self.zone.is_retired() {
+            return Err(CheckError::Retired);
+        }
         let Some(live) = self.store().zone_rules(&self.zone.config.name) else {
             return Err(CheckError::Internal("zone not in the policy set".into()));
         };

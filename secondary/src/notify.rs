@@ -64,11 +64,12 @@ impl Distribution {
     /// `out`, or false when nothing must be sent (a response, or undecodable).
     pub fn handle_notify(&self, packet: &[u8], client: SocketAddr, out: &mut Vec<u8>) -> bool {
         let unix = unix_now();
-        let notify = match parse_notify(packet, &self.keys, unix) {
+        let notify = match parse_notify(packet, &self.keys(), unix) {
             Ok(n) => n,
             Err(e) => return self.notify_failed(packet, client, &e, unix, out),
         };
-        let Some(zone) = self.zones.iter().find(|z| z.config.name == notify.zone) else {
+        let zones = self.zones();
+        let Some(zone) = zones.iter().find(|z| z.config.name == notify.zone) else {
             self.count_notify("unknown", "unknown_zone");
             self.log_stranger(client, &notify.zone, "NOTIFY for a zone we do not transfer");
             return self.answer(out, notify.id, &notify.zone, ResponseCode::NotAuth);
@@ -158,9 +159,10 @@ impl Distribution {
         let qname = Message::from_vec(packet)
             .ok()
             .and_then(|m| m.queries.first().map(|q| q.name().clone()));
+        let zones = self.zones();
         let zone = qname
             .as_ref()
-            .and_then(|n| self.zones.iter().find(|z| &z.config.name == n));
+            .and_then(|n| zones.iter().find(|z| &z.config.name == n));
         self.count_notify(
             zone.map_or("unknown", |z| z.label.as_str()),
             e.as_metrics_label(),
@@ -171,7 +173,7 @@ impl Distribution {
             }
             _ => tracing::debug!(peer = %client, error = %e, "NOTIFY rejected"),
         }
-        match error_response(packet, e, &self.keys, unix) {
+        match error_response(packet, e, &self.keys(), unix) {
             Some(answer) => {
                 *out = answer;
                 true

@@ -344,3 +344,46 @@ async fn on_expire_keep_goes_on_enforcing_an_expired_zone() {
     assert_eq!(after_rules, half_rules);
     assert!(after_rules >= 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_keeps_unchanged_zones_restarts_changed_ones_and_retires_removed_ones() {
+    let d = distribution("key = \"k\"");
+    let first = d.zone_named("rpz.test").expect("zone");
+
+    // The same configuration: the task and its zone are kept.
+    let same = d.reconfigure(&config("key = \"k\""));
+    assert_eq!(same.unchanged, ["rpz.test."]);
+    assert!(Arc::ptr_eq(
+        &first,
+        &d.zone_named("rpz.test").expect("zone")
+    ));
+
+    // Another key: a new task with it; the old one is retired.
+    let rekeyed = d.reconfigure(&config("key = \"other\""));
+    assert_eq!(rekeyed.restarted, ["rpz.test."]);
+    assert!(first.is_retired());
+    let second = d.zone_named("rpz.test").expect("zone");
+    assert_eq!(
+        second.key.as_ref().map(|k| k.name.to_ascii()),
+        Some("other.".into())
+    );
+    assert!(
+        second.requested.load(Ordering::Relaxed),
+        "it checks at once"
+    );
+
+    // The zone removed: retired, and a NOTIFY for it is not ours any more.
+    let text = "[server]\nlisten = [\"127.0.0.1:5300\"]\ndirectory = \"/tmp\"\n";
+    let none = Config::from_toml_str(text, Path::new("/tmp/sekisho.toml")).expect("config");
+    let removed = d.reconfigure(&none);
+    assert_eq!(removed.removed, ["rpz.test."]);
+    assert!(second.is_retired());
+    let mut out = Vec::new();
+    let from: SocketAddr = "192.0.2.53:4000".parse().expect("addr");
+    assert!(d.handle_notify(&notify_packet("rpz.test."), from, &mut out));
+    assert_eq!(rcode_of(&out), ResponseCode::NotAuth);
+
+    // Added back: a task again.
+    let added = d.reconfigure(&config(""));
+    assert_eq!(added.added, ["rpz.test."]);
+}

@@ -69,7 +69,11 @@ impl State {
             // (The embedded default, `false`, has no file: the zones and the
             // certificate only.) The certificate is read once more here for the reply.
             Ok(Ok(read)) => {
-                let reply = match self.reload_policy(None).await {
+                let loaded = self.reload_policy(None).await;
+                // Transfer tasks of zones the reload added or changed start
+                // now, seeded from the saved copies just loaded.
+                self.distribution.start_new();
+                let reply = match loaded {
                     Reply::Done { message } if read => Reply::Done {
                         message: format!("configuration reloaded; {message}"),
                     },

@@ -697,20 +697,28 @@ impl Daemon {
                             *state.listen.lock().unwrap_or_else(|p| p.into_inner()) =
                                 listen_names(&config);
                         }
-                        // Policy zones from files: added, removed, reordered
-                        // (those with transfer roles keep what they started with).
-                        if sekisho_conf::policy_reloadable(&new.response_policy, &policy.table()) {
-                            policy.reconfigure(&new.response_policy).await;
-                        }
+                        // Policy zones, with or without transfer roles: added,
+                        // removed, reordered, changed; the primary role serves the
+                        // new zone list before the load below captures versions.
+                        policy.reconfigure(&new.response_policy).await;
+                        let served = primary.reconfigure(&new, &stop_rx);
+                        // Removed and changed zones' tasks end before the load, so
+                        // none of them installs a version meanwhile.
+                        let transferred = secondary.reconfigure(&new);
                         state.pipeline.outputs().reconfigure(&new, &policy.table());
+                        reload::log_zone_changes(&served, &transferred);
                     }
+                    // Saved copies of added zones are loaded before their
+                    // transfer tasks start, which seed their timers from them.
                     match asked {
-                        // `sekishoctl reload` reloads the zone files itself, and reports.
+                        // `sekishoctl reload` reloads the zone files itself, reports,
+                        // then starts the new tasks.
                         Some(reply) => {
                             let _ = reply.send(outcome);
                         }
                         None => {
                             let _ = policy.load(None).await;
+                            secondary.start_new();
                         }
                     }
                     systemd_notify(&[sd_notify::NotifyState::Ready]);

@@ -128,7 +128,7 @@ pub(super) fn reload(
                 );
             }
             metrics.config_reloads.with_label_values(&["success"]).inc();
-            tracing::info!(config = %path.display(), "configuration reloaded (listen addresses, access lists, forward zones, policy zones from files, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
+            tracing::info!(config = %path.display(), "configuration reloaded (listen addresses, access lists, forward zones, policy zones and their transfer roles, keys, edns-buffer-size, query-timeout, log-client-ip (global and per zone), query-log, CHAOS identity and version, rate-limit, TLS certificate)");
             Ok((new, prepared))
         }
         Err(e) => {
@@ -160,4 +160,32 @@ fn reload_cert(new: &Config, state: &State) {
             tracing::error!(%error, "tls certificate reload failed; the certificate in use is kept")
         }
     });
+}
+
+/// Logs what a reload did to the zones with transfer roles (one line each
+/// role, only when something changed).
+pub(super) fn log_zone_changes(
+    served: &sekisho_primary::Reconfigured,
+    transferred: &sekisho_secondary::Reconfigured,
+) {
+    let t = transferred;
+    if !(t.added.is_empty() && t.removed.is_empty() && t.restarted.is_empty()) {
+        tracing::info!(
+            added = ?t.added,
+            removed = ?t.removed,
+            restarted = ?t.restarted,
+            unchanged = t.unchanged.len(),
+            "policy zones with primaries reconfigured (restarted: new primaries, key or timers; their rules stay live until the new task transfers)"
+        );
+    }
+    let s = served;
+    if !(s.added.is_empty() && s.removed.is_empty() && s.changed.is_empty()) {
+        tracing::info!(
+            added = ?s.added,
+            removed = ?s.removed,
+            changed = ?s.changed,
+            notified = ?s.notified,
+            "served policy zones reconfigured (allow-transfer, also-notify, keys)"
+        );
+    }
 }
