@@ -133,7 +133,7 @@ impl ServeError {
 
 /// The question section of `msg` (one question), as raw bytes; the name must not be
 /// compressed (it is the first name of the message, so nothing precedes it to point at).
-fn raw_question(msg: &[u8]) -> Result<Vec<u8>, ServeError> {
+pub(crate) fn raw_question(msg: &[u8]) -> Result<Vec<u8>, ServeError> {
     let mut end = HEADER_LEN;
     loop {
         let len = *msg
