@@ -211,6 +211,13 @@ pub struct Primary {
     refused_logged: Mutex<HashSet<IpAddr>>,
 }
 
+/// Whether `ip` is refused for the first time (bounded: past `MAX_PEERS` peers,
+/// refusals are only counted): the WARN line is logged once per peer.
+fn first_refusal(seen: &Mutex<HashSet<IpAddr>>, ip: IpAddr) -> bool {
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    seen.len() < MAX_PEERS && seen.insert(ip)
+}
+
 /// Seconds since the Unix epoch.
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -665,14 +672,7 @@ impl Primary {
 
     /// Logs a refused transfer at WARN once per peer.
     fn log_refused(&self, peer: SocketAddr, zone: &Served, kind: &str) {
-        let first = {
-            let mut seen = self
-                .refused_logged
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            seen.len() < MAX_PEERS && seen.insert(peer.ip())
-        };
-        if first {
+        if first_refusal(&self.refused_logged, peer.ip()) {
             tracing::warn!(%peer, zone = %zone.label, kind, "zone transfer refused: not in allow-transfer (further ones from this peer are only counted)");
         } else {
             tracing::debug!(%peer, zone = %zone.label, kind, "zone transfer refused");

@@ -49,7 +49,7 @@ use tokio::sync::watch;
 use crate::durable::decode;
 use crate::journal::JournalEntry;
 use crate::version::{identity, owner_of, same_owner, type_of, ZoneVersion};
-use crate::{unix_now, Primary, Served, MAX_PEERS};
+use crate::{first_refusal, unix_now, Primary, Served};
 
 /// Metric: UPDATE requests, by zone and result.
 pub const UPDATE_TOTAL: &str = "sekisho_update_requests_total";
@@ -207,14 +207,7 @@ impl Updates {
 
     /// Logs a refused UPDATE at WARN once per peer.
     fn log_refused(&self, peer: SocketAddr, zone: &Served) {
-        let first = {
-            let mut seen = self
-                .refused_logged
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            seen.len() < MAX_PEERS && seen.insert(peer.ip())
-        };
-        if first {
+        if first_refusal(&self.refused_logged, peer.ip()) {
             tracing::warn!(%peer, zone = %zone.label, "UPDATE refused: not in allow-update (further ones from this peer are only counted)");
         } else {
             tracing::debug!(%peer, zone = %zone.label, "UPDATE refused");

@@ -189,14 +189,7 @@ impl Daemon {
 
     /// The policy answer (A) for `name`, if any.
     fn answer(&self, name: &str) -> Option<String> {
-        first_a(query_udp_from(
-            None,
-            self.listen,
-            name,
-            RecordType::A,
-            Some(1232),
-            Duration::from_millis(500),
-        )?)
+        answer_at(self.listen, name)
     }
 }
 
@@ -936,24 +929,42 @@ fn nsupdate_adds_and_deletes_rules_and_bind_and_sekisho_secondaries_follow_by_ix
     assert_eq!(st["journal"]["versions"], 1, "{st}");
 }
 
+/// A primary of `block` at `addr` that takes UPDATEs (zone at serial 1 with
+/// `blocked1`), then two UPDATEs adding `blocked2` (serial 2) and `blocked3` (serial 3).
+fn primary_updated_twice(s: &Scratch, addr: SocketAddr) -> Daemon {
+    let primary = Daemon::start(&s.path, "primary", addr, Some(&zone_text(1, &[1])), |d| {
+        update_config(d, addr, &[])
+    });
+    for i in 2..=3 {
+        let (code, out) = nsupdate(
+            addr,
+            Some(("upd-key", UPD_SECRET)),
+            &format!("update add blocked{i}.example.jp.block. 60 A 192.0.2.{i}"),
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    primary
+}
+
+/// The policy answer (A) for `name` from the Sekisho at `addr`.
+fn answer_at(addr: SocketAddr, name: &str) -> Option<String> {
+    first_a(query_udp_from(
+        None,
+        addr,
+        name,
+        RecordType::A,
+        Some(1232),
+        Duration::from_millis(500),
+    )?)
+}
+
 #[test]
 fn after_a_restart_ixfr_from_an_older_serial_is_served_from_the_journal_on_disk() {
     let s = Scratch::new("update-restart");
     let p_addr: SocketAddr = format!("127.0.230.11:{SEKISHO_PORT}")
         .parse()
         .expect("addr");
-    let primary = Daemon::start(&s.path, "primary", p_addr, Some(&zone_text(1, &[1])), |d| {
-        update_config(d, p_addr, &[])
-    });
-    let key = Some(("upd-key", UPD_SECRET));
-    for i in 2..=3 {
-        let (code, out) = nsupdate(
-            p_addr,
-            key,
-            &format!("update add blocked{i}.example.jp.block. 60 A 192.0.2.{i}"),
-        );
-        assert_eq!(code, 0, "{out}");
-    }
+    let primary = primary_updated_twice(&s, p_addr);
     // A crash before the zone file is written (it waits 2 s for more changes):
     // the journal alone holds serials 2 and 3.
     let file = primary.dir.join("block.rpz");
@@ -971,17 +982,11 @@ fn after_a_restart_ixfr_from_an_older_serial_is_served_from_the_journal_on_disk(
         );
     }
     assert_eq!(file_serial(&file), Some(3), "file + journal = serial 3");
-    let answer = || {
-        first_a(query_udp_from(
-            None,
-            p_addr,
-            "blocked3.example.jp.",
-            RecordType::A,
-            Some(1232),
-            Duration::from_millis(500),
-        )?)
-    };
-    assert_eq!(answer().as_deref(), Some("192.0.2.3"), "{log}");
+    assert_eq!(
+        answer_at(p_addr, "blocked3.example.jp.").as_deref(),
+        Some("192.0.2.3"),
+        "{log}"
+    );
     for (from, deltas) in [(1u32, 2usize), (2, 1)] {
         match transfer_block(p_addr, Some(from)) {
             sekisho_xfr::Transfer::Incremental { deltas: d, .. } => {
@@ -1008,18 +1013,8 @@ fn a_torn_journal_tail_is_cut_and_a_damaged_journal_is_refused_with_the_zone_ser
     let p_addr: SocketAddr = format!("127.0.230.21:{SEKISHO_PORT}")
         .parse()
         .expect("addr");
-    let mut primary = Daemon::start(&s.path, "primary", p_addr, Some(&zone_text(1, &[1])), |d| {
-        update_config(d, p_addr, &[])
-    });
+    let mut primary = primary_updated_twice(&s, p_addr);
     let key = Some(("upd-key", UPD_SECRET));
-    for i in 2..=3 {
-        let (code, out) = nsupdate(
-            p_addr,
-            key,
-            &format!("update add blocked{i}.example.jp.block. 60 A 192.0.2.{i}"),
-        );
-        assert_eq!(code, 0, "{out}");
-    }
     let file = primary.dir.join("block.rpz");
     assert!(eventually(Duration::from_secs(15), || file_serial(&file) == Some(3)));
     primary.proc.stop();
@@ -1067,16 +1062,7 @@ fn a_torn_journal_tail_is_cut_and_a_damaged_journal_is_refused_with_the_zone_ser
         bad
     );
     // Served from the file: every rule, serial 3, and IXFR from 1 is a full answer.
-    let answer = |name: &str| {
-        first_a(query_udp_from(
-            None,
-            p_addr,
-            name,
-            RecordType::A,
-            Some(1232),
-            Duration::from_millis(500),
-        )?)
-    };
+    let answer = |name: &str| answer_at(p_addr, name);
     assert_eq!(answer("blocked3.example.jp.").as_deref(), Some("192.0.2.3"));
     assert_eq!(answer("blocked1.example.jp.").as_deref(), Some("192.0.2.1"));
     assert!(matches!(

@@ -21,7 +21,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, Record, RecordType};
 use thiserror::Error;
 
-use crate::serve::raw_question;
+use crate::serve::{failure_answer, raw_question};
 use crate::tsig::{self, RequestMac, TsigError, TsigKey};
 use crate::wire::{self, WireError, HEADER_LEN};
 
@@ -187,30 +187,18 @@ pub fn error_response(
     keys: &[TsigKey],
     now: u64,
 ) -> Option<Vec<u8>> {
-    let rcode = err.rcode()?;
-    let header_in = wire::read_header(request).ok()?;
-    let question = raw_question(request).ok();
-    let mut msg = Vec::with_capacity(HEADER_LEN + 300);
-    msg.extend_from_slice(&header(
-        header_in.id,
-        rcode.low(),
-        u16::from(question.is_some()),
-    ));
-    if let Some(q) = &question {
-        msg.extend_from_slice(q);
-    }
-    match err {
-        UpdateError::Tsig(e) => {
-            let key = wire::find_tsig(request)
-                .ok()
-                .flatten()
-                .and_then(|raw| keys.iter().find(|k| k.matches(&raw)));
-            tsig::error_response(request, &msg, e, key, now)
-                .ok()
-                .flatten()
-        }
-        _ => Some(msg),
-    }
+    let tsig_error = match err {
+        UpdateError::Tsig(e) => Some(e),
+        _ => None,
+    };
+    failure_answer(
+        request,
+        0x80 | (OPCODE_UPDATE << 3),
+        err.rcode()?,
+        tsig_error,
+        keys,
+        now,
+    )
 }
 
 #[cfg(test)]
