@@ -7,7 +7,8 @@
 //!  file   = header entry*
 //!  header = "SKJNL\r\n\0" (8) | format version u16 (= 1) | zone name length u16 | zone (wire)
 //!           | SHA-256 of the preceding header octets, first 8 octets
-//!  entry  = payload length u32 | SHA-256 of the payload, first 8 octets | payload
+//!  entry  = payload length u32 | the length's bitwise complement u32
+//!           | SHA-256 of the payload, first 8 octets | payload
 //!  payload = from serial u32 | to serial u32 | old SOA | new SOA
 //!            | removed count u32 | record* | added count u32 | record*
 //!  SOA, record = length u16 | the record in uncompressed wire form
@@ -24,7 +25,11 @@
 //! do not follow each other, make the file damaged: it is refused (moved aside to
 //! `.jnl.damaged`, nothing deleted) and the zone is served from its file. A last
 //! entry cut short or failing its checksum is a write a crash interrupted: the file
-//! is truncated to the entries before it. The caller logs either case in one line.
+//! is truncated to the entries before it. The length is written twice (as itself and
+//! complemented) so that a damaged length in the middle of the file is told apart
+//! from a last entry cut short, and never truncates the entries after it; zeros
+//! where an entry should start (a file system that grew the file but lost the
+//! write) count as cut short. The caller logs either case in one line.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -43,8 +48,8 @@ const MAGIC: &[u8; 8] = b"SKJNL\r\n\0";
 const FORMAT_VERSION: u16 = 1;
 /// Octets of SHA-256 kept as a checksum.
 const SUM_LEN: usize = 8;
-/// Octets before an entry's payload: its length and checksum.
-const ENTRY_HEAD: usize = 4 + SUM_LEN;
+/// Octets before an entry's payload: its length, the length complemented, checksum.
+const ENTRY_HEAD: usize = 8 + SUM_LEN;
 
 /// Why a journal file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +152,10 @@ pub(crate) fn encode_entry(entry: &JournalEntry) -> Vec<u8> {
         }
     }
     let mut out = Vec::with_capacity(ENTRY_HEAD + p.len());
-    out.extend_from_slice(&(p.len() as u32).to_be_bytes());
+    // An entry holds at most journal-size octets, far below 4 GiB.
+    let len = p.len() as u32;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&(!len).to_be_bytes());
     out.extend_from_slice(&checksum(&p));
     out.extend_from_slice(&p);
     out
@@ -347,12 +355,20 @@ fn parse(data: &[u8], zone: &Name) -> Result<(Vec<JournalEntry>, u64), (&'static
         if rest.len() < ENTRY_HEAD {
             break;
         }
-        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let check = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
+        if len != !check {
+            if rest.iter().all(|&b| b == 0) {
+                break;
+            }
+            return Err(("entry length damaged", pos as u64));
+        }
+        let len = len as usize;
         let Some(payload) = rest.get(ENTRY_HEAD..ENTRY_HEAD + len) else {
             break;
         };
         let last = ENTRY_HEAD + len == rest.len();
-        if checksum(payload) != rest[4..ENTRY_HEAD] {
+        if checksum(payload) != rest[8..ENTRY_HEAD] {
             if last {
                 break;
             }
@@ -484,6 +500,39 @@ mod tests {
             );
             let _ = fs::remove_dir_all(&d);
         }
+    }
+
+    #[test]
+    fn no_single_damaged_octet_panics_or_yields_an_entry_that_was_not_written() {
+        let zone = zone();
+        let written: Vec<Arc<JournalEntry>> = (1..4).map(|s| entry(s, s as u8)).collect();
+        let mut bytes = header(&zone);
+        for e in &written {
+            bytes.extend_from_slice(&encode_entry(e));
+        }
+        let last_start = bytes.len() - encode_entry(&written[2]).len();
+        for at in 0..bytes.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = bytes.clone();
+                bad[at] ^= flip;
+                match parse(&bad, &zone) {
+                    Ok((got, _)) => {
+                        // Only damage inside the last entry reads as a torn tail.
+                        assert!(at >= last_start, "octet {at} ^ {flip:#x} went unnoticed");
+                        assert_eq!(got.len(), 2);
+                        assert!(got.iter().zip(&written).all(|(g, w)| same(g, w)));
+                    }
+                    Err((_, offset)) => assert!(offset as usize <= at),
+                }
+            }
+        }
+        // A tail of zeros (a lost write the file system had already sized) is torn.
+        let mut zeros = bytes.clone();
+        zeros.extend_from_slice(&[0; 40]);
+        assert_eq!(
+            parse(&zeros, &zone).map(|(g, n)| (g.len(), n)),
+            Ok((3, bytes.len() as u64))
+        );
     }
 
     #[test]
