@@ -9,7 +9,9 @@
 //!  secondary install ────────┤ (when Sekisho is itself a secondary; through the store)
 //!                            ▼
 //!  Primary::publish ── encode (blocking thread) ── diff with the previous version
-//!                            │                         └─▶ Journal (bounded, in memory)
+//!  IXFR in / DNS UPDATE ──── the changes alone (version.rs; UPDATE: update.rs) ─┐
+//!                            │                                                   ▼
+//!                            ├─▶ Journal (bounded) ─▶ FILE.jnl on disk (jfile.rs, durable.rs)
 //!                            ├─▶ current version (Arc, swapped under a short lock)
 //!                            └─▶ wake the NOTIFY sender (notify.rs) ─▶ also-notify, retried
 //!
