@@ -724,6 +724,16 @@ fn transfers_outside_allow_transfer_or_with_a_wrong_key_are_refused() {
             .any(|p| p["address"] == addr && p["serial"] == serial)
     };
     assert!(has("127.0.46.31", 5) && has("127.0.0.1", 1), "{st}");
+
+    // No zone here takes UPDATEs: the opcode is not implemented, as before.
+    let (code, out) = nsupdate(
+        listen,
+        Some(("block-tsig-key", SECRET)),
+        "update add x.block. 60 A 192.0.2.1",
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("NOTIMP"), "{out}");
+    assert_eq!(primary.zone_status()["serial"], 5);
 }
 
 // ----- DNS UPDATE and the journal on disk (addresses in 127.0.230.0/24) ------------------
