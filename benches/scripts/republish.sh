@@ -10,7 +10,8 @@
 # gets its NOERROR: the primary enforces and serves the new serial from then on),
 # and the time until a BIND 9.18 secondary and a Sekisho secondary hold the new
 # serial (both take it by IXFR after the NOTIFY; polled every 20 ms: BIND by an
-# SOA query, Sekisho by `sekishoctl --json zones`).
+# SOA query, Sekisho by `sekishoctl --json zones`). Between (a) and (b) the script
+# waits SETTLE seconds (default 15) so that (b) does not wait on (a)'s aftermath.
 #
 # Addresses: 127.0.231.1 (primary), .2 (BIND), .3 (Sekisho secondary), port 5300;
 # they are added to lo and removed again (needs root). Holds flock
@@ -156,6 +157,10 @@ T0=$(now)
 timeout 600 "$BIN/sekishoctl" --socket "$W/primary/control.sock" reload block > /dev/null
 A_PUB=$(ms "$T0" "$(now)")
 read -r A_BIND A_SEK <<<"$(wait_serial 2 600)"
+# Let both secondaries finish with (a) before (b): the Sekisho secondary rewrites
+# its saved copy after each transfer (a full write of the zone, seconds for 1M
+# rules) and takes the next IXFR only after it.
+sleep "${SETTLE:-15}"
 
 # (b) one UPDATE batch: the same kind of change on top of serial 2
 {

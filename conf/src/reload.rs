@@ -144,7 +144,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     // to secondaries keep their transfer tasks, so a change to them needs a restart.
     check(
         !policy_reloadable(response_policy, &old.response_policy),
-        "response-policy (zones with primaries, also-notify or allow-transfer)",
+        "response-policy (zones with primaries, also-notify, allow-transfer or allow-update)",
     );
     check(*control != old.control, "control");
     check(*metrics != old.metrics, "metrics");
@@ -269,7 +269,7 @@ mod tests {
             ));
             assert_eq!(
                 restart_only_changes(&old, &new),
-                ["response-policy (zones with primaries, also-notify or allow-transfer)"]
+                ["response-policy (zones with primaries, also-notify, allow-transfer or allow-update)"]
             );
         }
     }
