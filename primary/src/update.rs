@@ -214,12 +214,18 @@ impl Updates {
         }
     }
 
-    /// Starts one task per zone with `allow-update` that writes its file after
-    /// changes (coalesced), and once more when `stop` turns true.
-    pub fn spawn_writers(self: &Arc<Self>, stop: &watch::Receiver<bool>) {
+    /// Starts, in `tasks`, one task per zone with `allow-update` that writes its
+    /// file after changes (coalesced), and once more when `stop` turns true; the
+    /// daemon waits for `tasks` when it stops, so a clean stop leaves the files
+    /// up to date.
+    pub fn spawn_writers(
+        self: &Arc<Self>,
+        stop: &watch::Receiver<bool>,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) {
         for zone in self.primary.zones.iter().filter(|z| z.takes_updates()) {
             let span = tracing::info_span!("zone_file_writer", zone = %zone.label);
-            tokio::spawn(tracing::Instrument::instrument(
+            tasks.spawn(tracing::Instrument::instrument(
                 self.clone().write_loop(zone.clone(), stop.clone()),
                 span,
             ));

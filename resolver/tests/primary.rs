@@ -1013,7 +1013,18 @@ fn after_a_restart_ixfr_from_an_older_serial_is_served_from_the_journal_on_disk(
         transfer_block(p_addr, Some(1)),
         sekisho_xfr::Transfer::Incremental { .. }
     ));
-    third.stop();
+    // A stop right after an UPDATE (before the 2 s the writer waits for more)
+    // still leaves the zone file up to date.
+    let (code, out) = nsupdate(
+        p_addr,
+        Some(("upd-key", UPD_SECRET)),
+        "update add blocked4.example.jp.block. 60 A 192.0.2.4",
+    );
+    assert_eq!(code, 0, "{out}");
+    // (Normally still 3 here: the writer waits 2 s for more changes.)
+    println!("zone file serial before the stop: {:?}", file_serial(&file));
+    assert_eq!(third.stop(), Some(0));
+    assert_eq!(file_serial(&file), Some(4), "{}", third.log_text());
 }
 
 #[test]

@@ -463,10 +463,12 @@ impl Daemon {
         }
         secondary.spawn(&stop_rx);
         primary.spawn_notifiers(&stop_rx);
-        if let Some(u) = &updates {
-            u.spawn_writers(&stop_rx);
-        }
+
         tasks.spawn(control::serve(control, state.clone(), stop_rx.clone()));
+        if let Some(u) = &updates {
+            // Joined at the stop below: the zone files get their last changes.
+            u.spawn_writers(&stop_rx, &mut tasks);
+        }
         if let Some(l) = metrics_listener {
             let scrape = state.clone();
             let render: sekisho_http::Render = Arc::new(move || {
