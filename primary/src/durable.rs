@@ -87,12 +87,15 @@ impl Served {
                 }
             }
         };
+        let at = file_serial(file, &self.name);
         let mut journal = Journal::new(self.journal_size, MAX_VERSIONS);
+        // What the file lacks was kept past the bounds when written: keep it now too.
+        journal.pin(at);
         for e in entries {
             journal.push(Arc::new(e));
         }
         let mut jf = Some(jf);
-        if let (Some(newest), Some(at)) = (journal.newest(), file_serial(file, &self.name)) {
+        if let (Some(newest), Some(at)) = (journal.newest(), at) {
             if newest.is_newer_than(at) {
                 match self.roll_forward(file, &journal, at, newest) {
                     Ok(n) => {
@@ -182,6 +185,10 @@ impl Served {
             let journal = data
                 .journal
                 .get_or_insert_with(|| Journal::new(self.journal_size, MAX_VERSIONS));
+            // A zone changed by UPDATE keeps what its file lacks, bounds or not.
+            if self.takes_updates() {
+                journal.pin(*self.written.lock().unwrap_or_else(|p| p.into_inner()));
+            }
             let pushed = match entry {
                 Some(e) => journal.push(e),
                 // A first version (start-up): a journal that does not end at it

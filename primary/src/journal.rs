@@ -130,6 +130,10 @@ pub struct Journal {
     max_bytes: usize,
     /// Version bound.
     max_versions: usize,
+    /// The serial the zone file holds while it lags (a zone changed by UPDATE):
+    /// entries from it on are never dropped by the bounds, so the file can
+    /// always be brought up to date from the journal after a crash.
+    pinned: Option<Serial>,
 }
 
 impl Journal {
@@ -140,7 +144,14 @@ impl Journal {
             bytes: 0,
             max_bytes,
             max_versions: max_versions.max(1),
+            pinned: None,
         }
+    }
+
+    /// Keeps the entries from `serial` on whatever the bounds say (`None`: the
+    /// bounds alone decide); see the field.
+    pub fn pin(&mut self, serial: Option<Serial>) {
+        self.pinned = serial;
     }
 
     /// Appends `entry`. An entry that does not continue the chain (the zone went
@@ -164,6 +175,9 @@ impl Journal {
         self.bytes += entry.bytes();
         self.entries.push_back(entry);
         while self.bytes > self.max_bytes || self.entries.len() > self.max_versions {
+            if self.pinned.is_some() && self.entries.front().map(|e| e.from) == self.pinned {
+                break;
+            }
             match self.entries.pop_front() {
                 Some(old) => {
                     self.bytes -= old.bytes();
@@ -314,6 +328,26 @@ mod tests {
         }
         assert!(small.bytes() <= 40, "{} bytes kept", small.bytes());
         assert!(small.len() < 4);
+    }
+
+    #[test]
+    fn entries_the_zone_file_lacks_are_kept_past_the_bounds() {
+        let mut j = Journal::new(1 << 20, 2);
+        j.pin(Some(Serial(1)));
+        for s in 1..5u32 {
+            j.push(Arc::new(JournalEntry::between(
+                &version(s, &["x"]),
+                &version(s + 1, &["y"]),
+            )));
+        }
+        assert_eq!((j.len(), j.oldest()), (4, Some(Serial(1))));
+        // The file caught up with serial 4: the bounds apply again from there.
+        j.pin(Some(Serial(4)));
+        j.push(Arc::new(JournalEntry::between(
+            &version(5, &["x"]),
+            &version(6, &["y"]),
+        )));
+        assert_eq!((j.len(), j.oldest()), (2, Some(Serial(4))));
     }
 
     #[test]

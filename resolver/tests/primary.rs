@@ -939,12 +939,14 @@ fn nsupdate_adds_and_deletes_rules_and_bind_and_sekisho_secondaries_follow_by_ix
     assert_eq!(st["journal"]["versions"], 1, "{st}");
 }
 
-/// A primary of `block` at `addr` that takes UPDATEs (zone at serial 1 with
-/// `blocked1`), then two UPDATEs adding `blocked2` (serial 2) and `blocked3` (serial 3).
-fn primary_updated_twice(s: &Scratch, addr: SocketAddr) -> Daemon {
-    let primary = Daemon::start(&s.path, "primary", addr, Some(&zone_text(1, &[1])), |d| {
-        update_config(d, addr, &[])
-    });
+/// A primary of `block` at `addr` with `config` (zone at serial 1 with `blocked1`),
+/// then two UPDATEs adding `blocked2` (serial 2) and `blocked3` (serial 3).
+fn primary_updated_twice(
+    s: &Scratch,
+    addr: SocketAddr,
+    config: impl Fn(&Path) -> String,
+) -> Daemon {
+    let primary = Daemon::start(&s.path, "primary", addr, Some(&zone_text(1, &[1])), config);
     for i in 2..=3 {
         let (code, out) = nsupdate(
             addr,
@@ -974,14 +976,23 @@ fn after_a_restart_ixfr_from_an_older_serial_is_served_from_the_journal_on_disk(
     let p_addr: SocketAddr = format!("127.0.230.11:{SEKISHO_PORT}")
         .parse()
         .expect("addr");
-    let primary = primary_updated_twice(&s, p_addr);
+    // A journal bound that holds one entry: the entries the zone file lacks are
+    // kept past it all the same.
+    let config = |d: &Path| {
+        update_config(d, p_addr, &[]).replacen(
+            "allow-update =",
+            "journal-size = 300\nallow-update =",
+            1,
+        )
+    };
+    let primary = primary_updated_twice(&s, p_addr, config);
     // A crash before the zone file is written (it waits 2 s for more changes):
     // the journal alone holds serials 2 and 3.
     let file = primary.dir.join("block.rpz");
     let before = file_serial(&file);
     primary.proc.signal("KILL");
     thread::sleep(Duration::from_millis(200));
-    let config = update_config(&primary.dir, p_addr, &[]);
+    let config = config(&primary.dir);
     let mut again = start_sekisho(&primary.dir, "primary-again", &config, p_addr);
     let log = again.log_text();
     println!("zone file serial when the primary was killed: {before:?}");
@@ -1006,12 +1017,17 @@ fn after_a_restart_ixfr_from_an_older_serial_is_served_from_the_journal_on_disk(
             t => panic!("IXFR from {from} after the restart was not incremental: {t:?}\n{log}"),
         }
     }
-    // A clean stop writes nothing new, and the next start serves the same journal.
+    // A clean stop; the next start has the file at serial 3, so the bound holds
+    // again: the last entry (about 170 octets) stays, the older one goes.
     again.stop();
     let mut third = start_sekisho(&primary.dir, "primary-third", &config, p_addr);
     assert!(matches!(
-        transfer_block(p_addr, Some(1)),
+        transfer_block(p_addr, Some(2)),
         sekisho_xfr::Transfer::Incremental { .. }
+    ));
+    assert!(matches!(
+        transfer_block(p_addr, Some(1)),
+        sekisho_xfr::Transfer::Full { .. }
     ));
     // A stop right after an UPDATE (before the 2 s the writer waits for more)
     // still leaves the zone file up to date.
@@ -1034,7 +1050,7 @@ fn a_torn_journal_tail_is_cut_and_a_damaged_journal_is_refused_with_the_zone_ser
     let p_addr: SocketAddr = format!("127.0.230.21:{SEKISHO_PORT}")
         .parse()
         .expect("addr");
-    let mut primary = primary_updated_twice(&s, p_addr);
+    let mut primary = primary_updated_twice(&s, p_addr, |d| update_config(d, p_addr, &[]));
     let key = Some(("upd-key", UPD_SECRET));
     let file = primary.dir.join("block.rpz");
     assert!(eventually(Duration::from_secs(15), || file_serial(&file) == Some(3)));
