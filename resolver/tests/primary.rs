@@ -1185,3 +1185,83 @@ fn unsigned_wrong_key_and_failed_prerequisite_updates_change_nothing() {
         "the secret leaked"
     );
 }
+
+#[test]
+fn update_sections_follow_rfc_2136_prerequisites_rrsets_cname_ttl_and_apex() {
+    let s = Scratch::new("update-semantics");
+    let p_addr: SocketAddr = format!("127.0.230.41:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    let primary = Daemon::start(&s.path, "primary", p_addr, Some(&zone_text(1, &[1])), |d| {
+        update_config(d, p_addr, &[])
+    });
+    let key = Some(("upd-key", UPD_SECRET));
+    let serial = || primary.zone_status()["serial"].as_u64();
+    let steps: [(&str, &str, Option<&str>, u64); 6] = [
+        (
+            "value-dependent prerequisite met, a name deleted whole, an addition",
+            "prereq yxrrset blocked1.example.jp.block. A 192.0.2.1\nupdate delete blocked1.example.jp.block.\nupdate add blocked5.example.jp.block. 60 A 192.0.2.5",
+            None,
+            2,
+        ),
+        (
+            "value-dependent prerequisite not met",
+            "prereq yxrrset blocked5.example.jp.block. A 192.0.2.99\nupdate add blocked6.example.jp.block. 60 A 192.0.2.6",
+            Some("NXRRSET"),
+            2,
+        ),
+        (
+            "a CNAME beside other data is ignored",
+            "update add blocked5.example.jp.block. 60 CNAME .",
+            None,
+            2,
+        ),
+        (
+            "the same record with another TTL replaces it",
+            "update add blocked5.example.jp.block. 300 A 192.0.2.5",
+            None,
+            3,
+        ),
+        ("the apex NS stays", "update delete block. NS", None, 3),
+        (
+            "a name outside the zone",
+            "update add blocked7.example.jp. 60 A 192.0.2.7",
+            Some("NOTZONE"),
+            3,
+        ),
+    ];
+    for (what, body, rcode, want) in steps {
+        let (code, out) = nsupdate(p_addr, key, body);
+        match rcode {
+            None => assert_eq!(code, 0, "{what}: {out}"),
+            Some(r) => assert!(code != 0 && out.contains(r), "{what}: {out}"),
+        }
+        assert_eq!(serial(), Some(want), "{what}");
+    }
+    assert_eq!(primary.answer("blocked1.example.jp."), None);
+    assert_eq!(primary.answer("blocked6.example.jp."), None);
+    assert_eq!(
+        primary.answer("blocked5.example.jp.").as_deref(),
+        Some("192.0.2.5")
+    );
+    let sekisho_xfr::Transfer::Full { records, .. } = transfer_block(p_addr, None) else {
+        panic!("AXFR expected");
+    };
+    let b5: Vec<_> = records
+        .iter()
+        .filter(|r| r.name.to_ascii().starts_with("blocked5."))
+        .collect();
+    assert_eq!(b5.len(), 1, "one record, no CNAME beside it: {b5:?}");
+    assert_eq!(b5[0].ttl, 300);
+    assert!(records.iter().any(|r| r.record_type() == RecordType::NS));
+    // IXFR from 1 carries both changes, in order.
+    let sekisho_xfr::Transfer::Incremental { deltas, .. } = transfer_block(p_addr, Some(1)) else {
+        panic!("IXFR expected");
+    };
+    assert_eq!(deltas.len(), 2);
+    assert_eq!(
+        (deltas[1].removed.len(), deltas[1].added.len()),
+        (1, 1),
+        "{deltas:?}"
+    );
+}
