@@ -219,17 +219,13 @@ impl Served {
         let soa = decode(&version.soa).ok_or("SOA does not decode")?;
         // Records of the overlay whose owner also has older records go with them.
         let mut late: HashMap<Vec<u8>, Vec<&[u8]>> = HashMap::new();
-        let mut seen_owner = std::collections::HashSet::new();
         let records: Vec<&[u8]> = version.iter().collect();
         // The base comes first in `iter`; the overlay's added records follow it.
         let split = records.len() - version.added_len();
-        for r in &records[..split] {
-            seen_owner.insert(owner_of(r).to_ascii_lowercase());
-        }
         let mut tail = Vec::new();
         for r in &records[split..] {
             let owner = owner_of(r).to_ascii_lowercase();
-            if seen_owner.contains(&owner) {
+            if version.base_has_owner(&owner) {
                 late.entry(owner).or_default().push(r);
             } else {
                 tail.push(*r);
@@ -238,13 +234,15 @@ impl Served {
         let mut out: Vec<&[u8]> = Vec::with_capacity(records.len());
         let mut i = 0;
         while i < split {
-            let owner = owner_of(records[i]).to_ascii_lowercase();
-            while i < split && owner_of(records[i]).eq_ignore_ascii_case(&owner) {
-                out.push(records[i]);
+            let (start, owner) = (i, owner_of(records[i]));
+            while i < split && owner_of(records[i]).eq_ignore_ascii_case(owner) {
                 i += 1;
             }
-            if let Some(more) = late.remove(&owner) {
-                out.extend(more);
+            out.extend_from_slice(&records[start..i]);
+            if !late.is_empty() {
+                if let Some(more) = late.remove(&owner.to_ascii_lowercase()) {
+                    out.extend(more);
+                }
             }
         }
         // Owners split in the base (rare) still get their late records.

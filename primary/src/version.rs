@@ -246,6 +246,15 @@ impl ZoneVersion {
         base.chain(added)
     }
 
+    /// Whether the base (not the overlay) still holds a record of `owner`.
+    pub fn base_has_owner(&self, owner: &[u8]) -> bool {
+        let h = owner_hash(&self.base.state, owner);
+        self.base.index().iter_hash(h).any(|&i| {
+            !self.overlay.removed.contains(&i)
+                && same_owner(owner_of(&self.base.records[i as usize]), owner)
+        })
+    }
+
     /// The stored record that is the same record as `rr` (TTL and owner case aside).
     pub fn find(&self, rr: &[u8]) -> Option<&[u8]> {
         self.owner_records(owner_of(rr))

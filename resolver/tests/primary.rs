@@ -1264,4 +1264,20 @@ fn update_sections_follow_rfc_2136_prerequisites_rrsets_cname_ttl_and_apex() {
         (1, 1),
         "{deltas:?}"
     );
+    // A record added at an owner the file already has is written beside its
+    // records (the RPZ compiler expects each owner's records together).
+    let (code, out) = nsupdate(p_addr, key, "update add block. 60 TXT \"apex note\"");
+    assert_eq!(code, 0, "{out}");
+    let file = primary.dir.join("block.rpz");
+    assert!(eventually(Duration::from_secs(15), || file_serial(&file) == Some(4)));
+    let text = std::fs::read_to_string(&file).expect("zone file");
+    let lines: Vec<&str> = text.lines().collect();
+    let ns = lines
+        .iter()
+        .position(|l| l.contains("\tNS\t") || l.contains(" NS "));
+    let txt = lines.iter().position(|l| l.contains("apex note"));
+    assert!(
+        matches!((ns, txt), (Some(n), Some(t)) if t == n + 1),
+        "{text}"
+    );
 }
