@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh TARGET SECONDS
 #
-# TARGET is one of: query zonefile xfr tsig notify http_head proxy. Needs cargo-afl
+# TARGET is one of: query zonefile xfr tsig notify update http_head proxy. Needs cargo-afl
 # (`cargo install cargo-afl`; see README.md). The queue and findings go to
 # fuzz/corpus/out/TARGET/default/ (not committed); a new run starts afresh unless
 # FUZZ_RESUME=1 is set. Prints the run count and the crashes found, and exits 1
@@ -15,7 +15,7 @@ usage() { echo "usage: $0 TARGET SECONDS" >&2; exit 2; }
 target=$1
 seconds=$2
 case "$target" in
-  query|zonefile|xfr|tsig|notify|http_head|proxy) ;;
+  query|zonefile|xfr|tsig|notify|update|http_head|proxy) ;;
   *) echo "unknown target: $target" >&2; usage ;;
 esac
 [[ "$seconds" =~ ^[0-9]+$ ]] || usage

@@ -448,6 +448,9 @@ pub(crate) struct PolicyZoneSpec {
     /// Primary role: bound of the IXFR journal in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) journal_size: Option<TextOrInt>,
+    /// Primary role: who may change the zone by DNS UPDATE (prefixes and `key NAME`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) allow_update: Option<Vec<String>>,
 }
 
 /// `[control]`.

@@ -1049,6 +1049,14 @@ pub struct PolicyZone {
     /// Primary role: the IXFR journal keeps the differences between versions up to
     /// this many bytes (oldest dropped first; BIND `max-journal-size`).
     pub journal_size: u64,
+    /// Primary role: sources allowed to change the zone by DNS UPDATE (RFC 2136;
+    /// BIND `allow-update`). An UPDATE is allowed when its source is in this list or
+    /// it is signed by a key in [`PolicyZone::allow_update_keys`]; both empty =
+    /// nobody (BIND's default).
+    pub allow_update: Vec<IpNet>,
+    /// Primary role: names of the `[[key]]`s whose signed UPDATEs are allowed from
+    /// anywhere (`"key NAME"` entries of `allow-update`).
+    pub allow_update_keys: Vec<Name>,
 }
 
 impl PolicyZone {
@@ -1057,6 +1065,12 @@ impl PolicyZone {
         !self.allow_transfer.is_empty()
             || !self.allow_transfer_keys.is_empty()
             || !self.also_notify.is_empty()
+            || self.takes_updates()
+    }
+
+    /// Whether anyone may change this zone by DNS UPDATE.
+    pub fn takes_updates(&self) -> bool {
+        !self.allow_update.is_empty() || !self.allow_update_keys.is_empty()
     }
 }
 

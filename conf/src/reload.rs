@@ -13,7 +13,7 @@
 //! listen addresses of every kind: added ones bound and served, removed ones
 //! stopped and drained, the others untouched).
 
-use crate::model::{Config, Logging, ResponsePolicy, Server};
+use crate::model::{ClientIpLog, Config, Logging, PolicyZone, ResponsePolicy, Server};
 
 /// Keys whose change between `old` (the running configuration) and `new`
 /// a reload does not apply; empty when a reload applies everything.
@@ -142,7 +142,7 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     // built with.
     check(
         !policy_reloadable(response_policy, &old.response_policy),
-        "response-policy.zone.journal-size",
+        "response-policy.zone (journal-size of a served zone, or a zone taking UPDATE)",
     );
     check(*control != old.control, "control");
     check(*metrics != old.metrics, "metrics");
@@ -191,16 +191,32 @@ pub fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
 
 /// Whether a reload applies all of the change from `old` to `new`: every zone
 /// served to secondaries in both keeps its `journal-size` (the journal is sized
-/// when the zone is first served). Everything else in the table reloads: zones
+/// when the zone is first served), and the zones taking DNS UPDATE
+/// (`allow-update`) are the same, unchanged (their on-disk journal and zone-file
+/// writer are set up at start). Everything else in the table reloads: zones
 /// with or without primaries are added, removed, reordered and changed, and
 /// served zones get their new `allow-transfer` and `also-notify`.
 pub fn policy_reloadable(new: &ResponsePolicy, old: &ResponsePolicy) -> bool {
-    new.zones.iter().filter(|z| z.is_served()).all(|z| {
-        old.zones
+    // Zones taking DNS UPDATE keep their journal file and background writer
+    // from the start: adding, removing or changing one needs a restart.
+    let updated = |policy: &ResponsePolicy| -> Vec<PolicyZone> {
+        policy
+            .zones
             .iter()
-            .find(|o| o.name == z.name && o.is_served())
-            .is_none_or(|o| o.journal_size == z.journal_size)
-    })
+            .filter(|z| z.takes_updates())
+            .map(|z| PolicyZone {
+                log_client_ip: ClientIpLog::default(),
+                ..z.clone()
+            })
+            .collect()
+    };
+    updated(new) == updated(old)
+        && new.zones.iter().filter(|z| z.is_served()).all(|z| {
+            old.zones
+                .iter()
+                .find(|o| o.name == z.name && o.is_served())
+                .is_none_or(|o| o.journal_size == z.journal_size)
+        })
 }
 
 #[cfg(test)]
@@ -284,7 +300,7 @@ mod tests {
         };
         assert_eq!(
             restart_only_changes(&served("1MiB"), &served("2MiB")),
-            ["response-policy.zone.journal-size"]
+            ["response-policy.zone (journal-size of a served zone, or a zone taking UPDATE)"]
         );
         assert!(restart_only_changes(&old, &served("2MiB")).is_empty());
     }

@@ -189,6 +189,23 @@ fn primary_role_keys_parse_prefixes_keys_and_notify_targets() {
         !plain.response_policy.zones[0].is_served(),
         "nobody may transfer by default"
     );
+    assert!(
+        !plain.response_policy.zones[0].takes_updates(),
+        "nobody may update by default"
+    );
+    let upd = parse(
+        "[[key]]\nname = \"upd\"\nalgorithm = \"hmac-sha256\"\nsecret = \"Zm9v\"\n\
+         [[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\n\
+         allow-update = [\"key upd\", \"192.0.2.7\"]",
+    )
+    .unwrap();
+    let z = &upd.response_policy.zones[0];
+    assert_eq!(z.allow_update_keys, vec![name("upd.")]);
+    assert_eq!(z.allow_update, nets(&["192.0.2.7/32"]));
+    assert!(
+        z.takes_updates() && z.is_served(),
+        "a zone taken updates is served"
+    );
 }
 
 #[test]
@@ -440,6 +457,8 @@ const VALIDATION_CASES: &[(&str, &str)] = &[
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nallow-transfer = [\"key nokey\"]", "response-policy.zone[0].allow-transfer[0]: \"key nokey\": no [[key]] has this name"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nallow-transfer = [\"everyone\"]", "response-policy.zone[0].allow-transfer[0]: \"everyone\": not an address or prefix"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nalso-notify = [\"192.0.2.1@0\"]", "response-policy.zone[0].also-notify[0]: \"192.0.2.1@0\": port 0"),
+    ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nallow-update = [\"key nokey\"]", "response-policy.zone[0].allow-update[0]: \"key nokey\": no [[key]] has this name"),
+    ("[[response-policy.zone]]\nname = \"block\"\nprimaries = [\"192.0.2.1\"]\nfile = \"b.rpz\"\nallow-update = [\"192.0.2.9\"]", "response-policy.zone[0].allow-update: a zone taken from primaries cannot be changed by UPDATE here"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\njournal-size = 0", "response-policy.zone[0].journal-size: 0: must be more than zero"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\nallow-notify = [\"x\"]", "response-policy.zone[0].allow-notify[0]: \"x\": not an address or prefix"),
     ("[[response-policy.zone]]\nname = \"block\"\nfile = \"b.rpz\"\npolicy = \"deny\"", "response-policy.zone[0].policy: \"deny\": expected one of \"given\""),

@@ -1108,6 +1108,24 @@ impl Validator {
         };
         let (allow_transfer, allow_transfer_keys) =
             self.allow_transfer(&key_path("allow-transfer"), &spec.allow_transfer, keys);
+        let (allow_update, allow_update_keys) =
+            self.allow_transfer(&key_path("allow-update"), &spec.allow_update, keys);
+        if spec.allow_update.as_ref().is_some_and(|v| !v.is_empty()) {
+            // The changes are written back to the file (as BIND writes a dynamic
+            // zone's file); a zone taken from primaries is theirs to change.
+            if spec.file.is_none() {
+                self.problem(
+                    key_path("allow-update"),
+                    "a zone changed by UPDATE needs a file to write the changes to",
+                );
+            }
+            if spec.primaries.as_ref().is_some_and(|v| !v.is_empty()) {
+                self.problem(
+                    key_path("allow-update"),
+                    "a zone taken from primaries cannot be changed by UPDATE here; send the UPDATE to the primary",
+                );
+            }
+        }
         let also_notify = match &spec.also_notify {
             None => Vec::new(),
             Some(list) => {
@@ -1178,6 +1196,8 @@ impl Validator {
                 &spec.journal_size,
                 defaults::JOURNAL_SIZE,
             ),
+            allow_update,
+            allow_update_keys,
         };
         if zone.min_refresh > zone.max_refresh {
             self.problem(
@@ -1192,8 +1212,8 @@ impl Validator {
         Some(zone)
     }
 
-    /// `allow-transfer`: prefixes and `key NAME` entries (BIND `allow-transfer { key
-    /// "k"; 192.0.2.0/24; }`); every named key must exist.
+    /// `allow-transfer` and `allow-update`: prefixes and `key NAME` entries (BIND
+    /// `allow-transfer { key "k"; 192.0.2.0/24; }`); every named key must exist.
     fn allow_transfer(
         &mut self,
         path: &str,

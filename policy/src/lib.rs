@@ -20,6 +20,8 @@
 //! the [`VersionSink`] handed to [`PolicyStore::new`]: the store does not know
 //! what a secondary or a journal is, and nothing is wired after construction.
 
+pub mod saved;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -56,6 +58,13 @@ pub trait VersionSink: Send + Sync + std::fmt::Debug {
         deltas: &'a [sekisho_xfr::Delta],
         soa: &'a hickory_proto::rr::Record,
     ) -> SinkFuture<'a>;
+    /// Zone `zone`'s file is about to be read (a reload): the sink writes changes it
+    /// holds that the file does not have yet (a zone changed by UPDATE), so the
+    /// load does not go back to an older version.
+    fn before_load<'a>(&'a self, zone: &'a hickory_proto::rr::Name) -> SinkFuture<'a> {
+        let _ = zone;
+        Box::pin(std::future::ready(()))
+    }
     /// Adds what the sink knows of zone `zone` (secondaries, journal) to its status.
     fn describe(&self, zone: &hickory_proto::rr::Name, status: &mut ZoneStatus);
 }
@@ -344,6 +353,9 @@ impl PolicyStore {
                 continue;
             }
             let zone = z.name.to_ascii();
+            if let Some(sink) = self.sink.as_ref().filter(|s| s.serves(&z.name)) {
+                sink.before_load(&z.name).await;
+            }
             let started = Instant::now();
             let task_file = file.clone();
             let result = tokio::task::spawn_blocking(move || load_file(settings, &task_file))

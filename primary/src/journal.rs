@@ -14,35 +14,24 @@
 //! Records are held in uncompressed wire form (`sekisho_xfr::serve::encode_record`):
 //! comparison is byte equality (owner case and TTL included, so a TTL change is a
 //! removal plus an addition, as in BIND's journal), and a transfer copies bytes
-//! without re-encoding. The journal lives in memory only: after a restart the
-//! first change starts a new one, and secondaries older than that get a full
-//! transfer, which is always correct.
+//! without re-encoding. A zone with a file also keeps its journal on disk
+//! (`jfile.rs`, next to the file, as BIND's `.jnl`), so it outlives a restart;
+//! a zone without one keeps it in memory only.
+//!
+//! Entries come from two places: a full publish (file reload, AXFR) diffs the whole
+//! new version against the old one (`JournalEntry::between`, time in proportion to
+//! the zone); a DNS UPDATE or an incoming IXFR knows its changes and builds the
+//! entry from them (`JournalEntry::from_changes`, time in proportion to the change).
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use sekisho_xfr::Serial;
 
+use crate::version::ZoneVersion;
+
 /// Most versions the journal keeps, whatever their size.
 pub const MAX_VERSIONS: usize = 64;
-
-/// One version of a served zone.
-#[derive(Debug)]
-pub struct ZoneVersion {
-    /// Its serial.
-    pub serial: Serial,
-    /// The apex SOA, encoded.
-    pub soa: Box<[u8]>,
-    /// Every other record, encoded, in the order of the source (file or transfer).
-    pub records: Vec<Box<[u8]>>,
-}
-
-impl ZoneVersion {
-    /// Approximate bytes of a full transfer (records and both SOAs).
-    pub fn wire_bytes(&self) -> usize {
-        self.records.iter().map(|r| r.len()).sum::<usize>() + 2 * self.soa.len()
-    }
-}
 
 /// The difference between two consecutive versions.
 #[derive(Debug)]
@@ -64,22 +53,38 @@ pub struct JournalEntry {
 impl JournalEntry {
     /// The difference from `old` to `new` (SOAs excluded from the record sets).
     pub fn between(old: &ZoneVersion, new: &ZoneVersion) -> JournalEntry {
-        let old_set: HashSet<&[u8]> = old.records.iter().map(|r| &r[..]).collect();
-        let new_set: HashSet<&[u8]> = new.records.iter().map(|r| &r[..]).collect();
+        let old_set: HashSet<&[u8]> = old.iter().collect();
+        let new_set: HashSet<&[u8]> = new.iter().collect();
         let mut seen = HashSet::new();
         let removed = old
-            .records
             .iter()
-            .filter(|r| !new_set.contains(&r[..]) && seen.insert(&r[..]))
-            .cloned()
+            .filter(|r| !new_set.contains(r) && seen.insert(*r))
+            .map(Box::from)
             .collect();
         let mut seen = HashSet::new();
         let added = new
-            .records
             .iter()
-            .filter(|r| !old_set.contains(&r[..]) && seen.insert(&r[..]))
-            .cloned()
+            .filter(|r| !old_set.contains(r) && seen.insert(*r))
+            .map(Box::from)
             .collect();
+        JournalEntry {
+            from: old.serial,
+            to: new.serial,
+            old_soa: old.soa.clone(),
+            new_soa: new.soa.clone(),
+            removed,
+            added,
+        }
+    }
+
+    /// The entry for known changes (UPDATE, IXFR in): `removed` and `added` as the
+    /// new version was built from them.
+    pub fn from_changes(
+        old: &ZoneVersion,
+        new: &ZoneVersion,
+        removed: Vec<Box<[u8]>>,
+        added: Vec<Box<[u8]>>,
+    ) -> JournalEntry {
         JournalEntry {
             from: old.serial,
             to: new.serial,
@@ -104,6 +109,16 @@ impl JournalEntry {
     }
 }
 
+/// What [`Journal::push`] did besides appending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// The entry was appended and nothing else changed.
+    Appended,
+    /// Older entries were dropped (bounds, a gap, a serial going back): a copy on
+    /// disk must be written anew.
+    Rewrite,
+}
+
 /// The bounded list of differences, oldest first.
 #[derive(Debug)]
 pub struct Journal {
@@ -115,6 +130,10 @@ pub struct Journal {
     max_bytes: usize,
     /// Version bound.
     max_versions: usize,
+    /// The serial the zone file holds while it lags (a zone changed by UPDATE):
+    /// entries from it on are never dropped by the bounds, so the file can
+    /// always be brought up to date from the journal after a crash.
+    pinned: Option<Serial>,
 }
 
 impl Journal {
@@ -125,29 +144,59 @@ impl Journal {
             bytes: 0,
             max_bytes,
             max_versions: max_versions.max(1),
+            pinned: None,
         }
+    }
+
+    /// Keeps the entries from `serial` on whatever the bounds say (`None`: the
+    /// bounds alone decide); see the field.
+    pub fn pin(&mut self, serial: Option<Serial>) {
+        self.pinned = serial;
     }
 
     /// Appends `entry`. An entry that does not continue the chain (the zone went
     /// back in serial, or was replaced with the same serial) clears the journal
     /// first: no IXFR can span it. Then the oldest entries go until the bounds hold;
-    /// an entry bigger than the whole bound is not kept at all.
-    pub fn push(&mut self, entry: JournalEntry) {
+    /// an entry bigger than the whole bound is not kept at all. Returns whether
+    /// anything but `entry` went in or out: then a journal file must be
+    /// rewritten, else appending `entry` to it is enough.
+    pub fn push(&mut self, entry: Arc<JournalEntry>) -> Pushed {
         let continues = self.entries.back().is_none_or(|last| last.to == entry.from);
+        let mut pushed = Pushed::Appended;
         if !continues || !entry.to.is_newer_than(entry.from) {
+            if !self.entries.is_empty() {
+                pushed = Pushed::Rewrite;
+            }
             self.clear();
             if !entry.to.is_newer_than(entry.from) {
-                return;
+                return Pushed::Rewrite;
             }
         }
         self.bytes += entry.bytes();
-        self.entries.push_back(Arc::new(entry));
+        self.entries.push_back(entry);
         while self.bytes > self.max_bytes || self.entries.len() > self.max_versions {
+            if self.pinned.is_some() && self.entries.front().map(|e| e.from) == self.pinned {
+                break;
+            }
             match self.entries.pop_front() {
-                Some(old) => self.bytes -= old.bytes(),
+                Some(old) => {
+                    self.bytes -= old.bytes();
+                    pushed = Pushed::Rewrite;
+                }
                 None => break,
             }
         }
+        pushed
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<JournalEntry>> {
+        self.entries.iter()
+    }
+
+    /// The serial the journal ends at.
+    pub fn newest(&self) -> Option<Serial> {
+        self.entries.back().map(|e| e.to)
     }
 
     /// Forgets every entry.
@@ -191,14 +240,14 @@ mod tests {
 
     /// A version with `serial` and records named by `items`.
     fn version(serial: u32, items: &[&str]) -> ZoneVersion {
-        ZoneVersion {
-            serial: Serial(serial),
-            soa: format!("soa{serial}").into_bytes().into_boxed_slice(),
-            records: items
+        ZoneVersion::full(
+            Serial(serial),
+            format!("soa{serial}").into_bytes().into_boxed_slice(),
+            items
                 .iter()
                 .map(|s| s.as_bytes().to_vec().into_boxed_slice())
                 .collect(),
-        }
+        )
     }
 
     /// The records of a list as strings, sorted.
@@ -232,13 +281,13 @@ mod tests {
         ];
         let mut j = Journal::new(1 << 20, 10);
         for w in versions.windows(2) {
-            j.push(JournalEntry::between(&w[0], &w[1]));
+            j.push(Arc::new(JournalEntry::between(&w[0], &w[1])));
         }
         for start in &versions[..3] {
             let chain = j
                 .chain_from(start.serial, Serial(4))
                 .expect("in the journal");
-            let mut set: HashSet<Vec<u8>> = start.records.iter().map(|r| r.to_vec()).collect();
+            let mut set: HashSet<Vec<u8>> = start.iter().map(|r| r.to_vec()).collect();
             for e in chain {
                 for r in &e.removed {
                     assert!(set.remove(&r.to_vec()), "removed records exist");
@@ -247,7 +296,7 @@ mod tests {
                     assert!(set.insert(r.to_vec()), "added records are new");
                 }
             }
-            let want: HashSet<Vec<u8>> = versions[3].records.iter().map(|r| r.to_vec()).collect();
+            let want: HashSet<Vec<u8>> = versions[3].iter().map(|r| r.to_vec()).collect();
             assert_eq!(set, want, "from serial {}", start.serial.get());
         }
         assert!(
@@ -260,10 +309,10 @@ mod tests {
     fn the_oldest_versions_go_first_past_either_bound() {
         let mut j = Journal::new(1 << 20, 2);
         for s in 1..5u32 {
-            j.push(JournalEntry::between(
+            j.push(Arc::new(JournalEntry::between(
                 &version(s, &["x"]),
                 &version(s + 1, &["y"]),
-            ));
+            )));
         }
         assert_eq!(j.len(), 2);
         assert_eq!(j.oldest(), Some(Serial(3)));
@@ -272,31 +321,51 @@ mod tests {
 
         let mut small = Journal::new(40, 100);
         for s in 1..5u32 {
-            small.push(JournalEntry::between(
+            small.push(Arc::new(JournalEntry::between(
                 &version(s, &["xxxx"]),
                 &version(s + 1, &["yyyy"]),
-            ));
+            )));
         }
         assert!(small.bytes() <= 40, "{} bytes kept", small.bytes());
         assert!(small.len() < 4);
     }
 
     #[test]
+    fn entries_the_zone_file_lacks_are_kept_past_the_bounds() {
+        let mut j = Journal::new(1 << 20, 2);
+        j.pin(Some(Serial(1)));
+        for s in 1..5u32 {
+            j.push(Arc::new(JournalEntry::between(
+                &version(s, &["x"]),
+                &version(s + 1, &["y"]),
+            )));
+        }
+        assert_eq!((j.len(), j.oldest()), (4, Some(Serial(1))));
+        // The file caught up with serial 4: the bounds apply again from there.
+        j.pin(Some(Serial(4)));
+        j.push(Arc::new(JournalEntry::between(
+            &version(5, &["x"]),
+            &version(6, &["y"]),
+        )));
+        assert_eq!((j.len(), j.oldest()), (2, Some(Serial(4))));
+    }
+
+    #[test]
     fn a_serial_going_back_or_a_gap_clears_the_journal() {
         let mut j = Journal::new(1 << 20, 10);
-        j.push(JournalEntry::between(
+        j.push(Arc::new(JournalEntry::between(
             &version(1, &["a"]),
             &version(2, &["b"]),
-        ));
-        j.push(JournalEntry::between(
+        )));
+        j.push(Arc::new(JournalEntry::between(
             &version(5, &["a"]),
             &version(6, &["b"]),
-        ));
+        )));
         assert_eq!(j.oldest(), Some(Serial(5)), "a gap starts over");
-        j.push(JournalEntry::between(
+        j.push(Arc::new(JournalEntry::between(
             &version(6, &["b"]),
             &version(3, &["c"]),
-        ));
+        )));
         assert!(
             j.is_empty(),
             "backwards: nothing can be served incrementally"

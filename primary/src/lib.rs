@@ -9,7 +9,9 @@
 //!  secondary install ────────┤ (when Sekisho is itself a secondary; through the store)
 //!                            ▼
 //!  Primary::publish ── encode (blocking thread) ── diff with the previous version
-//!                            │                         └─▶ Journal (bounded, in memory)
+//!  IXFR in / DNS UPDATE ──── the changes alone (version.rs; UPDATE: update.rs) ─┐
+//!                            │                                                   ▼
+//!                            ├─▶ Journal (bounded) ─▶ FILE.jnl on disk (jfile.rs, durable.rs)
 //!                            ├─▶ current version (Arc, swapped under a short lock)
 //!                            └─▶ wake the NOTIFY sender (notify.rs) ─▶ also-notify, retried
 //!
@@ -30,9 +32,13 @@
 //! zone's `allow-transfer`, `also-notify` and key, and the keys requests are
 //! verified with, without re-reading or re-serving a zone.
 
+mod durable;
+mod jfile;
 mod journal;
 mod notify;
 mod reconfig;
+mod update;
+mod version;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -48,8 +54,11 @@ use sekisho_xfr::serve::{self, MessageWriter, ServeError, XfrKind, XfrRequest};
 use sekisho_xfr::{Delta, Serial, TsigKey};
 use tokio::sync::{mpsc, watch};
 
-pub use journal::{Journal, JournalEntry, ZoneVersion, MAX_VERSIONS};
+pub use jfile::JournalFileError;
+pub use journal::{Journal, JournalEntry, MAX_VERSIONS};
 pub use reconfig::Reconfigured;
+pub use update::{Updates, UPDATE_TOTAL};
+pub use version::ZoneVersion;
 
 /// Metric: transfer requests served, by zone, type and result.
 pub const XFR_SERVED_TOTAL: &str = "sekisho_xfr_requests_total";
@@ -128,6 +137,20 @@ struct Served {
     peers: Mutex<HashMap<IpAddr, SecondaryStatus>>,
     /// Bumped on every new version; the NOTIFY sender watches it.
     changed: watch::Sender<u64>,
+    /// The zone file (resolved), if any: the journal is kept next to it.
+    file: Option<std::path::PathBuf>,
+    /// `allow-update` prefixes.
+    allow_update: Vec<ipnet::IpNet>,
+    /// `allow-update` key names.
+    allow_update_keys: Vec<Name>,
+    /// The journal on disk (touched by blocking threads only; held across a whole
+    /// commit so disk and memory agree).
+    jfile: Mutex<Option<jfile::JournalFile>>,
+    /// The serial the zone file holds (a zone changed by UPDATE is behind until
+    /// its file is written).
+    written: Mutex<Option<Serial>>,
+    /// Serialises writes of the zone file (background and before a reload).
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// The settings of a served zone that a reload swaps.
@@ -186,6 +209,17 @@ impl Served {
         e.last_request = what.to_owned();
     }
 
+    /// Whether `ip`, or a request signed by `key`, may change the zone by UPDATE.
+    fn allows_update(&self, ip: IpAddr, key: Option<&TsigKey>) -> bool {
+        sekisho_conf::allows(&self.allow_update, ip)
+            || key.is_some_and(|k| self.allow_update_keys.contains(&k.name))
+    }
+
+    /// Whether the zone takes UPDATEs (and so has its file written back).
+    fn takes_updates(&self) -> bool {
+        !self.allow_update.is_empty() || !self.allow_update_keys.is_empty()
+    }
+
     /// The current version.
     fn current(&self) -> Option<Arc<ZoneVersion>> {
         self.data
@@ -211,6 +245,13 @@ pub struct Primary {
     notify_total: IntCounterVec,
     /// Refused peers already logged.
     refused_logged: Mutex<HashSet<IpAddr>>,
+}
+
+/// Whether `ip` is refused for the first time (bounded: past `MAX_PEERS` peers,
+/// refusals are only counted): the WARN line is logged once per peer.
+fn first_refusal(seen: &Mutex<HashSet<IpAddr>>, ip: IpAddr) -> bool {
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    seen.len() < MAX_PEERS && seen.insert(ip)
 }
 
 /// Seconds since the Unix epoch.
@@ -292,6 +333,30 @@ impl Primary {
         self.zone(name).is_some()
     }
 
+    /// Start-up, before the first policy load: opens each served zone's journal
+    /// file, brings a zone file that lags its journal up to date, and keeps the
+    /// journal for IXFR (see `durable.rs`).
+    pub async fn recover(&self) {
+        self.recover_where(|_| true).await;
+    }
+
+    /// After a reload, before the load that follows it: [`Primary::recover`]
+    /// for the zones it started serving (`Reconfigured::added`), so that their
+    /// journal is on disk from their first version, as at start-up.
+    pub async fn recover_added(&self, added: &[String]) {
+        self.recover_where(|z| added.contains(&z.label)).await;
+    }
+
+    /// [`Primary::recover`] for the served zones `pick` chooses.
+    async fn recover_where(&self, pick: impl Fn(&Served) -> bool) {
+        for zone in self.zones().iter().filter(|z| pick(z)) {
+            let z = zone.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || z.recover()).await {
+                tracing::error!(zone = %zone.label, error = %e, "journal recovery failed");
+            }
+        }
+    }
+
     // ----- new versions ------------------------------------------------------------------
 
     /// Publishes a new version of zone `name` from its records (the SOA among them);
@@ -344,7 +409,9 @@ impl Primary {
                     path.display()
                 ));
             }
-            publish_blocking(&zone, &records)
+            let summary = publish_blocking(&zone, &records)?;
+            *zone.written.lock().unwrap_or_else(|p| p.into_inner()) = Some(Serial(serial));
+            Ok(summary)
         })
         .await;
         match done {
@@ -366,33 +433,38 @@ impl Primary {
         let Some(current) = zone.current() else {
             return;
         };
-        let removed: Vec<Record> = deltas
-            .iter()
-            .flat_map(|d| d.removed.iter())
-            .filter(|r| r.record_type() != RecordType::SOA)
-            .cloned()
-            .collect();
-        let added: Vec<Record> = deltas
-            .iter()
-            .flat_map(|d| d.added.iter())
-            .filter(|r| r.record_type() != RecordType::SOA)
-            .cloned()
-            .collect();
+        let deltas = deltas.to_vec();
         let soa = soa.clone();
         let label = zone.label.clone();
         let done = tokio::task::spawn_blocking(move || {
-            let mut set: Vec<Box<[u8]>> = current.records.clone();
-            let gone: HashSet<Box<[u8]>> = removed
-                .iter()
-                .filter_map(|r| serve::encode_record(r).ok().map(Vec::into_boxed_slice))
-                .collect();
-            set.retain(|r| !gone.contains(r));
-            for r in &added {
-                if let Ok(w) = serve::encode_record(r) {
-                    set.push(w.into_boxed_slice());
-                }
+            // The changes are known: the new version costs them, not the zone.
+            let mut version = current;
+            let mut summary = String::new();
+            for (i, d) in deltas.iter().enumerate() {
+                let removed: Vec<&Record> = d.removed.iter().filter(|r| r.record_type() != RecordType::SOA).collect();
+                let added: Vec<&Record> = d.added.iter().filter(|r| r.record_type() != RecordType::SOA).collect();
+                let new_soa = if i + 1 == deltas.len() {
+                    soa.clone()
+                } else {
+                    d.added
+                        .iter()
+                        .find(|r| r.record_type() == RecordType::SOA)
+                        .cloned()
+                        .unwrap_or_else(|| soa.clone())
+                };
+                let (next, entry) = apply_changes(&version, &new_soa, &removed, &added)?;
+                summary = format!(
+                    "served zone now at serial {} ({} records; {} changes from serial {} journalled)",
+                    next.serial.get(),
+                    next.len(),
+                    entry.changes(),
+                    entry.from.get()
+                );
+                zone.commit(next.clone(), Some(entry), false)
+                    .map_err(|e| e.to_string())?;
+                version = next;
             }
-            install_version(&zone, &soa, set)
+            Ok::<_, String>(summary)
         })
         .await;
         match done {
@@ -541,12 +613,18 @@ impl Primary {
         match &body {
             Body::Full(v) => {
                 out.push(&v.soa);
-                for chunk in v.records.chunks(256) {
-                    for r in chunk {
+                let mut records = v.iter();
+                loop {
+                    let mut n = 0;
+                    for r in records.by_ref().take(256) {
                         out.push(r);
+                        n += 1;
                     }
                     if !out.flush(&tx).await {
                         alive = false;
+                        break;
+                    }
+                    if n < 256 {
                         break;
                     }
                 }
@@ -634,14 +712,7 @@ impl Primary {
 
     /// Logs a refused transfer at WARN once per peer.
     fn log_refused(&self, peer: SocketAddr, zone: &Served, kind: &str) {
-        let first = {
-            let mut seen = self
-                .refused_logged
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            seen.len() < MAX_PEERS && seen.insert(peer.ip())
-        };
-        if first {
+        if first_refusal(&self.refused_logged, peer.ip()) {
             tracing::warn!(%peer, zone = %zone.label, kind, "zone transfer refused: not in allow-transfer (further ones from this peer are only counted)");
         } else {
             tracing::debug!(%peer, zone = %zone.label, kind, "zone transfer refused");
@@ -732,8 +803,9 @@ fn publish_blocking(zone: &Served, records: &[Record]) -> Result<String, String>
     install_version(zone, soa, encoded)
 }
 
-/// Makes `records` with `soa` the current version, journals the difference and wakes
-/// the NOTIFY sender. Returns a summary for the log.
+/// Makes `records` with `soa` the current version, journals the difference with the
+/// previous one (time in proportion to the zone) and wakes the NOTIFY sender.
+/// Returns a summary for the log.
 fn install_version(zone: &Served, soa: &Record, records: Vec<Box<[u8]>>) -> Result<String, String> {
     let RData::SOA(rdata) = &soa.data else {
         return Err("SOA record without SOA data".into());
@@ -741,48 +813,91 @@ fn install_version(zone: &Served, soa: &Record, records: Vec<Box<[u8]>>) -> Resu
     let soa_wire = serve::encode_record(soa)
         .map_err(|e| e.to_string())?
         .into_boxed_slice();
-    let new = Arc::new(ZoneVersion {
-        serial: Serial(rdata.serial),
-        soa: soa_wire,
-        records,
-    });
+    let new = Arc::new(ZoneVersion::full(Serial(rdata.serial), soa_wire, records));
     let old = zone.current();
-    if let Some(old) = &old {
-        if old.serial == new.serial && old.records == new.records {
+    // The difference is computed without the lock: transfers keep starting meanwhile.
+    let entry = old.as_ref().map(|o| JournalEntry::between(o, &new));
+    if let (Some(old), Some(e)) = (&old, &entry) {
+        if old.serial == new.serial && e.changes() == 0 {
             return Ok(format!(
                 "served zone unchanged at serial {}",
                 new.serial.get()
             ));
         }
     }
-    // The difference is computed without the lock: transfers keep starting meanwhile.
-    let entry = old.as_ref().map(|o| JournalEntry::between(o, &new));
     let summary = match &entry {
         Some(e) => format!(
             "served zone now at serial {} ({} records; {} changes from serial {} journalled)",
             new.serial.get(),
-            new.records.len(),
+            new.len(),
             e.changes(),
             e.from.get()
         ),
         None => format!(
             "served zone now at serial {} ({} records)",
             new.serial.get(),
-            new.records.len()
+            new.len()
         ),
     };
-    {
-        let mut data = zone.data.lock().unwrap_or_else(|p| p.into_inner());
-        let journal = data
-            .journal
-            .get_or_insert_with(|| Journal::new(zone.journal_size, MAX_VERSIONS));
-        if let Some(e) = entry {
-            journal.push(e);
-        }
-        data.current = Some(new);
+    zone.commit(new.clone(), entry, false)
+        .map_err(|e| e.to_string())?;
+    if zone.takes_updates() {
+        // The first UPDATE must not pay for the index of a million records.
+        new.prepare_index();
     }
-    zone.changed.send_modify(|n| *n += 1);
     Ok(summary)
+}
+
+/// The version after `removed` and `added` (hickory records, SOA excluded) with
+/// `soa` as its SOA, and its journal entry. Records to remove that the version
+/// does not hold are skipped, records to add that it holds with the same TTL too
+/// (an IXFR from a primary that journals differently must not break the chain);
+/// a TTL change is a removal plus an addition. Time in proportion to the changes.
+fn apply_changes(
+    current: &ZoneVersion,
+    soa: &Record,
+    removed: &[&Record],
+    added: &[&Record],
+) -> Result<(Arc<ZoneVersion>, JournalEntry), String> {
+    let RData::SOA(rdata) = &soa.data else {
+        return Err("SOA record without SOA data".into());
+    };
+    let encode = |r: &Record| {
+        serve::encode_record(r)
+            .map(Vec::into_boxed_slice)
+            .map_err(|e| e.to_string())
+    };
+    let mut gone: Vec<Box<[u8]>> = Vec::new();
+    let mut gone_set: HashSet<Box<[u8]>> = HashSet::new();
+    let mut new: Vec<Box<[u8]>> = Vec::new();
+    let mut new_set: HashSet<Vec<u8>> = HashSet::new();
+    for r in removed {
+        if let Some(held) = current.find(&encode(r)?) {
+            if gone_set.insert(Box::from(held)) {
+                gone.push(Box::from(held));
+            }
+        }
+    }
+    for r in added {
+        let w = encode(r)?;
+        if let Some(held) = current.find(&w) {
+            if !gone_set.contains(held) {
+                if *held == w[..] {
+                    continue; // held as it is: nothing to do
+                }
+                // The same record with another TTL: replaced.
+                gone_set.insert(Box::from(held));
+                gone.push(Box::from(held));
+            }
+        }
+        if new_set.insert(version::identity(&w)) {
+            new.push(w);
+        }
+    }
+    let soa_wire = encode(soa)?;
+    let next = Arc::new(current.with_changes(Serial(rdata.serial), soa_wire, &gone, &new));
+    let entry = JournalEntry::from_changes(current, &next, gone, new);
+    Ok((next, entry))
 }
 
 /// The store tells the primary role of every new version of a zone it serves.
@@ -815,6 +930,10 @@ impl sekisho_policy::VersionSink for Primary {
         soa: &'a Record,
     ) -> sekisho_policy::SinkFuture<'a> {
         Box::pin(self.publish_deltas(zone, deltas, soa))
+    }
+
+    fn before_load<'a>(&'a self, zone: &'a Name) -> sekisho_policy::SinkFuture<'a> {
+        Box::pin(self.write_pending(zone))
     }
 
     fn describe(&self, zone: &Name, status: &mut sekisho_policy::ZoneStatus) {

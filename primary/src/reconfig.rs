@@ -49,6 +49,12 @@ impl Served {
             data: Mutex::new(ZoneData::default()),
             peers: Mutex::new(HashMap::new()),
             changed: watch::channel(0).0,
+            file: z.file.clone(),
+            allow_update: z.allow_update.clone(),
+            allow_update_keys: z.allow_update_keys.clone(),
+            jfile: Mutex::new(None),
+            written: Mutex::new(None),
+            writing: tokio::sync::Mutex::new(()),
         })
     }
 }

@@ -6,6 +6,8 @@
 //!          ─▶ UDP: rate limit per client prefix ─▶ nothing, or every slip-th an empty TC=1
 //!          ─▶ DoT, DoH: the same buckets ────────▶ REFUSED (plain TCP is not limited)
 //!          ─▶ opcode NOTIFY ─────────────────────▶ secondary role (allow-notify, TSIG)
+//!          ─▶ opcode UPDATE ─────────────────────▶ primary role (allow-update, TSIG), async;
+//!                                                  NOTIMP when no zone takes updates
 //!          ─▶ class not IN ──────────────────────▶ crate::chaos (version.bind...; allow-query)
 //!          ─▶ AXFR/IXFR, SOA at a served apex ───▶ primary role (allow-transfer, TSIG)
 //!          ─▶ everything else ───────────────────▶ query pipeline (ACL, policy, cache, resolve)
@@ -34,7 +36,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use sekisho_primary::{Answer, Primary};
+use sekisho_primary::{Answer, Primary, Updates};
 use sekisho_secondary::Distribution;
 use sekisho_wire::{self as wire, rcode};
 
@@ -52,6 +54,8 @@ pub struct Dispatch {
     notify: Option<Arc<Distribution>>,
     /// Primary role: serves AXFR/IXFR and secondaries' SOA queries (`None`: not a primary).
     primary: Option<Arc<Primary>>,
+    /// Primary role: DNS UPDATE to zones with `allow-update` (`None`: NOTIMP).
+    updates: Option<Arc<Updates>>,
     /// The CHAOS answers (`version.bind`, `hostname.bind`...); swapped whole.
     chaos: ArcSwap<ChaosConfig>,
     /// Queries a second per client prefix (UDP, DoT, DoH).
@@ -73,9 +77,17 @@ impl Dispatch {
             pipeline,
             notify,
             primary,
+            updates: None,
             chaos: ArcSwap::from_pointee(chaos),
             rate_limit,
         }
+    }
+
+    /// The same router, also taking DNS UPDATE to the primary role's zones with
+    /// `allow-update` (built after the policy store it publishes through).
+    pub fn with_updates(mut self, updates: Option<Arc<Updates>>) -> Dispatch {
+        self.updates = updates;
+        self
     }
 
     /// The per-prefix rate limit (its sweeper is run by the daemon; a reload
@@ -158,6 +170,21 @@ impl Dispatch {
         if query.opcode == wire::OPCODE_NOTIFY {
             return self.notify(packet, &query, client, out);
         }
+        if query.opcode == wire::OPCODE_UPDATE {
+            // Applying an UPDATE waits for the store and the disk: the async path
+            // (`Dispatch::resolve` sends it to the primary role).
+            if self.updates.is_some() {
+                return Step::Resolve;
+            }
+            *out = wire::error_response(
+                packet,
+                Some(&query),
+                rcode::NOTIMP,
+                self.pipeline.edns_buffer_size(),
+            );
+            self.pipeline.metrics.response(rcode::NOTIMP, Source::Local);
+            return Step::Reply;
+        }
         if query.qclass != wire::class::IN {
             return self.other_class(&query, client, proto, out);
         }
@@ -187,6 +214,15 @@ impl Dispatch {
         local: SocketAddr,
         proto: Proto,
     ) -> Option<Vec<u8>> {
+        if let Some(u) = &self.updates {
+            // `route` sends UPDATEs here only when a zone takes them.
+            if packet
+                .get(2)
+                .is_some_and(|f| (f >> 3) & 0x0f == wire::OPCODE_UPDATE)
+            {
+                return u.answer(packet, client).await;
+            }
+        }
         let outputs = self.pipeline.outputs();
         if outputs.tap().is_none() {
             return self.pipeline.resolve(packet, client.ip(), proto).await;

@@ -96,7 +96,8 @@ pub enum Step {
     Reply,
     /// Send nothing (responses, runts).
     Drop,
-    /// Needs the network: call [`Pipeline::resolve`] with the packet.
+    /// Needs the network: call [`Pipeline::resolve`] with the packet (through
+    /// `Dispatch::resolve`, which also takes a DNS UPDATE for the primary role here).
     Resolve,
     /// Primary role, TCP only: a zone transfer request; call `Dispatch::transfer`,
     /// which may write several messages.

@@ -3,9 +3,13 @@
 //! edited and `sekishoctl reload` runs (Sekisho NOTIFYs them), and answer the new
 //! rule; a fan-out run times one change reaching four secondaries; refused transfers.
 //!
-//! Each test owns its addresses in 127.0.46.0/24 (BIND binds only addresses that
-//! exist, so they are added to `lo` first; tests run as root). BIND missing is a
-//! failure, not a skip.
+//! DNS UPDATE (nsupdate with a TSIG key) changes a zone; BIND and Sekisho secondaries
+//! follow by IXFR; the journal on disk serves IXFR after a restart, a torn tail is cut
+//! and a damaged journal refused; UPDATEs without the right key change nothing.
+//!
+//! Each test owns its addresses in 127.0.46.0/24, the UPDATE ones in 127.0.230.0/24
+//! (BIND binds only addresses that exist, so they are added to `lo` first; tests run
+//! as root). BIND missing is a failure, not a skip.
 
 mod common;
 
@@ -185,14 +189,7 @@ impl Daemon {
 
     /// The policy answer (A) for `name`, if any.
     fn answer(&self, name: &str) -> Option<String> {
-        first_a(query_udp_from(
-            None,
-            self.listen,
-            name,
-            RecordType::A,
-            Some(1232),
-            Duration::from_millis(500),
-        )?)
+        answer_at(self.listen, name)
     }
 }
 
@@ -727,4 +724,560 @@ fn transfers_outside_allow_transfer_or_with_a_wrong_key_are_refused() {
             .any(|p| p["address"] == addr && p["serial"] == serial)
     };
     assert!(has("127.0.46.31", 5) && has("127.0.0.1", 1), "{st}");
+
+    // No zone here takes UPDATEs: the opcode is not implemented, as before.
+    let (code, out) = nsupdate(
+        listen,
+        Some(("block-tsig-key", SECRET)),
+        "update add x.block. 60 A 192.0.2.1",
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("NOTIMP"), "{out}");
+    assert_eq!(primary.zone_status()["serial"], 5);
+}
+
+// ----- DNS UPDATE and the journal on disk (addresses in 127.0.230.0/24) ------------------
+
+/// The UPDATE key's secret (base64 of "sekisho-update-key-for-the-tests").
+const UPD_SECRET: &str = "c2VraXNoby11cGRhdGUta2V5LWZvci10aGUtdGVzdHM=";
+
+/// A primary of `block` that takes UPDATEs signed by `upd-key` (and transfers for
+/// `block-tsig-key`, NOTIFY to `notify`).
+fn update_config(dir: &Path, listen: SocketAddr, notify: &[SocketAddr]) -> String {
+    let base = primary_config(dir, listen, notify, "");
+    let with_key = base.replacen(
+        "[response-policy]",
+        &format!(
+            "[[key]]\nname = \"upd-key\"\nalgorithm = \"hmac-sha256\"\nsecret = \"{UPD_SECRET}\"\n[response-policy]"
+        ),
+        1,
+    );
+    with_key.replacen(
+        "allow-transfer =",
+        "allow-update = [\"key upd-key\"]\nallow-transfer =",
+        1,
+    )
+}
+
+/// Runs nsupdate against `server` with `key` (`None`: unsigned) and the update
+/// lines `body`; returns (exit status, stdout + stderr).
+fn nsupdate(server: SocketAddr, key: Option<(&str, &str)>, body: &str) -> (i32, String) {
+    let script = format!(
+        "server {} {}\nzone block\n{body}\nsend\n",
+        server.ip(),
+        server.port()
+    );
+    let mut cmd = Command::new("nsupdate");
+    if let Some((name, secret)) = key {
+        cmd.arg("-y").arg(format!("hmac-sha256:{name}:{secret}"));
+    }
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("nsupdate (bind9-dnsutils) runs");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(script.as_bytes()).expect("script");
+    }
+    let out = child.wait_with_output().expect("nsupdate finishes");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A signed transfer of `block` from `server` (`serial`: IXFR from it, else AXFR).
+fn transfer_block(server: SocketAddr, serial: Option<u32>) -> sekisho_xfr::Transfer {
+    let zone = Name::from_ascii("block.").expect("name");
+    let key = tsig("block-tsig-key.", RAW_SECRET);
+    let request = match serial {
+        Some(s) => Request::Ixfr {
+            serial: Serial(s),
+            soa: None,
+        },
+        None => Request::Axfr,
+    };
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(sekisho_xfr::transfer(
+            server,
+            &zone,
+            request,
+            Some(&key),
+            &Limits::default(),
+        ))
+        .expect("transfer answered")
+}
+
+/// The SOA serial in zone file `path` (the `; serial N` line the writer puts first,
+/// or the SOA line of a hand-written file).
+fn file_serial(path: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let records = sekisho_zonefile::parse_str(
+        &text,
+        sekisho_zonefile::ParseOptions::with_origin(Name::from_ascii("block.").expect("name")),
+    )
+    .ok()?;
+    records.iter().find_map(|r| match &r.data {
+        RData::SOA(soa) => Some(soa.serial),
+        _ => None,
+    })
+}
+
+#[test]
+fn nsupdate_adds_and_deletes_rules_and_bind_and_sekisho_secondaries_follow_by_ixfr() {
+    require_named();
+    let s = Scratch::new("update-ixfr");
+    let p_addr: SocketAddr = format!("127.0.230.1:{SEKISHO_PORT}").parse().expect("addr");
+    let bind_addr: SocketAddr = format!("127.0.230.2:{BIND_PORT}").parse().expect("addr");
+    let s_addr: SocketAddr = format!("127.0.230.3:{SEKISHO_PORT}").parse().expect("addr");
+    let primary = Daemon::start(&s.path, "primary", p_addr, Some(&zone_text(1, &[1])), |d| {
+        update_config(d, p_addr, &[bind_addr, s_addr])
+    });
+    let bind = BindSecondary::start(&s.path, "127.0.230.2", p_addr);
+    let secondary = Daemon::start(&s.path, "secondary", s_addr, None, |d| {
+        secondary_config(d, s_addr, p_addr)
+    });
+    wait_answer(
+        "BIND after AXFR",
+        Duration::from_secs(15),
+        "192.0.2.1",
+        || bind.answer("blocked1.example.jp.block."),
+        || bind.proc.log_text(),
+    );
+    wait_answer(
+        "Sekisho secondary after AXFR",
+        Duration::from_secs(15),
+        "192.0.2.1",
+        || secondary.answer("blocked1.example.jp."),
+        || secondary.proc.log_text(),
+    );
+
+    // One UPDATE: an addition and a deletion, signed with the zone's update key.
+    let started = Instant::now();
+    let (code, out) = nsupdate(
+        p_addr,
+        Some(("upd-key", UPD_SECRET)),
+        "update add blocked2.example.jp.block. 60 A 192.0.2.2\nupdate delete blocked1.example.jp.block. A",
+    );
+    assert_eq!(
+        code,
+        0,
+        "nsupdate failed: {out}\n{}",
+        primary.proc.log_text()
+    );
+    assert_eq!(primary.zone_status()["serial"], 2, "serial stepped once");
+    assert_eq!(
+        primary.answer("blocked2.example.jp.").as_deref(),
+        Some("192.0.2.2")
+    );
+    assert_eq!(
+        primary.answer("blocked1.example.jp."),
+        None,
+        "deleted rule still enforced"
+    );
+    wait_answer(
+        "BIND after NOTIFY and IXFR",
+        Duration::from_secs(15),
+        "192.0.2.2",
+        || bind.answer("blocked2.example.jp.block."),
+        || bind.proc.log_text(),
+    );
+    assert!(eventually(Duration::from_secs(5), || bind
+        .answer("blocked1.example.jp.block.")
+        .is_none()));
+    wait_answer(
+        "Sekisho secondary after NOTIFY and IXFR",
+        Duration::from_secs(15),
+        "192.0.2.2",
+        || secondary.answer("blocked2.example.jp."),
+        || secondary.proc.log_text(),
+    );
+    println!(
+        "UPDATE -> both secondaries answering: {:?}",
+        started.elapsed()
+    );
+    assert!(eventually(Duration::from_secs(5), || secondary
+        .answer("blocked1.example.jp.")
+        .is_none()));
+    assert_eq!(secondary.zone_status()["last_transfer_kind"], "ixfr");
+    let plog = primary.proc.log_text();
+    assert!(plog.contains("policy zone updated (DNS UPDATE)"), "{plog}");
+    assert!(
+        plog.matches("kind=\"ixfr\"").count() >= 2,
+        "both secondaries took the change by IXFR:\n{plog}"
+    );
+    assert!(
+        plog.lines()
+            .any(|l| l.contains("peer=127.0.230.2:") && l.contains("kind=\"ixfr\"")),
+        "BIND did not take the change by IXFR:\n{plog}"
+    );
+
+    // The file follows in the background; the journal keeps the difference on disk.
+    let file = primary.dir.join("block.rpz");
+    assert!(
+        eventually(Duration::from_secs(15), || file_serial(&file) == Some(2)),
+        "zone file not written:\n{}",
+        primary.proc.log_text()
+    );
+    let text = std::fs::read_to_string(&file).expect("zone file");
+    assert!(
+        text.contains("blocked2.example.jp.block.") && !text.contains("blocked1."),
+        "{text}"
+    );
+    assert!(primary.dir.join("block.rpz.jnl").exists());
+    let st = primary.zone_status();
+    assert_eq!(st["journal"]["versions"], 1, "{st}");
+}
+
+/// A primary of `block` at `addr` with `config` (zone at serial 1 with `blocked1`),
+/// then two UPDATEs adding `blocked2` (serial 2) and `blocked3` (serial 3).
+fn primary_updated_twice(
+    s: &Scratch,
+    addr: SocketAddr,
+    config: impl Fn(&Path) -> String,
+) -> Daemon {
+    let primary = Daemon::start(&s.path, "primary", addr, Some(&zone_text(1, &[1])), config);
+    for i in 2..=3 {
+        let (code, out) = nsupdate(
+            addr,
+            Some(("upd-key", UPD_SECRET)),
+            &format!("update add blocked{i}.example.jp.block. 60 A 192.0.2.{i}"),
+        );
+        assert_eq!(code, 0, "{out}");
+    }
+    primary
+}
+
+/// The policy answer (A) for `name` from the Sekisho at `addr`.
+fn answer_at(addr: SocketAddr, name: &str) -> Option<String> {
+    first_a(query_udp_from(
+        None,
+        addr,
+        name,
+        RecordType::A,
+        Some(1232),
+        Duration::from_millis(500),
+    )?)
+}
+
+#[test]
+fn after_a_restart_ixfr_from_an_older_serial_is_served_from_the_journal_on_disk() {
+    let s = Scratch::new("update-restart");
+    let p_addr: SocketAddr = format!("127.0.230.11:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    // A journal bound that holds one entry: the entries the zone file lacks are
+    // kept past it all the same.
+    let config = |d: &Path| {
+        update_config(d, p_addr, &[]).replacen(
+            "allow-update =",
+            "journal-size = 300\nallow-update =",
+            1,
+        )
+    };
+    let primary = primary_updated_twice(&s, p_addr, config);
+    // A crash before the zone file is written (it waits 2 s for more changes):
+    // the journal alone holds serials 2 and 3.
+    let file = primary.dir.join("block.rpz");
+    let before = file_serial(&file);
+    primary.proc.signal("KILL");
+    thread::sleep(Duration::from_millis(200));
+    let config = config(&primary.dir);
+    let mut again = start_sekisho(&primary.dir, "primary-again", &config, p_addr);
+    let log = again.log_text();
+    println!("zone file serial when the primary was killed: {before:?}");
+    if before == Some(1) {
+        assert!(
+            log.contains("zone file brought up to date from its journal"),
+            "{log}"
+        );
+    }
+    assert_eq!(file_serial(&file), Some(3), "file + journal = serial 3");
+    assert_eq!(
+        answer_at(p_addr, "blocked3.example.jp.").as_deref(),
+        Some("192.0.2.3"),
+        "{log}"
+    );
+    for (from, deltas) in [(1u32, 2usize), (2, 1)] {
+        match transfer_block(p_addr, Some(from)) {
+            sekisho_xfr::Transfer::Incremental { deltas: d, .. } => {
+                assert_eq!(d.len(), deltas, "IXFR from {from}: {d:?}");
+                assert_eq!(d.last().map(|x| x.to_serial), Some(Serial(3)));
+            }
+            t => panic!("IXFR from {from} after the restart was not incremental: {t:?}\n{log}"),
+        }
+    }
+    // A clean stop; the next start has the file at serial 3, so the bound holds
+    // again: the last entry (about 170 octets) stays, the older one goes.
+    again.stop();
+    let mut third = start_sekisho(&primary.dir, "primary-third", &config, p_addr);
+    assert!(matches!(
+        transfer_block(p_addr, Some(2)),
+        sekisho_xfr::Transfer::Incremental { .. }
+    ));
+    assert!(matches!(
+        transfer_block(p_addr, Some(1)),
+        sekisho_xfr::Transfer::Full { .. }
+    ));
+    // A stop right after an UPDATE (before the 2 s the writer waits for more)
+    // still leaves the zone file up to date.
+    let (code, out) = nsupdate(
+        p_addr,
+        Some(("upd-key", UPD_SECRET)),
+        "update add blocked4.example.jp.block. 60 A 192.0.2.4",
+    );
+    assert_eq!(code, 0, "{out}");
+    // (Normally still 3 here: the writer waits 2 s for more changes.)
+    println!("zone file serial before the stop: {:?}", file_serial(&file));
+    assert_eq!(third.stop(), Some(0));
+    assert_eq!(file_serial(&file), Some(4), "{}", third.log_text());
+}
+
+#[test]
+fn a_torn_journal_tail_is_cut_and_a_damaged_journal_is_refused_with_the_zone_served_from_its_file()
+{
+    let s = Scratch::new("update-damaged");
+    let p_addr: SocketAddr = format!("127.0.230.21:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    let mut primary = primary_updated_twice(&s, p_addr, |d| update_config(d, p_addr, &[]));
+    let key = Some(("upd-key", UPD_SECRET));
+    let file = primary.dir.join("block.rpz");
+    assert!(eventually(Duration::from_secs(15), || file_serial(&file) == Some(3)));
+    primary.proc.stop();
+    let journal = primary.dir.join("block.rpz.jnl");
+    let config = update_config(&primary.dir, p_addr, &[]);
+
+    // A write cut short: a few octets of an entry at the end.
+    let whole = std::fs::read(&journal).expect("journal");
+    let mut torn = whole.clone();
+    torn.extend_from_slice(&[0, 0, 1, 0, 9, 9, 9]);
+    std::fs::write(&journal, &torn).expect("write");
+    let mut p = start_sekisho(&primary.dir, "torn", &config, p_addr);
+    let log = p.log_text();
+    assert_eq!(log.matches("torn entry").count(), 1, "{log}");
+    assert_eq!(
+        std::fs::read(&journal).expect("journal"),
+        whole,
+        "truncated to the entries"
+    );
+    assert!(matches!(
+        transfer_block(p_addr, Some(1)),
+        sekisho_xfr::Transfer::Incremental { .. }
+    ));
+    p.stop();
+
+    // Damage inside the first entry (not the last one): refused, kept aside.
+    let mut bad = whole.clone();
+    let at = bad.len() / 3;
+    bad[at] ^= 0x55;
+    std::fs::write(&journal, &bad).expect("write");
+    let mut p = start_sekisho(&primary.dir, "damaged", &config, p_addr);
+    let log = p.log_text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("journal refused"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(
+        lines[0].contains("block.rpz.jnl"),
+        "the line names the file: {}",
+        lines[0]
+    );
+    assert_eq!(
+        std::fs::read(primary.dir.join("block.rpz.jnl.damaged")).expect("kept aside"),
+        bad
+    );
+    // Served from the file: every rule, serial 3, and IXFR from 1 is a full answer.
+    let answer = |name: &str| answer_at(p_addr, name);
+    assert_eq!(answer("blocked3.example.jp.").as_deref(), Some("192.0.2.3"));
+    assert_eq!(answer("blocked1.example.jp.").as_deref(), Some("192.0.2.1"));
+    assert!(matches!(
+        transfer_block(p_addr, Some(1)),
+        sekisho_xfr::Transfer::Full { .. }
+    ));
+    // A new journal starts with the next change.
+    let (code, out) = nsupdate(
+        p_addr,
+        key,
+        "update add blocked4.example.jp.block. 60 A 192.0.2.4",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(matches!(
+        transfer_block(p_addr, Some(3)),
+        sekisho_xfr::Transfer::Incremental { .. }
+    ));
+    p.stop();
+}
+
+#[test]
+fn unsigned_wrong_key_and_failed_prerequisite_updates_change_nothing() {
+    let s = Scratch::new("update-refused");
+    let p_addr: SocketAddr = format!("127.0.230.31:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    let primary = Daemon::start(&s.path, "primary", p_addr, Some(&zone_text(1, &[1])), |d| {
+        update_config(d, p_addr, &[])
+    });
+    let add = "update add blocked9.example.jp.block. 60 A 192.0.2.9";
+    let cases = [
+        ("unsigned", None, add, "REFUSED"),
+        // A key Sekisho knows, but not one allow-update names.
+        ("transfer key", Some(("block-tsig-key", SECRET)), add, "REFUSED"),
+        (
+            "wrong secret",
+            Some(("upd-key", "d3JvbmctLXdyb25nLS13cm9uZy0td3JvbmctLXdyb25nIQ==")),
+            add,
+            "NOTAUTH",
+        ),
+        ("unknown key", Some(("no-such-key", UPD_SECRET)), add, "NOTAUTH"),
+        (
+            "prerequisite",
+            Some(("upd-key", UPD_SECRET)),
+            "prereq nxdomain blocked1.example.jp.block.\nupdate add blocked9.example.jp.block. 60 A 192.0.2.9",
+            "YXDOMAIN",
+        ),
+    ];
+    for (what, key, body, rcode) in cases {
+        let (code, out) = nsupdate(p_addr, key, body);
+        assert_ne!(code, 0, "{what}: nsupdate succeeded: {out}");
+        assert!(
+            out.contains(rcode) || (rcode == "NOTAUTH" && out.contains("tsig")),
+            "{what}: {out}"
+        );
+        let st = primary.zone_status();
+        assert_eq!(st["serial"], 1, "{what}: {st}");
+        assert_eq!(primary.answer("blocked9.example.jp."), None, "{what}");
+        assert_eq!(
+            primary.answer("blocked1.example.jp.").as_deref(),
+            Some("192.0.2.1")
+        );
+    }
+    assert!(matches!(
+        transfer_block(p_addr, Some(1)),
+        sekisho_xfr::Transfer::UpToDate { .. }
+    ));
+    let log = primary.proc.log_text();
+    assert_eq!(
+        log.matches("UPDATE refused: not in allow-update").count(),
+        1,
+        "logged once per peer: {log}"
+    );
+    // The one allowed UPDATE then goes through.
+    let (code, out) = nsupdate(p_addr, Some(("upd-key", UPD_SECRET)), add);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        primary.answer("blocked9.example.jp.").as_deref(),
+        Some("192.0.2.9")
+    );
+    assert!(
+        !primary.proc.log_text().contains(UPD_SECRET),
+        "the secret leaked"
+    );
+}
+
+#[test]
+fn update_sections_follow_rfc_2136_prerequisites_rrsets_cname_ttl_and_apex() {
+    let s = Scratch::new("update-semantics");
+    let p_addr: SocketAddr = format!("127.0.230.41:{SEKISHO_PORT}")
+        .parse()
+        .expect("addr");
+    let primary = Daemon::start(&s.path, "primary", p_addr, Some(&zone_text(1, &[1])), |d| {
+        update_config(d, p_addr, &[])
+    });
+    let key = Some(("upd-key", UPD_SECRET));
+    let serial = || primary.zone_status()["serial"].as_u64();
+    let steps: [(&str, &str, Option<&str>, u64); 6] = [
+        (
+            "value-dependent prerequisite met, a name deleted whole, an addition",
+            "prereq yxrrset blocked1.example.jp.block. A 192.0.2.1\nupdate delete blocked1.example.jp.block.\nupdate add blocked5.example.jp.block. 60 A 192.0.2.5",
+            None,
+            2,
+        ),
+        (
+            "value-dependent prerequisite not met",
+            "prereq yxrrset blocked5.example.jp.block. A 192.0.2.99\nupdate add blocked6.example.jp.block. 60 A 192.0.2.6",
+            Some("NXRRSET"),
+            2,
+        ),
+        (
+            "a CNAME beside other data is ignored",
+            "update add blocked5.example.jp.block. 60 CNAME .",
+            None,
+            2,
+        ),
+        (
+            "the same record with another TTL replaces it",
+            "update add blocked5.example.jp.block. 300 A 192.0.2.5",
+            None,
+            3,
+        ),
+        ("the apex NS stays", "update delete block. NS", None, 3),
+        (
+            "a name outside the zone",
+            "update add blocked7.example.jp. 60 A 192.0.2.7",
+            Some("NOTZONE"),
+            3,
+        ),
+    ];
+    for (what, body, rcode, want) in steps {
+        let (code, out) = nsupdate(p_addr, key, body);
+        match rcode {
+            None => assert_eq!(code, 0, "{what}: {out}"),
+            Some(r) => assert!(code != 0 && out.contains(r), "{what}: {out}"),
+        }
+        assert_eq!(serial(), Some(want), "{what}");
+    }
+    assert_eq!(primary.answer("blocked1.example.jp."), None);
+    assert_eq!(primary.answer("blocked6.example.jp."), None);
+    assert_eq!(
+        primary.answer("blocked5.example.jp.").as_deref(),
+        Some("192.0.2.5")
+    );
+    let sekisho_xfr::Transfer::Full { records, .. } = transfer_block(p_addr, None) else {
+        panic!("AXFR expected");
+    };
+    let b5: Vec<_> = records
+        .iter()
+        .filter(|r| r.name.to_ascii().starts_with("blocked5."))
+        .collect();
+    assert_eq!(b5.len(), 1, "one record, no CNAME beside it: {b5:?}");
+    assert_eq!(b5[0].ttl, 300);
+    assert!(records.iter().any(|r| r.record_type() == RecordType::NS));
+    // IXFR from 1 carries both changes, in order.
+    let sekisho_xfr::Transfer::Incremental { deltas, .. } = transfer_block(p_addr, Some(1)) else {
+        panic!("IXFR expected");
+    };
+    assert_eq!(deltas.len(), 2);
+    assert_eq!(
+        (deltas[1].removed.len(), deltas[1].added.len()),
+        (1, 1),
+        "{deltas:?}"
+    );
+    // A record added at an owner the file already has is written beside its
+    // records (the RPZ compiler expects each owner's records together).
+    let (code, out) = nsupdate(p_addr, key, "update add block. 60 TXT \"apex note\"");
+    assert_eq!(code, 0, "{out}");
+    let file = primary.dir.join("block.rpz");
+    assert!(eventually(Duration::from_secs(15), || file_serial(&file) == Some(4)));
+    let text = std::fs::read_to_string(&file).expect("zone file");
+    let lines: Vec<&str> = text.lines().collect();
+    let ns = lines
+        .iter()
+        .position(|l| l.contains("\tNS\t") || l.contains(" NS "));
+    let txt = lines.iter().position(|l| l.contains("apex note"));
+    assert!(
+        matches!((ns, txt), (Some(n), Some(t)) if t == n + 1),
+        "{text}"
+    );
 }

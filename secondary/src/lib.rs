@@ -50,7 +50,6 @@
 mod coalesce;
 mod notify;
 mod pacer;
-mod saved;
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -77,7 +76,9 @@ use sekisho_policy::PolicyStore;
 use coalesce::{Gate, FLOOD_QUIET};
 use pacer::{Pacer, Transition, SOA_QUERIES_PER_SECOND};
 
-pub use saved::SaveError;
+use sekisho_policy::saved;
+
+pub use sekisho_policy::saved::SaveError;
 
 /// How long one SOA query (each of UDP and the TCP retry) may take.
 const SOA_TIMEOUT: Duration = Duration::from_secs(5);

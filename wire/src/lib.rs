@@ -49,6 +49,9 @@ pub mod class {
 pub const OPCODE_QUERY: u8 = 0;
 /// NOTIFY (RFC 1996); handled by the zone-transfer side.
 pub const OPCODE_NOTIFY: u8 = 4;
+/// UPDATE (RFC 2136); handled by the primary role, NOTIMP without one. Its zone
+/// section has the layout of a question, so the staged decoding reads it as one.
+pub const OPCODE_UPDATE: u8 = 5;
 
 /// Response codes used on the raw path (RFC 1035, RFC 6895).
 pub mod rcode {
@@ -211,7 +214,7 @@ pub fn parse_query(packet: &[u8]) -> Result<Query<'_>, WireError> {
         return Err(WireError::IsResponse);
     }
     let opcode = (flags_hi >> 3) & 0x0f;
-    if opcode != OPCODE_QUERY && opcode != OPCODE_NOTIFY {
+    if opcode != OPCODE_QUERY && opcode != OPCODE_NOTIFY && opcode != OPCODE_UPDATE {
         return Err(WireError::NotImplemented { opcode });
     }
     let qdcount = read_u16(packet, 4);

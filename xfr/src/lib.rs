@@ -31,6 +31,8 @@
 //! - [`soa_query`]: the sans-I/O SOA poll that precedes a transfer.
 //! - [`serve`]: the server side of AXFR/IXFR (request parsing, message splitting and
 //!   signing), sans-I/O; the resolver's primary role drives it.
+//! - [`update`]: DNS UPDATE ([RFC 2136](https://www.rfc-editor.org/rfc/rfc2136)) request
+//!   parsing and answers, sans-I/O; the primary role applies the changes.
 //! - [`transport`]: the thin tokio layer (TCP transfers, UDP SOA queries).
 //!
 //! The protocol cores are sans-I/O (style practice 2): they take bytes and the
@@ -45,6 +47,7 @@ pub mod soa_query;
 pub mod timers;
 pub mod transport;
 pub mod tsig;
+pub mod update;
 mod wire;
 
 pub use error::{LimitKind, XfrError};

@@ -165,15 +165,7 @@ pub fn error_response(
         .and_then(|m| m.queries.first().map(|q| q.name().clone()));
     let msg = response_header(header.id, rcode, zone.as_ref()).ok()?;
     match err {
-        NotifyError::Tsig(e) => {
-            let key = wire::find_tsig(request)
-                .ok()
-                .flatten()
-                .and_then(|raw| keys.iter().find(|k| k.matches(&raw)));
-            tsig::error_response(request, &msg, e, key, now)
-                .ok()
-                .flatten()
-        }
+        NotifyError::Tsig(e) => tsig::error_answer(request, &msg, e, keys, now),
         _ => Some(msg),
     }
 }

@@ -133,7 +133,7 @@ impl ServeError {
 
 /// The question section of `msg` (one question), as raw bytes; the name must not be
 /// compressed (it is the first name of the message, so nothing precedes it to point at).
-fn raw_question(msg: &[u8]) -> Result<Vec<u8>, ServeError> {
+pub(crate) fn raw_question(msg: &[u8]) -> Result<Vec<u8>, ServeError> {
     let mut end = HEADER_LEN;
     loop {
         let len = *msg
@@ -360,30 +360,49 @@ pub fn error_response(
     keys: &[TsigKey],
     now: u64,
 ) -> Option<Vec<u8>> {
-    let rcode = err.rcode()?;
-    let header_in = wire::read_header(request).ok()?;
+    let tsig_error = match err {
+        ServeError::Tsig(e) => Some(e),
+        _ => None,
+    };
+    // 0x84: QR=1, opcode QUERY, AA=1, as every transfer answer.
+    failure_answer(request, 0x84, err.rcode()?, tsig_error, keys, now)
+}
+
+/// An answer without records to a request that failed: the request's ID, `flags`
+/// as the third header octet, `rcode`, its question (zone) section echoed when it
+/// has a plain one, and for a TSIG failure the TSIG RR RFC 8945 section 5.2 asks for.
+pub(crate) fn failure_answer(
+    request: &[u8],
+    flags: u8,
+    rcode: ResponseCode,
+    tsig_error: Option<&TsigError>,
+    keys: &[TsigKey],
+    now: u64,
+) -> Option<Vec<u8>> {
+    let id = wire::read_header(request).ok()?.id.to_be_bytes();
     let question = raw_question(request).ok();
     let mut msg = Vec::with_capacity(HEADER_LEN + 300);
-    msg.extend_from_slice(&header(
-        header_in.id,
-        rcode.low(),
-        u16::from(question.is_some()),
+    let qd = u8::from(question.is_some());
+    msg.extend_from_slice(&[
+        id[0],
+        id[1],
+        flags,
+        rcode.low() & 0x0f,
         0,
-    ));
+        qd,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    ]);
     if let Some(q) = &question {
         msg.extend_from_slice(q);
     }
-    match err {
-        ServeError::Tsig(e) => {
-            let key = wire::find_tsig(request)
-                .ok()
-                .flatten()
-                .and_then(|raw| keys.iter().find(|k| k.matches(&raw)));
-            tsig::error_response(request, &msg, e, key, now)
-                .ok()
-                .flatten()
-        }
-        _ => Some(msg),
+    match tsig_error {
+        Some(e) => tsig::error_answer(request, &msg, e, keys, now),
+        None => Some(msg),
     }
 }
 

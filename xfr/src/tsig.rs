@@ -664,6 +664,25 @@ pub fn error_response(
     Ok(Some(out))
 }
 
+/// [`error_response`] with the key the request names, if we know it (for a signed
+/// BADTIME answer): the TSIG answer every request parser (transfers, NOTIFY,
+/// UPDATE) gives a request whose signature failed. `None` when it carries no TSIG.
+pub fn error_answer(
+    request: &[u8],
+    response: &[u8],
+    error: &TsigError,
+    keys: &[TsigKey],
+    now: u64,
+) -> Option<Vec<u8>> {
+    let key = wire::find_tsig(request)
+        .ok()
+        .flatten()
+        .and_then(|raw| keys.iter().find(|k| k.matches(&raw)));
+    error_response(request, response, error, key, now)
+        .ok()
+        .flatten()
+}
+
 /// Signs the messages of a (possibly multi-message) response, each chained to the
 /// previous MAC as RFC 8945 section 5.3.1 describes; the counterpart of
 /// [`ResponseVerifier`]. This client crate uses it for NOTIFY answers and tests; a

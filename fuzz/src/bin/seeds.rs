@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{A, MX, SOA, TXT};
-use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_proto::rr::rdata::{A, CNAME, MX, SOA, TXT};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use sekisho_fuzz::{push_frame, KEY_NAME, NOW, XFR_ID, XFR_ZONE};
 use sekisho_xfr::tsig::{sign_request, verify_request};
 use sekisho_xfr::{ResponseVerifier, TsigAlgorithm, TsigKey};
@@ -43,12 +43,13 @@ type Seeds = Vec<(String, Vec<u8>)>;
 fn write_all(out: &Path) -> Result<usize, String> {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
     let recording = Recording::load(&testdata.join("xfr/bind918-axfr-hmac-sha256.txt"))?;
-    let targets: [(&str, Seeds); 7] = [
+    let targets: [(&str, Seeds); 8] = [
         ("query", query_seeds()),
         ("zonefile", zonefile_seeds(&testdata)?),
         ("xfr", xfr_seeds(&recording)?),
         ("tsig", tsig_seeds(&recording)),
         ("notify", notify_seeds()),
+        ("update", update_seeds()),
         ("http_head", http_seeds()),
         ("proxy", proxy_seeds()),
     ];
@@ -469,6 +470,46 @@ fn notify_message(id: u16, zone: &str, qtype: RecordType, serial: Option<u32>) -
         m.add_answer(Record::from_rdata(name(zone), 60, RData::SOA(soa)));
     }
     m.to_vec().expect("encodable NOTIFY")
+}
+
+/// DNS UPDATE requests as nsupdate sends them: for the harness to sign (octet 0
+/// bit 0) or as they are.
+fn update_seeds() -> Seeds {
+    let mut m = Message::new(0x4001, MessageType::Query, OpCode::Update);
+    m.add_query(Query::query(name("block."), RecordType::SOA));
+    // Prerequisite "name is not in use" (class NONE, type ANY, empty RDATA).
+    let mut prereq = Record::update0(name("new.example.block."), 0, RecordType::ANY);
+    prereq.dns_class = DNSClass::NONE;
+    m.add_answer(prereq);
+    let add = Record::from_rdata(
+        name("new.example.block."),
+        60,
+        RData::CNAME(CNAME(name("."))),
+    );
+    let mut delete_rrset = Record::update0(name("old.example.block."), 0, RecordType::CNAME);
+    delete_rrset.dns_class = DNSClass::ANY;
+    let mut delete_rr = Record::from_rdata(
+        name("gone.example.block."),
+        0,
+        RData::CNAME(CNAME(name("."))),
+    );
+    delete_rr.dns_class = DNSClass::NONE;
+    m.add_authority(add);
+    m.add_authority(delete_rrset);
+    m.add_authority(delete_rr);
+    let msg = m.to_vec().expect("encodable UPDATE");
+    let with = |flags: u8, msg: &[u8]| {
+        let mut v = vec![flags];
+        v.extend_from_slice(msg);
+        v
+    };
+    let mut response = msg.clone();
+    response[2] |= 0x80;
+    vec![
+        ("nsupdate".to_string(), with(0, &msg)),
+        ("nsupdate-sign".into(), with(1, &msg)),
+        ("response".into(), with(0, &response)),
+    ]
 }
 
 /// NOTIFY requests: for the harness to sign (octet 0 bit 0) or as they are.

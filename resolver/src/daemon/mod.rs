@@ -178,6 +178,9 @@ pub struct Daemon {
     secondary: Arc<Distribution>,
     /// Primary role (served zones, NOTIFY out).
     primary: Arc<Primary>,
+    /// Primary role: DNS UPDATE (zones with allow-update), whose file writers
+    /// [`Daemon::serve`] starts.
+    updates: Option<Arc<sekisho_primary::Updates>>,
     /// State shared with the control handler.
     state: Arc<State>,
     /// Forward groups at start-up, whose health probes [`Daemon::serve`] starts.
@@ -267,8 +270,11 @@ pub async fn build_taking(
             0
         },
     });
-    // Primary role first: served zones are captured from the first load on.
+    // Primary role first: served zones are captured from the first load on. Their
+    // journals are read, and zone files that lag them brought up to date, before
+    // the first load reads the files.
     let primary = Primary::new(&config, metrics.registry())?;
+    primary.recover().await;
     let policy = Arc::new(PolicyStore::new(
         &config.response_policy,
         &config.server.directory,
@@ -276,6 +282,9 @@ pub async fn build_taking(
     ));
     // Zones are loaded before the listeners open, so the first query is filtered.
     sekisho_policy::initial_load(&policy, Duration::from_secs(300)).await;
+    // DNS UPDATE to zones with allow-update goes through the store.
+    let updates =
+        sekisho_primary::Updates::new(primary.clone(), policy.clone(), metrics.registry())?;
     // Names without a forward zone are resolved from the root.
     let mut recursor = sekisho_recursor::anchors::recursor_config(&config)?;
     recursor.limits = metrics.limits.clone(); // drops, use and maxima (set by Recursor::new)
@@ -338,13 +347,16 @@ pub async fn build_taking(
         .query_log
         .store(config.logging.query_log, Ordering::Relaxed);
     let secondary = Distribution::new(&config, policy.clone(), metrics.registry())?;
-    let dispatch = Arc::new(Dispatch::new(
-        pipeline.clone(),
-        Some(secondary.clone()),
-        Some(primary.clone()),
-        crate::chaos::ChaosConfig::from_server(&config.server),
-        Arc::new(RateLimiter::new(&config.rate_limit, metrics.limits.clone())),
-    ));
+    let dispatch = Arc::new(
+        Dispatch::new(
+            pipeline.clone(),
+            Some(secondary.clone()),
+            Some(primary.clone()),
+            crate::chaos::ChaosConfig::from_server(&config.server),
+            Arc::new(RateLimiter::new(&config.rate_limit, metrics.limits.clone())),
+        )
+        .with_updates(updates.clone()),
+    );
     let workers = match config.server.udp_workers {
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -415,6 +427,7 @@ pub async fn build_taking(
         policy,
         secondary,
         primary,
+        updates,
         state,
         groups,
         inflight,
@@ -453,6 +466,7 @@ impl Daemon {
             policy,
             secondary,
             primary,
+            updates,
             state,
             groups,
             inflight,
@@ -479,7 +493,12 @@ impl Daemon {
         }
         secondary.spawn(&stop_rx);
         primary.spawn_notifiers(&stop_rx);
+
         tasks.spawn(control::serve(control, state.clone(), stop_rx.clone()));
+        if let Some(u) = &updates {
+            // Joined at the stop below: the zone files get their last changes.
+            u.spawn_writers(&stop_rx, &mut tasks);
+        }
         if let Some(l) = metrics_listener {
             let scrape = state.clone();
             let render: sekisho_http::Render = Arc::new(move || {
@@ -702,6 +721,7 @@ impl Daemon {
                         // new zone list before the load below captures versions.
                         policy.reconfigure(&new.response_policy).await;
                         let served = primary.reconfigure(&new, &stop_rx);
+                        primary.recover_added(&served.added).await;
                         // Removed and changed zones' tasks end before the load, so
                         // none of them installs a version meanwhile.
                         let transferred = secondary.reconfigure(&new);

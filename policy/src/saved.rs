@@ -1,5 +1,6 @@
-//! The saved copy of a transferred policy zone: written after every successful
-//! transfer, read back by [`sekisho_policy::load_file`] at start-up.
+//! A policy zone written back to disk: the saved copy of a transferred zone (after every
+//! successful transfer) and the file of a zone changed by DNS UPDATE (primary role),
+//! read back by [`crate::load_file`] at start-up.
 //!
 //! ```text
 //!  AXFR:  records ───────────────────────────────▶ write_atomic(path)
@@ -53,7 +54,7 @@ pub enum SaveError {
 }
 
 /// Writes `records` (SOA first) to `path` atomically.
-pub(crate) fn write_full(path: &Path, serial: Serial, records: &[Record]) -> Result<(), SaveError> {
+pub fn write_full(path: &Path, serial: Serial, records: &[Record]) -> Result<(), SaveError> {
     write_atomic(path, |w| {
         writeln!(w, "; serial {serial}")?;
         for r in records {
@@ -61,6 +62,33 @@ pub(crate) fn write_full(path: &Path, serial: Serial, records: &[Record]) -> Res
         }
         Ok(())
     })
+}
+
+/// Writes the SOA `soa` and then `records` to `path` atomically, streaming: the
+/// records are never all in memory as hickory records (a million-rule zone
+/// changed by UPDATE is written from its wire form, one record at a time).
+/// The caller keeps each owner's records together.
+pub fn write_stream(
+    path: &Path,
+    soa: &Record,
+    records: impl Iterator<Item = Record>,
+) -> Result<usize, SaveError> {
+    let serial = match &soa.data {
+        RData::SOA(s) => Serial(s.serial),
+        _ => Serial(0),
+    };
+    let mut written = 0usize;
+    write_atomic(path, |w| {
+        writeln!(w, "; serial {serial}")?;
+        sekisho_zonefile::write_record(w, soa)?;
+        written += 1;
+        for r in records {
+            sekisho_zonefile::write_record(w, &r)?;
+            written += 1;
+        }
+        Ok(())
+    })?;
+    Ok(written)
 }
 
 /// A record's identity for IXFR: owner, type and RDATA, not TTL (RFC 1995 deletes
@@ -80,7 +108,7 @@ fn key(r: &Record) -> RecordKey {
 /// held, so the chain is folded into one map before the file is streamed once.
 /// Added records are written next to their owner's other records, so the file
 /// keeps each owner's records together as the RPZ compiler expects.
-pub(crate) fn apply_deltas(
+pub fn apply_deltas(
     path: &Path,
     zone: &Name,
     deltas: &[Delta],
