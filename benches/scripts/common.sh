@@ -47,3 +47,10 @@ bench_hit_rate() {
   awk -v l="$1" -v h="$(($4 - $2))" -v m="$(($5 - $3))" \
     'BEGIN { printf "%s: cache-hit rate %.4f (%d hits, %d misses)\n", l, (h + m) ? h / (h + m) : 0, h, m }'
 }
+
+# Kill every pid the caller added to `pids` when it exits (normally or by a signal).
+pids=()
+bench_cleanup_on_exit() {
+  trap 'set +e; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
+  trap 'exit 130' INT TERM
+}

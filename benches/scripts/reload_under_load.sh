@@ -86,14 +86,7 @@ EOC
 conf 0 0 > "$W/sekisho.toml"
 "$BIN/sekisho" check-config "$W/sekisho.toml" >/dev/null
 
-pids=()
-cleanup() {
-  set +e
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_cleanup_on_exit
 
 rcode() { # server name: the rcode of one answer, or "none"
   dig +time=1 +tries=2 @"$1" -p 5300 "$2" A 2>/dev/null | awk '/->>HEADER<<-/ {gsub(",", "", $6); print $6; f=1} END {if (!f) print "none"}'

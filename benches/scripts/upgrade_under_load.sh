@@ -57,14 +57,7 @@ level = "info"
 EOC
 "$BIN/sekisho" check-config "$W/sekisho.toml" >/dev/null
 
-pids=()
-cleanup() {
-  set +e
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  wait 2>/dev/null
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_cleanup_on_exit
 
 bench_lock
 dig +time=1 +tries=1 @$SK -p 5300 . SOA >/dev/null 2>&1 && { echo "something already answers on $SK:5300; refusing"; exit 3; }
