@@ -41,6 +41,24 @@ fn get(addr: &str, path: &str) -> (String, String) {
     (head.to_owned(), body.to_owned())
 }
 
+/// Writes `first.rpz` (NXDOMAIN for bad.example1.jp) beside the shared config's
+/// `block.rpz`, and returns the config of `ip` without and with zone `first.`
+/// in front of `block.` (so that `first.` decides when it is there).
+fn with_first_zone(s: &Scratch, ip: &str) -> (String, String) {
+    s.file("block.rpz", ZONE);
+    s.file(
+        "first.rpz",
+        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp CNAME .\n",
+    );
+    let base = config(s, ip, "");
+    let with_first = base.replace(
+        "[[response-policy.zone]]\nname = \"block.\"",
+        "[[response-policy.zone]]\nname = \"first.\"\nfile = \"first.rpz\"\n[[response-policy.zone]]\nname = \"block.\"",
+    );
+    assert_ne!(base, with_first);
+    (base, with_first)
+}
+
 #[test]
 fn the_metrics_endpoint_parses_with_promtool_and_its_counters_move() {
     let s = Scratch::new("ops-metrics");
@@ -550,16 +568,8 @@ fn rpz_list_shows_a_zones_rules_filtered_and_paged() {
 #[test]
 fn rpz_disable_and_enable_switch_a_zone_at_run_time() {
     let s = Scratch::new("ops-rpz-enable");
-    s.file("block.rpz", ZONE);
-    s.file(
-        "first.rpz",
-        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp CNAME .\n",
-    );
     // "first" comes before "block" (the shared config's zone) in precedence.
-    let cfg = config(&s, "127.0.37.61", "").replace(
-        "[[response-policy.zone]]\nname = \"block.\"",
-        "[[response-policy.zone]]\nname = \"first.\"\nfile = \"first.rpz\"\n[[response-policy.zone]]\nname = \"block.\"",
-    );
+    let (_, cfg) = with_first_zone(&s, "127.0.37.61");
     let listen: SocketAddr = "127.0.37.61:5300".parse().expect("addr");
     let _sk = start_sekisho(&s.path, "rpzenable", &cfg, listen);
     let sock = s.path.join("control.sock");
@@ -612,17 +622,7 @@ fn rpz_disable_and_enable_switch_a_zone_at_run_time() {
 #[test]
 fn sighup_adds_and_removes_policy_zones_from_files() {
     let s = Scratch::new("ops-rpz-reload");
-    s.file("block.rpz", ZONE);
-    s.file(
-        "first.rpz",
-        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp CNAME .\n",
-    );
-    let base = config(&s, "127.0.37.71", "");
-    let with_first = base.replace(
-        "[[response-policy.zone]]\nname = \"block.\"",
-        "[[response-policy.zone]]\nname = \"first.\"\nfile = \"first.rpz\"\n[[response-policy.zone]]\nname = \"block.\"",
-    );
-    assert_ne!(base, with_first);
+    let (base, with_first) = with_first_zone(&s, "127.0.37.71");
     let listen: SocketAddr = "127.0.37.71:5300".parse().expect("addr");
     let sk = start_sekisho(&s.path, "rpzreload", &base, listen);
     let cfg_path = s.path.join("sekisho-rpzreload.toml");
@@ -668,16 +668,7 @@ fn sighup_adds_and_removes_policy_zones_from_files() {
 #[test]
 fn sekishoctl_reload_reads_the_configuration_as_sighup_does_and_says_why_it_refuses() {
     let s = Scratch::new("ops-ctl-reload");
-    s.file("block.rpz", ZONE);
-    s.file(
-        "first.rpz",
-        "$TTL 300\n@ SOA localhost. hostmaster.localhost. 1 3600 600 86400 300\n@ NS localhost.\nbad.example1.jp CNAME .\n",
-    );
-    let base = config(&s, "127.0.37.81", "");
-    let with_first = base.replace(
-        "[[response-policy.zone]]\nname = \"block.\"",
-        "[[response-policy.zone]]\nname = \"first.\"\nfile = \"first.rpz\"\n[[response-policy.zone]]\nname = \"block.\"",
-    );
+    let (base, with_first) = with_first_zone(&s, "127.0.37.81");
     let listen: SocketAddr = "127.0.37.81:5300".parse().expect("addr");
     let sk = start_sekisho(&s.path, "ctlreload", &base, listen);
     let cfg_path = s.path.join("sekisho-ctlreload.toml");
