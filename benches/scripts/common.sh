@@ -54,3 +54,17 @@ bench_cleanup_on_exit() {
   trap 'set +e; for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null' EXIT
   trap 'exit 130' INT TERM
 }
+
+# bench_refuse_if_busy ADDR: exit 3 when something already answers on ADDR port 5300.
+bench_refuse_if_busy() {
+  if dig +time=1 +tries=1 @"$1" -p 5300 . SOA >/dev/null 2>&1; then
+    echo "something already answers on $1:5300; refusing"; exit 3
+  fi
+}
+
+# bench_warm ADDR DIR: wait (up to 10 s) until ADDR:5300 answers host0.test, then
+# ask every name of DIR/queries.txt twice, so that a run after it is cache hits only.
+bench_warm() {
+  for _ in $(seq 100); do dig +time=1 +tries=1 @"$1" -p 5300 host0.test A >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in 1 2; do timeout 60 dnsperf -s "$1" -p 5300 -d "$2/queries.txt" -n 1 -q 100 > /dev/null 2>&1 || true; done
+}

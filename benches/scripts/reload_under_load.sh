@@ -105,13 +105,11 @@ reload() { # added forward
 }
 
 bench_lock
-dig +time=1 +tries=1 @$SK -p 5300 . SOA >/dev/null 2>&1 && { echo "something already answers on $SK:5300; refusing"; exit 3; }
+bench_refuse_if_busy $SK
 
 nsd -d -c "$W/nsd.conf" > "$W/nsd.log" 2>&1 & pids+=($!)
 "$BIN/sekisho" --config "$W/sekisho.toml" > "$W/sekisho.log" 2>&1 & pids+=($!)
-for _ in $(seq 100); do dig +time=1 +tries=1 @$SK -p 5300 host0.test A >/dev/null 2>&1 && break; sleep 0.1; done
-# Warm: every name asked twice, so the run is cache hits only.
-for _ in 1 2; do timeout 60 dnsperf -s $SK -p 5300 -d "$W/queries.txt" -n 1 -q 100 > /dev/null 2>&1 || true; done
+bench_warm $SK "$W"
 
 timeout $((4 * PHASE + 60)) dnsperf -s $SK -p 5300 -d "$W/queries.txt" -l $((4 * PHASE + 2)) -Q "$RATE" \
   -q 2000 -c 8 -T 1 > "$W/dnsperf.out" 2>&1 & perf=$!
