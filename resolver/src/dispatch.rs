@@ -176,14 +176,11 @@ impl Dispatch {
             if self.updates.is_some() {
                 return Step::Resolve;
             }
-            *out = wire::error_response(
-                packet,
-                Some(&query),
-                rcode::NOTIMP,
-                self.pipeline.edns_buffer_size(),
-            );
-            self.pipeline.metrics.response(rcode::NOTIMP, Source::Local);
-            return Step::Reply;
+            // Without a zone taking updates, refused as any opcode not implemented.
+            let e = wire::WireError::NotImplemented {
+                opcode: wire::OPCODE_UPDATE,
+            };
+            return self.pipeline.reject(packet, e, out);
         }
         if query.qclass != wire::class::IN {
             return self.other_class(&query, client, proto, out);
