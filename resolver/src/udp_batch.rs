@@ -20,7 +20,7 @@
 //! `unsafe`.
 
 use std::io::{IoSlice, IoSliceMut};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
 use nix::sys::socket::{
@@ -71,7 +71,19 @@ impl Batch {
     /// Waits for at least one datagram (up to the socket's read timeout) and
     /// takes those queued behind it; returns how many. An error (the read
     /// timeout among them) takes none.
-    pub fn recv(&mut self, socket: &UdpSocket) -> std::io::Result<usize> {
+    pub fn recv(&mut self, socket: &impl AsRawFd) -> std::io::Result<usize> {
+        self.recv_with(socket, MsgFlags::MSG_WAITFORONE)
+    }
+
+    /// Takes the datagrams already queued, without waiting (for a worker
+    /// that waits for readiness on its runtime's reactor instead); nothing
+    /// queued is `WouldBlock`, whatever the socket's blocking mode.
+    pub fn recv_queued(&mut self, socket: &impl AsRawFd) -> std::io::Result<usize> {
+        self.recv_with(socket, MsgFlags::MSG_DONTWAIT)
+    }
+
+    /// One `recvmmsg` with `flags`.
+    fn recv_with(&mut self, socket: &impl AsRawFd, flags: MsgFlags) -> std::io::Result<usize> {
         self.got.clear();
         let mut iovs: Vec<[IoSliceMut<'_>; 1]> = self
             .bufs
@@ -82,7 +94,7 @@ impl Batch {
             socket.as_raw_fd(),
             &mut self.rx,
             iovs.iter_mut(),
-            MsgFlags::MSG_WAITFORONE,
+            flags,
             None,
         )
         .map_err(std::io::Error::from)?;
@@ -110,7 +122,7 @@ impl Batch {
     /// Sends the queued answers from `outs` (blocking only while the socket's
     /// send buffer is full). An answer the kernel refuses is skipped: the
     /// others still go.
-    pub fn flush(&mut self, socket: &UdpSocket, outs: &[Vec<u8>]) {
+    pub fn flush(&mut self, socket: &impl AsRawFd, outs: &[Vec<u8>]) {
         let mut from = 0;
         while from < self.replies.len() {
             let pending = &self.replies[from..];
@@ -154,6 +166,7 @@ fn to_std(a: SockaddrStorage) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::UdpSocket;
 
     fn pair() -> (UdpSocket, UdpSocket) {
         let a = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -224,5 +237,23 @@ mod tests {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
         ));
         assert!(batch.datagram(0).is_none());
+    }
+
+    #[test]
+    fn a_receive_of_what_is_queued_never_waits_and_takes_all_of_it() {
+        let (server, client) = pair();
+        let mut batch = Batch::default();
+        // A blocking socket with a 2 s read timeout: still no wait.
+        let started = std::time::Instant::now();
+        let e = batch.recv_queued(&server).expect_err("nothing queued");
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let to = server.local_addr().expect("addr");
+        for i in 0..3u8 {
+            client.send_to(&[i; 2], to).expect("send");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(batch.recv_queued(&server).expect("queued"), 3);
+        assert_eq!(batch.datagram(2).expect("third").0, &[2, 2]);
     }
 }

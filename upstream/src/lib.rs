@@ -239,6 +239,8 @@ pub struct Upstream {
     metrics: UpstreamMetrics,
     /// Sees queries and answers (dnstap), when set.
     observer: Option<Arc<dyn Observer>>,
+    /// The runtime the upstream was made on, where its connections live.
+    home: Option<tokio::runtime::Handle>,
 }
 
 /// Decrements the outstanding count when a query ends, however it ends.
@@ -261,6 +263,7 @@ impl Upstream {
             health: Mutex::new(Health::new(health, Instant::now())),
             metrics,
             observer: None,
+            home: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -409,7 +412,7 @@ impl Upstream {
                 return Err(UpstreamError::Busy);
             }
         }
-        match self.connect().await {
+        match self.connect_at_home().await {
             Ok(c) => {
                 *self.backoff.lock().unwrap_or_else(|p| p.into_inner()) = Backoff::default();
                 *slot = Some(c.clone());
@@ -426,36 +429,21 @@ impl Upstream {
         }
     }
 
-    /// Open a TCP connection, with TLS on top for DoT, and HTTP/2 on that
-    /// for DoH.
-    async fn connect(&self) -> Result<Conn, UpstreamError> {
-        let tcp = TcpStream::connect(self.spec.addr).await?;
-        let _ = tcp.set_nodelay(true);
-        match (&self.spec.transport, &self.spec.tls) {
-            (Transport::Tls, Some((config, name))) => {
-                let connector = tokio_rustls::TlsConnector::from(config.clone());
-                let tls = connector
-                    .connect(name.clone(), tcp)
+    /// [`connect`] on the runtime the upstream was made on (the daemon's
+    /// main runtime). A connection is shared by every query to this upstream,
+    /// whichever thread asks: its socket and its reader and writer tasks must
+    /// not belong to a UDP worker's runtime, which serves only that worker's
+    /// queries and ends with it.
+    async fn connect_at_home(&self) -> Result<Conn, UpstreamError> {
+        use tokio::runtime::Handle;
+        match &self.home {
+            Some(home) if Handle::try_current().map_or(true, |h| h.id() != home.id()) => {
+                let spec = self.spec.clone();
+                home.spawn(async move { connect(&spec).await })
                     .await
-                    .map_err(UpstreamError::Tls)?;
-                Ok(Conn::Stream(Arc::new(StreamConn::start(tls))))
+                    .unwrap_or(Err(UpstreamError::Closed))
             }
-            (Transport::Https, Some((config, name))) => {
-                let uri = self.spec.doh_uri.clone().ok_or(UpstreamError::Incomplete {
-                    transport: "https",
-                    missing: "a URL",
-                })?;
-                let conn = HttpsConn::connect(tcp, config.clone(), name.clone(), uri).await?;
-                Ok(Conn::Https(Arc::new(conn)))
-            }
-            // Never fall back to clear text for an encrypted transport.
-            (Transport::Tls | Transport::Https, None) => Err(UpstreamError::Incomplete {
-                transport: self.spec.transport.as_str(),
-                missing: "TLS settings",
-            }),
-            (Transport::Udp | Transport::Tcp, _) => {
-                Ok(Conn::Stream(Arc::new(StreamConn::start(tcp))))
-            }
+            _ => connect(&self.spec).await,
         }
     }
 
@@ -646,6 +634,37 @@ impl Group {
             }
             tokio::time::sleep(tick).await;
         }
+    }
+}
+
+/// Open a TCP connection to `spec`'s server, with TLS on top for DoT, and
+/// HTTP/2 on that for DoH.
+async fn connect(spec: &UpstreamSpec) -> Result<Conn, UpstreamError> {
+    let tcp = TcpStream::connect(spec.addr).await?;
+    let _ = tcp.set_nodelay(true);
+    match (&spec.transport, &spec.tls) {
+        (Transport::Tls, Some((config, name))) => {
+            let connector = tokio_rustls::TlsConnector::from(config.clone());
+            let tls = connector
+                .connect(name.clone(), tcp)
+                .await
+                .map_err(UpstreamError::Tls)?;
+            Ok(Conn::Stream(Arc::new(StreamConn::start(tls))))
+        }
+        (Transport::Https, Some((config, name))) => {
+            let uri = spec.doh_uri.clone().ok_or(UpstreamError::Incomplete {
+                transport: "https",
+                missing: "a URL",
+            })?;
+            let conn = HttpsConn::connect(tcp, config.clone(), name.clone(), uri).await?;
+            Ok(Conn::Https(Arc::new(conn)))
+        }
+        // Never fall back to clear text for an encrypted transport.
+        (Transport::Tls | Transport::Https, None) => Err(UpstreamError::Incomplete {
+            transport: spec.transport.as_str(),
+            missing: "TLS settings",
+        }),
+        (Transport::Udp | Transport::Tcp, _) => Ok(Conn::Stream(Arc::new(StreamConn::start(tcp)))),
     }
 }
 

@@ -576,7 +576,6 @@ impl Daemon {
                 inflight: inflight.clone(),
                 proxy: proxy.clone(),
                 stop: stop_rx.clone(),
-                runtime: tokio::runtime::Handle::current(),
             },
             dot,
             web,
