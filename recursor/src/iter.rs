@@ -309,24 +309,19 @@ impl Recursor {
                 let _zone_slot = match &zone_key {
                     None => None,
                     Some(key) => {
-                        let Some(slot) = self.quotas.zone.enter(key, || {
-                            format!(
-                                "{} queries in flight to the servers of the zone",
-                                self.config.fetches_per_zone
-                            )
-                        }) else {
+                        let Some(slot) = self.quotas.zone.enter(key, || self.zone_quota_detail())
+                        else {
                             return Err(self.zone_full(key));
                         };
                         Some(slot)
                     }
                 };
                 let server_key = addr.to_string();
-                let Some(_server_slot) = self.quotas.server.enter(&server_key, || {
-                    format!(
-                        "{} queries in flight to the server",
-                        self.config.fetches_per_server
-                    )
-                }) else {
+                let Some(_server_slot) = self
+                    .quotas
+                    .server
+                    .enter(&server_key, || self.server_quota_detail())
+                else {
                     busy.push(addr);
                     continue;
                 };
@@ -404,6 +399,22 @@ impl Recursor {
             Limit::FetchesPerServer,
             "fetch limit for the servers of a zone",
             Ede::new(0, format!("fetch limit for the servers of {zone}")),
+        )
+    }
+
+    /// The log line's detail when `fetches-per-zone` engages.
+    pub(crate) fn zone_quota_detail(&self) -> String {
+        format!(
+            "{} queries in flight to the servers of the zone",
+            self.config.fetches_per_zone
+        )
+    }
+
+    /// The log line's detail when `fetches-per-server` engages.
+    pub(crate) fn server_quota_detail(&self) -> String {
+        format!(
+            "{} queries in flight to the server",
+            self.config.fetches_per_server
         )
     }
 

@@ -334,11 +334,20 @@ impl Recursor {
     }
 
     /// The refusal of a query [`Recursor::fetch_quota_full`] found at a
-    /// quota, counted as [`Recursor::resolve`] would count it.
+    /// quota, counted, and engaging the limit (logged once per change), as
+    /// [`Recursor::resolve`] would when it met the quota itself.
     pub fn refuse(&self, full: &QuotaFull) -> Failure {
         match full {
-            QuotaFull::Zone(key) => self.zone_full(key),
-            QuotaFull::Servers(zone, first) => self.servers_full(zone, *first),
+            QuotaFull::Zone(key) => {
+                self.quotas.zone.refused(key, || self.zone_quota_detail());
+                self.zone_full(key)
+            }
+            QuotaFull::Servers(zone, first) => {
+                self.quotas
+                    .server
+                    .refused(&first.to_string(), || self.server_quota_detail());
+                self.servers_full(zone, *first)
+            }
         }
     }
 

@@ -296,13 +296,26 @@ impl Quota {
                 held: Some((self, key.to_owned())),
             });
         }
+        drop(table);
+        self.refused(key, detail);
+        None
+    }
+
+    /// A query for `key` was refused (here, or up front by a caller that saw
+    /// [`is_full`](Self::is_full)): engages the limit for `key`, logged once
+    /// with `detail`, and restarts its hold. Counts nothing.
+    pub(crate) fn refused(&self, key: &str, detail: impl FnOnce() -> String) {
+        let mut table = self.lock();
+        // Nothing in flight for `key` any more: nothing to engage for.
+        let Some(count) = table.get_mut(key) else {
+            return;
+        };
         let engage = count.engaged.is_none();
         count.engaged = Some(Instant::now());
         drop(table);
         if engage {
             self.limits.engage(self.limit, key, &detail());
         }
-        None
     }
 
     /// Whether any key has its quota in flight now (an atomic load).

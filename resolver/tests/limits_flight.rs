@@ -575,9 +575,13 @@ fn fetches_per_server_fails_the_excess_for_a_zone_whose_servers_are_all_busy() {
     }));
     // Logged once per change of state, never per refused query (18 here): the
     // retries after the timeouts may engage and release it once more.
-    assert!(eventually(Duration::from_secs(3), || {
-        let engaged = log_lines(&sk, &["limit engaged", "fetches-per-server"]);
-        let released = log_lines(&sk, &["limit released", "fetches-per-server"]);
-        (1..=2).contains(&released) && engaged == released
-    }));
+    assert!(
+        eventually(Duration::from_secs(3), || {
+            let engaged = log_lines(&sk, &["limit engaged", "fetches-per-server"]);
+            let released = log_lines(&sk, &["limit released", "fetches-per-server"]);
+            (1..=2).contains(&released) && engaged == released
+        }),
+        "{}",
+        sk.log_text()
+    );
 }
