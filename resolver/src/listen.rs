@@ -76,6 +76,7 @@
 //! counted in [`InFlight`] so the daemon can drain them before exiting.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -504,13 +505,40 @@ impl UdpWorker<'_> {
                 Step::Resolve => {
                     let guards = (inflight.enter(), self.own.enter());
                     let packet = packet.to_vec();
-                    let (p, s) = (dispatch.clone(), self.socket.clone());
-                    self.runtime.spawn(async move {
-                        if let Some(answer) = p.resolve(&packet, client, local, Proto::Udp).await {
-                            send_from_task(s, answer, peer).await;
+                    let p = dispatch.clone();
+                    let mut resolving: Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>> =
+                        Box::pin(
+                            async move { p.resolve(&packet, client, local, Proto::Udp).await },
+                        );
+                    // Polled once here: what needs no network (a policy rewrite, a
+                    // stored failure, an RD=0 query) is ready at once and goes out
+                    // with this batch, without a task; what waits becomes a task
+                    // (the future's contract lets the runtime poll it on with its
+                    // own waker).
+                    let first = {
+                        let _in = self.runtime.enter();
+                        resolving
+                            .as_mut()
+                            .poll(&mut Context::from_waker(std::task::Waker::noop()))
+                    };
+                    match first {
+                        Poll::Ready(answer) => {
+                            drop(guards);
+                            if let Some(answer) = answer {
+                                *out = answer;
+                                self.batch.reply(i, peer);
+                            }
                         }
-                        drop(guards);
-                    });
+                        Poll::Pending => {
+                            let s = self.socket.clone();
+                            self.runtime.spawn(async move {
+                                if let Some(answer) = resolving.await {
+                                    send_from_task(s, answer, peer).await;
+                                }
+                                drop(guards);
+                            });
+                        }
+                    }
                 }
             }
         }
