@@ -872,7 +872,7 @@ impl ZoneRules {
         b.overlay = true;
         b.soa = soa;
         if let Some(ov) = self.overlay.as_deref() {
-            for (_, kind, rule) in self.layer_rules(ov) {
+            for (_, _, rule) in self.layer_rules(ov) {
                 let (owner, value, ttl) = self.rule_parts(ov, rule);
                 if index.contains_key(&owner) {
                     continue;
@@ -881,15 +881,20 @@ impl ZoneRules {
                     b.add_tombstone(&owner);
                 } else {
                     let recs = decompile(ov, value, ttl, &owner);
-                    let _ = kind;
                     b.add_owner(&recs);
                 }
             }
         }
+        // Warnings about the old overlay's owners were given when they were compiled.
+        b.warnings.clear();
         for (owner, recs) in &current {
-            if recs.is_empty() {
+            // The old rule goes first, so that records that make no rule (all
+            // skipped) leave none behind, as in a full compile; records that do
+            // make one replace the tombstone.
+            if self.settings.name.zone_of(owner) {
                 b.add_tombstone(owner);
-            } else {
+            }
+            if !recs.is_empty() {
                 b.add_owner(recs);
             }
         }

@@ -397,3 +397,18 @@ fn a_page_of_rules_is_the_filtered_walk_cut_at_offset_and_limit_and_sees_the_ove
         "{good:?}"
     );
 }
+
+#[test]
+fn a_delta_that_leaves_an_owner_only_unusable_records_removes_its_rule() {
+    let apex = name("gone.rpz.");
+    let rec = |o: &str, t: &str| cname_record(o, &apex, t);
+    let settings = ZoneSettings::new(apex.clone());
+    let (z0, _) = ZoneRules::compile(settings.clone(), vec![rec("a", "."), rec("b", ".")]);
+    let (z1, warnings) = z0.apply_delta(&[rec("a", ".")], &[rec("a", "rpz-bogus.")]);
+    let (full, full_warnings) =
+        ZoneRules::compile(settings, vec![rec("a", "rpz-bogus."), rec("b", ".")]);
+    assert_eq!(full.counts().qname, 1);
+    assert_eq!(z1.counts(), full.counts());
+    assert_eq!(z1.rules(), full.rules());
+    assert_eq!(warnings.len(), full_warnings.len(), "{warnings:?}");
+}
