@@ -392,9 +392,14 @@ impl Recursor {
     /// The failure of a query refused because every server of `zone` left
     /// to ask is at its fetch quota, counted under the `first` of them.
     pub(crate) fn servers_full(&self, zone: &Name, first: IpAddr) -> Failure {
+        self.servers_full_key(zone, &first.to_string())
+    }
+
+    /// [`Recursor::servers_full`] with the first server's address as its key.
+    pub(crate) fn servers_full_key(&self, zone: &Name, first: &str) -> Failure {
         self.config
             .limits
-            .dropped(Limit::FetchesPerServer, Some(&first.to_string()));
+            .dropped(Limit::FetchesPerServer, Some(first));
         Failure::refused(
             Limit::FetchesPerServer,
             "fetch limit for the servers of a zone",

@@ -343,10 +343,11 @@ impl Recursor {
                 self.zone_full(key)
             }
             QuotaFull::Servers(zone, first) => {
+                let key = first.to_string();
                 self.quotas
                     .server
-                    .refused(&first.to_string(), || self.server_quota_detail());
-                self.servers_full(zone, *first)
+                    .refused(&key, || self.server_quota_detail());
+                self.servers_full_key(zone, &key)
             }
         }
     }
