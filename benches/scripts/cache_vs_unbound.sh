@@ -18,7 +18,7 @@ SECS=${1:-15}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${SEKISHO_BIN_DIR:-$ROOT/target/release}
 W=${TMPDIR:-/tmp}/sekisho-bench-cache
-THREADS=${THREADS:-$(nproc)}
+THREADS=${THREADS:-$(nproc)}   # Sekisho's threads and UDP workers, Unbound's threads, the echo's
 rm -rf "$W"; mkdir -p "$W"
 for c in nsd unbound dnsperf; do command -v $c >/dev/null || { echo "need $c (apt-get install nsd unbound dnsperf)"; exit 2; }; done
 
@@ -71,6 +71,7 @@ allow-query = ["127.0.0.0/8"]
 allow-recursion = ["127.0.0.0/8"]
 directory = "$W"
 threads = $THREADS
+udp-workers = $THREADS
 [dnssec]
 validation = "no"                 # as Unbound's module-config: "iterator"
 [[forward-zone]]

@@ -576,6 +576,7 @@ impl Daemon {
                 inflight: inflight.clone(),
                 proxy: proxy.clone(),
                 stop: stop_rx.clone(),
+                shared: tokio::runtime::Handle::current(),
             },
             dot,
             web,
