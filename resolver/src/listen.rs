@@ -537,12 +537,23 @@ impl UdpWorker<'_> {
                 Step::Reply => self.batch.reply(i, peer),
                 // Primary role: transfers are TCP only; handle_fast answers UDP inline.
                 Step::Drop | Step::Transfer => {}
+                Step::Resolve if busy => {
+                    // Straight to the shared runtime, unpolled: polled here, under
+                    // that runtime's context but off its threads, validation's
+                    // `block_in_place` would panic.
+                    let guard = inflight.enter();
+                    let packet = packet.to_vec();
+                    let (p, s) = (dispatch.clone(), self.socket.clone());
+                    shared.spawn(async move {
+                        if let Some(answer) = p.resolve(&packet, client, local, Proto::Udp).await {
+                            send_from_shared(s, answer, peer).await;
+                        }
+                        drop(guard);
+                    });
+                }
                 Step::Resolve => {
-                    let (runtime, own) = match busy {
-                        false => (&self.runtime, Some(self.own.enter())),
-                        true => (shared, None),
-                    };
-                    let guards = (inflight.enter(), own);
+                    let runtime = &self.runtime;
+                    let guards = (inflight.enter(), self.own.enter());
                     let packet = packet.to_vec();
                     let p = dispatch.clone();
                     let mut resolving: Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>> =
@@ -572,11 +583,7 @@ impl UdpWorker<'_> {
                             let s = self.socket.clone();
                             runtime.spawn(async move {
                                 if let Some(answer) = resolving.await {
-                                    if busy {
-                                        send_from_shared(s, answer, peer).await;
-                                    } else {
-                                        send_from_task(s, answer, peer).await;
-                                    }
+                                    send_from_task(s, answer, peer).await;
                                 }
                                 drop(guards);
                             });
