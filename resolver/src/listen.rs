@@ -425,7 +425,7 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext, runtime: &tokio::run
     // The stop signal's sender gone: stopped as well.
     let mut orphaned = false;
     while !*stop.borrow() && !orphaned {
-        if w.own.count() == 0 {
+        if own.count() == 0 {
             match w.batch.recv(socket.get_ref()) {
                 Ok(n) => w.serve_batch(n),
                 // The read timeout: nothing came, look at `stop`.
@@ -607,10 +607,7 @@ async fn send_from_task(
     peer: SocketAddr,
 ) {
     let to = socket2::SockAddr::from(peer);
-    let send = |s: &std::net::UdpSocket| {
-        socket2::SockRef::from(s).send_to_with_flags(&answer, &to, libc::MSG_DONTWAIT)
-    };
-    if !matches!(send(socket.get_ref()), Err(e) if e.kind() == ErrorKind::WouldBlock) {
+    if !would_block(send_now(socket.get_ref(), &answer, &to)) {
         return;
     }
     for _ in 0..SEND_RETRIES {
@@ -618,7 +615,10 @@ async fn send_from_task(
             return;
         };
         // `Err`: still full; readiness is cleared, wait again.
-        if guard.try_io(|s| send(s.get_ref())).is_ok() {
+        if guard
+            .try_io(|s| send_now(s.get_ref(), &answer, &to))
+            .is_ok()
+        {
             return;
         }
     }
@@ -633,17 +633,23 @@ async fn send_from_shared(
     peer: SocketAddr,
 ) {
     let to = socket2::SockAddr::from(peer);
-    match socket2::SockRef::from(socket.get_ref().as_ref()).send_to_with_flags(
-        &answer,
-        &to,
-        libc::MSG_DONTWAIT,
-    ) {
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-            let _ =
-                tokio::task::spawn_blocking(move || socket.get_ref().send_to(&answer, peer)).await;
-        }
-        _ => {}
+    if would_block(send_now(socket.get_ref(), &answer, &to)) {
+        let _ = tokio::task::spawn_blocking(move || socket.get_ref().send_to(&answer, peer)).await;
     }
+}
+
+/// One answer sent without waiting (`MSG_DONTWAIT`, whatever the socket's mode).
+fn send_now(
+    socket: &std::net::UdpSocket,
+    answer: &[u8],
+    to: &socket2::SockAddr,
+) -> std::io::Result<usize> {
+    socket2::SockRef::from(socket).send_to_with_flags(answer, to, libc::MSG_DONTWAIT)
+}
+
+/// Whether a send failed only because the send buffer was full.
+fn would_block(sent: std::io::Result<usize>) -> bool {
+    matches!(sent, Err(e) if e.kind() == ErrorKind::WouldBlock)
 }
 
 /// The rate window of a UDP worker's busy test.
