@@ -27,6 +27,8 @@
 //! - [`ratelimit`]: queries a second per client prefix (UDP), checked first by [`dispatch`].
 //! - [`chaos`]: CHAOS-class answers (`version.bind`...) and the other non-IN classes.
 //! - [`pipeline`]: one query end to end; the order of the stages lives here only.
+//! - [`prebuilt`]: policy answers built once and served like cache hits
+//!   while their policy set and real answer are the live ones.
 //! - [`flight`]: cache misses in flight: the recursive-clients slots and the
 //!   sharing of one fetch among identical questions.
 //! - [`control`]: the daemon's side of the `sekishoctl` socket (types in `sekisho_api`).
@@ -50,6 +52,7 @@ pub mod listen;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod prebuilt;
 pub mod proxy;
 pub mod ratelimit;
 pub mod tls;

@@ -19,11 +19,16 @@
 //! match, errors, refusals) without an allocation beyond the caller's
 //! reusable buffer, and says [`Step::Resolve`] otherwise; the listener then
 //! spawns [`Pipeline::resolve`] for that packet, which also builds every
-//! policy rewrite (they are rare next to plain hits).
+//! policy rewrite. A rewrite that depends on nothing but the question, the
+//! policy set and the real answer is kept ([`crate::prebuilt`]), and the
+//! fast path answers the next query with that question from it, as it
+//! answers a cache hit.
 //!
-//! Policy is applied on the way out and never stored: the cache keeps the
-//! real data (with the CNAME chain and addresses the post-check needs,
-//! computed once when stored), so a policy reload takes effect at once.
+//! Policy is applied on the way out: the cache keeps the real data (with
+//! the CNAME chain and addresses the post-check needs, computed once when
+//! stored), and a kept rewrite serves only while the policy set and the
+//! real answer it was built from are the live ones, so a policy reload
+//! takes effect at once.
 //! As in BIND's default `qname-wait-recurse yes`, a QNAME hit is applied
 //! after the real answer is known, and a query whose resolution fails gets
 //! SERVFAIL as from BIND; with `qname-wait-recurse = false` client-IP and
@@ -45,6 +50,7 @@ use sekisho_rpz::{
 use crate::flight::{Coalescer, Join, Slots};
 use crate::hits::{HitReport, Outputs, PolicyNote};
 use crate::metrics::{Metrics, Proto, Refusal, Source};
+use crate::prebuilt::{Basis, Built, Prebuilt, Shape};
 use sekisho_cache::{CacheKind, ClientEcho, Hit, PacketCache, Prepared};
 use sekisho_limits::Limit;
 use sekisho_upstream::forward::ForwardTable;
@@ -134,6 +140,8 @@ pub struct Pipeline {
     prefetch_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Vec<u8>>>>,
     /// Where policy hits go, and how clients are shown in every log line.
     outputs: Arc<Outputs>,
+    /// Policy answers built once, served on the fast path.
+    prebuilt: Arc<Prebuilt>,
 }
 
 /// Prefetches waiting to start; more are dropped (the answers are still cached).
@@ -187,6 +195,7 @@ impl Pipeline {
             coalescer: Coalescer::new(metrics.limits.clone()),
             query_log: std::sync::atomic::AtomicBool::new(false),
             outputs: Arc::new(Outputs::main_log_only()),
+            prebuilt: Arc::new(Prebuilt::default()),
             config: ArcSwap::from_pointee(config),
             cache,
             forwarders: ArcSwap::from_pointee(forwarders),
@@ -289,6 +298,20 @@ impl Pipeline {
     /// The recursor, if recursion is on.
     pub fn recursor(&self) -> Option<&Arc<sekisho_recursor::Recursor>> {
         self.recursor.as_ref()
+    }
+
+    /// Keeps the table of prebuilt policy answers following the live
+    /// policy set until `stop` turns true (the daemon spawns it).
+    pub fn follow_policy(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.prebuilt.clone().run(self.policy.clone(), stop)
+    }
+
+    /// Policy answers kept for the fast path.
+    pub fn prebuilt(&self) -> &Prebuilt {
+        &self.prebuilt
     }
 
     /// The live policy set.
@@ -422,28 +445,35 @@ impl Pipeline {
                     f,
                 )
             });
-            match by_wire {
-                Some(true) => {}
-                Some(false) => return Step::Resolve,
-                None => {
-                    let Some(qname) = name_from_wire(wire) else {
-                        return Step::Resolve;
-                    };
-                    let pq = policy_query(query, ip, &qname, wire);
-                    match policy.check_query(&pq) {
-                        QueryFlow::Skip => {}
-                        // A decision, a hit to log or a rewrite: the async path builds it.
-                        QueryFlow::Break(_) => return Step::Resolve,
-                        QueryFlow::Continue => {
-                            let Some(facts) = facts else {
-                                return Step::Resolve;
-                            };
-                            if !policy.check_response_quick(&pq, &facts).is_no_match() {
-                                return Step::Resolve;
-                            }
+            let matched = match by_wire {
+                Some(no_match) => !no_match,
+                None => match name_from_wire(wire) {
+                    None => true,
+                    Some(qname) => {
+                        let pq = policy_query(query, ip, &qname, wire);
+                        match policy.check_query(&pq) {
+                            QueryFlow::Skip => false,
+                            QueryFlow::Break(_) => true,
+                            QueryFlow::Continue => facts
+                                .as_ref()
+                                .is_none_or(|f| !policy.check_response_quick(&pq, f).is_no_match()),
                         }
                     }
-                }
+                },
+            };
+            if matched {
+                // A decision, a hit to log or a rewrite: kept from an earlier
+                // query with this question, or built by the async path.
+                return self.serve_kept(
+                    &policy,
+                    query,
+                    ip,
+                    proto,
+                    facts.as_ref(),
+                    key,
+                    out,
+                    started,
+                );
             }
         }
         match kind {
@@ -452,6 +482,74 @@ impl Pipeline {
         }
         self.finish(out, query, proto, Source::Cache, started);
         Step::Reply
+    }
+
+    /// The policy answer kept for this question (see [`crate::prebuilt`]),
+    /// if it was built from the live policy set and the cached real answer
+    /// with `facts`: patched for this client and logged as the async path
+    /// would. Otherwise the async path builds it ([`Step::Resolve`]).
+    #[allow(clippy::too_many_arguments)]
+    fn serve_kept(
+        &self,
+        policy: &Arc<PolicySet>,
+        query: &Query<'_>,
+        client: IpAddr,
+        proto: Proto,
+        facts: Option<&Arc<ResponseFacts>>,
+        key: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+        started: Instant,
+    ) -> Step {
+        // dnstap wants the hit's note with the answer: the async path writes both.
+        if self.outputs.tap().is_some() {
+            return Step::Resolve;
+        }
+        let shape = Shape {
+            edns: query.edns.is_some(),
+            stream: proto != Proto::Udp,
+        };
+        let Some(kept) = self.prebuilt.get(key, shape, policy, facts) else {
+            return Step::Resolve;
+        };
+        out.clear();
+        out.extend_from_slice(&kept.wire);
+        ClientEcho::of(query).apply(out);
+        let buf = self.edns_buffer_size();
+        if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
+            *out = wire::truncated_response(out, query, buf);
+        }
+        self.report_hit(&kept.hit, &kept.qname, kept.qtype, client, proto, Some(out));
+        self.metrics.response(out[3] & 0x0f, Source::Policy);
+        self.metrics
+            .request_duration
+            .observe(started.elapsed().as_secs_f64());
+        Step::Reply
+    }
+
+    /// Count a policy hit and write it to the hit outputs; what dnstap needs
+    /// of it comes back.
+    fn report_hit(
+        &self,
+        hit: &sekisho_rpz::Hit,
+        qname: &Name,
+        qtype: RecordType,
+        client: IpAddr,
+        proto: Proto,
+        answer: Option<&[u8]>,
+    ) -> Option<PolicyNote> {
+        self.metrics.rpz_hit(
+            &hit.zone.name().to_ascii(),
+            hit.kind().as_str(),
+            hit.action.as_str(),
+        );
+        self.outputs.hit(&HitReport {
+            hit,
+            qname,
+            qtype,
+            client,
+            proto,
+            answer,
+        })
     }
 
     /// A cache miss for a name whose zone is at its `fetches-per-zone` quota,
@@ -555,7 +653,22 @@ impl Pipeline {
         if let (QueryFlow::Break(decision), Some(n)) = (&flow, &qname) {
             if let Some(answer) = self
                 .rewrite(
-                    decision, packet, &query, client, n, None, proto, deadline, note,
+                    decision,
+                    packet,
+                    &query,
+                    client,
+                    n,
+                    None,
+                    proto,
+                    deadline,
+                    note,
+                    Some((
+                        &key,
+                        Basis {
+                            policy: &policy,
+                            facts: None,
+                        },
+                    )),
                 )
                 .await
             {
@@ -617,6 +730,15 @@ impl Pipeline {
                     proto,
                     deadline,
                     note,
+                    facts.as_ref().map(|f| {
+                        (
+                            &key[..],
+                            Basis {
+                                policy: &policy,
+                                facts: Some(f),
+                            },
+                        )
+                    }),
                 )
                 .await
             {
@@ -637,7 +759,7 @@ impl Pipeline {
                 );
                 if let Some(answer) = self
                     .rewrite(
-                        &decision, packet, &query, client, n, None, proto, deadline, note,
+                        &decision, packet, &query, client, n, None, proto, deadline, note, None,
                     )
                     .await
                 {
@@ -978,7 +1100,9 @@ impl Pipeline {
     }
 
     /// Apply a policy decision. `None` = no rewrite: serve the real answer.
-    /// `Some(None)` = send nothing (DROP).
+    /// `Some(None)` = send nothing (DROP). With `keep` (the question's cache
+    /// key and what the decision was taken from), an answer that needed no
+    /// chase is kept for the fast path (see [`crate::prebuilt`]).
     #[allow(clippy::too_many_arguments)]
     async fn rewrite(
         &self,
@@ -991,6 +1115,7 @@ impl Pipeline {
         proto: Proto,
         deadline: Instant,
         note: &mut Option<PolicyNote>,
+        keep: Option<(&[u8], Basis<'_>)>,
     ) -> Option<Option<Vec<u8>>> {
         let qtype = RecordType::from(query.qtype);
         if !decision.disabled.is_empty() {
@@ -1006,20 +1131,8 @@ impl Pipeline {
             Verdict::NoMatch | Verdict::DnssecExempt(_) => return None,
         };
         let mut report = |answer: Option<&[u8]>| {
-            *note = self.outputs.hit(&HitReport {
-                hit,
-                qname,
-                qtype,
-                client,
-                proto,
-                answer,
-            });
+            *note = self.report_hit(hit, qname, qtype, client, proto, answer);
         };
-        self.metrics.rpz_hit(
-            &hit.zone.name().to_ascii(),
-            hit.kind().as_str(),
-            hit.action.as_str(),
-        );
         // A query the staged decoder took but hickory cannot: SERVFAIL, never
         // the unfiltered answer.
         let Ok(request) = Message::from_vec(packet) else {
@@ -1044,6 +1157,13 @@ impl Pipeline {
                 Some(None)
             }
             Rewrite::Answer { mut message, chase } => {
+                // Kept only when nothing but the decision and the question
+                // made it: no chased target, no real CNAMEs in front (their
+                // TTLs age), no disabled zone's hit to log, and RD=1 (the
+                // fast path answers nothing else).
+                let keep = keep.filter(|_| {
+                    chase.is_none() && hit.position == 0 && decision.disabled.is_empty() && query.rd
+                });
                 if let Some(target) = chase {
                     // RPZ is not applied again to what it synthesised: fetch the
                     // CNAME target's real data without policy.
@@ -1089,6 +1209,19 @@ impl Pipeline {
                     report(Some(&out));
                     return Some(Some(out));
                 };
+                if let Some((key, basis)) = keep {
+                    let shape = Shape {
+                        edns: query.edns.is_some(),
+                        stream: proto != Proto::Udp,
+                    };
+                    let built = Built {
+                        wire: &out,
+                        hit,
+                        qname,
+                        qtype,
+                    };
+                    self.prebuilt.keep(key, shape, basis, built);
+                }
                 let buf = self.edns_buffer_size();
                 if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
                     out = wire::truncated_response(&out, query, buf);

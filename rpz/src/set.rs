@@ -325,6 +325,14 @@ impl PolicySet {
         &self.zones
     }
 
+    /// Whether a decision can depend on the client's address (some zone
+    /// has client-IP rules). When not, a decision is a function of the
+    /// question and the real answer alone, and a rewrite built for one
+    /// client serves every other.
+    pub fn reads_client(&self) -> bool {
+        self.zones.iter().any(|z| z.counts().client_ip > 0)
+    }
+
     /// Set-wide options.
     pub fn options(&self) -> SetOptions {
         self.options

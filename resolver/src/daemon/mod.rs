@@ -536,6 +536,7 @@ impl Daemon {
             whole_seconds(config.server.tcp_write_timeout),
         );
         tasks.spawn(dispatch.rate_limit().clone().run(stop_rx.clone()));
+        tasks.spawn(state.pipeline.follow_policy(stop_rx.clone()));
         if let Some(queue) = state.pipeline.prefetch_queue() {
             tasks.spawn(run_prefetch(state.pipeline.clone(), queue, stop_rx.clone()));
         }
