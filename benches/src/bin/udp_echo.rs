@@ -5,7 +5,7 @@
 //! own batching, `sekisho_resolver::udp_batch`). What dnsperf reaches
 //! against it is what the load generator and the kernel allow on these
 //! cores; a resolver's cache-hit rate is reported as a share of it
-//! (`benches/scripts/ceiling.sh`).
+//! (`benches/scripts/cache_vs_unbound.sh`, and peer `echo` of `benches/peers`).
 //!
 //! usage: udp-echo ADDR THREADS SECONDS   (exits after SECONDS)
 
