@@ -231,8 +231,10 @@ listen = "$a:9153"
 level = "warn"
 EOC
     if [ "$pass" = tuned ]; then
-      # the per-client rate limit is off by default and exempts loopback: on, nothing exempt
-      printf '[rate-limit]\nqueries-per-second = 1000\nexempt = []\n' >> "$d/sekisho.toml"
+      # the per-client rate limit is off by default and exempts loopback: on, nothing exempt;
+      # slip 0 as docs/config.md advises where only subscribers behind source-address
+      # validation reach the resolver (a TC=1 slip makes a flooding client send again at once)
+      printf '[rate-limit]\nqueries-per-second = 1000\nslip = 0\nexempt = []\n' >> "$d/sekisho.toml"
     fi
     mkdir -p "$d/state"
     "$SEKISHO_BIN" check-config "$d/sekisho.toml" >/dev/null
@@ -370,7 +372,8 @@ measure() { # pass resolver scenario
   sleep "$RAMP"
   $TOOLS sample --pid "$server_pid" --seconds "$WINDOW" --out "$o/sample.json" 9>&- & sampler_pid=$!
   $TOOLS legit --server "$a" --source $LEGIT_SRC --hits "$W/hits.txt" --miss-zones $MISS_ZONES \
-    --hit-rate "$HIT_RATE" --miss-rate "$MISS_RATE" --duration "$WINDOW" --out "$o/legit.json"
+    --hit-rate "$HIT_RATE" --miss-rate "$MISS_RATE" --duration "$WINDOW" --out "$o/legit.json" \
+    --trace "$o/legit-trace.txt"
   wait "$sampler_pid" || true; sampler_pid=""
   if [ -n "$attack_pid" ]; then wait "$attack_pid" || true; attack_pid=""; fi
   [ -f "$d/dnsperf.txt" ] && { grep -v '^\[Timeout\]' "$d/dnsperf.txt" > "$o/attack.txt" || true; }

@@ -112,6 +112,8 @@ def cmd_legit(a):
     acc = 0.0
     miss_share = a.miss_rate / total_rate
     end = start + a.duration + a.timeout + 0.5
+    # --trace: every answered query's send time (s from start), kind and latency (ms).
+    trace = [] if a.trace else None
     while True:
         now = time.monotonic()
         # expire
@@ -170,6 +172,8 @@ def cmd_legit(a):
                     rec["other"] += 1
                 if rc in (0, 3):
                     rec["lat"].append((time.monotonic() - t) * 1000.0)
+                    if trace is not None:
+                        trace.append((t - start, kind, (time.monotonic() - t) * 1000.0))
     out = {}
     for kind, r in res.items():
         lat = sorted(r.pop("lat"))
@@ -179,6 +183,10 @@ def cmd_legit(a):
         r["p99_ms"] = percentile(lat, 99)
         out[kind] = r
     json.dump(out, open(a.out, "w"), indent=1)
+    if trace is not None:
+        with open(a.trace, "w") as f:
+            for t, kind, ms in trace:
+                f.write("%.4f %s %.3f\n" % (t, kind, ms))
 
 
 def cmd_warm(a):
@@ -587,6 +595,7 @@ def main():
     s.add_argument("--duration", type=float, default=20)
     s.add_argument("--timeout", type=float, default=2.0)
     s.add_argument("--out", required=True)
+    s.add_argument("--trace", help="write 'sent_s kind latency_ms' per answered query here")
     s = sub.add_parser("warm")
     s.add_argument("--server", required=True)
     s.add_argument("--port", type=int, default=53)
