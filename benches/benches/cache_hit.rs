@@ -70,6 +70,26 @@ fn policy(n: usize) -> Arc<arc_swap::ArcSwap<PolicySet>> {
     )))
 }
 
+/// Store an answer for each of `names` in the pipeline's packet cache; `with_facts`: as
+/// the resolver stores answers while a policy is loaded, with the facts the policy
+/// post-check reads on every hit.
+fn cache_answers(pipeline: &Pipeline, limits: &CacheLimits, names: &[String], with_facts: bool) {
+    let mut key = Vec::new();
+    for n in names {
+        let q = query(n);
+        let parsed = sekisho_wire::parse_query(&q).expect("query");
+        PacketCache::key_into(parsed.qname_wire(), 1, 1, false, false, &mut key);
+        let wire = answer(n);
+        let mut prepared = Prepared::new(&wire, limits).expect("answer");
+        if with_facts {
+            let m = Message::from_vec(&wire).expect("decode");
+            let facts = ResponseFacts::from_response(&Name::from_str(n).expect("name"), &m);
+            prepared.facts = Some(Arc::new(facts));
+        }
+        pipeline.cache.insert(&key, prepared, Instant::now());
+    }
+}
+
 fn bench(c: &mut Criterion) {
     bench_with_rules(c, 0, "handle_fast_udp");
     bench_with_rules(c, 1_000_000, "handle_fast_udp_1m_rules");
@@ -119,21 +139,7 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
     );
     let names: Vec<String> = (0..1000).map(|i| format!("host{i}.test.")).collect();
     let mut key = Vec::new();
-    for n in &names {
-        let q = query(n);
-        let parsed = sekisho_wire::parse_query(&q).expect("query");
-        PacketCache::key_into(parsed.qname_wire(), 1, 1, false, false, &mut key);
-        let wire = answer(n);
-        let mut prepared = Prepared::new(&wire, &limits).expect("answer");
-        if rules > 0 {
-            // As the resolver stores answers while a policy is loaded: with the facts the
-            // policy post-check reads on every hit.
-            let m = Message::from_vec(&wire).expect("decode");
-            let facts = ResponseFacts::from_response(&Name::from_str(n).expect("name"), &m);
-            prepared.facts = Some(Arc::new(facts));
-        }
-        pipeline.cache.insert(&key, prepared, Instant::now());
-    }
+    cache_answers(&pipeline, &limits, &names, rules > 0);
     let queries: Vec<Vec<u8>> = names.iter().map(|n| query(n)).collect();
     let client: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
     let server: SocketAddr = "127.0.0.1:53".parse().expect("addr");
@@ -156,17 +162,7 @@ fn bench_with_rules(c: &mut Criterion, rules: usize, label: &str) {
         let listed: Vec<String> = (0..100)
             .map(|i| format!("bad{i}.example{}.test.", i % 100))
             .collect();
-        for n in &listed {
-            let q = query(n);
-            let parsed = sekisho_wire::parse_query(&q).expect("query");
-            PacketCache::key_into(parsed.qname_wire(), 1, 1, false, false, &mut key);
-            let wire = answer(n);
-            let mut prepared = Prepared::new(&wire, &limits).expect("answer");
-            let m = Message::from_vec(&wire).expect("decode");
-            let facts = ResponseFacts::from_response(&Name::from_str(n).expect("name"), &m);
-            prepared.facts = Some(Arc::new(facts));
-            pipeline.cache.insert(&key, prepared, Instant::now());
-        }
+        cache_answers(&pipeline, &limits, &listed, true);
         let blocked: Vec<Vec<u8>> = listed.iter().map(|n| query(n)).collect();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
