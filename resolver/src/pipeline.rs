@@ -50,7 +50,7 @@ use sekisho_rpz::{
 use crate::flight::{Coalescer, Join, Slots};
 use crate::hits::{HitReport, Outputs, PolicyNote};
 use crate::metrics::{Metrics, Proto, Refusal, Source};
-use crate::prebuilt::{Basis, Built, Prebuilt, Shape};
+use crate::prebuilt::{Basis, Built, Decided, Outcome, Prebuilt, Shape};
 use sekisho_cache::{CacheKind, ClientEcho, Hit, PacketCache, Prepared};
 use sekisho_limits::Limit;
 use sekisho_upstream::forward::ForwardTable;
@@ -464,16 +464,12 @@ impl Pipeline {
             if matched {
                 // A decision, a hit to log or a rewrite: kept from an earlier
                 // query with this question, or built by the async path.
-                return self.serve_kept(
-                    &policy,
-                    query,
-                    ip,
-                    proto,
-                    facts.as_ref(),
-                    key,
-                    out,
-                    started,
-                );
+                let kept =
+                    self.serve_kept(&policy, query, ip, proto, facts.as_ref(), key, out, started);
+                if let Some(step) = kept {
+                    return step;
+                }
+                // PASSTHRU: the real answer, served below.
             }
         }
         match kind {
@@ -484,10 +480,12 @@ impl Pipeline {
         Step::Reply
     }
 
-    /// The policy answer kept for this question (see [`crate::prebuilt`]),
-    /// if it was built from the live policy set and the cached real answer
-    /// with `facts`: patched for this client and logged as the async path
-    /// would. Otherwise the async path builds it ([`Step::Resolve`]).
+    /// The policy decision kept for this question (see [`crate::prebuilt`]),
+    /// if it was taken from the live policy set and the cached real answer
+    /// with `facts`: its answer patched for this client, or nothing sent
+    /// (DROP), logged as the async path would; `None` for PASSTHRU (the
+    /// caller serves the real answer, in `out`, as a cache hit). Otherwise the
+    /// async path takes it ([`Step::Resolve`]).
     #[allow(clippy::too_many_arguments)]
     fn serve_kept(
         &self,
@@ -499,20 +497,35 @@ impl Pipeline {
         key: &mut Vec<u8>,
         out: &mut Vec<u8>,
         started: Instant,
-    ) -> Step {
+    ) -> Option<Step> {
         // dnstap wants the hit's note with the answer: the async path writes both.
         if self.outputs.tap().is_some() {
-            return Step::Resolve;
+            return Some(Step::Resolve);
         }
         let shape = Shape {
             edns: query.edns.is_some(),
             stream: proto != Proto::Udp,
         };
         let Some(kept) = self.prebuilt.get(key, shape, policy, facts) else {
-            return Step::Resolve;
+            return Some(Step::Resolve);
+        };
+        let wire = match &kept.outcome {
+            Outcome::Answer(wire) => wire,
+            Outcome::Unchanged => {
+                self.report_hit(&kept.hit, &kept.qname, kept.qtype, client, proto, None);
+                return None;
+            }
+            Outcome::Drop => {
+                self.report_hit(&kept.hit, &kept.qname, kept.qtype, client, proto, None);
+                self.metrics.refused(Refusal::PolicyDrop);
+                self.metrics
+                    .request_duration
+                    .observe(started.elapsed().as_secs_f64());
+                return Some(Step::Drop);
+            }
         };
         out.clear();
-        out.extend_from_slice(&kept.wire);
+        out.extend_from_slice(wire);
         ClientEcho::of(query).apply(out);
         let buf = self.edns_buffer_size();
         if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
@@ -523,7 +536,7 @@ impl Pipeline {
         self.metrics
             .request_duration
             .observe(started.elapsed().as_secs_f64());
-        Step::Reply
+        Some(Step::Reply)
     }
 
     /// Count a policy hit and write it to the hit outputs; what dnstap needs
@@ -1146,24 +1159,41 @@ impl Pipeline {
         } else {
             Transport::Tcp
         };
+        // Kept only when nothing but the decision and the question made
+        // it: no disabled zone's hit to log, and RD=1 (the fast path answers
+        // nothing else).
+        let keep = keep.filter(|_| decision.disabled.is_empty() && query.rd);
+        let shape = Shape {
+            edns: query.edns.is_some(),
+            stream: proto != Proto::Udp,
+        };
+        let kept = |decided: Decided<'_>| {
+            if let Some((key, basis)) = keep {
+                let built = Built {
+                    decided,
+                    hit,
+                    qname,
+                    qtype,
+                };
+                self.prebuilt.keep(key, shape, basis, built);
+            }
+        };
         match decision.rewrite(&request, real, transport) {
             Rewrite::Unchanged => {
+                kept(Decided::Unchanged);
                 report(None);
                 None
             }
             Rewrite::Drop => {
+                kept(Decided::Drop);
                 report(None);
                 self.metrics.refused(Refusal::PolicyDrop);
                 Some(None)
             }
             Rewrite::Answer { mut message, chase } => {
-                // Kept only when nothing but the decision and the question
-                // made it: no chased target, no real CNAMEs in front (their
-                // TTLs age), no disabled zone's hit to log, and RD=1 (the
-                // fast path answers nothing else).
-                let keep = keep.filter(|_| {
-                    chase.is_none() && hit.position == 0 && decision.disabled.is_empty() && query.rd
-                });
+                // An answer is kept only with no chased target and no real
+                // CNAMEs in front (their TTLs age).
+                let simple = chase.is_none() && hit.position == 0;
                 if let Some(target) = chase {
                     // RPZ is not applied again to what it synthesised: fetch the
                     // CNAME target's real data without policy.
@@ -1209,18 +1239,8 @@ impl Pipeline {
                     report(Some(&out));
                     return Some(Some(out));
                 };
-                if let Some((key, basis)) = keep {
-                    let shape = Shape {
-                        edns: query.edns.is_some(),
-                        stream: proto != Proto::Udp,
-                    };
-                    let built = Built {
-                        wire: &out,
-                        hit,
-                        qname,
-                        qtype,
-                    };
-                    self.prebuilt.keep(key, shape, basis, built);
+                if simple {
+                    kept(Decided::Answer(&out));
                 }
                 let buf = self.edns_buffer_size();
                 if proto == Proto::Udp && out.len() > query.udp_limit(buf) {

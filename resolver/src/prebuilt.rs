@@ -1,5 +1,8 @@
 //! Policy answers built once and served like cache hits.
 //!
+//! Kept: a rewritten answer, a DROP (nothing sent) and a PASSTHRU (the real
+//! answer served), each with the hit to log.
+//!
 //! A rewritten answer is a pure function of the policy set, the question
 //! (name, type, class, DO, CD, RD), whether the query had EDNS, the
 //! transport class (`rpz-tcp-only` answers UDP only), and, for a decision
@@ -76,6 +79,28 @@ impl Shape {
     }
 }
 
+/// What a kept decision does.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Send this answer (OPT included when the shape has EDNS, untruncated).
+    Answer(Box<[u8]>),
+    /// Send nothing (`rpz-drop`).
+    Drop,
+    /// Serve the real answer (`rpz-passthru`, `rpz-tcp-only` over a stream).
+    Unchanged,
+}
+
+/// What the async path decided, as [`Prebuilt::keep`] takes it.
+#[derive(Debug, Clone, Copy)]
+pub enum Decided<'a> {
+    /// This answer.
+    Answer(&'a [u8]),
+    /// Nothing sent.
+    Drop,
+    /// The real answer.
+    Unchanged,
+}
+
 /// One kept answer.
 #[derive(Debug)]
 pub struct Kept {
@@ -83,8 +108,8 @@ pub struct Kept {
     policy: Weak<PolicySet>,
     /// The real answer's facts it was built from (post-check decisions).
     facts: Option<Arc<ResponseFacts>>,
-    /// The answer: OPT included when the shape has EDNS, untruncated.
-    pub wire: Box<[u8]>,
+    /// What it does.
+    pub outcome: Outcome,
     /// The hit that decided it, for the hit log and metrics.
     pub hit: Hit,
     /// The query name (lower case) the hit log shows.
@@ -110,11 +135,11 @@ impl Kept {
 /// One lock's worth of the table.
 type Shard = HashMap<Box<[u8]>, Arc<Kept>>;
 
-/// A rewrite the async path built, with the hit that made it.
+/// A decision the async path applied, with the hit that made it.
 #[derive(Debug, Clone, Copy)]
 pub struct Built<'a> {
-    /// The answer, OPT included, untruncated.
-    pub wire: &'a [u8],
+    /// What it did.
+    pub decided: Decided<'a>,
     /// The hit.
     pub hit: &'a Hit,
     /// The query name (lower case).
@@ -168,9 +193,15 @@ impl Prebuilt {
     /// from `basis`. Too large an answer, or a set whose decisions read the
     /// client's address, is not kept.
     pub fn keep(&self, key: &[u8], shape: Shape, basis: Basis<'_>, built: Built<'_>) {
-        if built.wire.len() > MAX_ANSWER || basis.policy.reads_client() {
+        if basis.policy.reads_client() {
             return;
         }
+        let outcome = match built.decided {
+            Decided::Answer(wire) if wire.len() > MAX_ANSWER => return,
+            Decided::Answer(wire) => Outcome::Answer(wire.into()),
+            Decided::Drop => Outcome::Drop,
+            Decided::Unchanged => Outcome::Unchanged,
+        };
         self.follow(basis.policy);
         let mut full = Vec::with_capacity(key.len() + 1);
         full.extend_from_slice(key);
@@ -178,7 +209,7 @@ impl Prebuilt {
         let kept = Arc::new(Kept {
             policy: Arc::downgrade(basis.policy),
             facts: basis.facts.cloned(),
-            wire: built.wire.into(),
+            outcome,
             hit: built.hit.clone(),
             qname: built.qname.clone(),
             qtype: built.qtype,

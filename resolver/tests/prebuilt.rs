@@ -157,13 +157,17 @@ impl Rig {
 
     /// The async path's answer for `packet`.
     fn slow(&self, packet: &[u8], proto: Proto) -> Vec<u8> {
+        self.slow_or_nothing(packet, proto).expect("an answer")
+    }
+
+    /// The async path's answer for `packet`, if it sends one.
+    fn slow_or_nothing(&self, packet: &[u8], proto: Proto) -> Option<Vec<u8>> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
         let ip: IpAddr = self.client.ip();
         rt.block_on(self.pipeline.resolve(packet, ip, proto))
-            .expect("an answer")
     }
 
     fn hits(&self) -> u64 {
@@ -284,4 +288,32 @@ fn a_set_with_client_ip_rules_keeps_nothing() {
         assert_eq!(rcode(&built), ResponseCode::NXDomain);
     }
     assert!(rig.pipeline.prebuilt().is_empty());
+}
+
+#[test]
+fn drop_and_passthru_decisions_are_kept_too_and_still_logged() {
+    let rig = Rig::new(policy_set(&[
+        ("dropped.test", RData::CNAME(CNAME(name("rpz-drop.")))),
+        ("allowed.test", RData::CNAME(CNAME(name("rpz-passthru.")))),
+    ]));
+    rig.cache_real_answer("dropped.test.");
+    rig.cache_real_answer("allowed.test.");
+
+    // DROP: nothing sent, on either path; the second time without a task.
+    let dropped = query(0x1111, "dropped.test.", true);
+    assert_eq!(rig.fast(&dropped, Proto::Udp).0, Step::Resolve);
+    assert_eq!(rig.slow_or_nothing(&dropped, Proto::Udp), None);
+    assert_eq!(rig.fast(&dropped, Proto::Udp).0, Step::Drop);
+    assert_eq!(rig.hits(), 2);
+
+    // PASSTHRU: the real answer, byte for byte what the async path sends.
+    let allowed = query(0x2222, "allowed.test.", true);
+    assert_eq!(rig.fast(&allowed, Proto::Udp).0, Step::Resolve);
+    let real = rig.slow(&allowed, Proto::Udp);
+    assert_eq!(first_a(&real).as_deref(), Some("198.51.100.1"));
+    let (step, inline) = rig.fast(&allowed, Proto::Udp);
+    assert_eq!(step, Step::Reply);
+    assert_eq!(inline, real);
+    assert_eq!(rig.hits(), 4);
+    assert_eq!(rig.pipeline.prebuilt().len(), 2);
 }
