@@ -464,8 +464,16 @@ impl Pipeline {
             if matched {
                 // A decision, a hit to log or a rewrite: kept from an earlier
                 // query with this question, or built by the async path.
-                let kept =
-                    self.serve_kept(&policy, query, ip, proto, facts.as_ref(), key, out, started);
+                let kept = self.serve_kept(
+                    &policy,
+                    query,
+                    ip,
+                    proto,
+                    facts.as_ref(),
+                    key,
+                    out,
+                    (buf, started),
+                );
                 if let Some(step) = kept {
                     return step;
                 }
@@ -486,6 +494,7 @@ impl Pipeline {
     /// (DROP), logged as the async path would; `None` for PASSTHRU (the
     /// caller serves the real answer, in `out`, as a cache hit). Otherwise the
     /// async path takes it ([`Step::Resolve`]).
+    /// `(buf, started)`: the query's EDNS buffer size setting and its start.
     #[allow(clippy::too_many_arguments)]
     fn serve_kept(
         &self,
@@ -496,47 +505,42 @@ impl Pipeline {
         facts: Option<&Arc<ResponseFacts>>,
         key: &mut Vec<u8>,
         out: &mut Vec<u8>,
-        started: Instant,
+        (buf, started): (u16, Instant),
     ) -> Option<Step> {
         // dnstap wants the hit's note with the answer: the async path writes both.
         if self.outputs.tap().is_some() {
             return Some(Step::Resolve);
         }
-        let shape = Shape {
-            edns: query.edns.is_some(),
-            stream: proto != Proto::Udp,
-        };
-        let Some(kept) = self.prebuilt.get(key, shape, policy, facts) else {
+        let Some(kept) = self
+            .prebuilt
+            .get(key, Shape::of(query, proto), policy, facts)
+        else {
             return Some(Step::Resolve);
         };
-        let wire = match &kept.outcome {
-            Outcome::Answer(wire) => wire,
+        let step = match &kept.outcome {
             Outcome::Unchanged => {
                 self.report_hit(&kept.hit, &kept.qname, kept.qtype, client, proto, None);
                 return None;
             }
             Outcome::Drop => {
-                self.report_hit(&kept.hit, &kept.qname, kept.qtype, client, proto, None);
                 self.metrics.refused(Refusal::PolicyDrop);
-                self.metrics
-                    .request_duration
-                    .observe(started.elapsed().as_secs_f64());
-                return Some(Step::Drop);
+                Step::Drop
+            }
+            Outcome::Answer(wire) => {
+                out.clear();
+                out.extend_from_slice(wire);
+                ClientEcho::of(query).apply(out);
+                fit_udp(out, query, proto, buf);
+                self.metrics.response(out[3] & 0x0f, Source::Policy);
+                Step::Reply
             }
         };
-        out.clear();
-        out.extend_from_slice(wire);
-        ClientEcho::of(query).apply(out);
-        let buf = self.edns_buffer_size();
-        if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
-            *out = wire::truncated_response(out, query, buf);
-        }
-        self.report_hit(&kept.hit, &kept.qname, kept.qtype, client, proto, Some(out));
-        self.metrics.response(out[3] & 0x0f, Source::Policy);
+        let answer = (step == Step::Reply).then_some(&out[..]);
+        self.report_hit(&kept.hit, &kept.qname, kept.qtype, client, proto, answer);
         self.metrics
             .request_duration
             .observe(started.elapsed().as_secs_f64());
-        Some(Step::Reply)
+        Some(step)
     }
 
     /// Count a policy hit and write it to the hit outputs; what dnstap needs
@@ -1163,10 +1167,7 @@ impl Pipeline {
         // it: no disabled zone's hit to log, and RD=1 (the fast path answers
         // nothing else).
         let keep = keep.filter(|_| decision.disabled.is_empty() && query.rd);
-        let shape = Shape {
-            edns: query.edns.is_some(),
-            stream: proto != Proto::Udp,
-        };
+        let shape = Shape::of(query, proto);
         let kept = |decided: Decided<'_>| {
             if let Some((key, basis)) = keep {
                 let built = Built {
@@ -1242,10 +1243,7 @@ impl Pipeline {
                 if simple {
                     kept(Decided::Answer(&out));
                 }
-                let buf = self.edns_buffer_size();
-                if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
-                    out = wire::truncated_response(&out, query, buf);
-                }
+                fit_udp(&mut out, query, proto, self.edns_buffer_size());
                 report(Some(&out));
                 self.metrics.response(out[3] & 0x0f, Source::Policy);
                 Some(Some(out))
@@ -1528,13 +1526,19 @@ impl Pipeline {
             out[10..12].copy_from_slice(&ar.to_be_bytes());
             wire::push_opt(out, buf, e.dnssec_ok, 0);
         }
-        if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
-            *out = wire::truncated_response(out, query, buf);
-        }
+        fit_udp(out, query, proto, buf);
         self.metrics.response(out[3] & 0x0f, source);
         self.metrics
             .request_duration
             .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Truncate `out` for `query`'s UDP limit (`buf`: the server's EDNS buffer
+/// size) when it came over UDP and does not fit.
+fn fit_udp(out: &mut Vec<u8>, query: &Query<'_>, proto: Proto, buf: u16) {
+    if proto == Proto::Udp && out.len() > query.udp_limit(buf) {
+        *out = wire::truncated_response(out, query, buf);
     }
 }
 

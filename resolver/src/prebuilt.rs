@@ -74,6 +74,14 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The shape of `query`, come over `proto`.
+    pub fn of(query: &sekisho_wire::Query<'_>, proto: crate::metrics::Proto) -> Shape {
+        Shape {
+            edns: query.edns.is_some(),
+            stream: proto != crate::metrics::Proto::Udp,
+        }
+    }
+
     fn byte(self) -> u8 {
         u8::from(self.edns) | (u8::from(self.stream) << 1)
     }
