@@ -165,7 +165,7 @@ fn bench(c: &mut Criterion) {
         let qname = name(&format!("r{n}.wild.corp.example."));
         let deadline = Instant::now() + Duration::from_secs(5);
         let out = rt
-            .block_on(r.resolve(&qname, RecordType::A, false, false, deadline))
+            .block_on(r.resolve(&qname, RecordType::A, false, false, false, deadline))
             .expect("resolved");
         assert_eq!(out.wire[3] & 0x0f, 0, "NOERROR");
     };

@@ -418,15 +418,19 @@ impl Recursor {
     }
 
     /// Resolve (`qname`, `qtype`) from the root. `dnssec_ok` keeps DNSSEC
-    /// records in the answer; `cd` skips validation.
+    /// records in the answer; `cd` skips validation; `delegations` collects
+    /// the zone cuts on the way ([`Resolution::delegations`]), which only
+    /// RPZ NSDNAME and NSIP rules read.
     pub async fn resolve(
         &self,
         qname: &Name,
         qtype: RecordType,
         dnssec_ok: bool,
         cd: bool,
+        delegations: bool,
         deadline: Instant,
     ) -> Result<Resolution, Failure> {
+        let collect = delegations;
         let validating = self.config.validate && !cd;
         if validating {
             // A failure remembered for bogus-ttl: no queries, no checks.
@@ -475,7 +479,9 @@ impl Recursor {
             } else {
                 self.lookup(&cur, qtype, &mut b).await?
             };
-            delegations.extend(self.infra.path(&cur, position, Instant::now()));
+            if collect {
+                delegations.extend(self.infra.path(&cur, position, Instant::now()));
+            }
             let next = step.next.clone();
             steps.push((cur.clone(), step));
             match next {
@@ -647,13 +653,26 @@ impl DnssecResult {
     }
 }
 
-/// Resolve `query` by recursion and store a cacheable answer under `key`.
-/// `with_facts` computes the RPZ facts (a policy is loaded). The answer is
-/// a SERVFAIL with an EDE when validation fails or no authority answers.
+/// Which RPZ facts [`fetch`] computes and keeps with the answer it stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactsWanted {
+    /// None: no policy is loaded.
+    No,
+    /// The answer's own (CNAME chain, addresses).
+    Answer,
+    /// Those and the delegations on the way: some policy zone has enabled
+    /// NSDNAME or NSIP rules. An answer stored without them (while no zone
+    /// had such rules) is matched without delegations until it expires.
+    WithDelegations,
+}
+
+/// Resolve `query` by recursion and store a cacheable answer under `key`,
+/// with the RPZ facts `facts` asks for. The answer is a SERVFAIL with an
+/// EDE when validation fails or no authority answers.
 pub async fn fetch(
     recursor: &Recursor,
     cache: &PacketCache,
-    with_facts: bool,
+    facts: FactsWanted,
     key: &[u8],
     lower_qname: &[u8],
     query: &Query<'_>,
@@ -666,7 +685,14 @@ pub async fn fetch(
     // storing it would only fill the cache with the names of a flood.
     let mut refused = None;
     let (wire, delegations, secure, ede) = match recursor
-        .resolve(&qname, qtype, query.dnssec_ok(), query.cd, deadline)
+        .resolve(
+            &qname,
+            qtype,
+            query.dnssec_ok(),
+            query.cd,
+            facts == FactsWanted::WithDelegations,
+            deadline,
+        )
         .await
     {
         Ok(r) => (r.wire, r.delegations, r.secure, r.bogus),
@@ -687,7 +713,7 @@ pub async fn fetch(
     if secure {
         prepared.set_authentic_data();
     }
-    if with_facts {
+    if facts != FactsWanted::No {
         let facts = Message::from_vec(&wire).ok().map(|m| {
             let mut f = ResponseFacts::from_response(&qname, &m);
             f.delegations = delegations;

@@ -195,7 +195,7 @@ fn spawn(r: &Arc<Recursor>, qname: &str, tx: &mpsc::UnboundedSender<Outcome>) {
     tokio::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(120);
         let out = r
-            .resolve(&name(&qname), RecordType::A, false, false, deadline)
+            .resolve(&name(&qname), RecordType::A, false, false, false, deadline)
             .await;
         let _ = tx.send((qname, out));
     });
@@ -271,6 +271,7 @@ async fn past_fetches_per_zone_the_excess_fails_at_once_other_zones_go_on_and_th
             RecordType::A,
             false,
             false,
+            false,
             deadline,
         )
         .await;
@@ -299,6 +300,7 @@ async fn past_fetches_per_zone_the_excess_fails_at_once_other_zones_go_on_and_th
             RecordType::A,
             false,
             false,
+            false,
             Instant::now() + SOON,
         )
         .await;
@@ -320,6 +322,7 @@ async fn a_client_deadline_that_drops_the_resolution_gives_its_zone_slot_back() 
         r.resolve(
             &name("a.silent.test."),
             RecordType::A,
+            false,
             false,
             false,
             deadline,
@@ -421,6 +424,7 @@ async fn a_server_whose_queries_time_out_under_load_is_given_fewer_queries_at_on
             .resolve(
                 &name(&format!("t{i}.silent.test.")),
                 RecordType::A,
+                false,
                 false,
                 false,
                 deadline,

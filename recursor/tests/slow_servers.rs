@@ -110,6 +110,7 @@ async fn a_server_slower_than_the_first_timeout_is_asked_again_and_answers() {
             RecordType::A,
             false,
             false,
+            false,
             deadline,
         )
         .await

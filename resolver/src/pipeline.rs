@@ -43,6 +43,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinEncodable};
 use ipnet::IpNet;
+use sekisho_recursor::FactsWanted;
 use sekisho_rpz::{
     Decision, PolicyQuery, PolicySet, QueryFlow, ResponseFacts, Rewrite, Transport, Verdict,
 };
@@ -1016,11 +1017,18 @@ impl Pipeline {
                 tracing::debug!("no forward zone for query and recursion is not available");
                 return None;
             };
-            let with_facts = !self.policy.load().zones().is_empty();
+            let facts = {
+                let set = self.policy.load();
+                match (set.zones().is_empty(), set.reads_delegations()) {
+                    (true, _) => FactsWanted::No,
+                    (false, false) => FactsWanted::Answer,
+                    (false, true) => FactsWanted::WithDelegations,
+                }
+            };
             let f = sekisho_recursor::fetch(
                 recursor,
                 &self.cache,
-                with_facts,
+                facts,
                 key,
                 lower_qname,
                 query,

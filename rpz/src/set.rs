@@ -333,6 +333,15 @@ impl PolicySet {
         self.zones.iter().any(|z| z.counts().client_ip > 0)
     }
 
+    /// Whether a decision can depend on the delegations on the way to the
+    /// answer (some zone has enabled NSDNAME or NSIP rules). When not, the
+    /// recursor need not collect them for [`ResponseFacts::delegations`].
+    pub fn reads_delegations(&self) -> bool {
+        self.zones.iter().any(|z| {
+            z.may_match(TriggerKind::NsDname) || z.may_match(TriggerKind::NsIp)
+        })
+    }
+
     /// Set-wide options.
     pub fn options(&self) -> SetOptions {
         self.options

@@ -472,3 +472,22 @@ fn a_zone_switched_off_takes_no_part_until_switched_on_and_new_versions_stay_off
     assert!(s.with_zone_enabled(&name("nonesuch."), false).is_none());
     assert_eq!(s.is_enabled(&name("nonesuch.")), None);
 }
+
+#[test]
+fn only_enabled_nsdname_and_nsip_rules_make_a_set_read_delegations() {
+    assert!(!set(vec![zone("block.", "bad.example CNAME .")]).reads_delegations());
+    assert!(set(vec![
+        zone("block.", "bad.example CNAME ."),
+        zone("ns.", "ns.evil.example.rpz-nsdname CNAME ."),
+    ])
+    .reads_delegations());
+    assert!(set(vec![zone("ip.", "32.1.2.0.192.rpz-nsip CNAME .")]).reads_delegations());
+    let mut off = ZoneSettings::new(name("ns."));
+    off.nsdname_enable = false;
+    off.nsip_enable = false;
+    assert!(!set(vec![zone_with(
+        off,
+        "ns.evil.example.rpz-nsdname CNAME .\n32.1.2.0.192.rpz-nsip CNAME ."
+    )])
+    .reads_delegations());
+}
