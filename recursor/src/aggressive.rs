@@ -64,7 +64,6 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -76,7 +75,7 @@ use sekisho_cache::clock::{Bounds, ClockMap, ALLOC_HEADER};
 use sekisho_cache::size;
 
 use super::classify::rrsig_covers;
-use super::infra::{Step, StepKind, ZoneSecurity};
+use super::infra::{KeyHash, Step, StepKind, ZoneSecurity};
 use super::validate::{
     as_nsec, as_nsec3, as_rrsig, below_cut_or_dname, nodata_holds, nsec_closest_encloser,
     nsec_covers, nsec_denies, nsec_wildcard, owner_hash, wildcard_at, Hasher, Work,
@@ -304,10 +303,10 @@ impl Denials {
 
     /// Run `f` on the live records of `zone` (and mark the zone used).
     fn with_zone<R>(&self, zone: &Name, f: impl FnOnce(&ZoneDenials) -> R) -> Option<R> {
-        let zone = zone.to_lowercase();
-        let hash = self.hasher.hash_one(&zone);
+        // Names compare and hash without regard to case: no lower-cased copy.
+        let hash = zone.key_hash(&self.hasher);
         let m = self.lock();
-        let slot = m.get(hash, &zone)?;
+        let slot = m.get(hash, zone)?;
         slot.touch();
         Some(f(slot.value()))
     }
@@ -390,7 +389,7 @@ impl Denials {
     /// the latest of them (a zone larger than the whole bound is not kept).
     fn merge(&self, zone: &Name, now: Instant, add: impl FnOnce(&mut ZoneDenials)) {
         let key = zone.to_lowercase();
-        let hash = self.hasher.hash_one(&key);
+        let hash = key.key_hash(&self.hasher);
         let mut m = self.lock();
         let mut z = ZoneDenials::default();
         m.update(hash, &key, |v| {
@@ -522,7 +521,7 @@ impl Denials {
         let mut above = top.clone();
         while !above.is_root() {
             above = above.base_name();
-            let hash = self.hasher.hash_one(&above);
+            let hash = above.key_hash(&self.hasher);
             m.update(hash, &above, |z| {
                 let before = z.nsec.len() + z.nsec3.len();
                 z.nsec.retain(|owner, h| {

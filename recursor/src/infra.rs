@@ -98,6 +98,60 @@ pub(crate) enum ZoneSecurity {
     Bogus(Ede),
 }
 
+/// The hash of a map key, with the map's keyed hasher.
+///
+/// Names are hashed as their lower-cased wire labels in one contiguous
+/// write: hickory's `Hash for Name` builds a lower-cased `Label` per label
+/// and feeds SipHash label by label, which made hashing the largest single
+/// cost of a cache miss's walks over these maps (`closest`, `path`, the
+/// non-cut and step lookups; `cargo bench --bench recursion_miss`).
+/// Consistent with `Name`'s equality, which ignores ASCII case.
+pub(crate) trait KeyHash {
+    /// The hash of `self` under `state`.
+    fn key_hash(&self, state: &RandomState) -> u64;
+}
+
+/// The lower-cased wire labels of `name` (no root label), at most 255
+/// bytes, into `buf`; their length.
+fn lower_labels(name: &Name, buf: &mut [u8; 256]) -> usize {
+    let mut at = 0;
+    for label in name.iter() {
+        let end = at + 1 + label.len();
+        let Some(out) = buf.get_mut(at..end) else {
+            // Longer than a name can be: hash the part that fits.
+            break;
+        };
+        out[0] = label.len() as u8;
+        for (o, b) in out[1..].iter_mut().zip(label) {
+            *o = b.to_ascii_lowercase();
+        }
+        at = end;
+    }
+    at
+}
+
+impl KeyHash for Name {
+    fn key_hash(&self, state: &RandomState) -> u64 {
+        let mut buf = [0u8; 256];
+        let n = lower_labels(self, &mut buf);
+        state.hash_one(&buf[..n])
+    }
+}
+
+impl KeyHash for (Name, u16) {
+    fn key_hash(&self, state: &RandomState) -> u64 {
+        let mut buf = [0u8; 256];
+        let n = lower_labels(&self.0, &mut buf);
+        state.hash_one((&buf[..n], self.1))
+    }
+}
+
+impl KeyHash for IpAddr {
+    fn key_hash(&self, state: &RandomState) -> u64 {
+        state.hash_one(self)
+    }
+}
+
 /// Heap bytes of a key or value, for the byte bounds (estimates; see
 /// `sekisho_cache::size`).
 trait Footprint {
@@ -176,7 +230,7 @@ struct TimedMap<K, V> {
     bounds: Bounds,
 }
 
-impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
+impl<K: Eq + Hash + KeyHash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
     /// An empty map of at most `max_bytes`.
     fn new(max_bytes: usize) -> Self {
         TimedMap {
@@ -193,7 +247,7 @@ impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
 
     /// The live value for `k`.
     fn get(&self, k: &K, now: Instant) -> Option<V> {
-        let hash = self.hasher.hash_one(k);
+        let hash = k.key_hash(&self.hasher);
         let m = self.lock();
         let slot = m.get(hash, k).filter(|s| s.expires() > now)?;
         slot.touch();
@@ -202,7 +256,7 @@ impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
 
     /// Store `v` for `ttl`; nothing when it alone exceeds the bound.
     fn put(&self, k: K, v: V, ttl: Duration, now: Instant) {
-        let hash = self.hasher.hash_one(&k);
+        let hash = k.key_hash(&self.hasher);
         let heap = k.heap_bytes() + v.heap_bytes();
         let expires = now.checked_add(ttl).unwrap_or(now);
         // An entry larger than the whole bound is not kept; nothing to do.
@@ -213,7 +267,7 @@ impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
 
     /// Change the value for `k` in place.
     fn update(&self, k: &K, f: impl FnOnce(&mut V)) {
-        let hash = self.hasher.hash_one(k);
+        let hash = k.key_hash(&self.hasher);
         self.lock().update(hash, k, |v| {
             f(v);
             v.heap_bytes()
@@ -222,7 +276,7 @@ impl<K: Eq + Hash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
 
     /// Drop the entry for `k`, if any.
     fn remove(&self, k: &K) -> bool {
-        let hash = self.hasher.hash_one(k);
+        let hash = k.key_hash(&self.hasher);
         self.lock().remove(hash, k)
     }
 
