@@ -223,6 +223,19 @@ impl<K, V> ClockMap<K, V> {
         self.slots[i as usize].as_ref()
     }
 
+    /// The entry whose key `is` picks among those with `hash`, fresh or
+    /// expired: a lookup by a borrowed form the key type cannot name (a
+    /// name's lower-cased wire labels, say); `is` must agree with the key's
+    /// `Eq` and the hash with the one the key was stored under.
+    #[inline]
+    pub fn get_by(&self, hash: u64, is: impl Fn(&K) -> bool) -> Option<&Slot<K, V>> {
+        let slots = &self.slots;
+        let i = self.table.find(hash, |&i| {
+            slots[i as usize].as_ref().is_some_and(|s| is(&s.key))
+        })?;
+        self.slots[*i as usize].as_ref()
+    }
+
     /// Change the value of `key` in place; `f` returns the value's new heap
     /// bytes, and the charge follows. False when `key` is absent.
     pub fn update<Q>(&mut self, hash: u64, key: &Q, f: impl FnOnce(&mut V) -> usize) -> bool

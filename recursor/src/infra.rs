@@ -130,6 +130,72 @@ fn lower_labels(name: &Name, buf: &mut [u8; 256]) -> usize {
     at
 }
 
+/// The lower-cased wire labels of a name, with where each label starts:
+/// the names at and above it can be looked up in the name-keyed maps
+/// without building a `Name` for each (a `Name` per level was most of the
+/// cost of walking up from a query name to its closest cut).
+struct Labels {
+    /// The labels, lower-cased, without the root label.
+    wire: [u8; 256],
+    /// Bytes used in `wire`.
+    len: usize,
+    /// Start of each label in `wire`, leftmost first.
+    starts: [u8; 128],
+    /// Labels (entries used in `starts`).
+    count: usize,
+}
+
+impl Labels {
+    fn of(name: &Name) -> Labels {
+        let mut l = Labels {
+            wire: [0; 256],
+            len: 0,
+            starts: [0; 128],
+            count: 0,
+        };
+        l.len = lower_labels(name, &mut l.wire);
+        let mut at = 0;
+        while at < l.len && l.count < l.starts.len() {
+            // `at` < 256: it indexes `wire`.
+            l.starts[l.count] = at as u8;
+            l.count += 1;
+            at += 1 + usize::from(l.wire[at]);
+        }
+        l
+    }
+
+    /// The wire labels of the name's rightmost `keep` labels (the name
+    /// `Name::trim_to(keep)` gives).
+    fn suffix(&self, keep: usize) -> &[u8] {
+        let first = self.count.saturating_sub(keep);
+        match self.starts.get(first) {
+            Some(&at) if first < self.count => &self.wire[usize::from(at)..self.len],
+            _ => &[],
+        }
+    }
+}
+
+/// Whether `name` is the name whose lower-cased wire labels are `lower`.
+fn is_name(name: &Name, lower: &[u8]) -> bool {
+    let mut at = 0;
+    for label in name.iter() {
+        let end = at + 1 + label.len();
+        let Some(l) = lower.get(at..end) else {
+            return false;
+        };
+        if usize::from(l[0]) != label.len()
+            || !l[1..]
+                .iter()
+                .zip(label)
+                .all(|(a, b)| *a == b.to_ascii_lowercase())
+        {
+            return false;
+        }
+        at = end;
+    }
+    at == lower.len()
+}
+
 impl KeyHash for Name {
     fn key_hash(&self, state: &RandomState) -> u64 {
         let mut buf = [0u8; 256];
@@ -296,6 +362,20 @@ impl<K: Eq + Hash + KeyHash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
     }
 }
 
+impl<V: Clone + Footprint> TimedMap<Name, V> {
+    /// The live value for the name whose lower-cased wire labels are
+    /// `lower` (hashed as [`KeyHash`] hashes a `Name`).
+    fn get_labels(&self, lower: &[u8], now: Instant) -> Option<V> {
+        let hash = self.hasher.hash_one(lower);
+        let m = self.lock();
+        let slot = m
+            .get_by(hash, |k| is_name(k, lower))
+            .filter(|s| s.expires() > now)?;
+        slot.touch();
+        Some(slot.value().clone())
+    }
+}
+
 /// Bounds of the recursor's caches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InfraLimits {
@@ -357,35 +437,57 @@ impl Infra {
     /// `above` is set, as for DS which the parent serves); the root hints
     /// at worst.
     pub(crate) fn closest(&self, name: &Name, above: bool, now: Instant) -> Cut {
-        let mut n = if above && !name.is_root() {
-            name.base_name()
-        } else {
-            name.clone()
-        };
-        loop {
-            if n.is_root() {
+        let labels = Labels::of(name);
+        let below = usize::from(above && labels.count > 0);
+        self.closest_below(name, &labels, labels.count - below, now)
+            .unwrap_or_else(|| {
                 // Our own root cut (learnt from priming) or the hints.
-                let servers = self.cuts.get(&n, now).unwrap_or_else(|| self.hints.clone());
-                return Cut { zone: n, servers };
-            }
-            if let Some(servers) = self.cuts.get(&n, now) {
-                return Cut { zone: n, servers };
-            }
-            n = n.base_name();
-        }
+                let root = Name::root();
+                let servers = self
+                    .cuts
+                    .get(&root, now)
+                    .unwrap_or_else(|| self.hints.clone());
+                Cut {
+                    zone: root,
+                    servers,
+                }
+            })
     }
 
     /// The deepest known cut at or above `name` below the root; `None` when
     /// only the root's is known.
     pub(crate) fn closest_cut(&self, name: &Name, now: Instant) -> Option<Cut> {
-        let mut n = name.clone();
-        while !n.is_root() {
-            if let Some(servers) = self.cuts.get(&n, now) {
-                return Some(Cut { zone: n, servers });
-            }
-            n = n.base_name();
+        let labels = Labels::of(name);
+        self.closest_below(name, &labels, labels.count, now)
+    }
+
+    /// The deepest cached cut below the root among the names of `name`'s
+    /// rightmost `from`, `from - 1`, ... 1 labels (`labels` are `name`'s).
+    fn closest_below(
+        &self,
+        name: &Name,
+        labels: &Labels,
+        from: usize,
+        now: Instant,
+    ) -> Option<Cut> {
+        (1..=from).rev().find_map(|keep| {
+            let servers = self.cuts.get_labels(labels.suffix(keep), now)?;
+            Some(Cut {
+                zone: name.trim_to(keep),
+                servers,
+            })
+        })
+    }
+
+    /// How many of `name`'s rightmost labels a minimised probe below a cut
+    /// keeps: `keep`, plus one for each name from there down that is known
+    /// to be no zone cut (RFC 9156 section 2.3), at most all of them.
+    pub(crate) fn past_noncuts(&self, name: &Name, mut keep: usize, now: Instant) -> usize {
+        let labels = Labels::of(name);
+        while keep < labels.count && self.noncuts.get_labels(labels.suffix(keep), now).is_some() {
+            keep += 1;
         }
-        None
+        keep
     }
 
     /// Remember a zone cut.
@@ -477,6 +579,7 @@ impl Infra {
     }
 
     /// True when `name` is known to be no zone cut.
+    #[cfg(test)]
     pub(crate) fn is_noncut(&self, name: &Name, now: Instant) -> bool {
         self.noncuts.get(name, now).is_some()
     }
@@ -576,6 +679,27 @@ mod tests {
             n("example.")
         );
         assert!(infra.closest(&n("www.test."), false, now).zone.is_root());
+        // Names match without regard to case, and only whole labels match.
+        assert_eq!(
+            infra.closest(&n("WWW.Corp.EXAMPLE."), false, now).zone,
+            n("corp.example.")
+        );
+        assert_eq!(
+            infra.closest(&n("xcorp.example."), false, now).zone,
+            n("example.")
+        );
+        assert_eq!(
+            infra
+                .closest_cut(&n("a.b.corp.example."), now)
+                .map(|c| c.zone),
+            Some(n("corp.example."))
+        );
+        assert!(infra.closest_cut(&n("a.test."), now).is_none());
+        infra.put_noncut(n("b.Corp.example."), 300, now);
+        infra.put_noncut(n("a.b.corp.example."), 300, now);
+        assert_eq!(infra.past_noncuts(&n("x.a.B.corp.example."), 3, now), 5);
+        assert_eq!(infra.past_noncuts(&n("x.a.c.corp.example."), 3, now), 3);
+        assert_eq!(infra.past_noncuts(&n("a.b.corp.example."), 3, now), 4);
         let path = infra.path(&n("www.corp.example."), 2, now);
         assert_eq!(path.len(), 2);
         assert_eq!(path[1].zone, n("corp.example."));
