@@ -41,7 +41,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
 
 use sekisho_upstream::matches_query;
 
@@ -135,20 +137,61 @@ impl Exchange for NetExchange {
 /// One UDP exchange from a fresh socket on a random port (source port
 /// randomisation, RFC 5452 section 9.2); datagrams that do not answer `q`
 /// are dropped and the wait goes on.
+///
+/// The query is sent before the reactor hears of the socket (a fresh
+/// socket's send buffer is empty, so the send does not wait), and the socket
+/// is registered for reading only. Through tokio's `UdpSocket` the send
+/// first waited a reactor turn for the new socket's writability, and each
+/// send then woke the reactor once more for a writability nobody waited
+/// for: two `epoll_wait` rounds per query more than needed.
 async fn udp(server: SocketAddr, q: &[u8]) -> Result<Vec<u8>, ExchangeError> {
     let local: SocketAddr = match server.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let sock = UdpSocket::bind(local).await?;
-    sock.connect(server).await?;
-    sock.send(q).await?;
+    // Neither call waits: a UDP bind and connect only set addresses.
+    let sock = std::net::UdpSocket::bind(local)?;
+    sock.set_nonblocking(true)?;
+    sock.connect(server)?;
+    let sent = match sock.send(q) {
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        Err(e) => return Err(e.into()),
+    };
+    let interest = if sent {
+        Interest::READABLE
+    } else {
+        Interest::READABLE | Interest::WRITABLE
+    };
+    // Deprecated because a caller could register a descriptor it does not
+    // own; this `AsyncFd` owns the socket, which it closes after it has
+    // deregistered it (the non-deprecated form is `unsafe`, which the
+    // workspace forbids).
+    #[allow(deprecated)]
+    let sock = AsyncFd::with_interest(sock, interest)?;
+    if !sent {
+        loop {
+            let mut ready = sock.writable().await?;
+            // `Err`: the buffer filled again; readiness is cleared, wait again.
+            if let Ok(r) = ready.try_io(|s| s.get_ref().send(q)) {
+                r?;
+                break;
+            }
+        }
+    }
     let mut buf = vec![0u8; 4096];
     loop {
-        let n = sock.recv(&mut buf).await?;
-        if matches_query(&buf[..n], q) {
-            buf.truncate(n);
-            return Ok(buf);
+        let mut ready = sock.readable().await?;
+        match ready.try_io(|s| s.get_ref().recv(&mut buf)) {
+            Ok(Ok(n)) if matches_query(&buf[..n], q) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            // Not an answer to `q`: keep waiting.
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            // Drained: readiness is cleared, wait again.
+            Err(_) => {}
         }
     }
 }

@@ -419,6 +419,7 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext, runtime: &tokio::run
         // One answer buffer per datagram of a batch, reused.
         outs: (0..BATCH).map(|_| Vec::with_capacity(4096)).collect(),
         key: Vec::with_capacity(272),
+        waiting: Vec::new(),
     };
     let mut stop = ctx.stop.clone();
     let own = w.own.clone();
@@ -436,6 +437,8 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext, runtime: &tokio::run
             continue;
         }
         runtime.block_on(async {
+            // The misses the first mode took.
+            w.spawn_waiting();
             loop {
                 tokio::select! {
                     biased;
@@ -456,6 +459,7 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext, runtime: &tokio::run
                                     guard.clear_ready();
                                 }
                                 w.serve_batch(n);
+                                w.spawn_waiting();
                             }
                             Ok(Err(e)) => tracing::debug!(error = %e, "udp receive error"),
                             // Drained: readiness is cleared, wait again.
@@ -467,7 +471,10 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext, runtime: &tokio::run
         });
     }
     // Stopped: what this worker took is answered before its runtime goes.
-    runtime.block_on(own.drain(UDP_DRAIN));
+    runtime.block_on(async {
+        w.spawn_waiting();
+        own.drain(UDP_DRAIN).await;
+    });
 }
 
 /// One UDP worker's state between batches.
@@ -492,9 +499,21 @@ struct UdpWorker<'a> {
     outs: Vec<Vec<u8>>,
     /// Cache key buffer.
     key: Vec<u8>,
+    /// Misses of the last batch that wait for the network, to be spawned.
+    waiting: Vec<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 impl UdpWorker<'_> {
+    /// Spawn the waiting misses. Called in the runtime's `block_on`: a
+    /// task spawned there goes to the thread's own run queue, where one
+    /// spawned from outside (the first mode's loop) went through the
+    /// shared queue and wrote the runtime's wake-up `eventfd`.
+    fn spawn_waiting(&mut self) {
+        for task in self.waiting.drain(..) {
+            tokio::spawn(task);
+        }
+    }
+
     /// Answers the `received` datagrams of the last batch that the fast path
     /// can answer (sent together), and starts a task for each of the others.
     fn serve_batch(&mut self, received: usize) {
@@ -581,12 +600,13 @@ impl UdpWorker<'_> {
                         }
                         Poll::Pending => {
                             let s = self.socket.clone();
-                            runtime.spawn(async move {
+                            // Spawned by `spawn_waiting`, on the runtime's thread.
+                            self.waiting.push(Box::pin(async move {
                                 if let Some(answer) = resolving.await {
                                     send_from_task(s, answer, peer).await;
                                 }
                                 drop(guards);
-                            });
+                            }));
                         }
                     }
                 }
