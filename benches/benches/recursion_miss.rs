@@ -81,7 +81,11 @@ impl Tree {
         let mut m = Message::response(q.metadata.id, OpCode::Query);
         m.add_query(question.clone());
         let referral = |m: &mut Message, zone: &str, ns: &str, addr: Ipv4Addr| {
-            m.add_authority(Record::from_rdata(name(zone), 3600, RData::NS(NS(name(ns)))));
+            m.add_authority(Record::from_rdata(
+                name(zone),
+                3600,
+                RData::NS(NS(name(ns))),
+            ));
             m.add_additional(Record::from_rdata(name(ns), 3600, RData::A(A(addr))));
         };
         match server {
@@ -92,11 +96,24 @@ impl Tree {
                 let apex = name("corp.example.");
                 let qn = question.name();
                 if *qn == apex && question.query_type() == RecordType::NS {
-                    m.add_answer(Record::from_rdata(apex, 3600, RData::NS(NS(name("ns.corp.example.")))));
-                } else if *qn == name("ns.corp.example.") && question.query_type() == RecordType::A {
+                    m.add_answer(Record::from_rdata(
+                        apex,
+                        3600,
+                        RData::NS(NS(name("ns.corp.example."))),
+                    ));
+                } else if *qn == name("ns.corp.example.") && question.query_type() == RecordType::A
+                {
                     m.add_answer(Record::from_rdata(qn.clone(), 3600, RData::A(A(CORP))));
                 } else if *qn == apex || name("wild.corp.example.").zone_of(qn) {
-                    let soa = SOA::new(name("ns.corp.example."), name("h.corp.example."), 1, 3600, 600, 86400, 300);
+                    let soa = SOA::new(
+                        name("ns.corp.example."),
+                        name("h.corp.example."),
+                        1,
+                        3600,
+                        600,
+                        86400,
+                        300,
+                    );
                     m.add_authority(Record::from_rdata(apex, 300, RData::SOA(soa)));
                 } else {
                     m.metadata.response_code = ResponseCode::NXDomain;
@@ -175,7 +192,11 @@ fn bench(c: &mut Criterion) {
     }
     let before = tree.fast.load(Ordering::Relaxed);
     resolve(3);
-    assert_eq!(tree.fast.load(Ordering::Relaxed), before + 1, "one query per miss once warm");
+    assert_eq!(
+        tree.fast.load(Ordering::Relaxed),
+        before + 1,
+        "one query per miss once warm"
+    );
 
     let mut g = c.benchmark_group("recursion_miss");
     g.throughput(Throughput::Elements(1));

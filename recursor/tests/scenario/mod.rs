@@ -242,9 +242,17 @@ async fn ask(recursor: &Recursor, cache: &PacketCache, q: &QuerySpec) -> Result<
         &mut key,
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    let f = sekisho_recursor::fetch(recursor, cache, sekisho_recursor::FactsWanted::No, &key, &lower, &query, deadline)
-        .await
-        .ok_or("fetch gave no answer")?;
+    let f = sekisho_recursor::fetch(
+        recursor,
+        cache,
+        sekisho_recursor::FactsWanted::No,
+        &key,
+        &lower,
+        &query,
+        deadline,
+    )
+    .await
+    .ok_or("fetch gave no answer")?;
     let msg = Message::from_vec(&f.wire).map_err(|e| format!("response does not decode: {e}"))?;
     Ok(Outcome {
         msg,
