@@ -337,9 +337,9 @@ impl PolicySet {
     /// answer (some zone has enabled NSDNAME or NSIP rules). When not, the
     /// recursor need not collect them for [`ResponseFacts::delegations`].
     pub fn reads_delegations(&self) -> bool {
-        self.zones.iter().any(|z| {
-            z.may_match(TriggerKind::NsDname) || z.may_match(TriggerKind::NsIp)
-        })
+        self.zones
+            .iter()
+            .any(|z| z.may_match(TriggerKind::NsDname) || z.may_match(TriggerKind::NsIp))
     }
 
     /// Set-wide options.
