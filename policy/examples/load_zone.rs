@@ -25,10 +25,13 @@ fn main() {
         let (rules, _) =
             sekisho_policy::load_file(ZoneSettings::new(origin), std::path::Path::new(file))
                 .expect("load");
+        let secs = t.elapsed().as_secs_f64();
+        let total = rules.counts().total();
+        // The index's own size accounting, beside RSS (which also counts freed heap).
         println!(
-            "load_file: {} rules in {:.3} s",
-            rules.counts().total(),
-            t.elapsed().as_secs_f64()
+            "load_file: {total} rules in {secs:.3} s; index {} bytes ({:.1} B/rule)",
+            rules.heap_bytes(),
+            rules.heap_bytes() as f64 / total.max(1) as f64
         );
         return;
     }
