@@ -1266,6 +1266,12 @@ pub(crate) struct Builder {
     skipped: Vec<Record>,
     /// Whether this builds an overlay (tombstones allowed).
     overlay: bool,
+    /// Local-data groups stored so far, by a hash of their encoded bytes: the arena offset
+    /// of the first group with that hash. Policy zones repeat the same local data (one
+    /// walled-garden address for thousands of names), which is then stored once.
+    local_seen: HashMap<u64, u32>,
+    /// Reused buffer for a local-data group being encoded.
+    local_scratch: Vec<u8>,
 }
 
 impl Builder {
@@ -1285,6 +1291,8 @@ impl Builder {
             warnings: Vec::new(),
             skipped: Vec::new(),
             overlay: false,
+            local_seen: HashMap::new(),
+            local_scratch: Vec::new(),
         }
     }
 
@@ -1657,7 +1665,34 @@ impl Builder {
         }
         enc.sort_by(|a, b| (u16::from(a.0), &a.2).cmp(&(u16::from(b.0), &b.2)));
         enc.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
-        let off = encode_local(&mut self.index.local, &enc);
+        // Equal groups decode to equal records, so rules may share one copy: a value names
+        // the data, never the rule (rules are told apart by their keys).
+        let mut bytes = std::mem::take(&mut self.local_scratch);
+        bytes.clear();
+        encode_local(&mut bytes, &enc);
+        let h = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            hasher.finish()
+        };
+        let local = &mut self.index.local;
+        let off = match self.local_seen.get(&h) {
+            Some(&at) if local.get(at as usize..at as usize + bytes.len()) == Some(&bytes[..]) => {
+                at as usize
+            }
+            seen => {
+                let at = local.len();
+                local.extend_from_slice(&bytes);
+                // A hash shared by different data keeps its first group (this one is stored
+                // unshared, which is still correct).
+                if seen.is_none() {
+                    self.local_seen.insert(h, at as u32);
+                }
+                at
+            }
+        };
+        self.local_scratch = bytes;
         Some(V_LOCAL + off as u32)
     }
 
