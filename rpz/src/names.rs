@@ -5,15 +5,22 @@
 //!         suffix hashes, built right to left in one pass (lower-cased on the fly):
 //!           h3 = H(root)   h2 = H(h3, "example")   h1 = H(h2, "bad")   h0 = H(h1, "a")
 //!         probes:  exact  h0                  ─┐
-//!                  wild   H(h1,"*"), H(h2,"*") ├─▶ slots: [tag|name|value] (one Vec, open addressing)
+//!                  wild   H(h1,"*"), H(h2,"*") ├─▶ slots: [tag|name] (one Vec, open addressing)
 //!                                             ─┘              │
-//!                                                  arena: [len][wire bytes][ttl] ... (one Vec<u8>)
+//!                                                  arena: [len][wire bytes][action] ... (one Vec<u8>)
+//!                                                                            │
+//!                                                  actions: [(value, ttl)] ◀─┘ (at most 255)
 //! ```
 //!
 //! Every key is a lower-cased owner name *relative to the policy zone apex*, stored once in a
-//! byte arena in wire form without the root label. A slot holds a 32-bit hash tag, the arena
-//! offset of the key and a 32-bit value (the encoded action, see `zone.rs`). There are no
-//! per-rule heap objects, so a million rules cost two allocations.
+//! byte arena in wire form without the root label. A slot holds a 32-bit hash tag and the
+//! arena offset of the key (8 bytes). The key's value (the encoded action, see `zone.rs`) and
+//! TTL follow it in the arena as one *action code* octet: an index into a table of the
+//! table's distinct (value, TTL) pairs, which are few in a policy zone (`CNAME .` at one TTL
+//! for nearly every rule); a code of 255 means the pair follows in full (eight octets), for
+//! tables with more than 255 pairs. So a key costs its wire bytes plus two octets in the
+//! arena and 8 bytes of slot (at 3/5 load, about 13). There are no per-rule heap objects,
+//! so a million rules cost two allocations.
 //!
 //! The hash of a name is computed label by label from the right, so the hashes of all suffixes
 //! of a query name fall out of one pass: a lookup costs one probe per candidate key, O(labels),
@@ -31,6 +38,11 @@ const SEED: u64 = 0xcbf2_9ce4_8422_2325;
 const PRIME: u64 = 0x0000_0100_0000_01b3;
 /// Arena offset that marks an empty slot.
 const EMPTY: u32 = u32::MAX;
+/// Action code of a key whose (value, TTL) pair follows in the arena (eight octets, LE).
+const EXPLICIT: u8 = u8::MAX;
+/// How many action codes a build looks up by a scan before its map: a zone's first pairs are
+/// its common ones.
+const SCANNED_CODES: usize = 8;
 
 /// Extends the hash of a suffix by one more label on its left, lower-casing ASCII.
 ///
@@ -379,22 +391,19 @@ impl<'w> Iterator for WireLabels<'w> {
 
 impl ExactSizeIterator for WireLabels<'_> {}
 
-/// One slot of the open-addressing table (12 bytes).
+/// One slot of the open-addressing table (8 bytes; the key's value is in the arena).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
     /// High 32 bits of the finished hash, compared before the name bytes.
     tag: u32,
     /// Offset of the key in the arena, or [`EMPTY`].
     name: u32,
-    /// The value stored with the key (an encoded action).
-    value: u32,
 }
 
 /// The empty slot.
 const EMPTY_SLOT: Slot = Slot {
     tag: 0,
     name: EMPTY,
-    value: 0,
 };
 
 /// Which key shape a probe looks for.
@@ -409,10 +418,10 @@ pub(crate) enum KeyShape {
 /// A match found in a [`NameTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct NameMatch {
-    /// Arena offset of the key that matched (identifies the rule).
+    /// Arena offset of the key that matched (identifies the rule; its value is read with
+    /// [`NameTable::key_value`] when needed, so that a "does anything match?" check never
+    /// loads the key's arena bytes).
     pub(crate) key: u32,
-    /// Stored value.
-    pub(crate) value: u32,
     /// For a wildcard key, the number of labels of the suffix below `*`; for an exact key the
     /// number of labels of the name.
     pub(crate) labels: usize,
@@ -442,8 +451,13 @@ pub(crate) enum Inserted {
 pub(crate) struct NameTable {
     /// Open-addressing slots (any length; the home slot is picked by fast range).
     slots: Vec<Slot>,
-    /// Keys: `[wire length u8][lower-cased wire labels, no root][ttl u32 LE]`.
+    /// Keys: `[wire length u8][lower-cased wire labels, no root][action code u8]`, and after
+    /// a code of [`EXPLICIT`] `[value u32 LE][ttl u32 LE]`.
     arena: Vec<u8>,
+    /// The (value, TTL) pair of each action code.
+    actions: Vec<(u32, u32)>,
+    /// While building: the action code of each pair in `actions`.
+    action_codes: std::collections::HashMap<(u32, u32), u8>,
     /// Number of keys.
     len: usize,
     /// Bit `n` set: an exact key with `n` labels exists (names of 127+ labels share bit 127).
@@ -469,15 +483,13 @@ pub(crate) struct NameTable {
     filter: Vec<u64>,
 }
 
-/// A key waiting for its slot during a bulk build.
+/// A key waiting for its slot during a bulk build (its value is in the arena already).
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     /// The finished hash.
     f: u64,
     /// Arena offset of the key.
     off: u32,
-    /// The value.
-    value: u32,
 }
 
 /// One interior node of the name tree (an ancestor of at least one key).
@@ -551,14 +563,14 @@ impl NameTable {
     /// [`NameTable::place_pending`]) of about `n` keys of about `avg_len` wire bytes.
     pub(crate) fn for_bulk(n: usize, avg_len: usize) -> Self {
         Self {
-            arena: Vec::with_capacity(n * (avg_len + 5)),
+            arena: Vec::with_capacity(n * (avg_len + 2)),
             pending: Vec::with_capacity(n),
             ..Self::default()
         }
     }
 
     /// Appends a key to the arena and the depth masks; returns its offset.
-    fn append_key(&mut self, labels: &[&[u8]], ttl: u32) -> u32 {
+    fn append_key(&mut self, labels: &[&[u8]], value: u32, ttl: u32) -> u32 {
         let off = self.arena.len() as u32;
         let wire_len: usize = labels.iter().map(|l| 1 + l.len()).sum();
         // Relative owner names are shorter than 255 octets, so the length fits in one octet.
@@ -567,7 +579,7 @@ impl NameTable {
             self.arena.push(l.len() as u8);
             self.arena.extend(l.iter().map(u8::to_ascii_lowercase));
         }
-        self.arena.extend_from_slice(&ttl.to_le_bytes());
+        self.push_action(value, ttl);
         match labels.first() {
             Some(first) if *first == b"*" => self.wild_depths |= depth_bit(labels.len() - 1),
             _ => self.exact_depths |= depth_bit(labels.len()),
@@ -579,12 +591,12 @@ impl NameTable {
     /// [`NameTable::place_pending`], in home-slot order (a sequential pass over the slot
     /// array instead of one cache miss per key), where duplicates are found and merged.
     pub(crate) fn push(&mut self, labels: &[&[u8]], ttl: u32, value: u32) {
-        let off = self.append_key(labels, ttl);
+        let off = self.append_key(labels, value, ttl);
         // One pass of suffix hashes serves the key (the whole name) and its ancestors.
         let mut hashes = std::mem::take(&mut self.suffix_hashes);
         suffix_hashes_into(labels, &mut hashes);
         let f = finish(hashes[0]);
-        self.pending.push(Pending { f, off, value });
+        self.pending.push(Pending { f, off });
         self.count_ancestors(labels, &hashes, off, 1);
         self.suffix_hashes = hashes;
     }
@@ -618,13 +630,8 @@ impl NameTable {
                 Some(j) => {
                     let kept = p[j];
                     let wire = self.key_bytes(kept.off).to_vec();
-                    let (v, t) = merge(
-                        &wire,
-                        (kept.value, self.key_ttl(kept.off)),
-                        (e.value, self.key_ttl(e.off)),
-                    );
-                    p[j].value = v;
-                    self.set_ttl(kept.off, t);
+                    let (v, t) = merge(&wire, self.key_action(kept.off), self.key_action(e.off));
+                    p[j].off = self.set_action(kept.off, v, t);
                     // The dropped copy's ancestors were counted when it was pushed.
                     self.add_ancestors(e.off, -1);
                 }
@@ -651,13 +658,12 @@ impl NameTable {
             self.slots[i] = Slot {
                 tag: (e.f >> 32) as u32,
                 name: e.off,
-                value: e.value,
             };
             self.filter_add(e.f);
             next = i + 1;
         }
         for e in wrapped {
-            self.place(e.f, e.off, e.value);
+            self.place(e.f, e.off);
         }
         self.len = w;
     }
@@ -695,6 +701,7 @@ impl NameTable {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.arena.capacity()
+            + self.actions.capacity() * std::mem::size_of::<(u32, u32)>()
             + self.ents.capacity() * std::mem::size_of::<EntSlot>()
             + self.filter.capacity() * std::mem::size_of::<u64>()
     }
@@ -710,9 +717,8 @@ impl NameTable {
             return None;
         }
         self.find(probe.hash(0), KeyShape::Exact, probe, 0, verify, true)
-            .map(|(key, value)| NameMatch {
+            .map(|key| NameMatch {
                 key,
-                value,
                 labels: probe.len,
                 shape: KeyShape::Exact,
             })
@@ -753,9 +759,8 @@ impl NameTable {
         }
         let h = hash_label(probe.hash(i), b"*");
         self.find(h, KeyShape::Wildcard, probe, i, verify, filtered)
-            .map(|(key, value)| NameMatch {
+            .map(|key| NameMatch {
                 key,
-                value,
                 labels: suffix_labels,
                 shape: KeyShape::Wildcard,
             })
@@ -819,6 +824,7 @@ impl NameTable {
             return None;
         }
         self.find(probe.hash(i), KeyShape::Exact, probe, i, true, true)
+            .map(|key| (key, self.key_value(key)))
     }
 
     /// The interior-node count of the probe without its first `i` labels (0 if it is not
@@ -925,7 +931,8 @@ impl NameTable {
         }
     }
 
-    /// Looks up one key by its suffix hash, comparing the stored bytes on a tag match.
+    /// Looks up one key by its suffix hash, comparing the stored bytes on a tag match; the
+    /// key's arena offset.
     #[inline]
     fn find(
         &self,
@@ -935,7 +942,7 @@ impl NameTable {
         from: usize,
         verify: bool,
         filtered: bool,
-    ) -> Option<(u32, u32)> {
+    ) -> Option<u32> {
         let n = self.slots.len();
         if n == 0 {
             return None;
@@ -954,7 +961,7 @@ impl NameTable {
             if slot.tag == tag
                 && (!verify || self.key_equals(slot.name, shape, probe.labels_from(from)))
             {
-                return Some((slot.name, slot.value));
+                return Some(slot.name);
             }
             i += 1;
             if i == n {
@@ -989,11 +996,98 @@ impl NameTable {
 
     /// The TTL stored with the key at `off`.
     pub(crate) fn key_ttl(&self, off: u32) -> u32 {
+        self.key_action(off).1
+    }
+
+    /// The value stored with the key at `off`.
+    #[inline]
+    pub(crate) fn key_value(&self, off: u32) -> u32 {
+        self.key_action(off).0
+    }
+
+    /// The (value, TTL) pair stored with the key at `off`.
+    #[inline]
+    pub(crate) fn key_action(&self, off: u32) -> (u32, u32) {
+        let at = self.action_at(off);
+        match self.arena[at] {
+            EXPLICIT => (self.arena_u32(at + 1), self.arena_u32(at + 5)),
+            code => self.actions[usize::from(code)],
+        }
+    }
+
+    /// Offset of the action code of the key at `off`.
+    #[inline]
+    fn action_at(&self, off: u32) -> usize {
         let off = off as usize;
-        let start = off + 1 + self.arena[off] as usize;
+        off + 1 + usize::from(self.arena[off])
+    }
+
+    /// The little-endian `u32` at `at` in the arena.
+    #[inline]
+    fn arena_u32(&self, at: usize) -> u32 {
         let mut b = [0u8; 4];
-        b.copy_from_slice(&self.arena[start..start + 4]);
+        b.copy_from_slice(&self.arena[at..at + 4]);
         u32::from_le_bytes(b)
+    }
+
+    /// The action code of (value, TTL), given one if the table has room; `None` when all
+    /// 255 codes are taken by other pairs.
+    #[inline]
+    fn code_for(&mut self, value: u32, ttl: u32) -> Option<u8> {
+        let pair = (value, ttl);
+        // A scan of the first few: nearly every key of a zone uses one of them.
+        if let Some(i) = self.actions[..self.actions.len().min(SCANNED_CODES)]
+            .iter()
+            .position(|&a| a == pair)
+        {
+            return u8::try_from(i).ok();
+        }
+        if self.actions.len() <= SCANNED_CODES {
+            // Fewer pairs than the scan covers: none of the map's is this one.
+        } else if let Some(&code) = self.action_codes.get(&pair) {
+            return Some(code);
+        }
+        let code = u8::try_from(self.actions.len())
+            .ok()
+            .filter(|&c| c != EXPLICIT)?;
+        self.actions.push(pair);
+        self.action_codes.insert(pair, code);
+        Some(code)
+    }
+
+    /// Appends the action of (value, TTL) to the arena, after a key.
+    fn push_action(&mut self, value: u32, ttl: u32) {
+        match self.code_for(value, ttl) {
+            Some(code) => self.arena.push(code),
+            None => {
+                self.arena.push(EXPLICIT);
+                self.arena.extend_from_slice(&value.to_le_bytes());
+                self.arena.extend_from_slice(&ttl.to_le_bytes());
+            }
+        }
+    }
+
+    /// Replaces the (value, TTL) of the key at `off`; returns the key's offset, which is new
+    /// when a one-octet code had to become an explicit pair: the key is then copied to the
+    /// end of the arena (its old bytes stay, as interior nodes may point into them) and the
+    /// caller puts the new offset in its slot.
+    fn set_action(&mut self, off: u32, value: u32, ttl: u32) -> u32 {
+        let at = self.action_at(off);
+        if self.arena[at] == EXPLICIT {
+            self.arena[at + 1..at + 5].copy_from_slice(&value.to_le_bytes());
+            self.arena[at + 5..at + 9].copy_from_slice(&ttl.to_le_bytes());
+            return off;
+        }
+        if let Some(code) = self.code_for(value, ttl) {
+            self.arena[at] = code;
+            return off;
+        }
+        let new = self.arena.len();
+        self.arena.extend_from_within(off as usize..at);
+        self.arena.push(EXPLICIT);
+        self.arena.extend_from_slice(&value.to_le_bytes());
+        self.arena.extend_from_slice(&ttl.to_le_bytes());
+        new as u32
     }
 
     /// All keys with their values, in slot order.
@@ -1001,14 +1095,14 @@ impl NameTable {
         self.slots
             .iter()
             .filter(|s| s.name != EMPTY)
-            .map(|s| (s.name, s.value))
+            .map(|s| (s.name, self.key_value(s.name)))
     }
 
     /// Looks up a key given as relative labels (a leading `*` label makes a wildcard key).
     pub(crate) fn get(&self, labels: &[&[u8]]) -> Option<(u32, u32)> {
         let slot = self.find_slot(finish(hash_labels(labels)), &wire_of(labels))?;
         let s = self.slots[slot];
-        Some((s.name, s.value))
+        Some((s.name, self.key_value(s.name)))
     }
 
     /// The slot holding the key `labels` (hash `f` already finished).
@@ -1050,7 +1144,7 @@ impl NameTable {
             return Inserted::Existing {
                 slot: i,
                 key: s.name,
-                value: s.value,
+                value: self.key_value(s.name),
             };
         }
         if (self.len + 1) * 5 > self.slots.len() * 3 {
@@ -1060,13 +1154,13 @@ impl NameTable {
         // Relative owner names are shorter than 255 octets, so the length fits in one octet.
         self.arena.push(wire.len().min(255) as u8);
         self.arena.extend_from_slice(&wire);
-        self.arena.extend_from_slice(&ttl.to_le_bytes());
+        self.push_action(value, ttl);
         self.scratch = wire;
         match labels.first() {
             Some(first) if *first == b"*" => self.wild_depths |= depth_bit(labels.len() - 1),
             _ => self.exact_depths |= depth_bit(labels.len()),
         }
-        self.place(f, off, value);
+        self.place(f, off);
         self.len += 1;
         self.add_ancestors_of(labels, off, 1);
         Inserted::New
@@ -1098,18 +1192,19 @@ impl NameTable {
 
     /// Replaces the value in `slot` (from [`Inserted::Existing`], before any further insert).
     pub(crate) fn set_value(&mut self, slot: usize, value: u32) {
-        self.slots[slot].value = value;
+        let ttl = self.key_ttl(self.slots[slot].name);
+        self.set_rule(slot, value, ttl);
     }
 
-    /// Replaces the TTL stored with the key at arena offset `key`.
-    pub(crate) fn set_ttl(&mut self, key: u32, ttl: u32) {
-        let off = key as usize;
-        let start = off + 1 + self.arena[off] as usize;
-        self.arena[start..start + 4].copy_from_slice(&ttl.to_le_bytes());
+    /// Replaces the value and TTL of the key in `slot` (from [`Inserted::Existing`], before
+    /// any further insert). The key's arena offset may change (see `set_action`).
+    pub(crate) fn set_rule(&mut self, slot: usize, value: u32, ttl: u32) {
+        let off = self.slots[slot].name;
+        self.slots[slot].name = self.set_action(off, value, ttl);
     }
 
     /// Puts a key into its slot (the caller ensures there is room).
-    fn place(&mut self, f: u64, off: u32, value: u32) {
+    fn place(&mut self, f: u64, off: u32) {
         self.filter_add(f);
         let n = self.slots.len();
         let mut i = home(f, n);
@@ -1122,7 +1217,6 @@ impl NameTable {
         self.slots[i] = Slot {
             tag: (f >> 32) as u32,
             name: off,
-            value,
         };
     }
 
@@ -1131,7 +1225,7 @@ impl NameTable {
         let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; n.max(8)]);
         for s in old.into_iter().filter(|s| s.name != EMPTY) {
             let f = finish(hash_wire(self.key_bytes(s.name)));
-            self.place(f, s.name, s.value);
+            self.place(f, s.name);
         }
     }
 
@@ -1151,6 +1245,8 @@ impl NameTable {
         }
         self.scratch = Vec::new();
         self.suffix_hashes = Vec::new();
+        self.action_codes = std::collections::HashMap::new();
+        self.actions.shrink_to_fit();
     }
 }
 
@@ -1294,7 +1390,7 @@ mod tests {
         let t = table(&[("bad.example", 7)]);
         let n = name("BaD.Example.");
         let m = t.best(&NameProbe::new(&n)).expect("hit");
-        assert_eq!((m.value, m.shape), (7, KeyShape::Exact));
+        assert_eq!((t.key_value(m.key), m.shape), (7, KeyShape::Exact));
         assert!(t.best(&NameProbe::new(&name("x.bad.example."))).is_none());
         assert!(t.best(&NameProbe::new(&name("example."))).is_none());
     }
@@ -1306,16 +1402,16 @@ mod tests {
         let m = t
             .best(&NameProbe::new(&name("a.b.evil.test.")))
             .expect("deep hit");
-        assert_eq!((m.value, m.labels), (1, 2));
+        assert_eq!((t.key_value(m.key), m.labels), (1, 2));
     }
 
     #[test]
     fn wildcard_with_more_labels_wins_over_shorter_one() {
         let t = table(&[("*.test", 1), ("*.evil.test", 2)]);
         let m = t.best(&NameProbe::new(&name("a.evil.test."))).expect("hit");
-        assert_eq!(m.value, 2);
+        assert_eq!(t.key_value(m.key), 2);
         let m = t.best(&NameProbe::new(&name("a.good.test."))).expect("hit");
-        assert_eq!(m.value, 1);
+        assert_eq!(t.key_value(m.key), 1);
     }
 
     #[test]
@@ -1343,6 +1439,62 @@ mod tests {
     }
 
     #[test]
+    fn values_and_ttls_past_the_255_action_codes_are_stored_in_full() {
+        // 300 distinct (value, TTL) pairs: the first 255 get codes, the rest are explicit.
+        let keys: Vec<String> = (0..300).map(|i| format!("k{i}.x")).collect();
+        let mut t = NameTable::default();
+        for (i, k) in keys.iter().enumerate() {
+            let labels: Vec<&[u8]> = k.split('.').map(str::as_bytes).collect();
+            assert_eq!(t.insert(&labels, 1000 + i as u32, i as u32), Inserted::New);
+        }
+        assert_eq!(t.actions.len(), 255);
+        let check = |t: &NameTable, i: usize, value: u32, ttl: u32| {
+            let labels: Vec<&[u8]> = keys[i].split('.').map(str::as_bytes).collect();
+            let (key, v) = t.get(&labels).expect("present");
+            assert_eq!((v, t.key_ttl(key)), (value, ttl), "{}", keys[i]);
+            let n = name(&format!("{}.", keys[i]));
+            assert_eq!(t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)), Some(value));
+        };
+        for i in 0..300 {
+            check(&t, i, i as u32, 1000 + i as u32);
+        }
+        // A coded key given a pair with no code left moves to an explicit copy; an explicit
+        // one is rewritten in place; a pair that has a code keeps the octet.
+        for (i, value, ttl) in [(3, 7777, 1), (280, 8888, 2), (4, 0, 1000)] {
+            let labels: Vec<&[u8]> = keys[i].split('.').map(str::as_bytes).collect();
+            let slot = t.find_slot(finish(hash_labels(&labels)), &wire_of(&labels));
+            t.set_rule(slot.expect("slot"), value, ttl);
+            check(&t, i, value, ttl);
+        }
+        t.finish_build();
+        for i in (0..300).filter(|i| ![3, 4, 280].contains(i)) {
+            check(&t, i, i as u32, 1000 + i as u32);
+        }
+        check(&t, 3, 7777, 1);
+        check(&t, 280, 8888, 2);
+        assert_eq!(t.iter().count(), 300);
+    }
+
+    #[test]
+    fn a_bulk_merge_past_the_action_codes_keeps_the_merged_pair() {
+        let mut t = NameTable::for_bulk(600, 8);
+        for i in 0..300u32 {
+            let k = format!("k{i}.x");
+            let labels: Vec<&[u8]> = k.split('.').map(str::as_bytes).collect();
+            t.push(&labels, 1000 + i, i);
+        }
+        let dup: [&[u8]; 2] = [b"K1", b"X"];
+        t.push(&dup, 5, 5000);
+        t.place_pending(|_, kept, dropped| (kept.0 + dropped.0, kept.1.min(dropped.1)));
+        t.finish_build();
+        assert_eq!(t.len(), 300);
+        let (key, v) = t.get(&dup).expect("merged");
+        assert_eq!((v, t.key_ttl(key)), (5001, 5));
+        let n = name("k1.x.");
+        assert_eq!(t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)), Some(5001));
+    }
+
+    #[test]
     fn a_table_full_of_colliding_home_slots_still_finds_every_key() {
         let keys: Vec<String> = (0..1000).map(|i| format!("k{i}.x")).collect();
         let pairs: Vec<(&str, u32)> = keys
@@ -1353,7 +1505,7 @@ mod tests {
         let t = table(&pairs);
         for (i, k) in keys.iter().enumerate() {
             let n = name(&format!("{k}."));
-            assert_eq!(t.best(&NameProbe::new(&n)).map(|m| m.value), Some(i as u32));
+            assert_eq!(t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)), Some(i as u32));
         }
         assert!(t.best(&NameProbe::new(&name("k1000.x."))).is_none());
     }
@@ -1373,7 +1525,7 @@ mod tests {
             let n = name(&format!("{}.", k.to_uppercase()));
             let p = NameProbe::new(&n);
             assert!(t.may_contain(finish(p.hash(0))), "{k}");
-            assert_eq!(t.best(&p).map(|m| m.value), Some(i as u32));
+            assert_eq!(t.best(&p).map(|m| t.key_value(m.key)), Some(i as u32));
         }
         let passed = (0..20_000)
             .filter(|i| {

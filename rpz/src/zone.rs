@@ -492,7 +492,6 @@ impl ZoneRules {
                     let wildcard = layer.names(nk).key_bytes(key).starts_with(b"\x01*");
                     let m = NameMatch {
                         key,
-                        value,
                         labels: 0,
                         shape: if wildcard {
                             KeyShape::Wildcard
@@ -532,7 +531,8 @@ impl ZoneRules {
             RuleRef::Name { kind, m } => {
                 let t = layer.names(kind);
                 let owner = self.owner_from_key(t.key_bytes(m.key), kind);
-                (owner, m.value, t.key_ttl(m.key))
+                let (value, ttl) = t.key_action(m.key);
+                (owner, value, ttl)
             }
             RuleRef::Ip(i) => {
                 let r = &layer.ip_rules[i as usize];
@@ -568,7 +568,7 @@ impl ZoneRules {
                     b: Option<NameMatch>|
          -> Option<Option<(&'z Index, NameMatch)>> {
             match o {
-                Some(m) if m.value == V_TOMBSTONE => None,
+                Some(m) if ot.key_value(m.key) == V_TOMBSTONE => None,
                 Some(m) => Some(Some((ov, m))),
                 None => b.map(|m| Some((base, m))),
             }
@@ -934,10 +934,9 @@ impl ZoneRules {
         let mut out = Vec::new();
         for nk in NameKind::ALL {
             let kind = nk.trigger();
-            for (key, value) in layer.names(nk).iter() {
+            for (key, _) in layer.names(nk).iter() {
                 let m = NameMatch {
                     key,
-                    value,
                     labels: 0,
                     shape: KeyShape::Exact,
                 };
@@ -1476,8 +1475,7 @@ impl Builder {
                     NameKind::Qname => &mut self.index.qname,
                     NameKind::NsDname => &mut self.index.nsdname,
                 };
-                table.set_value(slot, v);
-                table.set_ttl(key, t);
+                table.set_rule(slot, v, t);
             }
         }
     }
