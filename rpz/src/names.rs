@@ -641,7 +641,7 @@ impl NameTable {
                 }
             }
         }
-        let n = slots_for(w);
+        let n = key_slots_for(w);
         self.slots = vec![EMPTY_SLOT; n];
         // About 8-16 bits per key, 3 of them set: 2-5% of absent keys get past it.
         self.filter = vec![0; w.div_ceil(8).next_power_of_two().min(MAX_FILTER_WORDS)];
@@ -1231,7 +1231,7 @@ impl NameTable {
 
     /// Trims spare capacity once building is done (load factor back to about 3/5).
     pub(crate) fn finish_build(&mut self) {
-        let want = slots_for(self.len);
+        let want = key_slots_for(self.len);
         if self.len == 0 {
             self.slots = Vec::new();
         } else if self.slots.len() > want + want / 4 {
@@ -1280,6 +1280,14 @@ fn suffix_hashes_into(labels: &[&[u8]], out: &mut Vec<u64>) {
 /// 3.6 (one line) at 3/5, for 4 more bytes per key.
 fn slots_for(n: usize) -> usize {
     (n * 5 / 3 + 1).max(8)
+}
+
+/// Slot count for `n` keys of a finished key table: a load factor of 2/3. An absent key
+/// that gets past the filter scans 5 slots on average (1 + 1/(1-a)^2)/2, 40 bytes of 8-byte
+/// slots: no more than the 3.6 slots of 12 bytes that the table had at 3/5, for 1.3 bytes
+/// less per key than 3/5 now costs. (Interior nodes, 16-byte slots, stay at 3/5.)
+fn key_slots_for(n: usize) -> usize {
+    (n * 3 / 2 + 1).max(8)
 }
 
 /// Lower-cased wire form (no root label) of relative labels.
