@@ -7,9 +7,9 @@
 //!         probes:  exact  h0                  ─┐
 //!                  wild   H(h1,"*"), H(h2,"*") ├─▶ slots: [tag|name] (one Vec, open addressing)
 //!                                             ─┘              │
-//!                                                  arena: [len][wire bytes][action] ... (one Vec<u8>)
+//!                                                  arena: [wire bytes][action] ... (one Vec<u8>)
 //!                                                                            │
-//!                                                  actions: [(value, ttl)] ◀─┘ (at most 255)
+//!                                                  actions: [(value, ttl)] ◀─┘ (at most 191)
 //! ```
 //!
 //! Every key is a lower-cased owner name *relative to the policy zone apex*, stored once in a
@@ -18,9 +18,10 @@
 //! TTL follow it in the arena as one *action code* octet: an index into a table of the
 //! table's distinct (value, TTL) pairs, which are few in a policy zone (`CNAME .` at one TTL
 //! for nearly every rule); a code of 255 means the pair follows in full (eight octets), for
-//! tables with more than 255 pairs. So a key costs its wire bytes plus two octets in the
-//! arena and 8 bytes of slot (at 3/5 load, about 13). There are no per-rule heap objects,
-//! so a million rules cost two allocations.
+//! tables with more than 191 pairs. Codes start at 64, above every label length, so the code
+//! also ends the key's labels and no length octet is stored. A key costs its wire bytes plus
+//! one octet in the arena and 8 bytes of slot (at load 2/3, 12). There are no per-rule heap
+//! objects, so a million rules cost two allocations.
 //!
 //! The hash of a name is computed label by label from the right, so the hashes of all suffixes
 //! of a query name fall out of one pass: a lookup costs one probe per candidate key, O(labels),
@@ -40,6 +41,9 @@ const PRIME: u64 = 0x0000_0100_0000_01b3;
 const EMPTY: u32 = u32::MAX;
 /// Action code of a key whose (value, TTL) pair follows in the arena (eight octets, LE).
 const EXPLICIT: u8 = u8::MAX;
+/// The first action code, for the pair `actions[0]`: labels are at most 63 octets, so an
+/// octet from 64 where a label length would be ends a key.
+const FIRST_CODE: u8 = 64;
 /// How many action codes a build looks up by a scan before its map: a zone's first pairs are
 /// its common ones.
 const SCANNED_CODES: usize = 8;
@@ -451,8 +455,8 @@ pub(crate) enum Inserted {
 pub(crate) struct NameTable {
     /// Open-addressing slots (any length; the home slot is picked by fast range).
     slots: Vec<Slot>,
-    /// Keys: `[wire length u8][lower-cased wire labels, no root][action code u8]`, and after
-    /// a code of [`EXPLICIT`] `[value u32 LE][ttl u32 LE]`.
+    /// Keys: `[lower-cased wire labels, no root][action code u8]`, and after a code of
+    /// [`EXPLICIT`] `[value u32 LE][ttl u32 LE]`.
     arena: Vec<u8>,
     /// The (value, TTL) pair of each action code.
     actions: Vec<(u32, u32)>,
@@ -572,9 +576,6 @@ impl NameTable {
     /// Appends a key to the arena and the depth masks; returns its offset.
     fn append_key(&mut self, labels: &[&[u8]], value: u32, ttl: u32) -> u32 {
         let off = self.arena.len() as u32;
-        let wire_len: usize = labels.iter().map(|l| 1 + l.len()).sum();
-        // Relative owner names are shorter than 255 octets, so the length fits in one octet.
-        self.arena.push(wire_len.min(255) as u8);
         for l in labels {
             self.arena.push(l.len() as u8);
             self.arena.extend(l.iter().map(u8::to_ascii_lowercase));
@@ -989,9 +990,7 @@ impl NameTable {
 
     /// The wire bytes (lower case, no root label) of the key at `off`.
     pub(crate) fn key_bytes(&self, off: u32) -> &[u8] {
-        let off = off as usize;
-        let len = self.arena[off] as usize;
-        &self.arena[off + 1..off + 1 + len]
+        &self.arena[off as usize..self.action_at(off)]
     }
 
     /// The TTL stored with the key at `off`.
@@ -1011,15 +1010,19 @@ impl NameTable {
         let at = self.action_at(off);
         match self.arena[at] {
             EXPLICIT => (self.arena_u32(at + 1), self.arena_u32(at + 5)),
-            code => self.actions[usize::from(code)],
+            code => self.actions[usize::from(code - FIRST_CODE)],
         }
     }
 
-    /// Offset of the action code of the key at `off`.
+    /// Offset of the action code of the key at `off`: the first octet from [`FIRST_CODE`]
+    /// where a label length would be.
     #[inline]
     fn action_at(&self, off: u32) -> usize {
-        let off = off as usize;
-        off + 1 + usize::from(self.arena[off])
+        let mut at = off as usize;
+        while self.arena[at] < FIRST_CODE {
+            at += 1 + usize::from(self.arena[at]);
+        }
+        at
     }
 
     /// The little-endian `u32` at `at` in the arena.
@@ -1031,7 +1034,7 @@ impl NameTable {
     }
 
     /// The action code of (value, TTL), given one if the table has room; `None` when all
-    /// 255 codes are taken by other pairs.
+    /// 191 codes are taken by other pairs.
     #[inline]
     fn code_for(&mut self, value: u32, ttl: u32) -> Option<u8> {
         let pair = (value, ttl);
@@ -1040,7 +1043,7 @@ impl NameTable {
             .iter()
             .position(|&a| a == pair)
         {
-            return u8::try_from(i).ok();
+            return u8::try_from(i).ok().map(|i| FIRST_CODE + i);
         }
         if self.actions.len() <= SCANNED_CODES {
             // Fewer pairs than the scan covers: none of the map's is this one.
@@ -1049,7 +1052,8 @@ impl NameTable {
         }
         let code = u8::try_from(self.actions.len())
             .ok()
-            .filter(|&c| c != EXPLICIT)?;
+            .filter(|&i| i < EXPLICIT - FIRST_CODE)?
+            + FIRST_CODE;
         self.actions.push(pair);
         self.action_codes.insert(pair, code);
         Some(code)
@@ -1151,8 +1155,6 @@ impl NameTable {
             self.resize(slots_for((self.len + 1) * 2));
         }
         let off = self.arena.len() as u32;
-        // Relative owner names are shorter than 255 octets, so the length fits in one octet.
-        self.arena.push(wire.len().min(255) as u8);
         self.arena.extend_from_slice(&wire);
         self.push_action(value, ttl);
         self.scratch = wire;
@@ -1184,7 +1186,7 @@ impl NameTable {
         let mut pos = 0usize;
         for k in 1..labels.len() {
             pos += 1 + labels[k - 1].len();
-            let start = off + 1 + pos as u32;
+            let start = off + pos as u32;
             let len = (wire_len - pos) as u32;
             self.ent_add(finish(hashes[k]), start, len, labels.len() - k, d);
         }
@@ -1447,15 +1449,15 @@ mod tests {
     }
 
     #[test]
-    fn values_and_ttls_past_the_255_action_codes_are_stored_in_full() {
-        // 300 distinct (value, TTL) pairs: the first 255 get codes, the rest are explicit.
+    fn values_and_ttls_past_the_191_action_codes_are_stored_in_full() {
+        // 300 distinct (value, TTL) pairs: the first 191 get codes, the rest are explicit.
         let keys: Vec<String> = (0..300).map(|i| format!("k{i}.x")).collect();
         let mut t = NameTable::default();
         for (i, k) in keys.iter().enumerate() {
             let labels: Vec<&[u8]> = k.split('.').map(str::as_bytes).collect();
             assert_eq!(t.insert(&labels, 1000 + i as u32, i as u32), Inserted::New);
         }
-        assert_eq!(t.actions.len(), 255);
+        assert_eq!(t.actions.len(), 191);
         let check = |t: &NameTable, i: usize, value: u32, ttl: u32| {
             let labels: Vec<&[u8]> = keys[i].split('.').map(str::as_bytes).collect();
             let (key, v) = t.get(&labels).expect("present");
