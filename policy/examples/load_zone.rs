@@ -137,10 +137,12 @@ fn split(origin: &Name, file: &str) {
         }
     }
     let c2 = cpu();
+    let t = Instant::now();
     let (rules, _) = compiler.finish();
+    let finish_wall = t.elapsed().as_secs_f64();
     let c3 = cpu();
     println!(
-        "split: {records} records, {} rules; CPU parse {:.3} s, compile add {:.3} s + finish {:.3} s",
+        "split: {records} records, {} rules; CPU parse {:.3} s, compile add {:.3} s + finish {:.3} s (finish wall {finish_wall:.3} s)",
         rules.counts().total(),
         c1 - c0,
         c2 - c1,
