@@ -1476,7 +1476,10 @@ mod tests {
             let (key, v) = t.get(&labels).expect("present");
             assert_eq!((v, t.key_ttl(key)), (value, ttl), "{}", keys[i]);
             let n = name(&format!("{}.", keys[i]));
-            assert_eq!(t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)), Some(value));
+            assert_eq!(
+                t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)),
+                Some(value)
+            );
         };
         for i in 0..300 {
             check(&t, i, i as u32, 1000 + i as u32);
@@ -1514,7 +1517,10 @@ mod tests {
         let (key, v) = t.get(&dup).expect("merged");
         assert_eq!((v, t.key_ttl(key)), (5001, 5));
         let n = name("k1.x.");
-        assert_eq!(t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)), Some(5001));
+        assert_eq!(
+            t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)),
+            Some(5001)
+        );
     }
 
     #[test]
@@ -1528,7 +1534,10 @@ mod tests {
         let t = table(&pairs);
         for (i, k) in keys.iter().enumerate() {
             let n = name(&format!("{k}."));
-            assert_eq!(t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)), Some(i as u32));
+            assert_eq!(
+                t.best(&NameProbe::new(&n)).map(|m| t.key_value(m.key)),
+                Some(i as u32)
+            );
         }
         assert!(t.best(&NameProbe::new(&name("k1000.x."))).is_none());
     }

@@ -587,12 +587,20 @@ mod tests {
             texts.push(long.clone().into_bytes());
             texts.push(format!("{long}.").into_bytes());
         }
-        for text in texts.iter().filter(|t| !t.is_empty() && *t != b"." && *t != b"@") {
+        for text in texts
+            .iter()
+            .filter(|t| !t.is_empty() && *t != b"." && *t != b"@")
+        {
             for o in [Some(origin), None] {
                 let (mut a, mut b) = (vec![9u8], vec![9u8]);
                 let plain = plain_name_to_wire(text, o, &mut a).map(|()| a);
                 let general = escaped_name_to_wire(text, o, &mut b).map(|()| b);
-                assert_eq!(plain, general, "{:?} origin {o:?}", String::from_utf8_lossy(text));
+                assert_eq!(
+                    plain,
+                    general,
+                    "{:?} origin {o:?}",
+                    String::from_utf8_lossy(text)
+                );
             }
         }
     }
