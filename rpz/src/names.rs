@@ -498,16 +498,14 @@ struct Pending {
 
 /// One interior node of the name tree (an ancestor of at least one key).
 ///
-/// The node's name is not stored: it is the tail of a key already in the arena (`start`,
-/// `len`), so an ancestor costs 16 bytes whatever its length.
+/// The node's name is not stored: it is the tail of a key already in the arena, from `start`
+/// to the key's action code, so an ancestor costs 12 bytes whatever its length.
 #[derive(Clone, Copy, Debug)]
 struct EntSlot {
     /// High 32 bits of the finished hash of the node name.
     tag: u32,
     /// Arena offset of the node's wire labels (inside some key), or [`EMPTY`].
     start: u32,
-    /// Wire length of the node name.
-    len: u32,
     /// Keys below the node; in an overlay, the change against the base (may be negative).
     count: i32,
 }
@@ -516,7 +514,6 @@ struct EntSlot {
 const EMPTY_ENT: EntSlot = EntSlot {
     tag: 0,
     start: EMPTY,
-    len: 0,
     count: 0,
 };
 
@@ -867,16 +864,16 @@ impl NameTable {
         }
     }
 
-    /// The wire bytes of an interior node.
+    /// The wire bytes of an interior node: the rest of the key it lies in.
     fn ent_bytes(&self, e: EntSlot) -> &[u8] {
-        &self.arena[e.start as usize..(e.start + e.len) as usize]
+        &self.arena[e.start as usize..self.action_at(e.start)]
     }
 
     /// Adds `d` to the count of the interior node whose wire labels are at `start..start+len`
     /// in the arena (hash `f` finished, `depth` labels), creating it if needed.
     fn ent_add(&mut self, f: u64, start: u32, len: u32, depth: usize, d: i32) {
         if (self.ent_len + 1) * 5 > self.ents.len() * 3 {
-            self.ent_resize((self.ent_len + 1) * 2);
+            self.ent_resize(slots_for((self.ent_len + 1) * 2));
         }
         let tag = (f >> 32) as u32;
         let n = self.ents.len();
@@ -888,7 +885,6 @@ impl NameTable {
                 self.ents[k] = EntSlot {
                     tag,
                     start,
-                    len,
                     count: d,
                 };
                 self.ent_len += 1;
@@ -906,9 +902,9 @@ impl NameTable {
         }
     }
 
-    /// Rehashes the interior nodes into room for `n` of them.
-    fn ent_resize(&mut self, n: usize) {
-        let old = std::mem::replace(&mut self.ents, vec![EMPTY_ENT; slots_for(n)]);
+    /// Rehashes the interior nodes into `slots` slots.
+    fn ent_resize(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.ents, vec![EMPTY_ENT; slots]);
         let m = self.ents.len();
         for e in old.into_iter().filter(|e| e.start != EMPTY) {
             let mut k = ent_home(e.tag, m);
@@ -1255,8 +1251,8 @@ impl NameTable {
         self.arena.shrink_to_fit();
         if self.ent_len == 0 {
             self.ents = Vec::new();
-        } else if self.ents.len() > slots_for(self.ent_len) * 5 / 4 {
-            self.ent_resize(self.ent_len);
+        } else if self.ents.len() > key_slots_for(self.ent_len) * 5 / 4 {
+            self.ent_resize(key_slots_for(self.ent_len));
         }
         self.scratch = Vec::new();
         self.suffix_hashes = Vec::new();
@@ -1297,10 +1293,11 @@ fn slots_for(n: usize) -> usize {
     (n * 5 / 3 + 1).max(8)
 }
 
-/// Slot count for `n` keys of a finished key table: a load factor of 2/3. An absent key
-/// that gets past the filter scans 5 slots on average (1 + 1/(1-a)^2)/2, 40 bytes of 8-byte
-/// slots: no more than the 3.6 slots of 12 bytes that the table had at 3/5, for 1.3 bytes
-/// less per key than 3/5 now costs. (Interior nodes, 16-byte slots, stay at 3/5.)
+/// Slot count for `n` keys (or interior nodes) of a finished table: a load factor of 2/3.
+/// An absent key that gets past the filter scans 5 slots on average (1 + 1/(1-a)^2)/2, 40
+/// bytes of 8-byte slots: no more than the 3.6 slots of 12 bytes that the table had at 3/5,
+/// for 1.3 bytes less per key than 3/5 now costs. Interior nodes (12-byte slots, looked up
+/// only below a wildcard candidate) are trimmed to the same load.
 fn key_slots_for(n: usize) -> usize {
     (n * 3 / 2 + 1).max(8)
 }
