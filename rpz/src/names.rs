@@ -570,12 +570,18 @@ impl NameTable {
         }
     }
 
-    /// Appends a key to the arena and the depth masks; returns its offset.
-    fn append_key(&mut self, labels: &[&[u8]], value: u32, ttl: u32) -> u32 {
+    /// Appends a key to the arena and the depth masks; returns its offset. `wire`, when
+    /// given, is `labels` in wire form (any case), copied in one piece.
+    fn append_key(&mut self, labels: &[&[u8]], wire: Option<&[u8]>, value: u32, ttl: u32) -> u32 {
         let off = self.arena.len() as u32;
-        for l in labels {
-            self.arena.push(l.len() as u8);
-            self.arena.extend_from_slice(l);
+        match wire {
+            Some(wire) => self.arena.extend_from_slice(wire),
+            None => {
+                for l in labels {
+                    self.arena.push(l.len() as u8);
+                    self.arena.extend_from_slice(l);
+                }
+            }
         }
         // Lower-cased in place in one pass over the key (length octets, at most 63, are
         // below 'A'), before its action code (64 and up) is written: a copy octet by octet
@@ -593,7 +599,22 @@ impl NameTable {
     /// [`NameTable::place_pending`], in home-slot order (a sequential pass over the slot
     /// array instead of one cache miss per key), where duplicates are found and merged.
     pub(crate) fn push(&mut self, labels: &[&[u8]], ttl: u32, value: u32) {
-        let off = self.append_key(labels, value, ttl);
+        self.push_key(labels, None, ttl, value);
+    }
+
+    /// [`NameTable::push`] of a key whose wire form is at hand: `wire` is exactly `labels`
+    /// in wire form (no root label, any case), e.g. the front of an owner name's bytes.
+    pub(crate) fn push_wire(&mut self, wire: &[u8], labels: &[&[u8]], ttl: u32, value: u32) {
+        debug_assert!(
+            wire.eq_ignore_ascii_case(&wire_of(labels)),
+            "{wire:?} is not {labels:?}"
+        );
+        self.push_key(labels, Some(wire), ttl, value);
+    }
+
+    /// [`NameTable::push`] and [`NameTable::push_wire`].
+    fn push_key(&mut self, labels: &[&[u8]], wire: Option<&[u8]>, ttl: u32, value: u32) {
+        let off = self.append_key(labels, wire, value, ttl);
         // One pass of suffix hashes serves the key (the whole name) and its ancestors. The
         // labels are hashed where they now lie in the arena, so that a short label is read
         // with one eight-octet load instead of octet by octet (see `hash_label_in`).

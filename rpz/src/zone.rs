@@ -1332,6 +1332,24 @@ impl Builder {
         table.push(labels, ttl, value);
     }
 
+    /// [`Builder::push_name_rule`] with the key's wire form at hand (`wire` is exactly
+    /// `labels` in wire form, any case).
+    pub(crate) fn push_name_rule_wire(
+        &mut self,
+        kind: NameKind,
+        wire: &[u8],
+        labels: &[&[u8]],
+        ttl: u32,
+        value: u32,
+    ) {
+        debug_assert!(!self.overlay);
+        let table = match kind {
+            NameKind::Qname => &mut self.index.qname,
+            NameKind::NsDname => &mut self.index.nsdname,
+        };
+        table.push_wire(wire, labels, ttl, value);
+    }
+
     /// Compiles all records of one owner (`recs` non-empty, same owner name).
     pub(crate) fn add_owner(&mut self, recs: &[Record]) {
         let owner = &recs[0].name;
