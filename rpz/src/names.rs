@@ -890,6 +890,16 @@ impl NameTable {
         &self.arena[e.start as usize..self.action_at(e.start)]
     }
 
+    /// Whether the interior node `e` is the name whose wire labels are the arena's
+    /// `start..start + len` (whole labels, ending where its key's labels end): its first
+    /// `len` octets are those and its key's labels end right after them. No walk to the
+    /// end of `e` first, as [`NameTable::ent_bytes`] would do.
+    fn ent_is(&self, e: EntSlot, start: usize, len: usize) -> bool {
+        let at = e.start as usize;
+        self.arena.get(at..at + len) == Some(&self.arena[start..start + len])
+            && self.arena.get(at + len).is_some_and(|&b| b >= FIRST_CODE)
+    }
+
     /// Adds `d` to the count of the interior node whose wire labels are at `start..start+len`
     /// in the arena (hash `f` finished, `depth` labels), creating it if needed.
     fn ent_add(&mut self, f: u64, start: u32, len: u32, depth: usize, d: i32) {
@@ -899,7 +909,7 @@ impl NameTable {
         let tag = (f >> 32) as u32;
         let n = self.ents.len();
         let mut k = ent_home(tag, n);
-        let want = start as usize..(start + len) as usize;
+        let (start_at, len_at) = (start as usize, len as usize);
         loop {
             let e = self.ents[k];
             if e.start == EMPTY {
@@ -912,7 +922,7 @@ impl NameTable {
                 self.ent_depths |= depth_bit(depth);
                 return;
             }
-            if e.tag == tag && self.ent_bytes(e) == &self.arena[want.clone()] {
+            if e.tag == tag && self.ent_is(e, start_at, len_at) {
                 self.ents[k].count += d;
                 return;
             }
