@@ -56,6 +56,8 @@ pub struct WireCompiler {
     settings: ZoneSettings,
     /// The apex labels, lower-cased, leftmost first.
     apex: Vec<Vec<u8>>,
+    /// The apex in wire form (root label included), lower-cased.
+    apex_wire: Vec<u8>,
     /// Owner of the current group (wire form, case as given).
     owner: Vec<u8>,
     /// Records of the current group.
@@ -77,7 +79,7 @@ impl std::fmt::Debug for WireCompiler {
 impl WireCompiler {
     /// A compiler for the zone of `settings`, sized for about `records` records.
     pub fn new(settings: ZoneSettings, records: usize) -> Self {
-        let apex = settings
+        let apex: Vec<Vec<u8>> = settings
             .name
             .iter()
             .map(<[u8]>::to_ascii_lowercase)
@@ -85,6 +87,11 @@ impl WireCompiler {
         Self {
             builder: Builder::new(&settings, records),
             settings,
+            apex_wire: apex
+                .iter()
+                .flat_map(|l| std::iter::once(l.len() as u8).chain(l.iter().copied()))
+                .chain(std::iter::once(0))
+                .collect(),
             apex,
             owner: Vec::with_capacity(256),
             group: Vec::with_capacity(8),
@@ -154,8 +161,16 @@ impl WireCompiler {
             return false;
         };
         let apex_labels = self.apex.len();
-        if n <= apex_labels
-            || !owner[n - apex_labels..n]
+        if n <= apex_labels {
+            return false;
+        }
+        // The apex labels start where the labels before them end; their bytes, as the
+        // parser appends the origin, are nearly always the apex's own: one comparison of
+        // the tail first, label by label ignoring case only if that fails.
+        let rel_len: usize = owner[..n - apex_labels].iter().map(|l| 1 + l.len()).sum();
+        let tail = self.owner.get(rel_len..);
+        if tail != Some(&self.apex_wire[..])
+            && !owner[n - apex_labels..n]
                 .iter()
                 .zip(&self.apex)
                 .all(|(a, b)| a.eq_ignore_ascii_case(b))
@@ -206,7 +221,15 @@ impl WireCompiler {
             self.builder.store_encoded(enc).map(|v| (v, ttl))
         };
         if let Some((value, ttl)) = action {
-            self.builder.push_name_rule(kind, labels, ttl, value);
+            // The key's labels are the first ones of the owner, so its wire form is the
+            // front of the owner's bytes: copied in one piece.
+            let key_len: usize = labels.iter().map(|l| 1 + l.len()).sum();
+            match self.owner.get(..key_len) {
+                Some(wire) => self
+                    .builder
+                    .push_name_rule_wire(kind, wire, labels, ttl, value),
+                None => self.builder.push_name_rule(kind, labels, ttl, value),
+            }
         }
         true
     }

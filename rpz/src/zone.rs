@@ -492,7 +492,6 @@ impl ZoneRules {
                     let wildcard = layer.names(nk).key_bytes(key).starts_with(b"\x01*");
                     let m = NameMatch {
                         key,
-                        value,
                         labels: 0,
                         shape: if wildcard {
                             KeyShape::Wildcard
@@ -532,7 +531,8 @@ impl ZoneRules {
             RuleRef::Name { kind, m } => {
                 let t = layer.names(kind);
                 let owner = self.owner_from_key(t.key_bytes(m.key), kind);
-                (owner, m.value, t.key_ttl(m.key))
+                let (value, ttl) = t.key_action(m.key);
+                (owner, value, ttl)
             }
             RuleRef::Ip(i) => {
                 let r = &layer.ip_rules[i as usize];
@@ -568,7 +568,7 @@ impl ZoneRules {
                     b: Option<NameMatch>|
          -> Option<Option<(&'z Index, NameMatch)>> {
             match o {
-                Some(m) if m.value == V_TOMBSTONE => None,
+                Some(m) if ot.key_value(m.key) == V_TOMBSTONE => None,
                 Some(m) => Some(Some((ov, m))),
                 None => b.map(|m| Some((base, m))),
             }
@@ -934,10 +934,9 @@ impl ZoneRules {
         let mut out = Vec::new();
         for nk in NameKind::ALL {
             let kind = nk.trigger();
-            for (key, value) in layer.names(nk).iter() {
+            for (key, _) in layer.names(nk).iter() {
                 let m = NameMatch {
                     key,
-                    value,
                     labels: 0,
                     shape: KeyShape::Exact,
                 };
@@ -1266,6 +1265,12 @@ pub(crate) struct Builder {
     skipped: Vec<Record>,
     /// Whether this builds an overlay (tombstones allowed).
     overlay: bool,
+    /// Local-data groups stored so far, by a hash of their encoded bytes: the arena offset
+    /// of the first group with that hash. Policy zones repeat the same local data (one
+    /// walled-garden address for thousands of names), which is then stored once.
+    local_seen: HashMap<u64, u32>,
+    /// Reused buffer for a local-data group being encoded.
+    local_scratch: Vec<u8>,
 }
 
 impl Builder {
@@ -1285,6 +1290,8 @@ impl Builder {
             warnings: Vec::new(),
             skipped: Vec::new(),
             overlay: false,
+            local_seen: HashMap::new(),
+            local_scratch: Vec::new(),
         }
     }
 
@@ -1323,6 +1330,24 @@ impl Builder {
             NameKind::NsDname => &mut self.index.nsdname,
         };
         table.push(labels, ttl, value);
+    }
+
+    /// [`Builder::push_name_rule`] with the key's wire form at hand (`wire` is exactly
+    /// `labels` in wire form, any case).
+    pub(crate) fn push_name_rule_wire(
+        &mut self,
+        kind: NameKind,
+        wire: &[u8],
+        labels: &[&[u8]],
+        ttl: u32,
+        value: u32,
+    ) {
+        debug_assert!(!self.overlay);
+        let table = match kind {
+            NameKind::Qname => &mut self.index.qname,
+            NameKind::NsDname => &mut self.index.nsdname,
+        };
+        table.push_wire(wire, labels, ttl, value);
     }
 
     /// Compiles all records of one owner (`recs` non-empty, same owner name).
@@ -1468,8 +1493,7 @@ impl Builder {
                     NameKind::Qname => &mut self.index.qname,
                     NameKind::NsDname => &mut self.index.nsdname,
                 };
-                table.set_value(slot, v);
-                table.set_ttl(key, t);
+                table.set_rule(slot, v, t);
             }
         }
     }
@@ -1657,7 +1681,34 @@ impl Builder {
         }
         enc.sort_by(|a, b| (u16::from(a.0), &a.2).cmp(&(u16::from(b.0), &b.2)));
         enc.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
-        let off = encode_local(&mut self.index.local, &enc);
+        // Equal groups decode to equal records, so rules may share one copy: a value names
+        // the data, never the rule (rules are told apart by their keys).
+        let mut bytes = std::mem::take(&mut self.local_scratch);
+        bytes.clear();
+        encode_local(&mut bytes, &enc);
+        let h = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut hasher);
+            hasher.finish()
+        };
+        let local = &mut self.index.local;
+        let off = match self.local_seen.get(&h) {
+            Some(&at) if local.get(at as usize..at as usize + bytes.len()) == Some(&bytes[..]) => {
+                at as usize
+            }
+            seen => {
+                let at = local.len();
+                local.extend_from_slice(&bytes);
+                // A hash shared by different data keeps its first group (this one is stored
+                // unshared, which is still correct).
+                if seen.is_none() {
+                    self.local_seen.insert(h, at as u32);
+                }
+                at
+            }
+        };
+        self.local_scratch = bytes;
         Some(V_LOCAL + off as u32)
     }
 

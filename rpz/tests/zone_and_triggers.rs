@@ -48,6 +48,34 @@ fn rules_written_in_mixed_case_match_queries_in_any_case() {
 }
 
 #[test]
+fn rules_with_equal_local_data_share_one_copy_and_answer_with_their_own_owners() {
+    let same: String = (0..200)
+        .map(|i| format!("h{i}.example A 192.0.2.7\nh{i}.example AAAA 2001:db8::7\n"))
+        .collect();
+    let distinct: String = (0..200)
+        .map(|i| format!("h{i}.example A 192.0.2.{i}\nh{i}.example AAAA 2001:db8::{i}\n"))
+        .collect();
+    let (shared, unshared) = (zone("block.", &same), zone("block.", &distinct));
+    // 200 groups of an A and an AAAA are 36 bytes each: 199 of them are not stored again.
+    assert!(
+        shared.heap_bytes() + 199 * 36 <= unshared.heap_bytes(),
+        "{} vs {}",
+        shared.heap_bytes(),
+        unshared.heap_bytes()
+    );
+    let s = set(vec![shared]);
+    for i in [0, 1, 199] {
+        let h = hit(&s, &format!("h{i}.example."), RecordType::A).expect("hit");
+        assert_eq!(h.owner, name(&format!("h{i}.example.block.")));
+        let Action::LocalData(recs) = h.action else {
+            panic!("local data expected")
+        };
+        assert_eq!(recs.len(), 2);
+        assert!(recs.iter().all(|r| r.name == h.owner));
+    }
+}
+
+#[test]
 fn malformed_or_unusable_records_are_skipped_with_a_reason_and_the_rest_loads() {
     let recs = records(
         "block.",

@@ -248,9 +248,10 @@ impl State {
         } else {
             let (token, text) = cursor.take(Expected::Name)?;
             self.name_wire(&token, text)?;
+            // The buffers trade places instead of the owner being copied: the scratch
+            // buffer is cleared before every use.
             let last = self.last_owner.get_or_insert_with(Vec::new);
-            last.clear();
-            last.extend_from_slice(&self.scratch);
+            std::mem::swap(last, &mut self.scratch);
         }
 
         // [TTL] [class] type, with TTL and class in either order (RFC 1035 section 5.1).

@@ -56,7 +56,6 @@ pub(crate) fn name_to_wire(
     origin_wire: Option<&[u8]>,
     out: &mut Vec<u8>,
 ) -> Result<(), NameError> {
-    let start = out.len();
     if text == b"@" {
         out.extend_from_slice(origin_wire.ok_or(NameError::NoOrigin)?);
         return Ok(());
@@ -68,6 +67,64 @@ pub(crate) fn name_to_wire(
     if text.is_empty() {
         return Err(NameError::EmptyLabel);
     }
+    if memchr::memchr(b'\\', text).is_none() {
+        return plain_name_to_wire(text, origin_wire, out);
+    }
+    escaped_name_to_wire(text, origin_wire, out)
+}
+
+/// [`name_to_wire`] of a name written without escapes (nearly every name of a big zone):
+/// the text is copied once behind a placeholder octet, and each label's length octet then
+/// takes the place of the dot before it (or of the placeholder), as wire form is the text
+/// shifted by one. This was about a third of the instructions of the label-by-label copy.
+/// Errors are those of [`escaped_name_to_wire`], found in the same order.
+fn plain_name_to_wire(
+    text: &[u8],
+    origin_wire: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> Result<(), NameError> {
+    let start = out.len();
+    out.push(0);
+    out.extend_from_slice(text);
+    let end = out.len();
+    let mut label_at = start;
+    loop {
+        // No escapes: the first dot or the end.
+        let dot = dot_or_escape(out, label_at + 1);
+        let len = dot - label_at - 1;
+        if len > MAX_LABEL_LEN {
+            return Err(NameError::LabelTooLong);
+        }
+        if dot == end {
+            // The last label of a relative name.
+            out[label_at] = len as u8;
+            out.extend_from_slice(origin_wire.ok_or(NameError::NoOrigin)?);
+            break;
+        }
+        if len == 0 {
+            return Err(NameError::EmptyLabel);
+        }
+        out[label_at] = len as u8;
+        if dot + 1 == end {
+            // A trailing dot: the name is absolute and the dot becomes the root label.
+            out[dot] = 0;
+            break;
+        }
+        label_at = dot;
+    }
+    if out.len() - start > MAX_NAME_LEN {
+        return Err(NameError::NameTooLong);
+    }
+    Ok(())
+}
+
+/// [`name_to_wire`] label by label, decoding escapes (`text` not `@`, `.` or empty).
+fn escaped_name_to_wire(
+    text: &[u8],
+    origin_wire: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> Result<(), NameError> {
+    let start = out.len();
     let mut label_at = out.len();
     out.push(0);
     let mut i = 0;
@@ -496,6 +553,56 @@ mod tests {
         });
         let mut out = Vec::new();
         name_to_wire(text.as_bytes(), origin.as_deref(), &mut out).map(|()| out)
+    }
+
+    #[test]
+    fn names_without_escapes_encode_as_the_escape_decoding_path_encodes_them() {
+        // Every name of up to 6 characters over a small alphabet with dots, plus long labels
+        // and long names around the limits, with and without an origin: the plain path must
+        // give the same bytes or the same error as the label-by-label path.
+        let origin = b"\x07example\x00".as_slice();
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        let alphabet = [b'a', b'B', b'.', b'-'];
+        let mut frontier: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..6 {
+            let mut next = Vec::new();
+            for t in &frontier {
+                for &c in &alphabet {
+                    let mut u = t.clone();
+                    u.push(c);
+                    next.push(u);
+                }
+            }
+            texts.extend(next.iter().cloned());
+            frontier = next;
+        }
+        for len in [62usize, 63, 64, 65] {
+            for tail in ["", ".", ".x", ".x.", "..x"] {
+                texts.push(format!("{}{tail}", "a".repeat(len)).into_bytes());
+                texts.push(format!("x.{}{tail}", "a".repeat(len)).into_bytes());
+            }
+        }
+        for n in 60..70usize {
+            let long = vec!["abc"; n].join(".");
+            texts.push(long.clone().into_bytes());
+            texts.push(format!("{long}.").into_bytes());
+        }
+        for text in texts
+            .iter()
+            .filter(|t| !t.is_empty() && *t != b"." && *t != b"@")
+        {
+            for o in [Some(origin), None] {
+                let (mut a, mut b) = (vec![9u8], vec![9u8]);
+                let plain = plain_name_to_wire(text, o, &mut a).map(|()| a);
+                let general = escaped_name_to_wire(text, o, &mut b).map(|()| b);
+                assert_eq!(
+                    plain,
+                    general,
+                    "{:?} origin {o:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
     }
 
     #[test]
