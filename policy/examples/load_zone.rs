@@ -129,8 +129,7 @@ fn split(origin: &Name, file: &str) {
     batches.push(batch);
     let c1 = cpu();
     let records: usize = batches.iter().map(sekisho_zonefile::WireBatch::len).sum();
-    let mut compiler =
-        sekisho_rpz::WireCompiler::new(ZoneSettings::new(origin.clone()), records);
+    let mut compiler = sekisho_rpz::WireCompiler::new(ZoneSettings::new(origin.clone()), records);
     for b in &batches {
         for r in b.iter() {
             compiler.add(r.owner, r.rtype, r.class, r.ttl, r.rdata);
