@@ -16,10 +16,16 @@
 //! the RPZ compiler cannot use are reported with their owner and skipped;
 //! the rest of the zone loads.
 //!
+//! A reload of a file that was replaced is done by difference where that gives
+//! the same result (see [`difference`]): only the changed lines are parsed, and
+//! applied to the live version as one delta; otherwise, and after 100,000
+//! changed rules in all, the whole file is compiled again.
+//!
 //! The primary role (a separate crate) learns of every new version through
 //! the [`VersionSink`] handed to [`PolicyStore::new`]: the store does not know
 //! what a secondary or a journal is, and nothing is wired after construction.
 
+mod difference;
 pub mod saved;
 
 use std::path::{Path, PathBuf};
@@ -92,6 +98,15 @@ const MAX_RECORDS_HINT: usize = 16 << 20;
 /// Most warnings logged one by one per load; the rest are counted.
 const MAX_LOGGED_WARNINGS: usize = 20;
 
+/// Most rules a zone's incremental overlay may hold after a reload by difference (as
+/// after IXFRs); past it, the reload compiles the whole file.
+const OVERLAY_LIMIT: usize = 100_000;
+
+/// Largest change done by difference, as a share of the zone's rules (1 in N): past it a
+/// full compile costs about as much (a changed line costs some 20 times a line of a
+/// full load).
+const DIFFERENCE_SHARE: usize = 20;
+
 /// Why a zone load was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -143,6 +158,10 @@ pub struct LoadOutcome {
     pub zone: String,
     /// Ok: rules and serial; Err: why the old version stays.
     pub result: Result<(usize, Option<u32>), String>,
+    /// Lines removed and added when the zone was reloaded by difference (`None`: the
+    /// whole file was compiled, or the load failed).
+    #[serde(default)]
+    pub changed_lines: Option<(usize, usize)>,
 }
 
 /// Configured zones, their status, and the live set.
@@ -162,6 +181,8 @@ pub struct PolicyStore {
     /// the settings it gives (`zone_settings`), so a reload that changed them
     /// takes effect with the zone's next load.
     table: Mutex<ResponsePolicy>,
+    /// Per zone loaded from a file: what its next reload can compare against.
+    bases: Mutex<std::collections::HashMap<hickory_proto::rr::Name, difference::Basis>>,
 }
 
 /// Map a configured zone to the compiler's settings.
@@ -217,6 +238,7 @@ impl PolicyStore {
             directory: directory.to_owned(),
             sink,
             table: Mutex::new(rp.clone()),
+            bases: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -358,15 +380,36 @@ impl PolicyStore {
             }
             let started = Instant::now();
             let task_file = file.clone();
-            let result = tokio::task::spawn_blocking(move || load_file(settings, &task_file))
-                .await
-                .unwrap_or_else(|e| Err(LoadError::Internal(e.to_string())));
+            let live = self.live.load().zone(&z.name).cloned();
+            let basis = self
+                .bases
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&z.name);
+            let task_zone = zone.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                load_or_difference(settings, &task_file, basis, live, &task_zone)
+            })
+            .await
+            .unwrap_or_else(|e| Err(LoadError::Internal(e.to_string())));
             let elapsed = started.elapsed();
+            let mut changed_lines = None;
             let outcome = match result {
-                Ok((rules, skipped)) => {
+                Ok(Loaded {
+                    rules,
+                    skipped,
+                    basis,
+                    changed,
+                }) => {
                     let (count, serial) = (rules.counts().total(), rules.serial());
-                    let rules = Arc::new(rules);
+                    changed_lines = changed;
                     self.live.rcu(|set| set.with_zone_replaced(rules.clone()));
+                    if let Some(basis) = basis {
+                        self.bases
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(z.name.clone(), basis);
+                    }
                     self.update(&z, |st| {
                         st.serial = serial;
                         st.rules = count;
@@ -375,14 +418,26 @@ impl PolicyStore {
                         st.skipped = skipped;
                         st.last_error = None;
                     });
-                    tracing::info!(
-                        zone,
-                        serial,
-                        rules = count,
-                        skipped,
-                        seconds = elapsed.as_secs_f64(),
-                        "policy zone loaded"
-                    );
+                    match changed {
+                        None => tracing::info!(
+                            zone,
+                            serial,
+                            rules = count,
+                            skipped,
+                            seconds = elapsed.as_secs_f64(),
+                            "policy zone loaded"
+                        ),
+                        Some((removed, added)) => tracing::info!(
+                            zone,
+                            serial,
+                            rules = count,
+                            skipped,
+                            seconds = elapsed.as_secs_f64(),
+                            lines_removed = removed,
+                            lines_added = added,
+                            "policy zone loaded by difference"
+                        ),
+                    }
                     // Primary role: secondaries get the new version (journalled, NOTIFYed).
                     if let (Some(sink), Some(serial)) = (&self.sink, serial) {
                         if sink.serves(&z.name) {
@@ -404,6 +459,7 @@ impl PolicyStore {
             outcomes.push(LoadOutcome {
                 zone,
                 result: outcome,
+                changed_lines,
             });
         }
         Ok(outcomes)
@@ -525,6 +581,62 @@ fn ends_with_newline(path: &Path) -> Result<bool, LoadError> {
     let mut b = [0u8; 1];
     f.read_exact(&mut b).map_err(io)?;
     Ok(b[0] == b'\n')
+}
+
+/// A zone loaded from its file, whole or by difference.
+struct Loaded {
+    rules: Arc<ZoneRules>,
+    /// Records or rules skipped.
+    skipped: usize,
+    /// What the next reload can compare against, if it can.
+    basis: Option<difference::Basis>,
+    /// `Some((removed, added))` lines when loaded by difference.
+    changed: Option<(usize, usize)>,
+}
+
+/// Reloads zone `zone` from `path` by difference against `live` when `basis` allows it
+/// (see [`difference`]), otherwise loads the whole file (blocking).
+fn load_or_difference(
+    settings: ZoneSettings,
+    path: &Path,
+    basis: Option<difference::Basis>,
+    live: Option<Arc<ZoneRules>>,
+    zone: &str,
+) -> Result<Loaded, LoadError> {
+    if let (Some(basis), Some(live)) = (basis, live) {
+        let share = (live.counts().total() / DIFFERENCE_SHARE).max(1_000);
+        let room = OVERLAY_LIMIT.saturating_sub(live.overlay_len()).min(share);
+        match difference::reload(&basis, &live, &settings, path, room) {
+            Ok(done) => {
+                let (rules, basis, changed) = done.into_shared();
+                return Ok(Loaded {
+                    rules,
+                    skipped: 0,
+                    basis: Some(basis),
+                    changed: Some(changed),
+                });
+            }
+            Err(why) => tracing::debug!(zone, why, "policy zone reloaded whole, not by difference"),
+        }
+    }
+    // The descriptor of the text the load reads, kept for the next reload: opened before
+    // the load and kept only if the path still names it afterwards.
+    let kept = std::fs::File::open(path).ok().and_then(|f| {
+        let id = difference::FileId::of(&f.metadata().ok()?);
+        Some((f, id))
+    });
+    let (rules, skipped) = load_file(settings, path)?;
+    let rules = Arc::new(rules);
+    let basis = kept.and_then(|(f, id)| {
+        (skipped == 0 && difference::FileId::at(path).ok() == Some(id))
+            .then(|| difference::Basis::new(f, id, &rules))
+    });
+    Ok(Loaded {
+        rules,
+        skipped,
+        basis,
+        changed: None,
+    })
 }
 
 /// Read and compile one zone file (blocking). Returns the rules and the

@@ -143,6 +143,15 @@ impl WireCompiler {
 
     /// Compiles the current owner group.
     fn flush(&mut self) {
+        // A record given twice in one group (rare: groups are one to a few records).
+        if self.group.len() > 1 && !self.builder.merged {
+            let rdata = |p: &Pending| &self.rdata[p.start as usize..p.end as usize];
+            self.builder.merged = self.group.iter().enumerate().any(|(i, a)| {
+                self.group[i + 1..]
+                    .iter()
+                    .any(|b| a.rtype == b.rtype && rdata(a).eq_ignore_ascii_case(rdata(b)))
+            });
+        }
         if !self.group.is_empty() && !self.compile_common() {
             self.compile_as_records();
         }

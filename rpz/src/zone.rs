@@ -235,6 +235,9 @@ pub struct ZoneRules {
     counts: RuleCounts,
     /// Bit `TriggerKind as u8` set: rules of that kind can match (see [`ZoneRules::may_match`]).
     active: u8,
+    /// Some owner's records were merged from more than one place of the input (an owner
+    /// repeated apart from its group, or a record given twice); see [`ZoneRules::merged_owners`].
+    merged: bool,
 }
 
 impl fmt::Debug for ZoneRules {
@@ -378,6 +381,14 @@ impl ZoneRules {
         self.overlay.as_ref().map_or(0, |o| {
             o.qname.len() + o.nsdname.len() + o.client_ip.len() + o.ip.len() + o.nsip.len()
         })
+    }
+
+    /// Whether some owner's records were merged from more than one place of the compiled
+    /// input: an owner repeated away from its other records, or a record given twice. A
+    /// reload by difference maps each line of a zone file to one record, which holds only
+    /// when this is false.
+    pub fn merged_owners(&self) -> bool {
+        self.merged
     }
 
     /// Whether the zone has rules that can only match once the response is known (response
@@ -821,6 +832,32 @@ impl ZoneRules {
     /// store would reject the delta before it gets here). Returns the warnings for the
     /// touched owners.
     pub fn apply_delta(&self, removed: &[Record], added: &[Record]) -> (ZoneRules, Vec<Warning>) {
+        match self.delta(removed, added, false) {
+            Some(done) => done,
+            None => unreachable!("a lenient delta always applies"),
+        }
+    }
+
+    /// [`ZoneRules::apply_delta`] for a delta that must match the zone record for record:
+    /// `None` (nothing applied) if a removed record is not in the zone, or an added record
+    /// is there already (after the removals) or is added twice. A reload by difference uses
+    /// it, so that a delta computed from two texts is applied only when it says exactly
+    /// what changed.
+    pub fn apply_exact_delta(
+        &self,
+        removed: &[Record],
+        added: &[Record],
+    ) -> Option<(ZoneRules, Vec<Warning>)> {
+        self.delta(removed, added, true)
+    }
+
+    /// Both deltas; `exact` refuses a delta that does not match the zone (see above).
+    fn delta(
+        &self,
+        removed: &[Record],
+        added: &[Record],
+        exact: bool,
+    ) -> Option<(ZoneRules, Vec<Warning>)> {
         let mut soa = self.soa.clone();
         // Current records of every touched owner, from the live rule and the skipped list.
         let mut index: HashMap<Name, usize> = HashMap::new();
@@ -849,7 +886,11 @@ impl ZoneRules {
                     .position(|x| x.record_type() == r.record_type() && x.data == r.data)
                 {
                     recs.remove(pos);
+                } else if exact {
+                    return None;
                 }
+            } else if exact {
+                return None;
             }
         }
         for r in added {
@@ -864,6 +905,8 @@ impl ZoneRules {
                     .any(|x| x.record_type() == r.record_type() && x.data == r.data)
                 {
                     recs.push(r.clone());
+                } else if exact {
+                    return None;
                 }
             }
         }
@@ -925,8 +968,9 @@ impl ZoneRules {
             base_counts: self.base_counts,
             counts,
             active,
+            merged: self.merged,
         };
-        (zone, warnings)
+        Some((zone, warnings))
     }
 
     /// Every entry of one layer, tombstones included.
@@ -1271,6 +1315,8 @@ pub(crate) struct Builder {
     local_seen: HashMap<u64, u32>,
     /// Reused buffer for a local-data group being encoded.
     local_scratch: Vec<u8>,
+    /// An owner's records were merged from more than one place (see `ZoneRules::merged`).
+    pub(crate) merged: bool,
 }
 
 impl Builder {
@@ -1292,6 +1338,7 @@ impl Builder {
             overlay: false,
             local_seen: HashMap::new(),
             local_scratch: Vec::new(),
+            merged: false,
         }
     }
 
@@ -1482,6 +1529,7 @@ impl Builder {
         {
             // Same owner seen again (records not grouped, or duplicates): merge the RRsets
             // and compile them again as one owner.
+            self.merged = true;
             let old_ttl = table.key_ttl(key);
             self.warnings.truncate(w);
             self.skipped.truncate(k);
@@ -1507,6 +1555,7 @@ impl Builder {
         kept: (u32, u32),
         dropped: (u32, u32),
     ) -> (u32, u32) {
+        self.merged = true;
         let owner = owner_of_key(wire, kind, &self.apex);
         let mut merged = decompile(&self.index, kept.0, kept.1, &owner);
         merged.extend(decompile(&self.index, dropped.0, dropped.1, &owner));
@@ -1539,6 +1588,7 @@ impl Builder {
         let merged: Vec<Record> = match existing {
             Some(i) => {
                 // Same prefix seen again: merge the RRsets and compile them as one owner.
+                self.merged = true;
                 let old = &self.index.ip_rules[i as usize];
                 let mut m = decompile(&self.index, old.value, old.ttl, owner);
                 m.extend(data.iter().map(|r| (*r).clone()));
@@ -1680,7 +1730,9 @@ impl Builder {
             return None;
         }
         enc.sort_by(|a, b| (u16::from(a.0), &a.2).cmp(&(u16::from(b.0), &b.2)));
+        let given = enc.len();
         enc.dedup_by(|a, b| a.0 == b.0 && a.2 == b.2);
+        self.merged |= enc.len() != given;
         // Equal groups decode to equal records, so rules may share one copy: a value names
         // the data, never the rule (rules are told apart by their keys).
         let mut bytes = std::mem::take(&mut self.local_scratch);
@@ -1754,6 +1806,7 @@ impl Builder {
             base_counts: counts,
             counts,
             active,
+            merged: self.merged,
         };
         debug_assert!(overlay || zone.counts == zone.walk_counts());
         (zone, self.warnings)
