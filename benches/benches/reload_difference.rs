@@ -68,7 +68,7 @@ fn bench(c: &mut Criterion) {
     }
     let path = dir.join("rpz.bench.zone");
     let config = Config::from_toml_str(
-        "[[response-policy.zone]]\nname = \"rpz.bench\"\nfile = \"rpz.bench.zone\"\n",
+        "[server]\ndirectory = \".\"\n[[response-policy.zone]]\nname = \"rpz.bench\"\nfile = \"rpz.bench.zone\"\n",
         &dir.join("bench.toml"),
     )
     .expect("config");
@@ -80,7 +80,10 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     publish(&versions[0], &path);
     let first = rt.block_on(store.load(None)).expect("load");
-    assert!(first[0].result.is_ok() && first[0].changed_lines.is_none());
+    assert!(
+        first[0].result.is_ok() && first[0].changed_lines.is_none(),
+        "{first:?}"
+    );
 
     let mut g = c.benchmark_group("reload_1m_rules_1pct_changed");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
