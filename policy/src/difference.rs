@@ -139,12 +139,27 @@ pub(crate) fn reload(
     if id.ino == basis.id.ino && id.dev == basis.id.dev {
         return Err("the file is the loaded one (unchanged, or written in place)");
     }
-    let old = read_all(&basis.file, basis.id.len).ok_or("the kept file cannot be read")?;
-    let new = read_all(&file, id.len).ok_or("the file cannot be read")?;
+    // Both texts are read and checked at once, one on a second thread (a load has two).
+    let (old, new) = std::thread::scope(|scope| {
+        let old = scope.spawn(|| {
+            let text = read_all(&basis.file, basis.id.len).ok_or("the kept file cannot be read")?;
+            let header = shape(&text)?;
+            Ok::<_, NotByDifference>((text, header))
+        });
+        let new = read_all(&file, id.len)
+            .ok_or("the file cannot be read")
+            .and_then(|text| {
+                let header = shape(&text)?;
+                Ok((text, header))
+            });
+        let old = old.join().unwrap_or(Err("the reading thread failed"));
+        (old, new)
+    });
+    let ((old, old_header), (new, new_header)) = (old?, new?);
     if FileId::of(&file.metadata().map_err(|_| "the file cannot be read")?) != id {
         return Err("the file changed while it was read");
     }
-    let delta = line_delta(&old, &new, max_changed)?;
+    let delta = compare(&old, old_header, &new, new_header, max_changed)?;
     let origin = settings.name.clone();
     let removed = parse_lines(delta.header, &delta.removed, &origin)?;
     let added = parse_lines(delta.header, &delta.added, &origin)?;
@@ -231,14 +246,24 @@ pub(crate) struct LineDelta<'a> {
 /// one replaced by the other. Lines that only moved further come out as removed and
 /// added, which the delta applies as no change. `Err` if either text is not in the
 /// one-line-one-record shape or more than `max_changed` lines differ.
+#[cfg(test)]
 pub(crate) fn line_delta<'a>(
     old: &'a [u8],
     new: &'a [u8],
     max_changed: usize,
 ) -> Result<LineDelta<'a>, NotByDifference> {
-    let (old_header, old_directives) = shape(old)?;
-    let (new_header, new_directives) = shape(new)?;
-    if old_directives != new_directives {
+    compare(old, shape(old)?, new, shape(new)?, max_changed)
+}
+
+/// [`line_delta`] of two texts [`shape`] accepted, with their header lengths.
+fn compare<'a>(
+    old: &'a [u8],
+    old_header: usize,
+    new: &'a [u8],
+    new_header: usize,
+    max_changed: usize,
+) -> Result<LineDelta<'a>, NotByDifference> {
+    if directives(&old[..old_header]) != directives(&new[..new_header]) {
         return Err("the header's directives changed");
     }
     let header = &new[..new_header];
@@ -283,6 +308,14 @@ pub(crate) fn line_delta<'a>(
         if removed.len() + added.len() > max_changed {
             return Err("too many lines changed");
         }
+        // A line after a change that takes the owner of the line before it would take
+        // another owner now ([`shape`] leaves this check to here, where it is local).
+        if without_owner(line(old, o)) || without_owner(line(new, n)) {
+            return Err("a record without its owner (a line starting with a blank)");
+        }
+    }
+    if removed.iter().chain(&added).any(|l| without_owner(l)) {
+        return Err("a record without its owner (a line starting with a blank)");
     }
     // Blank and comment lines give no record.
     removed.retain(|l| !is_blank_or_comment(l));
@@ -297,10 +330,11 @@ pub(crate) fn line_delta<'a>(
     })
 }
 
-/// Checks that every line of `text` is one record, a comment or blank, with directives
-/// only before the first record; returns the length of that header and its directive
-/// lines. The text ends with a newline (a load checks that first).
-fn shape(text: &[u8]) -> Result<(usize, Vec<&[u8]>), NotByDifference> {
+/// Checks that `text` has its directives only before the first record and no entry over
+/// several lines; returns the length of that header. The text ends with a newline (a
+/// load checks that first). Lines that take the owner of the line before them are
+/// refused by [`compare`] where that matters: next to a changed line.
+fn shape(text: &[u8]) -> Result<usize, NotByDifference> {
     if text.last().is_some_and(|&b| b != b'\n') {
         return Err("the text does not end with a newline");
     }
@@ -315,7 +349,6 @@ fn shape(text: &[u8]) -> Result<(usize, Vec<&[u8]>), NotByDifference> {
     }
     let mut at = 0;
     let mut ttl = false;
-    let mut directives = Vec::new();
     while at < text.len() {
         let l = line(text, at);
         if l.first() == Some(&b'$') {
@@ -328,7 +361,6 @@ fn shape(text: &[u8]) -> Result<(usize, Vec<&[u8]>), NotByDifference> {
             } else if !word.eq_ignore_ascii_case(b"$ORIGIN") {
                 return Err("a directive other than $ORIGIN and $TTL");
             }
-            directives.push(l);
         } else if !is_blank_or_comment(l) {
             break;
         }
@@ -337,23 +369,23 @@ fn shape(text: &[u8]) -> Result<(usize, Vec<&[u8]>), NotByDifference> {
     if !ttl {
         return Err("no $TTL before the first record");
     }
-    let body = &text[at..];
-    if memchr::memmem::find(body, b"\n$").is_some() || body.first() == Some(&b'$') {
-        return Err("a directive after the first record");
-    }
-    // A line that starts with a blank takes the previous line's owner, unless it is empty.
-    for blank in [&b"\n "[..], b"\n\t"] {
-        for i in memchr::memmem::find_iter(body, blank) {
-            if !is_blank_or_comment(line(body, i + 1)) {
-                return Err("a record without its owner (a line starting with a blank)");
-            }
+    // `$` is rare in a zone's records: look for it, then at where its line starts.
+    for i in memchr::memchr_iter(b'$', &text[at..]) {
+        if i == 0 || text[at + i - 1] == b'\n' {
+            return Err("a directive after the first record");
         }
     }
-    if body.first().is_some_and(|&b| b == b' ' || b == b'\t') && !is_blank_or_comment(line(body, 0))
-    {
-        return Err("a record without its owner (a line starting with a blank)");
-    }
-    Ok((at, directives))
+    Ok(at)
+}
+
+/// The directive lines of a header.
+fn directives(header: &[u8]) -> Vec<&[u8]> {
+    Lines(header).filter(|l| l.first() == Some(&b'$')).collect()
+}
+
+/// Whether a line holds a record that takes the owner of the line before it.
+fn without_owner(l: &[u8]) -> bool {
+    l.first().is_some_and(|&b| b == b' ' || b == b'\t') && !is_blank_or_comment(l)
 }
 
 /// Whether a line with parentheses is an entry of its own: no quotes or escapes (which
