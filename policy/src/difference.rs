@@ -289,7 +289,17 @@ fn compare<'a>(
         }
         let lo = line(old, o);
         let ln = line(new, n);
-        if let Some(skip) = find_line(&new[n + ln.len()..], lo) {
+        // Most often one line was replaced: the texts agree again on the next line.
+        let replaced = {
+            let next = line(old, o + lo.len());
+            !next.is_empty() && next == line(new, n + ln.len())
+        };
+        if replaced {
+            removed.push(lo);
+            added.push(ln);
+            o += lo.len();
+            n += ln.len();
+        } else if let Some(skip) = find_line(&new[n + ln.len()..], lo) {
             // Lines inserted before `lo`.
             let inserted = &new[n..n + ln.len() + skip];
             added.extend(Lines(inserted));
