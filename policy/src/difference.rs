@@ -687,6 +687,12 @@ mod reload_tests {
                 i % 250
             ),
             7 => format!("garden{i}.example 60 CNAME walled.example.net.\n"),
+            // Address and name-server triggers.
+            3 => format!("32.{}.{}.0.10.rpz-ip CNAME .\n", i % 256, i / 256),
+            9 => format!("ns{i}.example.rpz-nsdname CNAME .\n"),
+            1 if i % 20 == 1 => {
+                format!("24.0.{}.0.10.rpz-client-ip CNAME rpz-drop.\n", i / 20 % 256)
+            }
             _ => format!("bad{i}.example CNAME .\n"),
         }
     }
@@ -765,6 +771,18 @@ mod reload_tests {
                         .find(|&i| lines[i].contains(" AAAA "))
                         .expect("local data");
                     lines.remove(i);
+                }
+                // Address triggers: one action changed, one removed, one added.
+                5 if round == 5 => {
+                    let i = (0..n)
+                        .find(|&i| lines[i].contains(".rpz-ip "))
+                        .expect("ip rule");
+                    lines[i] = lines[i].replace("CNAME .", "CNAME *.");
+                    let j = (0..n)
+                        .find(|&j| lines[j].contains(".rpz-client-ip "))
+                        .expect("client rule");
+                    lines.remove(j);
+                    lines.push("32.7.7.7.10.rpz-ip CNAME .\n".into());
                 }
                 // Nothing but the serial.
                 _ => {}
