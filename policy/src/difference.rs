@@ -161,8 +161,15 @@ pub(crate) fn reload(
     }
     let delta = compare(&old, old_header, &new, new_header, max_changed)?;
     let origin = settings.name.clone();
-    let removed = parse_lines(delta.header, &delta.removed, &origin)?;
-    let added = parse_lines(delta.header, &delta.added, &origin)?;
+    let (removed, added) = std::thread::scope(|scope| {
+        let removed = scope.spawn(|| parse_lines(delta.header, &delta.removed, &origin));
+        let added = parse_lines(delta.header, &delta.added, &origin);
+        (
+            removed.join().unwrap_or(Err("the parsing thread failed")),
+            added,
+        )
+    });
+    let (removed, added) = (removed?, added?);
     let (rules, warnings) = live
         .apply_exact_delta(&removed, &added)
         .ok_or("the changed lines do not match the live version record for record")?;

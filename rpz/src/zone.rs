@@ -860,18 +860,18 @@ impl ZoneRules {
     ) -> Option<(ZoneRules, Vec<Warning>)> {
         let mut soa = self.soa.clone();
         // Current records of every touched owner, from the live rule and the skipped list.
-        let mut index: HashMap<Name, usize> = HashMap::new();
+        let mut index = Touched::default();
         let mut current: Vec<(Name, Vec<Record>)> = Vec::new();
         for r in removed.iter().chain(added) {
-            if !index.contains_key(&r.name) {
-                index.insert(r.name.clone(), current.len());
+            if index.get(&r.name, &current).is_none() {
+                index.insert(&r.name, current.len());
                 current.push((r.name.clone(), self.records_at(&r.name)));
             }
         }
         let mut skipped: Vec<Record> = Vec::with_capacity(self.skipped.len());
         for r in self.skipped.iter() {
-            match index.get(&r.name) {
-                Some(&i) => current[i].1.push(r.clone()),
+            match index.get(&r.name, &current) {
+                Some(i) => current[i].1.push(r.clone()),
                 None => skipped.push(r.clone()),
             }
         }
@@ -879,7 +879,7 @@ impl ZoneRules {
             if r.record_type() == RecordType::SOA && r.name == self.settings.name {
                 continue;
             }
-            if let Some(&i) = index.get(&r.name) {
+            if let Some(i) = index.get(&r.name, &current) {
                 let recs = &mut current[i].1;
                 if let Some(pos) = recs
                     .iter()
@@ -898,7 +898,7 @@ impl ZoneRules {
                 soa = Some(r.clone());
                 continue;
             }
-            if let Some(&i) = index.get(&r.name) {
+            if let Some(i) = index.get(&r.name, &current) {
                 let recs = &mut current[i].1;
                 if !recs
                     .iter()
@@ -917,7 +917,7 @@ impl ZoneRules {
         if let Some(ov) = self.overlay.as_deref() {
             for (_, _, rule) in self.layer_rules(ov) {
                 let (owner, value, ttl) = self.rule_parts(ov, rule);
-                if index.contains_key(&owner) {
+                if index.get(&owner, &current).is_some() {
                     continue;
                 }
                 if value == V_TOMBSTONE {
@@ -1011,7 +1011,14 @@ impl ZoneRules {
 
     /// The live encoded action at exactly `owner`, overlay first.
     fn live_value_at(&self, owner: &Name) -> Option<(&Index, u32, u32)> {
-        if !self.settings.name.zone_of(owner) {
+        // `Name::zone_of` without its two lower-cased copies.
+        let under_apex = owner.iter().len() >= self.apex_labels
+            && owner
+                .iter()
+                .rev()
+                .zip(self.settings.name.iter().rev())
+                .all(|(a, b)| a.eq_ignore_ascii_case(b));
+        if !under_apex {
             return None;
         }
         let all: Vec<&[u8]> = owner.iter().collect();
@@ -1084,6 +1091,56 @@ fn same_owner(a: &Name, b: &Name) -> bool {
 
 /// Live rule counts of `base` shadowed by `overlay`, from the base's own counts: only the
 /// overlay's (few) entries are visited. The same shadowing as `ZoneRules::for_each_rule`.
+/// The owners a delta touches, by a hash of their lower-cased labels: hickory's `Name`
+/// hashes through a lower-cased copy of every label, which was a tenth of a 20,000-owner
+/// delta. Names are compared in full on every hit, so a shared hash costs a scan of the
+/// few colliding entries, never a wrong owner.
+#[derive(Default)]
+struct Touched {
+    first: HashMap<u64, usize>,
+    /// Entries whose hash was taken by another name.
+    collided: Vec<usize>,
+}
+
+impl Touched {
+    fn hash(name: &Name) -> u64 {
+        use std::hash::Hasher;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut buf = [0u8; 64];
+        for label in name.iter() {
+            let n = label.len().min(buf.len());
+            for (d, s) in buf.iter_mut().zip(label) {
+                *d = s.to_ascii_lowercase();
+            }
+            h.write(&buf[..n]);
+            h.write_u8(0);
+        }
+        h.finish()
+    }
+
+    /// The position of `name` in `entries`, if it was inserted.
+    fn get(&self, name: &Name, entries: &[(Name, Vec<Record>)]) -> Option<usize> {
+        let i = *self.first.get(&Self::hash(name))?;
+        if entries[i].0 == *name {
+            return Some(i);
+        }
+        self.collided
+            .iter()
+            .copied()
+            .find(|&j| entries[j].0 == *name)
+    }
+
+    /// Records that `name` (not inserted yet) is at position `at`.
+    fn insert(&mut self, name: &Name, at: usize) {
+        match self.first.entry(Self::hash(name)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(at);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.collided.push(at),
+        }
+    }
+}
+
 fn overlay_counts(
     base: &Index,
     overlay: &Index,
