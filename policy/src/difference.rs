@@ -862,3 +862,66 @@ mod reload_tests {
         assert!(err.contains("settings"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod store_tests {
+    //! The store keeps what a reload compares against from one load to the next.
+
+    use sekisho_conf::Config;
+
+    use crate::PolicyStore;
+
+    #[test]
+    fn the_store_reloads_a_replaced_file_by_difference_and_a_rewritten_one_whole() {
+        let dir =
+            std::env::temp_dir().join(format!("sekisho-difference-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = Config::from_toml_str(
+            "[server]\ndirectory = \".\"\n[[response-policy.zone]]\nname = \"rpz.test\"\nfile = \"rpz.test.zone\"\n",
+            &dir.join("sekisho.toml"),
+        )
+        .expect("config");
+        let store = PolicyStore::new(&config.response_policy, &dir, None);
+        let path = dir.join("rpz.test.zone");
+        let text = |serial: u32, extra: &str| {
+            let mut t = format!("$TTL 300\n@ SOA ns.rpz.test. h.rpz.test. {serial} 1 1 1 1\n");
+            for i in 0..300 {
+                t.push_str(&format!("bad{i}.example CNAME .\n"));
+            }
+            t.push_str(extra);
+            t
+        };
+        let publish = |t: String| {
+            std::fs::write(dir.join("next"), t).expect("write");
+            std::fs::rename(dir.join("next"), &path).expect("rename");
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let load = || {
+            let out = rt.block_on(store.load(None)).expect("load");
+            let (rules, serial) = out[0].result.clone().expect("loaded");
+            (rules, serial, out[0].changed_lines)
+        };
+        publish(text(1, ""));
+        assert_eq!(load(), (300, Some(1), None));
+        publish(text(2, "new.example CNAME *.\n"));
+        assert_eq!(
+            load(),
+            (301, Some(2), Some((1, 2))),
+            "SOA out; SOA and a rule in"
+        );
+        publish(text(3, ""));
+        assert_eq!(load(), (300, Some(3), Some((2, 1))));
+        // Written in place: the kept text is gone, so the file is compiled whole.
+        std::fs::write(&path, text(4, "other.example CNAME .\n")).expect("write in place");
+        assert_eq!(load(), (301, Some(4), None));
+        let live = store
+            .zone_rules(&"rpz.test.".parse().expect("name"))
+            .expect("zone");
+        assert_eq!(live.overlay_len(), 0, "a whole compile leaves no overlay");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -288,6 +288,11 @@ impl PolicyStore {
             }
         }
         let (before, after) = (zones.len(), status.len());
+        // A removed zone's kept text is closed (its disk blocks freed).
+        self.bases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name, _| rp.zones.iter().any(|z| &z.name == name));
         *zones = status;
         *self.table.lock().unwrap_or_else(|p| p.into_inner()) = rp.clone();
         self.live.store(Arc::new(set));
