@@ -355,7 +355,13 @@ fn shape(text: &[u8]) -> Result<usize, NotByDifference> {
     if text.last().is_some_and(|&b| b != b'\n') {
         return Err("the text does not end with a newline");
     }
-    for at in memchr::memchr2_iter(b'(', b')', text) {
+    // One pass for the rare bytes: parentheses, and `$` (checked below the header).
+    let mut dollars = Vec::new();
+    for at in memchr::memchr3_iter(b'(', b')', b'$', text) {
+        if text[at] == b'$' {
+            dollars.push(at);
+            continue;
+        }
         let start = text[..at]
             .iter()
             .rposition(|&b| b == b'\n')
@@ -386,9 +392,9 @@ fn shape(text: &[u8]) -> Result<usize, NotByDifference> {
     if !ttl {
         return Err("no $TTL before the first record");
     }
-    // `$` is rare in a zone's records: look for it, then at where its line starts.
-    for i in memchr::memchr_iter(b'$', &text[at..]) {
-        if i == 0 || text[at + i - 1] == b'\n' {
+    // A `$` below the header that starts its line is a directive.
+    for &i in dollars.iter().filter(|&&i| i >= at) {
+        if i == 0 || text[i - 1] == b'\n' {
             return Err("a directive after the first record");
         }
     }
