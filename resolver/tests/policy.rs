@@ -181,6 +181,14 @@ fn a_response_ip_rule_rewrites_answers_that_point_into_the_listed_prefix() {
     );
     let (code, out, err) = ctl(&t.s.path.join("control.sock"), &["reload", "block"]);
     assert_eq!(code, 0, "{out}{err}");
+    // The file was replaced by a rename: only its changed lines (the SOA, the new rule)
+    // were applied to the live version.
+    let log = t.sk.log_text();
+    assert!(
+        log.contains("policy zone loaded by difference")
+            && log.contains("lines_removed=1 lines_added=2"),
+        "{log}"
+    );
     // The cached real answer is re-checked on the way out: the change is immediate.
     let m = query(t.listen, "probe.example1.jp.", RecordType::A);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
