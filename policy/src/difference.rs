@@ -170,6 +170,10 @@ pub(crate) fn reload(
         )
     });
     let (removed, added) = (removed?, added?);
+    // Freeing two texts of tens of megabytes takes milliseconds: not before the swap.
+    let lines = (delta.removed.len(), delta.added.len());
+    drop(delta);
+    dispose((old, new));
     let (rules, warnings) = live
         .apply_exact_delta(&removed, &added)
         .ok_or("the changed lines do not match the live version record for record")?;
@@ -179,7 +183,6 @@ pub(crate) fn reload(
     if rules.serial().is_none() {
         return Err("no SOA");
     }
-    let lines = (delta.removed.len(), delta.added.len());
     // The caller makes the basis point at the version it publishes.
     Ok(Reloaded {
         rules,
@@ -202,6 +205,14 @@ impl Reloaded {
         };
         (rules, basis, self.lines)
     }
+}
+
+/// Drops `garbage` on a thread of its own, off the path to the swap (inline if no thread
+/// can be started).
+pub(crate) fn dispose<T: Send + 'static>(garbage: T) {
+    let _ = std::thread::Builder::new()
+        .name("sekisho-free".into())
+        .spawn(move || drop(garbage));
 }
 
 /// The whole content of `file`, `len` bytes (`None` if it cannot be read or is shorter).

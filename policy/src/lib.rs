@@ -613,6 +613,8 @@ fn load_or_difference(
         let room = OVERLAY_LIMIT.saturating_sub(live.overlay_len()).min(share);
         match difference::reload(&basis, &live, &settings, path, room) {
             Ok(done) => {
+                // The old text's descriptor: its close frees the replaced file's blocks.
+                difference::dispose(basis);
                 let (rules, basis, changed) = done.into_shared();
                 return Ok(Loaded {
                     rules,
