@@ -35,7 +35,7 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
-use hickory_proto::rr::{DNSClass, Record};
+use hickory_proto::rr::{DNSClass, Record, RecordType};
 use sekisho_rpz::{ZoneRules, ZoneSettings};
 use sekisho_zonefile::{ParseOptions, ZoneReader};
 
@@ -170,6 +170,13 @@ pub(crate) fn reload(
         )
     });
     let (removed, added) = (removed?, added?);
+    // The delta keeps the SOA unless one is added: a file that lost its SOA is no zone,
+    // which only the whole load reports.
+    let apex_soa = |r: &&Record| r.record_type() == RecordType::SOA && r.name == settings.name;
+    let soa_added = added.iter().filter(apex_soa).count();
+    if soa_added > 1 || (soa_added == 0 && removed.iter().any(|r| apex_soa(&r))) {
+        return Err("the SOA was removed or given twice");
+    }
     // Freeing two texts of tens of megabytes takes milliseconds: not before the swap.
     let lines = (delta.removed.len(), delta.added.len());
     drop(delta);
@@ -869,6 +876,28 @@ mod reload_tests {
         zone.live = Some(Arc::new(patched));
         publish(&path, &file(12, &lines));
         assert!(!zone.reload(), "the live version is not the basis's");
+        // A file that lost its SOA is refused as a whole load refuses it; the last good
+        // version stays.
+        let no_soa: String = file(12, &lines)
+            .lines()
+            .filter(|l| !l.contains(" SOA "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        publish(&path, &no_soa);
+        let before = zone.live.clone();
+        let err = load_or_difference(
+            settings(),
+            &path,
+            zone.basis.take(),
+            zone.live.take(),
+            "rpz.test.",
+        )
+        .err()
+        .expect("refused");
+        assert!(matches!(err, crate::LoadError::NoSoa { .. }), "{err}");
+        zone.live = before;
+        publish(&path, &file(12, &lines));
+        assert!(!zone.reload(), "the failed load took the basis with it");
         // Different settings compile differently.
         publish(&path, &file(13, &lines));
         let mut other = settings();
