@@ -13,22 +13,13 @@ Sekisho's median hit and miss p99 are at or below those of every peer in the
 same cell.
 """
 
-import json
 import os
 import statistics
 import sys
 
-RESOLVERS = ["sekisho", "unbound", "bind", "pdns"]
-SCENARIOS = ["base", "sink", "slow", "crafted", "tcp", "heavy"]
-NAMES = {"sekisho": "Sekisho", "unbound": "Unbound", "bind": "BIND", "pdns": "PowerDNS"}
-
-
-def load(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+# The resolvers, scenarios and result loader of the single-run report.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summarise import NAMES, RESOLVERS, SCENARIOS, load  # noqa: E402
 
 
 def cell(out, pss, r, sc):
