@@ -1011,14 +1011,7 @@ impl ZoneRules {
 
     /// The live encoded action at exactly `owner`, overlay first.
     fn live_value_at(&self, owner: &Name) -> Option<(&Index, u32, u32)> {
-        // `Name::zone_of` without its two lower-cased copies.
-        let under_apex = owner.iter().len() >= self.apex_labels
-            && owner
-                .iter()
-                .rev()
-                .zip(self.settings.name.iter().rev())
-                .all(|(a, b)| a.eq_ignore_ascii_case(b));
-        if !under_apex {
+        if !under(owner, &self.settings.name, self.apex_labels) {
             return None;
         }
         let all: Vec<&[u8]> = owner.iter().collect();
@@ -1089,8 +1082,17 @@ fn same_owner(a: &Name, b: &Name) -> bool {
         && a == b
 }
 
-/// Live rule counts of `base` shadowed by `overlay`, from the base's own counts: only the
-/// overlay's (few) entries are visited. The same shadowing as `ZoneRules::for_each_rule`.
+/// Whether `name` is at or below `apex` (of `apex_labels` labels): `Name::zone_of`
+/// without its lower-cased copies of both names, which cost two allocations per owner.
+fn under(name: &Name, apex: &Name, apex_labels: usize) -> bool {
+    name.iter().len() >= apex_labels
+        && name
+            .iter()
+            .rev()
+            .zip(apex.iter().rev())
+            .all(|(a, b)| a.eq_ignore_ascii_case(b))
+}
+
 /// The owners a delta touches, by a hash of their lower-cased labels: hickory's `Name`
 /// hashes through a lower-cased copy of every label, which was a tenth of a 20,000-owner
 /// delta. Names are compared in full on every hit, so a shared hash costs a scan of the
@@ -1141,6 +1143,8 @@ impl Touched {
     }
 }
 
+/// Live rule counts of `base` shadowed by `overlay`, from the base's own counts: only the
+/// overlay's (few) entries are visited. The same shadowing as `ZoneRules::for_each_rule`.
 fn overlay_counts(
     base: &Index,
     overlay: &Index,
@@ -1475,15 +1479,9 @@ impl Builder {
         self.add_rule(owner, &refs);
     }
 
-    /// Whether `name` is at or below the apex (`Name::zone_of` without its lower-cased
-    /// copies of both names, which cost two allocations per owner).
+    /// Whether `name` is at or below the apex.
     fn under_apex(&self, name: &Name) -> bool {
-        name.iter().len() >= self.apex_labels
-            && name
-                .iter()
-                .rev()
-                .zip(self.apex.iter().rev())
-                .all(|(a, b)| a.eq_ignore_ascii_case(b))
+        under(name, &self.apex, self.apex_labels)
     }
 
     /// [`Self::add_owner`] for groups that need filtering (warnings, apex, DNSSEC data).
