@@ -18,10 +18,12 @@
 //! ```
 //!
 //! The result must be what a full load of the new file gives, so the comparison is used
-//! only where a line is one record whatever surrounds it ([`shape`]): no parentheses,
-//! no line that starts with a blank (the previous owner), directives (`$ORIGIN`, `$TTL`)
-//! only in a header before the first record and the same in both texts, and a `$TTL`
-//! there (otherwise a record's TTL could come from the line before it). The live version
+//! only where a line is one record whatever surrounds it ([`shape`], [`compare`]): no
+//! entry over several lines (parentheses closed on their line are fine), no line next
+//! to a change that starts with a blank (it would take another owner), directives
+//! (`$ORIGIN`, `$TTL`) only in a header before the first record and the same in both
+//! texts, and a `$TTL` there (otherwise a record's TTL could come from the line before
+//! it). The live version
 //! must be the one the old text gave: compiled with the same settings, with no owner
 //! merged from two places and nothing skipped, so that every removed line names exactly
 //! one record of it. A delta that does not match it record for record, a parse error,
@@ -99,8 +101,9 @@ pub(crate) type NotByDifference = &'static str;
 pub(crate) struct Reloaded {
     /// The new version.
     pub(crate) rules: ZoneRules,
-    /// The basis for the reload after this one.
-    pub(crate) basis: Basis,
+    /// The new text's file and identity: the basis for the reload after this one.
+    file: File,
+    id: FileId,
     /// Lines removed and added.
     pub(crate) lines: (usize, usize),
 }
@@ -190,14 +193,10 @@ pub(crate) fn reload(
     if rules.serial().is_none() {
         return Err("no SOA");
     }
-    // The caller makes the basis point at the version it publishes.
     Ok(Reloaded {
         rules,
-        basis: Basis {
-            file,
-            id,
-            rules: Weak::new(),
-        },
+        file,
+        id,
         lines,
     })
 }
@@ -206,10 +205,7 @@ impl Reloaded {
     /// Publishes the version: returns it shared, with the basis pointing at it.
     pub(crate) fn into_shared(self) -> (Arc<ZoneRules>, Basis, (usize, usize)) {
         let rules = Arc::new(self.rules);
-        let basis = Basis {
-            rules: Arc::downgrade(&rules),
-            ..self.basis
-        };
+        let basis = Basis::new(self.file, self.id, &rules);
         (rules, basis, self.lines)
     }
 }
@@ -265,12 +261,7 @@ pub(crate) struct LineDelta<'a> {
     pub(crate) added: Vec<&'a [u8]>,
 }
 
-/// The changed lines of `new` against `old`, walking both in order: equal stretches are
-/// skipped by comparing bytes in blocks; at a difference, a line inserted or deleted
-/// within the next [`LOOK_AHEAD`] lines is recognised, otherwise the two lines count as
-/// one replaced by the other. Lines that only moved further come out as removed and
-/// added, which the delta applies as no change. `Err` if either text is not in the
-/// one-line-one-record shape or more than `max_changed` lines differ.
+/// [`shape`] of both texts, then [`compare`] (for the tests).
 #[cfg(test)]
 pub(crate) fn line_delta<'a>(
     old: &'a [u8],
@@ -280,7 +271,14 @@ pub(crate) fn line_delta<'a>(
     compare(old, shape(old)?, new, shape(new)?, max_changed)
 }
 
-/// [`line_delta`] of two texts [`shape`] accepted, with their header lengths.
+/// The changed lines of `new` against `old`, two texts [`shape`] accepted (with their
+/// header lengths), walking both in order: equal stretches are skipped by comparing
+/// bytes in blocks; at a difference, one replaced line (the texts agree again on the
+/// next) or lines inserted or deleted within the next [`LOOK_AHEAD`] are recognised,
+/// otherwise the two lines count as one replaced by the other. Lines that only moved
+/// further come out as removed and added, which the delta applies as no change. `Err`
+/// if the headers' directives differ, a record next to a change takes the previous
+/// line's owner, or more than `max_changed` lines differ.
 fn compare<'a>(
     old: &'a [u8],
     old_header: usize,
@@ -642,7 +640,7 @@ mod reload_tests {
     use crate::{load_file, load_or_difference, Loaded};
 
     /// A directory of its own under the system's temporary directory.
-    fn scratch(tag: &str) -> PathBuf {
+    pub(super) fn scratch(tag: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("sekisho-difference-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -919,10 +917,7 @@ mod store_tests {
 
     #[test]
     fn the_store_reloads_a_replaced_file_by_difference_and_a_rewritten_one_whole() {
-        let dir =
-            std::env::temp_dir().join(format!("sekisho-difference-store-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = super::reload_tests::scratch("store");
         let config = Config::from_toml_str(
             "[server]\ndirectory = \".\"\n[[response-policy.zone]]\nname = \"rpz.test\"\nfile = \"rpz.test.zone\"\n",
             &dir.join("sekisho.toml"),
