@@ -418,8 +418,8 @@ impl Recursor {
     }
 
     /// Resolve (`qname`, `qtype`) from the root. `dnssec_ok` keeps DNSSEC
-    /// records in the answer; `cd` skips validation; `delegations` collects
-    /// the zone cuts on the way ([`Resolution::delegations`]), which only
+    /// records in the answer; `cd` skips validation; `collect_delegations`
+    /// collects the zone cuts on the way ([`Resolution::delegations`]), which only
     /// RPZ NSDNAME and NSIP rules read.
     pub async fn resolve(
         &self,
@@ -427,10 +427,9 @@ impl Recursor {
         qtype: RecordType,
         dnssec_ok: bool,
         cd: bool,
-        delegations: bool,
+        collect_delegations: bool,
         deadline: Instant,
     ) -> Result<Resolution, Failure> {
-        let collect = delegations;
         let validating = self.config.validate && !cd;
         if validating {
             // A failure remembered for bogus-ttl: no queries, no checks.
@@ -479,7 +478,7 @@ impl Recursor {
             } else {
                 self.lookup(&cur, qtype, &mut b).await?
             };
-            if collect {
+            if collect_delegations {
                 delegations.extend(self.infra.path(&cur, position, Instant::now()));
             }
             let next = step.next.clone();
