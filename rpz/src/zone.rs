@@ -35,7 +35,7 @@ use hickory_proto::serialize::binary::{
 
 use crate::encoding::{parse_ip_labels, IpPrefix};
 use crate::iptrie::{key_of, IpTrie};
-use crate::names::{wire_labels, Inserted, KeyShape, NameMatch, NameProbe, NameTable};
+use crate::names::{hash_labels, wire_labels, Inserted, KeyShape, NameMatch, NameProbe, NameTable};
 use crate::rule::{Action, Trigger, TriggerKind, Warning, WarningReason};
 use crate::settings::{PolicyOverride, ZoneSettings};
 
@@ -1093,9 +1093,9 @@ fn under(name: &Name, apex: &Name, apex_labels: usize) -> bool {
             .all(|(a, b)| a.eq_ignore_ascii_case(b))
 }
 
-/// The owners a delta touches, by a hash of their lower-cased labels: hickory's `Name`
-/// hashes through a lower-cased copy of every label, which was a tenth of a 20,000-owner
-/// delta. Names are compared in full on every hit, so a shared hash costs a scan of the
+/// The owners a delta touches, by the index's case-insensitive hash of their labels:
+/// hickory's `Name` hashes through a lower-cased copy of every label, which was a tenth
+/// of a 20,000-owner delta. Names are compared in full on every hit, so a shared hash costs a scan of the
 /// few colliding entries, never a wrong owner.
 #[derive(Default)]
 struct Touched {
@@ -1105,19 +1105,16 @@ struct Touched {
 }
 
 impl Touched {
+    /// The index's own case-insensitive label hash (`names::hash_labels`).
     fn hash(name: &Name) -> u64 {
-        use std::hash::Hasher;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        let mut buf = [0u8; 64];
-        for label in name.iter() {
-            let n = label.len().min(buf.len());
-            for (d, s) in buf.iter_mut().zip(label) {
-                *d = s.to_ascii_lowercase();
-            }
-            h.write(&buf[..n]);
-            h.write_u8(0);
+        // A name has at most 127 labels.
+        let mut labels: [&[u8]; 128] = [&[]; 128];
+        let mut n = 0;
+        for (slot, label) in labels.iter_mut().zip(name.iter()) {
+            *slot = label;
+            n += 1;
         }
-        h.finish()
+        hash_labels(&labels[..n])
     }
 
     /// The position of `name` in `entries`, if it was inserted.
