@@ -5,8 +5,9 @@
 //! and more while the cores also serve queries). When the live version of a zone was
 //! loaded from a file and that file was replaced (a rename, as every publisher and
 //! `sekisho rpz build` do), the old text is still readable through the descriptor kept
-//! from the load ([`Basis`]). The two texts are compared line by line; only the lines
-//! that differ are parsed, and the records they give are applied to the live version as
+//! from the load ([`Basis`]). The two texts are read side by side through two small
+//! reused windows ([`Window`]: no tens of megabytes of fresh pages) and compared line by
+//! line; only the lines that differ are parsed, and the records they give are applied to the live version as
 //! one exact delta (`ZoneRules::apply_exact_delta`, the same step as an IXFR).
 //!
 //! ```text
@@ -142,31 +143,19 @@ pub(crate) fn reload(
     if id.ino == basis.id.ino && id.dev == basis.id.dev {
         return Err("the file is the loaded one (unchanged, or written in place)");
     }
-    // Both texts are read and checked at once, one on a second thread (a load has two).
-    let (old, new) = std::thread::scope(|scope| {
-        let old = scope.spawn(|| {
-            let text = read_all(&basis.file, basis.id.len).ok_or("the kept file cannot be read")?;
-            let header = shape(&text)?;
-            Ok::<_, NotByDifference>((text, header))
-        });
-        let new = read_all(&file, id.len)
-            .ok_or("the file cannot be read")
-            .and_then(|text| {
-                let header = shape(&text)?;
-                Ok((text, header))
-            });
-        let old = old.join().unwrap_or(Err("the reading thread failed"));
-        (old, new)
-    });
-    let ((old, old_header), (new, new_header)) = (old?, new?);
+    // Both texts are read in windows through two small reused buffers: reading them
+    // whole would fault in tens of megabytes of fresh pages, most of a reload's cost
+    // while the cores also serve queries.
+    let mut old = Window::new(&basis.file, basis.id.len)?;
+    let mut new = Window::new(&file, id.len)?;
+    let delta = compare(&mut old, &mut new, max_changed)?;
     if FileId::of(&file.metadata().map_err(|_| "the file cannot be read")?) != id {
         return Err("the file changed while it was read");
     }
-    let delta = compare(&old, old_header, &new, new_header, max_changed)?;
     let origin = settings.name.clone();
     let (removed, added) = std::thread::scope(|scope| {
-        let removed = scope.spawn(|| parse_lines(delta.header, &delta.removed, &origin));
-        let added = parse_lines(delta.header, &delta.added, &origin);
+        let removed = scope.spawn(|| parse_lines(&delta.header, &delta.removed, &origin));
+        let added = parse_lines(&delta.header, &delta.added, &origin);
         (
             removed.join().unwrap_or(Err("the parsing thread failed")),
             added,
@@ -180,10 +169,8 @@ pub(crate) fn reload(
     if soa_added > 1 || (soa_added == 0 && removed.iter().any(|r| apex_soa(&r))) {
         return Err("the SOA was removed or given twice");
     }
-    // Freeing two texts of tens of megabytes takes milliseconds: not before the swap.
-    let lines = (delta.removed.len(), delta.added.len());
+    let lines = delta.lines;
     drop(delta);
-    dispose((old, new));
     let (rules, warnings) = live
         .apply_exact_delta(&removed, &added)
         .ok_or("the changed lines do not match the live version record for record")?;
@@ -218,27 +205,18 @@ pub(crate) fn dispose<T: Send + 'static>(garbage: T) {
         .spawn(move || drop(garbage));
 }
 
-/// The whole content of `file`, `len` bytes (`None` if it cannot be read or is shorter).
-fn read_all(file: &File, len: u64) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; usize::try_from(len).ok()?];
-    file.read_exact_at(&mut buf, 0).ok()?;
-    Some(buf)
-}
-
-/// Parses `lines` (each one record, newline included) after `header`, as the zone file's
-/// parser would read them there. Any error, or a class other than IN, is a refusal.
+/// Parses `body` (lines of one record each) after `header`, as the zone file's parser
+/// would read them there. Any error, or a class other than IN, is a refusal.
 fn parse_lines(
     header: &[u8],
-    lines: &[&[u8]],
+    body: &[u8],
     origin: &hickory_proto::rr::Name,
 ) -> Result<Vec<Record>, NotByDifference> {
-    let mut text = Vec::with_capacity(header.len() + lines.iter().map(|l| l.len()).sum::<usize>());
+    let mut text = Vec::with_capacity(header.len() + body.len());
     text.extend_from_slice(header);
-    for l in lines {
-        text.extend_from_slice(l);
-    }
+    text.extend_from_slice(body);
     let reader = ZoneReader::new(&text[..], ParseOptions::with_origin(origin.clone()));
-    let mut out = Vec::with_capacity(lines.len());
+    let mut out = Vec::new();
     for r in reader {
         let r = r.map_err(|_| "a changed line does not parse")?;
         if r.dns_class != DNSClass::IN {
@@ -249,172 +227,313 @@ fn parse_lines(
     Ok(out)
 }
 
+/// Where a text is read from by offset: a file, or (in tests) bytes in memory.
+pub(crate) trait Source {
+    /// Reads into `buf` from offset `at`; the bytes read (0 at the end).
+    fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize>;
+}
+
+impl Source for File {
+    fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+        FileExt::read_at(self, buf, at)
+    }
+}
+
+impl Source for [u8] {
+    fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+        let rest = usize::try_from(at).map_or(&[][..], |at| self.get(at..).unwrap_or_default());
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+}
+
+/// Bytes of a comparison window, and the fewest kept ahead of the comparison (refilled
+/// below that): room for [`LOOK_AHEAD`] lines of any list, and few enough reads. Tests
+/// use small windows so that every refill path is taken by short texts.
+const WINDOW: usize = if cfg!(test) { 2048 } else { 1 << 20 };
+const AHEAD: usize = if cfg!(test) { 1024 } else { 64 << 10 };
+
+/// A text read front to back through one reused buffer. Every byte the comparison
+/// passes goes through [`Window::consume`], which checks its [`shape`] on the way.
+struct Window<'s, S: Source + ?Sized> {
+    source: &'s S,
+    /// Length of the text (a file's size when it was opened).
+    len: u64,
+    buf: Vec<u8>,
+    /// The unread part of the window: `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// Offset in the text of `buf[end]`.
+    read: u64,
+}
+
+impl<'s, S: Source + ?Sized> Window<'s, S> {
+    /// A window on the `len` bytes of `source`, which must end with a newline.
+    fn new(source: &'s S, len: u64) -> Result<Self, NotByDifference> {
+        if len > 0 {
+            let mut last = [0u8];
+            let n = source
+                .read_at(&mut last, len - 1)
+                .map_err(|_| "the text cannot be read")?;
+            if n != 1 || last[0] != b'\n' {
+                return Err("the text does not end with a newline");
+            }
+        }
+        Ok(Window {
+            source,
+            len,
+            buf: vec![0; WINDOW],
+            start: 0,
+            end: 0,
+            read: 0,
+        })
+    }
+
+    /// What is left of the window; empty only at the end of the text (after `top_up`).
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Refills the window when fewer than [`AHEAD`] bytes are left.
+    fn top_up(&mut self) -> Result<(), NotByDifference> {
+        if self.end - self.start >= AHEAD || self.read == self.len {
+            return Ok(());
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        while self.end < self.buf.len() && self.read < self.len {
+            let want = (self.buf.len() - self.end).min((self.len - self.read) as usize);
+            let n = self
+                .source
+                .read_at(&mut self.buf[self.end..self.end + want], self.read)
+                .map_err(|_| "the text cannot be read")?;
+            if n == 0 {
+                return Err("the text is shorter than its size");
+            }
+            self.end += n;
+            self.read += n as u64;
+        }
+        Ok(())
+    }
+
+    /// The window's first line, newline included (empty at the end of the text).
+    fn first_line(&self) -> Result<&[u8], NotByDifference> {
+        let rest = self.rest();
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => Ok(&rest[..=i]),
+            None if rest.is_empty() => Ok(rest),
+            None => Err("a line longer than the comparison's window"),
+        }
+    }
+
+    /// Passes the next `n` bytes (whole lines of the records' part), checking them.
+    fn consume(&mut self, n: usize) -> Result<(), NotByDifference> {
+        shape(&self.buf[self.start..self.start + n], false)?;
+        self.start += n;
+        Ok(())
+    }
+
+    /// Reads the header: the directives, comments and blank lines before the first
+    /// record. `Err` if a directive other than `$ORIGIN` and `$TTL` is there, or no
+    /// `$TTL`, or the header does not fit in the window.
+    fn header(&mut self) -> Result<Vec<u8>, NotByDifference> {
+        self.top_up()?;
+        let rest = self.rest();
+        let mut at = 0;
+        let mut ttl = false;
+        loop {
+            let l = line(rest, at);
+            if l.last() != Some(&b'\n') {
+                if self.read < self.len {
+                    return Err("a header longer than the comparison's window");
+                }
+                break;
+            }
+            if l.first() == Some(&b'$') {
+                let word = l
+                    .split(|b| b.is_ascii_whitespace())
+                    .next()
+                    .unwrap_or_default();
+                if word.eq_ignore_ascii_case(b"$TTL") {
+                    ttl = true;
+                } else if !word.eq_ignore_ascii_case(b"$ORIGIN") {
+                    return Err("a directive other than $ORIGIN and $TTL");
+                }
+            } else if !is_blank_or_comment(l) {
+                break;
+            }
+            at += l.len();
+        }
+        if !ttl {
+            return Err("no $TTL before the first record");
+        }
+        let header = rest[..at].to_vec();
+        shape(&header, true)?;
+        self.start += at;
+        Ok(header)
+    }
+}
+
 /// The lines that differ between two texts of a zone file.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct LineDelta<'a> {
-    /// The header both texts share (directives, comments, blank lines before the first
-    /// record).
-    pub(crate) header: &'a [u8],
-    /// Lines only in the old text, newline included.
-    pub(crate) removed: Vec<&'a [u8]>,
-    /// Lines only in the new text, newline included.
-    pub(crate) added: Vec<&'a [u8]>,
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct LineDelta {
+    /// The new text's header (directives, comments, blank lines before the first
+    /// record; the old one's has the same directives).
+    pub(crate) header: Vec<u8>,
+    /// Record lines only in the old text, each with its newline.
+    pub(crate) removed: Vec<u8>,
+    /// Record lines only in the new text, each with its newline.
+    pub(crate) added: Vec<u8>,
+    /// Record lines removed and added.
+    pub(crate) lines: (usize, usize),
 }
 
-/// [`shape`] of both texts, then [`compare`] (for the tests).
+impl LineDelta {
+    /// Takes `lines` (whole lines) as removed (`old`) or added; blank and comment lines
+    /// give no record. `Err` for a record that takes the owner of the line before it.
+    fn take(&mut self, lines: &[u8], old: bool) -> Result<(), NotByDifference> {
+        for l in Lines(lines) {
+            if without_owner(l) {
+                return Err("a record without its owner (a line starting with a blank)");
+            }
+            if is_blank_or_comment(l) {
+                continue;
+            }
+            if old {
+                self.removed.extend_from_slice(l);
+                self.lines.0 += 1;
+            } else {
+                self.added.extend_from_slice(l);
+                self.lines.1 += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// [`compare`] of two texts in memory (for the tests).
 #[cfg(test)]
-pub(crate) fn line_delta<'a>(
-    old: &'a [u8],
-    new: &'a [u8],
+pub(crate) fn line_delta(
+    old: &[u8],
+    new: &[u8],
     max_changed: usize,
-) -> Result<LineDelta<'a>, NotByDifference> {
-    compare(old, shape(old)?, new, shape(new)?, max_changed)
+) -> Result<LineDelta, NotByDifference> {
+    compare(
+        &mut Window::new(old, old.len() as u64)?,
+        &mut Window::new(new, new.len() as u64)?,
+        max_changed,
+    )
 }
 
-/// The changed lines of `new` against `old`, two texts [`shape`] accepted (with their
-/// header lengths), walking both in order: equal stretches are skipped by comparing
-/// bytes in blocks; at a difference, one replaced line (the texts agree again on the
-/// next) or lines inserted or deleted within the next [`LOOK_AHEAD`] are recognised,
-/// otherwise the two lines count as one replaced by the other. Lines that only moved
-/// further come out as removed and added, which the delta applies as no change. `Err`
-/// if the headers' directives differ, a record next to a change takes the previous
-/// line's owner, or more than `max_changed` lines differ.
-fn compare<'a>(
-    old: &'a [u8],
-    old_header: usize,
-    new: &'a [u8],
-    new_header: usize,
+/// The changed lines of `new` against `old`, walking both in order: equal stretches are
+/// skipped by comparing bytes in blocks; at a difference, one replaced line (the texts
+/// agree again on the next) or lines inserted or deleted within the next
+/// [`LOOK_AHEAD`] are recognised, otherwise the two lines count as one replaced by the
+/// other. Lines that only moved further come out as removed and added, which the delta
+/// applies as no change (any alignment gives a right delta; a good one a small delta).
+/// `Err` if a text's [`shape`] does not allow a comparison by lines, the headers'
+/// directives differ, a record next to a change takes the previous line's owner, or
+/// more than `max_changed` lines differ.
+fn compare<S: Source + ?Sized, T: Source + ?Sized>(
+    old: &mut Window<'_, S>,
+    new: &mut Window<'_, T>,
     max_changed: usize,
-) -> Result<LineDelta<'a>, NotByDifference> {
-    if directives(&old[..old_header]) != directives(&new[..new_header]) {
+) -> Result<LineDelta, NotByDifference> {
+    let old_header = old.header()?;
+    let header = new.header()?;
+    if directives(&old_header) != directives(&header) {
         return Err("the header's directives changed");
     }
-    let header = &new[..new_header];
-    let (mut o, mut n) = (old_header, new_header);
-    let mut removed = Vec::new();
-    let mut added = Vec::new();
+    let mut delta = LineDelta {
+        header,
+        ..LineDelta::default()
+    };
+    // Lines that differ, blank ones included.
+    let mut changed = 0;
+    let mut after_change = false;
     loop {
-        let common = common_prefix(&old[o..], &new[n..]);
-        // Back to the start of the line where the texts part.
-        let whole = old[o..o + common]
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        o += whole;
-        n += whole;
-        if o == old.len() {
-            added.extend(Lines(&new[n..]));
-            break;
-        }
-        if n == new.len() {
-            removed.extend(Lines(&old[o..]));
-            break;
-        }
-        let lo = line(old, o);
-        let ln = line(new, n);
-        // Most often one line was replaced: the texts agree again on the next line.
-        let replaced = {
-            let next = line(old, o + lo.len());
-            !next.is_empty() && next == line(new, n + ln.len())
-        };
-        if replaced {
-            removed.push(lo);
-            added.push(ln);
-            o += lo.len();
-            n += ln.len();
-        } else if let Some(skip) = find_line(&new[n + ln.len()..], lo) {
-            // Lines inserted before `lo`.
-            let inserted = &new[n..n + ln.len() + skip];
-            added.extend(Lines(inserted));
-            n += inserted.len();
-        } else if let Some(skip) = find_line(&old[o + lo.len()..], ln) {
-            // Lines deleted before `ln`.
-            let deleted = &old[o..o + lo.len() + skip];
-            removed.extend(Lines(deleted));
-            o += deleted.len();
-        } else {
-            removed.push(lo);
-            added.push(ln);
-            o += lo.len();
-            n += ln.len();
-        }
-        if removed.len() + added.len() > max_changed {
-            return Err("too many lines changed");
-        }
+        old.top_up()?;
+        new.top_up()?;
         // A line after a change that takes the owner of the line before it would take
         // another owner now ([`shape`] leaves this check to here, where it is local).
-        if without_owner(line(old, o)) || without_owner(line(new, n)) {
-            return Err("a record without its owner (a line starting with a blank)");
+        if after_change {
+            if without_owner(old.first_line()?) || without_owner(new.first_line()?) {
+                return Err("a record without its owner (a line starting with a blank)");
+            }
+            after_change = false;
         }
-    }
-    if removed.iter().chain(&added).any(|l| without_owner(l)) {
-        return Err("a record without its owner (a line starting with a blank)");
-    }
-    // Blank and comment lines give no record.
-    removed.retain(|l| !is_blank_or_comment(l));
-    added.retain(|l| !is_blank_or_comment(l));
-    if removed.len() + added.len() > max_changed {
-        return Err("too many lines changed");
-    }
-    Ok(LineDelta {
-        header,
-        removed,
-        added,
-    })
-}
-
-/// Checks that `text` has its directives only before the first record and no entry over
-/// several lines; returns the length of that header. The text ends with a newline (a
-/// load checks that first). Lines that take the owner of the line before them are
-/// refused by [`compare`] where that matters: next to a changed line.
-fn shape(text: &[u8]) -> Result<usize, NotByDifference> {
-    if text.last().is_some_and(|&b| b != b'\n') {
-        return Err("the text does not end with a newline");
-    }
-    // One pass for the rare bytes: parentheses, and `$` (checked below the header).
-    let mut dollars = Vec::new();
-    for at in memchr::memchr3_iter(b'(', b')', b'$', text) {
-        if text[at] == b'$' {
-            dollars.push(at);
-            continue;
+        let (a, b) = (old.rest(), new.rest());
+        if a.is_empty() && b.is_empty() {
+            break;
         }
-        let start = text[..at]
+        let common = common_prefix(a, b);
+        // Back to the start of the line where the texts part.
+        let whole = a[..common]
             .iter()
             .rposition(|&b| b == b'\n')
             .map_or(0, |i| i + 1);
-        if !self_contained(line(text, start)) {
+        if whole > 0 {
+            old.consume(whole)?;
+            new.consume(whole)?;
+            continue;
+        }
+        let (lo, ln) = (old.first_line()?, new.first_line()?);
+        // (old lines, new lines) taken as changed.
+        // Most often one line was replaced: the texts agree again on the next line.
+        let replaced = {
+            let next = line(a, lo.len());
+            !next.is_empty() && next == line(b, ln.len())
+        };
+        let (taken_old, taken_new) = if lo.is_empty() || ln.is_empty() {
+            // One text ended: the other's lines are all changes.
+            (lo.len(), ln.len())
+        } else if replaced {
+            (lo.len(), ln.len())
+        } else if let Some(skip) = find_line(&b[ln.len()..], lo) {
+            // Lines inserted before `lo`.
+            (0, ln.len() + skip)
+        } else if let Some(skip) = find_line(&a[lo.len()..], ln) {
+            // Lines deleted before `ln`.
+            (lo.len() + skip, 0)
+        } else {
+            (lo.len(), ln.len())
+        };
+        changed += Lines(&a[..taken_old]).count() + Lines(&b[..taken_new]).count();
+        if changed > max_changed {
+            return Err("too many lines changed");
+        }
+        delta.take(&a[..taken_old], true)?;
+        delta.take(&b[..taken_new], false)?;
+        old.consume(taken_old)?;
+        new.consume(taken_new)?;
+        after_change = true;
+    }
+    Ok(delta)
+}
+
+/// Checks that `lines` (whole lines) hold no entry over several lines and, unless they
+/// are the `header`, no directive: what a comparison by lines needs of every line. Lines
+/// that take the owner of the line before them are refused by [`compare`] where that
+/// matters: next to a changed line.
+fn shape(lines: &[u8], header: bool) -> Result<(), NotByDifference> {
+    // One pass for the rare bytes: parentheses, and `$`.
+    for at in memchr::memchr3_iter(b'(', b')', b'$', lines) {
+        let start = lines[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        if lines[at] == b'$' {
+            // A `$` that starts its line is a directive.
+            if start == at && !header {
+                return Err("a directive after the first record");
+            }
+        } else if !self_contained(line(lines, start)) {
             return Err("parentheses (an entry over several lines)");
         }
     }
-    let mut at = 0;
-    let mut ttl = false;
-    while at < text.len() {
-        let l = line(text, at);
-        if l.first() == Some(&b'$') {
-            let word = l
-                .split(|b| b.is_ascii_whitespace())
-                .next()
-                .unwrap_or_default();
-            if word.eq_ignore_ascii_case(b"$TTL") {
-                ttl = true;
-            } else if !word.eq_ignore_ascii_case(b"$ORIGIN") {
-                return Err("a directive other than $ORIGIN and $TTL");
-            }
-        } else if !is_blank_or_comment(l) {
-            break;
-        }
-        at += l.len();
-    }
-    if !ttl {
-        return Err("no $TTL before the first record");
-    }
-    // A `$` below the header that starts its line is a directive.
-    for &i in dollars.iter().filter(|&&i| i >= at) {
-        if i == 0 || text[i - 1] == b'\n' {
-            return Err("a directive after the first record");
-        }
-    }
-    Ok(at)
+    Ok(())
 }
 
 /// The directive lines of a header.
@@ -476,13 +595,15 @@ fn find_line(text: &[u8], wanted: &[u8]) -> Option<usize> {
     None
 }
 
-/// Length of the common prefix of two byte strings, compared in blocks first.
+/// Length of the common prefix of two byte strings, compared in large blocks, then
+/// small ones (one `memcmp` each), then octets.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    const BLOCK: usize = 128;
     let n = a.len().min(b.len());
     let mut i = 0;
-    while i + BLOCK <= n && a[i..i + BLOCK] == b[i..i + BLOCK] {
-        i += BLOCK;
+    for block in [4096, 128] {
+        while i + block <= n && a[i..i + block] == b[i..i + block] {
+            i += block;
+        }
     }
     while i < n && a[i] == b[i] {
         i += 1;
@@ -518,8 +639,8 @@ mod tests {
 
     fn delta(old: &str, new: &str) -> Result<(Vec<String>, Vec<String>), NotByDifference> {
         let d = line_delta(old.as_bytes(), new.as_bytes(), 1000)?;
-        let text = |v: Vec<&[u8]>| {
-            v.into_iter()
+        let text = |v: Vec<u8>| {
+            Lines(&v)
                 .map(|l| String::from_utf8_lossy(l).trim_end().to_owned())
                 .collect()
         };
@@ -608,6 +729,60 @@ mod tests {
         // A header comment may change (lists date their files); its directives may not.
         let dated = format!("; 2026-12-02\n{}", zone("a CNAME .\n"));
         assert_eq!(delta(&ok, &dated).expect("delta"), (vec![], vec![]));
+    }
+
+    #[test]
+    fn changes_on_either_side_of_a_window_refill_are_found() {
+        // Many windows' worth of lines (the tests' windows are 2 KiB); each edit is
+        // placed at every line in turn, so some fall on a refill.
+        let body: Vec<String> = (0..400).map(|i| format!("n{i} CNAME .\n")).collect();
+        let old = zone(&body.concat());
+        for at in 0..body.len() {
+            let mut replaced = body.clone();
+            replaced[at] = format!("r{at} CNAME .\n");
+            assert_eq!(
+                delta(&old, &zone(&replaced.concat())).expect("replaced"),
+                (
+                    vec![body[at].trim_end().to_owned()],
+                    vec![format!("r{at} CNAME .")]
+                ),
+                "line {at}"
+            );
+            let mut inserted = body.clone();
+            inserted.insert(at, format!("i{at} CNAME .\ni{at}b CNAME .\n"));
+            assert_eq!(
+                delta(&old, &zone(&inserted.concat())).expect("inserted"),
+                (
+                    vec![],
+                    vec![format!("i{at} CNAME ."), format!("i{at}b CNAME .")]
+                ),
+                "line {at}"
+            );
+            let mut deleted = body.clone();
+            deleted.remove(at);
+            assert_eq!(
+                delta(&old, &zone(&deleted.concat())).expect("deleted"),
+                (vec![body[at].trim_end().to_owned()], vec![]),
+                "line {at}"
+            );
+        }
+    }
+
+    #[test]
+    fn what_a_window_cannot_hold_is_refused_not_misread() {
+        let ok = zone("a CNAME .\n");
+        let long = format!("a TXT \"{}\"\n", "x".repeat(WINDOW));
+        let err = line_delta(ok.as_bytes(), zone(&long).as_bytes(), 1000).expect_err("long");
+        assert!(err.contains("longer than"), "{err}");
+        let comments = "; a long preamble\n".repeat(WINDOW / 10);
+        let err = line_delta(ok.as_bytes(), format!("{comments}{ok}").as_bytes(), 1000)
+            .expect_err("header");
+        assert!(err.contains("header"), "{err}");
+        // A text that does not end with a newline, or is shorter than it was said to be.
+        let cut = &ok.as_bytes()[..ok.len() - 1];
+        assert!(line_delta(ok.as_bytes(), cut, 1000).is_err());
+        let err = Window::new(ok.as_bytes(), ok.len() as u64 + 10).map(|_| ());
+        assert!(err.is_err());
     }
 
     #[test]
