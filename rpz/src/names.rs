@@ -964,7 +964,7 @@ impl NameTable {
         self.ent_depths = 0;
         let keys: Vec<(u32, u32)> = self.iter().collect();
         for (off, value) in keys {
-            let in_base = base.get(&wire_labels(self.key_bytes(off))).is_some();
+            let in_base = base.get_stored(self.key_bytes(off)).is_some();
             let d = i32::from(live(value)) - i32::from(in_base);
             if d != 0 {
                 self.add_ancestors(off, d);
@@ -1145,6 +1145,14 @@ impl NameTable {
     /// Looks up a key given as relative labels (a leading `*` label makes a wildcard key).
     pub(crate) fn get(&self, labels: &[&[u8]]) -> Option<(u32, u32)> {
         let slot = self.find_slot(finish(hash_labels(labels)), &wire_of(labels))?;
+        let s = self.slots[slot];
+        Some((s.name, self.key_value(s.name)))
+    }
+
+    /// [`Self::get`] of a key in the stored form (lower-cased wire labels, as another
+    /// table's `key_bytes`), without splitting it into labels.
+    pub(crate) fn get_stored(&self, wire: &[u8]) -> Option<(u32, u32)> {
+        let slot = self.find_slot(finish(hash_wire(wire)), wire)?;
         let s = self.slots[slot];
         Some((s.name, self.key_value(s.name)))
     }

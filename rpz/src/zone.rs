@@ -23,6 +23,8 @@
 //! Applying a delta copies only the overlay, never the base; the next full compile merges.
 
 use std::collections::HashMap;
+
+use hashbrown::HashTable;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -859,65 +861,60 @@ impl ZoneRules {
         exact: bool,
     ) -> Option<(ZoneRules, Vec<Warning>)> {
         let mut soa = self.soa.clone();
-        // Current records of every touched owner, from the live rule and the skipped list.
-        let mut index = Touched::default();
-        let mut current: Vec<(Name, Vec<Record>)> = Vec::new();
-        for r in removed.iter().chain(added) {
-            if index.get(&r.name, &current).is_none() {
-                index.insert(&r.name, current.len());
-                current.push((r.name.clone(), self.records_at(&r.name)));
-            }
-        }
+        // Current records of every touched owner, from the live rule and the skipped list;
+        // where each removed and added record's owner is.
+        let mut touched = Touched::default();
+        let places: Vec<usize> = removed
+            .iter()
+            .chain(added)
+            .map(|r| touched.place(&r.name, |n| self.records_at(n)))
+            .collect();
+        let (removed_at, added_at) = places.split_at(removed.len());
         let mut skipped: Vec<Record> = Vec::with_capacity(self.skipped.len());
         for r in self.skipped.iter() {
-            match index.get(&r.name, &current) {
-                Some(i) => current[i].1.push(r.clone()),
+            match touched.get(&r.name) {
+                Some(i) => touched.owners[i].1.push(r.clone()),
                 None => skipped.push(r.clone()),
             }
         }
-        for r in removed {
+        for (r, &i) in removed.iter().zip(removed_at) {
             if r.record_type() == RecordType::SOA && r.name == self.settings.name {
                 continue;
             }
-            if let Some(i) = index.get(&r.name, &current) {
-                let recs = &mut current[i].1;
-                if let Some(pos) = recs
-                    .iter()
-                    .position(|x| x.record_type() == r.record_type() && x.data == r.data)
-                {
-                    recs.remove(pos);
-                } else if exact {
-                    return None;
-                }
+            let recs = &mut touched.owners[i].1;
+            if let Some(pos) = recs
+                .iter()
+                .position(|x| x.record_type() == r.record_type() && x.data == r.data)
+            {
+                recs.remove(pos);
             } else if exact {
                 return None;
             }
         }
-        for r in added {
+        for (r, &i) in added.iter().zip(added_at) {
             if r.record_type() == RecordType::SOA && r.name == self.settings.name {
                 soa = Some(r.clone());
                 continue;
             }
-            if let Some(i) = index.get(&r.name, &current) {
-                let recs = &mut current[i].1;
-                if !recs
-                    .iter()
-                    .any(|x| x.record_type() == r.record_type() && x.data == r.data)
-                {
-                    recs.push(r.clone());
-                } else if exact {
-                    return None;
-                }
+            let recs = &mut touched.owners[i].1;
+            if !recs
+                .iter()
+                .any(|x| x.record_type() == r.record_type() && x.data == r.data)
+            {
+                recs.push(r.clone());
+            } else if exact {
+                return None;
             }
         }
         // Rebuild the overlay: old overlay entries of untouched owners, plus the touched owners.
+        let current = &touched.owners;
         let mut b = Builder::new(&self.settings, current.len());
         b.overlay = true;
         b.soa = soa;
         if let Some(ov) = self.overlay.as_deref() {
             for (_, _, rule) in self.layer_rules(ov) {
                 let (owner, value, ttl) = self.rule_parts(ov, rule);
-                if index.get(&owner, &current).is_some() {
+                if touched.get(&owner).is_some() {
                     continue;
                 }
                 if value == V_TOMBSTONE {
@@ -930,7 +927,7 @@ impl ZoneRules {
         }
         // Warnings about the old overlay's owners were given when they were compiled.
         b.warnings.clear();
-        for (owner, recs) in &current {
+        for (owner, recs) in current {
             // The old rule goes first, so that records that make no rule (all
             // skipped) leave none behind, as in a full compile; records that do
             // make one replace the tombstone.
@@ -1093,15 +1090,15 @@ fn under(name: &Name, apex: &Name, apex_labels: usize) -> bool {
             .all(|(a, b)| a.eq_ignore_ascii_case(b))
 }
 
-/// The owners a delta touches, by the index's case-insensitive hash of their labels:
-/// hickory's `Name` hashes through a lower-cased copy of every label, which was a tenth
-/// of a 20,000-owner delta. Names are compared in full on every hit, so a shared hash costs a scan of the
-/// few colliding entries, never a wrong owner.
+/// The owners a delta touches and their records, found by the index's case-insensitive
+/// hash of their labels: hickory's `Name` hashes through a lower-cased copy of every
+/// label, which was a tenth of a 20,000-owner delta. Names are compared in full on a
+/// hash match, so a shared hash never gives a wrong owner.
 #[derive(Default)]
 struct Touched {
-    first: HashMap<u64, usize>,
-    /// Entries whose hash was taken by another name.
-    collided: Vec<usize>,
+    /// (hash, position in `owners`).
+    table: HashTable<(u64, usize)>,
+    owners: Vec<(Name, Vec<Record>)>,
 }
 
 impl Touched {
@@ -1117,25 +1114,29 @@ impl Touched {
         hash_labels(&labels[..n])
     }
 
-    /// The position of `name` in `entries`, if it was inserted.
-    fn get(&self, name: &Name, entries: &[(Name, Vec<Record>)]) -> Option<usize> {
-        let i = *self.first.get(&Self::hash(name))?;
-        if entries[i].0 == *name {
-            return Some(i);
-        }
-        self.collided
-            .iter()
-            .copied()
-            .find(|&j| entries[j].0 == *name)
+    /// The position of `name`, if it is there.
+    fn get(&self, name: &Name) -> Option<usize> {
+        let owners = &self.owners;
+        self.table
+            .find(Self::hash(name), |&(_, i)| owners[i].0 == *name)
+            .map(|&(_, i)| i)
     }
 
-    /// Records that `name` (not inserted yet) is at position `at`.
-    fn insert(&mut self, name: &Name, at: usize) {
-        match self.first.entry(Self::hash(name)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(at);
+    /// The position of `name`, added with the records `records(name)` if it is new.
+    fn place(&mut self, name: &Name, records: impl FnOnce(&Name) -> Vec<Record>) -> usize {
+        let h = Self::hash(name);
+        let owners = &mut self.owners;
+        match self
+            .table
+            .entry(h, |&(_, i)| owners[i].0 == *name, |&(h, _)| h)
+        {
+            hashbrown::hash_table::Entry::Occupied(e) => e.get().1,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                let at = owners.len();
+                owners.push((name.clone(), records(name)));
+                e.insert((h, at));
+                at
             }
-            std::collections::hash_map::Entry::Occupied(_) => self.collided.push(at),
         }
     }
 }
@@ -1151,10 +1152,9 @@ fn overlay_counts(
     for nk in NameKind::ALL {
         let kind = nk.trigger();
         for (key, value) in overlay.names(nk).iter() {
-            let labels = wire_labels(overlay.names(nk).key_bytes(key));
             if base
                 .names(nk)
-                .get(&labels)
+                .get_stored(overlay.names(nk).key_bytes(key))
                 .is_some_and(|(_, v)| v != V_TOMBSTONE)
             {
                 *c.of(kind) -= 1;
