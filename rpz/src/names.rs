@@ -1358,7 +1358,7 @@ pub(crate) fn wire_labels(wire: &[u8]) -> Vec<&[u8]> {
 
 /// The labels of wire bytes with no root label (a table key), leftmost first; a length
 /// octet that overruns the bytes takes what is left.
-fn key_labels(mut wire: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub(crate) fn key_labels(mut wire: &[u8]) -> impl Iterator<Item = &[u8]> {
     std::iter::from_fn(move || {
         let (&len, rest) = wire.split_first()?;
         let (label, tail) = rest.split_at(usize::from(len).min(rest.len()));

@@ -37,7 +37,9 @@ use hickory_proto::serialize::binary::{
 
 use crate::encoding::{parse_ip_labels, IpPrefix};
 use crate::iptrie::{key_of, IpTrie};
-use crate::names::{hash_labels, wire_labels, Inserted, KeyShape, NameMatch, NameProbe, NameTable};
+use crate::names::{
+    hash_labels, key_labels, wire_labels, Inserted, KeyShape, NameMatch, NameProbe, NameTable,
+};
 use crate::rule::{Action, Trigger, TriggerKind, Warning, WarningReason};
 use crate::settings::{PolicyOverride, ZoneSettings};
 
@@ -912,7 +914,23 @@ impl ZoneRules {
         b.overlay = true;
         b.soa = soa;
         if let Some(ov) = self.overlay.as_deref() {
+            // Name rules are copied as compiled, their keys checked against the touched
+            // owners without building each owner's name.
+            let apex: Vec<&[u8]> = self.settings.name.iter().collect();
+            let mut labels = Vec::new();
+            for nk in NameKind::ALL {
+                let t = ov.names(nk);
+                for (key, value) in t.iter() {
+                    let wire = t.key_bytes(key);
+                    if !touched.holds_key(wire, nk, &apex, &mut labels) {
+                        b.copy_name_rule(ov, nk, wire, value, t.key_ttl(key));
+                    }
+                }
+            }
             for (_, _, rule) in self.layer_rules(ov) {
+                if matches!(rule, RuleRef::Name { .. }) {
+                    continue;
+                }
                 let (owner, value, ttl) = self.rule_parts(ov, rule);
                 if touched.get(&owner).is_some() {
                     continue;
@@ -1122,6 +1140,34 @@ impl Touched {
             .map(|&(_, i)| i)
     }
 
+    /// Whether the owner of the name-table key `wire` (stored form, of `kind`, in the zone
+    /// with `apex` labels) is touched; `labels` is scratch room.
+    fn holds_key<'a>(
+        &self,
+        wire: &'a [u8],
+        kind: NameKind,
+        apex: &[&'a [u8]],
+        labels: &mut Vec<&'a [u8]>,
+    ) -> bool {
+        labels.clear();
+        labels.extend(key_labels(wire));
+        if kind == NameKind::NsDname {
+            labels.push(RPZ_NSDNAME);
+        }
+        labels.extend_from_slice(apex);
+        let labels = &labels[..];
+        self.table
+            .find(hash_labels(labels), |&(_, i)| {
+                let name = &self.owners[i].0;
+                name.iter().len() == labels.len()
+                    && name
+                        .iter()
+                        .zip(labels)
+                        .all(|(a, b)| a.eq_ignore_ascii_case(b))
+            })
+            .is_some()
+    }
+
     /// The position of `name`, added with the records `records(name)` if it is new.
     fn place(&mut self, name: &Name, records: impl FnOnce(&Name) -> Vec<Record>) -> usize {
         let h = Self::hash(name);
@@ -1295,34 +1341,32 @@ fn encode_local(arena: &mut Vec<u8>, recs: &[(RecordType, u32, Vec<u8>)]) -> usi
 /// Decodes the local-data group at `off` into `(ttl, rdata)` pairs. Data was verified to
 /// decode when it was stored; anything that does not decode now is left out.
 fn decode_local(arena: &[u8], off: usize) -> Vec<(u32, RData)> {
+    local_group(arena, off)
+        .filter_map(|(t, ttl, bytes)| rdata_from_wire(t, bytes).map(|data| (ttl, data)))
+        .collect()
+}
+
+/// The records of the local-data group at `off` as stored: type, TTL and RDATA bytes (a
+/// group cut short ends early).
+fn local_group(arena: &[u8], off: usize) -> impl Iterator<Item = (RecordType, u32, &[u8])> {
     let rd16 = |p: usize| {
         arena
             .get(p..p + 2)
             .map(|b| u16::from_be_bytes([b[0], b[1]]))
     };
-    let Some(count) = rd16(off) else {
-        return Vec::new();
-    };
-    let mut out = Vec::with_capacity(usize::from(count));
+    let count = rd16(off).unwrap_or(0);
     let mut p = off + 2;
-    for _ in 0..count {
-        let (Some(t), Some(len)) = (rd16(p), rd16(p + 6)) else {
-            break;
-        };
+    (0..count).map_while(move |_| {
+        let (t, len) = (rd16(p)?, rd16(p + 6)?);
         let ttl = arena
             .get(p + 2..p + 6)
             .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
         let start = p + 8;
         let end = start + usize::from(len);
-        let Some(bytes) = arena.get(start..end) else {
-            break;
-        };
-        if let Some(data) = rdata_from_wire(RecordType::from(t), bytes) {
-            out.push((ttl, data));
-        }
+        let bytes = arena.get(start..end)?;
         p = end;
-    }
-    out
+        Some((RecordType::from(t), ttl, bytes))
+    })
 }
 
 /// Wire-encodes RDATA without name compression.
@@ -1666,6 +1710,27 @@ impl Builder {
             IpKind::Ns => &mut self.index.nsip,
         };
         trie.insert(p.key(), p.scaled_len(), idx);
+    }
+
+    /// Copies a compiled name rule of layer `from` (an overlay being rebuilt): its key in
+    /// stored form, action, TTL and local data, as compiling its records again would give.
+    fn copy_name_rule(&mut self, from: &Index, kind: NameKind, wire: &[u8], value: u32, ttl: u32) {
+        let value = if value >= V_LOCAL {
+            let group = local_group(&from.local, (value - V_LOCAL) as usize)
+                .map(|(t, ttl, data)| (t, ttl, data.to_vec()))
+                .collect();
+            match self.store_encoded(group) {
+                Some(v) => v,
+                None => return,
+            }
+        } else {
+            value
+        };
+        let table = match kind {
+            NameKind::Qname => &mut self.index.qname,
+            NameKind::NsDname => &mut self.index.nsdname,
+        };
+        table.insert(&wire_labels(wire), ttl, value);
     }
 
     /// Records a removal in an overlay: the key of `owner` is tombstoned.
