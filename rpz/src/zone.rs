@@ -23,12 +23,11 @@
 //! Applying a delta copies only the overlay, never the base; the next full compile merges.
 
 use std::collections::HashMap;
-
-use hashbrown::HashTable;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use hashbrown::HashTable;
 use hickory_proto::rr::rdata::CNAME;
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{
@@ -150,6 +149,31 @@ impl Index {
             NameKind::Qname => &self.qname,
             NameKind::NsDname => &self.nsdname,
         }
+    }
+
+    /// The name table for `kind`, to change.
+    fn names_mut(&mut self, kind: NameKind) -> &mut NameTable {
+        match kind {
+            NameKind::Qname => &mut self.qname,
+            NameKind::NsDname => &mut self.nsdname,
+        }
+    }
+
+    /// The IP rules still in their trie (a rule replaced by a later merge is not), with
+    /// their index and trie, tombstones included.
+    fn live_ip_rules(&self, apex_labels: usize) -> impl Iterator<Item = (u32, IpKind, &IpRule)> {
+        self.ip_rules
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, rule)| {
+                let ik = ip_kind_of(&rule.owner, apex_labels);
+                let i = i as u32;
+                (self
+                    .trie(ik)
+                    .get(rule.prefix.key(), rule.prefix.scaled_len())
+                    == Some(i))
+                .then_some((i, ik, rule))
+            })
     }
 
     /// The trie for `kind`.
@@ -927,18 +951,14 @@ impl ZoneRules {
                     }
                 }
             }
-            for (_, _, rule) in self.layer_rules(ov) {
-                if matches!(rule, RuleRef::Name { .. }) {
+            for (_, _, rule) in ov.live_ip_rules(self.apex_labels) {
+                if touched.get(&rule.owner).is_some() {
                     continue;
                 }
-                let (owner, value, ttl) = self.rule_parts(ov, rule);
-                if touched.get(&owner).is_some() {
-                    continue;
-                }
-                if value == V_TOMBSTONE {
-                    b.add_tombstone(&owner);
+                if rule.value == V_TOMBSTONE {
+                    b.add_tombstone(&rule.owner);
                 } else {
-                    let recs = decompile(ov, value, ttl, &owner);
+                    let recs = decompile(ov, rule.value, rule.ttl, &rule.owner);
                     b.add_owner(&recs);
                 }
             }
@@ -986,34 +1006,6 @@ impl ZoneRules {
             merged: self.merged,
         };
         Some((zone, warnings))
-    }
-
-    /// Every entry of one layer, tombstones included.
-    fn layer_rules<'a>(&self, layer: &'a Index) -> Vec<(&'a Index, TriggerKind, RuleRef)> {
-        let mut out = Vec::new();
-        for nk in NameKind::ALL {
-            let kind = nk.trigger();
-            for (key, _) in layer.names(nk).iter() {
-                let m = NameMatch {
-                    key,
-                    labels: 0,
-                    shape: KeyShape::Exact,
-                };
-                out.push((layer, kind, RuleRef::Name { kind: nk, m }));
-            }
-        }
-        for (i, rule) in layer.ip_rules.iter().enumerate() {
-            let ik = ip_kind_of(&rule.owner, self.apex_labels);
-            // Rules replaced by a later merge are no longer in the trie.
-            if layer
-                .trie(ik)
-                .get(rule.prefix.key(), rule.prefix.scaled_len())
-                == Some(i as u32)
-            {
-                out.push((layer, TriggerKind::ResponseIp, RuleRef::Ip(i as u32)));
-            }
-        }
-        out
     }
 
     /// The records that currently make up the rule at `owner` (empty when there is none).
@@ -1210,12 +1202,8 @@ fn overlay_counts(
             }
         }
     }
-    for (i, rule) in overlay.ip_rules.iter().enumerate() {
-        let ik = ip_kind_of(&rule.owner, apex_labels);
+    for (_, ik, rule) in overlay.live_ip_rules(apex_labels) {
         let (key, len) = (rule.prefix.key(), rule.prefix.scaled_len());
-        if overlay.trie(ik).get(key, len) != Some(i as u32) {
-            continue;
-        }
         let kind = ik.trigger();
         if base
             .trie(ik)
@@ -1474,10 +1462,7 @@ impl Builder {
         value: u32,
     ) {
         debug_assert!(!self.overlay);
-        let table = match kind {
-            NameKind::Qname => &mut self.index.qname,
-            NameKind::NsDname => &mut self.index.nsdname,
-        };
+        let table = self.index.names_mut(kind);
         table.push(labels, ttl, value);
     }
 
@@ -1492,10 +1477,7 @@ impl Builder {
         value: u32,
     ) {
         debug_assert!(!self.overlay);
-        let table = match kind {
-            NameKind::Qname => &mut self.index.qname,
-            NameKind::NsDname => &mut self.index.nsdname,
-        };
+        let table = self.index.names_mut(kind);
         table.push_wire(wire, labels, ttl, value);
     }
 
@@ -1613,10 +1595,7 @@ impl Builder {
             self.push_name_rule(kind, labels, ttl, value);
             return;
         }
-        let table = match kind {
-            NameKind::Qname => &mut self.index.qname,
-            NameKind::NsDname => &mut self.index.nsdname,
-        };
+        let table = self.index.names_mut(kind);
         if let Inserted::Existing {
             slot,
             key,
@@ -1633,10 +1612,7 @@ impl Builder {
             merged.extend(data.iter().map(|r| (*r).clone()));
             let refs: Vec<&Record> = merged.iter().collect();
             if let Some((v, t)) = self.encode_action(owner, &refs) {
-                let table = match kind {
-                    NameKind::Qname => &mut self.index.qname,
-                    NameKind::NsDname => &mut self.index.nsdname,
-                };
+                let table = self.index.names_mut(kind);
                 table.set_rule(slot, v, t);
             }
         }
@@ -1726,10 +1702,7 @@ impl Builder {
         } else {
             value
         };
-        let table = match kind {
-            NameKind::Qname => &mut self.index.qname,
-            NameKind::NsDname => &mut self.index.nsdname,
-        };
+        let table = self.index.names_mut(kind);
         table.insert(&wire_labels(wire), ttl, value);
     }
 
@@ -1739,10 +1712,7 @@ impl Builder {
         let rel = &all[..all.len().saturating_sub(self.apex_labels)];
         match classify(rel) {
             Some(Target::Name(kind, labels)) => {
-                let table = match kind {
-                    NameKind::Qname => &mut self.index.qname,
-                    NameKind::NsDname => &mut self.index.nsdname,
-                };
+                let table = self.index.names_mut(kind);
                 if let Inserted::Existing { slot, .. } = table.insert(labels, 0, V_TOMBSTONE) {
                     table.set_value(slot, V_TOMBSTONE);
                 }
@@ -1884,10 +1854,7 @@ impl Builder {
     /// Finishes the index and the zone.
     pub(crate) fn finish(mut self, settings: ZoneSettings) -> (ZoneRules, Vec<Warning>) {
         for kind in [NameKind::Qname, NameKind::NsDname] {
-            let slot = match kind {
-                NameKind::Qname => &mut self.index.qname,
-                NameKind::NsDname => &mut self.index.nsdname,
-            };
+            let slot = self.index.names_mut(kind);
             let mut table = std::mem::take(slot);
             table.place_pending(|wire, kept, dropped| {
                 self.merge_duplicate(kind, wire, kept, dropped)
