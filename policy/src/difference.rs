@@ -169,8 +169,6 @@ pub(crate) fn reload(
     if soa_added > 1 || (soa_added == 0 && removed.iter().any(|r| apex_soa(&r))) {
         return Err("the SOA was removed or given twice");
     }
-    let lines = delta.lines;
-    drop(delta);
     let (rules, warnings) = live
         .apply_exact_delta(&removed, &added)
         .ok_or("the changed lines do not match the live version record for record")?;
@@ -184,7 +182,7 @@ pub(crate) fn reload(
         rules,
         file,
         id,
-        lines,
+        lines: delta.lines,
     })
 }
 
@@ -228,7 +226,7 @@ fn parse_lines(
 }
 
 /// Where a text is read from by offset: a file, or (in tests) bytes in memory.
-pub(crate) trait Source {
+trait Source {
     /// Reads into `buf` from offset `at`; the bytes read (0 at the end).
     fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<usize>;
 }
@@ -378,16 +376,16 @@ impl<'s, S: Source + ?Sized> Window<'s, S> {
 
 /// The lines that differ between two texts of a zone file.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct LineDelta {
+struct LineDelta {
     /// The new text's header (directives, comments, blank lines before the first
     /// record; the old one's has the same directives).
-    pub(crate) header: Vec<u8>,
+    header: Vec<u8>,
     /// Record lines only in the old text, each with its newline.
-    pub(crate) removed: Vec<u8>,
+    removed: Vec<u8>,
     /// Record lines only in the new text, each with its newline.
-    pub(crate) added: Vec<u8>,
+    added: Vec<u8>,
     /// Record lines removed and added.
-    pub(crate) lines: (usize, usize),
+    lines: (usize, usize),
 }
 
 impl LineDelta {
@@ -415,11 +413,7 @@ impl LineDelta {
 
 /// [`compare`] of two texts in memory (for the tests).
 #[cfg(test)]
-pub(crate) fn line_delta(
-    old: &[u8],
-    new: &[u8],
-    max_changed: usize,
-) -> Result<LineDelta, NotByDifference> {
+fn line_delta(old: &[u8], new: &[u8], max_changed: usize) -> Result<LineDelta, NotByDifference> {
     compare(
         &mut Window::new(old, old.len() as u64)?,
         &mut Window::new(new, new.len() as u64)?,
