@@ -1205,8 +1205,10 @@ impl Pipeline {
                 let simple = chase.is_none() && hit.position == 0;
                 if let Some(target) = chase {
                     // RPZ is not applied again to what it synthesised: fetch the
-                    // CNAME target's real data without policy.
-                    let extra = self.fetch_name(&target, query, deadline).await;
+                    // CNAME target's real data without policy. Boxed: held inline,
+                    // the fetch's future made every query's future larger (see
+                    // `Dispatch::resolve`), for a path few rewrites take.
+                    let extra = Box::pin(self.fetch_name(&target, query, deadline)).await;
                     if extra.is_none() && !query.rd {
                         // RD=0 and the target is not cached: BIND adds the referral
                         // for the target, as for any RD=0 miss.
