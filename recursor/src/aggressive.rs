@@ -64,6 +64,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -75,7 +76,7 @@ use sekisho_cache::clock::{Bounds, ClockMap, ALLOC_HEADER};
 use sekisho_cache::size;
 
 use super::classify::rrsig_covers;
-use super::infra::{KeyHash, Step, StepKind, ZoneSecurity};
+use super::infra::{is_name, KeyHash, Step, StepKind, ZoneSecurity};
 use super::validate::{
     as_nsec, as_nsec3, as_rrsig, below_cut_or_dname, nodata_holds, nsec_closest_encloser,
     nsec_covers, nsec_denies, nsec_wildcard, owner_hash, wildcard_at, Hasher, Work,
@@ -311,9 +312,12 @@ impl Denials {
         Some(f(slot.value()))
     }
 
-    /// True when something is stored for `zone`.
-    pub(crate) fn holds(&self, zone: &Name) -> bool {
-        self.with_zone(zone, |_| ()).is_some()
+    /// True when something is stored for the zone whose lower-cased wire
+    /// labels (no root label) are `lower`.
+    pub(crate) fn holds_labels(&self, lower: &[u8]) -> bool {
+        let hash = self.hasher.hash_one(lower);
+        let m = self.lock();
+        m.get_by(hash, |k| is_name(k, lower)).is_some()
     }
 
     /// Keep the denial records of `authority`, a negative answer of `zone`
@@ -953,26 +957,10 @@ impl Recursor {
             return Ok(None);
         }
         let now = Instant::now();
-        let ds = qtype == RecordType::DS;
-        // The deepest zone with kept denials at or above the name (strictly
-        // above for DS, which the parent serves). It may lie below the
-        // deepest cached cut (one server for parent and child: no referral),
-        // never above it: the name would be another zone's.
-        let cut = self.infra.closest(name, ds, now).zone;
-        let mut zone = if ds && !name.is_root() {
-            name.base_name()
-        } else {
-            name.clone()
+        let Some(zone) = self.infra.denials_zone(name, qtype == RecordType::DS, now) else {
+            return Ok(None);
         };
-        while !self.infra.denials.holds(&zone) {
-            if zone == cut || zone.is_root() {
-                return Ok(None);
-            }
-            zone = zone.base_name();
-        }
-        if !cut.zone_of(&zone)
-            || !matches!(self.infra.zone(&zone, now), Some(ZoneSecurity::Secure(_)))
-        {
+        if !matches!(self.infra.zone(&zone, now), Some(ZoneSecurity::Secure(_))) {
             return Ok(None);
         }
         let step = self.infra.denials.synthesise(&zone, name, qtype, w, now)?;

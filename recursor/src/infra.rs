@@ -176,7 +176,7 @@ impl Labels {
 }
 
 /// Whether `name` is the name whose lower-cased wire labels are `lower`.
-fn is_name(name: &Name, lower: &[u8]) -> bool {
+pub(crate) fn is_name(name: &Name, lower: &[u8]) -> bool {
     let mut at = 0;
     for label in name.iter() {
         let end = at + 1 + label.len();
@@ -366,13 +366,19 @@ impl<V: Clone + Footprint> TimedMap<Name, V> {
     /// The live value for the name whose lower-cased wire labels are
     /// `lower` (hashed as [`KeyHash`] hashes a `Name`).
     fn get_labels(&self, lower: &[u8], now: Instant) -> Option<V> {
+        self.read_labels(lower, now, V::clone)
+    }
+
+    /// What `f` reads of the fresh value under `lower`, without a copy of
+    /// the value.
+    fn read_labels<R>(&self, lower: &[u8], now: Instant, f: impl FnOnce(&V) -> R) -> Option<R> {
         let hash = self.hasher.hash_one(lower);
         let m = self.lock();
         let slot = m
             .get_by(hash, |k| is_name(k, lower))
             .filter(|s| s.expires() > now)?;
         slot.touch();
-        Some(slot.value().clone())
+        Some(f(slot.value()))
     }
 }
 
@@ -452,6 +458,30 @@ impl Infra {
                     servers,
                 }
             })
+    }
+
+    /// The zone whose validated denials may answer `name` (RFC 8198): the
+    /// deepest at or above it (strictly above for DS, which the parent
+    /// serves) for which some are kept, no higher than the deepest known cut
+    /// (it may lie below that cut, when one server serves parent and child;
+    /// above it the name would be another zone's). One pass over the name's
+    /// labels, once per cache miss: no name is built but the one found, no
+    /// server list copied.
+    pub(crate) fn denials_zone(&self, name: &Name, ds: bool, now: Instant) -> Option<Name> {
+        let labels = Labels::of(name);
+        let start = labels.count - usize::from(ds && labels.count > 0);
+        let cut = (1..=start)
+            .rev()
+            .find(|&keep| {
+                self.cuts
+                    .read_labels(labels.suffix(keep), now, |_| ())
+                    .is_some()
+            })
+            .unwrap_or(0);
+        (cut..=start)
+            .rev()
+            .find(|&keep| self.denials.holds_labels(labels.suffix(keep)))
+            .map(|keep| name.trim_to(keep))
     }
 
     /// The deepest known cut at or above `name` below the root; `None` when
