@@ -34,7 +34,12 @@
 #   SECS      seconds per dnsperf run (default 5)
 #   env: SEKISHO_BIN_DIR (default target/release), THREADS (default nproc),
 #        MISS_NAMES (unique names per miss run, default 200000, the query cap),
-#        OUTSTANDING (default 50), KEEP=1 keeps the work directory's logs
+#        OUTSTANDING (default 50), KEEP=1 keeps the work directory's logs,
+#        PER_MISS=1 adds what one unsigned miss costs at low rate (one query
+#        in flight), counted by valgrind's callgrind (needs valgrind):
+#        user-space instructions per miss, the difference between a run of
+#        1,200 misses and one of 200, over 1,000 (deterministic, unlike the
+#        CPU time of a few hundred microseconds a miss on a shared machine)
 set -euo pipefail
 SECS=${1:-5}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -130,10 +135,10 @@ server_pid=""
 mi_started=0
 added_addrs=()
 have_mi_lock=0
-stop_server() {
+stop_server() { # [tenths of a second to wait before SIGKILL, default 50]
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 "${1:-50}"); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
@@ -163,21 +168,24 @@ take_mi_lock() { # the test's protocol: mkdir is atomic, pid inside, a dead owne
   done
 }
 
-start_server() { # sekisho|unbound log   (fd 9, the bench lock, is not passed on)
-  if [ "$1" = sekisho ]; then
+start_server() { # sekisho|unbound log [wrapper...]   (fd 9, the bench lock, is not passed on)
+  local srv=$1 log=$2
+  shift 2
+  if [ "$srv" = sekisho ]; then
     rm -rf "$W/sekisho" "$W/sekisho.sock"; mkdir -p "$W/sekisho"
-    "$BIN/sekisho" --config "$W/sekisho.toml" > "$2" 2>&1 9>&- &
+    "$@" "$BIN/sekisho" --config "$W/sekisho.toml" > "$log" 2>&1 9>&- &
     server_pid=$!; addr=$SK
   else
-    unbound -d -c "$W/unbound.conf" > "$2" 2>&1 9>&- &
+    "$@" unbound -d -c "$W/unbound.conf" > "$log" 2>&1 9>&- &
     server_pid=$!; addr=$UB
   fi
-  for _ in $(seq 1 100); do
+  set -- "$srv" "$log"
+  for _ in $(seq 1 300); do
     kill -0 "$server_pid" 2>/dev/null || { echo "$1 exited at start:"; tail -5 "$2"; exit 1; }
     if answers "$addr" . NS; then return 0; fi
     sleep 0.1
   done
-  echo "$1 did not answer on $addr within 10 s"; tail -5 "$2"; exit 1
+  echo "$1 did not answer on $addr within 30 s"; tail -5 "$2"; exit 1
 }
 
 warm() { # addr "name/type ..."
@@ -229,6 +237,26 @@ for wl in miss-unsigned miss-signed hit; do
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
+# What one unsigned miss costs at low rate (PER_MISS=1): one query in flight
+# (dnsperf -q 1), names under the unsigned wildcard never asked before.
+declare -A INSNS
+sequential() { # addr count tag: count unique misses, one at a time
+  for i in $(seq 1 "$2"); do echo "s$3-$i.wild.corp.example A"; done > "$W/seq-$3.txt"
+  timeout 120 dnsperf -s "$1" -d "$W/seq-$3.txt" -n 1 -q 1 -c 1 -T 1 -t 2 > "$W/seq-$3.dnsperf" 2>&1 || true
+}
+if [ "${PER_MISS:-0}" = 1 ]; then
+  command -v valgrind >/dev/null || { echo "PER_MISS=1 needs valgrind"; exit 2; }
+  for srv in sekisho unbound; do
+    for n in 200 1200; do
+      start_server "$srv" "$W/per-miss.$srv.$n.log" valgrind --tool=callgrind --callgrind-out-file="$W/callgrind.$srv.$n"
+      warm "$addr" "$warm_miss_unsigned"
+      sequential "$addr" "$n" "$srv-cg$n"
+      stop_server 600 # callgrind writes its counts at a clean exit
+      INSNS[$srv.$n]=$(awk '/Collected/ {print $4}' "$W/per-miss.$srv.$n.log" | tr -d ,)
+    done
+  done
+fi
+
 echo "recursion over the mini-internet, validating, dnsperf ${SECS}s per run (-q $OUTSTANDING for misses, -q 100 -c 4 for hits),"
 echo "$(nproc) cores shared by dnsperf, the resolver and the authoritative BIND; load average before $load_before, after $load_after"
 printf '%-58s %12s %12s %7s\n' workload "sekisho q/s" "unbound q/s" ratio
@@ -241,6 +269,13 @@ for wl in miss-unsigned miss-signed hit; do
   s=${QPS[$wl.sekisho]:-0}; u=${QPS[$wl.unbound]:-0}
   printf '%-58s %12s %12s %7s\n' "$d" "$s" "$u" "$(awk -v s="$s" -v u="$u" 'BEGIN { if (u > 0) printf "%.2f", s / u; else print "-" }')"
 done
+if [ "${PER_MISS:-0}" = 1 ]; then
+  echo "one unsigned miss at a time (dnsperf -q 1): user-space instructions per miss (callgrind, 1,200 - 200 misses)"
+  for srv in sekisho unbound; do
+    printf '  %-8s %s\n' "$srv" \
+      "$(awk -v a="${INSNS[$srv.200]:-0}" -v b="${INSNS[$srv.1200]:-0}" 'BEGIN { printf "%d", (b - a) / 1000 }')"
+  done
+fi
 echo "response codes:"
 for wl in miss-unsigned miss-signed hit; do
   for srv in sekisho unbound; do printf '  %-14s %-8s %s\n' "$wl" "$srv" "$(codes "$wl" "$srv")"; done
