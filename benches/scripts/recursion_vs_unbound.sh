@@ -179,13 +179,12 @@ start_server() { # sekisho|unbound log [wrapper...]   (fd 9, the bench lock, is 
     "$@" unbound -d -c "$W/unbound.conf" > "$log" 2>&1 9>&- &
     server_pid=$!; addr=$UB
   fi
-  set -- "$srv" "$log"
   for _ in $(seq 1 300); do
-    kill -0 "$server_pid" 2>/dev/null || { echo "$1 exited at start:"; tail -5 "$2"; exit 1; }
+    kill -0 "$server_pid" 2>/dev/null || { echo "$srv exited at start:"; tail -5 "$log"; exit 1; }
     if answers "$addr" . NS; then return 0; fi
     sleep 0.1
   done
-  echo "$1 did not answer on $addr within 30 s"; tail -5 "$2"; exit 1
+  echo "$srv did not answer on $addr within 30 s"; tail -5 "$log"; exit 1
 }
 
 warm() { # addr "name/type ..."

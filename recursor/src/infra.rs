@@ -470,14 +470,9 @@ impl Infra {
     pub(crate) fn denials_zone(&self, name: &Name, ds: bool, now: Instant) -> Option<Name> {
         let labels = Labels::of(name);
         let start = labels.count - usize::from(ds && labels.count > 0);
-        let cut = (1..=start)
-            .rev()
-            .find(|&keep| {
-                self.cuts
-                    .read_labels(labels.suffix(keep), now, |_| ())
-                    .is_some()
-            })
-            .unwrap_or(0);
+        let cut = self
+            .deepest_cut(&labels, start, now, |_| ())
+            .map_or(0, |(keep, ())| keep);
         (cut..=start)
             .rev()
             .find(|&keep| self.denials.holds_labels(labels.suffix(keep)))
@@ -500,12 +495,27 @@ impl Infra {
         from: usize,
         now: Instant,
     ) -> Option<Cut> {
-        (1..=from).rev().find_map(|keep| {
-            let servers = self.cuts.get_labels(labels.suffix(keep), now)?;
-            Some(Cut {
+        self.deepest_cut(labels, from, now, Vec::clone)
+            .map(|(keep, servers)| Cut {
                 zone: name.trim_to(keep),
                 servers,
             })
+    }
+
+    /// Among the names of the rightmost `from`, `from - 1`, ... 1 of `labels`,
+    /// the deepest cached cut: its label count and what `read` takes of its
+    /// servers (nothing, for a caller that needs only where it is).
+    fn deepest_cut<R>(
+        &self,
+        labels: &Labels,
+        from: usize,
+        now: Instant,
+        read: impl Fn(&Vec<NameServer>) -> R,
+    ) -> Option<(usize, R)> {
+        (1..=from).rev().find_map(|keep| {
+            self.cuts
+                .read_labels(labels.suffix(keep), now, &read)
+                .map(|r| (keep, r))
         })
     }
 
