@@ -36,12 +36,10 @@
 //! BIND/NSD close idle TCP quickly anyway.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -126,81 +124,25 @@ impl Exchange for NetExchange {
                     Transport::Tcp => tcp(server, query).await,
                 }
             };
-            match tokio::time::timeout(timeout, run).await {
-                Ok(r) => r,
-                Err(_) => Err(ExchangeError::Timeout),
+            // The timer is armed before the query leaves (`biased`: the sleep
+            // is polled first), so that what arming it costs (the runtime's
+            // wake-up when it is the earliest timer) is not spent after the
+            // send, while the server may be waiting for this thread's core.
+            let expiry = tokio::time::sleep(timeout);
+            tokio::select! {
+                biased;
+                () = expiry => Err(ExchangeError::Timeout),
+                r = run => r,
             }
         })
     }
 }
 
 /// One UDP exchange from a fresh socket on a random port (source port
-/// randomisation, RFC 5452 section 9.2); datagrams that do not answer `q`
-/// are dropped and the wait goes on.
-///
-/// The query is sent before the reactor hears of the socket (a fresh
-/// socket's send buffer is empty, so the send does not wait), and the socket
-/// is registered for reading only. Through tokio's `UdpSocket` the send
-/// first waited a reactor turn for the new socket's writability, and each
-/// send then woke the reactor once more for a writability nobody waited
-/// for: two `epoll_wait` rounds per query more than needed.
+/// randomisation, RFC 5452 section 9.2): [`sekisho_upstream::udp::exchange`],
+/// which the forwarders use too.
 async fn udp(server: SocketAddr, q: &[u8]) -> Result<Vec<u8>, ExchangeError> {
-    // A non-blocking socket from the start, and no `bind`: the `connect`
-    // binds it to a random ephemeral port as `bind` to port 0 would (the
-    // kernel's choice is the same), two system calls fewer per query.
-    // Neither call waits: a UDP connect only sets addresses.
-    let domain = match server.ip() {
-        IpAddr::V4(_) => socket2::Domain::IPV4,
-        IpAddr::V6(_) => socket2::Domain::IPV6,
-    };
-    let sock = socket2::Socket::new(
-        domain,
-        socket2::Type::DGRAM.nonblocking(),
-        Some(socket2::Protocol::UDP),
-    )?;
-    sock.connect(&server.into())?;
-    let sock = std::net::UdpSocket::from(sock);
-    let sent = match sock.send(q) {
-        Ok(_) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-        Err(e) => return Err(e.into()),
-    };
-    let interest = if sent {
-        Interest::READABLE
-    } else {
-        Interest::READABLE | Interest::WRITABLE
-    };
-    // Deprecated because a caller could register a descriptor it does not
-    // own; this `AsyncFd` owns the socket, which it closes after it has
-    // deregistered it (the non-deprecated form is `unsafe`, which the
-    // workspace forbids).
-    #[allow(deprecated)]
-    let sock = AsyncFd::with_interest(sock, interest)?;
-    if !sent {
-        loop {
-            let mut ready = sock.writable().await?;
-            // `Err`: the buffer filled again; readiness is cleared, wait again.
-            if let Ok(r) = ready.try_io(|s| s.get_ref().send(q)) {
-                r?;
-                break;
-            }
-        }
-    }
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let mut ready = sock.readable().await?;
-        match ready.try_io(|s| s.get_ref().recv(&mut buf)) {
-            Ok(Ok(n)) if matches_query(&buf[..n], q) => {
-                buf.truncate(n);
-                return Ok(buf);
-            }
-            // Not an answer to `q`: keep waiting.
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e.into()),
-            // Drained: readiness is cleared, wait again.
-            Err(_) => {}
-        }
-    }
+    Ok(sekisho_upstream::udp::exchange(server, q).await?)
 }
 
 /// One TCP exchange on a new connection.

@@ -28,15 +28,16 @@ pub mod https;
 pub mod metrics;
 pub(crate) mod stream;
 pub mod tls;
+pub mod udp;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
 pub use forward::ForwardTable;
 use health::{Health, HealthParams, Outcome, State};
@@ -360,27 +361,13 @@ impl Upstream {
         }
     }
 
-    /// One UDP exchange from a fresh socket on a random port.
+    /// One UDP exchange from a fresh socket on a random port, with an ID
+    /// of its own ([`udp::exchange`]).
     async fn exchange_udp(&self, query: &[u8]) -> Result<Vec<u8>, UpstreamError> {
-        let local: SocketAddr = match self.spec.addr.ip() {
-            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let sock = UdpSocket::bind(local).await?;
-        sock.connect(self.spec.addr).await?;
         let mut q = query.to_vec();
         let id: u16 = rand::random();
         q[0..2].copy_from_slice(&id.to_be_bytes());
-        sock.send(&q).await?;
-        let mut buf = vec![0u8; 4096];
-        loop {
-            let n = sock.recv(&mut buf).await?;
-            // Anything that is not our answer is ignored (spoofing, stray packets).
-            if matches_query(&buf[..n], &q) {
-                buf.truncate(n);
-                return Ok(buf);
-            }
-        }
+        Ok(udp::exchange(self.spec.addr, &q).await?)
     }
 
     /// One exchange over the shared TCP/TLS/HTTP2 connection; a connection
