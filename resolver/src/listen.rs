@@ -590,7 +590,8 @@ impl UdpWorker<'_> {
                     // stored failure, an RD=0 query) is ready at once and goes out
                     // with this batch, without a task; what waits becomes a task
                     // (the future's contract lets the runtime poll it on with its
-                    // own waker).
+                    // own waker). A query to an upstream or an authority is sent
+                    // from that task, not from here (`sekisho_upstream::udp`).
                     let first = {
                         let _in = runtime.enter();
                         resolving

@@ -156,3 +156,116 @@ impl Drop for Deferred {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A query for `www.example.` A with ID `id`.
+    fn query(id: u16) -> Vec<u8> {
+        let mut q = id.to_be_bytes().to_vec();
+        q.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        q.extend_from_slice(b"\x03www\x07example\x00\x00\x01\x00\x01");
+        q
+    }
+
+    /// `q` turned into an (empty) answer.
+    fn answer_to(q: &[u8]) -> Vec<u8> {
+        let mut a = q.to_vec();
+        a[2] |= 0x80;
+        a
+    }
+
+    /// Open descriptors of this process (nextest runs each test in a process
+    /// of its own).
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+    }
+
+    /// A server on a loopback port of its own that answers each query first
+    /// with a datagram of another ID, then with the real answer.
+    fn spoofed_then_real() -> SocketAddr {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let addr = server.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            // Bounded: a few queries per test at most.
+            for _ in 0..8 {
+                let Ok((n, peer)) = server.recv_from(&mut buf) else {
+                    return;
+                };
+                let mut wrong = answer_to(&buf[..n]);
+                wrong[0] ^= 0xff;
+                let _ = server.send_to(&wrong, peer);
+                let _ = server.send_to(&answer_to(&buf[..n]), peer);
+            }
+        });
+        addr
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_datagram_that_does_not_answer_is_skipped() {
+        let server = spoofed_then_real();
+        let q = query(0x1234);
+        let got = tokio::time::timeout(Duration::from_secs(5), exchange(server, &q))
+            .await
+            .expect("answered in time")
+            .expect("exchange");
+        assert_eq!(got, answer_to(&q));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_socket_is_closed_once_the_task_yields() {
+        let server = spoofed_then_real();
+        let before = open_fds();
+        let q = query(3);
+        let got = exchange(server, &q).await.expect("exchange");
+        assert_eq!(got, answer_to(&q));
+        // Its closing task has not run yet: nothing has yielded since.
+        assert_eq!(open_fds(), before + 1);
+        tokio::task::yield_now().await;
+        assert_eq!(open_fds(), before);
+    }
+
+    #[test]
+    fn polled_outside_a_task_it_sends_nothing_until_polled_again() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        server.set_nonblocking(true).expect("nonblocking");
+        let addr = server.local_addr().expect("addr");
+        let q = query(7);
+        let mut fut = Box::pin(exchange(addr, &q));
+        let waker = std::task::Waker::noop();
+        let first = {
+            let _in = rt.enter();
+            fut.as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+        };
+        assert!(first.is_pending());
+        let mut buf = [0u8; 512];
+        assert!(
+            server.recv_from(&mut buf).is_err(),
+            "nothing sent from the first poll outside a task"
+        );
+        // Polled again (as the task it becomes would be), the query leaves.
+        let second = {
+            let _in = rt.enter();
+            fut.as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+        };
+        assert!(second.is_pending(), "waiting for the answer");
+        server.set_nonblocking(false).expect("blocking");
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let (n, _) = server.recv_from(&mut buf).expect("the query arrived");
+        assert_eq!(&buf[..n], &q[..]);
+    }
+}
