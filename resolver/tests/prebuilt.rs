@@ -317,3 +317,18 @@ fn drop_and_passthru_decisions_are_kept_too_and_still_logged() {
     assert_eq!(rig.hits(), 4);
     assert_eq!(rig.pipeline.prebuilt().len(), 2);
 }
+
+/// The future of a query that needs the network is moved into a box once per
+/// query (a UDP worker's task), all of it whatever the query awaits, so what
+/// few queries await is boxed where it is awaited (docs/architecture.md, the
+/// hot path). A large future awaited inline again (a forwarder's connection
+/// set-up made it 14 KB) fails here.
+#[test]
+fn the_future_of_a_miss_stays_small() {
+    let rig = Rig::new(policy_set(&[]));
+    let packet = query(1, "www.example.", false);
+    let local: SocketAddr = "127.0.0.1:53".parse().expect("addr");
+    let resolving = rig.dispatch.resolve(&packet, rig.client, local, Proto::Udp);
+    let size = std::mem::size_of_val(&resolving);
+    assert!(size <= 4096, "Dispatch::resolve's future is {size} bytes");
+}
