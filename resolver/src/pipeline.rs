@@ -734,9 +734,14 @@ impl Pipeline {
                 &policy_query(&query, client, n, &lower_qname),
                 facts.as_deref().unwrap_or(&empty),
             );
-            let real = fetched
-                .as_ref()
-                .and_then(|f| Message::from_vec(&f.wire).ok());
+            // Read back (a whole hickory parse) only for a rule that rewrites
+            // it: most answers match nothing.
+            let real = match decision.verdict {
+                Verdict::Match(_) => fetched
+                    .as_ref()
+                    .and_then(|f| Message::from_vec(&f.wire).ok()),
+                Verdict::NoMatch | Verdict::DnssecExempt(_) => None,
+            };
             if let Some(answer) = self
                 .rewrite(
                     &decision,
@@ -968,7 +973,8 @@ impl Pipeline {
                 Join::Lead(lead) => {
                     let fetched = self.fetch_network(key, lower_qname, query, deadline).await;
                     let shared = lead.publish(fetched);
-                    return (*shared).clone();
+                    // Shared only when a client waited for it: else no copy.
+                    return Arc::try_unwrap(shared).unwrap_or_else(|s| (*s).clone());
                 }
                 Join::Wait(wait) => {
                     let Some(shared) = wait.outcome().await else {
