@@ -214,6 +214,10 @@ pub enum QuotaFull {
 pub struct Resolution {
     /// The response (ID 0, no OPT).
     pub wire: Vec<u8>,
+    /// The same response as hickory's `Message`, as it was built (`None`
+    /// for a SERVFAIL): what the caller reads of it (the policy facts)
+    /// needs no second parse of `wire`.
+    pub message: Option<Message>,
     /// Every step validated secure (AD).
     pub secure: bool,
     /// Validation failed: the answer in `wire` is a SERVFAIL.
@@ -437,6 +441,7 @@ impl Recursor {
                 Some(Verdict::Bogus(ede, delegations)) => {
                     return Ok(Resolution {
                         wire: servfail(qname, qtype),
+                        message: None,
                         secure: false,
                         bogus: Some(ede),
                         delegations,
@@ -522,6 +527,7 @@ impl Recursor {
                         tracing::debug!(%qtype, zone = %step.zone, ede = ede.code, reason = %ede.text, "answer is bogus");
                         return Ok(Resolution {
                             wire: servfail(qname, qtype),
+                            message: None,
                             secure: false,
                             bogus: Some(ede),
                             delegations,
@@ -535,8 +541,10 @@ impl Recursor {
             self.aggressive_answers.fetch_add(1, Ordering::Relaxed);
         }
         tracing::debug!(%qtype, queries = b.queries, secure, synthesised = synthesised.len(), "resolved");
+        let (wire, message) = answer(qname, qtype, &steps, dnssec_ok, secure);
         Ok(Resolution {
-            wire: answer(qname, qtype, &steps, dnssec_ok, secure),
+            wire,
+            message,
             secure,
             bogus: None,
             delegations,
@@ -549,14 +557,15 @@ pub(crate) fn is_dnssec_type(t: RecordType) -> bool {
     matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3)
 }
 
-/// The response for a finished chain.
+/// The response for a finished chain, and the message it was encoded from
+/// (`None` when encoding failed and the response is a SERVFAIL).
 fn answer(
     qname: &Name,
     qtype: RecordType,
     steps: &[(Name, Step)],
     dnssec_ok: bool,
     secure: bool,
-) -> Vec<u8> {
+) -> (Vec<u8>, Option<Message>) {
     let mut m = Message::response(0, OpCode::Query);
     m.metadata.recursion_desired = true;
     m.metadata.recursion_available = true;
@@ -574,7 +583,10 @@ fn answer(
         };
         m.add_authorities(last.authority.iter().filter(|r| keep(r)).cloned());
     }
-    m.to_vec().unwrap_or_else(|_| servfail(qname, qtype))
+    match m.to_vec() {
+        Ok(wire) => (wire, Some(m)),
+        Err(_) => (servfail(qname, qtype), None),
+    }
 }
 
 /// A SERVFAIL for (`qname`, `qtype`).
@@ -683,7 +695,7 @@ pub async fn fetch(
     // A refusal by a fetch quota cost nothing and says nothing about the name:
     // storing it would only fill the cache with the names of a flood.
     let mut refused = None;
-    let (wire, delegations, secure, ede) = match recursor
+    let (wire, message, delegations, secure, ede) = match recursor
         .resolve(
             &qname,
             qtype,
@@ -694,12 +706,13 @@ pub async fn fetch(
         )
         .await
     {
-        Ok(r) => (r.wire, r.delegations, r.secure, r.bogus),
+        Ok(r) => (r.wire, r.message, r.delegations, r.secure, r.bogus),
         Err(f) => {
             tracing::debug!(%qtype, reason = f.reason, "recursion failed");
             refused = f.refused;
             (
                 servfail(&qname, qtype),
+                None,
                 Vec::new(),
                 false,
                 // RFC 8914 code 0 (Other) with the reason: no more specific code applies.
@@ -713,7 +726,10 @@ pub async fn fetch(
         prepared.set_authentic_data();
     }
     if facts != FactsWanted::No {
-        let facts = Message::from_vec(&wire).ok().map(|m| {
+        // The message the answer was encoded from; parsed back only for a
+        // SERVFAIL, which was not built as one.
+        let message = message.or_else(|| Message::from_vec(&wire).ok());
+        let facts = message.map(|m| {
             let mut f = ResponseFacts::from_response(&qname, &m);
             f.delegations = delegations;
             Arc::new(f)
@@ -838,17 +854,15 @@ mod tests {
             next: None,
         };
         let steps = vec![(n("www.secure.test."), step)];
-        let plain = Message::from_vec(&answer(
-            &n("www.secure.test."),
-            RecordType::A,
-            &steps,
-            false,
-            true,
-        ))
-        .expect("decodes");
+        let (wire, built) = answer(&n("www.secure.test."), RecordType::A, &steps, false, true);
+        let plain = Message::from_vec(&wire).expect("decodes");
         assert_eq!(plain.answers.len(), 1);
         assert!(plain.metadata.authentic_data);
-        let full = answer(&n("www.secure.test."), RecordType::A, &steps, true, false);
+        // The message handed back (for the policy facts) is what was sent.
+        let built = built.expect("encoded");
+        assert_eq!(built.answers, plain.answers);
+        assert_eq!(built.authorities, plain.authorities);
+        let (full, _) = answer(&n("www.secure.test."), RecordType::A, &steps, true, false);
         // RRSIG with opaque bytes: count the records from the header.
         assert_eq!(u16::from_be_bytes([full[6], full[7]]), 2);
         assert_eq!(full[3] & 0x20, 0, "no AD when not secure");
@@ -864,13 +878,16 @@ mod tests {
             authority: vec![Record::from_rdata(n("test."), 300, RData::SOA(soa))],
             next: None,
         };
-        let m = Message::from_vec(&answer(
-            &n("nx.test."),
-            RecordType::A,
-            &[(n("nx.test."), step)],
-            false,
-            false,
-        ))
+        let m = Message::from_vec(
+            &answer(
+                &n("nx.test."),
+                RecordType::A,
+                &[(n("nx.test."), step)],
+                false,
+                false,
+            )
+            .0,
+        )
         .expect("decodes");
         assert_eq!(m.metadata.response_code, ResponseCode::NXDomain);
         assert_eq!(m.authorities.len(), 1);
