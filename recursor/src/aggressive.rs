@@ -64,7 +64,6 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -76,7 +75,7 @@ use sekisho_cache::clock::{Bounds, ClockMap, ALLOC_HEADER};
 use sekisho_cache::size;
 
 use super::classify::rrsig_covers;
-use super::infra::{is_name, KeyHash, Step, StepKind, ZoneSecurity};
+use super::infra::{by_labels, KeyHash, Step, StepKind, ZoneSecurity};
 use super::validate::{
     as_nsec, as_nsec3, as_rrsig, below_cut_or_dname, nodata_holds, nsec_closest_encloser,
     nsec_covers, nsec_denies, nsec_wildcard, owner_hash, wildcard_at, Hasher, Work,
@@ -315,9 +314,7 @@ impl Denials {
     /// True when something is stored for the zone whose lower-cased wire
     /// labels (no root label) are `lower`.
     pub(crate) fn holds_labels(&self, lower: &[u8]) -> bool {
-        let hash = self.hasher.hash_one(lower);
-        let m = self.lock();
-        m.get_by(hash, |k| is_name(k, lower)).is_some()
+        by_labels(&self.lock(), &self.hasher, lower).is_some()
     }
 
     /// Keep the denial records of `authority`, a negative answer of `zone`

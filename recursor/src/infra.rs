@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{Name, Record};
-use sekisho_cache::clock::{Bounds, ClockMap};
+use sekisho_cache::clock::{Bounds, ClockMap, Slot};
 use sekisho_cache::size;
 use sekisho_rpz::Delegation;
 
@@ -173,6 +173,17 @@ impl Labels {
             _ => &[],
         }
     }
+}
+
+/// The entry of `map` (keyed by names, hashed with `hasher` as
+/// [`KeyHash`] hashes them) whose name has the lower-cased wire labels
+/// `lower` (no root label): found without building the name.
+pub(crate) fn by_labels<'m, V>(
+    map: &'m ClockMap<Name, V>,
+    hasher: &RandomState,
+    lower: &[u8],
+) -> Option<&'m Slot<Name, V>> {
+    map.get_by(hasher.hash_one(lower), |k| is_name(k, lower))
 }
 
 /// Whether `name` is the name whose lower-cased wire labels are `lower`.
@@ -372,11 +383,8 @@ impl<V: Clone + Footprint> TimedMap<Name, V> {
     /// What `f` reads of the fresh value under `lower`, without a copy of
     /// the value.
     fn read_labels<R>(&self, lower: &[u8], now: Instant, f: impl FnOnce(&V) -> R) -> Option<R> {
-        let hash = self.hasher.hash_one(lower);
         let m = self.lock();
-        let slot = m
-            .get_by(hash, |k| is_name(k, lower))
-            .filter(|s| s.expires() > now)?;
+        let slot = by_labels(&m, &self.hasher, lower).filter(|s| s.expires() > now)?;
         slot.touch();
         Some(f(slot.value()))
     }
