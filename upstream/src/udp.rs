@@ -42,13 +42,12 @@ pub async fn exchange(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> 
         Some(socket2::Protocol::UDP),
     )?;
     sock.connect(&server.into())?;
-    let sock = Deferred(Some(register(std::net::UdpSocket::from(sock), false)?));
+    let mut sock = Deferred(Some(register(std::net::UdpSocket::from(sock), false)?));
     // A fresh socket's send buffer is empty, so the send does not wait and
     // no writability is asked for (through tokio's `UdpSocket` the send first
     // waited a reactor turn for it, and every send woke the reactor once
     // more for a writability nobody waited for). Should it wait all the
     // same, the socket is registered again for both.
-    let mut sock = sock;
     let sock = match sock.get()?.get_ref().send(q) {
         Ok(_) => sock,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
