@@ -42,19 +42,22 @@ pub async fn exchange(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> 
         Some(socket2::Protocol::UDP),
     )?;
     sock.connect(&server.into())?;
-    let mut sock = Deferred(Some(register(std::net::UdpSocket::from(sock), false)?));
+    let mut sock = Deferred(
+        Some(register(std::net::UdpSocket::from(sock), false)?),
+        false,
+    );
     // A fresh socket's send buffer is empty, so the send does not wait and
     // no writability is asked for (through tokio's `UdpSocket` the send first
     // waited a reactor turn for it, and every send woke the reactor once
     // more for a writability nobody waited for). Should it wait all the
     // same, the socket is registered again for both.
-    let sock = match sock.get()?.get_ref().send(q) {
+    let mut sock = match sock.get()?.get_ref().send(q) {
         Ok(_) => sock,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             let Some(fd) = sock.0.take() else {
                 return Err(e);
             };
-            let both = Deferred(Some(register(fd.into_inner(), true)?));
+            let both = Deferred(Some(register(fd.into_inner(), true)?), false);
             loop {
                 let mut ready = both.get()?.writable().await?;
                 // `Err`: the buffer filled again; readiness is cleared, wait again.
@@ -73,6 +76,7 @@ pub async fn exchange(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> 
         match ready.try_io(|s| s.get_ref().recv(&mut buf)) {
             Ok(Ok(n)) if matches_query(&buf[..n], q) => {
                 buf.truncate(n);
+                sock.1 = true;
                 return Ok(buf);
             }
             // Not an answer to `q`: keep waiting.
@@ -126,14 +130,17 @@ fn register(
     AsyncFd::with_interest(sock, interest)
 }
 
-/// A socket closed later: when dropped, it is handed to a task of its own
-/// on the runtime, which closes it once the task that used it has yielded
-/// (on a UDP worker, after the client's answer has been sent). Closing a
-/// UDP socket (deregistration and `close`) took 10-20 us under load, all of
-/// it between the answer's arrival and the client's answer when done at
-/// once. Spawned from a runtime worker, the task takes the worker's next
-/// slot and wakes no other thread.
-struct Deferred(Option<AsyncFd<std::net::UdpSocket>>);
+/// A socket closed later once it has brought an answer (the flag): when
+/// dropped, it is then handed to a task of its own on the runtime, which
+/// closes it once the task that used it has yielded (on a UDP worker, after
+/// the client's answer has been sent). Closing a UDP socket (deregistration
+/// and `close`) took 10-20 us under load, all of it between the answer's
+/// arrival and the client's answer when done at once. Spawned from a
+/// runtime worker, the task takes the worker's next slot and wakes no other
+/// thread. A socket that brought nothing (a timeout, an error) is closed at
+/// once: nobody waits for an answer then, and a flood of queries to a dead
+/// server makes no task per query.
+struct Deferred(Option<AsyncFd<std::net::UdpSocket>>, bool);
 
 impl Deferred {
     /// The socket; always there until the value is dropped, except after
@@ -149,8 +156,8 @@ impl Drop for Deferred {
     fn drop(&mut self) {
         if let Some(sock) = self.0.take() {
             match tokio::runtime::Handle::try_current() {
-                Ok(h) => drop(h.spawn(async move { drop(sock) })),
-                Err(_) => drop(sock),
+                Ok(h) if self.1 => drop(h.spawn(async move { drop(sock) })),
+                _ => drop(sock),
             }
         }
     }
@@ -227,6 +234,19 @@ mod tests {
         // Its closing task has not run yet: nothing has yielded since.
         assert_eq!(open_fds(), before + 1);
         tokio::task::yield_now().await;
+        assert_eq!(open_fds(), before);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_socket_that_brought_no_answer_is_closed_at_once() {
+        // A server that reads and never answers.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = silent.local_addr().expect("addr");
+        let before = open_fds();
+        let q = query(9);
+        let waited = tokio::time::timeout(Duration::from_millis(50), exchange(addr, &q)).await;
+        assert!(waited.is_err(), "no answer, so the wait timed out");
+        // Closed when the exchange was dropped, without a yield.
         assert_eq!(open_fds(), before);
     }
 
