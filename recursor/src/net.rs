@@ -124,16 +124,9 @@ impl Exchange for NetExchange {
                     Transport::Tcp => tcp(server, query).await,
                 }
             };
-            // The timer is armed before the query leaves (`biased`: the sleep
-            // is polled first), so that what arming it costs (the runtime's
-            // wake-up when it is the earliest timer) is not spent after the
-            // send, while the server may be waiting for this thread's core.
-            let expiry = tokio::time::sleep(timeout);
-            tokio::select! {
-                biased;
-                () = expiry => Err(ExchangeError::Timeout),
-                r = run => r,
-            }
+            sekisho_upstream::udp::within(timeout, run)
+                .await
+                .unwrap_or(Err(ExchangeError::Timeout))
         })
     }
 }

@@ -302,10 +302,9 @@ impl Upstream {
             o.query(&self.spec, query, sent);
             sent
         });
-        let result = match tokio::time::timeout(timeout, self.exchange_inner(query)).await {
-            Ok(r) => r,
-            Err(_) => Err(UpstreamError::Timeout),
-        };
+        let result = udp::within(timeout, self.exchange_inner(query))
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout));
         if let (Some(o), Some(sent), Ok(answer)) = (&self.observer, sent, &result) {
             o.answer(&self.spec, query, answer, sent);
         }
@@ -449,8 +448,8 @@ impl Upstream {
     async fn probe(&self, query: &[u8], timeout: Duration) -> bool {
         self.metrics.queries.inc();
         matches!(
-            tokio::time::timeout(timeout, self.exchange_inner(query)).await,
-            Ok(Ok(_))
+            udp::within(timeout, self.exchange_inner(query)).await,
+            Some(Ok(_))
         )
     }
 

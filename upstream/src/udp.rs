@@ -42,10 +42,10 @@ pub async fn exchange(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> 
         Some(socket2::Protocol::UDP),
     )?;
     sock.connect(&server.into())?;
-    let mut sock = Deferred(
-        Some(register(std::net::UdpSocket::from(sock), false)?),
-        false,
-    );
+    let mut sock = Deferred {
+        sock: Some(register(std::net::UdpSocket::from(sock), false)?),
+        answered: false,
+    };
     // A fresh socket's send buffer is empty, so the send does not wait and
     // no writability is asked for (through tokio's `UdpSocket` the send first
     // waited a reactor turn for it, and every send woke the reactor once
@@ -54,10 +54,13 @@ pub async fn exchange(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> 
     let mut sock = match sock.get()?.get_ref().send(q) {
         Ok(_) => sock,
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            let Some(fd) = sock.0.take() else {
+            let Some(fd) = sock.sock.take() else {
                 return Err(e);
             };
-            let both = Deferred(Some(register(fd.into_inner(), true)?), false);
+            let both = Deferred {
+                sock: Some(register(fd.into_inner(), true)?),
+                answered: false,
+            };
             loop {
                 let mut ready = both.get()?.writable().await?;
                 // `Err`: the buffer filled again; readiness is cleared, wait again.
@@ -76,7 +79,7 @@ pub async fn exchange(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> 
         match ready.try_io(|s| s.get_ref().recv(&mut buf)) {
             Ok(Ok(n)) if matches_query(&buf[..n], q) => {
                 buf.truncate(n);
-                sock.1 = true;
+                sock.answered = true;
                 return Ok(buf);
             }
             // Not an answer to `q`: keep waiting.
@@ -85,6 +88,20 @@ pub async fn exchange(server: SocketAddr, q: &[u8]) -> std::io::Result<Vec<u8>> 
             // Drained: readiness is cleared, wait again.
             Err(_) => {}
         }
+    }
+}
+
+/// `f`, given up after `timeout` (`None`). The timer is armed before `f` is
+/// first polled (`biased`: the sleep is polled first), so that what arming
+/// it costs (the runtime's wake-up when it is the earliest timer) is spent
+/// before a query leaves, not after, while the server may be waiting for
+/// this thread's core. `tokio::time::timeout` polls `f` first.
+pub async fn within<F: Future>(timeout: std::time::Duration, f: F) -> Option<F::Output> {
+    let expiry = tokio::time::sleep(timeout);
+    tokio::select! {
+        biased;
+        () = expiry => None,
+        r = f => Some(r),
     }
 }
 
@@ -130,7 +147,7 @@ fn register(
     AsyncFd::with_interest(sock, interest)
 }
 
-/// A socket closed later once it has brought an answer (the flag): when
+/// A socket closed later once it has brought an answer: when
 /// dropped, it is then handed to a task of its own on the runtime, which
 /// closes it once the task that used it has yielded (on a UDP worker, after
 /// the client's answer has been sent). Closing a UDP socket (deregistration
@@ -140,13 +157,18 @@ fn register(
 /// thread. A socket that brought nothing (a timeout, an error) is closed at
 /// once: nobody waits for an answer then, and a flood of queries to a dead
 /// server makes no task per query.
-struct Deferred(Option<AsyncFd<std::net::UdpSocket>>, bool);
+struct Deferred {
+    /// The socket, until dropped or taken for a second registration.
+    sock: Option<AsyncFd<std::net::UdpSocket>>,
+    /// It brought an answer: close it from a task of its own.
+    answered: bool,
+}
 
 impl Deferred {
     /// The socket; always there until the value is dropped, except after
     /// the one `take` of a send that would block.
     fn get(&self) -> std::io::Result<&AsyncFd<std::net::UdpSocket>> {
-        self.0
+        self.sock
             .as_ref()
             .ok_or_else(|| std::io::Error::other("upstream socket already closed"))
     }
@@ -154,9 +176,9 @@ impl Deferred {
 
 impl Drop for Deferred {
     fn drop(&mut self) {
-        if let Some(sock) = self.0.take() {
+        if let Some(sock) = self.sock.take() {
             match tokio::runtime::Handle::try_current() {
-                Ok(h) if self.1 => drop(h.spawn(async move { drop(sock) })),
+                Ok(h) if self.answered => drop(h.spawn(async move { drop(sock) })),
                 _ => drop(sock),
             }
         }
