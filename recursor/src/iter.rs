@@ -322,11 +322,10 @@ impl Recursor {
                         Some(slot)
                     }
                 };
-                let server_key = addr.to_string();
                 let Some(_server_slot) = self
                     .quotas
                     .server
-                    .enter(&server_key, || self.server_quota_detail())
+                    .enter(&addr, || self.server_quota_detail())
                 else {
                     busy.push(addr);
                     continue;
@@ -342,7 +341,7 @@ impl Recursor {
                 if result.is_ok() {
                     self.quotas
                         .server
-                        .outcome(&server_key, timed_out.len() > timeouts);
+                        .outcome(&addr, timed_out.len() > timeouts);
                 }
                 if let Some(r) = result? {
                     return Ok(r);
@@ -398,14 +397,9 @@ impl Recursor {
     /// The failure of a query refused because every server of `zone` left
     /// to ask is at its fetch quota, counted under the `first` of them.
     pub(crate) fn servers_full(&self, zone: &Name, first: IpAddr) -> Failure {
-        self.servers_full_key(zone, &first.to_string())
-    }
-
-    /// [`Recursor::servers_full`] with the first server's address as its key.
-    pub(crate) fn servers_full_key(&self, zone: &Name, first: &str) -> Failure {
         self.config
             .limits
-            .dropped(Limit::FetchesPerServer, Some(first));
+            .dropped(Limit::FetchesPerServer, Some(&first.to_string()));
         Failure::refused(
             Limit::FetchesPerServer,
             "fetch limit for the servers of a zone",
@@ -430,11 +424,12 @@ impl Recursor {
     }
 
     /// The failure of a query refused by the zone's fetch quota, counted.
-    pub(crate) fn zone_full(&self, zone_key: &str) -> Failure {
+    pub(crate) fn zone_full(&self, zone_key: &super::quota::ZoneKey) -> Failure {
+        let zone = zone_key.to_string();
         self.config
             .limits
-            .dropped(Limit::FetchesPerZone, Some(zone_key));
-        tracing::debug!(zone = zone_key, "zone at its fetch quota");
+            .dropped(Limit::FetchesPerZone, Some(&zone));
+        tracing::debug!(zone, "zone at its fetch quota");
         Failure::refused(
             Limit::FetchesPerZone,
             "fetch limit for the zone",

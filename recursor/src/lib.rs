@@ -202,8 +202,8 @@ impl std::fmt::Debug for Recursor {
 /// Which fetch quota a query would meet now ([`Recursor::fetch_quota_full`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuotaFull {
-    /// The zone (its quota key) has `fetches-per-zone` in flight.
-    Zone(String),
+    /// The zone (its name in lower case) has `fetches-per-zone` in flight.
+    Zone(Name),
     /// Every known server of the zone has its `fetches-per-server` in
     /// flight; the first is named in the count.
     Servers(Name, IpAddr),
@@ -311,7 +311,7 @@ impl Recursor {
             return None;
         }
         if self.quotas.zone.is_full(&zone_key) {
-            return Some(QuotaFull::Zone(zone_key));
+            return Some(QuotaFull::Zone(zone_key.name()));
         }
         let mut addrs = cut
             .servers
@@ -324,7 +324,7 @@ impl Recursor {
         if cut.servers.iter().any(|s| s.addrs.is_empty()) {
             return None;
         }
-        if !addrs.all(|a| self.quotas.server.is_full(&a.to_string())) {
+        if !addrs.all(|a| self.quotas.server.is_full(a)) {
             return None;
         }
         Some(QuotaFull::Servers(cut.zone, first))
@@ -342,16 +342,16 @@ impl Recursor {
     /// [`Recursor::resolve`] would when it met the quota itself.
     pub fn refuse(&self, full: &QuotaFull) -> Failure {
         match full {
-            QuotaFull::Zone(key) => {
-                self.quotas.zone.refused(key, || self.zone_quota_detail());
-                self.zone_full(key)
+            QuotaFull::Zone(zone) => {
+                let key = quota::ZoneKey::of(zone);
+                self.quotas.zone.refused(&key, || self.zone_quota_detail());
+                self.zone_full(&key)
             }
             QuotaFull::Servers(zone, first) => {
-                let key = first.to_string();
                 self.quotas
                     .server
-                    .refused(&key, || self.server_quota_detail());
-                self.servers_full_key(zone, &key)
+                    .refused(first, || self.server_quota_detail());
+                self.servers_full(zone, *first)
             }
         }
     }

@@ -53,7 +53,11 @@
 //! with no query in flight is forgotten, i.e. starts afresh) and forgotten
 //! after [`IDLE_RESET`] without an outcome. The zone quota is fixed.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -66,17 +70,62 @@ use super::RecursorConfig;
 /// top-level zones, which are exempt: their servers are built for the whole
 /// Internet's load, and a cold cache sends every miss through them (their
 /// servers' quota still applies).
-pub(crate) fn zone_key(zone: &hickory_proto::rr::Name) -> Option<String> {
-    (zone.num_labels() >= 2).then(|| zone.to_lowercase().to_string())
+pub(crate) fn zone_key(zone: &hickory_proto::rr::Name) -> Option<ZoneKey> {
+    (zone.num_labels() >= 2).then(|| ZoneKey::of(zone))
+}
+
+/// A key of the zone quota: the zone's labels in lower case, in wire form
+/// without the root label, shared by the table and the slots that hold it.
+/// Hashing and comparing it are one pass over a few bytes (a hickory `Name`
+/// is hashed label by label, a case fold per byte), and a slot's copy is a
+/// reference count.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct ZoneKey(Arc<[u8]>);
+
+impl ZoneKey {
+    /// The key of `zone`.
+    pub(crate) fn of(zone: &hickory_proto::rr::Name) -> ZoneKey {
+        let mut wire = Vec::with_capacity(zone.len());
+        for label in zone.iter() {
+            wire.push(label.len() as u8);
+            wire.extend(label.iter().map(u8::to_ascii_lowercase));
+        }
+        ZoneKey(wire.into())
+    }
+
+    /// The zone's name (for the log and the counters, when a limit engages).
+    pub(crate) fn name(&self) -> hickory_proto::rr::Name {
+        let mut labels = Vec::new();
+        let mut at = 0;
+        while let Some(&len) = self.0.get(at) {
+            let end = (at + 1 + usize::from(len)).min(self.0.len());
+            labels.push(&self.0[at + 1..end]);
+            at = end;
+        }
+        // The labels came from a valid name.
+        hickory_proto::rr::Name::from_labels(labels).unwrap_or_default()
+    }
+}
+
+impl Display for ZoneKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Display::fmt(&self.name(), f)
+    }
+}
+
+impl std::fmt::Debug for ZoneKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ZoneKey({self})")
+    }
 }
 
 /// The two fetch quotas of a recursor.
 #[derive(Debug)]
 pub(crate) struct Quotas {
     /// Queries in flight per zone cut, keyed by the zone's name.
-    pub(crate) zone: Quota,
+    pub(crate) zone: Quota<ZoneKey>,
     /// Queries in flight per server, keyed by its address.
-    pub(crate) server: Quota,
+    pub(crate) server: Quota<IpAddr>,
 }
 
 impl Quotas {
@@ -120,9 +169,13 @@ pub(crate) const TRACKED_KEYS: usize = 4096;
 /// A lowered server with no outcome for this long starts afresh.
 pub(crate) const IDLE_RESET: Duration = Duration::from_secs(300);
 
-/// Queries in flight per key, at most `max` each.
+/// Queries in flight per key, at most `max` each. Keys are kept as they are
+/// (a zone's name, a server's address) and written out only for the log and
+/// the counters of a limit that engages: building a string per key, as this
+/// table once did, cost every cache miss two formatted strings and a handful
+/// of allocations.
 #[derive(Debug)]
-pub(crate) struct Quota {
+pub(crate) struct Quota<K> {
     /// Which limit this is (counters, log lines).
     limit: Limit,
     /// The quota; 0 = no limit (nothing is counted).
@@ -134,7 +187,7 @@ pub(crate) struct Quota {
     /// Where drops, use and state changes are reported.
     limits: Arc<Limits>,
     /// Keys with queries in flight.
-    table: Mutex<HashMap<String, Count>>,
+    table: Mutex<HashMap<K, Count>>,
     /// Keys with their quota in flight now: while 0, [`Quota::is_full`]
     /// answers without the lock (the common case on every cache miss).
     full_keys: AtomicUsize,
@@ -183,14 +236,14 @@ impl Health {
 /// One query's place in a [`Quota`]; gives it back when dropped.
 #[derive(Debug)]
 #[must_use = "the slot is given back as soon as it is dropped"]
-pub(crate) struct Slot<'a> {
+pub(crate) struct Slot<'a, K: Eq + Hash + Clone + Display> {
     /// The quota and the key counted, `None` when the quota is off.
-    held: Option<(&'a Quota, String)>,
+    held: Option<(&'a Quota<K>, K)>,
 }
 
-impl Quota {
+impl<K: Eq + Hash + Clone + Display> Quota<K> {
     /// A quota of `max` per key (0 = off) for `limit`.
-    pub(crate) fn new(limit: Limit, max: usize, limits: &Arc<Limits>) -> Quota {
+    pub(crate) fn new(limit: Limit, max: usize, limits: &Arc<Limits>) -> Quota<K> {
         Quota {
             limit,
             max,
@@ -203,14 +256,14 @@ impl Quota {
     }
 
     /// The same quota, lowered per key while the key's queries time out.
-    pub(crate) fn adaptive(mut self) -> Quota {
+    pub(crate) fn adaptive(mut self) -> Quota<K> {
         self.adapts = true;
         self
     }
 
     /// One query to `key` ended: answered, or timed out. Every [`WINDOW`]
     /// outcomes the key's quota may step down or up (adaptive quotas only).
-    pub(crate) fn outcome(&self, key: &str, timed_out: bool) {
+    pub(crate) fn outcome(&self, key: &K, timed_out: bool) {
         if !self.adapts || self.max == 0 {
             return;
         }
@@ -243,21 +296,21 @@ impl Quota {
         match (before, after) {
             (0, 1) => tracing::info!(
                 limit = self.limit.as_label(),
-                server = key,
+                server = %key,
                 quota,
                 timeout_ratio = ratio,
                 "fetch quota of a server lowered: its queries time out"
             ),
             (1, 0) => tracing::info!(
                 limit = self.limit.as_label(),
-                server = key,
+                server = %key,
                 quota,
                 timeout_ratio = ratio,
                 "fetch quota of a server restored"
             ),
             (b, a) if b != a => tracing::debug!(
                 limit = self.limit.as_label(),
-                server = key,
+                server = %key,
                 quota,
                 timeout_ratio = ratio,
                 "fetch quota of a server changed"
@@ -268,7 +321,7 @@ impl Quota {
 
     /// The quota of `key` now (the configured one unless adapted).
     #[cfg(test)]
-    fn quota_of(&self, key: &str) -> usize {
+    fn quota_of(&self, key: &K) -> usize {
         self.lock()
             .get(key)
             .map_or(self.max, |c| c.health.quota(self.max))
@@ -278,12 +331,12 @@ impl Quota {
     /// the quota in flight. A refusal engages the limit for `key` (logged
     /// once, with `detail`); counting the drop is the caller's, which knows
     /// whether the refusal fails the resolution.
-    pub(crate) fn enter(&self, key: &str, detail: impl FnOnce() -> String) -> Option<Slot<'_>> {
+    pub(crate) fn enter(&self, key: &K, detail: impl FnOnce() -> String) -> Option<Slot<'_, K>> {
         if self.max == 0 {
             return Some(Slot { held: None });
         }
         let mut table = self.lock();
-        let count = table.entry(key.to_owned()).or_default();
+        let count = table.entry(key.clone()).or_default();
         if count.health.last.is_some_and(|t| t.elapsed() >= IDLE_RESET) {
             count.health = Health::default();
         }
@@ -293,7 +346,7 @@ impl Quota {
             drop(table);
             self.limits.add_held(self.limit, 1);
             return Some(Slot {
-                held: Some((self, key.to_owned())),
+                held: Some((self, key.clone())),
             });
         }
         drop(table);
@@ -304,7 +357,7 @@ impl Quota {
     /// A query for `key` was refused (here, or up front by a caller that saw
     /// [`is_full`](Self::is_full)): engages the limit for `key`, logged once
     /// with `detail`, and restarts its hold. Counts nothing.
-    pub(crate) fn refused(&self, key: &str, detail: impl FnOnce() -> String) {
+    pub(crate) fn refused(&self, key: &K, detail: impl FnOnce() -> String) {
         let mut table = self.lock();
         // Nothing in flight for `key` any more: nothing to engage for.
         let Some(count) = table.get_mut(key) else {
@@ -314,7 +367,7 @@ impl Quota {
         count.engaged = Some(Instant::now());
         drop(table);
         if engage {
-            self.limits.engage(self.limit, key, &detail());
+            self.limits.engage(self.limit, &key.to_string(), &detail());
         }
     }
 
@@ -325,7 +378,7 @@ impl Quota {
 
     /// Whether `key` has its quota in flight now (the next
     /// [`enter`](Self::enter) would be refused). Counts nothing.
-    pub(crate) fn is_full(&self, key: &str) -> bool {
+    pub(crate) fn is_full(&self, key: &K) -> bool {
         if self.max == 0 || self.full_keys.load(Ordering::Relaxed) == 0 {
             return false;
         }
@@ -336,11 +389,14 @@ impl Quota {
 
     /// One query to `key` is over: count it down, release the limit when
     /// the count has fallen far enough, and forget the key at zero.
-    fn leave(&self, key: &str) {
+    fn leave(&self, key: K) {
         let mut table = self.lock();
-        let Some(count) = table.get_mut(key) else {
+        let keys = table.len();
+        // One look-up for the count and its removal.
+        let Entry::Occupied(mut entry) = table.entry(key) else {
             return;
         };
+        let count = entry.get_mut();
         count.in_flight = count.in_flight.saturating_sub(1);
         self.refresh_full(count);
         let release = count.engaged.is_some_and(|at| {
@@ -356,13 +412,15 @@ impl Quota {
         // so that its next queries meet the lowered quota and its outcomes
         // add up also when it has one query at a time.
         let tracked = count.health.steps > 0 || count.health.outcomes > 0;
-        if count.in_flight == 0 && (!tracked || table.len() > TRACKED_KEYS) {
-            table.remove(key);
+        let forget = count.in_flight == 0 && (!tracked || keys > TRACKED_KEYS);
+        let released = release.then(|| entry.key().to_string());
+        if forget {
+            entry.remove();
         }
         drop(table);
         self.limits.add_held(self.limit, -1);
-        if release {
-            self.limits.release(self.limit, key);
+        if let Some(key) = released {
+            self.limits.release(self.limit, &key);
         }
     }
 
@@ -382,7 +440,7 @@ impl Quota {
 
     /// Queries in flight to `key` now.
     #[cfg(test)]
-    fn in_flight(&self, key: &str) -> usize {
+    fn in_flight(&self, key: &K) -> usize {
         self.lock().get(key).map_or(0, |c| c.in_flight)
     }
 
@@ -394,7 +452,7 @@ impl Quota {
 
     /// The key table (a poisoned lock still holds consistent counts: every
     /// change is one field update).
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Count>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, Count>> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -406,10 +464,10 @@ fn release_at(max: usize) -> usize {
     max / 10 * 9 + max % 10 * 9 / 10
 }
 
-impl Drop for Slot<'_> {
+impl<K: Eq + Hash + Clone + Display> Drop for Slot<'_, K> {
     fn drop(&mut self) {
         if let Some((quota, key)) = self.held.take() {
-            quota.leave(&key);
+            quota.leave(key);
         }
     }
 }
@@ -419,7 +477,7 @@ mod tests {
     use super::*;
 
     /// A zone quota that releases as soon as the count allows.
-    fn quota(max: usize) -> (Quota, Arc<Limits>) {
+    fn quota(max: usize) -> (Quota<String>, Arc<Limits>) {
         let limits = Arc::new(Limits::new());
         let mut q = Quota::new(Limit::FetchesPerZone, max, &limits);
         q.hold = Duration::ZERO;
@@ -429,7 +487,7 @@ mod tests {
     #[test]
     fn a_key_stays_engaged_for_the_hold_after_its_last_refusal_unless_it_empties() {
         let limits = Arc::new(Limits::new());
-        let mut q = Quota::new(Limit::FetchesPerZone, 20, &limits);
+        let mut q: Quota<String> = Quota::new(Limit::FetchesPerZone, 20, &limits);
         q.hold = Duration::from_secs(3600);
         let mut slots: Vec<_> = (0..20).map(|_| enter(&q, "z.").expect("room")).collect();
         assert!(enter(&q, "z.").is_none());
@@ -445,8 +503,28 @@ mod tests {
         );
     }
 
-    fn enter<'a>(q: &'a Quota, key: &str) -> Option<Slot<'a>> {
-        q.enter(key, || format!("full: {key}"))
+    fn enter<'a>(q: &'a Quota<String>, key: &str) -> Option<Slot<'a, String>> {
+        q.enter(&k(key), || format!("full: {key}"))
+    }
+
+    #[test]
+    fn a_zone_key_ignores_case_and_shows_the_zone_as_before() {
+        let name = |s: &str| hickory_proto::rr::Name::from_ascii(s).expect("name");
+        let mixed = ZoneKey::of(&name("Slow.Example.TEST."));
+        assert_eq!(mixed, ZoneKey::of(&name("slow.example.test.")));
+        assert_ne!(mixed, ZoneKey::of(&name("slow.example.tes.")));
+        assert_eq!(mixed.to_string(), "slow.example.test.");
+        assert_eq!(mixed.name(), name("slow.example.test."));
+        assert_eq!(zone_key(&name("test.")), None, "top-level zones are exempt");
+        assert_eq!(
+            zone_key(&name("Example.Test.")).map(|k| k.to_string()),
+            Some("example.test.".to_owned())
+        );
+    }
+
+    /// A key of the tests' quotas.
+    fn k(key: &str) -> String {
+        key.to_owned()
     }
 
     #[test]
@@ -481,9 +559,9 @@ mod tests {
         assert!(limits.is_engaged(Limit::FetchesPerZone, "z."));
         slots.truncate(18);
         assert!(!limits.is_engaged(Limit::FetchesPerZone, "z."), "18 = 90 %");
-        assert_eq!(q.in_flight("z."), 18);
+        assert_eq!(q.in_flight(&k("z.")), 18);
         drop(slots);
-        assert_eq!(q.in_flight("z."), 0);
+        assert_eq!(q.in_flight(&k("z.")), 0);
         assert_eq!(limits.held(Limit::FetchesPerZone), 0);
     }
 
@@ -510,9 +588,9 @@ mod tests {
         let (q, _) = quota(2);
         assert!(!q.any_full());
         let a = enter(&q, "a.").expect("room");
-        assert!(!q.any_full() && !q.is_full("a."));
+        assert!(!q.any_full() && !q.is_full(&k("a.")));
         let b = enter(&q, "a.").expect("room");
-        assert!(q.any_full() && q.is_full("a."));
+        assert!(q.any_full() && q.is_full(&k("a.")));
         let c = enter(&q, "b.").expect("another key");
         assert!(enter(&q, "a.").is_none());
         drop(b);
@@ -522,12 +600,12 @@ mod tests {
         // An adaptive quota lowered to one: one query in flight makes it full,
         // the outcome that lowers it makes a key full without a new query.
         let s = server_quota(2);
-        let one = s.enter("192.0.2.1", String::new).expect("room");
+        let one = s.enter(&k("192.0.2.1"), String::new).expect("room");
         assert!(!s.any_full());
         for _ in 0..WINDOW {
-            s.outcome("192.0.2.1", true);
+            s.outcome(&k("192.0.2.1"), true);
         }
-        assert_eq!(s.quota_of("192.0.2.1"), 1);
+        assert_eq!(s.quota_of(&k("192.0.2.1")), 1);
         assert!(s.any_full(), "lowered under a query in flight: full");
         drop(one);
         assert!(!s.any_full());
@@ -542,15 +620,15 @@ mod tests {
         drop(slots);
     }
 
-    fn server_quota(max: usize) -> Quota {
+    fn server_quota(max: usize) -> Quota<String> {
         Quota::new(Limit::FetchesPerServer, max, &Arc::new(Limits::new())).adaptive()
     }
 
     /// `n` outcomes for `key`, each with a query in flight as in the recursor.
-    fn outcomes(q: &Quota, key: &str, n: u32, timed_out: bool) {
+    fn outcomes(q: &Quota<String>, key: &str, n: u32, timed_out: bool) {
         for _ in 0..n {
-            let slot = q.enter(key, String::new).expect("room for one");
-            q.outcome(key, timed_out);
+            let slot = q.enter(&k(key), String::new).expect("room for one");
+            q.outcome(&k(key), timed_out);
             drop(slot);
         }
     }
@@ -559,23 +637,27 @@ mod tests {
     fn a_server_whose_queries_time_out_gets_a_smaller_quota_and_it_comes_back() {
         let q = server_quota(400);
         outcomes(&q, "192.0.2.1", WINDOW - 1, true);
-        assert_eq!(q.quota_of("192.0.2.1"), 400, "not before a whole window");
+        assert_eq!(
+            q.quota_of(&k("192.0.2.1")),
+            400,
+            "not before a whole window"
+        );
         outcomes(&q, "192.0.2.1", 1, true);
-        assert_eq!(q.quota_of("192.0.2.1"), 352, "one step: 400 * 0.88");
+        assert_eq!(q.quota_of(&k("192.0.2.1")), 352, "one step: 400 * 0.88");
         // Lowered keys are remembered with nothing in flight.
         assert_eq!(q.keys(), 1);
         outcomes(&q, "192.0.2.1", 60 * WINDOW, true);
-        assert_eq!(q.quota_of("192.0.2.1"), 1, "never below one query");
+        assert_eq!(q.quota_of(&k("192.0.2.1")), 1, "never below one query");
         // The quota is enforced: one in flight, the second refused.
-        let one = q.enter("192.0.2.1", String::new).expect("one");
-        assert!(q.enter("192.0.2.1", String::new).is_none());
+        let one = q.enter(&k("192.0.2.1"), String::new).expect("one");
+        assert!(q.enter(&k("192.0.2.1"), String::new).is_none());
         drop(one);
         // Other servers keep theirs.
-        assert_eq!(q.quota_of("192.0.2.2"), 400);
+        assert_eq!(q.quota_of(&k("192.0.2.2")), 400);
         // Answers again: the ratio falls below LOW within a few windows, then
         // one step up per window until the configured quota.
         outcomes(&q, "192.0.2.1", 100 * WINDOW, false);
-        assert_eq!(q.quota_of("192.0.2.1"), 400);
+        assert_eq!(q.quota_of(&k("192.0.2.1")), 400);
         assert_eq!(q.keys(), 0, "restored, between windows: forgotten");
         outcomes(&q, "192.0.2.1", 1, false);
         assert_eq!(q.keys(), 1, "counting a window");
@@ -589,14 +671,14 @@ mod tests {
             outcomes(&q, "192.0.2.1", WINDOW / 5, true);
             outcomes(&q, "192.0.2.1", WINDOW * 4 / 5, false);
         }
-        assert_eq!(q.quota_of("192.0.2.1"), 100);
+        assert_eq!(q.quota_of(&k("192.0.2.1")), 100);
     }
 
     #[test]
     fn the_zone_quota_does_not_adapt() {
         let (q, _) = quota(10);
         outcomes(&q, "z.", 10 * WINDOW, true);
-        assert_eq!(q.quota_of("z."), 10);
+        assert_eq!(q.quota_of(&k("z.")), 10);
         assert_eq!(q.keys(), 0);
     }
 
