@@ -391,8 +391,9 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext, runtime: &tokio::run
     let local = socket
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    // Registered with this worker's reactor, for the waits of the second mode
-    // and of the tasks' sends. The socket stays in blocking mode (its blocking
+    // Registered with this worker's reactor for reading, for the waits of the
+    // second mode (for writing too, every answer sent would come back as an
+    // event: see `send_from_task`). The socket stays in blocking mode (its blocking
     // receive is the first mode's wait, and a process it is handed to shares
     // that mode), so it cannot become a tokio `UdpSocket`, which insists on
     // non-blocking sockets; every call made on the reactor's word passes
@@ -405,7 +406,7 @@ fn serve_udp(socket: std::net::UdpSocket, ctx: &UdpContext, runtime: &tokio::run
     #[allow(deprecated)]
     let ready = {
         let _in = runtime.enter();
-        AsyncFd::with_interest(socket, Interest::READABLE | Interest::WRITABLE)
+        AsyncFd::with_interest(socket, Interest::READABLE)
     };
     let socket = match ready {
         Ok(s) => Arc::new(s),
@@ -572,7 +573,7 @@ impl UdpWorker<'_> {
                     let (p, s) = (dispatch.clone(), self.socket.clone());
                     shared.spawn(async move {
                         if let Some(answer) = p.resolve(&packet, client, local, Proto::Udp).await {
-                            send_from_shared(s, answer, peer).await;
+                            send_from_task(s, answer, peer).await;
                         }
                         drop(guard);
                     });
@@ -625,37 +626,15 @@ impl UdpWorker<'_> {
     }
 }
 
-/// Sends a UDP answer from a worker's task: without waiting (`MSG_DONTWAIT`),
-/// or, when the send buffer is full, once the reactor says the socket is
-/// writable again (a few times at most; then the answer is dropped, as a
-/// full buffer would drop it on the way).
+/// Sends a UDP answer from a task, on a worker's runtime or the shared one:
+/// without waiting (`MSG_DONTWAIT`), or, when the send buffer is full (rare:
+/// the kernel drains a UDP send buffer as fast as it is filled unless the
+/// machine is swamped), from a blocking-pool thread of the task's runtime,
+/// whose blocking send waits for room. The reactor is not asked: the socket
+/// is registered for reading only, as a registration for writing too makes
+/// the kernel report every sent datagram's freed buffer space as an event,
+/// i.e. a wake-up of the worker's reactor for nothing after each answer.
 async fn send_from_task(
-    socket: Arc<AsyncFd<Arc<std::net::UdpSocket>>>,
-    answer: Vec<u8>,
-    peer: SocketAddr,
-) {
-    let to = socket2::SockAddr::from(peer);
-    if !would_block(send_now(socket.get_ref(), &answer, &to)) {
-        return;
-    }
-    for _ in 0..SEND_RETRIES {
-        let Ok(mut guard) = socket.writable().await else {
-            return;
-        };
-        // `Err`: still full; readiness is cleared, wait again.
-        if guard
-            .try_io(|s| send_now(s.get_ref(), &answer, &to))
-            .is_ok()
-        {
-            return;
-        }
-    }
-}
-
-/// Sends a UDP answer from a task on the shared runtime, whose reactor does
-/// not watch the worker's socket: without waiting, or, when the send buffer
-/// is full, from a blocking-pool thread.
-async fn send_from_shared(
     socket: Arc<AsyncFd<Arc<std::net::UdpSocket>>>,
     answer: Vec<u8>,
     peer: SocketAddr,
@@ -686,9 +665,6 @@ const BUSY_WINDOW: Duration = Duration::from_millis(10);
 const BUSY_DATAGRAMS: usize = 20;
 /// Its own queries in flight from which a busy worker hands its misses over.
 const BUSY_OWN: usize = 64;
-
-/// Waits for a writable socket one answer of a task makes at most.
-const SEND_RETRIES: usize = 4;
 
 /// What every stream listener (TCP, DNS over TLS, DNS over HTTPS) shares: the query path,
 /// the connection bounds and their counts, and the stop signal.
