@@ -24,7 +24,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{Name, Record};
@@ -52,13 +52,18 @@ pub(crate) struct NameServer {
     pub(crate) addrs: Vec<IpAddr>,
 }
 
+/// The servers of a zone cut, shared by the cut cache and the resolutions
+/// that use them: a cache miss takes its closest cut with a reference count
+/// instead of a copy of every server's name and addresses.
+pub(crate) type Servers = Arc<Vec<NameServer>>;
+
 /// A zone cut: the servers of a zone.
 #[derive(Debug, Clone)]
 pub(crate) struct Cut {
     /// The zone.
     pub(crate) zone: Name,
     /// Its servers.
-    pub(crate) servers: Vec<NameServer>,
+    pub(crate) servers: Servers,
 }
 
 /// What the servers of `zone` said about one (name, type).
@@ -266,7 +271,7 @@ impl Footprint for () {
     }
 }
 
-impl Footprint for Vec<NameServer> {
+impl Footprint for Servers {
     fn heap_bytes(&self) -> usize {
         size::vec_heap::<NameServer>(self.len())
             + self
@@ -403,7 +408,7 @@ pub(crate) struct InfraLimits {
 #[derive(Debug)]
 pub(crate) struct Infra {
     /// Zone cuts by zone.
-    cuts: TimedMap<Name, Vec<NameServer>>,
+    cuts: TimedMap<Name, Servers>,
     /// Smoothed RTT by server address (ms).
     rtt: TimedMap<IpAddr, u32>,
     /// Steps by (name, type).
@@ -416,7 +421,7 @@ pub(crate) struct Infra {
     /// Validated NSEC/NSEC3 records per zone, for RFC 8198 answers.
     pub(crate) denials: Denials,
     /// The root hints, used when nothing better is cached.
-    hints: Vec<NameServer>,
+    hints: Servers,
     /// Longest lifetime of any entry, in seconds.
     max_ttl: u32,
 }
@@ -432,7 +437,7 @@ impl Infra {
             noncuts: TimedMap::new(share(16)),
             rtt: TimedMap::new(share(16)),
             denials: Denials::new(share(16)),
-            hints,
+            hints: Arc::new(hints),
             max_ttl: limits.max_ttl,
         }
     }
@@ -503,7 +508,7 @@ impl Infra {
         from: usize,
         now: Instant,
     ) -> Option<Cut> {
-        self.deepest_cut(labels, from, now, Vec::clone)
+        self.deepest_cut(labels, from, now, Arc::clone)
             .map(|(keep, servers)| Cut {
                 zone: name.trim_to(keep),
                 servers,
@@ -518,7 +523,7 @@ impl Infra {
         labels: &Labels,
         from: usize,
         now: Instant,
-        read: impl Fn(&Vec<NameServer>) -> R,
+        read: impl Fn(&Servers) -> R,
     ) -> Option<(usize, R)> {
         (1..=from).rev().find_map(|keep| {
             self.cuts
@@ -539,16 +544,17 @@ impl Infra {
     }
 
     /// Remember a zone cut.
-    pub(crate) fn put_cut(&self, zone: Name, servers: Vec<NameServer>, ttl: u32, now: Instant) {
+    pub(crate) fn put_cut(&self, zone: Name, servers: impl Into<Servers>, ttl: u32, now: Instant) {
         // At least 5 s, even under a smaller max-ttl: a cut that vanished at
         // once would send every query of the zone back to the root.
-        self.cuts.put(zone, servers, self.lifetime(ttl, 5), now);
+        self.cuts
+            .put(zone, servers.into(), self.lifetime(ttl, 5), now);
     }
 
     /// Record resolved addresses of a name server of `zone`.
     pub(crate) fn set_addrs(&self, zone: &Name, ns: &Name, addrs: &[IpAddr]) {
         self.cuts.update(zone, |servers| {
-            for s in servers.iter_mut().filter(|s| s.name == *ns) {
+            for s in Arc::make_mut(servers).iter_mut().filter(|s| s.name == *ns) {
                 s.addrs = addrs.to_vec();
             }
         });

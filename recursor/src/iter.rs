@@ -167,6 +167,7 @@ impl Recursor {
                             name: n,
                         })
                         .collect();
+                    let servers = std::sync::Arc::new(servers);
                     self.infra
                         .put_cut(child.clone(), servers.clone(), ttl, Instant::now());
                     cut = Cut {
@@ -375,7 +376,7 @@ impl Recursor {
             let addrs = self.ns_addresses(&ns, b).await;
             if !addrs.is_empty() {
                 self.infra.set_addrs(&cut.zone, &ns, &addrs);
-                cut.servers[i].addrs = addrs;
+                std::sync::Arc::make_mut(&mut cut.servers)[i].addrs = addrs;
             }
         }
         if let Some(first) = busy.first() {
