@@ -726,15 +726,15 @@ pub async fn fetch(
         prepared.set_authentic_data();
     }
     if facts != FactsWanted::No {
-        // The message the answer was encoded from; parsed back only for a
-        // SERVFAIL, which was not built as one.
-        let message = message.or_else(|| Message::from_vec(&wire).ok());
-        let facts = message.map(|m| {
-            let mut f = ResponseFacts::from_response(&qname, &m);
-            f.delegations = delegations;
-            Arc::new(f)
-        });
-        prepared.facts = facts;
+        // From the message the answer was encoded from. Without one the
+        // answer is a SERVFAIL with its question alone, whose facts are
+        // empty: nothing to read back from its bytes (a failure is what a
+        // flood under a dead zone makes of most of its queries).
+        let mut f = message
+            .map(|m| ResponseFacts::from_response(&qname, &m))
+            .unwrap_or_default();
+        f.delegations = delegations;
+        prepared.facts = Some(Arc::new(f));
     }
     let mut out = Vec::new();
     prepared.serve(&ClientEcho::of(query), &mut out);
