@@ -70,13 +70,13 @@ impl Checked {
 pub async fn check_forwarded(
     recursor: &Recursor,
     group: &Arc<Group>,
-    answer: &[u8],
+    answer: Option<&Message>,
     query: &Query<'_>,
     lower_qname: &[u8],
     deadline: Instant,
 ) -> Checked {
     use hickory_proto::serialize::binary::BinDecodable;
-    if !recursor.validating() || query.cd {
+    if !judges(recursor, query) {
         return Checked::NotJudged;
     }
     let Ok(qname) = Name::from_bytes(lower_qname) else {
@@ -86,7 +86,7 @@ pub async fn check_forwarded(
         return Checked::Exempt;
     }
     let qtype = RecordType::from(query.qtype);
-    let Ok(msg) = Message::from_vec(answer) else {
+    let Some(msg) = answer else {
         return Checked::NotJudged;
     };
     let rcode = msg.metadata.response_code;
@@ -108,7 +108,7 @@ pub async fn check_forwarded(
         exhausted: false,
     };
     let mut w = recursor.work(deadline);
-    let result = judge(recursor, &msg, &qname, qtype, &mut b, &mut w).await;
+    let result = judge(recursor, msg, &qname, qtype, &mut b, &mut w).await;
     let bogus = match &result {
         Ok(Err(e)) => Some((e, &[][..])),
         _ => None,
@@ -384,10 +384,16 @@ pub fn wants_dnssec(recursor: Option<&Recursor>, query: &Query<'_>) -> bool {
     query.dnssec_ok() || (recursor.is_some_and(Recursor::validating) && !query.cd)
 }
 
-/// A DO=1 `answer` without its DNSSEC records (those of the query type
-/// excepted) and without OPT, for a client that asked with DO=0.
-pub fn strip_dnssec(answer: &[u8]) -> Option<Vec<u8>> {
-    let mut m = Message::from_vec(answer).ok()?;
+/// Whether [`check_forwarded`] would judge an answer to `query` (validation
+/// on and CD=0), i.e. needs it read.
+pub fn judges(recursor: &Recursor, query: &Query<'_>) -> bool {
+    recursor.validating() && !query.cd
+}
+
+/// A DO=1 answer `m` (read from the wire) without its DNSSEC records (those
+/// of the query type excepted) and without OPT, for a client that asked with
+/// DO=0: `m` is changed so and encoded.
+pub fn strip_dnssec(m: &mut Message) -> Option<Vec<u8>> {
     let qtype = m.queries.first().map(|q| q.query_type());
     let keep = |x: &Record| !is_dnssec_type(x.record_type()) || Some(x.record_type()) == qtype;
     m.answers.retain(keep);

@@ -1068,11 +1068,23 @@ impl Pipeline {
                 return None;
             }
         };
+        // The answer is read once, for what needs it: validation, a DO=0
+        // client's copy without DNSSEC records, the policy facts.
+        let strip = asked_do && !query.dnssec_ok();
+        let policy = !self.policy.load().zones().is_empty();
+        let validates = self
+            .recursor
+            .as_ref()
+            .is_some_and(|r| sekisho_recursor::forwarded::judges(r, query));
+        let mut message = (validates || strip || policy)
+            .then(|| Message::from_vec(&answer).ok())
+            .flatten();
         // --- DNSSEC validation of forwarded answers ---
         let mut secure = false;
         if let Some(r) = self.recursor.as_ref() {
             use sekisho_recursor::forwarded::{check_forwarded, Checked};
-            let checked = check_forwarded(r, group, &answer, query, lower_qname, deadline).await;
+            let checked =
+                check_forwarded(r, group, message.as_ref(), query, lower_qname, deadline).await;
             if let Some(d) = checked.verdict() {
                 self.metrics.dnssec_validation(d.as_label());
             }
@@ -1091,8 +1103,11 @@ impl Pipeline {
                 }
             }
         }
-        if asked_do && !query.dnssec_ok() {
-            let Some(stripped) = sekisho_recursor::forwarded::strip_dnssec(&answer) else {
+        if strip {
+            let Some(stripped) = message
+                .as_mut()
+                .and_then(sekisho_recursor::forwarded::strip_dnssec)
+            else {
                 tracing::debug!("upstream answer could not be read");
                 return None;
             };
@@ -1114,8 +1129,9 @@ impl Pipeline {
         if secure {
             prepared.set_authentic_data();
         }
-        if !self.policy.load().zones().is_empty() {
-            prepared.facts = facts_of(&answer, lower_qname);
+        if policy {
+            // From the message the client's copy was encoded from.
+            prepared.facts = message.as_ref().and_then(|m| facts_from(m, lower_qname));
         }
         let mut out = Vec::with_capacity(answer.len() + 11);
         prepared.serve(&ClientEcho::of(query), &mut out);
@@ -1693,9 +1709,13 @@ fn name_from_wire(wire: &[u8]) -> Option<Name> {
 /// A name as BIND prints it in the rpz line (no trailing dot).
 /// Policy facts (CNAME chain, addresses, signed) of an answer.
 fn facts_of(answer: &[u8], lower_qname: &[u8]) -> Option<Arc<ResponseFacts>> {
-    let m = Message::from_vec(answer).ok()?;
+    facts_from(&Message::from_vec(answer).ok()?, lower_qname)
+}
+
+/// [`facts_of`] an answer already read.
+fn facts_from(m: &Message, lower_qname: &[u8]) -> Option<Arc<ResponseFacts>> {
     let qname = name_from_wire(lower_qname)?;
-    Some(Arc::new(ResponseFacts::from_response(&qname, &m)))
+    Some(Arc::new(ResponseFacts::from_response(&qname, m)))
 }
 
 /// True for an IPv4 address carried as ::ffff:a.b.c.d.
