@@ -32,6 +32,7 @@ pub mod anchors;
 pub(crate) mod bogus;
 pub(crate) mod classify;
 pub(crate) mod cpu;
+pub(crate) mod encode;
 pub mod forwarded;
 pub(crate) mod infra;
 pub(crate) mod iter;
@@ -214,10 +215,10 @@ pub enum QuotaFull {
 pub struct Resolution {
     /// The response (ID 0, no OPT).
     pub wire: Vec<u8>,
-    /// The same response as hickory's `Message`, as it was built (`None`
-    /// for a SERVFAIL): what the caller reads of it (the policy facts)
-    /// needs no second parse of `wire`.
-    pub message: Option<Message>,
+    /// The policy facts of the response's records, taken where it was
+    /// written (`None` for a SERVFAIL, whose facts are empty): no parse of
+    /// `wire` for them. Delegations are left to the caller.
+    pub facts: Option<ResponseFacts>,
     /// Every step validated secure (AD).
     pub secure: bool,
     /// Validation failed: the answer in `wire` is a SERVFAIL.
@@ -441,7 +442,7 @@ impl Recursor {
                 Some(Verdict::Bogus(ede, delegations)) => {
                     return Ok(Resolution {
                         wire: servfail(qname, qtype),
-                        message: None,
+                        facts: None,
                         secure: false,
                         bogus: Some(ede),
                         delegations,
@@ -527,7 +528,7 @@ impl Recursor {
                         tracing::debug!(%qtype, zone = %step.zone, ede = ede.code, reason = %ede.text, "answer is bogus");
                         return Ok(Resolution {
                             wire: servfail(qname, qtype),
-                            message: None,
+                            facts: None,
                             secure: false,
                             bogus: Some(ede),
                             delegations,
@@ -541,10 +542,10 @@ impl Recursor {
             self.aggressive_answers.fetch_add(1, Ordering::Relaxed);
         }
         tracing::debug!(%qtype, queries = b.queries, secure, synthesised = synthesised.len(), "resolved");
-        let (wire, message) = answer(qname, qtype, &steps, dnssec_ok, secure);
+        let (wire, facts) = answer(qname, qtype, &steps, dnssec_ok, secure);
         Ok(Resolution {
             wire,
-            message,
+            facts,
             secure,
             bogus: None,
             delegations,
@@ -557,35 +558,38 @@ pub(crate) fn is_dnssec_type(t: RecordType) -> bool {
     matches!(t, RecordType::RRSIG | RecordType::NSEC | RecordType::NSEC3)
 }
 
-/// The response for a finished chain, and the message it was encoded from
-/// (`None` when encoding failed and the response is a SERVFAIL).
+/// The response for a finished chain (see [`encode`]), and the policy
+/// facts of its records (`None` when it could not be written and the
+/// response is a SERVFAIL).
 fn answer(
     qname: &Name,
     qtype: RecordType,
     steps: &[(Name, Step)],
     dnssec_ok: bool,
     secure: bool,
-) -> (Vec<u8>, Option<Message>) {
-    let mut m = Message::response(0, OpCode::Query);
-    m.metadata.recursion_desired = true;
-    m.metadata.recursion_available = true;
-    m.metadata.authentic_data = secure;
-    m.add_query(MsgQuery::query(qname.clone(), qtype));
+) -> (Vec<u8>, Option<ResponseFacts>) {
     let keep =
         |r: &Record| dnssec_ok || !is_dnssec_type(r.record_type()) || r.record_type() == qtype;
-    for (_, s) in steps {
-        m.add_answers(s.answers.iter().filter(|r| keep(r)).cloned());
-    }
-    if let Some((_, last)) = steps.last() {
-        m.metadata.response_code = match last.kind {
-            StepKind::NxDomain => ResponseCode::NXDomain,
-            _ => ResponseCode::NoError,
-        };
-        m.add_authorities(last.authority.iter().filter(|r| keep(r)).cloned());
-    }
-    match m.to_vec() {
-        Ok(wire) => (wire, Some(m)),
-        Err(_) => (servfail(qname, qtype), None),
+    let answers: Vec<&Record> = steps
+        .iter()
+        .flat_map(|(_, s)| s.answers.iter().filter(|r| keep(r)))
+        .collect();
+    let (rcode, authority): (u8, Vec<&Record>) = match steps.last() {
+        Some((_, last)) => (
+            match last.kind {
+                StepKind::NxDomain => 3,
+                _ => 0,
+            },
+            last.authority.iter().filter(|r| keep(r)).collect(),
+        ),
+        None => (0, Vec::new()),
+    };
+    match encode::response(qname, qtype, rcode, secure, &answers, &authority) {
+        Some(wire) => {
+            let facts = ResponseFacts::from_sections(qname, &answers, &authority);
+            (wire, Some(facts))
+        }
+        None => (servfail(qname, qtype), None),
     }
 }
 
@@ -695,7 +699,7 @@ pub async fn fetch(
     // A refusal by a fetch quota cost nothing and says nothing about the name:
     // storing it would only fill the cache with the names of a flood.
     let mut refused = None;
-    let (wire, message, delegations, secure, ede) = match recursor
+    let (wire, built, delegations, secure, ede) = match recursor
         .resolve(
             &qname,
             qtype,
@@ -706,7 +710,7 @@ pub async fn fetch(
         )
         .await
     {
-        Ok(r) => (r.wire, r.message, r.delegations, r.secure, r.bogus),
+        Ok(r) => (r.wire, r.facts, r.delegations, r.secure, r.bogus),
         Err(f) => {
             tracing::debug!(%qtype, reason = f.reason, "recursion failed");
             refused = f.refused;
@@ -730,9 +734,7 @@ pub async fn fetch(
         // answer is a SERVFAIL with its question alone, whose facts are
         // empty: nothing to read back from its bytes (a failure is what a
         // flood under a dead zone makes of most of its queries).
-        let mut f = message
-            .map(|m| ResponseFacts::from_response(&qname, &m))
-            .unwrap_or_default();
+        let mut f = built.unwrap_or_default();
         f.delegations = delegations;
         prepared.facts = Some(Arc::new(f));
     }
@@ -858,10 +860,19 @@ mod tests {
         let plain = Message::from_vec(&wire).expect("decodes");
         assert_eq!(plain.answers.len(), 1);
         assert!(plain.metadata.authentic_data);
-        // The message handed back (for the policy facts) is what was sent.
+        // The facts handed back (for policy) are those of what was sent.
         let built = built.expect("encoded");
-        assert_eq!(built.answers, plain.answers);
-        assert_eq!(built.authorities, plain.authorities);
+        assert_eq!(
+            built,
+            ResponseFacts::from_response(&n("www.secure.test."), &plain)
+        );
+        assert_eq!(
+            built.addresses,
+            vec!["192.0.2.10".parse::<IpAddr>().expect("address")]
+        );
+        assert!(!built.signed, "the RRSIG is not sent to a DO=0 client");
+        let (_, full_facts) = answer(&n("www.secure.test."), RecordType::A, &steps, true, true);
+        assert!(full_facts.expect("encoded").signed);
         let (full, _) = answer(&n("www.secure.test."), RecordType::A, &steps, true, false);
         // RRSIG with opaque bytes: count the records from the header.
         assert_eq!(u16::from_be_bytes([full[6], full[7]]), 2);

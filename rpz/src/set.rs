@@ -30,7 +30,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::Message;
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::names::NameProbe;
 use crate::rule::{Action, Trigger, TriggerKind};
@@ -120,11 +120,22 @@ impl ResponseFacts {
     /// A/AAAA records owned by the last name. Delegations are left empty (the recursion
     /// layer knows them, a forwarder does not).
     pub fn from_response(qname: &Name, response: &Message) -> Self {
+        Self::from_sections(qname, &response.answers, &response.authorities)
+    }
+
+    /// [`ResponseFacts::from_response`] of a response's answer and authority
+    /// records, for a caller that has them without a `Message`.
+    pub fn from_sections<R: std::borrow::Borrow<Record>>(
+        qname: &Name,
+        answers: &[R],
+        authorities: &[R],
+    ) -> Self {
+        let answers = || answers.iter().map(|r| r.borrow());
         let mut facts = ResponseFacts::default();
         let mut current = qname.clone();
         // A chain longer than the answer section would be a loop.
-        for _ in 0..response.answers.len() {
-            let next = response.answers.iter().find_map(|r| match &r.data {
+        for _ in 0..answers().len() {
+            let next = answers().find_map(|r| match &r.data {
                 RData::CNAME(c) if r.name == current => Some(c.0.clone()),
                 _ => None,
             });
@@ -136,16 +147,12 @@ impl ResponseFacts {
                 _ => break,
             }
         }
-        facts.addresses = response
-            .answers
-            .iter()
+        facts.addresses = answers()
             .filter(|r| r.name == current)
             .filter_map(|r| r.data.ip_addr())
             .collect();
-        facts.signed = response
-            .answers
-            .iter()
-            .chain(&response.authorities)
+        facts.signed = answers()
+            .chain(authorities.iter().map(|r| r.borrow()))
             .any(|r| r.record_type() == RecordType::RRSIG);
         facts
     }
