@@ -119,7 +119,14 @@ impl Writer {
     /// `name`: its longest suffix already in the message as a pointer,
     /// the labels before it written out.
     fn name(&mut self, name: &Name) {
-        let labels: Vec<&[u8]> = name.iter().collect();
+        // A name has at most 127 labels (255 octets); no allocation for them.
+        let mut all: [&[u8]; 128] = [&[]; 128];
+        let mut count = 0;
+        for (slot, label) in all.iter_mut().zip(name.iter()) {
+            *slot = label;
+            count += 1;
+        }
+        let labels = &all[..count];
         let mut first = labels.len();
         let mut pointer = None;
         for i in 0..labels.len() {
