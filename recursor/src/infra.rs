@@ -118,7 +118,7 @@ pub(crate) trait KeyHash {
 
 /// The lower-cased wire labels of `name` (no root label), at most 255
 /// bytes, into `buf`; their length.
-fn lower_labels(name: &Name, buf: &mut [u8; 256]) -> usize {
+pub(crate) fn lower_labels(name: &Name, buf: &mut [u8; 256]) -> usize {
     let mut at = 0;
     for label in name.iter() {
         let end = at + 1 + label.len();
@@ -332,6 +332,15 @@ impl<K: Eq + Hash + KeyHash + Footprint, V: Clone + Footprint> TimedMap<K, V> {
         let hash = k.key_hash(&self.hasher);
         let m = self.lock();
         let slot = m.get(hash, k).filter(|s| s.expires() > now)?;
+        slot.touch();
+        Some(slot.value().clone())
+    }
+
+    /// The live value of the key that hashes to `hash` (as [`KeyHash`]
+    /// hashes it) and that `is` accepts: a look-up without a key built.
+    fn get_matching(&self, hash: u64, is: impl Fn(&K) -> bool, now: Instant) -> Option<V> {
+        let m = self.lock();
+        let slot = m.get_by(hash, is).filter(|s| s.expires() > now)?;
         slot.touch();
         Some(slot.value().clone())
     }
@@ -604,7 +613,14 @@ impl Infra {
 
     /// A cached step.
     pub(crate) fn step(&self, name: &Name, qtype: u16, now: Instant) -> Option<Step> {
-        self.steps.get(&(name.clone(), qtype), now)
+        // Hashed as `KeyHash for (Name, u16)` hashes a key, without copying
+        // the name into one (a long name's copy is an allocation).
+        let mut buf = [0u8; 256];
+        let n = lower_labels(name, &mut buf);
+        let lower = &buf[..n];
+        let hash = self.steps.hasher.hash_one((lower, qtype));
+        self.steps
+            .get_matching(hash, |k| k.1 == qtype && is_name(&k.0, lower), now)
     }
 
     /// Cache a step for `ttl` seconds.
@@ -802,6 +818,28 @@ mod tests {
             authority: Vec::new(),
             next: None,
         }
+    }
+
+    #[test]
+    fn a_step_is_found_by_its_name_in_any_case_and_only_for_its_type() {
+        let infra = Infra::new(Vec::new(), big());
+        let now = Instant::now();
+        // Long enough that a copy of the name would not fit inline.
+        let owner = "r123456789.a-long-label-here.wild.corp.example.";
+        infra.put_step(
+            n(owner),
+            1,
+            step("corp.example.", owner, [192, 0, 2, 1]),
+            300,
+            now,
+        );
+        let found = infra
+            .step(&n(&owner.to_uppercase()), 1, now)
+            .expect("found whatever the case");
+        assert_eq!(found.answers.len(), 1);
+        assert!(infra.step(&n(owner), 28, now).is_none(), "another type");
+        assert!(infra.step(&n("wild.corp.example."), 1, now).is_none());
+        assert!(infra.step(&n(&format!("x.{owner}")), 1, now).is_none());
     }
 
     #[test]

@@ -85,12 +85,10 @@ pub(crate) struct ZoneKey(Arc<[u8]>);
 impl ZoneKey {
     /// The key of `zone`.
     pub(crate) fn of(zone: &hickory_proto::rr::Name) -> ZoneKey {
-        let mut wire = Vec::with_capacity(zone.len());
-        for label in zone.iter() {
-            wire.push(label.len() as u8);
-            wire.extend(label.iter().map(u8::to_ascii_lowercase));
-        }
-        ZoneKey(wire.into())
+        // Written on the stack, then copied once into the shared slice.
+        let mut wire = [0u8; 256];
+        let n = super::infra::lower_labels(zone, &mut wire);
+        ZoneKey(Arc::from(&wire[..n]))
     }
 
     /// The zone's name (for the log and the counters, when a limit engages).
