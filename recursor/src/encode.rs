@@ -46,7 +46,8 @@ pub(crate) fn response(
 ) -> Option<Vec<u8>> {
     let mut w = Writer {
         out: Vec::with_capacity(512),
-        targets: Vec::new(),
+        targets: [0; MAX_TARGETS],
+        count: 0,
     };
     w.out.extend_from_slice(&[0, 0]);
     w.out.extend_from_slice(&flags(ad, rcode));
@@ -65,13 +66,20 @@ pub(crate) fn response(
     (w.out.len() <= usize::from(u16::MAX)).then_some(w.out)
 }
 
+/// Label offsets remembered as pointer targets, at most: past them (a
+/// response of dozens of distinct names) a name is compressed only against
+/// the first ones.
+const MAX_TARGETS: usize = 64;
+
 /// The message being written and where its names start.
 struct Writer {
     /// The message so far.
     out: Vec<u8>,
-    /// Offsets of every label written out (not as a pointer) so far, each
-    /// the start of a name a later one may point to.
-    targets: Vec<u16>,
+    /// Offsets of the labels written out (not as a pointer) so far, each
+    /// the start of a name a later one may point to (the first `count`).
+    targets: [u16; MAX_TARGETS],
+    /// Entries of `targets` used.
+    count: usize,
 }
 
 impl Writer {
@@ -130,8 +138,7 @@ impl Writer {
         let mut first = labels.len();
         let mut pointer = None;
         for i in 0..labels.len() {
-            if let Some(&at) = self
-                .targets
+            if let Some(&at) = self.targets[..self.count]
                 .iter()
                 .find(|&&at| same_name(&self.out, at, &labels[i..]))
             {
@@ -142,8 +149,9 @@ impl Writer {
         }
         for label in &labels[..first] {
             if let Ok(at) = u16::try_from(self.out.len()) {
-                if at < 0x4000 {
-                    self.targets.push(at);
+                if at < 0x4000 && self.count < MAX_TARGETS {
+                    self.targets[self.count] = at;
+                    self.count += 1;
                 }
             }
             // A label is at most 63 octets (hickory checks it when it builds a name).
