@@ -22,6 +22,7 @@
 //! Neither ever touches an answer the cache holds: the pipeline consults
 //! them only after a cache miss.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -179,8 +180,9 @@ pub type Outcome<T> = Arc<Option<T>>;
 /// One question in flight.
 #[derive(Debug)]
 struct Pending<T> {
-    /// Where the outcome is published.
-    tx: watch::Sender<Option<Outcome<T>>>,
+    /// Where the outcome is published: made when the first client joins
+    /// to wait (most questions have one client, and need none).
+    tx: Option<watch::Sender<Option<Outcome<T>>>>,
     /// Clients waiting on it, the one fetching included.
     clients: usize,
     /// Which fetch of this question it is (a new leader starts a new one).
@@ -192,8 +194,8 @@ struct Pending<T> {
 /// Identical questions in flight share one fetch.
 #[derive(Debug)]
 pub struct Coalescer<T> {
-    /// Questions in flight by cache key.
-    pending: Mutex<HashMap<Box<[u8]>, Pending<T>>>,
+    /// Questions in flight by cache key (shared with their [`Lead`]).
+    pending: Mutex<HashMap<Arc<[u8]>, Pending<T>>>,
     /// Generation counter.
     next: AtomicU64,
     /// Drops and the log line.
@@ -217,8 +219,8 @@ pub enum Join<'a, T> {
 pub struct Lead<'a, T> {
     /// The coalescer.
     owner: &'a Coalescer<T>,
-    /// The question.
-    key: Box<[u8]>,
+    /// The question (the table's key).
+    key: Arc<[u8]>,
     /// The fetch's generation.
     generation: u64,
 }
@@ -271,19 +273,27 @@ impl<T> Coalescer<T> {
                 return Join::Full;
             }
             p.clients += 1;
+            let rx = match &p.tx {
+                Some(tx) => tx.subscribe(),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    p.tx = Some(tx);
+                    rx
+                }
+            };
             return Join::Wait(Wait {
                 owner: self,
                 key: key.into(),
-                rx: p.tx.subscribe(),
+                rx,
                 generation: p.generation,
             });
         }
         let generation = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, _) = watch::channel(None);
+        let key: Arc<[u8]> = key.into();
         pending.insert(
-            key.into(),
+            key.clone(),
             Pending {
-                tx,
+                tx: None,
                 clients: 1,
                 generation,
                 engaged: None,
@@ -291,7 +301,7 @@ impl<T> Coalescer<T> {
         );
         Join::Lead(Lead {
             owner: self,
-            key: key.into(),
+            key,
             generation,
         })
     }
@@ -307,24 +317,25 @@ impl<T> Coalescer<T> {
     }
 
     /// The table.
-    fn lock(&self) -> MutexGuard<'_, HashMap<Box<[u8]>, Pending<T>>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<[u8]>, Pending<T>>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// End the fetch `generation` of `key`: publish `outcome` (when there
     /// is one) to its waiting clients and forget the question.
-    fn finish(&self, key: &[u8], generation: u64, outcome: Option<Outcome<T>>) {
+    fn finish(&self, key: &Arc<[u8]>, generation: u64, outcome: Option<Outcome<T>>) {
         let mut pending = self.lock();
-        let Some(p) = pending.get(key) else { return };
-        if p.generation != generation {
+        // One look-up for the check and the removal.
+        let Entry::Occupied(entry) = pending.entry(key.clone()) else {
+            return;
+        };
+        if entry.get().generation != generation {
             return;
         }
-        let Some(p) = pending.remove(key) else { return };
+        let p = entry.remove();
         drop(pending);
-        if p.clients > 1 {
-            if let Some(o) = outcome {
-                p.tx.send_replace(Some(o));
-            }
+        if let (Some(tx), Some(o)) = (&p.tx, outcome) {
+            tx.send_replace(Some(o));
         }
         // Dropping the sender wakes waiters that got no outcome: one of them
         // takes over (see `Wait::outcome`).
@@ -370,7 +381,7 @@ impl<'a, T> Wait<'a, T> {
 impl<T> Drop for Wait<'_, T> {
     fn drop(&mut self) {
         let mut pending = self.owner.lock();
-        if let Some(p) = pending.get_mut(&self.key) {
+        if let Some(p) = pending.get_mut(&self.key[..]) {
             if p.generation == self.generation {
                 p.clients = p.clients.saturating_sub(1);
             }
