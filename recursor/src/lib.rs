@@ -39,6 +39,7 @@ pub(crate) mod iter;
 pub mod net;
 pub mod nta;
 pub(crate) mod quota;
+pub use quota::ZoneKey;
 pub(crate) mod validate;
 
 use std::net::IpAddr;
@@ -203,8 +204,8 @@ impl std::fmt::Debug for Recursor {
 /// Which fetch quota a query would meet now ([`Recursor::fetch_quota_full`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuotaFull {
-    /// The zone (its name in lower case) has `fetches-per-zone` in flight.
-    Zone(Name),
+    /// The zone (its quota key) has `fetches-per-zone` in flight.
+    Zone(ZoneKey),
     /// Every known server of the zone has its `fetches-per-server` in
     /// flight; the first is named in the count.
     Servers(Name, IpAddr),
@@ -312,7 +313,7 @@ impl Recursor {
             return None;
         }
         if self.quotas.zone.is_full(&zone_key) {
-            return Some(QuotaFull::Zone(zone_key.name()));
+            return Some(QuotaFull::Zone(zone_key));
         }
         let mut addrs = cut
             .servers
@@ -343,10 +344,9 @@ impl Recursor {
     /// [`Recursor::resolve`] would when it met the quota itself.
     pub fn refuse(&self, full: &QuotaFull) -> Failure {
         match full {
-            QuotaFull::Zone(zone) => {
-                let key = quota::ZoneKey::of(zone);
-                self.quotas.zone.refused(&key, || self.zone_quota_detail());
-                self.zone_full(&key)
+            QuotaFull::Zone(key) => {
+                self.quotas.zone.refused(key, || self.zone_quota_detail());
+                self.zone_full(key)
             }
             QuotaFull::Servers(zone, first) => {
                 self.quotas

@@ -80,7 +80,7 @@ pub(crate) fn zone_key(zone: &hickory_proto::rr::Name) -> Option<ZoneKey> {
 /// is hashed label by label, a case fold per byte), and a slot's copy is a
 /// reference count.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) struct ZoneKey(Arc<[u8]>);
+pub struct ZoneKey(Arc<[u8]>);
 
 impl ZoneKey {
     /// The key of `zone`.
